@@ -1,0 +1,115 @@
+/* The host model: plain data describing what an NVIDIA host offers to containers.
+ * Discovery fills it; everything after discovery is a pure function of it. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "util/error.h"
+#include "util/strv.h"
+
+typedef struct nvb_devnode {
+    char *path;       /* container path, e.g. /dev/nvidia0 */
+    char *host_path;  /* the node's path on this machine, --root included */
+    char type;        /* 'c' or 'b' */
+    unsigned major, minor;
+    unsigned mode;    /* permission bits, st_mode & 07777 */
+    uid_t uid;
+    gid_t gid;
+} nvb_devnode;
+
+typedef struct nvb_devnode_list {
+    nvb_devnode *v;
+    size_t n, cap;
+} nvb_devnode_list;
+
+typedef struct nvb_mig_device {
+    unsigned gpu_index;      /* parent GPU's index */
+    unsigned mig_index;      /* position under the parent, as NVML enumerates it */
+    unsigned gi, ci;         /* GPU instance and compute instance ids */
+    char *uuid;              /* MIG-... */
+    int64_t memory_mib;      /* -1 when unknown */
+    nvb_devnode_list nodes;  /* /dev/nvidia-caps nodes for gi/ci access */
+} nvb_mig_device;
+
+typedef struct nvb_gpu {
+    unsigned index;       /* position in PCI bus id order */
+    unsigned minor;       /* "Device Minor": /dev/nvidia<minor> */
+    char *uuid;           /* GPU-... */
+    char *name;           /* Model */
+    char *pci_bus_id;     /* 0000:01:00.0, lower case, as in /proc */
+    unsigned vendor_id, device_id;  /* from sysfs, 0 when unknown */
+    int numa_node;        /* -1 when unknown */
+    nvb_devnode_list nodes;  /* /dev/nvidiaN, /dev/dri/cardN, /dev/dri/renderDN */
+    /* NVML enrichment; unknown values are -1 / NULL. */
+    int64_t memory_mib;
+    int cc_major, cc_minor;
+    char *brand;
+    int mig_mode;         /* -1 unknown, 0 disabled, 1 enabled */
+    nvb_mig_device *migs;
+    size_t n_migs;
+} nvb_gpu;
+
+enum nvb_component_kind {
+    NVB_COMP_LIBRARY,
+    NVB_COMP_BINARY,
+    NVB_COMP_FIRMWARE,
+    NVB_COMP_CONFIG,
+    NVB_COMP_IPC,
+    NVB_COMP__COUNT,
+};
+
+/* Driver capability groups, as NVIDIA_DRIVER_CAPABILITIES names them. */
+enum nvb_cap {
+    NVB_CAP_UTILITY = 1u << 0,
+    NVB_CAP_COMPUTE = 1u << 1,
+    NVB_CAP_VIDEO = 1u << 2,
+    NVB_CAP_GRAPHICS = 1u << 3,
+    NVB_CAP_DISPLAY = 1u << 4,
+    NVB_CAP_NGX = 1u << 5,
+    NVB_CAP_COMPAT32 = 1u << 6,
+    NVB_CAP_ALL = (1u << 7) - 1,
+};
+
+typedef struct nvb_component {
+    enum nvb_component_kind kind;
+    char *host_path;       /* real path on this machine, --root and driver root included */
+    char *container_path;  /* host path without --root and without the driver root */
+    unsigned caps;         /* enum nvb_cap bits: which capability needs this file */
+    bool is_dir;           /* IPC: a directory (MPS pipe folder) rather than a socket */
+} nvb_component;
+
+enum nvb_kmod { NVB_KMOD_UNKNOWN, NVB_KMOD_PROPRIETARY, NVB_KMOD_OPEN };
+
+typedef struct nvb_host {
+    char *root;           /* host root as given, "/" by default */
+    char *driver_root;    /* absolute host path of the driver root ("/" when same as root) */
+    char *driver_version; /* "550.54.14" */
+    enum nvb_kmod kmod;
+    char *cuda_version;   /* "12.4" from NVML, NULL when unknown */
+    bool nvml_loaded;     /* NVML enrichment ran and answered */
+    bool wsl2;
+    nvb_gpu *gpus;
+    size_t n_gpus;
+    nvb_devnode_list nodes;      /* shared control nodes: nvidiactl, uvm, uvm-tools, modeset */
+    nvb_devnode_list cap_nodes;  /* every /dev/nvidia-caps/* node */
+    nvb_component *comps;
+    size_t n_comps, cap_comps;
+    nvb_strv warnings;           /* non-fatal findings, e.g. a /proc/devices mismatch */
+} nvb_host;
+
+typedef struct nvb_discover_opts {
+    const char *root;          /* NULL = "/" */
+    const char *driver_root;   /* NULL = same as root */
+    const char *const *library_search;  /* NULL-terminated, may be NULL */
+    bool with_nvml;            /* enrich through NVML (info --detailed) */
+    unsigned nvml_timeout_ms;  /* 0 = default (5000) */
+} nvb_discover_opts;
+
+/* Discover the host; on failure err says what, where and why (exit code inside). */
+nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err);
+void nvb_host_free(nvb_host *h);
+
+int nvb_devnode_list_add(nvb_devnode_list *l, const nvb_devnode *proto);  /* copies strings */
+void nvb_devnode_list_clear(nvb_devnode_list *l);
+const char *nvb_component_kind_name(enum nvb_component_kind k);  /* "libraries", ... */

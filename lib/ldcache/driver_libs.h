@@ -1,0 +1,13 @@
+/* Which file names are NVIDIA driver libraries, and which capability each serves. */
+#pragma once
+#include <stdbool.h>
+
+/* The enum nvb_cap bits (lib/host/host.h) a library serves when `name` (a file basename
+ * such as "libcuda.so.550.54.14" or "libGLX_nvidia.so.0") is one of the NVIDIA driver's
+ * libraries for driver `driver_version`; 0 when it is not NVIDIA's or belongs to
+ * another driver version (a leftover of an older driver). */
+unsigned nvb_driver_lib_caps(const char *name, const char *driver_version);
+
+/* The SONAME-less development link a library should get inside the container, e.g.
+ * "libcuda.so" for libcuda.so.1; NULL when none is customary. */
+const char *nvb_driver_lib_dev_link(const char *soname);

@@ -1,0 +1,59 @@
+#include "util/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void vset(nvb_err *err, int exit_code, int errnum, const char *fmt, va_list ap)
+{
+    err->exit_code = exit_code;
+    err->errnum = errnum;
+    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    if (errnum && n >= 0 && (size_t)n < sizeof err->msg)
+        snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", strerror(errnum));
+}
+
+int nvb_errf(nvb_err *err, int exit_code, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vset(err, exit_code, 0, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int nvb_errf_errno(nvb_err *err, int exit_code, int errnum, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vset(err, exit_code, errnum, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int nvb_err_prefix(nvb_err *err, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    char old[sizeof err->msg];
+    memcpy(old, err->msg, sizeof old);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof err->msg)
+        snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", old);
+    return -1;
+}
+
+void nvb_err_clear(nvb_err *err)
+{
+    if (err) {
+        err->exit_code = 0;
+        err->errnum = 0;
+        err->msg[0] = '\0';
+    }
+}

@@ -1,0 +1,17 @@
+/* Reading small files whole and writing files atomically. */
+#pragma once
+#include <stddef.h>
+#include <sys/types.h>
+#include "util/error.h"
+
+/* Read a whole (small) file; returns a NUL-terminated buffer, length in *len if non-NULL.
+ * NULL with errno set on failure (ENOENT stays visible to the caller). */
+char *nvb_read_file(const char *path, size_t max, size_t *len);
+
+/* Write data to path atomically: a temporary file in the same folder, fsync, rename,
+ * fsync of the folder. A failure leaves the old file untouched and no temporary behind. */
+int nvb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, nvb_err *err);
+
+/* Like nvb_write_file_atomic, but relative to an open directory fd. */
+int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const char *name,
+                             const void *data, size_t len, mode_t mode, nvb_err *err);

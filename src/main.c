@@ -1,0 +1,128 @@
+/* nvbind: parse the global options, then hand the rest to one command. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: nvbind [GLOBAL OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "Global options (before the command):\n"
+    "  --root DIR                  treat DIR as the host's / (env NVBIND_ROOT; default /)\n"
+    "  --driver-root DIR           where the driver's user-space files live, a host path inside --root\n"
+    "  --library-search-path DIR   extra folder to look for driver libraries in (repeatable)\n"
+    "  --config FILE               configuration file (default: NVBIND_CONFIG, ./nvbind.toml, ...)\n"
+    "  -h, --help                  this text\n"
+    "  --version                   print the version\n"
+    "\n"
+    "Commands:\n"
+    "  info [--detailed] [--json]  what this host offers to containers\n"
+    "  doctor [--json]             is this host ready for GPU containers, and what to fix\n"
+    "  cdi generate|list|validate|check   CDI specs\n"
+    "  hook update-ldcache|create-symlinks  OCI hooks run by the container runtime\n"
+    "  config init|show|validate   the configuration file\n"
+    "  run [OPTIONS] IMAGE [CMD]   run a GPU container through podman, docker, bolt, runc or crun\n"
+    "  claims [--json]             exclusive GPU claims held now\n"
+    "  audit [OPTIONS]             the audit log of grants and denials\n";
+
+int nvb_cli_fail(const nvb_err *err)
+{
+    fprintf(stderr, "nvbind: %s\n", err->msg);
+    return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
+}
+
+int nvb_cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nvbind %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return NVB_EXIT_USAGE;
+}
+
+static const struct {
+    const char *name;
+    nvb_cmd_fn fn;
+} commands[] = {
+    {"info", cmd_info},     {"doctor", cmd_doctor}, {"cdi", cmd_cdi},       {"hook", cmd_hook},
+    {"config", cmd_config}, {"run", cmd_run},       {"claims", cmd_claims}, {"audit", cmd_audit},
+};
+
+int main(int argc, char **argv)
+{
+    nvb_cli cli = {.root = getenv("NVBIND_ROOT")};
+    if (!cli.root || !*cli.root)
+        cli.root = "/";
+    ssize_t n = readlink("/proc/self/exe", cli.self_exe, sizeof cli.self_exe - 1);
+    if (n > 0)
+        cli.self_exe[n] = '\0';
+    else
+        snprintf(cli.self_exe, sizeof cli.self_exe, "%s", argv[0]);
+
+    enum { OPT_ROOT = 256, OPT_DRIVER_ROOT, OPT_LIBPATH, OPT_CONFIG, OPT_VERSION };
+    static const struct option opts[] = {
+        {"root", required_argument, NULL, OPT_ROOT},
+        {"driver-root", required_argument, NULL, OPT_DRIVER_ROOT},
+        {"library-search-path", required_argument, NULL, OPT_LIBPATH},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {0},
+    };
+    int c;
+    /* "+" stops at the first non-option: the command and its own options follow. */
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_ROOT:
+            cli.root = optarg;
+            break;
+        case OPT_DRIVER_ROOT:
+            if (optarg[0] != '/') {
+                fprintf(stderr, "nvbind: --driver-root %s: must be an absolute path on the host\n", optarg);
+                return NVB_EXIT_USAGE;
+            }
+            cli.driver_root = optarg;
+            break;
+        case OPT_LIBPATH:
+            if (nvb_strv_push(&cli.library_search, optarg) < 0)
+                return NVB_EXIT_IO;
+            break;
+        case OPT_CONFIG:
+            cli.config_path = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("nvbind %s\n", NVBIND_VERSION);
+            return 0;
+        default:
+            fputs(usage_text, stderr);
+            return NVB_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fputs(usage_text, stderr);
+        return NVB_EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            optind = 1; /* each command runs getopt afresh over its own arguments */
+            int rc = commands[i].fn(&cli, sub_argc, sub_argv);
+            nvb_strv_free(&cli.library_search);
+            return rc;
+        }
+    }
+    fprintf(stderr, "nvbind: unknown command '%s' (see nvbind --help)\n", name);
+    return NVB_EXIT_USAGE;
+}
