@@ -26,3 +26,12 @@ int cmd_config(nvb_cli *cli, int argc, char **argv);
 int cmd_run(nvb_cli *cli, int argc, char **argv);
 int cmd_claims(nvb_cli *cli, int argc, char **argv);
 int cmd_audit(nvb_cli *cli, int argc, char **argv);
+
+#include "host/host.h"
+#include <jansson.h>
+#include <stdio.h>
+
+/* Discover the host named by the global options. */
+nvb_host *nvb_cli_discover(const nvb_cli *cli, bool with_nvml, nvb_err *err);
+/* Print a JSON value to stdout, indented, with a trailing newline. */
+int nvb_cli_print_json(json_t *v);

@@ -1,9 +1,89 @@
+/* nvbind info: what this host offers to containers. */
 #include "cli.h"
+#include "host/host_json.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static void print_text(const nvb_host *h, bool detailed)
+{
+    printf("NVIDIA driver %s (%s kernel module)", h->driver_version, nvb_kmod_name(h->kmod));
+    if (h->cuda_version)
+        printf(", CUDA %s", h->cuda_version);
+    printf("\nhost root %s, driver root %s%s\n", h->root, h->driver_root, h->wsl2 ? ", WSL2" : "");
+    printf("%zu GPU%s\n", h->n_gpus, h->n_gpus == 1 ? "" : "s");
+    for (size_t i = 0; i < h->n_gpus; i++) {
+        const nvb_gpu *g = &h->gpus[i];
+        printf("  GPU %u: %s  %s  bus %s  minor %u", g->index, g->name, g->uuid, g->pci_bus_id, g->minor);
+        if (g->memory_mib >= 0)
+            printf("  %lld MiB", (long long)g->memory_mib);
+        if (g->cc_major >= 0)
+            printf("  compute %d.%d", g->cc_major, g->cc_minor);
+        if (g->mig_mode >= 0)
+            printf("  MIG %s", g->mig_mode ? "enabled" : "disabled");
+        printf("\n    nodes:");
+        for (size_t j = 0; j < g->nodes.n; j++)
+            printf(" %s", g->nodes.v[j].path);
+        printf("\n");
+        for (size_t j = 0; j < g->n_migs; j++)
+            printf("    MIG %u:%u  %s  gi %u ci %u\n", g->index, g->migs[j].mig_index, g->migs[j].uuid, g->migs[j].gi,
+                   g->migs[j].ci);
+    }
+    printf("shared device nodes:\n");
+    for (size_t i = 0; i < h->nodes.n; i++)
+        printf("  %-24s %c %u:%u\n", h->nodes.v[i].path, h->nodes.v[i].type, h->nodes.v[i].major, h->nodes.v[i].minor);
+    size_t counts[NVB_COMP__COUNT] = {0};
+    for (size_t i = 0; i < h->n_comps; i++)
+        counts[h->comps[i].kind]++;
+    printf("components:");
+    for (int k = 0; k < NVB_COMP__COUNT; k++)
+        printf(" %zu %s%s", counts[k], nvb_component_kind_name(k), k + 1 < NVB_COMP__COUNT ? "," : "\n");
+    if (detailed)
+        for (size_t i = 0; i < h->n_comps; i++)
+            printf("  %-9s %s\n", nvb_component_kind_name(h->comps[i].kind), h->comps[i].host_path);
+    for (size_t i = 0; i < h->warnings.n; i++)
+        printf("warning: %s\n", h->warnings.v[i]);
+}
 
 int cmd_info(nvb_cli *cli, int argc, char **argv)
 {
-    (void)cli;
-    (void)argc;
-    (void)argv;
-    return nvb_cli_usage("info", "not implemented yet");
+    static const struct option opts[] = {
+        {"detailed", no_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    bool detailed = false, json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "+djh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            detailed = true;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            puts("usage: nvbind info [--detailed] [--json]");
+            return 0;
+        default:
+            return nvb_cli_usage("info", "usage: nvbind info [--detailed] [--json]");
+        }
+    }
+    if (optind < argc)
+        return nvb_cli_usage("info", "unexpected argument '%s'", argv[optind]);
+    nvb_err err = {0};
+    nvb_host *h = nvb_cli_discover(cli, detailed, &err);
+    if (!h)
+        return nvb_cli_fail(&err);
+    int rc = 0;
+    if (json) {
+        json_t *j = nvb_host_to_json(h, detailed);
+        rc = nvb_cli_print_json(j);
+        json_decref(j);
+    } else {
+        print_text(h, detailed);
+    }
+    nvb_host_free(h);
+    return rc;
 }

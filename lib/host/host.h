@@ -92,7 +92,7 @@ typedef struct nvb_host {
     nvb_gpu *gpus;
     size_t n_gpus;
     nvb_devnode_list nodes;      /* shared control nodes: nvidiactl, uvm, uvm-tools, modeset */
-    nvb_devnode_list cap_nodes;  /* every /dev/nvidia-caps/* node */
+    nvb_devnode_list cap_nodes;  /* every node in /dev/nvidia-caps */
     nvb_component *comps;
     size_t n_comps, cap_comps;
     nvb_strv warnings;           /* non-fatal findings, e.g. a /proc/devices mismatch */

@@ -1,0 +1,277 @@
+/* The driver's user-space files a container may need: libraries (from ld.so.cache, with
+ * folder scans as fallback), binaries, firmware, vendor configuration files, IPC sockets.
+ * Every path is resolved inside its root; a file counts once however many links lead to it. */
+#include "host/discover.h"
+#include "ldcache/driver_libs.h"
+#include "ldcache/ldcache.h"
+#include "util/cleanup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Add the file at `path` inside the driver root (following links) when it exists. */
+static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const char *path, unsigned caps,
+                        char **resolved_out)
+{
+    char *resolved = nvb_rootpath_resolve(&d->drv, path);
+    if (!resolved)
+        return 0;
+    char *host = nvb_rootpath_host(&d->drv, resolved);
+    struct stat st;
+    if (!host || stat(host, &st) < 0 || !S_ISREG(st.st_mode)) {
+        free(host);
+        free(resolved);
+        return 0;
+    }
+    if (resolved_out)
+        *resolved_out = strdup(resolved);
+    return nvb_host_add_component(d->h, kind, host, resolved, caps, false) < 0 ? -1 : 1;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* A library entry: the name must be one of the driver's, and so must the file it resolves
+ * to (a libcuda.so.1 link to a leftover libcuda.so.535.x is not this driver's). */
+static int add_library(nvb_discovery *d, const char *path, bool compat32)
+{
+    if (!nvb_driver_lib_caps(base_name(path), d->h->driver_version))
+        return 0;
+    _cleanup_free_ char *resolved = nvb_rootpath_resolve(&d->drv, path);
+    if (!resolved)
+        return 0;
+    unsigned caps = nvb_driver_lib_caps(base_name(resolved), d->h->driver_version);
+    if (!caps)
+        return 0;
+    if (compat32)
+        caps |= NVB_CAP_COMPAT32;
+    char *host = nvb_rootpath_host(&d->drv, resolved);
+    return nvb_host_add_component(d->h, NVB_COMP_LIBRARY, host, NVB_TAKE(resolved), caps, false);
+}
+
+/* ELF class from the header: 1 = 32-bit, 2 = 64-bit, 0 = not ELF. */
+static int elf_class(const char *host_path)
+{
+    _cleanup_close_ int fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    unsigned char id[5];
+    if (fd < 0 || read(fd, id, sizeof id) != (ssize_t)sizeof id || memcmp(id, "\177ELF", 4) != 0)
+        return 0;
+    return id[4];
+}
+
+/* Fallback when the cache lists no driver library: scan a folder inside the driver root. */
+static int scan_library_dir(nvb_discovery *d, const char *dir_in_drv)
+{
+    _cleanup_free_ char *resolved = nvb_rootpath_resolve(&d->drv, dir_in_drv);
+    _cleanup_free_ char *host = resolved ? nvb_rootpath_host(&d->drv, resolved) : NULL;
+    DIR *dir = host ? opendir(host) : NULL;
+    if (!dir)
+        return 0;
+    struct dirent *e;
+    int r = 0;
+    while (r >= 0 && (e = readdir(dir))) {
+        if (!nvb_driver_lib_caps(e->d_name, d->h->driver_version))
+            continue;
+        char path[4096], hp[8192];
+        snprintf(path, sizeof path, "%s/%s", strcmp(resolved, "/") ? resolved : "", e->d_name);
+        snprintf(hp, sizeof hp, "%s/%s", host, e->d_name);
+        int cls = elf_class(hp);
+        if (cls == 0 && e->d_type != DT_LNK)
+            continue;
+        r = add_library(d, path, cls == 1);
+    }
+    closedir(dir);
+    return r < 0 ? -1 : 0;
+}
+
+static int discover_libraries(nvb_discovery *d, nvb_err *err)
+{
+    _cleanup_free_ char *cache_path = nvb_rootpath_host(&d->drv, "/etc/ld.so.cache");
+    size_t before = d->h->n_comps;
+    if (cache_path && access(cache_path, F_OK) == 0) {
+        nvb_ldcache cache;
+        if (nvb_ldcache_open(&cache, cache_path, err) < 0)
+            return -1;
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < cache.n; i++) {
+            const nvb_ldcache_entry *e = &cache.entries[i];
+            bool x64 = nvb_ldcache_is_x86_64(e->flags), x32 = nvb_ldcache_is_i386(e->flags);
+            if (x64 || x32)
+                r = add_library(d, e->path, x32);
+        }
+        nvb_ldcache_close(&cache);
+        if (r < 0)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    if (d->h->n_comps == before) {
+        static const char *const usual[] = {"/lib64", "/lib", "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib",
+                                            "/usr/local/nvidia/lib64", "/usr/local/nvidia/lib"};
+        for (size_t i = 0; i < sizeof usual / sizeof usual[0]; i++)
+            if (scan_library_dir(d, usual[i]) < 0)
+                return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    for (const char *const *p = d->library_search; p && *p; p++)
+        if (scan_library_dir(d, *p) < 0)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    unsigned caps;
+} binaries[] = {
+    {"nvidia-smi", NVB_CAP_UTILITY},
+    {"nvidia-debugdump", NVB_CAP_UTILITY},
+    {"nvidia-persistenced", NVB_CAP_UTILITY},
+    {"nvidia-cuda-mps-control", NVB_CAP_COMPUTE},
+    {"nvidia-cuda-mps-server", NVB_CAP_COMPUTE},
+};
+
+static int discover_binaries(nvb_discovery *d)
+{
+    static const char *const dirs[] = {"/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin", "/usr/local/sbin"};
+    for (size_t b = 0; b < sizeof binaries / sizeof binaries[0]; b++) {
+        for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+            char path[256];
+            snprintf(path, sizeof path, "%s/%s", dirs[i], binaries[b].name);
+            int r = add_drv_file(d, NVB_COMP_BINARY, path, binaries[b].caps, NULL);
+            if (r < 0)
+                return -1;
+            if (r > 0)
+                break; /* first one found in search order, like a shell's PATH */
+        }
+    }
+    return 0;
+}
+
+/* Add the entries of a folder inside the driver root whose names match `pattern`. */
+static int add_matching(nvb_discovery *d, enum nvb_component_kind kind, const char *dir_in_drv,
+                        const char *pattern, unsigned caps)
+{
+    _cleanup_free_ char *resolved = nvb_rootpath_resolve(&d->drv, dir_in_drv);
+    _cleanup_free_ char *host = resolved ? nvb_rootpath_host(&d->drv, resolved) : NULL;
+    DIR *dir = host ? opendir(host) : NULL;
+    if (!dir)
+        return 0;
+    struct dirent *e;
+    int r = 0;
+    while (r >= 0 && (e = readdir(dir))) {
+        if (e->d_name[0] == '.' || fnmatch(pattern, e->d_name, 0) != 0)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", strcmp(resolved, "/") ? resolved : "", e->d_name);
+        r = add_drv_file(d, kind, path, caps, NULL);
+    }
+    closedir(dir);
+    return r < 0 ? -1 : 0;
+}
+
+static int discover_firmware(nvb_discovery *d)
+{
+    static const char *const bases[] = {"/lib/firmware/nvidia", "/usr/lib/firmware/nvidia"};
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/%s", bases[i], d->h->driver_version);
+        if (add_matching(d, NVB_COMP_FIRMWARE, dir, "gsp*.bin", NVB_CAP_UTILITY | NVB_CAP_COMPUTE) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int discover_configs(nvb_discovery *d)
+{
+    static const struct {
+        const char *dir, *pattern;
+        unsigned caps;
+    } configs[] = {
+        {"vulkan/icd.d", "nvidia_icd*.json", NVB_CAP_GRAPHICS},
+        {"vulkan/implicit_layer.d", "nvidia_layers*.json", NVB_CAP_GRAPHICS},
+        {"vulkansc/icd.d", "nvidia_icd*.json", NVB_CAP_GRAPHICS},
+        {"glvnd/egl_vendor.d", "*_nvidia*.json", NVB_CAP_GRAPHICS},
+        {"egl/egl_external_platform.d", "*nvidia*.json", NVB_CAP_GRAPHICS},
+        {"OpenCL/vendors", "nvidia*.icd", NVB_CAP_COMPUTE},
+        {"nvidia", "nvoptix.bin", NVB_CAP_GRAPHICS},
+    };
+    static const char *const bases[] = {"/etc", "/usr/local/share", "/usr/share"};
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+        for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
+            char dir[256];
+            snprintf(dir, sizeof dir, "%s/%s", bases[b], configs[c].dir);
+            if (add_matching(d, NVB_COMP_CONFIG, dir, configs[c].pattern, configs[c].caps) < 0)
+                return -1;
+        }
+    }
+    /* Application profiles are versioned: only this driver's count. */
+    static const char *const profiles[] = {"rc", "key-documentation"};
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/nvidia/nvidia-application-profiles-%s-%s", bases[b], d->h->driver_version,
+                     profiles[p]);
+            if (add_drv_file(d, NVB_COMP_CONFIG, path, NVB_CAP_GRAPHICS, NULL) < 0)
+                return -1;
+        }
+    }
+    /* NGX's Windows-side DLLs for DLSS under Proton live beside libnvidia-ngx. */
+    size_t n = d->h->n_comps;
+    for (size_t i = 0; i < n; i++) {
+        nvb_component *c = &d->h->comps[i];
+        if (c->kind != NVB_COMP_LIBRARY || !(c->caps & NVB_CAP_NGX) || (c->caps & NVB_CAP_COMPAT32))
+            continue;
+        _cleanup_free_ char *dir = strdup(c->container_path);
+        if (!dir)
+            return -1;
+        *strrchr(dir, '/') = '\0';
+        char wine[4096];
+        snprintf(wine, sizeof wine, "%s/nvidia/wine", dir);
+        if (add_matching(d, NVB_COMP_CONFIG, wine, "*nvngx*.dll", NVB_CAP_NGX | NVB_CAP_GRAPHICS) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Sockets and the MPS pipe folder live in the host root, not the driver root. */
+static int discover_ipc(nvb_discovery *d)
+{
+    static const struct {
+        const char *path;
+        bool dir;
+        unsigned caps;
+    } ipc[] = {
+        {"/run/nvidia-persistenced/socket", false, NVB_CAP_UTILITY | NVB_CAP_COMPUTE},
+        {"/run/nvidia-fabricmanager/socket", false, NVB_CAP_UTILITY | NVB_CAP_COMPUTE},
+        {"/tmp/nvidia-mps", true, NVB_CAP_COMPUTE},
+    };
+    for (size_t i = 0; i < sizeof ipc / sizeof ipc[0]; i++) {
+        char *resolved = nvb_rootpath_resolve(&d->root, ipc[i].path);
+        char *host = resolved ? nvb_rootpath_host(&d->root, resolved) : NULL;
+        struct stat st;
+        if (!host || stat(host, &st) < 0 || (ipc[i].dir ? !S_ISDIR(st.st_mode) : !S_ISSOCK(st.st_mode))) {
+            free(resolved);
+            free(host);
+            continue;
+        }
+        if (nvb_host_add_component(d->h, NVB_COMP_IPC, host, resolved, ipc[i].caps, ipc[i].dir) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int nvb_discover_components(nvb_discovery *d, nvb_err *err)
+{
+    if (discover_libraries(d, err) < 0)
+        return -1;
+    if (discover_binaries(d) < 0 || discover_firmware(d) < 0 || discover_configs(d) < 0 || discover_ipc(d) < 0)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory while listing driver files");
+    return 0;
+}

@@ -1,0 +1,24 @@
+/* Internal to discovery: the state its steps share. */
+#pragma once
+#include "host/host.h"
+#include "host/rootpath.h"
+
+typedef struct nvb_discovery {
+    nvb_host *h;
+    nvb_rootpath root;          /* the host root */
+    nvb_rootpath drv;           /* the driver root, itself a root for its symlinks */
+    char *drv_dir;              /* root + driver root, as this process sees it */
+    char *proc_devices;         /* text of /proc/devices, NULL when unreadable */
+    const char *const *library_search;
+} nvb_discovery;
+
+int nvb_discover_gpus(nvb_discovery *d, nvb_err *err);
+int nvb_discover_devnodes(nvb_discovery *d, nvb_err *err);
+int nvb_discover_components(nvb_discovery *d, nvb_err *err);
+int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms);
+
+/* stat the node at container path `path` (resolved inside the host root) into *out.
+ * 0 on success, -errno when absent or not a device. */
+int nvb_stat_devnode(nvb_discovery *d, const char *path, nvb_devnode *out);
+int nvb_host_add_component(nvb_host *h, enum nvb_component_kind kind, char *host_path,
+                           char *container_path, unsigned caps, bool is_dir);

@@ -1,0 +1,99 @@
+#include "host/host_json.h"
+
+#include <stdio.h>
+
+const char *nvb_kmod_name(enum nvb_kmod k)
+{
+    return k == NVB_KMOD_OPEN ? "open" : k == NVB_KMOD_PROPRIETARY ? "proprietary" : "unknown";
+}
+
+json_t *nvb_devnode_to_json(const nvb_devnode *n)
+{
+    return json_pack("{s:s, s:s, s:s#, s:I, s:I, s:I}", "path", n->path, "host_path", n->host_path, "type", &n->type,
+                     (size_t)1, "major", (json_int_t)n->major, "minor", (json_int_t)n->minor, "file_mode",
+                     (json_int_t)n->mode);
+}
+
+static json_t *node_paths(const nvb_devnode_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->v[i].path));
+    return a;
+}
+
+static json_t *int_or_null(int64_t v)
+{
+    return v < 0 ? json_null() : json_integer(v);
+}
+
+static json_t *gpu_to_json(const nvb_gpu *g, bool detailed)
+{
+    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:o}", "index", (json_int_t)g->index, "minor",
+                          (json_int_t)g->minor, "uuid", g->uuid, "name", g->name, "pci_bus_id", g->pci_bus_id,
+                          "memory_mib", int_or_null(g->memory_mib), "device_nodes", node_paths(&g->nodes));
+    char id[16];
+    snprintf(id, sizeof id, "0x%04x", g->vendor_id);
+    json_object_set_new(o, "vendor_id", g->vendor_id ? json_string(id) : json_null());
+    snprintf(id, sizeof id, "0x%04x", g->device_id);
+    json_object_set_new(o, "device_id", g->device_id ? json_string(id) : json_null());
+    json_object_set_new(o, "numa_node", g->numa_node < 0 ? json_null() : json_integer(g->numa_node));
+    if (!detailed)
+        return o;
+    char cc[32];
+    snprintf(cc, sizeof cc, "%d.%d", g->cc_major, g->cc_minor);
+    json_object_set_new(o, "compute_capability", g->cc_major < 0 ? json_null() : json_string(cc));
+    json_object_set_new(o, "brand", g->brand ? json_string(g->brand) : json_null());
+    json_object_set_new(o, "mig_mode", g->mig_mode < 0 ? json_null() : json_string(g->mig_mode ? "enabled" : "disabled"));
+    json_t *migs = json_array();
+    for (size_t i = 0; i < g->n_migs; i++) {
+        const nvb_mig_device *m = &g->migs[i];
+        char name[32];
+        snprintf(name, sizeof name, "%u:%u", m->gpu_index, m->mig_index);
+        json_array_append_new(migs, json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}", "name", name, "uuid", m->uuid, "gi",
+                                              (json_int_t)m->gi, "ci", (json_int_t)m->ci, "memory_mib",
+                                              int_or_null(m->memory_mib), "device_nodes", node_paths(&m->nodes)));
+    }
+    json_object_set_new(o, "mig_devices", migs);
+    return o;
+}
+
+json_t *nvb_host_to_json(const nvb_host *h, bool detailed)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "driver",
+                        json_pack("{s:s, s:s, s:o}", "version", h->driver_version, "kernel_module",
+                                  nvb_kmod_name(h->kmod), "cuda_version",
+                                  h->cuda_version ? json_string(h->cuda_version) : json_null()));
+    json_object_set_new(root, "root", json_string(h->root));
+    json_object_set_new(root, "driver_root", json_string(h->driver_root));
+    json_object_set_new(root, "wsl2", json_boolean(h->wsl2));
+    if (detailed)
+        json_object_set_new(root, "nvml", json_boolean(h->nvml_loaded));
+    json_t *gpus = json_array();
+    for (size_t i = 0; i < h->n_gpus; i++)
+        json_array_append_new(gpus, gpu_to_json(&h->gpus[i], detailed));
+    json_object_set_new(root, "gpus", gpus);
+    json_t *nodes = json_array();
+    for (size_t i = 0; i < h->nodes.n; i++)
+        json_array_append_new(nodes, nvb_devnode_to_json(&h->nodes.v[i]));
+    json_object_set_new(root, "device_nodes", nodes);
+    json_t *caps = json_array();
+    for (size_t i = 0; i < h->cap_nodes.n; i++)
+        json_array_append_new(caps, nvb_devnode_to_json(&h->cap_nodes.v[i]));
+    json_object_set_new(root, "capability_nodes", caps);
+    json_t *comps = json_object();
+    for (int k = 0; k < NVB_COMP__COUNT; k++)
+        json_object_set_new(comps, nvb_component_kind_name(k), json_array());
+    for (size_t i = 0; i < h->n_comps; i++) {
+        const nvb_component *c = &h->comps[i];
+        json_array_append_new(json_object_get(comps, nvb_component_kind_name(c->kind)),
+                              json_pack("{s:s, s:s}", "host_path", c->host_path, "container_path", c->container_path));
+    }
+    json_object_set_new(root, "components", comps);
+    json_t *warn = json_array();
+    for (size_t i = 0; i < h->warnings.n; i++)
+        json_array_append_new(warn, json_string(h->warnings.v[i]));
+    json_object_set_new(root, "warnings", warn);
+    return root;
+}

@@ -1,0 +1,8 @@
+/* The host model as JSON: the shape `nvbind info --json` prints and the C API returns. */
+#pragma once
+#include <jansson.h>
+#include "host/host.h"
+
+json_t *nvb_host_to_json(const nvb_host *h, bool detailed);
+json_t *nvb_devnode_to_json(const nvb_devnode *n);
+const char *nvb_kmod_name(enum nvb_kmod k);

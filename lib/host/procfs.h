@@ -1,0 +1,23 @@
+/* Parsers for the driver's /proc files. They take the text, so they can be fuzzed and
+ * unit-tested without a filesystem; `origin` names the file in error messages. */
+#pragma once
+#include "host/host.h"
+
+/* /proc/driver/nvidia/version: driver version and kernel module flavour. */
+int nvb_parse_driver_version(const char *text, const char *origin, char **version,
+                             enum nvb_kmod *kmod, nvb_err *err);
+
+typedef struct nvb_gpu_information {
+    char *model, *uuid, *bus_location;
+    unsigned minor;
+} nvb_gpu_information;
+
+/* /proc/driver/nvidia/gpus/<bus id>/information: Model, GPU UUID, Bus Location, Device Minor. */
+int nvb_parse_gpu_information(const char *text, const char *origin, nvb_gpu_information *out, nvb_err *err);
+void nvb_gpu_information_clear(nvb_gpu_information *info);
+
+/* /proc/devices: the character-device major registered under `name`, -1 when absent. */
+int nvb_proc_devices_major(const char *text, const char *name);
+
+/* /proc/driver/nvidia/capabilities/.../access: "DeviceFileMinor: N". -1 when absent/malformed. */
+int nvb_parse_cap_access_minor(const char *text);
