@@ -1,0 +1,334 @@
+/* glibc's ld.so.cache, read without glibc's help.
+ *
+ * Layout (native byte order), as glibc's elf/cache.c writes it:
+ *   old format  "ld.so-1.7.0" (11 bytes), pad, uint32 nlibs at 12, then nlibs entries of
+ *               {int32 flags; uint32 key, value}; string offsets count from the end of that table.
+ *   new format  "glibc-ld.so.cache" "1.1", uint32 nlibs at 20, uint32 len_strings at 24,
+ *               uint8 flags (byte order) at 28, uint32 extension_offset at 32, 48-byte header,
+ *               then nlibs entries of {int32 flags; uint32 key, value, osversion; uint64 hwcap};
+ *               string offsets count from the start of this header.
+ *   combined    the old table, padded to 8 bytes, then the new format (which then wins).
+ *   extension   at extension_offset (a file offset): uint32 magic, uint32 count, count sections
+ *               {uint32 tag, flags, offset, size} with file offsets; tag 0 is the generator
+ *               string, tag 1 an array of string offsets naming the glibc-hwcaps subdirectories. */
+#include "ldcache/ldcache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+
+#define OLD_MAGIC "ld.so-1.7.0"
+#define NEW_MAGIC "glibc-ld.so.cache"
+#define NEW_VERSION "1.1"
+
+enum {
+    OLD_HDR = 16, OLD_ENT = 12,
+    NEW_HDR = 48, NEW_ENT = 24,
+    NEW_ALIGN = 8,                       /* alignment of the new header after the old table */
+    EXT_MAGIC = 0xeaa42174u,             /* glibc: (uint32_t) -358342284 */
+    EXT_HDR = 8, EXT_SECTION = 16,
+    EXT_TAG_GENERATOR = 0, EXT_TAG_HWCAPS = 1,
+    ENDIAN_MASK = 3,
+    ENDIAN_NATIVE = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? 2 : 3,
+};
+/* hwcap values whose upper half is this bit (ignoring the ISA-level bits) index the
+ * glibc-hwcaps section; older loaders skip such entries. */
+#define HWCAP_EXTENSION_HI (UINT32_C(1) << 30)
+#define HWCAP_ISA_LEVEL_MASK UINT32_C(0x3ff)
+
+struct parser {
+    const unsigned char *p;
+    size_t len;
+    const char *origin;
+    nvb_err *err;
+    const unsigned char *hwcaps;  /* glibc-hwcaps section, NULL when absent */
+    uint32_t n_hwcaps;
+};
+
+static uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, sizeof v); return v; }
+static uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, sizeof v); return v; }
+
+static int bad(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(struct parser *ps, const char *fmt, ...)
+{
+    char what[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return nvb_errf(ps->err, NVB_EXIT_HOST_DATA, "%s: %s", ps->origin, what);
+}
+
+/* The NUL-terminated string at base + off, or NULL with *why set. */
+static const char *string_at(const struct parser *ps, size_t base, uint32_t off, const char **why)
+{
+    if (off >= ps->len - base) {
+        *why = "lies outside the file";
+        return NULL;
+    }
+    size_t pos = base + off;
+    if (!memchr(ps->p + pos, '\0', ps->len - pos)) {
+        *why = "has no terminating NUL before the end of the file";
+        return NULL;
+    }
+    return (const char *)ps->p + pos;
+}
+
+static int entry_strings(struct parser *ps, size_t base, size_t i, uint32_t key, uint32_t value,
+                         nvb_ldcache_entry *e)
+{
+    const char *why = NULL;
+    if (!(e->name = string_at(ps, base, key, &why)))
+        return bad(ps, "entry %zu: library name at offset %zu %s (%zu bytes)", i,
+                   base + (size_t)key, why, ps->len);
+    if (!(e->path = string_at(ps, base, value, &why)))
+        return bad(ps, "entry %zu: path of %s at offset %zu %s (%zu bytes)", i, e->name,
+                   base + (size_t)value, why, ps->len);
+    return 0;
+}
+
+static int count_check(struct parser *ps, uint32_t n, size_t table_at, size_t entry_size)
+{
+    size_t holds = table_at <= ps->len ? (ps->len - table_at) / entry_size : 0;
+    if (n > holds)
+        return bad(ps, "truncated: header says %" PRIu32 " entries but the file holds %zu", n, holds);
+    return 0;
+}
+
+/* Like glibc's cache_extension_load: a malformed directory is an error; unknown tags are skipped. */
+static int load_extensions(struct parser *ps, nvb_ldcache *c, uint32_t off)
+{
+    if (off == 0)
+        return 0;
+    if (off % 4 || ps->len < EXT_HDR || off > ps->len - EXT_HDR)
+        return bad(ps, "extension directory offset %" PRIu32 " is misaligned or outside the file", off);
+    const unsigned char *x = ps->p + off;
+    if (rd32(x) != EXT_MAGIC)
+        return bad(ps, "extension directory at offset %" PRIu32 " has a bad magic number", off);
+    uint32_t count = rd32(x + 4);
+    if (count > (ps->len - off - EXT_HDR) / EXT_SECTION)
+        return bad(ps, "truncated: extension directory lists %" PRIu32 " sections beyond the end of the file", count);
+    for (uint32_t i = 0; i < count; i++) {
+        const unsigned char *s = x + EXT_HDR + (size_t)i * EXT_SECTION;
+        uint32_t tag = rd32(s), at = rd32(s + 8), size = rd32(s + 12);
+        if (at > ps->len || size > ps->len - at)
+            return bad(ps, "extension section %" PRIu32 " (offset %" PRIu32 ", %" PRIu32
+                       " bytes) reaches beyond the end of the file", i, at, size);
+        if (tag == EXT_TAG_GENERATOR) {
+            c->generator = (const char *)ps->p + at;
+            c->generator_len = size;
+        } else if (tag == EXT_TAG_HWCAPS && size && size % 4 == 0 && at % 4 == 0) {
+            ps->hwcaps = ps->p + at;   /* glibc ignores a hwcaps section that is not so aligned */
+            ps->n_hwcaps = size / 4;
+        }
+    }
+    return 0;
+}
+
+/* The glibc-hwcaps subdirectory an entry belongs to; NULL when hwcap is a legacy value or
+ * does not resolve (ldconfig then prints the number, and ld.so ignores the entry). */
+static const char *hwcaps_subdir(const struct parser *ps, size_t base, uint64_t hwcap)
+{
+    if (((uint32_t)(hwcap >> 32) & ~HWCAP_ISA_LEVEL_MASK) != HWCAP_EXTENSION_HI || !ps->hwcaps)
+        return NULL;
+    uint32_t idx = (uint32_t)hwcap;
+    if (idx >= ps->n_hwcaps)
+        return NULL;
+    const char *why;
+    return string_at(ps, base, rd32(ps->hwcaps + (size_t)idx * 4), &why);
+}
+
+static int parse_new(struct parser *ps, nvb_ldcache *c, size_t base)
+{
+    if (ps->len - base < NEW_HDR)
+        return bad(ps, "truncated: %zu bytes left for the %d-byte header at offset %zu",
+                   ps->len - base, NEW_HDR, base);
+    const unsigned char *h = ps->p + base;
+    if (memcmp(h + sizeof NEW_MAGIC - 1, NEW_VERSION, sizeof NEW_VERSION - 1))
+        return bad(ps, "unsupported format version (expected \"" NEW_VERSION "\")");
+    uint32_t n = rd32(h + 20), len_strings = rd32(h + 24), ext = rd32(h + 32);
+    unsigned order = h[28] & ENDIAN_MASK;
+    if (order != 0 && order != ENDIAN_NATIVE)
+        return bad(ps, "byte-order flag %u does not match this machine (%u)", order, (unsigned)ENDIAN_NATIVE);
+    size_t table = base + NEW_HDR;
+    if (count_check(ps, n, table, NEW_ENT) < 0)
+        return -1;
+    size_t strings = table + (size_t)n * NEW_ENT;
+    if (len_strings > ps->len - strings)
+        return bad(ps, "truncated: header says the string table holds %" PRIu32
+                   " bytes but %zu follow the entries", len_strings, ps->len - strings);
+    if (load_extensions(ps, c, ext) < 0)
+        return -1;
+    if (!(c->entries = calloc(n ? n : 1, sizeof *c->entries)))
+        return nvb_errf_errno(ps->err, NVB_EXIT_IO, ENOMEM, "%s: %" PRIu32 " entries", ps->origin, n);
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *r = ps->p + table + i * NEW_ENT;
+        nvb_ldcache_entry *e = &c->entries[i];
+        e->flags = (int32_t)rd32(r);
+        e->osversion = rd32(r + 12);
+        e->hwcap = rd64(r + 16);
+        if (entry_strings(ps, base, i, rd32(r + 4), rd32(r + 8), e) < 0)
+            return -1;
+        e->hwcaps_subdir = hwcaps_subdir(ps, base, e->hwcap);
+    }
+    c->n = n;
+    return 0;
+}
+
+static int parse_old(struct parser *ps, nvb_ldcache *c, uint32_t n)
+{
+    size_t strings = OLD_HDR + (size_t)n * OLD_ENT;
+    if (!(c->entries = calloc(n ? n : 1, sizeof *c->entries)))
+        return nvb_errf_errno(ps->err, NVB_EXIT_IO, ENOMEM, "%s: %" PRIu32 " entries", ps->origin, n);
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *r = ps->p + OLD_HDR + i * OLD_ENT;
+        c->entries[i].flags = (int32_t)rd32(r);
+        if (entry_strings(ps, strings, i, rd32(r + 4), rd32(r + 8), &c->entries[i]) < 0)
+            return -1;
+    }
+    c->n = n;
+    return 0;
+}
+
+/* Whether the first bytes are (the start of) magic: a short file with the right start is
+ * reported as truncated rather than as a foreign file. */
+static bool starts_like(const unsigned char *p, size_t len, const char *magic)
+{
+    size_t m = strlen(magic);
+    return memcmp(p, magic, len < m ? len : m) == 0;
+}
+
+static int parse(struct parser *ps, nvb_ldcache *c)
+{
+    if (ps->len == 0)
+        return bad(ps, "empty file");
+    if (starts_like(ps->p, ps->len, OLD_MAGIC)) {
+        if (ps->len < OLD_HDR)
+            return bad(ps, "truncated: %zu bytes is shorter than the %d-byte header", ps->len, OLD_HDR);
+        uint32_t n = rd32(ps->p + 12);
+        if (count_check(ps, n, OLD_HDR, OLD_ENT) < 0)
+            return -1;
+        /* glibc looks for the new format right after the old table, aligned, and uses it
+         * when its magic and version are there. */
+        size_t at = (OLD_HDR + (size_t)n * OLD_ENT + NEW_ALIGN - 1) & ~(size_t)(NEW_ALIGN - 1);
+        if (at < ps->len && ps->len - at > NEW_HDR &&
+            !memcmp(ps->p + at, NEW_MAGIC NEW_VERSION, sizeof NEW_MAGIC NEW_VERSION - 1))
+            return parse_new(ps, c, at);
+        return parse_old(ps, c, n);
+    }
+    if (starts_like(ps->p, ps->len, NEW_MAGIC))
+        return parse_new(ps, c, 0);
+    return bad(ps, "not an ld.so.cache: bad magic (expected \"" NEW_MAGIC NEW_VERSION "\" or \"" OLD_MAGIC "\")");
+}
+
+int nvb_ldcache_parse(nvb_ldcache *c, const void *buf, size_t len, const char *origin, nvb_err *err)
+{
+    *c = (nvb_ldcache){ .map = buf, .size = len };
+    struct parser ps = { .p = buf, .len = len, .origin = origin, .err = err };
+    if (parse(&ps, c) < 0) {
+        free(c->entries);
+        *c = (nvb_ldcache){ 0 };
+        return -1;
+    }
+    return 0;
+}
+
+int nvb_ldcache_open(nvb_ldcache *c, const char *path, nvb_err *err)
+{
+    *c = (nvb_ldcache){ 0 };
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s: cannot open", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s: cannot stat", path);
+    if (!S_ISREG(st.st_mode))
+        return nvb_errf(err, NVB_EXIT_HOST_DATA, "%s: not a regular file", path);
+    if (st.st_size == 0)   /* mmap of 0 bytes fails; let the parser say what is wrong */
+        return nvb_ldcache_parse(c, "", 0, path, err);
+    if ((uintmax_t)st.st_size > SIZE_MAX)
+        return nvb_errf(err, NVB_EXIT_HOST_DATA, "%s: too large (%jd bytes)", path, (intmax_t)st.st_size);
+    size_t size = (size_t)st.st_size;
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s: cannot map", path);
+    if (nvb_ldcache_parse(c, map, size, path, err) < 0) {
+        munmap(map, size);
+        return -1;
+    }
+    c->mapped = 1;
+    return 0;
+}
+
+void nvb_ldcache_close(nvb_ldcache *c)
+{
+    if (c->mapped)
+        munmap((void *)c->map, c->size);
+    free(c->entries);
+    *c = (nvb_ldcache){ 0 };
+}
+
+/* The words glibc's ldconfig (print_entry) prints for the type byte and the ABI byte. */
+static const char *const type_words[] = { "libc4", "ELF", "libc5", "libc6" };
+static const char *const abi_words[] = {
+    [0x00] = "", [0x01] = ",64bit", [0x02] = ",IA-64", [0x03] = ",x86-64", [0x04] = ",64bit",
+    [0x05] = ",64bit", [0x06] = ",N32", [0x07] = ",64bit", [0x08] = ",x32", [0x09] = ",hard-float",
+    [0x0a] = ",AArch64", [0x0b] = ",soft-float", [0x0c] = ",nan2008", [0x0d] = ",N32,nan2008",
+    [0x0e] = ",64bit,nan2008", [0x0f] = ",soft-float", [0x10] = ",double-float",
+    [0x11] = ",soft-float", [0x12] = ",double-float",
+};
+#define FLAG_TYPE_MASK 0x00ff
+#define FLAG_REQUIRED_MASK 0xff00
+
+const char *nvb_ldcache_flags_str(int32_t flags, char *buf, size_t len)
+{
+    unsigned type = (unsigned)flags & FLAG_TYPE_MASK, abi = ((unsigned)flags & FLAG_REQUIRED_MASK) >> 8;
+    const char *t = type < sizeof type_words / sizeof *type_words ? type_words[type] : "unknown";
+    if (abi < sizeof abi_words / sizeof *abi_words)
+        snprintf(buf, len, "%s%s", t, abi_words[abi]);
+    else
+        snprintf(buf, len, "%s,%u", t, abi << 8);
+    return buf;
+}
+
+const char *nvb_ldcache_entry_desc(const nvb_ldcache_entry *e, char *buf, size_t len)
+{
+    static const char *const os_names[] = { "Linux", "Hurd", "Solaris", "FreeBSD", "kNetBSD", "Syllable", "Unknown OS" };
+    enum { OS_LAST = sizeof os_names / sizeof *os_names - 1 };
+    char flags[64];
+    nvb_ldcache_flags_str(e->flags, flags, sizeof flags);
+    int n;
+    if (e->hwcaps_subdir)
+        n = snprintf(buf, len, "%s, hwcap: \"%s\"", flags, e->hwcaps_subdir);
+    else if (e->hwcap)
+        n = snprintf(buf, len, "%s, hwcap: %#.16" PRIx64, flags, e->hwcap);
+    else
+        n = snprintf(buf, len, "%s", flags);
+    if (e->osversion && n >= 0 && (size_t)n < len) {
+        uint32_t os = e->osversion >> 24;
+        snprintf(buf + n, len - (size_t)n, ", OS ABI: %s %u.%u.%u", os_names[os > OS_LAST ? OS_LAST : os],
+                 (e->osversion >> 16) & 0xff, (e->osversion >> 8) & 0xff, e->osversion & 0xff);
+    }
+    return buf;
+}
+
+int nvb_ldcache_is_x86_64(int32_t flags)
+{
+    return ((unsigned)flags & FLAG_REQUIRED_MASK) == 0x0300;
+}
+
+/* On an x86-64 host, i386 libraries carry no ABI byte: "libc6" (or "ELF" for the loader). */
+int nvb_ldcache_is_i386(int32_t flags)
+{
+    unsigned type = (unsigned)flags & FLAG_TYPE_MASK;
+    return ((unsigned)flags & FLAG_REQUIRED_MASK) == 0 && (type == 1 || type == 3);
+}
