@@ -1,9 +1,54 @@
+/* nvbind doctor: report whether this host is ready for GPU containers; exit 0 when
+ * ready, 1 when not. It reports rather than fails. */
 #include "cli.h"
+#include "host/doctor.h"
+
+#include <getopt.h>
 
 int cmd_doctor(nvb_cli *cli, int argc, char **argv)
 {
-    (void)cli;
-    (void)argc;
-    (void)argv;
-    return nvb_cli_usage("doctor", "not implemented yet");
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+    bool json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+        if (c == 'j')
+            json = true;
+        else if (c == 'h') {
+            puts("usage: nvbind doctor [--json]");
+            return 0;
+        } else
+            return nvb_cli_usage("doctor", "usage: nvbind doctor [--json]");
+    }
+    if (optind < argc)
+        return nvb_cli_usage("doctor", "unexpected argument '%s'", argv[optind]);
+    nvb_discover_opts o = {
+        .root = cli->root,
+        .driver_root = cli->driver_root,
+        .library_search = (const char *const *)cli->library_search.v,
+    };
+    nvb_doctor *d = nvb_doctor_run(&o, true);
+    if (!d) {
+        fputs("nvbind: doctor: out of memory\n", stderr);
+        return NVB_EXIT_IO;
+    }
+    if (json) {
+        json_t *j = nvb_doctor_to_json(d);
+        nvb_cli_print_json(j);
+        json_decref(j);
+    } else {
+        static const char *const marks[] = {"ok  ", "info", "WARN", "FAIL"};
+        for (size_t i = 0; i < d->n_checks; i++) {
+            printf("[%s] %s\n", marks[d->checks[i].level], d->checks[i].message);
+            if (d->checks[i].fix && d->checks[i].level != NVB_CHECK_OK)
+                printf("       fix: %s\n", d->checks[i].fix);
+        }
+        for (size_t i = 0; i < 5; i++)
+            printf("[%s] %-7s %s\n", d->engines[i].path ? "ok  " : "info", d->engines[i].name,
+                   d->engines[i].path ? (d->engines[i].version ? d->engines[i].version : d->engines[i].path)
+                                      : "not installed");
+        printf("%s\n", d->ready ? "ready for GPU containers" : "NOT ready for GPU containers: fix the FAIL lines above");
+    }
+    int rc = d->ready ? 0 : NVB_EXIT_FAIL;
+    nvb_doctor_free(d);
+    return rc;
 }
