@@ -32,7 +32,7 @@ static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const ch
     }
     if (resolved_out)
         *resolved_out = strdup(resolved);
-    return nvb_host_add_component(d->h, kind, host, resolved, caps, false) < 0 ? -1 : 1;
+    return nvb_host_add_component(d->h, kind, host, resolved, caps, false) ? 1 : -1;
 }
 
 static const char *base_name(const char *p)
@@ -43,7 +43,7 @@ static const char *base_name(const char *p)
 
 /* A library entry: the name must be one of the driver's, and so must the file it resolves
  * to (a libcuda.so.1 link to a leftover libcuda.so.535.x is not this driver's). */
-static int add_library(nvb_discovery *d, const char *path, bool compat32)
+static int add_library(nvb_discovery *d, const char *path, const char *soname, bool compat32)
 {
     if (!nvb_driver_lib_caps(base_name(path), d->h->driver_version))
         return 0;
@@ -56,7 +56,14 @@ static int add_library(nvb_discovery *d, const char *path, bool compat32)
     if (compat32)
         caps |= NVB_CAP_COMPAT32;
     char *host = nvb_rootpath_host(&d->drv, resolved);
-    return nvb_host_add_component(d->h, NVB_COMP_LIBRARY, host, NVB_TAKE(resolved), caps, false);
+    nvb_component *c = nvb_host_add_component(d->h, NVB_COMP_LIBRARY, host, NVB_TAKE(resolved), caps, false);
+    if (!c)
+        return -1;
+    /* The cache keys a library by its SONAME, and also lists development links
+     * ("libcuda.so"); only the versioned key is the SONAME. */
+    if (soname && !c->soname && !nvb_endswith(soname, ".so") && !(c->soname = strdup(soname)))
+        return -1;
+    return 0;
 }
 
 /* ELF class from the header: 1 = 32-bit, 2 = 64-bit, 0 = not ELF. */
@@ -88,7 +95,7 @@ static int scan_library_dir(nvb_discovery *d, const char *dir_in_drv)
         int cls = elf_class(hp);
         if (cls == 0 && e->d_type != DT_LNK)
             continue;
-        r = add_library(d, path, cls == 1);
+        r = add_library(d, path, NULL, cls == 1);
     }
     closedir(dir);
     return r < 0 ? -1 : 0;
@@ -107,7 +114,7 @@ static int discover_libraries(nvb_discovery *d, nvb_err *err)
             const nvb_ldcache_entry *e = &cache.entries[i];
             bool x64 = nvb_ldcache_is_x86_64(e->flags), x32 = nvb_ldcache_is_i386(e->flags);
             if (x64 || x32)
-                r = add_library(d, e->path, x32);
+                r = add_library(d, e->path, e->name, x32);
         }
         nvb_ldcache_close(&cache);
         if (r < 0)
@@ -261,7 +268,7 @@ static int discover_ipc(nvb_discovery *d)
             free(host);
             continue;
         }
-        if (nvb_host_add_component(d->h, NVB_COMP_IPC, host, resolved, ipc[i].caps, ipc[i].dir) < 0)
+        if (!nvb_host_add_component(d->h, NVB_COMP_IPC, host, resolved, ipc[i].caps, ipc[i].dir))
             return -1;
     }
     return 0;

@@ -50,8 +50,8 @@ const char *nvb_component_kind_name(enum nvb_component_kind k)
     return k < NVB_COMP__COUNT ? names[k] : "unknown";
 }
 
-int nvb_host_add_component(nvb_host *h, enum nvb_component_kind kind, char *host_path,
-                           char *container_path, unsigned caps, bool is_dir)
+nvb_component *nvb_host_add_component(nvb_host *h, enum nvb_component_kind kind, char *host_path,
+                                      char *container_path, unsigned caps, bool is_dir)
 {
     if (!host_path || !container_path)
         goto fail;
@@ -60,7 +60,7 @@ int nvb_host_add_component(nvb_host *h, enum nvb_component_kind kind, char *host
             h->comps[i].caps |= caps;
             free(host_path);
             free(container_path);
-            return 0;
+            return &h->comps[i];
         }
     }
     if (h->n_comps == h->cap_comps) {
@@ -71,12 +71,12 @@ int nvb_host_add_component(nvb_host *h, enum nvb_component_kind kind, char *host
         h->comps = nv;
         h->cap_comps = cap;
     }
-    h->comps[h->n_comps++] = (nvb_component){kind, host_path, container_path, caps, is_dir};
-    return 0;
+    h->comps[h->n_comps] = (nvb_component){kind, host_path, container_path, caps, is_dir, NULL};
+    return &h->comps[h->n_comps++];
 fail:
     free(host_path);
     free(container_path);
-    return -1;
+    return NULL;
 }
 
 int nvb_stat_devnode(nvb_discovery *d, const char *path, nvb_devnode *out)
@@ -144,6 +144,11 @@ nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
     }
     nvb_rootpath_init(&d.drv, d.drv_dir);
     struct stat st;
+    if (stat(h->root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        nvb_errf(err, NVB_EXIT_NO_DRIVER, "no NVIDIA driver found under %s: the host root %s", root,
+                 errno == ENOENT ? "does not exist" : "is not a folder");
+        goto fail;
+    }
     if (stat(d.drv_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
         nvb_errf(err, NVB_EXIT_NO_DRIVER, "driver root %s: %s", drv,
                  errno == ENOENT ? "no such folder under the host root" : "not a folder");
@@ -198,6 +203,7 @@ void nvb_host_free(nvb_host *h)
     for (size_t i = 0; i < h->n_comps; i++) {
         free(h->comps[i].host_path);
         free(h->comps[i].container_path);
+        free(h->comps[i].soname);
     }
     free(h->comps);
     nvb_strv_free(&h->warnings);

@@ -77,6 +77,7 @@ typedef struct nvb_component {
     char *container_path;  /* host path without --root and without the driver root */
     unsigned caps;         /* enum nvb_cap bits: which capability needs this file */
     bool is_dir;           /* IPC: a directory (MPS pipe folder) rather than a socket */
+    char *soname;          /* libraries: the SONAME the cache files it under, NULL when unknown */
 } nvb_component;
 
 enum nvb_kmod { NVB_KMOD_UNKNOWN, NVB_KMOD_PROPRIETARY, NVB_KMOD_OPEN };

@@ -1,0 +1,268 @@
+#include "policy/edits.h"
+#include "ldcache/driver_libs.h"
+#include "util/cleanup.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const nvb_mount_options_ro[] = {"ro", "nosuid", "nodev", "rbind", "rprivate", NULL};
+const char *const nvb_mount_options_ipc[] = {"nosuid", "nodev", "noexec", "rbind", "rprivate", NULL};
+
+void nvb_edits_clear(nvb_edits *e)
+{
+    nvb_strv_free(&e->env);
+    nvb_devnode_list_clear(&e->nodes);
+    for (size_t i = 0; i < e->n_mounts; i++) {
+        free(e->mounts[i].host_path);
+        free(e->mounts[i].container_path);
+    }
+    free(e->mounts);
+    for (size_t i = 0; i < e->n_hooks; i++) {
+        free(e->hooks[i].hook_name);
+        free(e->hooks[i].path);
+        nvb_strv_free(&e->hooks[i].args);
+    }
+    free(e->hooks);
+    memset(e, 0, sizeof *e);
+}
+
+int nvb_edits_setenv(nvb_edits *e, const char *key, const char *value)
+{
+    size_t kl = strlen(key);
+    char *kv = NULL;
+    if (asprintf(&kv, "%s=%s", key, value) < 0)
+        return -1;
+    for (size_t i = 0; i < e->env.n; i++) {
+        if (strncmp(e->env.v[i], key, kl) == 0 && e->env.v[i][kl] == '=') {
+            free(e->env.v[i]);
+            e->env.v[i] = kv;
+            return 0;
+        }
+    }
+    return nvb_strv_push_take(&e->env, kv);
+}
+
+int nvb_edits_add_mount(nvb_edits *e, const char *host_path, const char *container_path, bool writable)
+{
+    for (size_t i = 0; i < e->n_mounts; i++)
+        if (strcmp(e->mounts[i].container_path, container_path) == 0)
+            return 0;
+    if (e->n_mounts == e->cap_mounts) {
+        size_t cap = e->cap_mounts ? e->cap_mounts * 2 : 64;
+        nvb_mount *nv = realloc(e->mounts, cap * sizeof *nv);
+        if (!nv)
+            return -1;
+        e->mounts = nv;
+        e->cap_mounts = cap;
+    }
+    nvb_mount m = {strdup(host_path), strdup(container_path), writable};
+    if (!m.host_path || !m.container_path) {
+        free(m.host_path);
+        free(m.container_path);
+        return -1;
+    }
+    e->mounts[e->n_mounts++] = m;
+    return 0;
+}
+
+int nvb_edits_add_node(nvb_edits *e, const nvb_devnode *n)
+{
+    for (size_t i = 0; i < e->nodes.n; i++)
+        if (strcmp(e->nodes.v[i].path, n->path) == 0)
+            return 0;
+    return nvb_devnode_list_add(&e->nodes, n);
+}
+
+nvb_hook *nvb_edits_add_hook(nvb_edits *e, const char *hook_name, const char *path)
+{
+    if (e->n_hooks == e->cap_hooks) {
+        size_t cap = e->cap_hooks ? e->cap_hooks * 2 : 4;
+        nvb_hook *nv = realloc(e->hooks, cap * sizeof *nv);
+        if (!nv)
+            return NULL;
+        e->hooks = nv;
+        e->cap_hooks = cap;
+    }
+    nvb_hook *h = &e->hooks[e->n_hooks];
+    *h = (nvb_hook){strdup(hook_name), strdup(path), {0}};
+    if (!h->hook_name || !h->path) {
+        free(h->hook_name);
+        free(h->path);
+        return NULL;
+    }
+    e->n_hooks++;
+    return h;
+}
+
+int nvb_edits_merge(nvb_edits *dst, const nvb_edits *src)
+{
+    for (size_t i = 0; i < src->env.n; i++) {
+        _cleanup_free_ char *key = strdup(src->env.v[i]);
+        if (!key)
+            return -1;
+        char *eq = strchr(key, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        if (nvb_edits_setenv(dst, key, eq + 1) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < src->nodes.n; i++)
+        if (nvb_edits_add_node(dst, &src->nodes.v[i]) < 0)
+            return -1;
+    for (size_t i = 0; i < src->n_mounts; i++)
+        if (nvb_edits_add_mount(dst, src->mounts[i].host_path, src->mounts[i].container_path, src->mounts[i].writable) < 0)
+            return -1;
+    for (size_t i = 0; i < src->n_hooks; i++) {
+        nvb_hook *h = nvb_edits_add_hook(dst, src->hooks[i].hook_name, src->hooks[i].path);
+        if (!h)
+            return -1;
+        for (size_t j = 0; j < src->hooks[i].args.n; j++)
+            if (nvb_strv_push(&h->args, src->hooks[i].args.v[j]) < 0)
+                return -1;
+    }
+    return 0;
+}
+
+int nvb_edits_for_gpu(nvb_edits *e, const nvb_gpu *g)
+{
+    for (size_t i = 0; i < g->nodes.n; i++)
+        if (nvb_edits_add_node(e, &g->nodes.v[i]) < 0)
+            return -1;
+    return 0;
+}
+
+int nvb_edits_for_mig(nvb_edits *e, const nvb_gpu *parent, const nvb_mig_device *m)
+{
+    for (size_t i = 0; i < parent->nodes.n; i++)
+        if (strncmp(parent->nodes.v[i].path, "/dev/nvidia", 11) == 0 && nvb_edits_add_node(e, &parent->nodes.v[i]) < 0)
+            return -1;
+    for (size_t i = 0; i < m->nodes.n; i++)
+        if (nvb_edits_add_node(e, &m->nodes.v[i]) < 0)
+            return -1;
+    return 0;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s == path ? strdup("/") : strndup(path, (size_t)(s - path));
+}
+
+/* The hooks: development links (libcuda.so -> libcuda.so.1, and GLVND's indirect GLX
+ * name) first, then one ldconfig run over every folder that received libraries. */
+static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path)
+{
+    nvb_strv links = {0}, folders = {0};
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < h->n_comps; i++) {
+        const nvb_component *c = &h->comps[i];
+        if (c->kind != NVB_COMP_LIBRARY || !(c->caps & caps))
+            continue;
+        _cleanup_free_ char *dir = dir_of(c->container_path);
+        if (!dir || (!nvb_strv_contains(&folders, dir) && nvb_strv_push(&folders, dir) < 0)) {
+            r = -1;
+            break;
+        }
+        const char *soname = c->soname;
+        const char *base = strrchr(c->container_path, '/') + 1;
+        if (!soname && strcmp(base, "libGLX_nvidia.so.0") == 0)
+            soname = base;
+        const char *dev = nvb_driver_lib_dev_link(soname);
+        if (dev)
+            r = nvb_strv_pushf(&links, "%s::%s/%s", soname, dir, dev);
+        if (r == 0 && soname && strcmp(soname, "libGLX_nvidia.so.0") == 0)
+            r = nvb_strv_pushf(&links, "%s::%s/libGLX_indirect.so.0", soname, dir);
+    }
+    nvb_hook *hk;
+    if (r == 0 && links.n) {
+        if (!(hk = nvb_edits_add_hook(e, "createContainer", hook_path)) || nvb_strv_push(&hk->args, "nvbind") < 0 ||
+            nvb_strv_push(&hk->args, "hook") < 0 || nvb_strv_push(&hk->args, "create-symlinks") < 0)
+            r = -1;
+        for (size_t i = 0; r == 0 && i < links.n; i++)
+            if (nvb_strv_push(&hk->args, "--link") < 0 || nvb_strv_push(&hk->args, links.v[i]) < 0)
+                r = -1;
+    }
+    if (r == 0 && folders.n) {
+        if (!(hk = nvb_edits_add_hook(e, "createContainer", hook_path)) || nvb_strv_push(&hk->args, "nvbind") < 0 ||
+            nvb_strv_push(&hk->args, "hook") < 0 || nvb_strv_push(&hk->args, "update-ldcache") < 0)
+            r = -1;
+        for (size_t i = 0; r == 0 && i < folders.n; i++)
+            if (nvb_strv_push(&hk->args, "--folder") < 0 || nvb_strv_push(&hk->args, folders.v[i]) < 0)
+                r = -1;
+    }
+    nvb_strv_free(&links);
+    nvb_strv_free(&folders);
+    return r;
+}
+
+int nvb_edits_shared(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path)
+{
+    for (size_t i = 0; i < h->nodes.n; i++) {
+        /* nvidia-modeset serves display and graphics only. */
+        if (strcmp(h->nodes.v[i].path, "/dev/nvidia-modeset") == 0 && !(caps & (NVB_CAP_DISPLAY | NVB_CAP_GRAPHICS)))
+            continue;
+        if (nvb_edits_add_node(e, &h->nodes.v[i]) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < h->n_comps; i++) {
+        const nvb_component *c = &h->comps[i];
+        if (!(c->caps & caps))
+            continue;
+        /* 32-bit libraries go with graphics (Steam, Wine) unless asked for explicitly. */
+        if ((c->caps & NVB_CAP_COMPAT32) && !(caps & NVB_CAP_COMPAT32))
+            continue;
+        if (nvb_edits_add_mount(e, c->host_path, c->container_path, c->kind == NVB_COMP_IPC) < 0)
+            return -1;
+    }
+    if (nvb_edits_setenv(e, "NVIDIA_VISIBLE_DEVICES", "void") < 0)
+        return -1;
+    return hook_path ? add_hooks(e, h, caps, hook_path) : 0;
+}
+
+json_t *nvb_edits_to_cdi_json(const nvb_edits *e)
+{
+    json_t *o = json_object();
+    if (e->env.n) {
+        json_t *env = json_array();
+        for (size_t i = 0; i < e->env.n; i++)
+            json_array_append_new(env, json_string(e->env.v[i]));
+        json_object_set_new(o, "env", env);
+    }
+    if (e->nodes.n) {
+        json_t *nodes = json_array();
+        for (size_t i = 0; i < e->nodes.n; i++) {
+            const nvb_devnode *n = &e->nodes.v[i];
+            json_array_append_new(nodes, json_pack("{s:s, s:s, s:s#, s:I, s:I, s:I}", "path", n->path, "hostPath",
+                                                   n->host_path, "type", &n->type, (size_t)1, "major",
+                                                   (json_int_t)n->major, "minor", (json_int_t)n->minor, "fileMode",
+                                                   (json_int_t)n->mode));
+        }
+        json_object_set_new(o, "deviceNodes", nodes);
+    }
+    if (e->n_mounts) {
+        json_t *mounts = json_array();
+        for (size_t i = 0; i < e->n_mounts; i++) {
+            const nvb_mount *m = &e->mounts[i];
+            json_t *opts = json_array();
+            for (const char *const *p = m->writable ? nvb_mount_options_ipc : nvb_mount_options_ro; *p; p++)
+                json_array_append_new(opts, json_string(*p));
+            json_array_append_new(mounts, json_pack("{s:s, s:s, s:o}", "hostPath", m->host_path, "containerPath",
+                                                    m->container_path, "options", opts));
+        }
+        json_object_set_new(o, "mounts", mounts);
+    }
+    if (e->n_hooks) {
+        json_t *hooks = json_array();
+        for (size_t i = 0; i < e->n_hooks; i++) {
+            json_t *args = json_array();
+            for (size_t j = 0; j < e->hooks[i].args.n; j++)
+                json_array_append_new(args, json_string(e->hooks[i].args.v[j]));
+            json_array_append_new(hooks, json_pack("{s:s, s:s, s:o}", "hookName", e->hooks[i].hook_name, "path",
+                                                   e->hooks[i].path, "args", args));
+        }
+        json_object_set_new(o, "hooks", hooks);
+    }
+    return o;
+}

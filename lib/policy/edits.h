@@ -1,0 +1,51 @@
+/* Edits: what a container needs (the CDI containerEdits model): environment, device
+ * nodes, mounts, hooks. Built from the host model; emitted as CDI JSON or applied to an
+ * OCI config.json by the same code. */
+#pragma once
+#include <jansson.h>
+#include "host/host.h"
+
+typedef struct nvb_mount {
+    char *host_path, *container_path;
+    bool writable;   /* IPC sockets; everything else is read-only */
+} nvb_mount;
+
+typedef struct nvb_hook {
+    char *hook_name;  /* OCI hook point, "createContainer" */
+    char *path;
+    nvb_strv args;
+} nvb_hook;
+
+typedef struct nvb_edits {
+    nvb_strv env;            /* "KEY=VALUE"; a later KEY replaces an earlier one */
+    nvb_devnode_list nodes;
+    nvb_mount *mounts;
+    size_t n_mounts, cap_mounts;
+    nvb_hook *hooks;
+    size_t n_hooks, cap_hooks;
+} nvb_edits;
+
+void nvb_edits_clear(nvb_edits *e);
+int nvb_edits_setenv(nvb_edits *e, const char *key, const char *value);
+int nvb_edits_add_mount(nvb_edits *e, const char *host_path, const char *container_path, bool writable);
+int nvb_edits_add_node(nvb_edits *e, const nvb_devnode *n);   /* skips a path already present */
+nvb_hook *nvb_edits_add_hook(nvb_edits *e, const char *hook_name, const char *path);
+/* Append everything of src to dst (env replaces by key, nodes and mounts dedupe by path). */
+int nvb_edits_merge(nvb_edits *dst, const nvb_edits *src);
+
+/* Mount options every driver file gets, and those of the writable IPC sockets. */
+extern const char *const nvb_mount_options_ro[];
+extern const char *const nvb_mount_options_ipc[];
+
+/* A GPU's own nodes: /dev/nvidiaN and its DRM nodes. */
+int nvb_edits_for_gpu(nvb_edits *e, const nvb_gpu *g);
+/* A MIG device: its parent's /dev/nvidiaN plus its gi/ci capability nodes. */
+int nvb_edits_for_mig(nvb_edits *e, const nvb_gpu *parent, const nvb_mig_device *m);
+
+/* What every GPU container needs: control nodes, the driver files of the capabilities in
+ * `caps` (enum nvb_cap bits), and nvbind's hooks (run from hook_path) that create the
+ * development symlinks and refresh the container's library cache. */
+int nvb_edits_shared(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path);
+
+/* CDI containerEdits JSON object of e. */
+json_t *nvb_edits_to_cdi_json(const nvb_edits *e);
