@@ -5,7 +5,7 @@
  *               {int32 flags; uint32 key, value}; string offsets count from the end of that table.
  *   new format  "glibc-ld.so.cache" "1.1", uint32 nlibs at 20, uint32 len_strings at 24,
  *               uint8 flags (byte order) at 28, uint32 extension_offset at 32, 48-byte header,
- *               then nlibs entries of {int32 flags; uint32 key, value, osversion; uint64 hwcap};
+ *               then nlibs entries of {int32 flags; uint32 key, value, osversion (unused); uint64 hwcap};
  *               string offsets count from the start of this header.
  *   combined    the old table, padded to 8 bytes, then the new format (which then wins).
  *   extension   at extension_offset (a file offset): uint32 magic, uint32 count, count sections
@@ -174,7 +174,6 @@ static int parse_new(struct parser *ps, nvb_ldcache *c, size_t base)
         const unsigned char *r = ps->p + table + i * NEW_ENT;
         nvb_ldcache_entry *e = &c->entries[i];
         e->flags = (int32_t)rd32(r);
-        e->osversion = rd32(r + 12);
         e->hwcap = rd64(r + 16);
         if (entry_strings(ps, base, i, rd32(r + 4), rd32(r + 8), e) < 0)
             return -1;
@@ -277,14 +276,14 @@ void nvb_ldcache_close(nvb_ldcache *c)
     *c = (nvb_ldcache){ 0 };
 }
 
-/* The words glibc's ldconfig (print_entry) prints for the type byte and the ABI byte. */
+/* The words glibc's ldconfig (print_entry, glibc 2.36) prints for the type byte and the ABI
+ * byte; it prints the LoongArch values 0x11 and 0x12 as numbers, like any it does not know. */
 static const char *const type_words[] = { "libc4", "ELF", "libc5", "libc6" };
 static const char *const abi_words[] = {
     [0x00] = "", [0x01] = ",64bit", [0x02] = ",IA-64", [0x03] = ",x86-64", [0x04] = ",64bit",
     [0x05] = ",64bit", [0x06] = ",N32", [0x07] = ",64bit", [0x08] = ",x32", [0x09] = ",hard-float",
     [0x0a] = ",AArch64", [0x0b] = ",soft-float", [0x0c] = ",nan2008", [0x0d] = ",N32,nan2008",
     [0x0e] = ",64bit,nan2008", [0x0f] = ",soft-float", [0x10] = ",double-float",
-    [0x11] = ",soft-float", [0x12] = ",double-float",
 };
 #define FLAG_TYPE_MASK 0x00ff
 #define FLAG_REQUIRED_MASK 0xff00
@@ -300,24 +299,17 @@ const char *nvb_ldcache_flags_str(int32_t flags, char *buf, size_t len)
     return buf;
 }
 
+/* Since glibc 2.36 ldconfig records no OS ABI tag (the field is unused) and prints none. */
 const char *nvb_ldcache_entry_desc(const nvb_ldcache_entry *e, char *buf, size_t len)
 {
-    static const char *const os_names[] = { "Linux", "Hurd", "Solaris", "FreeBSD", "kNetBSD", "Syllable", "Unknown OS" };
-    enum { OS_LAST = sizeof os_names / sizeof *os_names - 1 };
     char flags[64];
     nvb_ldcache_flags_str(e->flags, flags, sizeof flags);
-    int n;
     if (e->hwcaps_subdir)
-        n = snprintf(buf, len, "%s, hwcap: \"%s\"", flags, e->hwcaps_subdir);
+        snprintf(buf, len, "%s, hwcap: \"%s\"", flags, e->hwcaps_subdir);
     else if (e->hwcap)
-        n = snprintf(buf, len, "%s, hwcap: %#.16" PRIx64, flags, e->hwcap);
+        snprintf(buf, len, "%s, hwcap: %#.16" PRIx64, flags, e->hwcap);
     else
-        n = snprintf(buf, len, "%s", flags);
-    if (e->osversion && n >= 0 && (size_t)n < len) {
-        uint32_t os = e->osversion >> 24;
-        snprintf(buf + n, len - (size_t)n, ", OS ABI: %s %u.%u.%u", os_names[os > OS_LAST ? OS_LAST : os],
-                 (e->osversion >> 16) & 0xff, (e->osversion >> 8) & 0xff, e->osversion & 0xff);
-    }
+        snprintf(buf, len, "%s", flags);
     return buf;
 }
 

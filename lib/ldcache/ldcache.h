@@ -9,7 +9,6 @@ typedef struct nvb_ldcache_entry {
     const char *name;   /* e.g. "libcuda.so.1"; points into the mapped file */
     const char *path;   /* e.g. "/usr/lib/x86_64-linux-gnu/libcuda.so.1" */
     int32_t flags;      /* FLAG_* bits as glibc stores them */
-    uint32_t osversion; /* required kernel (OS ABI tag) as old ldconfig versions recorded it; 0 = none */
     uint64_t hwcap;
     const char *hwcaps_subdir;  /* "x86-64-v3" for a glibc-hwcaps/<subdir>/ entry, else NULL */
 } nvb_ldcache_entry;
@@ -34,7 +33,7 @@ void nvb_ldcache_close(nvb_ldcache *c);
 /* The text `ldconfig -p` prints inside the parentheses for these flags, e.g. "libc6,x86-64". */
 const char *nvb_ldcache_flags_str(int32_t flags, char *buf, size_t len);
 /* Everything `ldconfig -p` prints inside the parentheses for an entry: the flags text plus
- * `, hwcap: "x86-64-v3"`, `, hwcap: 0x...` or `, OS ABI: Linux 2.6.32` where ldconfig adds them. */
+ * `, hwcap: "x86-64-v3"` (glibc-hwcaps subdirectory) or `, hwcap: 0x...` (legacy hwcap). */
 const char *nvb_ldcache_entry_desc(const nvb_ldcache_entry *e, char *buf, size_t len);
 /* true when the entry is for the 64-bit x86 ABI, false for i386 and others. */
 int nvb_ldcache_is_x86_64(int32_t flags);
