@@ -1,9 +1,267 @@
+/* nvbind cdi generate | list | validate | check */
 #include "cli.h"
+#include "cdi/cdi.h"
+#include "policy/cdi_check.h"
+#include "policy/cdi_generate.h"
+#include "util/cleanup.h"
+#include "util/fileio.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char generate_usage[] =
+    "usage: nvbind [--root DIR] [--driver-root DIR] cdi generate [--kind VENDOR/CLASS]\n"
+    "         [--device-name-strategy index,uuid,type-index] [--profile NAME] [--hook-path PATH]\n"
+    "         [--format json|yaml] [--output FILE|DIR|-]";
+
+/* Where and how to write: stdout, a file, or the conventional name inside a folder. */
+static int resolve_output(const char *output, const char *format, const char *kind, bool *yaml, char **path,
+                          nvb_err *err)
+{
+    *path = NULL;
+    if (format && strcmp(format, "json") != 0 && strcmp(format, "yaml") != 0)
+        return nvb_errf(err, NVB_EXIT_USAGE, "cdi generate: --format '%s': expected json or yaml", format);
+    *yaml = format && strcmp(format, "yaml") == 0;
+    if (!output || strcmp(output, "-") == 0)
+        return 0;
+    struct stat st;
+    if (stat(output, &st) == 0 && S_ISDIR(st.st_mode)) {
+        _cleanup_free_ char *name = nvb_cdi_spec_file_name(kind, *yaml);
+        *path = name ? nvb_path_join(output, name) : NULL;
+        return *path ? 0 : nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    if (!format)
+        *yaml = nvb_endswith(output, ".yaml") || nvb_endswith(output, ".yml");
+    *path = strdup(output);
+    return *path ? 0 : nvb_errf(err, NVB_EXIT_IO, "out of memory");
+}
+
+/* The capsule environment Bolt reads from its spec kind. */
+static int bolt_edits(nvb_edits *e)
+{
+    return nvb_edits_setenv(e, "BOLT_GPU_ENABLED", "1") < 0 || nvb_edits_setenv(e, "BOLT_GPU_ISOLATION", "shared") < 0
+               ? -1
+               : 0;
+}
+
+static int cdi_generate(nvb_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"kind", required_argument, NULL, 'k'},        {"device-name-strategy", required_argument, NULL, 's'},
+        {"hook-path", required_argument, NULL, 'H'},   {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},      {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *kind = "nvidia.com/gpu", *strategies = "index,uuid", *hook_path = cli->self_exe, *format = NULL,
+               *output = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "+k:s:H:f:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k': kind = optarg; break;
+        case 's': strategies = optarg; break;
+        case 'H': hook_path = optarg; break;
+        case 'f': format = optarg; break;
+        case 'o': output = optarg; break;
+        case 'h': puts(generate_usage); return 0;
+        default: return nvb_cli_usage("cdi generate", "%s", generate_usage);
+        }
+    }
+    if (optind < argc)
+        return nvb_cli_usage("cdi generate", "unexpected argument '%s'", argv[optind]);
+    if (hook_path[0] != '/')
+        return nvb_cli_usage("cdi generate", "--hook-path '%s' must be an absolute path", hook_path);
+    nvb_err err = {0};
+    nvb_cdi_gen_opts go = {.kind = kind, .hook_path = hook_path};
+    char why[256];
+    if (!nvb_cdi_kind_valid(kind, why, sizeof why))
+        return nvb_cli_usage("cdi generate", "--kind '%s': %s", kind, why);
+    if (nvb_naming_parse(strategies, &go.naming, &err) < 0)
+        return nvb_cli_fail(&err);
+    bool yaml = false;
+    _cleanup_free_ char *path = NULL;
+    if (resolve_output(output, format, kind, &yaml, &path, &err) < 0)
+        return nvb_cli_fail(&err);
+
+    nvb_edits extra = {0};
+    if (strcmp(kind, "nvidia.com/gpu-bolt") == 0 && bolt_edits(&extra) < 0) {
+        nvb_edits_clear(&extra);
+        return nvb_cli_fail(&(nvb_err){NVB_EXIT_IO, 0, "out of memory"});
+    }
+    go.extra = &extra;
+    nvb_host *h = nvb_cli_discover(cli, false, &err);
+    json_t *spec = h ? nvb_cdi_generate(h, &go, &err) : NULL;
+    nvb_host_free(h);
+    nvb_edits_clear(&extra);
+    if (!spec)
+        return nvb_cli_fail(&err);
+    _cleanup_free_ char *text = yaml ? nvb_cdi_to_yaml(spec, &err) : nvb_cdi_to_json(spec);
+    json_decref(spec);
+    if (!text)
+        return nvb_cli_fail(err.msg[0] ? &err : &(nvb_err){NVB_EXIT_IO, 0, "out of memory"});
+    if (!path)
+        return fputs(text, stdout) < 0 || fflush(stdout) ? NVB_EXIT_IO : 0;
+    if (nvb_write_file_atomic(path, text, strlen(text), 0644, &err) < 0)
+        return nvb_cli_fail(&err);
+    return 0;
+}
+
+static int cdi_validate(nvb_cli *cli, int argc, char **argv)
+{
+    (void)cli;
+    if (argc != 2 || argv[1][0] == '-')
+        return nvb_cli_usage("cdi validate", "usage: nvbind cdi validate FILE");
+    nvb_err err = {0};
+    json_t *spec = nvb_cdi_load_file(argv[1], &err);
+    if (!spec) {
+        fprintf(stderr, "nvbind: %s\n", err.msg);
+        return err.exit_code == NVB_EXIT_IO ? NVB_EXIT_IO : NVB_EXIT_FAIL;
+    }
+    nvb_strv problems = {0};
+    int n = nvb_cdi_validate(spec, &problems);
+    json_decref(spec);
+    for (size_t i = 0; i < problems.n; i++)
+        fprintf(stderr, "%s: %s\n", argv[1], problems.v[i]);
+    nvb_strv_free(&problems);
+    if (n == 0)
+        printf("%s: valid\n", argv[1]);
+    return n == 0 ? 0 : NVB_EXIT_FAIL;
+}
+
+static int cdi_list(nvb_cli *cli, int argc, char **argv)
+{
+    (void)cli;
+    static const struct option opts[] = {
+        {"spec-dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+    nvb_strv dirs = {0};
+    bool json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "+d:jh", opts, NULL)) != -1) {
+        if (c == 'd')
+            nvb_strv_push(&dirs, optarg);
+        else if (c == 'j')
+            json = true;
+        else {
+            nvb_strv_free(&dirs);
+            return c == 'h' ? (puts("usage: nvbind cdi list [--spec-dir DIR]... [--json]"), 0)
+                            : nvb_cli_usage("cdi list", "usage: nvbind cdi list [--spec-dir DIR]... [--json]");
+        }
+    }
+    nvb_cdi_listing l = {0};
+    nvb_err err = {0};
+    int r = nvb_cdi_list((const char *const *)dirs.v, dirs.n, &l, &err);
+    nvb_strv_free(&dirs);
+    if (r < 0)
+        return nvb_cli_fail(&err);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l.n; i++) {
+        const nvb_cdi_spec_file *f = &l.files[i];
+        if (json) {
+            json_t *devs = json_array(), *probs = json_array(), *confl = json_array();
+            for (size_t k = 0; k < f->devices.n; k++)
+                json_array_append_new(devs, json_string(f->devices.v[k]));
+            for (size_t k = 0; k < f->problems.n; k++)
+                json_array_append_new(probs, json_string(f->problems.v[k]));
+            for (size_t k = 0; k < f->conflicts.n; k++)
+                json_array_append_new(confl, json_string(f->conflicts.v[k]));
+            json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:b, s:o, s:o, s:o}", "path", f->path, "kind",
+                                                 f->kind ? json_string(f->kind) : json_null(), "cdiVersion",
+                                                 f->cdi_version ? json_string(f->cdi_version) : json_null(), "valid",
+                                                 f->valid, "devices", devs, "problems", probs, "conflicts", confl));
+            continue;
+        }
+        printf("%s  (%s, cdiVersion %s)%s\n", f->path, f->kind ? f->kind : "?", f->cdi_version ? f->cdi_version : "?",
+               f->valid ? "" : "  INVALID");
+        for (size_t k = 0; k < f->devices.n; k++)
+            printf("  %s\n", f->devices.v[k]);
+        for (size_t k = 0; k < f->problems.n; k++)
+            printf("  problem: %s\n", f->problems.v[k]);
+        for (size_t k = 0; k < f->conflicts.n; k++)
+            printf("  conflict: %s\n", f->conflicts.v[k]);
+    }
+    for (size_t i = 0; i < l.dir_errors.n; i++)
+        fprintf(stderr, "nvbind: %s\n", l.dir_errors.v[i]);
+    if (json)
+        nvb_cli_print_json(arr);
+    json_decref(arr);
+    nvb_cdi_listing_free(&l);
+    return 0;
+}
+
+/* The specs nvbind installed: nvbind-generated files in the engines' spec folders. */
+static int installed_specs(nvb_strv *out)
+{
+    nvb_cdi_listing l = {0};
+    nvb_err err = {0};
+    if (nvb_cdi_list(NULL, 0, &l, &err) < 0)
+        return -1;
+    for (size_t i = 0; i < l.n; i++) {
+        json_t *spec = nvb_cdi_load_file(l.files[i].path, &err);
+        if (spec && nvb_cdi_is_nvbind_spec(spec))
+            nvb_strv_push(out, l.files[i].path);
+        json_decref(spec);
+    }
+    nvb_cdi_listing_free(&l);
+    return 0;
+}
+
+static int cdi_check(nvb_cli *cli, int argc, char **argv)
+{
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-'))
+        return nvb_cli_usage("cdi check", "usage: nvbind cdi check [FILE]");
+    nvb_strv files = {0};
+    if (argc == 2)
+        nvb_strv_push(&files, argv[1]);
+    else
+        installed_specs(&files);
+    if (!files.n) {
+        fprintf(stderr, "nvbind: cdi check: no nvbind spec in /etc/cdi or /var/run/cdi (generate one with "
+                        "`nvbind cdi generate --output /etc/cdi`)\n");
+        return NVB_EXIT_FAIL;
+    }
+    nvb_err err = {0};
+    nvb_host *h = nvb_cli_discover(cli, false, &err);
+    int rc = 0;
+    for (size_t i = 0; i < files.n; i++) {
+        json_t *spec = nvb_cdi_load_file(files.v[i], &err);
+        if (!spec) {
+            fprintf(stderr, "nvbind: %s\n", err.msg);
+            rc = NVB_EXIT_FAIL;
+            continue;
+        }
+        nvb_strv reasons = {0};
+        if (!h)
+            nvb_strv_pushf(&reasons, "%s", err.msg);
+        else
+            nvb_cdi_stale_reasons(spec, h, &reasons);
+        json_decref(spec);
+        if (!reasons.n)
+            printf("%s: fresh\n", files.v[i]);
+        for (size_t k = 0; k < reasons.n; k++)
+            printf("%s: stale: %s\n", files.v[i], reasons.v[k]);
+        if (reasons.n)
+            rc = NVB_EXIT_FAIL;
+        nvb_strv_free(&reasons);
+    }
+    nvb_host_free(h);
+    nvb_strv_free(&files);
+    return rc;
+}
 
 int cmd_cdi(nvb_cli *cli, int argc, char **argv)
 {
-    (void)cli;
-    (void)argc;
-    (void)argv;
-    return nvb_cli_usage("cdi", "not implemented yet");
+    static const struct {
+        const char *name;
+        nvb_cmd_fn fn;
+    } subs[] = {{"generate", cdi_generate}, {"list", cdi_list}, {"validate", cdi_validate}, {"check", cdi_check}};
+    if (argc < 2)
+        return nvb_cli_usage("cdi", "usage: nvbind cdi generate|list|validate|check ...");
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        if (strcmp(argv[1], subs[i].name) == 0) {
+            optind = 1;
+            return subs[i].fn(cli, argc - 1, argv + 1);
+        }
+    return nvb_cli_usage("cdi", "unknown subcommand '%s' (generate, list, validate, check)", argv[1]);
 }
