@@ -247,7 +247,8 @@ static int discover_configs(nvb_discovery *d)
     return 0;
 }
 
-/* Sockets and the MPS pipe folder live in the host root, not the driver root. */
+/* Sockets and the MPS pipe folder: the driver root first (a GPU-operator driver container
+ * runs the daemons there), then the host root. */
 static int discover_ipc(nvb_discovery *d)
 {
     static const struct {
@@ -259,17 +260,21 @@ static int discover_ipc(nvb_discovery *d)
         {"/run/nvidia-fabricmanager/socket", false, NVB_CAP_UTILITY | NVB_CAP_COMPUTE},
         {"/tmp/nvidia-mps", true, NVB_CAP_COMPUTE},
     };
+    nvb_rootpath *roots[] = {&d->drv, &d->root};
     for (size_t i = 0; i < sizeof ipc / sizeof ipc[0]; i++) {
-        char *resolved = nvb_rootpath_resolve(&d->root, ipc[i].path);
-        char *host = resolved ? nvb_rootpath_host(&d->root, resolved) : NULL;
-        struct stat st;
-        if (!host || stat(host, &st) < 0 || (ipc[i].dir ? !S_ISDIR(st.st_mode) : !S_ISSOCK(st.st_mode))) {
-            free(resolved);
-            free(host);
-            continue;
+        for (size_t r = 0; r < 2; r++) {
+            char *resolved = nvb_rootpath_resolve(roots[r], ipc[i].path);
+            char *host = resolved ? nvb_rootpath_host(roots[r], resolved) : NULL;
+            struct stat st;
+            if (!host || stat(host, &st) < 0 || (ipc[i].dir ? !S_ISDIR(st.st_mode) : !S_ISSOCK(st.st_mode))) {
+                free(resolved);
+                free(host);
+                continue;
+            }
+            if (!nvb_host_add_component(d->h, NVB_COMP_IPC, host, resolved, ipc[i].caps, ipc[i].dir))
+                return -1;
+            break;
         }
-        if (!nvb_host_add_component(d->h, NVB_COMP_IPC, host, resolved, ipc[i].caps, ipc[i].dir))
-            return -1;
     }
     return 0;
 }
