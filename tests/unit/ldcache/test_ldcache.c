@@ -407,7 +407,7 @@ static void test_flags_text_matches_ldconfig(void **state)
 {
     (void)state;
     struct ent e[40];
-    char names[40][16];
+    char names[40][24];
     size_t n = 0;
     for (int abi = 0; abi <= 0x14; abi++, n++) {
         if (abi == 0x11)
