@@ -244,7 +244,8 @@ int nvb_ldcache_parse(nvb_ldcache *c, const void *buf, size_t len, const char *o
 int nvb_ldcache_open(nvb_ldcache *c, const char *path, nvb_err *err)
 {
     *c = (nvb_ldcache){ 0 };
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO planted in a host root must not hang discovery */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s: cannot open", path);
     struct stat st;

@@ -470,6 +470,29 @@ static void test_missing_file(void **state)
     assert_contains(err.msg, "/nonexistent/ld.so.cache");
 }
 
+/* A FIFO or folder in place of the cache (a hostile host root) is refused, not waited on. */
+static void test_not_a_regular_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nvb-ldcache-fifo-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *fifo = xasprintf("%s/ld.so.cache", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *paths[] = { fifo, dir };
+    for (int i = 0; i < 2; i++) {
+        nvb_ldcache c;
+        nvb_err err = { 0 };
+        assert_int_equal(nvb_ldcache_open(&c, paths[i], &err), -1);
+        assert_int_equal(err.exit_code, NVB_EXIT_HOST_DATA);
+        char *want = xasprintf("%s: not a regular file", paths[i]);
+        assert_string_equal(err.msg, want);
+        free(want);
+    }
+    unlink(fifo);
+    rmdir(dir);
+    free(fifo);
+}
+
 static void test_wrong_magic(void **state)
 {
     (void)state;
@@ -594,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_flags_text_matches_ldconfig),
         cmocka_unit_test(test_empty_file),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_not_a_regular_file),
         cmocka_unit_test(test_wrong_magic),
         cmocka_unit_test(test_truncated_file),
         cmocka_unit_test(test_count_too_large),
