@@ -1,0 +1,15 @@
+/* Where a container's root filesystem is: root.path of the bundle's config.json. */
+#pragma once
+#include <stddef.h>
+#include "util/error.h"
+
+/* Largest config.json read: real ones are tens of KiB; the runtime wrote it. */
+#define NVB_OCI_CONFIG_MAX (16 * 1024 * 1024)
+
+/* From the text of a config.json (len bytes), the root filesystem's host path: root.path
+ * as is when absolute, else joined to bundle. Returns a malloc'd path; NULL with err set
+ * (NVB_EXIT_INPUT, "bundle B: config.json: root.path missing"). */
+char *nvb_oci_config_root_path(const char *json, size_t len, const char *bundle, nvb_err *err);
+
+/* Read bundle/config.json and return its root filesystem's host path (as above). */
+char *nvb_oci_bundle_root_path(const char *bundle, nvb_err *err);

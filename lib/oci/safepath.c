@@ -1,0 +1,164 @@
+#include "oci/safepath.h"
+#include "util/cleanup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#endif
+#endif
+
+/* Older kernel headers lack openat2; the ABI is fixed, so spell it out. */
+#ifndef RESOLVE_IN_ROOT
+struct open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+#define RESOLVE_NO_XDEV 0x01
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_NO_SYMLINKS 0x04
+#define RESOLVE_BENEATH 0x08
+#define RESOLVE_IN_ROOT 0x10
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+int nvb_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
+{
+    struct open_how how = {.flags = flags, .mode = mode, .resolve = resolve};
+    /* RESOLVE_IN_ROOT answers EAGAIN when a rename races the lookup: retry a few times. */
+    for (int attempt = 0; attempt < 64; attempt++) {
+        long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+        if (fd >= 0)
+            return (int)fd;
+        if (errno != EINTR && errno != EAGAIN)
+            return -1;
+    }
+    return -1;
+}
+
+int nvb_root_open(int rootfd, const char *path, int flags)
+{
+    /* A leading "/" would be read against rootfd anyway under RESOLVE_IN_ROOT; strip it
+     * so the empty path (the root itself) becomes ".". */
+    while (*path == '/')
+        path++;
+    if (!*path)
+        path = ".";
+    return nvb_openat2(rootfd, path, (uint64_t)(flags | O_CLOEXEC), 0,
+                       RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+}
+
+bool nvb_container_path_ok(const char *p, bool allow_root, const char **why)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    if (!p || p[0] != '/') {
+        *why = "not an absolute path";
+        return false;
+    }
+    size_t len = strlen(p);
+    if (len >= PATH_MAX) {
+        *why = "path too long";
+        return false;
+    }
+    if (len == 1) {
+        *why = "is the root itself";
+        return allow_root;
+    }
+    if (p[len - 1] == '/') {
+        *why = "has a trailing '/'";
+        return false;
+    }
+    const char *c = p + 1;
+    while (*c) {
+        const char *end = strchr(c, '/');
+        size_t n = end ? (size_t)(end - c) : strlen(c);
+        if (n == 0) {
+            *why = "has an empty component (\"//\")";
+            return false;
+        }
+        if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) {
+            *why = "has a '.' or '..' component";
+            return false;
+        }
+        if (n > NAME_MAX) {
+            *why = "has a component longer than NAME_MAX";
+            return false;
+        }
+        c += n;
+        if (*c == '/')
+            c++;
+    }
+    return true;
+}
+
+/* The error for a failed lookup inside the root; ENOSYS gets its own explanation. */
+static int lookup_error(nvb_err *err, int e, const char *what, const char *path)
+{
+    if (e == ENOSYS)
+        return nvb_errf(err, NVB_EXIT_IO,
+                        "%s %s: openat2() is not available (Linux 5.6 or later is needed to resolve paths "
+                        "safely inside a container)",
+                        what, path);
+    return nvb_errf_errno(err, NVB_EXIT_IO, e, "%s %s", what, path);
+}
+
+int nvb_root_mkdir_p(int rootfd, const char *dir, mode_t mode, nvb_err *err)
+{
+    const char *why;
+    if (!nvb_container_path_ok(dir, true, &why))
+        return nvb_errf(err, NVB_EXIT_INPUT, "container path %s: %s", dir, why);
+    char prefix[PATH_MAX];
+    size_t len = strlen(dir);
+    memcpy(prefix, dir, len + 1);
+
+    /* Open the root itself first, then each longer prefix. A missing component is created
+     * with mkdirat() in the folder the previous prefix resolved to: mkdirat never follows
+     * a final symlink, and the folder fd is already inside the root. */
+    _cleanup_close_ int cur = nvb_root_open(rootfd, "/", O_PATH | O_DIRECTORY);
+    if (cur < 0)
+        return lookup_error(err, errno, "container folder", "/");
+    size_t pos = 1;
+    while (pos < len) {
+        const char *slash = strchr(dir + pos, '/');
+        size_t end = slash ? (size_t)(slash - dir) : len;
+        prefix[end] = '\0';
+        const char *name = prefix + pos;
+        int fd = nvb_root_open(rootfd, prefix, O_PATH | O_DIRECTORY);
+        if (fd < 0 && errno == ENOENT) {
+            if (mkdirat(cur, name, mode) < 0 && errno != EEXIST)
+                return nvb_errf_errno(err, NVB_EXIT_IO, errno, "container folder %s: cannot create it", prefix);
+            fd = nvb_root_open(rootfd, prefix, O_PATH | O_DIRECTORY);
+            if (fd < 0 && errno == ENOENT)
+                return nvb_errf(err, NVB_EXIT_IO,
+                                "container folder %s: is a symlink to a folder that does not exist in the container",
+                                prefix);
+        }
+        if (fd < 0)
+            return lookup_error(err, errno, "container folder", prefix);
+        close(cur);
+        cur = fd;
+        prefix[end] = dir[end];
+        pos = end + 1;
+    }
+    return NVB_TAKE_FD(cur);
+}
+
+int nvb_root_open_host_dir(const char *host_path, nvb_err *err)
+{
+    int fd = open(host_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "container root %s", host_path);
+    return fd;
+}

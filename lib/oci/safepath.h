@@ -1,0 +1,33 @@
+/* Path operations inside a container's root filesystem that never leave it.
+ *
+ * The root is an open directory fd; every lookup goes through openat2(2) with
+ * RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, so an absolute symlink resolves against the
+ * container's root, ".." stops at it, and /proc magic links are refused. Nothing here
+ * follows the final component of a path that is about to be created or replaced. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "util/error.h"
+
+/* openat2(2) with the given resolve flags; returns an fd or -1 with errno set
+ * (ENOSYS on kernels older than 5.6). Retries EINTR/EAGAIN a bounded number of times. */
+int nvb_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+
+/* Open path (absolute or relative, taken relative to rootfd either way) inside the root
+ * rootfd with extra open flags (O_CLOEXEC is always added). -1 with errno on failure. */
+int nvb_root_open(int rootfd, const char *path, int flags);
+
+/* Is p an absolute, normalised container path ("/a/b": no empty, "." or ".." components,
+ * no trailing slash, each name at most NAME_MAX, whole at most PATH_MAX-1)?
+ * On false, *why (if non-NULL) says what is wrong. "/" itself is allowed when allow_root. */
+bool nvb_container_path_ok(const char *p, bool allow_root, const char **why);
+
+/* Open the directory at container path dir (absolute, normalised) inside rootfd, creating
+ * missing folders with mode (before umask). Every step resolves inside the root; a
+ * component that is a dangling symlink or a non-directory is an error. Returns an
+ * O_PATH|O_DIRECTORY fd, -1 with err set (NVB_EXIT_IO). */
+int nvb_root_mkdir_p(int rootfd, const char *dir, mode_t mode, nvb_err *err);
+
+/* Open a host directory path (trusted: it comes from the runtime) as O_PATH|O_DIRECTORY. */
+int nvb_root_open_host_dir(const char *host_path, nvb_err *err);
