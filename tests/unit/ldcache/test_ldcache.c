@@ -35,6 +35,21 @@ static char *xasprintf(const char *fmt, ...)
     return s;
 }
 
+/* A fresh temporary file or folder under $TMPDIR, named for the test. */
+static char *temp_path(const char *what, bool dir)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *path = xasprintf("%s/nvb-ldcache-%s-XXXXXX", tmp && *tmp ? tmp : P_tmpdir, what);
+    if (dir)
+        assert_non_null(mkdtemp(path));
+    else {
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    return path;
+}
+
 static void run(const char *cmd)
 {
     int rc = system(cmd);
@@ -111,7 +126,7 @@ static void test_system_cache_matches_ldconfig(void **state)
 /* A host root with a few real libraries of this machine, one of them also in a
  * glibc-hwcaps subdirectory, and ldconfig -r caches in the old, compat and new formats. */
 struct fixture {
-    char dir[64];
+    char *dir;
     size_t n_libs;
 };
 
@@ -153,8 +168,7 @@ static int copy_some_libraries(const char *root)
 static int setup_fixture(void **state)
 {
     struct fixture *fx = calloc(1, sizeof *fx);
-    strcpy(fx->dir, "/tmp/nvb-ldcache-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
+    fx->dir = temp_path("root", true);
     char *cmd = xasprintf("mkdir -p %s/etc %s/lib64/glibc-hwcaps/x86-64-v3 %s/lib32 && "
                           "printf '/lib64\\n/lib32\\n' > %s/etc/ld.so.conf", fx->dir, fx->dir, fx->dir, fx->dir);
     run(cmd);
@@ -176,6 +190,7 @@ static int teardown_fixture(void **state)
     char *cmd = xasprintf("rm -rf '%s'", fx->dir);
     run(cmd);
     free(cmd);
+    free(fx->dir);
     free(fx);
     return 0;
 }
@@ -424,10 +439,7 @@ static void test_flags_text_matches_ldconfig(void **state)
     e[n++] = (struct ent){ 0x0003, "libos9.so", "/l/os9", (9u << 24) | (1 << 16), UINT64_C(0x1) };
     struct image img = { 0 };
     add_new(&img, e, n);
-    char path[] = "/tmp/nvb-ldcache-flags-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char *path = temp_path("flags", false);
     write_file(path, img.b, img.len);
     nvb_ldcache c;
     nvb_err err = { 0 };
@@ -439,16 +451,14 @@ static void test_flags_text_matches_ldconfig(void **state)
     assert_same_as_ldconfig(&c, path, path);
     nvb_ldcache_close(&c);
     unlink(path);
+    free(path);
 }
 
 static void test_empty_file(void **state)
 {
     (void)state;
     assert_rejected("", 0, "empty file");
-    char path[] = "/tmp/nvb-ldcache-empty-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char *path = temp_path("empty", false);
     nvb_ldcache c;
     nvb_err err = { 0 };
     assert_int_equal(nvb_ldcache_open(&c, path, &err), -1);
@@ -457,6 +467,7 @@ static void test_empty_file(void **state)
     assert_string_equal(err.msg, want);
     free(want);
     unlink(path);
+    free(path);
 }
 
 static void test_missing_file(void **state)
@@ -474,8 +485,7 @@ static void test_missing_file(void **state)
 static void test_not_a_regular_file(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/nvb-ldcache-fifo-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char *dir = temp_path("fifo", true);
     char *fifo = xasprintf("%s/ld.so.cache", dir);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     const char *paths[] = { fifo, dir };
@@ -490,6 +500,7 @@ static void test_not_a_regular_file(void **state)
     }
     unlink(fifo);
     rmdir(dir);
+    free(dir);
     free(fifo);
 }
 
