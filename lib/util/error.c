@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static void vset(nvb_err *err, int exit_code, int errnum, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void vset(nvb_err *err, int exit_code, int errnum, const char *fmt, va_list ap)
 {
     err->exit_code = exit_code;
     err->errnum = errnum;
@@ -38,14 +38,27 @@ int nvb_err_prefix(nvb_err *err, const char *fmt, ...)
 {
     if (!err)
         return -1;
-    char old[sizeof err->msg];
+    char old[sizeof err->msg], prefix[sizeof err->msg];
     memcpy(old, err->msg, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof err->msg)
-        snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", old);
+    /* Both parts fit in the buffer only truncated: keep the start of each. */
+    size_t pl = strnlen(prefix, sizeof prefix - 1);
+    size_t room = sizeof err->msg - 1;
+    if (pl > room)
+        pl = room;
+    memcpy(err->msg, prefix, pl);
+    size_t pos = pl;
+    if (pos + 2 <= room) {
+        memcpy(err->msg + pos, ": ", 2);
+        pos += 2;
+        size_t ol = strnlen(old, room - pos);
+        memcpy(err->msg + pos, old, ol);
+        pos += ol;
+    }
+    err->msg[pos] = '\0';
     return -1;
 }
 
