@@ -1,6 +1,8 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 nvb_host *nvb_cli_discover(const nvb_cli *cli, bool with_nvml, nvb_err *err)
 {
@@ -15,7 +17,13 @@ nvb_host *nvb_cli_discover(const nvb_cli *cli, bool with_nvml, nvb_err *err)
 
 int nvb_cli_print_json(json_t *v)
 {
-    int r = json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    fputc('\n', stdout);
-    return r == 0 && fflush(stdout) == 0 ? 0 : NVB_EXIT_IO;
+    /* One buffer, one write: jansson's stream dumper calls stdio per token. */
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!text)
+        return NVB_EXIT_IO;
+    size_t n = strlen(text);
+    text[n] = '\n';
+    int r = fwrite(text, 1, n + 1, stdout) == n + 1 && fflush(stdout) == 0 ? 0 : NVB_EXIT_IO;
+    free(text);
+    return r;
 }
