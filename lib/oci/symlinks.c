@@ -27,21 +27,21 @@ int nvb_link_spec_parse(const char *arg, nvb_link_spec *out, nvb_err *err)
     for (const char *p = strstr(arg, "::"); p; p = strstr(p + 1, "::"))
         sep = p;
     if (!sep)
-        return nvb_errf(err, NVB_EXIT_USAGE, "--link %s: expected TARGET::LINK", arg);
+        return nvb_errf(err, NVB_EXIT_USAGE, "--link %.300s: expected TARGET::LINK", arg);
     size_t tlen = (size_t)(sep - arg);
     const char *link = sep + 2;
     if (tlen == 0)
-        return nvb_errf(err, NVB_EXIT_USAGE, "--link %s: TARGET is empty", arg);
+        return nvb_errf(err, NVB_EXIT_USAGE, "--link %.300s: TARGET is empty", arg);
     if (tlen >= PATH_MAX)
-        return nvb_errf(err, NVB_EXIT_USAGE, "--link %s: TARGET is longer than %d bytes", arg, PATH_MAX - 1);
+        return nvb_errf(err, NVB_EXIT_USAGE, "--link %.300s...: TARGET is longer than %d bytes", arg, PATH_MAX - 1);
     const char *why;
     if (!nvb_container_path_ok(link, false, &why))
-        return nvb_errf(err, NVB_EXIT_USAGE, "--link %s: LINK %s %s", arg, link, why);
+        return nvb_errf(err, NVB_EXIT_USAGE, "--link %.300s: LINK %.300s %s", arg, link, why);
     out->target = strndup(arg, tlen);
     out->link = strdup(link);
     if (!out->target || !out->link) {
         nvb_link_spec_free(out);
-        return nvb_errf_errno(err, NVB_EXIT_IO, ENOMEM, "--link %s", arg);
+        return nvb_errf_errno(err, NVB_EXIT_IO, ENOMEM, "--link %.300s", arg);
     }
     return 0;
 }

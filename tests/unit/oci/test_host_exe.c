@@ -1,0 +1,117 @@
+/* Which host executables may run inside a container's root: static ELF only. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "oci/host_exe.h"
+#include "oci_test_util.h"
+
+static void test_host_ldconfig_is_static(void **unused)
+{
+    (void)unused;
+    if (access("/sbin/ldconfig", F_OK) != 0) {
+        skip();
+        return;
+    }
+    nvb_err err = {0};
+    const char *chosen = NULL;
+    int fd = nvb_host_ldconfig_open(NULL, &chosen, &err);
+    if (fd < 0)
+        fail_msg("%s", err.msg);
+    assert_non_null(chosen);
+    assert_true(strstr(chosen, "ldconfig") != NULL);
+    /* Opened close-on-exec and readable. */
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    close(fd);
+}
+
+static void test_dynamic_refused(void **unused)
+{
+    (void)unused;
+    nvb_err err = {0};
+    /* /bin/sh is dynamically linked on every distribution this runs on. */
+    assert_int_equal(nvb_host_static_exe_open("/bin/sh", &err), -1);
+    assert_int_equal(err.exit_code, NVB_EXIT_RUNTIME);
+    assert_contains(err.msg, "host executable /bin/sh: dynamically linked");
+}
+
+static void test_scripts_and_junk_refused(void **unused)
+{
+    (void)unused;
+    char *dir = t_mkdtemp();
+    static const struct {
+        const char *content, *want;
+    } cases[] = {
+        {"#!/bin/sh\nexec /sbin/ldconfig.real \"$@\"\n", "is a script"},
+        {"\177ELF", "too short"},
+        {"not an elf at all, just text\n", "not an ELF file"},
+        {"", "too short"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *p = t_printf("%s/exe%zu", dir, i);
+        t_write(p, cases[i].content);
+        chmod(p, 0755);
+        nvb_err err = {0};
+        assert_int_equal(nvb_host_static_exe_open(p, &err), -1);
+        assert_contains(err.msg, p);
+        assert_contains(err.msg, cases[i].want);
+        free(p);
+    }
+    t_rm_rf(dir);
+    free(dir);
+}
+
+static void test_file_checks(void **unused)
+{
+    (void)unused;
+    if (access("/sbin/ldconfig", R_OK) != 0) {
+        skip();
+        return;
+    }
+    char *dir = t_mkdtemp();
+    char *p = t_printf("%s/ldconfig", dir);
+    char *cmd = t_printf("cp /sbin/ldconfig %s", p);
+    assert_int_equal(system(cmd), 0);
+    nvb_err err = {0};
+
+    chmod(p, 0775);
+    assert_int_equal(nvb_host_static_exe_open(p, &err), -1);
+    assert_contains(err.msg, "writable by group or others");
+
+    chmod(p, 0644);
+    assert_int_equal(nvb_host_static_exe_open(p, &err), -1);
+    assert_contains(err.msg, "not executable");
+
+    chmod(p, 0755);
+    int fd = nvb_host_ldconfig_open(p, NULL, &err);
+    if (fd < 0)
+        fail_msg("%s", err.msg);
+    close(fd);
+
+    assert_int_equal(nvb_host_static_exe_open(dir, &err), -1);
+    assert_contains(err.msg, "not a regular file");
+    assert_int_equal(nvb_host_static_exe_open("relative/ldconfig", &err), -1);
+    assert_contains(err.msg, "not an absolute path");
+    char *missing = t_printf("%s/missing", dir);
+    assert_int_equal(nvb_host_ldconfig_open(missing, NULL, &err), -1);
+    assert_contains(err.msg, "No such file or directory");
+    free(missing);
+    t_rm_rf(dir);
+    free(cmd);
+    free(p);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_ldconfig_is_static),
+        cmocka_unit_test(test_dynamic_refused),
+        cmocka_unit_test(test_scripts_and_junk_refused),
+        cmocka_unit_test(test_file_checks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,292 @@
+/* Lookups, folder creation and symlink creation inside a root full of hostile symlinks:
+ * nothing may resolve to, or be written in, the folders outside the root. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sys/mount.h>
+
+#include "oci/safepath.h"
+#include "oci/symlinks.h"
+#include "oci_test_util.h"
+
+typedef struct fixture {
+    char *dir;  /* temp dir holding both */
+    char *root; /* the container root */
+    char *host; /* a "host" folder outside the root, with a sentinel */
+    int rootfd;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->dir = t_mkdtemp();
+    f->root = t_printf("%s/root", f->dir);
+    f->host = t_printf("%s/host", f->dir);
+    t_mkdirs(f->root);
+    t_mkdirs(f->host);
+    char *p = t_printf("%s/sentinel", f->host);
+    t_write(p, "host data\n");
+    free(p);
+    f->rootfd = open(f->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    umask(022);
+    *state = f;
+    return f->rootfd >= 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    close(f->rootfd);
+    t_rm_rf(f->dir);
+    free(f->dir);
+    free(f->root);
+    free(f->host);
+    free(f);
+    return 0;
+}
+
+/* In the root: path -> link content. */
+static void root_symlink(fixture *f, const char *path, const char *target)
+{
+    char *p = t_printf("%s%s", f->root, path);
+    char *parent = strdup(p);
+    *strrchr(parent, '/') = '\0';
+    t_mkdirs(parent);
+    if (symlink(target, p) != 0)
+        fail_msg("symlink %s: %s", p, strerror(errno));
+    free(parent);
+    free(p);
+}
+
+static void root_file(fixture *f, const char *path, const char *text)
+{
+    char *p = t_printf("%s%s", f->root, path);
+    char *parent = strdup(p);
+    *strrchr(parent, '/') = '\0';
+    t_mkdirs(parent);
+    t_write(p, text);
+    free(parent);
+    free(p);
+}
+
+static const char *read_fd(int fd)
+{
+    static char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    buf[n < 0 ? 0 : n] = '\0';
+    return buf;
+}
+
+/* The host folder still holds exactly its sentinel, unchanged. */
+static void assert_host_untouched(fixture *f)
+{
+    char *p = t_printf("%s/sentinel", f->host);
+    FILE *fp = fopen(p, "r");
+    assert_non_null(fp);
+    char buf[64] = {0};
+    assert_non_null(fgets(buf, sizeof buf, fp));
+    fclose(fp);
+    assert_string_equal(buf, "host data\n");
+    free(p);
+    char *cmd = t_printf("test $(ls -A %s | wc -l) -eq 1", f->host);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+}
+
+static void test_absolute_symlink_to_root(void **state)
+{
+    fixture *f = *state;
+    /* /etc -> "/": inside the root, /etc/x is the root's own /x. */
+    root_symlink(f, "/etc", "/");
+    root_file(f, "/x", "inside\n");
+    int fd = nvb_root_open(f->rootfd, "/etc/x", O_RDONLY);
+    assert_true(fd >= 0);
+    assert_string_equal(read_fd(fd), "inside\n");
+    close(fd);
+    /* The host's /etc/hostname is not reachable through it. */
+    assert_int_equal(nvb_root_open(f->rootfd, "/etc/etc/hostname", O_RDONLY), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
+static void test_dotdot_escape(void **state)
+{
+    fixture *f = *state;
+    /* Enough ".." to reach the real / from the root, then the host folder's path. */
+    char *target = t_printf("../../../../../../../../../../..%s", f->host);
+    root_symlink(f, "/escape", target);
+    assert_int_equal(nvb_root_open(f->rootfd, "/escape/sentinel", O_RDONLY), -1);
+    assert_int_equal(errno, ENOENT);
+    root_symlink(f, "/etc", "../../../../../../../../etc");
+    assert_int_equal(nvb_root_open(f->rootfd, "/etc/passwd", O_RDONLY), -1);
+    /* A link at a path whose parent is the escaping symlink: made inside or refused. */
+    nvb_link_spec l = {.target = (char *)"x", .link = (char *)"/escape/newlink"};
+    nvb_link_result res;
+    nvb_err err = {0};
+    assert_int_equal(nvb_root_symlink(f->rootfd, &l, &res, &err), -1);
+    assert_contains(err.msg, "symlink to a folder that does not exist in the container");
+    assert_host_untouched(f);
+    free(target);
+}
+
+static void test_lib_folder_points_at_host(void **state)
+{
+    fixture *f = *state;
+    root_symlink(f, "/usr/lib/x86_64-linux-gnu", f->host);
+    nvb_link_spec l = {.target = (char *)"libcuda.so.1", .link = (char *)"/usr/lib/x86_64-linux-gnu/libcuda.so"};
+    nvb_link_result res;
+    nvb_err err = {0};
+    /* The absolute target names a folder that does not exist inside the root: refused. */
+    assert_int_equal(nvb_root_symlink(f->rootfd, &l, &res, &err), -1);
+    assert_int_equal(err.exit_code, NVB_EXIT_IO);
+    assert_contains(err.msg, "/usr/lib/x86_64-linux-gnu");
+    assert_host_untouched(f);
+
+    /* Once that folder exists inside the root, the link lands there. */
+    char *inside = t_printf("%s%s", f->root, f->host);
+    t_mkdirs(inside);
+    assert_int_equal(nvb_root_symlink(f->rootfd, &l, &res, &err), 0);
+    assert_int_equal(res, NVB_LINK_CREATED);
+    char *made = t_printf("%s/libcuda.so", inside);
+    assert_string_equal(t_readlink(made), "libcuda.so.1");
+    assert_host_untouched(f);
+    free(made);
+    free(inside);
+}
+
+static void test_mkdir_p(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    int fd = nvb_root_mkdir_p(f->rootfd, "/new/a/b", 0755, &err);
+    assert_true(fd >= 0);
+    close(fd);
+    char *p = t_printf("%s/new/a/b", f->root);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0755);
+    free(p);
+
+    /* Existing folders are reused; "/" opens the root. */
+    fd = nvb_root_mkdir_p(f->rootfd, "/new/a", 0755, &err);
+    assert_true(fd >= 0);
+    close(fd);
+    fd = nvb_root_mkdir_p(f->rootfd, "/", 0755, &err);
+    assert_true(fd >= 0);
+    close(fd);
+
+    /* A file in the way. */
+    root_file(f, "/file", "x");
+    assert_int_equal(nvb_root_mkdir_p(f->rootfd, "/file/sub", 0755, &err), -1);
+    assert_contains(err.msg, "container folder /file: Not a directory");
+
+    /* Paths that are not normalised are refused before any lookup. */
+    assert_int_equal(nvb_root_mkdir_p(f->rootfd, "/a/../b", 0755, &err), -1);
+    assert_int_equal(err.exit_code, NVB_EXIT_INPUT);
+}
+
+static void test_symlink_results(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_link_result res;
+    nvb_link_spec l = {.target = (char *)"libcuda.so.1", .link = (char *)"/usr/lib/libcuda.so"};
+    char *made = t_printf("%s/usr/lib/libcuda.so", f->root);
+
+    assert_int_equal(nvb_root_symlink(f->rootfd, &l, &res, &err), 0);
+    assert_int_equal(res, NVB_LINK_CREATED);
+    assert_string_equal(t_readlink(made), "libcuda.so.1");
+
+    assert_int_equal(nvb_root_symlink(f->rootfd, &l, &res, &err), 0);
+    assert_int_equal(res, NVB_LINK_UNCHANGED);
+
+    nvb_link_spec l2 = {.target = (char *)"libcuda.so.550.54.14", .link = l.link};
+    assert_int_equal(nvb_root_symlink(f->rootfd, &l2, &res, &err), 0);
+    assert_int_equal(res, NVB_LINK_REPLACED);
+    assert_string_equal(t_readlink(made), "libcuda.so.550.54.14");
+    /* No temporary link left behind. */
+    char *cmd = t_printf("test -z \"$(ls -A %s/usr/lib | grep -v '^libcuda.so$')\"", f->root);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+
+    /* A regular file or folder at LINK stays as it is. */
+    root_file(f, "/usr/lib/libreal.so", "ELF?");
+    nvb_link_spec l3 = {.target = (char *)"x", .link = (char *)"/usr/lib/libreal.so"};
+    assert_int_equal(nvb_root_symlink(f->rootfd, &l3, &res, &err), 0);
+    assert_int_equal(res, NVB_LINK_NOT_A_SYMLINK);
+    char *real = t_printf("%s/usr/lib/libreal.so", f->root);
+    assert_string_equal(t_readlink(real), "");
+    nvb_link_spec l4 = {.target = (char *)"x", .link = (char *)"/usr"};
+    assert_int_equal(nvb_root_symlink(f->rootfd, &l4, &res, &err), 0);
+    assert_int_equal(res, NVB_LINK_NOT_A_SYMLINK);
+    free(real);
+    free(made);
+}
+
+static void test_final_symlink_to_host_is_replaced(void **state)
+{
+    fixture *f = *state;
+    char *sentinel = t_printf("%s/sentinel", f->host);
+    root_symlink(f, "/usr/lib/libcuda.so", sentinel);
+    nvb_link_spec l = {.target = (char *)"libcuda.so.1", .link = (char *)"/usr/lib/libcuda.so"};
+    nvb_link_result res;
+    nvb_err err = {0};
+    assert_int_equal(nvb_root_symlink(f->rootfd, &l, &res, &err), 0);
+    assert_int_equal(res, NVB_LINK_REPLACED);
+    char *made = t_printf("%s/usr/lib/libcuda.so", f->root);
+    assert_string_equal(t_readlink(made), "libcuda.so.1");
+    assert_host_untouched(f);
+    free(made);
+    free(sentinel);
+}
+
+static void test_magic_links_refused(void **state)
+{
+    fixture *f = *state;
+    if (geteuid() != 0) {
+        skip();
+        return;
+    }
+    char *proc = t_printf("%s/proc", f->root);
+    t_mkdirs(proc);
+    if (mount("proc", proc, "proc", 0, NULL) != 0) {
+        free(proc);
+        skip();
+        return;
+    }
+    /* /proc/self/root is a magic link to the real root of the process. */
+    int fd = nvb_root_open(f->rootfd, "/proc/self/root/etc/passwd", O_RDONLY);
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    /* Through a symlink the image planted, too. */
+    root_symlink(f, "/hostroot", "/proc/self/root");
+    int fd2 = nvb_root_open(f->rootfd, "/hostroot/etc/passwd", O_RDONLY);
+    int e2 = errno;
+    if (fd2 >= 0)
+        close(fd2);
+    umount2(proc, MNT_DETACH);
+    free(proc);
+    assert_int_equal(fd, -1);
+    assert_int_equal(e, ELOOP);
+    assert_int_equal(fd2, -1);
+    assert_int_equal(e2, ELOOP);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_absolute_symlink_to_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotdot_escape, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lib_folder_points_at_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_final_symlink_to_host_is_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_magic_links_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
