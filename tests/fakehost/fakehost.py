@@ -428,8 +428,6 @@ class _Builder:
             self.gpus.append(g)
         if self.o["mig"]:
             g = self.gpus[0]
-            if not g["model"]["mig"]:
-                raise FakeHostError("--mig needs a MIG-capable model on GPU 0, not %s" % g["model_key"])
             for mi, gi in enumerate((1, 2)):
                 ci = 0
                 gi_minor = 3 + g["minor"] * 135 + gi * 9
@@ -1019,6 +1017,8 @@ def _check_options(o):
             raise FakeHostError("%s must be a free major in 1..511, not %r" % (key, o[key]))
     if o["uvm_major"] == o["caps_major"]:
         raise FakeHostError("uvm_major and caps_major must differ")
+    if o["mig"] and not GPU_MODELS[o["models"][0]]["mig"]:
+        raise FakeHostError("--mig needs a MIG-capable model on GPU 0, not %s" % o["models"][0])
 
 
 def build(dir, layout="debian", gpus=1, kmod="open", driver_version=DEFAULT_DRIVER_VERSION,
@@ -1049,9 +1049,42 @@ def build(dir, layout="debian", gpus=1, kmod="open", driver_version=DEFAULT_DRIV
     else:
         os.makedirs(root)
     os.chmod(root, 0o755)
-    manifest = _Builder(root, opts).build()
-    _write(os.path.join(root, MANIFEST_NAME), json.dumps(manifest, indent=2, sort_keys=True) + "\n", 0o644)
+    try:
+        manifest = _Builder(root, opts).build()
+        _write(os.path.join(root, MANIFEST_NAME), json.dumps(manifest, indent=2, sort_keys=True) + "\n", 0o644)
+    except BaseException:
+        # The folder was empty when we started: leave it so, not half a host without a manifest.
+        for entry in os.listdir(root):
+            p = os.path.join(root, entry)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
+        raise
     return manifest
+
+
+def expected_info(manifest, detailed=False):
+    """What `nvbind info --json` (with `detailed`: `info --detailed --json`) should report for
+    this fake host, limited to the keys the manifest knows: driver, gpus, device_nodes,
+    capability_nodes, components. None for a host without the driver."""
+    if manifest["driver"] is None:
+        return None
+    if detailed and not manifest["detailed"]:
+        raise FakeHostError("this fake host has no fake NVML: build it with fake_nvml=...")
+    gpus = []
+    for g in manifest["gpus"]:
+        e = {k: v for k, v in g.items() if k != "nodes"}
+        if detailed:
+            d = manifest["detailed"]["gpus"][g["index"]]
+            e.update({k: v for k, v in d.items() if k not in ("index", "nvml_brand", "mig_devices")})
+            e["mig_devices"] = [{k: v for k, v in x.items() if k != "nodes"} for x in d["mig_devices"]]
+        gpus.append(e)
+    driver = dict(manifest["driver"])
+    if detailed:
+        driver.update(manifest["detailed"]["driver"])
+    return {"driver": driver, "gpus": gpus, "device_nodes": manifest["device_nodes"],
+            "capability_nodes": manifest["capability_nodes"], "components": manifest["components"]}
 
 
 def load_manifest(dir):

@@ -468,6 +468,11 @@ class TestVariants(FakeHostCase):
             with self.subTest(**kw):
                 with self.assertRaises(fakehost.FakeHostError):
                     self.build("bad", **kw)
+        empty = os.path.join(self.tmp, "empty")
+        os.makedirs(empty)
+        with self.assertRaises(fakehost.FakeHostError):
+            fakehost.build(empty, fake_nvml=os.path.join(self.tmp, "no-such-libnvidia-ml.so.1"))
+        self.assertEqual(os.listdir(empty), [], "a failed build leaves no half host behind")
         os.makedirs(os.path.join(self.tmp, "full"))
         open(os.path.join(self.tmp, "full", "x"), "w").close()
         with self.assertRaises(fakehost.FakeHostError):
@@ -478,6 +483,33 @@ class TestVariants(FakeHostCase):
         t = time.monotonic()
         self.build("timed", gpus=8, mig=True, shuffle_minors=True)
         self.assertLess(time.monotonic() - t, 2.0)
+
+
+class TestExpectedInfo(FakeHostCase):
+    def test_expected_info_has_the_info_json_shape(self):
+        m = self.build(gpus=2, mig=True)
+        e = fakehost.expected_info(m)
+        self.assertEqual(sorted(e), ["capability_nodes", "components", "device_nodes", "driver", "gpus"])
+        self.assertEqual(e["driver"], {"version": "550.54.14", "kernel_module": "open", "cuda_version": None})
+        self.assertEqual(sorted(e["gpus"][0]), sorted(["index", "minor", "uuid", "name", "pci_bus_id", "memory_mib",
+                                                       "device_nodes", "vendor_id", "device_id", "numa_node"]))
+        self.assertIsNone(e["gpus"][0]["memory_mib"])
+        with self.assertRaises(fakehost.FakeHostError):
+            fakehost.expected_info(m, detailed=True)
+        self.assertIsNone(fakehost.expected_info(self.build("none", no_driver=True)))
+
+    def test_expected_detailed_info_merges_what_nvml_adds(self):
+        lib = fakehost.find_fakenvml()
+        if not lib:
+            self.skipTest("fake NVML not built: set NVBIND_FAKENVML to the built tests/fakenvml/libnvidia-ml.so.1")
+        m = self.build(gpus=2, mig=True, fake_nvml=lib, models=["a100", "rtx4090"])
+        e = fakehost.expected_info(m, detailed=True)
+        self.assertEqual(e["driver"]["cuda_version"], "12.4")
+        g0, g1 = e["gpus"]
+        self.assertEqual((g0["memory_mib"], g0["compute_capability"], g0["mig_mode"]), (81920, "8.0", "enabled"))
+        self.assertEqual((g1["memory_mib"], g1["compute_capability"], g1["mig_mode"]), (24564, "8.9", None))
+        self.assertEqual([(x["name"], x["gi"], x["ci"]) for x in g0["mig_devices"]], [("0:0", 1, 0), ("0:1", 2, 0)])
+        self.assertEqual(len(g0["mig_devices"][0]["device_nodes"]), 2)
 
 
 class TestDestroyAndCli(FakeHostCase):
