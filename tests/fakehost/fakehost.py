@@ -56,7 +56,7 @@ CAPS_IMEX_MAJOR = 511
 # so that directory order is not bus order.
 BUS_IDS = ["0000:01:00.0", "0000:21:00.0", "0000:41:00.0", "0000:61:00.0",
            "0000:81:00.0", "0000:a1:00.0", "0000:c1:00.0", "0000:e1:00.0"]
-CREATION_ORDER = [5, 2, 7, 0, 3, 6, 1, 4]
+CREATION_ORDER = [5, 2, 7, 1, 3, 6, 0, 4]  # GPU 1 before GPU 0: out of order for any count
 BMC_BUS_ID = "0000:03:00.0"
 HOST_BRIDGE_BUS_ID = "0000:00:00.0"
 
