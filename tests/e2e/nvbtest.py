@@ -63,3 +63,49 @@ class FakeHost:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+TEST_IMAGE = "localhost/nvbind-test:latest"
+BUSYBOX_APPLETS = ["sh", "ls", "cat", "echo", "test", "stat", "readlink", "env", "grep", "sleep", "touch",
+                   "mkdir", "rm", "id", "true", "false", "wc", "head", "sort", "date", "printf", "find"]
+
+
+def make_busybox_rootfs(path):
+    """A minimal root filesystem: busybox-static and its applets, an /etc and the library
+    folders GPU containers get files mounted into."""
+    os.makedirs(os.path.join(path, "bin"), exist_ok=True)
+    for d in ("etc", "tmp", "proc", "sys", "dev", "usr/lib/x86_64-linux-gnu", "usr/lib/i386-linux-gnu",
+              "usr/lib64", "usr/bin", "root"):
+        os.makedirs(os.path.join(path, d), exist_ok=True)
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    shutil.copy(busybox, os.path.join(path, "bin", "busybox"))
+    for applet in BUSYBOX_APPLETS:
+        link = os.path.join(path, "bin", applet)
+        if not os.path.lexists(link):
+            os.symlink("busybox", link)
+    with open(os.path.join(path, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\n")
+    return path
+
+
+def ensure_test_image():
+    """Import the busybox rootfs as a podman image once (no network needed)."""
+    if run(["podman", "image", "exists", TEST_IMAGE]).returncode == 0:
+        return TEST_IMAGE
+    tmp = tempfile.mkdtemp(prefix="nvbind-image-")
+    try:
+        make_busybox_rootfs(tmp)
+        tar = subprocess.Popen(["tar", "-C", tmp, "-c", "."], stdout=subprocess.PIPE)
+        r = subprocess.run(["podman", "import", "-", TEST_IMAGE], stdin=tar.stdout, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        tar.wait()
+        if r.returncode != 0:
+            raise AssertionError(f"podman import failed: {r.stderr}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return TEST_IMAGE
+
+
+def podman_run(options, command, timeout=120):
+    """podman run --rm OPTIONS <test image> sh -c COMMAND"""
+    return run(["podman", "run", "--rm", *options, ensure_test_image(), "sh", "-c", command], timeout=timeout)

@@ -1,0 +1,277 @@
+"""CDI specs from nvbind: schema-valid on every layout, accepted by real podman, fresh or
+stale as the host changes, and errors that leave nothing behind."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from nvbtest import NVBIND, SCHEMA_DIR, FakeHost, nvbind, podman_run, run
+
+SPEC_DIR = "/var/run/cdi"
+SPEC = os.path.join(SPEC_DIR, "nvidia.com-gpu.json")
+
+
+class SchemaValid(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        try:
+            import jsonschema
+        except ImportError:  # pragma: no cover - installed by scripts/install-deps
+            raise unittest.SkipTest("python3-jsonschema is not installed")
+        schema_path = os.path.join(SCHEMA_DIR, "schema.json")
+        if not os.path.exists(schema_path):
+            raise unittest.SkipTest(f"{schema_path} is missing")
+        cls.schema = json.load(open(schema_path))
+        cls.resolver = jsonschema.RefResolver("file://" + SCHEMA_DIR + "/", cls.schema)
+        cls.jsonschema = jsonschema
+
+    def test_every_layout_json_and_yaml(self):
+        for layout in ("debian", "fedora", "arch", "operator"):
+            with self.subTest(layout=layout), FakeHost(layout=layout, gpus=3, shuffle_minors=True) as fh:
+                out = os.path.join(fh.tmp, "spec.json")
+                r = fh.nvbind("cdi", "generate", "--output", out)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                spec = json.load(open(out))
+                self.jsonschema.validate(spec, self.schema, resolver=self.resolver)
+                self.assertEqual(spec["cdiVersion"], "0.5.0")
+                self.assertEqual(nvbind("cdi", "validate", out).returncode, 0)
+                names = [d["name"] for d in spec["devices"]]
+                self.assertEqual(names, ["0", fh.manifest["gpus"][0]["uuid"], "1", fh.manifest["gpus"][1]["uuid"],
+                                         "2", fh.manifest["gpus"][2]["uuid"], "all"])
+                yout = os.path.join(fh.tmp, "spec.yaml")
+                r = fh.nvbind("cdi", "generate", "--output", yout)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertFalse(open(yout).read().lstrip().startswith("{"), "a .yaml output must be YAML")
+                self.assertEqual(nvbind("cdi", "validate", yout).returncode, 0)
+                # The YAML holds the same data: convert it back through an independent parser when present.
+                try:
+                    import yaml
+                except ImportError:
+                    yaml = None
+                if yaml:
+                    self.assertEqual(yaml.safe_load(open(yout)), spec)
+
+    def test_device_nodes_carry_stat_data(self):
+        with FakeHost(gpus=2, shuffle_minors=True) as fh:
+            spec = json.loads(fh.nvbind("cdi", "generate").stdout)
+            dev1 = next(d for d in spec["devices"] if d["name"] == "1")
+            node = dev1["containerEdits"]["deviceNodes"][0]
+            gpu1 = fh.manifest["gpus"][1]
+            self.assertEqual(node["path"], f"/dev/nvidia{gpu1['minor']}")
+            self.assertEqual(node["hostPath"], os.path.join(fh.root, f"dev/nvidia{gpu1['minor']}"))
+            self.assertEqual((node["type"], node["major"], node["minor"], node["fileMode"]), ("c", 195, gpu1["minor"], 0o666))
+            edits = spec["containerEdits"]
+            self.assertIn("NVIDIA_VISIBLE_DEVICES=void", edits["env"])
+            for m in edits["mounts"]:
+                want = (["nosuid", "nodev", "noexec", "rbind", "rprivate"] if "/run/" in m["containerPath"]
+                        else ["ro", "nosuid", "nodev", "rbind", "rprivate"])
+                self.assertEqual(m["options"], want, m)
+            hooks = edits["hooks"]
+            self.assertTrue(all(h["hookName"] == "createContainer" and h["path"] == os.path.realpath(NVBIND)
+                                for h in hooks))
+            self.assertIn("libcuda.so.1::/usr/lib/x86_64-linux-gnu/libcuda.so", hooks[0]["args"])
+            self.assertIn("libGLX_nvidia.so.0::/usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0", hooks[0]["args"])
+
+    def test_naming_strategies_and_bolt_kind(self):
+        with FakeHost(gpus=2) as fh:
+            spec = json.loads(fh.nvbind("cdi", "generate", "--device-name-strategy", "type-index").stdout)
+            self.assertEqual([d["name"] for d in spec["devices"]], ["gpu0", "gpu1", "all"])
+            spec = json.loads(fh.nvbind("cdi", "generate", "--kind", "nvidia.com/gpu-bolt").stdout)
+            self.assertEqual(spec["kind"], "nvidia.com/gpu-bolt")
+            self.assertIn("BOLT_GPU_ENABLED=1", spec["containerEdits"]["env"])
+            self.jsonschema.validate(spec, self.schema, resolver=self.resolver)
+
+
+class GenerateErrors(unittest.TestCase):
+    def test_invalid_kind(self):
+        with FakeHost(gpus=1) as fh:
+            out = os.path.join(fh.tmp, "x.json")
+            r = fh.nvbind("cdi", "generate", "--kind", "nvidia.com/bad kind", "--output", out)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("--kind 'nvidia.com/bad kind'", r.stderr)
+            self.assertFalse(os.path.exists(out))
+
+    def test_unknown_strategy(self):
+        with FakeHost(gpus=1) as fh:
+            out = os.path.join(fh.tmp, "x.json")
+            r = fh.nvbind("cdi", "generate", "--device-name-strategy", "index,serial", "--output", out)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("unknown strategy 'serial'", r.stderr)
+            self.assertFalse(os.path.exists(out))
+
+    def test_unwritable_output(self):
+        with FakeHost(gpus=1) as fh:
+            out = os.path.join(fh.tmp, "no-such-dir", "x.json")
+            r = fh.nvbind("cdi", "generate", "--output", out)
+            self.assertEqual(r.returncode, 6)
+            self.assertIn(out, r.stderr)
+            self.assertFalse(os.path.exists(os.path.dirname(out)))
+
+    def test_full_disk_leaves_old_file(self):
+        with FakeHost(gpus=8) as fh:
+            mnt = os.path.join(fh.tmp, "small")
+            os.mkdir(mnt)
+            if run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", mnt]).returncode != 0:
+                self.skipTest("cannot mount a tmpfs here")
+            try:
+                out = os.path.join(mnt, "nvidia.com-gpu.json")
+                open(out, "w").write('{"old": true}\n')
+                r = fh.nvbind("cdi", "generate", "--output", mnt)
+                self.assertEqual(r.returncode, 6, r.stderr)
+                self.assertIn("No space left", r.stderr)
+                self.assertEqual(open(out).read(), '{"old": true}\n')
+                self.assertEqual(os.listdir(mnt), ["nvidia.com-gpu.json"])
+            finally:
+                run(["umount", mnt])
+
+    def test_output_dir_conventional_name_and_mode(self):
+        with FakeHost(gpus=1) as fh:
+            r = fh.nvbind("cdi", "generate", "--format", "yaml", "--output", fh.tmp)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            path = os.path.join(fh.tmp, "nvidia.com-gpu.yaml")
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o644)
+            self.assertEqual(nvbind("cdi", "validate", path).returncode, 0)
+
+
+class Check(unittest.TestCase):
+    def generate(self, fh):
+        path = os.path.join(fh.tmp, "spec.json")
+        r = fh.nvbind("cdi", "generate", "--output", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return path
+
+    def test_fresh(self):
+        with FakeHost(gpus=2) as fh:
+            path = self.generate(fh)
+            r = fh.nvbind("cdi", "check", path)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("fresh", r.stdout)
+
+    def test_driver_version_changed(self):
+        with FakeHost(gpus=2) as fh:
+            path = self.generate(fh)
+            vfile = os.path.join(fh.root, "proc/driver/nvidia/version")
+            text = open(vfile).read().replace("550.54.14", "555.42.02")
+            open(vfile, "w").write(text)
+            r = fh.nvbind("cdi", "check", path)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("driver version changed: spec is for 550.54.14, host runs 555.42.02", r.stdout)
+
+    def test_uvm_major_changed(self):
+        with FakeHost(gpus=1) as fh:
+            path = self.generate(fh)
+            node = os.path.join(fh.root, "dev/nvidia-uvm")
+            os.unlink(node)
+            os.mknod(node, 0o666 | 0o020000, os.makedev(507, 0))
+            r = fh.nvbind("cdi", "check", path)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("device node /dev/nvidia-uvm changed: spec has 510:0, host has 507:0", r.stdout)
+
+    def test_gpu_removed_and_file_missing(self):
+        with FakeHost(gpus=2) as fh:
+            path = self.generate(fh)
+            gone = fh.manifest["gpus"][1]
+            shutil.rmtree(os.path.join(fh.root, "proc/driver/nvidia/gpus", gone["pci_bus_id"]))
+            lib = os.path.join(fh.root, "usr/lib/x86_64-linux-gnu/libnvidia-encode.so.550.54.14")
+            os.unlink(lib)
+            r = fh.nvbind("cdi", "check", path)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(f"GPU removed: {gone['uuid']} is no longer on the host", r.stdout)
+            self.assertIn(f"mounted file missing: {lib}", r.stdout)
+
+    def test_hook_binary_gone(self):
+        with FakeHost(gpus=1) as fh:
+            copy = os.path.join(fh.tmp, "nvbind-copy")
+            shutil.copy(NVBIND, copy)
+            path = os.path.join(fh.tmp, "spec.json")
+            r = run([copy, *fh.args, "cdi", "generate", "--output", path])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            os.unlink(copy)
+            r = fh.nvbind("cdi", "check", path)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(f"hook binary {copy} is gone", r.stdout)
+
+
+class ListSpecs(unittest.TestCase):
+    def test_priority_and_conflicts(self):
+        with FakeHost(gpus=1) as fh:
+            a, b = os.path.join(fh.tmp, "etc-cdi"), os.path.join(fh.tmp, "run-cdi")
+            os.mkdir(a)
+            os.mkdir(b)
+            self.assertEqual(fh.nvbind("cdi", "generate", "--output", a).returncode, 0)
+            self.assertEqual(fh.nvbind("cdi", "generate", "--format", "yaml", "--output", b).returncode, 0)
+            r = nvbind("cdi", "list", "--spec-dir", a, "--spec-dir", b, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            files = json.loads(r.stdout)
+            self.assertEqual([f["path"] for f in files], [os.path.join(a, "nvidia.com-gpu.json"),
+                                                         os.path.join(b, "nvidia.com-gpu.yaml")])
+            self.assertIn("nvidia.com/gpu=0", files[0]["devices"])
+            self.assertTrue(files[0]["conflicts"] and files[1]["conflicts"])
+
+
+@unittest.skipUnless(shutil.which("podman"), "podman is not installed")
+class Podman(unittest.TestCase):
+    """Real podman reads the spec from /var/run/cdi and runs real containers with it."""
+
+    def setUp(self):
+        os.makedirs(SPEC_DIR, exist_ok=True)
+        self.fh = FakeHost(gpus=3, shuffle_minors=True)
+        self.addCleanup(self.fh.remove)
+        self.addCleanup(lambda: [os.unlink(p) for p in (SPEC, SPEC[:-4] + "yaml") if os.path.exists(p)])
+
+    def install(self, fmt="json"):
+        r = self.fh.nvbind("cdi", "generate", "--format", fmt, "--output", SPEC_DIR)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def nodes_seen(self, device):
+        r = podman_run(["--device", device], "ls /dev | grep '^nvidia[0-9]' | sort; stat -c '%t:%T' /dev/nvidia[0-9]*")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.split()
+
+    def test_single_gpu_by_index(self):
+        self.install()
+        gpu1 = self.fh.manifest["gpus"][1]
+        seen = self.nodes_seen("nvidia.com/gpu=1")
+        self.assertEqual(seen, [f"nvidia{gpu1['minor']}", "c3:%x" % gpu1["minor"]])
+
+    def test_all_and_uuid(self):
+        self.install()
+        seen = self.nodes_seen("nvidia.com/gpu=all")
+        self.assertEqual(seen[:3], sorted(f"nvidia{g['minor']}" for g in self.fh.manifest["gpus"]))
+        gpu2 = self.fh.manifest["gpus"][2]
+        self.assertEqual(self.nodes_seen(f"nvidia.com/gpu={gpu2['uuid']}")[0], f"nvidia{gpu2['minor']}")
+
+    def check_inside(self):
+        cmd = ("grep ' /usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14 ' /proc/self/mountinfo; "
+               "readlink /usr/lib/x86_64-linux-gnu/libcuda.so; echo VISIBLE=$NVIDIA_VISIBLE_DEVICES; "
+               "test -f /usr/share/vulkan/icd.d/nvidia_icd.json && echo ICD=yes")
+        r = run(["podman", "run", "--rm", "--device", "nvidia.com/gpu=0", "localhost/nvbind-test:latest", "sh", "-c",
+                 cmd])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout
+        mount_line = out.splitlines()[0]
+        self.assertIn(" ro,", mount_line.split(" - ")[0] + ",")
+        self.assertIn("\nlibcuda.so.1\n", out)
+        self.assertIn("VISIBLE=void", out)
+        self.assertIn("ICD=yes", out)
+        raw = subprocess.run(["podman", "run", "--rm", "--device", "nvidia.com/gpu=0", "localhost/nvbind-test:latest",
+                              "cat", "/etc/ld.so.cache"], stdout=subprocess.PIPE).stdout
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(raw)
+            f.flush()
+            listing = run(["ldconfig", "-p", "-C", f.name]).stdout
+        self.assertIn("libcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1", listing)
+
+    def test_inside_the_container_json(self):
+        self.install("json")
+        self.check_inside()
+
+    def test_inside_the_container_yaml(self):
+        self.install("yaml")
+        self.check_inside()
+
+
+if __name__ == "__main__":
+    unittest.main()
