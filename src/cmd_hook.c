@@ -129,6 +129,11 @@ static int hook_update_ldcache(int argc, char **argv)
         /* ldconfig needs /etc to write the cache in; create it safely when the image has
          * none (an /etc symlink resolves inside the root or fails here). */
         _cleanup_close_ int etc = nvb_root_mkdir_p(root_fd, "/etc", 0755, &err);
+        /* ldconfig refuses (O_NOFOLLOW) a symlink at its temporary name; an image that
+         * plants one would only break its own cache, but clear it so the hook works. */
+        struct stat st;
+        if (etc >= 0 && fstatat(etc, "ld.so.cache~", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+            unlinkat(etc, "ld.so.cache~", 0);
         if (etc >= 0) {
             nvb_ldconfig_job job = {
                 .exe_fd = exe_fd,

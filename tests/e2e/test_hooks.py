@@ -1,0 +1,555 @@
+"""nvbind hook update-ldcache / create-symlinks, run the way an OCI runtime runs them: the
+container state on stdin, a bundle with config.json, a root filesystem with stub driver
+libraries. The results are checked with independent tools (the host's `ldconfig -p`,
+readlink), and hostile images prove that nothing outside the root is read or written."""
+import atexit
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NVBIND = os.environ.get("NVBIND_BIN", os.path.join(REPO, "build", "src", "nvbind"))
+HOST_LDCONFIG = "/sbin/ldconfig"
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+DRIVER = "550.54.14"
+
+EXIT_USAGE, EXIT_IO, EXIT_RUNTIME, EXIT_INPUT = 2, 6, 7, 9
+
+STUB_C = "int nvbind_stub(void) { return 42; }\n"
+
+# Static helpers: stand-ins for ldconfig (nvbind runs them with --ldconfig), and an image's
+# own "ldconfig" that must never run.
+PROBE_C = r"""
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+extern char **environ;
+int main(int argc, char **argv) {
+    for (char **e = environ; *e; e++) printf("env=%s\n", *e);
+    for (int i = 0; i < argc; i++) printf("arg=%s\n", argv[i]);
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    syscall(SYS_capget, &h, d);
+    printf("capeff=%x:%x\n", d[1].effective, d[0].effective);
+    printf("capbnd_sys_admin=%d\n", prctl(PR_CAPBSET_READ, 21, 0, 0, 0));
+    printf("nnp=%d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+    printf("seccomp=%d\n", prctl(PR_GET_SECCOMP, 0, 0, 0, 0));
+    printf("root_marker=%d\n", access("/ROOT_MARKER", F_OK) == 0);
+    printf("proc_self=%d\n", access("/proc/self/status", F_OK) == 0);
+    char *const v[] = {(char *)"sh", NULL};
+    execve("/bin/sh", v, environ);
+    printf("exec_container_sh=denied\n");
+    return 0;
+}
+"""
+SLEEPER_C = "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n"
+MARKER_EXE_C = r"""
+#include <stdio.h>
+int main(void) {
+    FILE *f = fopen(MARKER, "w");
+    if (f) { fputs("container ldconfig ran\n", f); fclose(f); }
+    return 0;
+}
+"""
+PRELOAD_C = r"""
+#include <stdio.h>
+__attribute__((constructor)) static void mark(void) {
+    FILE *f = fopen(MARKER, "w");
+    if (f) { fputs("preloaded\n", f); fclose(f); }
+}
+"""
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def snapshot(folder):
+    """Everything a write would change in a folder: names, kinds, contents, mtimes."""
+    out = {"mtime": os.lstat(folder).st_mtime_ns}
+    for name in sorted(os.listdir(folder)):
+        p = os.path.join(folder, name)
+        st = os.lstat(p)
+        out[name] = (st.st_mode, st.st_mtime_ns, os.readlink(p) if os.path.islink(p) else
+                     sha256(p) if os.path.isfile(p) else None)
+    return out
+
+
+def cache_listing(cache):
+    """(soname, path) pairs of an ld.so.cache, read by the host's own ldconfig."""
+    r = subprocess.run([HOST_LDCONFIG, "-p", "-C", cache], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, env={"LC_ALL": "C"})
+    if r.returncode != 0:
+        raise AssertionError(f"ldconfig -p -C {cache}: {r.stderr}")
+    pairs = []
+    for line in r.stdout.splitlines()[1:]:
+        if "=>" in line:
+            left, path = line.rsplit("=>", 1)
+            pairs.append((left.split()[0], path.strip()))
+    return pairs
+
+
+def hook_env():
+    """The hook runs with the environment the runtime gives it: none. Sanitizer options
+    pass through so the ASan pass still works."""
+    return {k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")}
+
+
+class Tools:
+    """Stub libraries and static helper programs, compiled once."""
+    dir = None
+
+    @classmethod
+    def build(cls):
+        if cls.dir:
+            return
+        cls.dir = tempfile.mkdtemp(prefix="nvbind-hook-tools-")
+        atexit.register(shutil.rmtree, cls.dir, True)
+        src = os.path.join(cls.dir, "stub.c")
+        with open(src, "w") as f:
+            f.write(STUB_C)
+        for name, soname in [(f"libcuda.so.{DRIVER}", "libcuda.so.1"),
+                             (f"libnvidia-ml.so.{DRIVER}", "libnvidia-ml.so.1"),
+                             ("libhostonly.so.1.0", "libhostonly.so.1"),
+                             ("libvendor.so.3.0", "libvendor.so.3")]:
+            subprocess.run(["gcc", "-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o",
+                            os.path.join(cls.dir, name), src], check=True)
+        cls.static_ok = True
+        for name, code in [("probe", PROBE_C), ("sleeper", SLEEPER_C)]:
+            p = os.path.join(cls.dir, name + ".c")
+            with open(p, "w") as f:
+                f.write(code)
+            r = subprocess.run(["gcc", "-static", "-O1", "-o", os.path.join(cls.dir, name), p],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            cls.static_ok = cls.static_ok and r.returncode == 0
+
+    @classmethod
+    def path(cls, name):
+        return os.path.join(cls.dir, name)
+
+
+class Container:
+    """A bundle (config.json, state) around a root filesystem in a temporary folder."""
+
+    def __init__(self, relative_root=True, env=None, with_etc=True, with_libs=True):
+        self.tmp = tempfile.mkdtemp(prefix="nvbind-hook-")
+        self.bundle = os.path.join(self.tmp, "bundle")
+        self.rootfs = os.path.join(self.bundle, "rootfs")
+        os.makedirs(self.rootfs)
+        if with_etc:
+            os.makedirs(self.path("/etc"))
+        if with_libs:
+            self.add_driver_libs()
+        with open(self.path("/ROOT_MARKER"), "w") as f:
+            f.write("this is the container root\n")
+        config = {
+            "ociVersion": "1.0.2",
+            "process": {"args": ["sh"], "cwd": "/", "env": env or ["PATH=/usr/bin:/bin"]},
+            "root": {"path": "rootfs" if relative_root else self.rootfs},
+        }
+        with open(os.path.join(self.bundle, "config.json"), "w") as f:
+            json.dump(config, f)
+        self.state = json.dumps({"ociVersion": "1.0.2", "id": "nvbind-test", "status": "creating",
+                                 "pid": os.getpid(), "bundle": self.bundle, "annotations": {}})
+
+    def path(self, cpath):
+        return self.rootfs + cpath
+
+    def add_driver_libs(self, folder=LIBDIR):
+        os.makedirs(self.path(folder), exist_ok=True)
+        for name in (f"libcuda.so.{DRIVER}", f"libnvidia-ml.so.{DRIVER}"):
+            shutil.copy(Tools.path(name), self.path(f"{folder}/{name}"))
+
+    def hook(self, *args, state=None, timeout=60):
+        return subprocess.run([NVBIND, "hook", *args], input=self.state if state is None else state,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=hook_env(),
+                              cwd=self.rootfs, timeout=timeout)  # runc runs hooks in the root
+
+    def remove(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class HookTestCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("the hooks chroot and make mount namespaces: run as root")
+        if not os.path.exists(NVBIND):
+            raise unittest.SkipTest(f"{NVBIND} is not built")
+        Tools.build()
+
+    def setUp(self):
+        self.outside = tempfile.mkdtemp(prefix="nvbind-hook-host-")
+        self.addCleanup(shutil.rmtree, self.outside, True)
+
+    def container(self, **kw):
+        c = Container(**kw)
+        self.addCleanup(c.remove)
+        return c
+
+    def host_folder(self):
+        """A 'host' folder outside the root, with a sentinel and a real library."""
+        d = os.path.join(self.outside, "hostlib")
+        os.makedirs(d)
+        with open(os.path.join(d, "sentinel"), "w") as f:
+            f.write("host data\n")
+        shutil.copy(Tools.path("libhostonly.so.1.0"), d)
+        return d
+
+    def assert_ok(self, r):
+        self.assertEqual(r.returncode, 0, f"stderr: {r.stderr}")
+
+    def assert_one_line_error(self, r, code, *words):
+        self.assertEqual(r.returncode, code, f"stderr: {r.stderr}")
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        for w in words:
+            self.assertIn(w, lines[0])
+
+    def assert_cache_lists_driver(self, cache):
+        listing = cache_listing(cache)
+        self.assertIn(("libcuda.so.1", f"{LIBDIR}/libcuda.so.1"), listing)
+        self.assertIn(("libnvidia-ml.so.1", f"{LIBDIR}/libnvidia-ml.so.1"), listing)
+        return listing
+
+
+class UpdateLdcache(HookTestCase):
+    def test_cache_lists_driver_libraries(self):
+        for relative in (True, False):
+            with self.subTest(relative_root=relative):
+                c = self.container(relative_root=relative)
+                self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+                cache = c.path("/etc/ld.so.cache")
+                self.assertFalse(os.path.islink(cache))
+                self.assertEqual(os.stat(cache).st_mode & 0o777, 0o644)
+                self.assert_cache_lists_driver(cache)
+                # ldconfig made the SONAME links the cache points at.
+                self.assertEqual(os.readlink(c.path(f"{LIBDIR}/libcuda.so.1")), f"libcuda.so.{DRIVER}")
+
+    def test_image_configuration_is_kept(self):
+        c = self.container()
+        os.makedirs(c.path("/etc/ld.so.conf.d"))
+        with open(c.path("/etc/ld.so.conf"), "w") as f:
+            f.write("include /etc/ld.so.conf.d/*.conf\n")
+        with open(c.path("/etc/ld.so.conf.d/vendor.conf"), "w") as f:
+            f.write("/opt/vendor/lib\n")
+        os.makedirs(c.path("/opt/vendor/lib"))
+        shutil.copy(Tools.path("libvendor.so.3.0"), c.path("/opt/vendor/lib"))
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+        listing = self.assert_cache_lists_driver(c.path("/etc/ld.so.cache"))
+        self.assertIn(("libvendor.so.3", "/opt/vendor/lib/libvendor.so.3"), listing)
+
+    def test_image_without_etc(self):
+        c = self.container(with_etc=False)
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+        st = os.lstat(c.path("/etc"))
+        self.assertTrue(os.path.isdir(c.path("/etc")) and not os.path.islink(c.path("/etc")))
+        self.assertEqual(st.st_mode & 0o777, 0o755)
+        self.assert_cache_lists_driver(c.path("/etc/ld.so.cache"))
+
+    def test_missing_folder_is_not_fatal(self):
+        c = self.container()
+        r = c.hook("update-ldcache", "--folder", LIBDIR, "--folder", "/usr/lib/not-there")
+        self.assert_ok(r)
+        self.assert_cache_lists_driver(c.path("/etc/ld.so.cache"))
+
+    def test_sandbox_seen_from_inside(self):
+        """A static probe in ldconfig's place reports what it was given."""
+        if not Tools.static_ok:
+            self.skipTest("gcc -static does not work here")
+        c = self.container(env=["LD_PRELOAD=/evil.so", "PATH=/evil"])
+        os.makedirs(c.path("/bin"))
+        shutil.copy("/bin/true", c.path("/bin/sh"))
+        r = c.hook("update-ldcache", "--ldconfig", Tools.path("probe"), "--folder", LIBDIR)
+        self.assert_ok(r)
+        lines = r.stderr.splitlines()
+        self.assertEqual([l for l in lines if l.startswith("env=")], ["env=PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+        self.assertEqual([l[4:] for l in lines if l.startswith("arg=")],
+                         ["ldconfig", "-i", "-C", "/etc/ld.so.cache", "-f", "/etc/ld.so.conf", LIBDIR])
+        self.assertIn("root_marker=1", lines)      # chrooted into the container root
+        self.assertIn("capeff=0:2", lines)          # CAP_DAC_OVERRIDE only
+        self.assertIn("capbnd_sys_admin=0", lines)
+        self.assertIn("nnp=1", lines)
+        self.assertIn("seccomp=2", lines)
+        self.assertIn("exec_container_sh=denied", lines)
+
+    def test_timeout(self):
+        if not Tools.static_ok:
+            self.skipTest("gcc -static does not work here")
+        c = self.container()
+        started = time.monotonic()
+        r = c.hook("update-ldcache", "--ldconfig", Tools.path("sleeper"), "--timeout", "1")
+        self.assertLess(time.monotonic() - started, 8)
+        self.assert_one_line_error(r, EXIT_RUNTIME, "nvbind hook update-ldcache:", "did not finish within 1000 ms")
+
+    def test_dynamic_ldconfig_refused(self):
+        c = self.container()
+        r = c.hook("update-ldcache", "--ldconfig", "/bin/true")
+        self.assert_one_line_error(r, EXIT_RUNTIME, "/bin/true", "dynamically linked")
+        self.assertFalse(os.path.exists(c.path("/etc/ld.so.cache")))
+
+
+class CreateSymlinks(HookTestCase):
+    LINKS = [("libcuda.so.1", f"{LIBDIR}/libcuda.so"),
+             ("libnvidia-ml.so.1", f"{LIBDIR}/libnvidia-ml.so"),
+             ("libGLX_nvidia.so.0", "/usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0"),
+             ("../x86_64-linux-gnu/libcuda.so.1", "/usr/lib/new-folder/deeper/libcuda.so")]
+
+    def args(self, links):
+        out = []
+        for target, link in links:
+            out += ["--link", f"{target}::{link}"]
+        return out
+
+    def test_links_made_and_idempotent(self):
+        c = self.container()
+        for round in range(2):
+            self.assert_ok(c.hook("create-symlinks", *self.args(self.LINKS)))
+            for target, link in self.LINKS:
+                self.assertEqual(os.readlink(c.path(link)), target, link)
+        st = os.stat(c.path("/usr/lib/new-folder/deeper"))
+        self.assertEqual(st.st_mode & 0o777, 0o755)
+
+    def test_other_link_replaced_file_left(self):
+        c = self.container()
+        os.symlink("libcuda.so.0", c.path(f"{LIBDIR}/libcuda.so"))
+        with open(c.path(f"{LIBDIR}/libnvidia-ml.so"), "w") as f:
+            f.write("image's own file\n")
+        r = c.hook("create-symlinks", *self.args(self.LINKS[:2]))
+        self.assert_ok(r)
+        self.assertEqual(os.readlink(c.path(f"{LIBDIR}/libcuda.so")), "libcuda.so.1")
+        self.assertFalse(os.path.islink(c.path(f"{LIBDIR}/libnvidia-ml.so")))
+        self.assertIn(f"{LIBDIR}/libnvidia-ml.so exists and is not a symlink", r.stderr)
+        self.assertEqual(sorted(os.listdir(c.path(LIBDIR))),
+                         sorted(["libcuda.so", "libnvidia-ml.so", f"libcuda.so.{DRIVER}",
+                                 f"libnvidia-ml.so.{DRIVER}"]))
+
+    def test_bad_arguments(self):
+        c = self.container()
+        for arg, words in [("libcuda.so.1", "expected TARGET::LINK"),
+                           ("libcuda.so.1::usr/lib/libcuda.so", "not an absolute path"),
+                           ("libcuda.so.1::/usr/lib/../../etc/passwd", "'..'")]:
+            with self.subTest(arg=arg):
+                r = c.hook("create-symlinks", "--link", arg)
+                self.assert_one_line_error(r, EXIT_USAGE, arg, words)
+        self.assert_one_line_error(c.hook("create-symlinks"), EXIT_USAGE, "no --link")
+        self.assert_one_line_error(c.hook("update-ldcache", "--folder", "lib"), EXIT_USAGE, "--folder lib")
+        self.assert_one_line_error(c.hook("frobnicate"), EXIT_USAGE, "unknown hook 'frobnicate'")
+
+
+class BadInput(HookTestCase):
+    def test_state_and_config_errors(self):
+        c = self.container()
+        for sub, extra in [("update-ldcache", []), ("create-symlinks", ["--link", "a::/b"])]:
+            with self.subTest(hook=sub):
+                self.assert_one_line_error(c.hook(sub, *extra, state="{not json"), EXIT_INPUT,
+                                           f"nvbind hook {sub}: container state: line 1")
+                self.assert_one_line_error(c.hook(sub, *extra, state=""), EXIT_INPUT, "empty")
+                self.assert_one_line_error(c.hook(sub, *extra, state='{"id":"x"}'), EXIT_INPUT,
+                                           '"bundle" missing')
+                self.assert_one_line_error(c.hook(sub, *extra, state=" " * (1024 * 1024 + 10) + "{}"), EXIT_INPUT,
+                                           "larger than 1048576 bytes")
+                missing = json.dumps({"bundle": os.path.join(c.tmp, "nope")})
+                self.assert_one_line_error(c.hook(sub, *extra, state=missing), EXIT_INPUT,
+                                           "nope: config.json: No such file or directory")
+        with open(os.path.join(c.bundle, "config.json"), "w") as f:
+            json.dump({"ociVersion": "1.0.2", "root": {}}, f)
+        r = c.hook("update-ldcache")
+        self.assert_one_line_error(r, EXIT_INPUT)
+        self.assertEqual(r.stderr.strip(), f"nvbind hook update-ldcache: bundle {c.bundle}: config.json: "
+                                           "root.path missing")
+
+
+class HostileImage(HookTestCase):
+    """Each case: an image built to make the hooks touch the host. Nothing outside the
+    root may change, and anything the hooks make must land inside the root."""
+
+    def host_etc_state(self):
+        return {p: (sha256(p), os.stat(p).st_mtime_ns) for p in ["/etc/ld.so.cache"] if os.path.exists(p)}, \
+            os.path.exists("/ld.so.cache"), os.path.exists("/etc/nvbind-test-link")
+
+    def test_a_etc_is_absolute_symlink_to_slash(self):
+        c = self.container()
+        os.rmdir(c.path("/etc"))
+        os.symlink("/", c.path("/etc"))
+        before = self.host_etc_state()
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+        r = c.hook("create-symlinks", "--link", "libcuda.so.1::/etc/nvbind-test-link")
+        self.assert_ok(r)
+        self.assertEqual(self.host_etc_state(), before)
+        # Inside the root, /etc is the root itself: that is where both landed.
+        self.assert_cache_lists_driver(c.path("/ld.so.cache"))
+        self.assertEqual(os.readlink(c.path("/nvbind-test-link")), "libcuda.so.1")
+
+    def test_a_etc_is_relative_symlink_climbing_out(self):
+        c = self.container()
+        os.rmdir(c.path("/etc"))
+        os.symlink("../../../../../../../../../etc", c.path("/etc"))
+        before = self.host_etc_state()
+        r = c.hook("update-ldcache", "--folder", LIBDIR)
+        # Inside the root the link points at itself: a loop, refused before ldconfig runs.
+        self.assert_one_line_error(r, EXIT_IO, "container folder /etc", "Too many levels of symbolic links")
+        r = c.hook("create-symlinks", "--link", "libcuda.so.1::/etc/nvbind-test-link")
+        self.assert_one_line_error(r, EXIT_IO, "/etc")
+        self.assertEqual(self.host_etc_state(), before)
+        self.assertTrue(os.path.islink(c.path("/etc")))
+
+    def lib_folder_points_at_host(self, target_of):
+        host = self.host_folder()
+        before = snapshot(host)
+        c = self.container(with_libs=False)
+        os.makedirs(c.path("/usr/lib"))
+        os.symlink(target_of(host), c.path(LIBDIR))
+        r1 = c.hook("update-ldcache", "--folder", LIBDIR)
+        r2 = c.hook("create-symlinks", "--link", f"libcuda.so.1::{LIBDIR}/libcuda.so",
+                    "--link", f"libhostonly.so.1.0::{LIBDIR}/libhostonly.so")
+        self.assertEqual(snapshot(host), before)
+        # ldconfig found nothing of the host's, and the links had no place inside the root.
+        self.assert_ok(r1)
+        self.assertNotIn("libhostonly.so.1", [s for s, _ in cache_listing(c.path("/etc/ld.so.cache"))])
+        self.assert_one_line_error(r2, EXIT_IO, LIBDIR, "does not exist in the container")
+
+        # Once the folder the link names exists inside the root, links land there.
+        inside = c.path(os.path.normpath(os.path.join("/usr/lib", target_of(host))))
+        os.makedirs(inside)
+        self.assert_ok(c.hook("create-symlinks", "--link", f"libcuda.so.1::{LIBDIR}/libcuda.so"))
+        self.assertEqual(os.readlink(os.path.join(inside, "libcuda.so")), "libcuda.so.1")
+        self.assertEqual(snapshot(host), before)
+
+    def test_b_lib_folder_absolute_symlink_to_host(self):
+        self.lib_folder_points_at_host(lambda host: host)
+
+    def test_b_lib_folder_relative_symlink_to_host(self):
+        self.lib_folder_points_at_host(lambda host: "../../../../../../../../.." + host)
+
+    def test_c_ld_so_cache_symlink_to_host_file(self):
+        for kind in ("absolute", "relative"):
+            with self.subTest(kind=kind):
+                sentinel = os.path.join(self.outside, f"sentinel-{kind}")
+                with open(sentinel, "w") as f:
+                    f.write("host file, not a cache\n")
+                before = (sha256(sentinel), os.stat(sentinel).st_mtime_ns)
+                c = self.container()
+                target = sentinel if kind == "absolute" else "../../../../../../../../.." + sentinel
+                os.symlink(target, c.path("/etc/ld.so.cache"))
+                self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+                self.assertEqual((sha256(sentinel), os.stat(sentinel).st_mtime_ns), before)
+                cache = c.path("/etc/ld.so.cache")
+                self.assertTrue(os.path.isfile(cache) and not os.path.islink(cache))
+                self.assert_cache_lists_driver(cache)
+
+    def test_c_temporary_cache_name_symlink_to_host_file(self):
+        sentinel = os.path.join(self.outside, "sentinel")
+        with open(sentinel, "w") as f:
+            f.write("host file\n")
+        before = (sha256(sentinel), os.stat(sentinel).st_mtime_ns)
+        c = self.container()
+        os.symlink(sentinel, c.path("/etc/ld.so.cache~"))
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+        self.assertEqual((sha256(sentinel), os.stat(sentinel).st_mtime_ns), before)
+        self.assertFalse(os.path.lexists(c.path("/etc/ld.so.cache~")))
+        self.assert_cache_lists_driver(c.path("/etc/ld.so.cache"))
+
+    def test_d_ld_preload_and_image_ldconfig_never_run(self):
+        if not Tools.static_ok:
+            self.skipTest("gcc -static does not work here")
+        marker_preload = os.path.join(self.outside, "preload-ran")
+        marker_exe = os.path.join(self.outside, "image-ldconfig-ran")
+        evil_so = os.path.join(self.outside, "evil.so")
+        src = os.path.join(self.outside, "evil.c")
+        with open(src, "w") as f:
+            f.write(PRELOAD_C)
+        subprocess.run(["gcc", "-shared", "-fPIC", f'-DMARKER="{marker_preload}"', "-o", evil_so, src], check=True)
+        exe_src = os.path.join(self.outside, "ldc.c")
+        with open(exe_src, "w") as f:
+            f.write(MARKER_EXE_C)
+        evil_exe = os.path.join(self.outside, "ldconfig")
+        subprocess.run(["gcc", "-static", f'-DMARKER="{marker_exe}"', "-o", evil_exe, exe_src], check=True)
+
+        # Controls: both would leave their marker if they ever ran.
+        subprocess.run(["/bin/true"], env={"LD_PRELOAD": evil_so}, check=True)
+        subprocess.run([evil_exe], check=True)
+        self.assertTrue(os.path.exists(marker_preload) and os.path.exists(marker_exe))
+        os.unlink(marker_preload)
+        os.unlink(marker_exe)
+
+        c = self.container(env=[f"LD_PRELOAD={evil_so}", "LD_LIBRARY_PATH=/evil", "PATH=/sbin:/bin"])
+        # The image carries the same library at the same path, and its own "ldconfig"
+        # everywhere a PATH lookup would find one.
+        os.makedirs(os.path.dirname(c.path(evil_so)))
+        shutil.copy(evil_so, c.path(evil_so))
+        for d in ("/sbin", "/usr/sbin", "/bin", "/usr/bin"):
+            os.makedirs(c.path(d), exist_ok=True)
+            shutil.copy(evil_exe, c.path(d + "/ldconfig"))
+            shutil.copy(evil_exe, c.path(d + "/ldconfig.real"))
+        with open(c.path("/etc/ld.so.preload"), "w") as f:
+            f.write(evil_so + "\n")
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+        self.assert_ok(c.hook("create-symlinks", "--link", f"libcuda.so.1::{LIBDIR}/libcuda.so"))
+        self.assert_cache_lists_driver(c.path("/etc/ld.so.cache"))
+        for m in (marker_preload, marker_exe, c.path(marker_preload), c.path(marker_exe)):
+            self.assertFalse(os.path.exists(m), m)
+
+    def test_e_ld_so_conf_names_host_folders(self):
+        host = self.host_folder()
+        # Control: the host library is one ldconfig would list when it can see it.
+        ctl_cache = os.path.join(self.outside, "control.cache")
+        subprocess.run([HOST_LDCONFIG, "-X", "-C", ctl_cache, "-f", "/dev/null", host], check=True)
+        self.assertIn("libhostonly.so.1", [s for s, _ in cache_listing(ctl_cache)])
+        before = snapshot(host)
+
+        c = self.container()
+        os.makedirs(c.path("/opt"))
+        os.symlink(host, c.path("/opt/abs"))
+        os.symlink("../../../../../../../../.." + host, c.path("/opt/rel"))
+        with open(c.path("/etc/ld.so.conf"), "w") as f:
+            f.write(f"/opt/abs\n/opt/rel\n{host}\ninclude {host}/*\n")
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+        listing = self.assert_cache_lists_driver(c.path("/etc/ld.so.cache"))
+        self.assertNotIn("libhostonly.so.1", [s for s, _ in listing])
+        self.assertEqual(snapshot(host), before)
+
+    def test_e_proc_magic_links_in_ld_so_conf(self):
+        """The runtime has mounted the container's /proc when createContainer hooks run;
+        /proc/PID/root of a host process leads to the host's /. ldconfig must not see it."""
+        if not shutil.which("unshare"):
+            self.skipTest("unshare(1) missing")
+        host = self.host_folder()
+        before = snapshot(host)
+        c = self.container()
+        os.makedirs(c.path("/proc"))
+        shutil.copy(HOST_LDCONFIG, c.path("/control-ldconfig"))
+        # In a private mount namespace (gone with the shell): mount proc into the root, list
+        # the shell's own /proc/PID/root in ld.so.conf, then (control) show that a plain
+        # chrooted ldconfig follows it, then run the hook.
+        script = f"""
+            set -e
+            mount -t proc proc {c.path('/proc')}
+            echo "/proc/$$/root{host}" > {c.path('/etc/ld.so.conf')}
+            chroot {c.rootfs} /control-ldconfig -X -C /control.cache
+            {NVBIND} hook update-ldcache --folder {LIBDIR} < {c.bundle}/state.json
+        """
+        with open(os.path.join(c.bundle, "state.json"), "w") as f:
+            f.write(c.state)
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assert_ok(r)
+        self.assertIn("libhostonly.so.1", [s for s, _ in cache_listing(c.path("/control.cache"))],
+                      "control: without the sandbox, ldconfig reaches the host through /proc")
+        listing = self.assert_cache_lists_driver(c.path("/etc/ld.so.cache"))
+        self.assertNotIn("libhostonly.so.1", [s for s, _ in listing])
+        self.assertEqual(snapshot(host), before)
+
+
+if __name__ == "__main__":
+    unittest.main()
