@@ -85,15 +85,17 @@ typedef enum nvb_cdi_format {
 /* By extension: .json -> JSON, .yaml/.yml -> YAML, anything else AUTO. */
 nvb_cdi_format nvb_cdi_format_from_path(const char *path);
 /* Parse a spec document. name is used in error messages ("<name>:<line>:<column>: ...").
- * JSON-looking text that is not valid JSON is retried as YAML (engines read every spec with
- * a YAML parser), and the JSON error is reported if both fail. YAML plain scalars are typed
+ * AUTO: text whose first character is '{' or '[' must be JSON; anything else is read as YAML
+ * (engines read every spec with a YAML parser, so YAML in a .json file works for them and
+ * here; JSON-looking text is held to JSON so typos are caught). YAML plain scalars are typed
  * by the CDI field they fill: integer fields (major, minor, fileMode, uid, gid, timeout,
  * additionalGids) and boolean fields read YAML integers/booleans, string fields keep the text;
  * quoted scalars are always strings. Returns a new reference, or NULL with err set
  * (NVB_EXIT_INPUT). The result is not validated: call nvb_cdi_validate. */
 json_t *nvb_cdi_load_buffer(const char *data, size_t len, nvb_cdi_format fmt, const char *name,
                             nvb_err *err);
-/* Read and parse a file; the format comes from the extension, then from the content. */
+/* Read and parse a file (at most NVB_CDI_MAX_FILE_SIZE). The content decides the format as
+ * for AUTO, whatever the extension, as it does for the engines. */
 json_t *nvb_cdi_load_file(const char *path, nvb_err *err);
 
 /* ---- validation --------------------------------------------------------------------------- */

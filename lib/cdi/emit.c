@@ -132,9 +132,13 @@ static void put_real(FILE *f, double d)
         fprintf(f, "%s.0", buf);
 }
 
-/* Scalars and empty containers, which are written in flow style on the key's line. */
-static int put_inline(FILE *f, const json_t *v)
+/* Scalars and empty containers, which are written in flow style on the key's line. A number or
+ * boolean where CDI expects a string (an invalid spec) gets an explicit tag, because the
+ * loader reads plain scalars in string fields as strings: the data still reads back as it was. */
+static int put_inline(FILE *f, const json_t *v, cdi_node kind)
 {
+    if (kind == CDI_N_STR && (json_is_number(v) || json_is_boolean(v)))
+        fputs(json_is_integer(v) ? "!!int " : json_is_real(v) ? "!!float " : "!!bool ", f);
     switch (json_typeof(v)) {
     case JSON_STRING: return put_quoted(f, json_string_value(v), json_string_length(v));
     case JSON_INTEGER: fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); return 0;
@@ -161,7 +165,8 @@ static void indent_to(FILE *f, int indent)
 
 /* A non-empty object or array at column `indent`. When first_inline, the first line's
  * indentation has already been written (after a "- "). */
-static int put_block(FILE *f, const json_t *v, int indent, bool first_inline, int depth, nvb_err *err)
+static int put_block(FILE *f, const json_t *v, cdi_node kind, int indent, bool first_inline, int depth,
+                     nvb_err *err)
 {
     if (depth > NVB_CDI_MAX_DEPTH)
         return nvb_errf(err, NVB_EXIT_INPUT, "CDI spec: nesting deeper than %d levels", NVB_CDI_MAX_DEPTH);
@@ -175,13 +180,14 @@ static int put_block(FILE *f, const json_t *v, int indent, bool first_inline, in
             first = false;
             if (put_key(f, key) < 0)
                 return nvb_errf(err, NVB_EXIT_INPUT, "CDI spec: key is not valid UTF-8");
+            cdi_node child = cdi_child_node(kind, key);
             if (is_block(val)) {
                 fputs(":\n", f);
-                if (put_block(f, val, indent + 2, false, depth + 1, err) < 0)
+                if (put_block(f, val, child, indent + 2, false, depth + 1, err) < 0)
                     return -1;
             } else {
                 fputs(": ", f);
-                if (put_inline(f, val) < 0)
+                if (put_inline(f, val, child) < 0)
                     return nvb_errf(err, NVB_EXIT_INPUT, "CDI spec: value of %s is not valid UTF-8", key);
                 fputc('\n', f);
             }
@@ -196,10 +202,10 @@ static int put_block(FILE *f, const json_t *v, int indent, bool first_inline, in
         first = false;
         fputs("- ", f);
         if (is_block(item)) {
-            if (put_block(f, item, indent + 2, true, depth + 1, err) < 0)
+            if (put_block(f, item, cdi_item_node(kind), indent + 2, true, depth + 1, err) < 0)
                 return -1;
         } else {
-            if (put_inline(f, item) < 0)
+            if (put_inline(f, item, cdi_item_node(kind)) < 0)
                 return nvb_errf(err, NVB_EXIT_INPUT, "CDI spec: array item %zu is not valid UTF-8", i);
             fputc('\n', f);
         }
@@ -222,9 +228,9 @@ char *nvb_cdi_to_yaml(const json_t *spec, nvb_err *err)
     }
     int r;
     if (is_block(spec)) {
-        r = put_block(f, spec, 0, false, 1, err);
+        r = put_block(f, spec, CDI_N_SPEC, 0, false, 1, err);
     } else {
-        r = put_inline(f, spec);
+        r = put_inline(f, spec, CDI_N_SPEC);
         if (r < 0)
             nvb_errf(err, NVB_EXIT_INPUT, "CDI spec: string is not valid UTF-8");
         fputc('\n', f);

@@ -553,7 +553,7 @@ static json_t *load_yaml(const char *data, size_t len, const char *name, nvb_err
         yaml_event_delete(&ev);
     }
     yaml_parser_delete(&parser);
-    if (r == 0 && !b.root)
+    if (r == 0 && (!b.root || json_is_null(b.root))) /* "---" alone reads as a null document */
         r = nvb_errf(err, NVB_EXIT_INPUT, "%s: the document is empty; no CDI spec in it", name);
     json_t *root = NULL;
     if (r == 0)
@@ -579,21 +579,11 @@ json_t *nvb_cdi_load_buffer(const char *data, size_t len, nvb_cdi_format fmt, co
         return load_json(data + start, len - start, name, err);
     if (fmt == NVB_CDI_FORMAT_YAML)
         return load_yaml(data, len, name, err);
-    if (data[start] != '{' && data[start] != '[')
-        return load_yaml(data, len, name, err);
-    /* Looks like JSON. Engines read JSON through a YAML parser, so YAML flow text that is not
-     * strict JSON still counts; if neither reads it, the JSON error is the useful one. */
-    nvb_err json_err = {0};
-    json_t *root = load_json(data + start, len - start, name, &json_err);
-    if (root)
-        return root;
-    nvb_err yaml_err = {0};
-    root = load_yaml(data, len, name, &yaml_err);
-    if (root)
-        return root;
-    if (err)
-        *err = json_err;
-    return NULL;
+    /* JSON-looking text is held to JSON, so a typo in a .json file is reported rather than
+     * read by the YAML parser as something else (engines would take YAML flow style too). */
+    if (data[start] == '{' || data[start] == '[')
+        return load_json(data + start, len - start, name, err);
+    return load_yaml(data, len, name, err);
 }
 
 json_t *nvb_cdi_load_file(const char *path, nvb_err *err)

@@ -69,7 +69,10 @@ static int list_dir(const char *dir, nvb_strv *names, nvb_strv *dir_errors)
     int r = 0;
     errno = 0;
     while (r == 0 && (de = readdir(d))) {
-        if (is_spec_name(de->d_name))
+        struct stat st;
+        /* subdirectories (and links to them) are skipped, as the engines skip them */
+        if (is_spec_name(de->d_name) &&
+            !(fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode)))
             r = nvb_strv_push(names, de->d_name);
         errno = 0;
     }
@@ -85,7 +88,7 @@ static int list_dir(const char *dir, nvb_strv *names, nvb_strv *dir_errors)
 static int describe(nvb_cdi_spec_file *f)
 {
     struct stat st;
-    if (stat(f->path, &st) == 0 && !S_ISREG(st.st_mode))
+    if (stat(f->path, &st) == 0 && !S_ISREG(st.st_mode)) /* never block reading a FIFO */
         return nvb_strv_push(&f->problems, "not a regular file");
     nvb_err err = {0};
     json_t *spec = nvb_cdi_load_file(f->path, &err);
