@@ -80,7 +80,7 @@ typedef enum nvb_cdi_format {
 
 #define NVB_CDI_MAX_FILE_SIZE (16u << 20) /* larger spec files are refused */
 #define NVB_CDI_MAX_DEPTH 64              /* deeper nesting is refused (CDI needs 6) */
-#define NVB_CDI_MAX_NODES 1000000u        /* YAML nodes after alias expansion */
+#define NVB_CDI_MAX_NODES 250000u         /* YAML values after alias expansion */
 
 /* By extension: .json -> JSON, .yaml/.yml -> YAML, anything else AUTO. */
 nvb_cdi_format nvb_cdi_format_from_path(const char *path);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,7 +192,8 @@ static bool parse_float(const char *s, double *out)
     char *end;
     errno = 0;
     double d = strtod(s, &end);
-    if (*end || errno == ERANGE)
+    /* overflow has no JSON form; underflow to a tiny or zero value is fine, as in jansson */
+    if (*end || (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL)))
         return false;
     *out = d;
     return true;
