@@ -3,6 +3,8 @@
 #include "cdi/cdi.h"
 #include "policy/cdi_check.h"
 #include "policy/cdi_generate.h"
+#include "policy/profiles.h"
+#include "config/config.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
 
@@ -39,12 +41,19 @@ static int resolve_output(const char *output, const char *format, const char *ki
     return *path ? 0 : nvb_errf(err, NVB_EXIT_IO, "out of memory");
 }
 
-/* The capsule environment Bolt reads from its spec kind. */
-static int bolt_edits(nvb_edits *e)
+/* Discover the host the command line names, [host] in the configuration filling what it
+ * left unset. */
+static nvb_host *discover_with_config(const nvb_cli *cli, const nvb_config *cfg, nvb_err *err)
 {
-    return nvb_edits_setenv(e, "BOLT_GPU_ENABLED", "1") < 0 || nvb_edits_setenv(e, "BOLT_GPU_ISOLATION", "shared") < 0
-               ? -1
-               : 0;
+    nvb_strv libs = {0};
+    nvb_discover_opts o = {0};
+    nvb_host *h = NULL;
+    if (nvb_config_discover_opts(cfg, cli->root, cli->driver_root, &cli->library_search, &libs, &o) < 0)
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    else
+        h = nvb_host_discover(&o, err);
+    nvb_strv_free(&libs);
+    return h;
 }
 
 static int cdi_generate(nvb_cli *cli, int argc, char **argv)
@@ -52,49 +61,65 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         {"kind", required_argument, NULL, 'k'},        {"device-name-strategy", required_argument, NULL, 's'},
         {"hook-path", required_argument, NULL, 'H'},   {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},      {"help", no_argument, NULL, 'h'},
-        {0},
+        {"output", required_argument, NULL, 'o'},      {"profile", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},              {0},
     };
-    const char *kind = "nvidia.com/gpu", *strategies = "index,uuid", *hook_path = cli->self_exe, *format = NULL,
-               *output = NULL;
+    /* Unset options fall back to nvbind.toml ([cdi], [host]), then to the built-in defaults. */
+    const char *kind = "nvidia.com/gpu", *strategies = NULL, *hook_path = NULL, *format = NULL, *output = NULL,
+               *profile = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "+k:s:H:f:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+k:s:H:f:o:p:h", opts, NULL)) != -1) {
         switch (c) {
         case 'k': kind = optarg; break;
         case 's': strategies = optarg; break;
         case 'H': hook_path = optarg; break;
         case 'f': format = optarg; break;
         case 'o': output = optarg; break;
+        case 'p': profile = optarg; break;
         case 'h': puts(generate_usage); return 0;
         default: return nvb_cli_usage("cdi generate", "%s", generate_usage);
         }
     }
     if (optind < argc)
         return nvb_cli_usage("cdi generate", "unexpected argument '%s'", argv[optind]);
-    if (hook_path[0] != '/')
+    if (hook_path && hook_path[0] != '/')
         return nvb_cli_usage("cdi generate", "--hook-path '%s' must be an absolute path", hook_path);
     nvb_err err = {0};
-    nvb_cdi_gen_opts go = {.kind = kind, .hook_path = hook_path};
     char why[256];
     if (!nvb_cdi_kind_valid(kind, why, sizeof why))
         return nvb_cli_usage("cdi generate", "--kind '%s': %s", kind, why);
-    if (nvb_naming_parse(strategies, &go.naming, &err) < 0)
+    nvb_cdi_gen_opts go = {.kind = kind};
+    if (strategies && nvb_naming_parse(strategies, &go.naming, &err) < 0)
         return nvb_cli_fail(&err);
     bool yaml = false;
     _cleanup_free_ char *path = NULL;
     if (resolve_output(output, format, kind, &yaml, &path, &err) < 0)
         return nvb_cli_fail(&err);
 
+    nvb_config cfg = {0};
     nvb_edits extra = {0};
-    if (strcmp(kind, "nvidia.com/gpu-bolt") == 0 && bolt_edits(&extra) < 0) {
-        nvb_edits_clear(&extra);
-        return nvb_cli_fail(&(nvb_err){NVB_EXIT_IO, 0, "out of memory"});
+    nvb_host *h = NULL;
+    json_t *spec = NULL;
+    const char *workload = NULL;
+    if (nvb_config_load(&cfg, cli->config_path, &err) < 0)
+        goto out;
+    if (!strategies)
+        go.naming = cfg.cdi.naming;
+    go.hook_path = hook_path ? hook_path : cfg.cdi.hook_path ? cfg.cdi.hook_path : cli->self_exe;
+    if (!(h = discover_with_config(cli, &cfg, &err)))
+        goto out;
+    if (nvb_profile_resolve(&cfg, h, profile, &go.caps, &extra, &workload, &err) < 0)
+        goto out;
+    if (strcmp(kind, "nvidia.com/gpu-bolt") == 0 && nvb_bolt_capsule_edits(&cfg, workload, &extra) < 0) {
+        nvb_errf(&err, NVB_EXIT_IO, "out of memory");
+        goto out;
     }
     go.extra = &extra;
-    nvb_host *h = nvb_cli_discover(cli, false, &err);
-    json_t *spec = h ? nvb_cdi_generate(h, &go, &err) : NULL;
+    spec = nvb_cdi_generate(h, &go, &err);
+out:
     nvb_host_free(h);
     nvb_edits_clear(&extra);
+    nvb_config_clear(&cfg);
     if (!spec)
         return nvb_cli_fail(&err);
     _cleanup_free_ char *text = yaml ? nvb_cdi_to_yaml(spec, &err) : nvb_cdi_to_json(spec);

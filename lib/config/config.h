@@ -28,6 +28,7 @@ typedef struct nvb_config_gaming {            /* [bolt.gaming] */
     bool dlss_enabled, rt_cores_enabled, wine_optimizations, vrs_enabled;
     enum nvb_perf_profile performance_profile;
     enum nvb_power_profile power_profile;
+    uint64_t shader_cache_size;               /* added: bytes, __GL_SHADER_DISK_CACHE_SIZE; 0 = driver's */
 } nvb_config_gaming;
 
 typedef struct nvb_config_aiml {              /* [bolt.aiml] */
@@ -79,6 +80,13 @@ typedef struct nvb_config {
     } isolation;
     nvb_custom_profile *profiles;
     size_t n_profiles;
+    /* Where each value came from, for `config show`: "file:line" by dotted key
+     * ("bolt.capsule.isolation_level", "runtime.environment.FOO", "profiles.NAME.env").
+     * Keys not listed hold their defaults. */
+    struct nvb_config_origin {
+        char *key, *where;
+    } *origins;
+    size_t n_origins;
 } nvb_config;
 
 /* Defaults for everything. */
@@ -94,3 +102,17 @@ int nvb_config_load_text(nvb_config *c, const char *text, size_t len, const char
 
 const char *nvb_isolation_name(enum nvb_isolation i);   /* "shared", ... */
 int nvb_isolation_parse(const char *s, enum nvb_isolation *out);
+
+/* Accessors and the search order (lib/config/keys.c, lib/config/schema.c). */
+
+/* Where the value of a dotted key came from: "file:line", or "default". */
+const char *nvb_config_origin(const nvb_config *c, const char *key);
+/* The custom profile called name, or NULL. */
+const nvb_custom_profile *nvb_config_profile(const nvb_config *c, const char *name);
+const char *nvb_perf_profile_name(enum nvb_perf_profile p);    /* "ultra-low-latency", ... */
+const char *nvb_power_profile_name(enum nvb_power_profile p);  /* "maximum", ... */
+
+/* The search order without loading: the file that nvb_config_load would read (*found,
+ * caller frees; NULL when none exists and defaults apply) and, in searched, every place
+ * looked at. An explicit path or NVBIND_CONFIG that does not exist is an error. */
+int nvb_config_find(const char *explicit_path, char **found, nvb_strv *searched, nvb_err *err);
