@@ -1,6 +1,7 @@
 #include "host/host_json.h"
 
 #include <stdio.h>
+#include <string.h>
 
 const char *nvb_kmod_name(enum nvb_kmod k)
 {
@@ -96,4 +97,149 @@ json_t *nvb_host_to_json(const nvb_host *h, bool detailed)
         json_array_append_new(warn, json_string(h->warnings.v[i]));
     json_object_set_new(root, "warnings", warn);
     return root;
+}
+
+/* ---- the same document, streamed (what `nvbind info --json` prints) ---- */
+
+static void write_node_paths(nvb_jsonw *w, const char *key, const nvb_devnode_list *l)
+{
+    nvb_jsonw_key(w, key);
+    nvb_jsonw_array_begin(w);
+    for (size_t i = 0; i < l->n; i++)
+        nvb_jsonw_string(w, l->v[i].path);
+    nvb_jsonw_array_end(w);
+}
+
+static void write_int_or_null(nvb_jsonw *w, const char *key, int64_t v)
+{
+    nvb_jsonw_key(w, key);
+    if (v < 0)
+        nvb_jsonw_null(w);
+    else
+        nvb_jsonw_int(w, v);
+}
+
+/* "0x10de", or null for an unknown (0) id. */
+static void write_pci_id(nvb_jsonw *w, const char *key, unsigned id)
+{
+    static const char hex[] = "0123456789abcdef";
+    nvb_jsonw_key(w, key);
+    if (!id) {
+        nvb_jsonw_null(w);
+        return;
+    }
+    if (id > 0xffff) { /* not a PCI id, but say what sysfs said */
+        char buf[16];
+        snprintf(buf, sizeof buf, "0x%04x", id);
+        nvb_jsonw_string(w, buf);
+        return;
+    }
+    char buf[6] = {'0', 'x', hex[id >> 12], hex[(id >> 8) & 15], hex[(id >> 4) & 15], hex[id & 15]};
+    nvb_jsonw_stringn(w, buf, sizeof buf);
+}
+
+static void write_devnode(nvb_jsonw *w, const nvb_devnode *n)
+{
+    nvb_jsonw_object_begin(w);
+    nvb_jsonw_kstring(w, "path", n->path);
+    nvb_jsonw_kstring(w, "host_path", n->host_path);
+    nvb_jsonw_key(w, "type");
+    nvb_jsonw_stringn(w, &n->type, 1);
+    nvb_jsonw_kint(w, "major", n->major);
+    nvb_jsonw_kint(w, "minor", n->minor);
+    nvb_jsonw_kint(w, "file_mode", n->mode);
+    nvb_jsonw_object_end(w);
+}
+
+static void write_gpu(nvb_jsonw *w, const nvb_gpu *g, bool detailed)
+{
+    nvb_jsonw_object_begin(w);
+    nvb_jsonw_kint(w, "index", g->index);
+    nvb_jsonw_kint(w, "minor", g->minor);
+    nvb_jsonw_kstring(w, "uuid", g->uuid);
+    nvb_jsonw_kstring(w, "name", g->name);
+    nvb_jsonw_kstring(w, "pci_bus_id", g->pci_bus_id);
+    write_int_or_null(w, "memory_mib", g->memory_mib);
+    write_node_paths(w, "device_nodes", &g->nodes);
+    write_pci_id(w, "vendor_id", g->vendor_id);
+    write_pci_id(w, "device_id", g->device_id);
+    write_int_or_null(w, "numa_node", g->numa_node);
+    if (detailed) {
+        char cc[32];
+        snprintf(cc, sizeof cc, "%d.%d", g->cc_major, g->cc_minor);
+        nvb_jsonw_kstring(w, "compute_capability", g->cc_major < 0 ? NULL : cc);
+        nvb_jsonw_kstring(w, "brand", g->brand);
+        nvb_jsonw_kstring(w, "mig_mode", g->mig_mode < 0 ? NULL : g->mig_mode ? "enabled" : "disabled");
+        nvb_jsonw_key(w, "mig_devices");
+        nvb_jsonw_array_begin(w);
+        for (size_t i = 0; i < g->n_migs; i++) {
+            const nvb_mig_device *m = &g->migs[i];
+            char name[32];
+            snprintf(name, sizeof name, "%u:%u", m->gpu_index, m->mig_index);
+            nvb_jsonw_object_begin(w);
+            nvb_jsonw_kstring(w, "name", name);
+            nvb_jsonw_kstring(w, "uuid", m->uuid);
+            nvb_jsonw_kint(w, "gi", m->gi);
+            nvb_jsonw_kint(w, "ci", m->ci);
+            write_int_or_null(w, "memory_mib", m->memory_mib);
+            write_node_paths(w, "device_nodes", &m->nodes);
+            nvb_jsonw_object_end(w);
+        }
+        nvb_jsonw_array_end(w);
+    }
+    nvb_jsonw_object_end(w);
+}
+
+void nvb_host_write_json(nvb_jsonw *w, const nvb_host *h, bool detailed)
+{
+    nvb_jsonw_object_begin(w);
+    nvb_jsonw_key(w, "driver");
+    nvb_jsonw_object_begin(w);
+    nvb_jsonw_kstring(w, "version", h->driver_version);
+    nvb_jsonw_kstring(w, "kernel_module", nvb_kmod_name(h->kmod));
+    nvb_jsonw_kstring(w, "cuda_version", h->cuda_version);
+    nvb_jsonw_object_end(w);
+    nvb_jsonw_kstring(w, "root", h->root);
+    nvb_jsonw_kstring(w, "driver_root", h->driver_root);
+    nvb_jsonw_kbool(w, "wsl2", h->wsl2);
+    if (detailed)
+        nvb_jsonw_kbool(w, "nvml", h->nvml_loaded);
+    nvb_jsonw_key(w, "gpus");
+    nvb_jsonw_array_begin(w);
+    for (size_t i = 0; i < h->n_gpus; i++)
+        write_gpu(w, &h->gpus[i], detailed);
+    nvb_jsonw_array_end(w);
+    nvb_jsonw_key(w, "device_nodes");
+    nvb_jsonw_array_begin(w);
+    for (size_t i = 0; i < h->nodes.n; i++)
+        write_devnode(w, &h->nodes.v[i]);
+    nvb_jsonw_array_end(w);
+    nvb_jsonw_key(w, "capability_nodes");
+    nvb_jsonw_array_begin(w);
+    for (size_t i = 0; i < h->cap_nodes.n; i++)
+        write_devnode(w, &h->cap_nodes.v[i]);
+    nvb_jsonw_array_end(w);
+    nvb_jsonw_key(w, "components");
+    nvb_jsonw_object_begin(w);
+    for (int k = 0; k < NVB_COMP__COUNT; k++) {
+        nvb_jsonw_key(w, nvb_component_kind_name(k));
+        nvb_jsonw_array_begin(w);
+        for (size_t j = 0; j < h->n_comps; j++) {
+            const nvb_component *c = &h->comps[j];
+            if ((int)c->kind != k)
+                continue;
+            nvb_jsonw_object_begin(w);
+            nvb_jsonw_kstring(w, "host_path", c->host_path);
+            nvb_jsonw_kstring(w, "container_path", c->container_path);
+            nvb_jsonw_object_end(w);
+        }
+        nvb_jsonw_array_end(w);
+    }
+    nvb_jsonw_object_end(w);
+    nvb_jsonw_key(w, "warnings");
+    nvb_jsonw_array_begin(w);
+    for (size_t j = 0; j < h->warnings.n; j++)
+        nvb_jsonw_string(w, h->warnings.v[j]);
+    nvb_jsonw_array_end(w);
+    nvb_jsonw_object_end(w);
 }

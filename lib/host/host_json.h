@@ -2,7 +2,12 @@
 #pragma once
 #include <jansson.h>
 #include "host/host.h"
+#include "util/jsonw.h"
 
 json_t *nvb_host_to_json(const nvb_host *h, bool detailed);
 json_t *nvb_devnode_to_json(const nvb_devnode *n);
 const char *nvb_kmod_name(enum nvb_kmod k);
+
+/* The same document as nvb_host_to_json, written straight into w (no tree in between):
+ * same keys, same order, same values. */
+void nvb_host_write_json(nvb_jsonw *w, const nvb_host *h, bool detailed);
