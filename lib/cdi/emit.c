@@ -152,6 +152,8 @@ static int put_inline(FILE *f, const json_t *v, cdi_node kind)
     return -1;
 }
 
+#define LONG_KEY 128 /* bytes; escaped, still far below the readers' 1024-character limit */
+
 static bool is_block(const json_t *v)
 {
     return (json_is_object(v) && json_object_size(v) > 0) || (json_is_array(v) && json_array_size(v) > 0);
@@ -178,8 +180,17 @@ static int put_block(FILE *f, const json_t *v, cdi_node kind, int indent, bool f
             if (!first || !first_inline)
                 indent_to(f, indent);
             first = false;
+            /* YAML readers refuse implicit keys over 1024 characters: long ones are written
+             * as explicit "? key" entries, with the ':' on the next line. */
+            bool explicit_key = strlen(key) > LONG_KEY;
+            if (explicit_key)
+                fputs("? ", f);
             if (put_key(f, key) < 0)
                 return nvb_errf(err, NVB_EXIT_INPUT, "CDI spec: key is not valid UTF-8");
+            if (explicit_key) {
+                fputc('\n', f);
+                indent_to(f, indent);
+            }
             cdi_node child = cdi_child_node(kind, key);
             if (is_block(val)) {
                 fputs(":\n", f);

@@ -247,6 +247,24 @@ static void too_deep_is_an_error_not_a_crash(void **state)
     json_decref(root);
 }
 
+/* YAML readers refuse implicit keys longer than 1024 characters: long keys go explicit. */
+static void long_keys(void **state)
+{
+    (void)state;
+    char key[1500];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    key[700] = ':'; /* and needs quoting */
+    json_t *inner = json_pack("{s:i, s:{s:[s]}}", key, 1, "b", key, "x");
+    json_t *v = json_pack("{s:s, s:[O, O], s:O}", key, "value", "list", inner, inner, "obj", inner);
+    char *yaml = round_trip(v);
+    assert_non_null(strstr(yaml, "? \"kkkk"));
+    assert_non_null(strstr(yaml, "\n  - ? \"kkk"));
+    free(yaml);
+    json_decref(inner);
+    json_decref(v);
+}
+
 /* A NUL inside a string: written escaped, refused by the loader with a clear message. */
 static void nul_in_string(void **state)
 {
@@ -273,6 +291,7 @@ int main(void)
         cmocka_unit_test(top_level_shapes),
         cmocka_unit_test(yaml_ends_with_a_newline_and_json_too),
         cmocka_unit_test(too_deep_is_an_error_not_a_crash),
+        cmocka_unit_test(long_keys),
         cmocka_unit_test(nul_in_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
