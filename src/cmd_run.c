@@ -1,9 +1,70 @@
+/* nvbind run: one GPU container through podman, docker, bolt, runc or crun (lib/runtime/run.c). */
 #include "cli.h"
+#include "config/config.h"
+#include "runtime/run.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char run_usage[] =
+    "usage: nvbind run [--runtime podman|docker|bolt|runc|crun] [--gpu all|none|LIST] [--profile NAME]\n"
+    "                  [--isolation shared|exclusive|virtual] [--rootfs DIR] [--dry-run] [--] IMAGE [CMD ARGS...]\n"
+    "\n"
+    "  --runtime R     the engine (default: [runtime] default_runtime, else podman, else docker)\n"
+    "  --gpu LIST      all, none, or comma-separated GPU indices, UUIDs (GPU-...) or MIG devices\n"
+    "                  (0:1, MIG-...) (default: [gpu] default_selection, else all)\n"
+    "  --profile NAME  default, gaming, aiml or a [profiles.NAME] of the configuration\n"
+    "  --isolation L   shared, exclusive or virtual (default: [bolt.capsule] isolation_level)\n"
+    "  --rootfs DIR    runc/crun: the root filesystem; every argument is then the command\n"
+    "  --dry-run       print the engine command on one line; run and write nothing\n"
+    "\n"
+    "With runc or crun, IMAGE is a root filesystem folder. The exit status is the container's.\n";
 
 int cmd_run(nvb_cli *cli, int argc, char **argv)
 {
-    (void)cli;
-    (void)argc;
-    (void)argv;
-    return nvb_cli_usage("run", "not implemented yet");
+    enum { OPT_RUNTIME = 256, OPT_GPU, OPT_PROFILE, OPT_ISOLATION, OPT_ROOTFS, OPT_DRY_RUN };
+    static const struct option opts[] = {
+        {"runtime", required_argument, NULL, OPT_RUNTIME},     {"gpu", required_argument, NULL, OPT_GPU},
+        {"profile", required_argument, NULL, OPT_PROFILE},
+        {"isolation", required_argument, NULL, OPT_ISOLATION}, {"rootfs", required_argument, NULL, OPT_ROOTFS},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},           {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    nvb_run_opts o = {.hook_path = cli->self_exe, .root = cli->root, .driver_root = cli->driver_root,
+                      .library_search = &cli->library_search};
+    int c;
+    opterr = 0;
+    /* "+": options stop at IMAGE; what follows is the container's command. */
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_RUNTIME: o.runtime = optarg; break;
+        case OPT_GPU: o.gpus = optarg; break;
+        case OPT_PROFILE: o.profile = optarg; break;
+        case OPT_ISOLATION: o.isolation = optarg; break;
+        case OPT_ROOTFS: o.rootfs = optarg; break;
+        case OPT_DRY_RUN: o.dry_run = true; break;
+        case 'h': fputs(run_usage, stdout); return 0;
+        case ':': return nvb_cli_usage("run", "%s needs a value (see nvbind run --help)", argv[optind - 1]);
+        default: return nvb_cli_usage("run", "unknown option '%s' (see nvbind run --help)", argv[optind - 1]);
+        }
+    }
+    o.args = argv + optind;
+    o.n_args = (size_t)(argc - optind);
+
+    nvb_err err = {0};
+    nvb_config cfg;
+    nvb_config_init(&cfg);
+    if (nvb_config_load(&cfg, cli->config_path, &err) < 0) {
+        nvb_config_clear(&cfg);
+        return nvb_cli_fail(&err);
+    }
+    int status = nvb_run(&cfg, &o, &err);
+    nvb_config_clear(&cfg);
+    if (status < 0) {
+        if (err.exit_code == NVB_EXIT_USAGE)
+            return nvb_cli_usage("run", "%s", err.msg);
+        return nvb_cli_fail(&err);
+    }
+    return status;
 }

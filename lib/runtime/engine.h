@@ -1,0 +1,61 @@
+/* Engine command lines: how a GPU request reaches podman, docker and Bolt. Pure functions of
+ * their inputs (no host access), so --dry-run prints exactly what a real run executes. */
+#pragma once
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "policy/edits.h"
+#include "util/error.h"
+#include "util/strv.h"
+
+enum nvb_engine { NVB_ENGINE_PODMAN, NVB_ENGINE_DOCKER, NVB_ENGINE_BOLT, NVB_ENGINE_RUNC, NVB_ENGINE_CRUN };
+
+/* "podman", "docker", "bolt", "runc", "crun" -> engine; -1 for anything else. */
+int nvb_engine_parse(const char *name, enum nvb_engine *out);
+const char *nvb_engine_name(enum nvb_engine e);
+/* runc and crun take a root filesystem and an OCI bundle rather than an image. */
+bool nvb_engine_is_oci(enum nvb_engine e);
+
+/* The CDI kinds nvbind writes: nvidia.com/gpu for podman/docker, nvidia.com/gpu-bolt for Bolt. */
+#define NVB_KIND_GPU "nvidia.com/gpu"
+#define NVB_KIND_BOLT "nvidia.com/gpu-bolt"
+
+typedef struct nvb_engine_cmd {
+    const char *exe;               /* argv[0]: the engine's name as the user types it */
+    const nvb_strv *extra_args;    /* [runtime] extra_args (may be NULL) */
+    const nvb_strv *cdi_devices;   /* fully qualified CDI device names (may be NULL) */
+    const nvb_strv *env;           /* container environment "KEY=VALUE" (may be NULL) */
+    /* Device nodes and mounts given as explicit flags: a profile's own extra files with the
+     * CDI forms, everything (GPU nodes, driver files, env) with docker's legacy form. */
+    const nvb_edits *edits;
+    enum nvb_isolation isolation;  /* bolt: --capsule-isolation gpu-<level> */
+    const char *image;
+    char *const *cmd;              /* the container's command (may be empty) */
+    size_t n_cmd;
+} nvb_engine_cmd;
+
+/* podman run --rm [EXTRA] [--device CDI-NAME]... [--device HOST[:CONTAINER]]...
+ *     [--volume HOST:CONTAINER:ro]... [--env K=V]... IMAGE [CMD...]
+ * Docker's CDI form (25+) is the same with "docker". Edits' env goes out as --env too. */
+int nvb_engine_argv_cdi(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err);
+/* docker run --rm [EXTRA] [--device HOST[:CONTAINER]]... [--volume HOST:CONTAINER[:ro]]...
+ *     [--env K=V]... IMAGE [CMD...]: every edit as an explicit flag, for a docker without
+ * CDI. Hooks have no docker flag: the library cache is not refreshed in this form. */
+int nvb_engine_argv_legacy(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err);
+/* bolt surge run [--cdi-device nvidia.com/gpu-bolt=DEV]... --capsule-isolation gpu-LEVEL
+ *     --runtime-optimization gpu-passthrough [EXTRA] [--env K=V]... IMAGE [CMD...] */
+int nvb_engine_argv_bolt(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err);
+
+/* ---- docker's CDI support ------------------------------------------------------------------ */
+
+/* The probe nvbind runs: docker info --format '{{.ServerVersion}}|{{json .CDISpecDirs}}' */
+extern const char *const nvb_docker_probe_format;
+
+/* Decide from the probe's output whether `docker run --device vendor/class=name` works with
+ * specs in spec_dir: server version 25 or newer and CDI on. CDISpecDirs (docker 27+) lists the
+ * folders when CDI is on and is empty when off; docker 25 and 26 do not report it, and
+ * daemon_json (the text of /etc/docker/daemon.json, may be NULL) decides: "features":
+ * {"cdi": true} turns it on, with the default folders /etc/cdi and /var/run/cdi.
+ * Returns 1 for CDI, 0 for the legacy form; why says which and why (one line). */
+int nvb_docker_cdi_decide(const char *probe_output, const char *spec_dir, const char *daemon_json, char *why,
+                          size_t len);

@@ -1,0 +1,115 @@
+#include "runtime/foreground.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+extern char **environ;
+
+static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int status_code(int status)
+{
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+int nvb_run_foreground(const nvb_fg_opts *o, int *forced, nvb_err *err)
+{
+    if (forced)
+        *forced = 0;
+    /* Block the signals we relay (and SIGCHLD) before the child exists, so none is lost
+     * between the spawn and the wait; the child gets the old mask and default actions. */
+    sigset_t wait_set, old;
+    sigemptyset(&wait_set);
+    for (size_t i = 0; i < sizeof relayed / sizeof relayed[0]; i++)
+        sigaddset(&wait_set, relayed[i]);
+    sigaddset(&wait_set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &wait_set, &old);
+
+    /* The child starts with these signals unblocked and at their default actions, also
+     * when the caller had blocked them itself (to guard its own clean-up). */
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t defaults, child_mask = old;
+    sigemptyset(&defaults);
+    for (size_t i = 0; i < sizeof relayed / sizeof relayed[0]; i++) {
+        sigaddset(&defaults, relayed[i]);
+        sigdelset(&child_mask, relayed[i]);
+    }
+    sigaddset(&defaults, SIGCHLD);
+    sigdelset(&child_mask, SIGCHLD);
+    posix_spawnattr_setsigmask(&attr, &child_mask);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid;
+    int r = posix_spawn(&pid, o->exe, NULL, &attr, o->argv, environ);
+    posix_spawnattr_destroy(&attr);
+    if (r != 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return nvb_errf_errno(err, NVB_EXIT_RUNTIME, r, "cannot start %s", o->exe);
+    }
+
+    unsigned signals = 0;
+    long long deadline = -1;
+    bool did_force = false;
+    int status = 0;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR) {
+            status = 0;
+            break; /* cannot happen for our own child; do not spin */
+        }
+        siginfo_t info;
+        int sig;
+        if (deadline >= 0 && !did_force) {
+            long long left = deadline - now_ms();
+            if (left < 0)
+                left = 0;
+            struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
+            sig = sigtimedwait(&wait_set, &info, &ts);
+        } else {
+            sig = sigwaitinfo(&wait_set, &info);
+        }
+        if (sig < 0) {
+            if (errno == EAGAIN && deadline >= 0 && now_ms() >= deadline && !did_force && o->force_stop) {
+                did_force = true;
+                o->force_stop(o->ctx, pid);
+            }
+            continue;
+        }
+        if (sig == SIGCHLD)
+            continue;
+        signals++;
+        /* si_code > 0 means the kernel sent it (a terminal's Ctrl-C): the child, in our
+         * process group, got its own copy. */
+        if (info.si_code <= 0)
+            kill(pid, sig);
+        if (o->force_stop && !did_force) {
+            if (signals >= 2) {
+                did_force = true;
+                o->force_stop(o->ctx, pid);
+            } else if (deadline < 0) {
+                deadline = now_ms() + (o->grace_ms ? o->grace_ms : 10000);
+            }
+        }
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (forced)
+        *forced = did_force;
+    return status_code(status);
+}

@@ -1,0 +1,311 @@
+#include "runtime/oci_bundle.h"
+#include "runtime/foreground.h"
+#include "runtime/oci_patch.h"
+#include "util/cleanup.h"
+#include "util/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* What docker and podman grant a container by default. */
+static const char *const default_caps[] = {
+    "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",     "CAP_FOWNER",           "CAP_MKNOD",
+    "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",     "CAP_SETFCAP",          "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",   NULL,
+};
+
+static const char *const masked_paths[] = {
+    "/proc/acpi",      "/proc/kcore",     "/proc/keys",    "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",      NULL,
+};
+
+static const char *const readonly_paths[] = {
+    "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+};
+
+static json_t *string_array(const char *const *v)
+{
+    json_t *a = json_array();
+    for (; a && *v; v++)
+        json_array_append_new(a, json_string(*v));
+    return a;
+}
+
+static json_t *mount_entry(const char *dest, const char *type, const char *source, const char *const *options)
+{
+    return json_pack("{s:s, s:s, s:s, s:o}", "destination", dest, "type", type, "source", source, "options",
+                     string_array(options));
+}
+
+static json_t *default_mounts(void)
+{
+    static const char *const proc_o[] = {"nosuid", "noexec", "nodev", NULL};
+    static const char *const dev_o[] = {"nosuid", "strictatime", "mode=755", "size=65536k", NULL};
+    static const char *const pts_o[] = {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5",
+                                        NULL};
+    static const char *const shm_o[] = {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL};
+    static const char *const mq_o[] = {"nosuid", "noexec", "nodev", NULL};
+    /* Without a network namespace the kernel refuses a fresh sysfs: bind the host's, read-only. */
+    static const char *const sys_o[] = {"rbind", "nosuid", "noexec", "nodev", "ro", NULL};
+    return json_pack("[o, o, o, o, o, o]", mount_entry("/proc", "proc", "proc", proc_o),
+                     mount_entry("/dev", "tmpfs", "tmpfs", dev_o), mount_entry("/dev/pts", "devpts", "devpts", pts_o),
+                     mount_entry("/dev/shm", "tmpfs", "shm", shm_o), mount_entry("/dev/mqueue", "mqueue", "mqueue", mq_o),
+                     mount_entry("/sys", "bind", "/sys", sys_o));
+}
+
+static json_t *allow_rule(bool allow, const char *type, long long maj, long long min, const char *access)
+{
+    json_t *r = json_pack("{s:b, s:s}", "allow", allow, "access", access);
+    if (r && type)
+        json_object_set_new(r, "type", json_string(type));
+    if (r && maj >= 0)
+        json_object_set_new(r, "major", json_integer(maj));
+    if (r && min >= 0)
+        json_object_set_new(r, "minor", json_integer(min));
+    return r;
+}
+
+/* Deny every device, then allow what every container has (runc and crun make these nodes). */
+static json_t *device_rules(void)
+{
+    return json_pack("[o, o, o, o, o, o, o, o, o, o, o, o]", allow_rule(false, NULL, -1, -1, "rwm"),
+                     allow_rule(true, "c", -1, -1, "m"), allow_rule(true, "b", -1, -1, "m"),
+                     allow_rule(true, "c", 1, 3, "rwm"),   /* null */
+                     allow_rule(true, "c", 1, 5, "rwm"),   /* zero */
+                     allow_rule(true, "c", 1, 7, "rwm"),   /* full */
+                     allow_rule(true, "c", 1, 8, "rwm"),   /* random */
+                     allow_rule(true, "c", 1, 9, "rwm"),   /* urandom */
+                     allow_rule(true, "c", 5, 0, "rwm"),   /* tty */
+                     allow_rule(true, "c", 5, 1, "rwm"),   /* console */
+                     allow_rule(true, "c", 5, 2, "rwm"),   /* ptmx */
+                     allow_rule(true, "c", 136, -1, "rwm") /* pts */);
+}
+
+int nvb_bundle_check_rootfs(const char *rootfs, nvb_err *err)
+{
+    struct stat st;
+    if (!rootfs || !*rootfs)
+        return nvb_errf(err, NVB_EXIT_USAGE, "no root filesystem given");
+    if (stat(rootfs, &st) < 0)
+        return nvb_errf_errno(err, NVB_EXIT_USAGE, errno, "root filesystem %s", rootfs);
+    if (!S_ISDIR(st.st_mode))
+        return nvb_errf(err, NVB_EXIT_USAGE, "root filesystem %s: not a folder", rootfs);
+    return 0;
+}
+
+json_t *nvb_bundle_config_new(const nvb_bundle_opts *o, nvb_err *err)
+{
+    if (nvb_bundle_check_rootfs(o->rootfs, err) < 0)
+        return NULL;
+    if (!o->args || o->n_args == 0 || !o->args[0] || !*o->args[0]) {
+        nvb_errf(err, NVB_EXIT_USAGE, "no command to run in %s (a root filesystem has no default command)", o->rootfs);
+        return NULL;
+    }
+    _cleanup_free_ char *root = realpath(o->rootfs, NULL);
+    if (!root) {
+        nvb_errf_errno(err, NVB_EXIT_USAGE, errno, "root filesystem %s", o->rootfs);
+        return NULL;
+    }
+    json_t *args = json_array(), *env = json_pack("[s, s]", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                                   "HOME=/root");
+    for (size_t i = 0; args && i < o->n_args; i++)
+        json_array_append_new(args, json_string(o->args[i]));
+    json_t *caps = string_array(default_caps);
+    json_t *process = json_pack(
+        "{s:b, s:{s:i, s:i}, s:o, s:o, s:s, s:{s:O, s:O, s:O}, s:[{s:s, s:i, s:i}], s:b}", "terminal", 0, "user", "uid",
+        0, "gid", 0, "args", args, "env", env, "cwd", "/", "capabilities", "bounding", caps, "effective", caps,
+        "permitted", caps, "rlimits", "type", "RLIMIT_NOFILE", "hard", 1024, "soft", 1024, "noNewPrivileges", 1);
+    json_decref(caps);
+    json_t *namespaces = json_pack("[{s:s}, {s:s}, {s:s}, {s:s}]", "type", "pid", "type", "ipc", "type", "uts", "type",
+                                   "mount");
+    json_t *linux_ = json_pack("{s:{s:o}, s:o, s:o, s:o}", "resources", "devices", device_rules(), "namespaces",
+                               namespaces, "maskedPaths", string_array(masked_paths), "readonlyPaths",
+                               string_array(readonly_paths));
+    json_t *config = json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.0.2", "process", process,
+                               "root", "path", root, "readonly", 0, "hostname", o->hostname ? o->hostname : "nvbind",
+                               "mounts", default_mounts(), "linux", linux_);
+    if (!config) {
+        nvb_errf(err, NVB_EXIT_IO, "out of memory while building config.json");
+        return NULL;
+    }
+    /* The caller's env and the edits go through the same patcher as every other bundle. */
+    nvb_edits env_edits = {0};
+    int r = 0;
+    if (o->env)
+        for (size_t i = 0; r == 0 && i < o->env->n; i++)
+            r = strchr(o->env->v[i], '=') ? nvb_strv_push(&env_edits.env, o->env->v[i]) : 0;
+    if (r < 0)
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (r == 0 && o->edits)
+        r = nvb_oci_config_apply_edits(config, o->edits, "config.json", err);
+    if (r == 0)
+        r = nvb_oci_config_apply_edits(config, &env_edits, "config.json", err);
+    nvb_edits_clear(&env_edits);
+    if (r < 0) {
+        json_decref(config);
+        return NULL;
+    }
+    return config;
+}
+
+static int write_new_file(const char *path, const char *data, nvb_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s", path);
+    size_t len = strlen(data);
+    const char *p = data;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            close(fd);
+            unlink(path);
+            return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s", path);
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (close(fd) < 0) {
+        unlink(path);
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s", path);
+    }
+    return 0;
+}
+
+char *nvb_bundle_create(const nvb_bundle_opts *opts, nvb_err *err)
+{
+    json_t *config = nvb_bundle_config_new(opts, err);
+    if (!config)
+        return NULL;
+    _cleanup_free_ char *text = nvb_oci_config_dump(config);
+    json_decref(config);
+    if (!text) {
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        return NULL;
+    }
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || tmp[0] != '/')
+        tmp = "/tmp";
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/nvbind-bundle-XXXXXX", tmp) < 0) {
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        return NULL;
+    }
+    if (!mkdtemp(dir)) { /* mkdtemp makes it 0700: the bundle is ours alone */
+        nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot create a bundle folder in %s", tmp);
+        free(dir);
+        return NULL;
+    }
+    _cleanup_free_ char *path = nvb_path_join(dir, "config.json");
+    if (!path || write_new_file(path, text, err) < 0) {
+        if (!path)
+            nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        rmdir(dir);
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+int nvb_bundle_remove(const char *dir)
+{
+    if (!dir)
+        return 0;
+    _cleanup_free_ char *path = nvb_path_join(dir, "config.json");
+    if (path && unlink(path) < 0 && errno != ENOENT)
+        return -1;
+    return rmdir(dir) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int nvb_oci_run_argv(const char *runtime, const char *bundle_dir, const char *id, nvb_strv *argv)
+{
+    if (nvb_strv_push(argv, runtime) < 0 || nvb_strv_push(argv, "run") < 0 || nvb_strv_push(argv, "--bundle") < 0 ||
+        nvb_strv_push(argv, bundle_dir) < 0 || nvb_strv_push(argv, id) < 0)
+        return -1;
+    return 0;
+}
+
+struct stop_ctx {
+    const char *exe, *id;
+};
+
+/* Quietly run "<runtime> <verb> ID [arg]"; its failures (no such container) do not matter. */
+static int runtime_quiet(const char *exe, const char *verb, const char *id, const char *arg)
+{
+    char *argv[] = {(char *)exe, (char *)verb, (char *)id, (char *)arg, NULL};
+    char out[512];
+    return nvb_run_capture(argv, 10000, out, sizeof out);
+}
+
+static void force_stop(void *vctx, int child_pid)
+{
+    struct stop_ctx *c = vctx;
+    if (runtime_quiet(c->exe, "kill", c->id, "KILL") != 0)
+        kill(child_pid, SIGKILL); /* not running yet: stop the runtime; delete cleans up after */
+}
+
+static void random_id(char *out, size_t len)
+{
+    unsigned v = 0;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
+        v = (unsigned)time(NULL) ^ (unsigned)getpid() << 16;
+    snprintf(out, len, "nvbind-%ld-%08x", (long)getpid(), v);
+}
+
+int nvb_oci_run(const nvb_oci_run_opts *o, nvb_err *err)
+{
+    const char *shown = o->argv0 ? o->argv0 : o->runtime;
+    if (nvb_bundle_check_rootfs(o->bundle.rootfs, err) < 0)
+        return -1;
+    _cleanup_free_ char *exe = nvb_find_executable(o->runtime);
+    if (!exe)
+        return nvb_errf(err, NVB_EXIT_RUNTIME, "%s: not found in PATH (install it, or choose another --runtime)",
+                        o->runtime);
+    char idbuf[64];
+    const char *id = o->id;
+    if (!id) {
+        random_id(idbuf, sizeof idbuf);
+        id = idbuf;
+    }
+    /* Termination signals wait until the bundle is gone: none may strand it. */
+    sigset_t guard, old;
+    sigemptyset(&guard);
+    sigaddset(&guard, SIGINT);
+    sigaddset(&guard, SIGTERM);
+    sigaddset(&guard, SIGHUP);
+    sigaddset(&guard, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &guard, &old);
+    char *dir = nvb_bundle_create(&o->bundle, err);
+    if (!dir) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return -1;
+    }
+    nvb_strv argv = {0};
+    int status = -1;
+    if (nvb_oci_run_argv(shown, dir, id, &argv) < 0) {
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    } else {
+        struct stop_ctx ctx = {exe, id};
+        nvb_fg_opts fg = {.exe = exe, .argv = argv.v, .force_stop = force_stop, .ctx = &ctx, .grace_ms = o->grace_ms};
+        int forced = 0;
+        status = nvb_run_foreground(&fg, &forced, err);
+        if (forced)
+            runtime_quiet(exe, "delete", "--force", id);
+    }
+    nvb_strv_free(&argv);
+    nvb_bundle_remove(dir);
+    free(dir);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return status;
+}

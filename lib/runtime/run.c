@@ -1,0 +1,374 @@
+#include "runtime/run.h"
+#include "policy/cdi_generate.h"
+#include "policy/profiles.h"
+#include "runtime/compose.h"
+#include "runtime/foreground.h"
+#include "runtime/oci_bundle.h"
+#include "runtime/shell.h"
+#include "runtime/spec_install.h"
+#include "util/cleanup.h"
+#include "util/fileio.h"
+#include "util/spawn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* podman and docker exit with 125 when they fail themselves, before the container runs. */
+#define ENGINE_OWN_FAILURE 125
+
+typedef struct run_state {
+    const nvb_config *cfg;
+    const nvb_run_opts *o;
+    FILE *out;
+    enum nvb_engine engine;
+    enum nvb_isolation isolation;
+    const char *image;         /* engines: the image; runc/crun: the root filesystem */
+    char *const *cmd;
+    size_t n_cmd;
+    char *exe;                 /* the engine's path; NULL in a dry run */
+    const char *hook_path;
+    nvb_host *host;
+    nvb_selection sel;
+    nvb_gpu_plan plan;
+    char container_id[64];
+} run_state;
+
+static const char *spec_dir(const run_state *s)
+{
+    return s->cfg->cdi.output_dir ? s->cfg->cdi.output_dir : "/var/run/cdi";
+}
+
+static int pick_engine(run_state *s, nvb_err *err)
+{
+    const char *name = s->o->runtime;
+    if (name) {
+        if (nvb_engine_parse(name, &s->engine) < 0)
+            return nvb_errf(err, NVB_EXIT_USAGE, "unknown runtime '%s' (expected podman, docker, bolt, runc or crun)",
+                            name);
+        return 0;
+    }
+    name = s->cfg->runtime.default_runtime;
+    if (name) {
+        if (nvb_engine_parse(name, &s->engine) < 0)
+            return nvb_errf(err, NVB_EXIT_CONFIG,
+                            "[runtime] default_runtime = \"%s\": expected podman, docker, bolt, runc or crun", name);
+        return 0;
+    }
+    static const enum nvb_engine order[] = {NVB_ENGINE_PODMAN, NVB_ENGINE_DOCKER};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        char *exe = nvb_find_executable(nvb_engine_name(order[i]));
+        if (exe) {
+            s->engine = order[i];
+            s->exe = exe;
+            return 0;
+        }
+    }
+    return nvb_errf(err, NVB_EXIT_RUNTIME,
+                    "no container engine found: neither podman nor docker is in PATH (install one, or pass --runtime)");
+}
+
+static int split_args(run_state *s, nvb_err *err)
+{
+    const nvb_run_opts *o = s->o;
+    if (!nvb_engine_is_oci(s->engine)) {
+        if (o->rootfs)
+            return nvb_errf(err, NVB_EXIT_USAGE, "--rootfs works with --runtime runc or crun, not %s",
+                            nvb_engine_name(s->engine));
+        if (o->n_args == 0 || !o->args[0] || !*o->args[0])
+            return nvb_errf(err, NVB_EXIT_USAGE, "missing IMAGE (usage: nvbind run [OPTIONS] IMAGE [CMD ARGS...])");
+        s->image = o->args[0];
+        s->cmd = o->args + 1;
+        s->n_cmd = o->n_args - 1;
+        return 0;
+    }
+    if (o->rootfs) {
+        s->image = o->rootfs;
+        s->cmd = o->args;
+        s->n_cmd = o->n_args;
+    } else {
+        if (o->n_args == 0)
+            return nvb_errf(err, NVB_EXIT_USAGE,
+                            "missing ROOTFS: with --runtime %s, give a root filesystem folder (ROOTFS or --rootfs DIR)",
+                            nvb_engine_name(s->engine));
+        s->image = o->args[0];
+        s->cmd = o->args + 1;
+        s->n_cmd = o->n_args - 1;
+    }
+    if (s->n_cmd == 0)
+        return nvb_errf(err, NVB_EXIT_USAGE, "no command to run in %s (a root filesystem has no default command)",
+                        s->image);
+    return 0;
+}
+
+static int find_engine(run_state *s, nvb_err *err)
+{
+    if (s->o->dry_run || s->exe)
+        return 0;
+    const char *name = nvb_engine_name(s->engine);
+    s->exe = nvb_find_executable(name);
+    if (!s->exe)
+        return nvb_errf(err, NVB_EXIT_RUNTIME, "%s: not found in PATH (install it, or choose another --runtime)", name);
+    return 0;
+}
+
+static int select_devices(run_state *s, nvb_err *err)
+{
+    const char *req = s->o->gpus ? s->o->gpus : s->cfg->gpu.default_selection ? s->cfg->gpu.default_selection : "all";
+    /* The list's syntax first: a typo is reported even on a host without a driver. */
+    nvb_strv entries = {0};
+    int n = nvb_devreq_split(req, "--gpu", false, &entries, err);
+    nvb_strv_free(&entries);
+    if (n <= 0)
+        return n;
+    nvb_discover_opts dopts = {0};
+    nvb_strv libs = {0};
+    if (nvb_config_discover_opts(s->cfg, s->o->root, s->o->driver_root, s->o->library_search, &libs, &dopts) < 0) {
+        nvb_strv_free(&libs);
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    s->host = nvb_host_discover(&dopts, err);
+    nvb_strv_free(&libs);
+    if (!s->host)
+        return -1;
+    return nvb_select_add(&s->sel, s->host, "--gpu", req, false, err);
+}
+
+static int dry_print(run_state *s, const nvb_strv *argv, nvb_err *err)
+{
+    _cleanup_free_ char *line = nvb_shell_join(argv->v, argv->n);
+    if (!line)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (fprintf(s->out, "%s\n", line) < 0 || fflush(s->out) != 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "writing the command");
+    return 0;
+}
+
+/* Write the spec of `kind` when stale; *created tells whether there was none before. */
+static int install_spec(run_state *s, const char *kind, const nvb_edits *extra, bool *created, nvb_err *err)
+{
+    nvb_spec_install_opts so = {
+        .dir = spec_dir(s), .kind = kind, .naming = s->cfg->cdi.naming, .hook_path = s->hook_path, .extra = extra};
+    int r = nvb_spec_install(s->host, &so, NULL, err);
+    if (r < 0)
+        return -1;
+    *created = r == NVB_SPEC_CREATED;
+    return 0;
+}
+
+static void remove_spec(run_state *s, const char *kind)
+{
+    _cleanup_free_ char *name = nvb_cdi_spec_file_name(kind, false);
+    _cleanup_free_ char *path = name ? nvb_path_join(spec_dir(s), name) : NULL;
+    if (path)
+        unlink(path);
+}
+
+static int run_engine(run_state *s, const nvb_strv *argv, const char *kind, bool spec_created, nvb_err *err)
+{
+    nvb_fg_opts fg = {.exe = s->exe, .argv = argv->v};
+    int status = nvb_run_foreground(&fg, NULL, err);
+    if (status == ENGINE_OWN_FAILURE && s->engine != NVB_ENGINE_BOLT) {
+        if (spec_created)
+            remove_spec(s, kind); /* leave the host as this failed run found it */
+        return nvb_errf(err, NVB_EXIT_RUNTIME, "%s failed before the container ran (exit status %d; its message is above)",
+                        nvb_engine_name(s->engine), status);
+    }
+    return status;
+}
+
+/* docker info -> CDI or not (see nvb_docker_cdi_decide). */
+static int docker_uses_cdi(run_state *s, nvb_err *err)
+{
+    char *argv[] = {s->exe, (char *)"info", (char *)"--format", (char *)nvb_docker_probe_format, NULL};
+    char out[4096];
+    int rc = nvb_run_capture(argv, 20000, out, sizeof out);
+    if (rc != 0) {
+        char *nl = strchr(out, '\n');
+        if (nl)
+            *nl = '\0';
+        return nvb_errf(err, NVB_EXIT_RUNTIME, "docker info failed (%s): %s",
+                        rc == -2 ? "timed out" : rc < 0 ? "could not start" : "exit status", rc >= 0 ? out : "");
+    }
+    _cleanup_free_ char *daemon_json = nvb_read_file("/etc/docker/daemon.json", 1 << 20, NULL);
+    char why[512];
+    int cdi = nvb_docker_cdi_decide(out, spec_dir(s), daemon_json, why, sizeof why);
+    if (!cdi)
+        fprintf(stderr, "nvbind: %s\n", why);
+    return cdi;
+}
+
+static int run_podman_docker(run_state *s, nvb_err *err)
+{
+    nvb_strv names = {0}, argv = {0}, legacy_argv = {0};
+    nvb_edits all = {0};
+    nvb_engine_cmd c = {
+        .exe = nvb_engine_name(s->engine),
+        .extra_args = &s->cfg->runtime.extra_args,
+        .cdi_devices = &names,
+        .env = &s->plan.env,
+        .edits = &s->plan.extra,
+        .image = s->image,
+        .cmd = s->cmd,
+        .n_cmd = s->n_cmd,
+    };
+    nvb_engine_cmd legacy = c;
+    legacy.cdi_devices = NULL;
+    legacy.edits = &all;
+    int r = nvb_selection_cdi_names(&s->sel, NVB_KIND_GPU, &names) < 0 || nvb_gpu_plan_all_edits(&s->plan, &all) < 0
+                ? nvb_errf(err, NVB_EXIT_IO, "out of memory")
+                : 0;
+    bool docker = s->engine == NVB_ENGINE_DOCKER;
+    if (r == 0 && s->o->dry_run) {
+        r = nvb_engine_argv_cdi(&c, &argv, err);
+        if (r == 0 && docker)
+            r = nvb_engine_argv_legacy(&legacy, &legacy_argv, err);
+        if (r == 0)
+            r = dry_print(s, &argv, err);
+        if (r == 0 && docker)
+            r = dry_print(s, &legacy_argv, err);
+    } else if (r == 0) {
+        int cdi = docker ? docker_uses_cdi(s, err) : 1;
+        bool created = false;
+        if (cdi < 0)
+            r = -1;
+        else if (cdi && names.n)
+            r = install_spec(s, NVB_KIND_GPU, NULL, &created, err);
+        if (r == 0)
+            r = cdi ? nvb_engine_argv_cdi(&c, &argv, err) : nvb_engine_argv_legacy(&legacy, &argv, err);
+        if (r == 0)
+            r = run_engine(s, &argv, NVB_KIND_GPU, created, err);
+    }
+    nvb_strv_free(&names);
+    nvb_strv_free(&argv);
+    nvb_strv_free(&legacy_argv);
+    nvb_edits_clear(&all);
+    return r;
+}
+
+static int run_bolt(run_state *s, nvb_err *err)
+{
+    nvb_strv names = {0}, argv = {0};
+    nvb_edits extra = {0};
+    /* The capsule variables of this run's isolation, then the profile's own files. */
+    nvb_config cfg = *s->cfg;
+    cfg.capsule.isolation_level = s->isolation;
+    int r = nvb_selection_cdi_names(&s->sel, NVB_KIND_BOLT, &names) < 0 ||
+                    nvb_bolt_capsule_edits(&cfg, s->plan.workload, &extra) < 0 || nvb_edits_merge(&extra, &s->plan.extra) < 0
+                ? nvb_errf(err, NVB_EXIT_IO, "out of memory")
+                : 0;
+    nvb_engine_cmd c = {
+        .exe = "bolt",
+        .extra_args = &s->cfg->runtime.extra_args,
+        .cdi_devices = &names,
+        .env = &s->plan.env,
+        .isolation = s->isolation,
+        .image = s->image,
+        .cmd = s->cmd,
+        .n_cmd = s->n_cmd,
+    };
+    if (r == 0)
+        r = nvb_engine_argv_bolt(&c, &argv, err);
+    bool created = false;
+    if (r == 0 && s->o->dry_run)
+        r = dry_print(s, &argv, err);
+    else if (r == 0 && names.n)
+        r = install_spec(s, NVB_KIND_BOLT, &extra, &created, err);
+    if (r == 0 && !s->o->dry_run)
+        r = run_engine(s, &argv, NVB_KIND_BOLT, created, err);
+    nvb_strv_free(&names);
+    nvb_strv_free(&argv);
+    nvb_edits_clear(&extra);
+    return r;
+}
+
+static int run_oci(run_state *s, nvb_err *err)
+{
+    nvb_edits all = {0};
+    if (nvb_gpu_plan_all_edits(&s->plan, &all) < 0) {
+        nvb_edits_clear(&all);
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    const char *name = nvb_engine_name(s->engine);
+    int r;
+    if (s->o->dry_run) {
+        /* The bundle folder's name is made when it is created; show its pattern. */
+        const char *tmp = getenv("TMPDIR");
+        nvb_strv argv = {0};
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/nvbind-bundle-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+        r = nvb_oci_run_argv(name, dir, s->container_id, &argv) < 0 ? nvb_errf(err, NVB_EXIT_IO, "out of memory")
+                                                                   : dry_print(s, &argv, err);
+        nvb_strv_free(&argv);
+    } else {
+        nvb_oci_run_opts ro = {
+            .runtime = s->exe,
+            .argv0 = name,
+            .bundle = {.rootfs = s->image, .args = s->cmd, .n_args = s->n_cmd, .edits = &all},
+            .id = s->container_id,
+            .grace_ms = s->o->grace_ms,
+        };
+        r = nvb_oci_run(&ro, err);
+    }
+    nvb_edits_clear(&all);
+    return r;
+}
+
+static void make_container_id(run_state *s)
+{
+    unsigned v = 0;
+    FILE *f = fopen("/dev/urandom", "re");
+    if (!f || fread(&v, sizeof v, 1, f) != 1)
+        v = (unsigned)getpid() * 2654435761u;
+    if (f)
+        fclose(f);
+    snprintf(s->container_id, sizeof s->container_id, "nvbind-%ld-%08x", (long)getpid(), v);
+}
+
+int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
+{
+    run_state s = {.cfg = cfg, .o = o, .out = o->dry_run_out ? o->dry_run_out : stdout};
+    int r = pick_engine(&s, err);
+    if (r == 0 && o->isolation && nvb_isolation_parse(o->isolation, &s.isolation) < 0)
+        r = nvb_errf(err, NVB_EXIT_USAGE, "unknown isolation '%s' (expected shared, exclusive or virtual)",
+                     o->isolation);
+    else if (r == 0 && !o->isolation)
+        s.isolation = cfg->capsule.isolation_level;
+    if (r == 0)
+        r = split_args(&s, err);
+    if (r == 0)
+        r = find_engine(&s, err);
+    if (r == 0 && nvb_engine_is_oci(s.engine))
+        r = nvb_bundle_check_rootfs(s.image, err);
+    s.hook_path = cfg->cdi.hook_path ? cfg->cdi.hook_path : o->hook_path;
+    if (r == 0 && (!s.hook_path || s.hook_path[0] != '/'))
+        r = nvb_errf(err, NVB_EXIT_USAGE, "the hook binary path '%s' must be absolute", s.hook_path ? s.hook_path : "");
+    if (r == 0)
+        r = select_devices(&s, err);
+    if (r == 0)
+        r = nvb_gpu_plan_build(&s.plan, cfg, s.host, &s.sel, o->profile, s.hook_path, err);
+    if (r == 0 && nvb_engine_is_oci(s.engine))
+        make_container_id(&s);
+    nvb_run_info info = {.engine = s.engine, .sel = &s.sel, .isolation = s.isolation, .profile = o->profile,
+                         .container_id = nvb_engine_is_oci(s.engine) ? s.container_id : NULL};
+    if (r == 0 && o->before_start && !o->dry_run)
+        r = o->before_start(o->hook_ctx, &info, err);
+    bool started = r == 0;
+    if (r == 0) {
+        switch (s.engine) {
+        case NVB_ENGINE_PODMAN:
+        case NVB_ENGINE_DOCKER: r = run_podman_docker(&s, err); break;
+        case NVB_ENGINE_BOLT: r = run_bolt(&s, err); break;
+        case NVB_ENGINE_RUNC:
+        case NVB_ENGINE_CRUN: r = run_oci(&s, err); break;
+        }
+    }
+    if (started && o->after_exit && !o->dry_run)
+        o->after_exit(o->hook_ctx, &info, r);
+    nvb_gpu_plan_clear(&s.plan);
+    nvb_selection_clear(&s.sel);
+    nvb_host_free(s.host);
+    free(s.exe);
+    return r;
+}

@@ -1,0 +1,54 @@
+/* `nvbind run`: one GPU container on podman, docker, Bolt, runc or crun, from a device
+ * request and a profile. The CLI and the C API call this; each engine's details live in
+ * engine.c, oci_bundle.c and spec_install.c. */
+#pragma once
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config/config.h"
+#include "runtime/engine.h"
+#include "runtime/select.h"
+#include "util/error.h"
+#include "util/strv.h"
+
+/* What is about to start, for exclusive claims and the audit log (issue 6). */
+typedef struct nvb_run_info {
+    enum nvb_engine engine;
+    const nvb_selection *sel;        /* empty for --gpu none */
+    enum nvb_isolation isolation;
+    const char *profile;             /* NULL: none */
+    const char *container_id;        /* runc/crun: the id nvbind gives it; engines: NULL */
+} nvb_run_info;
+
+typedef struct nvb_run_opts {
+    const char *runtime;             /* podman|docker|bolt|runc|crun; NULL = [runtime] default_runtime,
+                                      * else the first of podman, docker found in PATH */
+    const char *gpus;                /* request list; NULL = [gpu] default_selection ("all") */
+    const char *profile;             /* NULL = no profile (every capability, [runtime.environment]) */
+    const char *isolation;           /* shared|exclusive|virtual; NULL = [bolt.capsule] isolation_level */
+    const char *rootfs;              /* runc/crun: --rootfs DIR (then every arg is the command) */
+    char *const *args;               /* IMAGE [CMD...], or for runc/crun ROOTFS [CMD...] / CMD... */
+    size_t n_args;
+    const char *hook_path;           /* nvbind binary for the hooks; [cdi] hook_path wins */
+    const char *root;                /* host root for discovery; NULL or "/" = [host] root or "/" */
+    const char *driver_root;         /* NULL = [host] driver_root or the root */
+    const nvb_strv *library_search;  /* extra library folders (may be NULL) */
+    bool dry_run;                    /* print the command(s) on dry_run_out, run and write nothing */
+    FILE *dry_run_out;               /* NULL = stdout */
+    unsigned grace_ms;               /* runc/crun: SIGKILL this long after a forwarded SIGTERM; 0 = 10 s */
+    /* Called once the devices are chosen, before anything is written or started; a failure
+     * stops the run with its error. after_exit gets the container's status (or -1). */
+    int (*before_start)(void *ctx, const nvb_run_info *info, nvb_err *err);
+    void (*after_exit)(void *ctx, const nvb_run_info *info, int status);
+    void *hook_ctx;
+} nvb_run_opts;
+
+/* Run (or with dry_run, print) the container. Order of checks, each before anything is
+ * written: runtime name (NVB_EXIT_USAGE), isolation, arguments, the engine in PATH
+ * (NVB_EXIT_RUNTIME), the root filesystem (runc/crun), the request list's syntax, the host,
+ * the devices, the profile. Then the spec is installed when stale (podman, docker with CDI,
+ * bolt) and the engine runs in the foreground.
+ * Returns the container's exit status (0-255), 0 after a dry run, or -1 with err set.
+ * podman's and docker's own failures (their exit status 125: image not found, bad flag) are
+ * -1 with NVB_EXIT_RUNTIME, and a spec this run created is removed again. */
+int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err);

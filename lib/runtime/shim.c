@@ -1,0 +1,468 @@
+#include "runtime/shim.h"
+#include "host/host.h"
+#include "runtime/compose.h"
+#include "runtime/oci_patch.h"
+#include "runtime/select.h"
+#include "util/cleanup.h"
+#include "util/fileio.h"
+#include "util/spawn.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- the command line ---------------------------------------------------------------------- */
+
+/* Global options of runc and crun that take a value. */
+static const char *const valued_globals[] = {"root", "log", "log-format", "criu", "rootless", "cgroup-manager",
+                                             "log-level", NULL};
+/* Options of create/run that take a value (the bundle is found among them). */
+static const char *const valued_create[] = {"console-socket", "pid-file", "preserve-fds", "config", "f", NULL};
+
+static bool in_list(const char *const *list, const char *name, size_t len)
+{
+    for (; *list; list++)
+        if (strlen(*list) == len && strncmp(*list, name, len) == 0)
+            return true;
+    return false;
+}
+
+/* "--name", "-name", "--name=value": the name's start and length; has_value when '=' is in it. */
+static const char *option_name(const char *arg, size_t *len, bool *has_value)
+{
+    const char *n = arg + (arg[1] == '-' ? 2 : 1);
+    const char *eq = strchr(n, '=');
+    *has_value = eq != NULL;
+    *len = eq ? (size_t)(eq - n) : strlen(n);
+    return n;
+}
+
+void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out)
+{
+    out->command = -1;
+    out->bundle = NULL;
+    int i = 1;
+    while (i < argc) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0')
+            break;
+        size_t len;
+        bool has_value;
+        const char *n = option_name(a, &len, &has_value);
+        i += !has_value && in_list(valued_globals, n, len) ? 2 : 1;
+    }
+    if (i >= argc)
+        return;
+    out->command = i;
+    if (!nvb_shim_command_edits(argv[i]))
+        return;
+    for (int j = i + 1; j < argc; j++) {
+        const char *a = argv[j];
+        if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0')
+            break; /* the container id: options end here */
+        size_t len;
+        bool has_value;
+        const char *n = option_name(a, &len, &has_value);
+        bool is_bundle = (len == 6 && strncmp(n, "bundle", 6) == 0) || (len == 1 && n[0] == 'b');
+        if (is_bundle) {
+            if (has_value)
+                out->bundle = n + len + 1;
+            else if (j + 1 < argc)
+                out->bundle = argv[++j];
+            continue;
+        }
+        if (!has_value && in_list(valued_create, n, len))
+            j++;
+    }
+}
+
+bool nvb_shim_command_edits(const char *command)
+{
+    return strcmp(command, "create") == 0 || strcmp(command, "run") == 0;
+}
+
+/* ---- requests in config.json --------------------------------------------------------------- */
+
+void nvb_oci_requests_clear(nvb_oci_requests *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->v[i].source);
+        free(r->v[i].list);
+    }
+    free(r->v);
+    free(r->profile);
+    memset(r, 0, sizeof *r);
+}
+
+static int add_request(nvb_oci_requests *r, const char *source, const char *list, bool from_env)
+{
+    nvb_oci_request *nv = realloc(r->v, (r->n + 1) * sizeof *nv);
+    if (!nv)
+        return -1;
+    r->v = nv;
+    nvb_oci_request q = {strdup(source), strdup(list), from_env};
+    if (!q.source || !q.list) {
+        free(q.source);
+        free(q.list);
+        return -1;
+    }
+    r->v[r->n++] = q;
+    return 0;
+}
+
+/* "nvidia.com/gpu=0,vendor.com/x=y,nvidia.com/gpu=GPU-…" -> "0,GPU-…" (NULL: none of ours). */
+static char *cdi_annotation_names(const char *value)
+{
+    static const char prefix[] = "nvidia.com/gpu=";
+    nvb_strv names = {0};
+    char *out = NULL;
+    for (const char *p = value;;) {
+        const char *end = strchrnul(p, ',');
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *hi = end;
+        while (hi > p && (hi[-1] == ' ' || hi[-1] == '\t'))
+            hi--;
+        size_t n = (size_t)(hi - p);
+        if (n > sizeof prefix - 1 && strncmp(p, prefix, sizeof prefix - 1) == 0 &&
+            nvb_strv_pushf(&names, "%.*s", (int)(n - (sizeof prefix - 1)), p + sizeof prefix - 1) < 0)
+            goto done;
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    if (names.n) {
+        size_t len = 1;
+        for (size_t i = 0; i < names.n; i++)
+            len += strlen(names.v[i]) + 1;
+        out = calloc(1, len);
+        for (size_t i = 0; out && i < names.n; i++) {
+            if (i)
+                strcat(out, ",");
+            strcat(out, names.v[i]);
+        }
+    }
+done:
+    nvb_strv_free(&names);
+    return out;
+}
+
+int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(config))
+        return nvb_errf(err, NVB_EXIT_INPUT, "config.json: expected a JSON object");
+    const json_t *process = json_object_get(config, "process");
+    const json_t *env = json_is_object(process) ? json_object_get(process, "env") : NULL;
+    if (process && !json_is_object(process))
+        return nvb_errf(err, NVB_EXIT_INPUT, "config.json: process: expected an object");
+    if (env && !json_is_array(env))
+        return nvb_errf(err, NVB_EXIT_INPUT, "config.json: process.env: expected an array");
+    const char *visible = NULL;
+    size_t i;
+    json_t *item;
+    json_array_foreach(env, i, item)
+    {
+        const char *s = json_string_value(item);
+        if (!s)
+            return nvb_errf(err, NVB_EXIT_INPUT, "config.json: process.env[%zu]: expected a string", i);
+        if (strncmp(s, "NVIDIA_VISIBLE_DEVICES=", 23) == 0)
+            visible = s + 23;
+    }
+    int r = 0;
+    if (visible) {
+        const char *v = visible + strspn(visible, " \t");
+        if (*v && strcmp(v, "void") != 0 && strcmp(v, "none") != 0)
+            r = add_request(out, "NVIDIA_VISIBLE_DEVICES", visible, true);
+    }
+    const json_t *ann = json_object_get(config, "annotations");
+    if (ann && !json_is_object(ann)) {
+        nvb_oci_requests_clear(out);
+        return nvb_errf(err, NVB_EXIT_INPUT, "config.json: annotations: expected an object");
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)ann, key, val)
+    {
+        bool ours = strcmp(key, "nvbind.gpus") == 0 || strcmp(key, "nvbind.profile") == 0;
+        bool cdi = strncmp(key, "cdi.k8s.io/", 11) == 0;
+        if (!ours && !cdi)
+            continue;
+        const char *s = json_string_value(val);
+        if (!s) {
+            nvb_oci_requests_clear(out);
+            return nvb_errf(err, NVB_EXIT_INPUT, "config.json: annotations.%.200s: expected a string", key);
+        }
+        char source[256];
+        snprintf(source, sizeof source, "annotation %.200s", key);
+        if (r == 0 && strcmp(key, "nvbind.gpus") == 0) {
+            r = add_request(out, source, s, false);
+        } else if (r == 0 && strcmp(key, "nvbind.profile") == 0) {
+            free(out->profile);
+            out->profile = strdup(s);
+            r = out->profile ? 0 : -1;
+        } else if (r == 0) {
+            _cleanup_free_ char *names = cdi_annotation_names(s);
+            if (names)
+                r = add_request(out, source, names, false);
+        }
+    }
+    if (r < 0) {
+        nvb_oci_requests_clear(out);
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    return 0;
+}
+
+bool nvb_oci_config_privileged(const json_t *config)
+{
+    const json_t *bounding =
+        json_object_get(json_object_get(json_object_get(config, "process"), "capabilities"), "bounding");
+    size_t i;
+    json_t *c;
+    json_array_foreach(bounding, i, c)
+    {
+        const char *s = json_string_value(c);
+        if (s && strcmp(s, "CAP_SYS_ADMIN") == 0)
+            return true;
+    }
+    return false;
+}
+
+bool nvb_shim_env_request_allowed(const nvb_config *cfg, bool privileged)
+{
+    if (!cfg->security.allow_env_requests)
+        return false;
+    return privileged || cfg->security.allow_unprivileged_env_requests;
+}
+
+/* ---- the create step ----------------------------------------------------------------------- */
+
+static int resolve_requests(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, bool privileged,
+                            const nvb_host *h, nvb_selection *sel, nvb_err *err)
+{
+    for (size_t i = 0; i < reqs->n; i++) {
+        const nvb_oci_request *q = &reqs->v[i];
+        if (q->from_env && !nvb_shim_env_request_allowed(ctx->cfg, privileged))
+            continue;
+        if (nvb_select_add(sel, h, q->source, q->list, q->from_env, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void warn_refused(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, bool privileged)
+{
+    for (size_t i = 0; i < reqs->n; i++) {
+        if (!reqs->v[i].from_env || nvb_shim_env_request_allowed(ctx->cfg, privileged))
+            continue;
+        fprintf(stderr, "%s: ignoring %s=%s: %s\n", ctx->prog, reqs->v[i].source, reqs->v[i].list,
+                !ctx->cfg->security.allow_env_requests
+                    ? "[security] allow_env_requests = false"
+                    : "the container is not privileged and [security] allow_unprivileged_env_requests = false");
+    }
+}
+
+static bool any_honoured(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, bool privileged)
+{
+    for (size_t i = 0; i < reqs->n; i++)
+        if (!reqs->v[i].from_env || nvb_shim_env_request_allowed(ctx->cfg, privileged))
+            return true;
+    return false;
+}
+
+int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *err)
+{
+    _cleanup_free_ char *path = nvb_path_join(bundle ? bundle : ".", "config.json");
+    if (!path)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    size_t len = 0;
+    _cleanup_free_ char *text = nvb_read_file(path, NVB_OCI_CONFIG_MAX_SIZE + 1, &len);
+    if (!text)
+        return nvb_errf_errno(err, errno == ENOENT ? NVB_EXIT_INPUT : NVB_EXIT_IO, errno, "reading %s", path);
+    json_t *config = nvb_oci_config_parse(text, len, path, err);
+    if (!config)
+        return -1;
+    nvb_oci_requests reqs;
+    int r = nvb_oci_find_requests(config, &reqs, err);
+    if (r < 0) {
+        nvb_err_prefix(err, "%s: ", path);
+        json_decref(config);
+        return -1;
+    }
+    bool privileged = nvb_oci_config_privileged(config);
+    warn_refused(ctx, &reqs, privileged);
+    int result = 0;
+    if (any_honoured(ctx, &reqs, privileged)) {
+        nvb_discover_opts dopts = {
+            .root = ctx->root,
+            .driver_root = ctx->driver_root,
+            .library_search = (const char *const *)ctx->cfg->host.library_search_path.v,
+        };
+        nvb_host *h = nvb_host_discover(&dopts, err);
+        nvb_selection sel = {0};
+        nvb_gpu_plan plan = {0};
+        nvb_edits all = {0};
+        r = h ? resolve_requests(ctx, &reqs, privileged, h, &sel, err) : -1;
+        if (r == 0 && !nvb_selection_empty(&sel)) {
+            r = nvb_gpu_plan_build(&plan, ctx->cfg, h, &sel, reqs.profile, ctx->hook_path, err);
+            if (r == 0 && nvb_gpu_plan_all_edits(&plan, &all) < 0)
+                r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
+            if (r == 0)
+                r = nvb_oci_config_apply_edits(config, &all, path, err);
+            _cleanup_free_ char *out = r == 0 ? nvb_oci_config_dump(config) : NULL;
+            if (r == 0 && !out)
+                r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
+            struct stat st;
+            mode_t mode = stat(path, &st) == 0 ? st.st_mode & 07777 : 0644;
+            if (r == 0)
+                r = nvb_write_file_atomic(path, out, strlen(out), mode, err);
+            result = r == 0 ? 1 : -1;
+        } else if (r < 0) {
+            result = -1;
+        }
+        nvb_edits_clear(&all);
+        nvb_gpu_plan_clear(&plan);
+        nvb_selection_clear(&sel);
+        nvb_host_free(h);
+    }
+    nvb_oci_requests_clear(&reqs);
+    json_decref(config);
+    return result;
+}
+
+/* ---- the real runtime ---------------------------------------------------------------------- */
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+char *nvb_shim_find_runtime(const nvb_config *cfg, const char *self_exe, nvb_err *err)
+{
+    const char *wanted = cfg->runtime.oci_runtime;
+    const char *candidates[] = {wanted, wanted ? NULL : "runc", wanted ? NULL : "crun", NULL};
+    for (size_t i = 0; i < 3; i++) {
+        if (!candidates[i])
+            continue;
+        char *exe = nvb_find_executable(candidates[i]);
+        if (exe && self_exe && same_file(exe, self_exe)) {
+            free(exe);
+            if (wanted) {
+                nvb_errf(err, NVB_EXIT_RUNTIME, "[runtime] oci_runtime = \"%s\" is this shim itself", wanted);
+                return NULL;
+            }
+            continue;
+        }
+        if (exe)
+            return exe;
+    }
+    if (wanted)
+        nvb_errf(err, NVB_EXIT_RUNTIME, "[runtime] oci_runtime = \"%s\": not found in PATH", wanted);
+    else
+        nvb_errf(err, NVB_EXIT_RUNTIME, "no OCI runtime found: install runc or crun, or set [runtime] oci_runtime");
+    return NULL;
+}
+
+/* ---- the whole program --------------------------------------------------------------------- */
+
+static const char shim_prog[] = "nvbind-runtime";
+
+static int shim_fail(const nvb_err *err)
+{
+    fprintf(stderr, "%s: %s\n", shim_prog, err->msg);
+    return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
+}
+
+/* NVBIND_CONFIG, else /etc/nvbind/config.toml when it exists, else the defaults. */
+static int shim_load_config(nvb_config *cfg, nvb_err *err)
+{
+    const char *path = getenv("NVBIND_CONFIG");
+    if (!path || !*path) {
+        path = "/etc/nvbind/config.toml";
+        if (access(path, F_OK) < 0)
+            return 0;
+    }
+    return nvb_config_load_file(cfg, path, err);
+}
+
+/* The hooks run nvbind: [cdi] hook_path, else the nvbind installed next to this shim, else
+ * the one in PATH. */
+static char *shim_hook_path(const nvb_config *cfg, const char *self_exe, nvb_err *err)
+{
+    if (cfg->cdi.hook_path)
+        return strdup(cfg->cdi.hook_path);
+    _cleanup_free_ char *copy = strdup(self_exe);
+    char *sibling = copy ? nvb_path_join(dirname(copy), "nvbind") : NULL;
+    if (sibling && access(sibling, X_OK) == 0)
+        return sibling;
+    free(sibling);
+    char *found = nvb_find_executable("nvbind");
+    if (found)
+        return found;
+    nvb_errf(err, NVB_EXIT_RUNTIME, "no nvbind next to %s or in PATH for the OCI hooks (set [cdi] hook_path)", self_exe);
+    return NULL;
+}
+
+int nvb_shim_main(int argc, char **argv)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        snprintf(self, sizeof self, "%s", argv[0]);
+    else
+        self[n] = '\0';
+    nvb_err err = {0};
+    nvb_shim_argv a;
+    nvb_shim_parse_argv(argc, argv, &a);
+    bool edits = a.command >= 0 && nvb_shim_command_edits(argv[a.command]);
+
+    nvb_config cfg;
+    nvb_config_init(&cfg);
+    if (shim_load_config(&cfg, &err) < 0) {
+        if (edits) {
+            nvb_config_clear(&cfg);
+            return shim_fail(&err);
+        }
+        /* delete, kill, state must keep working with a broken configuration file. */
+        fprintf(stderr, "%s: %s (using the defaults)\n", shim_prog, err.msg);
+        nvb_config_clear(&cfg);
+        nvb_config_init(&cfg);
+        nvb_err_clear(&err);
+    }
+    char *real = nvb_shim_find_runtime(&cfg, self, &err);
+    if (!real) {
+        nvb_config_clear(&cfg);
+        return shim_fail(&err);
+    }
+    if (edits) {
+        char *hook = shim_hook_path(&cfg, self, &err);
+        const char *root = getenv("NVBIND_ROOT");
+        if (!root || !*root)
+            root = cfg.host.root ? cfg.host.root : "/";
+        nvb_shim_ctx ctx = {.cfg = &cfg, .root = root, .driver_root = cfg.host.driver_root, .hook_path = hook,
+                            .prog = shim_prog};
+        int r = hook ? nvb_shim_edit_bundle(&ctx, a.bundle, &err) : -1;
+        free(hook);
+        if (r < 0) {
+            free(real);
+            nvb_config_clear(&cfg);
+            return shim_fail(&err);
+        }
+    }
+    nvb_config_clear(&cfg);
+    argv[0] = real;
+    execv(real, argv);
+    nvb_errf_errno(&err, NVB_EXIT_RUNTIME, errno, "cannot run %s", real);
+    free(real);
+    return shim_fail(&err);
+}

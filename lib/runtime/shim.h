@@ -1,0 +1,76 @@
+/* nvbind-runtime: an OCI runtime shim. Engines call it like runc; on `create` (and `run`) it
+ * finds the container's GPU requests in the bundle's config.json, applies the edits with the
+ * same code as `nvbind run --runtime runc`, and then execs the real runtime with the original
+ * arguments. docs/runtime.md describes its use with podman and docker. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "util/error.h"
+#include "util/strv.h"
+
+/* Where the command word and the bundle are in a runc/crun command line. */
+typedef struct nvb_shim_argv {
+    int command;            /* argv index of the command (create, start, ...); -1 when none */
+    const char *bundle;     /* create/run: the --bundle/-b value; NULL = the current folder */
+} nvb_shim_argv;
+
+/* Skip runc's and crun's global options (--root DIR, --log FILE, --log-format F, --criu PATH,
+ * --rootless V, --cgroup-manager M, --log-level L with a value; --debug, --systemd-cgroup and
+ * any other as flags; "--opt=value" and single-dash forms too), find the command, and for
+ * create/run find --bundle/-b among its options. Nothing in argv is changed. */
+void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out);
+/* True for the commands whose bundle the shim edits: create and run. */
+bool nvb_shim_command_edits(const char *command);
+
+typedef struct nvb_oci_request {
+    char *source;           /* "NVIDIA_VISIBLE_DEVICES", "annotation nvbind.gpus", ... */
+    char *list;             /* the request list, as for --gpu */
+    bool from_env;          /* the container's own environment asked */
+} nvb_oci_request;
+
+typedef struct nvb_oci_requests {
+    nvb_oci_request *v;
+    size_t n;
+    char *profile;          /* the "nvbind.profile" annotation, NULL when absent */
+} nvb_oci_requests;
+
+/* The GPU requests a config.json carries:
+ *   process.env NVIDIA_VISIBLE_DEVICES (the last one wins; "", "void" and "none" ask nothing);
+ *   annotations "cdi.k8s.io/<any>" whose comma-separated value names nvidia.com/gpu=<name>
+ *   devices (other kinds are the engine's business);
+ *   the annotation "nvbind.gpus" (a list as for --gpu), and "nvbind.profile".
+ * Fields of the wrong JSON type are errors naming them (NVB_EXIT_INPUT). */
+int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *err);
+void nvb_oci_requests_clear(nvb_oci_requests *r);
+
+/* A privileged container: CAP_SYS_ADMIN in process.capabilities.bounding (what --privileged
+ * gives; with it a container can mount anything and reach every device anyway). */
+bool nvb_oci_config_privileged(const json_t *config);
+
+/* Whether [security] lets a request from the container's environment through. */
+bool nvb_shim_env_request_allowed(const nvb_config *cfg, bool privileged);
+
+typedef struct nvb_shim_ctx {
+    const nvb_config *cfg;
+    const char *root;          /* host root for discovery ("/" by default) */
+    const char *driver_root;   /* NULL = cfg / same as root */
+    const char *hook_path;     /* absolute path of nvbind for the hooks */
+    const char *prog;          /* "nvbind-runtime", for warnings */
+} nvb_shim_ctx;
+
+/* The create step: read <bundle>/config.json, find and resolve the requests (env requests
+ * that [security] refuses are ignored with a warning on stderr), and when any GPU is asked
+ * for, apply the edits and write config.json back atomically. Without a request the file is
+ * not written at all (it stays byte-identical). Returns 1 when edited, 0 when untouched,
+ * -1 with err set (nothing written). */
+int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *err);
+
+/* The real runtime: [runtime] oci_runtime (a name or a path), else runc, else crun, found
+ * in PATH (a default PATH when the engine gave none), never this program itself.
+ * malloc'd path, NULL with err set (NVB_EXIT_RUNTIME). */
+char *nvb_shim_find_runtime(const nvb_config *cfg, const char *self_exe, nvb_err *err);
+
+/* Everything nvbind-runtime does; returns only on failure (the exit status to use). */
+int nvb_shim_main(int argc, char **argv);
