@@ -1,0 +1,168 @@
+/* Capsule bundles for runc/crun: the config.json written from scratch, and the private
+ * bundle folder's life. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/oci_bundle.h"
+#include "runtime/oci_patch.h"
+#include "util/fileio.h"
+
+static char rootfs[] = "/tmp/nvbind-test-rootfs-XXXXXX";
+
+static int setup(void **unused)
+{
+    (void)unused;
+    return mkdtemp(rootfs) ? 0 : -1;
+}
+
+static int teardown(void **unused)
+{
+    (void)unused;
+    return rmdir(rootfs);
+}
+
+static bool array_has(const json_t *arr, const char *field, const char *value)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *s = json_string_value(field ? json_object_get(v, field) : v);
+        if (s && strcmp(s, value) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void test_config_from_scratch(void **unused)
+{
+    (void)unused;
+    char *args[] = {(char *)"sh", (char *)"-c", (char *)"exit 7"};
+    nvb_strv env = {0};
+    nvb_strv_push(&env, "PROFILE=gaming");
+    nvb_edits e = {0};
+    nvb_devnode n = {.path = (char *)"/dev/nvidia0", .host_path = (char *)"/dev/nvidia0", .type = 'c', .major = 195,
+                     .minor = 0, .mode = 0666};
+    nvb_edits_add_node(&e, &n);
+    nvb_edits_setenv(&e, "NVIDIA_VISIBLE_DEVICES", "void");
+    nvb_bundle_opts o = {.rootfs = rootfs, .args = args, .n_args = 3, .env = &env, .edits = &e};
+    nvb_err err = {0};
+    json_t *c = nvb_bundle_config_new(&o, &err);
+    assert_non_null(c);
+    json_t *process = json_object_get(c, "process");
+    assert_false(json_is_true(json_object_get(process, "terminal")));
+    assert_int_equal(json_array_size(json_object_get(process, "args")), 3);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(process, "args"), 2)), "exit 7");
+    json_t *penv = json_object_get(process, "env");
+    assert_true(strncmp(json_string_value(json_array_get(penv, 0)), "PATH=", 5) == 0);
+    assert_true(array_has(penv, NULL, "NVIDIA_VISIBLE_DEVICES=void"));
+    assert_true(array_has(penv, NULL, "PROFILE=gaming"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(c, "root"), "path")), rootfs);
+    json_t *mounts = json_object_get(c, "mounts");
+    const char *want[] = {"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"};
+    for (size_t i = 0; i < 6; i++)
+        assert_true(array_has(mounts, "destination", want[i]));
+    json_t *linux_ = json_object_get(c, "linux");
+    json_t *ns = json_object_get(linux_, "namespaces");
+    assert_true(array_has(ns, "type", "pid"));
+    assert_true(array_has(ns, "type", "mount"));
+    assert_false(array_has(ns, "type", "network")); /* the host's network, documented */
+    /* The device cgroup starts by denying everything, and allows the GPU node. */
+    json_t *rules = json_object_get(json_object_get(linux_, "resources"), "devices");
+    assert_false(json_is_true(json_object_get(json_array_get(rules, 0), "allow")));
+    assert_null(json_object_get(json_array_get(rules, 0), "type"));
+    json_t *last = json_array_get(rules, json_array_size(rules) - 1);
+    assert_int_equal(json_integer_value(json_object_get(last, "major")), 195);
+    assert_int_equal(json_integer_value(json_object_get(last, "minor")), 0);
+    assert_true(array_has(json_object_get(linux_, "devices"), "path", "/dev/nvidia0"));
+    json_decref(c);
+    nvb_edits_clear(&e);
+    nvb_strv_free(&env);
+}
+
+static void test_rootfs_and_command_errors(void **unused)
+{
+    (void)unused;
+    nvb_err err = {0};
+    char *args[] = {(char *)"true"};
+    nvb_bundle_opts o = {.rootfs = "/nonexistent/rootfs", .args = args, .n_args = 1};
+    assert_null(nvb_bundle_config_new(&o, &err));
+    assert_string_equal(err.msg, "root filesystem /nonexistent/rootfs: No such file or directory");
+    assert_int_equal(err.exit_code, NVB_EXIT_USAGE);
+    o.rootfs = "/etc/hostname";
+    assert_int_equal(nvb_bundle_check_rootfs(o.rootfs, &err), -1);
+    assert_string_equal(err.msg, "root filesystem /etc/hostname: not a folder");
+    o.rootfs = rootfs;
+    o.n_args = 0;
+    assert_null(nvb_bundle_config_new(&o, &err));
+    assert_non_null(strstr(err.msg, "no command to run"));
+}
+
+static void test_bundle_folder_life(void **unused)
+{
+    (void)unused;
+    char tmp[] = "/tmp/nvbind-test-tmpdir-XXXXXX";
+    assert_non_null(mkdtemp(tmp));
+    setenv("TMPDIR", tmp, 1);
+    char *args[] = {(char *)"true"};
+    nvb_bundle_opts o = {.rootfs = rootfs, .args = args, .n_args = 1};
+    nvb_err err = {0};
+    char *dir = nvb_bundle_create(&o, &err);
+    assert_non_null(dir);
+    assert_true(strncmp(dir, tmp, strlen(tmp)) == 0);
+    assert_non_null(strstr(dir, "/nvbind-bundle-"));
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    size_t len = 0;
+    char *text = nvb_read_file(path, 1 << 20, &len);
+    json_t *c = nvb_oci_config_parse(text, len, path, &err);
+    assert_non_null(c);
+    json_decref(c);
+    free(text);
+    assert_int_equal(nvb_bundle_remove(dir), 0);
+    assert_int_equal(stat(dir, &st), -1);
+    free(dir);
+    /* A failed creation leaves nothing in TMPDIR. */
+    o.rootfs = "/nonexistent";
+    assert_null(nvb_bundle_create(&o, &err));
+    assert_int_equal(rmdir(tmp), 0);
+    unsetenv("TMPDIR");
+}
+
+static void test_run_argv(void **unused)
+{
+    (void)unused;
+    nvb_strv argv = {0};
+    assert_int_equal(nvb_oci_run_argv("crun", "/tmp/b", "id1", &argv), 0);
+    assert_int_equal(argv.n, 5);
+    assert_string_equal(argv.v[0], "crun");
+    assert_string_equal(argv.v[1], "run");
+    assert_string_equal(argv.v[2], "--bundle");
+    assert_string_equal(argv.v[3], "/tmp/b");
+    assert_string_equal(argv.v[4], "id1");
+    assert_null(argv.v[5]);
+    nvb_strv_free(&argv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_from_scratch),
+        cmocka_unit_test(test_rootfs_and_command_errors),
+        cmocka_unit_test(test_bundle_folder_life),
+        cmocka_unit_test(test_run_argv),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

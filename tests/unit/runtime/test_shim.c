@@ -1,0 +1,240 @@
+/* The shim's reading of runtime command lines and of the GPU requests in a config.json. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/oci_patch.h"
+#include "runtime/shim.h"
+#include "util/fileio.h"
+
+#define ARGV(...) ((char *const *)(const char *[]){"nvbind-runtime", __VA_ARGS__, NULL})
+#define ARGC(...) ((int)(sizeof((const char *[]){"nvbind-runtime", __VA_ARGS__}) / sizeof(char *)))
+#define PARSE(out, ...) nvb_shim_parse_argv(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), &(out))
+
+static void test_podman_create(void **unused)
+{
+    (void)unused;
+    nvb_shim_argv a;
+    /* What podman 4 passes to runc (seen with a logging runtime). */
+    PARSE(a, "create", "--bundle", "/var/lib/containers/x/userdata", "--pid-file", "/run/x/pidfile", "abc123");
+    assert_int_equal(a.command, 1);
+    assert_string_equal(a.bundle, "/var/lib/containers/x/userdata");
+    /* Global options with values before the command, in every spelling. */
+    PARSE(a, "--root", "/run/runc", "--log", "/l", "--log-format=json", "--systemd-cgroup", "-debug", "create", "-b",
+          "/b", "id");
+    assert_int_equal(a.command, 8);
+    assert_string_equal(a.bundle, "/b");
+    PARSE(a, "--cgroup-manager", "cgroupfs", "run", "--console-socket", "/s", "--bundle=/bb", "id");
+    assert_int_equal(a.command, 3);
+    assert_string_equal(a.bundle, "/bb");
+    /* A value that looks like the word create does not fool it. */
+    PARSE(a, "--log", "create", "start", "id");
+    assert_int_equal(a.command, 3);
+    assert_null(a.bundle);
+}
+
+static void test_default_bundle_and_other_commands(void **unused)
+{
+    (void)unused;
+    nvb_shim_argv a;
+    PARSE(a, "create", "id");
+    assert_int_equal(a.command, 1);
+    assert_null(a.bundle); /* the current folder */
+    PARSE(a, "delete", "--force", "id");
+    assert_int_equal(a.command, 1);
+    assert_false(nvb_shim_command_edits("delete"));
+    assert_true(nvb_shim_command_edits("create"));
+    assert_true(nvb_shim_command_edits("run"));
+    PARSE(a, "--version");
+    assert_int_equal(a.command, -1);
+    /* Options after the id are not the bundle. */
+    PARSE(a, "create", "id", "--bundle", "/x");
+    assert_null(a.bundle);
+    PARSE(a, "create", "--pid-file", "--bundle", "id");
+    assert_null(a.bundle);
+}
+
+static json_t *parse(const char *text)
+{
+    nvb_err err = {0};
+    json_t *c = nvb_oci_config_parse(text, strlen(text), "config.json", &err);
+    if (!c)
+        fail_msg("%s", err.msg);
+    return c;
+}
+
+static void test_requests(void **unused)
+{
+    (void)unused;
+    json_t *c = parse("{\"process\":{\"env\":[\"NVIDIA_VISIBLE_DEVICES=all\",\"PATH=/bin\",\"NVIDIA_VISIBLE_DEVICES=0\"]},"
+                      "\"annotations\":{\"cdi.k8s.io/gpu\":\"vendor.com/x=y, nvidia.com/gpu=1,nvidia.com/gpu=GPU-ab\","
+                      "\"cdi.k8s.io/other\":\"vendor.com/x=z\",\"nvbind.gpus\":\"0:1\",\"nvbind.profile\":\"aiml\","
+                      "\"unrelated\":\"x\"}}");
+    nvb_oci_requests r;
+    nvb_err err = {0};
+    assert_int_equal(nvb_oci_find_requests(c, &r, &err), 0);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.v[0].source, "NVIDIA_VISIBLE_DEVICES");
+    assert_string_equal(r.v[0].list, "0"); /* the last one wins, as for the process */
+    assert_true(r.v[0].from_env);
+    assert_string_equal(r.v[1].source, "annotation cdi.k8s.io/gpu");
+    assert_string_equal(r.v[1].list, "1,GPU-ab");
+    assert_false(r.v[1].from_env);
+    assert_string_equal(r.v[2].source, "annotation nvbind.gpus");
+    assert_string_equal(r.v[2].list, "0:1");
+    assert_string_equal(r.profile, "aiml");
+    nvb_oci_requests_clear(&r);
+    json_decref(c);
+}
+
+static void test_no_requests(void **unused)
+{
+    (void)unused;
+    const char *texts[] = {
+        "{}",
+        "{\"process\":{\"env\":[\"NVIDIA_VISIBLE_DEVICES=void\"]}}",
+        "{\"process\":{\"env\":[\"NVIDIA_VISIBLE_DEVICES=none\"]}}",
+        "{\"process\":{\"env\":[\"NVIDIA_VISIBLE_DEVICES=\"]}}",
+        "{\"process\":{\"env\":[\"NVIDIA_VISIBLE_DEVICESX=0\"]},\"annotations\":{\"cdi.k8s.io/a\":\"vendor.com/x=0\"}}",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        json_t *c = parse(texts[i]);
+        nvb_oci_requests r;
+        nvb_err err = {0};
+        assert_int_equal(nvb_oci_find_requests(c, &r, &err), 0);
+        assert_int_equal(r.n, 0);
+        nvb_oci_requests_clear(&r);
+        json_decref(c);
+    }
+}
+
+static void test_bad_request_fields(void **unused)
+{
+    (void)unused;
+    const char *cases[][2] = {
+        {"{\"process\":{\"env\":[1]}}", "config.json: process.env[0]: expected a string"},
+        {"{\"process\":{\"env\":{}}}", "config.json: process.env: expected an array"},
+        {"{\"annotations\":[]}", "config.json: annotations: expected an object"},
+        {"{\"annotations\":{\"nvbind.gpus\":1}}", "config.json: annotations.nvbind.gpus: expected a string"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *c = parse(cases[i][0]);
+        nvb_oci_requests r;
+        nvb_err err = {0};
+        assert_int_equal(nvb_oci_find_requests(c, &r, &err), -1);
+        assert_string_equal(err.msg, cases[i][1]);
+        assert_int_equal(err.exit_code, NVB_EXIT_INPUT);
+        json_decref(c);
+    }
+}
+
+static void test_privileged_and_policy(void **unused)
+{
+    (void)unused;
+    json_t *p = parse("{\"process\":{\"capabilities\":{\"bounding\":[\"CAP_CHOWN\",\"CAP_SYS_ADMIN\"]}}}");
+    json_t *u = parse("{\"process\":{\"capabilities\":{\"bounding\":[\"CAP_CHOWN\"],\"effective\":[\"CAP_SYS_ADMIN\"]}}}");
+    assert_true(nvb_oci_config_privileged(p));
+    assert_false(nvb_oci_config_privileged(u));
+    nvb_config cfg;
+    nvb_config_init(&cfg);
+    cfg.security.allow_env_requests = true;
+    cfg.security.allow_unprivileged_env_requests = false;
+    assert_true(nvb_shim_env_request_allowed(&cfg, true));
+    assert_false(nvb_shim_env_request_allowed(&cfg, false));
+    cfg.security.allow_unprivileged_env_requests = true;
+    assert_true(nvb_shim_env_request_allowed(&cfg, false));
+    cfg.security.allow_env_requests = false;
+    assert_false(nvb_shim_env_request_allowed(&cfg, true));
+    nvb_config_clear(&cfg);
+    json_decref(p);
+    json_decref(u);
+}
+
+/* Without a request the bundle is not touched at all: same bytes, same inode, same mtime. */
+static void test_no_request_leaves_config_alone(void **unused)
+{
+    (void)unused;
+    char dir[] = "/tmp/nvbind-test-shim-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    const char *text = "{ \"process\" : {\"env\": [\"NVIDIA_VISIBLE_DEVICES=void\", \"A=1\"]},\n"
+                       "  \"annotations\": {\"cdi.k8s.io/x\": \"vendor.com/y=1\"} }\n";
+    nvb_err err = {0};
+    assert_int_equal(nvb_write_file_atomic(path, text, strlen(text), 0644, &err), 0);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    nvb_config cfg;
+    nvb_config_init(&cfg);
+    nvb_shim_ctx ctx = {.cfg = &cfg, .root = "/nonexistent-root", .hook_path = "/usr/bin/nvbind", .prog = "t"};
+    assert_int_equal(nvb_shim_edit_bundle(&ctx, dir, &err), 0);
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino);
+    assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+    char *now = nvb_read_file(path, 1 << 20, NULL);
+    assert_string_equal(now, text);
+    free(now);
+    /* An env request refused by [security] also leaves it alone (the default refuses
+     * unprivileged containers' requests). */
+    const char *env_req = "{\"process\":{\"env\":[\"NVIDIA_VISIBLE_DEVICES=0\"]}}";
+    assert_int_equal(nvb_write_file_atomic(path, env_req, strlen(env_req), 0644, &err), 0);
+    assert_int_equal(nvb_shim_edit_bundle(&ctx, dir, &err), 0);
+    now = nvb_read_file(path, 1 << 20, NULL);
+    assert_string_equal(now, env_req);
+    free(now);
+    /* A request that cannot be served (no such host root) is an error, file unchanged. */
+    const char *ann_req = "{\"annotations\":{\"nvbind.gpus\":\"0\"}}";
+    assert_int_equal(nvb_write_file_atomic(path, ann_req, strlen(ann_req), 0644, &err), 0);
+    assert_int_equal(nvb_shim_edit_bundle(&ctx, dir, &err), -1);
+    now = nvb_read_file(path, 1 << 20, NULL);
+    assert_string_equal(now, ann_req);
+    free(now);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0); /* and nothing else was left in the bundle */
+    nvb_config_clear(&cfg);
+}
+
+static void test_find_runtime(void **unused)
+{
+    (void)unused;
+    nvb_config cfg;
+    nvb_config_init(&cfg);
+    nvb_err err = {0};
+    cfg.runtime.oci_runtime = strdup("/bin/true");
+    char *rt = nvb_shim_find_runtime(&cfg, "/nonexistent/self", &err);
+    assert_non_null(rt);
+    free(rt);
+    /* The shim never execs itself. */
+    rt = nvb_shim_find_runtime(&cfg, "/bin/true", &err);
+    assert_null(rt);
+    assert_string_equal(err.msg, "[runtime] oci_runtime = \"/bin/true\" is this shim itself");
+    assert_int_equal(err.exit_code, NVB_EXIT_RUNTIME);
+    free(cfg.runtime.oci_runtime);
+    cfg.runtime.oci_runtime = strdup("no-such-runtime-xyz");
+    assert_null(nvb_shim_find_runtime(&cfg, NULL, &err));
+    assert_string_equal(err.msg, "[runtime] oci_runtime = \"no-such-runtime-xyz\": not found in PATH");
+    nvb_config_clear(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_podman_create),
+        cmocka_unit_test(test_default_bundle_and_other_commands),
+        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_no_requests),
+        cmocka_unit_test(test_bad_request_fields),
+        cmocka_unit_test(test_privileged_and_policy),
+        cmocka_unit_test(test_no_request_leaves_config_alone),
+        cmocka_unit_test(test_find_runtime),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
