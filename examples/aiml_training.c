@@ -1,0 +1,57 @@
+/* "AI/ML Training Pipeline" from the Bolt integration guide, in C.
+ *
+ *   cc aiml_training.c $(pkg-config --cflags --libs nvbind) -o aiml_training
+ *   ./aiml_training [HOST_ROOT [CDI_SPEC_DIR]]
+ *
+ * Without arguments this is NvbindGpuManager::with_defaults() on this machine; HOST_ROOT
+ * points the manager at another host root (a fake host in the tests), CDI_SPEC_DIR is where
+ * the Bolt spec is written before `bolt` runs (default /var/run/cdi). */
+#include <nvbind.h>
+#include <stdio.h>
+
+static int fail(const char *what, nvbind_error *err)
+{
+    fprintf(stderr, "aiml_training: %s: %s\n", what, nvbind_error_message(err));
+    int code = nvbind_error_code(err);
+    nvbind_error_free(err);
+    return code ? code : 1;
+}
+
+int main(int argc, char **argv)
+{
+    nvbind_error *err = NULL;
+    /* let gpu_manager = NvbindGpuManager::with_defaults(); */
+    nvbind_gpu_manager *gpu_manager;
+    if (argc > 1) {
+        nvbind_manager_options options = {.host_root = argv[1], .cdi_spec_dir = argc > 2 ? argv[2] : NULL};
+        gpu_manager = nvbind_gpu_manager_new(NULL, &options, &err);
+    } else {
+        gpu_manager = nvbind_gpu_manager_new_default();
+    }
+    if (!gpu_manager)
+        return fail("creating the GPU manager", err);
+
+    /* Generate AI/ML optimized CDI */
+    nvbind_cdi_spec *aiml_cdi = nvbind_generate_aiml_cdi_spec(gpu_manager, &err);
+    if (!aiml_cdi) {
+        nvbind_gpu_manager_free(gpu_manager);
+        return fail("generating the AI/ML CDI spec", err);
+    }
+    /* The CDI spec automatically includes: a 4GB CUDA cache, tensor core and mixed precision
+     * settings, a 16GB memory pool. */
+    printf("AI/ML CDI spec: kind %s, cdiVersion %s, %zu devices\n", nvbind_cdi_spec_kind(aiml_cdi),
+           nvbind_cdi_spec_version(aiml_cdi), nvbind_cdi_spec_device_count(aiml_cdi));
+    const nvbind_cdi_edits *edits = nvbind_cdi_spec_edits(aiml_cdi);
+    for (size_t i = 0; i < nvbind_cdi_edits_env_count(edits); i++)
+        printf("  %s\n", nvbind_cdi_edits_env(edits, i));
+    nvbind_cdi_spec_free(aiml_cdi);
+
+    /* gpu_manager.run_with_bolt_runtime("pytorch/pytorch:latest", ["python", "train_model.py"], Some("all")) */
+    const char *const train[] = {"python", "train_model.py", NULL};
+    int status = nvbind_run_with_bolt_runtime(gpu_manager, "pytorch/pytorch:latest", train, "all", &err);
+    nvbind_gpu_manager_free(gpu_manager);
+    if (status < 0)
+        return fail("running pytorch/pytorch:latest through bolt", err);
+    printf("bolt exited with status %d\n", status);
+    return status;
+}

@@ -1,0 +1,74 @@
+/* Internals shared by the public API's source files (lib/api/). Nothing here is exported:
+ * the library is built with -fvisibility=hidden and only NVBIND_EXPORT functions of
+ * include/nvbind.h leave it. */
+#pragma once
+#include <jansson.h>
+
+#include "nvbind.h"
+#include "config/config.h"
+#include "host/host.h"
+#include "util/error.h"
+#include "util/strv.h"
+
+struct nvbind_error {
+    int code;      /* enum nvb_exit */
+    int errnum;
+    char *message;
+};
+
+/* The kind of every spec the manager writes: Bolt reads devices of this kind. */
+#define NVB_API_BOLT_KIND "nvidia.com/gpu-bolt"
+
+struct nvbind_gpu_manager {
+    nvb_config config;            /* the whole configuration: file values or defaults */
+    nvbind_bolt_config bolt;      /* the effective BoltConfig ([bolt.*] or the one given) */
+    char *host_root;              /* "/" unless given */
+    char *driver_root;            /* NULL = host root */
+    char *cdi_spec_dir;           /* where run_with_bolt_runtime writes its spec */
+    char *hook_path;              /* the nvbind binary the spec's hooks run */
+    char *config_path;            /* the nvbind.toml loaded, NULL when none */
+};
+
+/* A private copy of m (the same configuration file, options and BoltConfig). */
+nvbind_gpu_manager *nvb_api_manager_clone(const nvbind_gpu_manager *m, nvbind_error **err);
+
+struct nvbind_cdi_spec {
+    json_t *json;                 /* the CDI document (jansson object in the CDI layout) */
+    json_t *no_edits;             /* an empty object: the spec-wide edits when there are none */
+};
+
+/* Store a copy of e in *err (when err is not NULL), replacing one already there. Returns -1. */
+int nvb_api_fail(nvbind_error **err, const nvb_err *e);
+/* Same with a message built here. */
+int nvb_api_failf(nvbind_error **err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Out of memory while doing `what`. */
+int nvb_api_oom(nvbind_error **err, const char *what);
+
+/* Discovery options for the manager's host. with_nvml: enrich through NVML (bounded). */
+nvb_discover_opts nvb_api_discover_opts(const nvbind_gpu_manager *m, bool with_nvml);
+nvb_host *nvb_api_discover(const nvbind_gpu_manager *m, bool with_nvml, nvbind_error **err);
+
+/* Mapping between the public BoltConfig and the configuration model. */
+void nvb_api_bolt_from_config(const nvb_config *c, nvbind_bolt_config *out);
+void nvb_api_bolt_to_config(const nvbind_bolt_config *b, nvb_config *c);
+/* Range checks of a caller's BoltConfig / capsule config ("field: problem"). */
+int nvb_api_check_bolt(const nvbind_bolt_config *b, nvbind_error **err);
+int nvb_api_check_capsule(const nvbind_bolt_capsule_config *c, nvbind_error **err);
+
+/* The workloads a spec is generated for. */
+enum nvb_api_workload { NVB_API_DEFAULT, NVB_API_GAMING, NVB_API_AIML, NVB_API_CUSTOM };
+
+/* Generate the Bolt-kind spec of m's host for a workload. custom is the capsule config of
+ * NVB_API_CUSTOM (NULL otherwise). Returns the CDI document, or NULL with *err set. */
+json_t *nvb_api_generate(const nvbind_gpu_manager *m, const nvb_host *h, enum nvb_api_workload w,
+                         const nvbind_bolt_capsule_config *custom, nvbind_error **err);
+/* The workload run_with_* use for the manager's configuration. */
+enum nvb_api_workload nvb_api_manager_workload(const nvbind_gpu_manager *m);
+
+/* Wrap a CDI document in a spec handle (takes the reference). NULL when out of memory. */
+nvbind_cdi_spec *nvb_api_spec_wrap(json_t *doc);
+
+/* The fully qualified Bolt-kind CDI names ("nvidia.com/gpu-bolt=0") of a GPU request ("all",
+ * "none", indices, UUIDs, MIG devices; NULL = the configuration's default) on host h. */
+int nvb_api_select_names(const nvbind_gpu_manager *m, const nvb_host *h, const char *gpus, nvb_strv *out,
+                         nvbind_error **err);

@@ -1,0 +1,484 @@
+/* run_with_runtime driving an adapter (a recording one, and the OCI-bundle adapter on a real
+ * config.json), and run_with_bolt_runtime through a fake `bolt` on PATH. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+
+#include "api_test_util.h"
+
+static tu_host host; /* 2 GPUs */
+static char *work;   /* bundles, spec folders, the fake bolt */
+static char *old_path;
+
+static int setup(void **state)
+{
+    (void)state;
+    work = tu_mkdtemp("nvbind-api-runtime");
+    const char *p = getenv("PATH");
+    old_path = strdup(p ? p : "/usr/bin:/bin");
+    return work && tu_host_build(&host, "--gpus 2") == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    setenv("PATH", old_path, 1);
+    tu_host_free(&host);
+    tu_rm_rf(work);
+    free(work);
+    free(old_path);
+    return 0;
+}
+
+/* ---- a recording adapter -------------------------------------------------------------- */
+
+typedef struct recorder {
+    char log[4096];          /* one line per call */
+    const char *fail_step;   /* this step fails */
+    const void *seen_spec;
+    nvbind_bolt_config seen_config;
+} recorder;
+
+static void logf_(recorder *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(recorder *r, const char *fmt, ...)
+{
+    size_t len = strlen(r->log);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->log + len, sizeof r->log - len, fmt, ap);
+    va_end(ap);
+}
+
+static int step(recorder *r, const char *name, nvbind_error **err)
+{
+    if (r->fail_step && strcmp(r->fail_step, name) == 0)
+        return nvbind_error_set(err, NVBIND_EXIT_BUSY, "the capsule refused %s", name);
+    return 0;
+}
+
+static int rec_setup(void *user, const char *id, const void *spec, const nvbind_bolt_config *cfg, nvbind_error **err)
+{
+    recorder *r = user;
+    r->seen_spec = spec;
+    r->seen_config = *cfg;
+    logf_(r, "setup %s\n", id);
+    return step(r, "setup_gpu_for_capsule", err);
+}
+
+static int rec_devices(void *user, const char *id, const char *const *names, size_t n, nvbind_error **err)
+{
+    recorder *r = user;
+    logf_(r, "devices %s", id);
+    for (size_t i = 0; i < n; i++)
+        logf_(r, " %s", names[i]);
+    logf_(r, "\n");
+    return step(r, "apply_cdi_devices", err);
+}
+
+static int rec_snapshot(void *user, const char *id, const nvbind_bolt_capsule_config *c, nvbind_error **err)
+{
+    recorder *r = user;
+    logf_(r, "snapshot %s %d %s %llu\n", id, c->snapshot_support, nvbind_isolation_name(c->isolation_level.level),
+          (unsigned long long)c->isolation_level.memory_limit);
+    return step(r, "enable_gpu_snapshot", err);
+}
+
+static int rec_gaming(void *user, const char *id, const nvbind_bolt_gaming_gpu_config *g, nvbind_error **err)
+{
+    recorder *r = user;
+    logf_(r, "gaming %s %s\n", id, nvbind_performance_profile_name(g->performance_profile));
+    return step(r, "setup_gaming_optimization", err);
+}
+
+static int rec_aiml(void *user, const char *id, const nvbind_bolt_aiml_gpu_config *a, nvbind_error **err)
+{
+    recorder *r = user;
+    logf_(r, "aiml %s %llu\n", id, (unsigned long long)a->cuda_cache_size);
+    return step(r, "setup_aiml_optimization", err);
+}
+
+static int rec_isolation(void *user, const char *id, const char *level, nvbind_error **err)
+{
+    recorder *r = user;
+    logf_(r, "isolation %s %s\n", id, level);
+    return step(r, "configure_gpu_isolation", err);
+}
+
+static nvbind_runtime_adapter recording(recorder *r)
+{
+    return (nvbind_runtime_adapter){
+        .user = r,
+        .setup_gpu_for_capsule = rec_setup,
+        .apply_cdi_devices = rec_devices,
+        .enable_gpu_snapshot = rec_snapshot,
+        .setup_gaming_optimization = rec_gaming,
+        .setup_aiml_optimization = rec_aiml,
+        .configure_gpu_isolation = rec_isolation,
+    };
+}
+
+static nvbind_gpu_manager *manager(const nvbind_bolt_config *c, const char *spec_dir)
+{
+    nvbind_manager_options o = tu_options(&host);
+    o.cdi_spec_dir = spec_dir;
+    nvbind_error *err = NULL;
+    nvbind_gpu_manager *m = nvbind_gpu_manager_new(c, &o, &err);
+    if (!m)
+        fail_msg("%s", nvbind_error_message(err));
+    return m;
+}
+
+static nvbind_bolt_config full_config(void)
+{
+    nvbind_bolt_config c;
+    nvbind_bolt_config_default(&c);
+    c.capsule.snapshot_gpu_state = true;
+    c.capsule.isolation_level = NVBIND_ISOLATION_VIRTUAL;
+    c.capsule.gpu_memory_limit = 8000000000ull;
+    c.has_gaming = true;
+    nvbind_bolt_gaming_gpu_config_default(&c.gaming);
+    c.has_aiml = true;
+    nvbind_bolt_aiml_gpu_config_default(&c.aiml);
+    return c;
+}
+
+static void test_steps_in_order(void **state)
+{
+    (void)state;
+    nvbind_bolt_config c = full_config();
+    nvbind_gpu_manager *m = manager(&c, NULL);
+    recorder r = {0};
+    nvbind_runtime_adapter a = recording(&r);
+    int spec_token = 42;
+    nvbind_error *err = NULL;
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "capsule-1", &spec_token, "1", &err), 0);
+    assert_null(err);
+    assert_string_equal(r.log, "setup capsule-1\n"
+                               "isolation capsule-1 virtual\n"
+                               "devices capsule-1 nvidia.com/gpu-bolt=1\n"
+                               "snapshot capsule-1 1 virtual 8000000000\n"
+                               "gaming capsule-1 ultra-low-latency\n"
+                               "aiml capsule-1 4096\n");
+    assert_ptr_equal(r.seen_spec, &spec_token);
+    assert_true(r.seen_config.has_gaming && r.seen_config.has_aiml);
+
+    /* A UUID and "all" name the devices of the spec; steps without a callback are skipped. */
+    memset(r.log, 0, sizeof r.log);
+    a.setup_gaming_optimization = NULL;
+    a.enable_gpu_snapshot = NULL;
+    char req[128];
+    snprintf(req, sizeof req, "%s", tu_gpu_field(&host, 0, "uuid"));
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "c2", NULL, req, &err), 0);
+    assert_non_null(strstr(r.log, "devices c2 nvidia.com/gpu-bolt=0\n"));
+    assert_null(strstr(r.log, "gaming"));
+    assert_null(strstr(r.log, "snapshot"));
+    memset(r.log, 0, sizeof r.log);
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "c3", NULL, "all", &err), 0);
+    assert_non_null(strstr(r.log, "devices c3 nvidia.com/gpu-bolt=all\n"));
+    /* "none": no device step at all. */
+    memset(r.log, 0, sizeof r.log);
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "c4", NULL, "none", &err), 0);
+    assert_null(strstr(r.log, "devices"));
+    nvbind_gpu_manager_free(m);
+
+    /* Default config: no snapshot, no gaming or AI/ML step. */
+    m = manager(NULL, NULL);
+    a = recording(&r);
+    memset(r.log, 0, sizeof r.log);
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "plain", NULL, NULL, &err), 0);
+    assert_string_equal(r.log, "setup plain\nisolation plain shared\ndevices plain nvidia.com/gpu-bolt=all\n");
+    nvbind_gpu_manager_free(m);
+}
+
+static void test_step_failure(void **state)
+{
+    (void)state;
+    nvbind_bolt_config c = full_config();
+    nvbind_gpu_manager *m = manager(&c, NULL);
+    recorder r = {.fail_step = "apply_cdi_devices"};
+    nvbind_runtime_adapter a = recording(&r);
+    nvbind_error *err = NULL;
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "capsule-9", NULL, "0", &err), -1);
+    assert_string_equal(nvbind_error_message(err),
+                        "runtime adapter: apply_cdi_devices for container capsule-9: the capsule refused apply_cdi_devices");
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_BUSY);
+    assert_null(strstr(r.log, "snapshot")); /* stopped at the failing step */
+    nvbind_error_free(err);
+
+    /* A bad request changes nothing: no step runs. */
+    err = NULL;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "capsule-9", NULL, "7", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
+    assert_non_null(strstr(nvbind_error_message(err), "7"));
+    assert_string_equal(r.log, "");
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "", NULL, "0", &err), -1);
+    assert_int_equal(nvbind_run_with_runtime(m, NULL, "x", NULL, "0", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
+    nvbind_error_free(err);
+    nvbind_gpu_manager_free(m);
+}
+
+/* ---- the OCI-bundle adapter ------------------------------------------------------------- */
+
+static const char minimal_config[] =
+    "{\"ociVersion\": \"1.0.2\", \"process\": {\"args\": [\"sh\"], \"cwd\": \"/\", "
+    "\"env\": [\"PATH=/usr/bin:/bin\"]}, \"root\": {\"path\": \"rootfs\"}, \"mounts\": [], "
+    "\"linux\": {\"namespaces\": [{\"type\": \"mount\"}]}}\n";
+
+static char *make_bundle(const char *name)
+{
+    char *dir = NULL, *cfg = NULL;
+    assert_true(asprintf(&dir, "%s/%s", work, name) > 0);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_true(asprintf(&cfg, "%s/config.json", dir) > 0);
+    assert_int_equal(tu_write_file(cfg, minimal_config), 0);
+    free(cfg);
+    return dir;
+}
+
+static json_t *load_config(const char *bundle)
+{
+    char *cfg = NULL;
+    assert_true(asprintf(&cfg, "%s/config.json", bundle) > 0);
+    json_error_t je;
+    json_t *doc = json_load_file(cfg, 0, &je);
+    free(cfg);
+    assert_non_null(doc);
+    return doc;
+}
+
+static bool has_env(const json_t *config, const char *kv)
+{
+    const json_t *env = json_object_get(json_object_get(config, "process"), "env");
+    for (size_t i = 0; i < json_array_size(env); i++)
+        if (strcmp(json_string_value(json_array_get(env, i)), kv) == 0)
+            return true;
+    return false;
+}
+
+static bool has_device_path(const json_t *config, const char *path)
+{
+    const json_t *devs = json_object_get(json_object_get(config, "linux"), "devices");
+    for (size_t i = 0; i < json_array_size(devs); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(devs, i), "path")), path) == 0)
+            return true;
+    return false;
+}
+
+static void test_oci_bundle_adapter(void **state)
+{
+    (void)state;
+    nvbind_bolt_config c = full_config();
+    c.has_gaming = false;
+    nvbind_gpu_manager *m = manager(&c, NULL);
+    char *bundle = make_bundle("bundle-aiml");
+    nvbind_error *err = NULL;
+    nvbind_runtime_adapter *a = nvbind_oci_bundle_adapter(m, bundle, &err);
+    assert_non_null(a);
+    nvbind_gpu_manager_free(m); /* the adapter keeps its own copy */
+    nvbind_gpu_manager *m1 = manager(&c, NULL);
+    assert_int_equal(nvbind_run_with_runtime(m1, a, "oci-1", NULL, "1", &err), 0);
+    nvbind_gpu_manager_free(m1);
+    json_t *cfg = load_config(bundle);
+    /* Only GPU 1's node, the control nodes, and the cgroup rule for it. */
+    assert_true(has_device_path(cfg, "/dev/nvidia1"));
+    assert_false(has_device_path(cfg, "/dev/nvidia0"));
+    assert_true(has_device_path(cfg, "/dev/nvidiactl"));
+    assert_true(has_env(cfg, "PATH=/usr/bin:/bin"));
+    assert_true(has_env(cfg, "CUDA_CACHE_MAXSIZE=4294967296"));
+    assert_true(has_env(cfg, "BOLT_GPU_ISOLATION=virtual"));
+    assert_true(has_env(cfg, "BOLT_GPU_SNAPSHOT=1"));
+    assert_true(has_env(cfg, "BOLT_WORKLOAD_TYPE=ai-ml"));
+    assert_true(has_env(cfg, "BOLT_GPU_MEMORY_LIMIT=8000000000"));
+    assert_true(has_env(cfg, "NVIDIA_VISIBLE_DEVICES=void"));
+    const json_t *rules = json_object_get(json_object_get(json_object_get(cfg, "linux"), "resources"), "devices");
+    assert_true(json_array_size(rules) >= 1);
+    const json_t *hooks = json_object_get(json_object_get(cfg, "hooks"), "createContainer");
+    assert_true(json_array_size(hooks) >= 1);
+    bool libcuda = false;
+    const json_t *mounts = json_object_get(cfg, "mounts");
+    for (size_t i = 0; i < json_array_size(mounts); i++)
+        libcuda |= strstr(json_string_value(json_object_get(json_array_get(mounts, i), "destination")), "libcuda.so.") != NULL;
+    assert_true(libcuda);
+    char *first = json_dumps(cfg, JSON_SORT_KEYS);
+    json_decref(cfg);
+
+    /* Running the steps again changes nothing more. */
+    nvbind_gpu_manager *m2 = manager(&c, NULL);
+    assert_int_equal(nvbind_run_with_runtime(m2, a, "oci-1", NULL, "1", &err), 0);
+    cfg = load_config(bundle);
+    char *second = json_dumps(cfg, JSON_SORT_KEYS);
+    assert_string_equal(first, second);
+    json_decref(cfg);
+    free(first);
+    free(second);
+    nvbind_runtime_adapter_free(a);
+    nvbind_gpu_manager_free(m2);
+    free(bundle);
+}
+
+static void test_oci_bundle_adapter_errors(void **state)
+{
+    (void)state;
+    nvbind_gpu_manager *m = manager(NULL, NULL);
+    nvbind_error *err = NULL;
+    char *missing = NULL;
+    assert_true(asprintf(&missing, "%s/no-such-bundle", work) > 0);
+    nvbind_runtime_adapter *a = nvbind_oci_bundle_adapter(m, missing, &err);
+    assert_non_null(a);
+    assert_int_equal(nvbind_run_with_runtime(m, a, "oci-2", NULL, "0", &err), -1);
+    assert_non_null(strstr(nvbind_error_message(err), "setup_gpu_for_capsule"));
+    assert_non_null(strstr(nvbind_error_message(err), "config.json"));
+    nvbind_runtime_adapter_free(a);
+
+    /* A config.json that is not JSON: named with its position, left as it was. */
+    char *bundle = make_bundle("bundle-broken");
+    char *cfg = NULL;
+    assert_true(asprintf(&cfg, "%s/config.json", bundle) > 0);
+    assert_int_equal(tu_write_file(cfg, "{\"process\": [1,"), 0);
+    a = nvbind_oci_bundle_adapter(m, bundle, &err);
+    assert_int_equal(nvbind_run_with_runtime(m, a, "oci-3", NULL, "0", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_INPUT);
+    char *text = tu_read_file(cfg);
+    assert_string_equal(text, "{\"process\": [1,");
+    free(text);
+
+    /* Steps out of order are refused, and foreign CDI kinds too. */
+    assert_int_equal(a->apply_cdi_devices(a->user, "oci-3", (const char *const[]){"nvidia.com/gpu=0"}, 1, &err), -1);
+    assert_non_null(strstr(nvbind_error_message(err), "setup_gpu_for_capsule"));
+    nvbind_runtime_adapter_free(a);
+    assert_int_equal(tu_write_file(cfg, minimal_config), 0);
+    a = nvbind_oci_bundle_adapter(m, bundle, &err);
+    assert_int_equal(a->setup_gpu_for_capsule(a->user, "oci-4", NULL, NULL, &err), 0);
+    assert_int_equal(a->apply_cdi_devices(a->user, "oci-4", (const char *const[]){"example.com/fpga=0"}, 1, &err), -1);
+    assert_non_null(strstr(nvbind_error_message(err), "example.com/fpga=0"));
+    assert_int_equal(a->configure_gpu_isolation(a->user, "oci-4", "isolated", &err), -1);
+    assert_non_null(strstr(nvbind_error_message(err), "isolated"));
+    /* The plain nvidia.com/gpu kind names the same devices. */
+    assert_int_equal(a->apply_cdi_devices(a->user, "oci-4", (const char *const[]){"nvidia.com/gpu=0"}, 1, &err), 0);
+    json_t *doc = load_config(bundle);
+    assert_true(has_device_path(doc, "/dev/nvidia0"));
+    json_decref(doc);
+    nvbind_error_free(err);
+    nvbind_runtime_adapter_free(a);
+    nvbind_runtime_adapter_free(NULL);
+    assert_null(nvbind_oci_bundle_adapter(m, "", NULL));
+    free(cfg);
+    free(bundle);
+    free(missing);
+    nvbind_gpu_manager_free(m);
+}
+
+/* ---- run_with_bolt_runtime ------------------------------------------------------------ */
+
+/* A fake bolt that records its arguments, one per line, and exits with $FAKE_BOLT_EXIT. */
+static char *fake_bolt(char **log)
+{
+    char *dir = NULL, *exe = NULL, *script = NULL;
+    assert_true(asprintf(&dir, "%s/bin", work) > 0);
+    mkdir(dir, 0755);
+    assert_true(asprintf(log, "%s/bolt.log", work) > 0);
+    assert_true(asprintf(&exe, "%s/bolt", dir) > 0);
+    assert_true(asprintf(&script, "#!/bin/sh\nfor a in \"$@\"; do printf '%%s\\n' \"$a\"; done > '%s'\nexit ${FAKE_BOLT_EXIT:-0}\n",
+                         *log) > 0);
+    assert_int_equal(tu_write_file(exe, script), 0);
+    assert_int_equal(chmod(exe, 0755), 0);
+    free(script);
+    free(exe);
+    return dir;
+}
+
+static void test_bolt_runtime(void **state)
+{
+    (void)state;
+    char *log = NULL, *specdir = NULL;
+    char *bin = fake_bolt(&log);
+    assert_true(asprintf(&specdir, "%s/cdi", work) > 0);
+    char *path = NULL;
+    assert_true(asprintf(&path, "%s:%s", bin, old_path) > 0);
+    setenv("PATH", path, 1);
+
+    nvbind_bolt_config c;
+    nvbind_bolt_config_default(&c);
+    c.capsule.isolation_level = NVBIND_ISOLATION_EXCLUSIVE;
+    c.has_gaming = true;
+    nvbind_bolt_gaming_gpu_config_default(&c.gaming);
+    nvbind_gpu_manager *m = manager(&c, specdir);
+    nvbind_error *err = NULL;
+    const char *argv[] = {"steam", "-bigpicture", NULL};
+    setenv("FAKE_BOLT_EXIT", "0", 1);
+    assert_int_equal(nvbind_run_with_bolt_runtime(m, "steam:latest", argv, "all", &err), 0);
+    char *got = tu_read_file(log);
+    assert_non_null(got);
+    assert_string_equal(got, "surge\nrun\n--cdi-device\nnvidia.com/gpu-bolt=all\n--capsule-isolation\ngpu-exclusive\n"
+                             "--runtime-optimization\ngpu-passthrough\nsteam:latest\nsteam\n-bigpicture\n");
+    free(got);
+    /* The spec Bolt resolves the device in was written first. */
+    char *spec_path = NULL;
+    assert_true(asprintf(&spec_path, "%s/nvidia.com-gpu-bolt.json", specdir) > 0);
+    nvbind_cdi_spec *s = nvbind_cdi_spec_load(spec_path, &err);
+    assert_non_null(s);
+    assert_string_equal(tu_env(s, "BOLT_WORKLOAD_TYPE"), "gaming");
+    assert_string_equal(tu_env(s, "BOLT_GPU_ISOLATION"), "exclusive");
+    nvbind_cdi_spec_free(s);
+
+    /* Two GPUs by index and UUID, no command; bolt's exit status comes back. */
+    setenv("FAKE_BOLT_EXIT", "7", 1);
+    char req[160];
+    snprintf(req, sizeof req, "0,%s", tu_gpu_field(&host, 1, "uuid"));
+    assert_int_equal(nvbind_run_with_bolt_runtime(m, "img", NULL, req, &err), 7);
+    got = tu_read_file(log);
+    assert_string_equal(got, "surge\nrun\n--cdi-device\nnvidia.com/gpu-bolt=0\n--cdi-device\nnvidia.com/gpu-bolt=1\n"
+                             "--capsule-isolation\ngpu-exclusive\n--runtime-optimization\ngpu-passthrough\nimg\n");
+    free(got);
+    nvbind_gpu_manager_free(m);
+    free(spec_path);
+    free(path);
+    free(bin);
+    free(log);
+    free(specdir);
+}
+
+static void test_bolt_runtime_errors(void **state)
+{
+    (void)state;
+    char *specdir = NULL;
+    assert_true(asprintf(&specdir, "%s/cdi-errors", work) > 0);
+    nvbind_gpu_manager *m = manager(NULL, specdir);
+    nvbind_error *err = NULL;
+    /* No bolt in PATH: a clear error, and no spec written. */
+    setenv("PATH", "/nonexistent", 1);
+    assert_int_equal(nvbind_run_with_bolt_runtime(m, "img", NULL, "all", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_RUNTIME);
+    assert_non_null(strstr(nvbind_error_message(err), "bolt"));
+    assert_int_equal(access(specdir, F_OK), -1);
+    /* A GPU that does not exist: refused before anything runs. */
+    assert_int_equal(nvbind_run_with_bolt_runtime(m, "img", NULL, "5", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
+    assert_non_null(strstr(nvbind_error_message(err), "5"));
+    assert_int_equal(nvbind_run_with_bolt_runtime(m, "", NULL, "0", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
+    assert_int_equal(access(specdir, F_OK), -1);
+    nvbind_error_free(err);
+    setenv("PATH", old_path, 1);
+    nvbind_gpu_manager_free(m);
+    free(specdir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_steps_in_order),
+        cmocka_unit_test(test_step_failure),
+        cmocka_unit_test(test_oci_bundle_adapter),
+        cmocka_unit_test(test_oci_bundle_adapter_errors),
+        cmocka_unit_test(test_bolt_runtime),
+        cmocka_unit_test(test_bolt_runtime_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
