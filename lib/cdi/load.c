@@ -77,7 +77,10 @@ static json_t *load_json(const char *data, size_t len, const char *name, nvb_err
     json_error_t je;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        nvb_errf(err, NVB_EXIT_INPUT, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+        if (je.line > 0)
+            nvb_errf(err, NVB_EXIT_INPUT, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+        else /* jansson has no position for a few errors */
+            nvb_errf(err, NVB_EXIT_INPUT, "%s: %s", name, je.text);
         return NULL;
     }
     if (depth_of(root, NVB_CDI_MAX_DEPTH) > NVB_CDI_MAX_DEPTH) {
