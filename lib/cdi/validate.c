@@ -570,7 +570,6 @@ int nvb_cdi_validate(const json_t *spec, nvb_strv *problems)
         problem(&c, "expected a JSON object, got %s", spec ? cdi_json_type_name(spec) : "nothing");
         return c.oom ? -1 : c.count;
     }
-    unknown_fields(&c, spec, CDI_N_SPEC);
     check_version(&c, spec);
 
     const json_t *kind = field(&c, spec, "kind", JSON_STRING, true);
@@ -582,6 +581,7 @@ int nvb_cdi_validate(const json_t *spec, nvb_strv *problems)
             pop(&c, old);
         }
     }
+    unknown_fields(&c, spec, CDI_N_SPEC);
     check_annotations(&c, spec);
     check_devices(&c, spec);
 
