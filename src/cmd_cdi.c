@@ -191,14 +191,15 @@ static int cdi_list(nvb_cli *cli, int argc, char **argv)
                 json_array_append_new(probs, json_string(f->problems.v[k]));
             for (size_t k = 0; k < f->conflicts.n; k++)
                 json_array_append_new(confl, json_string(f->conflicts.v[k]));
-            json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:b, s:o, s:o, s:o}", "path", f->path, "kind",
+            json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:b, s:b, s:o, s:o, s:o}", "path", f->path, "kind",
                                                  f->kind ? json_string(f->kind) : json_null(), "cdiVersion",
                                                  f->cdi_version ? json_string(f->cdi_version) : json_null(), "valid",
-                                                 f->valid, "devices", devs, "problems", probs, "conflicts", confl));
+                                                 f->valid, "ignored_by_engines", f->ignored_by_engines, "devices", devs,
+                                                 "problems", probs, "conflicts", confl));
             continue;
         }
-        printf("%s  (%s, cdiVersion %s)%s\n", f->path, f->kind ? f->kind : "?", f->cdi_version ? f->cdi_version : "?",
-               f->valid ? "" : "  INVALID");
+        printf("%s  (%s, cdiVersion %s)%s%s\n", f->path, f->kind ? f->kind : "?", f->cdi_version ? f->cdi_version : "?",
+               f->valid ? "" : "  INVALID", f->ignored_by_engines ? "  IGNORED by engines (they read only .json and .yaml)" : "");
         for (size_t k = 0; k < f->devices.n; k++)
             printf("  %s\n", f->devices.v[k]);
         for (size_t k = 0; k < f->problems.n; k++)
