@@ -199,14 +199,21 @@ static void test_default_none_and_environment(void **state)
     nvb_edits_clear(&e);
 }
 
-static char tmpdir[64];
+static char tmpdir[512];
+
+/* A fresh folder under $TMPDIR (the system's temporary folder when unset). */
+static char *make_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/nvbind-profiles-XXXXXX", base && base[0] == '/' ? base : P_tmpdir);
+    return mkdtemp(tmpdir);
+}
 
 static void test_custom(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/nvbind-profiles-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    char dev[128], node[160], models[160];
+    assert_non_null(make_tmpdir());
+    char dev[600], node[600], models[600];
     snprintf(dev, sizeof dev, "%s/dev", tmpdir);
     snprintf(node, sizeof node, "%s/dev/fuse", tmpdir);
     snprintf(models, sizeof models, "%s/srv", tmpdir);
@@ -259,7 +266,7 @@ static void test_custom(void **state)
     assert_string_equal(err.msg, "--profile 'zzzzzz': unknown profile (valid: default, gaming, aiml, render, broken, "
                                  "all)");
     nvb_config_clear(&c);
-    char cmd[128];
+    char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     assert_int_equal(system(cmd), 0);
 }

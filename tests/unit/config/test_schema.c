@@ -359,8 +359,8 @@ static void test_unknown_names(void **state)
     assert_load_error("[profiles.x]\nmounts = [\"/a:models\"]\n",
                       "nvbind.toml:2:11: profiles.x.mounts[0]: \"/a:models\": the container path must be an absolute "
                       "path");
-    assert_load_error("[profiles.x]\ndevices = [\"/tmp/x\"]\n",
-                      "nvbind.toml:2:12: profiles.x.devices[0]: \"/tmp/x\" is not a device node path under /dev/");
+    assert_load_error("[profiles.x]\ndevices = [\"/srv/x\"]\n",
+                      "nvbind.toml:2:12: profiles.x.devices[0]: \"/srv/x\" is not a device node path under /dev/");
     assert_load_error("[profiles.x]\nenv = [\"NOVALUE\"]\n",
                       "nvbind.toml:2:8: profiles.x.env[0]: \"NOVALUE\" is not KEY=VALUE with a valid variable name");
     assert_load_error("[profiles.x]\nenv = \"A=1\"\n",
@@ -459,7 +459,15 @@ static void test_percent_and_suggest(void **state)
 
 /* ---- the search order ---- */
 
-static char tmpdir[64];
+static char tmpdir[512];
+
+/* A fresh folder under $TMPDIR (the system's temporary folder when unset). */
+static char *make_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/nvbind-schema-XXXXXX", base && base[0] == '/' ? base : P_tmpdir);
+    return mkdtemp(tmpdir);
+}
 
 static void write_text(const char *path, const char *text)
 {
@@ -472,16 +480,13 @@ static void write_text(const char *path, const char *text)
 static int setup_tmp(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/nvbind-schema-XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
-    return 0;
+    return make_tmpdir() ? 0 : -1;
 }
 
 static int teardown_tmp(void **state)
 {
     (void)state;
-    char cmd[128];
+    char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     return system(cmd) == 0 ? 0 : -1;
 }
