@@ -2,6 +2,7 @@
  * folder scans as fallback), binaries, firmware, vendor configuration files, IPC sockets.
  * Every path is resolved inside its root; a file counts once however many links lead to it. */
 #include "host/discover.h"
+#include "host/hostio.h"
 #include "ldcache/driver_libs.h"
 #include "ldcache/ldcache.h"
 #include "util/cleanup.h"
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,22 +19,15 @@
 #include <unistd.h>
 
 /* Add the file at `path` inside the driver root (following links) when it exists. */
-static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const char *path, unsigned caps,
-                        char **resolved_out)
+static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const char *path, unsigned caps)
 {
-    char *resolved = nvb_rootpath_resolve(&d->drv, path);
-    if (!resolved)
-        return 0;
-    char *host = nvb_rootpath_host(&d->drv, resolved);
+    char resolved[PATH_MAX];
     struct stat st;
-    if (!host || stat(host, &st) < 0 || !S_ISREG(st.st_mode)) {
-        free(host);
-        free(resolved);
+    if (nvb_rootpath_lookup(d->drv, path, resolved, &st) < 0 || !S_ISREG(st.st_mode))
         return 0;
-    }
-    if (resolved_out)
-        *resolved_out = strdup(resolved);
-    return nvb_host_add_component(d->h, kind, host, resolved, caps, false) ? 1 : -1;
+    char *host = nvb_rootpath_host(d->drv, resolved);
+    char *container = strdup(resolved);
+    return nvb_host_add_component(d, kind, host, container, caps, false) ? 1 : -1;
 }
 
 static const char *base_name(const char *p)
@@ -47,16 +42,16 @@ static int add_library(nvb_discovery *d, const char *path, const char *soname, b
 {
     if (!nvb_driver_lib_caps(base_name(path), d->h->driver_version))
         return 0;
-    _cleanup_free_ char *resolved = nvb_rootpath_resolve(&d->drv, path);
-    if (!resolved)
+    char resolved[PATH_MAX];
+    if (nvb_rootpath_lookup(d->drv, path, resolved, NULL) < 0)
         return 0;
     unsigned caps = nvb_driver_lib_caps(base_name(resolved), d->h->driver_version);
     if (!caps)
         return 0;
     if (compat32)
         caps |= NVB_CAP_COMPAT32;
-    char *host = nvb_rootpath_host(&d->drv, resolved);
-    nvb_component *c = nvb_host_add_component(d->h, NVB_COMP_LIBRARY, host, NVB_TAKE(resolved), caps, false);
+    char *host = nvb_rootpath_host(d->drv, resolved);
+    nvb_component *c = nvb_host_add_component(d, NVB_COMP_LIBRARY, host, strdup(resolved), caps, false);
     if (!c)
         return -1;
     /* The cache keys a library by its SONAME, and also lists development links
@@ -67,48 +62,72 @@ static int add_library(nvb_discovery *d, const char *path, const char *soname, b
 }
 
 /* ELF class from the header: 1 = 32-bit, 2 = 64-bit, 0 = not ELF. */
-static int elf_class(const char *host_path)
+static int elf_class(nvb_discovery *d, const char *path)
 {
-    _cleanup_close_ int fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    _cleanup_close_ int fd = nvb_rootpath_open(d->drv, path, O_RDONLY | O_NOFOLLOW);
     unsigned char id[5];
     if (fd < 0 || read(fd, id, sizeof id) != (ssize_t)sizeof id || memcmp(id, "\177ELF", 4) != 0)
         return 0;
     return id[4];
 }
 
+/* Resolve a folder inside the driver root and open it for listing; false when absent, or
+ * when it was searched for `pattern` already (merged /usr: /lib and /usr/lib are one). */
+static bool open_search_dir(nvb_discovery *d, const char *dir_in_drv, const char *pattern, char *resolved,
+                            nvb_dir *dir)
+{
+    if (nvb_rootpath_lookup(d->drv, dir_in_drv, resolved, NULL) < 0)
+        return false;
+    _cleanup_free_ char *key = NULL;
+    if (asprintf(&key, "%s\n%s", pattern, resolved) < 0)
+        return false;
+    if (nvb_strv_contains(&d->listed, key))
+        return false;
+    if (nvb_strv_push_take(&d->listed, NVB_TAKE(key)) < 0)
+        return false;
+    return nvb_dir_open(dir, d->drv, resolved) == 0;
+}
+
+/* "dir" + "/" + name into out (PATH_MAX bytes); false when too long. */
+static bool join(char *out, const char *dir, const char *name)
+{
+    return nvb_path_cat(out, PATH_MAX, strcmp(dir, "/") ? dir : "", "/", name);
+}
+
 /* Fallback when the cache lists no driver library: scan a folder inside the driver root. */
 static int scan_library_dir(nvb_discovery *d, const char *dir_in_drv)
 {
-    _cleanup_free_ char *resolved = nvb_rootpath_resolve(&d->drv, dir_in_drv);
-    _cleanup_free_ char *host = resolved ? nvb_rootpath_host(&d->drv, resolved) : NULL;
-    DIR *dir = host ? opendir(host) : NULL;
-    if (!dir)
+    char resolved[PATH_MAX], path[PATH_MAX];
+    nvb_dir dir;
+    if (!open_search_dir(d, dir_in_drv, "lib", resolved, &dir))
         return 0;
-    struct dirent *e;
+    const char *name;
+    unsigned char type;
     int r = 0;
-    while (r >= 0 && (e = readdir(dir))) {
-        if (!nvb_driver_lib_caps(e->d_name, d->h->driver_version))
+    while (r >= 0 && (name = nvb_dir_next(&dir, &type))) {
+        if (!nvb_driver_lib_caps(name, d->h->driver_version) || !join(path, resolved, name))
             continue;
-        char path[4096], hp[8192];
-        snprintf(path, sizeof path, "%s/%s", strcmp(resolved, "/") ? resolved : "", e->d_name);
-        snprintf(hp, sizeof hp, "%s/%s", host, e->d_name);
-        int cls = elf_class(hp);
-        if (cls == 0 && e->d_type != DT_LNK)
+        int cls = elf_class(d, path);
+        if (cls == 0 && type != DT_LNK)
             continue;
         r = add_library(d, path, NULL, cls == 1);
     }
-    closedir(dir);
+    nvb_dir_close(&dir);
     return r < 0 ? -1 : 0;
 }
 
 static int discover_libraries(nvb_discovery *d, nvb_err *err)
 {
-    _cleanup_free_ char *cache_path = nvb_rootpath_host(&d->drv, "/etc/ld.so.cache");
+    _cleanup_free_ char *cache_path = nvb_rootpath_host(d->drv, "/etc/ld.so.cache");
     size_t before = d->h->n_comps;
-    if (cache_path && access(cache_path, F_OK) == 0) {
-        nvb_ldcache cache;
-        if (nvb_ldcache_open(&cache, cache_path, err) < 0)
+    nvb_ldcache cache;
+    if (!cache_path)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (nvb_ldcache_open(&cache, cache_path, err) < 0) {
+        if (err->errnum != ENOENT && err->errnum != ENOTDIR) /* no cache at all: the folder scan below */
             return -1;
+        nvb_err_clear(err);
+    } else {
         int r = 0;
         for (size_t i = 0; r >= 0 && i < cache.n; i++) {
             const nvb_ldcache_entry *e = &cache.entries[i];
@@ -150,8 +169,8 @@ static int discover_binaries(nvb_discovery *d)
     for (size_t b = 0; b < sizeof binaries / sizeof binaries[0]; b++) {
         for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
             char path[256];
-            snprintf(path, sizeof path, "%s/%s", dirs[i], binaries[b].name);
-            int r = add_drv_file(d, NVB_COMP_BINARY, path, binaries[b].caps, NULL);
+            nvb_path_cat(path, sizeof path, dirs[i], "/", binaries[b].name); /* short constants: fits */
+            int r = add_drv_file(d, NVB_COMP_BINARY, path, binaries[b].caps);
             if (r < 0)
                 return -1;
             if (r > 0)
@@ -161,25 +180,25 @@ static int discover_binaries(nvb_discovery *d)
     return 0;
 }
 
-/* Add the entries of a folder inside the driver root whose names match `pattern`. */
+/* Add the entries of a folder inside the driver root whose names match `pattern`; a
+ * pattern without wildcards is one file name, looked up without listing the folder. */
 static int add_matching(nvb_discovery *d, enum nvb_component_kind kind, const char *dir_in_drv,
                         const char *pattern, unsigned caps)
 {
-    _cleanup_free_ char *resolved = nvb_rootpath_resolve(&d->drv, dir_in_drv);
-    _cleanup_free_ char *host = resolved ? nvb_rootpath_host(&d->drv, resolved) : NULL;
-    DIR *dir = host ? opendir(host) : NULL;
-    if (!dir)
+    char resolved[PATH_MAX], path[PATH_MAX];
+    if (!strpbrk(pattern, "*?[\\"))
+        return join(path, dir_in_drv, pattern) && add_drv_file(d, kind, path, caps) < 0 ? -1 : 0;
+    nvb_dir dir;
+    if (!open_search_dir(d, dir_in_drv, pattern, resolved, &dir))
         return 0;
-    struct dirent *e;
+    const char *name;
     int r = 0;
-    while (r >= 0 && (e = readdir(dir))) {
-        if (e->d_name[0] == '.' || fnmatch(pattern, e->d_name, 0) != 0)
+    while (r >= 0 && (name = nvb_dir_next(&dir, NULL))) {
+        if (name[0] == '.' || fnmatch(pattern, name, 0) != 0 || !join(path, resolved, name))
             continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", strcmp(resolved, "/") ? resolved : "", e->d_name);
-        r = add_drv_file(d, kind, path, caps, NULL);
+        r = add_drv_file(d, kind, path, caps);
     }
-    closedir(dir);
+    nvb_dir_close(&dir);
     return r < 0 ? -1 : 0;
 }
 
@@ -225,7 +244,7 @@ static int discover_configs(nvb_discovery *d)
             char path[512];
             snprintf(path, sizeof path, "%s/nvidia/nvidia-application-profiles-%s-%s", bases[b], d->h->driver_version,
                      profiles[p]);
-            if (add_drv_file(d, NVB_COMP_CONFIG, path, NVB_CAP_GRAPHICS, NULL) < 0)
+            if (add_drv_file(d, NVB_COMP_CONFIG, path, NVB_CAP_GRAPHICS) < 0)
                 return -1;
         }
     }
@@ -260,18 +279,17 @@ static int discover_ipc(nvb_discovery *d)
         {"/run/nvidia-fabricmanager/socket", false, NVB_CAP_UTILITY | NVB_CAP_COMPUTE},
         {"/tmp/nvidia-mps", true, NVB_CAP_COMPUTE},
     };
-    nvb_rootpath *roots[] = {&d->drv, &d->root};
+    nvb_rootpath *roots[] = {d->drv, &d->root};
+    size_t n_roots = d->drv == &d->root ? 1 : 2;
     for (size_t i = 0; i < sizeof ipc / sizeof ipc[0]; i++) {
-        for (size_t r = 0; r < 2; r++) {
-            char *resolved = nvb_rootpath_resolve(roots[r], ipc[i].path);
-            char *host = resolved ? nvb_rootpath_host(roots[r], resolved) : NULL;
+        for (size_t r = 0; r < n_roots; r++) {
+            char resolved[PATH_MAX];
             struct stat st;
-            if (!host || stat(host, &st) < 0 || (ipc[i].dir ? !S_ISDIR(st.st_mode) : !S_ISSOCK(st.st_mode))) {
-                free(resolved);
-                free(host);
+            if (nvb_rootpath_lookup(roots[r], ipc[i].path, resolved, &st) < 0 ||
+                (ipc[i].dir ? !S_ISDIR(st.st_mode) : !S_ISSOCK(st.st_mode)))
                 continue;
-            }
-            if (!nvb_host_add_component(d->h, NVB_COMP_IPC, host, resolved, ipc[i].caps, ipc[i].dir))
+            if (!nvb_host_add_component(d, NVB_COMP_IPC, nvb_rootpath_host(roots[r], resolved), strdup(resolved),
+                                        ipc[i].caps, ipc[i].dir))
                 return -1;
             break;
         }

@@ -6,10 +6,16 @@
 typedef struct nvb_discovery {
     nvb_host *h;
     nvb_rootpath root;          /* the host root */
-    nvb_rootpath drv;           /* the driver root, itself a root for its symlinks */
+    nvb_rootpath drv_own;       /* the driver root when it is not the host root */
+    nvb_rootpath *drv;          /* the driver root, itself a root for its symlinks: &root or &drv_own */
     char *drv_dir;              /* root + driver root, as this process sees it */
     char *proc_devices;         /* text of /proc/devices, NULL when unreadable */
     const char *const *library_search;
+    nvb_strv listed;            /* folders already searched, "<pattern>\n<resolved folder>" */
+    struct nvb_comp_slot {
+        uint32_t hash, pos;     /* hash of a component's host path, its index + 1 (0: empty) */
+    } *comp_index;              /* open addressing over h->comps, for nvb_host_add_component */
+    size_t comp_index_mask;
 } nvb_discovery;
 
 int nvb_discover_gpus(nvb_discovery *d, nvb_err *err);
@@ -22,5 +28,5 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms);
 int nvb_stat_devnode(nvb_discovery *d, const char *path, nvb_devnode *out);
 /* Add a component (taking both strings) or merge it into the one with the same host
  * path. Returns the component, NULL when out of memory. */
-nvb_component *nvb_host_add_component(nvb_host *h, enum nvb_component_kind kind, char *host_path,
+nvb_component *nvb_host_add_component(nvb_discovery *d, enum nvb_component_kind kind, char *host_path,
                                       char *container_path, unsigned caps, bool is_dir);

@@ -1,11 +1,10 @@
 /* GPUs: /proc/driver/nvidia/gpus/<bus id>/information, ordered by PCI bus id (the index
  * is the position in that order; the device minor may differ), plus what sysfs adds. */
 #include "host/discover.h"
+#include "host/hostio.h"
 #include "host/procfs.h"
 #include "util/cleanup.h"
-#include "util/fileio.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,35 +15,82 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static unsigned read_hex_file(const char *dir, const char *name)
+/* A sysfs attribute of the GPU's PCI device; false when it cannot be read. */
+static bool read_attr(nvb_discovery *d, const char *sysdir, const char *name, char *buf, size_t size)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    _cleanup_free_ char *t = nvb_read_file(path, 64, NULL);
-    return t ? (unsigned)strtoul(t, NULL, 16) : 0;
+    char path[600];
+    return nvb_path_cat(path, sizeof path, sysdir, "/", name) && nvb_read_small(&d->root, path, buf, size, NVB_READ_ONE_PIECE) >= 0;
+}
+
+/* Four hex digits, as uevent writes PCI ids. */
+static bool parse_hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        unsigned x = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16u;
+        if (x == 16)
+            return false;
+        v = v << 4 | x;
+    }
+    *out = v;
+    return true;
+}
+
+/* Vendor and device ids. The device's uevent carries both ("PCI_ID=10DE:20B2", the kernel
+ * writes it for every PCI device), one file instead of two; the vendor and device
+ * attributes are the fallback. */
+static void read_pci_ids(nvb_discovery *d, nvb_gpu *g, const char *sysdir)
+{
+    char text[4096];
+    if (read_attr(d, sysdir, "uevent", text, sizeof text)) {
+        for (const char *l = text; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+            unsigned v, dev;
+            if (strncmp(l, "PCI_ID=", 7) == 0 && parse_hex4(l + 7, &v) && l[11] == ':' && parse_hex4(l + 12, &dev) &&
+                (l[16] == '\n' || l[16] == '\0')) {
+                g->vendor_id = v;
+                g->device_id = dev;
+                return;
+            }
+        }
+    }
+    if (read_attr(d, sysdir, "vendor", text, 64))
+        g->vendor_id = (unsigned)strtoul(text, NULL, 16);
+    if (read_attr(d, sysdir, "device", text, 64))
+        g->device_id = (unsigned)strtoul(text, NULL, 16);
 }
 
 /* The GPU's DRM nodes: sysfs lists them as drm/cardN and drm/renderDN. */
 static int add_drm_nodes(nvb_discovery *d, nvb_gpu *g, const char *sysdir, nvb_err *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/drm", sysdir);
-    DIR *dir = opendir(path);
-    if (!dir)
+    char path[600];
+    if (!nvb_path_cat(path, sizeof path, sysdir, "/drm", NULL))
+        return 0;
+    nvb_dir dir;
+    if (nvb_dir_open(&dir, &d->root, path) < 0)
         return 0; /* no DRM (nvidia-drm not loaded): not an error */
     nvb_strv names = {0};
-    struct dirent *e;
-    while ((e = readdir(dir)))
-        if (strncmp(e->d_name, "card", 4) == 0 || strncmp(e->d_name, "renderD", 7) == 0)
-            nvb_strv_push(&names, e->d_name);
-    closedir(dir);
-    if (names.n)
+    const char *name;
+    int r = 0;
+    while (r == 0 && (name = nvb_dir_next(&dir, NULL)))
+        if (strncmp(name, "card", 4) == 0 || strncmp(name, "renderD", 7) == 0)
+            r = nvb_strv_push(&names, name);
+    nvb_dir_close(&dir);
+    if (r < 0) {
+        nvb_strv_free(&names);
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    if (names.n > 1)
         qsort(names.v, names.n, sizeof *names.v, cmp_str);
     for (size_t i = 0; i < names.n; i++) {
         char cpath[300];
-        snprintf(cpath, sizeof cpath, "/dev/dri/%s", names.v[i]);
+        if (!nvb_path_cat(cpath, sizeof cpath, "/dev/dri/", names.v[i], NULL))
+            continue;
         nvb_devnode node;
-        int r = nvb_stat_devnode(d, cpath, &node);
+        r = nvb_stat_devnode(d, cpath, &node);
         if (r < 0) {
             nvb_strv_pushf(&d->h->warnings, "GPU %u (%s): sysfs names %s but it is missing: %s", g->index,
                            g->pci_bus_id, cpath, strerror(-r));
@@ -64,14 +110,15 @@ static int add_drm_nodes(nvb_discovery *d, nvb_gpu *g, const char *sysdir, nvb_e
 
 static int fill_gpu(nvb_discovery *d, nvb_gpu *g, const char *busid, nvb_err *err)
 {
-    char rel[512];
-    snprintf(rel, sizeof rel, "/proc/driver/nvidia/gpus/%s/information", busid);
+    char rel[512], text[8192];
+    if (!nvb_path_cat(rel, sizeof rel, "/proc/driver/nvidia/gpus/", busid, "/information"))
+        return nvb_errf(err, NVB_EXIT_HOST_DATA, "/proc/driver/nvidia/gpus/%s: name too long", busid);
+    ssize_t n = nvb_read_small(&d->root, rel, text, sizeof text, NVB_READ_ONE_PIECE);
     _cleanup_free_ char *path = nvb_rootpath_host(&d->root, rel);
-    _cleanup_free_ char *text = path ? nvb_read_file(path, 1 << 16, NULL) : NULL;
-    if (!text)
-        return nvb_errf_errno(err, NVB_EXIT_HOST_DATA, errno, "cannot read %s", path ? path : rel);
+    if (n < 0)
+        return nvb_errf_errno(err, NVB_EXIT_HOST_DATA, (int)-n, "cannot read %s", path ? path : rel);
     nvb_gpu_information info;
-    if (nvb_parse_gpu_information(text, path, &info, err) < 0)
+    if (nvb_parse_gpu_information(text, path ? path : rel, &info, err) < 0)
         return -1;
     g->name = info.model;
     g->uuid = info.uuid;
@@ -82,18 +129,12 @@ static int fill_gpu(nvb_discovery *d, nvb_gpu *g, const char *busid, nvb_err *er
     g->cc_major = g->cc_minor = -1;
     g->mig_mode = -1;
 
-    char sysrel[512];
-    snprintf(sysrel, sizeof sysrel, "/sys/bus/pci/devices/%s", busid);
-    _cleanup_free_ char *sysdir = nvb_rootpath_host(&d->root, sysrel);
-    if (sysdir) {
-        g->vendor_id = read_hex_file(sysdir, "vendor");
-        g->device_id = read_hex_file(sysdir, "device");
-        char np[4200];
-        snprintf(np, sizeof np, "%s/numa_node", sysdir);
-        _cleanup_free_ char *numa = nvb_read_file(np, 64, NULL);
-        if (numa)
-            g->numa_node = atoi(numa);
-    }
+    char sysdir[512];
+    nvb_path_cat(sysdir, sizeof sysdir, "/sys/bus/pci/devices/", busid, NULL); /* fits: busid fit in rel */
+    read_pci_ids(d, g, sysdir);
+    char numa[64];
+    if (read_attr(d, sysdir, "numa_node", numa, sizeof numa))
+        g->numa_node = atoi(numa);
 
     char devpath[64];
     snprintf(devpath, sizeof devpath, "/dev/nvidia%u", g->minor);
@@ -108,27 +149,29 @@ static int fill_gpu(nvb_discovery *d, nvb_gpu *g, const char *busid, nvb_err *er
         if (r < 0)
             return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
-    return sysdir ? add_drm_nodes(d, g, sysdir, err) : 0;
+    return add_drm_nodes(d, g, sysdir, err);
 }
 
 int nvb_discover_gpus(nvb_discovery *d, nvb_err *err)
 {
-    _cleanup_free_ char *gdir = nvb_rootpath_host(&d->root, "/proc/driver/nvidia/gpus");
-    DIR *dir = gdir ? opendir(gdir) : NULL;
-    if (!dir) {
-        if (errno == ENOENT)
+    static const char rel[] = "/proc/driver/nvidia/gpus";
+    nvb_dir dir;
+    int r = nvb_dir_open(&dir, &d->root, rel);
+    if (r < 0) {
+        if (r == -ENOENT)
             return 0; /* a driver with no GPU bound: zero GPUs, doctor says so */
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot list %s", gdir ? gdir : "/proc/driver/nvidia/gpus");
+        _cleanup_free_ char *gdir = nvb_rootpath_host(&d->root, rel);
+        return nvb_errf_errno(err, NVB_EXIT_IO, -r, "cannot list %s", gdir ? gdir : rel);
     }
     nvb_strv ids = {0};
-    struct dirent *e;
-    while ((e = readdir(dir)))
-        if (e->d_name[0] != '.')
-            nvb_strv_push(&ids, e->d_name);
-    closedir(dir);
-    if (ids.n)
+    const char *name;
+    while (r == 0 && (name = nvb_dir_next(&dir, NULL)))
+        if (name[0] != '.')
+            r = nvb_strv_push(&ids, name);
+    nvb_dir_close(&dir);
+    if (r == 0 && ids.n > 1)
         qsort(ids.v, ids.n, sizeof *ids.v, cmp_str);
-    d->h->gpus = calloc(ids.n ? ids.n : 1, sizeof *d->h->gpus);
+    d->h->gpus = r == 0 ? calloc(ids.n ? ids.n : 1, sizeof *d->h->gpus) : NULL;
     if (!d->h->gpus) {
         nvb_strv_free(&ids);
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");

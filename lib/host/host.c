@@ -1,11 +1,13 @@
 /* Discovery entry point: driver, GPUs, device nodes, user-space components, then the
  * optional NVML enrichment. No NVML, fork or exec on the default path. */
 #include "host/discover.h"
+#include "host/hostio.h"
 #include "host/procfs.h"
 #include "util/cleanup.h"
-#include "util/fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,18 +52,70 @@ const char *nvb_component_kind_name(enum nvb_component_kind k)
     return k < NVB_COMP__COUNT ? names[k] : "unknown";
 }
 
-nvb_component *nvb_host_add_component(nvb_host *h, enum nvb_component_kind kind, char *host_path,
+static uint32_t path_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The component with this host path, by way of the index; NULL when there is none. */
+static nvb_component *find_component(const nvb_discovery *d, const char *host_path, uint32_t h)
+{
+    if (!d->comp_index)
+        return NULL;
+    for (size_t i = h & d->comp_index_mask;; i = (i + 1) & d->comp_index_mask) {
+        uint32_t pos = d->comp_index[i].pos;
+        if (!pos)
+            return NULL;
+        nvb_component *c = &d->h->comps[pos - 1];
+        if (d->comp_index[i].hash == h && strcmp(c->host_path, host_path) == 0)
+            return c;
+    }
+}
+
+/* Index h->comps[n] under hash h; the index stays at most half full. */
+static int index_component(nvb_discovery *d, size_t n, uint32_t h)
+{
+    if ((n + 1) * 2 > (d->comp_index ? d->comp_index_mask + 1 : 0)) {
+        size_t size = d->comp_index ? (d->comp_index_mask + 1) * 2 : 256;
+        struct nvb_comp_slot *idx = calloc(size, sizeof *idx);
+        if (!idx)
+            return -1;
+        for (size_t i = 0; d->comp_index && i <= d->comp_index_mask; i++) {
+            if (!d->comp_index[i].pos)
+                continue;
+            size_t j = d->comp_index[i].hash & (size - 1);
+            while (idx[j].pos)
+                j = (j + 1) & (size - 1);
+            idx[j] = d->comp_index[i];
+        }
+        free(d->comp_index);
+        d->comp_index = idx;
+        d->comp_index_mask = size - 1;
+    }
+    size_t j = h & d->comp_index_mask;
+    while (d->comp_index[j].pos)
+        j = (j + 1) & d->comp_index_mask;
+    d->comp_index[j].hash = h;
+    d->comp_index[j].pos = (uint32_t)n + 1;
+    return 0;
+}
+
+nvb_component *nvb_host_add_component(nvb_discovery *d, enum nvb_component_kind kind, char *host_path,
                                       char *container_path, unsigned caps, bool is_dir)
 {
-    if (!host_path || !container_path)
+    nvb_host *h = d->h;
+    if (!host_path || !container_path || h->n_comps >= UINT32_MAX - 1)
         goto fail;
-    for (size_t i = 0; i < h->n_comps; i++) {
-        if (strcmp(h->comps[i].host_path, host_path) == 0) { /* already known: merge */
-            h->comps[i].caps |= caps;
-            free(host_path);
-            free(container_path);
-            return &h->comps[i];
-        }
+    uint32_t hash = path_hash(host_path);
+    nvb_component *known = find_component(d, host_path, hash);
+    if (known) { /* already known: merge */
+        known->caps |= caps;
+        free(host_path);
+        free(container_path);
+        return known;
     }
     if (h->n_comps == h->cap_comps) {
         size_t cap = h->cap_comps ? h->cap_comps * 2 : 64;
@@ -71,6 +125,8 @@ nvb_component *nvb_host_add_component(nvb_host *h, enum nvb_component_kind kind,
         h->comps = nv;
         h->cap_comps = cap;
     }
+    if (index_component(d, h->n_comps, hash) < 0)
+        goto fail;
     h->comps[h->n_comps] = (nvb_component){kind, host_path, container_path, caps, is_dir, NULL};
     return &h->comps[h->n_comps++];
 fail:
@@ -81,20 +137,19 @@ fail:
 
 int nvb_stat_devnode(nvb_discovery *d, const char *path, nvb_devnode *out)
 {
-    _cleanup_free_ char *resolved = nvb_rootpath_resolve(&d->root, path);
-    if (!resolved)
-        return -errno;
-    _cleanup_free_ char *host = nvb_rootpath_host(&d->root, resolved);
+    char resolved[PATH_MAX];
     struct stat st;
-    if (!host)
-        return -ENOMEM;
-    if (stat(host, &st) < 0)
-        return -errno;
+    int r = nvb_rootpath_lookup(&d->root, path, resolved, &st);
+    if (r < 0)
+        return r;
     if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
         return -ENODEV;
+    char *host = nvb_rootpath_host(&d->root, resolved);
+    if (!host)
+        return -ENOMEM;
     *out = (nvb_devnode){
         .path = (char *)path,
-        .host_path = NVB_TAKE(host),
+        .host_path = host,
         .type = S_ISCHR(st.st_mode) ? 'c' : 'b',
         .major = major(st.st_rdev),
         .minor = minor(st.st_rdev),
@@ -107,23 +162,68 @@ int nvb_stat_devnode(nvb_discovery *d, const char *path, nvb_devnode *out)
 
 static int cmp_component(const void *a, const void *b)
 {
-    const nvb_component *x = a, *y = b;
+    const nvb_component *x = *(const nvb_component *const *)a, *y = *(const nvb_component *const *)b;
     if (x->kind != y->kind)
         return (int)x->kind - (int)y->kind;
     return strcmp(x->container_path, y->container_path);
 }
 
+/* Order by kind, then container path. Pointers are sorted rather than the 48-byte
+ * records: fewer bytes moved, and a small array stays on qsort's stack buffer. */
+static int sort_components(nvb_host *h)
+{
+    if (h->n_comps < 2)
+        return 0;
+    nvb_component **order = malloc(h->n_comps * sizeof *order);
+    nvb_component *sorted = malloc(h->n_comps * sizeof *sorted);
+    if (!order || !sorted) {
+        free(order);
+        free(sorted);
+        return -1;
+    }
+    for (size_t i = 0; i < h->n_comps; i++)
+        order[i] = &h->comps[i];
+    qsort(order, h->n_comps, sizeof *order, cmp_component);
+    for (size_t i = 0; i < h->n_comps; i++)
+        sorted[i] = *order[i];
+    free(order);
+    free(h->comps);
+    h->comps = sorted;
+    h->cap_comps = h->n_comps;
+    return 0;
+}
+
 static int read_driver(nvb_discovery *d, nvb_err *err)
 {
-    _cleanup_free_ char *path = nvb_rootpath_host(&d->root, "/proc/driver/nvidia/version");
-    _cleanup_free_ char *text = path ? nvb_read_file(path, 1 << 16, NULL) : NULL;
-    if (!text) {
-        if (errno == ENOENT)
+    static const char rel[] = "/proc/driver/nvidia/version";
+    char text[8192];
+    ssize_t n = nvb_read_small(&d->root, rel, text, sizeof text, NVB_READ_ONE_PIECE);
+    _cleanup_free_ char *path = nvb_rootpath_host(&d->root, rel);
+    if (n < 0) {
+        if (n == -ENOENT)
             return nvb_errf(err, NVB_EXIT_NO_DRIVER, "no NVIDIA driver found under %s: %s is missing",
-                            d->root.root, "/proc/driver/nvidia/version");
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot read %s", path);
+                            d->root.root, rel);
+        return nvb_errf_errno(err, NVB_EXIT_IO, (int)-n, "cannot read %s", path ? path : rel);
     }
-    return nvb_parse_driver_version(text, path, &d->h->driver_version, &d->h->kmod, err);
+    return nvb_parse_driver_version(text, path ? path : rel, &d->h->driver_version, &d->h->kmod, err);
+}
+
+/* The host root must be a folder: open it once, and every later lookup goes through it. */
+static int open_root(nvb_rootpath *rp, const char *dir)
+{
+    rp->fd_tried = true;
+    rp->fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return rp->fd < 0 ? -errno : 0;
+}
+
+static void discovery_clear(nvb_discovery *d)
+{
+    nvb_rootpath_clear(&d->root);
+    nvb_rootpath_clear(&d->drv_own);
+    nvb_strv_free(&d->listed);
+    free(d->comp_index);
+    free(d->drv_dir);
+    free(d->proc_devices);
 }
 
 nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
@@ -132,6 +232,8 @@ nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
     const char *drv = opts->driver_root && *opts->driver_root ? opts->driver_root : "/";
     nvb_host *h = calloc(1, sizeof *h);
     nvb_discovery d = {.h = h, .library_search = opts->library_search};
+    nvb_rootpath_init(&d.root, root);
+    nvb_rootpath_init(&d.drv_own, "/");
     if (!h || !(h->root = strdup(root)) || !(h->driver_root = strdup(drv))) {
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
         goto fail;
@@ -142,40 +244,44 @@ nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
         goto fail;
     }
-    nvb_rootpath_init(&d.drv, d.drv_dir);
-    struct stat st;
-    if (stat(h->root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    int r = d.root.root_len ? open_root(&d.root, h->root) : 0;
+    if (r < 0) {
         nvb_errf(err, NVB_EXIT_NO_DRIVER, "no NVIDIA driver found under %s: the host root %s", root,
-                 errno == ENOENT ? "does not exist" : "is not a folder");
+                 r == -ENOENT ? "does not exist" : "is not a folder");
         goto fail;
     }
-    if (stat(d.drv_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        nvb_errf(err, NVB_EXIT_NO_DRIVER, "driver root %s: %s", drv,
-                 errno == ENOENT ? "no such folder under the host root" : "not a folder");
-        goto fail;
+    /* The driver root is a root of its own for its links; the same one when it is "/". */
+    d.drv = &d.root;
+    nvb_rootpath_init(&d.drv_own, d.drv_dir);
+    if (d.drv_own.root_len != d.root.root_len) {
+        d.drv = &d.drv_own;
+        r = open_root(&d.drv_own, d.drv_dir);
+        if (r < 0) {
+            nvb_errf(err, NVB_EXIT_NO_DRIVER, "driver root %s: %s", drv,
+                     r == -ENOENT ? "no such folder under the host root" : "not a folder");
+            goto fail;
+        }
     }
     {
-        _cleanup_free_ char *wsl = nvb_rootpath_host(&d.root, "/dev/dxg");
-        h->wsl2 = wsl && access(wsl, F_OK) == 0;
-        _cleanup_free_ char *pd = nvb_rootpath_host(&d.root, "/proc/devices");
-        d.proc_devices = pd ? nvb_read_file(pd, 1 << 16, NULL) : NULL;
+        char buf[PATH_MAX];
+        h->wsl2 = nvb_rootpath_lookup(&d.root, "/dev/dxg", buf, NULL) == 0;
+        char pd[16384];
+        if (nvb_read_small(&d.root, "/proc/devices", pd, sizeof pd, NVB_READ_TO_EOF) >= 0)
+            d.proc_devices = strdup(pd);
     }
     if (read_driver(&d, err) < 0 || nvb_discover_gpus(&d, err) < 0 || nvb_discover_devnodes(&d, err) < 0 ||
         nvb_discover_components(&d, err) < 0)
         goto fail;
-    qsort(h->comps, h->n_comps, sizeof *h->comps, cmp_component);
+    if (sort_components(h) < 0) {
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        goto fail;
+    }
     if (opts->with_nvml)
         nvb_discover_nvml(&d, opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000);
-    nvb_rootpath_clear(&d.root);
-    nvb_rootpath_clear(&d.drv);
-    free(d.drv_dir);
-    free(d.proc_devices);
+    discovery_clear(&d);
     return h;
 fail:
-    nvb_rootpath_clear(&d.root);
-    nvb_rootpath_clear(&d.drv);
-    free(d.drv_dir);
-    free(d.proc_devices);
+    discovery_clear(&d);
     nvb_host_free(h);
     return NULL;
 }

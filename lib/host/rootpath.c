@@ -1,13 +1,145 @@
 #include "host/rootpath.h"
-#include "util/cleanup.h"
-#include "util/strv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define MAX_HOPS 40
+
+/* ---- memo ----
+ * Keys are path elements whose parent is already resolved ("/usr/lib" + "/libcuda.so.1");
+ * the value is that element fully resolved, or the errno its lookup gave. A key names one
+ * file whatever path led to it, so the memo answers for every later path through it. */
+
+struct arena {
+    struct arena *next;
+    size_t used, cap;
+    char data[];
+};
+
+struct slot {
+    const char *key;  /* NULL: empty slot */
+    const char *val;
+    uint32_t hash, klen, vlen;
+    uint32_t vhash;   /* hash of val, so a walk continuing from val need not rehash it */
+    int err;
+};
+
+struct nvb_rootpath_memo {
+    struct slot *slots;
+    size_t mask, used;
+    struct arena *arena;
+};
+
+/* FNV-1a, which can be carried on: the hash of "/usr/lib" continues into "/usr/lib/x". */
+#define HASH_INIT 2166136261u
+static uint32_t hash_more(uint32_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* A NUL-terminated copy of s[0..n) in the memo's arena; NULL when out of memory. */
+static const char *intern(struct nvb_rootpath_memo *m, const char *s, size_t n)
+{
+    struct arena *a = m->arena;
+    if (!a || a->cap - a->used < n + 1) {
+        size_t cap = n + 1 > 8192 ? n + 1 : 8192;
+        a = malloc(sizeof *a + cap);
+        if (!a)
+            return NULL;
+        a->next = m->arena;
+        a->used = 0;
+        a->cap = cap;
+        m->arena = a;
+    }
+    char *p = a->data + a->used;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    a->used += n + 1;
+    return p;
+}
+
+static struct nvb_rootpath_memo *memo_of(nvb_rootpath *rp)
+{
+    if (!rp->memo) {
+        struct nvb_rootpath_memo *m = calloc(1, sizeof *m);
+        if (!m)
+            return NULL;
+        m->slots = calloc(512, sizeof *m->slots); /* a discovery's worth without growing */
+        if (!m->slots) {
+            free(m);
+            return NULL;
+        }
+        m->mask = 511;
+        rp->memo = m;
+    }
+    return rp->memo;
+}
+
+static const struct slot *memo_get(const nvb_rootpath *rp, const char *key, size_t klen, uint32_t h)
+{
+    const struct nvb_rootpath_memo *m = rp->memo;
+    if (!m)
+        return NULL;
+    for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
+        const struct slot *s = &m->slots[i];
+        if (!s->key)
+            return NULL;
+        if (s->hash == h && s->klen == klen && memcmp(s->key, key, klen) == 0)
+            return s;
+    }
+}
+
+static void slot_insert(struct nvb_rootpath_memo *m, const struct slot *in)
+{
+    size_t i = in->hash & m->mask;
+    while (m->slots[i].key)
+        i = (i + 1) & m->mask;
+    m->slots[i] = *in;
+    m->used++;
+}
+
+/* Remember key -> val (or key -> err when val is NULL). `key_copy`, when not NULL, is
+ * key already in the arena. Best effort: without memory the memo just stays smaller. */
+static void memo_put(nvb_rootpath *rp, const char *key, size_t klen, uint32_t h, const char *key_copy,
+                     const char *val, size_t vlen, uint32_t vhash, int err)
+{
+    struct nvb_rootpath_memo *m = memo_of(rp);
+    if (!m || memo_get(rp, key, klen, h))
+        return;
+    if ((m->used + 1) * 2 > m->mask + 1) { /* keep it at most half full */
+        size_t n = (m->mask + 1) * 2;
+        struct slot *old = m->slots, *nv = calloc(n, sizeof *nv);
+        if (!nv)
+            return;
+        size_t old_n = m->mask + 1;
+        m->slots = nv;
+        m->mask = n - 1;
+        m->used = 0;
+        for (size_t i = 0; i < old_n; i++)
+            if (old[i].key)
+                slot_insert(m, &old[i]);
+        free(old);
+    }
+    struct slot s = {.hash = h, .klen = (uint32_t)klen, .vlen = (uint32_t)vlen, .vhash = vhash, .err = err};
+    s.key = key_copy ? key_copy : intern(m, key, klen);
+    if (!s.key)
+        return;
+    if (val) {
+        s.val = (vlen == klen && memcmp(val, key, klen) == 0) ? s.key : intern(m, val, vlen);
+        if (!s.val)
+            return;
+    }
+    slot_insert(m, &s);
+}
+
+/* ---- system calls inside the root ---- */
 
 void nvb_rootpath_init(nvb_rootpath *rp, const char *root)
 {
@@ -17,122 +149,232 @@ void nvb_rootpath_init(nvb_rootpath *rp, const char *root)
         n--;
     rp->root = root;
     rp->root_len = (n == 1 && root[0] == '/') ? 0 : n;
+    rp->fd = -1;
 }
 
 void nvb_rootpath_clear(nvb_rootpath *rp)
 {
-    for (size_t i = 0; i < sizeof rp->memo / sizeof rp->memo[0]; i++) {
-        free(rp->memo[i].dir);
-        free(rp->memo[i].resolved);
+    if (rp->fd >= 0)
+        close(rp->fd);
+    rp->fd = -1;
+    rp->fd_tried = false;
+    if (rp->memo) {
+        for (struct arena *a = rp->memo->arena, *next; a; a = next) {
+            next = a->next;
+            free(a);
+        }
+        free(rp->memo->slots);
+        free(rp->memo);
+        rp->memo = NULL;
     }
-    memset(rp->memo, 0, sizeof rp->memo);
 }
 
 char *nvb_rootpath_host(const nvb_rootpath *rp, const char *path)
 {
-    char *out;
-    if (asprintf(&out, "%.*s%s%s", (int)rp->root_len, rp->root, path[0] == '/' ? "" : "/", path) < 0)
+    size_t pl = strlen(path);
+    bool slash = path[0] != '/';
+    char *out = malloc(rp->root_len + slash + pl + 1);
+    if (!out)
         return NULL;
+    memcpy(out, rp->root, rp->root_len);
+    out[rp->root_len] = '/';
+    memcpy(out + rp->root_len + slash, path, pl + 1);
     return out;
 }
 
-/* The core walk: `out` holds the resolved prefix (relative to root, no trailing slash,
- * "" for root itself); `rest` the components still to walk. */
-static char *walk(const nvb_rootpath *rp, const char *start, const char *path)
+/* Where a *at() call for `rel` (relative to root, "/usr/lib" or "" for root itself) goes:
+ * the root's descriptor and rel without its slash; plain paths when root is "/" or its
+ * descriptor cannot be had (then root + rel is built in buf, PATH_MAX bytes). */
+static const char *at_path(nvb_rootpath *rp, const char *rel, size_t rlen, char *buf, int *dirfd)
 {
-    char out[PATH_MAX], rest[PATH_MAX], hostbuf[PATH_MAX + 4096], target[PATH_MAX];
-    size_t olen = strlen(start);
-    if (olen >= sizeof out || strlen(path) >= sizeof rest) {
+    *dirfd = AT_FDCWD;
+    if (rp->root_len == 0)
+        return rlen ? rel : "/";
+    if (!rp->fd_tried) {
+        rp->fd_tried = true;
+        rp->fd = open(rp->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (rp->fd >= 0) {
+        *dirfd = rp->fd;
+        return rlen ? rel + (rel[0] == '/') : ".";
+    }
+    bool slash = rlen && rel[0] != '/';
+    if (rp->root_len + slash + rlen >= PATH_MAX) {
         errno = ENAMETOOLONG;
         return NULL;
     }
-    memcpy(out, start, olen + 1);
-    memcpy(rest, path, strlen(path) + 1);
-    int hops = 0;
-    char *p = rest;
-    while (*p) {
+    memcpy(buf, rp->root, rp->root_len);
+    buf[rp->root_len] = '/';
+    memcpy(buf + rp->root_len + slash, rel, rlen + 1);
+    return buf;
+}
+
+int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags)
+{
+    char buf[PATH_MAX];
+    int dirfd;
+    const char *p = at_path(rp, path, strlen(path), buf, &dirfd);
+    return p ? openat(dirfd, p, flags | O_CLOEXEC) : -1;
+}
+
+/* ---- the walk ---- */
+
+/* Resolve path into out (PATH_MAX bytes, "" for root itself). Components are taken left
+ * to right; a link's target is spliced in front of what is left, from root when absolute;
+ * ".." pops the resolved prefix and stops at root. With st, the last element is looked at
+ * with fstatat(AT_SYMLINK_NOFOLLOW), which answers "link?" and the stat in one call.
+ * Returns the length of out, or -errno. */
+static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
+{
+    char rest[PATH_MAX], target[PATH_MAX], buf[PATH_MAX];
+    /* Links being followed: when the walk reaches `tail` (what followed the link), out is
+     * the link's full resolution, remembered under its key. */
+    struct {
+        const char *key;
+        uint32_t klen, hash;
+        size_t tail;
+    } pend[MAX_HOPS + 1];
+    int npend = 0, hops = 0;
+    bool have_st = false;
+    size_t plen = strlen(path), olen = 0;
+    uint32_t ohash = HASH_INIT; /* hash of out[0..olen) */
+    if (plen >= sizeof rest)
+        return -ENAMETOOLONG;
+    memcpy(rest, path, plen + 1);
+    char *p = rest, *end = rest + plen;
+    out[0] = '\0';
+    for (;;) {
         while (*p == '/')
             p++;
+        while (npend && (size_t)(end - p) <= pend[npend - 1].tail) {
+            npend--;
+            if (pend[npend].key)
+                memo_put(rp, pend[npend].key, pend[npend].klen, pend[npend].hash, pend[npend].key, out, olen, ohash,
+                         0);
+        }
         if (!*p)
             break;
         char *comp = p;
-        while (*p && *p != '/')
-            p++;
+        p = strchrnul(p, '/');
         size_t clen = (size_t)(p - comp);
+        have_st = false;
         if (clen == 1 && comp[0] == '.')
             continue;
         if (clen == 2 && comp[0] == '.' && comp[1] == '.') {
-            char *slash = strrchr(out, '/');
-            olen = slash ? (size_t)(slash - out) : 0;
+            while (olen && out[olen - 1] != '/')
+                olen--;
+            if (olen)
+                olen--;
             out[olen] = '\0';
+            ohash = hash_more(HASH_INIT, out, olen);
             continue;
         }
-        if (olen + 1 + clen >= sizeof out) {
-            errno = ENAMETOOLONG;
-            return NULL;
-        }
+        size_t klen = olen + 1 + clen;
+        if (klen >= PATH_MAX)
+            return -ENAMETOOLONG;
         out[olen] = '/';
         memcpy(out + olen + 1, comp, clen);
-        out[olen + 1 + clen] = '\0';
-        int hn = snprintf(hostbuf, sizeof hostbuf, "%.*s%s", (int)rp->root_len, rp->root, out);
-        if (hn < 0 || (size_t)hn >= sizeof hostbuf) {
-            errno = ENAMETOOLONG;
-            return NULL;
-        }
-        ssize_t tl = readlink(hostbuf, target, sizeof target - 1);
-        if (tl < 0) {
-            if (errno != EINVAL)
-                return NULL;        /* ENOENT, EACCES, ENOTDIR: report as is */
-            olen += 1 + clen;       /* not a link: keep the component */
+        out[klen] = '\0';
+        uint32_t h = hash_more(ohash, out + olen, klen - olen);
+        const struct slot *s = memo_get(rp, out, klen, h);
+        if (s) {
+            if (s->err)
+                return -s->err;
+            memcpy(out, s->val, s->vlen + 1);
+            olen = s->vlen;
+            ohash = s->vhash;
             continue;
         }
-        if (++hops > 40) {
-            errno = ELOOP;
-            return NULL;
+        const char *q = p;
+        while (*q == '/')
+            q++;
+        bool last = !*q;
+        int dirfd;
+        const char *ap = at_path(rp, out, klen, buf, &dirfd);
+        if (!ap)
+            return -errno;
+        ssize_t tl;
+        if (last && st) {
+            if (fstatat(dirfd, ap, st, AT_SYMLINK_NOFOLLOW) < 0) {
+                int e = errno;
+                memo_put(rp, out, klen, h, NULL, NULL, 0, 0, e);
+                return -e;
+            }
+            if (!S_ISLNK(st->st_mode)) {
+                memo_put(rp, out, klen, h, NULL, out, klen, h, 0);
+                olen = klen;
+                ohash = h;
+                have_st = true;
+                continue;
+            }
+            tl = readlinkat(dirfd, ap, target, sizeof target - 1);
+            if (tl < 0)
+                return -errno; /* replaced between the two calls */
+        } else {
+            tl = readlinkat(dirfd, ap, target, sizeof target - 1);
+            if (tl < 0) {
+                int e = errno;
+                if (e != EINVAL) {  /* ENOENT, EACCES, ENOTDIR: report as is */
+                    memo_put(rp, out, klen, h, NULL, NULL, 0, 0, e);
+                    return -e;
+                }
+                memo_put(rp, out, klen, h, NULL, out, klen, h, 0); /* not a link: keep it */
+                olen = klen;
+                ohash = h;
+                continue;
+            }
         }
-        target[tl] = '\0';
+        if (++hops > MAX_HOPS)
+            return -ELOOP;
+        if (tl == 0)
+            return -ENOENT; /* an empty link target, as the kernel reads it */
+        struct nvb_rootpath_memo *m = memo_of(rp);
+        pend[npend].key = m ? intern(m, out, klen) : NULL;
+        pend[npend].klen = (uint32_t)klen;
+        pend[npend].hash = h;
+        pend[npend].tail = (size_t)(end - p);
+        npend++;
         /* Splice the link target in front of what is left to walk. */
-        char tail[PATH_MAX];
-        size_t plen = strlen(p);
-        if ((size_t)tl + 1 + plen >= sizeof tail) {
-            errno = ENAMETOOLONG;
-            return NULL;
-        }
-        memcpy(tail, target, (size_t)tl);
-        tail[tl] = '/';
-        memcpy(tail + tl + 1, p, plen + 1);
-        memcpy(rest, tail, (size_t)tl + plen + 2);
+        size_t remain = (size_t)(end - p);
+        if ((size_t)tl + 1 + remain >= sizeof rest)
+            return -ENAMETOOLONG;
+        memmove(rest + tl + 1, p, remain + 1);
+        memcpy(rest, target, (size_t)tl);
+        rest[tl] = '/';
         p = rest;
+        end = rest + tl + 1 + remain;
         if (target[0] == '/') {
             olen = 0;
+            ohash = HASH_INIT;
         }
         out[olen] = '\0';
     }
-    return strdup(olen ? out : "/");
+    if (st && !have_st) {
+        int dirfd;
+        const char *ap = at_path(rp, out, olen, buf, &dirfd);
+        if (!ap || fstatat(dirfd, ap, st, AT_SYMLINK_NOFOLLOW) < 0)
+            return -errno;
+    }
+    return (long)olen;
+}
+
+int nvb_rootpath_lookup(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
+{
+    long n = walk(rp, path, out, st);
+    if (n < 0)
+        return (int)n;
+    if (n == 0)
+        memcpy(out, "/", 2);
+    return 0;
 }
 
 char *nvb_rootpath_resolve(nvb_rootpath *rp, const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    if (!slash || slash == path)
-        return walk(rp, "", path);
-    size_t dlen = (size_t)(slash - path);
-    const size_t nmemo = sizeof rp->memo / sizeof rp->memo[0];
-    const char *rdir = NULL;
-    for (size_t i = 0; i < nmemo; i++)
-        if (rp->memo[i].dir && strlen(rp->memo[i].dir) == dlen && memcmp(rp->memo[i].dir, path, dlen) == 0)
-            rdir = rp->memo[i].resolved;
-    if (!rdir) {
-        _cleanup_free_ char *dir = strndup(path, dlen);
-        char *resolved = dir ? walk(rp, "", dir) : NULL;
-        if (!resolved)
-            return NULL;
-        unsigned k = rp->memo_next++ % nmemo;
-        free(rp->memo[k].dir);
-        free(rp->memo[k].resolved);
-        rp->memo[k].dir = NVB_TAKE(dir);
-        rp->memo[k].resolved = resolved;
-        rdir = resolved;
+    char out[PATH_MAX];
+    int r = nvb_rootpath_lookup(rp, path, out, NULL);
+    if (r < 0) {
+        errno = -r;
+        return NULL;
     }
-    return walk(rp, strcmp(rdir, "/") == 0 ? "" : rdir, slash + 1);
+    return strdup(out);
 }

@@ -1,18 +1,30 @@
 /* Paths inside a host root: resolve symlinks the way the host's kernel would if root
  * were "/", but never leave root (an absolute link target restarts at root, ".." stops
- * at root). */
+ * at root).
+ *
+ * Discovery resolves a few hundred paths that share a few folders and link chains
+ * (libcuda.so -> libcuda.so.1 -> libcuda.so.550.54.14), so every path element resolved once
+ * is remembered: a folder or link is asked about once per discovery, whatever the number of
+ * files under it. System calls go relative to a descriptor of the root, which saves the
+ * kernel the root's own components on each of them. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
+
+struct nvb_rootpath_memo;
 
 typedef struct nvb_rootpath {
     const char *root;   /* "/" or a directory without trailing slash */
     size_t root_len;    /* 0 when root is "/" */
-    /* Memo of resolved folders: most files discovery resolves share a few folders. */
-    struct { char *dir, *resolved; } memo[8];
-    unsigned memo_next;
+    int fd;             /* the root folder (O_PATH), -1 while not opened or when unavailable */
+    bool fd_tried;      /* opening fd was attempted */
+    struct nvb_rootpath_memo *memo;  /* resolved path elements, allocated on first use */
 } nvb_rootpath;
 
+/* Set up; allocates nothing (a root used only for nvb_rootpath_host needs no clear). */
 void nvb_rootpath_init(nvb_rootpath *rp, const char *root);
+/* Release the memo and the root descriptor; rp can be used again afterwards. */
 void nvb_rootpath_clear(nvb_rootpath *rp);
 
 /* Resolve `path` (absolute, relative to root). Returns the resolved path relative to
@@ -20,5 +32,13 @@ void nvb_rootpath_clear(nvb_rootpath *rp);
  * (ENOENT when a component is missing, ELOOP after 40 links). */
 char *nvb_rootpath_resolve(nvb_rootpath *rp, const char *path);
 
+/* The same into out (PATH_MAX bytes); when st is not NULL, also stat the result (as
+ * stat(2) would, links followed inside root). 0, or -errno. */
+int nvb_rootpath_lookup(nvb_rootpath *rp, const char *path, char *out, struct stat *st);
+
 /* root + path, the path as this process sees it. malloc'd. */
 char *nvb_rootpath_host(const nvb_rootpath *rp, const char *path);
+
+/* openat(2) of `path` (relative to root, "/proc/devices") through the root's descriptor,
+ * the kernel following links as it would for root + path. -1 with errno on failure. */
+int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags);

@@ -1,0 +1,293 @@
+/* Discovery's file access: lookups inside a root that remember what they resolved (the
+ * answers must not depend on what was looked up before), stat through links, small-file
+ * reads and folder listings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "host/hostio.h"
+#include "host/rootpath.h"
+
+static char root[256];
+
+static void mk(const char *rel, bool dir)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s%s", root, rel);
+    if (dir) {
+        assert_int_equal(mkdir(p, 0755), 0);
+    } else {
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fputs(rel, f); /* each file holds its own name */
+        fclose(f);
+    }
+}
+
+static void ln(const char *target, const char *rel)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s%s", root, rel);
+    assert_int_equal(symlink(target, p), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(root, sizeof root, "/tmp/nvbind-hostio-XXXXXX");
+    assert_non_null(mkdtemp(root));
+    mk("/usr", true);
+    mk("/usr/lib", true);
+    mk("/usr/lib/x86_64-linux-gnu", true);
+    mk("/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", false);
+    ln("libcuda.so.550.54.14", "/usr/lib/x86_64-linux-gnu/libcuda.so.1");
+    ln("libcuda.so.1", "/usr/lib/x86_64-linux-gnu/libcuda.so");        /* a chain of two */
+    ln("usr/lib", "/lib");                                             /* merged /usr */
+    ln("/usr/lib/x86_64-linux-gnu", "/usr/lib/multiarch");             /* absolute, to a folder */
+    ln("../../../../../../usr/lib/x86_64-linux-gnu/libcuda.so", "/usr/lib/escape");
+    ln("x86_64-linux-gnu/../x86_64-linux-gnu/./libcuda.so.1", "/usr/lib/dotted");
+    ln("nothing-here", "/usr/lib/dangling");
+    ln("loop2", "/loop1");
+    ln("loop1", "/loop2");
+    mk("/dev", true);
+    mk("/dev/plain", false);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    return system(cmd);
+}
+
+/* What one lookup answers on a fresh root: the reference for the memo. */
+static int fresh(const char *path, char *out)
+{
+    nvb_rootpath rp;
+    nvb_rootpath_init(&rp, root);
+    int r = nvb_rootpath_lookup(&rp, path, out, NULL);
+    nvb_rootpath_clear(&rp);
+    return r;
+}
+
+static const char *const paths[] = {
+    "/usr/lib/x86_64-linux-gnu/libcuda.so",
+    "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
+    "/lib/x86_64-linux-gnu/libcuda.so",
+    "/usr/lib/multiarch/libcuda.so.1",
+    "/lib/multiarch/../multiarch/libcuda.so",
+    "/usr/lib/escape",
+    "/usr/lib/dotted",
+    "/usr/lib/dangling",
+    "/usr/lib/multiarch/nothing",
+    "/loop1",
+    "/usr/lib/x86_64-linux-gnu/libcuda.so.1/..",
+    "/../lib/./x86_64-linux-gnu//libcuda.so.550.54.14",
+    "/",
+};
+
+static void memo_never_changes_answers(void **state)
+{
+    (void)state;
+    /* Every order of two passes over the list, on one root: each answer equals the
+     * fresh one, so nothing remembered from an earlier lookup leaks into a later one. */
+    for (int pass = 0; pass < 2; pass++) {
+        nvb_rootpath rp;
+        nvb_rootpath_init(&rp, root);
+        size_t n = sizeof paths / sizeof paths[0];
+        for (size_t k = 0; k < 2 * n; k++) {
+            size_t i = pass == 0 ? k % n : (n - 1 - k % n);
+            char want[PATH_MAX], got[PATH_MAX];
+            int rw = fresh(paths[i], want);
+            int rg = nvb_rootpath_lookup(&rp, paths[i], got, NULL);
+            assert_int_equal(rg, rw);
+            if (rw == 0)
+                assert_string_equal(got, want);
+        }
+        nvb_rootpath_clear(&rp);
+    }
+}
+
+static void answers(void **state)
+{
+    (void)state;
+    static const char lib[] = "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14";
+    char out[PATH_MAX];
+    assert_int_equal(fresh("/lib/multiarch/../multiarch/libcuda.so", out), 0);
+    assert_string_equal(out, lib);
+    assert_int_equal(fresh("/usr/lib/escape", out), 0); /* ".." stopped at the root */
+    assert_string_equal(out, lib);
+    assert_int_equal(fresh("/usr/lib/dotted", out), 0);
+    assert_string_equal(out, lib);
+    assert_int_equal(fresh("/usr/lib/dangling", out), -ENOENT);
+    assert_int_equal(fresh("/loop1", out), -ELOOP);
+    assert_int_equal(fresh("/", out), 0);
+    assert_string_equal(out, "/");
+    /* The memo answers a link's chain on the second time: still the same. */
+    nvb_rootpath rp;
+    nvb_rootpath_init(&rp, root);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(nvb_rootpath_lookup(&rp, "/usr/lib/x86_64-linux-gnu/libcuda.so", out, NULL), 0);
+        assert_string_equal(out, lib);
+        assert_int_equal(nvb_rootpath_lookup(&rp, "/loop2", out, NULL), -ELOOP);
+    }
+    char *dup = nvb_rootpath_resolve(&rp, "/lib/x86_64-linux-gnu/libcuda.so.1");
+    assert_non_null(dup);
+    assert_string_equal(dup, lib);
+    free(dup);
+    errno = 0;
+    assert_null(nvb_rootpath_resolve(&rp, "/usr/lib/dangling"));
+    assert_int_equal(errno, ENOENT);
+    nvb_rootpath_clear(&rp);
+}
+
+static void stat_follows_links_inside_root(void **state)
+{
+    (void)state;
+    char host[600], out[PATH_MAX];
+    snprintf(host, sizeof host, "%s/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", root);
+    struct stat want, got;
+    assert_int_equal(stat(host, &want), 0);
+    nvb_rootpath rp;
+    nvb_rootpath_init(&rp, root);
+    for (int i = 0; i < 2; i++) { /* the second time through the memo */
+        memset(&got, 0, sizeof got);
+        assert_int_equal(nvb_rootpath_lookup(&rp, "/usr/lib/escape", out, &got), 0);
+        assert_string_equal(out, "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14");
+        assert_true(S_ISREG(got.st_mode));
+        assert_int_equal(got.st_ino, want.st_ino);
+        assert_int_equal(got.st_dev, want.st_dev);
+    }
+    assert_int_equal(nvb_rootpath_lookup(&rp, "/usr/lib/multiarch", out, &got), 0);
+    assert_true(S_ISDIR(got.st_mode));
+    assert_int_equal(nvb_rootpath_lookup(&rp, "/", out, &got), 0);
+    assert_true(S_ISDIR(got.st_mode));
+    assert_int_equal(nvb_rootpath_lookup(&rp, "/usr/lib/dangling", out, &got), -ENOENT);
+    assert_int_equal(nvb_rootpath_lookup(&rp, "/dev/missing", out, &got), -ENOENT);
+    assert_int_equal(nvb_rootpath_lookup(&rp, "/dev/plain/below", out, &got), -ENOTDIR);
+    nvb_rootpath_clear(&rp);
+}
+
+static void slash_root_uses_plain_paths(void **state)
+{
+    (void)state;
+    /* Root "/" is this machine: a link in /proc resolves to what the kernel says. */
+    nvb_rootpath rp;
+    nvb_rootpath_init(&rp, "/");
+    char out[PATH_MAX];
+    struct stat st;
+    assert_int_equal(nvb_rootpath_lookup(&rp, root, out, &st), 0);
+    assert_string_equal(out, root);
+    assert_true(S_ISDIR(st.st_mode));
+    nvb_rootpath_clear(&rp);
+}
+
+static void read_small_files(void **state)
+{
+    (void)state;
+    nvb_rootpath rp;
+    nvb_rootpath_init(&rp, root);
+    char buf[64];
+    static const char name[] = "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14";
+    for (int mode = NVB_READ_TO_EOF; mode <= NVB_READ_ONE_PIECE; mode++) {
+        assert_int_equal(nvb_read_small(&rp, name, buf, sizeof buf, mode), (ssize_t)strlen(name));
+        assert_string_equal(buf, name);
+        /* Exactly the size of the buffer less its NUL: fits. */
+        char exact[sizeof name];
+        assert_int_equal(nvb_read_small(&rp, name, exact, sizeof exact, mode), (ssize_t)strlen(name));
+        assert_string_equal(exact, name);
+        /* One byte short: too large, never a silently cut file. */
+        assert_int_equal(nvb_read_small(&rp, name, exact, sizeof exact - 1, mode), -EFBIG);
+    }
+    /* Through relative links, which the kernel follows, and a missing file. */
+    assert_int_equal(nvb_read_small(&rp, "/lib/x86_64-linux-gnu/libcuda.so", buf, sizeof buf, NVB_READ_ONE_PIECE),
+                     (ssize_t)strlen(name));
+    assert_int_equal(nvb_read_small(&rp, "/dev/missing", buf, sizeof buf, NVB_READ_ONE_PIECE), -ENOENT);
+    /* A kernel file longer than one read, to the end. */
+    nvb_rootpath sys;
+    nvb_rootpath_init(&sys, "/");
+    static char big[1 << 20];
+    ssize_t n = nvb_read_small(&sys, "/proc/self/maps", big, sizeof big, NVB_READ_TO_EOF);
+    assert_true(n > 0);
+    assert_int_equal((size_t)n, strlen(big));
+    assert_int_equal(big[n - 1], '\n');
+    nvb_rootpath_clear(&sys);
+    nvb_rootpath_clear(&rp);
+}
+
+static void list_folder(void **state)
+{
+    (void)state;
+    /* Many entries, so the listing takes several getdents64 calls. */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/many", root);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    enum { N = 600 };
+    for (int i = 0; i < N; i++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s/entry-with-a-long-name-%04d", dir, i);
+        fclose(fopen(p, "w"));
+    }
+    nvb_rootpath rp;
+    nvb_rootpath_init(&rp, root);
+    nvb_dir d;
+    assert_int_equal(nvb_dir_open(&d, &rp, "/many"), 0);
+    static bool seen[N];
+    int count = 0;
+    const char *name;
+    unsigned char type;
+    while ((name = nvb_dir_next(&d, &type))) {
+        int i;
+        assert_int_equal(sscanf(name, "entry-with-a-long-name-%d", &i), 1);
+        assert_true(i >= 0 && i < N && !seen[i]);
+        assert_true(type == DT_REG || type == DT_UNKNOWN);
+        seen[i] = true;
+        count++;
+    }
+    assert_int_equal(errno, 0);
+    assert_int_equal(count, N);
+    nvb_dir_close(&d);
+    assert_int_equal(nvb_dir_open(&d, &rp, "/dev/plain"), -ENOTDIR);
+    assert_int_equal(nvb_dir_open(&d, &rp, "/nothing"), -ENOENT);
+    nvb_rootpath_clear(&rp);
+}
+
+static void path_cat(void **state)
+{
+    (void)state;
+    char out[8];
+    assert_true(nvb_path_cat(out, sizeof out, "/a", "/", "bc"));
+    assert_string_equal(out, "/a/bc");
+    assert_true(nvb_path_cat(out, sizeof out, "/dev/", "x", NULL));
+    assert_string_equal(out, "/dev/x");
+    assert_true(nvb_path_cat(out, sizeof out, "1234567", "", NULL));
+    assert_false(nvb_path_cat(out, sizeof out, "1234567", "8", NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(memo_never_changes_answers),
+        cmocka_unit_test(answers),
+        cmocka_unit_test(stat_follows_links_inside_root),
+        cmocka_unit_test(slash_root_uses_plain_paths),
+        cmocka_unit_test(read_small_files),
+        cmocka_unit_test(list_folder),
+        cmocka_unit_test(path_cat),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
