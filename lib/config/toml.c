@@ -206,33 +206,42 @@ static int parse_key(toml_parser *p, key_path *k)
     }
 }
 
-/* The first n parts of a key as they would be written, for messages. */
+/* Append s[0..len) at *o if it fits before room. */
+static bool put_text(char *buf, size_t *o, size_t room, const char *s, size_t len)
+{
+    if (*o + len > room)
+        return false;
+    memcpy(buf + *o, s, len);
+    *o += len;
+    return true;
+}
+
+/* The first n parts of a key as they would be written, for messages; long ones end in "...". */
 static const char *key_text(const key_path *k, size_t n, char *buf, size_t size)
 {
-    size_t o = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n && o + 8 < size; i++) {
+    size_t o = 0, room = size - 4; /* keep room for "..." and the NUL */
+    bool fits = true;
+    for (size_t i = 0; i < n && fits; i++) {
         const key_part *part = &k->part[i];
         bool bare = part->len > 0;
         for (size_t j = 0; j < part->len; j++)
             bare = bare && toml_is_bare_key_char((unsigned char)part->s[j]);
-        if (i)
-            buf[o++] = '.';
-        if (!bare)
-            buf[o++] = '"';
-        for (size_t j = 0; j < part->len && o + 8 < size; j++) {
+        fits = (!i || put_text(buf, &o, room, ".", 1)) && (bare || put_text(buf, &o, room, "\"", 1));
+        for (size_t j = 0; j < part->len && fits; j++) {
             unsigned char c = (unsigned char)part->s[j];
+            char esc[8];
             if (c < 0x20 || c == 0x7F || c == '"' || c == '\\')
-                o += (size_t)snprintf(buf + o, size - o, "\\u%04X", c);
+                fits = put_text(buf, &o, room, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04X", c));
             else
-                buf[o++] = (char)c;
+                fits = put_text(buf, &o, room, (const char *)&c, 1);
         }
-        if (!bare)
-            buf[o++] = '"';
-        buf[o] = '\0';
+        fits = fits && (bare || put_text(buf, &o, room, "\"", 1));
     }
-    if (o + 8 >= size)
-        strcpy(buf + o, "...");
+    while (!fits && o && ((unsigned char)buf[o - 1] & 0xC0) == 0x80)
+        o--; /* do not cut a character in half */
+    if (!fits && o && (unsigned char)buf[o - 1] >= 0xC0)
+        o--;
+    strcpy(buf + o, fits ? "" : "...");
     return buf;
 }
 

@@ -438,6 +438,29 @@ static void test_sealed_inline_tables(void **state)
                        "nvbind.toml:2:1: cannot add to inline table 'a' (defined at line 1): inline tables are sealed");
 }
 
+static void test_long_keys_in_messages(void **state)
+{
+    /* A message names at most ~250 bytes of a key, cut at a character boundary. */
+    char line[1024], text[2 * sizeof line + 8], want[512];
+    int o = 0;
+    for (int i = 0; i < 20; i++)
+        o += snprintf(line + o, sizeof line - (size_t)o, "\"ключ ключ %d\".", i);
+    snprintf(line + o, sizeof line - (size_t)o, "x = 1\n");
+    snprintf(text, sizeof text, "[t]\n%s%s", line, line);
+    nvb_err err = { 0 };
+    assert_null(parse(text, &err));
+    /* x is at column 291: ten parts of 14 characters, ten of 15, then x */
+    snprintf(want, sizeof want, "nvbind.toml:3:291: duplicate key '\"ключ ключ 0\".\"ключ ключ 1\".");
+    assert_memory_equal(err.msg, want, strlen(want));
+    const char *cut = strstr(err.msg, "...' (first defined at line 2)");
+    assert_non_null(cut);
+    assert_true(cut - err.msg < 300);
+    assert_true(((unsigned char)cut[-1] & 0xC0) != 0xC0); /* not half of a character */
+
+    assert_parse_error("\"a\\u0001\\\"b\" = 1\n\"a\\u0001\\\"b\" = 2\n",
+                       "nvbind.toml:2:1: duplicate key '\"a\\u0001\\u0022b\"' (first defined at line 1)");
+}
+
 /* ---- runner: one case per conformance document, then the API cases ---- */
 
 static int is_toml(const struct dirent *d)
@@ -488,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_nesting_limit),
         cmocka_unit_test(test_sealed_inline_tables),
+        cmocka_unit_test(test_long_keys_in_messages),
     };
     struct CMUnitTest *tests = NULL;
     size_t n = add_folder(&tests, 0, "valid", test_valid_document);
