@@ -158,7 +158,8 @@ static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char 
     int r = 0;
     for (size_t i = 0; r == 0 && i < h->n_comps; i++) {
         const nvb_component *c = &h->comps[i];
-        if (c->kind != NVB_COMP_LIBRARY || !(c->caps & caps))
+        if (c->kind != NVB_COMP_LIBRARY || !(c->caps & caps & ~NVB_CAP_COMPAT32) ||
+            ((c->caps & NVB_CAP_COMPAT32) && !(caps & NVB_CAP_COMPAT32)))
             continue;
         _cleanup_free_ char *dir = dir_of(c->container_path);
         if (!dir || (!nvb_strv_contains(&folders, dir) && nvb_strv_push(&folders, dir) < 0)) {
@@ -208,9 +209,10 @@ int nvb_edits_shared(nvb_edits *e, const nvb_host *h, unsigned caps, const char 
     }
     for (size_t i = 0; i < h->n_comps; i++) {
         const nvb_component *c = &h->comps[i];
-        if (!(c->caps & caps))
+        /* A file belongs when one of its own groups is asked for; compat32 alone only
+         * decides whether the 32-bit copies come along. */
+        if (!(c->caps & caps & ~NVB_CAP_COMPAT32))
             continue;
-        /* 32-bit libraries go with graphics (Steam, Wine) unless asked for explicitly. */
         if ((c->caps & NVB_CAP_COMPAT32) && !(caps & NVB_CAP_COMPAT32))
             continue;
         if (nvb_edits_add_mount(e, c->host_path, c->container_path, c->kind == NVB_COMP_IPC) < 0)
