@@ -140,6 +140,18 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
+/* Whether any of the 8 bytes at p is a control character, '"', '\\' or non-ASCII (may say
+ * yes for a plain byte that follows one of those; the byte loop then sorts it out). */
+static inline bool word_needs_care(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    uint64_t control = (v - ones * 0x20) & ~v, quote = (q - ones) & ~q, backslash = (b - ones) & ~b;
+    return ((control | quote | backslash | v) & highs) != 0;
+}
+
 /* The quoted string. Escaped as jansson does: '"', '\\', and the C0 controls (the short
  * forms \b \f \n \r \t, else \u00XX with upper-case hex); everything else, DEL and
  * non-ASCII included, is copied as it is. */
@@ -155,6 +167,8 @@ static void put_string(nvb_jsonw *w, const char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         size_t run = i;
+        while (run + 8 <= n && !word_needs_care(p + run))
+            run += 8;
         while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
             run++;
         memcpy(o, p + i, run - i);
