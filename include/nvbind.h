@@ -28,6 +28,7 @@
  * - No global state: the library keeps nothing between calls except what a handle holds. A
  *   manager is immutable after creation, so functions taking a `const nvbind_gpu_manager *`
  *   may run on one manager from several threads at once; distinct handles are independent.
+ *   The library never changes the process's signal handling, environment or working folder.
  * - Host discovery runs afresh in each call that needs the host (a few milliseconds, no
  *   NVML), so GPUs added or removed are seen without recreating the manager.
  *
@@ -150,7 +151,7 @@ typedef struct nvbind_bolt_gaming_gpu_config {
 
 /* [bolt.aiml] */
 typedef struct nvbind_bolt_aiml_gpu_config {
-    uint64_t cuda_cache_size;         /* MiB: 4096 becomes CUDA_CACHE_MAXSIZE=4294967296 */
+    uint64_t cuda_cache_size;         /* MiB, 0-4096: 4096 becomes CUDA_CACHE_MAXSIZE=4294967296 */
     bool tensor_cores_enabled;
     bool mixed_precision;
     uint64_t memory_pool_size;        /* bytes; 0 = none */
@@ -169,9 +170,11 @@ typedef struct nvbind_bolt_config {
 
 /* BoltConfig::default(): capsule shared, no snapshot, no limits; no gaming, no aiml part. */
 NVBIND_EXPORT void nvbind_bolt_config_default(nvbind_bolt_config *out);
-/* The defaults of each optional part, used by the gaming and AI/ML generators when the
- * manager's configuration has none: gaming DLSS, RT cores, VRS, Wine on, ultra-low-latency,
- * maximum power; AI/ML 4096 MiB CUDA cache, tensor cores, mixed precision, 16 GB pool. */
+/* The guide's values for each optional part, used by the gaming and AI/ML generators when
+ * the manager's configuration has none: gaming DLSS, RT cores, VRS, Wine on,
+ * ultra-low-latency, maximum power; AI/ML 4096 MiB CUDA cache, tensor cores, mixed
+ * precision, a 16 GB pool, no MIG. (A [bolt.gaming] / [bolt.aiml] table in nvbind.toml
+ * starts from the file format's own defaults instead: see nvbind.toml(5).) */
 NVBIND_EXPORT void nvbind_bolt_gaming_gpu_config_default(nvbind_bolt_gaming_gpu_config *out);
 NVBIND_EXPORT void nvbind_bolt_aiml_gpu_config_default(nvbind_bolt_aiml_gpu_config *out);
 /* Read the [bolt.*] tables of an nvbind.toml. path NULL = the search order (NVBIND_CONFIG,
@@ -417,23 +420,27 @@ typedef struct nvbind_runtime_adapter {
     void (*destroy)(void *user);
 } nvbind_runtime_adapter;
 
-/* Drive an adapter for one container with the manager's configuration, in this order:
+/* Drive an adapter for one container with the manager's configuration. gpus is checked
+ * against the host first ("all", "none", a list of indices, UUIDs or MIG devices; NULL = the
+ * configuration's default, "all"): a bad request calls nothing. Then, in this order:
  * setup_gpu_for_capsule (container_spec is passed through untouched), configure_gpu_isolation,
- * apply_cdi_devices (the devices gpus selects, checked against the host: "all", "none", a
- * list of indices, UUIDs or MIG devices; NULL = "all"), enable_gpu_snapshot (only when the
- * capsule snapshots GPU state), setup_gaming_optimization / setup_aiml_optimization (only
- * for the parts the configuration has). Stops at the first failing step: *err then names
- * the step and the container. */
+ * apply_cdi_devices (skipped for "none"), enable_gpu_snapshot (only when the capsule
+ * snapshots GPU state), setup_gaming_optimization / setup_aiml_optimization (only for the
+ * parts the configuration has). Stops at the first failing step: *err then reads
+ * "runtime adapter: STEP for container ID: MESSAGE" with the callback's code. */
 NVBIND_EXPORT int nvbind_run_with_runtime(const nvbind_gpu_manager *m, const nvbind_runtime_adapter *adapter,
                                           const char *container_id, const void *container_spec, const char *gpus,
                                           nvbind_error **err);
 
-/* The OCI-bundle adapter: each step edits bundle_dir/config.json (rewritten atomically) for
- * an OCI runtime such as runc or crun: device nodes and their device-cgroup rules, read-only
- * mounts of the driver files, environment, OCI hooks, and annotations recording the
- * isolation, snapshot flag and devices. It resolves CDI names against a spec it generates
- * for the manager's host when setup_gpu_for_capsule runs. The adapter keeps a copy of what
- * it needs: m may be freed first. Free with nvbind_runtime_adapter_free. */
+/* The OCI-bundle adapter: each step edits bundle_dir/config.json (rewritten atomically, other
+ * fields kept) for an OCI runtime such as runc or crun, with the code `nvbind run --runtime
+ * runc` and the nvbind-runtime shim use: device nodes and their device-cgroup allow rules,
+ * read-only mounts of the driver files, the environment (profile and Bolt capsule variables),
+ * and the createContainer hooks. Repeating a step changes nothing more. setup_gpu_for_capsule
+ * must run first (it checks config.json and discovers the host); apply_cdi_devices takes
+ * names of the kinds nvidia.com/gpu-bolt and nvidia.com/gpu. One thread at a time. The
+ * adapter keeps a copy of the manager's settings: m may be freed first. Free with
+ * nvbind_runtime_adapter_free. */
 NVBIND_EXPORT nvbind_runtime_adapter *nvbind_oci_bundle_adapter(const nvbind_gpu_manager *m, const char *bundle_dir,
                                                                 nvbind_error **err);
 /* Calls adapter->destroy(adapter->user) and frees an adapter made by this library. */
@@ -447,10 +454,11 @@ NVBIND_EXPORT void nvbind_runtime_adapter_free(nvbind_runtime_adapter *adapter);
 NVBIND_EXPORT int nvbind_validate_bolt_environment(const nvbind_manager_options *options, nvbind_error **err);
 /* utils::get_recommended_bolt_config(): a BoltConfig that fits the host's GPUs. Virtual
  * isolation when a GPU is in MIG mode or an MPS daemon runs, exclusive with several GPUs,
- * shared otherwise; a gaming part when the driver's graphics libraries are present (RT
- * cores, DLSS and VRS on RTX-class GPUs); an AI/ML part when CUDA is present (tensor cores
- * and mixed precision from compute capability 7.0, MIG when a GPU has MIG mode on, a memory
- * pool of half the smallest GPU's memory when known). -1 with *err when no driver is found. */
+ * shared otherwise, snapshots on; a gaming part when the driver's graphics libraries are
+ * present (RT cores, DLSS and VRS on RTX-class GPUs, balanced profiles); an AI/ML part when
+ * CUDA is present (tensor cores and mixed precision from compute capability 7.0, or by model
+ * name without NVML; MIG when a GPU has MIG mode on; a memory pool of half the smallest
+ * GPU's memory when NVML reports it). -1 with *err when no driver is found. */
 NVBIND_EXPORT int nvbind_get_recommended_bolt_config(const nvbind_manager_options *options, nvbind_bolt_config *out,
                                                      nvbind_error **err);
 
