@@ -1,0 +1,248 @@
+#include "isolation/audit.h"
+#include "isolation/timefmt.h"
+#include "util/cleanup.h"
+#include "util/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+char *nvb_audit_format(const nvb_audit_event *ev, int64_t ms, uid_t uid, pid_t pid)
+{
+    char when[40];
+    nvb_time_format(when, sizeof when, ms, true);
+    json_t *devs = json_array();
+    for (size_t i = 0; devs && i < ev->n_devices; i++)
+        json_array_append_new(devs, json_string(ev->devices[i] ? ev->devices[i] : ""));
+    json_t *o = json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:s, s:s}", "time", when, "uid", (json_int_t)uid,
+                          "pid", (json_int_t)pid, "container", str_or_null(ev->container), "runtime",
+                          str_or_null(ev->runtime), "devices", devs ? devs : json_array(), "profile",
+                          str_or_null(ev->profile), "isolation", str_or_null(ev->isolation), "decision",
+                          ev->grant ? "grant" : "deny", "reason", ev->reason ? ev->reason : "");
+    if (!o)
+        return NULL;
+    /* JSON_COMPACT never puts a raw newline in a line: strings escape it. */
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    if (n + 1 > NVB_AUDIT_LINE_MAX) {
+        free(text);
+        return NULL;
+    }
+    char *line = realloc(text, n + 2);
+    if (!line) {
+        free(text);
+        return NULL;
+    }
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    return line;
+}
+
+static int make_parent(const char *path, nvb_err *err)
+{
+    _cleanup_free_ char *copy = strdup(path);
+    if (!copy)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    char *dir = dirname(copy);
+    /* mkdir -p: missing parents 0755, the log's own folder 0750. */
+    size_t n = strlen(dir);
+    for (size_t i = 1; i <= n; i++) {
+        if (dir[i] != '/' && dir[i] != '\0')
+            continue;
+        char keep = dir[i];
+        dir[i] = '\0';
+        if (mkdir(dir, keep ? 0755 : 0750) < 0 && errno != EEXIST)
+            return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot create the audit log folder %s", dir);
+        dir[i] = keep;
+    }
+    return 0;
+}
+
+int nvb_audit_append(const char *path, const nvb_audit_event *ev, nvb_err *err)
+{
+    if (!path || !*path)
+        path = NVB_AUDIT_DEFAULT_LOG;
+    _cleanup_free_ char *line = nvb_audit_format(ev, nvb_time_now_ms(), getuid(), getpid());
+    if (!line)
+        return nvb_errf(err, NVB_EXIT_IO, "audit log %s: the event does not fit in one line of %d bytes", path,
+                        NVB_AUDIT_LINE_MAX);
+    /* Read access only to look at the last byte (see below). */
+    int flags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+    _cleanup_close_ int fd = open(path, flags);
+    if (fd < 0 && errno == ENOENT) {
+        if (make_parent(path, err) < 0)
+            return -1;
+        fd = open(path, flags | O_CREAT | O_EXCL, 0640);
+        if (fd >= 0)
+            fchmod(fd, 0640); /* whatever the umask */
+        else if (errno == EEXIST)
+            fd = open(path, flags);
+    }
+    if (fd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot open the audit log %s", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return nvb_errf(err, NVB_EXIT_IO, "audit log %s: not a regular file", path);
+    /* A writer killed in the middle of a line (only possible for huge writes or a full
+     * disk) leaves no newline: start on a fresh line so ours stays whole. Racing another
+     * writer here costs at most an empty line, which readers skip. */
+    char last;
+    if (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
+        size_t n = strlen(line);
+        char *nl = malloc(n + 2);
+        if (!nl)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        nl[0] = '\n';
+        memcpy(nl + 1, line, n + 1);
+        free(line);
+        line = nl;
+    }
+    size_t n = strlen(line);
+    /* One write() per line: with O_APPEND the kernel places it whole at the end. */
+    ssize_t w;
+    do
+        w = write(fd, line, n);
+    while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot append to the audit log %s", path);
+    if ((size_t)w != n)
+        return nvb_errf(err, NVB_EXIT_IO, "audit log %s: short write (%zd of %zu bytes; disk full?)", path, w, n);
+    return 0;
+}
+
+/* Reading -------------------------------------------------------------------------------- */
+
+static bool event_shape_ok(json_t *o, const char **why)
+{
+    static const char *const strs[] = {"time", "decision", "reason"};
+    if (!json_is_object(o)) {
+        *why = "not a JSON object";
+        return false;
+    }
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (!json_is_string(json_object_get(o, strs[i]))) {
+            *why = strs[i];
+            return false;
+        }
+    if (!json_is_array(json_object_get(o, "devices"))) {
+        *why = "devices";
+        return false;
+    }
+    return true;
+}
+
+static int read_init(nvb_audit_read *out, nvb_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->events = json_array();
+    return out->events ? 0 : nvb_errf(err, NVB_EXIT_IO, "out of memory");
+}
+
+/* One line of the log (without its newline; has_nl false for a last line without one). */
+static void read_line(nvb_audit_read *out, const nvb_audit_filter *f, const char *name, size_t lineno, const char *s,
+                      size_t l, bool has_nl)
+{
+    if (l == 0)
+        return;
+    out->lines++;
+    json_error_t je;
+    json_t *o = json_loadb(s, l, JSON_REJECT_DUPLICATES, &je);
+    const char *why = NULL;
+    if (!o || !event_shape_ok(o, &why)) {
+        if (!has_nl) {
+            out->torn_tail = true;
+            nvb_strv_pushf(&out->problems,
+                           "%s:%zu: the last line is incomplete (%zu bytes, no newline): a write was cut short; skipped",
+                           name, lineno, l);
+        } else {
+            out->bad_lines++;
+            if (!o)
+                nvb_strv_pushf(&out->problems, "%s:%zu: not JSON (column %d: %s); skipped", name, lineno, je.column,
+                               je.text);
+            else
+                nvb_strv_pushf(&out->problems, "%s:%zu: not an audit event (%s%s); skipped", name, lineno, why,
+                               strchr(why, ' ') ? "" : " missing or of the wrong type");
+        }
+        json_decref(o);
+        return;
+    }
+    bool keep = true;
+    if (f && f->has_since) {
+        int64_t t;
+        if (nvb_time_parse_rfc3339(json_string_value(json_object_get(o, "time")), &t) < 0) {
+            out->bad_lines++;
+            nvb_strv_pushf(&out->problems, "%s:%zu: time is not an RFC 3339 time; skipped", name, lineno);
+            keep = false;
+        } else {
+            keep = t >= f->since_ms;
+        }
+    }
+    if (keep && f && f->container) {
+        json_t *c = json_object_get(o, "container");
+        keep = json_is_string(c) && strcmp(json_string_value(c), f->container) == 0;
+    }
+    if (keep)
+        json_array_append(out->events, o);
+    json_decref(o);
+}
+
+int nvb_audit_read_text(const char *text, size_t len, const char *name, const nvb_audit_filter *f,
+                        nvb_audit_read *out, nvb_err *err)
+{
+    if (read_init(out, err) < 0)
+        return -1;
+    size_t lineno = 0;
+    for (size_t pos = 0; pos < len;) {
+        const char *s = text + pos;
+        const char *nl = memchr(s, '\n', len - pos);
+        size_t l = nl ? (size_t)(nl - s) : len - pos;
+        pos += l + (nl ? 1 : 0);
+        read_line(out, f, name, ++lineno, s, l, nl != NULL);
+    }
+    return 0;
+}
+
+int nvb_audit_read_file(const char *path, const nvb_audit_filter *f, nvb_audit_read *out, nvb_err *err)
+{
+    if (!path || !*path)
+        path = NVB_AUDIT_DEFAULT_LOG;
+    memset(out, 0, sizeof *out);
+    _cleanup_fclose_ FILE *fp = fopen(path, "re");
+    if (!fp)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot read the audit log %s", path);
+    if (read_init(out, err) < 0)
+        return -1;
+    /* Line by line: the log only grows, and reading it must not need its size in memory. */
+    _cleanup_free_ char *buf = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t n;
+    while ((n = getline(&buf, &cap, fp)) > 0) {
+        bool has_nl = buf[n - 1] == '\n';
+        read_line(out, f, path, ++lineno, buf, (size_t)n - (has_nl ? 1 : 0), has_nl);
+    }
+    if (ferror(fp)) {
+        nvb_audit_read_clear(out);
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot read the audit log %s", path);
+    }
+    return 0;
+}
+
+void nvb_audit_read_clear(nvb_audit_read *r)
+{
+    json_decref(r->events);
+    nvb_strv_free(&r->problems);
+    memset(r, 0, sizeof *r);
+}

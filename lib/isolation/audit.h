@@ -1,0 +1,58 @@
+/* The audit log: one JSON line per isolation decision (grant or deny), appended with
+ * O_APPEND and one write() per line, so lines from concurrent writers never interleave;
+ * the file is never rewritten. Keys, in this order:
+ *   time (RFC 3339 UTC, milliseconds), uid, pid, container, runtime, devices (array of
+ *   UUIDs or names), profile, isolation, decision ("grant" / "deny"), reason
+ * container, runtime, profile and isolation are null when unknown. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "util/error.h"
+#include "util/strv.h"
+
+#define NVB_AUDIT_DEFAULT_LOG "/var/log/nvbind/audit.log"
+#define NVB_AUDIT_LINE_MAX (64 * 1024)
+
+typedef struct nvb_audit_event {
+    const char *container;
+    const char *runtime;
+    const char *const *devices;   /* n_devices UUIDs (or names when there is no UUID) */
+    size_t n_devices;
+    const char *profile;
+    const char *isolation;
+    bool grant;
+    const char *reason;           /* why: what was granted, or the error that denied it */
+} nvb_audit_event;
+
+/* The line for ev at time ms from process uid/pid, '\n'-terminated. malloc'd; NULL when
+ * out of memory or longer than NVB_AUDIT_LINE_MAX. */
+char *nvb_audit_format(const nvb_audit_event *ev, int64_t ms, uid_t uid, pid_t pid);
+
+/* Append ev (now, getuid(), getpid()) to path (NULL = NVB_AUDIT_DEFAULT_LOG). The folder is
+ * created 0750 and the file 0640 when missing. Errors are NVB_EXIT_IO. */
+int nvb_audit_append(const char *path, const nvb_audit_event *ev, nvb_err *err);
+
+typedef struct nvb_audit_filter {
+    bool has_since;
+    int64_t since_ms;             /* events at or after this time */
+    const char *container;        /* only this container; NULL = all */
+} nvb_audit_filter;
+
+typedef struct nvb_audit_read {
+    json_t *events;               /* array of the matching event objects, in file order */
+    size_t lines;                 /* lines read (not counting empty ones) */
+    nvb_strv problems;            /* "file:line: ..." for each line that is not an event */
+    bool torn_tail;               /* the last line has no newline and does not parse: a write
+                                   * cut short (it is in problems too) */
+    size_t bad_lines;             /* lines other than a torn tail that are not events */
+} nvb_audit_read;
+
+/* Read and filter the log. A missing file is an error with errnum ENOENT. */
+int nvb_audit_read_file(const char *path, const nvb_audit_filter *f, nvb_audit_read *out, nvb_err *err);
+/* The same over text already in memory (name for messages). */
+int nvb_audit_read_text(const char *text, size_t len, const char *name, const nvb_audit_filter *f,
+                        nvb_audit_read *out, nvb_err *err);
+void nvb_audit_read_clear(nvb_audit_read *r);

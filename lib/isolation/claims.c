@@ -1,0 +1,839 @@
+/* GPU claims: the state folder, per-device locks, acquire (all or nothing, optionally
+ * waiting), release and listing with reclaim of stale holders. See claims.h. */
+#include "isolation/claims.h"
+#include "isolation/procid.h"
+#include "isolation/timefmt.h"
+#include "util/cleanup.h"
+#include "util/fileio.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECORD_MAX (4 * 1024 * 1024)
+#define WAIT_BACKOFF_START_MS 20
+#define WAIT_BACKOFF_MAX_MS 500
+
+/* The state folder --------------------------------------------------------------------- */
+
+typedef struct claims_state {
+    char *dir;         /* as given, for messages */
+    char *claims_dir;  /* dir/claims, for messages and inotify */
+    int dir_fd, claims_fd, locks_fd;
+} claims_state;
+
+static void state_close(claims_state *s)
+{
+    free(s->dir);
+    free(s->claims_dir);
+    if (s->dir_fd >= 0)
+        close(s->dir_fd);
+    if (s->claims_fd >= 0)
+        close(s->claims_fd);
+    if (s->locks_fd >= 0)
+        close(s->locks_fd);
+    s->dir = s->claims_dir = NULL;
+    s->dir_fd = s->claims_fd = s->locks_fd = -1;
+}
+
+/* mkdir -p: parents 0755, the last folder `mode`. An existing folder keeps its mode. */
+static int make_dirs(const char *path, mode_t mode, nvb_err *err)
+{
+    _cleanup_free_ char *p = strdup(path);
+    if (!p)
+        return nvb_errf(err, NVB_EXIT_IO, "%s: out of memory", path);
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
+    for (char *s = p + 1;; s++) {
+        bool last = *s == '\0';
+        if (*s != '/' && !last)
+            continue;
+        char keep = *s;
+        *s = '\0';
+        if (mkdir(p, last ? mode : 0755) < 0 && errno != EEXIST)
+            return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot create folder %s for GPU claims", p);
+        if (last)
+            break;
+        *s = keep;
+    }
+    return 0;
+}
+
+static int open_subdir(claims_state *s, const char *name, bool create, int *fd, nvb_err *err)
+{
+    if (create && mkdirat(s->dir_fd, name, 0700) < 0 && errno != EEXIST)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot create %s/%s", s->dir, name);
+    *fd = openat(s->dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (*fd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot open %s/%s", s->dir, name);
+    return 0;
+}
+
+/* Open (and with create, make) the state folder. Returns 1 when it does not exist and
+ * create is false. */
+static int state_open(const char *dir, bool create, claims_state *s, nvb_err *err)
+{
+    *s = (claims_state){.dir_fd = -1, .claims_fd = -1, .locks_fd = -1};
+    if (!dir || !*dir)
+        dir = NVB_CLAIMS_DEFAULT_DIR;
+    if (dir[0] != '/')
+        return nvb_errf(err, NVB_EXIT_USAGE, "claims state folder %s: must be an absolute path", dir);
+    s->dir = strdup(dir);
+    s->claims_dir = nvb_path_join(dir, "claims");
+    if (!s->dir || !s->claims_dir) {
+        state_close(s);
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    if (create && make_dirs(dir, 0700, err) < 0) {
+        state_close(s);
+        return -1;
+    }
+    s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dir_fd < 0) {
+        int e = errno;
+        if (!create && e == ENOENT) {
+            state_close(s);
+            return 1;
+        }
+        state_close(s);
+        return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot open the GPU claims folder %s", dir);
+    }
+    if (!create) {
+        struct stat st;
+        if (fstatat(s->dir_fd, "claims", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+            state_close(s);
+            return 1;
+        }
+    }
+    if (open_subdir(s, "claims", create, &s->claims_fd, err) < 0 ||
+        open_subdir(s, "locks", true, &s->locks_fd, err) < 0) {
+        state_close(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Locks ------------------------------------------------------------------------------------- */
+
+static int lock_key(claims_state *s, const char *key, nvb_err *err)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s.lock", key);
+    int fd = openat(s->locks_fd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot open lock %s/locks/%s", s->dir, name);
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot lock %s/locks/%s", s->dir, name);
+        }
+    }
+    return fd;
+}
+
+/* Records ------------------------------------------------------------------------------------ */
+
+static char *read_fd(int fd, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        if (n == cap) {
+            if (cap >= RECORD_MAX) {
+                free(buf);
+                errno = EFBIG;
+                return NULL;
+            }
+            char *nb = realloc(buf, 2 * cap + 1);
+            if (!nb)
+                break;
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            break;
+        if (r == 0) {
+            buf[n] = '\0';
+            *len = n;
+            return buf;
+        }
+        n += (size_t)r;
+    }
+    int e = errno;
+    free(buf);
+    errno = e;
+    return NULL;
+}
+
+/* Read key's record into rec; *exists false (and rec empty) when there is none. The raw
+ * text is kept in *text (may be NULL) so a failed multi-device update can restore it. */
+static int record_read(claims_state *s, const char *key, nvb_claim_record *rec, bool *exists, char **text,
+                       size_t *text_len, nvb_err *err)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s.json", key);
+    memset(rec, 0, sizeof *rec);
+    rec->mig_index = -1;
+    *exists = false;
+    if (text)
+        *text = NULL;
+    _cleanup_close_ int fd = openat(s->claims_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot read claim record %s/%s", s->claims_dir, name);
+    }
+    size_t len;
+    _cleanup_free_ char *buf = read_fd(fd, &len);
+    if (!buf)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot read claim record %s/%s", s->claims_dir, name);
+    char where[1024];
+    snprintf(where, sizeof where, "%s/%s", s->claims_dir, name);
+    if (nvb_claim_record_parse(buf, len, where, rec, err) < 0) {
+        /* nvbind replaces records atomically: a broken one was edited by hand or by
+         * something else. Refusing is safer than guessing who holds the device. */
+        if (err) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            nvb_errf(err, NVB_EXIT_INPUT, "%s (remove the file if no container holds the device)", msg);
+        }
+        return -1;
+    }
+    *exists = true;
+    if (text) {
+        *text = NVB_TAKE(buf);
+        *text_len = len;
+    }
+    return 0;
+}
+
+static int record_write(claims_state *s, const char *key, const nvb_claim_record *rec, nvb_err *err)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s.json", key);
+    if (rec->n_holders == 0) {
+        if (unlinkat(s->claims_fd, name, 0) < 0 && errno != ENOENT)
+            return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot remove claim record %s/%s", s->claims_dir, name);
+        fsync(s->claims_fd);
+        return 0;
+    }
+    json_t *j = nvb_claim_record_to_json(rec);
+    _cleanup_free_ char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!text)
+        return nvb_errf(err, NVB_EXIT_IO, "claim record %s/%s: out of memory", s->claims_dir, name);
+    size_t n = strlen(text);
+    char *t2 = realloc(text, n + 2);
+    if (!t2)
+        return nvb_errf(err, NVB_EXIT_IO, "claim record %s/%s: out of memory", s->claims_dir, name);
+    text = t2;
+    text[n] = '\n';
+    text[n + 1] = '\0';
+    return nvb_write_file_atomic_at(s->claims_fd, s->claims_dir, name, text, n + 1, 0600, err);
+}
+
+static int restore_text(claims_state *s, const char *key, const char *text, size_t len)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s.json", key);
+    if (!text)
+        return unlinkat(s->claims_fd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+    return nvb_write_file_atomic_at(s->claims_fd, s->claims_dir, name, text, len, 0600, NULL);
+}
+
+static void remove_holder(nvb_claim_record *r, size_t i)
+{
+    nvb_claim_holder_clear(&r->holders[i]);
+    memmove(&r->holders[i], &r->holders[i + 1], (r->n_holders - i - 1) * sizeof *r->holders);
+    r->n_holders--;
+}
+
+/* Drop holders that are gone; describe each in reclaimed (may be NULL). Returns how many. */
+static size_t prune_stale(nvb_claim_record *r, nvb_strv *reclaimed)
+{
+    size_t dropped = 0;
+    for (size_t i = 0; i < r->n_holders;) {
+        const nvb_claim_holder *h = &r->holders[i];
+        if (nvb_claim_holder_alive(h)) {
+            i++;
+            continue;
+        }
+        if (reclaimed) {
+            char dev[300];
+            nvb_claim_device_describe(dev, sizeof dev, r->gpu_index, r->mig_index, r->uuid);
+            nvb_strv_pushf(reclaimed, "reclaimed the stale %s claim on %s of container %s since %s (holder %ld and the container are gone)",
+                           nvb_claim_mode_name(r->mode), dev, h->container, h->since, (long)h->holder_pid);
+        }
+        remove_holder(r, i);
+        dropped++;
+    }
+    if (r->n_holders != 1 && r->mode == NVB_CLAIM_EXCLUSIVE)
+        r->mode = NVB_CLAIM_SHARED;
+    return dropped;
+}
+
+/* Acquire ----------------------------------------------------------------------------------- */
+
+typedef struct slot {
+    nvb_claim_target t;
+    size_t orig;          /* index in the caller's targets */
+    char *key;
+    int lock_fd;
+    nvb_claim_record rec;
+    bool exists;
+    char *old_text;       /* the record before this call, NULL when there was none */
+    size_t old_len;
+} slot;
+
+typedef struct blockers {
+    pid_t pids[16];
+    size_t n;
+} blockers;
+
+static void blockers_add(blockers *b, pid_t p)
+{
+    if (p > 0 && b->n < sizeof b->pids / sizeof b->pids[0])
+        b->pids[b->n++] = p;
+}
+
+static int cmp_slot(const void *a, const void *b)
+{
+    return strcmp(((const slot *)a)->key, ((const slot *)b)->key);
+}
+
+static void slots_unlock(slot *sl, size_t n)
+{
+    for (size_t i = n; i-- > 0;) {
+        if (sl[i].lock_fd >= 0)
+            close(sl[i].lock_fd); /* closing the last descriptor drops the flock */
+        sl[i].lock_fd = -1;
+        nvb_claim_record_clear(&sl[i].rec);
+        free(sl[i].old_text);
+        sl[i].old_text = NULL;
+    }
+}
+
+static int fill_holder(nvb_claim_holder *h, const nvb_claim_owner *o, nvb_err *err)
+{
+    memset(h, 0, sizeof *h);
+    h->holder_pid = o->holder_pid > 0 ? o->holder_pid : getpid();
+    h->holder_start = nvb_proc_start_time(h->holder_pid);
+    if (!h->holder_start)
+        return nvb_errf(err, NVB_EXIT_USAGE, "claim for container %s: holder process %ld is not running", o->container,
+                        (long)h->holder_pid);
+    if (o->init_pid > 0) {
+        h->init_pid = o->init_pid;
+        h->init_start = nvb_proc_start_time(o->init_pid);
+        if (!h->init_start)
+            h->init_pid = 0;
+    }
+    char since[40];
+    nvb_time_format(since, sizeof since, nvb_time_now_ms(), false);
+    h->container = strdup(o->container);
+    h->runtime = o->runtime ? strdup(o->runtime) : NULL;
+    h->oci_state = o->oci_state ? strdup(o->oci_state) : NULL;
+    h->since = strdup(since);
+    h->uid = getuid();
+    if (!h->container || !h->since || (o->runtime && !h->runtime) || (o->oci_state && !h->oci_state)) {
+        nvb_claim_holder_clear(h);
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    return 0;
+}
+
+static int add_holder(nvb_claim_record *r, const nvb_claim_holder *proto, const nvb_claim_target *t, nvb_err *err)
+{
+    /* A container asking again replaces what it held. */
+    for (size_t i = 0; i < r->n_holders;)
+        if (strcmp(r->holders[i].container, proto->container) == 0)
+            remove_holder(r, i);
+        else
+            i++;
+    nvb_claim_holder *nv = realloc(r->holders, (r->n_holders + 1) * sizeof *nv);
+    if (!nv)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    r->holders = nv;
+    nvb_claim_holder *h = &r->holders[r->n_holders];
+    *h = *proto;
+    h->container = strdup(proto->container);
+    h->runtime = proto->runtime ? strdup(proto->runtime) : NULL;
+    h->oci_state = proto->oci_state ? strdup(proto->oci_state) : NULL;
+    h->since = strdup(proto->since);
+    r->n_holders++;
+    if (!h->container || !h->since || (proto->runtime && !h->runtime) || (proto->oci_state && !h->oci_state))
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (!r->uuid) {
+        r->uuid = strdup(t->device.uuid);
+        r->parent_uuid = t->device.parent_uuid ? strdup(t->device.parent_uuid) : NULL;
+        if (!r->uuid || (t->device.parent_uuid && !r->parent_uuid))
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    /* The caller's view of indices is the current one (indices follow PCI order). */
+    r->gpu_index = t->device.gpu_index;
+    r->mig_index = t->device.mig_index;
+    r->mode = t->mode;
+    return 0;
+}
+
+static void busy_message(const slot *s, const char *me, blockers *b, nvb_err *err)
+{
+    const nvb_claim_record *r = &s->rec;
+    char dev[300];
+    nvb_claim_device_describe(dev, sizeof dev, s->t.device.gpu_index, s->t.device.mig_index, s->t.device.uuid);
+    const nvb_claim_holder *first = NULL;
+    size_t others = 0;
+    for (size_t i = 0; i < r->n_holders; i++) {
+        if (strcmp(r->holders[i].container, me) == 0)
+            continue;
+        if (!first)
+            first = &r->holders[i];
+        others++;
+        blockers_add(b, r->holders[i].holder_pid);
+        blockers_add(b, r->holders[i].init_pid);
+        pid_t ip;
+        unsigned long long is;
+        if (r->holders[i].oci_state && nvb_oci_state_init(r->holders[i].oci_state, &ip, &is) == NVB_OCI_INIT_FOUND)
+            blockers_add(b, ip);
+    }
+    if (!first)
+        return;
+    if (r->mode == NVB_CLAIM_EXCLUSIVE)
+        nvb_errf(err, NVB_EXIT_BUSY, "%s is held exclusively by container %s since %s", dev, first->container,
+                 first->since);
+    else if (others > 1)
+        nvb_errf(err, NVB_EXIT_BUSY, "%s is in shared use by container %s since %s (and %zu more); exclusive use needs it free",
+                 dev, first->container, first->since, others - 1);
+    else
+        nvb_errf(err, NVB_EXIT_BUSY, "%s is in shared use by container %s since %s; exclusive use needs it free", dev,
+                 first->container, first->since);
+}
+
+/* Does record r stop owner `me` from taking it in mode `want`? */
+static bool conflicts(const nvb_claim_record *r, const char *me, enum nvb_claim_mode want)
+{
+    bool others = false;
+    for (size_t i = 0; i < r->n_holders; i++)
+        others |= strcmp(r->holders[i].container, me) != 0;
+    if (!others)
+        return false;
+    return r->mode == NVB_CLAIM_EXCLUSIVE || want == NVB_CLAIM_EXCLUSIVE;
+}
+
+/* One locked pass over every slot. Returns 0 (claimed), -1 with err (NVB_EXIT_BUSY when
+ * a device is taken: *busy_at is its slot, b the processes to watch). */
+static int attempt(claims_state *s, slot *sl, size_t n, const nvb_claim_owner *o, size_t *busy_at, blockers *b,
+                   nvb_err *err)
+{
+    int r = -1;
+    nvb_claim_holder proto = {0};
+    size_t locked = 0, written = 0;
+    for (; locked < n; locked++) {
+        sl[locked].lock_fd = lock_key(s, sl[locked].key, err);
+        if (sl[locked].lock_fd < 0)
+            goto out;
+    }
+    bool conflict = false;
+    for (size_t i = 0; i < n; i++) {
+        if (record_read(s, sl[i].key, &sl[i].rec, &sl[i].exists, &sl[i].old_text, &sl[i].old_len, err) < 0)
+            goto out;
+        if (prune_stale(&sl[i].rec, NULL) && record_write(s, sl[i].key, &sl[i].rec, err) < 0)
+            goto out;
+        if (sl[i].rec.n_holders == 0) {
+            /* What the stale holders left is gone now: nothing to restore on failure. */
+            free(sl[i].old_text);
+            sl[i].old_text = NULL;
+        }
+        if (!conflict && conflicts(&sl[i].rec, o->container, sl[i].t.mode)) {
+            conflict = true;
+            *busy_at = i;
+            busy_message(&sl[i], o->container, b, err);
+        }
+    }
+    if (conflict)
+        goto out;
+    if (fill_holder(&proto, o, err) < 0)
+        goto out;
+    for (; written < n; written++) {
+        if (add_holder(&sl[written].rec, &proto, &sl[written].t, err) < 0 ||
+            record_write(s, sl[written].key, &sl[written].rec, err) < 0)
+            goto undo;
+    }
+    r = 0;
+    goto out;
+undo:
+    /* All or nothing: put back what this call replaced. */
+    for (size_t i = 0; i <= written && i < n; i++)
+        restore_text(s, sl[i].key, sl[i].old_text, sl[i].old_len);
+out:
+    nvb_claim_holder_clear(&proto);
+    slots_unlock(sl, locked);
+    return r;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int pidfd_open_compat(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* Sleep until a record changes, a blocking process ends, or timeout_ms passes. */
+static void wait_for_change(int ino_fd, const blockers *b, int timeout_ms)
+{
+    struct pollfd fds[1 + sizeof b->pids / sizeof b->pids[0]];
+    size_t n = 0;
+    if (ino_fd >= 0)
+        fds[n++] = (struct pollfd){.fd = ino_fd, .events = POLLIN};
+    for (size_t i = 0; i < b->n; i++) {
+        int fd = pidfd_open_compat(b->pids[i]);
+        if (fd >= 0)
+            fds[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+        else if (errno == ESRCH)
+            timeout_ms = 0; /* already gone: look again now */
+    }
+    if (poll(fds, n, timeout_ms) > 0 && ino_fd >= 0 && (fds[0].revents & POLLIN)) {
+        char buf[4096];
+        while (read(ino_fd, buf, sizeof buf) > 0) {
+        }
+    }
+    for (size_t i = ino_fd >= 0 ? 1 : 0; i < n; i++)
+        close(fds[i].fd);
+}
+
+static int check_request(const nvb_claim_owner *o, const nvb_claim_target *t, size_t n, nvb_err *err)
+{
+    if (!o || !o->container || !*o->container)
+        return nvb_errf(err, NVB_EXIT_USAGE, "a GPU claim needs a container id");
+    if (strlen(o->container) > 1024)
+        return nvb_errf(err, NVB_EXIT_USAGE, "container id is longer than 1024 bytes");
+    if (o->oci_state && o->oci_state[0] != '/')
+        return nvb_errf(err, NVB_EXIT_USAGE, "OCI state file %s: must be an absolute path", o->oci_state);
+    for (size_t i = 0; i < n; i++) {
+        if (!t[i].device.uuid || !*t[i].device.uuid)
+            return nvb_errf(err, NVB_EXIT_USAGE, "GPU claim target %zu has no UUID", i);
+        if (strlen(t[i].device.uuid) > 200)
+            return nvb_errf(err, NVB_EXIT_USAGE, "GPU claim target %zu: UUID longer than 200 bytes", i);
+    }
+    return 0;
+}
+
+int nvb_claims_acquire(const char *state_dir, const nvb_claim_owner *owner, const nvb_claim_target *targets,
+                       size_t n, int wait_seconds, size_t *conflict, nvb_err *err)
+{
+    if (check_request(owner, targets, n, err) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    slot *sl = calloc(n, sizeof *sl);
+    if (!sl)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    size_t m = 0;
+    int r = -1, ino_fd = -1;
+    claims_state s;
+    if (state_open(state_dir, true, &s, err) != 0)
+        goto out_free;
+    /* Sort by key and merge duplicates (the strongest mode wins): locking in one global
+     * order is what keeps overlapping requests from deadlocking. */
+    for (size_t i = 0; i < n; i++) {
+        char *key = nvb_claim_key(targets[i].device.uuid);
+        if (!key) {
+            nvb_errf(err, NVB_EXIT_IO, "out of memory");
+            goto out;
+        }
+        size_t j = 0;
+        for (; j < m && strcmp(sl[j].key, key) != 0; j++) {
+        }
+        if (j < m) {
+            free(key);
+            if (targets[i].mode == NVB_CLAIM_EXCLUSIVE)
+                sl[j].t.mode = NVB_CLAIM_EXCLUSIVE;
+            continue;
+        }
+        sl[m] = (slot){.t = targets[i], .orig = i, .key = key, .lock_fd = -1};
+        sl[m].rec.mig_index = -1;
+        m++;
+    }
+    qsort(sl, m, sizeof *sl, cmp_slot);
+
+    int64_t start = mono_ms();
+    int64_t deadline = wait_seconds > 0 ? start + (int64_t)wait_seconds * 1000 : -1;
+    int backoff = WAIT_BACKOFF_START_MS;
+    for (;;) {
+        size_t busy_at = 0;
+        blockers b = {0};
+        r = attempt(&s, sl, m, owner, &busy_at, &b, err);
+        if (r == 0 || !err || err->exit_code != NVB_EXIT_BUSY) {
+            if (r < 0 && conflict && err && err->exit_code == NVB_EXIT_BUSY)
+                *conflict = sl[busy_at].orig;
+            break;
+        }
+        if (conflict)
+            *conflict = sl[busy_at].orig;
+        if (wait_seconds == NVB_CLAIM_NO_WAIT)
+            break;
+        int64_t now = mono_ms();
+        if (deadline >= 0 && now >= deadline) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            nvb_errf(err, NVB_EXIT_BUSY, "%s; gave up after %d s", msg, wait_seconds);
+            break;
+        }
+        if (ino_fd < 0) {
+            ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+            if (ino_fd >= 0 &&
+                inotify_add_watch(ino_fd, s.claims_dir, IN_MOVED_TO | IN_DELETE | IN_CLOSE_WRITE | IN_ATTRIB) < 0) {
+                close(ino_fd);
+                ino_fd = -2; /* polling only; do not try again */
+            }
+            if (ino_fd >= 0)
+                continue; /* a release between the check and the watch would be missed: look again */
+        }
+        int timeout = backoff;
+        if (deadline >= 0 && deadline - now < timeout)
+            timeout = (int)(deadline - now);
+        wait_for_change(ino_fd, &b, timeout);
+        backoff = backoff * 2 > WAIT_BACKOFF_MAX_MS ? WAIT_BACKOFF_MAX_MS : backoff * 2;
+    }
+out:
+    if (ino_fd >= 0)
+        close(ino_fd);
+    state_close(&s);
+out_free:
+    for (size_t i = 0; i < m; i++)
+        free(sl[i].key);
+    free(sl);
+    return r;
+}
+
+/* Walking every record -------------------------------------------------------------------- */
+
+/* Calls fn on each record under its lock; fn may change the record (return 1 to have it
+ * written back) . */
+typedef int (*record_fn)(nvb_claim_record *rec, void *ctx, nvb_err *err);
+
+static bool is_leftover_temp(const char *name, pid_t *pid)
+{
+    /* nvb_write_file_atomic_at's temporaries: ".<name>.tmp.<pid>" */
+    const char *t = strstr(name, ".json.tmp.");
+    if (name[0] != '.' || !t)
+        return false;
+    char *end;
+    long p = strtol(t + 10, &end, 10);
+    if (*end || p <= 0)
+        return false;
+    *pid = (pid_t)p;
+    return true;
+}
+
+static int walk_records(claims_state *s, record_fn fn, void *ctx, nvb_err *err)
+{
+    int dfd = openat(s->claims_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot list %s", s->claims_dir);
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot list %s", s->claims_dir);
+    }
+    nvb_strv keys = {0};
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        pid_t tp;
+        if (is_leftover_temp(de->d_name, &tp)) {
+            /* A writer killed between creating its temporary and renaming it. */
+            if (nvb_proc_start_time(tp) == 0)
+                unlinkat(s->claims_fd, de->d_name, 0);
+            continue;
+        }
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] == '.' || l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
+            continue;
+        if (nvb_strv_push_take(&keys, strndup(de->d_name, l - 5)) < 0) {
+            closedir(d);
+            nvb_strv_free(&keys);
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        }
+    }
+    closedir(d);
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < keys.n; i++) {
+        int lfd = lock_key(s, keys.v[i], err);
+        if (lfd < 0) {
+            r = -1;
+            break;
+        }
+        nvb_claim_record rec;
+        bool exists;
+        r = record_read(s, keys.v[i], &rec, &exists, NULL, NULL, err);
+        if (r == 0 && exists) {
+            int c = fn(&rec, ctx, err);
+            if (c < 0)
+                r = -1;
+            else if (c > 0)
+                r = record_write(s, keys.v[i], &rec, err);
+        }
+        nvb_claim_record_clear(&rec);
+        close(lfd);
+    }
+    nvb_strv_free(&keys);
+    return r;
+}
+
+typedef struct release_ctx {
+    const char *container;
+    int dropped;
+    pid_t init_pid;
+    unsigned long long init_start;
+} release_ctx;
+
+static int release_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
+{
+    (void)err;
+    release_ctx *c = vctx;
+    size_t before = rec->n_holders;
+    for (size_t i = 0; i < rec->n_holders;)
+        if (strcmp(rec->holders[i].container, c->container) == 0)
+            remove_holder(rec, i);
+        else
+            i++;
+    c->dropped += (int)(before - rec->n_holders);
+    size_t stale = prune_stale(rec, NULL);
+    return before != rec->n_holders || stale ? 1 : 0;
+}
+
+int nvb_claims_release(const char *state_dir, const char *container, nvb_err *err)
+{
+    if (!container || !*container)
+        return nvb_errf(err, NVB_EXIT_USAGE, "releasing GPU claims needs a container id");
+    claims_state s;
+    int o = state_open(state_dir, false, &s, err);
+    if (o != 0)
+        return o > 0 ? 0 : -1;
+    release_ctx c = {.container = container};
+    int r = walk_records(&s, release_one, &c, err);
+    state_close(&s);
+    return r < 0 ? -1 : c.dropped;
+}
+
+static int set_init_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
+{
+    (void)err;
+    release_ctx *c = vctx;
+    int changed = 0;
+    for (size_t i = 0; i < rec->n_holders; i++) {
+        if (strcmp(rec->holders[i].container, c->container) != 0)
+            continue;
+        rec->holders[i].init_pid = c->init_pid;
+        rec->holders[i].init_start = c->init_start;
+        c->dropped++;
+        changed = 1;
+    }
+    return changed;
+}
+
+int nvb_claims_set_init(const char *state_dir, const char *container, pid_t init_pid, nvb_err *err)
+{
+    if (!container || !*container)
+        return nvb_errf(err, NVB_EXIT_USAGE, "recording a container's init process needs a container id");
+    unsigned long long start = nvb_proc_start_time(init_pid);
+    if (!start)
+        return nvb_errf(err, NVB_EXIT_USAGE, "container %s: init process %ld is not running", container, (long)init_pid);
+    claims_state s;
+    int o = state_open(state_dir, false, &s, err);
+    if (o != 0)
+        return o > 0 ? 0 : -1;
+    release_ctx c = {.container = container, .init_pid = init_pid, .init_start = start};
+    int r = walk_records(&s, set_init_one, &c, err);
+    state_close(&s);
+    return r < 0 ? -1 : c.dropped;
+}
+
+typedef struct list_ctx {
+    nvb_claim_list *out;
+} list_ctx;
+
+static int list_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
+{
+    list_ctx *c = vctx;
+    size_t stale = prune_stale(rec, &c->out->reclaimed);
+    if (rec->n_holders) {
+        nvb_claim_record *nv = realloc(c->out->v, (c->out->n + 1) * sizeof *nv);
+        if (!nv)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        c->out->v = nv;
+        /* Hand a copy over through JSON: the caller's record must not share strings with rec. */
+        json_t *j = nvb_claim_record_to_json(rec);
+        char *text = j ? json_dumps(j, 0) : NULL;
+        json_decref(j);
+        int r = text ? nvb_claim_record_parse(text, strlen(text), "(copy)", &c->out->v[c->out->n], err) : -1;
+        free(text);
+        if (r < 0)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        c->out->n++;
+    }
+    return stale ? 1 : 0;
+}
+
+static int cmp_record(const void *a, const void *b)
+{
+    const nvb_claim_record *x = a, *y = b;
+    if (x->gpu_index != y->gpu_index)
+        return x->gpu_index < y->gpu_index ? -1 : 1;
+    if (x->mig_index != y->mig_index)
+        return x->mig_index < y->mig_index ? -1 : 1;
+    return strcmp(x->uuid, y->uuid);
+}
+
+int nvb_claims_list(const char *state_dir, nvb_claim_list *out, nvb_err *err)
+{
+    memset(out, 0, sizeof *out);
+    claims_state s;
+    int o = state_open(state_dir, false, &s, err);
+    if (o != 0)
+        return o > 0 ? 0 : -1;
+    list_ctx c = {out};
+    int r = walk_records(&s, list_one, &c, err);
+    state_close(&s);
+    if (r < 0) {
+        nvb_claim_list_free(out);
+        return -1;
+    }
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof *out->v, cmp_record);
+    return 0;
+}
+
+void nvb_claim_list_free(nvb_claim_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        nvb_claim_record_clear(&l->v[i]);
+    free(l->v);
+    nvb_strv_free(&l->reclaimed);
+    memset(l, 0, sizeof *l);
+}

@@ -1,0 +1,128 @@
+#include "isolation/procid.h"
+#include "util/cleanup.h"
+#include "util/fileio.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int nvb_proc_stat_parse(const char *text, char *state, unsigned long long *start_time)
+{
+    /* The command name (field 2) may hold spaces and ')': fields resume after the last ')'. */
+    const char *p = strrchr(text, ')');
+    if (!p || p[1] != ' ')
+        return -1;
+    p += 2;
+    /* p is at field 3 (state); the start time is field 22, 19 fields further. */
+    if (!*p || *p == ' ')
+        return -1;
+    *state = *p;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return -1;
+        p++;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (errno || end == p || (*end != ' ' && *end != '\n' && *end != '\0'))
+        return -1;
+    *start_time = v;
+    return 0;
+}
+
+unsigned long long nvb_proc_start_time(pid_t pid)
+{
+    if (pid <= 0)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    _cleanup_free_ char *text = nvb_read_file(path, 64 * 1024, NULL);
+    char state;
+    unsigned long long start;
+    if (!text || nvb_proc_stat_parse(text, &state, &start) < 0)
+        return 0;
+    if (state == 'Z' || state == 'X' || state == 'x')
+        return 0;
+    /* A process that started in the first tick after boot reads 0; 0 means "none" here. */
+    return start ? start : 1;
+}
+
+bool nvb_proc_alive(pid_t pid, unsigned long long start_time)
+{
+    if (pid <= 0 || start_time == 0)
+        return false;
+    unsigned long long now = nvb_proc_start_time(pid);
+    return now != 0 && now == start_time;
+}
+
+/* A JSON member that is a non-negative integer, or a string of digits (old runc). */
+static int json_uint(json_t *v, unsigned long long *out)
+{
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) < 0)
+            return -1;
+        *out = (unsigned long long)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(s, &end, 10);
+        if (errno || end == s || *end)
+            return -1;
+        *out = n;
+        return 0;
+    }
+    return -1;
+}
+
+enum nvb_oci_init nvb_oci_state_init(const char *state_file, pid_t *pid, unsigned long long *start_time)
+{
+    size_t len;
+    _cleanup_free_ char *text = nvb_read_file(state_file, 16 * 1024 * 1024, &len);
+    if (!text)
+        return errno == ENOENT || errno == ENOTDIR ? NVB_OCI_INIT_GONE : NVB_OCI_INIT_UNKNOWN;
+    json_t *doc = json_loadb(text, len, 0, NULL);
+    if (!json_is_object(doc)) {
+        /* Both runtimes replace the file by rename: unreadable JSON is garbage left behind
+         * by something else, not a container being written. */
+        json_decref(doc);
+        return NVB_OCI_INIT_GONE;
+    }
+    json_t *p = json_object_get(doc, "init_process_pid"), *s = json_object_get(doc, "init_process_start");
+    if (!p) {
+        p = json_object_get(doc, "pid");
+        s = json_object_get(doc, "process-start-time");
+    }
+    unsigned long long pv, sv;
+    enum nvb_oci_init r = NVB_OCI_INIT_GONE;
+    if (p && s && json_uint(p, &pv) == 0 && json_uint(s, &sv) == 0 && pv > 0 && pv <= INT32_MAX && sv > 0) {
+        *pid = (pid_t)pv;
+        *start_time = sv;
+        r = NVB_OCI_INIT_FOUND;
+    }
+    json_decref(doc);
+    return r;
+}
+
+char *nvb_oci_state_file(const char *runtime, const char *root, const char *id)
+{
+    if (!id || !*id || id[0] == '.' || strchr(id, '/') || strlen(id) > 1024)
+        return NULL;
+    const char *base = runtime ? strrchr(runtime, '/') : NULL;
+    base = base ? base + 1 : runtime;
+    bool crun = base && strcmp(base, "crun") == 0;
+    if (!root || !*root)
+        root = crun ? "/run/crun" : "/run/runc";
+    char *out = NULL;
+    if (asprintf(&out, "%s%s%s/%s", root, root[strlen(root) - 1] == '/' ? "" : "/", id,
+                 crun ? "status" : "state.json") < 0)
+        return NULL;
+    return out;
+}

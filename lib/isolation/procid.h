@@ -1,0 +1,33 @@
+/* Which process is which: a pid plus its start time (clock ticks since boot, field 22 of
+ * /proc/<pid>/stat) names one process for the life of the machine, so a pid that the kernel
+ * hands to a new process after the old one died is never mistaken for the old one. */
+#pragma once
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* The start time of pid, 0 when no such process exists or it has already exited (a zombie
+ * waiting for its parent counts as gone: it runs nothing and holds nothing). */
+unsigned long long nvb_proc_start_time(pid_t pid);
+
+/* The process pid started at start_time is still running. */
+bool nvb_proc_alive(pid_t pid, unsigned long long start_time);
+
+/* Parse the text of a /proc/<pid>/stat file: the state letter and the start time.
+ * Returns 0, or -1 when the text does not have that shape. */
+int nvb_proc_stat_parse(const char *text, char *state, unsigned long long *start_time);
+
+/* What an OCI runtime's state file says of the container's init process: runc's
+ * <root>/<id>/state.json ("init_process_pid", "init_process_start") and crun's
+ * <root>/<id>/status ("pid", "process-start-time"). */
+enum nvb_oci_init {
+    NVB_OCI_INIT_GONE,     /* no state file (the container was deleted) or no init recorded */
+    NVB_OCI_INIT_FOUND,    /* *pid and *start_time are set */
+    NVB_OCI_INIT_UNKNOWN,  /* the file could not be read (permissions): assume it runs */
+};
+enum nvb_oci_init nvb_oci_state_init(const char *state_file, pid_t *pid, unsigned long long *start_time);
+
+/* The state file an OCI runtime keeps for container id under root: runtime names the
+ * runtime (a path or a name; "crun" selects crun's layout, anything else runc's); root NULL
+ * means the runtime's default for root (/run/runc, /run/crun). malloc'd; NULL on bad input
+ * (an id that is empty, starts with '.', or holds '/'). */
+char *nvb_oci_state_file(const char *runtime, const char *root, const char *id);

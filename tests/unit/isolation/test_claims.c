@@ -1,0 +1,768 @@
+/* GPU claims: the record format, exclusive and shared rules, the exact busy message,
+ * all-or-nothing multi-device claims, stale claims after _exit and kill -9, ownership that
+ * survives the holder while the container runs, waiting, and 32 racing processes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "iso_test_util.h"
+#include "isolation/claims.h"
+#include "isolation/procid.h"
+#include "isolation/timefmt.h"
+#include "util/fileio.h"
+
+static nvb_claim_target gpu_target(unsigned i, const char *uuid, enum nvb_claim_mode m)
+{
+    return (nvb_claim_target){.device = {.gpu_index = i, .mig_index = -1, .uuid = uuid}, .mode = m};
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0) {
+    }
+}
+
+typedef struct fixture {
+    char *dir;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->dir = t_mkdtemp();
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    t_rm_rf(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* How many holders the state has for uuid (listing also reclaims). */
+static size_t holders_of(const char *dir, const char *uuid)
+{
+    nvb_claim_list l;
+    nvb_err err = {0};
+    if (nvb_claims_list(dir, &l, &err) < 0)
+        fail_msg("list: %s", err.msg);
+    size_t n = 0;
+    for (size_t i = 0; i < l.n; i++)
+        if (strcmp(l.v[i].uuid, uuid) == 0)
+            n = l.v[i].n_holders;
+    nvb_claim_list_free(&l);
+    return n;
+}
+
+/* --- processes ------------------------------------------------------------------------- */
+
+static void test_proc_stat_parse(void **state)
+{
+    (void)state;
+    char st;
+    unsigned long long start;
+    /* A command name with spaces and ')' must not shift the fields. */
+    const char *text = "4242 (a) b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 "
+                       "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0\n";
+    assert_int_equal(nvb_proc_stat_parse(text, &st, &start), 0);
+    assert_int_equal(st, 'S');
+    assert_int_equal(start, 987654);
+    assert_int_equal(nvb_proc_stat_parse("12 (x) S 1 2 3", &st, &start), -1);
+    assert_int_equal(nvb_proc_stat_parse("garbage", &st, &start), -1);
+    assert_true(nvb_proc_start_time(getpid()) > 0);
+    assert_true(nvb_proc_alive(getpid(), nvb_proc_start_time(getpid())));
+    /* Same pid, other start time: a reused pid is another process. */
+    assert_false(nvb_proc_alive(getpid(), nvb_proc_start_time(getpid()) + 1));
+    assert_false(nvb_proc_alive(0, 1));
+}
+
+static void test_zombie_is_gone(void **state)
+{
+    (void)state;
+    pid_t p = fork();
+    if (p == 0)
+        _exit(0);
+    sleep_ms(50);
+    /* Not reaped yet: a zombie holds nothing. */
+    assert_int_equal(nvb_proc_start_time(p), 0);
+    waitpid(p, NULL, 0);
+}
+
+static void test_oci_state_files(void **state)
+{
+    fixture *f = *state;
+    char *runc = nvb_oci_state_file("runc", NULL, "c1");
+    assert_string_equal(runc, "/run/runc/c1/state.json");
+    free(runc);
+    char *crun = nvb_oci_state_file("/usr/bin/crun", "/run/user/crun/", "c1");
+    assert_string_equal(crun, "/run/user/crun/c1/status");
+    free(crun);
+    assert_null(nvb_oci_state_file("runc", NULL, "../x"));
+    assert_null(nvb_oci_state_file("runc", NULL, ".hidden"));
+    assert_null(nvb_oci_state_file("runc", NULL, ""));
+
+    unsigned long long me = nvb_proc_start_time(getpid());
+    char *p = t_printf("%s/state.json", f->dir);
+    pid_t pid;
+    unsigned long long start;
+    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_GONE);
+    char *text = t_printf("{\"id\":\"c1\",\"init_process_pid\":%ld,\"init_process_start\":%llu}", (long)getpid(), me);
+    t_write(p, text);
+    free(text);
+    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    assert_int_equal(pid, getpid());
+    assert_int_equal(start, me);
+    /* Old runc wrote the start time as a string. */
+    text = t_printf("{\"init_process_pid\":%ld,\"init_process_start\":\"%llu\"}", (long)getpid(), me);
+    t_write(p, text);
+    free(text);
+    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    assert_int_equal(start, me);
+    /* crun's status file. */
+    text = t_printf("{\"pid\":%ld,\"process-start-time\":%llu,\"rootfs\":\"/x\"}", (long)getpid(), me);
+    t_write(p, text);
+    free(text);
+    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    t_write(p, "{\"init_process_pid\":0,\"init_process_start\":0}");
+    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_GONE);
+    t_write(p, "{not json");
+    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_GONE);
+    free(p);
+}
+
+/* --- record format ------------------------------------------------------------------------ */
+
+static void test_record_roundtrip(void **state)
+{
+    (void)state;
+    char ctr[] = "abc", rt[] = "runc", oci[] = "/run/runc/abc/state.json", since[] = "2024-05-01T12:00:00Z";
+    char uuid[] = "MIG-x", parent[] = "GPU-y";
+    nvb_claim_holder h = {.container = ctr, .runtime = rt, .holder_pid = 10, .holder_start = 20,
+                          .init_pid = 30, .init_start = 40, .oci_state = oci, .uid = 0, .since = since};
+    nvb_claim_record r = {.gpu_index = 1, .mig_index = 2, .uuid = uuid, .parent_uuid = parent,
+                          .mode = NVB_CLAIM_EXCLUSIVE, .holders = &h, .n_holders = 1};
+    json_t *j = nvb_claim_record_to_json(&r);
+    char *text = json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    json_decref(j);
+    assert_string_equal(text,
+                        "{\"version\":1,\"device\":{\"gpu_index\":1,\"mig_index\":2,\"uuid\":\"MIG-x\",\"parent_uuid\":\"GPU-y\"},"
+                        "\"mode\":\"exclusive\",\"holders\":[{\"container\":\"abc\",\"runtime\":\"runc\","
+                        "\"holder\":{\"pid\":10,\"start_time\":20},\"init\":{\"pid\":30,\"start_time\":40},"
+                        "\"oci_state\":\"/run/runc/abc/state.json\",\"uid\":0,\"since\":\"2024-05-01T12:00:00Z\"}]}");
+    nvb_claim_record back;
+    nvb_err err = {0};
+    assert_int_equal(nvb_claim_record_parse(text, strlen(text), "t.json", &back, &err), 0);
+    assert_int_equal(back.gpu_index, 1);
+    assert_int_equal(back.mig_index, 2);
+    assert_string_equal(back.parent_uuid, "GPU-y");
+    assert_int_equal(back.mode, NVB_CLAIM_EXCLUSIVE);
+    assert_int_equal(back.n_holders, 1);
+    assert_string_equal(back.holders[0].container, "abc");
+    assert_int_equal(back.holders[0].init_pid, 30);
+    assert_int_equal(back.holders[0].init_start, 40);
+    assert_string_equal(back.holders[0].oci_state, "/run/runc/abc/state.json");
+    nvb_claim_record_clear(&back);
+    free(text);
+}
+
+static void test_record_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *msg;
+    } cases[] = {
+        {"", "claim record f.json: line 1"},
+        {"[]", "must be a JSON object"},
+        {"{\"version\":2}", "version: 2 is out of range"},
+        {"{\"version\":1,\"device\":3}", "device: must be an object"},
+        {"{\"version\":1,\"device\":{\"gpu_index\":-1}}", "device.gpu_index: -1 is out of range"},
+        {"{\"version\":1,\"device\":{\"gpu_index\":0,\"uuid\":\"\"}}", "device.uuid: must be a non-empty string"},
+        {"{\"version\":1,\"device\":{\"gpu_index\":0,\"uuid\":\"G\"},\"mode\":\"mine\"}", "mode: must be"},
+        {"{\"version\":1,\"device\":{\"gpu_index\":0,\"uuid\":\"G\"},\"mode\":\"exclusive\",\"holders\":[]}",
+         "an exclusive claim has exactly one holder, not 0"},
+        {"{\"version\":1,\"device\":{\"gpu_index\":0,\"uuid\":\"G\"},\"mode\":\"shared\",\"holders\":[{\"container\":\"c\","
+         "\"holder\":{\"pid\":0,\"start_time\":1},\"uid\":0,\"since\":\"x\"}]}",
+         "holders[0].holder.pid: 0 is out of range"},
+        {"{\"version\":1,\"device\":{\"gpu_index\":0,\"uuid\":\"G\"},\"mode\":\"shared\",\"holders\":[{\"container\":\"c\","
+         "\"holder\":{\"pid\":1,\"start_time\":1},\"oci_state\":\"rel/state.json\",\"uid\":0,\"since\":\"x\"}]}",
+         "holders[0].oci_state: must be an absolute path"},
+        {"{\"version\":1,\"version\":1}", "duplicate"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nvb_claim_record r;
+        nvb_err err = {0};
+        assert_int_equal(nvb_claim_record_parse(cases[i].text, strlen(cases[i].text), "f.json", &r, &err), -1);
+        assert_int_equal(err.exit_code, NVB_EXIT_INPUT);
+        assert_contains(err.msg, cases[i].msg);
+        assert_contains(err.msg, "claim record f.json");
+    }
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    char *k = nvb_claim_key("GPU-1a2b");
+    assert_string_equal(k, "GPU-1a2b");
+    free(k);
+    k = nvb_claim_key("MIG-GPU-x/1/0");
+    assert_string_equal(k, "MIG-GPU-x%2F1%2F0");
+    free(k);
+    k = nvb_claim_key("../etc");
+    assert_string_equal(k, "%2E.%2Fetc");
+    free(k);
+    assert_null(nvb_claim_key(""));
+}
+
+/* --- exclusive and shared rules -------------------------------------------------------------- */
+
+static void test_exclusive_message_and_release(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target t = gpu_target(0, "GPU-aaaa", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner a = {.container = "ctr-a", .runtime = "runc"};
+    int64_t before = nvb_time_now_ms();
+    assert_int_equal(nvb_claims_acquire(f->dir, &a, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+
+    /* The folder is private; the record is a file per GPU. */
+    struct stat st;
+    assert_int_equal(stat(f->dir, &st), 0);
+    char *rec = t_printf("%s/claims/GPU-aaaa.json", f->dir);
+    assert_int_equal(stat(rec, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+
+    nvb_claim_list l;
+    assert_int_equal(nvb_claims_list(f->dir, &l, &err), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].mode, NVB_CLAIM_EXCLUSIVE);
+    assert_string_equal(l.v[0].holders[0].container, "ctr-a");
+    assert_int_equal(l.v[0].holders[0].holder_pid, getpid());
+    int64_t since;
+    assert_int_equal(nvb_time_parse_rfc3339(l.v[0].holders[0].since, &since), 0);
+    assert_true(since >= before / 1000 * 1000 && since <= nvb_time_now_ms());
+    char *want = t_printf("GPU 0 (GPU-aaaa) is held exclusively by container ctr-a since %s", l.v[0].holders[0].since);
+    nvb_claim_list_free(&l);
+
+    /* Exclusive or shared, a second container is refused at once with exactly this message. */
+    nvb_claim_owner b = {.container = "ctr-b"};
+    for (int mode = 0; mode < 2; mode++) {
+        nvb_claim_target t2 = gpu_target(0, "GPU-aaaa", mode ? NVB_CLAIM_EXCLUSIVE : NVB_CLAIM_SHARED);
+        int64_t t0 = mono_ms();
+        assert_int_equal(nvb_claims_acquire(f->dir, &b, &t2, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+        assert_true(mono_ms() - t0 < 1000);
+        assert_int_equal(err.exit_code, NVB_EXIT_BUSY);
+        assert_string_equal(err.msg, want);
+    }
+    /* The holder asking again keeps it (a retried create). */
+    assert_int_equal(nvb_claims_acquire(f->dir, &a, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(holders_of(f->dir, "GPU-aaaa"), 1);
+
+    assert_int_equal(nvb_claims_release(f->dir, "ctr-a", &err), 1);
+    assert_int_equal(stat(rec, &st), -1); /* no holders, no record */
+    assert_int_equal(nvb_claims_acquire(f->dir, &b, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(nvb_claims_release(f->dir, "ctr-b", &err), 1);
+    assert_int_equal(nvb_claims_release(f->dir, "ctr-b", &err), 0);
+    free(want);
+    free(rec);
+}
+
+static void test_shared_then_exclusive(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target sh = gpu_target(3, "GPU-s", NVB_CLAIM_SHARED), ex = gpu_target(3, "GPU-s", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner a = {.container = "a"}, b = {.container = "b"}, c = {.container = "c"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &a, &sh, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(nvb_claims_acquire(f->dir, &b, &sh, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(holders_of(f->dir, "GPU-s"), 2);
+    assert_int_equal(nvb_claims_acquire(f->dir, &c, &ex, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+    assert_int_equal(err.exit_code, NVB_EXIT_BUSY);
+    assert_contains(err.msg, "GPU 3 (GPU-s) is in shared use by container a since ");
+    assert_contains(err.msg, "(and 1 more); exclusive use needs it free");
+    /* A sole shared holder may become exclusive. */
+    assert_int_equal(nvb_claims_release(f->dir, "b", &err), 1);
+    assert_int_equal(nvb_claims_acquire(f->dir, &a, &ex, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(nvb_claims_acquire(f->dir, &b, &sh, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+    assert_contains(err.msg, "is held exclusively by container a since");
+}
+
+static void test_all_or_nothing(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target one = gpu_target(1, "GPU-1", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner a = {.container = "a"}, b = {.container = "b"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &a, &one, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    nvb_claim_target three[] = {gpu_target(0, "GPU-0", NVB_CLAIM_EXCLUSIVE), gpu_target(2, "GPU-2", NVB_CLAIM_EXCLUSIVE),
+                                gpu_target(1, "GPU-1", NVB_CLAIM_EXCLUSIVE)};
+    size_t conflict = 99;
+    assert_int_equal(nvb_claims_acquire(f->dir, &b, three, 3, NVB_CLAIM_NO_WAIT, &conflict, &err), -1);
+    assert_int_equal(conflict, 2);
+    assert_contains(err.msg, "GPU 1 (GPU-1) is held exclusively by container a");
+    /* Nothing of the failed request stays behind. */
+    assert_int_equal(holders_of(f->dir, "GPU-0"), 0);
+    assert_int_equal(holders_of(f->dir, "GPU-2"), 0);
+    assert_int_equal(nvb_claims_release(f->dir, "a", &err), 1);
+    assert_int_equal(nvb_claims_acquire(f->dir, &b, three, 3, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    nvb_claim_list l;
+    assert_int_equal(nvb_claims_list(f->dir, &l, &err), 0);
+    assert_int_equal(l.n, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(l.v[i].gpu_index, i); /* listed in device order */
+    nvb_claim_list_free(&l);
+    assert_int_equal(nvb_claims_release(f->dir, "b", &err), 3);
+}
+
+static void test_mig_message(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target t = {.device = {.gpu_index = 0, .mig_index = 1, .uuid = "MIG-m1", .parent_uuid = "GPU-p"},
+                          .mode = NVB_CLAIM_EXCLUSIVE};
+    nvb_claim_owner a = {.container = "a"}, b = {.container = "b"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &a, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(nvb_claims_acquire(f->dir, &b, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+    assert_contains(err.msg, "MIG device 0:1 (MIG-m1) is held exclusively by container a since ");
+}
+
+static void test_bad_requests(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target t = gpu_target(0, "GPU-x", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner none = {.container = ""};
+    assert_int_equal(nvb_claims_acquire(f->dir, &none, &t, 1, 0, NULL, &err), -1);
+    assert_int_equal(err.exit_code, NVB_EXIT_USAGE);
+    assert_contains(err.msg, "needs a container id");
+    nvb_claim_owner rel = {.container = "c", .oci_state = "state.json"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &rel, &t, 1, 0, NULL, &err), -1);
+    assert_contains(err.msg, "must be an absolute path");
+    nvb_claim_owner a = {.container = "c"};
+    assert_int_equal(nvb_claims_acquire("relative/dir", &a, &t, 1, 0, NULL, &err), -1);
+    assert_contains(err.msg, "claims state folder relative/dir: must be an absolute path");
+    /* A broken record is refused, naming the file, not silently replaced. */
+    char *claims = t_printf("%s/claims", f->dir), *p = t_printf("%s/claims/GPU-x.json", f->dir);
+    mkdir(f->dir, 0700);
+    mkdir(claims, 0700);
+    t_write(p, "{\"version\":1");
+    assert_int_equal(nvb_claims_acquire(f->dir, &a, &t, 1, 0, NULL, &err), -1);
+    assert_int_equal(err.exit_code, NVB_EXIT_INPUT);
+    assert_contains(err.msg, p);
+    assert_contains(err.msg, "remove the file if no container holds the device");
+    free(claims);
+    free(p);
+}
+
+static void test_missing_state_dir_lists_nothing(void **state)
+{
+    fixture *f = *state;
+    char *d = t_printf("%s/not/there", f->dir);
+    nvb_claim_list l;
+    nvb_err err = {0};
+    assert_int_equal(nvb_claims_list(d, &l, &err), 0);
+    assert_int_equal(l.n, 0);
+    nvb_claim_list_free(&l);
+    assert_int_equal(nvb_claims_release(d, "x", &err), 0);
+    struct stat st;
+    assert_int_equal(stat(d, &st), -1); /* reading creates nothing */
+    /* The first claim creates it, 0700. */
+    nvb_claim_target t = gpu_target(0, "GPU-x", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner a = {.container = "a"};
+    assert_int_equal(nvb_claims_acquire(d, &a, &t, 1, 0, NULL, &err), 0);
+    assert_int_equal(stat(d, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    free(d);
+}
+
+/* --- stale claims --------------------------------------------------------------------------- */
+
+/* A child that claims GPU-z for container `ctr` and then: exits (how 0), or waits to be killed
+ * (how 1). Returns its pid once the claim exists. extra_init: the container's init pid. */
+static pid_t child_claims(const char *dir, const char *ctr, int how, pid_t init_pid, const char *oci_state)
+{
+    int pfd[2];
+    if (pipe(pfd) < 0)
+        abort();
+    pid_t p = fork();
+    if (p == 0) {
+        close(pfd[0]);
+        nvb_claim_target t = gpu_target(0, "GPU-z", NVB_CLAIM_EXCLUSIVE);
+        nvb_claim_owner o = {.container = ctr, .runtime = "test", .init_pid = init_pid, .oci_state = oci_state};
+        nvb_err err = {0};
+        char ok = nvb_claims_acquire(dir, &o, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err) == 0 ? 'y' : 'n';
+        if (write(pfd[1], &ok, 1) != 1)
+            _exit(3);
+        if (how == 0)
+            _exit(0);
+        for (;;)
+            pause();
+    }
+    close(pfd[1]);
+    char ok = 0;
+    if (read(pfd[0], &ok, 1) != 1 || ok != 'y')
+        fail_msg("child could not claim");
+    close(pfd[0]);
+    return p;
+}
+
+static pid_t sleeper(void)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        for (;;)
+            pause();
+    }
+    sleep_ms(20);
+    return p;
+}
+
+static void test_stale_after_exit_and_kill9(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target t = gpu_target(0, "GPU-z", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner me = {.container = "me"};
+
+    /* Holder exits without releasing: its claim is stale (even before it is reaped). */
+    pid_t p = child_claims(f->dir, "gone-1", 0, 0, NULL);
+    sleep_ms(30);
+    assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    waitpid(p, NULL, 0);
+    assert_int_equal(nvb_claims_release(f->dir, "me", &err), 1);
+
+    /* kill -9: the same, and listing reports the reclaim. */
+    p = child_claims(f->dir, "gone-2", 1, 0, NULL);
+    assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+    assert_contains(err.msg, "held exclusively by container gone-2");
+    kill(p, SIGKILL);
+    waitpid(p, NULL, 0);
+    nvb_claim_list l;
+    assert_int_equal(nvb_claims_list(f->dir, &l, &err), 0);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(l.reclaimed.n, 1);
+    assert_contains(l.reclaimed.v[0], "GPU 0 (GPU-z) of container gone-2");
+    nvb_claim_list_free(&l);
+    char *rec = t_printf("%s/claims/GPU-z.json", f->dir);
+    struct stat st;
+    assert_int_equal(stat(rec, &st), -1); /* the stale record is removed, not left behind */
+    free(rec);
+}
+
+static void test_container_outlives_holder(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target t = gpu_target(0, "GPU-z", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner me = {.container = "me"};
+
+    /* Init pid known: the claim lives while the container's init runs. */
+    pid_t init = sleeper();
+    pid_t holder = child_claims(f->dir, "ctr-init", 1, init, NULL);
+    kill(holder, SIGKILL);
+    waitpid(holder, NULL, 0);
+    assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+    assert_contains(err.msg, "held exclusively by container ctr-init");
+    kill(init, SIGKILL);
+    waitpid(init, NULL, 0);
+    assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(nvb_claims_release(f->dir, "me", &err), 1);
+
+    /* Only the OCI runtime's state file knows the init (the shim's case). */
+    init = sleeper();
+    char *dir = t_printf("%s/runc-root/ctr-oci", f->dir), *root = t_printf("%s/runc-root", f->dir);
+    mkdir(root, 0700);
+    mkdir(dir, 0700);
+    char *state_file = nvb_oci_state_file("runc", root, "ctr-oci");
+    holder = child_claims(f->dir, "ctr-oci", 1, 0, state_file);
+    /* runc create writes the state, then exits. */
+    char *text = t_printf("{\"id\":\"ctr-oci\",\"init_process_pid\":%ld,\"init_process_start\":%llu}", (long)init,
+                          nvb_proc_start_time(init));
+    t_write(state_file, text);
+    kill(holder, SIGKILL);
+    waitpid(holder, NULL, 0);
+    assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+    assert_contains(err.msg, "held exclusively by container ctr-oci");
+    /* The container ends (its state file may stay until `runc delete`): the claim is stale. */
+    kill(init, SIGKILL);
+    waitpid(init, NULL, 0);
+    assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(nvb_claims_release(f->dir, "me", &err), 1);
+
+    /* A deleted container (no state file) and a dead holder: stale at once. */
+    holder = child_claims(f->dir, "ctr-deleted", 1, 0, state_file);
+    unlink(state_file);
+    kill(holder, SIGKILL);
+    waitpid(holder, NULL, 0);
+    assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    free(text);
+    free(state_file);
+    free(dir);
+    free(root);
+}
+
+static void test_set_init(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    pid_t init = sleeper();
+    pid_t holder = child_claims(f->dir, "ctr-late", 1, 0, NULL);
+    assert_int_equal(nvb_claims_set_init(f->dir, "ctr-late", init, &err), 1);
+    kill(holder, SIGKILL);
+    waitpid(holder, NULL, 0);
+    assert_int_equal(holders_of(f->dir, "GPU-z"), 1);
+    kill(init, SIGKILL);
+    waitpid(init, NULL, 0);
+    assert_int_equal(holders_of(f->dir, "GPU-z"), 0);
+    assert_int_equal(nvb_claims_set_init(f->dir, "ctr-late", init, &err), -1);
+    assert_contains(err.msg, "is not running");
+}
+
+/* --- waiting ----------------------------------------------------------------------------------- */
+
+static void test_wait_for_release(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target t = gpu_target(0, "GPU-w", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner a = {.container = "a"}, b = {.container = "b"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &a, &t, 1, 0, NULL, &err), 0);
+    pid_t p = fork();
+    if (p == 0) {
+        sleep_ms(300);
+        nvb_claims_release(f->dir, "a", NULL);
+        _exit(0);
+    }
+    int64_t t0 = mono_ms();
+    assert_int_equal(nvb_claims_acquire(f->dir, &b, &t, 1, 5, NULL, &err), 0);
+    int64_t took = mono_ms() - t0;
+    waitpid(p, NULL, 0);
+    assert_true(took >= 250);
+    assert_true(took < 2000); /* woken by the release, not by the 5 s limit */
+    assert_int_equal(nvb_claims_release(f->dir, "b", &err), 1);
+}
+
+static void test_wait_for_killed_holder(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target t = gpu_target(0, "GPU-z", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner me = {.container = "me"};
+    pid_t holder = child_claims(f->dir, "doomed", 1, 0, NULL);
+    pid_t killer = fork();
+    if (killer == 0) {
+        sleep_ms(300);
+        kill(holder, SIGKILL);
+        _exit(0);
+    }
+    int64_t t0 = mono_ms();
+    assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, 10, NULL, &err), 0);
+    int64_t took = mono_ms() - t0;
+    waitpid(killer, NULL, 0);
+    waitpid(holder, NULL, 0);
+    assert_true(took >= 250);
+    assert_true(took < 2000);
+}
+
+static void test_wait_times_out(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target t = gpu_target(0, "GPU-w", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner a = {.container = "a"}, b = {.container = "b"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &a, &t, 1, 0, NULL, &err), 0);
+    int64_t t0 = mono_ms();
+    assert_int_equal(nvb_claims_acquire(f->dir, &b, &t, 1, 1, NULL, &err), -1);
+    int64_t took = mono_ms() - t0;
+    assert_true(took >= 950 && took < 2500);
+    assert_int_equal(err.exit_code, NVB_EXIT_BUSY);
+    assert_contains(err.msg, "GPU 0 (GPU-w) is held exclusively by container a since ");
+    assert_contains(err.msg, "; gave up after 1 s");
+}
+
+/* --- 32 processes racing ------------------------------------------------------------------------ */
+
+#define RACERS 32
+
+typedef struct race {
+    volatile int go;
+    int active, max_active, wins, busy, other_errors, attempts_done, runs;
+    char seen_holder[RACERS][64];
+} race;
+
+static void test_race_no_wait(void **state)
+{
+    fixture *f = *state;
+    race *r = t_shared(sizeof *r);
+    pid_t kids[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            char ctr[32];
+            snprintf(ctr, sizeof ctr, "racer-%d", i);
+            nvb_claim_target t = gpu_target(0, "GPU-race", NVB_CLAIM_EXCLUSIVE);
+            nvb_claim_owner o = {.container = ctr};
+            nvb_err err = {0};
+            while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE)) {
+            }
+            int rc = nvb_claims_acquire(f->dir, &o, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err);
+            if (rc == 0) {
+                __atomic_add_fetch(&r->wins, 1, __ATOMIC_SEQ_CST);
+                __atomic_add_fetch(&r->attempts_done, 1, __ATOMIC_SEQ_CST);
+                /* Hold until every other racer has tried. */
+                int64_t t0 = mono_ms();
+                while (__atomic_load_n(&r->attempts_done, __ATOMIC_SEQ_CST) < RACERS && mono_ms() - t0 < 20000)
+                    sleep_ms(5);
+                nvb_claims_release(f->dir, ctr, NULL);
+                _exit(0);
+            }
+            if (err.exit_code == NVB_EXIT_BUSY) {
+                __atomic_add_fetch(&r->busy, 1, __ATOMIC_SEQ_CST);
+                const char *p = strstr(err.msg, "by container ");
+                if (p)
+                    snprintf(r->seen_holder[i], sizeof r->seen_holder[i], "%.*s", (int)strcspn(p + 13, " "), p + 13);
+            } else {
+                __atomic_add_fetch(&r->other_errors, 1, __ATOMIC_SEQ_CST);
+            }
+            __atomic_add_fetch(&r->attempts_done, 1, __ATOMIC_SEQ_CST);
+            _exit(0);
+        }
+    }
+    __atomic_store_n(&r->go, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < RACERS; i++)
+        waitpid(kids[i], NULL, 0);
+    assert_int_equal(r->other_errors, 0);
+    assert_int_equal(r->wins, 1);
+    assert_int_equal(r->busy, RACERS - 1);
+    /* Every loser named the one winner. */
+    const char *winner = NULL;
+    for (int i = 0; i < RACERS; i++)
+        if (r->seen_holder[i][0]) {
+            if (!winner)
+                winner = r->seen_holder[i];
+            assert_string_equal(r->seen_holder[i], winner);
+        }
+    assert_non_null(winner);
+    assert_int_equal(holders_of(f->dir, "GPU-race"), 0);
+    munmap(r, sizeof *r);
+}
+
+static void test_race_wait_one_at_a_time(void **state)
+{
+    fixture *f = *state;
+    race *r = t_shared(sizeof *r);
+    pid_t kids[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            char ctr[32];
+            snprintf(ctr, sizeof ctr, "waiter-%d", i);
+            nvb_claim_target t = gpu_target(0, "GPU-race", NVB_CLAIM_EXCLUSIVE);
+            nvb_claim_owner o = {.container = ctr};
+            nvb_err err = {0};
+            while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE)) {
+            }
+            if (nvb_claims_acquire(f->dir, &o, &t, 1, 120, NULL, &err) < 0) {
+                __atomic_add_fetch(&r->other_errors, 1, __ATOMIC_SEQ_CST);
+                _exit(1);
+            }
+            int now = __atomic_add_fetch(&r->active, 1, __ATOMIC_SEQ_CST);
+            int seen = __atomic_load_n(&r->max_active, __ATOMIC_SEQ_CST);
+            while (now > seen && !__atomic_compare_exchange_n(&r->max_active, &seen, now, false, __ATOMIC_SEQ_CST,
+                                                             __ATOMIC_SEQ_CST)) {
+            }
+            sleep_ms(10); /* hold it for a moment */
+            __atomic_sub_fetch(&r->active, 1, __ATOMIC_SEQ_CST);
+            __atomic_add_fetch(&r->runs, 1, __ATOMIC_SEQ_CST);
+            /* Every other exit is a crash: the next one must reclaim it. */
+            if (i % 2)
+                _exit(0);
+            nvb_claims_release(f->dir, ctr, NULL);
+            _exit(0);
+        }
+    }
+    __atomic_store_n(&r->go, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < RACERS; i++)
+        waitpid(kids[i], NULL, 0);
+    assert_int_equal(r->other_errors, 0);
+    assert_int_equal(r->runs, RACERS);
+    assert_int_equal(r->max_active, 1);
+    assert_int_equal(holders_of(f->dir, "GPU-race"), 0);
+    munmap(r, sizeof *r);
+}
+
+/* Overlapping multi-GPU requests in opposite orders must not deadlock. */
+static void test_no_deadlock_opposite_orders(void **state)
+{
+    fixture *f = *state;
+    pid_t kids[8];
+    for (int i = 0; i < 8; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            char ctr[32];
+            snprintf(ctr, sizeof ctr, "dl-%d", i);
+            nvb_claim_target fwd[] = {gpu_target(0, "GPU-A", NVB_CLAIM_EXCLUSIVE), gpu_target(1, "GPU-B", NVB_CLAIM_EXCLUSIVE)};
+            nvb_claim_target rev[] = {fwd[1], fwd[0]};
+            nvb_claim_owner o = {.container = ctr};
+            for (int k = 0; k < 20; k++) {
+                nvb_err err = {0};
+                if (nvb_claims_acquire(f->dir, &o, i % 2 ? rev : fwd, 2, 60, NULL, &err) < 0) {
+                    fprintf(stderr, "%s: %s\n", ctr, err.msg);
+                    _exit(1);
+                }
+                nvb_claims_release(f->dir, ctr, NULL);
+            }
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < 8; i++) {
+        int st;
+        waitpid(kids[i], &st, 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_proc_stat_parse),
+        cmocka_unit_test(test_zombie_is_gone),
+        cmocka_unit_test_setup_teardown(test_oci_state_files, setup, teardown),
+        cmocka_unit_test(test_record_roundtrip),
+        cmocka_unit_test(test_record_errors),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test_setup_teardown(test_exclusive_message_and_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_then_exclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mig_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_state_dir_lists_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_after_exit_and_kill9, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_container_outlives_holder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_init, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_for_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_for_killed_holder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_race_no_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_race_wait_one_at_a_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_deadlock_opposite_orders, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
