@@ -1,12 +1,16 @@
 /* "Complete Gaming Container Setup" from the Bolt integration guide, in C.
  *
  *   cc gaming_container.c $(pkg-config --cflags --libs nvbind) -o gaming_container
- *   ./gaming_container [HOST_ROOT [CDI_SPEC_DIR]]
+ *   ./gaming_container [HOST_ROOT [CDI_SPEC_DIR [GAMING_SPEC_FILE]]]
  *
  * HOST_ROOT (default /) is the folder treated as the host's /, CDI_SPEC_DIR (default the
- * configuration's, /var/run/cdi) where the Bolt spec is written before `bolt` runs. */
+ * configuration's, /var/run/cdi) where run_with_bolt_runtime installs the Bolt spec before
+ * `bolt` runs, GAMING_SPEC_FILE where the generated gaming spec is saved for Bolt's own
+ * container creation (the guide's "Method 2"; .yaml for YAML, else JSON; default: not saved).
+ * Keep it out of CDI_SPEC_DIR: two files declaring the same devices make both unusable. */
 #include <nvbind.h>
 #include <stdio.h>
+#include <string.h>
 
 static int fail(const char *what, nvbind_error *err)
 {
@@ -69,6 +73,18 @@ int main(int argc, char **argv)
     const nvbind_cdi_edits *edits = nvbind_cdi_spec_edits(gaming_cdi);
     for (size_t i = 0; i < nvbind_cdi_edits_env_count(edits); i++)
         printf("  %s\n", nvbind_cdi_edits_env(edits, i));
+    /* Method 2: pass the CDI spec to Bolt's container creation logic. */
+    if (argc > 3) {
+        size_t len = strlen(argv[3]);
+        nvbind_cdi_format format =
+            len > 5 && strcmp(argv[3] + len - 5, ".yaml") == 0 ? NVBIND_CDI_FORMAT_YAML : NVBIND_CDI_FORMAT_JSON;
+        if (nvbind_cdi_spec_write(gaming_cdi, argv[3], format, &err) < 0) {
+            nvbind_cdi_spec_free(gaming_cdi);
+            nvbind_gpu_manager_free(gpu_manager);
+            return fail("saving the gaming CDI spec", err);
+        }
+        printf("Gaming CDI spec saved to %s\n", argv[3]);
+    }
     nvbind_cdi_spec_free(gaming_cdi);
 
     /* Run Steam container with optimal GPU settings */

@@ -382,17 +382,22 @@ NVBIND_EXPORT const char *nvbind_cdi_edits_hook_arg(const nvbind_cdi_edits *e, s
 
 /* ---- running containers ------------------------------------------------------------------- */
 
-/* run_with_bolt_runtime(image, cmd, gpus): write the Bolt spec (kind nvidia.com/gpu-bolt,
- * the manager's workload: gaming when it has a gaming part, else AI/ML when it has an AI/ML
- * part, else default) into the spec directory, then run, from PATH,
+/* run_with_bolt_runtime(image, cmd, gpus): what `nvbind run --runtime bolt` does, for the
+ * manager's workload (the gaming profile when it has a gaming part, else the AI/ML profile
+ * when it has an AI/ML part, else no profile). Installs the Bolt spec (kind
+ * nvidia.com/gpu-bolt, with Bolt's capsule variables: BOLT_GPU_ISOLATION, BOLT_WORKLOAD_TYPE,
+ * ...) in the spec folder when it is missing or stale, then runs, found in PATH,
  *   bolt surge run --cdi-device nvidia.com/gpu-bolt=<device> [--cdi-device ...]
  *        --capsule-isolation gpu-<shared|exclusive|virtual> --runtime-optimization gpu-passthrough
- *        [--env K=V ...] IMAGE [CMD ...]
- * in the foreground. argv is the command (NULL-terminated; NULL or empty = the image's
- * default). gpus: "all", "none", or a comma-separated list of indices, UUIDs or MIG devices
- * ("0:1"); NULL = the configuration's default ("all"). Returns bolt's exit status (0-255,
- * 128+N when killed by signal N), or -1 with *err set when nothing could be run (unknown GPU,
- * bolt not in PATH, spec not written). */
+ *        [EXTRA ARGS] [--env K=V ...] IMAGE [CMD ...]
+ * in the foreground, where the --env entries are the profile's and [runtime.environment]'s
+ * variables, and EXTRA ARGS [runtime] extra_args. argv is the command (NULL-terminated; NULL
+ * or empty = the image's default). gpus: "all", "none", or a comma-separated list of
+ * indices, UUIDs or MIG devices ("0:1"); NULL = the configuration's default ("all").
+ * Standard input and output are shared with bolt; no signal handling is changed. Returns
+ * bolt's exit status (0-255, 128+N when killed by signal N), or -1 with *err set when nothing
+ * ran (a malformed list or unknown GPU: NVBIND_EXIT_USAGE; bolt not in PATH:
+ * NVBIND_EXIT_RUNTIME), in which case no spec was written. */
 NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, const char *image,
                                                const char *const *argv, const char *gpus, nvbind_error **err);
 

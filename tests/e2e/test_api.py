@@ -216,7 +216,8 @@ class InstalledLibrary(unittest.TestCase):
         exe = self.compile("gaming_container.c", os.path.join(self.tmp, "gaming_container"))
         with FakeHost(gpus=2, model="rtx4090") as host:
             specdir = os.path.join(host.tmp, "cdi")
-            r, bolt = self.run_example(exe, [host.root, specdir], bolt_exit=3)
+            saved = os.path.join(host.tmp, "gaming.yaml")
+            r, bolt = self.run_example(exe, [host.root, specdir, saved], bolt_exit=3)
             # bolt's exit status is the example's.
             self.assertEqual(r.returncode, 3, r.stderr)
             self.assertIn(f"Found 2 GPUs, driver version: {host.manifest['driver']['version']}\n", r.stdout)
@@ -224,24 +225,38 @@ class InstalledLibrary(unittest.TestCase):
             self.assertIn("Gaming CDI spec: kind nvidia.com/gpu-bolt, 5 devices\n", r.stdout)
             self.assertIn("  BOLT_WORKLOAD_TYPE=gaming\n", r.stdout)
             self.assertIn("bolt exited with status 3\n", r.stdout)
-            self.assertEqual(bolt, ["surge", "run", "--cdi-device", "nvidia.com/gpu-bolt=all",
-                                    "--capsule-isolation", "gpu-shared", "--runtime-optimization",
-                                    "gpu-passthrough", "steam:latest", "steam"])
-            # The spec bolt resolves nvidia.com/gpu-bolt=all in, with the gaming environment.
+            # The translation, with the gaming profile's variables as the container's env.
+            head = ["surge", "run", "--cdi-device", "nvidia.com/gpu-bolt=all", "--capsule-isolation", "gpu-shared",
+                    "--runtime-optimization", "gpu-passthrough"]
+            self.assertEqual(bolt[:8], head)
+            self.assertEqual(bolt[-2:], ["steam:latest", "steam"])
+            middle = bolt[8:-2]
+            self.assertEqual(middle[0::2], ["--env"] * (len(middle) // 2))
+            env = middle[1::2]
+            for kv in ("__GL_MaxFramesAllowed=1", "PROTON_ENABLE_NVAPI=1", "WINEFSYNC=1", "VKD3D_CONFIG=dxr,dxr11"):
+                self.assertIn(kv, env)
+            # The spec bolt resolves nvidia.com/gpu-bolt=all in: Bolt's capsule variables.
             with open(os.path.join(specdir, "nvidia.com-gpu-bolt.json")) as f:
                 spec = json.load(f)
             self.assertEqual(spec["kind"], "nvidia.com/gpu-bolt")
-            env = spec["containerEdits"]["env"]
             for kv in ("BOLT_WORKLOAD_TYPE=gaming", "BOLT_GPU_POWER_PROFILE=maximum", "BOLT_GPU_VRS=1",
-                       "__GL_MaxFramesAllowed=1", "PROTON_ENABLE_NVAPI=1", "WINEFSYNC=1"):
-                self.assertIn(kv, env)
+                       "BOLT_GPU_ISOLATION=shared"):
+                self.assertIn(kv, spec["containerEdits"]["env"])
             self.assertIn("all", [d["name"] for d in spec["devices"]])
             self.assertEqual(spec["devices"][0]["containerEdits"]["deviceNodes"][0]["path"], "/dev/nvidia0")
-            # nvbind's own validator accepts it.
+            # The gaming spec the example saved (YAML): the whole gaming environment.
+            self.assertIn(f"Gaming CDI spec saved to {saved}\n", r.stdout)
+            text = read(saved)
+            self.assertTrue(text.startswith("cdiVersion: "), text[:100])
+            for kv in ("BOLT_WORKLOAD_TYPE=gaming", "__GL_MaxFramesAllowed=1", "PROTON_ENABLE_NVAPI=1",
+                       "VKD3D_CONFIG=dxr,dxr11", "WINEFSYNC=1"):
+                self.assertIn(f'"{kv}"', text)
+            # nvbind's own validator accepts both.
             nvbind = os.path.join(BUILD_DIR, "src", "nvbind")
             if os.path.exists(nvbind):
-                v = run([nvbind, "cdi", "validate", os.path.join(specdir, "nvidia.com-gpu-bolt.json")])
-                self.assertEqual(v.returncode, 0, v.stderr)
+                for path in (os.path.join(specdir, "nvidia.com-gpu-bolt.json"), saved):
+                    v = run([nvbind, "cdi", "validate", path])
+                    self.assertEqual(v.returncode, 0, v.stderr)
 
     def test_aiml_example(self):
         exe = self.compile("aiml_training.c", os.path.join(self.tmp, "aiml_training"))
@@ -253,7 +268,8 @@ class InstalledLibrary(unittest.TestCase):
             self.assertIn("  BOLT_WORKLOAD_TYPE=ai-ml\n", r.stdout)
             self.assertIn("  TF_CUDA_MALLOC_ASYNC_SUPPORTED_PREALLOC=16000000000\n", r.stdout)
             self.assertIn("AI/ML CDI spec: kind nvidia.com/gpu-bolt, cdiVersion ", r.stdout)
-            # with_defaults has no AI/ML part: run_with_bolt_runtime uses the default workload.
+            # with_defaults has no AI/ML part: run_with_bolt_runtime names no profile, and the
+            # command is exactly the guide's translation.
             self.assertEqual(bolt, ["surge", "run", "--cdi-device", "nvidia.com/gpu-bolt=all",
                                     "--capsule-isolation", "gpu-shared", "--runtime-optimization",
                                     "gpu-passthrough", "pytorch/pytorch:latest", "python", "train_model.py"])

@@ -393,6 +393,16 @@ static char *fake_bolt(char **log)
     return dir;
 }
 
+/* The recorded arguments, one per line, as a NULL-terminated array (into buf). */
+static size_t split_lines(char *buf, char **out, size_t max)
+{
+    size_t n = 0;
+    for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l && n + 1 < max; l = strtok_r(NULL, "\n", &save))
+        out[n++] = l;
+    out[n] = NULL;
+    return n;
+}
+
 static void test_bolt_runtime(void **state)
 {
     (void)state;
@@ -403,6 +413,7 @@ static void test_bolt_runtime(void **state)
     assert_true(asprintf(&path, "%s:%s", bin, old_path) > 0);
     setenv("PATH", path, 1);
 
+    /* A gaming capsule: the translation, with the gaming profile's variables as --env. */
     nvbind_bolt_config c;
     nvbind_bolt_config_default(&c);
     c.capsule.isolation_level = NVBIND_ISOLATION_EXCLUSIVE;
@@ -414,28 +425,53 @@ static void test_bolt_runtime(void **state)
     setenv("FAKE_BOLT_EXIT", "0", 1);
     assert_int_equal(nvbind_run_with_bolt_runtime(m, "steam:latest", argv, "all", &err), 0);
     char *got = tu_read_file(log);
-    assert_non_null(got);
-    assert_string_equal(got, "surge\nrun\n--cdi-device\nnvidia.com/gpu-bolt=all\n--capsule-isolation\ngpu-exclusive\n"
-                             "--runtime-optimization\ngpu-passthrough\nsteam:latest\nsteam\n-bigpicture\n");
+    TU_NON_NULL(got);
+    char *a[128];
+    size_t n = split_lines(got, a, 128);
+    const char *head[] = {"surge", "run", "--cdi-device", "nvidia.com/gpu-bolt=all", "--capsule-isolation",
+                          "gpu-exclusive", "--runtime-optimization", "gpu-passthrough"};
+    assert_true(n > 8 + 3);
+    for (size_t i = 0; i < 8; i++)
+        assert_string_equal(a[i], head[i]);
+    assert_string_equal(a[n - 3], "steam:latest");
+    assert_string_equal(a[n - 2], "steam");
+    assert_string_equal(a[n - 1], "-bigpicture");
+    bool vkd3d = false, nvapi = false;
+    for (size_t i = 8; i < n - 3; i += 2) {
+        assert_string_equal(a[i], "--env");
+        assert_null(strstr(a[i + 1], "BOLT_")); /* the capsule variables are in the spec */
+        vkd3d |= strcmp(a[i + 1], "VKD3D_CONFIG=dxr,dxr11") == 0;
+        nvapi |= strcmp(a[i + 1], "PROTON_ENABLE_NVAPI=1") == 0;
+    }
+    assert_true(vkd3d && nvapi);
     free(got);
-    /* The spec Bolt resolves the device in was written first. */
+    /* The spec Bolt resolves the device in was written first, with the capsule variables. */
     char *spec_path = NULL;
     assert_true(asprintf(&spec_path, "%s/nvidia.com-gpu-bolt.json", specdir) > 0);
     nvbind_cdi_spec *s = nvbind_cdi_spec_load(spec_path, &err);
-    assert_non_null(s);
+    TU_NON_NULL(s);
     assert_string_equal(tu_env(s, "BOLT_WORKLOAD_TYPE"), "gaming");
     assert_string_equal(tu_env(s, "BOLT_GPU_ISOLATION"), "exclusive");
+    assert_string_equal(tu_env(s, "BOLT_GPU_POWER_PROFILE"), "maximum");
     nvbind_cdi_spec_free(s);
+    nvbind_gpu_manager_free(m);
 
-    /* Two GPUs by index and UUID, no command; bolt's exit status comes back. */
+    /* No workload part: exactly the guide's translation. Two GPUs by index and UUID, no
+     * command; bolt's exit status comes back. */
+    m = manager(NULL, specdir);
     setenv("FAKE_BOLT_EXIT", "7", 1);
     char req[160];
     snprintf(req, sizeof req, "0,%s", tu_gpu_field(&host, 1, "uuid"));
     assert_int_equal(nvbind_run_with_bolt_runtime(m, "img", NULL, req, &err), 7);
     got = tu_read_file(log);
     assert_string_equal(got, "surge\nrun\n--cdi-device\nnvidia.com/gpu-bolt=0\n--cdi-device\nnvidia.com/gpu-bolt=1\n"
-                             "--capsule-isolation\ngpu-exclusive\n--runtime-optimization\ngpu-passthrough\nimg\n");
+                             "--capsule-isolation\ngpu-shared\n--runtime-optimization\ngpu-passthrough\nimg\n");
     free(got);
+    s = nvbind_cdi_spec_load(spec_path, &err);
+    TU_NON_NULL(s);
+    assert_null(tu_env(s, "BOLT_WORKLOAD_TYPE")); /* the stale gaming spec was replaced */
+    assert_string_equal(tu_env(s, "BOLT_GPU_ISOLATION"), "shared");
+    nvbind_cdi_spec_free(s);
     nvbind_gpu_manager_free(m);
     free(spec_path);
     free(path);
@@ -457,14 +493,26 @@ static void test_bolt_runtime_errors(void **state)
     assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_RUNTIME);
     assert_non_null(strstr(nvbind_error_message(err), "bolt"));
     assert_int_equal(access(specdir, F_OK), -1);
-    /* A GPU that does not exist: refused before anything runs. */
+    /* A GPU that does not exist, or a malformed list: refused before anything runs. */
+    char *log = NULL, *path = NULL;
+    char *bin = fake_bolt(&log);
+    assert_true(asprintf(&path, "%s:%s", bin, old_path) > 0);
+    setenv("PATH", path, 1);
+    unlink(log);
     assert_int_equal(nvbind_run_with_bolt_runtime(m, "img", NULL, "5", &err), -1);
     assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
     assert_non_null(strstr(nvbind_error_message(err), "5"));
+    assert_int_equal(nvbind_run_with_bolt_runtime(m, "img", NULL, "0,,1", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
+    assert_non_null(strstr(nvbind_error_message(err), "empty entry"));
     assert_int_equal(nvbind_run_with_bolt_runtime(m, "", NULL, "0", &err), -1);
     assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
     assert_int_equal(access(specdir, F_OK), -1);
+    assert_int_equal(access(log, F_OK), -1); /* bolt never ran */
     nvbind_error_free(err);
+    free(log);
+    free(path);
+    free(bin);
     setenv("PATH", old_path, 1);
     nvbind_gpu_manager_free(m);
     free(specdir);
