@@ -4,6 +4,7 @@
 #include "config/toml.h"
 #include "config/toml_parser.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,7 +319,7 @@ static toml_node *parse_inline_table(toml_parser *p, uint32_t depth)
         toml_advance(p);
         return t;
     }
-    for (;;) {
+    for (bool after_value = false;;) {
         int c = toml_peek(p);
         if (c == -1) {
             toml_fail_at(p, open, "unterminated inline table");
@@ -328,20 +329,22 @@ static toml_node *parse_inline_table(toml_parser *p, uint32_t depth)
             toml_fail(p, "newline in an inline table (an inline table must be on one line)");
             goto fail;
         }
-        if (parse_keyval(p, t) < 0)
-            goto fail;
-        toml_skip_ws(p);
-        c = toml_peek(p);
-        if (c == '}')
+        if (!after_value) {
+            if (parse_keyval(p, t) < 0)
+                goto fail;
+            toml_skip_ws(p);
+            after_value = true;
+        } else if (c == '}') {
             break;
-        if (c == ',') {
+        } else if (c == ',') {
             toml_advance(p);
             toml_skip_ws(p);
             if (toml_peek(p) == '}') {
                 toml_fail(p, "trailing comma in an inline table");
                 goto fail;
             }
-        } else if (c != -1 && c != '\n' && c != '\r') {
+            after_value = false;
+        } else {
             toml_fail(p, "expected ',' or '}' in inline table, found %s", toml_describe_char(p, d));
             goto fail;
         }
@@ -575,6 +578,17 @@ void toml_free(toml_doc *doc)
     node_free(doc->root);
     free(doc->filename);
     free(doc);
+}
+
+int toml_errf(nvb_err *err, const toml_doc *doc, uint32_t line, uint32_t column, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return nvb_errf(err, NVB_EXIT_CONFIG, "%s:%u:%u: %s", doc && doc->filename ? doc->filename : "<input>", line,
+                    column, msg);
 }
 
 const toml_kv *toml_table_get_kv(const toml_node *table, const char *key)

@@ -49,13 +49,13 @@ struct toml_node {
                             * Tables: their defining [header], the first key that created them,
                             * or '{'. */
     uint32_t depth;        /* parser: nesting level, the root is 0 */
-    union {
+    union { /* the member named after type */
         struct {
             char *ptr; /* NUL-terminated; may contain NUL (from "\u0000"), see len */
             size_t len;
         } string;
         int64_t integer;
-        double fp;
+        double fp;     /* TOML_FLOAT */
         bool boolean;
         struct {
             toml_node **items;
@@ -86,6 +86,11 @@ toml_doc *toml_parse(const char *text, size_t len, const char *filename, nvb_err
 void toml_free(toml_doc *doc);
 static inline void toml_freep(toml_doc **doc) { toml_free(*doc); }
 #define _cleanup_toml_ __attribute__((cleanup(toml_freep)))
+
+/* For the schema layer: record "<filename>:<line>:<column>: <message>" in err with exit code
+ * NVB_EXIT_CONFIG, where line and column come from a node or a toml_kv; returns -1. */
+int toml_errf(nvb_err *err, const toml_doc *doc, uint32_t line, uint32_t column, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* The entry for key in a table, or NULL when the key is absent or table is not a table. */
 const toml_kv *toml_table_get_kv(const toml_node *table, const char *key);

@@ -227,6 +227,18 @@ static void test_lookup(void **state)
     assert_null(toml_table_get_kv(doc->root, NULL));
 }
 
+static void test_errors_for_the_schema_layer(void **state)
+{
+    _cleanup_toml_ toml_doc *doc = parse_ok("[bolt.capsule]\nisolation_level = \"exclusve\"\n");
+    const toml_kv *kv = toml_table_get_kv(toml_get_path(doc->root, "bolt.capsule"), "isolation_level");
+    nvb_err err = { 0 };
+    assert_int_equal(toml_errf(&err, doc, kv->value->line, kv->value->column, "key '%s': did you mean \"%s\"?",
+                               kv->key, "exclusive"),
+                     -1);
+    assert_string_equal(err.msg, "nvbind.toml:2:19: key 'isolation_level': did you mean \"exclusive\"?");
+    assert_int_equal(err.exit_code, NVB_EXIT_CONFIG);
+}
+
 static void test_type_names(void **state)
 {
     assert_string_equal(toml_type_name(TOML_TABLE), "table");
@@ -499,6 +511,7 @@ int main(void)
     static const struct CMUnitTest api[] = {
         cmocka_unit_test(test_error_names_file_line_column),
         cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_errors_for_the_schema_layer),
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_positions),
         cmocka_unit_test(test_positions_crlf),
