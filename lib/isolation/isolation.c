@@ -209,8 +209,6 @@ static int deny(const nvb_isolation_request *rq, nvb_err *err)
 int nvb_isolation_acquire(const nvb_isolation_request *rq, nvb_isolation_grant *out, nvb_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (!rq->host && rq->n_devices)
-        return nvb_errf(err, NVB_EXIT_USAGE, "isolation request without a host model");
     if (rq->isolation != NVB_ISOLATION_SHARED && rq->isolation != NVB_ISOLATION_EXCLUSIVE &&
         rq->isolation != NVB_ISOLATION_VIRTUAL)
         return nvb_errf(err, NVB_EXIT_USAGE, "unknown isolation level %d", (int)rq->isolation);

@@ -33,7 +33,9 @@ typedef struct nvb_isolation_device {
 
 typedef struct nvb_isolation_request {
     enum nvb_isolation isolation;
-    const nvb_host *host;             /* must outlive the grant: the grant points into it */
+    const nvb_host *host;             /* for `virtual`: where the MPS folders are (its root);
+                                       * NULL = "/". The devices point into it: it must
+                                       * outlive the grant */
     const nvb_isolation_device *devices;  /* what was selected (--gpu); may be empty */
     size_t n_devices;
     nvb_claim_owner owner;            /* container id, runtime, holder, init, OCI state file */

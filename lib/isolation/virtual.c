@@ -32,12 +32,12 @@ char *nvb_mps_pipe_dir(const nvb_host *h, const nvb_virtual_opts *o)
 {
     if (o->mps_pipe_dir)
         return strdup(o->mps_pipe_dir);
-    for (size_t i = 0; i < h->n_comps; i++) {
+    for (size_t i = 0; h && i < h->n_comps; i++) {
         const nvb_component *c = &h->comps[i];
         if (c->kind == NVB_COMP_IPC && c->is_dir && strcmp(c->container_path, NVB_MPS_PIPE_DIR) == 0)
             return strdup(c->host_path);
     }
-    return nvb_path_join(h->root ? h->root : "/", NVB_MPS_PIPE_DIR);
+    return nvb_path_join(h && h->root ? h->root : "/", NVB_MPS_PIPE_DIR);
 }
 
 bool nvb_mps_running(const char *pipe_dir)
@@ -96,7 +96,7 @@ int nvb_virtual_mps_edits(const nvb_host *h, const nvb_virtual_opts *o, size_t n
         nvb_edits_add_mount(out, pipe, NVB_MPS_PIPE_DIR, true) < 0)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     _cleanup_free_ char *log = o->mps_log_dir ? strdup(o->mps_log_dir)
-                                              : nvb_path_join(h->root ? h->root : "/", NVB_MPS_LOG_DIR);
+                                              : nvb_path_join(h && h->root ? h->root : "/", NVB_MPS_LOG_DIR);
     if (!log)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     if (is_dir(log)) {

@@ -26,7 +26,7 @@ typedef struct nvb_virtual_opts {
 int nvb_mps_mem_limit_value(uint64_t bytes, size_t n_devices, char *buf, size_t len);
 
 /* The host path of the MPS pipe folder: opts->mps_pipe_dir, else the /tmp/nvidia-mps that
- * discovery found, else <host root>/tmp/nvidia-mps. malloc'd. */
+ * discovery found, else <host root>/tmp/nvidia-mps (h may be NULL: root "/"). malloc'd. */
 char *nvb_mps_pipe_dir(const nvb_host *h, const nvb_virtual_opts *o);
 
 /* An MPS control daemon listens: <pipe_dir>/control exists and is a socket or a FIFO. */
