@@ -1,11 +1,11 @@
 /* "AI/ML Training Pipeline" from the Bolt integration guide, in C.
  *
  *   cc aiml_training.c $(pkg-config --cflags --libs nvbind) -o aiml_training
- *   ./aiml_training [HOST_ROOT [CDI_SPEC_DIR]]
+ *   ./aiml_training [HOST_ROOT [CONFIG_FILE]]
  *
  * Without arguments this is NvbindGpuManager::with_defaults() on this machine; HOST_ROOT
- * points the manager at another host root (a fake host in the tests), CDI_SPEC_DIR is where
- * the Bolt spec is written before `bolt` runs (default /var/run/cdi). */
+ * points the manager at another host root (a fake host in the tests), CONFIG_FILE is an
+ * nvbind.toml for the rest (where specs, GPU claims and the audit log go). */
 #include <nvbind.h>
 #include <stdio.h>
 
@@ -23,7 +23,7 @@ int main(int argc, char **argv)
     /* let gpu_manager = NvbindGpuManager::with_defaults(); */
     nvbind_gpu_manager *gpu_manager;
     if (argc > 1) {
-        nvbind_manager_options options = {.host_root = argv[1], .cdi_spec_dir = argc > 2 ? argv[2] : NULL};
+        nvbind_manager_options options = {.host_root = argv[1], .config_path = argc > 2 ? argv[2] : NULL};
         gpu_manager = nvbind_gpu_manager_new(NULL, &options, &err);
     } else {
         gpu_manager = nvbind_gpu_manager_new_default();

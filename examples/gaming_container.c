@@ -1,13 +1,13 @@
 /* "Complete Gaming Container Setup" from the Bolt integration guide, in C.
  *
  *   cc gaming_container.c $(pkg-config --cflags --libs nvbind) -o gaming_container
- *   ./gaming_container [HOST_ROOT [CDI_SPEC_DIR [GAMING_SPEC_FILE]]]
+ *   ./gaming_container [HOST_ROOT [CONFIG_FILE [GAMING_SPEC_FILE]]]
  *
- * HOST_ROOT (default /) is the folder treated as the host's /, CDI_SPEC_DIR (default the
- * configuration's, /var/run/cdi) where run_with_bolt_runtime installs the Bolt spec before
- * `bolt` runs, GAMING_SPEC_FILE where the generated gaming spec is saved for Bolt's own
- * container creation (the guide's "Method 2"; .yaml for YAML, else JSON; default: not saved).
- * Keep it out of CDI_SPEC_DIR: two files declaring the same devices make both unusable. */
+ * HOST_ROOT (default /) is the folder treated as the host's /; CONFIG_FILE an nvbind.toml
+ * for the rest (where specs, GPU claims and the audit log go: [cdi] output_dir, [isolation]);
+ * GAMING_SPEC_FILE where the generated gaming spec is saved for Bolt's own container
+ * creation (the guide's "Method 2"; .yaml for YAML, else JSON; default: not saved). Keep it
+ * out of the CDI spec folder: two files declaring the same devices make both unusable. */
 #include <nvbind.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     /* let gpu_manager = NvbindGpuManager::new(gaming_config); */
     nvbind_manager_options options = {
         .host_root = argc > 1 ? argv[1] : NULL,
-        .cdi_spec_dir = argc > 2 ? argv[2] : NULL,
+        .config_path = argc > 2 ? argv[2] : NULL,
     };
     nvbind_error *err = NULL;
     nvbind_gpu_manager *gpu_manager = nvbind_gpu_manager_new(&gaming_config, &options, &err);

@@ -384,9 +384,13 @@ NVBIND_EXPORT const char *nvbind_cdi_edits_hook_arg(const nvbind_cdi_edits *e, s
 
 /* run_with_bolt_runtime(image, cmd, gpus): what `nvbind run --runtime bolt` does, for the
  * manager's workload (the gaming profile when it has a gaming part, else the AI/ML profile
- * when it has an AI/ML part, else no profile). Installs the Bolt spec (kind
- * nvidia.com/gpu-bolt, with Bolt's capsule variables: BOLT_GPU_ISOLATION, BOLT_WORKLOAD_TYPE,
- * ...) in the spec folder when it is missing or stale, then runs, found in PATH,
+ * when it has an AI/ML part, else no profile). Claims the GPUs as the capsule's isolation
+ * says, like every other way in (exclusive: a GPU another container holds is refused at once
+ * with NVBIND_EXIT_BUSY naming the holder; virtual: MPS limits, or a MIG device in place of a
+ * GPU with [bolt.aiml] mig_enabled), with one line in the audit log ([isolation] state_dir
+ * and audit_log of the configuration file). Installs the Bolt spec (kind nvidia.com/gpu-bolt,
+ * with Bolt's capsule variables: BOLT_GPU_ISOLATION, BOLT_WORKLOAD_TYPE, ...) in the spec
+ * folder when it is missing or stale, then runs, found in PATH,
  *   bolt surge run --cdi-device nvidia.com/gpu-bolt=<device> [--cdi-device ...]
  *        --capsule-isolation gpu-<shared|exclusive|virtual> --runtime-optimization gpu-passthrough
  *        [EXTRA ARGS] [--env K=V ...] IMAGE [CMD ...]
@@ -397,7 +401,8 @@ NVBIND_EXPORT const char *nvbind_cdi_edits_hook_arg(const nvbind_cdi_edits *e, s
  * Standard input and output are shared with bolt; no signal handling is changed. Returns
  * bolt's exit status (0-255, 128+N when killed by signal N), or -1 with *err set when nothing
  * ran (a malformed list or unknown GPU: NVBIND_EXIT_USAGE; bolt not in PATH:
- * NVBIND_EXIT_RUNTIME), in which case no spec was written. */
+ * NVBIND_EXIT_RUNTIME; a GPU taken: NVBIND_EXIT_BUSY), in which case no spec was written.
+ * The claims are held by the calling process while bolt runs and given back when it exits. */
 NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, const char *image,
                                                const char *const *argv, const char *gpus, nvbind_error **err);
 

@@ -1,9 +1,11 @@
 /* run_with_bolt_runtime: the same container `nvbind run --runtime bolt` starts (the plan of
- * lib/runtime/compose.h, the Bolt spec installed when stale, the bolt translation of
- * lib/runtime/engine.h), but run the way a library must: spawn and wait, without taking over
- * the embedding program's signals (the CLI's foreground runner blocks and waits for signals,
- * which in a multi-threaded program may be delivered to another thread). */
+ * lib/runtime/compose.h, the isolation decision of lib/isolation, the Bolt spec installed
+ * when stale, the bolt translation of lib/runtime/engine.h), but run the way a library must:
+ * spawn and wait, without taking over the embedding program's signals (the CLI's foreground
+ * runner blocks and waits for signals, which in a multi-threaded program may be delivered to
+ * another thread). */
 #include "api/api.h"
+#include "isolation/isolation.h"
 #include "policy/cdi_generate.h"
 #include "runtime/compose.h"
 #include "runtime/engine.h"
@@ -15,9 +17,12 @@
 
 #include <errno.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -50,6 +55,59 @@ static const char *workload_profile(const nvbind_gpu_manager *m)
     }
 }
 
+/* Bolt names its capsules itself; the claims and the audit log need a name now: unique per
+ * call without any counter kept between calls. */
+static void capsule_name(char *buf, size_t len)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(buf, len, "bolt-%ld-%llx", (long)getpid(),
+             (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec);
+}
+
+/* Claim the selected devices as the capsule's isolation says (shared, exclusive, or virtual:
+ * MPS limits or a MIG device in place of a GPU), with one audit line, like every other way
+ * in. The claims are held by this process until release. */
+static int acquire(const nvbind_gpu_manager *m, const nvb_host *h, const nvb_selection *sel, const char *name,
+                   const char *profile, nvb_isolation_grant *g, nvb_err *e)
+{
+    nvb_isolation_device *devs = sel->n ? calloc(sel->n, sizeof *devs) : NULL;
+    if (sel->n && !devs)
+        return nvb_errf(e, NVB_EXIT_IO, "out of memory");
+    for (size_t i = 0; i < sel->n; i++)
+        devs[i] = (nvb_isolation_device){.gpu = sel->v[i].gpu, .mig = sel->v[i].mig};
+    nvb_isolation_request rq = {0};
+    nvb_isolation_request_from_config(&rq, &m->config);
+    rq.host = h;
+    rq.devices = devs;
+    rq.n_devices = sel->n;
+    rq.owner = (nvb_claim_owner){.container = name, .runtime = "bolt"};
+    rq.profile = profile ? profile : "none";
+    rq.wait_seconds = NVB_CLAIM_NO_WAIT;
+    int r = nvb_isolation_acquire(&rq, g, e);
+    free(devs);
+    return r;
+}
+
+/* The CDI names of what the grant gives: "all" when that is the whole request unchanged,
+ * else each device ("0", or "0:1" for a MIG device chosen for a virtual capsule). */
+static int granted_names(const nvb_selection *sel, const nvb_isolation_grant *g, nvb_strv *out)
+{
+    bool same = g->n_devices == sel->n;
+    for (size_t i = 0; same && i < sel->n; i++)
+        same = g->devices[i].gpu == sel->v[i].gpu && g->devices[i].mig == sel->v[i].mig;
+    if (same)
+        return nvb_selection_cdi_names(sel, NVB_KIND_BOLT, out);
+    for (size_t i = 0; i < g->n_devices; i++) {
+        const nvb_isolation_device *d = &g->devices[i];
+        int r = d->mig ? nvb_strv_pushf(out, "%s=%u:%u", NVB_KIND_BOLT, d->gpu->index, d->mig->mig_index)
+                       : nvb_strv_pushf(out, "%s=%u", NVB_KIND_BOLT, d->gpu->index);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
 NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, const char *image,
                                                const char *const *argv, const char *gpus, nvbind_error **err)
 {
@@ -68,8 +126,10 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
     nvb_gpu_plan plan = {0};
     nvb_strv names = {0}, args = {0};
     nvb_edits extra = {0};
-    char *bolt = NULL;
+    nvb_isolation_grant grant = {0};
+    char *bolt = NULL, name[64];
     int rc = -1;
+    capsule_name(name, sizeof name);
     /* Everything that can be refused is checked before the spec is written: the request's
      * syntax (also without a driver), bolt in PATH, the host, the devices, the profile. */
     nvb_strv entries = {0};
@@ -87,13 +147,19 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
     if (nvb_select_add(&sel, h, "gpus", request, false, &e) < 0 ||
         nvb_gpu_plan_build(&plan, &m->config, h, &sel, workload_profile(m), m->hook_path, &e) < 0)
         goto fail;
-    /* The spec carries Bolt's capsule variables and the profile's own files; the profile's
-     * variables go on the command line as the container's env. */
-    if (nvb_selection_cdi_names(&sel, NVB_KIND_BOLT, &names) < 0 ||
-        nvb_bolt_capsule_edits(&m->config, plan.workload, &extra) < 0 || nvb_edits_merge(&extra, &plan.extra) < 0) {
-        nvb_errf(&e, NVB_EXIT_IO, "out of memory");
+    /* Denied (a GPU held exclusively elsewhere): nothing written, nothing run. */
+    if (acquire(m, h, &sel, name, workload_profile(m), &grant, &e) < 0)
         goto fail;
-    }
+    /* The spec carries Bolt's capsule variables and the files (the profile's own, MPS
+     * folders); the variables of the profile and of virtual isolation go on the command line
+     * as the container's env. */
+    for (size_t i = 0; i < grant.edits.env.n; i++)
+        if (nvb_strv_push(&plan.env, grant.edits.env.v[i]) < 0)
+            goto oom;
+    nvb_strv_free(&grant.edits.env); /* now in plan.env; the files go into the spec */
+    if (granted_names(&sel, &grant, &names) < 0 || nvb_bolt_capsule_edits(&m->config, plan.workload, &extra) < 0 ||
+        nvb_edits_merge(&extra, &plan.extra) < 0 || nvb_edits_merge(&extra, &grant.edits) < 0)
+        goto oom;
     nvb_engine_cmd c = {
         .exe = "bolt",
         .extra_args = &m->config.runtime.extra_args,
@@ -119,9 +185,14 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
     }
     rc = spawn_wait(bolt, args.v, err);
     goto out;
+oom:
+    nvb_errf(&e, NVB_EXIT_IO, "out of memory");
 fail:
     nvb_api_fail(err, &e);
 out:
+    /* The capsule is gone (or never started): its claims go with it. */
+    nvb_isolation_release(&grant, NULL);
+    nvb_isolation_grant_clear(&grant);
     free(bolt);
     nvb_edits_clear(&extra);
     nvb_strv_free(&args);

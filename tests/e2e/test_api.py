@@ -201,6 +201,18 @@ class InstalledLibrary(unittest.TestCase):
         self.assertEqual(r.returncode, 0, f"{' '.join(cmd)}\n{r.stderr}")
         return out
 
+    def config(self, where):
+        """An nvbind.toml keeping the run's specs, claims and audit log under `where`."""
+        path = os.path.join(where, "nvbind.toml")
+        with open(path, "w") as f:
+            f.write(f'[cdi]\noutput_dir = "{where}/cdi"\n\n'
+                    f'[isolation]\nstate_dir = "{where}/state"\naudit_log = "{where}/audit.log"\n')
+        return path
+
+    def audit(self, where):
+        with open(os.path.join(where, "audit.log")) as f:
+            return [json.loads(line) for line in f]
+
     def run_example(self, exe, args, bolt_exit=0):
         log = os.path.join(self.tmp, "bolt.log")
         if os.path.exists(log):
@@ -217,7 +229,7 @@ class InstalledLibrary(unittest.TestCase):
         with FakeHost(gpus=2, model="rtx4090") as host:
             specdir = os.path.join(host.tmp, "cdi")
             saved = os.path.join(host.tmp, "gaming.yaml")
-            r, bolt = self.run_example(exe, [host.root, specdir, saved], bolt_exit=3)
+            r, bolt = self.run_example(exe, [host.root, self.config(host.tmp), saved], bolt_exit=3)
             # bolt's exit status is the example's.
             self.assertEqual(r.returncode, 3, r.stderr)
             self.assertIn(f"Found 2 GPUs, driver version: {host.manifest['driver']['version']}\n", r.stdout)
@@ -251,6 +263,13 @@ class InstalledLibrary(unittest.TestCase):
             for kv in ("BOLT_WORKLOAD_TYPE=gaming", "__GL_MaxFramesAllowed=1", "PROTON_ENABLE_NVAPI=1",
                        "VKD3D_CONFIG=dxr,dxr11", "WINEFSYNC=1"):
                 self.assertIn(f'"{kv}"', text)
+            # One audit line for the run, a grant of both GPUs; no claim outlives bolt.
+            [event] = self.audit(host.tmp)
+            self.assertEqual(event["decision"], "grant")
+            self.assertEqual(event["runtime"], "bolt")
+            self.assertEqual(event["isolation"], "shared")
+            self.assertEqual(len(event["devices"]), 2)
+            self.assertEqual(os.listdir(os.path.join(host.tmp, "state", "claims")), [])
             # nvbind's own validator accepts both.
             nvbind = os.path.join(BUILD_DIR, "src", "nvbind")
             if os.path.exists(nvbind):
@@ -262,7 +281,7 @@ class InstalledLibrary(unittest.TestCase):
         exe = self.compile("aiml_training.c", os.path.join(self.tmp, "aiml_training"))
         with FakeHost(gpus=1) as host:
             specdir = os.path.join(host.tmp, "cdi")
-            r, bolt = self.run_example(exe, [host.root, specdir])
+            r, bolt = self.run_example(exe, [host.root, self.config(host.tmp)])
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("  CUDA_CACHE_MAXSIZE=4294967296\n", r.stdout)
             self.assertIn("  BOLT_WORKLOAD_TYPE=ai-ml\n", r.stdout)
@@ -278,7 +297,7 @@ class InstalledLibrary(unittest.TestCase):
     def test_example_errors(self):
         exe = self.compile("aiml_training.c", os.path.join(self.tmp, "aiml_training_err"))
         empty = tempfile.mkdtemp(prefix="nvbind-nodriver-", dir=self.tmp)
-        r, bolt = self.run_example(exe, [empty, os.path.join(empty, "cdi")])
+        r, bolt = self.run_example(exe, [empty, self.config(empty)])
         self.assertEqual(r.returncode, 3)  # NVBIND_EXIT_NO_DRIVER
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
         self.assertIn("aiml_training: generating the AI/ML CDI spec: ", r.stderr)
@@ -295,7 +314,7 @@ class InstalledLibrary(unittest.TestCase):
             env = dict(os.environ)
             env.pop("LD_LIBRARY_PATH", None)
             log = os.path.join(host.tmp, "bolt.log")
-            r = subprocess.run([exe, host.root, os.path.join(host.tmp, "cdi")], stdout=subprocess.PIPE,
+            r = subprocess.run([exe, host.root, self.config(host.tmp)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, timeout=120,
                                env={**env, "PATH": self.bin + ":" + env.get("PATH", "/usr/bin:/bin"),
                                     "FAKE_BOLT_LOG": log})

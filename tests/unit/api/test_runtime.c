@@ -8,7 +8,22 @@
 
 #include <dirent.h>
 
+#include "api/api.h"
 #include "api_test_util.h"
+#include "isolation/claims.h"
+
+static size_t count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
 
 static tu_host host; /* 2 GPUs */
 static char *work;   /* bundles, spec folders, the fake bolt */
@@ -121,10 +136,24 @@ static nvbind_runtime_adapter recording(recorder *r)
     };
 }
 
+/* Claims and the audit log of this test, not the machine's. */
+static char *config_path(void)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/nvbind.toml", work);
+    if (access(path, F_OK) != 0) {
+        char text[8192];
+        snprintf(text, sizeof text, "[isolation]\nstate_dir = \"%s/state\"\naudit_log = \"%s/audit.log\"\n", work, work);
+        assert_int_equal(tu_write_file(path, text), 0);
+    }
+    return path;
+}
+
 static nvbind_gpu_manager *manager(const nvbind_bolt_config *c, const char *spec_dir)
 {
     nvbind_manager_options o = tu_options(&host);
     o.cdi_spec_dir = spec_dir;
+    o.config_path = config_path();
     nvbind_error *err = NULL;
     nvbind_gpu_manager *m = nvbind_gpu_manager_new(c, &o, &err);
     if (!m)
@@ -384,8 +413,11 @@ static char *fake_bolt(char **log)
     mkdir(dir, 0755);
     assert_true(asprintf(log, "%s/bolt.log", work) > 0);
     assert_true(asprintf(&exe, "%s/bolt", dir) > 0);
-    assert_true(asprintf(&script, "#!/bin/sh\nfor a in \"$@\"; do printf '%%s\\n' \"$a\"; done > '%s'\nexit ${FAKE_BOLT_EXIT:-0}\n",
-                         *log) > 0);
+    assert_true(asprintf(&script,
+                         "#!/bin/sh\nfor a in \"$@\"; do printf '%%s\\n' \"$a\"; done > '%s'\n"
+                         "ls '%s/state/claims' > '%s.claims' 2>/dev/null\n"
+                         "exit ${FAKE_BOLT_EXIT:-0}\n",
+                         *log, work, *log) > 0);
     assert_int_equal(tu_write_file(exe, script), 0);
     assert_int_equal(chmod(exe, 0755), 0);
     free(script);
@@ -445,6 +477,19 @@ static void test_bolt_runtime(void **state)
     }
     assert_true(vkd3d && nvapi);
     free(got);
+    /* While bolt ran, this capsule held both GPUs (exclusive); afterwards nothing is held. */
+    char *claims_log = NULL, *claims_dir = NULL;
+    assert_true(asprintf(&claims_log, "%s.claims", log) > 0);
+    assert_true(asprintf(&claims_dir, "%s/state/claims", work) > 0);
+    char *held = tu_read_file(claims_log);
+    TU_NON_NULL(held);
+    for (size_t i = 0; i < 2; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.json\n", tu_gpu_field(&host, i, "uuid"));
+        assert_non_null(strstr(held, key));
+    }
+    free(held);
+    assert_int_equal(count_files(claims_dir), 0);
     /* The spec Bolt resolves the device in was written first, with the capsule variables. */
     char *spec_path = NULL;
     assert_true(asprintf(&spec_path, "%s/nvidia.com-gpu-bolt.json", specdir) > 0);
@@ -473,11 +518,83 @@ static void test_bolt_runtime(void **state)
     assert_string_equal(tu_env(s, "BOLT_GPU_ISOLATION"), "shared");
     nvbind_cdi_spec_free(s);
     nvbind_gpu_manager_free(m);
+    /* One audit line per run, each a grant naming the runtime. */
+    char *audit = NULL;
+    assert_true(asprintf(&audit, "%s/audit.log", work) > 0);
+    char *lines = tu_read_file(audit);
+    TU_NON_NULL(lines);
+    size_t n_lines = 0;
+    for (char *save = NULL, *l = strtok_r(lines, "\n", &save); l; l = strtok_r(NULL, "\n", &save), n_lines++) {
+        json_error_t je;
+        json_t *ev = json_loads(l, 0, &je);
+        TU_NON_NULL(ev);
+        assert_string_equal(json_string_value(json_object_get(ev, "decision")), "grant");
+        assert_string_equal(json_string_value(json_object_get(ev, "runtime")), "bolt");
+        json_decref(ev);
+    }
+    assert_int_equal(n_lines, 2);
+    free(lines);
+    unlink(audit);
+    free(audit);
+    free(claims_log);
+    free(claims_dir);
     free(spec_path);
     free(path);
     free(bin);
     free(log);
     free(specdir);
+}
+
+/* Exclusive means exclusive whichever way the request comes: a GPU another container holds
+ * exclusively is refused at once, naming the holder, and nothing is written or run. */
+static void test_bolt_runtime_exclusive(void **state)
+{
+    (void)state;
+    char *log = NULL, *path = NULL, *specdir = NULL, *statedir = NULL;
+    char *bin = fake_bolt(&log);
+    assert_true(asprintf(&path, "%s:%s", bin, old_path) > 0);
+    assert_true(asprintf(&specdir, "%s/cdi-exclusive", work) > 0);
+    assert_true(asprintf(&statedir, "%s/state", work) > 0);
+    setenv("PATH", path, 1);
+    setenv("FAKE_BOLT_EXIT", "0", 1);
+    unlink(log);
+
+    /* Another capsule holds GPU 1 exclusively (held by this process, as a runtime would). */
+    nvbind_gpu_manager *m = manager(NULL, specdir);
+    nvb_host *h = nvb_api_discover(m, false, NULL);
+    TU_NON_NULL(h);
+    nvb_claim_target t = {.device = {.gpu_index = 1, .mig_index = -1, .uuid = h->gpus[1].uuid},
+                          .mode = NVB_CLAIM_EXCLUSIVE};
+    nvb_claim_owner other = {.container = "other-capsule", .runtime = "runc"};
+    nvb_err e = {0};
+    assert_int_equal(nvb_claims_acquire(statedir, &other, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &e), 0);
+
+    nvbind_bolt_config c;
+    nvbind_bolt_config_default(&c);
+    c.capsule.isolation_level = NVBIND_ISOLATION_EXCLUSIVE;
+    nvbind_gpu_manager *mx = manager(&c, specdir);
+    nvbind_error *err = NULL;
+    assert_int_equal(nvbind_run_with_bolt_runtime(mx, "img", NULL, "1", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_BUSY);
+    assert_non_null(strstr(nvbind_error_message(err), "other-capsule"));
+    assert_int_equal(access(log, F_OK), -1);      /* bolt never ran */
+    assert_int_equal(access(specdir, F_OK), -1);  /* no spec written */
+    /* Shared use of the held GPU is refused too; another GPU is free. */
+    nvbind_gpu_manager_free(mx);
+    assert_int_equal(nvbind_run_with_bolt_runtime(m, "img", NULL, "1", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_BUSY);
+    assert_int_equal(nvbind_run_with_bolt_runtime(m, "img", NULL, "0", &err), 0);
+    assert_int_equal(access(log, F_OK), 0);
+    nvbind_error_free(err);
+
+    assert_int_equal(nvb_claims_release(statedir, "other-capsule", &e), 1);
+    nvb_host_free(h);
+    nvbind_gpu_manager_free(m);
+    free(statedir);
+    free(specdir);
+    free(path);
+    free(bin);
+    free(log);
 }
 
 static void test_bolt_runtime_errors(void **state)
@@ -527,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_oci_bundle_adapter_errors),
         cmocka_unit_test(test_bolt_runtime),
         cmocka_unit_test(test_bolt_runtime_errors),
+        cmocka_unit_test(test_bolt_runtime_exclusive),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
