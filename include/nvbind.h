@@ -437,7 +437,9 @@ typedef struct nvbind_runtime_adapter {
  * apply_cdi_devices (skipped for "none"), enable_gpu_snapshot (only when the capsule
  * snapshots GPU state), setup_gaming_optimization / setup_aiml_optimization (only for the
  * parts the configuration has). Stops at the first failing step: *err then reads
- * "runtime adapter: STEP for container ID: MESSAGE" with the callback's code. */
+ * "runtime adapter: STEP for container ID: MESSAGE" with the callback's code. The container
+ * starts later, under the runtime's control, so no GPU claim is taken here: the isolation
+ * level reaches the runtime through configure_gpu_isolation. */
 NVBIND_EXPORT int nvbind_run_with_runtime(const nvbind_gpu_manager *m, const nvbind_runtime_adapter *adapter,
                                           const char *container_id, const void *container_spec, const char *gpus,
                                           nvbind_error **err);
