@@ -22,13 +22,11 @@ void nvb_jsonw_free(nvb_jsonw *w)
     w->failed = true;
 }
 
-/* Room for n more bytes; false (and the writer failed) when there is none. */
-static bool reserve(nvb_jsonw *w, size_t n)
+/* Grow the buffer for n more bytes; false (and the writer failed) when it cannot. */
+static __attribute__((noinline)) bool grow(nvb_jsonw *w, size_t n)
 {
     if (w->failed)
         return false;
-    if (n <= w->cap - w->len)
-        return true;
     size_t cap = w->cap ? w->cap : 4096;
     while (cap - w->len < n) {
         if (cap > SIZE_MAX / 2)
@@ -46,7 +44,13 @@ fail:
     return false;
 }
 
-static void put(nvb_jsonw *w, const char *s, size_t n)
+/* Room for n more bytes; a failed writer never has any. */
+static inline bool reserve(nvb_jsonw *w, size_t n)
+{
+    return __builtin_expect(n <= w->cap - w->len && !w->failed, 1) || grow(w, n);
+}
+
+static inline void put(nvb_jsonw *w, const char *s, size_t n)
 {
     if (reserve(w, n)) {
         memcpy(w->buf + w->len, s, n);
@@ -54,25 +58,17 @@ static void put(nvb_jsonw *w, const char *s, size_t n)
     }
 }
 
-/* A newline and the indentation of the current depth (nothing in compact mode). */
-static void newline(nvb_jsonw *w)
-{
-    if (!w->indent)
-        return;
-    size_t n = (size_t)w->indent * w->depth;
-    if (reserve(w, n + 1)) {
-        w->buf[w->len] = '\n';
-        memset(w->buf + w->len + 1, ' ', n);
-        w->len += n + 1;
-    }
-}
-
-/* What comes before a value or a key: ": " after a key, else the item separator. */
-static void before_item(nvb_jsonw *w)
+/* What comes before a value or a key: ": " after a key, else the item separator (a comma
+ * after an earlier item, then a newline and the indentation). */
+static inline void before_item(nvb_jsonw *w)
 {
     if (w->pending_key) {
         w->pending_key = false;
-        put(w, w->indent ? ": " : ":", w->indent ? 2 : 1);
+        if (reserve(w, 2)) {
+            w->buf[w->len++] = ':';
+            if (w->indent)
+                w->buf[w->len++] = ' ';
+        }
         return;
     }
     if (w->depth == 0) {
@@ -80,10 +76,20 @@ static void before_item(nvb_jsonw *w)
             w->failed = true; /* a second top-level value */
         return;
     }
+    size_t spaces = (size_t)w->indent * w->depth;
+    if (!reserve(w, spaces + 2))
+        return;
+    char *o = w->buf + w->len;
     if (w->has_items[w->depth - 1])
-        put(w, ",", 1);
+        *o++ = ',';
     w->has_items[w->depth - 1] = true;
-    newline(w);
+    if (w->indent) {
+        *o++ = '\n';
+        for (size_t i = 0; i < spaces; i++)
+            o[i] = ' ';
+        o += spaces;
+    }
+    w->len = (size_t)(o - w->buf);
 }
 
 static void open_container(nvb_jsonw *w, char c)
@@ -104,9 +110,15 @@ static void close_container(nvb_jsonw *w, char c)
         return;
     }
     w->depth--;
-    if (w->has_items[w->depth])
-        newline(w);
-    put(w, &c, 1);
+    size_t spaces = (size_t)w->indent * w->depth;
+    if (!reserve(w, spaces + 2))
+        return;
+    if (w->has_items[w->depth] && w->indent) {
+        w->buf[w->len++] = '\n';
+        memset(w->buf + w->len, ' ', spaces);
+        w->len += spaces;
+    }
+    w->buf[w->len++] = c;
 }
 
 void nvb_jsonw_object_begin(nvb_jsonw *w) { open_container(w, '{'); }
