@@ -36,12 +36,11 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* A library entry: the name must be one of the driver's, and so must the file it resolves
- * to (a libcuda.so.1 link to a leftover libcuda.so.535.x is not this driver's). */
+/* A library entry whose name is one of the driver's (the callers check): so must be the
+ * file it resolves to (a libcuda.so.1 link to a leftover libcuda.so.535.x is not this
+ * driver's). */
 static int add_library(nvb_discovery *d, const char *path, const char *soname, bool compat32)
 {
-    if (!nvb_driver_lib_caps(base_name(path), d->h->driver_version))
-        return 0;
     char resolved[PATH_MAX];
     if (nvb_rootpath_lookup(d->drv, path, resolved, NULL) < 0)
         return 0;
@@ -132,7 +131,7 @@ static int discover_libraries(nvb_discovery *d, nvb_err *err)
         for (size_t i = 0; r >= 0 && i < cache.n; i++) {
             const nvb_ldcache_entry *e = &cache.entries[i];
             bool x64 = nvb_ldcache_is_x86_64(e->flags), x32 = nvb_ldcache_is_i386(e->flags);
-            if (x64 || x32)
+            if ((x64 || x32) && nvb_driver_lib_caps(base_name(e->path), d->h->driver_version))
                 r = add_library(d, e->path, e->name, x32);
         }
         nvb_ldcache_close(&cache);

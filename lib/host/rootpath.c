@@ -24,9 +24,10 @@ struct arena {
 struct slot {
     const char *key;  /* NULL: empty slot */
     const char *val;
-    uint32_t hash, klen, vlen;
+    uint32_t hash;
     uint32_t vhash;   /* hash of val, so a walk continuing from val need not rehash it */
-    int err;
+    uint16_t klen, vlen;  /* both < PATH_MAX */
+    int16_t err;
 };
 
 struct nvb_rootpath_memo {
@@ -71,7 +72,7 @@ static struct nvb_rootpath_memo *memo_of(nvb_rootpath *rp)
         struct nvb_rootpath_memo *m = calloc(1, sizeof *m);
         if (!m)
             return NULL;
-        m->slots = calloc(512, sizeof *m->slots); /* a discovery's worth without growing */
+        m->slots = calloc(512, sizeof *m->slots); /* a discovery's worth without growing: 16 KiB */
         if (!m->slots) {
             free(m);
             return NULL;
@@ -110,10 +111,12 @@ static void slot_insert(struct nvb_rootpath_memo *m, const struct slot *in)
 static void memo_put(nvb_rootpath *rp, const char *key, size_t klen, uint32_t h, const char *key_copy,
                      const char *val, size_t vlen, uint32_t vhash, int err)
 {
+    if (klen >= PATH_MAX || vlen >= PATH_MAX)
+        return;
     struct nvb_rootpath_memo *m = memo_of(rp);
     if (!m || memo_get(rp, key, klen, h))
         return;
-    if ((m->used + 1) * 2 > m->mask + 1) { /* keep it at most half full */
+    if ((m->used + 1) * 4 > (m->mask + 1) * 3) { /* keep it at most three quarters full */
         size_t n = (m->mask + 1) * 2;
         struct slot *old = m->slots, *nv = calloc(n, sizeof *nv);
         if (!nv)
@@ -127,7 +130,7 @@ static void memo_put(nvb_rootpath *rp, const char *key, size_t klen, uint32_t h,
                 slot_insert(m, &old[i]);
         free(old);
     }
-    struct slot s = {.hash = h, .klen = (uint32_t)klen, .vlen = (uint32_t)vlen, .vhash = vhash, .err = err};
+    struct slot s = {.hash = h, .klen = (uint16_t)klen, .vlen = (uint16_t)vlen, .vhash = vhash, .err = (int16_t)err};
     s.key = key_copy ? key_copy : intern(m, key, klen);
     if (!s.key)
         return;
@@ -378,3 +381,4 @@ char *nvb_rootpath_resolve(nvb_rootpath *rp, const char *path)
     }
     return strdup(out);
 }
+
