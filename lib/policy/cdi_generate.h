@@ -23,5 +23,11 @@ typedef struct nvb_cdi_gen_opts {
 
 json_t *nvb_cdi_generate(const nvb_host *h, const nvb_cdi_gen_opts *o, nvb_err *err);
 
+/* The same spec as JSON text, exactly what nvb_cdi_to_json(nvb_cdi_generate(h, o)) prints
+ * (keys, order, layout, cdiVersion), written straight from the host model without the
+ * jansson tree: the fast path for `cdi generate`'s JSON output. The length (without the
+ * NUL) in *len when len is not NULL. NULL with err set on failure. */
+char *nvb_cdi_generate_json(const nvb_host *h, const nvb_cdi_gen_opts *o, size_t *len, nvb_err *err);
+
 /* The conventional file name for a kind: "nvidia.com/gpu" -> "nvidia.com-gpu.json". */
 char *nvb_cdi_spec_file_name(const char *kind, bool yaml);

@@ -2,6 +2,7 @@
 #include "ldcache/driver_libs.h"
 #include "util/cleanup.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +44,9 @@ int nvb_edits_setenv(nvb_edits *e, const char *key, const char *value)
     return nvb_strv_push_take(&e->env, kv);
 }
 
-int nvb_edits_add_mount(nvb_edits *e, const char *host_path, const char *container_path, bool writable)
+/* Append a mount, no duplicate check. */
+static int append_mount(nvb_edits *e, const char *host_path, const char *container_path, bool writable)
 {
-    for (size_t i = 0; i < e->n_mounts; i++)
-        if (strcmp(e->mounts[i].container_path, container_path) == 0)
-            return 0;
     if (e->n_mounts == e->cap_mounts) {
         size_t cap = e->cap_mounts ? e->cap_mounts * 2 : 64;
         nvb_mount *nv = realloc(e->mounts, cap * sizeof *nv);
@@ -64,6 +63,72 @@ int nvb_edits_add_mount(nvb_edits *e, const char *host_path, const char *contain
     }
     e->mounts[e->n_mounts++] = m;
     return 0;
+}
+
+int nvb_edits_add_mount(nvb_edits *e, const char *host_path, const char *container_path, bool writable)
+{
+    for (size_t i = 0; i < e->n_mounts; i++)
+        if (strcmp(e->mounts[i].container_path, container_path) == 0)
+            return 0;
+    return append_mount(e, host_path, container_path, writable);
+}
+
+/* Mount container paths by hash: the spec-wide edits take every driver file, and the
+ * pairwise check of nvb_edits_add_mount grows with the square of their number. */
+typedef struct mount_index {
+    uint32_t *pos;  /* mount index + 1, 0 when empty */
+    size_t mask;
+} mount_index;
+
+static uint32_t str_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* Find container_path among e's mounts; when absent, reserve its slot for mount number
+ * `next` and return false. */
+static bool mount_index_seen(mount_index *x, const nvb_edits *e, const char *container_path, size_t next)
+{
+    for (size_t i = str_hash(container_path) & x->mask;; i = (i + 1) & x->mask) {
+        if (!x->pos[i]) {
+            x->pos[i] = (uint32_t)next + 1;
+            return false;
+        }
+        if (strcmp(e->mounts[x->pos[i] - 1].container_path, container_path) == 0)
+            return true;
+    }
+}
+
+/* Add the mounts of h's components that caps selects, skipping container paths e has. */
+static int add_component_mounts(nvb_edits *e, const nvb_host *h, unsigned caps)
+{
+    size_t size = 64;
+    while (size < 2 * (e->n_mounts + h->n_comps) + 2)
+        size *= 2;
+    mount_index x = {calloc(size, sizeof *x.pos), size - 1};
+    if (!x.pos || e->n_mounts + h->n_comps >= UINT32_MAX) {
+        free(x.pos);
+        return -1;
+    }
+    int r = 0;
+    for (size_t i = 0; i < e->n_mounts; i++)
+        mount_index_seen(&x, e, e->mounts[i].container_path, i);
+    for (size_t i = 0; r == 0 && i < h->n_comps; i++) {
+        const nvb_component *c = &h->comps[i];
+        /* A file belongs when one of its own groups is asked for; compat32 alone only
+         * decides whether the 32-bit copies come along. */
+        if (!(c->caps & caps & ~NVB_CAP_COMPAT32))
+            continue;
+        if ((c->caps & NVB_CAP_COMPAT32) && !(caps & NVB_CAP_COMPAT32))
+            continue;
+        if (!mount_index_seen(&x, e, c->container_path, e->n_mounts))
+            r = append_mount(e, c->host_path, c->container_path, c->kind == NVB_COMP_IPC);
+    }
+    free(x.pos);
+    return r;
 }
 
 int nvb_edits_add_node(nvb_edits *e, const nvb_devnode *n)
@@ -207,64 +272,96 @@ int nvb_edits_shared(nvb_edits *e, const nvb_host *h, unsigned caps, const char 
         if (nvb_edits_add_node(e, &h->nodes.v[i]) < 0)
             return -1;
     }
-    for (size_t i = 0; i < h->n_comps; i++) {
-        const nvb_component *c = &h->comps[i];
-        /* A file belongs when one of its own groups is asked for; compat32 alone only
-         * decides whether the 32-bit copies come along. */
-        if (!(c->caps & caps & ~NVB_CAP_COMPAT32))
-            continue;
-        if ((c->caps & NVB_CAP_COMPAT32) && !(caps & NVB_CAP_COMPAT32))
-            continue;
-        if (nvb_edits_add_mount(e, c->host_path, c->container_path, c->kind == NVB_COMP_IPC) < 0)
-            return -1;
-    }
+    if (add_component_mounts(e, h, caps) < 0)
+        return -1;
     if (nvb_edits_setenv(e, "NVIDIA_VISIBLE_DEVICES", "void") < 0)
         return -1;
     return hook_path ? add_hooks(e, h, caps, hook_path) : 0;
 }
 
-json_t *nvb_edits_to_cdi_json(const nvb_edits *e)
+/* Set o[key] = v, taking v; false when v is NULL (a string that is not UTF-8, no memory). */
+static bool set(json_t *o, const char *key, json_t *v)
+{
+    return v && json_object_set_new_nocheck(o, key, v) == 0;
+}
+
+static bool append(json_t *a, json_t *v)
+{
+    return v && json_array_append_new(a, v) == 0;
+}
+
+static json_t *string_array(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (!append(a, json_string(v[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+static json_t *node_json(const nvb_devnode *n)
 {
     json_t *o = json_object();
-    if (e->env.n) {
-        json_t *env = json_array();
-        for (size_t i = 0; i < e->env.n; i++)
-            json_array_append_new(env, json_string(e->env.v[i]));
-        json_object_set_new(o, "env", env);
+    if (o && set(o, "path", json_string(n->path)) && set(o, "hostPath", json_string(n->host_path)) &&
+        set(o, "type", json_stringn(&n->type, 1)) && set(o, "major", json_integer(n->major)) &&
+        set(o, "minor", json_integer(n->minor)) && set(o, "fileMode", json_integer(n->mode)))
+        return o;
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *mount_json(const nvb_mount *m)
+{
+    const char *const *opts = m->writable ? nvb_mount_options_ipc : nvb_mount_options_ro;
+    size_t n = 0;
+    while (opts[n])
+        n++;
+    json_t *o = json_object();
+    if (o && set(o, "hostPath", json_string(m->host_path)) && set(o, "containerPath", json_string(m->container_path)) &&
+        set(o, "options", string_array(opts, n)))
+        return o;
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *hook_json(const nvb_hook *h)
+{
+    json_t *o = json_object();
+    if (o && set(o, "hookName", json_string(h->hook_name)) && set(o, "path", json_string(h->path)) &&
+        set(o, "args", string_array((const char *const *)h->args.v, h->args.n)))
+        return o;
+    json_decref(o);
+    return NULL;
+}
+
+/* NULL when any string is not valid UTF-8 (JSON cannot hold it) or memory runs out: a spec
+ * with a mount silently missing would be worse than none. */
+json_t *nvb_edits_to_cdi_json(const nvb_edits *e)
+{
+    json_t *o = json_object(), *a;
+    bool ok = o != NULL;
+    if (ok && e->env.n)
+        ok = set(o, "env", string_array((const char *const *)e->env.v, e->env.n));
+    if (ok && e->nodes.n) {
+        ok = set(o, "deviceNodes", a = json_array());
+        for (size_t i = 0; ok && i < e->nodes.n; i++)
+            ok = append(a, node_json(&e->nodes.v[i]));
     }
-    if (e->nodes.n) {
-        json_t *nodes = json_array();
-        for (size_t i = 0; i < e->nodes.n; i++) {
-            const nvb_devnode *n = &e->nodes.v[i];
-            json_array_append_new(nodes, json_pack("{s:s, s:s, s:s#, s:I, s:I, s:I}", "path", n->path, "hostPath",
-                                                   n->host_path, "type", &n->type, (size_t)1, "major",
-                                                   (json_int_t)n->major, "minor", (json_int_t)n->minor, "fileMode",
-                                                   (json_int_t)n->mode));
-        }
-        json_object_set_new(o, "deviceNodes", nodes);
+    if (ok && e->n_mounts) {
+        ok = set(o, "mounts", a = json_array());
+        for (size_t i = 0; ok && i < e->n_mounts; i++)
+            ok = append(a, mount_json(&e->mounts[i]));
     }
-    if (e->n_mounts) {
-        json_t *mounts = json_array();
-        for (size_t i = 0; i < e->n_mounts; i++) {
-            const nvb_mount *m = &e->mounts[i];
-            json_t *opts = json_array();
-            for (const char *const *p = m->writable ? nvb_mount_options_ipc : nvb_mount_options_ro; *p; p++)
-                json_array_append_new(opts, json_string(*p));
-            json_array_append_new(mounts, json_pack("{s:s, s:s, s:o}", "hostPath", m->host_path, "containerPath",
-                                                    m->container_path, "options", opts));
-        }
-        json_object_set_new(o, "mounts", mounts);
+    if (ok && e->n_hooks) {
+        ok = set(o, "hooks", a = json_array());
+        for (size_t i = 0; ok && i < e->n_hooks; i++)
+            ok = append(a, hook_json(&e->hooks[i]));
     }
-    if (e->n_hooks) {
-        json_t *hooks = json_array();
-        for (size_t i = 0; i < e->n_hooks; i++) {
-            json_t *args = json_array();
-            for (size_t j = 0; j < e->hooks[i].args.n; j++)
-                json_array_append_new(args, json_string(e->hooks[i].args.v[j]));
-            json_array_append_new(hooks, json_pack("{s:s, s:s, s:o}", "hookName", e->hooks[i].hook_name, "path",
-                                                   e->hooks[i].path, "args", args));
-        }
-        json_object_set_new(o, "hooks", hooks);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
     }
     return o;
 }
