@@ -243,7 +243,7 @@ int nvb_isolation_acquire(const nvb_isolation_request *rq, nvb_isolation_grant *
             return deny(rq, err);
         }
     } else if (rq->isolation == NVB_ISOLATION_VIRTUAL && (rq->virt.memory_limit || rq->virt.compute_percent)) {
-        nvb_strv_pushf(&out->warnings, "MIG devices carry their own memory and compute share: gpu_memory_limit and compute_limit_percent are not applied through MPS");
+        nvb_strv_pushf(&out->warnings, "MIG devices carry their own memory and compute share: gpu_memory_limit and compute_limit are not applied through MPS");
     }
     if (rq->n_devices) {
         if (claim_devices(rq, out->devices, out->n_devices, cand, n_cand, err) < 0) {

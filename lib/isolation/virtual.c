@@ -60,7 +60,7 @@ int nvb_virtual_mps_edits(const nvb_host *h, const nvb_virtual_opts *o, size_t n
 {
     bool limits = o->memory_limit > 0 || o->compute_percent > 0;
     if (o->compute_percent > 100)
-        return nvb_errf(err, NVB_EXIT_CONFIG, "compute_limit_percent %u: must be 1-100", o->compute_percent);
+        return nvb_errf(err, NVB_EXIT_CONFIG, "compute_limit %u%%: must be 1-100%%", o->compute_percent);
     _cleanup_free_ char *pipe = nvb_mps_pipe_dir(h, o);
     if (!pipe)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
@@ -68,7 +68,7 @@ int nvb_virtual_mps_edits(const nvb_host *h, const nvb_virtual_opts *o, size_t n
         if (limits && !o->allow_without_mps)
             return nvb_errf(err, NVB_EXIT_FAIL,
                             "--isolation virtual: no CUDA MPS control daemon runs on this host (%s/control is missing), "
-                            "so gpu_memory_limit and compute_limit_percent cannot be enforced; start one as root with "
+                            "so gpu_memory_limit and compute_limit cannot be enforced; start one as root with "
                             "`nvidia-cuda-mps-control -d`, or use --isolation shared",
                             pipe);
         if (warnings)

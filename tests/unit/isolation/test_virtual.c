@@ -179,7 +179,7 @@ static void test_mps_edits(void **state)
     nvb_edits_clear(&e);
     nvb_virtual_opts bad = {.compute_percent = 101};
     assert_int_equal(nvb_virtual_mps_edits(f->host, &bad, 1, &e, NULL, &err), -1);
-    assert_contains(err.msg, "compute_limit_percent 101: must be 1-100");
+    assert_contains(err.msg, "compute_limit 101%: must be 1-100%");
     free(pipe);
     free(log);
 }
