@@ -183,6 +183,22 @@ static int write_new_file(const char *path, const char *data, nvb_err *err)
     return 0;
 }
 
+const char *nvb_bundle_parent(bool create)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (tmp && tmp[0] == '/')
+        return tmp;
+    if (geteuid() == 0) {
+        static const char run_dir[] = "/run/nvbind", bundles[] = "/run/nvbind/bundles";
+        if (!create)
+            return bundles;
+        if ((mkdir(run_dir, 0700) == 0 || errno == EEXIST) && (mkdir(bundles, 0700) == 0 || errno == EEXIST) &&
+            access(bundles, W_OK | X_OK) == 0)
+            return bundles;
+    }
+    return "/tmp";
+}
+
 char *nvb_bundle_create(const nvb_bundle_opts *opts, nvb_err *err)
 {
     json_t *config = nvb_bundle_config_new(opts, err);
@@ -194,9 +210,7 @@ char *nvb_bundle_create(const nvb_bundle_opts *opts, nvb_err *err)
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
         return NULL;
     }
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || tmp[0] != '/')
-        tmp = "/tmp";
+    const char *tmp = nvb_bundle_parent(true);
     char *dir = NULL;
     if (asprintf(&dir, "%s/nvbind-bundle-XXXXXX", tmp) < 0) {
         nvb_errf(err, NVB_EXIT_IO, "out of memory");

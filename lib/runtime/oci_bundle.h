@@ -34,8 +34,12 @@ json_t *nvb_bundle_config_new(const nvb_bundle_opts *opts, nvb_err *err);
 /* Check that rootfs is a folder; errors say which and why (NVB_EXIT_USAGE). Nothing is written. */
 int nvb_bundle_check_rootfs(const char *rootfs, nvb_err *err);
 
-/* Create a private bundle folder (mkdtemp in $TMPDIR or /tmp, "nvbind-bundle-XXXXXX", mode
- * 0700) holding config.json. Returns its malloc'd path, NULL with err set (nothing left). */
+/* Where bundles go: $TMPDIR when set; else, for root, /run/nvbind/bundles (a tmpfs on
+ * systemd hosts: nothing touches a disk, and a crash's leftovers go at reboot), made 0700
+ * when create is true; else /tmp. */
+const char *nvb_bundle_parent(bool create);
+/* Create a private bundle folder (mkdtemp "nvbind-bundle-XXXXXX" under nvb_bundle_parent,
+ * mode 0700) holding config.json. Returns its malloc'd path, NULL with err set (nothing left). */
 char *nvb_bundle_create(const nvb_bundle_opts *opts, nvb_err *err);
 /* Remove a bundle made by nvb_bundle_create (its config.json, then the folder). */
 int nvb_bundle_remove(const char *dir);

@@ -304,6 +304,39 @@ char *nvb_oci_config_dump(const json_t *config)
     return t;
 }
 
+int nvb_bundle_write_config(const char *path, const char *text, mode_t mode, nvb_err *err)
+{
+    char tmp[4096];
+    const char *slash = strrchr(path, '/');
+    int n = slash ? snprintf(tmp, sizeof tmp, "%.*s/.%s.nvbind-%ld", (int)(slash - path), path, slash + 1, (long)getpid())
+                  : snprintf(tmp, sizeof tmp, ".%s.nvbind-%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return nvb_errf(err, NVB_EXIT_IO, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s", path);
+    size_t len = strlen(text);
+    for (const char *p = text; len;) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            close(fd);
+            unlink(tmp);
+            return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s", path);
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (fchmod(fd, mode) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s", path);
+    }
+    return 0;
+}
+
 int nvb_bundle_apply_edits(const char *bundle_dir, const nvb_edits *e, nvb_err *err)
 {
     _cleanup_free_ char *path = nvb_path_join(bundle_dir, "config.json");
@@ -326,5 +359,5 @@ int nvb_bundle_apply_edits(const char *bundle_dir, const nvb_edits *e, nvb_err *
         return -1;
     if (!out)
         return nvb_errf(err, NVB_EXIT_IO, "%s: out of memory", path);
-    return nvb_write_file_atomic(path, out, strlen(out), st.st_mode & 07777, err);
+    return nvb_bundle_write_config(path, out, st.st_mode & 07777, err);
 }

@@ -3,6 +3,7 @@
  * OCI-bundle adapter. */
 #pragma once
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "policy/edits.h"
 #include "util/error.h"
@@ -26,8 +27,15 @@ int nvb_oci_config_apply_edits(json_t *config, const nvb_edits *e, const char *n
  * "<name>:<line>:<column>: <why>" (NVB_EXIT_INPUT). New reference. */
 json_t *nvb_oci_config_parse(const char *text, size_t len, const char *name, nvb_err *err);
 
-/* Read <bundle>/config.json, apply e, and write it back atomically (same folder, same mode):
- * readers see the old file or the new one, never a mix. Returns 0 or -1 with err set. */
+/* Replace a bundle's config.json atomically: a temporary file in the same folder, renamed
+ * over it, so the runtime reads the old file or the new one, never a mix. Unlike the spec
+ * files there is no fsync: a bundle lives as long as its container, and the engines write a
+ * new one for every start (podman and docker write theirs without fsync too); on a disk, the
+ * fsync of file and folder would cost more than everything else the shim does. */
+int nvb_bundle_write_config(const char *path, const char *text, mode_t mode, nvb_err *err);
+
+/* Read <bundle>/config.json, apply e, and write it back with nvb_bundle_write_config (same
+ * mode). Returns 0 or -1 with err set. */
 int nvb_bundle_apply_edits(const char *bundle_dir, const nvb_edits *e, nvb_err *err);
 
 /* Serialize a config the way nvbind writes it (compact, keys in order, trailing newline). */

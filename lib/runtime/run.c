@@ -294,10 +294,9 @@ static int run_oci(run_state *s, nvb_err *err)
     int r;
     if (s->o->dry_run) {
         /* The bundle folder's name is made when it is created; show its pattern. */
-        const char *tmp = getenv("TMPDIR");
         nvb_strv argv = {0};
         char dir[4096];
-        snprintf(dir, sizeof dir, "%s/nvbind-bundle-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+        snprintf(dir, sizeof dir, "%s/nvbind-bundle-XXXXXX", nvb_bundle_parent(false));
         r = nvb_oci_run_argv(name, dir, s->container_id, &argv) < 0 ? nvb_errf(err, NVB_EXIT_IO, "out of memory")
                                                                    : dry_print(s, &argv, err);
         nvb_strv_free(&argv);

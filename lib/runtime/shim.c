@@ -324,7 +324,7 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
             struct stat st;
             mode_t mode = stat(path, &st) == 0 ? st.st_mode & 07777 : 0644;
             if (r == 0)
-                r = nvb_write_file_atomic(path, out, strlen(out), mode, err);
+                r = nvb_bundle_write_config(path, out, mode, err);
             result = r == 0 ? 1 : -1;
         } else if (r < 0) {
             result = -1;
