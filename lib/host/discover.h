@@ -11,6 +11,7 @@ typedef struct nvb_discovery {
     char *drv_dir;              /* root + driver root, as this process sees it */
     char *proc_devices;         /* text of /proc/devices, NULL when unreadable */
     const char *const *library_search;
+    bool skip_pci_details;      /* nvb_discover_opts.skip_pci_details */
     nvb_strv listed;            /* folders already searched, "<pattern>\n<resolved folder>" */
     struct nvb_comp_slot {
         uint32_t hash, pos;     /* hash of a component's host path, its index + 1 (0: empty) */

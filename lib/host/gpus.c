@@ -131,10 +131,12 @@ static int fill_gpu(nvb_discovery *d, nvb_gpu *g, const char *busid, nvb_err *er
 
     char sysdir[512];
     nvb_path_cat(sysdir, sizeof sysdir, "/sys/bus/pci/devices/", busid, NULL); /* fits: busid fit in rel */
-    read_pci_ids(d, g, sysdir);
-    char numa[64];
-    if (read_attr(d, sysdir, "numa_node", numa, sizeof numa))
-        g->numa_node = atoi(numa);
+    if (!d->skip_pci_details) {
+        read_pci_ids(d, g, sysdir);
+        char numa[64];
+        if (read_attr(d, sysdir, "numa_node", numa, sizeof numa))
+            g->numa_node = atoi(numa);
+    }
 
     char devpath[64];
     snprintf(devpath, sizeof devpath, "/dev/nvidia%u", g->minor);

@@ -231,7 +231,7 @@ nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
     const char *root = opts->root && *opts->root ? opts->root : "/";
     const char *drv = opts->driver_root && *opts->driver_root ? opts->driver_root : "/";
     nvb_host *h = calloc(1, sizeof *h);
-    nvb_discovery d = {.h = h, .library_search = opts->library_search};
+    nvb_discovery d = {.h = h, .library_search = opts->library_search, .skip_pci_details = opts->skip_pci_details};
     nvb_rootpath_init(&d.root, root);
     nvb_rootpath_init(&d.drv_own, "/");
     if (!h || !(h->root = strdup(root)) || !(h->driver_root = strdup(drv))) {

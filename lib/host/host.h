@@ -105,6 +105,9 @@ typedef struct nvb_discover_opts {
     const char *const *library_search;  /* NULL-terminated, may be NULL */
     bool with_nvml;            /* enrich through NVML (info --detailed) */
     unsigned nvml_timeout_ms;  /* 0 = default (5000) */
+    /* Leave out the GPUs' PCI vendor/device ids and NUMA node (vendor_id, device_id 0,
+     * numa_node -1): nothing a container's edits need, and two sysfs reads per GPU. */
+    bool skip_pci_details;
 } nvb_discover_opts;
 
 /* Discover the host; on failure err says what, where and why (exit code inside). */

@@ -17,6 +17,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "host/host.h"
 #include "host/hostio.h"
 #include "host/rootpath.h"
 
@@ -278,6 +279,63 @@ static void path_cat(void **state)
     assert_false(nvb_path_cat(out, sizeof out, "1234567", "8", NULL));
 }
 
+static void put(const char *rel, const char *text)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s%s", root, rel);
+    for (char *s = strchr(p + strlen(root) + 1, '/'); s; s = strchr(s + 1, '/')) {
+        *s = '\0';
+        mkdir(p, 0755);
+        *s = '/';
+    }
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* GPU details from sysfs: ids from uevent (or the vendor/device files when uevent has
+ * none), the NUMA node, and none of them when the caller says it does not need them. */
+static void gpu_pci_details(void **state)
+{
+    (void)state;
+    put("/proc/driver/nvidia/version",
+        "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.54.14  Release Build  (dvs-builder@U16)\n");
+    put("/proc/driver/nvidia/gpus/0000:01:00.0/information",
+        "Model: \t\t NVIDIA A100\nIRQ:   \t\t 42\nGPU UUID: \t\t GPU-0a1b2c3d-0000-1111-2222-333344445555\n"
+        "Bus Location: \t\t 0000:01:00.0\nDevice Minor: \t\t 0\n");
+    put("/proc/driver/nvidia/gpus/0000:02:00.0/information",
+        "Model: \t\t NVIDIA T4\nGPU UUID: \t\t GPU-ffffffff-0000-1111-2222-333344445555\n"
+        "Bus Location: \t\t 0000:02:00.0\nDevice Minor: \t\t 1\n");
+    put("/sys/bus/pci/devices/0000:01:00.0/uevent", "PCI_CLASS=30200\nPCI_ID=10DE:20B2\nDRIVER=nvidia\n");
+    put("/sys/bus/pci/devices/0000:01:00.0/numa_node", "1\n");
+    put("/sys/bus/pci/devices/0000:02:00.0/uevent", "DRIVER=nvidia\n"); /* no PCI_ID: the files */
+    put("/sys/bus/pci/devices/0000:02:00.0/vendor", "0x10de\n");
+    put("/sys/bus/pci/devices/0000:02:00.0/device", "0x1eb8\n");
+    char node[600];
+    snprintf(node, sizeof node, "%s/dev/nvidia0", root);
+    assert_int_equal(mknod(node, S_IFCHR | 0666, makedev(195, 0)), 0);
+    for (int skip = 0; skip < 2; skip++) {
+        nvb_discover_opts o = {.root = root, .skip_pci_details = skip};
+        nvb_err err = {0};
+        nvb_host *h = nvb_host_discover(&o, &err);
+        if (!h)
+            fail_msg("discovery: %s", err.msg);
+        assert_int_equal(h->n_gpus, 2);
+        assert_string_equal(h->gpus[0].uuid, "GPU-0a1b2c3d-0000-1111-2222-333344445555");
+        assert_string_equal(h->gpus[1].pci_bus_id, "0000:02:00.0");
+        assert_int_equal(h->gpus[0].nodes.n, 1);
+        assert_int_equal(h->gpus[0].nodes.v[0].major, 195);
+        assert_int_equal(h->gpus[0].vendor_id, skip ? 0 : 0x10de);
+        assert_int_equal(h->gpus[0].device_id, skip ? 0 : 0x20b2);
+        assert_int_equal(h->gpus[0].numa_node, skip ? -1 : 1);
+        assert_int_equal(h->gpus[1].vendor_id, skip ? 0 : 0x10de);
+        assert_int_equal(h->gpus[1].device_id, skip ? 0 : 0x1eb8);
+        assert_int_equal(h->gpus[1].numa_node, -1); /* no numa_node file */
+        nvb_host_free(h);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +346,7 @@ int main(void)
         cmocka_unit_test(read_small_files),
         cmocka_unit_test(list_folder),
         cmocka_unit_test(path_cat),
+        cmocka_unit_test(gpu_pci_details),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
