@@ -1,0 +1,122 @@
+/* `info --json` streams the host model; the C API builds the same document as a jansson
+ * tree (nvb_host_to_json). Both must say the same thing, byte for byte once printed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/host_json.h"
+
+static void add_node(nvb_devnode_list *l, const char *path, unsigned major, unsigned minor)
+{
+    char host[256];
+    snprintf(host, sizeof host, "/srv/h\xc3\xb4st%s", path);
+    nvb_devnode n = {.path = (char *)path, .host_path = host, .type = 'c', .major = major, .minor = minor, .mode = 0660};
+    assert_int_equal(nvb_devnode_list_add(l, &n), 0);
+}
+
+static void add_comp(nvb_host *h, enum nvb_component_kind kind, const char *path)
+{
+    h->comps = realloc(h->comps, (h->n_comps + 1) * sizeof *h->comps);
+    assert_non_null(h->comps);
+    char host[256];
+    snprintf(host, sizeof host, "/srv/h\xc3\xb4st%s", path);
+    h->comps[h->n_comps++] = (nvb_component){.kind = kind, .host_path = strdup(host), .container_path = strdup(path)};
+}
+
+/* Two GPUs: the first fully known (NVML, MIG), the second with nothing but /proc. */
+static nvb_host *make_host(void)
+{
+    nvb_host *h = calloc(1, sizeof *h);
+    h->root = strdup("/srv/h\xc3\xb4st");
+    h->driver_root = strdup("/");
+    h->driver_version = strdup("550.54.14");
+    h->kmod = NVB_KMOD_PROPRIETARY;
+    h->cuda_version = strdup("12.4");
+    h->nvml_loaded = true;
+    h->n_gpus = 2;
+    h->gpus = calloc(2, sizeof *h->gpus);
+    nvb_gpu *g = &h->gpus[0];
+    *g = (nvb_gpu){.index = 0, .minor = 3, .vendor_id = 0x10de, .device_id = 0x20b2, .numa_node = 1,
+                   .memory_mib = 81920, .cc_major = 8, .cc_minor = 0, .mig_mode = 1};
+    g->uuid = strdup("GPU-d0c36ffa-e731-1c46-5188-fa56b6b2f16c");
+    g->name = strdup("NVIDIA A100 \"SXM4\" 80GB\t\\");
+    g->pci_bus_id = strdup("0000:01:00.0");
+    g->brand = strdup("NVIDIA");
+    add_node(&g->nodes, "/dev/nvidia3", 195, 3);
+    add_node(&g->nodes, "/dev/dri/card0", 226, 0);
+    g->n_migs = 1;
+    g->migs = calloc(1, sizeof *g->migs);
+    g->migs[0] = (nvb_mig_device){.gpu_index = 0, .mig_index = 0, .gi = 1, .ci = 0, .memory_mib = -1};
+    g->migs[0].uuid = strdup("MIG-11111111-2222-3333-4444-555555555555");
+    add_node(&g->migs[0].nodes, "/dev/nvidia-caps/nvidia-cap12", 509, 12);
+    g = &h->gpus[1];
+    *g = (nvb_gpu){.index = 1, .minor = 0, .numa_node = -1, .memory_mib = -1, .cc_major = -1, .cc_minor = -1,
+                   .mig_mode = -1};
+    g->uuid = strdup("GPU-ffffffff-e731-1c46-5188-fa56b6b2f16c");
+    g->name = strdup("NVIDIA T4");
+    g->pci_bus_id = strdup("0000:02:00.0");
+    add_node(&h->nodes, "/dev/nvidiactl", 195, 255);
+    add_node(&h->nodes, "/dev/nvidia-uvm", 510, 0);
+    add_node(&h->cap_nodes, "/dev/nvidia-caps/nvidia-cap1", 509, 1);
+    add_comp(h, NVB_COMP_LIBRARY, "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14");
+    add_comp(h, NVB_COMP_LIBRARY, "/usr/lib/i386-linux-gnu/libcuda.so.550.54.14");
+    add_comp(h, NVB_COMP_BINARY, "/usr/bin/nvidia-smi");
+    add_comp(h, NVB_COMP_IPC, "/run/nvidia-persistenced/socket");
+    nvb_strv_push(&h->warnings, "GPU 1 (0000:02:00.0): /dev/nvidia0 is missing: No such file or directory");
+    return h;
+}
+
+static void same_document(const nvb_host *h, bool detailed)
+{
+    json_t *tree = nvb_host_to_json(h, detailed);
+    assert_non_null(tree);
+    char *want = json_dumps(tree, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(tree);
+    assert_non_null(want);
+    nvb_jsonw w;
+    nvb_jsonw_init(&w, 2, 64);
+    nvb_host_write_json(&w, h, detailed);
+    size_t len;
+    char *got = nvb_jsonw_finish(&w, &len);
+    assert_non_null(got);
+    assert_int_equal(got[len - 1], '\n');
+    got[len - 1] = '\0';
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+}
+
+static void plain_and_detailed(void **state)
+{
+    (void)state;
+    nvb_host *h = make_host();
+    same_document(h, false);
+    same_document(h, true);
+    nvb_host_free(h);
+}
+
+static void empty_host(void **state)
+{
+    (void)state;
+    nvb_host *h = calloc(1, sizeof *h);
+    h->root = strdup("/");
+    h->driver_root = strdup("/");
+    h->driver_version = strdup("535.129.03");
+    same_document(h, false);
+    same_document(h, true);
+    nvb_host_free(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(plain_and_detailed),
+        cmocka_unit_test(empty_host),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
