@@ -546,6 +546,11 @@ static int check_request(const nvb_claim_owner *o, const nvb_claim_target *t, si
 int nvb_claims_acquire(const char *state_dir, const nvb_claim_owner *owner, const nvb_claim_target *targets,
                        size_t n, int wait_seconds, size_t *conflict, nvb_err *err)
 {
+    /* Waiting depends on telling "busy" from other failures: keep an error even when the
+     * caller does not want one. */
+    nvb_err local = {0};
+    if (!err)
+        err = &local;
     if (check_request(owner, targets, n, err) < 0)
         return -1;
     if (n == 0)
@@ -588,11 +593,8 @@ int nvb_claims_acquire(const char *state_dir, const nvb_claim_owner *owner, cons
         size_t busy_at = 0;
         blockers b = {0};
         r = attempt(&s, sl, m, owner, &busy_at, &b, err);
-        if (r == 0 || !err || err->exit_code != NVB_EXIT_BUSY) {
-            if (r < 0 && conflict && err && err->exit_code == NVB_EXIT_BUSY)
-                *conflict = sl[busy_at].orig;
+        if (r == 0 || err->exit_code != NVB_EXIT_BUSY)
             break;
-        }
         if (conflict)
             *conflict = sl[busy_at].orig;
         if (wait_seconds == NVB_CLAIM_NO_WAIT)

@@ -109,7 +109,7 @@ static int claim_devices(const nvb_isolation_request *rq, nvb_isolation_device *
             size_t m = build_targets(devs, n, rq->isolation, tgt, owner_of), busy = 0;
             if (nvb_claims_acquire(rq->state_dir, &rq->owner, tgt, m, NVB_CLAIM_NO_WAIT, &busy, err) == 0)
                 return 0;
-            if (!err || err->exit_code != NVB_EXIT_BUSY)
+            if (err->exit_code != NVB_EXIT_BUSY)
                 return -1;
             size_t i = owner_of[busy];
             /* Only the MIG device itself being taken is worth another candidate; a parent
@@ -198,8 +198,8 @@ static int deny(const nvb_isolation_request *rq, nvb_err *err)
 {
     nvb_err aerr = {0};
     char reason[sizeof err->msg];
-    snprintf(reason, sizeof reason, "%s", err ? err->msg : "denied");
-    if (audit(rq, rq->devices, rq->n_devices, false, reason, &aerr) < 0 && err) {
+    snprintf(reason, sizeof reason, "%s", err->msg);
+    if (audit(rq, rq->devices, rq->n_devices, false, reason, &aerr) < 0) {
         int code = err->exit_code;
         nvb_errf(err, code, "%s (and the denial could not be audited: %s)", reason, aerr.msg);
     }
@@ -208,6 +208,9 @@ static int deny(const nvb_isolation_request *rq, nvb_err *err)
 
 int nvb_isolation_acquire(const nvb_isolation_request *rq, nvb_isolation_grant *out, nvb_err *err)
 {
+    nvb_err local = {0};
+    if (!err)
+        err = &local; /* the denial's reason goes to the audit log either way */
     memset(out, 0, sizeof *out);
     if (rq->isolation != NVB_ISOLATION_SHARED && rq->isolation != NVB_ISOLATION_EXCLUSIVE &&
         rq->isolation != NVB_ISOLATION_VIRTUAL)
