@@ -636,7 +636,7 @@ out_free:
 /* Walking every record -------------------------------------------------------------------- */
 
 /* Calls fn on each record under its lock; fn may change the record (return 1 to have it
- * written back) . */
+ * written back). */
 typedef int (*record_fn)(nvb_claim_record *rec, void *ctx, nvb_err *err);
 
 static bool is_leftover_temp(const char *name, pid_t *pid)
