@@ -40,7 +40,7 @@ ssize_t nvb_read_small(nvb_rootpath *rp, const char *path, char *buf, size_t siz
         if (r == 0 || (mode == NVB_READ_ONE_PIECE && (size_t)r < want))
             break;
     }
-    close(fd);
+    nvb_rootpath_close(rp, fd);
     if (r < 0)
         return r;
     buf[n] = '\0';
@@ -50,6 +50,7 @@ ssize_t nvb_read_small(nvb_rootpath *rp, const char *path, char *buf, size_t siz
 int nvb_dir_open(nvb_dir *d, nvb_rootpath *rp, const char *path)
 {
     d->pos = d->len = 0;
+    d->rp = rp;
     d->fd = nvb_rootpath_open(rp, path, O_RDONLY | O_DIRECTORY);
     return d->fd < 0 ? -errno : 0;
 }
@@ -87,7 +88,6 @@ const char *nvb_dir_next(nvb_dir *d, unsigned char *type)
 
 void nvb_dir_close(nvb_dir *d)
 {
-    if (d->fd >= 0)
-        close(d->fd);
+    nvb_rootpath_close(d->rp, d->fd);
     d->fd = -1;
 }

@@ -26,6 +26,7 @@ ssize_t nvb_read_small(nvb_rootpath *rp, const char *path, char *buf, size_t siz
 /* A folder listing straight from getdents64(2): no stdio-style stream, no fstat. */
 typedef struct nvb_dir {
     int fd;
+    nvb_rootpath *rp;  /* closes fd */
     size_t pos, len;
     char buf[8192] __attribute__((aligned(8)));
 } nvb_dir;

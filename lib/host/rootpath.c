@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_HOPS 40
@@ -155,8 +156,43 @@ void nvb_rootpath_init(nvb_rootpath *rp, const char *root)
     rp->fd = -1;
 }
 
+void nvb_rootpath_flush_closes(nvb_rootpath *rp)
+{
+    int *v = rp->deferred;
+    unsigned n = rp->n_deferred;
+    rp->n_deferred = 0;
+    for (unsigned i = 1; i < n; i++) { /* insertion sort: at most 32 */
+        int x = v[i];
+        unsigned j = i;
+        for (; j && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+    /* Only runs of consecutive numbers, all of them ours: a number in a gap may be
+     * another thread's. */
+    for (unsigned i = 0; i < n;) {
+        unsigned j = i;
+        while (j + 1 < n && v[j + 1] == v[j] + 1)
+            j++;
+        if (j == i || syscall(SYS_close_range, (unsigned)v[i], (unsigned)v[j], 0u) < 0)
+            for (unsigned k = i; k <= j; k++)
+                close(v[k]);
+        i = j + 1;
+    }
+}
+
+void nvb_rootpath_close(nvb_rootpath *rp, int fd)
+{
+    if (fd < 0)
+        return;
+    if (rp->n_deferred == sizeof rp->deferred / sizeof rp->deferred[0])
+        nvb_rootpath_flush_closes(rp);
+    rp->deferred[rp->n_deferred++] = fd;
+}
+
 void nvb_rootpath_clear(nvb_rootpath *rp)
 {
+    nvb_rootpath_flush_closes(rp);
     if (rp->fd >= 0)
         close(rp->fd);
     rp->fd = -1;

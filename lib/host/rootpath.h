@@ -20,6 +20,8 @@ typedef struct nvb_rootpath {
     int fd;             /* the root folder (O_PATH), -1 while not opened or when unavailable */
     bool fd_tried;      /* opening fd was attempted */
     struct nvb_rootpath_memo *memo;  /* resolved path elements, allocated on first use */
+    int deferred[32];   /* descriptors whose close is put off, see nvb_rootpath_close */
+    unsigned n_deferred;
 } nvb_rootpath;
 
 /* Set up; allocates nothing (a root used only for nvb_rootpath_host needs no clear). */
@@ -42,3 +44,10 @@ char *nvb_rootpath_host(const nvb_rootpath *rp, const char *path);
 /* openat(2) of `path` (relative to root, "/proc/devices") through the root's descriptor,
  * the kernel following links as it would for root + path. -1 with errno on failure. */
 int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags);
+
+/* Close a descriptor opened with nvb_rootpath_open, later: discovery opens and closes a
+ * hundred files one after the other, and their descriptors, numbered one after the
+ * other, are closed together with close_range(2). Flushed when 32 are pending, by
+ * nvb_rootpath_flush_closes and by nvb_rootpath_clear. */
+void nvb_rootpath_close(nvb_rootpath *rp, int fd);
+void nvb_rootpath_flush_closes(nvb_rootpath *rp);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -294,6 +295,17 @@ static void put(const char *rel, const char *text)
     fclose(f);
 }
 
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
 /* GPU details from sysfs: ids from uevent (or the vendor/device files when uevent has
  * none), the NUMA node, and none of them when the caller says it does not need them. */
 static void gpu_pci_details(void **state)
@@ -315,6 +327,7 @@ static void gpu_pci_details(void **state)
     char node[600];
     snprintf(node, sizeof node, "%s/dev/nvidia0", root);
     assert_int_equal(mknod(node, S_IFCHR | 0666, makedev(195, 0)), 0);
+    int fds = open_fds();
     for (int skip = 0; skip < 2; skip++) {
         nvb_discover_opts o = {.root = root, .skip_pci_details = skip};
         nvb_err err = {0};
@@ -334,6 +347,30 @@ static void gpu_pci_details(void **state)
         assert_int_equal(h->gpus[1].numa_node, -1); /* no numa_node file */
         nvb_host_free(h);
     }
+    assert_int_equal(open_fds(), fds); /* every descriptor closed, deferred ones included */
+}
+
+/* Deferred closes: more than the batch holds, and with a descriptor that is not ours in
+ * the middle of the numbers, which must stay open. */
+static void deferred_closes(void **state)
+{
+    (void)state;
+    nvb_rootpath rp;
+    nvb_rootpath_init(&rp, root);
+    int before = open_fds();
+    int other = -1;
+    for (int i = 0; i < 70; i++) {
+        int fd = nvb_rootpath_open(&rp, "/dev/plain", O_RDONLY);
+        assert_true(fd >= 0);
+        if (i == 40)
+            other = open("/dev/null", O_RDONLY); /* someone else's, between ours */
+        nvb_rootpath_close(&rp, fd);
+    }
+    nvb_rootpath_clear(&rp);
+    assert_true(other >= 0);
+    assert_true(fcntl(other, F_GETFD) >= 0); /* still open */
+    close(other);
+    assert_int_equal(open_fds(), before);
 }
 
 int main(void)
@@ -347,6 +384,7 @@ int main(void)
         cmocka_unit_test(list_folder),
         cmocka_unit_test(path_cat),
         cmocka_unit_test(gpu_pci_details),
+        cmocka_unit_test(deferred_closes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
