@@ -2,6 +2,7 @@
  * index and minor differ), GPU 0 with two MIG devices, two control nodes, one library and
  * one IPC socket. Host paths live under /fake so a test can tell them from container paths. */
 #pragma once
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
