@@ -159,7 +159,8 @@ static void check_host(nvb_doctor *d, const nvb_host *h, const nvb_discover_opts
     }
     _cleanup_free_ char *mps_control = nvb_rootpath_host(&rp, "/tmp/nvidia-mps/control");
     struct stat st;
-    mps = mps_control && stat(mps_control, &st) == 0 && S_ISSOCK(st.st_mode);
+    /* The control endpoint is a named pipe on some releases, a socket on others. */
+    mps = mps_control && stat(mps_control, &st) == 0 && (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode));
     d->mps_running = mps;
     if (persistenced)
         check(d, NVB_CHECK_OK, "persistenced", NULL, "nvidia-persistenced socket present");
