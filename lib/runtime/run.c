@@ -213,6 +213,14 @@ static int run_podman_docker(run_state *s, nvb_err *err)
         .cmd = s->cmd,
         .n_cmd = s->n_cmd,
     };
+    nvb_strv extra_args = {0};
+    if (s->container_id[0]) {
+        for (size_t i = 0; i < s->cfg->runtime.extra_args.n; i++)
+            nvb_strv_push(&extra_args, s->cfg->runtime.extra_args.v[i]);
+        nvb_strv_push(&extra_args, "--name");
+        nvb_strv_push(&extra_args, s->container_id);
+        c.extra_args = &extra_args;
+    }
     nvb_engine_cmd legacy = c;
     legacy.cdi_devices = NULL;
     legacy.edits = &all;
@@ -243,6 +251,7 @@ static int run_podman_docker(run_state *s, nvb_err *err)
     nvb_strv_free(&names);
     nvb_strv_free(&argv);
     nvb_strv_free(&legacy_argv);
+    nvb_strv_free(&extra_args);
     nvb_edits_clear(&all);
     return r;
 }
@@ -347,12 +356,20 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
         r = select_devices(&s, err);
     if (r == 0)
         r = nvb_gpu_plan_build(&s.plan, cfg, s.host, &s.sel, o->profile, s.hook_path, err);
-    if (r == 0 && nvb_engine_is_oci(s.engine))
+    bool named = nvb_engine_is_oci(s.engine) ||
+                 (o->name_containers && (s.engine == NVB_ENGINE_PODMAN || s.engine == NVB_ENGINE_DOCKER));
+    if (r == 0 && named)
         make_container_id(&s);
-    nvb_run_info info = {.engine = s.engine, .sel = &s.sel, .isolation = s.isolation, .profile = o->profile,
-                         .container_id = nvb_engine_is_oci(s.engine) ? s.container_id : NULL};
-    if (r == 0 && o->before_start && !o->dry_run)
+    nvb_run_info info = {.engine = s.engine, .host = s.host, .sel = &s.sel, .plan = &s.plan,
+                         .isolation = s.isolation, .profile = o->profile,
+                         .container_id = named ? s.container_id : NULL, .runtime_exe = s.exe};
+    if (r == 0 && o->before_start && !o->dry_run) {
         r = o->before_start(o->hook_ctx, &info, err);
+        /* The hook may have swapped devices: the device edits follow the selection. */
+        nvb_edits_clear(&s.plan.devices);
+        if (r == 0 && nvb_selection_edits(&s.sel, &s.plan.devices) < 0)
+            r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
     bool started = r == 0;
     if (r == 0) {
         switch (s.engine) {

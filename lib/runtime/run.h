@@ -6,18 +6,26 @@
 #include <stdio.h>
 
 #include "config/config.h"
+#include "runtime/compose.h"
 #include "runtime/engine.h"
 #include "runtime/select.h"
 #include "util/error.h"
 #include "util/strv.h"
 
-/* What is about to start, for exclusive claims and the audit log (issue 6). */
+/* What is about to start, for exclusive claims, virtual limits and the audit log (issue 6,
+ * docs/isolation.md). before_start may change the selection (a MIG device in place of a GPU:
+ * the device edits are rebuilt from it afterwards) and add to plan->extra and plan->env (MPS
+ * variables and mounts); every engine form then carries them. */
 typedef struct nvb_run_info {
     enum nvb_engine engine;
-    const nvb_selection *sel;        /* empty for --gpu none */
+    const nvb_host *host;            /* NULL for --gpu none */
+    nvb_selection *sel;              /* empty for --gpu none */
+    nvb_gpu_plan *plan;
     enum nvb_isolation isolation;
     const char *profile;             /* NULL: none */
-    const char *container_id;        /* runc/crun: the id nvbind gives it; engines: NULL */
+    const char *container_id;        /* runc/crun: the id the bundle runs under; podman/docker:
+                                      * the --name given when name_containers, else NULL */
+    const char *runtime_exe;         /* the engine's path */
 } nvb_run_info;
 
 typedef struct nvb_run_opts {
@@ -36,6 +44,7 @@ typedef struct nvb_run_opts {
     bool dry_run;                    /* print the command(s) on dry_run_out, run and write nothing */
     FILE *dry_run_out;               /* NULL = stdout */
     unsigned grace_ms;               /* runc/crun: SIGKILL this long after a forwarded SIGTERM; 0 = 10 s */
+    bool name_containers;            /* podman/docker: --name nvbind-<pid>-<random> (for claims) */
     /* Called once the devices are chosen, before anything is written or started; a failure
      * stops the run with its error. after_exit gets the container's status (or -1). */
     int (*before_start)(void *ctx, const nvb_run_info *info, nvb_err *err);
