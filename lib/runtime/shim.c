@@ -1,5 +1,6 @@
 #include "runtime/shim.h"
 #include "host/host.h"
+#include "policy/profiles.h"
 #include "runtime/compose.h"
 #include "runtime/oci_patch.h"
 #include "runtime/select.h"
@@ -302,12 +303,14 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
     warn_refused(ctx, &reqs, privileged);
     int result = 0;
     if (any_honoured(ctx, &reqs, privileged)) {
-        nvb_discover_opts dopts = {
-            .root = ctx->root,
-            .driver_root = ctx->driver_root,
-            .library_search = (const char *const *)ctx->cfg->host.library_search_path.v,
-        };
-        nvb_host *h = nvb_host_discover(&dopts, err);
+        nvb_discover_opts dopts = {0};
+        nvb_strv libs = {0};
+        nvb_host *h = NULL;
+        if (nvb_config_discover_opts(ctx->cfg, ctx->root, ctx->driver_root, NULL, &libs, &dopts) < 0)
+            nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        else
+            h = nvb_host_discover(&dopts, err);
+        nvb_strv_free(&libs);
         nvb_selection sel = {0};
         nvb_gpu_plan plan = {0};
         nvb_edits all = {0};
@@ -446,11 +449,8 @@ int nvb_shim_main(int argc, char **argv)
     }
     if (edits) {
         char *hook = shim_hook_path(&cfg, self, &err);
-        const char *root = getenv("NVBIND_ROOT");
-        if (!root || !*root)
-            root = cfg.host.root ? cfg.host.root : "/";
-        nvb_shim_ctx ctx = {.cfg = &cfg, .root = root, .driver_root = cfg.host.driver_root, .hook_path = hook,
-                            .prog = shim_prog};
+        const char *root = getenv("NVBIND_ROOT"); /* NULL: [host] root, else / */
+        nvb_shim_ctx ctx = {.cfg = &cfg, .root = root && *root ? root : NULL, .hook_path = hook, .prog = shim_prog};
         int r = hook ? nvb_shim_edit_bundle(&ctx, a.bundle, &err) : -1;
         free(hook);
         if (r < 0) {

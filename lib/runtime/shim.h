@@ -54,8 +54,8 @@ bool nvb_shim_env_request_allowed(const nvb_config *cfg, bool privileged);
 
 typedef struct nvb_shim_ctx {
     const nvb_config *cfg;
-    const char *root;          /* host root for discovery ("/" by default) */
-    const char *driver_root;   /* NULL = cfg / same as root */
+    const char *root;          /* host root for discovery; NULL or "/" = [host] root, else "/" */
+    const char *driver_root;   /* NULL = [host] driver_root, else the root */
     const char *hook_path;     /* absolute path of nvbind for the hooks */
     const char *prog;          /* "nvbind-runtime", for warnings */
 } nvb_shim_ctx;
