@@ -48,10 +48,12 @@ static nvb_host *discover_with_config(const nvb_cli *cli, const nvb_config *cfg,
     nvb_strv libs = {0};
     nvb_discover_opts o = {0};
     nvb_host *h = NULL;
-    if (nvb_config_discover_opts(cfg, cli->root, cli->driver_root, &cli->library_search, &libs, &o) < 0)
+    if (nvb_config_discover_opts(cfg, cli->root, cli->driver_root, &cli->library_search, &libs, &o) < 0) {
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    else
+    } else {
+        o.skip_pci_details = true; /* a spec holds no PCI ids or NUMA node */
         h = nvb_host_discover(&o, err);
+    }
     nvb_strv_free(&libs);
     return h;
 }
@@ -100,6 +102,7 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
     nvb_edits extra = {0};
     nvb_host *h = NULL;
     json_t *spec = NULL;
+    _cleanup_free_ char *text = NULL;
     const char *workload = NULL;
     if (nvb_config_load(&cfg, cli->config_path, &err) < 0)
         goto out;
@@ -115,17 +118,23 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
         goto out;
     }
     go.extra = &extra;
-    spec = nvb_cdi_generate(h, &go, &err);
+    /* JSON is written straight from the host model; YAML goes through the spec tree. */
+    if (yaml)
+        spec = nvb_cdi_generate(h, &go, &err);
+    else
+        text = nvb_cdi_generate_json(h, &go, NULL, &err);
 out:
     nvb_host_free(h);
     nvb_edits_clear(&extra);
     nvb_config_clear(&cfg);
-    if (!spec)
+    if (!spec && !text)
         return nvb_cli_fail(&err);
-    _cleanup_free_ char *text = yaml ? nvb_cdi_to_yaml(spec, &err) : nvb_cdi_to_json(spec);
-    json_decref(spec);
-    if (!text)
-        return nvb_cli_fail(err.msg[0] ? &err : &(nvb_err){NVB_EXIT_IO, 0, "out of memory"});
+    if (spec) {
+        text = nvb_cdi_to_yaml(spec, &err);
+        json_decref(spec);
+        if (!text)
+            return nvb_cli_fail(err.msg[0] ? &err : &(nvb_err){NVB_EXIT_IO, 0, "out of memory"});
+    }
     if (!path)
         return fputs(text, stdout) < 0 || fflush(stdout) ? NVB_EXIT_IO : 0;
     if (nvb_write_file_atomic(path, text, strlen(text), 0644, &err) < 0)
