@@ -3,10 +3,11 @@
 hyperfine (-N, warm-up runs first), all measured in this run on a fake host.
 
 Cases:
-  runc run, bundle without GPUs              the baseline (`runc spec`, /bin/true)
+  runc run, bundle without GPUs              the baseline: the bundle `nvbind run --gpu none` makes
   nvbind run --gpu none                      nvbind's whole path, no GPU (target: < 5 ms added)
-  runc run, the same bundle with GPU edits   baseline for the GPU case (the edits nvbind applies)
-  nvbind run --gpu all                       the GPU case
+  runc run, the same bundle with GPUs        the bundle `nvbind run --gpu all` makes
+  nvbind run --gpu all                       the GPU case (target: < 5 ms added over the line above)
+  ... with a new id                          the same, runc also given a new container id per run
   nvbind's own work                          the same two nvbind runs with `runc` replaced by
                                              /bin/true, against /bin/true: what nvbind itself adds
 usage: bench/bench_run.py --nvbind PATH [--runs N]
@@ -26,11 +27,12 @@ import fakehost  # noqa: E402
 from nvbtest import make_busybox_rootfs  # noqa: E402
 
 
-def hyperfine(commands, runs, env):
+def hyperfine(commands, runs, env, shell=False):
     fd, out = tempfile.mkstemp(suffix=".json")
     os.close(fd)
-    args = ["hyperfine", "-N", "--warmup", "10", "--runs", str(runs), "--export-json", out, "--style", "none"]
-    subprocess.run(args + commands, check=True, stdout=subprocess.DEVNULL, env=env)
+    args = ["hyperfine", *(["-S", "sh"] if shell else ["-N"]), "--warmup", "10", "--runs", str(runs),
+            "--export-json", out, "--style", "none"]
+    subprocess.run(args + commands, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     with open(out) as f:
         data = json.load(f)
     os.unlink(out)
@@ -45,26 +47,12 @@ def report(name, base_name, base, value, target=None):
     print(line, flush=True)
 
 
-def runc_bundle(path, rootfs, runc):
-    os.makedirs(path)
-    subprocess.run([runc, "spec", "--bundle", path], check=True)
-    with open(os.path.join(path, "config.json")) as f:
-        config = json.load(f)
-    config["root"] = {"path": rootfs, "readonly": False}
-    config["process"]["terminal"] = False
-    config["process"]["args"] = ["/bin/true"]
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump(config, f)
-    return path
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nvbind", required=True)
     ap.add_argument("--runs", type=int, default=100)
     a = ap.parse_args()
     nvbind = os.path.abspath(a.nvbind)
-    shim = os.path.join(os.path.dirname(nvbind), "nvbind-runtime")
     runc = shutil.which("runc")
     if not runc or os.geteuid() != 0:
         print("bench_run: needs runc and root; skipped")
@@ -74,34 +62,45 @@ def main():
         root = os.path.join(tmp, "host")
         fakehost.build(root, gpus=1, layout="debian")
         rootfs = make_busybox_rootfs(os.path.join(tmp, "rootfs"))
-        tmpdir = os.path.join(tmp, "tmpdir")
-        os.makedirs(tmpdir)
         config = os.path.join(tmp, "nvbind.toml")
         with open(config, "w") as f:
             f.write("")
-        env = dict(os.environ, TMPDIR=tmpdir, NVBIND_CONFIG=config, NVBIND_ROOT=root)
+        # Bundles go where they go by default (no TMPDIR): /run/nvbind/bundles for root.
+        env = {k: v for k, v in os.environ.items() if k != "TMPDIR"}
+        env.update(NVBIND_CONFIG=config, NVBIND_ROOT=root)
 
-        plain = runc_bundle(os.path.join(tmp, "plain"), rootfs, runc)
-        # The same bundle with the GPU edits, applied by nvbind's own patcher (through the shim,
-        # with /bin/true standing in for the real runtime so only the edit happens).
-        gpu = runc_bundle(os.path.join(tmp, "gpu"), rootfs, runc)
-        with open(os.path.join(gpu, "config.json")) as f:
-            c = json.load(f)
-        c["annotations"] = {"nvbind.gpus": "all"}
-        with open(os.path.join(gpu, "config.json"), "w") as f:
-            json.dump(c, f)
-        true_cfg = os.path.join(tmp, "true.toml")
-        with open(true_cfg, "w") as f:
-            f.write('[runtime]\noci_runtime = "/bin/true"\n')
-        subprocess.run([shim, "create", "--bundle", gpu, "x"], check=True, env=dict(env, NVBIND_CONFIG=true_cfg))
+        # The baselines run exactly the bundles nvbind makes: a stand-in `runc` on PATH copies
+        # each run's config.json out instead of running it.
+        capture_bin = os.path.join(tmp, "capture")
+        os.makedirs(capture_bin)
+        with open(os.path.join(capture_bin, "runc"), "w") as f:
+            f.write('#!/bin/sh\ncp "$3/config.json" "$CAPTURE"\n')
+        os.chmod(os.path.join(capture_bin, "runc"), 0o755)
+        bundles = {}
+        for gpus in ("none", "all"):
+            path = os.path.join(tmp, "bundle-" + gpus)
+            os.makedirs(path)
+            subprocess.run([nvbind, "run", "--runtime", "runc", "--gpu", gpus, "--rootfs", rootfs, "--", "/bin/true"],
+                           check=True, env=dict(env, PATH=capture_bin + ":" + os.environ["PATH"],
+                                                CAPTURE=os.path.join(path, "config.json")))
+            bundles[gpus] = path
+        plain, gpu = bundles["none"], bundles["all"]
 
         run_none = f"{nvbind} run --runtime runc --gpu none --rootfs {rootfs} -- /bin/true"
         run_all = f"{nvbind} run --runtime runc --gpu all --rootfs {rootfs} -- /bin/true"
         m = hyperfine([f"{runc} run --bundle {plain} nvbind-bench-plain", run_none,
                        f"{runc} run --bundle {gpu} nvbind-bench-gpu", run_all], a.runs, env)
-        report("nvbind run --runtime runc --gpu none", "runc run (bundle without GPUs)", m[0], m[1], "< 5 ms added")
-        report("nvbind run --runtime runc --gpu all", "runc run (same bundle, GPU edits)", m[2], m[3], "< 5 ms added")
-        report("nvbind run --runtime runc --gpu all", "runc run (bundle without GPUs)", m[0], m[3])
+        report("nvbind run --runtime runc --gpu none", "runc run, same bundle", m[0], m[1], "< 5 ms added")
+        report("nvbind run --runtime runc --gpu all", "runc run, same bundle (GPUs)", m[2], m[3], "< 5 ms added")
+        report("nvbind run --runtime runc --gpu all", "runc run, bundle without GPUs", m[0], m[3])
+
+        # nvbind runs each container under a new id (nvbind-<pid>-<random>), and a new id
+        # costs runc more than reusing one: the same comparisons with a new id for runc too
+        # (both through `sh -c`, whose own cost is then on both sides).
+        m = hyperfine([f"{runc} run --bundle {plain} nvbind-bench-$$", run_none,
+                       f"{runc} run --bundle {gpu} nvbind-bench-$$", run_all], a.runs, env, shell=True)
+        report("nvbind run --gpu none (sh -c)", "runc run, same bundle, new id", m[0], m[1], "< 5 ms added")
+        report("nvbind run --gpu all (sh -c)", "runc run, same GPU bundle, new id", m[2], m[3], "< 5 ms added")
 
         # nvbind's own work: runc replaced by /bin/true on PATH.
         fake_bin = os.path.join(tmp, "fakebin")

@@ -185,11 +185,18 @@ static int docker_uses_cdi(run_state *s, nvb_err *err)
     char out[4096];
     int rc = nvb_run_capture(argv, 20000, out, sizeof out);
     if (rc != 0) {
-        char *nl = strchr(out, '\n');
-        if (nl)
-            *nl = '\0';
-        return nvb_errf(err, NVB_EXIT_RUNTIME, "docker info failed (%s): %s",
-                        rc == -2 ? "timed out" : rc < 0 ? "could not start" : "exit status", rc >= 0 ? out : "");
+        /* The daemon's complaint is the last non-empty line (the template's empty answer
+         * comes first); one line of it. */
+        char *end = out + strlen(out);
+        while (end > out && (end[-1] == '\n' || end[-1] == ' '))
+            *--end = '\0';
+        char *last = strrchr(out, '\n');
+        memmove(out, last ? last + 1 : out, strlen(last ? last + 1 : out) + 1);
+        if (rc == -2)
+            return nvb_errf(err, NVB_EXIT_RUNTIME, "docker info did not answer within 20 s: is the daemon running?");
+        if (rc < 0)
+            return nvb_errf(err, NVB_EXIT_RUNTIME, "cannot run %s info", s->exe);
+        return nvb_errf(err, NVB_EXIT_RUNTIME, "docker info failed (exit status %d): %s", rc, out);
     }
     _cleanup_free_ char *daemon_json = nvb_read_file("/etc/docker/daemon.json", 1 << 20, NULL);
     char why[512];

@@ -292,6 +292,16 @@ class Errors(RunBase):
         self.expect(["--gpu", "0", "img"], 7, "nvbind: no container engine found: neither podman nor docker is in "
                     "PATH (install one, or pass --runtime)", env=env)
 
+    @unittest.skipUnless(shutil.which("docker"), "the docker CLI is not installed")
+    def test_docker_daemon_unreachable(self):
+        if run(["docker", "info"], timeout=60).returncode == 0:
+            self.skipTest("a docker daemon answers here")
+        r = self.nvbind_run("--runtime", "docker", "--gpu", "0", "img", "sh")
+        self.assertEqual(r.returncode, 7, r.stderr)
+        self.assertTrue(r.stderr.startswith("nvbind: docker info failed (exit status 1): "), r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1)
+        self.assertNothingLeft()
+
     def test_missing_rootfs_and_command(self):
         missing = os.path.join(self.tmp, "no-rootfs")
         self.expect(["--runtime", "runc", "--rootfs", missing, "true"], 2,
