@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Container start with `nvbind run --runtime runc` against plain `runc run`, medians from
-hyperfine (-N, warm-up runs first), all measured in this run on a fake host.
+hyperfine (-N, warm-up runs first), all measured in this run on a fake host; each comparison
+is timed in the order A B B A and the pairs averaged, which cancels drift.
 
 Cases:
   runc run, bundle without GPUs              the baseline: the bundle `nvbind run --gpu none` makes
@@ -37,6 +38,14 @@ def hyperfine(commands, runs, env, shell=False):
         data = json.load(f)
     os.unlink(out)
     return [r["median"] for r in data["results"]]
+
+
+def abba(base, candidate, runs, env, shell=False):
+    """Medians of base and candidate timed in the order base, candidate, candidate, base, each
+    pair averaged: container starts drift over a run (cgroups, page cache), and the order
+    cancels the drift out of the difference."""
+    m = hyperfine([base, candidate, candidate, base], runs, env, shell)
+    return (m[0] + m[3]) / 2, (m[1] + m[2]) / 2
 
 
 def report(name, base_name, base, value, target=None):
@@ -88,19 +97,22 @@ def main():
 
         run_none = f"{nvbind} run --runtime runc --gpu none --rootfs {rootfs} -- /bin/true"
         run_all = f"{nvbind} run --runtime runc --gpu all --rootfs {rootfs} -- /bin/true"
-        m = hyperfine([f"{runc} run --bundle {plain} nvbind-bench-plain", run_none,
-                       f"{runc} run --bundle {gpu} nvbind-bench-gpu", run_all], a.runs, env)
-        report("nvbind run --runtime runc --gpu none", "runc run, same bundle", m[0], m[1], "< 5 ms added")
-        report("nvbind run --runtime runc --gpu all", "runc run, same bundle (GPUs)", m[2], m[3], "< 5 ms added")
-        report("nvbind run --runtime runc --gpu all", "runc run, bundle without GPUs", m[0], m[3])
+        base_none = f"{runc} run --bundle {plain} nvbind-bench-plain"
+        base_all = f"{runc} run --bundle {gpu} nvbind-bench-gpu"
+        none_base, none_run = abba(base_none, run_none, a.runs, env)
+        all_base, all_run = abba(base_all, run_all, a.runs, env)
+        report("nvbind run --runtime runc --gpu none", "runc run, same bundle", none_base, none_run, "< 5 ms added")
+        report("nvbind run --runtime runc --gpu all", "runc run, same bundle (GPUs)", all_base, all_run,
+               "< 5 ms added")
+        report("nvbind run --runtime runc --gpu all", "runc run, bundle without GPUs", none_base, all_run)
 
         # nvbind runs each container under a new id (nvbind-<pid>-<random>), and a new id
         # costs runc more than reusing one: the same comparisons with a new id for runc too
         # (both through `sh -c`, whose own cost is then on both sides).
-        m = hyperfine([f"{runc} run --bundle {plain} nvbind-bench-$$", run_none,
-                       f"{runc} run --bundle {gpu} nvbind-bench-$$", run_all], a.runs, env, shell=True)
-        report("nvbind run --gpu none (sh -c)", "runc run, same bundle, new id", m[0], m[1], "< 5 ms added")
-        report("nvbind run --gpu all (sh -c)", "runc run, same GPU bundle, new id", m[2], m[3], "< 5 ms added")
+        b, r = abba(f"{runc} run --bundle {plain} nvbind-bench-$$", run_none, a.runs, env, shell=True)
+        report("nvbind run --gpu none (sh -c)", "runc run, same bundle, new id", b, r, "< 5 ms added")
+        b, r = abba(f"{runc} run --bundle {gpu} nvbind-bench-$$", run_all, a.runs, env, shell=True)
+        report("nvbind run --gpu all (sh -c)", "runc run, same GPU bundle, new id", b, r, "< 5 ms added")
 
         # nvbind's own work: runc replaced by /bin/true on PATH.
         fake_bin = os.path.join(tmp, "fakebin")
