@@ -128,6 +128,7 @@ static int select_devices(run_state *s, nvb_err *err)
         nvb_strv_free(&libs);
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
+    dopts.skip_pci_details = true; /* edits need no PCI ids */
     s->host = nvb_host_discover(&dopts, err);
     nvb_strv_free(&libs);
     if (!s->host)

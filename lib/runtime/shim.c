@@ -308,8 +308,10 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
         nvb_host *h = NULL;
         if (nvb_config_discover_opts(ctx->cfg, ctx->root, ctx->driver_root, NULL, &libs, &dopts) < 0)
             nvb_errf(err, NVB_EXIT_IO, "out of memory");
-        else
+        else {
+            dopts.skip_pci_details = true; /* edits need no PCI ids */
             h = nvb_host_discover(&dopts, err);
+        }
         nvb_strv_free(&libs);
         nvb_selection sel = {0};
         nvb_gpu_plan plan = {0};
