@@ -14,23 +14,27 @@ int nvb_naming_parse(const char *list, unsigned *out, nvb_err *err)
         unsigned bit;
     } names[] = {{"index", NVB_NAMING_INDEX}, {"uuid", NVB_NAMING_UUID}, {"type-index", NVB_NAMING_TYPE_INDEX}};
     *out = 0;
-    _cleanup_free_ char *copy = strdup(list);
-    if (!copy)
-        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (!*list)
+        return nvb_errf(err, NVB_EXIT_USAGE, "--device-name-strategy: empty list (expected index, uuid or type-index)");
+    /* Walk the entries by hand: strtok would skip empty ones and accept "index,,uuid". */
+    for (const char *tok = list;;) {
+        const char *end = strchr(tok, ',');
+        size_t len = end ? (size_t)(end - tok) : strlen(tok);
+        if (len == 0)
+            return nvb_errf(err, NVB_EXIT_USAGE, "--device-name-strategy '%s': empty entry", list);
         size_t i;
         for (i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (strcmp(tok, names[i].name) == 0)
+            if (strlen(names[i].name) == len && memcmp(tok, names[i].name, len) == 0)
                 break;
         if (i == sizeof names / sizeof names[0])
             return nvb_errf(err, NVB_EXIT_USAGE,
-                            "--device-name-strategy: unknown strategy '%s' (expected index, uuid or type-index)", tok);
+                            "--device-name-strategy: unknown strategy '%.*s' (expected index, uuid or type-index)",
+                            (int)(len > 200 ? 200 : len), tok);
         *out |= names[i].bit;
+        if (!end)
+            return 0;
+        tok = end + 1;
     }
-    if (!*out)
-        return nvb_errf(err, NVB_EXIT_USAGE, "--device-name-strategy: empty list (expected index, uuid or type-index)");
-    return 0;
 }
 
 char *nvb_cdi_spec_file_name(const char *kind, bool yaml)
