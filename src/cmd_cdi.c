@@ -218,11 +218,14 @@ static int cdi_list(nvb_cli *cli, int argc, char **argv)
     }
     for (size_t i = 0; i < l.dir_errors.n; i++)
         fprintf(stderr, "nvbind: %s\n", l.dir_errors.v[i]);
-    if (json)
-        nvb_cli_print_json(arr);
+    int rc = json ? nvb_cli_print_json(arr) : fflush(stdout) ? NVB_EXIT_IO : 0;
+    /* A folder that is missing holds no specs (engines skip it too); one that exists but
+     * cannot be read is a read failure, reported above and in the status. */
+    if (rc == 0 && l.dir_errors.n)
+        rc = NVB_EXIT_IO;
     json_decref(arr);
     nvb_cdi_listing_free(&l);
-    return 0;
+    return rc;
 }
 
 /* The specs nvbind installed: nvbind-generated files in the engines' spec folders. */
@@ -262,8 +265,11 @@ static int cdi_check(nvb_cli *cli, int argc, char **argv)
     for (size_t i = 0; i < files.n; i++) {
         json_t *spec = nvb_cdi_load_file(files.v[i], &err);
         if (!spec) {
+            /* Not "stale" (1): a spec that cannot be read (6) or parsed (9) says nothing
+             * about the host; these statuses win over a stale one. */
             fprintf(stderr, "nvbind: %s\n", err.msg);
-            rc = NVB_EXIT_FAIL;
+            if (rc == 0 || rc == NVB_EXIT_FAIL)
+                rc = err.exit_code == NVB_EXIT_IO ? NVB_EXIT_IO : NVB_EXIT_INPUT;
             continue;
         }
         nvb_strv reasons = {0};
@@ -276,7 +282,7 @@ static int cdi_check(nvb_cli *cli, int argc, char **argv)
             printf("%s: fresh\n", files.v[i]);
         for (size_t k = 0; k < reasons.n; k++)
             printf("%s: stale: %s\n", files.v[i], reasons.v[k]);
-        if (reasons.n)
+        if (reasons.n && rc == 0)
             rc = NVB_EXIT_FAIL;
         nvb_strv_free(&reasons);
     }
