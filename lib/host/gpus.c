@@ -116,7 +116,7 @@ static int fill_gpu(nvb_discovery *d, nvb_gpu *g, const char *busid, nvb_err *er
     ssize_t n = nvb_read_small(&d->root, rel, text, sizeof text, NVB_READ_ONE_PIECE);
     _cleanup_free_ char *path = nvb_rootpath_host(&d->root, rel);
     if (n < 0)
-        return nvb_errf_errno(err, NVB_EXIT_HOST_DATA, (int)-n, "cannot read %s", path ? path : rel);
+        return nvb_errf_errno(err, nvb_host_read_exit((int)-n), (int)-n, "cannot read %s", path ? path : rel);
     nvb_gpu_information info;
     if (nvb_parse_gpu_information(text, path ? path : rel, &info, err) < 0)
         return -1;

@@ -203,7 +203,7 @@ static int read_driver(nvb_discovery *d, nvb_err *err)
         if (n == -ENOENT)
             return nvb_errf(err, NVB_EXIT_NO_DRIVER, "no NVIDIA driver found under %s: %s is missing",
                             d->root.root, rel);
-        return nvb_errf_errno(err, NVB_EXIT_IO, (int)-n, "cannot read %s", path ? path : rel);
+        return nvb_errf_errno(err, nvb_host_read_exit((int)-n), (int)-n, "cannot read %s", path ? path : rel);
     }
     return nvb_parse_driver_version(text, path ? path : rel, &d->h->driver_version, &d->h->kmod, err);
 }

@@ -2,11 +2,13 @@
  * kernel allows: discovery does this a few hundred times per run, and on a busy or
  * virtualised host each call costs more than the work around it. */
 #pragma once
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/types.h>
 #include "host/rootpath.h"
+#include "util/error.h"
 
 /* How much of a file one read(2) returns. */
 enum nvb_read_mode {
@@ -22,6 +24,16 @@ enum nvb_read_mode {
  * buf, NUL-terminated. Returns the length, or -errno: -EFBIG when the file does not fit in
  * size - 1 bytes. */
 ssize_t nvb_read_small(nvb_rootpath *rp, const char *path, char *buf, size_t size, enum nvb_read_mode mode);
+
+/* The exit status for a driver file nvb_read_small could not read (errnum > 0): the file is
+ * not what the driver makes (missing, a folder, too large, a path through a non-folder or a
+ * link loop) -> NVB_EXIT_HOST_DATA; the system failed to read it -> NVB_EXIT_IO. */
+static inline int nvb_host_read_exit(int errnum)
+{
+    return errnum == ENOENT || errnum == EISDIR || errnum == EFBIG || errnum == ENOTDIR || errnum == ELOOP
+               ? NVB_EXIT_HOST_DATA
+               : NVB_EXIT_IO;
+}
 
 /* A folder listing straight from getdents64(2): no stdio-style stream, no fstat. */
 typedef struct nvb_dir {
