@@ -72,15 +72,23 @@ static int depth_of(const json_t *v, int limit)
     return max + 1;
 }
 
+/* jansson's message, except where it names jansson's own flags. */
+static const char *json_problem(const json_error_t *je)
+{
+    if (json_error_code(je) == json_error_null_character)
+        return "\\u0000 (a NUL character) is not allowed in a CDI spec";
+    return je->text;
+}
+
 static json_t *load_json(const char *data, size_t len, const char *name, nvb_err *err)
 {
     json_error_t je;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         if (je.line > 0)
-            nvb_errf(err, NVB_EXIT_INPUT, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+            nvb_errf(err, NVB_EXIT_INPUT, "%s:%d:%d: %s", name, je.line, je.column, json_problem(&je));
         else /* jansson has no position for a few errors */
-            nvb_errf(err, NVB_EXIT_INPUT, "%s: %s", name, je.text);
+            nvb_errf(err, NVB_EXIT_INPUT, "%s: %s", name, json_problem(&je));
         return NULL;
     }
     if (depth_of(root, NVB_CDI_MAX_DEPTH) > NVB_CDI_MAX_DEPTH) {
