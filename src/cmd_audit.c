@@ -1,5 +1,6 @@
 /* nvbind audit: read the audit log of isolation grants and denials (lib/isolation/audit.h). */
 #include "cli.h"
+#include "cli_opts.h"
 #include "config/config.h"
 #include "isolation/audit.h"
 #include "isolation/timefmt.h"
@@ -53,14 +54,15 @@ int cmd_audit(nvb_cli *cli, int argc, char **argv)
     const char *since = NULL, *file = NULL;
     bool json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+s:c:jf:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:s:c:jf:h", opts, NULL)) != -1) {
         switch (c) {
         case 's': since = optarg; break;
         case 'c': filter.container = optarg; break;
         case 'j': json = true; break;
         case 'f': file = optarg; break;
         case 'h': puts(audit_usage); return 0;
-        default: return nvb_cli_usage("audit", "%s", audit_usage);
+        default: return nvb_cli_bad_option("audit", c, argv);
         }
     }
     if (optind < argc)

@@ -1,5 +1,6 @@
 /* nvbind cdi generate | list | validate | check */
 #include "cli.h"
+#include "cli_opts.h"
 #include "cdi/cdi.h"
 #include "policy/cdi_check.h"
 #include "policy/cdi_generate.h"
@@ -70,7 +71,8 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
     const char *kind = "nvidia.com/gpu", *strategies = NULL, *hook_path = NULL, *format = NULL, *output = NULL,
                *profile = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "+k:s:H:f:o:p:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:k:s:H:f:o:p:h", opts, NULL)) != -1) {
         switch (c) {
         case 'k': kind = optarg; break;
         case 's': strategies = optarg; break;
@@ -79,7 +81,7 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
         case 'o': output = optarg; break;
         case 'p': profile = optarg; break;
         case 'h': puts(generate_usage); return 0;
-        default: return nvb_cli_usage("cdi generate", "%s", generate_usage);
+        default: return nvb_cli_bad_option("cdi generate", c, argv);
         }
     }
     if (optind < argc)
@@ -172,7 +174,8 @@ static int cdi_list(nvb_cli *cli, int argc, char **argv)
     nvb_strv dirs = {0};
     bool json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+d:jh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:d:jh", opts, NULL)) != -1) {
         if (c == 'd')
             nvb_strv_push(&dirs, optarg);
         else if (c == 'j')
@@ -180,7 +183,7 @@ static int cdi_list(nvb_cli *cli, int argc, char **argv)
         else {
             nvb_strv_free(&dirs);
             return c == 'h' ? (puts("usage: nvbind cdi list [--spec-dir DIR]... [--json]"), 0)
-                            : nvb_cli_usage("cdi list", "usage: nvbind cdi list [--spec-dir DIR]... [--json]");
+                            : nvb_cli_bad_option("cdi list", c, argv);
         }
     }
     nvb_cdi_listing l = {0};

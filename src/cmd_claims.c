@@ -1,6 +1,7 @@
 /* nvbind claims: the GPU claims held now (lib/isolation/claims.h). Listing also reclaims
  * claims whose holder and container are gone. */
 #include "cli.h"
+#include "cli_opts.h"
 #include "config/config.h"
 #include "isolation/claims.h"
 #include "isolation/procid.h"
@@ -73,12 +74,13 @@ int cmd_claims(nvb_cli *cli, int argc, char **argv)
     bool json = false;
     const char *state_dir = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "+js:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:js:h", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 's': state_dir = optarg; break;
         case 'h': puts(claims_usage); return 0;
-        default: return nvb_cli_usage("claims", "%s", claims_usage);
+        default: return nvb_cli_bad_option("claims", c, argv);
         }
     }
     if (optind < argc)

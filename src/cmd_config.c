@@ -1,5 +1,6 @@
 /* nvbind config init | show | validate: the configuration file (lib/config). */
 #include "cli.h"
+#include "cli_opts.h"
 #include "config/config.h"
 #include "config/render.h"
 #include "util/cleanup.h"
@@ -30,12 +31,13 @@ static int config_init(nvb_cli *cli, int argc, char **argv)
     const char *output = NULL;
     bool force = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+o:fh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:o:fh", opts, NULL)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
         case 'f': force = true; break;
         case 'h': puts(config_usage); return 0;
-        default: return nvb_cli_usage("config init", "%s", config_usage);
+        default: return nvb_cli_bad_option("config init", c, argv);
         }
     }
     if (optind < argc)
@@ -61,11 +63,12 @@ static int config_show(nvb_cli *cli, int argc, char **argv)
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
     bool json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 'h': puts(config_usage); return 0;
-        default: return nvb_cli_usage("config show", "%s", config_usage);
+        default: return nvb_cli_bad_option("config show", c, argv);
         }
     }
     if (optind < argc)

@@ -1,6 +1,7 @@
 /* nvbind doctor: report whether this host is ready for GPU containers; exit 0 when
  * ready, 1 when not. It reports rather than fails. */
 #include "cli.h"
+#include "cli_opts.h"
 #include "host/doctor.h"
 
 #include <getopt.h>
@@ -10,14 +11,15 @@ int cmd_doctor(nvb_cli *cli, int argc, char **argv)
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
     bool json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:jh", opts, NULL)) != -1) {
         if (c == 'j')
             json = true;
         else if (c == 'h') {
             puts("usage: nvbind doctor [--json]");
             return 0;
         } else
-            return nvb_cli_usage("doctor", "usage: nvbind doctor [--json]");
+            return nvb_cli_bad_option("doctor", c, argv);
     }
     if (optind < argc)
         return nvb_cli_usage("doctor", "unexpected argument '%s'", argv[optind]);

@@ -4,6 +4,7 @@
  * filesystem through the bundle's config.json, and touch nothing outside it.
  * docs/threat-model.md explains what they trust and how. */
 #include "cli.h"
+#include "cli_opts.h"
 #include "oci/bundle_root.h"
 #include "oci/host_exe.h"
 #include "oci/ldconfig_run.h"
@@ -83,7 +84,8 @@ static int hook_update_ldcache(int argc, char **argv)
     const char *ldconfig = NULL;
     unsigned timeout_ms = NVB_LDCONFIG_TIMEOUT_MS_DEFAULT;
     int c, rc = 0;
-    while (rc == 0 && (c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    opterr = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
         const char *why;
         switch (c) {
         case OPT_FOLDER:
@@ -107,7 +109,7 @@ static int hook_update_ldcache(int argc, char **argv)
             nvb_strv_free(&folders);
             return 0;
         default:
-            rc = NVB_EXIT_USAGE;
+            rc = nvb_cli_bad_option("hook update-ldcache", c, argv);
         }
     }
     if (rc == 0 && optind < argc)
@@ -184,7 +186,8 @@ static int hook_create_symlinks(int argc, char **argv)
     size_t nlinks = 0;
     int c, rc = 0;
     nvb_err err = {0};
-    while (rc == 0 && (c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    opterr = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': {
             nvb_link_spec *nl = realloc(links, (nlinks + 1) * sizeof *links);
@@ -203,7 +206,7 @@ static int hook_create_symlinks(int argc, char **argv)
             fputs(hook_usage, stdout);
             goto out;
         default:
-            rc = NVB_EXIT_USAGE;
+            rc = nvb_cli_bad_option("hook create-symlinks", c, argv);
         }
     }
     if (rc == 0 && optind < argc)

@@ -1,5 +1,6 @@
 /* nvbind info: what this host offers to containers. */
 #include "cli.h"
+#include "cli_opts.h"
 #include "host/host_json.h"
 
 #include <errno.h>
@@ -84,7 +85,8 @@ int cmd_info(nvb_cli *cli, int argc, char **argv)
     };
     bool detailed = false, json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+djh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:djh", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             detailed = true;
@@ -96,7 +98,7 @@ int cmd_info(nvb_cli *cli, int argc, char **argv)
             puts("usage: nvbind info [--detailed] [--json]");
             return 0;
         default:
-            return nvb_cli_usage("info", "usage: nvbind info [--detailed] [--json]");
+            return nvb_cli_bad_option("info", c, argv);
         }
     }
     if (optind < argc)
