@@ -122,7 +122,7 @@ void nvb_config_init(nvb_config *c)
     c->aiml.mig_enabled = false;
     c->gpu.default_selection = dup_or_null("all");
     c->security.allow_env_requests = true;
-    c->security.allow_unprivileged_env_requests = false;
+    c->security.allow_unprivileged_env_requests = true;
     nvb_strv_push(&c->cdi.spec_dirs, "/etc/cdi");
     nvb_strv_push(&c->cdi.spec_dirs, "/var/run/cdi");
     c->cdi.output_dir = dup_or_null("/var/run/cdi");

@@ -61,6 +61,8 @@ int nvb_run_foreground(const nvb_fg_opts *o, int *forced, nvb_err *err)
         sigprocmask(SIG_SETMASK, &old, NULL);
         return nvb_errf_errno(err, NVB_EXIT_RUNTIME, r, "cannot start %s", o->exe);
     }
+    if (o->spawned)
+        o->spawned(o->spawned_ctx, pid);
 
     unsigned signals = 0;
     long long deadline = -1;

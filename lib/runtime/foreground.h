@@ -11,6 +11,10 @@ typedef struct nvb_fg_opts {
     void (*force_stop)(void *ctx, int child_pid);
     void *ctx;
     unsigned grace_ms;
+    /* Told the child's pid once it exists, before nvbind waits for it (may be NULL): claims
+     * record the engine's process this way, so they outlive nvbind while it runs. */
+    void (*spawned)(void *spawned_ctx, int child_pid);
+    void *spawned_ctx;
 } nvb_fg_opts;
 
 /* Spawn the program and wait for it. SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to nvbind by

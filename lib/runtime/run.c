@@ -32,7 +32,9 @@ typedef struct run_state {
     nvb_host *host;
     nvb_selection sel;
     nvb_gpu_plan plan;
-    char container_id[64];
+    char container_id[256];
+    bool user_named;           /* the id is the --name of [runtime] extra_args */
+    const nvb_run_info *info;  /* for engine_started */
 } run_state;
 
 static const char *spec_dir(const run_state *s)
@@ -119,6 +121,11 @@ static int select_devices(run_state *s, nvb_err *err)
     /* The list's syntax first: a typo is reported even on a host without a driver. */
     nvb_strv entries = {0};
     int n = nvb_devreq_split(req, "--gpu", false, &entries, err);
+    /* MIG devices are known through NVML only: load it (bounded) when the request names one,
+     * or when `virtual` may hand out MIG devices; every other start stays NVML-free. */
+    bool need_nvml = s->isolation == NVB_ISOLATION_VIRTUAL && s->cfg->aiml.mig_enabled && !s->o->dry_run;
+    for (size_t i = 0; i < entries.n; i++)
+        need_nvml |= strchr(entries.v[i], ':') != NULL || strncmp(entries.v[i], "MIG-", 4) == 0;
     nvb_strv_free(&entries);
     if (n <= 0)
         return n;
@@ -129,6 +136,7 @@ static int select_devices(run_state *s, nvb_err *err)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
     dopts.skip_pci_details = true; /* edits need no PCI ids */
+    dopts.with_nvml = need_nvml;
     s->host = nvb_host_discover(&dopts, err);
     nvb_strv_free(&libs);
     if (!s->host)
@@ -166,9 +174,16 @@ static void remove_spec(run_state *s, const char *kind)
         unlink(path);
 }
 
+static void engine_spawned(void *ctx, int pid)
+{
+    run_state *s = ctx;
+    if (s->o->engine_started && s->info)
+        s->o->engine_started(s->o->hook_ctx, s->info, pid);
+}
+
 static int run_engine(run_state *s, const nvb_strv *argv, const char *kind, bool spec_created, nvb_err *err)
 {
-    nvb_fg_opts fg = {.exe = s->exe, .argv = argv->v};
+    nvb_fg_opts fg = {.exe = s->exe, .argv = argv->v, .spawned = engine_spawned, .spawned_ctx = s};
     int status = nvb_run_foreground(&fg, NULL, err);
     if (status == ENGINE_OWN_FAILURE && s->engine != NVB_ENGINE_BOLT) {
         if (spec_created)
@@ -222,7 +237,7 @@ static int run_podman_docker(run_state *s, nvb_err *err)
         .n_cmd = s->n_cmd,
     };
     nvb_strv extra_args = {0};
-    if (s->container_id[0]) {
+    if (s->container_id[0] && !s->user_named) {
         for (size_t i = 0; i < s->cfg->runtime.extra_args.n; i++)
             nvb_strv_push(&extra_args, s->cfg->runtime.extra_args.v[i]);
         nvb_strv_push(&extra_args, "--name");
@@ -331,8 +346,28 @@ static int run_oci(run_state *s, nvb_err *err)
     return r;
 }
 
+/* The --name the user already gives in [runtime] extra_args ("--name X" or "--name=X"). */
+static const char *user_name(const nvb_strv *extra)
+{
+    for (size_t i = 0; i < extra->n; i++) {
+        if (strcmp(extra->v[i], "--name") == 0 && i + 1 < extra->n)
+            return extra->v[i + 1];
+        if (strncmp(extra->v[i], "--name=", 7) == 0)
+            return extra->v[i] + 7;
+    }
+    return NULL;
+}
+
 static void make_container_id(run_state *s)
 {
+    const char *own = s->engine == NVB_ENGINE_PODMAN || s->engine == NVB_ENGINE_DOCKER
+                          ? user_name(&s->cfg->runtime.extra_args)
+                          : NULL;
+    if (own && *own && strlen(own) < sizeof s->container_id) {
+        snprintf(s->container_id, sizeof s->container_id, "%s", own);
+        s->user_named = true;
+        return;
+    }
     unsigned v = 0;
     FILE *f = fopen("/dev/urandom", "re");
     if (!f || fread(&v, sizeof v, 1, f) != 1)
@@ -364,13 +399,15 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
         r = select_devices(&s, err);
     if (r == 0)
         r = nvb_gpu_plan_build(&s.plan, cfg, s.host, &s.sel, o->profile, s.hook_path, err);
-    bool named = nvb_engine_is_oci(s.engine) ||
-                 (o->name_containers && (s.engine == NVB_ENGINE_PODMAN || s.engine == NVB_ENGINE_DOCKER));
+    /* Engines are named only for claims, which a dry run does not take: its command stays
+     * the plain translation. */
+    bool named = nvb_engine_is_oci(s.engine) || (o->name_containers && !o->dry_run);
     if (r == 0 && named)
         make_container_id(&s);
     nvb_run_info info = {.engine = s.engine, .host = s.host, .sel = &s.sel, .plan = &s.plan,
                          .isolation = s.isolation, .profile = o->profile,
                          .container_id = named ? s.container_id : NULL, .runtime_exe = s.exe};
+    s.info = &info;
     if (r == 0 && o->before_start && !o->dry_run) {
         r = o->before_start(o->hook_ctx, &info, err);
         /* The hook may have swapped devices: the device edits follow the selection. */

@@ -24,7 +24,10 @@ typedef struct nvb_run_info {
     enum nvb_isolation isolation;
     const char *profile;             /* NULL: none */
     const char *container_id;        /* runc/crun: the id the bundle runs under; podman/docker:
-                                      * the --name given when name_containers, else NULL */
+                                      * the --name given when name_containers (the user's own
+                                      * --name from [runtime] extra_args when it has one); bolt:
+                                      * a name for the claims when name_containers (bolt names
+                                      * its capsules itself, so it is not passed on); else NULL */
     const char *runtime_exe;         /* the engine's path */
 } nvb_run_info;
 
@@ -44,11 +47,15 @@ typedef struct nvb_run_opts {
     bool dry_run;                    /* print the command(s) on dry_run_out, run and write nothing */
     FILE *dry_run_out;               /* NULL = stdout */
     unsigned grace_ms;               /* runc/crun: SIGKILL this long after a forwarded SIGTERM; 0 = 10 s */
-    bool name_containers;            /* podman/docker: --name nvbind-<pid>-<random> (for claims) */
+    bool name_containers;            /* podman/docker: --name nvbind-<pid>-<random> (for claims);
+                                      * bolt: such a name for the claims only. Not in dry runs */
     /* Called once the devices are chosen, before anything is written or started; a failure
      * stops the run with its error. after_exit gets the container's status (or -1). */
     int (*before_start)(void *ctx, const nvb_run_info *info, nvb_err *err);
     void (*after_exit)(void *ctx, const nvb_run_info *info, int status);
+    /* podman, docker, bolt: the engine's process exists (pid), before nvbind waits for it.
+     * Claims record it so they hold while it runs, also when nvbind is gone. May be NULL. */
+    void (*engine_started)(void *ctx, const nvb_run_info *info, int engine_pid);
     void *hook_ctx;
 } nvb_run_opts;
 

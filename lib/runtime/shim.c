@@ -1,8 +1,10 @@
 #include "runtime/shim.h"
+#include "isolation/procid.h"
 #include "host/host.h"
 #include "policy/profiles.h"
 #include "runtime/compose.h"
 #include "runtime/oci_patch.h"
+#include "runtime/run_isolation.h"
 #include "runtime/select.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -46,6 +48,8 @@ void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out)
 {
     out->command = -1;
     out->bundle = NULL;
+    out->id = NULL;
+    out->root = NULL;
     int i = 1;
     while (i < argc) {
         const char *a = argv[i];
@@ -58,17 +62,26 @@ void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out)
         size_t len;
         bool has_value;
         const char *n = option_name(a, &len, &has_value);
+        bool is_root = len == 4 && strncmp(n, "root", 4) == 0;
+        if (is_root)
+            out->root = has_value ? n + len + 1 : i + 1 < argc ? argv[i + 1] : NULL;
         i += !has_value && in_list(valued_globals, n, len) ? 2 : 1;
     }
     if (i >= argc)
         return;
     out->command = i;
-    if (!nvb_shim_command_edits(argv[i]))
+    bool edits = nvb_shim_command_edits(argv[i]);
+    if (!edits && strcmp(argv[i], "delete") != 0)
         return;
     for (int j = i + 1; j < argc; j++) {
         const char *a = argv[j];
-        if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0')
-            break; /* the container id: options end here */
+        if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0') {
+            /* the container id: options end here */
+            out->id = strcmp(a, "--") != 0 ? a : j + 1 < argc ? argv[j + 1] : NULL;
+            break;
+        }
+        if (!edits)
+            continue; /* delete: --force / -f are flags */
         size_t len;
         bool has_value;
         const char *n = option_name(a, &len, &has_value);
@@ -193,7 +206,8 @@ int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *
     json_t *val;
     json_object_foreach((json_t *)ann, key, val)
     {
-        bool ours = strcmp(key, "nvbind.gpus") == 0 || strcmp(key, "nvbind.profile") == 0;
+        bool ours = strcmp(key, "nvbind.gpus") == 0 || strcmp(key, "nvbind.profile") == 0 ||
+                    strcmp(key, "nvbind.isolation") == 0;
         bool cdi = strncmp(key, "cdi.k8s.io/", 11) == 0;
         if (!ours && !cdi)
             continue;
@@ -206,6 +220,15 @@ int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *
         snprintf(source, sizeof source, "annotation %.200s", key);
         if (r == 0 && strcmp(key, "nvbind.gpus") == 0) {
             r = add_request(out, source, s, false);
+        } else if (r == 0 && strcmp(key, "nvbind.isolation") == 0) {
+            if (nvb_isolation_parse(s, &out->isolation) < 0) {
+                nvb_oci_requests_clear(out);
+                return nvb_errf(err, NVB_EXIT_INPUT,
+                                "config.json: annotations.nvbind.isolation: unknown isolation '%.100s' (expected "
+                                "shared, exclusive or virtual)",
+                                s);
+            }
+            out->has_isolation = true;
         } else if (r == 0 && strcmp(key, "nvbind.profile") == 0) {
             free(out->profile);
             out->profile = strdup(s);
@@ -280,6 +303,62 @@ static bool any_honoured(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, 
     return false;
 }
 
+static enum nvb_isolation request_isolation(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs)
+{
+    return reqs->has_isolation ? reqs->isolation : ctx->cfg->capsule.isolation_level;
+}
+
+/* MIG devices are known through NVML only: load it (bounded) when a request names one, or
+ * when `virtual` may hand out MIG devices; every other create stays NVML-free. */
+static bool needs_nvml(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, bool privileged)
+{
+    if (ctx->container_id && request_isolation(ctx, reqs) == NVB_ISOLATION_VIRTUAL && ctx->cfg->aiml.mig_enabled)
+        return true;
+    for (size_t i = 0; i < reqs->n; i++) {
+        const nvb_oci_request *q = &reqs->v[i];
+        if ((!q->from_env || nvb_shim_env_request_allowed(ctx->cfg, privileged)) &&
+            (strchr(q->list, ':') || strstr(q->list, "MIG-")))
+            return true;
+    }
+    return false;
+}
+
+/* Claim the selected devices for ctx->container_id (see nvb_shim_ctx) and make sel what the
+ * grant gives. No container id: nothing to do. */
+static int claim(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, const nvb_host *h, nvb_selection *sel,
+                 nvb_err *err)
+{
+    if (!ctx->container_id)
+        return 0;
+    nvb_isolation_device *devs = calloc(sel->n + 1, sizeof *devs);
+    if (!devs)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    for (size_t i = 0; i < sel->n; i++)
+        devs[i] = (nvb_isolation_device){.gpu = sel->v[i].gpu, .mig = sel->v[i].mig};
+    nvb_isolation_request rq = {0};
+    nvb_isolation_request_from_config(&rq, ctx->cfg);
+    rq.isolation = request_isolation(ctx, reqs);
+    rq.host = h;
+    rq.devices = devs;
+    rq.n_devices = sel->n;
+    rq.owner = (nvb_claim_owner){
+        .container = ctx->container_id,
+        .runtime = ctx->prog,
+        .holder_pid = 0,           /* this process, which becomes the runtime's create */
+        .oci_state = ctx->oci_state,
+    };
+    rq.profile = reqs->profile;
+    rq.wait_seconds = NVB_CLAIM_NO_WAIT;
+    int r = nvb_isolation_acquire(&rq, ctx->grant, err);
+    free(devs);
+    if (r < 0)
+        return -1;
+    for (size_t i = 0; i < ctx->grant->warnings.n; i++)
+        fprintf(stderr, "%s: warning: %s\n", ctx->prog, ctx->grant->warnings.v[i]);
+    nvb_selection_take_grant(sel, ctx->grant);
+    return 0;
+}
+
 int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *err)
 {
     _cleanup_free_ char *path = nvb_path_join(bundle ? bundle : ".", "config.json");
@@ -310,6 +389,7 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
             nvb_errf(err, NVB_EXIT_IO, "out of memory");
         else {
             dopts.skip_pci_details = true; /* edits need no PCI ids */
+            dopts.with_nvml = needs_nvml(ctx, &reqs, privileged);
             h = nvb_host_discover(&dopts, err);
         }
         nvb_strv_free(&libs);
@@ -318,7 +398,19 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
         nvb_edits all = {0};
         r = h ? resolve_requests(ctx, &reqs, privileged, h, &sel, err) : -1;
         if (r == 0 && !nvb_selection_empty(&sel)) {
+            /* The profile first (a typo is no reason to claim), then the claim, then the
+             * device edits of what the claim gave. */
             r = nvb_gpu_plan_build(&plan, ctx->cfg, h, &sel, reqs.profile, ctx->hook_path, err);
+            bool claimed = false;
+            if (r == 0) {
+                r = claim(ctx, &reqs, h, &sel, err);
+                claimed = r == 0 && ctx->container_id;
+            }
+            if (r == 0 && claimed) {
+                nvb_edits_clear(&plan.devices);
+                if (nvb_selection_edits(&sel, &plan.devices) < 0 || nvb_edits_merge(&plan.extra, &ctx->grant->edits) < 0)
+                    r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
+            }
             if (r == 0 && nvb_gpu_plan_all_edits(&plan, &all) < 0)
                 r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
             if (r == 0)
@@ -330,6 +422,10 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
             mode_t mode = stat(path, &st) == 0 ? st.st_mode & 07777 : 0644;
             if (r == 0)
                 r = nvb_bundle_write_config(path, out, mode, err);
+            if (r < 0 && claimed) {
+                nvb_isolation_release(ctx->grant, NULL); /* nothing runs: nothing is held */
+                nvb_isolation_grant_clear(ctx->grant);
+            }
             result = r == 0 ? 1 : -1;
         } else if (r < 0) {
             result = -1;
@@ -449,22 +545,36 @@ int nvb_shim_main(int argc, char **argv)
         nvb_config_clear(&cfg);
         return shim_fail(&err);
     }
+    nvb_isolation_grant grant = {0};
     if (edits) {
         char *hook = shim_hook_path(&cfg, self, &err);
         const char *root = getenv("NVBIND_ROOT"); /* NULL: [host] root, else / */
-        nvb_shim_ctx ctx = {.cfg = &cfg, .root = root && *root ? root : NULL, .hook_path = hook, .prog = shim_prog};
+        /* The claims live as long as this process (which becomes the runtime's create), then
+         * as long as the container's init, found through the real runtime's state file. */
+        char *oci_state = a.id ? nvb_oci_state_file(real, a.root, a.id) : NULL;
+        nvb_shim_ctx ctx = {.cfg = &cfg, .root = root && *root ? root : NULL, .hook_path = hook, .prog = shim_prog,
+                            .container_id = oci_state ? a.id : NULL, .oci_state = oci_state, .grant = &grant};
         int r = hook ? nvb_shim_edit_bundle(&ctx, a.bundle, &err) : -1;
         free(hook);
+        free(oci_state);
         if (r < 0) {
             free(real);
             nvb_config_clear(&cfg);
             return shim_fail(&err);
         }
+    } else if (a.command >= 0 && strcmp(argv[a.command], "delete") == 0 && a.id) {
+        /* The engine removes the container: its GPUs are free from now on. */
+        nvb_err rerr = {0};
+        if (nvb_claims_release(cfg.isolation.state_dir, a.id, &rerr) < 0)
+            fprintf(stderr, "%s: warning: giving back the GPU claims of %s: %s\n", shim_prog, a.id, rerr.msg);
     }
     nvb_config_clear(&cfg);
     argv[0] = real;
     execv(real, argv);
     nvb_errf_errno(&err, NVB_EXIT_RUNTIME, errno, "cannot run %s", real);
+    /* The container will not exist: neither do its claims. */
+    nvb_isolation_release(&grant, NULL);
+    nvb_isolation_grant_clear(&grant);
     free(real);
     return shim_fail(&err);
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "config/config.h"
+#include "isolation/isolation.h"
 #include "util/error.h"
 #include "util/strv.h"
 
@@ -14,12 +15,17 @@
 typedef struct nvb_shim_argv {
     int command;            /* argv index of the command (create, start, ...); -1 when none */
     const char *bundle;     /* create/run: the --bundle/-b value; NULL = the current folder */
+    const char *id;         /* create/run/delete: the container id (the command's first
+                             * operand); NULL when none was given */
+    const char *root;       /* the --root global option (the runtime's state folder); NULL
+                             * when not given */
 } nvb_shim_argv;
 
 /* Skip runc's and crun's global options (--root DIR, --log FILE, --log-format F, --criu PATH,
  * --rootless V, --cgroup-manager M, --log-level L with a value; --debug, --systemd-cgroup and
- * any other as flags; "--opt=value" and single-dash forms too), find the command, and for
- * create/run find --bundle/-b among its options. Nothing in argv is changed. */
+ * any other as flags; "--opt=value" and single-dash forms too), keeping --root's value; find
+ * the command; for create/run find --bundle/-b among its options; for create, run and delete
+ * the container id. Nothing in argv is changed. */
 void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out);
 /* True for the commands whose bundle the shim edits: create and run. */
 bool nvb_shim_command_edits(const char *command);
@@ -34,14 +40,18 @@ typedef struct nvb_oci_requests {
     nvb_oci_request *v;
     size_t n;
     char *profile;          /* the "nvbind.profile" annotation, NULL when absent */
+    bool has_isolation;     /* the "nvbind.isolation" annotation was given: */
+    enum nvb_isolation isolation;  /* shared, exclusive or virtual */
 } nvb_oci_requests;
 
 /* The GPU requests a config.json carries:
  *   process.env NVIDIA_VISIBLE_DEVICES (the last one wins; "", "void" and "none" ask nothing);
  *   annotations "cdi.k8s.io/<any>" whose comma-separated value names nvidia.com/gpu=<name>
  *   devices (other kinds are the engine's business);
- *   the annotation "nvbind.gpus" (a list as for --gpu), and "nvbind.profile".
- * Fields of the wrong JSON type are errors naming them (NVB_EXIT_INPUT). */
+ *   the annotation "nvbind.gpus" (a list as for --gpu), "nvbind.profile", and
+ *   "nvbind.isolation" (shared, exclusive or virtual: the level of this container's claims).
+ * Fields of the wrong JSON type, and an unknown isolation level, are errors naming them
+ * (NVB_EXIT_INPUT). */
 int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *err);
 void nvb_oci_requests_clear(nvb_oci_requests *r);
 
@@ -58,13 +68,25 @@ typedef struct nvb_shim_ctx {
     const char *driver_root;   /* NULL = [host] driver_root, else the root */
     const char *hook_path;     /* absolute path of nvbind for the hooks */
     const char *prog;          /* "nvbind-runtime", for warnings */
+    /* GPU claims (docs/isolation.md). With container_id set, the selected devices are claimed
+     * for it before config.json is written (the "nvbind.isolation" annotation, else
+     * [bolt.capsule] isolation_level; never waiting: engines expect create to answer), held
+     * by this process and then by the container (its init, found through oci_state, the real
+     * runtime's state file of the container). A denial fails with NVB_EXIT_BUSY and leaves
+     * config.json untouched. NULL container_id: no claims (and no audit line). */
+    const char *container_id;
+    const char *oci_state;
+    nvb_isolation_grant *grant; /* out (required with container_id): what was claimed; give it
+                                 * back with nvb_isolation_release if the runtime cannot start */
 } nvb_shim_ctx;
 
 /* The create step: read <bundle>/config.json, find and resolve the requests (env requests
  * that [security] refuses are ignored with a warning on stderr), and when any GPU is asked
- * for, apply the edits and write config.json back atomically. Without a request the file is
- * not written at all (it stays byte-identical). Returns 1 when edited, 0 when untouched,
- * -1 with err set (nothing written). */
+ * for, claim it (see nvb_shim_ctx), apply the edits (with what a `virtual` grant adds: MPS
+ * variables and folders, a MIG device in place of a GPU) and write config.json back
+ * atomically. Without a request the file is not written at all (it stays byte-identical).
+ * Returns 1 when edited, 0 when untouched, -1 with err set (nothing written, nothing
+ * claimed). */
 int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *err);
 
 /* The real runtime: [runtime] oci_runtime (a name or a path), else runc, else crun, found

@@ -131,7 +131,7 @@ static void test_defaults(void **state)
     assert_null(c.cdi.hook_path);
     assert_null(c.runtime.default_runtime);
     assert_true(c.security.allow_env_requests);
-    assert_false(c.security.allow_unprivileged_env_requests);
+    assert_true(c.security.allow_unprivileged_env_requests);
     assert_string_equal(nvb_config_origin(&c, "cdi.spec_dirs"), "default");
     nvb_config_clear(&c);
 }

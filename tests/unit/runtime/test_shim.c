@@ -27,11 +27,18 @@ static void test_podman_create(void **unused)
     PARSE(a, "create", "--bundle", "/var/lib/containers/x/userdata", "--pid-file", "/run/x/pidfile", "abc123");
     assert_int_equal(a.command, 1);
     assert_string_equal(a.bundle, "/var/lib/containers/x/userdata");
+    assert_string_equal(a.id, "abc123"); /* whose claims these are */
+    assert_null(a.root);
     /* Global options with values before the command, in every spelling. */
     PARSE(a, "--root", "/run/runc", "--log", "/l", "--log-format=json", "--systemd-cgroup", "-debug", "create", "-b",
           "/b", "id");
     assert_int_equal(a.command, 8);
     assert_string_equal(a.bundle, "/b");
+    assert_string_equal(a.root, "/run/runc"); /* where the runtime's state file will be */
+    assert_string_equal(a.id, "id");
+    PARSE(a, "--root=/run/r2", "create", "--", "ctr");
+    assert_string_equal(a.root, "/run/r2");
+    assert_string_equal(a.id, "ctr");
     PARSE(a, "--cgroup-manager", "cgroupfs", "run", "--console-socket", "/s", "--bundle=/bb", "id");
     assert_int_equal(a.command, 3);
     assert_string_equal(a.bundle, "/bb");
@@ -50,6 +57,9 @@ static void test_default_bundle_and_other_commands(void **unused)
     assert_null(a.bundle); /* the current folder */
     PARSE(a, "delete", "--force", "id");
     assert_int_equal(a.command, 1);
+    assert_string_equal(a.id, "id"); /* delete gives the container's claims back */
+    PARSE(a, "start", "id");
+    assert_null(a.id);
     assert_false(nvb_shim_command_edits("delete"));
     assert_true(nvb_shim_command_edits("create"));
     assert_true(nvb_shim_command_edits("run"));
@@ -60,6 +70,9 @@ static void test_default_bundle_and_other_commands(void **unused)
     assert_null(a.bundle);
     PARSE(a, "create", "--pid-file", "--bundle", "id");
     assert_null(a.bundle);
+    assert_string_equal(a.id, "id");
+    PARSE(a, "create", "--bundle", "/b");
+    assert_null(a.id);
 }
 
 static json_t *parse(const char *text)
@@ -91,6 +104,13 @@ static void test_requests(void **unused)
     assert_string_equal(r.v[2].source, "annotation nvbind.gpus");
     assert_string_equal(r.v[2].list, "0:1");
     assert_string_equal(r.profile, "aiml");
+    assert_false(r.has_isolation);
+    nvb_oci_requests_clear(&r);
+    json_decref(c);
+    c = parse("{\"annotations\":{\"nvbind.gpus\":\"0\",\"nvbind.isolation\":\"exclusive\"}}");
+    assert_int_equal(nvb_oci_find_requests(c, &r, &err), 0);
+    assert_true(r.has_isolation);
+    assert_int_equal(r.isolation, NVB_ISOLATION_EXCLUSIVE);
     nvb_oci_requests_clear(&r);
     json_decref(c);
 }
@@ -124,6 +144,9 @@ static void test_bad_request_fields(void **unused)
         {"{\"process\":{\"env\":{}}}", "config.json: process.env: expected an array"},
         {"{\"annotations\":[]}", "config.json: annotations: expected an object"},
         {"{\"annotations\":{\"nvbind.gpus\":1}}", "config.json: annotations.nvbind.gpus: expected a string"},
+        {"{\"annotations\":{\"nvbind.isolation\":\"solo\"}}",
+         "config.json: annotations.nvbind.isolation: unknown isolation 'solo' (expected shared, exclusive or virtual)"},
+        {"{\"annotations\":{\"nvbind.isolation\":true}}", "config.json: annotations.nvbind.isolation: expected a string"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *c = parse(cases[i][0]);
@@ -182,8 +205,9 @@ static void test_no_request_leaves_config_alone(void **unused)
     char *now = nvb_read_file(path, 1 << 20, NULL);
     assert_string_equal(now, text);
     free(now);
-    /* An env request refused by [security] also leaves it alone (the default refuses
-     * unprivileged containers' requests). */
+    /* An env request refused by [security] also leaves it alone (here: unprivileged
+     * containers' requests turned off; the default honours them). */
+    cfg.security.allow_unprivileged_env_requests = false;
     const char *env_req = "{\"process\":{\"env\":[\"NVIDIA_VISIBLE_DEVICES=0\"]}}";
     assert_int_equal(nvb_write_file_atomic(path, env_req, strlen(env_req), 0644, &err), 0);
     assert_int_equal(nvb_shim_edit_bundle(&ctx, dir, &err), 0);

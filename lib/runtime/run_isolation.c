@@ -1,0 +1,143 @@
+/* GPU claims for `nvbind run`: see run_isolation.h. */
+#include "runtime/run_isolation.h"
+#include "isolation/procid.h"
+#include "util/cleanup.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void nvb_run_isolation_attach(nvb_run_isolation *iso, nvb_run_opts *o)
+{
+    o->before_start = nvb_run_isolation_before_start;
+    o->after_exit = nvb_run_isolation_after_exit;
+    o->engine_started = nvb_run_isolation_engine_started;
+    o->hook_ctx = iso;
+    o->name_containers = true;
+}
+
+char *nvb_run_oci_root(enum nvb_engine engine)
+{
+    if (geteuid() == 0)
+        return NULL;
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (!xdg || xdg[0] != '/')
+        return NULL;
+    char *root = NULL;
+    if (asprintf(&root, "%s/%s", xdg, nvb_engine_name(engine)) < 0)
+        return NULL;
+    return root;
+}
+
+void nvb_selection_take_grant(nvb_selection *sel, const nvb_isolation_grant *g)
+{
+    for (size_t i = 0; i < g->n_devices && i < sel->n; i++) {
+        nvb_selected *s = &sel->v[i];
+        if (s->gpu == g->devices[i].gpu && s->mig == g->devices[i].mig)
+            continue;
+        s->gpu = g->devices[i].gpu;
+        s->mig = g->devices[i].mig;
+        if (s->mig)
+            snprintf(s->name, sizeof s->name, "%u:%u", s->gpu->index, s->mig->mig_index);
+        else
+            snprintf(s->name, sizeof s->name, "%u", s->gpu->index);
+        sel->all = false; /* "all" would hand out the whole GPU again */
+    }
+}
+
+/* Put what the grant gives into the run: the devices (a MIG device in place of a GPU), the
+ * MPS variables as container env, the MPS folders as extra mounts. */
+static int apply_grant(const nvb_isolation_grant *g, const nvb_run_info *info, nvb_err *err)
+{
+    nvb_selection_take_grant(info->sel, g);
+    nvb_edits files = g->edits;
+    files.env = (nvb_strv){0};
+    for (size_t i = 0; i < g->edits.env.n; i++)
+        if (nvb_strv_push(&info->plan->env, g->edits.env.v[i]) < 0)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (nvb_edits_merge(&info->plan->extra, &files) < 0)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    return 0;
+}
+
+int nvb_run_isolation_before_start(void *ctx, const nvb_run_info *info, nvb_err *err)
+{
+    nvb_run_isolation *iso = ctx;
+    const nvb_selection *sel = info->sel;
+    if (!sel || sel->n == 0)
+        return 0; /* --gpu none: no GPU, nothing to isolate or audit */
+    if (!info->container_id)
+        return nvb_errf(err, NVB_EXIT_FAIL, "internal error: the container has no name to claim GPUs for");
+    _cleanup_free_ nvb_isolation_device *devs = calloc(sel->n, sizeof *devs);
+    if (!devs)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    for (size_t i = 0; i < sel->n; i++)
+        devs[i] = (nvb_isolation_device){.gpu = sel->v[i].gpu, .mig = sel->v[i].mig};
+    _cleanup_free_ char *oci_root = NULL, *oci_state = NULL;
+    if (nvb_engine_is_oci(info->engine)) {
+        oci_root = nvb_run_oci_root(info->engine);
+        oci_state = nvb_oci_state_file(nvb_engine_name(info->engine), oci_root, info->container_id);
+        if (!oci_state)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    nvb_isolation_request rq = {0};
+    nvb_isolation_request_from_config(&rq, iso->cfg);
+    rq.isolation = info->isolation;
+    rq.host = info->host;
+    rq.devices = devs;
+    rq.n_devices = sel->n;
+    rq.owner = (nvb_claim_owner){
+        .container = info->container_id,
+        .runtime = nvb_engine_name(info->engine),
+        .holder_pid = 0,        /* nvbind, until the runtime or the engine takes over */
+        .oci_state = oci_state, /* runc/crun: the container itself, while it exists */
+    };
+    rq.profile = info->profile;
+    rq.wait_seconds = iso->wait_seconds;
+    if (nvb_isolation_acquire(&rq, &iso->grant, err) < 0)
+        return -1;
+    iso->held = true;
+    FILE *w = iso->warnings ? iso->warnings : stderr;
+    for (size_t i = 0; i < iso->grant.warnings.n; i++)
+        fprintf(w, "nvbind: warning: %s\n", iso->grant.warnings.v[i]);
+    if (apply_grant(&iso->grant, info, err) < 0) {
+        nvb_run_isolation_clear(iso);
+        return -1;
+    }
+    return 0;
+}
+
+void nvb_run_isolation_engine_started(void *ctx, const nvb_run_info *info, int engine_pid)
+{
+    nvb_run_isolation *iso = ctx;
+    if (!iso->held || !iso->grant.claimed || !info->container_id)
+        return;
+    /* The engine's foreground process lives as long as the container: recorded as the
+     * container's process, it keeps the claim should nvbind die first. Failing to record it
+     * only shortens the claim to nvbind's life; say so, but the container runs. */
+    nvb_err e = {0};
+    if (nvb_claims_set_init(iso->grant.state_dir, info->container_id, engine_pid, &e) < 0)
+        fprintf(iso->warnings ? iso->warnings : stderr,
+                "nvbind: warning: the GPU claims of %s last only while nvbind runs: %s\n", info->container_id, e.msg);
+}
+
+void nvb_run_isolation_after_exit(void *ctx, const nvb_run_info *info, int status)
+{
+    (void)info;
+    (void)status;
+    nvb_run_isolation_clear(ctx);
+}
+
+void nvb_run_isolation_clear(nvb_run_isolation *iso)
+{
+    if (!iso->held)
+        return;
+    nvb_err e = {0};
+    if (nvb_isolation_release(&iso->grant, &e) < 0)
+        fprintf(iso->warnings ? iso->warnings : stderr,
+                "nvbind: warning: giving back the GPU claims of %s: %s (`nvbind claims` reclaims them once the "
+                "container is gone)\n",
+                iso->grant.container ? iso->grant.container : "the container", e.msg);
+    nvb_isolation_grant_clear(&iso->grant);
+    iso->held = false;
+}
