@@ -8,8 +8,11 @@
  * NULL with errno set on failure (ENOENT stays visible to the caller). */
 char *nvb_read_file(const char *path, size_t max, size_t *len);
 
-/* Write data to path atomically: a temporary file in the same folder, fsync, rename,
- * fsync of the folder. A failure leaves the old file untouched and no temporary behind. */
+/* Write data to path atomically: a temporary file in the same folder (".<name>.tmp.<pid>",
+ * flock'ed while it exists), fsync, rename, fsync of the folder. A failure leaves the old
+ * file untouched and no temporary behind. Only a regular file (or a symlink) at path is
+ * replaced: a device node, FIFO, socket or folder there is an error. After a successful
+ * write, temporaries of the same name left by writers that died (kill -9) are removed. */
 int nvb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, nvb_err *err);
 
 /* Like nvb_write_file_atomic, but relative to an open directory fd. */
