@@ -1,9 +1,13 @@
 """GPU isolation from the command line: `nvbind claims` (live claims, reclaim of stale ones,
 ownership kept through the container's OCI state) and `nvbind audit` (filters, JSON, a torn
-last line, damaged lines), plus the end-to-end checks of exclusive capsules through
-`nvbind run --runtime runc`, skipped with the reason while run does not take claims yet."""
+last line, damaged lines), plus the end-to-end checks through `nvbind run`: 32 concurrent
+exclusive runc capsules that never overlap (the others refused with the holder named, or
+with --wait all run one after another), a holder killed with kill -9, one audit line per
+decision; shared requests, --wait=SECONDS, dry runs, podman, and virtual isolation (MPS
+limits, MIG devices in place of the GPU)."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,9 +16,10 @@ import time
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from nvbtest import NVBIND, FakeHost, make_busybox_rootfs, nvbind, run
+from nvbtest import FAKENVML, NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, nvbind, run
 
 HAVE_RUNC = shutil.which("runc") is not None
+HAVE_PODMAN = shutil.which("podman") is not None
 
 
 def start_time(pid):
@@ -256,66 +261,82 @@ class AuditCli(unittest.TestCase):
         self.assertEqual(len(json.loads(r.stdout)), 4)
 
 
-# --- end-to-end: exclusive capsules through nvbind run --runtime runc ---------------------------
+# --- end-to-end: capsules through nvbind run -------------------------------------------------
 
 CAPSULES = 32
 # Inside each capsule: take a folder shared by every capsule (the same rootfs) as a marker;
-# finding it taken means two capsules run at once.
+# finding it taken means two capsules run at once. mkdir is atomic, so the check has no gap.
 CAPSULE_SCRIPT = ("if mkdir /iso/inside 2>/dev/null; then echo RAN; sleep {hold}; rmdir /iso/inside; "
                   "else echo OVERLAP; fi")
+DENIED = r"^nvbind: GPU 0 \({uuid}\) is held exclusively by container (\S+) since (\S+Z)\n$"
 
 
-class ExclusiveCapsules:
-    """Runs many `nvbind run --runtime runc --isolation exclusive --gpu 0` capsules at once on a
-    fake host, with claims and audit log in a private folder, and checks the issue's rules:
-    at no moment do two run at once, the others fail cleanly naming the holder (exit 8), with
-    --wait all of them run one after another, and the audit log has one line per decision."""
+def runc_containers():
+    r = run(["runc", "list", "-q"])
+    return [c for c in r.stdout.split() if c.startswith("nvbind-")]
 
-    def __init__(self, tmp, host):
+
+class Capsules:
+    """Runs `nvbind run --runtime runc --rootfs DIR` capsules on a fake host, with the claims,
+    the audit log, the CDI output folder and the bundles (TMPDIR) in a private folder."""
+
+    def __init__(self, tmp, host, config_extra=""):
         self.tmp = tmp
         self.host = host
         self.state = os.path.join(tmp, "state")
         self.log = os.path.join(tmp, "audit.log")
         self.tmpdir = os.path.join(tmp, "tmpdir")
+        self.cdi = os.path.join(tmp, "cdi")
         os.makedirs(self.tmpdir, exist_ok=True)
         self.config = os.path.join(tmp, "nvbind.toml")
         with open(self.config, "w") as f:
-            f.write(f'[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.log}"\n')
+            f.write(f'[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.log}"\n'
+                    f'[cdi]\noutput_dir = "{self.cdi}"\n{config_extra}')
         self.rootfs = os.path.join(tmp, "rootfs")
         if not os.path.exists(self.rootfs):
             make_busybox_rootfs(self.rootfs)
             os.makedirs(os.path.join(self.rootfs, "iso"))
 
-    def argv(self, script, *extra):
+    def argv(self, script, *extra, isolation="exclusive", gpu="0"):
         return [NVBIND, *self.host.args, "--config", self.config, "run", "--runtime", "runc", "--isolation",
-                "exclusive", "--gpu", "0", *extra, "--rootfs", self.rootfs, "--", "sh", "-c", script]
+                isolation, "--gpu", gpu, *extra, "--rootfs", self.rootfs, "--", "sh", "-c", script]
 
-    def popen(self, script, *extra):
-        return subprocess.Popen(self.argv(script, *extra), env={**os.environ, "TMPDIR": self.tmpdir},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def env(self):
+        return {**os.environ, "TMPDIR": self.tmpdir}
+
+    def popen(self, script, *extra, **kw):
+        return subprocess.Popen(self.argv(script, *extra, **kw), env=self.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def run(self, script, *extra, **kw):
+        return run(self.argv(script, *extra, **kw), env={"TMPDIR": self.tmpdir})
+
+    def hold(self, seconds=30, **kw):
+        """A capsule that holds its GPU until stop(): started, and running (it said so)."""
+        # PID 1 ignores SIGTERM without a handler: this one ends at once when stopped.
+        p = self.popen(f"trap 'exit 0' TERM; echo ready; sleep {seconds} & wait", **kw)
+        line = p.stdout.readline().strip()
+        if line != "ready":
+            p.kill()
+            raise AssertionError(f"the holding capsule did not start: {p.communicate()[1]}")
+        return p
+
+    @staticmethod
+    def stop(p):
+        p.terminate()  # forwarded to the container; a second signal or 10 s later, killed
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
 
     def claims(self):
         r = run([NVBIND, "claims", "--state-dir", self.state, "--json"])
         if r.returncode != 0:
             raise AssertionError(r.stderr)
         return json.loads(r.stdout)
-
-    def takes_claims(self):
-        """Whether `nvbind run` claims the GPU: run one capsule and look at the claims meanwhile."""
-        p = self.popen("echo ready; sleep 3")
-        try:
-            line = p.stdout.readline()
-            if line.strip() != "ready":
-                err = p.communicate(timeout=60)[1]
-                return False, f"a probe capsule did not start: {err.strip()}"
-            held = self.claims()
-            return bool(held), "" if held else "nvbind run --runtime runc does not take isolation claims yet"
-        finally:
-            p.kill()
-            p.wait()
-            p.stdout.close()
-            p.stderr.close()
-            self.settle()
 
     def settle(self, timeout=30):
         """Wait until no claim is left (stale ones are reclaimed by listing)."""
@@ -327,8 +348,7 @@ class ExclusiveCapsules:
         return False
 
     def race(self, *extra, hold=0.3, n=CAPSULES):
-        if os.path.exists(self.log):
-            os.unlink(self.log)
+        self.reset_audit()
         procs = [self.popen(CAPSULE_SCRIPT.format(hold=hold), *extra) for _ in range(n)]
         results = []
         for p in procs:
@@ -336,79 +356,334 @@ class ExclusiveCapsules:
             results.append((p.returncode, out, err))
         return results
 
+    def reset_audit(self):
+        if os.path.exists(self.log):
+            os.unlink(self.log)
+
     def audit(self):
+        if not os.path.exists(self.log):
+            return []
         with open(self.log) as f:
-            lines = f.read().splitlines()
-        return [json.loads(l) for l in lines]  # every line must parse
+            text = f.read()
+        if text:
+            assert text.endswith("\n"), "the audit log ends in the middle of a line"
+        return [json.loads(l) for l in text.splitlines()]  # every line must parse
+
+    def leftovers(self):
+        """What a finished run must not leave: bundles, runc containers, specs, claims."""
+        return {"bundles": os.listdir(self.tmpdir), "containers": runc_containers(),
+                "specs": os.listdir(self.cdi) if os.path.exists(self.cdi) else [], "claims": self.claims()}
+
+
+NOTHING = {"bundles": [], "containers": [], "specs": [], "claims": []}
 
 
 @unittest.skipUnless(HAVE_RUNC, "runc is not installed")
 class RunExclusive(unittest.TestCase):
+    """The issue's checks: 32 concurrent exclusive capsules on GPU 0."""
+
     @classmethod
     def setUpClass(cls):
         cls.host = FakeHost(gpus=2)
         cls.tmp = tempfile.mkdtemp(prefix="nvbind-iso-run-")
-        cls.caps = ExclusiveCapsules(cls.tmp, cls.host)
-        ok, why = cls.caps.takes_claims()
-        if not ok:
-            cls.host.remove()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise unittest.SkipTest(why)
+        cls.caps = Capsules(cls.tmp, cls.host)
+        cls.uuid = cls.host.manifest["gpus"][0]["uuid"]
 
     @classmethod
     def tearDownClass(cls):
         cls.host.remove()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
+    def tearDown(self):
+        self.caps.settle(30)
+
     def check_audit(self, grants, denies):
         events = self.caps.audit()
         self.assertEqual(len(events), CAPSULES, "one audit line per decision")
         self.assertEqual(sum(e["decision"] == "grant" for e in events), grants)
         self.assertEqual(sum(e["decision"] == "deny" for e in events), denies)
+        self.assertEqual(len({e["container"] for e in events}), CAPSULES, "one decision per capsule")
         for e in events:
             self.assertEqual(e["isolation"], "exclusive")
-            self.assertEqual(e["devices"], [self.host.manifest["gpus"][0]["uuid"]])
+            self.assertEqual(e["runtime"], "runc")
+            self.assertEqual(e["devices"], [self.uuid])
+            self.assertEqual(sorted(e), ["container", "decision", "devices", "isolation", "pid", "profile", "reason",
+                                         "runtime", "time", "uid"])
+        return events
 
     def test_concurrent_capsules_never_overlap(self):
-        results = self.caps.race()
+        # Each winner holds the GPU for a second: far longer than 32 starts take, so most are
+        # refused while it runs.
+        results = self.caps.race(hold=1)
         ran = [r for r in results if r[0] == 0]
         busy = [r for r in results if r[0] == 8]
         self.assertEqual(len(ran) + len(busy), CAPSULES, [r for r in results if r[0] not in (0, 8)][:3])
         self.assertGreaterEqual(len(ran), 1)
+        self.assertGreaterEqual(len(busy), 1, "no capsule was ever refused: nothing was exclusive")
         for code, out, err in results:
             self.assertNotIn("OVERLAP", out)
-        uuid = self.host.manifest["gpus"][0]["uuid"]
+        for code, out, err in ran:
+            self.assertEqual(out.split(), ["RAN"])
+        events = self.check_audit(len(ran), len(busy))
+        granted = {e["container"]: e["time"] for e in events if e["decision"] == "grant"}
         for code, out, err in busy:
-            self.assertRegex(err, rf"GPU 0 \({uuid}\) is held exclusively by container \S+ since \S+Z")
+            m = re.match(DENIED.format(uuid=re.escape(self.uuid)), err)
+            self.assertIsNotNone(m, err)
+            self.assertIn(m.group(1), granted, "the holder named is a capsule that was granted the GPU")
             self.assertEqual(out, "", "a refused capsule must not start")
-        self.check_audit(len(ran), len(busy))
+        for e in events:
+            if e["decision"] == "deny":
+                self.assertIn(" is held exclusively by container ", e["reason"])
         self.assertTrue(self.caps.settle(5), "claims left after every capsule ended")
+        self.assertEqual(self.caps.leftovers(), NOTHING)
 
     def test_wait_runs_every_capsule_one_after_another(self):
-        if "--wait" not in run([NVBIND, "run", "--help"]).stdout + run([NVBIND, "run", "--help"]).stderr:
-            self.skipTest("nvbind run has no --wait yet")
         results = self.caps.race("--wait", hold=0.1)
         for code, out, err in results:
             self.assertEqual(code, 0, err)
             self.assertEqual(out.split(), ["RAN"])
         self.check_audit(CAPSULES, 0)
         self.assertTrue(self.caps.settle(5))
+        self.assertEqual(self.caps.leftovers(), NOTHING)
 
     def test_kill9_holder_leaves_no_stale_claim(self):
-        p = self.caps.popen("echo ready; sleep 2")
-        line = p.stdout.readline().strip()
-        if line != "ready":
-            p.kill()
-            self.fail(f"the capsule did not start: {p.communicate()[1]}")
+        self.caps.reset_audit()
+        p = self.caps.hold(2)
         p.send_signal(signal.SIGKILL)
         p.wait()  # not communicate(): the container, still running, holds the pipes open
         # The container outlives nvbind: the GPU stays claimed while it runs ...
-        held = self.caps.claims()
-        self.assertEqual(len(held), 1)
+        [held] = self.caps.claims()
+        self.assertEqual(held["mode"], "exclusive")
+        self.assertTrue(held["oci_state"].endswith(f"/{held['container']}/state.json"), held)
+        r = self.caps.run("echo started")
+        self.assertEqual(r.returncode, 8, r.stderr)
+        self.assertRegex(r.stderr, DENIED.format(uuid=re.escape(self.uuid)))
+        self.assertIn(held["container"], r.stderr)
         # ... and is free once it is gone.
         self.assertTrue(self.caps.settle(30), "a stale claim stayed after the container ended")
         p.stdout.close()
         p.stderr.close()
+        r = self.caps.run("echo started")
+        self.assertEqual((r.returncode, r.stdout), (0, "started\n"), r.stderr)
+        self.assertEqual([e["decision"] for e in self.caps.audit()], ["grant", "deny", "grant"])
+        # The bundle of the killed nvbind is its only leftover (nobody was left to remove it).
+        for b in os.listdir(self.caps.tmpdir):
+            shutil.rmtree(os.path.join(self.caps.tmpdir, b))
+
+
+@unittest.skipUnless(HAVE_RUNC, "runc is not installed")
+class RunIsolation(unittest.TestCase):
+    """Shared against exclusive, --wait=SECONDS, dry runs, other GPUs, podman."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.host = FakeHost(gpus=2)
+        cls.uuid = cls.host.manifest["gpus"][0]["uuid"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.host.remove()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="nvbind-iso-run-")
+        self.caps = Capsules(self.tmp, self.host)
+        self.holder = None
+
+    def tearDown(self):
+        if self.holder:
+            Capsules.stop(self.holder)
+        self.caps.settle(30)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_shared_refused_while_exclusive_other_gpu_free(self):
+        self.holder = self.caps.hold()
+        r = self.caps.run("echo started", isolation="shared")
+        self.assertEqual((r.returncode, r.stdout), (8, ""), r.stderr)
+        self.assertRegex(r.stderr, DENIED.format(uuid=re.escape(self.uuid)))
+        r = self.caps.run("echo started", gpu="all")  # all or nothing
+        self.assertEqual(r.returncode, 8, r.stderr)
+        r = self.caps.run("echo started", gpu="1")
+        self.assertEqual((r.returncode, r.stdout), (0, "started\n"), r.stderr)
+        # Exclusive use of a GPU in shared use is refused too, naming a user.
+        Capsules.stop(self.holder)
+        self.holder = self.caps.hold(isolation="shared")
+        r = self.caps.run("echo started")
+        self.assertEqual(r.returncode, 8, r.stderr)
+        self.assertRegex(r.stderr, rf"^nvbind: GPU 0 \({re.escape(self.uuid)}\) is in shared use by container \S+ "
+                                   r"since \S+Z; exclusive use needs it free\n$")
+        r = self.caps.run("echo started", isolation="shared")
+        self.assertEqual((r.returncode, r.stdout), (0, "started\n"), r.stderr)
+        self.assertEqual([(e["decision"], e["isolation"]) for e in self.caps.audit()],
+                         [("grant", "exclusive"), ("deny", "shared"), ("deny", "exclusive"), ("grant", "exclusive"),
+                          ("grant", "shared"), ("deny", "exclusive"), ("grant", "shared")])
+
+    def test_wait_gives_up_after_seconds(self):
+        self.holder = self.caps.hold()
+        start = time.monotonic()
+        r = self.caps.run("echo started", "--wait=1")
+        took = time.monotonic() - start
+        self.assertEqual((r.returncode, r.stdout), (8, ""), r.stderr)
+        self.assertTrue(r.stderr.rstrip("\n").endswith("; gave up after 1 s"), r.stderr)
+        self.assertGreaterEqual(took, 1)
+        self.assertLess(took, 20)
+        # Freed while waiting: the waiter starts.
+        waiter = self.caps.popen("echo started", "--wait=60")
+        time.sleep(0.5)
+        self.assertIsNone(waiter.poll(), "the waiter did not wait")
+        Capsules.stop(self.holder)
+        self.holder = None
+        out, err = waiter.communicate(timeout=60)
+        self.assertEqual((waiter.returncode, out), (0, "started\n"), err)
+        for bad in ("--wait=soon", "--wait=-1", "--wait="):
+            r = self.caps.run("true", bad)
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn(f"nvbind run: {bad}: expected a number of seconds", r.stderr)
+
+    def test_dry_run_takes_no_claim(self):
+        self.holder = self.caps.hold()
+        before = self.caps.audit()
+        r = self.caps.run("echo started", "--dry-run")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("runc run --bundle "), r.stdout)
+        self.assertEqual(self.caps.audit(), before, "a dry run decides nothing")
+        self.assertEqual(len(self.caps.claims()), 1)
+
+    def test_none_claims_nothing(self):
+        self.holder = self.caps.hold()
+        r = self.caps.run("echo started", gpu="none")
+        self.assertEqual((r.returncode, r.stdout), (0, "started\n"), r.stderr)
+        self.assertEqual(len(self.caps.audit()), 1, "no GPU asked for, no decision")
+
+    @unittest.skipUnless(HAVE_PODMAN, "podman is not installed")
+    def test_podman_is_refused_too_and_leaves_nothing(self):
+        image = ensure_test_image()
+        self.holder = self.caps.hold()
+        r = run([NVBIND, *self.host.args, "--config", self.caps.config, "run", "--runtime", "podman", "--gpu", "0",
+                 "--isolation", "shared", image, "echo", "started"])
+        self.assertEqual((r.returncode, r.stdout), (8, ""), r.stderr)
+        self.assertRegex(r.stderr, DENIED.format(uuid=re.escape(self.uuid)))
+        self.assertFalse(os.path.exists(self.caps.cdi), "a refused run writes no spec")
+        [deny] = [e for e in self.caps.audit() if e["decision"] == "deny"]
+        self.assertEqual(deny["runtime"], "podman")
+        self.assertRegex(deny["container"], r"^nvbind-\d+-[0-9a-f]{8}$")
+        self.assertEqual(run(["podman", "container", "exists", deny["container"]]).returncode, 1)
+
+    @unittest.skipUnless(HAVE_PODMAN, "podman is not installed")
+    def test_podman_claim_named_after_the_container(self):
+        """The claim carries podman's container name and ends with it; while podman runs it
+        holds the claim, also for a runc capsule asking meanwhile."""
+        image = ensure_test_image()
+        # podman 4.3 reads specs from /etc/cdi and /var/run/cdi only: the run writes its spec
+        # there, and the host's own spec is put back afterwards.
+        config = os.path.join(self.tmp, "podman.toml")
+        with open(config, "w") as f:
+            f.write(f'[isolation]\nstate_dir = "{self.caps.state}"\naudit_log = "{self.caps.log}"\n')
+        spec = "/var/run/cdi/nvidia.com-gpu.json"
+        saved = None
+        if os.path.exists(spec):
+            with open(spec, "rb") as f:
+                saved = f.read()
+        self.addCleanup(self.restore, spec, saved)
+        p = subprocess.Popen([NVBIND, *self.host.args, "--config", config, "run", "--runtime", "podman",
+                              "--gpu", "0", "--isolation", "exclusive", image, "sh", "-c", "echo ready; sleep 2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = p.stdout.readline().strip()
+            self.assertEqual(line, "ready", p.stderr.read() if not line else line)
+            [held] = self.caps.claims()
+            self.assertEqual(held["runtime"], "podman")
+            self.assertIsNotNone(held["init_pid"], "the engine's process keeps the claim")
+            names = run(["podman", "ps", "--format", "{{.Names}}"]).stdout.split()
+            self.assertIn(held["container"], names)
+            r = self.caps.run("echo started")
+            self.assertEqual(r.returncode, 8, r.stderr)
+            self.assertIn(held["container"], r.stderr)
+            self.assertEqual(p.wait(timeout=60), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+        self.assertEqual(self.caps.claims(), [])
+
+    @staticmethod
+    def restore(path, data):
+        if os.path.exists(path):
+            os.unlink(path)
+        if data is not None:
+            with open(path, "wb") as f:
+                f.write(data)
+
+
+@unittest.skipUnless(HAVE_RUNC, "runc is not installed")
+class RunVirtual(unittest.TestCase):
+    """--isolation virtual: MPS limits in the container, a refusal without an MPS daemon, and
+    MIG devices handed out in place of the GPU (with the fake NVML)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="nvbind-iso-virtual-")
+        self.hosts = []
+
+    def tearDown(self):
+        for h in self.hosts:
+            h.remove()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def capsules(self, extra, **host):
+        h = FakeHost(gpus=1, **host)
+        self.hosts.append(h)
+        return Capsules(self.tmp, h, extra)
+
+    LIMITS = '[bolt.capsule]\nisolation_level = "virtual"\ngpu_memory_limit = "8GiB"\ncompute_limit = "50%"\n'
+
+    def test_mps_limits_reach_the_container(self):
+        caps = self.capsules(self.LIMITS, mps=True)
+        script = ("echo MEM=$CUDA_MPS_PINNED_DEVICE_MEM_LIMIT; echo PCT=$CUDA_MPS_ACTIVE_THREAD_PERCENTAGE; "
+                  "echo PIPE=$CUDA_MPS_PIPE_DIRECTORY; test -p /tmp/nvidia-mps/control && echo CONTROL-OK")
+        r = caps.run(script, isolation="virtual")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["MEM=0=8G", "PCT=50", "PIPE=/tmp/nvidia-mps", "CONTROL-OK"])
+        [event] = caps.audit()
+        self.assertEqual((event["decision"], event["isolation"]), ("grant", "virtual"))
+        self.assertIn("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=8G", event["reason"])
+        self.assertEqual(caps.leftovers(), NOTHING)
+
+    def test_limits_without_mps_daemon_are_refused(self):
+        caps = self.capsules(self.LIMITS)
+        r = caps.run("echo started", isolation="virtual")
+        self.assertEqual((r.returncode, r.stdout), (1, ""), r.stderr)
+        self.assertIn("no CUDA MPS control daemon runs on this host", r.stderr)
+        self.assertEqual([e["decision"] for e in caps.audit()], ["deny"])
+        self.assertEqual(caps.leftovers(), NOTHING)
+
+    @unittest.skipUnless(os.path.exists(FAKENVML), "the fake NVML library is not built")
+    def test_mig_devices_in_place_of_the_gpu(self):
+        caps = self.capsules('[bolt.aiml]\nmig_enabled = true\n', mig=True, fake_nvml=FAKENVML)
+        migs = caps.host.manifest["detailed"]["gpus"][0]["mig_devices"]
+        self.assertEqual(len(migs), 2)
+        nodes = [sorted(os.path.basename(n) for n in m["device_nodes"]) for m in migs]
+        first = caps.hold(isolation="virtual")
+        try:
+            second = caps.hold(isolation="virtual")
+            try:
+                [a, b] = [e for e in caps.audit() if e["decision"] == "grant"]
+                self.assertEqual([a["devices"], b["devices"]], [[migs[0]["uuid"]], [migs[1]["uuid"]]])
+                # Every MIG device taken: refused naming the last one; the whole GPU too.
+                r = caps.run("ls /dev/nvidia-caps", isolation="virtual")
+                self.assertEqual(r.returncode, 8, r.stderr)
+                self.assertIn(f"MIG device 0:1 ({migs[1]['uuid']}) is held exclusively by container", r.stderr)
+                r = caps.run("true", isolation="exclusive")
+                self.assertEqual(r.returncode, 8, r.stderr)
+                self.assertIn("is in shared use by container", r.stderr)
+            finally:
+                Capsules.stop(second)
+            r = caps.run("ls /dev/nvidia-caps", isolation="virtual")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(sorted(r.stdout.split()), nodes[1], "the capsule sees its MIG device only")
+        finally:
+            Capsules.stop(first)
+        self.assertTrue(caps.settle(10))
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ def runc_containers():
 
 
 class RunBase(unittest.TestCase):
-    """A two-GPU fake host with device minors out of index order, a configuration file, a
-    private TMPDIR (where bundles would be left) and a guarded /var/run/cdi."""
+    """A two-GPU fake host with device minors out of index order, a configuration file (with
+    the GPU claims and the audit log in the test's folder, never the machine's), a private
+    TMPDIR (where bundles would be left) and a guarded /var/run/cdi."""
 
     gpus = 2
     config_text = '[runtime.environment]\nNVB_TEST_VAR = "hello world"\n'
@@ -76,8 +77,11 @@ class RunBase(unittest.TestCase):
         self.tmpdir = os.path.join(self.tmp, "tmpdir")
         os.makedirs(self.tmpdir)
         self.config = os.path.join(self.tmp, "nvbind.toml")
+        self.state = os.path.join(self.tmp, "state")
+        self.audit_log = os.path.join(self.tmp, "audit.log")
         with open(self.config, "w") as f:
             f.write(self.config_text)
+            f.write(f'\n[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.audit_log}"\n')
         for name in SPEC_NAMES:
             path = os.path.join(SPEC_DIR, name)
             if os.path.exists(path):
@@ -108,11 +112,23 @@ class RunBase(unittest.TestCase):
             make_busybox_rootfs(path)
         return path
 
+    def claims(self):
+        r = run([NVBIND, "claims", "--state-dir", self.state, "--json"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def audit(self):
+        if not os.path.exists(self.audit_log):
+            return []
+        with open(self.audit_log) as f:
+            return [json.loads(line) for line in f]
+
     def assertNothingLeft(self):
         self.assertEqual(os.listdir(self.tmpdir), [], "a bundle was left in TMPDIR")
         self.assertEqual(spec_files(), [], "a spec was left in /var/run/cdi")
         if HAVE_RUNC:
             self.assertEqual(runc_containers(), [], "a runc container was left")
+        self.assertEqual(self.claims(), [], "a GPU claim was left")
 
 
 @unittest.skipUnless(HAVE_PODMAN, "podman is not installed")
@@ -430,7 +446,12 @@ class FakeEngines(RunBase):
                               env=env)
         r = self.nvbind_run("--runtime", "bolt", "--gpu", "1", "--profile", "aiml", "img", "run.sh", env=env)
         self.assertEqual(r.returncode, 3, r.stderr)
+        # Exactly the translation: bolt names its capsules itself (the claim has nvbind's name).
         self.assertEqual(self.recorded(), ["\n".join(shlex.split(dry.stdout)[1:])])
+        [event] = self.audit()
+        self.assertEqual((event["runtime"], event["decision"], event["profile"]), ("bolt", "grant", "aiml"))
+        self.assertRegex(event["container"], r"^nvbind-\d+-[0-9a-f]{8}$")
+        self.assertEqual(self.claims(), [])
         self.assertEqual(spec_files(), ["nvidia.com-gpu-bolt.json"])
         with open(os.path.join(SPEC_DIR, "nvidia.com-gpu-bolt.json")) as f:
             spec = json.load(f)
@@ -450,8 +471,17 @@ class FakeEngines(RunBase):
         env = self.docker('28.2.2|["/etc/cdi","/var/run/cdi"]')
         r = self.nvbind_run("--runtime", "docker", "--gpu", "1", "img", "true", env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(self.recorded(), ["run\n--rm\n--device\nnvidia.com/gpu=1\n--env\nNVB_TEST_VAR=hello world\nimg\ntrue"])
+        # A real run names the container: its GPU claims and audit line go by that name.
+        args = self.recorded()[0].split("\n")
+        self.assertEqual(args[:3], ["run", "--rm", "--name"])
+        self.assertRegex(args[3], r"^nvbind-\d+-[0-9a-f]{8}$")
+        self.assertEqual(args[4:], ["--device", "nvidia.com/gpu=1", "--env", "NVB_TEST_VAR=hello world", "img", "true"])
         self.assertEqual(spec_files(), ["nvidia.com-gpu.json"])
+        [event] = self.audit()
+        self.assertEqual((event["container"], event["runtime"], event["decision"], event["isolation"]),
+                         (args[3], "docker", "grant", "shared"))
+        self.assertEqual(event["devices"], [self.host.manifest["gpus"][1]["uuid"]])
+        self.assertEqual(self.claims(), [], "the claim ends with the container")
 
     def test_docker_without_cdi_falls_back(self):
         env = self.docker("24.0.7|null")

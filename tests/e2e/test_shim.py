@@ -1,11 +1,15 @@
 """nvbind-runtime as podman's OCI runtime on a fake host: requests from the container's env
-and from annotations, [security] for unprivileged containers, config.json untouched without a
-request, podman's runtime arguments passed through untouched, clear failures."""
+(honoured with the default configuration) and from annotations, [security] turning
+unprivileged containers' env requests off, config.json untouched without a request, podman's
+runtime arguments passed through untouched, GPU claims taken on create and given back on
+delete (exclusive capsules refused with the holder named, config.json untouched), clear
+failures."""
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 from nvbtest import NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, run
@@ -29,9 +33,26 @@ done
 """
 
 
+def claims(state):
+    r = run([NVBIND, "claims", "--state-dir", state, "--json"])
+    if r.returncode != 0:
+        raise AssertionError(r.stderr)
+    return json.loads(r.stdout)
+
+
+def audit(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
 @unittest.skipUnless(shutil.which("podman") and RUNC, "podman and runc are needed")
 class ShimWithPodman(unittest.TestCase):
-    security = "allow_unprivileged_env_requests = true\n"
+    """The default configuration (no [security] settings): the issue's check
+    `podman --runtime nvbind-runtime run -e NVIDIA_VISIBLE_DEVICES=0 IMAGE` gets GPU 0."""
+
+    security = ""
 
     @classmethod
     def setUpClass(cls):
@@ -48,9 +69,12 @@ class ShimWithPodman(unittest.TestCase):
         os.makedirs(self.log)
         back = self.wrapper("back", RUNC, "")
         self.config = os.path.join(self.tmp, "nvbind.toml")
+        self.state = os.path.join(self.tmp, "state")
+        self.audit_log = os.path.join(self.tmp, "audit.log")
         with open(self.config, "w") as f:
             f.write(f'[runtime]\noci_runtime = "{back}"\n'
                     f'[runtime.environment]\nNVB_TEST_VAR = "from nvbind"\n'
+                    f'[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.audit_log}"\n'
                     f"[security]\n{self.security}")
         exports = f"export NVBIND_ROOT={self.host.root} NVBIND_CONFIG={self.config}\n"
         self.front = self.wrapper("front", SHIM, exports)
@@ -131,15 +155,60 @@ class ShimWithPodman(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("nvbind-runtime: NVIDIA_VISIBLE_DEVICES '0,9': no GPU 9 on this host (GPUs 0-1)", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.log, "back.json")), "the real runtime never ran")
+        self.assertEqual(audit(self.audit_log), [], "a request that names no GPU is no isolation decision")
+
+    def test_claims_follow_the_container(self):
+        """create claims (held by the container once the shim is gone), a second exclusive
+        request is refused naming the holder, delete gives the GPU back."""
+        cmd = ["podman", "--runtime", self.front, "run", "--rm", "--annotation", "nvbind.gpus=0", "--annotation",
+               "nvbind.isolation=exclusive", self.image, "sh", "-c", "echo ready; sleep 3"]
+        first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(first.stdout.readline().strip(), "ready", first.stderr.read() if first.poll() else "")
+            [held] = claims(self.state)
+            self.assertEqual((held["mode"], held["runtime"], held["device"]), ("exclusive", "nvbind-runtime", "0"))
+            self.assertRegex(held["container"], r"^[0-9a-f]{64}$")
+            self.assertEqual(held["oci_state"], f"/run/runc/{held['container']}/state.json")
+            self.assertTrue(os.path.exists(held["oci_state"]))
+            for name in ("front.json", "back.json"):
+                os.unlink(os.path.join(self.log, name))
+            # Shared use of the held GPU is refused too, before the real runtime runs.
+            r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", script="echo started")
+            self.assertNotEqual(r.returncode, 0)
+            uuid = self.host.manifest["gpus"][0]["uuid"]
+            self.assertIn(f"nvbind-runtime: GPU 0 ({uuid}) is held exclusively by container {held['container']} "
+                          f"since {held['since']}", r.stderr)
+            self.assertNotIn("started", r.stdout)
+            self.assertFalse(os.path.exists(os.path.join(self.log, "back.json")), "the real runtime never ran")
+            # Another GPU is free.
+            r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=1", script="ls /dev")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(f"nvidia{self.minor(1)}", r.stdout.split())
+            self.assertEqual(first.wait(timeout=60), 0)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+            first.stdout.close()
+            first.stderr.close()
+        self.assertEqual(claims(self.state), [], "delete gave every GPU back")
+        events = audit(self.audit_log)
+        self.assertEqual([(e["decision"], e["isolation"]) for e in events],
+                         [("grant", "exclusive"), ("deny", "shared"), ("grant", "shared")])
+        self.assertEqual(events[0]["container"], held["container"])
 
 
-class ShimSecurityDefaults(ShimWithPodman):
-    """The default [security]: an unprivileged container's own NVIDIA_VISIBLE_DEVICES is not
-    honoured; a privileged one's is, and annotations always are."""
+class ShimUnprivilegedEnvOff(ShimWithPodman):
+    """[security] allow_unprivileged_env_requests = false: an unprivileged container's own
+    NVIDIA_VISIBLE_DEVICES is not honoured; a privileged one's is, and annotations always are."""
 
-    security = ""
+    security = "allow_unprivileged_env_requests = false\n"
+    # Replaced below, or checked once with the default configuration.
+    test_env_request_gets_gpu0_and_driver_libraries = None
+    test_bad_request_fails_with_a_clear_message = None
+    test_claims_follow_the_container = None
 
-    def test_env_request_gets_gpu0_and_driver_libraries(self):
+    def test_env_request_refused_unless_privileged(self):
         r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", script="ls /dev")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertFalse([n for n in r.stdout.split() if n.startswith("nvidia")])
@@ -148,7 +217,7 @@ class ShimSecurityDefaults(ShimWithPodman):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(f"nvidia{self.minor(0)}", r.stdout.split())
 
-    def test_bad_request_fails_with_a_clear_message(self):
+    def test_refused_request_is_not_even_read(self):
         # Refused before it is read: no error for an env request the policy ignores.
         r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0,9", script="echo started")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -162,9 +231,14 @@ class ShimDirect(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="nvbind-shim-direct-")
         self.host = FakeHost(gpus=1)
+        self.state = os.path.join(self.tmp, "state")
+        self.audit_log = os.path.join(self.tmp, "audit.log")
         self.env = {"NVBIND_ROOT": self.host.root, "NVBIND_CONFIG": os.path.join(self.tmp, "none.toml")}
+        self.write_config("")
+
+    def write_config(self, text):
         with open(self.env["NVBIND_CONFIG"], "w") as f:
-            f.write("")
+            f.write(f'[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.audit_log}"\n{text}')
 
     def tearDown(self):
         self.host.remove()
@@ -198,6 +272,95 @@ class ShimDirect(unittest.TestCase):
         self.assertEqual(r.returncode, 6, r.stderr)
         self.assertIn("nvidia%d" % self.host.manifest["gpus"][0]["minor"], r.stdout.split())
         self.assertEqual(sorted(os.listdir(bundle)), ["config.json"], "only config.json, no temporary files")
+        # `run` held the GPU while the container ran; with both gone nothing is held.
+        [event] = audit(self.audit_log)
+        self.assertEqual((event["decision"], event["runtime"]), ("grant", "nvbind-runtime"))
+        self.assertEqual(claims(self.state), [])
+
+    def bundle(self, name, annotations, args=("sleep", "30")):
+        rootfs = os.path.join(self.tmp, "rootfs")
+        if not os.path.exists(rootfs):
+            make_busybox_rootfs(rootfs)
+        bundle = os.path.join(self.tmp, name)
+        os.makedirs(bundle)
+        run([RUNC, "spec", "--bundle", bundle], check=True)
+        path = os.path.join(bundle, "config.json")
+        with open(path) as f:
+            config = json.load(f)
+        config["root"] = {"path": rootfs, "readonly": False}
+        config["process"]["terminal"] = False
+        config["process"]["args"] = list(args)
+        config["annotations"] = annotations
+        with open(path, "w") as f:
+            json.dump(config, f)
+        return bundle, path
+
+    def shim(self, *args):
+        """The shim with stdio in files: a created container's init keeps its stdio open."""
+        out, err = os.path.join(self.tmp, "out"), os.path.join(self.tmp, "err")
+        with open(out, "w") as o, open(err, "w") as e:
+            rc = subprocess.run([SHIM, *args], env={**os.environ, **self.env}, stdout=o, stderr=e,
+                                timeout=120).returncode
+        with open(err) as e:
+            return rc, e.read()
+
+    def test_create_claims_and_delete_gives_back(self):
+        root = os.path.join(self.tmp, "runc-root")
+        ann = {"nvbind.gpus": "0", "nvbind.isolation": "exclusive", "nvbind.profile": "aiml"}
+        bundle, _ = self.bundle("b1", ann)
+        ctr = "nvbind-shim-claim-%d" % os.getpid()
+        rc, err = self.shim("--root", root, "create", "--bundle", bundle, ctr)
+        try:
+            self.assertEqual(rc, 0, err)
+            # The shim is gone; the created container (its init, through runc's state file
+            # under --root) holds the GPU.
+            [held] = claims(self.state)
+            self.assertEqual((held["container"], held["mode"]), (ctr, "exclusive"))
+            self.assertEqual(held["oci_state"], os.path.join(root, ctr, "state.json"))
+            # A second capsule asking for the GPU is refused and its config.json is untouched.
+            other, path = self.bundle("b2", {"nvbind.gpus": "0"})
+            with open(path, "rb") as f:
+                before = f.read()
+            rc2, err2 = self.shim("--root", root, "create", "--bundle", other, ctr + "-2")
+            self.assertEqual(rc2, 8, err2)
+            uuid = self.host.manifest["gpus"][0]["uuid"]
+            self.assertEqual(err2, f"nvbind-runtime: GPU 0 ({uuid}) is held exclusively by container {ctr} "
+                                   f"since {held['since']}\n")
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), before, "a refused create leaves config.json untouched")
+            self.assertEqual(sorted(os.listdir(other)), ["config.json"])
+            self.assertNotEqual(run([RUNC, "--root", root, "state", ctr + "-2"]).returncode, 0)
+        finally:
+            rc3, err3 = self.shim("--root", root, "delete", "--force", ctr)
+        self.assertEqual(rc3, 0, err3)
+        self.assertEqual(claims(self.state), [], "delete gave the GPU back")
+        events = audit(self.audit_log)
+        self.assertEqual([(e["container"], e["decision"], e["isolation"], e["profile"]) for e in events],
+                         [(ctr, "grant", "exclusive", "aiml"), (ctr + "-2", "deny", "shared", None)])
+
+    def test_exec_failure_gives_the_claim_back(self):
+        bad = os.path.join(self.tmp, "bad-runtime")
+        with open(bad, "w") as f:
+            f.write("not a program\n")
+        os.chmod(bad, 0o755)
+        self.write_config(f'[runtime]\noci_runtime = "{bad}"\n')
+        bundle, _ = self.bundle("b3", {"nvbind.gpus": "0", "nvbind.isolation": "exclusive"})
+        rc, err = self.shim("create", "--bundle", bundle, "nvbind-shim-noexec")
+        self.assertEqual(rc, 7, err)
+        self.assertIn(f"nvbind-runtime: cannot run {bad}", err)
+        self.assertEqual(claims(self.state), [], "a container that never started holds nothing")
+
+    def test_bad_isolation_annotation(self):
+        bundle, path = self.bundle("b4", {"nvbind.gpus": "0", "nvbind.isolation": "solo"})
+        with open(path, "rb") as f:
+            before = f.read()
+        rc, err = self.shim("create", "--bundle", bundle, "nvbind-shim-bad")
+        self.assertEqual(rc, 9, err)
+        self.assertIn("annotations.nvbind.isolation: unknown isolation 'solo' (expected shared, exclusive or virtual)",
+                      err)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(audit(self.audit_log), [])
 
     def test_broken_configuration(self):
         with open(self.env["NVBIND_CONFIG"], "w") as f:
