@@ -39,13 +39,15 @@ class Case:
     stdin     text for standard input
     prog      "nvbind" or "shim" (nvbind-runtime)
     env       extra environment
-    stdout    expected standard output ("" by default; None: not checked)"""
+    stdout    expected standard output ("" by default; None: not checked)
+    may_add   a pattern of relative paths that may appear, as empty files or folders (the
+              claims' lock files, which stay by design: removing them would race with lockers)"""
 
     def __init__(self, name, argv, code, message, files=None, host=None, stdin=None, prog="nvbind", env=None,
-                 stdout=""):
+                 stdout="", may_add=None):
         self.name, self.argv, self.code, self.message = name, argv, code, message
         self.files, self.host, self.stdin, self.prog = files or {}, host, stdin, prog
-        self.env, self.stdout = env or {}, stdout
+        self.env, self.stdout, self.may_add = env or {}, stdout, may_add
 
 
 # ---- helpers to damage a fake host ------------------------------------------------------------
@@ -133,22 +135,29 @@ CLI = [
          "nvbind: no NVIDIA driver found under @TMP@/file: the host root is not a folder", files={"file": "x\n"}),
     Case("driver_root_missing", ["--root", "@ROOT@", "--driver-root", "/run/nvidia/driver", "info"], 3,
          "nvbind: driver root /run/nvidia/driver: no such folder under the host root", host=True),
-    Case("info_unknown_option", ["info", "--bogus"], 2, "nvbind info: unknown option '--bogus' (see nvbind info --help)"),
-    Case("info_flag_with_value", ["info", "--json=yes"], 2, "nvbind info: --json takes no value (see nvbind info --help)"),
+    Case("info_unknown_option", ["info", "--bogus"], 2,
+         "nvbind info: unknown option '--bogus' (see nvbind info --help)"),
+    Case("info_flag_with_value", ["info", "--json=yes"], 2,
+         "nvbind info: --json takes no value (see nvbind info --help)"),
     Case("info_extra_argument", ["info", "extra"], 2, "nvbind info: unexpected argument 'extra'"),
-    Case("doctor_unknown_short_option", ["doctor", "-x"], 2, "nvbind doctor: unknown option '-x' (see nvbind doctor --help)"),
+    Case("doctor_unknown_short_option", ["doctor", "-x"], 2,
+         "nvbind doctor: unknown option '-x' (see nvbind doctor --help)"),
     Case("cdi_no_subcommand", ["cdi"], 2, "nvbind cdi: usage: nvbind cdi generate|list|validate|check ..."),
     Case("cdi_unknown_subcommand", ["cdi", "frob"], 2,
          "nvbind cdi: unknown subcommand 'frob' (generate, list, validate, check)"),
-    Case("generate_kind_without_slash", ["--root", "@ROOT@", "cdi", "generate", "--kind", "nvidia", "--output", "@TMP@/out"],
+    Case("generate_kind_without_slash", ["--root", "@ROOT@", "cdi", "generate",
+                                         "--kind", "nvidia", "--output", "@TMP@/out"],
          2, "nvbind cdi generate: --kind 'nvidia': a kind is VENDOR/CLASS (e.g. nvidia.com/gpu) and this has no '/'",
          host=True, files={"out/.keep": ""}),
-    Case("generate_kind_empty_class", ["--root", "@ROOT@", "cdi", "generate", "--kind", "nvidia.com/", "--output", "@TMP@/out"],
+    Case("generate_kind_empty_class", ["--root", "@ROOT@", "cdi", "generate",
+                                       "--kind", "nvidia.com/", "--output", "@TMP@/out"],
          2, "nvbind cdi generate: --kind 'nvidia.com/': the class is empty", host=True, files={"out/.keep": ""}),
     Case("generate_kind_bad_character", ["--root", "@ROOT@", "cdi", "generate", "--kind", "nvidia.com/gpu!"], 2,
-         "nvbind cdi generate: --kind 'nvidia.com/gpu!': the class must end with a letter or digit, not '!'", host=True),
+         "nvbind cdi generate: --kind 'nvidia.com/gpu!': the class must end with a letter or digit, not '!'",
+         host=True),
     Case("generate_kind_vendor_too_long", ["--root", "@ROOT@", "cdi", "generate", "--kind", "v" * 254 + "/gpu"], 2,
-         "nvbind cdi generate: --kind '%s/gpu': the vendor is 254 characters long, at most 253 are allowed" % ("v" * 254),
+         "nvbind cdi generate: --kind '%s/gpu': the vendor is 254 characters long, at most 253 are allowed"
+         % ("v" * 254),
          host=True),
     Case("generate_kind_missing_value", ["cdi", "generate", "--kind"], 2,
          "nvbind cdi generate: --kind needs a value (see nvbind cdi generate --help)"),
@@ -158,23 +167,27 @@ CLI = [
          files={"out/.keep": ""}),
     Case("generate_empty_strategy", ["--root", "@ROOT@", "cdi", "generate", "--device-name-strategy", ""], 2,
          "nvbind: --device-name-strategy: empty list (expected index, uuid or type-index)", host=True),
-    Case("generate_strategy_empty_entry", ["--root", "@ROOT@", "cdi", "generate", "--device-name-strategy", "index,,uuid"],
+    Case("generate_strategy_empty_entry", ["--root", "@ROOT@", "cdi", "generate",
+                                           "--device-name-strategy", "index,,uuid"],
          2, "nvbind: --device-name-strategy 'index,,uuid': empty entry", host=True),
     Case("generate_bad_format", ["--root", "@ROOT@", "cdi", "generate", "--format", "xml", "--output", "@TMP@/out"], 2,
          "nvbind: cdi generate: --format 'xml': expected json or yaml", host=True, files={"out/.keep": ""}),
     Case("generate_relative_hook_path", ["--root", "@ROOT@", "cdi", "generate", "--hook-path", "bin/nvbind"], 2,
          "nvbind cdi generate: --hook-path 'bin/nvbind' must be an absolute path", host=True),
-    Case("generate_unknown_profile", ["--root", "@ROOT@", "cdi", "generate", "--profile", "turbo", "--output", "@TMP@/out"],
+    Case("generate_unknown_profile", ["--root", "@ROOT@", "cdi", "generate",
+                                      "--profile", "turbo", "--output", "@TMP@/out"],
          2, "nvbind: --profile 'turbo': unknown profile (valid: default, gaming, aiml)", host=True,
          files={"out/.keep": ""}),
     Case("generate_extra_argument", ["--root", "@ROOT@", "cdi", "generate", "extra"], 2,
          "nvbind cdi generate: unexpected argument 'extra'", host=True),
-    Case("generate_output_folder_missing", ["--root", "@ROOT@", "cdi", "generate", "--output", "@TMP@/no/such/x.json"], 6,
+    Case("generate_output_folder_missing", ["--root", "@ROOT@", "cdi", "generate",
+                                            "--output", "@TMP@/no/such/x.json"], 6,
          "nvbind: cannot write @TMP@/no/such/x.json: folder @TMP@/no/such: No such file or directory", host=True),
     Case("generate_output_name_is_a_folder", ["--root", "@ROOT@", "cdi", "generate", "--output", "@TMP@/out"], 6,
          "nvbind: cannot write @TMP@/out/nvidia.com-gpu.json: it is a folder; nvbind replaces only regular files",
          host=True, files={"out/nvidia.com-gpu.json/.keep": ""}),
-    Case("generate_output_is_a_device_node", ["--root", "@ROOT@", "cdi", "generate", "--output", "@ROOT@/dev/nvidiactl"],
+    Case("generate_output_is_a_device_node", ["--root", "@ROOT@", "cdi", "generate",
+                                              "--output", "@ROOT@/dev/nvidiactl"],
          6, "nvbind: cannot write @ROOT@/dev/nvidiactl: it is a character device; nvbind replaces only regular files",
          host=True),
     Case("validate_no_file", ["cdi", "validate"], 2, "nvbind cdi validate: usage: nvbind cdi validate FILE"),
@@ -207,7 +220,8 @@ CLI = [
     Case("claims_state_dir_missing_value", ["claims", "--state-dir"], 2,
          "nvbind claims: --state-dir needs a value (see nvbind claims --help)"),
     Case("audit_bad_since", ["audit", "--file", "@TMP@/audit.log", "--since", "yesterday"], 2,
-         "nvbind audit: --since yesterday: not a time (expected RFC 3339 like 2024-05-01T12:00:00Z, or 90s, 10m, 2h, 1d)"),
+         "nvbind audit: --since yesterday: not a time "
+         "(expected RFC 3339 like 2024-05-01T12:00:00Z, or 90s, 10m, 2h, 1d)"),
     Case("audit_empty_container", ["audit", "--file", "@TMP@/audit.log", "--container", ""], 2,
          "nvbind audit: --container: empty container id"),
     Case("hook_no_subcommand", ["hook"], 2,
@@ -279,7 +293,8 @@ RUN = [
     run_case("bad_configuration", ["--runtime", "runc", "--rootfs", "@TMP@/rootfs", "true"], 5,
              "nvbind: @TMP@/nvbind.toml:4:19: bolt.capsule.isolation_level: \"exclusve\" is not one of shared, "
              "exclusive, virtual; did you mean \"exclusive\"?",
-             files={"nvbind.toml": '[cdi]\noutput_dir = "@TMP@/specs"\n[bolt.capsule]\nisolation_level = "exclusve"\n'}),
+             files={"nvbind.toml": '[cdi]\noutput_dir = "@TMP@/specs"\n[bolt.capsule]\nisolation_level = '
+                                   '"exclusve"\n'}),
 ]
 
 
@@ -292,15 +307,18 @@ def config_case(name, text, message, code=5):
 
 
 CONFIG = [
-    config_case("unknown_table", "[bolt.nope]\nx = 1\n", "1:7: bolt.nope: unknown table (expected one of capsule, gaming, aiml)"),
+    config_case("unknown_table", "[bolt.nope]\nx = "
+                                 "1\n", "1:7: bolt.nope: unknown table (expected one of capsule, gaming, aiml)"),
     config_case("unknown_key_with_suggestion", "[bolt.capsule]\nisolation_levl = \"shared\"\n",
                 "2:1: bolt.capsule.isolation_levl: unknown key; did you mean \"isolation_level\"?"),
     config_case("wrong_type", "[bolt.capsule]\nsnapshot_gpu_state = \"yes\"\n",
                 "2:22: bolt.capsule.snapshot_gpu_state: expected a boolean, found string"),
     config_case("bad_enum_with_suggestion", "[bolt.capsule]\nisolation_level = \"exclusve\"\n",
-                "2:19: bolt.capsule.isolation_level: \"exclusve\" is not one of shared, exclusive, virtual; did you mean \"exclusive\"?"),
+                "2:19: bolt.capsule.isolation_level: \"exclusve\" is not one of shared, exclusive, virtual; did you "
+                "mean \"exclusive\"?"),
     config_case("bad_size_unit", "[bolt.capsule]\ngpu_memory_limit = \"8QB\"\n",
-                "2:20: bolt.capsule.gpu_memory_limit: \"8QB\" is not a size: unknown unit (expected B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)"),
+                "2:20: bolt.capsule.gpu_memory_limit: \"8QB\" is not a size: unknown unit (expected B, KB, MB, GB, "
+                "TB, KiB, MiB, GiB or TiB)"),
     config_case("negative_size", "[bolt.capsule]\ngpu_memory_limit = \"-8GB\"\n",
                 "2:20: bolt.capsule.gpu_memory_limit: \"-8GB\" is not a size: sizes cannot be negative"),
     config_case("duplicate_key", "[bolt.capsule]\nquic_acceleration = true\nquic_acceleration = false\n",
@@ -308,10 +326,12 @@ CONFIG = [
     config_case("table_defined_twice", "[bolt.capsule]\nquic_acceleration = true\n[bolt.capsule]\n",
                 "3:1: table [bolt.capsule] defined twice (first at line 1)"),
     config_case("integer_out_of_schema_range", "[bolt.aiml]\ncuda_cache_size = 8192\n",
-                "2:19: bolt.aiml.cuda_cache_size: 8192 is out of range (0 to 4096 MiB; CUDA caps its JIT cache at 4 GiB)"),
+                "2:19: bolt.aiml.cuda_cache_size: 8192 is out of range "
+                "(0 to 4096 MiB; CUDA caps its JIT cache at 4 GiB)"),
     config_case("percent_out_of_range", "[bolt.capsule]\ncompute_limit = 150\n",
                 "2:17: bolt.capsule.compute_limit: 150 is out of range (0 to 100 percent)"),
-    config_case("integer_overflow", "[bolt.aiml]\ncuda_cache_size = 99999999999999999999\n", "2:19: integer out of range"),
+    config_case("integer_overflow", "[bolt.aiml]\ncuda_cache_size = 99999999999999999999\n",
+                "2:19: integer out of range"),
     config_case("invalid_utf8", b"[bolt.gaming]\npower_profile = \"\xff\xfe\"\n", "2:18: invalid UTF-8 (byte 0xFF)"),
     config_case("unterminated_string", "[bolt.gaming]\npower_profile = \"balanced\n", "2:17: unterminated string"),
     config_case("unterminated_multiline_string", "[bolt.gaming]\npower_profile = \"\"\"balanced\n\n",
@@ -335,9 +355,11 @@ CONFIG = [
                 "2:13: isolation.state_dir: \"run/nvbind\" must be an absolute path"),
     config_case("unknown_profile_key", "[profiles.x]\nfoo = 1\n",
                 "2:1: profiles.x.foo: unknown key (expected one of env, driver_capabilities, devices, mounts)"),
-    config_case("unterminated_array", "[cdi]\ndevice_name_strategy = [\"index\"\n", re.compile(r"2:24: unterminated array")),
+    config_case("unterminated_array", "[cdi]\ndevice_name_strategy = [\"index\"\n",
+                re.compile(r"2:24: unterminated array")),
     config_case("inline_table_sealed", "bolt = { capsule = { quic_acceleration = true } }\n[bolt.gaming]\n",
-                re.compile(r"2:1: cannot define \[bolt\.gaming\]: 'bolt' is an inline table \(line 1\), and inline tables are sealed")),
+                re.compile(r"2:1: cannot define \[bolt\.gaming\]: 'bolt' is an inline table \(line 1\), "
+                           r"and inline tables are sealed")),
 ]
 
 # A bad configuration must stop commands that write before they write anything.
@@ -347,7 +369,8 @@ CONFIG_STOPS_WRITERS = [
          "nvbind: @TMP@/nvbind.toml:2:1: bolt.gaming.nope: unknown key (expected one of dlss_enabled, "
          "rt_cores_enabled, performance_profile, wine_optimizations, vrs_enabled, power_profile, shader_cache_size)",
          host=True, files={"nvbind.toml": "[bolt.gaming]\nnope = true\n", "out/nvidia.com-gpu.json": "{\"old\": 1}\n"}),
-    Case("shim_stops_before_editing", ["--root", "@TMP@/runc-state", "create", "--bundle", "@TMP@/bundle", "ctr-bad"], 5,
+    Case("shim_stops_before_editing", ["--root", "@TMP@/runc-state", "create",
+                                       "--bundle", "@TMP@/bundle", "ctr-bad"], 5,
          "nvbind-runtime: @TMP@/nvbind.toml:1:2: nope: unknown table (expected one of bolt, runtime, host, gpu, "
          "security, cdi, isolation, profiles)", prog="shim",
          host=True, files={"nvbind.toml": "[nope]\n", "bundle/config.json": '{"ociVersion": "1.0.2"}\n',
@@ -377,13 +400,16 @@ HOST = [
          "nvbind: @ROOT@/proc/driver/nvidia/gpus/0000:01:00.0/information: field 'Bus Location' is missing",
          host=drop_field("Bus Location")),
     Case("information_minor_not_a_number", ["--root", "@ROOT@", "info"], 4,
-         "nvbind: @ROOT@/proc/driver/nvidia/gpus/0000:01:00.0/information: field 'Device Minor': 'x' is not a minor number 0-254",
+         "nvbind: @ROOT@/proc/driver/nvidia/gpus/0000:01:00.0/information: "
+         "field 'Device Minor': 'x' is not a minor number 0-254",
          host=set_field("Device Minor", "x")),
     Case("information_minor_too_large", ["--root", "@ROOT@", "info"], 4,
-         "nvbind: @ROOT@/proc/driver/nvidia/gpus/0000:01:00.0/information: field 'Device Minor': '99999999999' is not a "
-         "minor number 0-254", host=set_field("Device Minor", "99999999999")),
+         "nvbind: @ROOT@/proc/driver/nvidia/gpus/0000:01:00.0/information: "
+         "field 'Device Minor': '99999999999' is not a minor number 0-254",
+         host=set_field("Device Minor", "99999999999")),
     Case("information_uuid_without_prefix", ["--root", "@ROOT@", "info"], 4,
-         "nvbind: @ROOT@/proc/driver/nvidia/gpus/0000:01:00.0/information: field 'GPU UUID': '1234' does not start with GPU-",
+         "nvbind: @ROOT@/proc/driver/nvidia/gpus/0000:01:00.0/information: "
+         "field 'GPU UUID': '1234' does not start with GPU-",
          host=set_field("GPU UUID", "1234")),
     Case("information_missing", ["--root", "@ROOT@", "info"], 4,
          "nvbind: cannot read @ROOT@/proc/driver/nvidia/gpus/0000:01:00.0/information: No such file or directory",
@@ -398,12 +424,14 @@ HOST = [
          re.compile(r"nvbind: @ROOT@/etc/ld\.so\.cache: truncated: header says the string table holds \d+ bytes "
                     r"but \d+ follow the entries"), host=truncate_cache(-1)),
     Case("ldcache_bad_magic", ["--root", "@ROOT@", "info"], 4,
-         "nvbind: @ROOT@/etc/ld.so.cache: not an ld.so.cache: bad magic (expected \"glibc-ld.so.cache1.1\" or \"ld.so-1.7.0\")",
+         "nvbind: @ROOT@/etc/ld.so.cache: not an ld.so.cache: "
+         "bad magic (expected \"glibc-ld.so.cache1.1\" or \"ld.so-1.7.0\")",
          host=write_host_file("etc/ld.so.cache", b"X" * 480)),
     Case("ldcache_empty", ["--root", "@ROOT@", "info"], 4, "nvbind: @ROOT@/etc/ld.so.cache: empty file",
          host=write_host_file("etc/ld.so.cache", b"")),
     Case("ldcache_entry_count_too_large", ["--root", "@ROOT@", "info"], 4,
-         re.compile(r"nvbind: @ROOT@/etc/ld\.so\.cache: truncated: header says 2147483647 entries but the file holds \d+"),
+         re.compile(r"nvbind: @ROOT@/etc/ld\.so\.cache: "
+                    r"truncated: header says 2147483647 entries but the file holds \d+"),
          host=cache_header_field(20, 0x7fffffff)),
     Case("ldcache_string_table_too_large", ["--root", "@ROOT@", "info"], 4,
          re.compile(r"nvbind: @ROOT@/etc/ld\.so\.cache: truncated: header says the string table holds 2147483647 bytes "
@@ -411,7 +439,8 @@ HOST = [
     Case("ldcache_is_a_folder", ["--root", "@ROOT@", "info"], 4, "nvbind: @ROOT@/etc/ld.so.cache: not a regular file",
          host=replace_with_folder("etc/ld.so.cache")),
     # The same damage must stop a writer before it writes: the old spec stays as it was.
-    Case("generate_on_corrupt_cache_keeps_old_spec", ["--root", "@ROOT@", "cdi", "generate", "--output", "@TMP@/out"], 4,
+    Case("generate_on_corrupt_cache_keeps_old_spec", ["--root", "@ROOT@", "cdi", "generate",
+                                                      "--output", "@TMP@/out"], 4,
          "nvbind: @ROOT@/etc/ld.so.cache: truncated: 40 bytes left for the 48-byte header at offset 0",
          host=truncate_cache(40), files={"out/nvidia.com-gpu.json": "{\"old\": 1}\n"}),
     Case("generate_without_driver_keeps_old_spec", ["--root", "@ROOT@", "cdi", "generate", "--output", "@TMP@/out"], 3,
@@ -431,16 +460,19 @@ def spec_case(name, text, message, code=1, ext="json"):
 
 
 SPECS = [
-    spec_case("truncated_json", SPEC_HEAD + '"devices": [', re.compile(r"nvbind: @TMP@/spec\.json:1:\d+: .*expected.*")),
+    spec_case("truncated_json", SPEC_HEAD + '"devices": [',
+              re.compile(r"nvbind: @TMP@/spec\.json:1:\d+: .*expected.*")),
     spec_case("not_an_object", "[1, 2]\n", "spec: expected a JSON object, got array"),
     spec_case("empty_file", "", re.compile(r"nvbind: @TMP@/spec\.json: the file is empty; no CDI spec in it")),
-    spec_case("invalid_device_name", SPEC_HEAD + '"devices": [{"name": "bad name!", "containerEdits": {"env": ["A=1"]}}]}',
-              "devices[0].name: \"bad name!\" is not a valid device name: character ' ' is not allowed in a device name "
-              "(letters, digits, '_', '-', '.', ':')"),
+    spec_case("invalid_device_name",
+              SPEC_HEAD + '"devices": [{"name": "bad name!", "containerEdits": {"env": ["A=1"]}}]}',
+              "devices[0].name: \"bad name!\" is not a valid device name: "
+              "character ' ' is not allowed in a device name (letters, digits, '_', '-', '.', ':')"),
     spec_case("duplicate_device_json", SPEC_HEAD + '"devices": [%s, %s]}' % (DEV_A, DEV_A),
               "devices[1].name: \"a\" is already the name of devices[0]"),
     spec_case("duplicate_device_yaml", 'cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\ndevices:\n'
-              "  - name: a\n    containerEdits:\n      env: [A=1]\n  - name: a\n    containerEdits:\n      env: [A=1]\n",
+              "  - name: a\n    containerEdits:\n      env: [A=1]\n"
+              "  - name: a\n    containerEdits:\n      env: [A=1]\n",
               "devices[1].name: \"a\" is already the name of devices[0]", ext="yaml"),
     spec_case("version_too_low", '{"cdiVersion": "0.3.0", "kind": "nvidia.com/gpu", "devices": [{"name": "x", '
               '"containerEdits": {"deviceNodes": [{"path": "/dev/nvidia0", "hostPath": "/dev/nvidia0"}]}}]}',
@@ -451,7 +483,8 @@ SPECS = [
     spec_case("kind_without_slash", '{"cdiVersion": "0.5.0", "kind": "nvidia", "devices": [%s]}' % DEV_A,
               "kind: \"nvidia\" is not a valid kind: a kind is VENDOR/CLASS (e.g. nvidia.com/gpu) and this has no '/'"),
     spec_case("kind_missing", '{"cdiVersion": "0.5.0", "devices": [%s]}' % DEV_A, "kind: required field is missing"),
-    spec_case("devices_missing", '{"cdiVersion": "0.5.0", "kind": "nvidia.com/gpu"}', "devices: required field is missing"),
+    spec_case("devices_missing", '{"cdiVersion": "0.5.0", "kind": "nvidia.com/gpu"}',
+              "devices: required field is missing"),
     spec_case("relative_device_path", SPEC_HEAD + '"devices": [{"name": "a", "containerEdits": {"deviceNodes": '
               '[{"path": "dev/nvidia0"}]}}]}',
               "devices[0].containerEdits.deviceNodes[0].path: \"dev/nvidia0\" is not an absolute path"),
@@ -478,8 +511,9 @@ SPECS = [
          files={"spec.json": SPEC_HEAD + '"devices": ['}),
     Case("list_reports_malformed_spec", ["cdi", "list", "--spec-dir", "@TMP@/cdi"], 0, None,
          files={"cdi/broken.json": SPEC_HEAD + '"devices": [',
-                "cdi/dup.yaml": 'cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\ndevices:\n  - name: a\n    containerEdits:\n'
-                                '      env: [A=1]\n  - name: a\n    containerEdits:\n      env: [A=1]\n'},
+                "cdi/dup.yaml": 'cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\ndevices:\n'
+                                '  - name: a\n    containerEdits:\n      env: [A=1]\n'
+                                '  - name: a\n    containerEdits:\n      env: [A=1]\n'},
          stdout=re.compile(r"@TMP@/cdi/broken\.json  \(\?, cdiVersion \?\)  INVALID\n"
                            r"  problem: @TMP@/cdi/broken\.json:1:\d+: .*expected.*\n"
                            r"@TMP@/cdi/dup\.yaml  \(nvidia\.com/gpu, cdiVersion 0\.5\.0\)  INVALID\n"
@@ -517,7 +551,8 @@ BUNDLES = [
               '"bundle": "bundle"}', 9, "container state: \"bundle\" bundle is not an absolute path"),
     hook_case("state_bundle_not_a_string", '{"ociVersion": "1.0.2", "id": "c", "status": "creating", "pid": 1, '
               '"bundle": 5}', 9, "container state: \"bundle\" is not a string"),
-    hook_case("state_too_large", '{"a": "' + "x" * (1 << 20) + '"}', 9, "container state on stdin: larger than 1048576 bytes"),
+    hook_case("state_too_large", '{"a": "' + "x" * (1 << 20) + '"}', 9,
+              "container state on stdin: larger than 1048576 bytes"),
     hook_case("bundle_missing", STATE.replace("@TMP@/bundle", "@TMP@/none"), 9,
               "bundle @TMP@/none: config.json: No such file or directory"),
     hook_case("bundle_without_config", STATE, 9, "bundle @TMP@/bundle: config.json: No such file or directory",
@@ -568,8 +603,36 @@ SHIMS = [
               re.compile(r"nvbind-runtime: .*\b7\b.*no GPU 7 on this host \(GPUs 0-1\)")),
 ]
 
+LOCKS = r"state/locks(/GPU-x\.lock)?"
+
+# State nvbind keeps: claim records (refused whole, never overwritten, so a person can look)
+# and the audit log (damaged lines reported and skipped, the status says so).
+STATE_FILES = [
+    Case("claim_record_not_json", ["claims", "--state-dir", "@TMP@/state"], 9,
+         "nvbind: claim record @TMP@/state/claims/GPU-x.json: line 2, column 0: '}' expected near end of file "
+         "(remove the file if no container holds the device)", files={"state/claims/GPU-x.json": '{"version": 1\n'},
+         may_add=LOCKS),
+    Case("claim_record_unknown_version", ["claims", "--state-dir", "@TMP@/state", "--json"], 9,
+         "nvbind: claim record @TMP@/state/claims/GPU-x.json: version: 2 is out of range "
+         "(remove the file if no container holds the device)",
+         files={"state/claims/GPU-x.json": '{"version": 2, "device": {}, "mode": "x", "holders": []}\n'},
+         may_add=LOCKS),
+    Case("claim_record_exclusive_without_holder", ["claims", "--state-dir", "@TMP@/state"], 9,
+         "nvbind: claim record @TMP@/state/claims/GPU-x.json: holders: an exclusive claim has exactly one holder, "
+         "not 0 (remove the file if no container holds the device)",
+         files={"state/claims/GPU-x.json": '{"version": 1, "device": {"gpu_index": 0, "uuid": "GPU-x"}, '
+                                           '"mode": "exclusive", "holders": []}\n'}, may_add=LOCKS),
+    Case("audit_damaged_lines", ["audit", "--file", "@TMP@/audit.log"], 9,
+         "nvbind audit: @TMP@/audit.log:2: not JSON (column 3: '[' or '{' expected near 'not'); skipped",
+         files={"audit.log": '{"time":"2024-05-01T12:00:00.000Z","container":"a","decision":"grant"}\nnot json\n'
+                             '{"time":"x"}\n'}),
+    Case("config_in_current_folder", ["config", "show"], 5,
+         "nvbind: nvbind.toml:2:1: bolt.x: unknown key (expected one of capsule, gaming, aiml)",
+         files={"nvbind.toml": "[bolt]\nx = 1\n"}),
+]
+
 AREAS = {"cli": CLI, "run": RUN, "config": CONFIG + CONFIG_STOPS_WRITERS, "host": HOST, "spec": SPECS,
-         "bundle": BUNDLES, "shim": SHIMS}
+         "bundle": BUNDLES, "shim": SHIMS, "state": STATE_FILES}
 
 
 # ---- running a case ---------------------------------------------------------------------------
@@ -700,6 +763,11 @@ class BadInput(unittest.TestCase):
             p.communicate()
             self.fail(f"{argv} did not finish in 60 s")
         after = snapshot(self.tmp)
+        if case.may_add:
+            empty = hashlib.sha256(b"").hexdigest()
+            for rel in set(after) - set(before):
+                if re.fullmatch(case.may_add, rel) and (after[rel][0] == "dir" or after[rel][2] == empty):
+                    del after[rel]
 
         self.assertEqual(p.returncode, case.code, f"exit status of {argv[1:]}\nstdout: {out}\nstderr: {err}")
         if case.message is not None:
