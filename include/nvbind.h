@@ -30,7 +30,8 @@
  *   may run on one manager from several threads at once; distinct handles are independent.
  *   The library never changes the process's signal handling, environment or working folder.
  * - Host discovery runs afresh in each call that needs the host (a few milliseconds, no
- *   NVML), so GPUs added or removed are seen without recreating the manager.
+ *   NVML unless MIG devices are asked for or may be handed out), so GPUs added or removed
+ *   are seen without recreating the manager.
  *
  * Build against it with `cc prog.c $(pkg-config --cflags --libs nvbind)`. */
 #ifndef NVBIND_H
@@ -432,17 +433,43 @@ typedef struct nvbind_runtime_adapter {
 
 /* Drive an adapter for one container with the manager's configuration. gpus is checked
  * against the host first ("all", "none", a list of indices, UUIDs or MIG devices; NULL = the
- * configuration's default, "all"): a bad request calls nothing. Then, in this order:
- * setup_gpu_for_capsule (container_spec is passed through untouched), configure_gpu_isolation,
- * apply_cdi_devices (skipped for "none"), enable_gpu_snapshot (only when the capsule
- * snapshots GPU state), setup_gaming_optimization / setup_aiml_optimization (only for the
- * parts the configuration has). Stops at the first failing step: *err then reads
- * "runtime adapter: STEP for container ID: MESSAGE" with the callback's code. The container
- * starts later, under the runtime's control, so no GPU claim is taken here: the isolation
- * level reaches the runtime through configure_gpu_isolation. */
+ * configuration's default, "all"): a bad request calls nothing.
+ * Then the GPUs are claimed for container_id as the manager's isolation level says, like
+ * `nvbind run` and the nvbind-runtime shim do, with one line in the audit log ([isolation]
+ * state_dir and audit_log of the configuration file): shared; exclusive (a GPU another
+ * container uses is refused at once with NVBIND_EXIT_BUSY, "GPU 0 (GPU-...) is held
+ * exclusively by container ID since TIME", and no step is called); virtual (CUDA MPS limits,
+ * or with [bolt.aiml] mig_enabled a free MIG device in place of the GPU, which
+ * apply_cdi_devices then names). "none" claims nothing.
+ * Then, in this order: setup_gpu_for_capsule (container_spec is passed through untouched),
+ * configure_gpu_isolation, apply_cdi_devices (skipped for "none"), enable_gpu_snapshot (only
+ * when the capsule snapshots GPU state), setup_gaming_optimization /
+ * setup_aiml_optimization (only for the parts the configuration has). The OCI-bundle adapter
+ * also gets the MPS variables and folders of a virtual grant in its config.json. Stops at the
+ * first failing step: *err then reads "runtime adapter: STEP for container ID: MESSAGE" with
+ * the callback's code, and the claims are given back.
+ * On success the container holds its GPUs until nvbind_release_gpu_claims(m, container_id):
+ * call it when the container ends. The claims are kept alive by the calling process, so they
+ * lapse by themselves if it exits first; nvbind_set_gpu_claims_init makes the container's
+ * own init process keep them instead. Calling again for the same container_id replaces its
+ * claims. */
 NVBIND_EXPORT int nvbind_run_with_runtime(const nvbind_gpu_manager *m, const nvbind_runtime_adapter *adapter,
                                           const char *container_id, const void *container_spec, const char *gpus,
                                           nvbind_error **err);
+
+/* Give back every GPU claim of container_id (after its container ended, or when it will not
+ * start): the GPUs are free for other containers at once. Returns the number of devices
+ * given back (0 when it held none), or -1 with *err set. Added in version 0.1 (symbol version
+ * NVBIND_0.1). */
+NVBIND_EXPORT int nvbind_release_gpu_claims(const nvbind_gpu_manager *m, const char *container_id,
+                                            nvbind_error **err);
+/* Record the container's init process (pid; its start time is read now) in container_id's
+ * claims: they then stay while that process runs, also after the calling process is gone,
+ * and lapse by themselves once both are gone (a claim never outlives its container). Returns
+ * the number of devices updated (0 when the container holds none), or -1 with *err set
+ * (NVBIND_EXIT_USAGE when init_pid does not run). Added in version 0.1 (NVBIND_0.1). */
+NVBIND_EXPORT int nvbind_set_gpu_claims_init(const nvbind_gpu_manager *m, const char *container_id, int init_pid,
+                                             nvbind_error **err);
 
 /* The OCI-bundle adapter: each step edits bundle_dir/config.json (rewritten atomically, other
  * fields kept) for an OCI runtime such as runc or crun, with the code `nvbind run --runtime

@@ -7,6 +7,7 @@
 #include "nvbind.h"
 #include "config/config.h"
 #include "host/host.h"
+#include "policy/edits.h"
 #include "util/error.h"
 #include "util/strv.h"
 
@@ -68,7 +69,7 @@ enum nvb_api_workload nvb_api_manager_workload(const nvbind_gpu_manager *m);
 /* Wrap a CDI document in a spec handle (takes the reference). NULL when out of memory. */
 nvbind_cdi_spec *nvb_api_spec_wrap(json_t *doc);
 
-/* The fully qualified Bolt-kind CDI names ("nvidia.com/gpu-bolt=0") of a GPU request ("all",
- * "none", indices, UUIDs, MIG devices; NULL = the configuration's default) on host h. */
-int nvb_api_select_names(const nvbind_gpu_manager *m, const nvb_host *h, const char *gpus, nvb_strv *out,
-                         nvbind_error **err);
+
+/* The OCI-bundle adapter only: apply e to its bundle's config.json (what a `virtual` grant adds,
+ * MPS variables and folders). Any other adapter, or empty edits: nothing, 0. */
+int nvb_api_oci_adapter_apply(const nvbind_runtime_adapter *adapter, const nvb_edits *e, nvbind_error **err);

@@ -26,13 +26,18 @@
 
 extern char **environ;
 
-/* Spawn and wait; the exit status, 128+N for signal N, -1 when it could not start. */
-static int spawn_wait(const char *exe, char *const *argv, nvbind_error **err)
+/* Spawn and wait; the exit status, 128+N for signal N, -1 when it could not start. The
+ * claims of g are recorded as bolt's too: bolt stays in the foreground while its capsule
+ * runs, so they hold as long, also should this process end first. */
+static int spawn_wait(const char *exe, char *const *argv, const nvb_isolation_grant *g, nvbind_error **err)
 {
     pid_t pid;
     int r = posix_spawn(&pid, exe, NULL, NULL, argv, environ);
     if (r != 0)
         return nvb_api_failf(err, NVB_EXIT_RUNTIME, "cannot start %s: %s", exe, strerror(r));
+    nvb_err ignored = {0};
+    if (g->claimed && g->container)
+        nvb_claims_set_init(g->state_dir, g->container, pid, &ignored); /* else: held by this process */
     int status;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR)
@@ -142,7 +147,11 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
         nvb_errf(&e, NVB_EXIT_RUNTIME, "bolt: not found in PATH (install Bolt, or put its folder in PATH)");
         goto fail;
     }
-    if (!(h = nvb_api_discover(m, false, err)))
+    /* MIG devices are known through NVML only: loaded (bounded) when the request names one or
+     * `virtual` may hand them out. */
+    bool mig = (m->config.capsule.isolation_level == NVB_ISOLATION_VIRTUAL && m->config.aiml.mig_enabled) ||
+               strchr(request, ':') || strstr(request, "MIG-");
+    if (!(h = nvb_api_discover(m, mig, err)))
         goto out;
     if (nvb_select_add(&sel, h, "gpus", request, false, &e) < 0 ||
         nvb_gpu_plan_build(&plan, &m->config, h, &sel, workload_profile(m), m->hook_path, &e) < 0)
@@ -183,7 +192,7 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
         if (nvb_spec_install(h, &so, NULL, &e) < 0)
             goto fail;
     }
-    rc = spawn_wait(bolt, args.v, err);
+    rc = spawn_wait(bolt, args.v, &grant, err);
     goto out;
 oom:
     nvb_errf(&e, NVB_EXIT_IO, "out of memory");

@@ -238,6 +238,16 @@ static void oci_destroy(void *user)
     free(a);
 }
 
+int nvb_api_oci_adapter_apply(const nvbind_runtime_adapter *adapter, const nvb_edits *e, nvbind_error **err)
+{
+    if (adapter->destroy != oci_destroy || !adapter->user)
+        return 0; /* someone else's adapter */
+    oci_adapter *a = adapter->user;
+    if (!e->env.n && !e->nodes.n && !e->n_mounts && !e->n_hooks)
+        return 0;
+    return apply(a, e, err);
+}
+
 NVBIND_EXPORT nvbind_runtime_adapter *nvbind_oci_bundle_adapter(const nvbind_gpu_manager *m, const char *bundle_dir,
                                                                 nvbind_error **err)
 {

@@ -32,13 +32,27 @@ def read(path):
         return f.read()
 
 
-def map_symbols():
-    """The global symbols of the version script's single node NVBIND_0."""
+def map_nodes():
+    """The version script's nodes in order: [(name, [symbols])]. The first is NVBIND_0, the only
+    one with `local: *;`; each later node adds symbols and inherits the one before it."""
     text = re.sub(r"/\*.*?\*/", "", read(MAP_FILE), flags=re.S)
-    m = re.search(r"NVBIND_0\s*\{\s*global:(.*?)local:\s*\*;\s*\};", text, re.S)
-    assert m, "libnvbind.map: expected one node NVBIND_0 { global: ...; local: *; };"
-    assert text.count("{") == 1, "libnvbind.map: more than one version node"
-    return sorted(s.strip() for s in m.group(1).split(";") if s.strip())
+    nodes = re.findall(r"(NVBIND_[0-9.]+)\s*\{\s*global:(.*?)\}\s*(NVBIND_[0-9.]+)?\s*;", text, re.S)
+    assert nodes and text.count("{") == len(nodes), "libnvbind.map: unreadable version nodes"
+    out, previous = [], None
+    for i, (name, body, parent) in enumerate(nodes):
+        local = re.search(r"local:\s*\*;\s*$", body)
+        assert bool(local) == (i == 0), f"libnvbind.map: {name}: only the first node has local: *;"
+        assert (parent or None) == previous, f"libnvbind.map: {name} must inherit {previous}"
+        body = body[:local.start()] if local else body
+        out.append((name, sorted(x.strip() for x in body.split(";") if x.strip())))
+        previous = name
+    assert out[0][0] == "NVBIND_0", "libnvbind.map: the first node is NVBIND_0"
+    return out
+
+
+def map_symbols():
+    """Every global symbol of the version script, all nodes."""
+    return sorted(sym for _, syms in map_nodes() for sym in syms)
 
 
 def header_symbols():
@@ -157,19 +171,22 @@ class InstalledLibrary(unittest.TestCase):
     def test_exported_symbols_equal_version_script(self):
         lib = os.path.join(self.libdir, "libnvbind.so.0")
         r = run(["nm", "-D", "--defined-only", lib], check=True)
-        exported, versions = [], set()
+        nodes = map_nodes()
+        exported, version_of = [], {}
         for line in r.stdout.splitlines():
             fields = line.split()
             if len(fields) != 3:
                 continue
             kind, name = fields[1], fields[2]
-            if kind == "A" and name == "NVBIND_0":  # the version node itself
+            if kind == "A" and name in dict(nodes):  # a version node itself
                 continue
             base, _, version = name.partition("@")
             exported.append(base)
-            versions.add(version.lstrip("@"))
+            version_of[base] = version.lstrip("@")
         self.assertEqual(sorted(exported), map_symbols())
-        self.assertEqual(versions, {"NVBIND_0"})
+        # Each function carries the version of the node that added it (old programs keep
+        # resolving NVBIND_0 symbols; new ones record NVBIND_0.1 for the newer functions).
+        self.assertEqual(version_of, {sym: name for name, syms in nodes for sym in syms})
         self.assertTrue(all(s.startswith("nvbind_") for s in exported))
 
     def test_header_declares_exactly_the_version_script(self):

@@ -1,5 +1,6 @@
 /* run_with_runtime driving an adapter (a recording one, and the OCI-bundle adapter on a real
- * config.json), and run_with_bolt_runtime through a fake `bolt` on PATH. */
+ * config.json) after claiming the GPUs (released with nvbind_release_gpu_claims), and
+ * run_with_bolt_runtime through a fake `bolt` on PATH. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,8 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "api/api.h"
 #include "api_test_util.h"
@@ -25,7 +28,7 @@ static size_t count_files(const char *dir)
     return n;
 }
 
-static tu_host host; /* 2 GPUs */
+static tu_host host; /* 2 GPUs, an MPS control daemon (for virtual isolation's limits) */
 static char *work;   /* bundles, spec folders, the fake bolt */
 static char *old_path;
 
@@ -35,7 +38,7 @@ static int setup(void **state)
     work = tu_mkdtemp("nvbind-api-runtime");
     const char *p = getenv("PATH");
     old_path = strdup(p ? p : "/usr/bin:/bin");
-    return work && tu_host_build(&host, "--gpus 2") == 0 ? 0 : -1;
+    return work && tu_host_build(&host, "--gpus 2 --mps") == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -149,6 +152,32 @@ static char *config_path(void)
     return path;
 }
 
+/* The audit log's events, oldest first (a JSON array; empty when there is no log yet). The
+ * log is removed afterwards when consume is set, so the next check sees only its own. */
+static json_t *audit_events(bool consume)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/audit.log", work);
+    json_t *all = json_array();
+    char *text = tu_read_file(path);
+    for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        json_error_t je;
+        json_t *ev = json_loads(l, 0, &je);
+        if (!ev)
+            fail_msg("audit line does not parse: %s", l);
+        json_array_append_new(all, ev);
+    }
+    free(text);
+    if (consume)
+        unlink(path);
+    return all;
+}
+
+static const char *event_str(const json_t *events, size_t i, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(events, i), key));
+}
+
 static nvbind_gpu_manager *manager(const nvbind_bolt_config *c, const char *spec_dir)
 {
     nvbind_manager_options o = tu_options(&host);
@@ -212,6 +241,25 @@ static void test_steps_in_order(void **state)
     memset(r.log, 0, sizeof r.log);
     assert_int_equal(nvbind_run_with_runtime(m, &a, "c4", NULL, "none", &err), 0);
     assert_null(strstr(r.log, "devices"));
+    /* Each container with GPUs holds them (virtual: shared, with MPS limits) until released;
+     * one audit line per decision, none for "none". */
+    json_t *ev = audit_events(true);
+    assert_int_equal(json_array_size(ev), 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(event_str(ev, i, "decision"), "grant");
+        assert_string_equal(event_str(ev, i, "isolation"), "virtual");
+        assert_string_equal(event_str(ev, i, "runtime"), "api");
+        assert_string_equal(event_str(ev, i, "profile"), "gaming");
+    }
+    assert_string_equal(event_str(ev, 0, "container"), "capsule-1");
+    assert_non_null(strstr(event_str(ev, 0, "reason"), "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=7629M"));
+    json_decref(ev);
+    assert_int_equal(nvbind_release_gpu_claims(m, "capsule-1", &err), 1);
+    assert_int_equal(nvbind_release_gpu_claims(m, "capsule-1", &err), 0); /* twice: nothing more */
+    assert_int_equal(nvbind_release_gpu_claims(m, "c2", &err), 1);
+    assert_int_equal(nvbind_release_gpu_claims(m, "c3", &err), 2);
+    assert_int_equal(nvbind_release_gpu_claims(m, "c4", &err), 0);
+    assert_null(err);
     nvbind_gpu_manager_free(m);
 
     /* Default config: no snapshot, no gaming or AI/ML step. */
@@ -220,6 +268,83 @@ static void test_steps_in_order(void **state)
     memset(r.log, 0, sizeof r.log);
     assert_int_equal(nvbind_run_with_runtime(m, &a, "plain", NULL, NULL, &err), 0);
     assert_string_equal(r.log, "setup plain\nisolation plain shared\ndevices plain nvidia.com/gpu-bolt=all\n");
+    assert_int_equal(nvbind_release_gpu_claims(m, "plain", &err), 2);
+    json_decref(audit_events(true));
+    nvbind_gpu_manager_free(m);
+}
+
+/* Exclusive capsules through an adapter: a GPU another container holds is refused before
+ * any step runs, naming the holder; a failed step gives the claims back; the container's
+ * init can take the claims over. */
+static void test_runtime_claims(void **state)
+{
+    (void)state;
+    nvbind_bolt_config c;
+    nvbind_bolt_config_default(&c);
+    c.capsule.isolation_level = NVBIND_ISOLATION_EXCLUSIVE;
+    nvbind_gpu_manager *m = manager(&c, NULL);
+    recorder r = {0};
+    nvbind_runtime_adapter a = recording(&r);
+    nvbind_error *err = NULL;
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "x1", NULL, "0", &err), 0);
+    memset(r.log, 0, sizeof r.log);
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "x2", NULL, "0", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_BUSY);
+    char want[256];
+    snprintf(want, sizeof want, "GPU 0 (%s) is held exclusively by container x1 since ", tu_gpu_field(&host, 0, "uuid"));
+    assert_non_null(strstr(nvbind_error_message(err), want));
+    assert_string_equal(r.log, ""); /* refused before any step */
+    /* "all" is all or nothing; another GPU is free. */
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "x2", NULL, "all", &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_BUSY);
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "x2", NULL, "1", &err), 0);
+    /* Once released, the GPU is free for the next container. */
+    assert_int_equal(nvbind_release_gpu_claims(m, "x1", &err), 1);
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "x3", NULL, "0", &err), 0);
+    /* A failing step: the container will not start, so it holds nothing. */
+    r.fail_step = "configure_gpu_isolation";
+    assert_int_equal(nvbind_release_gpu_claims(m, "x3", &err), 1);
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "x4", NULL, "0", &err), -1);
+    assert_int_equal(nvbind_release_gpu_claims(m, "x4", &err), 0);
+    r.fail_step = NULL;
+
+    /* The container's init holds the claims once recorded: they outlive the caller's hold
+     * and lapse when it is gone. */
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    nvbind_error_free(err);
+    err = NULL;
+    assert_int_equal(nvbind_run_with_runtime(m, &a, "x5", NULL, "0", &err), 0);
+    assert_int_equal(nvbind_set_gpu_claims_init(m, "x5", (int)child, &err), 1);
+    assert_int_equal(nvbind_set_gpu_claims_init(m, "nobody", (int)child, &err), 0);
+    assert_null(err);
+    assert_int_equal(nvbind_set_gpu_claims_init(m, "x5", 0, &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
+    assert_int_equal(nvbind_set_gpu_claims_init(m, "", (int)child, &err), -1);
+    assert_int_equal(nvbind_release_gpu_claims(m, NULL, &err), -1);
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
+    assert_int_equal(nvbind_release_gpu_claims(NULL, "x5", &err), -1);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    assert_int_equal(nvbind_release_gpu_claims(m, "x5", &err), 1);
+    assert_int_equal(nvbind_release_gpu_claims(m, "x2", &err), 1);
+
+    /* One audit line per decision. */
+    json_t *ev = audit_events(true);
+    const char *want_ev[][2] = {{"x1", "grant"}, {"x2", "deny"}, {"x2", "deny"}, {"x2", "grant"},
+                                {"x3", "grant"}, {"x4", "grant"}, {"x5", "grant"}};
+    assert_int_equal(json_array_size(ev), sizeof want_ev / sizeof want_ev[0]);
+    for (size_t i = 0; i < json_array_size(ev); i++) {
+        assert_string_equal(event_str(ev, i, "container"), want_ev[i][0]);
+        assert_string_equal(event_str(ev, i, "decision"), want_ev[i][1]);
+        assert_string_equal(event_str(ev, i, "isolation"), "exclusive");
+    }
+    json_decref(ev);
+    nvbind_error_free(err);
     nvbind_gpu_manager_free(m);
 }
 
@@ -236,6 +361,10 @@ static void test_step_failure(void **state)
                         "runtime adapter: apply_cdi_devices for container capsule-9: the capsule refused apply_cdi_devices");
     assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_BUSY);
     assert_null(strstr(r.log, "snapshot")); /* stopped at the failing step */
+    assert_int_equal(nvbind_release_gpu_claims(m, "capsule-9", &err), 0); /* given back already */
+    json_t *ev = audit_events(true);
+    assert_int_equal(json_array_size(ev), 1); /* the grant; the bad request below decides nothing */
+    json_decref(ev);
     nvbind_error_free(err);
 
     /* A bad request changes nothing: no step runs. */
@@ -248,6 +377,9 @@ static void test_step_failure(void **state)
     assert_int_equal(nvbind_run_with_runtime(m, &a, "", NULL, "0", &err), -1);
     assert_int_equal(nvbind_run_with_runtime(m, NULL, "x", NULL, "0", &err), -1);
     assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
+    ev = audit_events(true);
+    assert_int_equal(json_array_size(ev), 0);
+    json_decref(ev);
     nvbind_error_free(err);
     nvbind_gpu_manager_free(m);
 }
@@ -325,6 +457,9 @@ static void test_oci_bundle_adapter(void **state)
     assert_true(has_env(cfg, "BOLT_WORKLOAD_TYPE=ai-ml"));
     assert_true(has_env(cfg, "BOLT_GPU_MEMORY_LIMIT=8000000000"));
     assert_true(has_env(cfg, "NVIDIA_VISIBLE_DEVICES=void"));
+    /* The virtual grant's MPS limits and pipe folder reach the bundle too. */
+    assert_true(has_env(cfg, "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=7629M"));
+    assert_true(has_env(cfg, "CUDA_MPS_PIPE_DIRECTORY=/tmp/nvidia-mps"));
     const json_t *rules = json_object_get(json_object_get(json_object_get(cfg, "linux"), "resources"), "devices");
     assert_true(json_array_size(rules) >= 1);
     const json_t *hooks = json_object_get(json_object_get(cfg, "hooks"), "createContainer");
@@ -347,6 +482,8 @@ static void test_oci_bundle_adapter(void **state)
     free(first);
     free(second);
     nvbind_runtime_adapter_free(a);
+    assert_int_equal(nvbind_release_gpu_claims(m2, "oci-1", &err), 1);
+    json_decref(audit_events(true));
     nvbind_gpu_manager_free(m2);
     free(bundle);
 }
@@ -397,6 +534,12 @@ static void test_oci_bundle_adapter_errors(void **state)
     nvbind_runtime_adapter_free(a);
     nvbind_runtime_adapter_free(NULL);
     assert_null(nvbind_oci_bundle_adapter(m, "", NULL));
+    /* The failed runs took their claims (one audit line each) and gave them back. */
+    assert_int_equal(nvbind_release_gpu_claims(m, "oci-2", NULL), 0);
+    assert_int_equal(nvbind_release_gpu_claims(m, "oci-3", NULL), 0);
+    json_t *ev = audit_events(true);
+    assert_int_equal(json_array_size(ev), 2);
+    json_decref(ev);
     free(cfg);
     free(bundle);
     free(missing);
@@ -640,6 +783,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_steps_in_order),
         cmocka_unit_test(test_step_failure),
+        cmocka_unit_test(test_runtime_claims),
         cmocka_unit_test(test_oci_bundle_adapter),
         cmocka_unit_test(test_oci_bundle_adapter_errors),
         cmocka_unit_test(test_bolt_runtime),
