@@ -374,7 +374,14 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
     nvb_oci_requests reqs;
     int r = nvb_oci_find_requests(config, &reqs, err);
     if (r < 0) {
-        nvb_err_prefix(err, "%s: ", path);
+        /* "config.json: process.env: ..." names the file by its real path instead. */
+        if (err) {
+            static const char generic[] = "config.json: ";
+            char rest[sizeof err->msg];
+            const char *m = strncmp(err->msg, generic, sizeof generic - 1) == 0 ? err->msg + sizeof generic - 1 : err->msg;
+            snprintf(rest, sizeof rest, "%s", m);
+            nvb_errf(err, err->exit_code, "%s: %s", path, rest);
+        }
         json_decref(config);
         return -1;
     }
