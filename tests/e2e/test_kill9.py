@@ -21,7 +21,9 @@ import tempfile
 import time
 import unittest
 
-from nvbtest import BUILD_DIR, NVBIND, REPO, fakehost, run
+HAVE_RUNC = shutil.which("runc") is not None
+
+from nvbtest import BUILD_DIR, NVBIND, REPO, fakehost, make_busybox_rootfs, run
 
 SPEC = "nvidia.com-gpu.json"
 TEMP_RE = re.compile(r"^\.nvidia\.com-gpu\.json\.tmp\.(\d+)$")
@@ -255,6 +257,159 @@ class ClaimHoldersKilled(unittest.TestCase):
                          "records or temporaries remain after every holder died")
         r = run([NVBIND, "claims", "--state-dir", self.state])
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "no GPU claims\n", ""))
+
+
+
+def check_claim_records(test, state, when):
+    """Every file in a claims folder: a record that parses, or a writer's temporary."""
+    claims = os.path.join(state, "claims")
+    if not os.path.isdir(claims):
+        return
+    for name in os.listdir(claims):
+        if name.startswith(".") and ".json.tmp." in name:
+            continue
+        test.assertTrue(name.endswith(".json"), f"{when}: unexpected file {name}")
+        try:
+            with open(os.path.join(claims, name)) as f:
+                rec = json.load(f)
+        except FileNotFoundError:
+            continue  # released between listing and reading
+        except ValueError as e:
+            test.fail(f"{when}: {name} does not parse: {e}")
+        test.assertEqual(rec["version"], 1, name)
+        test.assertIn(rec["mode"], ("exclusive", "shared"), name)
+        test.assertTrue(rec["holders"], f"{when}: {name} has no holders")
+        if rec["mode"] == "exclusive":
+            test.assertEqual(len(rec["holders"]), 1, f"{when}: {name}: exclusive with several holders")
+
+
+# Each capsule takes a marker folder in the shared root filesystem while it runs: one that
+# finds the marker taken ran beside another holder of the exclusive GPU, and says so in a file
+# (its nvbind may be gone, so the exit status may reach nobody).
+CAPSULE = ("if mkdir /iso/held 2>/dev/null; then sleep 0.05; rmdir /iso/held; "
+           "else touch /iso/OVERLAP.$$; exit 42; fi")
+
+
+@unittest.skipUnless(HAVE_RUNC, "runc is not installed")
+class RunCapsulesKilled(unittest.TestCase):
+    """`nvbind run --runtime runc --isolation exclusive --wait` capsules, with the holder of
+    the GPU killed with SIGKILL at random moments (starting its container, or while it runs),
+    and waiting ones killed too. A killed nvbind leaves its container running: the claim must
+    stay while the container is being created and runs, and go once it has ended. No two
+    capsules ever run at once; records parse at every moment; every audit line parses."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="nvbind-kill9-run-")
+        self.root = os.path.join(self.tmp, "host")
+        self.uuid = fakehost.build(self.root, gpus=1)["gpus"][0]["uuid"]
+        self.state = os.path.join(self.tmp, "state")
+        self.log = os.path.join(self.tmp, "audit.log")
+        self.tmpdir = os.path.join(self.tmp, "tmpdir")
+        os.makedirs(self.tmpdir)
+        self.config = os.path.join(self.tmp, "nvbind.toml")
+        with open(self.config, "w") as f:
+            f.write(f'[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.log}"\n'
+                    f'[cdi]\noutput_dir = "{os.path.join(self.tmp, "cdi")}"\n')
+        self.rootfs = make_busybox_rootfs(os.path.join(self.tmp, "rootfs"))
+        self.iso = os.path.join(self.rootfs, "iso")
+        os.makedirs(self.iso)
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            kill9(p)
+        self.wait_for_containers(30)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self):
+        errlog = os.path.join(self.tmp, "stderr-%d" % len(self.procs))
+        with open(errlog, "w") as err:
+            p = subprocess.Popen([NVBIND, "--root", self.root, "--config", self.config, "run", "--runtime", "runc",
+                                  "--isolation", "exclusive", "--wait", "--gpu", "0", "--rootfs", self.rootfs, "--",
+                                  "sh", "-c", CAPSULE], env={**os.environ, "TMPDIR": self.tmpdir},
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        p.errlog = errlog
+        self.procs.append(p)
+        return p
+
+    def holder_pid(self):
+        """The pid the GPU's claim record names as its holder, or None."""
+        try:
+            with open(os.path.join(self.state, "claims", self.uuid + ".json")) as f:
+                return json.load(f)["holders"][0]["holder"]["pid"]
+        except (OSError, ValueError, KeyError, IndexError):
+            return None
+
+    def our_containers(self):
+        """runc containers started by the nvbind processes of this test (ids nvbind-<pid>-...)."""
+        pids = {str(p.pid) for p in self.procs}
+        r = run(["runc", "list", "-q"])
+        return [c for c in r.stdout.split() if c.startswith("nvbind-") and c.split("-")[1] in pids]
+
+    def wait_for_containers(self, timeout):
+        deadline = time.monotonic() + timeout
+        while self.our_containers() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return not self.our_containers()
+
+    def claims(self):
+        r = run([NVBIND, "claims", "--state-dir", self.state, "--json"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def overlaps(self):
+        return sorted(n for n in os.listdir(self.iso) if n.startswith("OVERLAP"))
+
+    def test_killed_capsules_leave_no_stale_claim(self):
+        rng = random.Random(99)
+        live = [self.start() for _ in range(3)]
+        kills = finished = 0
+        deadline = time.monotonic() + LOOP_SECONDS * 0.8
+        while time.monotonic() < deadline:
+            for p in [p for p in live if p.poll() is not None]:
+                # A capsule that was not killed ran to its end: its status is the container's.
+                self.assertNotEqual(p.returncode, 42, "two capsules held the exclusive GPU at once")
+                with open(p.errlog) as f:
+                    self.assertEqual(p.returncode, 0, f"a capsule failed on its own: {f.read()}")
+                live.remove(p)
+                finished += 1
+            # Mostly the holder of the GPU, a random moment after it got it (creating its
+            # container, or while the container runs); sometimes one that waits.
+            holder = self.holder_pid()
+            victims = [p for p in live if p.pid == holder] if rng.random() < 0.8 else live
+            if victims:
+                time.sleep(rng.uniform(0, 0.12))
+                victim = victims[0] if len(victims) == 1 else victims[rng.randrange(len(victims))]
+                kill9(victim)
+                live.remove(victim)
+                kills += 1
+            else:
+                time.sleep(0.01)
+            check_claim_records(self, self.state, f"after kill {kills}")
+            while len(live) < 3:
+                live.append(self.start())
+        for p in live:
+            kill9(p)
+        self.assertGreaterEqual(kills, 20, f"only {kills} kills")
+        check_claim_records(self, self.state, "after the last kill")
+
+        # The containers of killed capsules run on and end by themselves; then nothing is held.
+        self.assertTrue(self.wait_for_containers(60), f"containers still run: {self.our_containers()}")
+        self.assertEqual(self.overlaps(), [], "two capsules held the exclusive GPU at once")
+        self.assertEqual(self.claims(), [], "a claim outlived its container")
+        claims = os.path.join(self.state, "claims")
+        self.assertEqual(os.listdir(claims) if os.path.isdir(claims) else [], [])
+        # Every decision was logged whole, killed or not (one write(2) per line).
+        if os.path.exists(self.log):
+            with open(self.log) as f:
+                for n, line in enumerate(f, 1):
+                    event = json.loads(line)
+                    self.assertIn(event["decision"], ("grant", "deny"), f"audit line {n}")
+        # After everything ended, a capsule gets the GPU at once.
+        r = run([NVBIND, "--root", self.root, "--config", self.config, "run", "--runtime", "runc", "--isolation",
+                 "exclusive", "--gpu", "0", "--rootfs", self.rootfs, "--", "sh", "-c", "echo alone"],
+                env={"TMPDIR": self.tmpdir})
+        self.assertEqual((r.returncode, r.stdout), (0, "alone\n"), r.stderr)
 
 
 if __name__ == "__main__":
