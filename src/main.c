@@ -77,8 +77,10 @@ int main(int argc, char **argv)
         {0},
     };
     int c;
-    /* "+" stops at the first non-option: the command and its own options follow. */
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    /* "+" stops at the first non-option: the command and its own options follow; ":" and
+     * opterr = 0 let the errors below be one line each. */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_ROOT:
             cli.root = optarg;
@@ -103,8 +105,17 @@ int main(int argc, char **argv)
         case OPT_VERSION:
             printf("nvbind %s\n", NVBIND_VERSION);
             return 0;
+        case ':':
+            fprintf(stderr, "nvbind: %s needs a value (see nvbind --help)\n", argv[optind - 1]);
+            return NVB_EXIT_USAGE;
         default:
-            fputs(usage_text, stderr);
+            if (optopt && strncmp(argv[optind - 1], "--", 2) == 0)
+                fprintf(stderr, "nvbind: %.*s takes no value (see nvbind --help)\n",
+                        (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
+            else if (strncmp(argv[optind - 1], "--", 2) == 0)
+                fprintf(stderr, "nvbind: unknown option '%s' (see nvbind --help)\n", argv[optind - 1]);
+            else
+                fprintf(stderr, "nvbind: unknown option '-%c' (see nvbind --help)\n", optopt);
             return NVB_EXIT_USAGE;
         }
     }

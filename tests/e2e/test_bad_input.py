@@ -125,8 +125,8 @@ def no_driver(root):
 CLI = [
     Case("no_command", [], 2, USAGE_LINE),
     Case("unknown_command", ["frobnicate"], 2, "nvbind: unknown command 'frobnicate' (see nvbind --help)"),
-    Case("unknown_global_option", ["--bogus", "info"], 2, re.compile(r".*nvbind: unrecognized option '--bogus'")),
-    Case("global_option_missing_value", ["--root"], 2, re.compile(r".*nvbind: option '--root' requires an argument")),
+    Case("unknown_global_option", ["--bogus", "info"], 2, "nvbind: unknown option '--bogus' (see nvbind --help)"),
+    Case("global_option_missing_value", ["--root"], 2, "nvbind: --root needs a value (see nvbind --help)"),
     Case("driver_root_relative", ["--driver-root", "run/nvidia/driver", "info"], 2,
          "nvbind: --driver-root run/nvidia/driver: must be an absolute path on the host"),
     Case("root_missing", ["--root", "@TMP@/nohost", "info"], 3,
