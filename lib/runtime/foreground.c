@@ -1,12 +1,14 @@
 #include "runtime/foreground.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -17,6 +19,74 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Start the program in a child that first waits for the caller's go (a byte on a pipe), so
+ * that spawned() can record the child's pid while it can do nothing yet. Should the caller
+ * die before saying go, the child reads end-of-file and exits without running anything: no
+ * program runs that nobody recorded. Returns 0 with *pid set, or an errno value (exec's own
+ * failure included, reported through a close-on-exec pipe). */
+static int spawn_gated(const nvb_fg_opts *o, const sigset_t *child_mask, const sigset_t *defaults, pid_t *pid)
+{
+    int go[2], fail[2];
+    if (pipe2(go, O_CLOEXEC) < 0)
+        return errno;
+    if (pipe2(fail, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(go[0]);
+        close(go[1]);
+        return e;
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        int e = errno;
+        close(go[0]);
+        close(go[1]);
+        close(fail[0]);
+        close(fail[1]);
+        return e;
+    }
+    if (child == 0) {
+        /* Only async-signal-safe calls from here on. */
+        close(go[1]);
+        close(fail[0]);
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sigismember(defaults, sig) == 1)
+                signal(sig, SIG_DFL);
+        sigprocmask(SIG_SETMASK, child_mask, NULL);
+        char c;
+        ssize_t n;
+        do
+            n = read(go[0], &c, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1)
+            _exit(127); /* the caller is gone: run nothing */
+        execve(o->exe, o->argv, environ);
+        int e = errno;
+        ssize_t w = write(fail[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    close(go[0]);
+    close(fail[1]);
+    o->spawned(o->spawned_ctx, child);
+    ssize_t w;
+    do
+        w = write(go[1], "g", 1);
+    while (w < 0 && errno == EINTR);
+    close(go[1]);
+    int e = 0;
+    ssize_t n;
+    do
+        n = read(fail[0], &e, sizeof e);
+    while (n < 0 && errno == EINTR);
+    close(fail[0]);
+    if (n == (ssize_t)sizeof e) {
+        waitpid(child, NULL, 0);
+        return e ? e : ENOEXEC;
+    }
+    *pid = child;
+    return 0;
 }
 
 static int status_code(int status)
@@ -54,15 +124,14 @@ int nvb_run_foreground(const nvb_fg_opts *o, int *forced, nvb_err *err)
     posix_spawnattr_setsigmask(&attr, &child_mask);
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid;
-    int r = posix_spawn(&pid, o->exe, NULL, &attr, o->argv, environ);
+    pid_t pid = -1;
+    int r = o->spawned ? spawn_gated(o, &child_mask, &defaults, &pid)
+                       : posix_spawn(&pid, o->exe, NULL, &attr, o->argv, environ);
     posix_spawnattr_destroy(&attr);
     if (r != 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
         return nvb_errf_errno(err, NVB_EXIT_RUNTIME, r, "cannot start %s", o->exe);
     }
-    if (o->spawned)
-        o->spawned(o->spawned_ctx, pid);
 
     unsigned signals = 0;
     long long deadline = -1;

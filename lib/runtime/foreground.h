@@ -11,8 +11,9 @@ typedef struct nvb_fg_opts {
     void (*force_stop)(void *ctx, int child_pid);
     void *ctx;
     unsigned grace_ms;
-    /* Told the child's pid once it exists, before nvbind waits for it (may be NULL): claims
-     * record the engine's process this way, so they outlive nvbind while it runs. */
+    /* Told the child's pid once it exists, before it runs the program (may be NULL): claims
+     * record the engine's process this way, so they outlive nvbind while it runs. The child
+     * waits until spawned() has returned, and runs nothing if nvbind dies before that. */
     void (*spawned)(void *spawned_ctx, int child_pid);
     void *spawned_ctx;
 } nvb_fg_opts;

@@ -311,7 +311,8 @@ int nvb_oci_run(const nvb_oci_run_opts *o, nvb_err *err)
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
     } else {
         struct stop_ctx ctx = {exe, id};
-        nvb_fg_opts fg = {.exe = exe, .argv = argv.v, .force_stop = force_stop, .ctx = &ctx, .grace_ms = o->grace_ms};
+        nvb_fg_opts fg = {.exe = exe, .argv = argv.v, .force_stop = force_stop, .ctx = &ctx, .grace_ms = o->grace_ms,
+                          .spawned = o->spawned, .spawned_ctx = o->spawned_ctx};
         int forced = 0;
         status = nvb_run_foreground(&fg, &forced, err);
         if (forced)

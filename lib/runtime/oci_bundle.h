@@ -51,6 +51,9 @@ typedef struct nvb_oci_run_opts {
     const char *id;              /* container id; NULL = "nvbind-<pid>-<random>" */
     unsigned grace_ms;           /* after a forwarded SIGTERM/SIGINT, how long before SIGKILL;
                                   * 0 = 10000 */
+    /* Told the runtime's pid before it runs (see nvb_fg_opts.spawned); may be NULL. */
+    void (*spawned)(void *spawned_ctx, int runtime_pid);
+    void *spawned_ctx;
 } nvb_oci_run_opts;
 
 /* Run a root filesystem through runc/crun: check the rootfs and find the runtime (before

@@ -174,6 +174,12 @@ static void remove_spec(run_state *s, const char *kind)
         unlink(path);
 }
 
+/* engine_started is for runs with GPUs (their claims); the others spawn the plain way. */
+static bool wants_pid(const run_state *s)
+{
+    return s->o->engine_started && s->info && !nvb_selection_empty(&s->sel);
+}
+
 static void engine_spawned(void *ctx, int pid)
 {
     run_state *s = ctx;
@@ -183,7 +189,8 @@ static void engine_spawned(void *ctx, int pid)
 
 static int run_engine(run_state *s, const nvb_strv *argv, const char *kind, bool spec_created, nvb_err *err)
 {
-    nvb_fg_opts fg = {.exe = s->exe, .argv = argv->v, .spawned = engine_spawned, .spawned_ctx = s};
+    nvb_fg_opts fg = {.exe = s->exe, .argv = argv->v, .spawned = wants_pid(s) ? engine_spawned : NULL,
+                      .spawned_ctx = s};
     int status = nvb_run_foreground(&fg, NULL, err);
     if (status == ENGINE_OWN_FAILURE && s->engine != NVB_ENGINE_BOLT) {
         if (spec_created)
@@ -339,6 +346,8 @@ static int run_oci(run_state *s, nvb_err *err)
             .bundle = {.rootfs = s->image, .args = s->cmd, .n_args = s->n_cmd, .edits = &all},
             .id = s->container_id,
             .grace_ms = s->o->grace_ms,
+            .spawned = wants_pid(s) ? engine_spawned : NULL,
+            .spawned_ctx = s,
         };
         r = nvb_oci_run(&ro, err);
     }

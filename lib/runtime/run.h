@@ -53,8 +53,9 @@ typedef struct nvb_run_opts {
      * stops the run with its error. after_exit gets the container's status (or -1). */
     int (*before_start)(void *ctx, const nvb_run_info *info, nvb_err *err);
     void (*after_exit)(void *ctx, const nvb_run_info *info, int status);
-    /* podman, docker, bolt: the engine's process exists (pid), before nvbind waits for it.
-     * Claims record it so they hold while it runs, also when nvbind is gone. May be NULL. */
+    /* Runs with GPUs: the engine's (or runc's / crun's) process exists (pid) and waits to run
+     * the engine until this returns; should nvbind die before, it runs nothing. Claims record
+     * it so they hold while it runs, also when nvbind is gone. May be NULL. */
     void (*engine_started)(void *ctx, const nvb_run_info *info, int engine_pid);
     void *hook_ctx;
 } nvb_run_opts;

@@ -9,11 +9,11 @@
  *   nvb_run_isolation_clear(&iso);
  *
  * Who keeps a claim alive (so that it survives `kill -9` of nvbind while the container runs,
- * and never outlives it):
- *   runc / crun:           nvbind, then the runtime's state file of the container
- *                          (<root>/<id>/state.json or status), which exists while it does;
- *   podman / docker / bolt: nvbind, then the engine's own process (`podman run` and
- *                          friends stay in the foreground while the container runs). */
+ * and never outlives it): nvbind; the engine's foreground process (`runc run`, `podman run`,
+ * `bolt`, ...), recorded by engine_started before it may run anything (nvb_fg_opts.spawned:
+ * it runs nothing if nvbind dies first, so no container ever runs unrecorded); and for runc
+ * and crun also the runtime's state file of the container (<root>/<id>/state.json or
+ * status), which exists while the container does. */
 #pragma once
 #include <stdbool.h>
 #include <stdio.h>
