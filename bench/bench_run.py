@@ -73,7 +73,8 @@ def main():
         rootfs = make_busybox_rootfs(os.path.join(tmp, "rootfs"))
         config = os.path.join(tmp, "nvbind.toml")
         with open(config, "w") as f:
-            f.write("")
+            # Claims and the audit log in the benchmark's own folder, never the host's.
+            f.write(f'[isolation]\nstate_dir = "{tmp}/state"\naudit_log = "{tmp}/audit.log"\n')
         # Bundles go where they go by default (no TMPDIR): /run/nvbind/bundles for root.
         env = {k: v for k, v in os.environ.items() if k != "TMPDIR"}
         env.update(NVBIND_CONFIG=config, NVBIND_ROOT=root)
