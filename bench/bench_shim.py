@@ -77,9 +77,11 @@ def main():
         rootfs = make_busybox_rootfs(os.path.join(tmp, "rootfs"))
         plain = bundle(os.path.join(tmp, "plain"), rootfs, runc)
         req = bundle(os.path.join(tmp, "req"), rootfs, runc, {"nvbind.gpus": "all"})
+        # Claims and the audit log in the benchmark's own folder, never the host's.
+        isolation = f'[isolation]\nstate_dir = "{tmp}/state"\naudit_log = "{tmp}/audit.log"\n'
         true_cfg = os.path.join(tmp, "true.toml")
         with open(true_cfg, "w") as f:
-            f.write('[runtime]\noci_runtime = "/bin/true"\n')
+            f.write('[runtime]\noci_runtime = "/bin/true"\n' + isolation)
         env = dict(os.environ, NVBIND_ROOT=root, NVBIND_CONFIG=true_cfg)
 
         # Edit once: later runs rewrite the same content (the edit is idempotent).
@@ -94,7 +96,7 @@ def main():
 
         runc_cfg = os.path.join(tmp, "runc.toml")
         with open(runc_cfg, "w") as f:
-            f.write(f'[runtime]\noci_runtime = "{runc}"\n')
+            f.write(f'[runtime]\noci_runtime = "{runc}"\n' + isolation)
         env = dict(env, NVBIND_CONFIG=runc_cfg)
         # Order A B B A, pairs averaged: container starts drift over a run.
         m = hyperfine([f"{runc} run --bundle {req} nvbind-bench-shim-a",
