@@ -109,3 +109,15 @@ def ensure_test_image():
 def podman_run(options, command, timeout=120):
     """podman run --rm OPTIONS <test image> sh -c COMMAND"""
     return run(["podman", "run", "--rm", *options, ensure_test_image(), "sh", "-c", command], timeout=timeout)
+
+
+def runc_containers(under=None):
+    """Ids of runc's nvbind containers; with `under`, only those whose bundle lies in that
+    folder (so containers other tests or people run meanwhile are not counted)."""
+    r = run(["runc", "list", "--format", "json"])
+    if r.returncode != 0 or not r.stdout.strip():
+        return []
+    items = json.loads(r.stdout) or []
+    prefix = os.path.realpath(under) + os.sep if under else None
+    return [c["id"] for c in items if c["id"].startswith("nvbind-")
+            and (prefix is None or os.path.realpath(c.get("bundle", "")).startswith(prefix))]

@@ -16,7 +16,7 @@ import time
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from nvbtest import FAKENVML, NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, nvbind, run
+from nvbtest import FAKENVML, NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, nvbind, run, runc_containers
 
 HAVE_RUNC = shutil.which("runc") is not None
 HAVE_PODMAN = shutil.which("podman") is not None
@@ -271,11 +271,6 @@ CAPSULE_SCRIPT = ("if mkdir /iso/inside 2>/dev/null; then echo RAN; sleep {hold}
 DENIED = r"^nvbind: GPU 0 \({uuid}\) is held exclusively by container (\S+) since (\S+Z)\n$"
 
 
-def runc_containers():
-    r = run(["runc", "list", "-q"])
-    return [c for c in r.stdout.split() if c.startswith("nvbind-")]
-
-
 class Capsules:
     """Runs `nvbind run --runtime runc --rootfs DIR` capsules on a fake host, with the claims,
     the audit log, the CDI output folder and the bundles (TMPDIR) in a private folder."""
@@ -371,7 +366,7 @@ class Capsules:
 
     def leftovers(self):
         """What a finished run must not leave: bundles, runc containers, specs, claims."""
-        return {"bundles": os.listdir(self.tmpdir), "containers": runc_containers(),
+        return {"bundles": os.listdir(self.tmpdir), "containers": runc_containers(self.tmpdir),
                 "specs": os.listdir(self.cdi) if os.path.exists(self.cdi) else [], "claims": self.claims()}
 
 

@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from nvbtest import NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, run
+from nvbtest import NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, run, runc_containers
 
 SPEC_DIR = "/var/run/cdi"
 SPEC_NAMES = ("nvidia.com-gpu.json", "nvidia.com-gpu-bolt.json")
@@ -48,11 +48,6 @@ def spec_files():
     return sorted(n for n in SPEC_NAMES if os.path.exists(os.path.join(SPEC_DIR, n)))
 
 
-def runc_containers():
-    r = run(["runc", "list", "-q"])
-    return [c for c in r.stdout.split() if c.startswith("nvbind-")]
-
-
 class RunBase(unittest.TestCase):
     """A two-GPU fake host with device minors out of index order, a configuration file (with
     the GPU claims and the audit log in the test's folder, never the machine's), a private
@@ -73,8 +68,6 @@ class RunBase(unittest.TestCase):
         cls.host.remove()
 
     def setUp(self):
-        # Containers someone else runs on this machine at the same time are not ours to judge.
-        self.runc_before = set(runc_containers()) if HAVE_RUNC else set()
         self.tmp = tempfile.mkdtemp(prefix="nvbind-run-test-")
         self.tmpdir = os.path.join(self.tmp, "tmpdir")
         os.makedirs(self.tmpdir)
@@ -129,7 +122,7 @@ class RunBase(unittest.TestCase):
         self.assertEqual(os.listdir(self.tmpdir), [], "a bundle was left in TMPDIR")
         self.assertEqual(spec_files(), [], "a spec was left in /var/run/cdi")
         if HAVE_RUNC:
-            self.assertEqual(sorted(set(runc_containers()) - self.runc_before), [], "a runc container was left")
+            self.assertEqual(runc_containers(self.tmpdir), [], "a runc container was left")
         self.assertEqual(self.claims(), [], "a GPU claim was left")
 
 
@@ -386,7 +379,7 @@ class Runc(RunBase):
         line = p.stdout.readline()
         self.assertEqual(line.strip(), "ready", p.stderr.read() if not line else line)
         self.assertEqual(len(os.listdir(self.tmpdir)), 1, "the bundle exists while the container runs")
-        self.assertEqual(len(runc_containers()), 1)
+        self.assertEqual(len(runc_containers(self.tmpdir)), 1)
         return p
 
     def test_sigterm_is_forwarded_and_bundle_removed(self):
