@@ -67,6 +67,7 @@ def main():
         print("bench_run: needs runc and root; skipped")
         return
     tmp = tempfile.mkdtemp(prefix="nvbind-bench-run-")
+    state = tempfile.mkdtemp(prefix="nvbind-bench-state-", dir="/dev/shm" if os.path.isdir("/dev/shm") else tmp)
     try:
         root = os.path.join(tmp, "host")
         fakehost.build(root, gpus=1, layout="debian")
@@ -74,7 +75,8 @@ def main():
         config = os.path.join(tmp, "nvbind.toml")
         with open(config, "w") as f:
             # Claims and the audit log in the benchmark's own folder, never the host's.
-            f.write(f'[isolation]\nstate_dir = "{tmp}/state"\naudit_log = "{tmp}/audit.log"\n')
+            # /run is a tmpfs on real hosts: the claim records live on one here too (/dev/shm).
+            f.write(f'[isolation]\nstate_dir = "{state}"\naudit_log = "{tmp}/audit.log"\n')
         # Bundles go where they go by default (no TMPDIR): /run/nvbind/bundles for root.
         env = {k: v for k, v in os.environ.items() if k != "TMPDIR"}
         env.update(NVBIND_CONFIG=config, NVBIND_ROOT=root)
@@ -127,6 +129,7 @@ def main():
         subprocess.run([runc, "delete", "--force", "nvbind-bench-plain"], capture_output=True)
         subprocess.run([runc, "delete", "--force", "nvbind-bench-gpu"], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ def main():
         print("bench_shim: needs runc and root; skipped")
         return
     tmp = tempfile.mkdtemp(prefix="nvbind-bench-shim-", dir="/var/tmp")
+    state = None
     try:
         root = os.path.join(tmp, "host")
         fakehost.build(root, gpus=1, layout="debian")
@@ -78,7 +79,9 @@ def main():
         plain = bundle(os.path.join(tmp, "plain"), rootfs, runc)
         req = bundle(os.path.join(tmp, "req"), rootfs, runc, {"nvbind.gpus": "all"})
         # Claims and the audit log in the benchmark's own folder, never the host's.
-        isolation = f'[isolation]\nstate_dir = "{tmp}/state"\naudit_log = "{tmp}/audit.log"\n'
+        # /run is a tmpfs on real hosts: the claim records live on one here too (/dev/shm).
+        state = tempfile.mkdtemp(prefix="nvbind-bench-state-", dir="/dev/shm" if os.path.isdir("/dev/shm") else tmp)
+        isolation = f'[isolation]\nstate_dir = "{state}"\naudit_log = "{tmp}/audit.log"\n'
         true_cfg = os.path.join(tmp, "true.toml")
         with open(true_cfg, "w") as f:
             f.write('[runtime]\noci_runtime = "/bin/true"\n' + isolation)
@@ -109,6 +112,8 @@ def main():
         for c in ("nvbind-bench-shim-a", "nvbind-bench-shim-b"):
             subprocess.run([runc, "delete", "--force", c], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+        if state:
+            shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":
