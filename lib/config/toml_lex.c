@@ -546,7 +546,7 @@ int toml_lex_scalar(toml_parser *p, toml_node *n)
     bool sign = w[0] == '+' || w[0] == '-';
     if (word_is(w + sign, len - sign, "inf") || word_is(w + sign, len - sign, "nan")) {
         n->type = TOML_FLOAT;
-        n->fp = w[sign] == 'i' ? HUGE_VAL : nan("");
+        n->fp = w[sign] == 'i' ? HUGE_VAL : (double)NAN;
         if (w[0] == '-')
             n->fp = -n->fp;
         return 0;
