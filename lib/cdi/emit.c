@@ -8,6 +8,7 @@
 #include "cdi/cdi.h"
 #include "cdi/internal.h"
 #include "util/cleanup.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -34,37 +35,6 @@ char *nvb_cdi_to_json(const json_t *spec)
 
 /* ---- YAML ---- */
 
-/* Decode one UTF-8 sequence at p (n bytes left); returns its length, 0 if malformed. */
-static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
-{
-    if (p[0] < 0x80) {
-        *cp = p[0];
-        return 1;
-    }
-    size_t len;
-    uint32_t c, min;
-    if ((p[0] & 0xe0) == 0xc0) {
-        len = 2, c = p[0] & 0x1f, min = 0x80;
-    } else if ((p[0] & 0xf0) == 0xe0) {
-        len = 3, c = p[0] & 0x0f, min = 0x800;
-    } else if ((p[0] & 0xf8) == 0xf0) {
-        len = 4, c = p[0] & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (p[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return len;
-}
-
 /* A double-quoted YAML scalar. Escaped: '"', '\\', C0 and C1 controls, DEL, and the code
  * points YAML readers treat as line breaks or refuse in a stream (U+2028, U+2029, U+FEFF,
  * U+FFFE, U+FFFF). Everything else is written as it is. */
@@ -74,7 +44,7 @@ static int put_quoted(FILE *f, const char *s, size_t n)
     fputc('"', f);
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t len = utf8_decode(p + i, n - i, &cp);
+        size_t len = nvb_utf8_decode(p + i, n - i, &cp);
         if (len == 0)
             return -1;
         switch (cp) {

@@ -1,6 +1,7 @@
 /* The character level of TOML: UTF-8 checking, whitespace and comments, strings with their
  * escapes, and the bare words that are booleans, integers and floats. */
 #include "config/toml_parser.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -36,44 +37,13 @@ void *toml_alloc_fail(toml_parser *p)
     return NULL;
 }
 
-/* Length of the well-formed UTF-8 sequence at s[0..n) and its code point; 0 when it is not
- * one (bad lead byte, missing continuation, overlong form, surrogate, beyond U+10FFFF). */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    uint32_t v = s[0], min;
-    size_t len;
-    if (v < 0x80) {
-        *cp = v;
-        return 1;
-    }
-    if (v >= 0xC2 && v <= 0xDF)
-        len = 2, v &= 0x1F, min = 0x80;
-    else if (v >= 0xE0 && v <= 0xEF)
-        len = 3, v &= 0x0F, min = 0x800;
-    else if (v >= 0xF0 && v <= 0xF4)
-        len = 4, v &= 0x07, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;
-        v = v << 6 | (s[k] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return len;
-}
-
 int toml_check_utf8(toml_parser *p)
 {
     toml_pos at = { 1, 1 };
     const unsigned char *s = (const unsigned char *)p->s;
     for (size_t i = 0; i < p->n;) {
         uint32_t cp;
-        size_t len = utf8_decode(s + i, p->n - i, &cp);
+        size_t len = nvb_utf8_decode(s + i, p->n - i, &cp);
         if (!len)
             return toml_fail_at(p, at, "invalid UTF-8 (byte 0x%02X)", s[i]);
         i += len;
@@ -98,7 +68,7 @@ const char *toml_describe_char(const toml_parser *p, char buf[static 16])
         return buf;
     }
     /* The document was checked to be UTF-8 before parsing began. */
-    if (!utf8_decode((const unsigned char *)p->s + p->i, p->n - p->i, &cp))
+    if (!nvb_utf8_decode((const unsigned char *)p->s + p->i, p->n - p->i, &cp))
         cp = (uint32_t)c;
     snprintf(buf, 16, "U+%04X", cp);
     return buf;

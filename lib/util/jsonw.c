@@ -1,4 +1,5 @@
 #include "util/jsonw.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -126,32 +127,6 @@ void nvb_jsonw_object_end(nvb_jsonw *w) { close_container(w, '}'); }
 void nvb_jsonw_array_begin(nvb_jsonw *w) { open_container(w, '['); }
 void nvb_jsonw_array_end(nvb_jsonw *w) { close_container(w, ']'); }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left, p[0] >= 0x80), 0 when invalid:
- * overlong forms, surrogates and code points above U+10FFFF are invalid, as in RFC 3629. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len;
-    uint32_t c, min;
-    if ((p[0] & 0xe0) == 0xc0)
-        len = 2, c = p[0] & 0x1f, min = 0x80;
-    else if ((p[0] & 0xf0) == 0xe0)
-        len = 3, c = p[0] & 0x0f, min = 0x800;
-    else if ((p[0] & 0xf8) == 0xf0)
-        len = 4, c = p[0] & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (p[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Whether any of the 8 bytes at p is a control character, '"', '\\' or non-ASCII (may say
  * yes for a plain byte that follows one of those; the byte loop then sorts it out). */
 static inline bool word_needs_care(const unsigned char *p)
@@ -190,7 +165,8 @@ static void put_string(nvb_jsonw *w, const char *s, size_t n)
             break;
         unsigned char c = p[i];
         if (c >= 0x80) {
-            size_t len = utf8_len(p + i, n - i);
+            uint32_t cp;
+            size_t len = nvb_utf8_decode(p + i, n - i, &cp);
             if (len) {
                 memcpy(o, p + i, len);
                 o += len;
