@@ -2,6 +2,7 @@
 #include "runtime/foreground.h"
 #include "runtime/oci_patch.h"
 #include "util/cleanup.h"
+#include "util/fileio.h"
 #include "util/spawn.h"
 
 #include <errno.h>
@@ -161,20 +162,11 @@ static int write_new_file(const char *path, const char *data, nvb_err *err)
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s", path);
-    size_t len = strlen(data);
-    const char *p = data;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : EIO;
-            close(fd);
-            unlink(path);
-            return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s", path);
-        }
-        p += w;
-        len -= (size_t)w;
+    if (nvb_write_all(fd, data, strlen(data)) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s", path);
     }
     if (close(fd) < 0) {
         unlink(path);

@@ -315,19 +315,11 @@ int nvb_bundle_write_config(const char *path, const char *text, mode_t mode, nvb
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s", path);
-    size_t len = strlen(text);
-    for (const char *p = text; len;) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : EIO;
-            close(fd);
-            unlink(tmp);
-            return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s", path);
-        }
-        p += w;
-        len -= (size_t)w;
+    if (nvb_write_all(fd, text, strlen(text)) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s", path);
     }
     if (fchmod(fd, mode) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
         int e = errno;

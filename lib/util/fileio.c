@@ -52,14 +52,16 @@ char *nvb_read_file(const char *path, size_t max, size_t *len)
     return NVB_TAKE(buf);
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int nvb_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len) {
         ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
             return -1;
         }
         p += w;
@@ -139,7 +141,7 @@ int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const ch
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s/%s", dirname_for_errors, name);
     /* Held until the rename: tells remove_stale_temporaries this temporary is in use. */
     flock(fd, LOCK_EX);
-    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, mode) < 0 || nvb_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         int e = errno;
         unlinkat(dirfd, tmp, 0);
         return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s/%s", dirname_for_errors, name);

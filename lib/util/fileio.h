@@ -8,6 +8,10 @@
  * NULL with errno set on failure (ENOENT stays visible to the caller). */
 char *nvb_read_file(const char *path, size_t max, size_t *len);
 
+/* Write all of data to fd, going on after short writes and EINTR. 0, or -1 with errno set
+ * (EIO when write(2) makes no progress). */
+int nvb_write_all(int fd, const void *data, size_t len);
+
 /* Write data to path atomically: a temporary file in the same folder (".<name>.tmp.<pid>",
  * flock'ed while it exists), fsync, rename, fsync of the folder. A failure leaves the old
  * file untouched and no temporary behind. Only a regular file (or a symlink) at path is
