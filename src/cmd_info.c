@@ -2,8 +2,8 @@
 #include "cli.h"
 #include "cli_opts.h"
 #include "host/host_json.h"
+#include "util/fileio.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,18 +19,7 @@ static int print_json(const nvb_host *h, bool detailed)
     char *text = nvb_jsonw_finish(&w, &len);
     if (!text)
         return nvb_cli_fail(&(nvb_err){NVB_EXIT_IO, 0, "info --json: out of memory"});
-    int rc = fflush(stdout) == 0 ? 0 : NVB_EXIT_IO;
-    for (const char *p = text; rc == 0 && len;) {
-        ssize_t n = write(STDOUT_FILENO, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = NVB_EXIT_IO;
-            break;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
+    int rc = fflush(stdout) == 0 && nvb_write_all(STDOUT_FILENO, text, len) == 0 ? 0 : NVB_EXIT_IO;
     free(text);
     return rc;
 }
