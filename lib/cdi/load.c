@@ -10,6 +10,7 @@
 #include "cdi/internal.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/grow.h"
 #include "util/strv.h"
 
 #include <errno.h>
@@ -378,14 +379,10 @@ static int attach(builder *b, json_t *v, const yaml_mark_t *m)
 
 static int add_anchor(builder *b, const char *name, json_t *node, size_t size, const yaml_mark_t *m)
 {
-    if (b->nanchors == b->cap_anchors) {
-        size_t cap = b->cap_anchors ? b->cap_anchors * 2 : 8;
-        anchor *na = realloc(b->anchors, cap * sizeof *na);
-        if (!na)
-            return fail_at(b, m, "out of memory");
-        b->anchors = na;
-        b->cap_anchors = cap;
-    }
+    anchor *na = nvb_grow(b->anchors, &b->cap_anchors, b->nanchors, sizeof *na, 8);
+    if (!na)
+        return fail_at(b, m, "out of memory");
+    b->anchors = na;
     char *n = strdup(name);
     if (!n)
         return fail_at(b, m, "out of memory");

@@ -9,6 +9,7 @@
  * too). */
 #include "cdi/cdi.h"
 #include "util/cleanup.h"
+#include "util/grow.h"
 #include "util/strv.h"
 
 #include <dirent.h>
@@ -209,16 +210,12 @@ int nvb_cdi_list(const char *const *dirs, size_t ndirs, nvb_cdi_listing *out, nv
             goto oom;
         }
         for (size_t i = 0; i < names.n; i++) {
-            if (out->n == cap) {
-                size_t ncap = cap ? cap * 2 : 16;
-                nvb_cdi_spec_file *nf = realloc(out->files, ncap * sizeof *nf);
-                if (!nf) {
-                    nvb_strv_free(&names);
-                    goto oom;
-                }
-                out->files = nf;
-                cap = ncap;
+            nvb_cdi_spec_file *nf = nvb_grow(out->files, &cap, out->n, sizeof *nf, 16);
+            if (!nf) {
+                nvb_strv_free(&names);
+                goto oom;
             }
+            out->files = nf;
             nvb_cdi_spec_file *f = &out->files[out->n++];
             *f = (nvb_cdi_spec_file){.dir_index = d, .ignored_by_engines = nvb_endswith(names.v[i], ".yml")};
             if (!(f->path = nvb_path_join(dirs[d], names.v[i])) || describe(f) < 0) {

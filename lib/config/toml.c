@@ -3,6 +3,7 @@
  * live here (see toml_table_kind in toml.h). */
 #include "config/toml.h"
 #include "config/toml_parser.h"
+#include "util/grow.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,14 +60,10 @@ static toml_node *table_new(toml_parser *p, toml_table_kind kind, toml_pos at, u
 /* Grow an array of items of size elem so one more fits. */
 static int grow(toml_parser *p, void *items, size_t *cap, size_t len, size_t elem)
 {
-    if (len < *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 4;
-    void *q = n < SIZE_MAX / elem / 2 ? realloc(*(void **)items, n * elem) : NULL;
+    void *q = nvb_grow(*(void **)items, cap, len, elem, 4);
     if (!q)
         return toml_fail(p, "out of memory");
     *(void **)items = q;
-    *cap = n;
     return 0;
 }
 

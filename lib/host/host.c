@@ -4,6 +4,7 @@
 #include "host/hostio.h"
 #include "host/procfs.h"
 #include "util/cleanup.h"
+#include "util/grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,14 +16,10 @@
 
 int nvb_devnode_list_add(nvb_devnode_list *l, const nvb_devnode *proto)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        nvb_devnode *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv)
-            return -1;
-        l->v = nv;
-        l->cap = cap;
-    }
+    nvb_devnode *nv = nvb_grow(l->v, &l->cap, l->n, sizeof *nv, 4);
+    if (!nv)
+        return -1;
+    l->v = nv;
     nvb_devnode *n = &l->v[l->n];
     *n = *proto;
     n->path = strdup(proto->path);
@@ -117,14 +114,10 @@ nvb_component *nvb_host_add_component(nvb_discovery *d, enum nvb_component_kind 
         free(container_path);
         return known;
     }
-    if (h->n_comps == h->cap_comps) {
-        size_t cap = h->cap_comps ? h->cap_comps * 2 : 64;
-        nvb_component *nv = realloc(h->comps, cap * sizeof *nv);
-        if (!nv)
-            goto fail;
-        h->comps = nv;
-        h->cap_comps = cap;
-    }
+    nvb_component *nv = nvb_grow(h->comps, &h->cap_comps, h->n_comps, sizeof *nv, 64);
+    if (!nv)
+        goto fail;
+    h->comps = nv;
     if (index_component(d, h->n_comps, hash) < 0)
         goto fail;
     h->comps[h->n_comps] = (nvb_component){kind, host_path, container_path, caps, is_dir, NULL};

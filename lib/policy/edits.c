@@ -1,6 +1,7 @@
 #include "policy/edits.h"
 #include "ldcache/driver_libs.h"
 #include "util/cleanup.h"
+#include "util/grow.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -47,14 +48,10 @@ int nvb_edits_setenv(nvb_edits *e, const char *key, const char *value)
 /* Append a mount, no duplicate check. */
 static int append_mount(nvb_edits *e, const char *host_path, const char *container_path, bool writable)
 {
-    if (e->n_mounts == e->cap_mounts) {
-        size_t cap = e->cap_mounts ? e->cap_mounts * 2 : 64;
-        nvb_mount *nv = realloc(e->mounts, cap * sizeof *nv);
-        if (!nv)
-            return -1;
-        e->mounts = nv;
-        e->cap_mounts = cap;
-    }
+    nvb_mount *nv = nvb_grow(e->mounts, &e->cap_mounts, e->n_mounts, sizeof *nv, 64);
+    if (!nv)
+        return -1;
+    e->mounts = nv;
     nvb_mount m = {strdup(host_path), strdup(container_path), writable};
     if (!m.host_path || !m.container_path) {
         free(m.host_path);
@@ -141,14 +138,10 @@ int nvb_edits_add_node(nvb_edits *e, const nvb_devnode *n)
 
 nvb_hook *nvb_edits_add_hook(nvb_edits *e, const char *hook_name, const char *path)
 {
-    if (e->n_hooks == e->cap_hooks) {
-        size_t cap = e->cap_hooks ? e->cap_hooks * 2 : 4;
-        nvb_hook *nv = realloc(e->hooks, cap * sizeof *nv);
-        if (!nv)
-            return NULL;
-        e->hooks = nv;
-        e->cap_hooks = cap;
-    }
+    nvb_hook *nv = nvb_grow(e->hooks, &e->cap_hooks, e->n_hooks, sizeof *nv, 4);
+    if (!nv)
+        return NULL;
+    e->hooks = nv;
     nvb_hook *h = &e->hooks[e->n_hooks];
     *h = (nvb_hook){strdup(hook_name), strdup(path), {0}};
     if (!h->hook_name || !h->path) {

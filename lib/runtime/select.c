@@ -1,5 +1,6 @@
 #include "runtime/select.h"
 #include "util/cleanup.h"
+#include "util/grow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,14 +166,10 @@ static const nvb_gpu *gpu_by_index(const nvb_host *h, unsigned idx)
 
 static int sel_push(nvb_selection *sel, const nvb_gpu *g, const nvb_mig_device *m)
 {
-    if (sel->n == sel->cap) {
-        size_t cap = sel->cap ? sel->cap * 2 : 8;
-        nvb_selected *nv = realloc(sel->v, cap * sizeof *nv);
-        if (!nv)
-            return -1;
-        sel->v = nv;
-        sel->cap = cap;
-    }
+    nvb_selected *nv = nvb_grow(sel->v, &sel->cap, sel->n, sizeof *nv, 8);
+    if (!nv)
+        return -1;
+    sel->v = nv;
     nvb_selected *s = &sel->v[sel->n++];
     s->gpu = g;
     s->mig = m;

@@ -1,4 +1,5 @@
 #include "util/strv.h"
+#include "util/grow.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,16 +10,13 @@ int nvb_strv_push_take(nvb_strv *s, char *str)
 {
     if (!str)
         return -1;
-    if (s->n + 1 >= s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
-        char **nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv) {
-            free(str);
-            return -1;
-        }
-        s->v = nv;
-        s->cap = cap;
+    /* Room for str and the NULL after it. */
+    char **nv = nvb_grow(s->v, &s->cap, s->n + 1, sizeof *nv, 8);
+    if (!nv) {
+        free(str);
+        return -1;
     }
+    s->v = nv;
     s->v[s->n++] = str;
     s->v[s->n] = NULL;
     return 0;
