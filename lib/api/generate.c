@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 /* The manager's configuration with the BoltConfig parts a workload needs. A shallow copy: it
  * shares the manager's strings and lists, is only read, and is never cleared. */
@@ -81,16 +80,7 @@ static int wsl2_edits(const nvb_host *h, nvb_edits *e, nvbind_error **err)
         return nvb_api_failf(err, NVB_EXIT_NO_DRIVER, "wsl2_mode: %s: %s (not a WSL2 host)", dxg, strerror(errno));
     if (!S_ISCHR(st.st_mode))
         return nvb_api_failf(err, NVB_EXIT_HOST_DATA, "wsl2_mode: %s is not a character device", dxg);
-    nvb_devnode n = {
-        .path = (char *)"/dev/dxg",
-        .host_path = dxg,
-        .type = 'c',
-        .major = major(st.st_rdev),
-        .minor = minor(st.st_rdev),
-        .mode = st.st_mode & 07777,
-        .uid = st.st_uid,
-        .gid = st.st_gid,
-    };
+    nvb_devnode n = nvb_devnode_from_stat("/dev/dxg", dxg, &st);
     if (nvb_edits_add_node(e, &n) < 0)
         return nvb_api_oom(err, "wsl2_mode");
     if (stat(lib, &st) == 0 && S_ISDIR(st.st_mode) && nvb_edits_add_mount(e, lib, "/usr/lib/wsl/lib", false) < 0)

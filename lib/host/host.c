@@ -33,6 +33,20 @@ int nvb_devnode_list_add(nvb_devnode_list *l, const nvb_devnode *proto)
     return 0;
 }
 
+nvb_devnode nvb_devnode_from_stat(const char *path, char *host_path, const struct stat *st)
+{
+    return (nvb_devnode){
+        .path = (char *)path,
+        .host_path = host_path,
+        .type = S_ISCHR(st->st_mode) ? 'c' : 'b',
+        .major = major(st->st_rdev),
+        .minor = minor(st->st_rdev),
+        .mode = st->st_mode & 07777,
+        .uid = st->st_uid,
+        .gid = st->st_gid,
+    };
+}
+
 void nvb_devnode_list_clear(nvb_devnode_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
@@ -140,16 +154,7 @@ int nvb_stat_devnode(nvb_discovery *d, const char *path, nvb_devnode *out)
     char *host = nvb_rootpath_host(&d->root, resolved);
     if (!host)
         return -ENOMEM;
-    *out = (nvb_devnode){
-        .path = (char *)path,
-        .host_path = host,
-        .type = S_ISCHR(st.st_mode) ? 'c' : 'b',
-        .major = major(st.st_rdev),
-        .minor = minor(st.st_rdev),
-        .mode = st.st_mode & 07777,
-        .uid = st.st_uid,
-        .gid = st.st_gid,
-    };
+    *out = nvb_devnode_from_stat(path, host, &st);
     return 0;
 }
 

@@ -115,5 +115,9 @@ nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err);
 void nvb_host_free(nvb_host *h);
 
 int nvb_devnode_list_add(nvb_devnode_list *l, const nvb_devnode *proto);  /* copies strings */
+struct stat;
+/* The device node st describes (the caller checked S_ISCHR or S_ISBLK): its type, numbers,
+ * permission bits and owner, with path and host_path borrowed, not copied. */
+nvb_devnode nvb_devnode_from_stat(const char *path, char *host_path, const struct stat *st);
 void nvb_devnode_list_clear(nvb_devnode_list *l);
 const char *nvb_component_kind_name(enum nvb_component_kind k);  /* "libraries", ... */

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #define SET(e, k, v)                                   \
     do {                                               \
@@ -165,16 +164,7 @@ static int custom_files(const nvb_custom_profile *p, const nvb_host *h, nvb_edit
         if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
             return nvb_errf(err, NVB_EXIT_CONFIG, "profiles.%s.devices: %s (%s) is not a device node", p->name, path,
                             host);
-        nvb_devnode n = {
-            .path = (char *)path,
-            .host_path = host,
-            .type = S_ISCHR(st.st_mode) ? 'c' : 'b',
-            .major = major(st.st_rdev),
-            .minor = minor(st.st_rdev),
-            .mode = st.st_mode & 07777,
-            .uid = st.st_uid,
-            .gid = st.st_gid,
-        };
+        nvb_devnode n = nvb_devnode_from_stat(path, host, &st);
         if (nvb_edits_add_node(e, &n) < 0)
             return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
