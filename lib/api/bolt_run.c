@@ -9,6 +9,7 @@
 #include "policy/cdi_generate.h"
 #include "runtime/compose.h"
 #include "runtime/engine.h"
+#include "runtime/run_isolation.h"
 #include "runtime/select.h"
 #include "runtime/spec_install.h"
 #include "policy/profiles.h"
@@ -76,11 +77,9 @@ static void capsule_name(char *buf, size_t len)
 static int acquire(const nvbind_gpu_manager *m, const nvb_host *h, const nvb_selection *sel, const char *name,
                    const char *profile, nvb_isolation_grant *g, nvb_err *e)
 {
-    nvb_isolation_device *devs = sel->n ? calloc(sel->n, sizeof *devs) : NULL;
-    if (sel->n && !devs)
+    nvb_isolation_device *devs = nvb_selection_isolation_devices(sel);
+    if (!devs)
         return nvb_errf(e, NVB_EXIT_IO, "out of memory");
-    for (size_t i = 0; i < sel->n; i++)
-        devs[i] = (nvb_isolation_device){.gpu = sel->v[i].gpu, .mig = sel->v[i].mig};
     nvb_isolation_request rq = {0};
     nvb_isolation_request_from_config(&rq, &m->config);
     rq.host = h;

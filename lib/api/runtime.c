@@ -80,11 +80,9 @@ static const char *workload_profile(const nvbind_gpu_manager *m)
 static int claim(const nvbind_gpu_manager *m, const nvb_host *h, nvb_selection *sel, const char *container_id,
                  nvb_isolation_grant *g, nvbind_error **err)
 {
-    nvb_isolation_device *devs = calloc(sel->n + 1, sizeof *devs);
+    nvb_isolation_device *devs = nvb_selection_isolation_devices(sel);
     if (!devs)
         return nvb_api_oom(err, "nvbind_run_with_runtime");
-    for (size_t i = 0; i < sel->n; i++)
-        devs[i] = (nvb_isolation_device){.gpu = sel->v[i].gpu, .mig = sel->v[i].mig};
     nvb_isolation_request rq = {0};
     nvb_isolation_request_from_config(&rq, &m->config);
     rq.host = h;

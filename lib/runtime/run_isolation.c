@@ -45,6 +45,16 @@ void nvb_selection_take_grant(nvb_selection *sel, const nvb_isolation_grant *g)
     }
 }
 
+nvb_isolation_device *nvb_selection_isolation_devices(const nvb_selection *sel)
+{
+    nvb_isolation_device *devs = calloc(sel->n + 1, sizeof *devs);
+    if (!devs)
+        return NULL;
+    for (size_t i = 0; i < sel->n; i++)
+        devs[i] = (nvb_isolation_device){.gpu = sel->v[i].gpu, .mig = sel->v[i].mig};
+    return devs;
+}
+
 /* Put what the grant gives into the run: the devices (a MIG device in place of a GPU), the
  * MPS variables as container env, the MPS folders as extra mounts. */
 static int apply_grant(const nvb_isolation_grant *g, const nvb_run_info *info, nvb_err *err)
@@ -68,11 +78,9 @@ int nvb_run_isolation_before_start(void *ctx, const nvb_run_info *info, nvb_err 
         return 0; /* --gpu none: no GPU, nothing to isolate or audit */
     if (!info->container_id)
         return nvb_errf(err, NVB_EXIT_FAIL, "internal error: the container has no name to claim GPUs for");
-    _cleanup_free_ nvb_isolation_device *devs = calloc(sel->n, sizeof *devs);
+    _cleanup_free_ nvb_isolation_device *devs = nvb_selection_isolation_devices(sel);
     if (!devs)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    for (size_t i = 0; i < sel->n; i++)
-        devs[i] = (nvb_isolation_device){.gpu = sel->v[i].gpu, .mig = sel->v[i].mig};
     _cleanup_free_ char *oci_root = NULL, *oci_state = NULL;
     if (nvb_engine_is_oci(info->engine)) {
         oci_root = nvb_run_oci_root(info->engine);

@@ -48,6 +48,10 @@ void nvb_run_isolation_engine_started(void *ctx, const nvb_run_info *info, int e
  * selection once a GPU was replaced. */
 void nvb_selection_take_grant(nvb_selection *sel, const nvb_isolation_grant *g);
 
+/* sel's devices as an isolation request's `devices`, in sel's order: calloc'd with room for
+ * sel->n (never NULL for an empty selection); free() it. NULL when out of memory. */
+nvb_isolation_device *nvb_selection_isolation_devices(const nvb_selection *sel);
+
 /* Give back what is still held (also after a failed start) and free the grant. */
 void nvb_run_isolation_clear(nvb_run_isolation *iso);
 

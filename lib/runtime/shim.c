@@ -330,11 +330,9 @@ static int claim(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, const nv
 {
     if (!ctx->container_id)
         return 0;
-    nvb_isolation_device *devs = calloc(sel->n + 1, sizeof *devs);
+    nvb_isolation_device *devs = nvb_selection_isolation_devices(sel);
     if (!devs)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    for (size_t i = 0; i < sel->n; i++)
-        devs[i] = (nvb_isolation_device){.gpu = sel->v[i].gpu, .mig = sel->v[i].mig};
     nvb_isolation_request rq = {0};
     nvb_isolation_request_from_config(&rq, ctx->cfg);
     rq.isolation = request_isolation(ctx, reqs);
