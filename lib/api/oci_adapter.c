@@ -50,17 +50,23 @@ static int need_setup(const oci_adapter *a, const char *step, nvbind_error **err
     return 0;
 }
 
+/* Make b (checked first) the manager's Bolt settings and its nvbind.toml view. */
+static int use_bolt(oci_adapter *a, const nvbind_bolt_config *b, nvbind_error **err)
+{
+    if (nvb_api_check_bolt(b, err) < 0)
+        return -1;
+    a->m->bolt = *b;
+    nvb_api_bolt_to_config(b, &a->m->config);
+    return 0;
+}
+
 static int oci_setup(void *user, const char *id, const void *spec, const nvbind_bolt_config *cfg, nvbind_error **err)
 {
     oci_adapter *a = user;
     (void)id;
     (void)spec;
-    if (cfg) {
-        if (nvb_api_check_bolt(cfg, err) < 0)
-            return -1;
-        a->m->bolt = *cfg;
-        nvb_api_bolt_to_config(cfg, &a->m->config);
-    }
+    if (cfg && use_bolt(a, cfg, err) < 0)
+        return -1;
     /* Check the bundle before anything is discovered or written. */
     _cleanup_free_ char *path = nvb_path_join(a->bundle_dir, "config.json");
     if (!path)
@@ -199,10 +205,8 @@ static int oci_gaming(void *user, const char *id, const nvbind_bolt_gaming_gpu_c
         nvbind_bolt_config b = a->m->bolt;
         b.has_gaming = true;
         b.gaming = *g;
-        if (nvb_api_check_bolt(&b, err) < 0)
+        if (use_bolt(a, &b, err) < 0)
             return -1;
-        a->m->bolt = b;
-        nvb_api_bolt_to_config(&b, &a->m->config);
     }
     a->m->config.gaming.present = true;
     return apply_profile(a, "gaming", "setup_gaming_optimization", err);
@@ -218,10 +222,8 @@ static int oci_aiml(void *user, const char *id, const nvbind_bolt_aiml_gpu_confi
         nvbind_bolt_config b = a->m->bolt;
         b.has_aiml = true;
         b.aiml = *ai;
-        if (nvb_api_check_bolt(&b, err) < 0)
+        if (use_bolt(a, &b, err) < 0)
             return -1;
-        a->m->bolt = b;
-        nvb_api_bolt_to_config(&b, &a->m->config);
     }
     a->m->config.aiml.present = true;
     return apply_profile(a, "aiml", "setup_aiml_optimization", err);
