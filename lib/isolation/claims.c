@@ -5,6 +5,7 @@
 #include "isolation/timefmt.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,7 +18,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #define RECORD_MAX (4 * 1024 * 1024)
@@ -485,13 +485,6 @@ out:
     return r;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int pidfd_open_compat(pid_t pid)
 {
 #ifdef SYS_pidfd_open
@@ -586,7 +579,7 @@ int nvb_claims_acquire(const char *state_dir, const nvb_claim_owner *owner, cons
     }
     qsort(sl, m, sizeof *sl, cmp_slot);
 
-    int64_t start = mono_ms();
+    int64_t start = nvb_mono_ms();
     int64_t deadline = wait_seconds > 0 ? start + (int64_t)wait_seconds * 1000 : -1;
     int backoff = WAIT_BACKOFF_START_MS;
     for (;;) {
@@ -599,7 +592,7 @@ int nvb_claims_acquire(const char *state_dir, const nvb_claim_owner *owner, cons
             *conflict = sl[busy_at].orig;
         if (wait_seconds == NVB_CLAIM_NO_WAIT)
             break;
-        int64_t now = mono_ms();
+        int64_t now = nvb_mono_ms();
         if (deadline >= 0 && now >= deadline) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);

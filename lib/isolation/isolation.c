@@ -1,12 +1,11 @@
 /* One isolation decision: claims, virtual limits, audit line. See isolation.h. */
 #include "isolation/isolation.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_MIG_CANDIDATES 64
 #define MIG_RETRY_START_MS 50
@@ -64,20 +63,6 @@ static size_t build_targets(const nvb_isolation_device *devs, size_t n, enum nvb
     return m;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
 /* Claim devs (whose MIG choices may still change: cand[i]/n_cand[i] are the MIG devices a
  * whole GPU i may become). On a busy MIG device, try that GPU's next one. */
 static int claim_devices(const nvb_isolation_request *rq, nvb_isolation_device *devs, size_t n,
@@ -97,7 +82,7 @@ static int claim_devices(const nvb_isolation_request *rq, nvb_isolation_device *
     }
     /* Choosing among MIG devices: try without waiting, moving to the next free candidate
      * on a busy one; when every combination is busy, wait a little and start over. */
-    int64_t deadline = rq->wait_seconds > 0 ? mono_ms() + (int64_t)rq->wait_seconds * 1000 : -1;
+    int64_t deadline = rq->wait_seconds > 0 ? nvb_mono_ms() + (int64_t)rq->wait_seconds * 1000 : -1;
     int backoff = MIG_RETRY_START_MS;
     for (;;) {
         for (size_t i = 0; i < n; i++) {
@@ -122,7 +107,7 @@ static int claim_devices(const nvb_isolation_request *rq, nvb_isolation_device *
         }
         if (rq->wait_seconds == NVB_CLAIM_NO_WAIT)
             return -1;
-        int64_t now = mono_ms();
+        int64_t now = nvb_mono_ms();
         if (deadline >= 0 && now >= deadline) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
@@ -131,7 +116,7 @@ static int claim_devices(const nvb_isolation_request *rq, nvb_isolation_device *
         int t = backoff;
         if (deadline >= 0 && deadline - now < t)
             t = (int)(deadline - now);
-        sleep_ms(t);
+        nvb_sleep_ms(t);
         backoff = backoff * 2 > MIG_RETRY_MAX_MS ? MIG_RETRY_MAX_MS : backoff * 2;
     }
 }

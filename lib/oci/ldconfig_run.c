@@ -1,6 +1,7 @@
 #include "oci/ldconfig_run.h"
 #include "oci/confine.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -127,18 +128,11 @@ __attribute__((noreturn)) static void child_main(const child_args *a)
     child_fail(a, &err);
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for pid at most timeout_ms; on expiry kill it. Returns 0 with *status set, 1 when
  * it timed out (killed and reaped), -1 on error. */
 static int wait_bounded(pid_t pid, unsigned timeout_ms, int *status)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = nvb_mono_ms() + timeout_ms;
     _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
@@ -146,7 +140,7 @@ static int wait_bounded(pid_t pid, unsigned timeout_ms, int *status)
             return 0;
         if (r < 0 && errno != EINTR)
             return -1;
-        long long left = deadline - now_ms();
+        long long left = deadline - nvb_mono_ms();
         if (left <= 0)
             break;
         if (pidfd >= 0) {

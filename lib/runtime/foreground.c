@@ -1,4 +1,5 @@
 #include "runtime/foreground.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,13 +14,6 @@
 extern char **environ;
 
 static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Start the program in a child that first waits for the caller's go (a byte on a pipe), so
  * that spawned() can record the child's pid while it can do nothing yet. Should the caller
@@ -148,7 +142,7 @@ int nvb_run_foreground(const nvb_fg_opts *o, int *forced, nvb_err *err)
         siginfo_t info;
         int sig;
         if (deadline >= 0 && !did_force) {
-            long long left = deadline - now_ms();
+            long long left = deadline - nvb_mono_ms();
             if (left < 0)
                 left = 0;
             struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
@@ -157,7 +151,7 @@ int nvb_run_foreground(const nvb_fg_opts *o, int *forced, nvb_err *err)
             sig = sigwaitinfo(&wait_set, &info);
         }
         if (sig < 0) {
-            if (errno == EAGAIN && deadline >= 0 && now_ms() >= deadline && !did_force && o->force_stop) {
+            if (errno == EAGAIN && deadline >= 0 && nvb_mono_ms() >= deadline && !did_force && o->force_stop) {
                 did_force = true;
                 o->force_stop(o->ctx, pid);
             }
@@ -175,7 +169,7 @@ int nvb_run_foreground(const nvb_fg_opts *o, int *forced, nvb_err *err)
                 did_force = true;
                 o->force_stop(o->ctx, pid);
             } else if (deadline < 0) {
-                deadline = now_ms() + (o->grace_ms ? o->grace_ms : 10000);
+                deadline = nvb_mono_ms() + (o->grace_ms ? o->grace_ms : 10000);
             }
         }
     }

@@ -1,5 +1,6 @@
 #include "util/spawn.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -37,13 +37,6 @@ char *nvb_find_executable(const char *name)
     return NULL;
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 int nvb_run_capture(char *const argv[], unsigned timeout_ms, char *out, size_t outlen)
 {
     int fds[2];
@@ -63,10 +56,10 @@ int nvb_run_capture(char *const argv[], unsigned timeout_ms, char *out, size_t o
         return -1;
     }
     size_t n = 0;
-    long deadline = now_ms() + (long)timeout_ms;
+    int64_t deadline = nvb_mono_ms() + timeout_ms;
     bool timed_out = false;
     for (;;) {
-        long left = deadline - now_ms();
+        int64_t left = deadline - nvb_mono_ms();
         if (left <= 0) {
             timed_out = true;
             break;

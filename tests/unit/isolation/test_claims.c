@@ -16,24 +16,11 @@
 #include "isolation/procid.h"
 #include "isolation/timefmt.h"
 #include "util/fileio.h"
+#include "util/clock.h"
 
 static nvb_claim_target gpu_target(unsigned i, const char *uuid, enum nvb_claim_mode m)
 {
     return (nvb_claim_target){.device = {.gpu_index = i, .mig_index = -1, .uuid = uuid}, .mode = m};
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0) {
-    }
 }
 
 typedef struct fixture {
@@ -100,7 +87,7 @@ static void test_zombie_is_gone(void **state)
     pid_t p = fork();
     if (p == 0)
         _exit(0);
-    sleep_ms(50);
+    nvb_sleep_ms(50);
     /* Not reaped yet: a zombie holds nothing. */
     assert_int_equal(nvb_proc_start_time(p), 0);
     waitpid(p, NULL, 0);
@@ -265,9 +252,9 @@ static void test_exclusive_message_and_release(void **state)
     nvb_claim_owner b = {.container = "ctr-b"};
     for (int mode = 0; mode < 2; mode++) {
         nvb_claim_target t2 = gpu_target(0, "GPU-aaaa", mode ? NVB_CLAIM_EXCLUSIVE : NVB_CLAIM_SHARED);
-        int64_t t0 = mono_ms();
+        int64_t t0 = nvb_mono_ms();
         assert_int_equal(nvb_claims_acquire(f->dir, &b, &t2, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
-        assert_true(mono_ms() - t0 < 1000);
+        assert_true(nvb_mono_ms() - t0 < 1000);
         assert_int_equal(err.exit_code, NVB_EXIT_BUSY);
         assert_string_equal(err.msg, want);
     }
@@ -430,7 +417,7 @@ static pid_t sleeper(void)
         for (;;)
             pause();
     }
-    sleep_ms(20);
+    nvb_sleep_ms(20);
     return p;
 }
 
@@ -443,7 +430,7 @@ static void test_stale_after_exit_and_kill9(void **state)
 
     /* Holder exits without releasing: its claim is stale (even before it is reaped). */
     pid_t p = child_claims(f->dir, "gone-1", 0, 0, NULL);
-    sleep_ms(30);
+    nvb_sleep_ms(30);
     assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
     waitpid(p, NULL, 0);
     assert_int_equal(nvb_claims_release(f->dir, "me", &err), 1);
@@ -546,13 +533,13 @@ static void test_wait_for_release(void **state)
     assert_int_equal(nvb_claims_acquire(f->dir, &a, &t, 1, 0, NULL, &err), 0);
     pid_t p = fork();
     if (p == 0) {
-        sleep_ms(300);
+        nvb_sleep_ms(300);
         nvb_claims_release(f->dir, "a", NULL);
         _exit(0);
     }
-    int64_t t0 = mono_ms();
+    int64_t t0 = nvb_mono_ms();
     assert_int_equal(nvb_claims_acquire(f->dir, &b, &t, 1, 5, NULL, &err), 0);
-    int64_t took = mono_ms() - t0;
+    int64_t took = nvb_mono_ms() - t0;
     waitpid(p, NULL, 0);
     assert_true(took >= 250);
     assert_true(took < 2000); /* woken by the release, not by the 5 s limit */
@@ -568,13 +555,13 @@ static void test_wait_for_killed_holder(void **state)
     pid_t holder = child_claims(f->dir, "doomed", 1, 0, NULL);
     pid_t killer = fork();
     if (killer == 0) {
-        sleep_ms(300);
+        nvb_sleep_ms(300);
         kill(holder, SIGKILL);
         _exit(0);
     }
-    int64_t t0 = mono_ms();
+    int64_t t0 = nvb_mono_ms();
     assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, 10, NULL, &err), 0);
-    int64_t took = mono_ms() - t0;
+    int64_t took = nvb_mono_ms() - t0;
     waitpid(killer, NULL, 0);
     waitpid(holder, NULL, 0);
     assert_true(took >= 250);
@@ -590,7 +577,7 @@ static void test_wait_without_error_object(void **state)
     assert_int_equal(nvb_claims_acquire(f->dir, &a, &t, 1, 0, NULL, NULL), 0);
     pid_t p = fork();
     if (p == 0) {
-        sleep_ms(200);
+        nvb_sleep_ms(200);
         nvb_claims_release(f->dir, "a", NULL);
         _exit(0);
     }
@@ -606,9 +593,9 @@ static void test_wait_times_out(void **state)
     nvb_claim_target t = gpu_target(0, "GPU-w", NVB_CLAIM_EXCLUSIVE);
     nvb_claim_owner a = {.container = "a"}, b = {.container = "b"};
     assert_int_equal(nvb_claims_acquire(f->dir, &a, &t, 1, 0, NULL, &err), 0);
-    int64_t t0 = mono_ms();
+    int64_t t0 = nvb_mono_ms();
     assert_int_equal(nvb_claims_acquire(f->dir, &b, &t, 1, 1, NULL, &err), -1);
-    int64_t took = mono_ms() - t0;
+    int64_t took = nvb_mono_ms() - t0;
     assert_true(took >= 950 && took < 2500);
     assert_int_equal(err.exit_code, NVB_EXIT_BUSY);
     assert_contains(err.msg, "GPU 0 (GPU-w) is held exclusively by container a since ");
@@ -645,9 +632,9 @@ static void test_race_no_wait(void **state)
                 __atomic_add_fetch(&r->wins, 1, __ATOMIC_SEQ_CST);
                 __atomic_add_fetch(&r->attempts_done, 1, __ATOMIC_SEQ_CST);
                 /* Hold until every other racer has tried. */
-                int64_t t0 = mono_ms();
-                while (__atomic_load_n(&r->attempts_done, __ATOMIC_SEQ_CST) < RACERS && mono_ms() - t0 < 20000)
-                    sleep_ms(5);
+                int64_t t0 = nvb_mono_ms();
+                while (__atomic_load_n(&r->attempts_done, __ATOMIC_SEQ_CST) < RACERS && nvb_mono_ms() - t0 < 20000)
+                    nvb_sleep_ms(5);
                 nvb_claims_release(f->dir, ctr, NULL);
                 _exit(0);
             }
@@ -706,7 +693,7 @@ static void test_race_wait_one_at_a_time(void **state)
             while (now > seen && !__atomic_compare_exchange_n(&r->max_active, &seen, now, false, __ATOMIC_SEQ_CST,
                                                              __ATOMIC_SEQ_CST)) {
             }
-            sleep_ms(10); /* hold it for a moment */
+            nvb_sleep_ms(10); /* hold it for a moment */
             __atomic_sub_fetch(&r->active, 1, __ATOMIC_SEQ_CST);
             __atomic_add_fetch(&r->runs, 1, __ATOMIC_SEQ_CST);
             /* Every other exit is a crash: the next one must reclaim it. */
