@@ -22,28 +22,14 @@
 #include "host/hostio.h"
 #include "host/rootpath.h"
 
+#include "../common/test_util.h"
+
 static char root[256];
 
-static void mk(const char *rel, bool dir)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s%s", root, rel);
-    if (dir) {
-        assert_int_equal(mkdir(p, 0755), 0);
-    } else {
-        FILE *f = fopen(p, "w");
-        assert_non_null(f);
-        fputs(rel, f); /* each file holds its own name */
-        fclose(f);
-    }
-}
+/* <root><rel>: a folder, or a file holding its own name. */
+static void mk(const char *rel, bool dir) { t_make_at(root, rel, dir); }
 
-static void ln(const char *target, const char *rel)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s%s", root, rel);
-    assert_int_equal(symlink(target, p), 0);
-}
+static void ln(const char *target, const char *rel) { t_symlink_at(root, target, rel); }
 
 static int setup(void **state)
 {
@@ -71,9 +57,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd);
+    return t_rm_rf(root);
 }
 
 /* What one lookup answers on a fresh root: the reference for the memo. */

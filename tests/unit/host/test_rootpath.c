@@ -14,24 +14,14 @@
 
 #include "host/rootpath.h"
 
+#include "../common/test_util.h"
+
 static char root[256];
 
-static void mk(const char *rel, bool dir)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s%s", root, rel);
-    if (dir)
-        assert_int_equal(mkdir(p, 0755), 0);
-    else
-        fclose(fopen(p, "w"));
-}
+/* <root><rel>: a folder, or a file holding its own name. */
+static void mk(const char *rel, bool dir) { t_make_at(root, rel, dir); }
 
-static void ln(const char *target, const char *rel)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s%s", root, rel);
-    assert_int_equal(symlink(target, p), 0);
-}
+static void ln(const char *target, const char *rel) { t_symlink_at(root, target, rel); }
 
 static int setup(void **state)
 {
@@ -54,9 +44,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd);
+    return t_rm_rf(root);
 }
 
 static void resolve(const char *path, const char *want)

@@ -3,65 +3,16 @@
 #pragma once
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "../common/test_util.h"
 #include "host/host.h"
-
-#define assert_contains(hay, needle)                                                                           \
-    do {                                                                                                       \
-        const char *h_ = (hay), *n_ = (needle);                                                                \
-        if (!strstr(h_, n_))                                                                                   \
-            fail_msg("\"%s\" does not contain \"%s\"", h_, n_);                                                \
-    } while (0)
-
-static inline char *t_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static inline char *t_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    if (!s)
-        abort();
-    return s;
-}
 
 static inline char *t_mkdtemp(void)
 {
-    const char *base = getenv("TMPDIR");
-    char *d = t_printf("%s/nvbind-iso-test-XXXXXX", base && base[0] == '/' ? base : "/tmp");
-    if (!mkdtemp(d))
-        abort();
-    return d;
-}
-
-static inline int t_rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static inline void t_rm_rf(const char *dir)
-{
-    nftw(dir, t_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static inline void t_write(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
-        abort();
+    return t_mkdtemp_in(NULL, "nvbind-iso-test");
 }
 
 /* Memory visible to forked children. */

@@ -1,55 +1,18 @@
-/* Small helpers shared by the lib/oci unit tests: temporary trees and assertions. */
+/* Small helpers shared by the lib/oci unit tests (with tests/unit/common/test_util.h):
+ * temporary trees and symlinks. */
 #pragma once
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define assert_contains(hay, needle)                                                                           \
-    do {                                                                                                       \
-        const char *h_ = (hay), *n_ = (needle);                                                                \
-        if (!strstr(h_, n_))                                                                                   \
-            fail_msg("\"%s\" does not contain \"%s\"", h_, n_);                                                \
-    } while (0)
+#include "../common/test_util.h"
 
-static inline char *t_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static inline char *t_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    if (!s)
-        abort();
-    return s;
-}
-
+/* Always under /tmp, whatever TMPDIR says, where these tests have always made theirs. */
 static inline char *t_mkdtemp(void)
 {
-    char *d = strdup("/tmp/nvbind-oci-test-XXXXXX");
-    if (!d || !mkdtemp(d))
-        abort();
-    return d;
-}
-
-static inline int t_rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static inline void t_rm_rf(const char *dir)
-{
-    nftw(dir, t_rm_one, 32, FTW_DEPTH | FTW_PHYS);
+    return t_mkdtemp_in("/tmp", "nvbind-oci-test");
 }
 
 /* mkdir -p for test fixtures (plain paths, no symlink games). */
@@ -65,15 +28,6 @@ static inline void t_mkdirs(const char *path)
         }
     }
     mkdir(buf, 0755);
-}
-
-static inline void t_write(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        abort();
-    fputs(text, f);
-    fclose(f);
 }
 
 /* Link target of path, or "" when it is not a symlink. Static buffer. */
