@@ -3,6 +3,8 @@
  * valid, and writes out as JSON and as YAML that both read back to the same data. Each
  * check that fails aborts, which libFuzzer reports with the input. */
 #pragma once
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,4 +60,19 @@ static void exercise(json_t *spec)
         strcmp(json_string_value(json_object_get(copy, "cdiVersion")), nvb_cdi_min_version(copy)) != 0)
         abort();
     json_decref(copy);
+}
+
+/* Load the bytes as fmt and exercise what loads; a failure must say why. Whether it loaded. */
+static bool load_and_exercise(const uint8_t *data, size_t size, nvb_cdi_format fmt, const char *name)
+{
+    nvb_err err = {0};
+    json_t *spec = nvb_cdi_load_buffer((const char *)data, size, fmt, name, &err);
+    if (!spec) {
+        if (!err.msg[0])
+            abort(); /* every failure says why */
+        return false;
+    }
+    exercise(spec);
+    json_decref(spec);
+    return true;
 }

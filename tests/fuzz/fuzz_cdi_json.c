@@ -10,14 +10,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    nvb_err err = {0};
-    json_t *spec = nvb_cdi_load_buffer((const char *)data, size, NVB_CDI_FORMAT_JSON, "fuzz.json", &err);
-    if (!spec) {
-        if (!err.msg[0])
-            abort(); /* every failure says why */
-        return 0;
-    }
-    exercise(spec);
-    json_decref(spec);
+    load_and_exercise(data, size, NVB_CDI_FORMAT_JSON, "fuzz.json");
     return 0;
 }

@@ -10,17 +10,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    nvb_err err = {0};
-    json_t *spec = nvb_cdi_load_buffer((const char *)data, size, NVB_CDI_FORMAT_YAML, "fuzz.yaml", &err);
-    if (!spec) {
-        if (!err.msg[0])
-            abort(); /* every failure says why */
+    if (!load_and_exercise(data, size, NVB_CDI_FORMAT_YAML, "fuzz.yaml"))
         return 0;
-    }
-    exercise(spec);
-    json_decref(spec);
     /* the same bytes as a file of unknown type: sniffed, then JSON or YAML */
-    spec = nvb_cdi_load_buffer((const char *)data, size, NVB_CDI_FORMAT_AUTO, "fuzz", &err);
+    nvb_err err = {0};
+    json_t *spec = nvb_cdi_load_buffer((const char *)data, size, NVB_CDI_FORMAT_AUTO, "fuzz", &err);
     if (spec)
         exercise(spec);
     json_decref(spec);
