@@ -612,47 +612,64 @@ typedef struct race {
     char seen_holder[RACERS][64];
 } race;
 
-static void test_race_no_wait(void **state)
+/* What one racer does once the start is given: ctr is its container name, t its target
+ * (GPU 0 "GPU-race", exclusive). It ends the child process itself. */
+typedef void (*racer_fn)(const char *dir, race *r, int i, const char *ctr, const nvb_claim_target *t);
+
+/* Fork RACERS children named "<prefix>-<i>", let them all start at once, wait for them. */
+static void run_racers(const char *dir, race *r, const char *prefix, racer_fn body)
 {
-    fixture *f = *state;
-    race *r = t_shared(sizeof *r);
     pid_t kids[RACERS];
     for (int i = 0; i < RACERS; i++) {
         kids[i] = fork();
         if (kids[i] == 0) {
             char ctr[32];
-            snprintf(ctr, sizeof ctr, "racer-%d", i);
+            snprintf(ctr, sizeof ctr, "%s-%d", prefix, i);
             nvb_claim_target t = gpu_target(0, "GPU-race", NVB_CLAIM_EXCLUSIVE);
-            nvb_claim_owner o = {.container = ctr};
-            nvb_err err = {0};
             while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE)) {
             }
-            int rc = nvb_claims_acquire(f->dir, &o, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err);
-            if (rc == 0) {
-                __atomic_add_fetch(&r->wins, 1, __ATOMIC_SEQ_CST);
-                __atomic_add_fetch(&r->attempts_done, 1, __ATOMIC_SEQ_CST);
-                /* Hold until every other racer has tried. */
-                int64_t t0 = nvb_mono_ms();
-                while (__atomic_load_n(&r->attempts_done, __ATOMIC_SEQ_CST) < RACERS && nvb_mono_ms() - t0 < 20000)
-                    nvb_sleep_ms(5);
-                nvb_claims_release(f->dir, ctr, NULL);
-                _exit(0);
-            }
-            if (err.exit_code == NVB_EXIT_BUSY) {
-                __atomic_add_fetch(&r->busy, 1, __ATOMIC_SEQ_CST);
-                const char *p = strstr(err.msg, "by container ");
-                if (p)
-                    snprintf(r->seen_holder[i], sizeof r->seen_holder[i], "%.*s", (int)strcspn(p + 13, " "), p + 13);
-            } else {
-                __atomic_add_fetch(&r->other_errors, 1, __ATOMIC_SEQ_CST);
-            }
-            __atomic_add_fetch(&r->attempts_done, 1, __ATOMIC_SEQ_CST);
+            body(dir, r, i, ctr, &t);
             _exit(0);
         }
     }
     __atomic_store_n(&r->go, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < RACERS; i++)
         waitpid(kids[i], NULL, 0);
+}
+
+/* Try once without waiting; the one winner holds the GPU until every racer has tried. */
+static void racer_no_wait(const char *dir, race *r, int i, const char *ctr, const nvb_claim_target *t)
+{
+    nvb_claim_owner o = {.container = ctr};
+    nvb_err err = {0};
+    int rc = nvb_claims_acquire(dir, &o, t, 1, NVB_CLAIM_NO_WAIT, NULL, &err);
+    if (rc == 0) {
+        __atomic_add_fetch(&r->wins, 1, __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&r->attempts_done, 1, __ATOMIC_SEQ_CST);
+        /* Hold until every other racer has tried. */
+        int64_t t0 = nvb_mono_ms();
+        while (__atomic_load_n(&r->attempts_done, __ATOMIC_SEQ_CST) < RACERS && nvb_mono_ms() - t0 < 20000)
+            nvb_sleep_ms(5);
+        nvb_claims_release(dir, ctr, NULL);
+        _exit(0);
+    }
+    if (err.exit_code == NVB_EXIT_BUSY) {
+        __atomic_add_fetch(&r->busy, 1, __ATOMIC_SEQ_CST);
+        const char *p = strstr(err.msg, "by container ");
+        if (p)
+            snprintf(r->seen_holder[i], sizeof r->seen_holder[i], "%.*s", (int)strcspn(p + 13, " "), p + 13);
+    } else {
+        __atomic_add_fetch(&r->other_errors, 1, __ATOMIC_SEQ_CST);
+    }
+    __atomic_add_fetch(&r->attempts_done, 1, __ATOMIC_SEQ_CST);
+    _exit(0);
+}
+
+static void test_race_no_wait(void **state)
+{
+    fixture *f = *state;
+    race *r = t_shared(sizeof *r);
+    run_racers(f->dir, r, "racer", racer_no_wait);
     assert_int_equal(r->other_errors, 0);
     assert_int_equal(r->wins, 1);
     assert_int_equal(r->busy, RACERS - 1);
@@ -669,43 +686,36 @@ static void test_race_no_wait(void **state)
     munmap(r, sizeof *r);
 }
 
+/* Wait for the GPU, count how many hold it at once, hold it a moment; every other racer
+ * then dies holding it (a crash the next one must reclaim), the rest release it. */
+static void racer_wait(const char *dir, race *r, int i, const char *ctr, const nvb_claim_target *t)
+{
+    nvb_claim_owner o = {.container = ctr};
+    nvb_err err = {0};
+    if (nvb_claims_acquire(dir, &o, t, 1, 120, NULL, &err) < 0) {
+        __atomic_add_fetch(&r->other_errors, 1, __ATOMIC_SEQ_CST);
+        _exit(1);
+    }
+    int now = __atomic_add_fetch(&r->active, 1, __ATOMIC_SEQ_CST);
+    int seen = __atomic_load_n(&r->max_active, __ATOMIC_SEQ_CST);
+    while (now > seen &&
+           !__atomic_compare_exchange_n(&r->max_active, &seen, now, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+    nvb_sleep_ms(10); /* hold it for a moment */
+    __atomic_sub_fetch(&r->active, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&r->runs, 1, __ATOMIC_SEQ_CST);
+    /* Every other exit is a crash: the next one must reclaim it. */
+    if (i % 2)
+        _exit(0);
+    nvb_claims_release(dir, ctr, NULL);
+    _exit(0);
+}
+
 static void test_race_wait_one_at_a_time(void **state)
 {
     fixture *f = *state;
     race *r = t_shared(sizeof *r);
-    pid_t kids[RACERS];
-    for (int i = 0; i < RACERS; i++) {
-        kids[i] = fork();
-        if (kids[i] == 0) {
-            char ctr[32];
-            snprintf(ctr, sizeof ctr, "waiter-%d", i);
-            nvb_claim_target t = gpu_target(0, "GPU-race", NVB_CLAIM_EXCLUSIVE);
-            nvb_claim_owner o = {.container = ctr};
-            nvb_err err = {0};
-            while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE)) {
-            }
-            if (nvb_claims_acquire(f->dir, &o, &t, 1, 120, NULL, &err) < 0) {
-                __atomic_add_fetch(&r->other_errors, 1, __ATOMIC_SEQ_CST);
-                _exit(1);
-            }
-            int now = __atomic_add_fetch(&r->active, 1, __ATOMIC_SEQ_CST);
-            int seen = __atomic_load_n(&r->max_active, __ATOMIC_SEQ_CST);
-            while (now > seen && !__atomic_compare_exchange_n(&r->max_active, &seen, now, false, __ATOMIC_SEQ_CST,
-                                                             __ATOMIC_SEQ_CST)) {
-            }
-            nvb_sleep_ms(10); /* hold it for a moment */
-            __atomic_sub_fetch(&r->active, 1, __ATOMIC_SEQ_CST);
-            __atomic_add_fetch(&r->runs, 1, __ATOMIC_SEQ_CST);
-            /* Every other exit is a crash: the next one must reclaim it. */
-            if (i % 2)
-                _exit(0);
-            nvb_claims_release(f->dir, ctr, NULL);
-            _exit(0);
-        }
-    }
-    __atomic_store_n(&r->go, 1, __ATOMIC_RELEASE);
-    for (int i = 0; i < RACERS; i++)
-        waitpid(kids[i], NULL, 0);
+    run_racers(f->dir, r, "waiter", racer_wait);
     assert_int_equal(r->other_errors, 0);
     assert_int_equal(r->runs, RACERS);
     assert_int_equal(r->max_active, 1);
