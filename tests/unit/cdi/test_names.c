@@ -10,16 +10,32 @@
 
 #include "cdi/cdi.h"
 
+typedef bool (*name_rule)(const char *s, char *why, size_t len);
+
+static void expect_valid(name_rule valid, const char *s)
+{
+    char why[256] = "";
+    if (!valid(s, why, sizeof why))
+        fail_msg("%s rejected: %s", s, why);
+}
+
+/* what: "kind", "device name", for the failure message. */
+static void expect_refused(name_rule valid, const char *what, const char *s, const char *reason_part)
+{
+    char why[256] = "";
+    if (valid(s, why, sizeof why))
+        fail_msg("%s \"%s\" accepted", what, s);
+    if (!strstr(why, reason_part))
+        fail_msg("%s \"%s\": reason \"%s\" does not mention \"%s\"", what, s, why, reason_part);
+}
+
 static void kinds_engines_use_are_valid(void **state)
 {
     (void)state;
     const char *good[] = {"nvidia.com/gpu", "nvidia.com/gpu-bolt", "vendor.com/device", "foo.bar.baz/foo-bar123.B_az",
                           "a/b", "Vendor_1.example-org/Class_2", "x.y/mig-1g.10gb"};
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        char why[256] = "";
-        if (!nvb_cdi_kind_valid(good[i], why, sizeof why))
-            fail_msg("%s rejected: %s", good[i], why);
-    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        expect_valid(nvb_cdi_kind_valid, good[i]);
 }
 
 static void bad_kinds_are_refused_with_a_reason(void **state)
@@ -44,13 +60,8 @@ static void bad_kinds_are_refused_with_a_reason(void **state)
         {"nvidia.com/gpu=0", "'='"},
         {"nvidia.com/g\x01pu", "\\x01"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char why[256] = "";
-        if (nvb_cdi_kind_valid(bad[i].kind, why, sizeof why))
-            fail_msg("kind \"%s\" accepted", bad[i].kind);
-        if (!strstr(why, bad[i].reason_part))
-            fail_msg("kind \"%s\": reason \"%s\" does not mention \"%s\"", bad[i].kind, why, bad[i].reason_part);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_refused(nvb_cdi_kind_valid, "kind", bad[i].kind, bad[i].reason_part);
     assert_false(nvb_cdi_kind_valid(NULL, NULL, 0)); /* no reason buffer: still answers */
 }
 
@@ -84,11 +95,8 @@ static void device_names(void **state)
     (void)state;
     const char *good[] = {"0", "gpu0", "GPU-8f1c1d5e-6c1b-4a3e-9d0e-1234567890ab", "0:1", "MIG-abc", "all",
                           "a.b_c-d:e", "9"};
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        char why[256] = "";
-        if (!nvb_cdi_device_name_valid(good[i], why, sizeof why))
-            fail_msg("%s rejected: %s", good[i], why);
-    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        expect_valid(nvb_cdi_device_name_valid, good[i]);
     static const struct {
         const char *name, *reason_part;
     } bad[] = {
@@ -101,13 +109,8 @@ static void device_names(void **state)
         {":", "start with"},
         {"g\xc3\xa9", "\\xc3"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char why[256] = "";
-        if (nvb_cdi_device_name_valid(bad[i].name, why, sizeof why))
-            fail_msg("device name \"%s\" accepted", bad[i].name);
-        if (!strstr(why, bad[i].reason_part))
-            fail_msg("name \"%s\": reason \"%s\" does not mention \"%s\"", bad[i].name, why, bad[i].reason_part);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_refused(nvb_cdi_device_name_valid, "device name", bad[i].name, bad[i].reason_part);
 }
 
 static void qualified_names_parse_and_format(void **state)
