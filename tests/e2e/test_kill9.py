@@ -203,28 +203,6 @@ class ClaimHoldersKilled(unittest.TestCase):
         self.procs.append(p)
         return p
 
-    def check_records(self, when):
-        """Every file in the claims folder: a record that parses, or a writer's temporary."""
-        claims = os.path.join(self.state, "claims")
-        if not os.path.isdir(claims):
-            return
-        for name in os.listdir(claims):
-            if name.startswith(".") and ".json.tmp." in name:
-                continue
-            self.assertTrue(name.endswith(".json"), f"{when}: unexpected file {name}")
-            try:
-                with open(os.path.join(claims, name)) as f:
-                    rec = json.load(f)
-            except FileNotFoundError:
-                continue  # released between listing and reading
-            except ValueError as e:
-                self.fail(f"{when}: {name} does not parse: {e}")
-            self.assertEqual(rec["version"], 1, name)
-            self.assertIn(rec["mode"], ("exclusive", "shared"), name)
-            self.assertTrue(rec["holders"], f"{when}: {name} has no holders")
-            if rec["mode"] == "exclusive":
-                self.assertEqual(len(rec["holders"]), 1, f"{when}: {name}: exclusive with several holders")
-
     def test_killed_holders_leave_no_broken_or_stale_claim(self):
         rng = random.Random(4321)
         live = [self.start(n) for n in range(4)]
@@ -236,14 +214,14 @@ class ClaimHoldersKilled(unittest.TestCase):
             err = self.reap(victim)
             kills += 1
             self.assertEqual(victim.returncode, -signal.SIGKILL, f"a claimer stopped by itself: {err}")
-            self.check_records(f"after kill {kills}")
+            check_claim_records(self, self.state, f"after kill {kills}")
             live.append(self.start(started))
             started += 1
         for p in live:
             err = self.reap(p)
             self.assertEqual(p.returncode, -signal.SIGKILL, f"a claimer stopped by itself: {err}")
         self.assertGreaterEqual(kills, 100, f"only {kills} kills in {LOOP_SECONDS} s")
-        self.check_records("after the last kill")
+        check_claim_records(self, self.state, "after the last kill")
 
         # Every holder is gone: listing reclaims whatever they held, and leaves nothing.
         r = run([NVBIND, "claims", "--state-dir", self.state, "--json"])
