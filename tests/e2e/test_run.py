@@ -19,6 +19,14 @@ HAVE_PODMAN = shutil.which("podman") is not None
 HAVE_RUNC = shutil.which("runc") is not None
 
 
+def remove_spec_files():
+    """Remove the spec files a run may write to /var/run/cdi."""
+    for name in SPEC_NAMES:
+        path = os.path.join(SPEC_DIR, name)
+        if os.path.exists(path):
+            os.unlink(path)
+
+
 class SpecDirGuard:
     """Keeps what /var/run/cdi held before a test and puts it back afterwards, so tests can
     check which spec files a run wrote without disturbing the host's own."""
@@ -35,13 +43,10 @@ class SpecDirGuard:
                 os.unlink(path)
 
     def restore(self):
-        for name in SPEC_NAMES:
-            path = os.path.join(SPEC_DIR, name)
-            if os.path.exists(path):
-                os.unlink(path)
-            if name in self.saved:
-                with open(path, "wb") as f:
-                    f.write(self.saved[name])
+        remove_spec_files()
+        for name, data in self.saved.items():
+            with open(os.path.join(SPEC_DIR, name), "wb") as f:
+                f.write(data)
 
 
 def spec_files():
@@ -77,16 +82,10 @@ class RunBase(unittest.TestCase):
         with open(self.config, "w") as f:
             f.write(self.config_text)
             f.write(f'\n[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.audit_log}"\n')
-        for name in SPEC_NAMES:
-            path = os.path.join(SPEC_DIR, name)
-            if os.path.exists(path):
-                os.unlink(path)
+        remove_spec_files()
 
     def tearDown(self):
-        for name in SPEC_NAMES:
-            path = os.path.join(SPEC_DIR, name)
-            if os.path.exists(path):
-                os.unlink(path)
+        remove_spec_files()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def minor(self, index):
