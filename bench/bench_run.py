@@ -14,7 +14,6 @@ Cases:
 usage: bench/bench_run.py --nvbind PATH [--runs N]
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -26,26 +25,10 @@ sys.path.insert(0, os.path.join(REPO, "tests", "fakehost"))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 import fakehost  # noqa: E402
 from nvbtest import make_busybox_rootfs  # noqa: E402
+from hyperfine import abba, medians  # noqa: E402
 
 
-def hyperfine(commands, runs, env, shell=False):
-    fd, out = tempfile.mkstemp(suffix=".json")
-    os.close(fd)
-    args = ["hyperfine", *(["-S", "sh"] if shell else ["-N"]), "--warmup", "10", "--runs", str(runs),
-            "--export-json", out, "--style", "none"]
-    subprocess.run(args + commands, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    with open(out) as f:
-        data = json.load(f)
-    os.unlink(out)
-    return [r["median"] for r in data["results"]]
-
-
-def abba(base, candidate, runs, env, shell=False):
-    """Medians of base and candidate timed in the order base, candidate, candidate, base, each
-    pair averaged: container starts drift over a run (cgroups, page cache), and the order
-    cancels the drift out of the difference."""
-    m = hyperfine([base, candidate, candidate, base], runs, env, shell)
-    return (m[0] + m[3]) / 2, (m[1] + m[2]) / 2
+WARMUP = 10
 
 
 def report(name, base_name, base, value, target=None):
@@ -102,8 +85,8 @@ def main():
         run_all = f"{nvbind} run --runtime runc --gpu all --rootfs {rootfs} -- /bin/true"
         base_none = f"{runc} run --bundle {plain} nvbind-bench-plain"
         base_all = f"{runc} run --bundle {gpu} nvbind-bench-gpu"
-        none_base, none_run = abba(base_none, run_none, a.runs, env)
-        all_base, all_run = abba(base_all, run_all, a.runs, env)
+        none_base, none_run = abba(base_none, run_none, a.runs, env, WARMUP)
+        all_base, all_run = abba(base_all, run_all, a.runs, env, WARMUP)
         report("nvbind run --runtime runc --gpu none", "runc run, same bundle", none_base, none_run, "< 5 ms added")
         report("nvbind run --runtime runc --gpu all", "runc run, same bundle (GPUs)", all_base, all_run,
                "< 5 ms added")
@@ -112,9 +95,9 @@ def main():
         # nvbind runs each container under a new id (nvbind-<pid>-<random>), and a new id
         # costs runc more than reusing one: the same comparisons with a new id for runc too
         # (both through `sh -c`, whose own cost is then on both sides).
-        b, r = abba(f"{runc} run --bundle {plain} nvbind-bench-$$", run_none, a.runs, env, shell=True)
+        b, r = abba(f"{runc} run --bundle {plain} nvbind-bench-$$", run_none, a.runs, env, WARMUP, shell=True)
         report("nvbind run --gpu none (sh -c)", "runc run, same bundle, new id", b, r, "< 5 ms added")
-        b, r = abba(f"{runc} run --bundle {gpu} nvbind-bench-$$", run_all, a.runs, env, shell=True)
+        b, r = abba(f"{runc} run --bundle {gpu} nvbind-bench-$$", run_all, a.runs, env, WARMUP, shell=True)
         report("nvbind run --gpu all (sh -c)", "runc run, same GPU bundle, new id", b, r, "< 5 ms added")
 
         # nvbind's own work: runc replaced by /bin/true on PATH.
@@ -122,7 +105,7 @@ def main():
         os.makedirs(fake_bin)
         os.symlink("/bin/true", os.path.join(fake_bin, "runc"))
         fenv = dict(env, PATH=fake_bin + ":" + os.environ["PATH"])
-        m = hyperfine(["/bin/true", run_none, run_all], a.runs * 3, fenv)
+        m = medians(["/bin/true", run_none, run_all], a.runs * 3, fenv, WARMUP)
         report("nvbind's own work, --gpu none", "/bin/true", m[0], m[1])
         report("nvbind's own work, --gpu all (1 GPU)", "/bin/true", m[0], m[2])
     finally:

@@ -24,17 +24,10 @@ sys.path.insert(0, os.path.join(REPO, "tests", "fakehost"))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 import fakehost  # noqa: E402
 from nvbtest import make_busybox_rootfs  # noqa: E402
+from hyperfine import abba, medians  # noqa: E402
 
 
-def hyperfine(commands, runs, env):
-    fd, out = tempfile.mkstemp(suffix=".json")
-    os.close(fd)
-    args = ["hyperfine", "-N", "--warmup", "20", "--runs", str(runs), "--export-json", out, "--style", "none"]
-    subprocess.run(args + commands, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    with open(out) as f:
-        data = json.load(f)
-    os.unlink(out)
-    return [r["median"] for r in data["results"]]
+WARMUP = 20
 
 
 def report(name, base_name, base, value, target=None):
@@ -89,10 +82,10 @@ def main():
 
         # Edit once: later runs rewrite the same content (the edit is idempotent).
         subprocess.run([shim, "create", "--bundle", req, "x"], check=True, env=env)
-        m = hyperfine(["/bin/true create --bundle {} x".format(plain),
-                       f"{shim} create --bundle {plain} x",
-                       f"{shim} create --bundle {req} x",
-                       f"{shim} state x"], a.runs * 3, env)
+        m = medians(["/bin/true create --bundle {} x".format(plain),
+                     f"{shim} create --bundle {plain} x",
+                     f"{shim} create --bundle {req} x",
+                     f"{shim} state x"], a.runs * 3, env, WARMUP)
         report("shim create, no GPU request", "/bin/true", m[0], m[1], "< 1 ms added")
         report("shim create, all GPUs (edit + write)", "/bin/true", m[0], m[2], "< 1 ms added")
         report("shim pass-through (state)", "/bin/true", m[0], m[3], "< 1 ms added")
@@ -101,13 +94,9 @@ def main():
         with open(runc_cfg, "w") as f:
             f.write(f'[runtime]\noci_runtime = "{runc}"\n' + isolation)
         env = dict(env, NVBIND_CONFIG=runc_cfg)
-        # Order A B B A, pairs averaged: container starts drift over a run.
-        m = hyperfine([f"{runc} run --bundle {req} nvbind-bench-shim-a",
-                       f"{shim} run --bundle {req} nvbind-bench-shim-b",
-                       f"{shim} run --bundle {req} nvbind-bench-shim-b",
-                       f"{runc} run --bundle {req} nvbind-bench-shim-a"], a.runs, env)
-        report("nvbind-runtime run, all GPUs", "runc run (same bundle)", (m[0] + m[3]) / 2, (m[1] + m[2]) / 2,
-               "< 1 ms added")
+        base, run = abba(f"{runc} run --bundle {req} nvbind-bench-shim-a",
+                         f"{shim} run --bundle {req} nvbind-bench-shim-b", a.runs, env, WARMUP)
+        report("nvbind-runtime run, all GPUs", "runc run (same bundle)", base, run, "< 1 ms added")
     finally:
         for c in ("nvbind-bench-shim-a", "nvbind-bench-shim-b"):
             subprocess.run([runc, "delete", "--force", c], capture_output=True)
