@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "util/json_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,11 @@ nvb_host *nvb_cli_discover(const nvb_cli *cli, bool with_nvml, nvb_err *err)
 int nvb_cli_print_json(json_t *v)
 {
     /* One buffer, one write: jansson's stream dumper calls stdio per token. */
-    char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *text = nvb_json_dump_line(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!text)
         return NVB_EXIT_IO;
     size_t n = strlen(text);
-    text[n] = '\n';
-    int r = fwrite(text, 1, n + 1, stdout) == n + 1 && fflush(stdout) == 0 ? 0 : NVB_EXIT_IO;
+    int r = fwrite(text, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : NVB_EXIT_IO;
     free(text);
     return r;
 }

@@ -8,6 +8,7 @@
 #include "cdi/cdi.h"
 #include "cdi/internal.h"
 #include "util/cleanup.h"
+#include "util/json_text.h"
 #include "util/utf8.h"
 
 #include <errno.h>
@@ -20,17 +21,7 @@
 char *nvb_cdi_to_json(const json_t *spec)
 {
     /* jansson keeps object keys in insertion order (2.8 and later). */
-    _cleanup_free_ char *s = json_dumps(spec, JSON_INDENT(2) | JSON_ENCODE_ANY);
-    if (!s)
-        return NULL;
-    size_t n = strlen(s);
-    char *out = malloc(n + 2);
-    if (!out)
-        return NULL;
-    memcpy(out, s, n);
-    out[n] = '\n';
-    out[n + 1] = '\0';
-    return out;
+    return nvb_json_dump_line(spec, JSON_INDENT(2) | JSON_ENCODE_ANY);
 }
 
 /* ---- YAML ---- */

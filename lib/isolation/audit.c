@@ -2,6 +2,7 @@
 #include "isolation/timefmt.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/json_text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,22 +33,12 @@ char *nvb_audit_format(const nvb_audit_event *ev, int64_t ms, uid_t uid, pid_t p
     if (!o)
         return NULL;
     /* JSON_COMPACT never puts a raw newline in a line: strings escape it. */
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *line = nvb_json_dump_line(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
-    if (!text)
-        return NULL;
-    size_t n = strlen(text);
-    if (n + 1 > NVB_AUDIT_LINE_MAX) {
-        free(text);
+    if (line && strlen(line) > NVB_AUDIT_LINE_MAX) {
+        free(line);
         return NULL;
     }
-    char *line = realloc(text, n + 2);
-    if (!line) {
-        free(text);
-        return NULL;
-    }
-    line[n] = '\n';
-    line[n + 1] = '\0';
     return line;
 }
 

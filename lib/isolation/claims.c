@@ -4,8 +4,9 @@
 #include "isolation/procid.h"
 #include "isolation/timefmt.h"
 #include "util/cleanup.h"
-#include "util/fileio.h"
 #include "util/clock.h"
+#include "util/fileio.h"
+#include "util/json_text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -233,18 +234,11 @@ static int record_write(claims_state *s, const char *key, const nvb_claim_record
         return 0;
     }
     json_t *j = nvb_claim_record_to_json(rec);
-    _cleanup_free_ char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    _cleanup_free_ char *text = j ? nvb_json_dump_line(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
     if (!text)
         return nvb_errf(err, NVB_EXIT_IO, "claim record %s/%s: out of memory", s->claims_dir, name);
-    size_t n = strlen(text);
-    char *t2 = realloc(text, n + 2);
-    if (!t2)
-        return nvb_errf(err, NVB_EXIT_IO, "claim record %s/%s: out of memory", s->claims_dir, name);
-    text = t2;
-    text[n] = '\n';
-    text[n + 1] = '\0';
-    return nvb_write_file_atomic_at(s->claims_fd, s->claims_dir, name, text, n + 1, 0600, err);
+    return nvb_write_file_atomic_at(s->claims_fd, s->claims_dir, name, text, strlen(text), 0600, err);
 }
 
 static int restore_text(claims_state *s, const char *key, const char *text, size_t len)

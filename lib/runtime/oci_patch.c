@@ -1,6 +1,7 @@
 #include "runtime/oci_patch.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/json_text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -290,18 +291,7 @@ json_t *nvb_oci_config_parse(const char *text, size_t len, const char *name, nvb
 
 char *nvb_oci_config_dump(const json_t *config)
 {
-    char *s = json_dumps(config, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!s)
-        return NULL;
-    size_t n = strlen(s);
-    char *t = realloc(s, n + 2);
-    if (!t) {
-        free(s);
-        return NULL;
-    }
-    t[n] = '\n';
-    t[n + 1] = '\0';
-    return t;
+    return nvb_json_dump_line(config, JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
 int nvb_bundle_write_config(const char *path, const char *text, mode_t mode, nvb_err *err)
