@@ -149,6 +149,18 @@ class SpecWritersKilled(unittest.TestCase):
             self.assertTrue(os.path.exists(other_file), "another file's temporary was removed")
 
 
+def describe_process(pid):
+    """What a user would look up about a process that keeps a claim: its command and state."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return f"{pid} ({state}) {cmd}"
+    except OSError:
+        return f"{pid} (gone)"
+
+
 def build_options():
     r = run(["meson", "introspect", "--buildoptions", BUILD_DIR])
     if r.returncode != 0:
@@ -301,7 +313,7 @@ class RunCapsulesKilled(unittest.TestCase):
     def tearDown(self):
         for p in self.procs:
             kill9(p)
-        self.wait_for_containers(30)
+        self.wait_until_quiet(30)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start(self):
@@ -329,11 +341,14 @@ class RunCapsulesKilled(unittest.TestCase):
         r = run(["runc", "list", "-q"])
         return [c for c in r.stdout.split() if c.startswith("nvbind-") and c.split("-")[1] in pids]
 
-    def wait_for_containers(self, timeout):
+    def wait_until_quiet(self, timeout):
+        """Until none of our containers runs and nothing is claimed. `runc list` alone cannot
+        tell: a `runc run` started just before its nvbind was killed lists its container only
+        once it has created it, and one whose container has ended drops it from the list a
+        moment before it exits. The claim covers both moments."""
         deadline = time.monotonic() + timeout
-        while self.our_containers() and time.monotonic() < deadline:
+        while (self.our_containers() or self.claims()) and time.monotonic() < deadline:
             time.sleep(0.1)
-        return not self.our_containers()
 
     def claims(self):
         r = run([NVBIND, "claims", "--state-dir", self.state, "--json"])
@@ -377,9 +392,12 @@ class RunCapsulesKilled(unittest.TestCase):
         check_claim_records(self, self.state, "after the last kill")
 
         # The containers of killed capsules run on and end by themselves; then nothing is held.
-        self.assertTrue(self.wait_for_containers(60), f"containers still run: {self.our_containers()}")
+        self.wait_until_quiet(60)
+        self.assertEqual(self.our_containers(), [], "containers still run")
+        left = self.claims()
+        self.assertEqual(left, [], "a claim outlived its container; its processes: " +
+                         "; ".join(describe_process(c[k]) for c in left for k in ("holder_pid", "init_pid") if c[k]))
         self.assertEqual(self.overlaps(), [], "two capsules held the exclusive GPU at once")
-        self.assertEqual(self.claims(), [], "a claim outlived its container")
         claims = os.path.join(self.state, "claims")
         self.assertEqual(os.listdir(claims) if os.path.isdir(claims) else [], [])
         # Every decision was logged whole, killed or not (one write(2) per line).
