@@ -48,6 +48,8 @@ static int spawn_gated(const nvb_fg_opts *o, const sigset_t *child_mask, const s
             if (sigismember(defaults, sig) == 1)
                 signal(sig, SIG_DFL);
         sigprocmask(SIG_SETMASK, child_mask, NULL);
+        if (o->pass_fd > 2)
+            fcntl(o->pass_fd, F_SETFD, 0);
         char c;
         ssize_t n;
         do
@@ -118,9 +120,15 @@ int nvb_run_foreground(const nvb_fg_opts *o, int *forced, nvb_err *err)
     posix_spawnattr_setsigmask(&attr, &child_mask);
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* dup2 of a descriptor onto itself clears its close-on-exec flag in the child. */
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (o->pass_fd > 2)
+        posix_spawn_file_actions_adddup2(&fa, o->pass_fd, o->pass_fd);
     pid_t pid = -1;
     int r = o->spawned ? spawn_gated(o, &child_mask, &defaults, &pid)
-                       : posix_spawn(&pid, o->exe, NULL, &attr, o->argv, environ);
+                       : posix_spawn(&pid, o->exe, &fa, &attr, o->argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (r != 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);

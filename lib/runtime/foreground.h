@@ -16,6 +16,9 @@ typedef struct nvb_fg_opts {
      * waits until spawned() has returned, and runs nothing if nvbind dies before that. */
     void (*spawned)(void *spawned_ctx, int child_pid);
     void *spawned_ctx;
+    /* > 2: a close-on-exec descriptor the program inherits all the same (the flag is cleared
+     * in the child only, so that no other program nvbind or its host process starts gets it). */
+    int pass_fd;
 } nvb_fg_opts;
 
 /* Spawn the program and wait for it. SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to nvbind by

@@ -5,12 +5,14 @@
 #include "util/fileio.h"
 #include "util/spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -157,22 +159,34 @@ json_t *nvb_bundle_config_new(const nvb_bundle_opts *o, nvb_err *err)
     return config;
 }
 
-static int write_new_file(const char *path, const char *data, nvb_err *err)
+/* A bundle is in use from its creation until its runtime exits, and may go only then. Its
+ * config.json carries shared flock(2) locks: one on the descriptor that writes it, taken
+ * before the first byte, so that a config.json with content is always locked; then one on
+ * a read-only descriptor that nvbind keeps and passes to the runtime, which holds it as long
+ * as it runs, beyond a killed nvbind (runc and crun close it in the container before its
+ * program starts). A bundle whose config.json has content and can be locked exclusively has
+ * lost both: nvb_bundle_sweep removes it. Returns the read-only descriptor (close-on-exec),
+ * or -1 with err set and nothing left. */
+static int write_locked_config(const char *path, const char *data, nvb_err *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s", path);
-    if (nvb_write_all(fd, data, strlen(data)) < 0) {
-        int e = errno;
-        close(fd);
+    int lock = -1;
+    bool ok = flock(fd, LOCK_SH) == 0 && nvb_write_all(fd, data, strlen(data)) == 0 &&
+              (lock = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0 && flock(lock, LOCK_SH) == 0;
+    int e = errno;
+    if (close(fd) < 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (!ok) {
+        if (lock >= 0)
+            close(lock);
         unlink(path);
         return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s", path);
     }
-    if (close(fd) < 0) {
-        unlink(path);
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s", path);
-    }
-    return 0;
+    return lock;
 }
 
 const char *nvb_bundle_parent(bool create)
@@ -191,7 +205,7 @@ const char *nvb_bundle_parent(bool create)
     return "/tmp";
 }
 
-char *nvb_bundle_create(const nvb_bundle_opts *opts, nvb_err *err)
+char *nvb_bundle_create(const nvb_bundle_opts *opts, int *lock_fd, nvb_err *err)
 {
     json_t *config = nvb_bundle_config_new(opts, err);
     if (!config)
@@ -203,8 +217,9 @@ char *nvb_bundle_create(const nvb_bundle_opts *opts, nvb_err *err)
         return NULL;
     }
     const char *tmp = nvb_bundle_parent(true);
+    nvb_bundle_sweep(tmp);
     char *dir = NULL;
-    if (asprintf(&dir, "%s/nvbind-bundle-XXXXXX", tmp) < 0) {
+    if (asprintf(&dir, "%s/" NVB_BUNDLE_PREFIX "XXXXXX", tmp) < 0) {
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
         return NULL;
     }
@@ -214,9 +229,9 @@ char *nvb_bundle_create(const nvb_bundle_opts *opts, nvb_err *err)
         return NULL;
     }
     _cleanup_free_ char *path = nvb_path_join(dir, "config.json");
-    if (!path || write_new_file(path, text, err) < 0) {
-        if (!path)
-            nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (!path)
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (!path || (*lock_fd = write_locked_config(path, text, err)) < 0) {
         rmdir(dir);
         free(dir);
         return NULL;
@@ -232,6 +247,37 @@ int nvb_bundle_remove(const char *dir)
     if (path && unlink(path) < 0 && errno != ENOENT)
         return -1;
     return rmdir(dir) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* One folder of the sweep: ours (owner and mode as mkdtemp made it), holding a config.json
+ * with content that nobody holds a lock on. Anything else in it makes rmdir fail: it stays. */
+static void sweep_one(int parent_fd, const char *name)
+{
+    _cleanup_close_ int dir_fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (dir_fd < 0 || fstat(dir_fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 07777) != 0700)
+        return;
+    _cleanup_close_ int config = openat(dir_fd, "config.json", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (config < 0 || fstat(config, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_size == 0)
+        return;
+    if (flock(config, LOCK_EX | LOCK_NB) < 0)
+        return; /* in use: its nvbind or its runtime still runs */
+    if (unlinkat(dir_fd, "config.json", 0) == 0 || errno == ENOENT)
+        unlinkat(parent_fd, name, AT_REMOVEDIR);
+}
+
+void nvb_bundle_sweep(const char *parent)
+{
+    DIR *d = opendir(parent);
+    if (!d)
+        return;
+    const size_t len = strlen(NVB_BUNDLE_PREFIX "XXXXXX");
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, NVB_BUNDLE_PREFIX, strlen(NVB_BUNDLE_PREFIX)) == 0 && strlen(e->d_name) == len &&
+            (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN))
+            sweep_one(dirfd(d), e->d_name);
+    closedir(d);
 }
 
 int nvb_oci_run_argv(const char *runtime, const char *bundle_dir, const char *id, nvb_strv *argv)
@@ -292,7 +338,8 @@ int nvb_oci_run(const nvb_oci_run_opts *o, nvb_err *err)
     sigaddset(&guard, SIGHUP);
     sigaddset(&guard, SIGQUIT);
     sigprocmask(SIG_BLOCK, &guard, &old);
-    char *dir = nvb_bundle_create(&o->bundle, err);
+    int lock_fd = -1;
+    char *dir = nvb_bundle_create(&o->bundle, &lock_fd, err);
     if (!dir) {
         sigprocmask(SIG_SETMASK, &old, NULL);
         return -1;
@@ -304,7 +351,7 @@ int nvb_oci_run(const nvb_oci_run_opts *o, nvb_err *err)
     } else {
         struct stop_ctx ctx = {exe, id};
         nvb_fg_opts fg = {.exe = exe, .argv = argv.v, .force_stop = force_stop, .ctx = &ctx, .grace_ms = o->grace_ms,
-                          .spawned = o->spawned, .spawned_ctx = o->spawned_ctx};
+                          .spawned = o->spawned, .spawned_ctx = o->spawned_ctx, .pass_fd = lock_fd};
         int forced = 0;
         status = nvb_run_foreground(&fg, &forced, err);
         if (forced)
@@ -312,6 +359,7 @@ int nvb_oci_run(const nvb_oci_run_opts *o, nvb_err *err)
     }
     nvb_strv_free(&argv);
     nvb_bundle_remove(dir);
+    close(lock_fd);
     free(dir);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return status;

@@ -38,11 +38,20 @@ int nvb_bundle_check_rootfs(const char *rootfs, nvb_err *err);
  * systemd hosts: nothing touches a disk, and a crash's leftovers go at reboot), made 0700
  * when create is true; else /tmp. */
 const char *nvb_bundle_parent(bool create);
-/* Create a private bundle folder (mkdtemp "nvbind-bundle-XXXXXX" under nvb_bundle_parent,
- * mode 0700) holding config.json. Returns its malloc'd path, NULL with err set (nothing left). */
-char *nvb_bundle_create(const nvb_bundle_opts *opts, nvb_err *err);
+/* The name of a bundle folder: this prefix, then mkdtemp's six characters. */
+#define NVB_BUNDLE_PREFIX "nvbind-bundle-"
+/* Create a private bundle folder (mkdtemp NVB_BUNDLE_PREFIX "XXXXXX" under nvb_bundle_parent,
+ * mode 0700) holding config.json, after sweeping the parent (nvb_bundle_sweep). *lock_fd is
+ * a descriptor (close-on-exec) that keeps the bundle in use while it or a copy is open: pass
+ * it to the runtime (nvb_fg_opts.pass_fd) so that it does so as long as the runtime runs.
+ * Returns the folder's malloc'd path, NULL with err set (nothing left). */
+char *nvb_bundle_create(const nvb_bundle_opts *opts, int *lock_fd, nvb_err *err);
 /* Remove a bundle made by nvb_bundle_create (its config.json, then the folder). */
 int nvb_bundle_remove(const char *dir);
+/* Remove the bundles in parent that nobody uses any more: those of an nvbind killed with
+ * SIGKILL whose runtime has exited too. Only folders of this user that hold nothing but a
+ * written config.json go; quiet, best effort. */
+void nvb_bundle_sweep(const char *parent);
 
 typedef struct nvb_oci_run_opts {
     const char *runtime;         /* "runc", "crun" or a path; found in PATH */

@@ -335,7 +335,7 @@ static int run_oci(run_state *s, nvb_err *err)
         /* The bundle folder's name is made when it is created; show its pattern. */
         nvb_strv argv = {0};
         char dir[4096];
-        snprintf(dir, sizeof dir, "%s/nvbind-bundle-XXXXXX", nvb_bundle_parent(false));
+        snprintf(dir, sizeof dir, "%s/" NVB_BUNDLE_PREFIX "XXXXXX", nvb_bundle_parent(false));
         r = nvb_oci_run_argv(name, dir, s->container_id, &argv) < 0 ? nvb_errf(err, NVB_EXIT_IO, "out of memory")
                                                                    : dry_print(s, &argv, err);
         nvb_strv_free(&argv);

@@ -400,6 +400,55 @@ class Runc(RunBase):
         p.stderr.close()
         self.assertNothingLeft()
 
+    def test_bundle_of_killed_nvbind_goes_once_its_container_ends(self):
+        # Both ways nvbind starts the runtime: the plain spawn (no GPU) and the gated one that
+        # records its pid for the GPU claim.
+        for gpu in ("none", "0"):
+            with self.subTest(gpu=gpu):
+                go = os.path.join(self.rootfs(), "tmp", "go")
+                # It waits for the go file, or 60 s should the test fail before giving it.
+                p = self.start("echo ready; i=0; while [ ! -e /tmp/go ] && [ $i -lt 1200 ]; do sleep 0.05; "
+                               "i=$((i+1)); done", "--gpu", gpu)
+                [left] = os.listdir(self.tmpdir)
+                [container] = runc_containers(self.tmpdir)
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+                p.stdout.close()
+                p.stderr.close()
+                # The container runs on, and so does its runtime, which uses the bundle: the next
+                # run, with a GPU claim of its own on the other GPU, leaves it.
+                r = self.nvbind_run("--runtime", "runc", "--gpu", "1", "--rootfs", self.rootfs(), "--", "echo", "next")
+                self.assertEqual((r.returncode, r.stdout), (0, "next\n"), r.stderr)
+                self.assertEqual(os.listdir(self.tmpdir), [left], "the bundle of a running container was removed")
+                self.assertEqual(runc_containers(self.tmpdir), [container])
+                # Once the container and its runtime have ended, the next run takes it away.
+                with open(go, "w"):
+                    pass
+                deadline = time.monotonic() + 30
+                while (runc_containers(self.tmpdir) or runtime_of(left)) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertEqual(runtime_of(left), [], "runc run did not end")
+                os.unlink(go)
+                # The lock's descriptor stays with the runtime: the container's program has
+                # stdio only (3 is ls's own handle on the folder it lists).
+                r = self.nvbind_run("--runtime", "runc", "--gpu", gpu, "--rootfs", self.rootfs(), "--",
+                                    "ls", "/proc/self/fd")
+                self.assertEqual((r.returncode, r.stdout.split()), (0, ["0", "1", "2", "3"]), r.stderr)
+                self.assertNothingLeft()
+
+
+def runtime_of(bundle_name):
+    """The pids of the processes whose command line names the bundle folder (its runc run)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if bundle_name.encode() in f.read():
+                    pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
 
 @unittest.skipUnless(shutil.which("crun"), "crun is not installed")
 class Crun(RunBase):

@@ -6,9 +6,11 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,8 +118,11 @@ static void test_bundle_folder_life(void **unused)
     char *args[] = {(char *)"true"};
     nvb_bundle_opts o = {.rootfs = rootfs, .args = args, .n_args = 1};
     nvb_err err = {0};
-    char *dir = nvb_bundle_create(&o, &err);
+    int lock_fd = -1;
+    char *dir = nvb_bundle_create(&o, &lock_fd, &err);
     assert_non_null(dir);
+    assert_true(lock_fd > 2);
+    assert_int_equal(fcntl(lock_fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
     assert_true(strncmp(dir, tmp, strlen(tmp)) == 0);
     assert_non_null(strstr(dir, "/nvbind-bundle-"));
     struct stat st;
@@ -131,14 +136,87 @@ static void test_bundle_folder_life(void **unused)
     assert_non_null(c);
     json_decref(c);
     free(text);
-    assert_int_equal(nvb_bundle_remove(dir), 0);
+    /* In use while its descriptor is open: a sweep leaves it; closed, the next sweep takes it. */
+    nvb_bundle_sweep(tmp);
+    assert_int_equal(stat(path, &st), 0);
+    close(lock_fd);
+    nvb_bundle_sweep(tmp);
     assert_int_equal(stat(dir, &st), -1);
+    assert_int_equal(nvb_bundle_remove(dir), 0); /* already gone: not an error */
     free(dir);
     /* A failed creation leaves nothing in TMPDIR. */
     o.rootfs = "/nonexistent";
-    assert_null(nvb_bundle_create(&o, &err));
+    assert_null(nvb_bundle_create(&o, &lock_fd, &err));
     assert_int_equal(rmdir(tmp), 0);
     unsetenv("TMPDIR");
+}
+
+static void make_folder(const char *parent, const char *name, mode_t mode, const char *config)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", parent, name);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(chmod(path, mode), 0);
+    if (config) {
+        snprintf(path, sizeof path, "%s/%s/config.json", parent, name);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(config, f);
+        assert_int_equal(fclose(f), 0);
+    }
+}
+
+static bool exists(const char *parent, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", parent, name);
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* The sweep removes only what is surely a dead bundle of this user; everything else stays. */
+static void test_sweep_takes_only_dead_bundles(void **unused)
+{
+    (void)unused;
+    char tmp[] = "/tmp/nvbind-test-sweep-XXXXXX";
+    assert_non_null(mkdtemp(tmp));
+    make_folder(tmp, "nvbind-bundle-dead01", 0700, "{}");
+    make_folder(tmp, "nvbind-bundle-empty1", 0700, "");          /* being written */
+    make_folder(tmp, "nvbind-bundle-noconf", 0700, NULL);        /* being created */
+    make_folder(tmp, "nvbind-bundle-shared", 0755, "{}");        /* not as mkdtemp made it */
+    make_folder(tmp, "nvbind-bundle-longername", 0700, "{}");    /* not mkdtemp's name */
+    make_folder(tmp, "other-bundle-dead01", 0700, "{}");
+    make_folder(tmp, "nvbind-bundle-extra1", 0700, "{}");        /* holds more than config.json */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/nvbind-bundle-extra1/rootfs", tmp);
+    assert_int_equal(mkdir(path, 0700), 0);
+    make_folder(tmp, "nvbind-bundle-locked", 0700, "{}");        /* its runtime runs */
+    snprintf(path, sizeof path, "%s/nvbind-bundle-locked/config.json", tmp);
+    int held = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(held >= 0);
+    assert_int_equal(flock(held, LOCK_SH), 0);
+    snprintf(path, sizeof path, "%s/nvbind-bundle-dead01", tmp);
+    char link[4096];
+    snprintf(link, sizeof link, "%s/nvbind-bundle-link01", tmp);
+    assert_int_equal(symlink(path, link), 0);
+
+    nvb_bundle_sweep(tmp);
+    assert_false(exists(tmp, "nvbind-bundle-dead01"));
+    assert_true(exists(tmp, "nvbind-bundle-link01")); /* a link is never followed nor removed */
+    const char *stay[] = {"nvbind-bundle-empty1", "nvbind-bundle-noconf", "nvbind-bundle-shared",
+                          "nvbind-bundle-longername", "other-bundle-dead01", "nvbind-bundle-extra1/rootfs",
+                          "nvbind-bundle-locked/config.json"};
+    for (size_t i = 0; i < sizeof stay / sizeof stay[0]; i++)
+        if (!exists(tmp, stay[i]))
+            fail_msg("the sweep removed %s", stay[i]);
+    close(held);
+    nvb_bundle_sweep(tmp);
+    assert_false(exists(tmp, "nvbind-bundle-locked"));
+    nvb_bundle_sweep("/nonexistent"); /* nothing to sweep: quiet */
+
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_run_argv(void **unused)
@@ -162,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_config_from_scratch),
         cmocka_unit_test(test_rootfs_and_command_errors),
         cmocka_unit_test(test_bundle_folder_life),
+        cmocka_unit_test(test_sweep_takes_only_dead_bundles),
         cmocka_unit_test(test_run_argv),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
