@@ -270,8 +270,13 @@ static size_t prune_stale(nvb_claim_record *r, nvb_strv *reclaimed)
         if (reclaimed) {
             char dev[300];
             nvb_claim_device_describe(dev, sizeof dev, r->gpu_index, r->mig_index, r->uuid);
-            nvb_strv_pushf(reclaimed, "reclaimed the stale %s claim on %s of container %s since %s (holder %ld and the container are gone)",
-                           nvb_claim_mode_name(r->mode), dev, h->container, h->since, (long)h->holder_pid);
+            char why[80];
+            if (nvb_claim_holder_other_boot(h))
+                snprintf(why, sizeof why, "recorded before the last reboot");
+            else
+                snprintf(why, sizeof why, "holder %ld and the container are gone", (long)h->holder_pid);
+            nvb_strv_pushf(reclaimed, "reclaimed the stale %s claim on %s of container %s since %s (%s)",
+                           nvb_claim_mode_name(r->mode), dev, h->container, h->since, why);
         }
         remove_holder(r, i);
         dropped++;
@@ -343,6 +348,7 @@ static int fill_holder(nvb_claim_holder *h, const nvb_claim_owner *o, nvb_err *e
     h->oci_state = o->oci_state ? strdup(o->oci_state) : NULL;
     h->since = strdup(since);
     h->uid = getuid();
+    nvb_boot_id(h->boot_id); /* "" when unreadable: liveness then rests on the processes alone */
     if (!h->container || !h->since || (o->runtime && !h->runtime) || (o->oci_state && !h->oci_state)) {
         nvb_claim_holder_clear(h);
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "isolation/procid.h"
 #include "util/error.h"
 #include "util/strv.h"
 
@@ -63,6 +64,7 @@ typedef struct nvb_claim_holder {
     char *oci_state;                  /* NULL when none */
     uid_t uid;                        /* who asked */
     char *since;                      /* RFC 3339 UTC */
+    char boot_id[NVB_BOOT_ID_LEN + 1]; /* the boot the record was made in; "" when unknown */
 } nvb_claim_holder;
 
 /* The record of one device. */
@@ -113,7 +115,11 @@ void nvb_claim_list_free(nvb_claim_list *l);
 void nvb_claim_device_describe(char *buf, size_t len, unsigned gpu_index, int mig_index, const char *uuid);
 const char *nvb_claim_mode_name(enum nvb_claim_mode m);   /* "shared", "exclusive" */
 
-/* The holder is still live (see the top of this file). */
+/* The holder was recorded in another boot than the running one (never when either boot id
+ * is unknown). */
+bool nvb_claim_holder_other_boot(const nvb_claim_holder *h);
+/* The holder is still live (see the top of this file): not of another boot, and its holder
+ * process or its container still runs. */
 bool nvb_claim_holder_alive(const nvb_claim_holder *h);
 
 /* The record file format (version 1), exposed for tests and `nvbind claims --json`. */

@@ -46,8 +46,16 @@ char *nvb_claim_key(const char *uuid)
     return out;
 }
 
+bool nvb_claim_holder_other_boot(const nvb_claim_holder *h)
+{
+    char boot[NVB_BOOT_ID_LEN + 1];
+    return h->boot_id[0] && nvb_boot_id(boot) && strcmp(boot, h->boot_id) != 0;
+}
+
 bool nvb_claim_holder_alive(const nvb_claim_holder *h)
 {
+    if (nvb_claim_holder_other_boot(h))
+        return false; /* its processes and its container went with that boot */
     if (nvb_proc_alive(h->holder_pid, h->holder_start))
         return true;
     if (h->init_pid > 0 && nvb_proc_alive(h->init_pid, h->init_start))
@@ -105,10 +113,12 @@ json_t *nvb_claim_record_to_json(const nvb_claim_record *r)
     for (size_t i = 0; i < r->n_holders; i++) {
         const nvb_claim_holder *h = &r->holders[i];
         json_array_append_new(holders,
-                              json_pack("{s:s, s:o, s:o, s:o, s:o, s:I, s:s}", "container", h->container, "runtime",
-                                        str_or_null(h->runtime), "holder", proc_json(h->holder_pid, h->holder_start),
-                                        "init", proc_json(h->init_pid, h->init_start), "oci_state",
-                                        str_or_null(h->oci_state), "uid", (json_int_t)h->uid, "since", h->since));
+                              json_pack("{s:s, s:o, s:o, s:o, s:o, s:I, s:s, s:o}", "container", h->container,
+                                        "runtime", str_or_null(h->runtime), "holder",
+                                        proc_json(h->holder_pid, h->holder_start), "init",
+                                        proc_json(h->init_pid, h->init_start), "oci_state", str_or_null(h->oci_state),
+                                        "uid", (json_int_t)h->uid, "since", h->since, "boot_id",
+                                        str_or_null(h->boot_id[0] ? h->boot_id : NULL)));
     }
     json_t *dev = json_pack("{s:I, s:o, s:s, s:o}", "gpu_index", (json_int_t)r->gpu_index, "mig_index",
                             r->mig_index < 0 ? json_null() : json_integer(r->mig_index), "uuid", r->uuid,
@@ -200,6 +210,13 @@ static int parse_holder(parse_ctx *c, json_t *o, size_t i, nvb_claim_holder *h)
     h->uid = (uid_t)uid;
     if (h->oci_state && h->oci_state[0] != '/')
         return bad(c, "%soci_state: must be an absolute path", path);
+    /* Optional: records of nvbind before it recorded boots have none. */
+    json_t *boot = json_object_get(o, "boot_id");
+    if (boot && !json_is_null(boot)) {
+        if (!json_is_string(boot) || !nvb_boot_id_valid(json_string_value(boot)))
+            return bad(c, "%sboot_id: must be a boot id (36 characters, lower-case hex and dashes) or null", path);
+        memcpy(h->boot_id, json_string_value(boot), NVB_BOOT_ID_LEN + 1);
+    }
     return 0;
 }
 

@@ -52,6 +52,29 @@ unsigned long long nvb_proc_start_time(pid_t pid)
     return start ? start : 1;
 }
 
+bool nvb_boot_id_valid(const char *s)
+{
+    for (size_t i = 0; i < NVB_BOOT_ID_LEN; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    }
+    return s[NVB_BOOT_ID_LEN] == '\0';
+}
+
+bool nvb_boot_id(char *out)
+{
+    out[0] = '\0';
+    _cleanup_free_ char *text = nvb_read_file("/proc/sys/kernel/random/boot_id", 4096, NULL);
+    if (!text || strlen(text) < NVB_BOOT_ID_LEN)
+        return false;
+    text[NVB_BOOT_ID_LEN] = '\0'; /* drop the newline */
+    if (!nvb_boot_id_valid(text))
+        return false;
+    memcpy(out, text, NVB_BOOT_ID_LEN + 1);
+    return true;
+}
+
 bool nvb_proc_alive(pid_t pid, unsigned long long start_time)
 {
     if (pid <= 0 || start_time == 0)

@@ -1,6 +1,7 @@
 /* Which process is which: a pid plus its start time (clock ticks since boot, field 22 of
- * /proc/<pid>/stat) names one process for the life of the machine, so a pid that the kernel
- * hands to a new process after the old one died is never mistaken for the old one. */
+ * /proc/<pid>/stat) names one process for the life of one boot, so a pid that the kernel
+ * hands to a new process after the old one died is never mistaken for the old one. The boot
+ * id tells boots apart: after a reboot, the same pid can start at the same tick again. */
 #pragma once
 #include <stdbool.h>
 #include <sys/types.h>
@@ -8,6 +9,17 @@
 /* The start time of pid, 0 when no such process exists or it has already exited (a zombie
  * waiting for its parent counts as gone: it runs nothing and holds nothing). */
 unsigned long long nvb_proc_start_time(pid_t pid);
+
+/* The length of a boot id: a UUID in its 36-character text form. */
+#define NVB_BOOT_ID_LEN 36
+
+/* The kernel's id of the running boot (/proc/sys/kernel/random/boot_id) into out, which holds
+ * NVB_BOOT_ID_LEN + 1 bytes. false, with out = "", when it cannot be read. */
+bool nvb_boot_id(char *out);
+
+/* s has the shape of a boot id: 36 characters, lower-case hex digits and dashes at 8, 13, 18
+ * and 23. */
+bool nvb_boot_id_valid(const char *s);
 
 /* The process pid started at start_time is still running. */
 bool nvb_proc_alive(pid_t pid, unsigned long long start_time);

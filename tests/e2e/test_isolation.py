@@ -122,6 +122,22 @@ class ClaimsCli(unittest.TestCase):
                                             "2024-05-01T12:00:00Z"])
         self.assertEqual(r.stderr, "")  # reclaimed once, not again
 
+    def test_claim_of_an_earlier_boot_is_reclaimed(self):
+        # After a reboot the same pid can start at the same tick: a record made in another boot
+        # names no live process, whatever its numbers say. This one names a running process.
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        other = ("0" if boot[0] != "0" else "1") + boot[1:]
+        live = self.sleepers.start()
+        self.write(claim_record("GPU-now", 0, "exclusive", [{**holder("ctr-now", live.pid), "boot_id": boot}]))
+        self.write(claim_record("GPU-then", 1, "exclusive", [{**holder("ctr-then", live.pid), "boot_id": other}]))
+        r = self.claims("--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([c["container"] for c in json.loads(r.stdout)], ["ctr-now"])
+        self.assertEqual(r.stderr, "nvbind claims: reclaimed the stale exclusive claim on GPU 1 (GPU-then) of container "
+                                   "ctr-then since 2024-05-01T12:00:00Z (recorded before the last reboot)\n")
+        self.assertFalse(os.path.exists(os.path.join(self.state, "claims", "GPU-then.json")))
+
     def test_container_keeps_claim_after_holder_dies(self):
         # The shim's case: the holder (runc create) is gone, the container's init runs;
         # only the OCI runtime's state file says which process that is.

@@ -143,7 +143,8 @@ static void test_record_roundtrip(void **state)
     char ctr[] = "abc", rt[] = "runc", oci[] = "/run/runc/abc/state.json", since[] = "2024-05-01T12:00:00Z";
     char uuid[] = "MIG-x", parent[] = "GPU-y";
     nvb_claim_holder h = {.container = ctr, .runtime = rt, .holder_pid = 10, .holder_start = 20,
-                          .init_pid = 30, .init_start = 40, .oci_state = oci, .uid = 0, .since = since};
+                          .init_pid = 30, .init_start = 40, .oci_state = oci, .uid = 0, .since = since,
+                          .boot_id = "0123abcd-4567-89ef-0123-456789abcdef"};
     nvb_claim_record r = {.gpu_index = 1, .mig_index = 2, .uuid = uuid, .parent_uuid = parent,
                           .mode = NVB_CLAIM_EXCLUSIVE, .holders = &h, .n_holders = 1};
     json_t *j = nvb_claim_record_to_json(&r);
@@ -153,7 +154,8 @@ static void test_record_roundtrip(void **state)
                         "{\"version\":1,\"device\":{\"gpu_index\":1,\"mig_index\":2,\"uuid\":\"MIG-x\",\"parent_uuid\":\"GPU-y\"},"
                         "\"mode\":\"exclusive\",\"holders\":[{\"container\":\"abc\",\"runtime\":\"runc\","
                         "\"holder\":{\"pid\":10,\"start_time\":20},\"init\":{\"pid\":30,\"start_time\":40},"
-                        "\"oci_state\":\"/run/runc/abc/state.json\",\"uid\":0,\"since\":\"2024-05-01T12:00:00Z\"}]}");
+                        "\"oci_state\":\"/run/runc/abc/state.json\",\"uid\":0,\"since\":\"2024-05-01T12:00:00Z\","
+                        "\"boot_id\":\"0123abcd-4567-89ef-0123-456789abcdef\"}]}");
     nvb_claim_record back;
     nvb_err err = {0};
     assert_int_equal(nvb_claim_record_parse(text, strlen(text), "t.json", &back, &err), 0);
@@ -166,8 +168,46 @@ static void test_record_roundtrip(void **state)
     assert_int_equal(back.holders[0].init_pid, 30);
     assert_int_equal(back.holders[0].init_start, 40);
     assert_string_equal(back.holders[0].oci_state, "/run/runc/abc/state.json");
+    assert_string_equal(back.holders[0].boot_id, "0123abcd-4567-89ef-0123-456789abcdef");
     nvb_claim_record_clear(&back);
     free(text);
+}
+
+/* A holder whose processes look alive is gone when it was recorded in another boot: after a
+ * reboot the same pid can start at the same tick. Without a boot id, the processes decide. */
+static void test_holder_of_another_boot_is_gone(void **state)
+{
+    (void)state;
+    char boot[NVB_BOOT_ID_LEN + 1];
+    assert_true(nvb_boot_id(boot));
+    assert_true(nvb_boot_id_valid(boot));
+    nvb_claim_holder h = {.holder_pid = getpid(), .holder_start = nvb_proc_start_time(getpid())};
+    assert_true(nvb_claim_holder_alive(&h));
+    memcpy(h.boot_id, boot, sizeof boot);
+    assert_true(nvb_claim_holder_alive(&h));
+    /* Another boot: change one digit. */
+    h.boot_id[0] = boot[0] == '0' ? '1' : '0';
+    assert_false(nvb_claim_holder_alive(&h));
+    /* Made by nvbind itself, a holder carries this boot's id. */
+    char dir[] = "/tmp/nvbind-test-boot-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    nvb_claim_target t = gpu_target(0, "GPU-boot", NVB_CLAIM_EXCLUSIVE);
+    nvb_claim_owner o = {.container = "c-boot"};
+    nvb_err err = {0};
+    assert_int_equal(nvb_claims_acquire(dir, &o, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/claims/GPU-boot.json", dir);
+    size_t len;
+    char *text = nvb_read_file(path, 1 << 20, &len);
+    assert_non_null(text);
+    nvb_claim_record r;
+    assert_int_equal(nvb_claim_record_parse(text, len, path, &r, &err), 0);
+    assert_string_equal(r.holders[0].boot_id, boot);
+    nvb_claim_record_clear(&r);
+    free(text);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_record_errors(void **state)
@@ -191,6 +231,12 @@ static void test_record_errors(void **state)
         {"{\"version\":1,\"device\":{\"gpu_index\":0,\"uuid\":\"G\"},\"mode\":\"shared\",\"holders\":[{\"container\":\"c\","
          "\"holder\":{\"pid\":1,\"start_time\":1},\"oci_state\":\"rel/state.json\",\"uid\":0,\"since\":\"x\"}]}",
          "holders[0].oci_state: must be an absolute path"},
+        {"{\"version\":1,\"device\":{\"gpu_index\":0,\"uuid\":\"G\"},\"mode\":\"shared\",\"holders\":[{\"container\":\"c\","
+         "\"holder\":{\"pid\":1,\"start_time\":1},\"uid\":0,\"since\":\"x\",\"boot_id\":\"0123ABCD-4567-89ef-0123-456789abcdef\"}]}",
+         "holders[0].boot_id: must be a boot id"},
+        {"{\"version\":1,\"device\":{\"gpu_index\":0,\"uuid\":\"G\"},\"mode\":\"shared\",\"holders\":[{\"container\":\"c\","
+         "\"holder\":{\"pid\":1,\"start_time\":1},\"uid\":0,\"since\":\"x\",\"boot_id\":\"0123abcd\"}]}",
+         "holders[0].boot_id: must be a boot id"},
         {"{\"version\":1,\"version\":1}", "duplicate"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -761,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_zombie_is_gone),
         cmocka_unit_test_setup_teardown(test_oci_state_files, setup, teardown),
         cmocka_unit_test(test_record_roundtrip),
+        cmocka_unit_test(test_holder_of_another_boot_is_gone),
         cmocka_unit_test(test_record_errors),
         cmocka_unit_test(test_keys),
         cmocka_unit_test_setup_teardown(test_exclusive_message_and_release, setup, teardown),
