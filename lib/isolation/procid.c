@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,17 +63,26 @@ bool nvb_boot_id_valid(const char *s)
     return s[NVB_BOOT_ID_LEN] == '\0';
 }
 
-bool nvb_boot_id(char *out)
+/* The boot id cannot change while a process runs: read once, then every holder checked
+ * and every claim made uses the copy. */
+static char boot_id[NVB_BOOT_ID_LEN + 1];
+static pthread_once_t boot_id_once = PTHREAD_ONCE_INIT;
+
+static void read_boot_id(void)
 {
-    out[0] = '\0';
     _cleanup_free_ char *text = nvb_read_file("/proc/sys/kernel/random/boot_id", 4096, NULL);
     if (!text || strlen(text) < NVB_BOOT_ID_LEN)
-        return false;
+        return;
     text[NVB_BOOT_ID_LEN] = '\0'; /* drop the newline */
-    if (!nvb_boot_id_valid(text))
-        return false;
-    memcpy(out, text, NVB_BOOT_ID_LEN + 1);
-    return true;
+    if (nvb_boot_id_valid(text))
+        memcpy(boot_id, text, NVB_BOOT_ID_LEN + 1);
+}
+
+bool nvb_boot_id(char *out)
+{
+    pthread_once(&boot_id_once, read_boot_id);
+    memcpy(out, boot_id, NVB_BOOT_ID_LEN + 1);
+    return out[0] != '\0';
 }
 
 bool nvb_proc_alive(pid_t pid, unsigned long long start_time)
