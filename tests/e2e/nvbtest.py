@@ -111,6 +111,19 @@ def podman_run(options, command, timeout=120):
     return run(["podman", "run", "--rm", *options, ensure_test_image(), "sh", "-c", command], timeout=timeout)
 
 
+def proc_stat(pid):
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and ')'):
+    [0] is the state letter, [19] the start time in clock ticks since boot."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def proc_cmdline(pid):
+    """The command line of pid, its arguments joined by spaces; OSError once it is gone."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+
+
 def runc_containers(under=None):
     """Ids of runc's nvbind containers; with `under`, only those whose bundle lies in that
     folder (so containers other tests or people run meanwhile are not counted)."""

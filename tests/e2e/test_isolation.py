@@ -16,7 +16,8 @@ import time
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from nvbtest import FAKENVML, NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, nvbind, run, runc_containers
+from nvbtest import (FAKENVML, NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, nvbind, proc_stat, run,
+                     runc_containers)
 
 HAVE_RUNC = shutil.which("runc") is not None
 HAVE_PODMAN = shutil.which("podman") is not None
@@ -24,8 +25,7 @@ HAVE_PODMAN = shutil.which("podman") is not None
 
 def start_time(pid):
     """Field 22 of /proc/<pid>/stat: the process's start time in clock ticks since boot."""
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[19])
+    return int(proc_stat(pid)[19])
 
 
 def rfc3339(dt, ms=False):

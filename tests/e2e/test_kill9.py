@@ -23,7 +23,7 @@ import unittest
 
 HAVE_RUNC = shutil.which("runc") is not None
 
-from nvbtest import BUILD_DIR, NVBIND, REPO, fakehost, make_busybox_rootfs, run
+from nvbtest import BUILD_DIR, NVBIND, REPO, fakehost, make_busybox_rootfs, proc_cmdline, proc_stat, run
 
 SPEC = "nvidia.com-gpu.json"
 TEMP_RE = re.compile(r"^\.nvidia\.com-gpu\.json\.tmp\.(\d+)$")
@@ -152,11 +152,7 @@ class SpecWritersKilled(unittest.TestCase):
 def describe_process(pid):
     """What a user would look up about a process that keeps a claim: its command and state."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return f"{pid} ({state}) {cmd}"
+        return f"{pid} ({proc_stat(pid)[0]}) {proc_cmdline(pid)}"
     except OSError:
         return f"{pid} (gone)"
 

@@ -11,7 +11,8 @@ import tempfile
 import time
 import unittest
 
-from nvbtest import NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, run, runc_containers
+from nvbtest import (NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, proc_cmdline, run,
+                     runc_containers)
 
 SPEC_DIR = "/var/run/cdi"
 SPEC_NAMES = ("nvidia.com-gpu.json", "nvidia.com-gpu-bolt.json")
@@ -442,9 +443,8 @@ def runtime_of(bundle_name):
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if bundle_name.encode() in f.read():
-                    pids.append(int(pid))
+            if bundle_name in proc_cmdline(pid):
+                pids.append(int(pid))
         except OSError:
             pass
     return pids
