@@ -19,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* What docker and podman grant a container by default. */
+/* docker's default capability set (podman's is the same less CAP_MKNOD, CAP_NET_RAW and
+ * CAP_AUDIT_WRITE); nothing inheritable or ambient. */
 static const char *const default_caps[] = {
     "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",     "CAP_FOWNER",           "CAP_MKNOD",
     "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",     "CAP_SETFCAP",          "CAP_SETPCAP",
@@ -33,10 +34,11 @@ static const char *const default_caps[] = {
  * leak secrets (powercap, CVE-2020-8694), the host's block devices, and the writable kernel
  * tunables (/proc/sys, /proc/sysrq-trigger). */
 static const char *const masked_paths[] = {
-    "/proc/acpi",        "/proc/asound",      "/proc/kcore",   "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-    "/proc/scsi",        "/sys/firmware",     "/sys/devices/virtual/powercap", "/sys/dev/block",
-    "/sys/fs/selinux",   NULL,
+    "/proc/acpi",       "/proc/asound",      "/proc/kcore",
+    "/proc/keys",       "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware",    "/sys/devices/virtual/powercap", "/sys/dev/block",
+    "/sys/fs/selinux",  NULL,
 };
 
 /* /sys/fs/cgroup is here too: on a cgroup v1 host runc 1.1 mounts a writable tmpfs there to

@@ -113,12 +113,16 @@ def visible_mounts(mountinfo):
     return [(point, opts) for mid, (_, point, opts) in mounts.items() if visible(mid)]
 
 
-def host_block_device():
-    """major:minor of one of the host's block devices (its disk), or None."""
+def host_block_device(path):
+    """major:minor of the host's block device holding path (else of another one), or None."""
     try:
         names = sorted(os.listdir("/sys/dev/block"))
     except OSError:
         return None
+    dev = os.stat(path).st_dev
+    mine = f"{os.major(dev)}:{os.minor(dev)}"
+    if mine in names:
+        return mine.split(":")
     return names[0].split(":") if names else None
 
 
@@ -182,7 +186,7 @@ class BundleAttacks:
         # Attack: escape the device cgroup (as above), then make and open the node of a GPU
         # this container was not given (held exclusively by another tenant, say) and the
         # host's disk.
-        disk = host_block_device()
+        disk = host_block_device(self.tmp)
         if disk is None:
             self.skipTest("the host lists no block device in /sys/dev/block")
         m0 = self.minor(0)
