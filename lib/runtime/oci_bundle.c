@@ -1,6 +1,7 @@
 #include "runtime/oci_bundle.h"
 #include "runtime/foreground.h"
 #include "runtime/oci_patch.h"
+#include "runtime/oci_seccomp.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/spawn.h"
@@ -18,20 +19,32 @@
 #include <time.h>
 #include <unistd.h>
 
-/* What docker and podman grant a container by default. */
+/* docker's default capability set (podman's is the same less CAP_MKNOD, CAP_NET_RAW and
+ * CAP_AUDIT_WRITE); nothing inheritable or ambient. */
 static const char *const default_caps[] = {
     "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",     "CAP_FOWNER",           "CAP_MKNOD",
     "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",     "CAP_SETFCAP",          "CAP_SETPCAP",
     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",   NULL,
 };
 
+/* The paths docker and podman hide (maskedPaths: an empty read-only tmpfs over a folder,
+ * /dev/null over a file) or make read-only, by default: kernel memory (/proc/kcore), the
+ * kernel keyring (/proc/keys), timing and scheduler leaks (/proc/timer_list,
+ * /proc/sched_debug, /proc/latency_stats), firmware and ACPI tables, energy counters that
+ * leak secrets (powercap, CVE-2020-8694), the host's block devices, and the writable kernel
+ * tunables (/proc/sys, /proc/sysrq-trigger). */
 static const char *const masked_paths[] = {
-    "/proc/acpi",      "/proc/kcore",     "/proc/keys",    "/proc/latency_stats", "/proc/timer_list",
-    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",      NULL,
+    "/proc/acpi",       "/proc/asound",      "/proc/kcore",
+    "/proc/keys",       "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware",    "/sys/devices/virtual/powercap", "/sys/dev/block",
+    "/sys/fs/selinux",  NULL,
 };
 
+/* /sys/fs/cgroup is here too: on a cgroup v1 host runc 1.1 mounts a writable tmpfs there to
+ * hold the controllers (read-only themselves); made read-only, no file can be put in it. */
 static const char *const readonly_paths[] = {
-    "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", "/sys/fs/cgroup", NULL,
 };
 
 static json_t *string_array(const char *const *v)
@@ -56,12 +69,20 @@ static json_t *default_mounts(void)
                                         NULL};
     static const char *const shm_o[] = {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL};
     static const char *const mq_o[] = {"nosuid", "noexec", "nodev", NULL};
-    /* Without a network namespace the kernel refuses a fresh sysfs: bind the host's, read-only. */
-    static const char *const sys_o[] = {"rbind", "nosuid", "noexec", "nodev", "ro", NULL};
-    return json_pack("[o, o, o, o, o, o]", mount_entry("/proc", "proc", "proc", proc_o),
+    /* A fresh sysfs, read-only, as docker and podman mount it: a bind of the host's /sys,
+     * even with "ro", would keep every mount beneath it (cgroupfs, debugfs, tracefs, bpf,
+     * securityfs) writable. Real root may mount sysfs while it shares the host's network
+     * namespace; only a user namespace that does not own that network namespace may not. */
+    static const char *const sys_o[] = {"nosuid", "noexec", "nodev", "ro", NULL};
+    /* With the cgroup namespace, the container's own cgroup seen as the root, read-only:
+     * moving itself to another cgroup (the host's root devices cgroup) is how a container
+     * would escape its device rules. */
+    static const char *const cgroup_o[] = {"nosuid", "noexec", "nodev", "relatime", "ro", NULL};
+    return json_pack("[o, o, o, o, o, o, o]", mount_entry("/proc", "proc", "proc", proc_o),
                      mount_entry("/dev", "tmpfs", "tmpfs", dev_o), mount_entry("/dev/pts", "devpts", "devpts", pts_o),
                      mount_entry("/dev/shm", "tmpfs", "shm", shm_o), mount_entry("/dev/mqueue", "mqueue", "mqueue", mq_o),
-                     mount_entry("/sys", "bind", "/sys", sys_o));
+                     mount_entry("/sys", "sysfs", "sysfs", sys_o),
+                     mount_entry("/sys/fs/cgroup", "cgroup", "cgroup", cgroup_o));
 }
 
 static json_t *allow_rule(bool allow, const char *type, long long maj, long long min, const char *access)
@@ -127,11 +148,12 @@ json_t *nvb_bundle_config_new(const nvb_bundle_opts *o, nvb_err *err)
         0, "gid", 0, "args", args, "env", env, "cwd", "/", "capabilities", "bounding", caps, "effective", caps,
         "permitted", caps, "rlimits", "type", "RLIMIT_NOFILE", "hard", 1024, "soft", 1024, "noNewPrivileges", 1);
     json_decref(caps);
-    json_t *namespaces = json_pack("[{s:s}, {s:s}, {s:s}, {s:s}]", "type", "pid", "type", "ipc", "type", "uts", "type",
-                                   "mount");
-    json_t *linux_ = json_pack("{s:{s:o}, s:o, s:o, s:o}", "resources", "devices", device_rules(), "namespaces",
+    json_t *namespaces = json_pack("[{s:s}, {s:s}, {s:s}, {s:s}, {s:s}]", "type", "pid", "type", "ipc", "type", "uts",
+                                   "type", "mount", "type", "cgroup");
+    json_t *linux_ = json_pack("{s:{s:o}, s:o, s:o, s:o, s:o}", "resources", "devices", device_rules(), "namespaces",
                                namespaces, "maskedPaths", string_array(masked_paths), "readonlyPaths",
-                               string_array(readonly_paths));
+                               string_array(readonly_paths), "seccomp",
+                               nvb_oci_seccomp_default(nvb_oci_seccomp_ptrace_safe()));
     json_t *config = json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.0.2", "process", process,
                                "root", "path", root, "readonly", 0, "hostname", o->hostname ? o->hostname : "nvbind",
                                "mounts", default_mounts(), "linux", linux_);

@@ -20,13 +20,15 @@ typedef struct nvb_bundle_opts {
 
 /* The config.json of a capsule:
  *   process: args, env (PATH, HOME=/root, then opts->env), cwd "/", uid/gid 0, terminal false,
- *            the default capability set of docker and podman, noNewPrivileges, NOFILE 1024;
+ *            docker's default capability set, noNewPrivileges, NOFILE 1024;
  *   root:    rootfs, writable (the capsule's own files, used in place as `runc run` does);
- *   mounts:  /proc, /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue, /sys (read-only);
- *   linux:   pid, ipc, uts and mount namespaces, the host's network (no network namespace:
- *            a capsule talks to the network like `podman --network host`), a device cgroup
- *            that denies everything and allows the standard character devices, the usual
- *            masked and read-only /proc and /sys paths;
+ *   mounts:  /proc, /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue, a fresh sysfs at /sys
+ *            and a cgroup mount at /sys/fs/cgroup (both read-only);
+ *   linux:   pid, ipc, uts, mount and cgroup namespaces, the host's network (no network
+ *            namespace: a capsule talks to the network like `podman --network host`), a
+ *            device cgroup that denies everything and allows the standard character devices,
+ *            docker's and podman's masked and read-only /proc and /sys paths, the seccomp
+ *            allow list of oci_seccomp.h;
  * then opts->edits applied with nvb_oci_config_apply_edits (device nodes, their cgroup allow
  * rules, mounts, env, hooks). New reference, NULL with err set. */
 json_t *nvb_bundle_config_new(const nvb_bundle_opts *opts, nvb_err *err);

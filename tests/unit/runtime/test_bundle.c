@@ -16,6 +16,7 @@
 
 #include "runtime/oci_bundle.h"
 #include "runtime/oci_patch.h"
+#include "runtime/oci_seccomp.h"
 #include "util/fileio.h"
 
 static char rootfs[] = "/tmp/nvbind-test-rootfs-XXXXXX";
@@ -89,6 +90,152 @@ static void test_config_from_scratch(void **unused)
     json_decref(c);
     nvb_edits_clear(&e);
     nvb_strv_free(&env);
+}
+
+static json_t *mount_at(json_t *config, const char *dest)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(config, "mounts"), i, m)
+    {
+        if (strcmp(json_string_value(json_object_get(m, "destination")), dest) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+/* The system calls a profile allows whatever their arguments (rules without "args"). */
+static bool allows_always(const json_t *seccomp, const char *name)
+{
+    size_t i;
+    json_t *rule;
+    json_array_foreach(json_object_get(seccomp, "syscalls"), i, rule)
+    {
+        if (strcmp(json_string_value(json_object_get(rule, "action")), "SCMP_ACT_ALLOW") == 0 &&
+            !json_object_get(rule, "args") && array_has(json_object_get(rule, "names"), NULL, name))
+            return true;
+    }
+    return false;
+}
+
+static json_t *rule_for(const json_t *seccomp, const char *name, size_t nth)
+{
+    size_t i;
+    json_t *rule;
+    json_array_foreach(json_object_get(seccomp, "syscalls"), i, rule)
+    {
+        if (array_has(json_object_get(rule, "names"), NULL, name) && nth-- == 0)
+            return rule;
+    }
+    return NULL;
+}
+
+/* The attack: a bind of the host's /sys with a non-recursive ro left its submounts (the
+ * cgroup controllers) writable, and without a cgroup namespace the container moved itself
+ * into the host's root devices cgroup. The bundle confines as docker and podman do. */
+static void test_config_confines_like_the_engines(void **unused)
+{
+    (void)unused;
+    char *args[] = {(char *)"true"};
+    nvb_bundle_opts o = {.rootfs = rootfs, .args = args, .n_args = 1};
+    nvb_err err = {0};
+    json_t *c = nvb_bundle_config_new(&o, &err);
+    assert_non_null(c);
+    json_t *sys = mount_at(c, "/sys");
+    assert_non_null(sys);
+    assert_string_equal(json_string_value(json_object_get(sys, "type")), "sysfs"); /* fresh, not the host's */
+    assert_true(array_has(json_object_get(sys, "options"), NULL, "ro"));
+    assert_false(array_has(json_object_get(sys, "options"), NULL, "rbind"));
+    json_t *cg = mount_at(c, "/sys/fs/cgroup");
+    assert_non_null(cg);
+    assert_string_equal(json_string_value(json_object_get(cg, "type")), "cgroup");
+    assert_true(array_has(json_object_get(cg, "options"), NULL, "ro"));
+    json_t *linux_ = json_object_get(c, "linux");
+    assert_true(array_has(json_object_get(linux_, "namespaces"), "type", "cgroup"));
+    const char *masked[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
+                            "/proc/latency_stats", "/proc/acpi", "/sys/firmware", "/sys/devices/virtual/powercap"};
+    for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++)
+        if (!array_has(json_object_get(linux_, "maskedPaths"), NULL, masked[i]))
+            fail_msg("%s is not masked", masked[i]);
+    const char *ro[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/sys/fs/cgroup"};
+    for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++)
+        if (!array_has(json_object_get(linux_, "readonlyPaths"), NULL, ro[i]))
+            fail_msg("%s is not read-only", ro[i]);
+    /* docker's 14 default capabilities, nothing inheritable or ambient, no new privileges. */
+    json_t *process = json_object_get(c, "process");
+    json_t *caps = json_object_get(process, "capabilities");
+    const char *want_caps[] = {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+                               "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+                               "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
+    const char *sets[] = {"bounding", "effective", "permitted"};
+    for (size_t s = 0; s < 3; s++) {
+        json_t *set = json_object_get(caps, sets[s]);
+        assert_int_equal(json_array_size(set), 14);
+        for (size_t i = 0; i < 14; i++)
+            assert_true(array_has(set, NULL, want_caps[i]));
+    }
+    assert_null(json_object_get(caps, "inheritable"));
+    assert_null(json_object_get(caps, "ambient"));
+    assert_true(json_is_true(json_object_get(process, "noNewPrivileges")));
+    /* An allow list: what it does not name fails with EPERM. */
+    json_t *sc = json_object_get(linux_, "seccomp");
+    assert_non_null(sc);
+    assert_string_equal(json_string_value(json_object_get(sc, "defaultAction")), "SCMP_ACT_ERRNO");
+    assert_int_equal(json_integer_value(json_object_get(sc, "defaultErrnoRet")), 1);
+#if defined(__x86_64__)
+    assert_true(array_has(json_object_get(sc, "architectures"), NULL, "SCMP_ARCH_X86_64"));
+    assert_true(array_has(json_object_get(sc, "architectures"), NULL, "SCMP_ARCH_X86"));
+    assert_true(array_has(json_object_get(sc, "architectures"), NULL, "SCMP_ARCH_X32"));
+    assert_true(allows_always(sc, "arch_prctl"));
+#elif defined(__aarch64__)
+    assert_true(array_has(json_object_get(sc, "architectures"), NULL, "SCMP_ARCH_AARCH64"));
+#endif
+    const char *needed[] = {"read", "write", "openat", "ioctl", "mmap", "execve", "futex", "socket", "wait4", "chroot"};
+    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++)
+        if (!allows_always(sc, needed[i]))
+            fail_msg("%s is not allowed", needed[i]);
+    const char *denied[] = {"unshare", "setns", "clone", "clone3", "keyctl", "add_key", "request_key", "bpf",
+                            "userfaultfd", "perf_event_open", "kexec_load", "kexec_file_load", "init_module",
+                            "finit_module", "delete_module", "mount", "umount2", "pivot_root", "swapon",
+                            "swapoff", "reboot", "open_by_handle_at", "name_to_handle_at", "ioperm", "iopl",
+                            "acct", "settimeofday", "clock_settime", "lookup_dcookie", "quotactl", "kcmp",
+                            "personality", "io_uring_setup", "fsopen", "open_tree", "move_mount", "syslog"};
+    for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++)
+        if (allows_always(sc, denied[i]))
+            fail_msg("%s is allowed", denied[i]);
+    /* clone without namespace flags; clone3 answers ENOSYS so that C libraries use clone. */
+    json_t *clone_arg = json_array_get(json_object_get(rule_for(sc, "clone", 0), "args"), 0);
+    assert_string_equal(json_string_value(json_object_get(clone_arg, "op")), "SCMP_CMP_MASKED_EQ");
+    assert_int_equal(json_integer_value(json_object_get(clone_arg, "value")), 0x7E020000);
+    assert_int_equal(json_integer_value(json_object_get(clone_arg, "valueTwo")), 0);
+    json_t *clone3 = rule_for(sc, "clone3", 0);
+    assert_string_equal(json_string_value(json_object_get(clone3, "action")), "SCMP_ACT_ERRNO");
+    assert_int_equal(json_integer_value(json_object_get(clone3, "errnoRet")), 38);
+    /* personality: only the safe personas, never READ_IMPLIES_EXEC (0x0400000). */
+    json_t *rule;
+    for (size_t n = 0; (rule = rule_for(sc, "personality", n)); n++) {
+        json_int_t v = json_integer_value(json_object_get(json_array_get(json_object_get(rule, "args"), 0), "value"));
+        assert_true(v == 0 || v == 0x8 || v == 0x20000 || v == 0x20008 || v == 0xffffffff);
+    }
+    assert_non_null(rule_for(sc, "personality", 4));
+    json_decref(c);
+}
+
+/* ptrace and process_vm_* only where seccomp survives ptrace (Linux 4.8 on). */
+static void test_seccomp_ptrace_by_kernel(void **unused)
+{
+    (void)unused;
+    json_t *without = nvb_oci_seccomp_default(false), *with = nvb_oci_seccomp_default(true);
+    assert_non_null(without);
+    assert_non_null(with);
+    const char *calls[] = {"ptrace", "process_vm_readv", "process_vm_writev"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_false(allows_always(without, calls[i]));
+        assert_true(allows_always(with, calls[i]));
+    }
+    assert_true(nvb_oci_seccomp_ptrace_safe()); /* every kernel this suite runs on is newer */
+    json_decref(without);
+    json_decref(with);
 }
 
 static void test_rootfs_and_command_errors(void **unused)
@@ -238,6 +385,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_from_scratch),
+        cmocka_unit_test(test_config_confines_like_the_engines),
+        cmocka_unit_test(test_seccomp_ptrace_by_kernel),
         cmocka_unit_test(test_rootfs_and_command_errors),
         cmocka_unit_test(test_bundle_folder_life),
         cmocka_unit_test(test_sweep_takes_only_dead_bundles),
