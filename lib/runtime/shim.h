@@ -61,6 +61,20 @@ bool nvb_oci_config_privileged(const json_t *config);
 
 /* Whether [security] lets a request from the container's environment through. */
 bool nvb_shim_env_request_allowed(const nvb_config *cfg, bool privileged);
+/* Whether [security] lets the annotations (nvbind.gpus, nvbind.isolation, nvbind.profile,
+ * cdi.k8s.io/<any>) through at all: an engine copies the image's annotations into config.json
+ * next to its caller's, so they may come from whoever built the image. Off by default. */
+bool nvb_shim_annotation_requests_allowed(const nvb_config *cfg);
+/* True when a container at level asked takes no more than at configured: virtual (a MIG slice
+ * or an MPS-limited share) < shared (the whole GPU, next to others) < exclusive (the whole
+ * GPU, alone). */
+bool nvb_isolation_within(enum nvb_isolation asked, enum nvb_isolation configured);
+/* Apply [security] to r: drop the requests it refuses (env requests as
+ * nvb_shim_env_request_allowed says, annotations unless allowed, then also the profile and
+ * isolation annotations), each named in one "PROG: ignoring ..." line on stderr. An isolation
+ * annotation wider than [bolt.capsule] isolation_level (nvb_isolation_within) fails with
+ * NVB_EXIT_INPUT when a request is left: an annotation may narrow the level, never widen it. */
+int nvb_shim_apply_policy(const nvb_config *cfg, nvb_oci_requests *r, bool privileged, const char *prog, nvb_err *err);
 
 typedef struct nvb_shim_ctx {
     const nvb_config *cfg;
@@ -80,8 +94,8 @@ typedef struct nvb_shim_ctx {
                                  * back with nvb_isolation_release if the runtime cannot start */
 } nvb_shim_ctx;
 
-/* The create step: read <bundle>/config.json, find and resolve the requests (env requests
- * that [security] refuses are ignored with a warning on stderr), and when any GPU is asked
+/* The create step: read <bundle>/config.json, find the requests, apply [security] to them
+ * (nvb_shim_apply_policy), resolve what is left, and when any GPU is asked
  * for, claim it (see nvb_shim_ctx), apply the edits (with what a `virtual` grant adds: MPS
  * variables and folders, a MIG device in place of a GPU) and write config.json back
  * atomically. Without a request the file is not written at all (it stays byte-identical).
