@@ -73,12 +73,20 @@ void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out)
     bool edits = nvb_shim_command_edits(argv[i]);
     if (!edits && strcmp(argv[i], "delete") != 0)
         return;
+    /* runc (urfave/cli moves a command's flags in front of its operands) and crun (getopt
+     * permutes) both take options after the container id too: `create ID --bundle B` uses B.
+     * Read them the same way, or the shim edits one bundle while the runtime starts another. */
+    bool operands_only = false;
     for (int j = i + 1; j < argc; j++) {
         const char *a = argv[j];
-        if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0') {
-            /* the container id: options end here */
-            out->id = strcmp(a, "--") != 0 ? a : j + 1 < argc ? argv[j + 1] : NULL;
-            break;
+        if (!operands_only && strcmp(a, "--") == 0) {
+            operands_only = true;
+            continue;
+        }
+        if (operands_only || a[0] != '-' || a[1] == '\0') {
+            if (!out->id)
+                out->id = a; /* the container id: the first operand */
+            continue;
         }
         if (!edits)
             continue; /* delete: --force / -f are flags */
@@ -283,7 +291,7 @@ static enum nvb_isolation request_isolation(const nvb_shim_ctx *ctx, const nvb_o
  * when `virtual` may hand out MIG devices; every other create stays NVML-free. */
 static bool needs_nvml(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs)
 {
-    if (ctx->container_id && request_isolation(ctx, reqs) == NVB_ISOLATION_VIRTUAL && ctx->cfg->aiml.mig_enabled)
+    if (request_isolation(ctx, reqs) == NVB_ISOLATION_VIRTUAL && ctx->cfg->aiml.mig_enabled)
         return true;
     for (size_t i = 0; i < reqs->n; i++)
         if (strchr(reqs->v[i].list, ':') || strstr(reqs->v[i].list, "MIG-"))
@@ -292,12 +300,19 @@ static bool needs_nvml(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs)
 }
 
 /* Claim the selected devices for ctx->container_id (see nvb_shim_ctx) and make sel what the
- * grant gives. No container id: nothing to do. */
+ * grant gives. A GPU whose claim could not be recorded is not handed out: without a claim
+ * an exclusive GPU would serve anyone, and nothing would be audited. */
 static int claim(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, const nvb_host *h, nvb_selection *sel,
                  nvb_err *err)
 {
     if (!ctx->container_id)
-        return 0;
+        return nvb_errf(err, NVB_EXIT_USAGE,
+                        "no container id on the command line: the GPU request cannot be claimed for a container");
+    if (!ctx->oci_state)
+        return nvb_errf(err, NVB_EXIT_USAGE,
+                        "container id '%.200s': names no runtime state file (it is empty, starts with '.' or holds "
+                        "'/'), so its GPU claim cannot be kept; refusing the GPU request",
+                        ctx->container_id);
     nvb_isolation_device *devs = nvb_selection_isolation_devices(sel);
     if (!devs)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
@@ -377,7 +392,7 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
             bool claimed = false;
             if (r == 0) {
                 r = claim(ctx, &reqs, h, &sel, err);
-                claimed = r == 0 && ctx->container_id;
+                claimed = r == 0;
             }
             if (r == 0 && claimed) {
                 nvb_edits_clear(&plan.devices);
@@ -526,7 +541,7 @@ int nvb_shim_main(int argc, char **argv)
          * as long as the container's init, found through the real runtime's state file. */
         char *oci_state = a.id ? nvb_oci_state_file(real, a.root, a.id) : NULL;
         nvb_shim_ctx ctx = {.cfg = &cfg, .root = root && *root ? root : NULL, .hook_path = hook, .prog = shim_prog,
-                            .container_id = oci_state ? a.id : NULL, .oci_state = oci_state, .grant = &grant};
+                            .container_id = a.id, .oci_state = oci_state, .grant = &grant};
         int r = hook ? nvb_shim_edit_bundle(&ctx, a.bundle, &err) : -1;
         free(hook);
         free(oci_state);

@@ -25,7 +25,8 @@ typedef struct nvb_shim_argv {
  * --rootless V, --cgroup-manager M, --log-level L with a value; --debug, --systemd-cgroup and
  * any other as flags; "--opt=value" and single-dash forms too), keeping --root's value; find
  * the command; for create/run find --bundle/-b among its options; for create, run and delete
- * the container id. Nothing in argv is changed. */
+ * the container id (the first operand). A command's options count before and after its
+ * operand, up to "--", as runc and crun read them. Nothing in argv is changed. */
 void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out);
 /* True for the commands whose bundle the shim edits: create and run. */
 bool nvb_shim_command_edits(const char *command);
@@ -87,7 +88,9 @@ typedef struct nvb_shim_ctx {
      * [bolt.capsule] isolation_level; never waiting: engines expect create to answer), held
      * by this process and then by the container (its init, found through oci_state, the real
      * runtime's state file of the container). A denial fails with NVB_EXIT_BUSY and leaves
-     * config.json untouched. NULL container_id: no claims (and no audit line). */
+     * config.json untouched. A GPU request without container_id or oci_state (an id the
+     * runtime's state cannot be found by, such as ".ctr1") fails with NVB_EXIT_USAGE, nothing
+     * written or claimed: a GPU is never handed out without its claim. */
     const char *container_id;
     const char *oci_state;
     nvb_isolation_grant *grant; /* out (required with container_id): what was claimed; give it

@@ -1,10 +1,14 @@
-"""nvbind-runtime's request policy against an attack.
+"""nvbind-runtime's request policy against two attacks.
 
 Image annotations: podman copies an image's annotations into config.json, so an image built
 with nvbind.gpus=all and nvbind.isolation=exclusive would take every GPU exclusively from
 whoever runs it. Annotations count only with [security] allow_annotation_requests, and even
 then may only narrow [bolt.capsule] isolation_level (virtual < shared < exclusive).
-"""
+
+Failing open: a GPU request whose claim cannot be recorded (a container id such as ".ctr1",
+which runc accepts but whose state nvbind cannot name; no id at all) must fail the create
+instead of handing out the GPU unclaimed and unaudited. Options after the id are read the way
+runc reads them, so the shim edits the bundle runc starts."""
 import hashlib
 import json
 import os
@@ -186,6 +190,102 @@ class ImageAnnotations(unittest.TestCase):
         self.assertEqual(self.nodes(r.stdout), self.gpu_nodes())
         self.assertEqual([(e["decision"], e["isolation"]) for e in audit(self.audit_log)],
                          [("grant", "exclusive"), ("grant", "shared")])
+
+
+@unittest.skipUnless(RUNC, "runc is needed")
+class ShimFailsClosed(unittest.TestCase):
+    """The shim called the way an engine calls runc, with ids and command lines whose claim it
+    cannot record."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="nvbind-shim-closed-")
+        self.host = FakeHost(gpus=1)
+        self.state = os.path.join(self.tmp, "state")
+        self.audit_log = os.path.join(self.tmp, "audit.log")
+        self.runc_root = os.path.join(self.tmp, "runc-root")
+        config = os.path.join(self.tmp, "nvbind.toml")
+        with open(config, "w") as f:
+            f.write(f'[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.audit_log}"\n'
+                    '[bolt.capsule]\nisolation_level = "exclusive"\n')
+        self.env = {"NVBIND_ROOT": self.host.root, "NVBIND_CONFIG": config}
+        self.rootfs = make_busybox_rootfs(os.path.join(self.tmp, "rootfs"))
+        self.created = []
+
+    def tearDown(self):
+        for ctr in self.created:
+            run([RUNC, "--root", self.runc_root, "delete", "--force", ctr])
+        self.host.remove()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def bundle(self, args=("sleep", "30")):
+        """A bundle whose process asks for GPU 0 through its environment (honoured by default),
+        exclusively (the configured level)."""
+        bundle = os.path.join(self.tmp, "bundle")
+        os.makedirs(bundle)
+        run([RUNC, "spec", "--bundle", bundle], check=True)
+        path = os.path.join(bundle, "config.json")
+        with open(path) as f:
+            config = json.load(f)
+        config["root"] = {"path": self.rootfs, "readonly": False}
+        config["process"]["terminal"] = False
+        config["process"]["args"] = list(args)
+        config["process"]["env"].append("NVIDIA_VISIBLE_DEVICES=0")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        with open(path, "rb") as f:
+            return bundle, path, f.read()
+
+    def shim(self, *args, cwd=None):
+        """The shim with stdio in files: a created container's init keeps its stdio open."""
+        out, err = os.path.join(self.tmp, "out"), os.path.join(self.tmp, "err")
+        with open(out, "w") as o, open(err, "w") as e:
+            rc = subprocess.run([SHIM, "--root", self.runc_root, *args], env={**os.environ, **self.env}, stdout=o,
+                                stderr=e, cwd=cwd, timeout=120).returncode
+        with open(out) as o, open(err) as e:
+            return rc, o.read(), e.read()
+
+    def exists(self, ctr):
+        return run([RUNC, "--root", self.runc_root, "state", ctr]).returncode == 0
+
+    def assert_refused(self, rc, err, path, before, ctr=None):
+        self.assertEqual(rc, 2, err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("nvbind-runtime: "), err)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), before, "config.json untouched: no GPU edits")
+        if ctr:
+            self.assertFalse(self.exists(ctr), "the container was not created")
+        self.assertEqual(claims(self.state), [])
+
+    def test_dot_id_gets_no_unclaimed_gpu(self):
+        """Attack: `create .ctr1` (an id runc accepts, whose state file nvbind will not name)
+        took the GPU with no claim and no audit line, exclusivity bypassed."""
+        bundle, path, before = self.bundle()
+        ctr = ".ctr%d" % os.getpid()
+        self.created.append(ctr)
+        rc, _, err = self.shim("create", "--bundle", bundle, ctr)
+        self.assert_refused(rc, err, path, before, ctr)
+        self.assertIn(f"container id '{ctr}'", err)
+        self.assertIn("refusing the GPU request", err)
+
+    def test_no_id_gets_no_unclaimed_gpu(self):
+        """Attack: a command line the shim finds no container id in must not be served unclaimed."""
+        bundle, path, before = self.bundle()
+        rc, _, err = self.shim("create", "--bundle", bundle)
+        self.assert_refused(rc, err, path, before)
+        self.assertIn("no container id on the command line", err)
+
+    def test_options_after_the_id_name_the_bundle_runc_starts(self):
+        """Attack: `run ID --bundle B`: runc starts B; the shim must edit and claim for B (it
+        read the current folder's config.json instead)."""
+        bundle, _, _ = self.bundle(args=("ls", "/dev"))
+        ctr = "nvbind-closed-%d" % os.getpid()
+        self.created.append(ctr)
+        rc, out, err = self.shim("run", ctr, "--bundle", bundle, cwd=self.tmp)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("nvidia%d" % self.host.manifest["gpus"][0]["minor"], out.split())
+        self.assertEqual([(e["container"], e["decision"], e["isolation"]) for e in audit(self.audit_log)],
+                         [(ctr, "grant", "exclusive")])
 
 
 if __name__ == "__main__":

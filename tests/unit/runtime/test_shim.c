@@ -65,9 +65,21 @@ static void test_default_bundle_and_other_commands(void **unused)
     assert_true(nvb_shim_command_edits("run"));
     PARSE(a, "--version");
     assert_int_equal(a.command, -1);
-    /* Options after the id are not the bundle. */
+    /* Options after the id count, as runc (urfave/cli) and crun (getopt) read them: `runc create
+     * id --bundle /x` starts /x, so the shim must edit /x and not the current folder (the
+     * attack: the shim edits and claims for one bundle while the runtime starts another). */
     PARSE(a, "create", "id", "--bundle", "/x");
+    assert_string_equal(a.bundle, "/x");
+    assert_string_equal(a.id, "id");
+    PARSE(a, "create", "--pid-file", "/p", "id", "-b", "/y", "--console-socket", "/s");
+    assert_string_equal(a.bundle, "/y");
+    assert_string_equal(a.id, "id");
+    /* After "--" everything is an operand. */
+    PARSE(a, "create", "--", "id", "--bundle", "/x");
     assert_null(a.bundle);
+    assert_string_equal(a.id, "id");
+    PARSE(a, "delete", "id", "--force");
+    assert_string_equal(a.id, "id");
     PARSE(a, "create", "--pid-file", "--bundle", "id");
     assert_null(a.bundle);
     assert_string_equal(a.id, "id");
