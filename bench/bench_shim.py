@@ -75,6 +75,7 @@ def main():
         # /run is a tmpfs on real hosts: the claim records live on one here too (/dev/shm).
         state = tempfile.mkdtemp(prefix="nvbind-bench-state-", dir="/dev/shm" if os.path.isdir("/dev/shm") else tmp)
         isolation = f'[isolation]\nstate_dir = "{state}"\naudit_log = "{tmp}/audit.log"\n'
+        isolation += '[security]\nallow_annotation_requests = true\n'  # the request is an annotation
         true_cfg = os.path.join(tmp, "true.toml")
         with open(true_cfg, "w") as f:
             f.write('[runtime]\noci_runtime = "/bin/true"\n' + isolation)

@@ -85,6 +85,9 @@ const nvb_key nvb_keys[] = {
      "honour a container's own NVIDIA_VISIBLE_DEVICES request at all", NULL},
     {"security", "allow_unprivileged_env_requests", NVB_KEY_BOOL, OFF(security.allow_unprivileged_env_requests), NULL,
      0, NULL, "... also from containers that are not privileged", NULL},
+    {"security", "allow_annotation_requests", NVB_KEY_BOOL, OFF(security.allow_annotation_requests), NULL, 0, NULL,
+     "honour GPU requests in a container's annotations (nvbind.gpus, nvbind.isolation, nvbind.profile, "
+     "cdi.k8s.io/*); an image can carry them", NULL},
     /* [cdi] */
     {"cdi", "spec_dirs", NVB_KEY_PATHS, OFF(cdi.spec_dirs), NULL, 0, NULL,
      "folders CDI specs are read from", NULL},
@@ -123,6 +126,7 @@ void nvb_config_init(nvb_config *c)
     c->gpu.default_selection = dup_or_null("all");
     c->security.allow_env_requests = true;
     c->security.allow_unprivileged_env_requests = true;
+    c->security.allow_annotation_requests = false; /* an image can carry annotations */
     nvb_strv_push(&c->cdi.spec_dirs, "/etc/cdi");
     nvb_strv_push(&c->cdi.spec_dirs, "/var/run/cdi");
     c->cdi.output_dir = dup_or_null("/var/run/cdi");

@@ -73,12 +73,20 @@ void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out)
     bool edits = nvb_shim_command_edits(argv[i]);
     if (!edits && strcmp(argv[i], "delete") != 0)
         return;
+    /* runc (urfave/cli moves a command's flags in front of its operands) and crun (getopt
+     * permutes) both take options after the container id too: `create ID --bundle B` uses B.
+     * Read them the same way, or the shim edits one bundle while the runtime starts another. */
+    bool operands_only = false;
     for (int j = i + 1; j < argc; j++) {
         const char *a = argv[j];
-        if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0') {
-            /* the container id: options end here */
-            out->id = strcmp(a, "--") != 0 ? a : j + 1 < argc ? argv[j + 1] : NULL;
-            break;
+        if (!operands_only && strcmp(a, "--") == 0) {
+            operands_only = true;
+            continue;
+        }
+        if (operands_only || a[0] != '-' || a[1] == '\0') {
+            if (!out->id)
+                out->id = a; /* the container id: the first operand */
+            continue;
         }
         if (!edits)
             continue; /* delete: --force / -f are flags */
@@ -261,46 +269,17 @@ bool nvb_oci_config_privileged(const json_t *config)
     return false;
 }
 
-bool nvb_shim_env_request_allowed(const nvb_config *cfg, bool privileged)
-{
-    if (!cfg->security.allow_env_requests)
-        return false;
-    return privileged || cfg->security.allow_unprivileged_env_requests;
-}
-
 /* ---- the create step ----------------------------------------------------------------------- */
 
-static int resolve_requests(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, bool privileged,
-                            const nvb_host *h, nvb_selection *sel, nvb_err *err)
+/* reqs holds only what [security] lets through (nvb_shim_apply_policy). */
+static int resolve_requests(const nvb_oci_requests *reqs, const nvb_host *h, nvb_selection *sel, nvb_err *err)
 {
     for (size_t i = 0; i < reqs->n; i++) {
         const nvb_oci_request *q = &reqs->v[i];
-        if (q->from_env && !nvb_shim_env_request_allowed(ctx->cfg, privileged))
-            continue;
         if (nvb_select_add(sel, h, q->source, q->list, q->from_env, err) < 0)
             return -1;
     }
     return 0;
-}
-
-static void warn_refused(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, bool privileged)
-{
-    for (size_t i = 0; i < reqs->n; i++) {
-        if (!reqs->v[i].from_env || nvb_shim_env_request_allowed(ctx->cfg, privileged))
-            continue;
-        fprintf(stderr, "%s: ignoring %s=%s: %s\n", ctx->prog, reqs->v[i].source, reqs->v[i].list,
-                !ctx->cfg->security.allow_env_requests
-                    ? "[security] allow_env_requests = false"
-                    : "the container is not privileged and [security] allow_unprivileged_env_requests = false");
-    }
-}
-
-static bool any_honoured(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, bool privileged)
-{
-    for (size_t i = 0; i < reqs->n; i++)
-        if (!reqs->v[i].from_env || nvb_shim_env_request_allowed(ctx->cfg, privileged))
-            return true;
-    return false;
 }
 
 static enum nvb_isolation request_isolation(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs)
@@ -310,26 +289,30 @@ static enum nvb_isolation request_isolation(const nvb_shim_ctx *ctx, const nvb_o
 
 /* MIG devices are known through NVML only: load it (bounded) when a request names one, or
  * when `virtual` may hand out MIG devices; every other create stays NVML-free. */
-static bool needs_nvml(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, bool privileged)
+static bool needs_nvml(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs)
 {
-    if (ctx->container_id && request_isolation(ctx, reqs) == NVB_ISOLATION_VIRTUAL && ctx->cfg->aiml.mig_enabled)
+    if (request_isolation(ctx, reqs) == NVB_ISOLATION_VIRTUAL && ctx->cfg->aiml.mig_enabled)
         return true;
-    for (size_t i = 0; i < reqs->n; i++) {
-        const nvb_oci_request *q = &reqs->v[i];
-        if ((!q->from_env || nvb_shim_env_request_allowed(ctx->cfg, privileged)) &&
-            (strchr(q->list, ':') || strstr(q->list, "MIG-")))
+    for (size_t i = 0; i < reqs->n; i++)
+        if (strchr(reqs->v[i].list, ':') || strstr(reqs->v[i].list, "MIG-"))
             return true;
-    }
     return false;
 }
 
 /* Claim the selected devices for ctx->container_id (see nvb_shim_ctx) and make sel what the
- * grant gives. No container id: nothing to do. */
+ * grant gives. A GPU whose claim could not be recorded is not handed out: without a claim
+ * an exclusive GPU would serve anyone, and nothing would be audited. */
 static int claim(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, const nvb_host *h, nvb_selection *sel,
                  nvb_err *err)
 {
     if (!ctx->container_id)
-        return 0;
+        return nvb_errf(err, NVB_EXIT_USAGE,
+                        "no container id on the command line: the GPU request cannot be claimed for a container");
+    if (!ctx->oci_state)
+        return nvb_errf(err, NVB_EXIT_USAGE,
+                        "container id '%.200s': names no runtime state file (it is empty, starts with '.' or holds "
+                        "'/'), so its GPU claim cannot be kept; refusing the GPU request",
+                        ctx->container_id);
     nvb_isolation_device *devs = nvb_selection_isolation_devices(sel);
     if (!devs)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
@@ -371,6 +354,8 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
         return -1;
     nvb_oci_requests reqs;
     int r = nvb_oci_find_requests(config, &reqs, err);
+    if (r == 0 && (r = nvb_shim_apply_policy(ctx->cfg, &reqs, nvb_oci_config_privileged(config), ctx->prog, err)) < 0)
+        nvb_oci_requests_clear(&reqs);
     if (r < 0) {
         /* "config.json: process.env: ..." names the file by its real path instead. */
         if (err) {
@@ -383,10 +368,8 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
         json_decref(config);
         return -1;
     }
-    bool privileged = nvb_oci_config_privileged(config);
-    warn_refused(ctx, &reqs, privileged);
     int result = 0;
-    if (any_honoured(ctx, &reqs, privileged)) {
+    if (reqs.n > 0) {
         nvb_discover_opts dopts = {0};
         nvb_strv libs = {0};
         nvb_host *h = NULL;
@@ -394,14 +377,14 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
             nvb_errf(err, NVB_EXIT_IO, "out of memory");
         else {
             dopts.skip_pci_details = true; /* edits need no PCI ids */
-            dopts.with_nvml = needs_nvml(ctx, &reqs, privileged);
+            dopts.with_nvml = needs_nvml(ctx, &reqs);
             h = nvb_host_discover(&dopts, err);
         }
         nvb_strv_free(&libs);
         nvb_selection sel = {0};
         nvb_gpu_plan plan = {0};
         nvb_edits all = {0};
-        r = h ? resolve_requests(ctx, &reqs, privileged, h, &sel, err) : -1;
+        r = h ? resolve_requests(&reqs, h, &sel, err) : -1;
         if (r == 0 && !nvb_selection_empty(&sel)) {
             /* The profile first (a typo is no reason to claim), then the claim, then the
              * device edits of what the claim gave. */
@@ -409,7 +392,7 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
             bool claimed = false;
             if (r == 0) {
                 r = claim(ctx, &reqs, h, &sel, err);
-                claimed = r == 0 && ctx->container_id;
+                claimed = r == 0;
             }
             if (r == 0 && claimed) {
                 nvb_edits_clear(&plan.devices);
@@ -558,7 +541,7 @@ int nvb_shim_main(int argc, char **argv)
          * as long as the container's init, found through the real runtime's state file. */
         char *oci_state = a.id ? nvb_oci_state_file(real, a.root, a.id) : NULL;
         nvb_shim_ctx ctx = {.cfg = &cfg, .root = root && *root ? root : NULL, .hook_path = hook, .prog = shim_prog,
-                            .container_id = oci_state ? a.id : NULL, .oci_state = oci_state, .grant = &grant};
+                            .container_id = a.id, .oci_state = oci_state, .grant = &grant};
         int r = hook ? nvb_shim_edit_bundle(&ctx, a.bundle, &err) : -1;
         free(hook);
         free(oci_state);

@@ -25,7 +25,8 @@ typedef struct nvb_shim_argv {
  * --rootless V, --cgroup-manager M, --log-level L with a value; --debug, --systemd-cgroup and
  * any other as flags; "--opt=value" and single-dash forms too), keeping --root's value; find
  * the command; for create/run find --bundle/-b among its options; for create, run and delete
- * the container id. Nothing in argv is changed. */
+ * the container id (the first operand). A command's options count before and after its
+ * operand, up to "--", as runc and crun read them. Nothing in argv is changed. */
 void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out);
 /* True for the commands whose bundle the shim edits: create and run. */
 bool nvb_shim_command_edits(const char *command);
@@ -61,6 +62,20 @@ bool nvb_oci_config_privileged(const json_t *config);
 
 /* Whether [security] lets a request from the container's environment through. */
 bool nvb_shim_env_request_allowed(const nvb_config *cfg, bool privileged);
+/* Whether [security] lets the annotations (nvbind.gpus, nvbind.isolation, nvbind.profile,
+ * cdi.k8s.io/<any>) through at all: an engine copies the image's annotations into config.json
+ * next to its caller's, so they may come from whoever built the image. Off by default. */
+bool nvb_shim_annotation_requests_allowed(const nvb_config *cfg);
+/* True when a container at level asked takes no more than at configured: virtual (a MIG slice
+ * or an MPS-limited share) < shared (the whole GPU, next to others) < exclusive (the whole
+ * GPU, alone). */
+bool nvb_isolation_within(enum nvb_isolation asked, enum nvb_isolation configured);
+/* Apply [security] to r: drop the requests it refuses (env requests as
+ * nvb_shim_env_request_allowed says, annotations unless allowed, then also the profile and
+ * isolation annotations), each named in one "PROG: ignoring ..." line on stderr. An isolation
+ * annotation wider than [bolt.capsule] isolation_level (nvb_isolation_within) fails with
+ * NVB_EXIT_INPUT when a request is left: an annotation may narrow the level, never widen it. */
+int nvb_shim_apply_policy(const nvb_config *cfg, nvb_oci_requests *r, bool privileged, const char *prog, nvb_err *err);
 
 typedef struct nvb_shim_ctx {
     const nvb_config *cfg;
@@ -73,15 +88,17 @@ typedef struct nvb_shim_ctx {
      * [bolt.capsule] isolation_level; never waiting: engines expect create to answer), held
      * by this process and then by the container (its init, found through oci_state, the real
      * runtime's state file of the container). A denial fails with NVB_EXIT_BUSY and leaves
-     * config.json untouched. NULL container_id: no claims (and no audit line). */
+     * config.json untouched. A GPU request without container_id or oci_state (an id the
+     * runtime's state cannot be found by, such as ".ctr1") fails with NVB_EXIT_USAGE, nothing
+     * written or claimed: a GPU is never handed out without its claim. */
     const char *container_id;
     const char *oci_state;
     nvb_isolation_grant *grant; /* out (required with container_id): what was claimed; give it
                                  * back with nvb_isolation_release if the runtime cannot start */
 } nvb_shim_ctx;
 
-/* The create step: read <bundle>/config.json, find and resolve the requests (env requests
- * that [security] refuses are ignored with a warning on stderr), and when any GPU is asked
+/* The create step: read <bundle>/config.json, find the requests, apply [security] to them
+ * (nvb_shim_apply_policy), resolve what is left, and when any GPU is asked
  * for, claim it (see nvb_shim_ctx), apply the edits (with what a `virtual` grant adds: MPS
  * variables and folders, a MIG device in place of a GPU) and write config.json back
  * atomically. Without a request the file is not written at all (it stays byte-identical).

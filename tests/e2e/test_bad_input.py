@@ -575,7 +575,8 @@ BUNDLES = [
 def shim_case(name, config_json, code, message, annotations_ok=True, **kw):
     files = {"bundle/rootfs/.keep": "", "stub-runtime": STUB_RUNTIME,
              "nvbind.toml": '[runtime]\noci_runtime = "@TMP@/stub-runtime"\n'
-                            '[security]\nallow_unprivileged_env_requests = true\n'}
+                            '[security]\nallow_unprivileged_env_requests = true\n' +
+                            ('allow_annotation_requests = true\n' if annotations_ok else '')}
     if config_json is not None:
         files["bundle/config.json"] = config_json
     return Case(name, ["--root", "@TMP@/runc-state", "create", "--bundle", "@TMP@/bundle", "ctr-bad"], code,

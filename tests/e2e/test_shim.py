@@ -1,5 +1,6 @@
 """nvbind-runtime as podman's OCI runtime on a fake host: requests from the container's env
-(honoured with the default configuration) and from annotations, [security] turning
+(honoured with the default configuration) and from annotations (allowed here by [security]
+allow_annotation_requests; test_security_shim checks they are not by default), [security] turning
 unprivileged containers' env requests off, config.json untouched without a request, podman's
 runtime arguments passed through untouched, GPU claims taken on create and given back on
 delete (exclusive capsules refused with the holder named, config.json untouched), clear
@@ -75,7 +76,7 @@ class ShimWithPodman(unittest.TestCase):
             f.write(f'[runtime]\noci_runtime = "{back}"\n'
                     f'[runtime.environment]\nNVB_TEST_VAR = "from nvbind"\n'
                     f'[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.audit_log}"\n'
-                    f"[security]\n{self.security}")
+                    f"[security]\nallow_annotation_requests = true\n{self.security}")
         exports = f"export NVBIND_ROOT={self.host.root} NVBIND_CONFIG={self.config}\n"
         self.front = self.wrapper("front", SHIM, exports)
 
@@ -159,7 +160,10 @@ class ShimWithPodman(unittest.TestCase):
 
     def test_claims_follow_the_container(self):
         """create claims (held by the container once the shim is gone), a second exclusive
-        request is refused naming the holder, delete gives the GPU back."""
+        request is refused naming the holder, delete gives the GPU back. Exclusive is the
+        configured level (an annotation may only narrow it): the later requests ask for shared."""
+        with open(self.config, "a") as f:
+            f.write('[bolt.capsule]\nisolation_level = "exclusive"\n')
         cmd = ["podman", "--runtime", self.front, "run", "--rm", "--annotation", "nvbind.gpus=0", "--annotation",
                "nvbind.isolation=exclusive", self.image, "sh", "-c", "echo ready; sleep 3"]
         first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -173,7 +177,8 @@ class ShimWithPodman(unittest.TestCase):
             for name in ("front.json", "back.json"):
                 os.unlink(os.path.join(self.log, name))
             # Shared use of the held GPU is refused too, before the real runtime runs.
-            r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", script="echo started")
+            r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", "--annotation", "nvbind.isolation=shared",
+                            script="echo started")
             self.assertNotEqual(r.returncode, 0)
             uuid = self.host.manifest["gpus"][0]["uuid"]
             self.assertIn(f"nvbind-runtime: GPU 0 ({uuid}) is held exclusively by container {held['container']} "
@@ -181,7 +186,8 @@ class ShimWithPodman(unittest.TestCase):
             self.assertNotIn("started", r.stdout)
             self.assertFalse(os.path.exists(os.path.join(self.log, "back.json")), "the real runtime never ran")
             # Another GPU is free.
-            r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=1", script="ls /dev")
+            r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=1", "--annotation", "nvbind.isolation=shared",
+                            script="ls /dev")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn(f"nvidia{self.minor(1)}", r.stdout.split())
             self.assertEqual(first.wait(timeout=60), 0)
@@ -200,7 +206,8 @@ class ShimWithPodman(unittest.TestCase):
 
 class ShimUnprivilegedEnvOff(ShimWithPodman):
     """[security] allow_unprivileged_env_requests = false: an unprivileged container's own
-    NVIDIA_VISIBLE_DEVICES is not honoured; a privileged one's is, and annotations always are."""
+    NVIDIA_VISIBLE_DEVICES is not honoured; a privileged one's is, and annotations (allowed
+    here) are."""
 
     security = "allow_unprivileged_env_requests = false\n"
     # Replaced below, or checked once with the default configuration.
@@ -238,7 +245,8 @@ class ShimDirect(unittest.TestCase):
 
     def write_config(self, text):
         with open(self.env["NVBIND_CONFIG"], "w") as f:
-            f.write(f'[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.audit_log}"\n{text}')
+            f.write(f'[isolation]\nstate_dir = "{self.state}"\naudit_log = "{self.audit_log}"\n'
+                    f'[security]\nallow_annotation_requests = true\n{text}')
 
     def tearDown(self):
         self.host.remove()
@@ -306,6 +314,7 @@ class ShimDirect(unittest.TestCase):
 
     def test_create_claims_and_delete_gives_back(self):
         root = os.path.join(self.tmp, "runc-root")
+        self.write_config('[bolt.capsule]\nisolation_level = "exclusive"\n')
         ann = {"nvbind.gpus": "0", "nvbind.isolation": "exclusive", "nvbind.profile": "aiml"}
         bundle, _ = self.bundle("b1", ann)
         ctr = "nvbind-shim-claim-%d" % os.getpid()
@@ -318,7 +327,7 @@ class ShimDirect(unittest.TestCase):
             self.assertEqual((held["container"], held["mode"]), (ctr, "exclusive"))
             self.assertEqual(held["oci_state"], os.path.join(root, ctr, "state.json"))
             # A second capsule asking for the GPU is refused and its config.json is untouched.
-            other, path = self.bundle("b2", {"nvbind.gpus": "0"})
+            other, path = self.bundle("b2", {"nvbind.gpus": "0", "nvbind.isolation": "shared"})
             with open(path, "rb") as f:
                 before = f.read()
             rc2, err2 = self.shim("--root", root, "create", "--bundle", other, ctr + "-2")
@@ -343,7 +352,7 @@ class ShimDirect(unittest.TestCase):
         with open(bad, "w") as f:
             f.write("not a program\n")
         os.chmod(bad, 0o755)
-        self.write_config(f'[runtime]\noci_runtime = "{bad}"\n')
+        self.write_config(f'[runtime]\noci_runtime = "{bad}"\n[bolt.capsule]\nisolation_level = "exclusive"\n')
         bundle, _ = self.bundle("b3", {"nvbind.gpus": "0", "nvbind.isolation": "exclusive"})
         rc, err = self.shim("create", "--bundle", bundle, "nvbind-shim-noexec")
         self.assertEqual(rc, 7, err)

@@ -65,9 +65,21 @@ static void test_default_bundle_and_other_commands(void **unused)
     assert_true(nvb_shim_command_edits("run"));
     PARSE(a, "--version");
     assert_int_equal(a.command, -1);
-    /* Options after the id are not the bundle. */
+    /* Options after the id count, as runc (urfave/cli) and crun (getopt) read them: `runc create
+     * id --bundle /x` starts /x, so the shim must edit /x and not the current folder (the
+     * attack: the shim edits and claims for one bundle while the runtime starts another). */
     PARSE(a, "create", "id", "--bundle", "/x");
+    assert_string_equal(a.bundle, "/x");
+    assert_string_equal(a.id, "id");
+    PARSE(a, "create", "--pid-file", "/p", "id", "-b", "/y", "--console-socket", "/s");
+    assert_string_equal(a.bundle, "/y");
+    assert_string_equal(a.id, "id");
+    /* After "--" everything is an operand. */
+    PARSE(a, "create", "--", "id", "--bundle", "/x");
     assert_null(a.bundle);
+    assert_string_equal(a.id, "id");
+    PARSE(a, "delete", "id", "--force");
+    assert_string_equal(a.id, "id");
     PARSE(a, "create", "--pid-file", "--bundle", "id");
     assert_null(a.bundle);
     assert_string_equal(a.id, "id");
@@ -214,7 +226,16 @@ static void test_no_request_leaves_config_alone(void **unused)
     now = nvb_read_file(path, 1 << 20, NULL);
     assert_string_equal(now, env_req);
     free(now);
+    /* An image's annotations asking for every GPU exclusively are not honoured by default:
+     * nothing is looked up or claimed, the file stays as it was. */
+    const char *image_req = "{\"annotations\":{\"nvbind.gpus\":\"all\",\"nvbind.isolation\":\"exclusive\"}}";
+    assert_int_equal(nvb_write_file_atomic(path, image_req, strlen(image_req), 0644, &err), 0);
+    assert_int_equal(nvb_shim_edit_bundle(&ctx, dir, &err), 0);
+    now = nvb_read_file(path, 1 << 20, NULL);
+    assert_string_equal(now, image_req);
+    free(now);
     /* A request that cannot be served (no such host root) is an error, file unchanged. */
+    cfg.security.allow_annotation_requests = true;
     const char *ann_req = "{\"annotations\":{\"nvbind.gpus\":\"0\"}}";
     assert_int_equal(nvb_write_file_atomic(path, ann_req, strlen(ann_req), 0644, &err), 0);
     assert_int_equal(nvb_shim_edit_bundle(&ctx, dir, &err), -1);
@@ -223,6 +244,69 @@ static void test_no_request_leaves_config_alone(void **unused)
     free(now);
     unlink(path);
     assert_int_equal(rmdir(dir), 0); /* and nothing else was left in the bundle */
+    nvb_config_clear(&cfg);
+}
+
+static void find(const char *text, nvb_oci_requests *r)
+{
+    json_t *c = parse(text);
+    nvb_err err = {0};
+    assert_int_equal(nvb_oci_find_requests(c, r, &err), 0);
+    json_decref(c);
+}
+
+/* The attack: an image built with --annotation nvbind.gpus=all --annotation
+ * nvbind.isolation=exclusive, whose annotations podman copies into config.json. */
+static void test_image_annotations_policy(void **unused)
+{
+    (void)unused;
+    static const char image[] = "{\"process\":{\"env\":[\"NVIDIA_VISIBLE_DEVICES=1\"]},\"annotations\":"
+                                "{\"nvbind.gpus\":\"all\",\"nvbind.isolation\":\"exclusive\","
+                                "\"nvbind.profile\":\"aiml\",\"cdi.k8s.io/x\":\"nvidia.com/gpu=0\"}}";
+    nvb_config cfg;
+    nvb_config_init(&cfg);
+    assert_false(cfg.security.allow_annotation_requests); /* the default is safe */
+    assert_false(nvb_shim_annotation_requests_allowed(&cfg));
+    nvb_oci_requests r;
+    nvb_err err = {0};
+    /* Off: only the environment's request is left; no profile, no isolation of its own. */
+    find(image, &r);
+    assert_int_equal(nvb_shim_apply_policy(&cfg, &r, false, "t", &err), 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.v[0].source, "NVIDIA_VISIBLE_DEVICES");
+    assert_null(r.profile);
+    assert_false(r.has_isolation);
+    nvb_oci_requests_clear(&r);
+    /* On, with the default level (shared): exclusive would widen it, and is refused. */
+    cfg.security.allow_annotation_requests = true;
+    find(image, &r);
+    assert_int_equal(nvb_shim_apply_policy(&cfg, &r, false, "t", &err), -1);
+    assert_int_equal(err.exit_code, NVB_EXIT_INPUT);
+    assert_string_equal(err.msg, "config.json: annotations.nvbind.isolation: 'exclusive' is wider than "
+                                 "[bolt.capsule] isolation_level = \"shared\"; an annotation may only narrow it "
+                                 "(virtual < shared < exclusive)");
+    nvb_oci_requests_clear(&r);
+    /* With exclusive configured, the same annotations pass, all three requests kept. */
+    cfg.capsule.isolation_level = NVB_ISOLATION_EXCLUSIVE;
+    find(image, &r);
+    assert_int_equal(nvb_shim_apply_policy(&cfg, &r, false, "t", &err), 0);
+    assert_int_equal(r.n, 3);
+    assert_true(r.has_isolation);
+    assert_string_equal(r.profile, "aiml");
+    nvb_oci_requests_clear(&r);
+    /* Narrowing is fine, widening never is, whatever the requests. */
+    cfg.capsule.isolation_level = NVB_ISOLATION_VIRTUAL;
+    find("{\"annotations\":{\"nvbind.gpus\":\"0\",\"nvbind.isolation\":\"shared\"}}", &r);
+    assert_int_equal(nvb_shim_apply_policy(&cfg, &r, false, "t", &err), -1); /* lifts the MPS limits */
+    nvb_oci_requests_clear(&r);
+    /* An isolation annotation without a request is harmless: nothing is claimed. */
+    find("{\"annotations\":{\"nvbind.isolation\":\"exclusive\"}}", &r);
+    assert_int_equal(nvb_shim_apply_policy(&cfg, &r, false, "t", &err), 0);
+    nvb_oci_requests_clear(&r);
+    const enum nvb_isolation V = NVB_ISOLATION_VIRTUAL, S = NVB_ISOLATION_SHARED, X = NVB_ISOLATION_EXCLUSIVE;
+    assert_true(nvb_isolation_within(V, V) && nvb_isolation_within(V, S) && nvb_isolation_within(V, X));
+    assert_true(nvb_isolation_within(S, S) && nvb_isolation_within(S, X) && nvb_isolation_within(X, X));
+    assert_false(nvb_isolation_within(S, V) || nvb_isolation_within(X, V) || nvb_isolation_within(X, S));
     nvb_config_clear(&cfg);
 }
 
@@ -258,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_bad_request_fields),
         cmocka_unit_test(test_privileged_and_policy),
         cmocka_unit_test(test_no_request_leaves_config_alone),
+        cmocka_unit_test(test_image_annotations_policy),
         cmocka_unit_test(test_find_runtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
