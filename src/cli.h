@@ -9,6 +9,7 @@ typedef struct nvb_cli {
     nvb_strv library_search;   /* --library-search-path DIR, repeatable */
     const char *config_path;   /* --config FILE, NULL = the search order */
     char self_exe[4096];       /* absolute path of this executable */
+    char root_buf[4096];       /* root made absolute, when it was given relative */
 } nvb_cli;
 
 typedef int (*nvb_cmd_fn)(nvb_cli *cli, int argc, char **argv);
@@ -27,11 +28,19 @@ int cmd_run(nvb_cli *cli, int argc, char **argv);
 int cmd_claims(nvb_cli *cli, int argc, char **argv);
 int cmd_audit(nvb_cli *cli, int argc, char **argv);
 
+#include "config/config.h"
 #include "host/host.h"
 #include <jansson.h>
 #include <stdio.h>
 
-/* Discover the host named by the global options. */
-nvb_host *nvb_cli_discover(const nvb_cli *cli, bool with_nvml, nvb_err *err);
+/* The configuration, read the one way every command reads it (--config, NVBIND_CONFIG, the
+ * search order, the trust check: nvb_config_load). cfg is cleared first; on failure it holds
+ * the defaults and err says why (exit 5). */
+int nvb_cli_load_config(const nvb_cli *cli, nvb_config *cfg, nvb_err *err);
+/* The discovery options the global options name, cfg's [host] filling what they left unset;
+ * libs holds the library folders (free it after use). */
+int nvb_cli_discover_opts(const nvb_cli *cli, const nvb_config *cfg, nvb_strv *libs, nvb_discover_opts *o);
+/* Discover that host. */
+nvb_host *nvb_cli_discover(const nvb_cli *cli, const nvb_config *cfg, bool with_nvml, nvb_err *err);
 /* Print a JSON value to stdout, indented, with a trailing newline. */
 int nvb_cli_print_json(json_t *v);

@@ -1,19 +1,37 @@
 #include "cli.h"
+#include "policy/profiles.h"
 #include "util/json_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-nvb_host *nvb_cli_discover(const nvb_cli *cli, bool with_nvml, nvb_err *err)
+int nvb_cli_load_config(const nvb_cli *cli, nvb_config *cfg, nvb_err *err)
 {
-    nvb_discover_opts o = {
-        .root = cli->root,
-        .driver_root = cli->driver_root,
-        .library_search = (const char *const *)cli->library_search.v,
-        .with_nvml = with_nvml,
-    };
-    return nvb_host_discover(&o, err);
+    nvb_config_clear(cfg);
+    nvb_config_init(cfg);
+    return nvb_config_load(cfg, cli->config_path, err);
+}
+
+int nvb_cli_discover_opts(const nvb_cli *cli, const nvb_config *cfg, nvb_strv *libs, nvb_discover_opts *o)
+{
+    *o = (nvb_discover_opts){0};
+    return nvb_config_discover_opts(cfg, cli->root, cli->driver_root, &cli->library_search, libs, o);
+}
+
+nvb_host *nvb_cli_discover(const nvb_cli *cli, const nvb_config *cfg, bool with_nvml, nvb_err *err)
+{
+    nvb_strv libs = {0};
+    nvb_discover_opts o;
+    nvb_host *h = NULL;
+    if (nvb_cli_discover_opts(cli, cfg, &libs, &o) < 0) {
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    } else {
+        o.with_nvml = with_nvml;
+        h = nvb_host_discover(&o, err);
+    }
+    nvb_strv_free(&libs);
+    return h;
 }
 
 int nvb_cli_print_json(json_t *v)

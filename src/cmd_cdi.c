@@ -49,7 +49,7 @@ static nvb_host *discover_with_config(const nvb_cli *cli, const nvb_config *cfg,
     nvb_strv libs = {0};
     nvb_discover_opts o = {0};
     nvb_host *h = NULL;
-    if (nvb_config_discover_opts(cfg, cli->root, cli->driver_root, &cli->library_search, &libs, &o) < 0) {
+    if (nvb_cli_discover_opts(cli, cfg, &libs, &o) < 0) {
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
     } else {
         o.skip_pci_details = true; /* a spec holds no PCI ids or NUMA node */
@@ -106,7 +106,7 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
     json_t *spec = NULL;
     _cleanup_free_ char *text = NULL;
     const char *workload = NULL;
-    if (nvb_config_load(&cfg, cli->config_path, &err) < 0)
+    if (nvb_cli_load_config(cli, &cfg, &err) < 0)
         goto out;
     if (!strategies)
         go.naming = cfg.cdi.naming;
@@ -263,7 +263,14 @@ static int cdi_check(nvb_cli *cli, int argc, char **argv)
         return NVB_EXIT_FAIL;
     }
     nvb_err err = {0};
-    nvb_host *h = nvb_cli_discover(cli, false, &err);
+    nvb_config cfg = {0};
+    if (nvb_cli_load_config(cli, &cfg, &err) < 0) {
+        nvb_config_clear(&cfg);
+        nvb_strv_free(&files);
+        return nvb_cli_fail(&err);
+    }
+    nvb_host *h = nvb_cli_discover(cli, &cfg, false, &err);
+    nvb_config_clear(&cfg);
     int rc = 0;
     for (size_t i = 0; i < files.n; i++) {
         json_t *spec = nvb_cdi_load_file(files.v[i], &err);

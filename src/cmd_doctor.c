@@ -23,12 +23,21 @@ int cmd_doctor(nvb_cli *cli, int argc, char **argv)
     }
     if (optind < argc)
         return nvb_cli_usage("doctor", "unexpected argument '%s'", argv[optind]);
-    nvb_discover_opts o = {
-        .root = cli->root,
-        .driver_root = cli->driver_root,
-        .library_search = (const char *const *)cli->library_search.v,
-    };
-    nvb_doctor *d = nvb_doctor_run(&o, true);
+    /* The same configuration as every other command: [host] moves what is checked, and the
+     * hook binary the specs will name is checked too. A broken file stops here (exit 5). */
+    nvb_err err = {0};
+    nvb_config cfg = {0};
+    nvb_strv libs = {0};
+    nvb_discover_opts o;
+    if (nvb_cli_load_config(cli, &cfg, &err) < 0) {
+        nvb_config_clear(&cfg);
+        return nvb_cli_fail(&err);
+    }
+    nvb_doctor *d = NULL;
+    if (nvb_cli_discover_opts(cli, &cfg, &libs, &o) == 0)
+        d = nvb_doctor_run_hook(&o, true, cfg.cdi.hook_path ? cfg.cdi.hook_path : cli->self_exe);
+    nvb_strv_free(&libs);
+    nvb_config_clear(&cfg);
     if (!d) {
         fputs("nvbind: doctor: out of memory\n", stderr);
         return NVB_EXIT_IO;

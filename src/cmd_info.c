@@ -93,7 +93,11 @@ int cmd_info(nvb_cli *cli, int argc, char **argv)
     if (optind < argc)
         return nvb_cli_usage("info", "unexpected argument '%s'", argv[optind]);
     nvb_err err = {0};
-    nvb_host *h = nvb_cli_discover(cli, detailed, &err);
+    nvb_config cfg = {0};
+    nvb_host *h = NULL;
+    if (nvb_cli_load_config(cli, &cfg, &err) == 0)
+        h = nvb_cli_discover(cli, &cfg, detailed, &err);
+    nvb_config_clear(&cfg);
     if (!h)
         return nvb_cli_fail(&err);
     int rc = 0;

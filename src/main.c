@@ -16,7 +16,8 @@ static const char usage_text[] =
     "  --root DIR                  treat DIR as the host's / (env NVBIND_ROOT; default /)\n"
     "  --driver-root DIR           where the driver's user-space files live, a host path inside --root\n"
     "  --library-search-path DIR   extra folder to look for driver libraries in (repeatable)\n"
-    "  --config FILE               configuration file (default: NVBIND_CONFIG, ./nvbind.toml, ...)\n"
+    "  --config FILE               configuration file (default: NVBIND_CONFIG, ~/.config/nvbind/config.toml,\n"
+    "                              /etc/nvbind/config.toml; never ./nvbind.toml)\n"
     "  -h, --help                  this text\n"
     "  --version                   print the version\n"
     "\n"
@@ -55,6 +56,28 @@ static const struct {
     {"config", cmd_config}, {"run", cmd_run},       {"claims", cmd_claims}, {"audit", cmd_audit},
 };
 
+/* A relative --root or NVBIND_ROOT would be read again later from other folders (the OCI
+ * runtime's, a hook's) and land as relative host paths in specs and bundles: anchor it to
+ * the current folder once, here. */
+static int absolute_root(nvb_cli *cli, const char *by)
+{
+    if (cli->root[0] == '/')
+        return 0;
+    char *real = realpath(cli->root, NULL);
+    if (!real) {
+        fprintf(stderr, "nvbind: %s %s: %s\n", by, cli->root, strerror(errno));
+        return NVB_EXIT_USAGE;
+    }
+    int n = snprintf(cli->root_buf, sizeof cli->root_buf, "%s", real);
+    free(real);
+    if (n < 0 || (size_t)n >= sizeof cli->root_buf) {
+        fprintf(stderr, "nvbind: %s %s: the path is too long\n", by, cli->root);
+        return NVB_EXIT_USAGE;
+    }
+    cli->root = cli->root_buf;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     nvb_cli cli = {.root = getenv("NVBIND_ROOT")};
@@ -66,6 +89,7 @@ int main(int argc, char **argv)
     else
         snprintf(cli.self_exe, sizeof cli.self_exe, "%s", argv[0]);
 
+    const char *root_by = "NVBIND_ROOT";
     enum { OPT_ROOT = 256, OPT_DRIVER_ROOT, OPT_LIBPATH, OPT_CONFIG, OPT_VERSION };
     static const struct option opts[] = {
         {"root", required_argument, NULL, OPT_ROOT},
@@ -84,6 +108,7 @@ int main(int argc, char **argv)
         switch (c) {
         case OPT_ROOT:
             cli.root = optarg;
+            root_by = "--root";
             break;
         case OPT_DRIVER_ROOT:
             if (optarg[0] != '/') {
@@ -123,13 +148,16 @@ int main(int argc, char **argv)
         fputs(usage_text, stderr);
         return NVB_EXIT_USAGE;
     }
+    int rc = absolute_root(&cli, root_by);
+    if (rc)
+        return rc;
     const char *name = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(commands[i].name, name) == 0) {
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
             optind = 1; /* each command runs getopt afresh over its own arguments */
-            int rc = commands[i].fn(&cli, sub_argc, sub_argv);
+            rc = commands[i].fn(&cli, sub_argc, sub_argv);
             nvb_strv_free(&cli.library_search);
             return rc;
         }

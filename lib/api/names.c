@@ -49,7 +49,7 @@ NVBIND_EXPORT const char *nvbind_power_profile_name(nvbind_power_profile profile
 
 NVBIND_EXPORT int nvbind_isolation_from_name(const char *name, nvbind_isolation *out, nvbind_error **err)
 {
-    int v;
+    int v = 0; /* set when parse() succeeds; -O3 cannot see that it returns < 0 otherwise */
     if (parse("isolation_level", isolation_names, N_OF(isolation_names), name, &v, err) < 0)
         return -1;
     *out = (nvbind_isolation)v;
@@ -59,7 +59,7 @@ NVBIND_EXPORT int nvbind_isolation_from_name(const char *name, nvbind_isolation 
 NVBIND_EXPORT int nvbind_performance_profile_from_name(const char *name, nvbind_performance_profile *out,
                                                        nvbind_error **err)
 {
-    int v;
+    int v = 0; /* set when parse() succeeds; -O3 cannot see that it returns < 0 otherwise */
     if (parse("performance_profile", performance_names, N_OF(performance_names), name, &v, err) < 0)
         return -1;
     *out = (nvbind_performance_profile)v;
@@ -68,7 +68,7 @@ NVBIND_EXPORT int nvbind_performance_profile_from_name(const char *name, nvbind_
 
 NVBIND_EXPORT int nvbind_power_profile_from_name(const char *name, nvbind_power_profile *out, nvbind_error **err)
 {
-    int v;
+    int v = 0; /* set when parse() succeeds; -O3 cannot see that it returns < 0 otherwise */
     if (parse("power_profile", power_names, N_OF(power_names), name, &v, err) < 0)
         return -1;
     *out = (nvbind_power_profile)v;

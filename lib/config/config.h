@@ -94,11 +94,15 @@ typedef struct nvb_config {
 void nvb_config_init(nvb_config *c);
 void nvb_config_clear(nvb_config *c);
 
-/* Load the configuration: explicit path (--config), else NVBIND_CONFIG, ./nvbind.toml,
+/* Load the configuration: explicit path (--config), else NVBIND_CONFIG, else
  * $XDG_CONFIG_HOME/nvbind/config.toml (~/.config/...), /etc/nvbind/config.toml; none
- * found means defaults. Errors: NVB_EXIT_CONFIG, "file:line:column: key: problem". */
+ * found means defaults. Never ./nvbind.toml. Errors: NVB_EXIT_CONFIG, "file:line:column:
+ * key: problem". Every file goes through nvb_config_check_trusted first. */
 int nvb_config_load(nvb_config *c, const char *explicit_path, nvb_err *err);
 int nvb_config_load_file(nvb_config *c, const char *path, nvb_err *err);
+/* A configuration file chooses programs root runs ([cdi] hook_path): refuse one that anybody
+ * but root and the caller (effective uid) could have written (util/trust.h), NVB_EXIT_CONFIG. */
+int nvb_config_check_trusted(const char *path, nvb_err *err);
 int nvb_config_load_text(nvb_config *c, const char *text, size_t len, const char *name, nvb_err *err);
 
 const char *nvb_isolation_name(enum nvb_isolation i);   /* "shared", ... */

@@ -8,6 +8,7 @@
 #include "policy/cdi_generate.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/trust.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_CONFIG_BYTES (1u << 20)
 #define MAX_PROFILES 256
@@ -844,8 +846,24 @@ int nvb_config_load_text(nvb_config *c, const char *text, size_t len, const char
     return 0;
 }
 
+int nvb_config_check_trusted(const char *path, nvb_err *err)
+{
+    char why[768];
+    int r = nvb_trust_path(path, geteuid(), why, sizeof why);
+    if (r < 0)
+        return nvb_errf_errno(err, NVB_EXIT_CONFIG, errno, "%s: cannot read the configuration file", path);
+    if (r > 0)
+        return nvb_errf(err, NVB_EXIT_CONFIG,
+                        "%s: refusing the configuration file: %s (only root or you may write it or the folders above it)",
+                        path, why);
+    return 0;
+}
+
 int nvb_config_load_file(nvb_config *c, const char *path, nvb_err *err)
 {
+    /* Checked before reading: once the file and its folders pass, nobody else can swap it. */
+    if (nvb_config_check_trusted(path, err) < 0)
+        return -1;
     size_t len = 0;
     _cleanup_free_ char *text = nvb_read_file(path, MAX_CONFIG_BYTES, &len);
     if (!text) {
@@ -897,7 +915,9 @@ int nvb_config_find(const char *explicit_path, char **found, nvb_strv *searched,
         snprintf(xdg, sizeof xdg, "%s/nvbind/config.toml", x);
     else if (home && home[0] == '/')
         snprintf(xdg, sizeof xdg, "%s/.config/nvbind/config.toml", home);
-    const char *candidates[] = {"nvbind.toml", xdg, "/etc/nvbind/config.toml"};
+    /* No ./nvbind.toml: a file in whatever folder one stands in would choose the hooks root
+     * runs (git's CVE-2022-24765 is the same mistake); name it with --config. */
+    const char *candidates[] = {xdg, "/etc/nvbind/config.toml"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         if (!candidates[i][0])
             continue;

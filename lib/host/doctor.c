@@ -4,6 +4,7 @@
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/spawn.h"
+#include "util/trust.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -177,7 +178,32 @@ static void check_host(nvb_doctor *d, const nvb_host *h, const nvb_discover_opts
     (void)opts;
 }
 
+/* Every GPU container runs the hook as root: a binary another user can replace is a way in. */
+static void check_hook(nvb_doctor *d, const char *hook_path)
+{
+    char why[768];
+    int r = nvb_trust_path(hook_path, geteuid(), why, sizeof why);
+    if (r == 0) {
+        check(d, NVB_CHECK_OK, "hook", NULL, "hook binary %s is owned by root or you and writable by nobody else", hook_path);
+        return;
+    }
+    if (r < 0) {
+        check(d, NVB_CHECK_ERROR, "hook", "install nvbind and point [cdi] hook_path (or --hook-path) at it",
+              "hook binary %s cannot be checked: %s", hook_path, why);
+        return;
+    }
+    check(d, NVB_CHECK_ERROR, "hook",
+          "chown root and `chmod go-w` the binary and each folder above it (or set [cdi] hook_path to a copy in "
+          "/usr/bin), then regenerate the specs",
+          "hook binary %s could be replaced by another user: %s", hook_path, why);
+}
+
 nvb_doctor *nvb_doctor_run(const nvb_discover_opts *opts, bool probe_engines)
+{
+    return nvb_doctor_run_hook(opts, probe_engines, NULL);
+}
+
+nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engines, const char *hook_path)
 {
     nvb_doctor *d = calloc(1, sizeof *d);
     if (!d)
@@ -195,6 +221,8 @@ nvb_doctor *nvb_doctor_run(const nvb_discover_opts *opts, bool probe_engines)
     } else {
         check(d, NVB_CHECK_ERROR, "discovery", NULL, "%s", err.msg);
     }
+    if (hook_path)
+        check_hook(d, hook_path);
     static const char *const engines[] = {"podman", "docker", "bolt", "runc", "crun"};
     bool any_runtime = false;
     for (size_t i = 0; i < 5; i++) {

@@ -29,5 +29,8 @@ typedef struct nvb_doctor {
 
 /* Never fails for host problems: they become checks. NULL only when out of memory. */
 nvb_doctor *nvb_doctor_run(const nvb_discover_opts *opts, bool probe_engines);
+/* The same, and the hook binary that specs will name (NULL: none) must be one nobody but
+ * root and the caller could have replaced (util/trust.h): root runs it in every container. */
+nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engines, const char *hook_path);
 json_t *nvb_doctor_to_json(const nvb_doctor *d);
 void nvb_doctor_free(nvb_doctor *d);

@@ -185,7 +185,7 @@ static int get_proc(parse_ctx *c, json_t *obj, const char *key, const char *path
         return bad(c, "%s%s: must be an object with pid and start_time", path, key);
     char sub[128];
     snprintf(sub, sizeof sub, "%s%s.", path, key);
-    json_int_t p, s;
+    json_int_t p = 0, s = 0; /* set on success; gcc -O3 cannot see that bad() is < 0 */
     if (get_int(c, v, "pid", sub, 1, INT32_MAX, &p) < 0 || get_int(c, v, "start_time", sub, 1, INT64_MAX, &s) < 0)
         return -1;
     *pid = (pid_t)p;
@@ -199,7 +199,7 @@ static int parse_holder(parse_ctx *c, json_t *o, size_t i, nvb_claim_holder *h)
     snprintf(path, sizeof path, "holders[%zu].", i);
     if (!json_is_object(o))
         return bad(c, "holders[%zu]: must be an object", i);
-    json_int_t uid;
+    json_int_t uid = 0; /* as in get_proc: keeps -O3's maybe-uninitialized quiet */
     if (get_string(c, o, "container", path, false, &h->container) < 0 ||
         get_string(c, o, "runtime", path, true, &h->runtime) < 0 ||
         get_proc(c, o, "holder", path, false, &h->holder_pid, &h->holder_start) < 0 ||

@@ -1,5 +1,6 @@
 #include "policy/cdi_check.h"
 #include "util/cleanup.h"
+#include "util/trust.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -142,7 +143,18 @@ static int check_edits(const json_t *edits, void *vctx)
             continue;
         if (nvb_strv_push(&c->seen, path) < 0)
             return -1;
-        if (access(path, X_OK) < 0 && nvb_strv_pushf(c->reasons, "hook binary %s is gone", path) < 0)
+        if (access(path, X_OK) < 0) {
+            if (nvb_strv_pushf(c->reasons, "hook binary %s is gone", path) < 0)
+                return -1;
+            continue;
+        }
+        /* Root runs the hook in every container: one another user could replace is a way in. */
+        char why[768];
+        if (nvb_trust_path(path, geteuid(), why, sizeof why) > 0 &&
+            nvb_strv_pushf(c->reasons,
+                           "hook binary %s could be replaced by another user: %s (fix: chown root and `chmod go-w` it "
+                           "and the folders above it, or regenerate the spec with a root-owned --hook-path)",
+                           path, why) < 0)
             return -1;
     }
     return 0;

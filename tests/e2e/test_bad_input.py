@@ -627,9 +627,9 @@ STATE_FILES = [
          "nvbind audit: @TMP@/audit.log:2: not JSON (column 3: '[' or '{' expected near 'not'); skipped",
          files={"audit.log": '{"time":"2024-05-01T12:00:00.000Z","container":"a","decision":"grant"}\nnot json\n'
                              '{"time":"x"}\n'}),
-    Case("config_in_current_folder", ["config", "show"], 5,
-         "nvbind: nvbind.toml:2:1: bolt.x: unknown key (expected one of capsule, gaming, aiml)",
-         files={"nvbind.toml": "[bolt]\nx = 1\n"}),
+    Case("config_named_by_environment", ["config", "show"], 5,
+         "nvbind: @TMP@/nvbind.toml:2:1: bolt.x: unknown key (expected one of capsule, gaming, aiml)",
+         files={"nvbind.toml": "[bolt]\nx = 1\n"}, env={"NVBIND_CONFIG": "@TMP@/nvbind.toml"}),
 ]
 
 AREAS = {"cli": CLI, "run": RUN, "config": CONFIG + CONFIG_STOPS_WRITERS, "host": HOST, "spec": SPECS,

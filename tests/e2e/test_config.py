@@ -145,16 +145,17 @@ class ShowAndValidate(ConfigCase):
             f.write('[gpu]\ndefault = "1"\n')
         show = lambda **kw: json.loads(self.nvbind("config", "show", "--json", **kw).stdout)  # noqa: E731
         self.assertEqual(show()["values"]["gpu.default"], {"value": "1", "from": f"{xdg_file}:2"})
+        # ./nvbind.toml is never read: the folder one stands in is no configuration place.
         with open(os.path.join(self.cwd, "nvbind.toml"), "w") as f:
             f.write('\n[gpu]\ndefault = "2"\n')
-        self.assertEqual(show()["values"]["gpu.default"], {"value": "2", "from": "nvbind.toml:3"})
+        self.assertEqual(show()["values"]["gpu.default"], {"value": "1", "from": f"{xdg_file}:2"})
         env_file = self.write("env.toml", '[gpu]\ndefault = "3"\n')
         self.assertEqual(show(env={"NVBIND_CONFIG": env_file})["values"]["gpu.default"]["value"], "3")
         explicit = self.write("explicit.toml", '[gpu]\ndefault = "none"\n')
         r = self.nvbind("--config", explicit, "config", "show", "--json", env={"NVBIND_CONFIG": env_file})
         self.assertEqual(json.loads(r.stdout)["values"]["gpu.default"]["value"], "none")
         r = self.nvbind("config", "validate")
-        self.assertEqual((r.returncode, r.stdout), (0, "nvbind.toml: valid\n"), r.stderr)
+        self.assertEqual((r.returncode, r.stdout), (0, f"{xdg_file}: valid\n"), r.stderr)
         missing = os.path.join(self.tmp, "missing.toml")
         for r in (self.nvbind("--config", missing, "config", "show"),
                   self.nvbind("config", "validate", env={"NVBIND_CONFIG": missing})):
@@ -165,7 +166,8 @@ class ShowAndValidate(ConfigCase):
     def test_no_file_means_defaults(self):
         r = self.nvbind("config", "validate")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertTrue(r.stdout.startswith("no configuration file found (looked for nvbind.toml, "), r.stdout)
+        self.assertTrue(r.stdout.startswith(f"no configuration file found (looked for {self.xdg}/nvbind/config.toml, "),
+                        r.stdout)
         self.assertIn("/etc/nvbind/config.toml); the defaults apply", r.stdout)
         shown = json.loads(self.nvbind("config", "show", "--json").stdout)
         self.assertIsNone(shown["source"])
@@ -358,10 +360,12 @@ hook_path = "/opt/nvbind/bin/nvbind"
                 self.assertFalse(os.path.exists(out))
                 self.assertEqual(os.listdir(self.tmp).count("spec.json"), 0)
         # A configuration found by the search order is named the same way.
-        with open(os.path.join(self.cwd, "nvbind.toml"), "w") as f:
+        xdg_file = os.path.join(self.xdg, "nvbind", "config.toml")
+        os.makedirs(os.path.dirname(xdg_file))
+        with open(xdg_file, "w") as f:
             f.write("[gpu]\ndefault = 0\n")
         r = self.nvbind(*self.fh.args, "cdi", "generate", "--output", out)
-        self.assert_config_error(r, "nvbind.toml", 2, 11, "gpu.default")
+        self.assert_config_error(r, xdg_file, 2, 11, "gpu.default")
         self.assertFalse(os.path.exists(out))
 
 

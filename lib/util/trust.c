@@ -1,0 +1,103 @@
+#include "util/trust.h"
+#include "util/cleanup.h"
+#include "util/strv.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* One file, folder or link, as lstat sees it. */
+static int check_entry(const char *path, const struct stat *st, uid_t caller, char *why, size_t n)
+{
+    const char *what = S_ISDIR(st->st_mode) ? "folder " : S_ISLNK(st->st_mode) ? "link " : "";
+    if (st->st_uid != 0 && st->st_uid != caller) {
+        snprintf(why, n, "%s%s is owned by uid %u, not by root%s", what, path, (unsigned)st->st_uid,
+                 caller ? " or you" : "");
+        return 1;
+    }
+    /* A link's own mode means nothing; who may replace it is its folder's business. */
+    if (S_ISLNK(st->st_mode) || (S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX)))
+        return 0;
+    if (st->st_mode & (S_IWOTH | S_IWGRP)) {
+        snprintf(why, n, "%s%s is writable by %s%s", what, path, st->st_mode & S_IWOTH ? "others" : "its group",
+                 S_ISDIR(st->st_mode) ? " without the sticky bit" : "");
+        return 1;
+    }
+    return 0;
+}
+
+static int cannot(const char *path, char *why, size_t n)
+{
+    int e = errno;
+    snprintf(why, n, "%s: %s", path, strerror(e));
+    errno = e;
+    return -1;
+}
+
+/* path (absolute, without links) and every folder above it. path is cut down as it goes. */
+static int check_chain(char *path, uid_t caller, char *why, size_t n)
+{
+    for (;;) {
+        struct stat st;
+        if (lstat(path, &st) < 0)
+            return cannot(path, why, n);
+        int r = check_entry(path, &st, caller, why, n);
+        if (r || strcmp(path, "/") == 0)
+            return r;
+        char *slash = strrchr(path, '/');
+        slash[slash == path ? 1 : 0] = '\0';
+    }
+}
+
+/* The folder path is named in, resolved, and every folder above it. */
+static int check_parent_of(const char *path, uid_t caller, char *why, size_t n)
+{
+    _cleanup_free_ char *dir = strdup(path);
+    if (!dir)
+        return cannot(path, why, n);
+    char *slash = strrchr(dir, '/');
+    slash[slash == dir ? 1 : 0] = '\0';
+    _cleanup_free_ char *real = realpath(dir, NULL);
+    return real ? check_chain(real, caller, why, n) : cannot(dir, why, n);
+}
+
+static char *absolute(const char *path)
+{
+    if (path[0] == '/')
+        return strdup(path);
+    char cwd[PATH_MAX];
+    return getcwd(cwd, sizeof cwd) ? nvb_path_join(cwd, path) : NULL;
+}
+
+int nvb_trust_path(const char *path, uid_t caller, char *why, size_t n)
+{
+    _cleanup_free_ char *abs = absolute(path);
+    if (!abs)
+        return cannot(path, why, n);
+    /* Every link on the way as named: whoever may replace it chooses the file read. */
+    for (char *p = abs + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        struct stat st;
+        int r = lstat(abs, &st) < 0 ? cannot(abs, why, n) : 0;
+        if (r == 0 && S_ISLNK(st.st_mode)) {
+            r = check_entry(abs, &st, caller, why, n);
+            if (r == 0)
+                r = check_parent_of(abs, caller, why, n);
+        }
+        *p = c;
+        if (r)
+            return r;
+        if (!c)
+            break;
+    }
+    /* Then what it resolves to, and every folder above that. */
+    _cleanup_free_ char *real = realpath(abs, NULL);
+    return real ? check_chain(real, caller, why, n) : cannot(path, why, n);
+}

@@ -1,0 +1,13 @@
+/* May nvbind trust a file that decides what root runs (a configuration file naming a hook,
+ * a hook binary)? Only when nobody but root and the caller could have written it: the file,
+ * every folder above it and every symbolic link on the way are owned by root or the caller,
+ * and none is writable by its group or others (a folder with the sticky bit, like /tmp, is
+ * fine: others cannot replace what they do not own there). */
+#pragma once
+#include <stddef.h>
+#include <sys/types.h>
+
+/* 0: trusted. 1: not trusted, why holds "PATH is owned by uid 1000, not by root or you" or
+ * "folder PATH is writable by others". -1: cannot tell (errno set, why holds "PATH: reason").
+ * A relative path is taken from the current folder. */
+int nvb_trust_path(const char *path, uid_t caller, char *why, size_t n);

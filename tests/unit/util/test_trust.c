@@ -1,0 +1,136 @@
+/* util/trust.c: which files nvbind may trust to choose what root runs. Each case builds the
+ * attack's file layout in a private folder and asks nvb_trust_path about it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/trust.h"
+
+#define OTHER 4242 /* a uid that is neither root nor the caller */
+
+static char dir[256], file[512], why[1024];
+
+static int setup(void **state)
+{
+    (void)state;
+    /* /tmp is root's and sticky: the folder above ours passes, so each case decides. */
+    snprintf(dir, sizeof dir, "/tmp/nvbind-trust-XXXXXX");
+    if (!mkdtemp(dir) || chmod(dir, 0755) < 0)
+        return -1;
+    snprintf(file, sizeof file, "%s/nvbind.toml", dir);
+    FILE *f = fopen(file, "w");
+    if (!f)
+        return -1;
+    fputs("[gpu]\n", f);
+    return fclose(f) == 0 && chmod(file, 0644) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char link[600];
+    snprintf(link, sizeof link, "%s/link.toml", dir);
+    unlink(link);
+    unlink(file);
+    return rmdir(dir);
+}
+
+static void trusts_a_private_file(void **state)
+{
+    (void)state;
+    assert_int_equal(nvb_trust_path(file, geteuid(), why, sizeof why), 0);
+}
+
+static void refuses_a_file_others_or_the_group_can_write(void **state)
+{
+    (void)state;
+    char want[700];
+    assert_int_equal(chmod(file, 0666), 0);
+    assert_int_equal(nvb_trust_path(file, geteuid(), why, sizeof why), 1);
+    snprintf(want, sizeof want, "%s is writable by others", file);
+    assert_string_equal(why, want);
+    assert_int_equal(chmod(file, 0664), 0);
+    assert_int_equal(nvb_trust_path(file, geteuid(), why, sizeof why), 1);
+    snprintf(want, sizeof want, "%s is writable by its group", file);
+    assert_string_equal(why, want);
+}
+
+static void refuses_a_folder_open_to_all_unless_sticky(void **state)
+{
+    (void)state;
+    char want[700];
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(nvb_trust_path(file, geteuid(), why, sizeof why), 1);
+    snprintf(want, sizeof want, "folder %s is writable by others without the sticky bit", dir);
+    assert_string_equal(why, want);
+    assert_int_equal(chmod(dir, 01777), 0);
+    assert_int_equal(nvb_trust_path(file, geteuid(), why, sizeof why), 0);
+}
+
+static void refuses_what_another_user_owns(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip(); /* giving a file away takes root */
+    char want[700];
+    assert_int_equal(chown(file, OTHER, OTHER), 0);
+    assert_int_equal(nvb_trust_path(file, 0, why, sizeof why), 1);
+    snprintf(want, sizeof want, "%s is owned by uid %d, not by root", file, OTHER);
+    assert_string_equal(why, want);
+    /* The owner itself may use it; a third user may not. */
+    assert_int_equal(nvb_trust_path(file, OTHER, why, sizeof why), 0);
+    assert_int_equal(nvb_trust_path(file, 1000, why, sizeof why), 1);
+    snprintf(want, sizeof want, "%s is owned by uid %d, not by root or you", file, OTHER);
+    assert_string_equal(why, want);
+    /* Root's file in a folder another user owns: they can swap it. */
+    assert_int_equal(chown(file, 0, 0), 0);
+    assert_int_equal(chown(dir, OTHER, OTHER), 0);
+    assert_int_equal(nvb_trust_path(file, 0, why, sizeof why), 1);
+    snprintf(want, sizeof want, "folder %s is owned by uid %d, not by root", dir, OTHER);
+    assert_string_equal(why, want);
+}
+
+static void refuses_a_link_another_user_owns(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char link[600], want[700];
+    snprintf(link, sizeof link, "%s/link.toml", dir);
+    assert_int_equal(symlink(file, link), 0);
+    assert_int_equal(nvb_trust_path(link, 0, why, sizeof why), 0);
+    assert_int_equal(lchown(link, OTHER, OTHER), 0);
+    assert_int_equal(nvb_trust_path(link, 0, why, sizeof why), 1);
+    snprintf(want, sizeof want, "link %s is owned by uid %d, not by root", link, OTHER);
+    assert_string_equal(why, want);
+}
+
+static void missing_file_is_an_error(void **state)
+{
+    (void)state;
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/none.toml", dir);
+    assert_int_equal(nvb_trust_path(missing, geteuid(), why, sizeof why), -1);
+    assert_non_null(strstr(why, "No such file or directory"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(trusts_a_private_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(refuses_a_file_others_or_the_group_can_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(refuses_a_folder_open_to_all_unless_sticky, setup, teardown),
+        cmocka_unit_test_setup_teardown(refuses_what_another_user_owns, setup, teardown),
+        cmocka_unit_test_setup_teardown(refuses_a_link_another_user_owns, setup, teardown),
+        cmocka_unit_test_setup_teardown(missing_file_is_an_error, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
