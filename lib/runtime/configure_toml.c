@@ -279,6 +279,7 @@ typedef struct lookup {
     const toml_node *table; /* NULL when absent */
     const char *blocked;    /* why a key cannot be added under it, NULL when it can */
     uint32_t line, column;  /* of what blocks it */
+    size_t depth;           /* what blocks it is the table of the path's first `depth` names */
 } lookup;
 
 static lookup find_table(const nvb_tedit *ed, const char *const *path, size_t n)
@@ -287,18 +288,18 @@ static lookup find_table(const nvb_tedit *ed, const char *const *path, size_t n)
     for (size_t i = 0; i < n; i++) {
         const toml_kv *kv = toml_table_get_kv(t, path[i]);
         if (!kv)
-            return (lookup){NULL, NULL, 0, 0};
+            return (lookup){NULL, NULL, 0, 0, n};
         const toml_node *v = kv->value;
         if (v->type != TOML_TABLE)
             return (lookup){NULL, v->type == TOML_ARRAY && v->array.of_tables ? "is an array of tables" : "is not a table",
-                            kv->line, kv->column};
+                            kv->line, kv->column, i + 1};
         if (v->table.kind == TOML_TABLE_INLINE)
-            return (lookup){v, "is an inline table", v->line, v->column};
+            return (lookup){v, "is an inline table", v->line, v->column, i + 1};
         t = v;
     }
     if (t->table.kind == TOML_TABLE_DOTTED)
-        return (lookup){t, "is written as dotted keys", t->line, t->column};
-    return (lookup){t, NULL, 0, 0};
+        return (lookup){t, "is written as dotted keys", t->line, t->column, n};
+    return (lookup){t, NULL, 0, 0, n};
 }
 
 /* Bytes of the value token that starts at off: a boolean or a one-line string; 0 otherwise. */
@@ -335,10 +336,10 @@ static int add_key(nvb_tedit *ed, const char *const *table, size_t n, const look
                    const char *value, nvb_err *err)
 {
     char name[512];
-    dotted_name(name, sizeof name, table, n, NULL);
+    dotted_name(name, sizeof name, table, lk->depth, NULL);
     if (lk->blocked)
         return toml_errf(err, ed->doc, lk->line, lk->column,
-                         "table %s %s; nvbind adds keys only under a [header]: add %s = %s there by hand", name,
+                         "table %s %s; nvbind adds keys only under a [header]: add %s = %s by hand", name,
                          lk->blocked, key, value);
     _cleanup_free_ char *k = nvb_toml_key(key);
     _cleanup_free_ char *line = k ? vfmt("  %s = %s\n", k, value) : NULL;
@@ -421,7 +422,7 @@ int nvb_tedit_own_table(nvb_tedit *ed, const char *const *table, size_t n, const
 {
     lookup lk = find_table(ed, table, n);
     char name[512];
-    dotted_name(name, sizeof name, table, n, NULL);
+    dotted_name(name, sizeof name, table, lk.depth, NULL);
     if (lk.blocked && !(lk.table && lk.table->table.kind == TOML_TABLE_DOTTED))
         return toml_errf(err, ed->doc, lk.line, lk.column, "%s %s; nvbind rewrites only a table with a [header]",
                          name, lk.blocked);
