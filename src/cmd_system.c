@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char system_usage[] =
-    "usage: nvbind [--root DIR] system create-dev-char-symlinks [--dry-run]\n"
+    "usage: nvbind system create-dev-char-symlinks [--root DIR] [--dry-run]\n"
     "  make /dev/char/MAJ:MIN -> ../nvidiaN (and the other GPU nodes) where missing;\n"
     "  a name taken by anything else is left alone and reported (exit status 1)";
 

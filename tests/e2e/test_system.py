@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import unittest
 
-from nvbtest import FakeHost
+from nvbtest import FakeHost, nvbind
 
 CMD = ("system", "create-dev-char-symlinks")
 
@@ -69,7 +69,8 @@ class DevCharTest(unittest.TestCase):
         self.assertTrue(r.stdout.endswith(" left alone\n") and ", 1 left alone" in r.stdout, r.stdout)
 
     def test_dry_run_writes_nothing(self):
-        r = self.fh.nvbind(*CMD, "--dry-run")
+        # --root also goes after the command.
+        r = nvbind(*CMD, "--root", self.fh.root, "--dry-run")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("would link /dev/char/195:0 -> ../nvidia0\n", r.stdout)
         self.assertFalse(os.path.exists(self.char))
