@@ -33,6 +33,8 @@ struct nvb_tedit {
     size_t n_own, cap_own;
     size_t *headers; /* byte offsets where [header] lines start, sorted */
     size_t n_headers, cap_headers;
+    size_t *lines;   /* byte offset of each line's start: lines[0] is line 1 */
+    size_t n_lines, cap_lines;
 };
 
 static int oom(nvb_err *err) { return nvb_errf(err, NVB_EXIT_IO, "out of memory"); }
@@ -52,16 +54,30 @@ static char *vfmt(const char *fmt, ...)
 /* Byte offset of a parser position (1-based line, column in characters). */
 static size_t offset_of(const nvb_tedit *ed, uint32_t line, uint32_t column)
 {
-    size_t i = 0;
-    for (uint32_t l = 1; l < line && i < ed->len; i++)
-        if (ed->text[i] == '\n')
-            l++;
+    if (line == 0 || line > ed->n_lines)
+        return ed->len;
+    size_t i = ed->lines[line - 1];
     for (uint32_t c = 1; c < column && i < ed->len; c++) {
         i++;
         while (i < ed->len && ((unsigned char)ed->text[i] & 0xC0) == 0x80)
             i++;
     }
     return i;
+}
+
+/* Where each line starts, once: the parser gives positions as lines and columns. */
+static int index_lines(nvb_tedit *ed)
+{
+    for (size_t i = 0; i <= ed->len; i++) {
+        if (i > 0 && ed->text[i - 1] != '\n')
+            continue;
+        size_t *l = nvb_grow(ed->lines, &ed->cap_lines, ed->n_lines, sizeof *l, 64);
+        if (!l)
+            return -1;
+        ed->lines = l;
+        l[ed->n_lines++] = i;
+    }
+    return 0;
 }
 
 static size_t line_start(const nvb_tedit *ed, size_t off)
@@ -119,7 +135,8 @@ nvb_tedit *nvb_tedit_open(const char *text, size_t len, const char *filename, nv
     ed->text = text ? text : "";
     ed->len = text ? len : 0;
     ed->filename = filename;
-    if (!(ed->doc = toml_parse(ed->text, ed->len, filename, err)) || collect_headers(ed, ed->doc->root, true) < 0) {
+    if (!(ed->doc = toml_parse(ed->text, ed->len, filename, err)) || index_lines(ed) < 0 ||
+        collect_headers(ed, ed->doc->root, true) < 0) {
         if (ed->doc)
             oom(err);
         nvb_tedit_free(ed);
@@ -149,6 +166,7 @@ void nvb_tedit_free(nvb_tedit *ed)
     free_appended(ed->tail, ed->n_tail);
     free_appended(ed->own, ed->n_own);
     free(ed->headers);
+    free(ed->lines);
     free(ed);
 }
 
