@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import tempfile
 import tomllib
 import unittest
