@@ -27,6 +27,8 @@ int cmd_config(nvb_cli *cli, int argc, char **argv);
 int cmd_run(nvb_cli *cli, int argc, char **argv);
 int cmd_claims(nvb_cli *cli, int argc, char **argv);
 int cmd_audit(nvb_cli *cli, int argc, char **argv);
+int cmd_runtime(nvb_cli *cli, int argc, char **argv);
+int cmd_system(nvb_cli *cli, int argc, char **argv);
 
 #include "config/config.h"
 #include "host/host.h"

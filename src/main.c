@@ -29,7 +29,9 @@ static const char usage_text[] =
     "  config init|show|validate   the configuration file\n"
     "  run [OPTIONS] IMAGE [CMD]   run a GPU container through podman, docker, bolt, runc or crun\n"
     "  claims [--json]             exclusive GPU claims held now\n"
-    "  audit [OPTIONS]             the audit log of grants and denials\n";
+    "  audit [OPTIONS]             the audit log of grants and denials\n"
+    "  runtime configure --runtime ENGINE  register nvbind-runtime with docker, containerd, crio, podman\n"
+    "  system create-dev-char-symlinks     the /dev/char links of NVIDIA device nodes\n";
 
 int nvb_cli_fail(const nvb_err *err)
 {
@@ -54,6 +56,7 @@ static const struct {
 } commands[] = {
     {"info", cmd_info},     {"doctor", cmd_doctor}, {"cdi", cmd_cdi},       {"hook", cmd_hook},
     {"config", cmd_config}, {"run", cmd_run},       {"claims", cmd_claims}, {"audit", cmd_audit},
+    {"runtime", cmd_runtime}, {"system", cmd_system},
 };
 
 /* A relative --root or NVBIND_ROOT would be read again later from other folders (the OCI

@@ -56,7 +56,7 @@ static void check_dev_char(nvb_doctor *d, const nvb_host *h, const nvb_devnode *
     if (host && lstat(host, &st) == 0 && S_ISLNK(st.st_mode))
         return;
     char fix[512];
-    snprintf(fix, sizeof fix, "ln -s %s %s (or run `nvidia-ctk system create-dev-char-symlinks --create-all` / a udev rule)",
+    snprintf(fix, sizeof fix, "ln -s %s %s (or run `nvbind system create-dev-char-symlinks`)",
              n->path, rel);
     check(d, NVB_CHECK_WARNING, rel, fix, "%s is missing for %s: GPU access in containers breaks after `systemctl daemon-reload`",
           rel, n->path);

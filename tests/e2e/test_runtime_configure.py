@@ -1,0 +1,259 @@
+"""nvbind runtime configure: the files it writes are read by the real engines (dockerd runs a
+container through the registered nvbind-runtime, containerd's `config dump` shows the runtime,
+podman reports it as its runtime, CRI-O's drop-in is TOML with CRI-O's keys); settings it does
+not own are kept; a second run changes nothing; --dry-run writes nothing; bad files are refused
+with one line and left as they were."""
+import json
+import os
+import shutil
+import stat
+import tempfile
+import tomllib
+import unittest
+
+import daemons
+from nvbtest import NVBIND, make_busybox_rootfs, run
+
+SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
+
+# A wrapper registered in place of the shim: it notes each call, then is the shim.
+WRAPPER = """#!/bin/sh
+echo "$@" >> {log}
+exec {shim} "$@"
+"""
+
+
+def configure(*args, **kw):
+    return run([NVBIND, "runtime", "configure", *args], **kw)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="nvbind-rtconf-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def write(self, name, text):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+        return self.path(name)
+
+    def configure_ok(self, *args):
+        r = configure(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+        return r.stdout
+
+    def assert_second_run_changes_nothing(self, path, *args):
+        before = read(path)
+        out = self.configure_ok(*args)
+        self.assertIn("nothing changed", out)
+        self.assertEqual(read(path), before)
+
+
+class DockerTest(Base):
+    @classmethod
+    def setUpClass(cls):
+        # The suite's containerd, which the dockerd each test starts runs on (skips without it).
+        daemons.docker_daemon()
+
+    def wrapper(self):
+        log = self.path("shim-calls")
+        path = self.write("nvbind-runtime-wrapper", WRAPPER.format(log=log, shim=SHIM))
+        os.chmod(path, 0o755)
+        return path, log
+
+    def test_dockerd_runs_a_container_through_the_registered_shim(self):
+        """dockerd started with the daemon.json nvbind wrote runs `docker run --runtime nvbind`
+        through the registered path, and as its default with --set-as-default; the settings
+        that were in the file stay."""
+        wrapper, log = self.wrapper()
+        conf = self.write("daemon.json", json.dumps({"log-level": "warn", "shutdown-timeout": 7,
+                                                     "features": {"buildkit": False}}))
+        self.configure_ok("--runtime", "docker", "--config", conf, "--runtime-path", wrapper,
+                          "--set-as-default", "--enable-cdi")
+        written = json.loads(read(conf))
+        self.assertEqual(written["log-level"], "warn")
+        self.assertEqual(written["shutdown-timeout"], 7)
+        self.assertEqual(written["features"], {"buildkit": False, "cdi": True})
+        self.assertEqual(json.loads(read(conf + ".nvbind-backup"))["log-level"], "warn")
+        d = daemons.extra_dockerd("dockerd-nvbind", conf)
+        try:
+            info = d.docker("info", "--format", "{{json .Runtimes}} {{.DefaultRuntime}}", check=True).stdout
+            runtimes, default = info.rsplit(" ", 1)
+            self.assertEqual(json.loads(runtimes)["nvbind"]["path"], wrapper)
+            self.assertEqual(default.strip(), "nvbind")
+            image = daemons.docker_import(d, make_busybox_rootfs(self.path("rootfs")))
+            r = d.docker("run", "--rm", "--runtime", "nvbind", "--network", "none", image, "sh", "-c",
+                         "echo inside-$(cat /proc/1/comm)")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.strip(), "inside-sh")
+            calls = read(log)
+            self.assertIn("create", calls)
+            os.unlink(log)
+            r = d.docker("run", "--rm", "--network", "none", image, "true")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("create", read(log), "the default runtime did not go through nvbind-runtime")
+        finally:
+            d.stop()
+
+    def test_second_run_and_dry_run_change_nothing(self):
+        conf = self.write("daemon.json", '{ "debug": true }\n')
+        out = configure("--runtime", "docker", "--config", conf, "--runtime-path", SHIM, "--dry-run")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn('"path": "%s"' % SHIM, out.stdout)
+        self.assertEqual(read(conf), '{ "debug": true }\n')
+        self.assertFalse(os.path.exists(conf + ".nvbind-backup"))
+        self.configure_ok("--runtime", "docker", "--config", conf, "--runtime-path", SHIM)
+        self.assert_second_run_changes_nothing(conf, "--runtime", "docker", "--config", conf, "--runtime-path", SHIM)
+
+    def test_bad_daemon_json_refused_and_kept(self):
+        text = '{"runtimes": {"nvbind": "not an object"}}'
+        conf = self.write("daemon.json", text)
+        r = configure("--runtime", "docker", "--config", conf, "--runtime-path", SHIM)
+        self.assertEqual(r.returncode, 5)
+        self.assertEqual(r.stderr, f'nvbind: {conf}: "runtimes.nvbind" is not an object; nvbind will not replace it\n')
+        bad = self.write("bad.json", '{"a": 1,,}')
+        r = configure("--runtime", "docker", "--config", bad, "--runtime-path", SHIM)
+        self.assertEqual(r.returncode, 5)
+        self.assertTrue(r.stderr.startswith(f"nvbind: {bad}:1:"), r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1)
+        self.assertEqual(read(conf), text)
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["bad.json", "daemon.json"])
+
+    def test_unwritable_place_is_an_io_error(self):
+        r = configure("--runtime", "docker", "--config", self.path("no-such-dir", "daemon.json"),
+                      "--runtime-path", SHIM)
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertIn("no-such-dir", r.stderr)
+
+
+class ContainerdTest(Base):
+    def dump(self, conf):
+        r = run(["containerd", "--config", conf, "config", "dump"], timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return tomllib.loads(r.stdout)
+
+    def setUp(self):
+        super().setUp()
+        if not shutil.which("containerd"):
+            self.skipTest("containerd is not installed")
+
+    def test_containerd_reads_the_runtime_and_keeps_other_settings(self):
+        default = run(["containerd", "config", "default"], check=True).stdout
+        # A setting and a comment of the user's, and runc's table after where nvbind's goes.
+        text = "# my containerd\n" + default.replace("oom_score = 0", "oom_score = -321  # keep me")
+        conf = self.write("config.toml", text)
+        self.configure_ok("--runtime", "containerd", "--config", conf, "--runtime-path", SHIM, "--set-as-default",
+                          "--enable-cdi")
+        d = self.dump(conf)
+        cri = d["plugins"]["io.containerd.grpc.v1.cri"]
+        self.assertEqual(cri["containerd"]["default_runtime_name"], "nvbind")
+        rt = cri["containerd"]["runtimes"]["nvbind"]
+        self.assertEqual(rt["runtime_type"], "io.containerd.runc.v2")
+        self.assertEqual(rt["options"]["BinaryName"], SHIM)
+        self.assertEqual(cri["containerd"]["runtimes"]["runc"]["runtime_type"], "io.containerd.runc.v2")
+        self.assertEqual(d["oom_score"], -321)
+        written = read(conf)
+        self.assertIn("oom_score = -321  # keep me", written)
+        self.assertTrue(written.startswith("# my containerd\n"))
+        # containerd 1.6 predates enable_cdi (1.7); the file holds it for the containerd that reads it.
+        parsed = tomllib.loads(written)["plugins"]["io.containerd.grpc.v1.cri"]
+        self.assertIs(parsed["enable_cdi"], True)
+        self.assertEqual(parsed["cdi_spec_dirs"], ["/etc/cdi", "/var/run/cdi"])
+        self.assertEqual(read(conf + ".nvbind-backup"), text)
+        # Every line of the old file is still there but the one default_runtime_name replaced.
+        old_lines = [l for l in text.splitlines() if "default_runtime_name" not in l]
+        new_lines = written.splitlines()
+        self.assertEqual([l for l in old_lines if l in new_lines], old_lines)
+        self.assert_second_run_changes_nothing(conf, "--runtime", "containerd", "--config", conf, "--runtime-path",
+                                               SHIM, "--set-as-default", "--enable-cdi")
+
+    def test_new_file_and_version_3(self):
+        conf = self.path("new.toml")
+        self.configure_ok("--runtime", "containerd", "--config", conf, "--runtime-path", SHIM)
+        d = self.dump(conf)
+        self.assertEqual(d["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["nvbind"]["options"]
+                         ["BinaryName"], SHIM)
+        v3 = self.write("v3.toml", "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.containerd]\n"
+                                   "  default_runtime_name = 'runc'\n")
+        self.configure_ok("--runtime", "containerd", "--config", v3, "--runtime-path", SHIM, "--set-as-default",
+                          "--enable-cdi")
+        p = tomllib.loads(read(v3))["plugins"]["io.containerd.cri.v1.runtime"]
+        self.assertEqual(p["containerd"]["default_runtime_name"], "nvbind")
+        self.assertEqual(p["containerd"]["runtimes"]["nvbind"]["options"]["BinaryName"], SHIM)
+        self.assertIs(p["enable_cdi"], True)
+
+    def test_tables_it_cannot_edit_are_refused(self):
+        cases = {
+            "version 1": ("[plugins.cri]\n", "version 1 layout"),
+            "dotted": ('version = 2\n[plugins."io.containerd.grpc.v1.cri"]\ncontainerd.snapshotter = "x"\n',
+                       "is written as dotted keys"),
+            "not toml": ("version = 2\n[plugins\n", ":2:"),
+        }
+        for name, (text, why) in cases.items():
+            with self.subTest(name):
+                conf = self.write("c.toml", text)
+                r = configure("--runtime", "containerd", "--config", conf, "--runtime-path", SHIM, "--set-as-default")
+                self.assertEqual(r.returncode, 5, r.stderr)
+                self.assertIn(why, r.stderr)
+                self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                self.assertEqual(read(conf), text)
+                self.assertFalse(os.path.exists(conf + ".nvbind-backup"))
+
+
+class DropInTest(Base):
+    def test_crio_drop_in_has_crio_keys(self):
+        conf = self.path("crio.conf.d", "99-nvbind.conf")
+        self.configure_ok("--runtime", "crio", "--config", conf, "--runtime-path", SHIM, "--set-as-default",
+                          "--enable-cdi")
+        with open(conf, "rb") as f:
+            d = tomllib.load(f)
+        rt = d["crio"]["runtime"]
+        self.assertEqual(rt["default_runtime"], "nvbind")
+        self.assertEqual(rt["runtimes"]["nvbind"]["runtime_path"], SHIM)
+        self.assertEqual(rt["runtimes"]["nvbind"]["runtime_type"], "oci")
+        self.assertEqual(oct(stat.S_IMODE(os.stat(conf).st_mode)), "0o644")
+        self.assert_second_run_changes_nothing(conf, "--runtime", "crio", "--config", conf, "--runtime-path", SHIM,
+                                               "--set-as-default", "--enable-cdi")
+
+    def test_podman_picks_up_the_drop_in(self):
+        if not shutil.which("podman"):
+            self.skipTest("podman is not installed")
+        conf = self.path("containers.conf.d", "99-nvbind.conf")
+        self.configure_ok("--runtime", "podman", "--config", conf, "--runtime-path", SHIM, "--set-as-default")
+        # CONTAINERS_CONF makes podman read this one file instead of /etc's (containers.conf(5)).
+        r = run(["podman", "info", "--format", "{{.Host.OCIRuntime.Name}} {{.Host.OCIRuntime.Path}}"],
+                env={"CONTAINERS_CONF": conf}, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["nvbind", SHIM])
+        self.assert_second_run_changes_nothing(conf, "--runtime", "podman", "--config", conf, "--runtime-path", SHIM,
+                                               "--set-as-default")
+
+
+class UsageTest(Base):
+    def test_usage_errors(self):
+        for args, msg in [
+            ([], "nvbind runtime configure: --runtime docker|containerd|crio|podman is required\n"),
+            (["--runtime", "lxc"], "nvbind runtime configure: --runtime lxc: not one of docker, containerd, crio, podman\n"),
+            (["--runtime", "docker", "--runtime-path", "nvbind-runtime"],
+             "nvbind runtime configure: --runtime-path nvbind-runtime: must be an absolute path\n"),
+            (["--runtime", "docker", "--bogus"],
+             "nvbind runtime configure: unknown option '--bogus' (see nvbind runtime configure --help)\n"),
+        ]:
+            with self.subTest(args=args):
+                r = configure(*args)
+                self.assertEqual((r.returncode, r.stderr), (2, msg))
+
+
+if __name__ == "__main__":
+    unittest.main()
