@@ -43,6 +43,9 @@ int nvb_cli_load_config(const nvb_cli *cli, nvb_config *cfg, nvb_err *err);
  * libs holds the library folders (free it after use). */
 int nvb_cli_discover_opts(const nvb_cli *cli, const nvb_config *cfg, nvb_strv *libs, nvb_discover_opts *o);
 /* Discover that host. */
+/* Make cli->root absolute (by: the option or variable that gave it, for the message);
+ * 0, or an exit status after one line on stderr. */
+int nvb_cli_absolute_root(nvb_cli *cli, const char *by);
 nvb_host *nvb_cli_discover(const nvb_cli *cli, const nvb_config *cfg, bool with_nvml, nvb_err *err);
 /* Print a JSON value to stdout, indented, with a trailing newline. */
 int nvb_cli_print_json(json_t *v);

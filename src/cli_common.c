@@ -2,6 +2,7 @@
 #include "policy/profiles.h"
 #include "util/json_text.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,4 +45,26 @@ int nvb_cli_print_json(json_t *v)
     int r = fwrite(text, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : NVB_EXIT_IO;
     free(text);
     return r;
+}
+
+/* A relative --root or NVBIND_ROOT would be read again later from other folders (the OCI
+ * runtime's, a hook's) and land as relative host paths in specs and bundles: anchor it to
+ * the current folder once, here. */
+int nvb_cli_absolute_root(nvb_cli *cli, const char *by)
+{
+    if (cli->root[0] == '/')
+        return 0;
+    char *real = realpath(cli->root, NULL);
+    if (!real) {
+        fprintf(stderr, "nvbind: %s %s: %s\n", by, cli->root, strerror(errno));
+        return NVB_EXIT_USAGE;
+    }
+    int n = snprintf(cli->root_buf, sizeof cli->root_buf, "%s", real);
+    free(real);
+    if (n < 0 || (size_t)n >= sizeof cli->root_buf) {
+        fprintf(stderr, "nvbind: %s %s: the path is too long\n", by, cli->root);
+        return NVB_EXIT_USAGE;
+    }
+    cli->root = cli->root_buf;
+    return 0;
 }

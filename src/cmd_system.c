@@ -31,8 +31,15 @@ static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
     }
     if (optind < argc)
         return nvb_cli_usage("system create-dev-char-symlinks", "unexpected argument '%s'", argv[optind]);
+    int rc = nvb_cli_absolute_root(cli, "--root");
+    if (rc)
+        return rc;
     nvb_err err = {0};
-    nvb_host *h = nvb_cli_discover(cli, false, &err);
+    nvb_config cfg = {0};
+    nvb_host *h = NULL;
+    if (nvb_cli_load_config(cli, &cfg, &err) == 0)
+        h = nvb_cli_discover(cli, &cfg, false, &err);
+    nvb_config_clear(&cfg);
     if (!h)
         return nvb_cli_fail(&err);
     nvb_devchar_counts n;

@@ -59,28 +59,6 @@ static const struct {
     {"runtime", cmd_runtime}, {"system", cmd_system},
 };
 
-/* A relative --root or NVBIND_ROOT would be read again later from other folders (the OCI
- * runtime's, a hook's) and land as relative host paths in specs and bundles: anchor it to
- * the current folder once, here. */
-static int absolute_root(nvb_cli *cli, const char *by)
-{
-    if (cli->root[0] == '/')
-        return 0;
-    char *real = realpath(cli->root, NULL);
-    if (!real) {
-        fprintf(stderr, "nvbind: %s %s: %s\n", by, cli->root, strerror(errno));
-        return NVB_EXIT_USAGE;
-    }
-    int n = snprintf(cli->root_buf, sizeof cli->root_buf, "%s", real);
-    free(real);
-    if (n < 0 || (size_t)n >= sizeof cli->root_buf) {
-        fprintf(stderr, "nvbind: %s %s: the path is too long\n", by, cli->root);
-        return NVB_EXIT_USAGE;
-    }
-    cli->root = cli->root_buf;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     nvb_cli cli = {.root = getenv("NVBIND_ROOT")};
@@ -151,7 +129,7 @@ int main(int argc, char **argv)
         fputs(usage_text, stderr);
         return NVB_EXIT_USAGE;
     }
-    int rc = absolute_root(&cli, root_by);
+    int rc = nvb_cli_absolute_root(&cli, root_by);
     if (rc)
         return rc;
     const char *name = argv[optind];
