@@ -134,6 +134,23 @@ class GenerateErrors(unittest.TestCase):
             self.assertEqual(os.stat(path).st_mode & 0o777, 0o644)
             self.assertEqual(nvbind("cdi", "validate", path).returncode, 0)
 
+    def test_output_to_new_folder_makes_the_folder(self):
+        """--output DIR/ for a folder that does not exist yet (a fresh /etc/cdi/) makes the
+        folder and writes the conventional file in it; it used to write a file named DIR."""
+        with FakeHost(gpus=1) as fh:
+            folder = os.path.join(fh.tmp, "etc", "cdi")
+            r = fh.nvbind("cdi", "generate", "--output", folder + "/")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(os.path.isdir(folder), "--output DIR/ must leave a folder, not a file")
+            self.assertEqual(os.listdir(folder), ["nvidia.com-gpu.json"])
+            self.assertEqual(os.stat(folder).st_mode & 0o777, 0o755)
+            self.assertEqual(nvbind("cdi", "validate", os.path.join(folder, "nvidia.com-gpu.json")).returncode, 0)
+            # A bad option still leaves nothing behind, not even the folder.
+            other = os.path.join(fh.tmp, "other")
+            r = fh.nvbind("cdi", "generate", "--kind", "bad kind", "--output", other + "/")
+            self.assertEqual(r.returncode, 2)
+            self.assertFalse(os.path.exists(other))
+
 
 class Check(unittest.TestCase):
     def generate(self, fh):
