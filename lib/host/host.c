@@ -71,8 +71,11 @@ static uint32_t path_hash(const char *s)
     return h;
 }
 
-/* The component with this host path, by way of the index; NULL when there is none. */
-static nvb_component *find_component(const nvb_discovery *d, const char *host_path, uint32_t h)
+/* The component with this host path and, when container_path is not NULL, this container
+ * path, by way of the index (hashed by host path, so every container path of one file is
+ * on the same probe chain); NULL when there is none. */
+static nvb_component *find_component(const nvb_discovery *d, const char *host_path, const char *container_path,
+                                     uint32_t h)
 {
     if (!d->comp_index)
         return NULL;
@@ -81,9 +84,15 @@ static nvb_component *find_component(const nvb_discovery *d, const char *host_pa
         if (!pos)
             return NULL;
         nvb_component *c = &d->h->comps[pos - 1];
-        if (d->comp_index[i].hash == h && strcmp(c->host_path, host_path) == 0)
+        if (d->comp_index[i].hash == h && strcmp(c->host_path, host_path) == 0 &&
+            (!container_path || strcmp(c->container_path, container_path) == 0))
             return c;
     }
+}
+
+nvb_component *nvb_host_find_file(const nvb_discovery *d, const char *host_path)
+{
+    return find_component(d, host_path, NULL, path_hash(host_path));
 }
 
 /* Index h->comps[n] under hash h; the index stays at most half full. */
@@ -121,8 +130,8 @@ nvb_component *nvb_host_add_component(nvb_discovery *d, enum nvb_component_kind 
     if (!host_path || !container_path || h->n_comps >= UINT32_MAX - 1)
         goto fail;
     uint32_t hash = path_hash(host_path);
-    nvb_component *known = find_component(d, host_path, hash);
-    if (known) { /* already known: merge */
+    nvb_component *known = find_component(d, host_path, container_path, hash);
+    if (known) { /* already known at this path: merge */
         known->caps |= caps;
         free(host_path);
         free(container_path);

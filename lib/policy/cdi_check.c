@@ -74,12 +74,16 @@ static int find_version(const json_t *edits, void *ctx)
     json_t *m;
     json_array_foreach(json_object_get(edits, "mounts"), i, m)
     {
-        const char *cp = json_string_value(json_object_get(m, "containerPath"));
-        if (!cp || *out)
-            continue;
-        *out = version_suffix(cp, "libcuda.so.");
-        if (!*out)
-            *out = version_suffix(cp, "libnvidia-ml.so.");
+        /* The data's name carries the version; the container path may be the SONAME only
+         * (a packaging's alternatives link, libcuda.so.1). */
+        for (int k = 0; k < 2 && !*out; k++) {
+            const char *p = json_string_value(json_object_get(m, k ? "containerPath" : "hostPath"));
+            if (!p)
+                continue;
+            *out = version_suffix(p, "libcuda.so.");
+            if (!*out)
+                *out = version_suffix(p, "libnvidia-ml.so.");
+        }
     }
     return 0;
 }

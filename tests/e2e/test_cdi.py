@@ -167,7 +167,12 @@ class Check(unittest.TestCase):
             self.assertIn("fresh", r.stdout)
 
     def test_driver_version_changed(self):
-        with FakeHost(gpus=2) as fh:
+        for layout in ("debian", "debian-packaged"):  # packaged: libcuda's container path has no version
+            with self.subTest(layout=layout):
+                self.check_driver_version_changed(layout)
+
+    def check_driver_version_changed(self, layout):
+        with FakeHost(layout=layout, gpus=2) as fh:
             path = self.generate(fh)
             vfile = os.path.join(fh.root, "proc/driver/nvidia/version")
             text = open(vfile).read().replace("550.54.14", "555.42.02")
@@ -288,6 +293,50 @@ class Podman(unittest.TestCase):
     def test_inside_the_container_yaml(self):
         self.install("yaml")
         self.check_inside()
+
+
+@unittest.skipUnless(shutil.which("podman"), "podman is not installed")
+class PodmanPackagedDriver(unittest.TestCase):
+    """A driver packaged the Debian way (update-alternatives links into package folders): a
+    container's programs find each file where they look for it. Before, binaries were mounted
+    at the alternatives' target only, and `nvidia-smi` failed with "executable file not found
+    in $PATH"."""
+
+    KIND = "nvbind-pkg.test/gpu"  # a kind of its own: other tests install nvidia.com/gpu
+
+    def test_programs_find_the_driver_where_they_look(self):
+        with FakeHost(layout="debian-packaged", gpus=1) as fh:
+            os.makedirs(SPEC_DIR, exist_ok=True)
+            spec = os.path.join(SPEC_DIR, "nvbind-pkg.test-gpu.json")
+            self.addCleanup(lambda: os.path.exists(spec) and os.unlink(spec))
+            r = fh.nvbind("cdi", "generate", "--kind", self.KIND, "--output", spec)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lib = "/usr/lib/x86_64-linux-gnu"
+            ver = fh.manifest["driver"]["version"]
+            cmd = ("nvidia-smi -L; "
+                   f"for f in /usr/share/nvidia/nvoptix.bin /usr/share/vulkan/icd.d/nvidia_icd.json "
+                   f"{lib}/vdpau/libvdpau_nvidia.so.1 {lib}/gbm/nvidia-drm_gbm.so {lib}/libcuda.so.1 "
+                   f"{lib}/libnvidia-vulkan-producer.so.{ver}; do test -s $f && echo found $f; done; "
+                   f"test -e {lib}/nvidia/current || echo no package folder; cat /etc/ld.so.cache")
+            r = subprocess.run(["podman", "run", "--rm", "--device", self.KIND + "=0", "localhost/nvbind-test:latest",
+                                "sh", "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
+            out = r.stdout.decode(errors="replace")
+            gpu = fh.manifest["gpus"][0]
+            self.assertTrue(out.startswith("GPU 0: %s (UUID: %s)\n" % (gpu["name"], gpu["uuid"])),
+                            "nvidia-smi in the container's PATH: " + r.stderr.decode(errors="replace")[-500:])
+            for f in ("/usr/share/nvidia/nvoptix.bin", "/usr/share/vulkan/icd.d/nvidia_icd.json",
+                      f"{lib}/vdpau/libvdpau_nvidia.so.1", f"{lib}/gbm/nvidia-drm_gbm.so", f"{lib}/libcuda.so.1",
+                      f"{lib}/libnvidia-vulkan-producer.so.{ver}"):
+                self.assertIn("found " + f + "\n", out)
+            self.assertIn("no package folder\n", out, "the package folder is not the container's business")
+            with tempfile.NamedTemporaryFile() as f:
+                magic = [i for i in (r.stdout.find(b"ld.so-1.7.0"), r.stdout.find(b"glibc-ld.so.cache")) if i >= 0]
+                f.write(r.stdout[min(magic):])
+                f.flush()
+                listing = run(["ldconfig", "-p", "-C", f.name]).stdout
+            self.assertIn(f"libcuda.so.1 (libc6,x86-64) => {lib}/libcuda.so.1", listing)
+            self.assertIn(f"libcuda.so (libc6,x86-64) => {lib}/libcuda.so", listing)
 
 
 if __name__ == "__main__":
