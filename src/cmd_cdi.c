@@ -120,6 +120,8 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
     go.hook_path = hook_path ? hook_path : cfg.cdi.hook_path ? cfg.cdi.hook_path : cli->self_exe;
     if (!(h = discover_with_config(cli, &cfg, &err)))
         goto out;
+    for (size_t i = 0; i < h->warnings.n; i++) /* e.g. no driver library: the spec would lack them */
+        fprintf(stderr, "nvbind: warning: %s\n", h->warnings.v[i]);
     if (nvb_profile_resolve(&cfg, h, profile, &go.caps, &extra, &workload, &err) < 0)
         goto out;
     if (strcmp(kind, "nvidia.com/gpu-bolt") == 0 && nvb_bolt_capsule_edits(&cfg, workload, &extra) < 0) {

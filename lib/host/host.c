@@ -233,7 +233,15 @@ static void discovery_clear(nvb_discovery *d)
     free(d->proc_devices);
 }
 
-nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
+static bool has_libraries(const nvb_host *h)
+{
+    for (size_t i = 0; i < h->n_comps; i++)
+        if (h->comps[i].kind == NVB_COMP_LIBRARY)
+            return true;
+    return false;
+}
+
+static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
 {
     const char *root = opts->root && *opts->root ? opts->root : "/";
     const char *drv = opts->driver_root && *opts->driver_root ? opts->driver_root : "/";
@@ -291,6 +299,41 @@ fail:
     discovery_clear(&d);
     nvb_host_free(h);
     return NULL;
+}
+
+/* Where the NVIDIA GPU operator's driver container shows its root to the host. */
+#define OPERATOR_DRIVER_ROOT "/run/nvidia/driver"
+
+nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
+{
+    nvb_host *h = discover_once(opts, err);
+    bool given = opts->driver_root && *opts->driver_root;
+    if (!h || has_libraries(h) || given)
+        goto out;
+    /* A GPU-operator host: its own cache lists none of the driver's libraries, the driver
+     * container's root at /run/nvidia/driver has them. Taken only when it has them. */
+    nvb_discover_opts op = *opts;
+    op.driver_root = OPERATOR_DRIVER_ROOT;
+    nvb_err op_err = {0};
+    nvb_host *oh = discover_once(&op, &op_err);
+    if (oh && has_libraries(oh)) {
+        nvb_host_free(h);
+        return oh;
+    }
+    nvb_host_free(oh);
+out:
+    /* Never a spec without libraries by surprise: containers would get the device nodes
+     * and no CUDA, NVML or graphics library. */
+    if (h && !has_libraries(h) &&
+        nvb_strv_pushf(&h->warnings,
+                       "no NVIDIA driver library found in the driver root %s%s: containers get the device nodes "
+                       "only; name the folder that holds the driver's libraries with --driver-root",
+                       h->driver_root, given ? "" : " (nor in " OPERATOR_DRIVER_ROOT ")") < 0) {
+        nvb_host_free(h);
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        return NULL;
+    }
+    return h;
 }
 
 void nvb_host_free(nvb_host *h)

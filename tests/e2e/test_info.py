@@ -6,7 +6,7 @@ import subprocess
 import time
 import unittest
 
-from nvbtest import FAKENVML, FakeHost, nvbind
+from nvbtest import FAKENVML, FakeHost, nvbind, nvbind_json
 
 LAYOUTS = ["debian", "debian-packaged", "debian-tesla", "fedora", "arch", "operator"]
 
@@ -93,6 +93,32 @@ class InfoMatchesFakeHost(unittest.TestCase):
                     self.assertEqual(offered.get(path), os.path.join(fh.root, data), path)
                 self.assertFalse([p for p in offered if "/nvidia/current/" in p or "/nvidia/tesla-535/" in p],
                                  "nothing is offered at a package folder's path")
+
+    def test_operator_driver_root_found_without_option(self):
+        """A GPU-operator host: the host's own cache lists no driver library, the driver
+        container's root at /run/nvidia/driver has them. Without --driver-root nvbind used to
+        report (and put in specs) no library at all."""
+        with FakeHost(layout="operator", gpus=1) as fh:
+            info = nvbind_json("--root", fh.root, "info", "--json")
+            for kind, want in fh.manifest["components"].items():
+                self.assertEqual(pairs(info["components"][kind]), pairs(want), kind)
+            self.assertEqual(info["warnings"], [])
+
+    def test_no_driver_library_is_never_silent(self):
+        """A host whose driver root holds no driver library: info says so, and cdi generate
+        warns on stderr instead of writing a spec without libraries in silence."""
+        with FakeHost(layout="operator", gpus=1) as fh:
+            os.rename(os.path.join(fh.root, "run/nvidia/driver"), os.path.join(fh.root, "run/nvidia/elsewhere"))
+            info = nvbind_json("--root", fh.root, "info", "--json")
+            self.assertEqual(info["components"]["libraries"], [])
+            self.assertEqual(len(info["warnings"]), 1, info["warnings"])
+            self.assertIn("no NVIDIA driver library found in the driver root / (nor in /run/nvidia/driver)",
+                          info["warnings"][0])
+            out = os.path.join(fh.tmp, "spec.json")
+            r = nvbind("--root", fh.root, "cdi", "generate", "--output", out)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("nvbind: warning: no NVIDIA driver library found", r.stderr)
+            self.assertIn("--driver-root", r.stderr)
 
     def test_human_readable(self):
         with FakeHost(gpus=2) as fh:
