@@ -60,6 +60,7 @@ static nvb_host *discover_with_config(const nvb_cli *cli, const nvb_config *cfg,
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
     } else {
         o.skip_pci_details = true; /* a spec holds no PCI ids or NUMA node */
+        o.nvml_for_mig = true;     /* MIG devices, when /proc shows some */
         h = nvb_host_discover(&o, err);
     }
     nvb_strv_free(&libs);
@@ -272,7 +273,16 @@ static int cdi_check(nvb_cli *cli, int argc, char **argv)
         return NVB_EXIT_FAIL;
     }
     nvb_err err = {0};
-    nvb_host *h = nvb_cli_discover(cli, false, &err);
+    nvb_discover_opts o = {
+        .root = cli->root,
+        .driver_root = cli->driver_root,
+        .library_search = (const char *const *)cli->library_search.v,
+        .skip_pci_details = true,
+        .nvml_for_mig = true, /* the MIG layout, when /proc shows MIG instances */
+    };
+    nvb_host *h = nvb_host_discover(&o, &err);
+    for (size_t i = 0; h && i < h->warnings.n; i++)
+        fprintf(stderr, "nvbind: warning: %s\n", h->warnings.v[i]);
     int rc = 0;
     for (size_t i = 0; i < files.n; i++) {
         json_t *spec = nvb_cdi_load_file(files.v[i], &err);

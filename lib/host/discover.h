@@ -23,6 +23,9 @@ int nvb_discover_gpus(nvb_discovery *d, nvb_err *err);
 int nvb_discover_devnodes(nvb_discovery *d, nvb_err *err);
 int nvb_discover_components(nvb_discovery *d, nvb_err *err);
 int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms);
+/* Whether a GPU shows MIG instances: a gi<N> folder in its
+ * /proc/driver/nvidia/capabilities/gpu<minor>/mig/, which the driver makes per GPU instance. */
+bool nvb_mig_shown(nvb_discovery *d);
 
 /* stat the node at container path `path` (resolved inside the host root) into *out.
  * 0 on success, -errno when absent or not a device. */

@@ -291,8 +291,17 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
         goto fail;
     }
-    if (opts->with_nvml)
-        nvb_discover_nvml(&d, opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000);
+    if (opts->with_nvml || (opts->nvml_for_mig && nvb_mig_shown(&d))) {
+        unsigned timeout_ms = opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000;
+        if (nvb_discover_nvml(&d, timeout_ms) < 0 && nvb_mig_shown(&d)) {
+            h->mig_unknown = true;
+            if (nvb_strv_push(&h->warnings, "MIG: a GPU has MIG instances (/proc/driver/nvidia/capabilities) but "
+                                            "NVML could not list them: no MIG device is described") < 0) {
+                nvb_errf(err, NVB_EXIT_IO, "out of memory");
+                goto fail;
+            }
+        }
+    }
     discovery_clear(&d);
     return h;
 fail:

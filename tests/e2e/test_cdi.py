@@ -5,9 +5,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
-from nvbtest import NVBIND, SCHEMA_DIR, FakeHost, nvbind, podman_run, run
+from nvbtest import FAKENVML, NVBIND, SCHEMA_DIR, FakeHost, nvbind, podman_run, run
 
 SPEC_DIR = "/var/run/cdi"
 SPEC = os.path.join(SPEC_DIR, "nvidia.com-gpu.json")
@@ -214,6 +215,66 @@ class Check(unittest.TestCase):
             r = fh.nvbind("cdi", "check", path)
             self.assertEqual(r.returncode, 1)
             self.assertIn(f"hook binary {copy} is gone", r.stdout)
+
+
+@unittest.skipUnless(os.path.exists(FAKENVML), "the fake NVML is not built")
+class Mig(unittest.TestCase):
+    """MIG devices come from NVML, which cdi generate and check load only when /proc shows
+    MIG instances, bounded in time."""
+
+    def generate(self, fh, *extra):
+        path = os.path.join(fh.tmp, "spec.json")
+        r = fh.nvbind("cdi", "generate", "--output", path, *extra)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.load(open(path)), r
+
+    def test_generate_lists_mig_devices(self):
+        with FakeHost(gpus=2, mig=True, fake_nvml=FAKENVML) as fh:
+            spec, r = self.generate(fh)
+            self.assertEqual(r.stderr, "")
+            devices = {d["name"]: d["containerEdits"] for d in spec["devices"]}
+            gpu0 = fh.manifest["gpus"][0]
+            for mig in fh.manifest["detailed"]["gpus"][0]["mig_devices"]:
+                for name in (mig["name"], mig["uuid"]):
+                    self.assertIn(name, devices)
+                    nodes = [n["path"] for n in devices[name]["deviceNodes"]]
+                    self.assertEqual(nodes, [f"/dev/nvidia{gpu0['minor']}", *mig["device_nodes"]])
+
+    def test_nvml_that_cannot_answer_gives_a_warning(self):
+        with FakeHost(gpus=1, mig=True, fake_nvml=FAKENVML, nvml_overrides={"init_delay_ms": 60000}) as fh:
+            start = time.monotonic()
+            spec, r = self.generate(fh)
+            self.assertLess(time.monotonic() - start, 20, "NVML is bounded in time")
+            self.assertIn("did not answer within", r.stderr)
+            self.assertIn("nvbind: warning: MIG: a GPU has MIG instances", r.stderr)
+            self.assertEqual([d["name"] for d in spec["devices"]], ["0", fh.manifest["gpus"][0]["uuid"], "all"])
+
+    def test_no_mig_keeps_nvml_off_the_path(self):
+        # A fake NVML that would hang: a host without MIG must not load it.
+        with FakeHost(gpus=1, fake_nvml=FAKENVML, nvml_overrides={"init_delay_ms": 60000}) as fh:
+            start = time.monotonic()
+            spec, r = self.generate(fh)
+            self.assertLess(time.monotonic() - start, 3)
+            self.assertEqual(r.stderr, "")
+
+    def test_check_reports_a_changed_mig_layout(self):
+        with FakeHost(gpus=1, mig=True, fake_nvml=FAKENVML) as fh:
+            for naming in ("index,uuid", "index"):
+                with self.subTest(naming=naming):
+                    self.generate(fh, "--device-name-strategy", naming)
+                    path = os.path.join(fh.tmp, "spec.json")
+                    data_path = fh.manifest["nvml"]["data"]
+                    saved = open(data_path).read()
+                    data = json.loads(saved)
+                    old = data["gpus"][0]["migs"].pop()
+                    open(data_path, "w").write(json.dumps(data))
+                    try:
+                        r = fh.nvbind("cdi", "check", path)
+                    finally:
+                        open(data_path, "w").write(saved)
+                    self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                    self.assertIn("MIG device removed: " + (old["uuid"] if "uuid" in naming else ""), r.stdout)
+                    self.assertEqual(fh.nvbind("cdi", "check", path).returncode, 0)
 
 
 class ListSpecs(unittest.TestCase):
