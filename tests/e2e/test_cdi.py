@@ -400,5 +400,58 @@ class PodmanPackagedDriver(unittest.TestCase):
             self.assertIn(f"libcuda.so (libc6,x86-64) => {lib}/libcuda.so", listing)
 
 
+def real_host():
+    """tests/realhost's Debian-packaged host and driver-less image, or a reason to skip."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(os.path.dirname(here), "realhost", "realhost.py")
+    if not os.path.exists(path):
+        raise unittest.SkipTest("tests/realhost/realhost.py is not in this tree")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("realhost", path)
+    realhost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(realhost)
+    try:
+        return realhost.ensure()
+    except realhost.RealHostUnavailable as e:
+        raise unittest.SkipTest(str(e))
+
+
+@unittest.skipUnless(shutil.which("podman"), "podman is not installed")
+class RealPackaging(unittest.TestCase):
+    """Debian's own NVIDIA packages (alternatives links, nvidia/current folders): inside a
+    driver-less Debian image, each driver file is where its program looks, and the library
+    cache keeps libcuda after the image runs ldconfig again."""
+
+    KIND = "nvbind-real.test/gpu"
+
+    def test_files_where_programs_look(self):
+        host = real_host()
+        spec = os.path.join(SPEC_DIR, "nvbind-real.test-gpu.json")
+        os.makedirs(SPEC_DIR, exist_ok=True)
+        self.addCleanup(lambda: os.path.exists(spec) and os.unlink(spec))
+        r = nvbind("--root", host["root"], "cdi", "generate", "--kind", self.KIND, "--output", spec)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lib = "/usr/lib/x86_64-linux-gnu"
+        files = ["/usr/share/nvidia/nvoptix.bin", "/usr/share/vulkan/icd.d/nvidia_icd.json",
+                 "/usr/share/glvnd/egl_vendor.d/10_nvidia.json", f"{lib}/vdpau/libvdpau_nvidia.so.1",
+                 f"{lib}/gbm/nvidia-drm_gbm.so", f"{lib}/libcuda.so.1", f"{lib}/libnvidia-ml.so.1",
+                 f"{lib}/libnvidia-vulkan-producer.so.{host['driver_version']}"]
+        cmd = ("command -v nvidia-smi; "
+               f"for f in {' '.join(files)}; do test -s $f && echo found $f; done; "
+               "ldconfig -p | grep -F 'libcuda.so.1 (libc6,x86-64)'; ldconfig; "
+               "echo after; ldconfig -p | grep -F 'libcuda.so.1 (libc6,x86-64)'")
+        r = run(["podman", "run", "--rm", "--device", self.KIND + "=0", host["image"], "sh", "-c", cmd], timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout
+        self.assertTrue(out.startswith("/usr/bin/nvidia-smi\n"), out)
+        for f in files:
+            self.assertIn(f"found {f}\n", out)
+        # /lib is /usr/lib in the image (merged /usr): the image's own ldconfig may name either.
+        cached = r"(?m)libcuda\.so\.1 \(libc6,x86-64\) => (/usr)?/lib/x86_64-linux-gnu/libcuda\.so\.1$"
+        before, after = out.split("\nafter\n")
+        self.assertRegex(before, cached)
+        self.assertRegex(after, cached, "a later ldconfig in the image keeps libcuda")
+
+
 if __name__ == "__main__":
     unittest.main()
