@@ -29,7 +29,7 @@ class SchemaValid(unittest.TestCase):
         cls.jsonschema = jsonschema
 
     def test_every_layout_json_and_yaml(self):
-        for layout in ("debian", "fedora", "arch", "operator"):
+        for layout in ("debian", "debian-packaged", "fedora", "arch", "operator"):
             with self.subTest(layout=layout), FakeHost(layout=layout, gpus=3, shuffle_minors=True) as fh:
                 out = os.path.join(fh.tmp, "spec.json")
                 r = fh.nvbind("cdi", "generate", "--output", out)
