@@ -252,7 +252,9 @@ static int library_folders(nvb_discovery *d, nvb_strv *offered, nvb_strv *data)
         dir_part(ddir, c->host_path + d->drv->root_len);
         if (push_once(offered, odir) < 0)
             return -1;
-        if (strcmp(odir, ddir) != 0 && nvb_strv_pushf(data, "%s\n%s", ddir, odir) < 0)
+        char pair[2 * PATH_MAX + 2];
+        if (strcmp(odir, ddir) != 0 && snprintf(pair, sizeof pair, "%s\n%s", ddir, odir) < (int)sizeof pair &&
+            push_once(data, pair) < 0)
             return -1;
     }
     return 0;
