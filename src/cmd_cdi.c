@@ -5,6 +5,7 @@
 #include "policy/cdi_check.h"
 #include "policy/cdi_generate.h"
 #include "policy/profiles.h"
+#include "runtime/spec_install.h"
 #include "config/config.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -20,18 +21,24 @@ static const char generate_usage[] =
     "         [--device-name-strategy index,uuid,type-index] [--profile NAME] [--hook-path PATH]\n"
     "         [--format json|yaml] [--output FILE|DIR|-]";
 
-/* Where and how to write: stdout, a file, or the conventional name inside a folder. */
+/* Where and how to write: stdout, a file, or the conventional name inside a folder. A
+ * name ending in '/' is a folder also when it does not exist yet: *make_dir says so, and
+ * the folder is made only when there is a spec to put in it. */
 static int resolve_output(const char *output, const char *format, const char *kind, bool *yaml, char **path,
-                          nvb_err *err)
+                          bool *make_dir, nvb_err *err)
 {
     *path = NULL;
+    *make_dir = false;
     if (format && strcmp(format, "json") != 0 && strcmp(format, "yaml") != 0)
         return nvb_errf(err, NVB_EXIT_USAGE, "cdi generate: --format '%s': expected json or yaml", format);
     *yaml = format && strcmp(format, "yaml") == 0;
     if (!output || strcmp(output, "-") == 0)
         return 0;
     struct stat st;
-    if (stat(output, &st) == 0 && S_ISDIR(st.st_mode)) {
+    bool is_dir = stat(output, &st) == 0 && S_ISDIR(st.st_mode);
+    if (!is_dir && nvb_endswith(output, "/"))
+        is_dir = *make_dir = true;
+    if (is_dir) {
         _cleanup_free_ char *name = nvb_cdi_spec_file_name(kind, *yaml);
         *path = name ? nvb_path_join(output, name) : NULL;
         return *path ? 0 : nvb_errf(err, NVB_EXIT_IO, "out of memory");
@@ -53,6 +60,7 @@ static nvb_host *discover_with_config(const nvb_cli *cli, const nvb_config *cfg,
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
     } else {
         o.skip_pci_details = true; /* a spec holds no PCI ids or NUMA node */
+        o.nvml_for_mig = true;     /* MIG devices, when /proc shows some */
         h = nvb_host_discover(&o, err);
     }
     nvb_strv_free(&libs);
@@ -95,9 +103,9 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
     nvb_cdi_gen_opts go = {.kind = kind};
     if (strategies && nvb_naming_parse(strategies, &go.naming, &err) < 0)
         return nvb_cli_fail(&err);
-    bool yaml = false;
+    bool yaml = false, make_dir = false;
     _cleanup_free_ char *path = NULL;
-    if (resolve_output(output, format, kind, &yaml, &path, &err) < 0)
+    if (resolve_output(output, format, kind, &yaml, &path, &make_dir, &err) < 0)
         return nvb_cli_fail(&err);
 
     nvb_config cfg = {0};
@@ -113,6 +121,8 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
     go.hook_path = hook_path ? hook_path : cfg.cdi.hook_path ? cfg.cdi.hook_path : cli->self_exe;
     if (!(h = discover_with_config(cli, &cfg, &err)))
         goto out;
+    for (size_t i = 0; i < h->warnings.n; i++) /* e.g. no driver library: the spec would lack them */
+        fprintf(stderr, "nvbind: warning: %s\n", h->warnings.v[i]);
     if (nvb_profile_resolve(&cfg, h, profile, &go.caps, &extra, &workload, &err) < 0)
         goto out;
     if (strcmp(kind, "nvidia.com/gpu-bolt") == 0 && nvb_bolt_capsule_edits(&cfg, workload, &extra) < 0) {
@@ -139,7 +149,7 @@ out:
     }
     if (!path)
         return fputs(text, stdout) < 0 || fflush(stdout) ? NVB_EXIT_IO : 0;
-    if (nvb_write_file_atomic(path, text, strlen(text), 0644, &err) < 0)
+    if ((make_dir && nvb_spec_dir_make(output, &err) < 0) || nvb_write_file_atomic(path, text, strlen(text), 0644, &err) < 0)
         return nvb_cli_fail(&err);
     return 0;
 }
@@ -269,8 +279,10 @@ static int cdi_check(nvb_cli *cli, int argc, char **argv)
         nvb_strv_free(&files);
         return nvb_cli_fail(&err);
     }
-    nvb_host *h = nvb_cli_discover(cli, &cfg, false, &err);
+    nvb_host *h = discover_with_config(cli, &cfg, &err);
     nvb_config_clear(&cfg);
+    for (size_t i = 0; h && i < h->warnings.n; i++)
+        fprintf(stderr, "nvbind: warning: %s\n", h->warnings.v[i]);
     int rc = 0;
     for (size_t i = 0; i < files.n; i++) {
         json_t *spec = nvb_cdi_load_file(files.v[i], &err);

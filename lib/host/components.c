@@ -18,46 +18,97 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Add the file at `path` inside the driver root (following links) when it exists. */
-static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const char *path, unsigned caps)
-{
-    char resolved[PATH_MAX];
-    struct stat st;
-    if (nvb_rootpath_lookup(d->drv, path, resolved, &st) < 0 || !S_ISREG(st.st_mode))
-        return 0;
-    char *host = nvb_rootpath_host(d->drv, resolved);
-    char *container = strdup(resolved);
-    return nvb_host_add_component(d, kind, host, container, caps, false) ? 1 : -1;
-}
-
 static const char *base_name(const char *p)
 {
     const char *s = strrchr(p, '/');
     return s ? s + 1 : p;
 }
 
-/* A library entry whose name is one of the driver's (the callers check): so must be the
- * file it resolves to (a libcuda.so.1 link to a leftover libcuda.so.535.x is not this
- * driver's). */
-static int add_library(nvb_discovery *d, const char *path, const char *soname, bool compat32)
+/* "dir" + "/" + name into out (PATH_MAX bytes); false when too long. */
+static bool join(char *out, const char *dir, const char *name)
 {
-    char resolved[PATH_MAX];
-    if (nvb_rootpath_lookup(d->drv, path, resolved, NULL) < 0)
+    return nvb_path_cat(out, PATH_MAX, strcmp(dir, "/") ? dir : "", "/", name);
+}
+
+/* The folder part of `path` ("/" for "/x") into out (PATH_MAX bytes). */
+static void dir_part(char *out, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+    memcpy(out, slash ? path : "/", n);
+    out[n] = '\0';
+}
+
+/* Follow one link of `cur` (a path inside the driver root whose folder `dir` is resolved)
+ * when it stays in `dir`: its next name in `cur`, 1. 0 when `cur` is no link or its target
+ * lies in another folder (or nowhere); -errno on failure. */
+static int follow_in_folder(nvb_discovery *d, const char *dir, char *cur)
+{
+    char target[PATH_MAX], tdir[PATH_MAX], rtdir[PATH_MAX];
+    _cleanup_free_ char *host = nvb_rootpath_host(d->drv, cur);
+    if (!host)
+        return -ENOMEM;
+    ssize_t n = readlink(host, target, sizeof target - 1);
+    if (n < 0)
+        return errno == EINVAL || errno == ENOENT ? 0 : -errno;
+    target[n] = '\0';
+    const char *name = base_name(target);
+    if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
         return 0;
-    unsigned caps = nvb_driver_lib_caps(base_name(resolved), d->h->driver_version);
-    if (!caps)
+    if (name != target) { /* a target with a folder part: is that folder this one? */
+        char joined[PATH_MAX];
+        if (target[0] != '/' && !join(joined, dir, target))
+            return -ENAMETOOLONG;
+        dir_part(tdir, target[0] == '/' ? target : joined);
+        if (nvb_rootpath_lookup(d->drv, tdir, rtdir, NULL) < 0 || strcmp(rtdir, dir) != 0)
+            return 0;
+    }
+    return join(cur, dir, name) ? 1 : -ENAMETOOLONG;
+}
+
+/* The path programs use for the file at `path` inside the driver root, into out (PATH_MAX
+ * bytes): its folder resolved, then its links followed while they stay in that folder.
+ *
+ * A link that leads out of its folder is how a packaging offers a file where programs look
+ * for it: /usr/bin/nvidia-smi -> /etc/alternatives/... -> /usr/lib/nvidia/current/nvidia-smi,
+ * /usr/lib/<triplet>/libcuda.so.1 -> ... -> <triplet>/nvidia/current/libcuda.so.1. The
+ * container gets the file at that link's path, and only there: an image has none of the
+ * host's links, so a mount at the target alone is invisible to PATH, to the loader's cache
+ * and to a library that opens a fixed path (libnvoptix reads /usr/share/nvidia/nvoptix.bin),
+ * while the target folders (nvidia/current, a tesla flavour's own) are the packaging's private
+ * layout that no program names. A link within its folder (libcuda.so.1 ->
+ * libcuda.so.550.54.14) is the SONAME link ldconfig makes again inside the container: the
+ * file keeps its own name there. 0, or -errno. */
+static int offered_path(nvb_discovery *d, const char *path, char *out)
+{
+    char dir[PATH_MAX], rdir[PATH_MAX];
+    dir_part(dir, path);
+    int r = nvb_rootpath_lookup(d->drv, dir, rdir, NULL);
+    if (r < 0)
+        return r;
+    if (!*base_name(path) || !join(out, rdir, base_name(path)))
+        return -ENAMETOOLONG;
+    for (int hops = 0; hops < 40; hops++) {
+        r = follow_in_folder(d, rdir, out);
+        if (r <= 0)
+            return r;
+    }
+    return -ELOOP;
+}
+
+/* Add the file at `path` inside the driver root (its data: links followed) at the path
+ * programs use, when it exists. */
+static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const char *path, unsigned caps)
+{
+    char resolved[PATH_MAX], offered[PATH_MAX];
+    struct stat st;
+    if (nvb_rootpath_lookup(d->drv, path, resolved, &st) < 0 || !S_ISREG(st.st_mode))
         return 0;
-    if (compat32)
-        caps |= NVB_CAP_COMPAT32;
+    if (offered_path(d, path, offered) < 0)
+        memcpy(offered, resolved, sizeof offered);
     char *host = nvb_rootpath_host(d->drv, resolved);
-    nvb_component *c = nvb_host_add_component(d, NVB_COMP_LIBRARY, host, strdup(resolved), caps, false);
-    if (!c)
-        return -1;
-    /* The cache keys a library by its SONAME, and also lists development links
-     * ("libcuda.so"); only the versioned key is the SONAME. */
-    if (soname && !c->soname && !nvb_endswith(soname, ".so") && !(c->soname = strdup(soname)))
-        return -1;
-    return 0;
+    char *container = strdup(offered);
+    return nvb_host_add_component(d, kind, host, container, caps, false) ? 1 : -1;
 }
 
 /* ELF class from the header: 1 = 32-bit, 2 = 64-bit, 0 = not ELF. */
@@ -68,6 +119,57 @@ static int elf_class(nvb_discovery *d, const char *path)
     if (fd < 0 || read(fd, id, sizeof id) != (ssize_t)sizeof id || memcmp(id, "\177ELF", 4) != 0)
         return 0;
     return id[4];
+}
+
+/* How a library found at some path is added: its ELF class when the caller knows it
+ * (-1: read it from the file), the folder it is offered in when that is not its own
+ * (a file only the packaging folder holds), and whether a file already offered at another
+ * path is left alone (folder scans: the cache named the path programs use). */
+struct lib_how {
+    int elf_class;
+    const char *offered_dir;
+    bool skip_known;
+};
+
+/* A library entry whose name is one of the driver's (the callers check): so must be the
+ * file it resolves to (a libcuda.so.1 link to a leftover libcuda.so.535.x is not this
+ * driver's). */
+static int add_library(nvb_discovery *d, const char *path, const char *soname, struct lib_how how)
+{
+    char resolved[PATH_MAX], offered[PATH_MAX];
+    if (nvb_rootpath_lookup(d->drv, path, resolved, NULL) < 0)
+        return 0;
+    unsigned caps = nvb_driver_lib_caps(base_name(resolved), d->h->driver_version);
+    if (!caps)
+        return 0;
+    char *host = nvb_rootpath_host(d->drv, resolved);
+    if (!host)
+        return -1;
+    if (how.skip_known && nvb_host_find_file(d, host)) {
+        free(host);
+        return 0;
+    }
+    int cls = how.elf_class >= 0 ? how.elf_class : elf_class(d, resolved);
+    if (cls == 0) { /* not a shared object: a stray text file with a library's name */
+        free(host);
+        return 0;
+    }
+    if (cls == 1)
+        caps |= NVB_CAP_COMPAT32;
+    if (offered_path(d, path, offered) < 0)
+        memcpy(offered, resolved, sizeof offered);
+    if (how.offered_dir && !join(offered, how.offered_dir, base_name(offered))) {
+        free(host);
+        return 0;
+    }
+    nvb_component *c = nvb_host_add_component(d, NVB_COMP_LIBRARY, host, strdup(offered), caps, false);
+    if (!c)
+        return -1;
+    /* The cache keys a library by its SONAME, and also lists development links
+     * ("libcuda.so"); only the versioned key is the SONAME. */
+    if (soname && !c->soname && !nvb_endswith(soname, ".so") && !(c->soname = strdup(soname)))
+        return -1;
+    return 0;
 }
 
 /* Resolve a folder inside the driver root and open it for listing; false when absent, or
@@ -87,32 +189,137 @@ static bool open_search_dir(nvb_discovery *d, const char *dir_in_drv, const char
     return nvb_dir_open(dir, d->drv, resolved) == 0;
 }
 
-/* "dir" + "/" + name into out (PATH_MAX bytes); false when too long. */
-static bool join(char *out, const char *dir, const char *name)
-{
-    return nvb_path_cat(out, PATH_MAX, strcmp(dir, "/") ? dir : "", "/", name);
-}
-
-/* Fallback when the cache lists no driver library: scan a folder inside the driver root. */
-static int scan_library_dir(nvb_discovery *d, const char *dir_in_drv)
+/* Scan a folder inside the driver root for the driver's libraries that are not known yet;
+ * those found are offered in `offered_dir` when not NULL, else where they are. */
+static int scan_library_dir(nvb_discovery *d, const char *dir_in_drv, const char *offered_dir)
 {
     char resolved[PATH_MAX], path[PATH_MAX];
     nvb_dir dir;
     if (!open_search_dir(d, dir_in_drv, "lib", resolved, &dir))
         return 0;
     const char *name;
-    unsigned char type;
     int r = 0;
-    while (r >= 0 && (name = nvb_dir_next(&dir, &type))) {
+    while (r >= 0 && (name = nvb_dir_next(&dir, NULL))) {
         if (!nvb_driver_lib_caps(name, d->h->driver_version) || !join(path, resolved, name))
             continue;
-        int cls = elf_class(d, path);
-        if (cls == 0 && type != DT_LNK)
-            continue;
-        r = add_library(d, path, NULL, cls == 1);
+        r = add_library(d, path, NULL, (struct lib_how){-1, offered_dir, true});
     }
     nvb_dir_close(&dir);
     return r < 0 ? -1 : 0;
+}
+
+/* GBM backends in a library folder's gbm/ ("<drm driver>_gbm.so", nvidia-drm_gbm.so): a
+ * link to the driver's allocator library, which the GBM loader opens by that path. */
+static int scan_gbm_dir(nvb_discovery *d, const char *lib_dir)
+{
+    char gbm[PATH_MAX], resolved[PATH_MAX], path[PATH_MAX], data[PATH_MAX], offered[PATH_MAX];
+    nvb_dir dir;
+    if (!join(gbm, lib_dir, "gbm") || !open_search_dir(d, gbm, "*_gbm.so", resolved, &dir))
+        return 0;
+    const char *name;
+    int r = 0;
+    while (r >= 0 && (name = nvb_dir_next(&dir, NULL))) {
+        if (fnmatch("*_gbm.so", name, 0) != 0 || !join(path, resolved, name) ||
+            nvb_rootpath_lookup(d->drv, path, data, NULL) < 0 ||
+            !nvb_driver_lib_caps(base_name(data), d->h->driver_version) || offered_path(d, path, offered) < 0)
+            continue;
+        unsigned caps = NVB_CAP_GRAPHICS | (elf_class(d, data) == 1 ? NVB_CAP_COMPAT32 : 0);
+        if (!nvb_host_add_component(d, NVB_COMP_LIBRARY, nvb_rootpath_host(d->drv, data), strdup(offered), caps,
+                                    false))
+            r = -1;
+    }
+    nvb_dir_close(&dir);
+    return r;
+}
+
+/* Push s onto v unless it is there already. */
+static int push_once(nvb_strv *v, const char *s)
+{
+    return nvb_strv_contains(v, s) ? 0 : nvb_strv_push(v, s);
+}
+
+/* The driver's library folders, from the libraries found so far: where each is offered
+ * (`offered`) and, for files offered through a link into another folder, "<data
+ * folder>\n<offered folder>" (`data`). */
+static int library_folders(nvb_discovery *d, nvb_strv *offered, nvb_strv *data)
+{
+    for (size_t i = 0; i < d->h->n_comps; i++) {
+        const nvb_component *c = &d->h->comps[i];
+        if (c->kind != NVB_COMP_LIBRARY)
+            continue;
+        char odir[PATH_MAX], ddir[PATH_MAX];
+        dir_part(odir, c->container_path);
+        dir_part(ddir, c->host_path + d->drv->root_len);
+        if (push_once(offered, odir) < 0)
+            return -1;
+        char pair[2 * PATH_MAX + 2];
+        if (strcmp(odir, ddir) != 0 && snprintf(pair, sizeof pair, "%s\n%s", ddir, odir) < (int)sizeof pair &&
+            push_once(data, pair) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The driver files the cache does not list, also when it lists others: a distribution puts
+ * loader modules in subfolders (vdpau/, gbm/) and keeps some libraries only in its package
+ * folder (Debian's nvidia/current/ holds libnvidia-vulkan-producer without a link to it).
+ * Searched: each folder the driver's libraries are offered in, its vdpau/ and gbm/, then each
+ * folder their data lives in, whose extra files are offered beside the others. */
+static int scan_driver_folders(nvb_discovery *d)
+{
+    nvb_strv offered = {0}, data = {0};
+    int r = library_folders(d, &offered, &data);
+    for (size_t i = 0; r >= 0 && i < offered.n; i++) {
+        char sub[PATH_MAX];
+        r = join(sub, offered.v[i], "vdpau") ? scan_library_dir(d, sub, NULL) : 0;
+        if (r >= 0)
+            r = scan_gbm_dir(d, offered.v[i]);
+        if (r >= 0)
+            r = scan_library_dir(d, offered.v[i], NULL);
+    }
+    for (size_t i = 0; r >= 0 && i < data.n; i++) {
+        char *nl = strchr(data.v[i], '\n');
+        *nl = '\0';
+        r = scan_library_dir(d, data.v[i], nl + 1);
+    }
+    nvb_strv_free(&offered);
+    nvb_strv_free(&data);
+    return r < 0 ? -1 : 0;
+}
+
+/* The X server's NVIDIA driver module and GLX extension, where the server loads them. */
+static int discover_xorg_modules(nvb_discovery *d)
+{
+    static const char *const bases[] = {"/usr/lib/xorg/modules", "/usr/lib64/xorg/modules"};
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/drivers/nvidia_drv.so", bases[i]);
+        if (add_drv_file(d, NVB_COMP_LIBRARY, path, NVB_CAP_DISPLAY) < 0)
+            return -1;
+        snprintf(path, sizeof path, "%s/extensions", bases[i]);
+        if (scan_library_dir(d, path, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The cache's entries for the driver's libraries: SONAMEs first, then development links
+ * ("libcuda.so") for files no SONAME reached. A distribution can point libcuda.so through
+ * its own alternatives link, and the container gets that name from the symlink hook. */
+static int add_cached_libraries(nvb_discovery *d, const nvb_ldcache *cache)
+{
+    int r = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; r >= 0 && i < cache->n; i++) {
+            const nvb_ldcache_entry *e = &cache->entries[i];
+            bool x64 = nvb_ldcache_is_x86_64(e->flags), x32 = nvb_ldcache_is_i386(e->flags);
+            if (nvb_endswith(e->name, ".so") != (pass == 1))
+                continue;
+            if ((x64 || x32) && nvb_driver_lib_caps(base_name(e->path), d->h->driver_version))
+                r = add_library(d, e->path, e->name, (struct lib_how){x32 ? 1 : 2, NULL, pass == 1});
+        }
+    }
+    return r;
 }
 
 static int discover_libraries(nvb_discovery *d, nvb_err *err)
@@ -127,13 +334,7 @@ static int discover_libraries(nvb_discovery *d, nvb_err *err)
             return -1;
         nvb_err_clear(err);
     } else {
-        int r = 0;
-        for (size_t i = 0; r >= 0 && i < cache.n; i++) {
-            const nvb_ldcache_entry *e = &cache.entries[i];
-            bool x64 = nvb_ldcache_is_x86_64(e->flags), x32 = nvb_ldcache_is_i386(e->flags);
-            if ((x64 || x32) && nvb_driver_lib_caps(base_name(e->path), d->h->driver_version))
-                r = add_library(d, e->path, e->name, x32);
-        }
+        int r = add_cached_libraries(d, &cache);
         nvb_ldcache_close(&cache);
         if (r < 0)
             return nvb_errf(err, NVB_EXIT_IO, "out of memory");
@@ -142,12 +343,14 @@ static int discover_libraries(nvb_discovery *d, nvb_err *err)
         static const char *const usual[] = {"/lib64", "/lib", "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib",
                                             "/usr/local/nvidia/lib64", "/usr/local/nvidia/lib"};
         for (size_t i = 0; i < sizeof usual / sizeof usual[0]; i++)
-            if (scan_library_dir(d, usual[i]) < 0)
+            if (scan_library_dir(d, usual[i], NULL) < 0)
                 return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
     for (const char *const *p = d->library_search; p && *p; p++)
-        if (scan_library_dir(d, *p) < 0)
+        if (scan_library_dir(d, *p, NULL) < 0)
             return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (scan_driver_folders(d) < 0 || discover_xorg_modules(d) < 0)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     return 0;
 }
 

@@ -23,11 +23,18 @@ int nvb_discover_gpus(nvb_discovery *d, nvb_err *err);
 int nvb_discover_devnodes(nvb_discovery *d, nvb_err *err);
 int nvb_discover_components(nvb_discovery *d, nvb_err *err);
 int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms);
+/* Whether a GPU shows MIG instances: a gi<N> folder in its
+ * /proc/driver/nvidia/capabilities/gpu<minor>/mig/, which the driver makes per GPU instance. */
+bool nvb_mig_shown(nvb_discovery *d);
 
 /* stat the node at container path `path` (resolved inside the host root) into *out.
  * 0 on success, -errno when absent or not a device. */
 int nvb_stat_devnode(nvb_discovery *d, const char *path, nvb_devnode *out);
-/* Add a component (taking both strings) or merge it into the one with the same host
- * path. Returns the component, NULL when out of memory. */
+/* Add a component (taking both strings) or merge it into the one with the same host path
+ * and container path: one file offered at two paths programs use (libnvidia-allocator as
+ * itself and as the GBM backend) is two components. Returns the component, NULL when out of
+ * memory. */
 nvb_component *nvb_host_add_component(nvb_discovery *d, enum nvb_component_kind kind, char *host_path,
                                       char *container_path, unsigned caps, bool is_dir);
+/* A component whose data is the file at host_path, at any container path; NULL when none. */
+nvb_component *nvb_host_find_file(const nvb_discovery *d, const char *host_path);

@@ -71,8 +71,11 @@ static uint32_t path_hash(const char *s)
     return h;
 }
 
-/* The component with this host path, by way of the index; NULL when there is none. */
-static nvb_component *find_component(const nvb_discovery *d, const char *host_path, uint32_t h)
+/* The component with this host path and, when container_path is not NULL, this container
+ * path, by way of the index (hashed by host path, so every container path of one file is
+ * on the same probe chain); NULL when there is none. */
+static nvb_component *find_component(const nvb_discovery *d, const char *host_path, const char *container_path,
+                                     uint32_t h)
 {
     if (!d->comp_index)
         return NULL;
@@ -81,9 +84,15 @@ static nvb_component *find_component(const nvb_discovery *d, const char *host_pa
         if (!pos)
             return NULL;
         nvb_component *c = &d->h->comps[pos - 1];
-        if (d->comp_index[i].hash == h && strcmp(c->host_path, host_path) == 0)
+        if (d->comp_index[i].hash == h && strcmp(c->host_path, host_path) == 0 &&
+            (!container_path || strcmp(c->container_path, container_path) == 0))
             return c;
     }
+}
+
+nvb_component *nvb_host_find_file(const nvb_discovery *d, const char *host_path)
+{
+    return find_component(d, host_path, NULL, path_hash(host_path));
 }
 
 /* Index h->comps[n] under hash h; the index stays at most half full. */
@@ -121,8 +130,8 @@ nvb_component *nvb_host_add_component(nvb_discovery *d, enum nvb_component_kind 
     if (!host_path || !container_path || h->n_comps >= UINT32_MAX - 1)
         goto fail;
     uint32_t hash = path_hash(host_path);
-    nvb_component *known = find_component(d, host_path, hash);
-    if (known) { /* already known: merge */
+    nvb_component *known = find_component(d, host_path, container_path, hash);
+    if (known) { /* already known at this path: merge */
         known->caps |= caps;
         free(host_path);
         free(container_path);
@@ -224,7 +233,15 @@ static void discovery_clear(nvb_discovery *d)
     free(d->proc_devices);
 }
 
-nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
+static bool has_libraries(const nvb_host *h)
+{
+    for (size_t i = 0; i < h->n_comps; i++)
+        if (h->comps[i].kind == NVB_COMP_LIBRARY)
+            return true;
+    return false;
+}
+
+static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
 {
     const char *root = opts->root && *opts->root ? opts->root : "/";
     const char *drv = opts->driver_root && *opts->driver_root ? opts->driver_root : "/";
@@ -274,14 +291,58 @@ nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
         goto fail;
     }
-    if (opts->with_nvml)
-        nvb_discover_nvml(&d, opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000);
+    if (opts->with_nvml || (opts->nvml_for_mig && nvb_mig_shown(&d))) {
+        unsigned timeout_ms = opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000;
+        if (nvb_discover_nvml(&d, timeout_ms) < 0 && nvb_mig_shown(&d)) {
+            h->mig_unknown = true;
+            if (nvb_strv_push(&h->warnings, "MIG: a GPU has MIG instances (/proc/driver/nvidia/capabilities) but "
+                                            "NVML could not list them: no MIG device is described") < 0) {
+                nvb_errf(err, NVB_EXIT_IO, "out of memory");
+                goto fail;
+            }
+        }
+    }
     discovery_clear(&d);
     return h;
 fail:
     discovery_clear(&d);
     nvb_host_free(h);
     return NULL;
+}
+
+/* Where the NVIDIA GPU operator's driver container shows its root to the host. */
+#define OPERATOR_DRIVER_ROOT "/run/nvidia/driver"
+
+nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
+{
+    nvb_host *h = discover_once(opts, err);
+    bool given = opts->driver_root && *opts->driver_root;
+    if (!h || has_libraries(h) || given)
+        goto out;
+    /* A GPU-operator host: its own cache lists none of the driver's libraries, the driver
+     * container's root at /run/nvidia/driver has them. Taken only when it has them. */
+    nvb_discover_opts op = *opts;
+    op.driver_root = OPERATOR_DRIVER_ROOT;
+    nvb_err op_err = {0};
+    nvb_host *oh = discover_once(&op, &op_err);
+    if (oh && has_libraries(oh)) {
+        nvb_host_free(h);
+        return oh;
+    }
+    nvb_host_free(oh);
+out:
+    /* Never a spec without libraries by surprise: containers would get the device nodes
+     * and no CUDA, NVML or graphics library. */
+    if (h && !has_libraries(h) &&
+        nvb_strv_pushf(&h->warnings,
+                       "no NVIDIA driver library found in the driver root %s%s: containers get the device nodes "
+                       "only; name the folder that holds the driver's libraries with --driver-root",
+                       h->driver_root, given ? "" : " (nor in " OPERATOR_DRIVER_ROOT ")") < 0) {
+        nvb_host_free(h);
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        return NULL;
+    }
+    return h;
 }
 
 void nvb_host_free(nvb_host *h)

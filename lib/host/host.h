@@ -89,6 +89,7 @@ typedef struct nvb_host {
     enum nvb_kmod kmod;
     char *cuda_version;   /* "12.4" from NVML, NULL when unknown */
     bool nvml_loaded;     /* NVML enrichment ran and answered */
+    bool mig_unknown;     /* /proc shows MIG instances but NVML could not list them */
     bool wsl2;
     nvb_gpu *gpus;
     size_t n_gpus;
@@ -104,6 +105,10 @@ typedef struct nvb_discover_opts {
     const char *driver_root;   /* NULL = same as root */
     const char *const *library_search;  /* NULL-terminated, may be NULL */
     bool with_nvml;            /* enrich through NVML (info --detailed) */
+    /* Enrich through NVML only when a GPU shows MIG instances in /proc (cdi generate,
+     * cdi check): MIG devices' UUIDs come from NVML alone, and a host without MIG keeps the
+     * path free of NVML. */
+    bool nvml_for_mig;
     unsigned nvml_timeout_ms;  /* 0 = default (5000) */
     /* Leave out the GPUs' PCI vendor/device ids and NUMA node (vendor_id, device_id 0,
      * numa_node -1): nothing a container's edits need, and two sysfs reads per GPU. */

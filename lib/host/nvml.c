@@ -2,6 +2,7 @@
  * with dlopen from the driver root only when a command asks for it, and bounded in time:
  * a hung NVML must never hang nvbind, so the calls run on a worker thread. */
 #include "host/discover.h"
+#include "host/hostio.h"
 #include "host/procfs.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -216,6 +217,25 @@ static void apply(nvb_discovery *d, struct nvml_job *job)
             add_cap_node(d, &md->nodes, rel);
         }
     }
+}
+
+bool nvb_mig_shown(nvb_discovery *d)
+{
+    for (size_t i = 0; i < d->h->n_gpus; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "/proc/driver/nvidia/capabilities/gpu%u/mig", d->h->gpus[i].minor);
+        nvb_dir dir;
+        if (nvb_dir_open(&dir, &d->root, path) < 0)
+            continue;
+        const char *name;
+        bool found = false;
+        while (!found && (name = nvb_dir_next(&dir, NULL)))
+            found = strncmp(name, "gi", 2) == 0 && name[2] >= '0' && name[2] <= '9';
+        nvb_dir_close(&dir);
+        if (found)
+            return true;
+    }
+    return false;
 }
 
 int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)

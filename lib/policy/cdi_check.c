@@ -75,12 +75,16 @@ static int find_version(const json_t *edits, void *ctx)
     json_t *m;
     json_array_foreach(json_object_get(edits, "mounts"), i, m)
     {
-        const char *cp = json_string_value(json_object_get(m, "containerPath"));
-        if (!cp || *out)
-            continue;
-        *out = version_suffix(cp, "libcuda.so.");
-        if (!*out)
-            *out = version_suffix(cp, "libnvidia-ml.so.");
+        /* The data's name carries the version; the container path may be the SONAME only
+         * (a packaging's alternatives link, libcuda.so.1). */
+        for (int k = 0; k < 2 && !*out; k++) {
+            const char *p = json_string_value(json_object_get(m, k ? "containerPath" : "hostPath"));
+            if (!p)
+                continue;
+            *out = version_suffix(p, "libcuda.so.");
+            if (!*out)
+                *out = version_suffix(p, "libnvidia-ml.so.");
+        }
     }
     return 0;
 }
@@ -168,6 +172,56 @@ static bool host_has_uuid(const nvb_host *h, const char *uuid)
     return false;
 }
 
+static bool host_has_mig(const nvb_host *h, const char *uuid)
+{
+    for (size_t i = 0; i < h->n_gpus; i++)
+        for (size_t m = 0; m < h->gpus[i].n_migs; m++)
+            if (strcmp(h->gpus[i].migs[m].uuid, uuid) == 0)
+                return true;
+    return false;
+}
+
+/* MIG devices: by UUID when the spec names them so, else by their "<gpu>:<mig>" names.
+ * Not compared when the host's MIG layout is unknown (NVML could not be asked). */
+static int mig_reasons(const json_t *spec, const nvb_host *h, nvb_strv *reasons)
+{
+    if (h->mig_unknown)
+        return 0;
+    nvb_strv uuids = {0}, names = {0};
+    size_t i;
+    json_t *dev;
+    int r = 0;
+    json_array_foreach(json_object_get(spec, "devices"), i, dev)
+    {
+        const char *name = json_string_value(json_object_get(dev, "name"));
+        if (name && strncmp(name, "MIG-", 4) == 0)
+            r |= nvb_strv_push(&uuids, name);
+        else if (name && isdigit((unsigned char)name[0]) && strchr(name, ':'))
+            r |= nvb_strv_push(&names, name);
+    }
+    for (size_t k = 0; r == 0 && k < uuids.n; k++)
+        if (!host_has_mig(h, uuids.v[k]))
+            r = nvb_strv_pushf(reasons, "MIG device removed: %s is no longer on the host", uuids.v[k]);
+    for (size_t g = 0; r == 0 && g < h->n_gpus; g++) {
+        for (size_t m = 0; r == 0 && m < h->gpus[g].n_migs; m++) {
+            const nvb_mig_device *md = &h->gpus[g].migs[m];
+            char idx[32];
+            snprintf(idx, sizeof idx, "%u:%u", md->gpu_index, md->mig_index);
+            if (uuids.n ? !nvb_strv_contains(&uuids, md->uuid) : !nvb_strv_contains(&names, idx))
+                r = nvb_strv_pushf(reasons, "MIG device added: %s (%s, GPU instance %u, compute instance %u) is not in "
+                                            "the spec", md->uuid, idx, md->gi, md->ci);
+        }
+    }
+    size_t host_migs = 0;
+    for (size_t g = 0; g < h->n_gpus; g++)
+        host_migs += h->gpus[g].n_migs;
+    if (r == 0 && !uuids.n && names.n > host_migs)
+        r = nvb_strv_pushf(reasons, "MIG device removed: spec has %zu MIG devices, host has %zu", names.n, host_migs);
+    nvb_strv_free(&uuids);
+    nvb_strv_free(&names);
+    return r < 0 ? -1 : 0;
+}
+
 int nvb_cdi_stale_reasons(const json_t *spec, const nvb_host *h, nvb_strv *reasons)
 {
     size_t before = reasons->n;
@@ -202,7 +256,7 @@ int nvb_cdi_stale_reasons(const json_t *spec, const nvb_host *h, nvb_strv *reaso
     if (r == 0 && !uuids.n && index_names != h->n_gpus)
         r = nvb_strv_pushf(reasons, "GPU count changed: spec has %zu, host has %zu", index_names, h->n_gpus);
     nvb_strv_free(&uuids);
-    if (r < 0)
+    if (r < 0 || mig_reasons(spec, h, reasons) < 0)
         return -1;
 
     struct stale_ctx c = {.reasons = reasons};

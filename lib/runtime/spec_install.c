@@ -26,8 +26,7 @@ char *nvb_spec_render(const nvb_host *h, const nvb_spec_install_opts *o, nvb_err
     return text;
 }
 
-/* mkdir -p for the spec folder (/var/run/cdi does not exist until someone makes it). */
-static int make_dirs(const char *dir, nvb_err *err)
+int nvb_spec_dir_make(const char *dir, nvb_err *err)
 {
     _cleanup_free_ char *copy = strdup(dir);
     if (!copy)
@@ -72,7 +71,7 @@ int nvb_spec_install(const nvb_host *h, const nvb_spec_install_opts *o, char **p
         result = NVB_SPEC_FRESH;
     } else {
         result = read_errno != ENOENT ? NVB_SPEC_REFRESHED : NVB_SPEC_CREATED;
-        if (make_dirs(dir, err) < 0 || nvb_write_file_atomic(path, text, len, 0644, err) < 0)
+        if (nvb_spec_dir_make(dir, err) < 0 || nvb_write_file_atomic(path, text, len, 0644, err) < 0)
             return -1;
     }
     if (path_out)

@@ -15,6 +15,10 @@ typedef struct nvb_spec_install_opts {
     const nvb_edits *extra;     /* spec-wide extra edits (the Bolt capsule environment) */
 } nvb_spec_install_opts;
 
+/* mkdir -p for a spec folder (/var/run/cdi does not exist until someone makes it): missing
+ * folders 0755; an error when a part exists and is not a folder. 0 or -1 with err set. */
+int nvb_spec_dir_make(const char *dir, nvb_err *err);
+
 enum nvb_spec_install_result {
     NVB_SPEC_FRESH = 0,         /* the file already held exactly this spec: nothing written */
     NVB_SPEC_REFRESHED = 1,     /* a stale file was replaced */

@@ -5,9 +5,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
-from nvbtest import NVBIND, SCHEMA_DIR, FakeHost, nvbind, podman_run, run
+from nvbtest import FAKENVML, NVBIND, SCHEMA_DIR, FakeHost, nvbind, podman_run, run
 
 SPEC_DIR = "/var/run/cdi"
 SPEC = os.path.join(SPEC_DIR, "nvidia.com-gpu.json")
@@ -28,7 +29,7 @@ class SchemaValid(unittest.TestCase):
         cls.jsonschema = jsonschema
 
     def test_every_layout_json_and_yaml(self):
-        for layout in ("debian", "fedora", "arch", "operator"):
+        for layout in ("debian", "debian-packaged", "fedora", "arch", "operator"):
             with self.subTest(layout=layout), FakeHost(layout=layout, gpus=3, shuffle_minors=True) as fh:
                 out = os.path.join(fh.tmp, "spec.json")
                 r = fh.nvbind("cdi", "generate", "--output", out)
@@ -134,6 +135,23 @@ class GenerateErrors(unittest.TestCase):
             self.assertEqual(os.stat(path).st_mode & 0o777, 0o644)
             self.assertEqual(nvbind("cdi", "validate", path).returncode, 0)
 
+    def test_output_to_new_folder_makes_the_folder(self):
+        """--output DIR/ for a folder that does not exist yet (a fresh /etc/cdi/) makes the
+        folder and writes the conventional file in it; it used to write a file named DIR."""
+        with FakeHost(gpus=1) as fh:
+            folder = os.path.join(fh.tmp, "etc", "cdi")
+            r = fh.nvbind("cdi", "generate", "--output", folder + "/")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(os.path.isdir(folder), "--output DIR/ must leave a folder, not a file")
+            self.assertEqual(os.listdir(folder), ["nvidia.com-gpu.json"])
+            self.assertEqual(os.stat(folder).st_mode & 0o777, 0o755)
+            self.assertEqual(nvbind("cdi", "validate", os.path.join(folder, "nvidia.com-gpu.json")).returncode, 0)
+            # A bad option still leaves nothing behind, not even the folder.
+            other = os.path.join(fh.tmp, "other")
+            r = fh.nvbind("cdi", "generate", "--kind", "bad kind", "--output", other + "/")
+            self.assertEqual(r.returncode, 2)
+            self.assertFalse(os.path.exists(other))
+
 
 class Check(unittest.TestCase):
     def generate(self, fh):
@@ -150,7 +168,12 @@ class Check(unittest.TestCase):
             self.assertIn("fresh", r.stdout)
 
     def test_driver_version_changed(self):
-        with FakeHost(gpus=2) as fh:
+        for layout in ("debian", "debian-packaged"):  # packaged: libcuda's container path has no version
+            with self.subTest(layout=layout):
+                self.check_driver_version_changed(layout)
+
+    def check_driver_version_changed(self, layout):
+        with FakeHost(layout=layout, gpus=2) as fh:
             path = self.generate(fh)
             vfile = os.path.join(fh.root, "proc/driver/nvidia/version")
             text = open(vfile).read().replace("550.54.14", "555.42.02")
@@ -192,6 +215,66 @@ class Check(unittest.TestCase):
             r = fh.nvbind("cdi", "check", path)
             self.assertEqual(r.returncode, 1)
             self.assertIn(f"hook binary {copy} is gone", r.stdout)
+
+
+@unittest.skipUnless(os.path.exists(FAKENVML), "the fake NVML is not built")
+class Mig(unittest.TestCase):
+    """MIG devices come from NVML, which cdi generate and check load only when /proc shows
+    MIG instances, bounded in time."""
+
+    def generate(self, fh, *extra):
+        path = os.path.join(fh.tmp, "spec.json")
+        r = fh.nvbind("cdi", "generate", "--output", path, *extra)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.load(open(path)), r
+
+    def test_generate_lists_mig_devices(self):
+        with FakeHost(gpus=2, mig=True, fake_nvml=FAKENVML) as fh:
+            spec, r = self.generate(fh)
+            self.assertEqual(r.stderr, "")
+            devices = {d["name"]: d["containerEdits"] for d in spec["devices"]}
+            gpu0 = fh.manifest["gpus"][0]
+            for mig in fh.manifest["detailed"]["gpus"][0]["mig_devices"]:
+                for name in (mig["name"], mig["uuid"]):
+                    self.assertIn(name, devices)
+                    nodes = [n["path"] for n in devices[name]["deviceNodes"]]
+                    self.assertEqual(nodes, [f"/dev/nvidia{gpu0['minor']}", *mig["device_nodes"]])
+
+    def test_nvml_that_cannot_answer_gives_a_warning(self):
+        with FakeHost(gpus=1, mig=True, fake_nvml=FAKENVML, nvml_overrides={"init_delay_ms": 60000}) as fh:
+            start = time.monotonic()
+            spec, r = self.generate(fh)
+            self.assertLess(time.monotonic() - start, 20, "NVML is bounded in time")
+            self.assertIn("did not answer within", r.stderr)
+            self.assertIn("nvbind: warning: MIG: a GPU has MIG instances", r.stderr)
+            self.assertEqual([d["name"] for d in spec["devices"]], ["0", fh.manifest["gpus"][0]["uuid"], "all"])
+
+    def test_no_mig_keeps_nvml_off_the_path(self):
+        # A fake NVML that would hang: a host without MIG must not load it.
+        with FakeHost(gpus=1, fake_nvml=FAKENVML, nvml_overrides={"init_delay_ms": 60000}) as fh:
+            start = time.monotonic()
+            spec, r = self.generate(fh)
+            self.assertLess(time.monotonic() - start, 3)
+            self.assertEqual(r.stderr, "")
+
+    def test_check_reports_a_changed_mig_layout(self):
+        with FakeHost(gpus=1, mig=True, fake_nvml=FAKENVML) as fh:
+            for naming in ("index,uuid", "index"):
+                with self.subTest(naming=naming):
+                    self.generate(fh, "--device-name-strategy", naming)
+                    path = os.path.join(fh.tmp, "spec.json")
+                    data_path = fh.manifest["nvml"]["data"]
+                    saved = open(data_path).read()
+                    data = json.loads(saved)
+                    old = data["gpus"][0]["migs"].pop()
+                    open(data_path, "w").write(json.dumps(data))
+                    try:
+                        r = fh.nvbind("cdi", "check", path)
+                    finally:
+                        open(data_path, "w").write(saved)
+                    self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                    self.assertIn("MIG device removed: " + (old["uuid"] if "uuid" in naming else ""), r.stdout)
+                    self.assertEqual(fh.nvbind("cdi", "check", path).returncode, 0)
 
 
 class ListSpecs(unittest.TestCase):
@@ -271,6 +354,103 @@ class Podman(unittest.TestCase):
     def test_inside_the_container_yaml(self):
         self.install("yaml")
         self.check_inside()
+
+
+@unittest.skipUnless(shutil.which("podman"), "podman is not installed")
+class PodmanPackagedDriver(unittest.TestCase):
+    """A driver packaged the Debian way (update-alternatives links into package folders): a
+    container's programs find each file where they look for it. Before, binaries were mounted
+    at the alternatives' target only, and `nvidia-smi` failed with "executable file not found
+    in $PATH"."""
+
+    KIND = "nvbind-pkg.test/gpu"  # a kind of its own: other tests install nvidia.com/gpu
+
+    def test_programs_find_the_driver_where_they_look(self):
+        with FakeHost(layout="debian-packaged", gpus=1) as fh:
+            os.makedirs(SPEC_DIR, exist_ok=True)
+            spec = os.path.join(SPEC_DIR, "nvbind-pkg.test-gpu.json")
+            self.addCleanup(lambda: os.path.exists(spec) and os.unlink(spec))
+            r = fh.nvbind("cdi", "generate", "--kind", self.KIND, "--output", spec)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lib = "/usr/lib/x86_64-linux-gnu"
+            ver = fh.manifest["driver"]["version"]
+            cmd = ("nvidia-smi -L; "
+                   f"for f in /usr/share/nvidia/nvoptix.bin /usr/share/vulkan/icd.d/nvidia_icd.json "
+                   f"{lib}/vdpau/libvdpau_nvidia.so.1 {lib}/gbm/nvidia-drm_gbm.so {lib}/libcuda.so.1 "
+                   f"{lib}/libnvidia-vulkan-producer.so.{ver}; do test -s $f && echo found $f; done; "
+                   f"test -e {lib}/nvidia/current || echo no package folder; cat /etc/ld.so.cache")
+            r = subprocess.run(["podman", "run", "--rm", "--device", self.KIND + "=0", "localhost/nvbind-test:latest",
+                                "sh", "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
+            out = r.stdout.decode(errors="replace")
+            gpu = fh.manifest["gpus"][0]
+            self.assertTrue(out.startswith("GPU 0: %s (UUID: %s)\n" % (gpu["name"], gpu["uuid"])),
+                            "nvidia-smi in the container's PATH: " + r.stderr.decode(errors="replace")[-500:])
+            for f in ("/usr/share/nvidia/nvoptix.bin", "/usr/share/vulkan/icd.d/nvidia_icd.json",
+                      f"{lib}/vdpau/libvdpau_nvidia.so.1", f"{lib}/gbm/nvidia-drm_gbm.so", f"{lib}/libcuda.so.1",
+                      f"{lib}/libnvidia-vulkan-producer.so.{ver}"):
+                self.assertIn("found " + f + "\n", out)
+            self.assertIn("no package folder\n", out, "the package folder is not the container's business")
+            with tempfile.NamedTemporaryFile() as f:
+                magic = [i for i in (r.stdout.find(b"ld.so-1.7.0"), r.stdout.find(b"glibc-ld.so.cache")) if i >= 0]
+                f.write(r.stdout[min(magic):])
+                f.flush()
+                listing = run(["ldconfig", "-p", "-C", f.name]).stdout
+            self.assertIn(f"libcuda.so.1 (libc6,x86-64) => {lib}/libcuda.so.1", listing)
+            self.assertIn(f"libcuda.so (libc6,x86-64) => {lib}/libcuda.so", listing)
+
+
+def real_host():
+    """tests/realhost's Debian-packaged host and driver-less image, or a reason to skip."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(os.path.dirname(here), "realhost", "realhost.py")
+    if not os.path.exists(path):
+        raise unittest.SkipTest("tests/realhost/realhost.py is not in this tree")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("realhost", path)
+    realhost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(realhost)
+    try:
+        return realhost.ensure()
+    except realhost.RealHostUnavailable as e:
+        raise unittest.SkipTest(str(e))
+
+
+@unittest.skipUnless(shutil.which("podman"), "podman is not installed")
+class RealPackaging(unittest.TestCase):
+    """Debian's own NVIDIA packages (alternatives links, nvidia/current folders): inside a
+    driver-less Debian image, each driver file is where its program looks, and the library
+    cache keeps libcuda after the image runs ldconfig again."""
+
+    KIND = "nvbind-real.test/gpu"
+
+    def test_files_where_programs_look(self):
+        host = real_host()
+        spec = os.path.join(SPEC_DIR, "nvbind-real.test-gpu.json")
+        os.makedirs(SPEC_DIR, exist_ok=True)
+        self.addCleanup(lambda: os.path.exists(spec) and os.unlink(spec))
+        r = nvbind("--root", host["root"], "cdi", "generate", "--kind", self.KIND, "--output", spec)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lib = "/usr/lib/x86_64-linux-gnu"
+        files = ["/usr/share/nvidia/nvoptix.bin", "/usr/share/vulkan/icd.d/nvidia_icd.json",
+                 "/usr/share/glvnd/egl_vendor.d/10_nvidia.json", f"{lib}/vdpau/libvdpau_nvidia.so.1",
+                 f"{lib}/gbm/nvidia-drm_gbm.so", f"{lib}/libcuda.so.1", f"{lib}/libnvidia-ml.so.1",
+                 f"{lib}/libnvidia-vulkan-producer.so.{host['driver_version']}"]
+        cmd = ("command -v nvidia-smi; "
+               f"for f in {' '.join(files)}; do test -s $f && echo found $f; done; "
+               "ldconfig -p | grep -F 'libcuda.so.1 (libc6,x86-64)'; ldconfig; "
+               "echo after; ldconfig -p | grep -F 'libcuda.so.1 (libc6,x86-64)'")
+        r = run(["podman", "run", "--rm", "--device", self.KIND + "=0", host["image"], "sh", "-c", cmd], timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout
+        self.assertTrue(out.startswith("/usr/bin/nvidia-smi\n"), out)
+        for f in files:
+            self.assertIn(f"found {f}\n", out)
+        # /lib is /usr/lib in the image (merged /usr): the image's own ldconfig may name either.
+        cached = r"(?m)libcuda\.so\.1 \(libc6,x86-64\) => (/usr)?/lib/x86_64-linux-gnu/libcuda\.so\.1$"
+        before, after = out.split("\nafter\n")
+        self.assertRegex(before, cached)
+        self.assertRegex(after, cached, "a later ldconfig in the image keeps libcuda")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ import subprocess
 import time
 import unittest
 
-from nvbtest import FAKENVML, FakeHost, nvbind
+from nvbtest import FAKENVML, FakeHost, nvbind, nvbind_json
 
-LAYOUTS = ["debian", "fedora", "arch", "operator"]
+LAYOUTS = ["debian", "debian-packaged", "debian-tesla", "fedora", "arch", "operator"]
 
 
 def pairs(items):
@@ -62,6 +62,63 @@ class InfoMatchesFakeHost(unittest.TestCase):
             paths = [c["container_path"] for c in info["components"]["libraries"]]
             self.assertIn("/usr/lib/x86_64-linux-gnu/libGLX_nvidia.so.0", paths)
             self.assertIn("/usr/lib/x86_64-linux-gnu/libEGL_nvidia.so.0", paths)
+
+    def test_packaged_driver_offered_where_programs_look(self):
+        """Debian's packages reach the driver through update-alternatives links into package
+        folders: each file is offered at the link's path (where PATH, the loader, the VDPAU and
+        GBM loaders, the X server and libnvoptix look), its data read from the link's target;
+        files the cache does not list (vdpau/, gbm/, a library only in the package folder, the
+        X server's modules) are found too. Both package folder names: nothing depends on it."""
+        for layout in ("debian-packaged", "debian-tesla"):
+            with self.subTest(layout=layout), FakeHost(layout=layout, gpus=1) as fh:
+                info = fh.nvbind_json("info", "--json")
+                offered = {c["container_path"]: c["host_path"] for items in info["components"].values() for c in items}
+                lib = "/usr/lib/x86_64-linux-gnu/"
+                pkg = fh.manifest["options"]["layout"] == "debian-tesla" and "nvidia/tesla-535" or "nvidia/current"
+                ver = fh.manifest["driver"]["version"]
+                want = {
+                    "/usr/bin/nvidia-smi": f"usr/lib/{pkg}/nvidia-smi",
+                    "/usr/share/nvidia/nvoptix.bin": f"usr/lib/x86_64-linux-gnu/{pkg}/nvoptix.bin",
+                    "/usr/share/vulkan/icd.d/nvidia_icd.json": f"usr/lib/{pkg}/nvidia_icd.json",
+                    lib + "libcuda.so.1": f"usr/lib/x86_64-linux-gnu/{pkg}/libcuda.so.{ver}",
+                    "/usr/lib/i386-linux-gnu/libcuda.so.1": f"usr/lib/i386-linux-gnu/{pkg}/libcuda.so.{ver}",
+                    lib + "vdpau/libvdpau_nvidia.so.1": f"usr/lib/x86_64-linux-gnu/{pkg}/libvdpau_nvidia.so.{ver}",
+                    lib + "gbm/nvidia-drm_gbm.so": f"usr/lib/x86_64-linux-gnu/{pkg}/libnvidia-allocator.so.{ver}",
+                    lib + f"libnvidia-vulkan-producer.so.{ver}":
+                        f"usr/lib/x86_64-linux-gnu/{pkg}/libnvidia-vulkan-producer.so.{ver}",
+                    "/usr/lib/xorg/modules/drivers/nvidia_drv.so": f"usr/lib/{pkg}/nvidia_drv.so",
+                    "/usr/lib/xorg/modules/extensions/libglxserver_nvidia.so": f"usr/lib/{pkg}/libglxserver_nvidia.so.{ver}",
+                }
+                for path, data in want.items():
+                    self.assertEqual(offered.get(path), os.path.join(fh.root, data), path)
+                self.assertFalse([p for p in offered if "/nvidia/current/" in p or "/nvidia/tesla-535/" in p],
+                                 "nothing is offered at a package folder's path")
+
+    def test_operator_driver_root_found_without_option(self):
+        """A GPU-operator host: the host's own cache lists no driver library, the driver
+        container's root at /run/nvidia/driver has them. Without --driver-root nvbind used to
+        report (and put in specs) no library at all."""
+        with FakeHost(layout="operator", gpus=1) as fh:
+            info = nvbind_json("--root", fh.root, "info", "--json")
+            for kind, want in fh.manifest["components"].items():
+                self.assertEqual(pairs(info["components"][kind]), pairs(want), kind)
+            self.assertEqual(info["warnings"], [])
+
+    def test_no_driver_library_is_never_silent(self):
+        """A host whose driver root holds no driver library: info says so, and cdi generate
+        warns on stderr instead of writing a spec without libraries in silence."""
+        with FakeHost(layout="operator", gpus=1) as fh:
+            os.rename(os.path.join(fh.root, "run/nvidia/driver"), os.path.join(fh.root, "run/nvidia/elsewhere"))
+            info = nvbind_json("--root", fh.root, "info", "--json")
+            self.assertEqual(info["components"]["libraries"], [])
+            self.assertEqual(len(info["warnings"]), 1, info["warnings"])
+            self.assertIn("no NVIDIA driver library found in the driver root / (nor in /run/nvidia/driver)",
+                          info["warnings"][0])
+            out = os.path.join(fh.tmp, "spec.json")
+            r = nvbind("--root", fh.root, "cdi", "generate", "--output", out)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("nvbind: warning: no NVIDIA driver library found", r.stderr)
+            self.assertIn("--driver-root", r.stderr)
 
     def test_human_readable(self):
         with FakeHost(gpus=2) as fh:

@@ -16,7 +16,8 @@ the description of the host (never from running nvbind), plus the decoys.
 
 Use it as a module (`build(dir, ...)`, `destroy(dir)`) or from the command line:
 
-    python3 tests/fakehost/fakehost.py build DIR [--layout debian|fedora|arch|operator] [--gpus N]
+    python3 tests/fakehost/fakehost.py build DIR [--layout debian|debian-packaged|debian-tesla|fedora|arch|operator]
+        [--gpus N]
         [--kmod open|proprietary] [--driver-version V] [--shuffle-minors] [--mig]
         [--fake-nvml LIBPATH] [--no-driver] [--no-dev-char] ...
     python3 tests/fakehost/fakehost.py destroy DIR
@@ -158,7 +159,7 @@ FIRMWARE = ["gsp_ga10x.bin", "gsp_tu10x.bin"]
 
 class Layout:
     def __init__(self, name, driver_root, lib64, lib32, ldconf, firmware, vulkan_icd, vulkan_layer,
-                 plain_glvnd, gcc, glx_indirect):
+                 plain_glvnd, gcc, glx_indirect, package=None):
         self.name = name
         self.driver_root = driver_root  # absolute path on the host ("/" = the host root)
         self.lib64 = lib64              # driver libraries, relative to the driver root
@@ -170,6 +171,10 @@ class Layout:
         self.plain_glvnd = plain_glvnd  # libGLX_nvidia.so.0 / libEGL_nvidia.so.0 as plain files
         self.gcc = gcc                  # what /proc/driver/nvidia/version names as compiler
         self.glx_indirect = glx_indirect
+        # A distribution's own packaging (Debian's nvidia-* packages): files in package folders
+        # ("nvidia/current" under each library folder and under usr/lib), offered where programs
+        # look through update-alternatives links. None: files where programs look.
+        self.package = package
 
 
 LAYOUTS = {
@@ -204,6 +209,18 @@ LAYOUTS = {
         "lib/firmware", "etc/vulkan/icd.d", "etc/vulkan/implicit_layer.d", False,
         "gcc version 11.4.0 (Ubuntu 11.4.0-1ubuntu1~22.04) ", True),
 }
+
+# Debian's packaging of the driver (bookworm's nvidia-* 535 packages), and the same with
+# another package folder name (the nvidia-tesla-* flavours have their own): nothing may
+# depend on the folder's name.
+for _name, _folder in (("debian-packaged", "nvidia/current"), ("debian-tesla", "nvidia/tesla-535")):
+    _d = LAYOUTS["debian"]
+    LAYOUTS[_name] = Layout(_name, "/", _d.lib64, _d.lib32, _d.ldconf, "usr/lib/firmware", _d.vulkan_icd,
+                            _d.vulkan_layer, False, _d.gcc, True, package=_folder)
+
+# Libraries Debian ships in the package folder without an alternatives link: found there only.
+PACKAGE_ONLY_LIBS = ["libnvidia-vulkan-producer"]
+TRIPLETS = {"usr/lib/x86_64-linux-gnu": "x86_64-linux-gnu", "usr/lib/i386-linux-gnu": "i386-linux-gnu"}
 
 
 class FakeHostError(Exception):
@@ -398,8 +415,22 @@ class _Builder:
         base = self.drv if host_path.startswith(self.drv + "/") else self.root
         return "/" + os.path.relpath(host_path, base)
 
-    def add_comp(self, kind, host_path):
-        self.comps[kind].append({"host_path": host_path, "container_path": self.container_path(host_path)})
+    def add_comp(self, kind, host_path, offered_at=None):
+        """A component: its data at host_path, offered at offered_at (a host path: where a
+        link of the packaging puts it for programs) or, by default, at host_path itself."""
+        self.comps[kind].append({"host_path": host_path,
+                                 "container_path": self.container_path(offered_at or host_path)})
+
+    def alternative(self, link_rel, target_rel, group="nvidia"):
+        """An update-alternatives link: link_rel -> /etc/alternatives/<group>--<name> ->
+        /target_rel (both relative to the driver root). Returns the link's host path."""
+        name = os.path.basename(link_rel)
+        triplet = TRIPLETS.get(os.path.dirname(link_rel).split("/vdpau")[0].split("/gbm")[0])
+        alt = "etc/alternatives/%s--%s%s" % (group, name, "-" + triplet if triplet else "")
+        if not os.path.lexists(self.dp(alt)):
+            _symlink("/" + target_rel, self.dp(alt))
+        _symlink("/" + alt, self.dp(link_rel))
+        return self.dp(link_rel)
 
     # GPUs ---------------------------------------------------------------------------------------
     def plan_gpus(self):
@@ -709,11 +740,19 @@ class _Builder:
                 if folder is None or (bits == 32 and not i386):
                     continue
                 name, soname = self._lib_files(base, kind)
-                path = self._put_lib(folder, name, soname, bits, dev_link=dev and bits == 64)
-                self.add_comp("libraries", path)
+                if lay.package and kind.split(":")[0] in ("ver", "own"):
+                    path = self._put_lib(folder, name, soname, bits)  # Debian keeps these in the folder itself
+                    self.add_comp("libraries", path)
+                elif lay.package:
+                    path = self._put_packaged_lib(folder, base, name, soname, bits, dev and bits == 64)
+                else:
+                    path = self._put_lib(folder, name, soname, bits, dev_link=dev and bits == 64)
+                    self.add_comp("libraries", path)
                 if base == "libnvidia-ml" and bits == 64:
                     self.nvml_path = path
-        if lay.glx_indirect:
+        if lay.package:
+            self._packaged_extras(lib64)
+        elif lay.glx_indirect:
             _symlink("libGLX_nvidia.so.0", os.path.join(lib64, "libGLX_indirect.so.0"))
         # A leftover of an older driver: same SONAME, no link of its own; never the driver's.
         self.decoys.append(self._stale_lib(lib64))
@@ -725,6 +764,50 @@ class _Builder:
             p = os.path.join(lib64, "nvidia/wine", dll)
             _write(p, b"MZ" + hashlib.sha256(dll.encode()).digest() * 8, 0o644)
             self.add_comp("configs", p)
+
+    def _put_packaged_lib(self, folder, base, name, soname, bits, dev):
+        """A library as Debian packages it: the file, its SONAME link (and development link)
+        in the package folder, and alternatives links from the library folder to those."""
+        pkg = os.path.join(folder, self.layout.package)
+        path = self._put_lib(pkg, name, soname, bits, dev_link=dev)
+        rel = os.path.relpath(folder, self.drv)
+        pkg_rel = os.path.relpath(pkg, self.drv)
+        if base == "libvdpau_nvidia":  # the VDPAU loader looks in vdpau/, and only there
+            link = self.alternative(rel + "/vdpau/" + soname, pkg_rel + "/" + soname)
+        else:
+            link = self.alternative(rel + "/" + soname, pkg_rel + "/" + soname)
+            if dev:
+                dev_name = soname.split(".so")[0] + ".so"
+                self.alternative(rel + "/" + dev_name, pkg_rel + "/" + dev_name)
+        self.add_comp("libraries", path, offered_at=link)
+        return path
+
+    def _packaged_extras(self, lib64):
+        """What Debian's packages add around the libraries: a library only in the package
+        folder, the GBM backend, the X server's modules, GLVND's indirect GLX link."""
+        ver = self.o["driver_version"]
+        pkg = os.path.join(lib64, self.layout.package)
+        rel, pkg_rel = os.path.relpath(lib64, self.drv), os.path.relpath(pkg, self.drv)
+        for base in PACKAGE_ONLY_LIBS:
+            name = "%s.so.%s" % (base, ver)
+            path = self._put_lib(pkg, name, name, 64)
+            self.add_comp("libraries", path, offered_at=os.path.join(lib64, name))
+        alloc = os.path.join(pkg, "libnvidia-allocator.so.%s" % ver)
+        _symlink(os.path.basename(alloc), os.path.join(pkg, "nvidia-drm_gbm.so"))
+        gbm = self.alternative(rel + "/gbm/nvidia-drm_gbm.so", pkg_rel + "/nvidia-drm_gbm.so")
+        self.add_comp("libraries", alloc, offered_at=gbm)
+        xpkg = "usr/lib/" + self.layout.package
+        drv = self.dp(xpkg + "/nvidia_drv.so")
+        _write(drv, elf_with_soname(64, "nvidia_drv.so"), 0o644)
+        glx = self._put_lib(self.dp(xpkg), "libglxserver_nvidia.so.%s" % ver, "libglxserver_nvidia.so.%s" % ver, 64)
+        _symlink(os.path.basename(glx), self.dp(xpkg + "/libglxserver_nvidia.so"))
+        # Two hops, as Debian's glx alternatives stack on the nvidia ones.
+        for mod, target in (("drivers/nvidia_drv.so", "nvidia_drv.so"),
+                            ("extensions/libglxserver_nvidia.so", "libglxserver_nvidia.so")):
+            self.alternative("usr/lib/nvidia/" + target, xpkg + "/" + target)
+            link = self.alternative("usr/lib/xorg/modules/" + mod, "usr/lib/nvidia/" + target, group="glx")
+            self.add_comp("libraries", drv if target == "nvidia_drv.so" else glx, offered_at=link)
+        self.alternative(rel + "/libGLX_indirect.so.0", rel + "/libGLX_nvidia.so.0", group="glx")
 
     def _stale_lib(self, lib64):
         path = os.path.join(lib64, "libnvidia-ml.so.%s" % STALE_DRIVER_VERSION)
@@ -751,6 +834,12 @@ class _Builder:
                         % (listing, ver, ver, cuda_version_string(cuda_version_of(ver)), len(self.gpus)))
             else:
                 body = "#!/bin/sh\n# fake %s written by nvbind's fakehost.py\necho '%s %s (fake)'\n" % (b, b, ver)
+            if self.layout.package and b in ("nvidia-smi", "nvidia-debugdump"):
+                p = self.dp("usr/lib/%s/%s" % (self.layout.package, b))
+                _write(p, body, 0o755)
+                link = self.alternative("usr/bin/" + b, os.path.relpath(p, self.drv))
+                self.add_comp("binaries", p, offered_at=link)
+                continue
             p = self.dp("usr/bin/" + b)
             _write(p, body, 0o755)
             self.add_comp("binaries", p)
@@ -812,13 +901,23 @@ class _Builder:
              "GLAllowFlipping: boolean, allow flipping when rendering to a full-screen window\n"
              "GLConformantBlitFramebufferScissor: boolean, scissor test applies to glBlitFramebuffer\n" % ver),
         ]
+        # Debian: the Vulkan ICD and the EGL vendor file through alternatives (older releases
+        # did so; the rule is the same for any file), nvoptix.bin in the library package folder.
+        packaged = {lay.vulkan_icd + "/nvidia_icd.json", "usr/share/glvnd/egl_vendor.d/10_nvidia.json"}
         for rel, content in files:
+            if lay.package and rel in packaged:
+                p = self.dp("usr/lib/%s/%s" % (lay.package, os.path.basename(rel)))
+                _write(p, content, 0o644)
+                self.add_comp("configs", p, offered_at=self.alternative(rel, os.path.relpath(p, self.drv)))
+                continue
             p = self.dp(rel)
             _write(p, content, 0o644)
             self.add_comp("configs", p)
-        p = self.dp("usr/share/nvidia/nvoptix.bin")
+        optix = "%s/%s/nvoptix.bin" % (lay.lib64, lay.package) if lay.package else "usr/share/nvidia/nvoptix.bin"
+        p = self.dp(optix)
         _write(p, hashlib.sha256(b"nvoptix" + ver.encode()).digest() * 128, 0o644)
-        self.add_comp("configs", p)
+        self.add_comp("configs", p, offered_at=self.alternative("usr/share/nvidia/nvoptix.bin", optix)
+                      if lay.package else None)
         # Stale profiles of an older driver and Mesa's files: never the driver's.
         decoys = [
             ("usr/share/nvidia/nvidia-application-profiles-%s-rc" % STALE_DRIVER_VERSION, "{}\n"),
@@ -869,7 +968,7 @@ class _Builder:
             "fedora": 'NAME="Fedora Linux"\nVERSION="40 (Workstation Edition)"\nID=fedora\nVERSION_ID=40\n',
             "arch": 'NAME="Arch Linux"\nPRETTY_NAME="Arch Linux"\nID=arch\nBUILD_ID=rolling\n',
             "operator": 'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\n',
-        }[self.layout.name]
+        }[self.layout.name if not self.layout.package else "debian"]
         _write(self.hp("etc/os-release"), rel, 0o644)
         if self.drv != self.root:
             _write(self.dp("etc/os-release"), rel, 0o644)

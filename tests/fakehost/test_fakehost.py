@@ -85,6 +85,16 @@ def elf_class(path):
     return {1: 32, 2: 64}.get(head[4]) if head[:4] == b"\x7fELF" else None
 
 
+def resolve_in(root, path):
+    """realpath of `path` with absolute link targets taken inside `root` (as in a chroot)."""
+    for _ in range(40):
+        if not os.path.islink(path):
+            return os.path.realpath(path)
+        target = os.readlink(path)
+        path = root + target if target.startswith("/") else os.path.join(os.path.dirname(path), target)
+    raise AssertionError("link loop at %s" % path)
+
+
 class FakeHostCase(unittest.TestCase):
     def setUp(self):
         if not IS_ROOT:
@@ -334,6 +344,31 @@ class TestLayouts(FakeHostCase):
         self.assertFalse(any("nvidia" in n and n != "libnvidia-container.so.1" for n in host_names), host_names)
         self.assertTrue(os.path.isfile(os.path.join(m["root"], "proc/driver/nvidia/version")))
         self.assertFalse(os.path.exists(os.path.join(drv, "proc")))
+
+    def test_packaged_layouts_offer_files_through_alternatives(self):
+        """debian-packaged / debian-tesla: every component's container path, resolved inside
+        the root, leads to its host path; those in a package folder get there through
+        /etc/alternatives; nothing is offered inside a package folder."""
+        for layout, folder in (("debian-packaged", "nvidia/current"), ("debian-tesla", "nvidia/tesla-535")):
+            with self.subTest(layout=layout):
+                m = self.build(layout, layout=layout, gpus=1)
+                root = m["root"]
+                through_links = 0
+                for kind, comps in m["components"].items():
+                    for c in comps:
+                        self.assertNotIn("/" + folder + "/", c["container_path"])
+                        link = root + c["container_path"]
+                        if not os.path.lexists(link):  # only in the package folder: offered beside the others
+                            self.assertIn("libnvidia-vulkan-producer", link)
+                            continue
+                        self.assertEqual(resolve_in(root, link), c["host_path"], c)
+                        if "/" + folder + "/" in c["host_path"]:
+                            through_links += 1
+                            self.assertTrue(os.readlink(link).startswith("/etc/alternatives/"), link)
+                self.assertGreater(through_links, 20)
+                cache = {n for n, _, _ in ldconfig_entries(os.path.join(root, "etc/ld.so.cache"))}
+                self.assertIn("libcuda.so.1", cache)
+                self.assertNotIn("libnvidia-vulkan-producer.so." + m["driver"]["version"], cache)
 
     def test_fedora_ships_plain_glvnd_files_and_vulkan_in_etc(self):
         m = self.build(layout="fedora")
