@@ -224,13 +224,15 @@ static void test_run_argv(void **unused)
     (void)unused;
     nvb_strv argv = {0};
     assert_int_equal(nvb_oci_run_argv("crun", "/tmp/b", "id1", &argv), 0);
-    assert_int_equal(argv.n, 5);
+    assert_int_equal(argv.n, 7);
     assert_string_equal(argv.v[0], "crun");
-    assert_string_equal(argv.v[1], "run");
-    assert_string_equal(argv.v[2], "--bundle");
-    assert_string_equal(argv.v[3], "/tmp/b");
-    assert_string_equal(argv.v[4], "id1");
-    assert_null(argv.v[5]);
+    assert_string_equal(argv.v[1], "--log=/tmp/b/runtime.log");
+    assert_string_equal(argv.v[2], "--log-format=json");
+    assert_string_equal(argv.v[3], "run");
+    assert_string_equal(argv.v[4], "--bundle");
+    assert_string_equal(argv.v[5], "/tmp/b");
+    assert_string_equal(argv.v[6], "id1");
+    assert_null(argv.v[7]);
     nvb_strv_free(&argv);
 }
 
