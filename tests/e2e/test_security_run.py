@@ -69,11 +69,11 @@ class SameNameTakeover(RunBase):
         uuid = self.host.manifest["gpus"][0]["uuid"]
         for isolation in ("exclusive", "shared"):
             r = self.nvbind_run("--runtime", "podman", "--gpu", "0", "--isolation", isolation, image, "echo", "second")
+            # The first container's claim is still there, still the first nvbind's ...
+            self.assertEqual(self.held(), [(self.name, first.pid)], r.stderr)
             self.assertEqual((r.returncode, r.stdout), (8, ""), r.stderr)
             self.assertEqual(r.stderr, f"nvbind: GPU 0 ({uuid}) is held exclusively by container {self.name} "
                                        f"since {self.claims()[0]['since']}\n")
-            # The first container's claim is still there, still the first nvbind's ...
-            self.assertEqual(self.held(), [(self.name, first.pid)])
         # ... and still keeps others off the GPU while the first container runs.
         r = self.nvbind_run("--runtime", "runc", "--gpu", "0", "--isolation", "exclusive", "--rootfs", self.rootfs(),
                             "--", "echo", "third")
@@ -89,10 +89,10 @@ class SameNameTakeover(RunBase):
             f.write('[bolt.capsule]\nisolation_level = "shared"\n')
         first = self.start_holder_shared(image)
         r = self.nvbind_run("--runtime", "podman", "--gpu", "0", image, "echo", "second")
+        self.assertEqual(self.held(), [(self.name, first.pid)], r.stderr)
         self.assertEqual((r.returncode, r.stdout), (8, ""), r.stderr)
         self.assertRegex(r.stderr, rf"^nvbind: GPU 0 \(\S+\) is in shared use by another container named "
                                    rf"{self.name} since \S+Z; a name is one container at a time\n$")
-        self.assertEqual(self.held(), [(self.name, first.pid)])
 
     def start_holder_shared(self, image):
         p = subprocess.Popen([NVBIND, *self.host.args, "--config", self.config, "run", "--runtime", "podman",
