@@ -405,13 +405,15 @@ static void busy_message(const slot *s, const nvb_claim_holder *me, blockers *b,
     const nvb_claim_record *r = &s->rec;
     char dev[300];
     nvb_claim_device_describe(dev, sizeof dev, s->t.device.gpu_index, s->t.device.mig_index, s->t.device.uuid);
-    const nvb_claim_holder *first = NULL;
+    const nvb_claim_holder *first = NULL, *same = NULL;
     size_t others = 0;
     for (size_t i = 0; i < r->n_holders; i++) {
         if (own_entry(&r->holders[i], me))
             continue;
         if (!first)
             first = &r->holders[i];
+        if (!same && strcmp(r->holders[i].container, me->container) == 0)
+            same = &r->holders[i];
         others++;
         blockers_add(b, r->holders[i].holder_pid);
         blockers_add(b, r->holders[i].init_pid);
@@ -425,9 +427,9 @@ static void busy_message(const slot *s, const nvb_claim_holder *me, blockers *b,
     if (r->mode == NVB_CLAIM_EXCLUSIVE)
         nvb_errf(err, NVB_EXIT_BUSY, "%s is held exclusively by container %s since %s", dev, first->container,
                  first->since);
-    else if (strcmp(first->container, me->container) == 0)
+    else if (same && s->t.mode == NVB_CLAIM_SHARED) /* only the name stands in the way */
         nvb_errf(err, NVB_EXIT_BUSY, "%s is in shared use by another container named %s since %s; a name is one "
-                 "container at a time", dev, first->container, first->since);
+                 "container at a time", dev, same->container, same->since);
     else if (others > 1)
         nvb_errf(err, NVB_EXIT_BUSY, "%s is in shared use by container %s since %s (and %zu more); exclusive use needs it free",
                  dev, first->container, first->since, others - 1);
