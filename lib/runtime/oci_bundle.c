@@ -254,7 +254,8 @@ int nvb_bundle_remove(const char *dir)
 }
 
 /* One folder of the sweep: ours (owner and mode as mkdtemp made it), holding a config.json
- * with content that nobody holds a lock on. Anything else in it makes rmdir fail: it stays. */
+ * with content that nobody holds a lock on (and perhaps the runtime's log). Anything else in
+ * it makes rmdir fail: it stays. */
 static void sweep_one(int parent_fd, const char *name)
 {
     _cleanup_close_ int dir_fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

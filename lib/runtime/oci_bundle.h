@@ -46,7 +46,8 @@ const char *nvb_bundle_parent(bool create);
  * it to the runtime (nvb_fg_opts.pass_fd) so that it does so as long as the runtime runs.
  * Returns the folder's malloc'd path, NULL with err set (nothing left). */
 char *nvb_bundle_create(const nvb_bundle_opts *opts, int *lock_fd, nvb_err *err);
-/* Remove a bundle made by nvb_bundle_create (its config.json, then the folder). */
+/* Remove a bundle made by nvb_bundle_create (the runtime's log, its config.json, then the
+ * folder). */
 int nvb_bundle_remove(const char *dir);
 /* Remove the bundles in parent that nobody uses any more: those of an nvbind killed with
  * SIGKILL whose runtime has exited too. Only folders of this user that hold nothing but a
