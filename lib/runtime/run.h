@@ -70,6 +70,6 @@ typedef struct nvb_run_opts {
  * and 127: the container's command cannot be run or found) are -1 with NVB_EXIT_RUNTIME, and
  * a spec this run created is removed again; so is runc's or crun's failure to start the
  * container (an error in its log, see nvb_oci_run). [runtime] extra_args that detach the
- * container are NVB_EXIT_CONFIG, an IMAGE starting with '-' NVB_EXIT_USAGE, both before
- * anything else is looked at. */
+ * container are NVB_EXIT_CONFIG, an IMAGE starting with '-' NVB_EXIT_USAGE, both checked
+ * right after the runtime and isolation names. */
 int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err);
