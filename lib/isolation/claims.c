@@ -356,11 +356,21 @@ static int fill_holder(nvb_claim_holder *h, const nvb_claim_owner *o, nvb_err *e
     return 0;
 }
 
+/* Is h an entry of `me` itself: the same container name from the same holder process?
+ * A container asking again (a retried create) replaces only these; a live holder of the
+ * same name from another process is another container that happens to share the name. */
+static bool own_entry(const nvb_claim_holder *h, const nvb_claim_holder *me)
+{
+    return strcmp(h->container, me->container) == 0 && h->holder_pid == me->holder_pid &&
+           h->holder_start == me->holder_start;
+}
+
 static int add_holder(nvb_claim_record *r, const nvb_claim_holder *proto, const nvb_claim_target *t, nvb_err *err)
 {
-    /* A container asking again replaces what it held. */
+    /* A container asking again replaces what it held (the conflict check has refused any
+     * other live holder of the name). */
     for (size_t i = 0; i < r->n_holders;)
-        if (strcmp(r->holders[i].container, proto->container) == 0)
+        if (own_entry(&r->holders[i], proto))
             remove_holder(r, i);
         else
             i++;
@@ -390,18 +400,20 @@ static int add_holder(nvb_claim_record *r, const nvb_claim_holder *proto, const 
     return 0;
 }
 
-static void busy_message(const slot *s, const char *me, blockers *b, nvb_err *err)
+static void busy_message(const slot *s, const nvb_claim_holder *me, blockers *b, nvb_err *err)
 {
     const nvb_claim_record *r = &s->rec;
     char dev[300];
     nvb_claim_device_describe(dev, sizeof dev, s->t.device.gpu_index, s->t.device.mig_index, s->t.device.uuid);
-    const nvb_claim_holder *first = NULL;
+    const nvb_claim_holder *first = NULL, *same = NULL;
     size_t others = 0;
     for (size_t i = 0; i < r->n_holders; i++) {
-        if (strcmp(r->holders[i].container, me) == 0)
+        if (own_entry(&r->holders[i], me))
             continue;
         if (!first)
             first = &r->holders[i];
+        if (!same && strcmp(r->holders[i].container, me->container) == 0)
+            same = &r->holders[i];
         others++;
         blockers_add(b, r->holders[i].holder_pid);
         blockers_add(b, r->holders[i].init_pid);
@@ -415,6 +427,9 @@ static void busy_message(const slot *s, const char *me, blockers *b, nvb_err *er
     if (r->mode == NVB_CLAIM_EXCLUSIVE)
         nvb_errf(err, NVB_EXIT_BUSY, "%s is held exclusively by container %s since %s", dev, first->container,
                  first->since);
+    else if (same && s->t.mode == NVB_CLAIM_SHARED) /* only the name stands in the way */
+        nvb_errf(err, NVB_EXIT_BUSY, "%s is in shared use by another container named %s since %s; a name is one "
+                 "container at a time", dev, same->container, same->since);
     else if (others > 1)
         nvb_errf(err, NVB_EXIT_BUSY, "%s is in shared use by container %s since %s (and %zu more); exclusive use needs it free",
                  dev, first->container, first->since, others - 1);
@@ -423,12 +438,19 @@ static void busy_message(const slot *s, const char *me, blockers *b, nvb_err *er
                  first->container, first->since);
 }
 
-/* Does record r stop owner `me` from taking it in mode `want`? */
-static bool conflicts(const nvb_claim_record *r, const char *me, enum nvb_claim_mode want)
+/* Does record r stop owner `me` from taking it in mode `want`? Another live holder under
+ * me's own name always does: taking the name over would let one container's clean-up give
+ * back the other's claim. */
+static bool conflicts(const nvb_claim_record *r, const nvb_claim_holder *me, enum nvb_claim_mode want)
 {
     bool others = false;
-    for (size_t i = 0; i < r->n_holders; i++)
-        others |= strcmp(r->holders[i].container, me) != 0;
+    for (size_t i = 0; i < r->n_holders; i++) {
+        if (own_entry(&r->holders[i], me))
+            continue;
+        if (strcmp(r->holders[i].container, me->container) == 0)
+            return true;
+        others = true;
+    }
     if (!others)
         return false;
     return r->mode == NVB_CLAIM_EXCLUSIVE || want == NVB_CLAIM_EXCLUSIVE;
@@ -447,6 +469,9 @@ static int attempt(claims_state *s, slot *sl, size_t n, const nvb_claim_owner *o
         if (sl[locked].lock_fd < 0)
             goto out;
     }
+    /* Who asks, first: the conflict rules tell this caller's own entries by its process. */
+    if (fill_holder(&proto, o, err) < 0)
+        goto out;
     bool conflict = false;
     for (size_t i = 0; i < n; i++) {
         if (record_read(s, sl[i].key, &sl[i].rec, &sl[i].exists, &sl[i].old_text, &sl[i].old_len, err) < 0)
@@ -458,15 +483,13 @@ static int attempt(claims_state *s, slot *sl, size_t n, const nvb_claim_owner *o
             free(sl[i].old_text);
             sl[i].old_text = NULL;
         }
-        if (!conflict && conflicts(&sl[i].rec, o->container, sl[i].t.mode)) {
+        if (!conflict && conflicts(&sl[i].rec, &proto, sl[i].t.mode)) {
             conflict = true;
             *busy_at = i;
-            busy_message(&sl[i], o->container, b, err);
+            busy_message(&sl[i], &proto, b, err);
         }
     }
     if (conflict)
-        goto out;
-    if (fill_holder(&proto, o, err) < 0)
         goto out;
     for (; written < n; written++) {
         if (add_holder(&sl[written].rec, &proto, &sl[written].t, err) < 0 ||
@@ -705,7 +728,16 @@ typedef struct release_ctx {
     int dropped;
     pid_t init_pid;
     unsigned long long init_start;
+    pid_t holder_pid;                 /* release: only this holder's entries; 0 = any */
+    unsigned long long holder_start;
 } release_ctx;
+
+static bool release_matches(const nvb_claim_holder *h, const release_ctx *c)
+{
+    if (strcmp(h->container, c->container) != 0)
+        return false;
+    return c->holder_pid == 0 || (h->holder_pid == c->holder_pid && h->holder_start == c->holder_start);
+}
 
 static int release_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
 {
@@ -713,7 +745,7 @@ static int release_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
     release_ctx *c = vctx;
     size_t before = rec->n_holders;
     for (size_t i = 0; i < rec->n_holders;)
-        if (strcmp(rec->holders[i].container, c->container) == 0)
+        if (release_matches(&rec->holders[i], c))
             remove_holder(rec, i);
         else
             i++;
@@ -724,13 +756,19 @@ static int release_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
 
 int nvb_claims_release(const char *state_dir, const char *container, nvb_err *err)
 {
+    return nvb_claims_release_holder(state_dir, container, 0, 0, err);
+}
+
+int nvb_claims_release_holder(const char *state_dir, const char *container, pid_t holder_pid,
+                              unsigned long long holder_start, nvb_err *err)
+{
     if (!container || !*container)
         return nvb_errf(err, NVB_EXIT_USAGE, "releasing GPU claims needs a container id");
     claims_state s;
     int o = state_open(state_dir, false, &s, err);
     if (o != 0)
         return o > 0 ? 0 : -1;
-    release_ctx c = {.container = container};
+    release_ctx c = {.container = container, .holder_pid = holder_pid, .holder_start = holder_start};
     int r = walk_records(&s, release_one, &c, err);
     state_close(&s);
     return r < 0 ? -1 : c.dropped;

@@ -94,14 +94,23 @@ typedef struct nvb_claim_list {
  * unless wait_seconds is not NVB_CLAIM_NO_WAIT: then it waits (inotify on the records,
  * pidfds of the holders, polling with backoff for the rest) until the targets are free or
  * the time is up (the message then ends "; gave up after N s").
- * A container asking again for what it holds replaces its own entries (a retried create).
+ * A container asking again for what it holds replaces its own entries (a retried create):
+ * the same name from the same holder process. A live holder of the same name from another
+ * process is another container under that name and is a conflict (NVB_EXIT_BUSY) in any mode:
+ *   "GPU 0 (GPU-…) is in shared use by another container named <id> since <time>; a name is one container at a time"
  * If conflict is not NULL it receives the index of the target that was busy.
  * state_dir NULL means NVB_CLAIMS_DEFAULT_DIR. */
 int nvb_claims_acquire(const char *state_dir, const nvb_claim_owner *owner, const nvb_claim_target *targets,
                        size_t n, int wait_seconds, size_t *conflict, nvb_err *err);
 
-/* Drop every entry of container (all devices). Returns how many were dropped, or -1. */
+/* Drop every entry of container (all devices), whoever holds it: for a runtime's `delete`,
+ * which runs in another process than the create. Returns how many were dropped, or -1. */
 int nvb_claims_release(const char *state_dir, const char *container, nvb_err *err);
+/* Drop only the entries of container held by holder_pid started at holder_start (clock
+ * ticks, nvb_proc_start_time): what one acquire added, never another process's entries
+ * under the same name. holder_pid 0: like nvb_claims_release. */
+int nvb_claims_release_holder(const char *state_dir, const char *container, pid_t holder_pid,
+                              unsigned long long holder_start, nvb_err *err);
 
 /* Record the init process of container once it is known (pid; its start time is read now). */
 int nvb_claims_set_init(const char *state_dir, const char *container, pid_t init_pid, nvb_err *err);

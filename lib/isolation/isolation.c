@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_MIG_CANDIDATES 64
 #define MIG_RETRY_START_MS 50
@@ -203,6 +204,8 @@ int nvb_isolation_acquire(const nvb_isolation_request *rq, nvb_isolation_grant *
     out->devices = calloc(rq->n_devices + 1, sizeof *out->devices);
     out->state_dir = strdup(rq->state_dir ? rq->state_dir : NVB_CLAIMS_DEFAULT_DIR);
     out->container = rq->owner.container ? strdup(rq->owner.container) : NULL;
+    out->holder_pid = rq->owner.holder_pid > 0 ? rq->owner.holder_pid : getpid(); /* as the claims record it */
+    out->holder_start = nvb_proc_start_time(out->holder_pid);
     _cleanup_free_ const nvb_mig_device **cand = calloc(rq->n_devices * MAX_MIG_CANDIDATES + 1, sizeof *cand);
     _cleanup_free_ size_t *n_cand = calloc(rq->n_devices + 1, sizeof *n_cand);
     if (!out->devices || !out->state_dir || !cand || !n_cand || (rq->owner.container && !out->container)) {
@@ -256,7 +259,7 @@ int nvb_isolation_release(nvb_isolation_grant *g, nvb_err *err)
     if (!g->claimed || !g->container)
         return 0;
     g->claimed = false;
-    return nvb_claims_release(g->state_dir, g->container, err) < 0 ? -1 : 0;
+    return nvb_claims_release_holder(g->state_dir, g->container, g->holder_pid, g->holder_start, err) < 0 ? -1 : 0;
 }
 
 void nvb_isolation_grant_clear(nvb_isolation_grant *g)

@@ -55,6 +55,8 @@ typedef struct nvb_isolation_grant {
                                        * device edits */
     nvb_strv warnings;                /* say these to the user (e.g. MPS missing, limits off) */
     char *state_dir, *container;      /* what nvb_isolation_release needs */
+    pid_t holder_pid;                 /* the claims' holder process and its start time: a */
+    unsigned long long holder_start;  /* release gives back only what this grant added */
     bool claimed;
 } nvb_isolation_grant;
 
@@ -74,8 +76,8 @@ void nvb_isolation_request_from_config(nvb_isolation_request *rq, const nvb_conf
  * the audit log cannot be written (a grant that cannot be audited is withdrawn). */
 int nvb_isolation_acquire(const nvb_isolation_request *rq, nvb_isolation_grant *out, nvb_err *err);
 
-/* Give the claims back (all of the container's). Safe to call twice and on a grant that
- * claimed nothing. */
+/* Give the claims back: the ones this grant added, not another holder's under the same
+ * name. Safe to call twice and on a grant that claimed nothing. */
 int nvb_isolation_release(nvb_isolation_grant *g, nvb_err *err);
 void nvb_isolation_grant_clear(nvb_isolation_grant *g);
 

@@ -97,11 +97,26 @@ static int env_flags(nvb_strv *argv, const nvb_engine_cmd *c, bool with_edits_en
     return r < 0 ? nvb_errf(err, NVB_EXIT_IO, "out of memory") : 0;
 }
 
-static int image_and_cmd(nvb_strv *argv, const nvb_engine_cmd *c, nvb_err *err)
+int nvb_engine_check_image(const char *image, nvb_err *err)
 {
-    if (!c->image || !*c->image)
+    if (!image || !*image)
         return nvb_errf(err, NVB_EXIT_USAGE, "no image given");
-    if (nvb_strv_push(argv, c->image) < 0)
+    /* The engine would read it as one of its own options (--privileged=true, -v/:/host):
+     * a container with more power than the command line shows. */
+    if (image[0] == '-')
+        return nvb_errf(err, NVB_EXIT_USAGE,
+                        "image '%s' starts with '-': the engine would take it for an option; give the image's name",
+                        image);
+    return 0;
+}
+
+/* end_of_options: podman and docker take "--" before IMAGE (checked with podman 4.3 and the
+ * docker 28 client); Bolt's parser is not known to, so it gets the image alone. */
+static int image_and_cmd(nvb_strv *argv, const nvb_engine_cmd *c, bool end_of_options, nvb_err *err)
+{
+    if (nvb_engine_check_image(c->image, err) < 0)
+        return -1;
+    if ((end_of_options && nvb_strv_push(argv, "--") < 0) || nvb_strv_push(argv, c->image) < 0)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     for (size_t i = 0; i < c->n_cmd; i++)
         if (nvb_strv_push(argv, c->cmd[i]) < 0)
@@ -125,14 +140,14 @@ int nvb_engine_argv_cdi(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err)
             return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     if (explicit_flags(argv, c->edits, err) < 0 || env_flags(argv, c, true, err) < 0)
         return -1;
-    return image_and_cmd(argv, c, err);
+    return image_and_cmd(argv, c, true, err);
 }
 
 int nvb_engine_argv_legacy(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err)
 {
     if (run_prefix(argv, c, err) < 0 || explicit_flags(argv, c->edits, err) < 0 || env_flags(argv, c, true, err) < 0)
         return -1;
-    return image_and_cmd(argv, c, err);
+    return image_and_cmd(argv, c, true, err);
 }
 
 int nvb_engine_argv_bolt(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err)
@@ -149,7 +164,7 @@ int nvb_engine_argv_bolt(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err)
     /* The bolt spec carries the device edits; only the environment goes on the command line. */
     if (env_flags(argv, c, false, err) < 0)
         return -1;
-    return image_and_cmd(argv, c, err);
+    return image_and_cmd(argv, c, false, err);
 }
 
 /* ---- docker's CDI support ------------------------------------------------------------------ */

@@ -34,12 +34,20 @@ typedef struct nvb_engine_cmd {
     size_t n_cmd;
 } nvb_engine_cmd;
 
+/* An image the engine cannot mistake for an option: not empty, not starting with '-'
+ * (NVB_EXIT_USAGE). Every argv builder below checks it. */
+int nvb_engine_check_image(const char *image, nvb_err *err);
+
+/* The first of [runtime] extra_args that makes the engine detach (-d, --detach,
+ * --detach=true, a cluster such as -itd), or NULL. See detach.c. */
+const char *nvb_engine_detach_arg(const nvb_strv *extra_args);
+
 /* podman run --rm [EXTRA] [--device CDI-NAME]... [--device HOST[:CONTAINER]]...
- *     [--volume HOST:CONTAINER:ro]... [--env K=V]... IMAGE [CMD...]
+ *     [--volume HOST:CONTAINER:ro]... [--env K=V]... -- IMAGE [CMD...]
  * Docker's CDI form (25+) is the same with "docker". Edits' env goes out as --env too. */
 int nvb_engine_argv_cdi(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err);
 /* docker run --rm [EXTRA] [--device HOST[:CONTAINER]]... [--volume HOST:CONTAINER[:ro]]...
- *     [--env K=V]... IMAGE [CMD...]: every edit as an explicit flag, for a docker without
+ *     [--env K=V]... -- IMAGE [CMD...]: every edit as an explicit flag, for a docker without
  * CDI. Hooks have no docker flag: the library cache is not refreshed in this form. */
 int nvb_engine_argv_legacy(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err);
 /* bolt surge run [--cdi-device nvidia.com/gpu-bolt=DEV]... --capsule-isolation gpu-LEVEL

@@ -2,6 +2,7 @@
 #include "runtime/foreground.h"
 #include "runtime/oci_patch.h"
 #include "runtime/oci_seccomp.h"
+#include "runtime/runtime_log.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/spawn.h"
@@ -266,13 +267,17 @@ int nvb_bundle_remove(const char *dir)
     if (!dir)
         return 0;
     _cleanup_free_ char *path = nvb_path_join(dir, "config.json");
+    _cleanup_free_ char *log = nvb_path_join(dir, NVB_RUNTIME_LOG);
+    if (log)
+        unlink(log);
     if (path && unlink(path) < 0 && errno != ENOENT)
         return -1;
     return rmdir(dir) < 0 && errno != ENOENT ? -1 : 0;
 }
 
 /* One folder of the sweep: ours (owner and mode as mkdtemp made it), holding a config.json
- * with content that nobody holds a lock on. Anything else in it makes rmdir fail: it stays. */
+ * with content that nobody holds a lock on (and perhaps the runtime's log). Anything else in
+ * it makes rmdir fail: it stays. */
 static void sweep_one(int parent_fd, const char *name)
 {
     _cleanup_close_ int dir_fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -284,6 +289,7 @@ static void sweep_one(int parent_fd, const char *name)
         return;
     if (flock(config, LOCK_EX | LOCK_NB) < 0)
         return; /* in use: its nvbind or its runtime still runs */
+    unlinkat(dir_fd, NVB_RUNTIME_LOG, 0);
     if (unlinkat(dir_fd, "config.json", 0) == 0 || errno == ENOENT)
         unlinkat(parent_fd, name, AT_REMOVEDIR);
 }
@@ -304,10 +310,28 @@ void nvb_bundle_sweep(const char *parent)
 
 int nvb_oci_run_argv(const char *runtime, const char *bundle_dir, const char *id, nvb_strv *argv)
 {
-    if (nvb_strv_push(argv, runtime) < 0 || nvb_strv_push(argv, "run") < 0 || nvb_strv_push(argv, "--bundle") < 0 ||
-        nvb_strv_push(argv, bundle_dir) < 0 || nvb_strv_push(argv, id) < 0)
+    /* The runtime's own errors go to a log in the bundle as well as to stderr: a failure
+     * to start the container is then told from the container's exit status (runc and crun
+     * both spell --log=FILE and --log-format=json this way). */
+    if (nvb_strv_push(argv, runtime) < 0 || nvb_strv_pushf(argv, "--log=%s/" NVB_RUNTIME_LOG, bundle_dir) < 0 ||
+        nvb_strv_push(argv, "--log-format=json") < 0 || nvb_strv_push(argv, "run") < 0 ||
+        nvb_strv_push(argv, "--bundle") < 0 || nvb_strv_push(argv, bundle_dir) < 0 || nvb_strv_push(argv, id) < 0)
         return -1;
     return 0;
+}
+
+/* After the runtime exits: its own error in the log means the container did not run (or
+ * the runtime failed around it), which is exit 7, not the container's status. */
+static int runtime_outcome(const char *shown, const char *dir, int status, int forced, nvb_err *err)
+{
+    if (status <= 0 || forced)
+        return status;
+    _cleanup_free_ char *log = nvb_path_join(dir, NVB_RUNTIME_LOG);
+    char msg[512];
+    if (!log || !nvb_runtime_log_error(log, msg, sizeof msg))
+        return status;
+    return nvb_errf(err, NVB_EXIT_RUNTIME, "%s could not start the container: %s (exit status %d)", shown, msg,
+                    status);
 }
 
 struct stop_ctx {
@@ -378,6 +402,7 @@ int nvb_oci_run(const nvb_oci_run_opts *o, nvb_err *err)
         status = nvb_run_foreground(&fg, &forced, err);
         if (forced)
             runtime_quiet(exe, "delete", "--force", id);
+        status = runtime_outcome(shown, dir, status, forced, err);
     }
     nvb_strv_free(&argv);
     nvb_bundle_remove(dir);

@@ -48,7 +48,8 @@ const char *nvb_bundle_parent(bool create);
  * it to the runtime (nvb_fg_opts.pass_fd) so that it does so as long as the runtime runs.
  * Returns the folder's malloc'd path, NULL with err set (nothing left). */
 char *nvb_bundle_create(const nvb_bundle_opts *opts, int *lock_fd, nvb_err *err);
-/* Remove a bundle made by nvb_bundle_create (its config.json, then the folder). */
+/* Remove a bundle made by nvb_bundle_create (the runtime's log, its config.json, then the
+ * folder). */
 int nvb_bundle_remove(const char *dir);
 /* Remove the bundles in parent that nobody uses any more: those of an nvbind killed with
  * SIGKILL whose runtime has exited too. Only folders of this user that hold nothing but a
@@ -76,8 +77,10 @@ typedef struct nvb_oci_run_opts {
  * through the process group, so it is not sent twice. After a kill the container is deleted
  * (`<runtime> delete --force ID`).
  * Returns the container's exit status (0-255; 128+N when it died of signal N), or -1 with
- * err set (NVB_EXIT_RUNTIME when the runtime is missing or cannot start). */
+ * err set (NVB_EXIT_RUNTIME when the runtime is missing or cannot start, or when it logged
+ * its own error: it could not create or start the container). */
 int nvb_oci_run(const nvb_oci_run_opts *opts, nvb_err *err);
 
-/* The command line nvb_oci_run runs, for --dry-run: "<runtime> run --bundle DIR ID". */
+/* The command line nvb_oci_run runs, for --dry-run:
+ * "<runtime> --log=DIR/runtime.log --log-format=json run --bundle DIR ID". */
 int nvb_oci_run_argv(const char *runtime, const char *bundle_dir, const char *id, nvb_strv *argv);

@@ -15,8 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 
-/* podman and docker exit with 125 when they fail themselves, before the container runs. */
+/* podman's and docker's documented exit statuses of their own: 125 when they fail
+ * themselves (bad flag, no such image), 126 when the container's command cannot be invoked,
+ * 127 when it cannot be found. These are not the container's status: nvbind exits 7. */
 #define ENGINE_OWN_FAILURE 125
+#define ENGINE_CANNOT_INVOKE 126
+#define ENGINE_NOT_FOUND 127
 
 typedef struct run_state {
     const nvb_config *cfg;
@@ -83,7 +87,7 @@ static int split_args(run_state *s, nvb_err *err)
         s->image = o->args[0];
         s->cmd = o->args + 1;
         s->n_cmd = o->n_args - 1;
-        return 0;
+        return nvb_engine_check_image(s->image, err);
     }
     if (o->rootfs) {
         s->image = o->rootfs;
@@ -102,6 +106,22 @@ static int split_args(run_state *s, nvb_err *err)
         return nvb_errf(err, NVB_EXIT_USAGE, "no command to run in %s (a root filesystem has no default command)",
                         s->image);
     return 0;
+}
+
+/* `nvbind run` is a foreground command: it returns the container's status and holds its GPU
+ * claims while the engine's process runs. A detached container would keep its GPUs after
+ * the claims are given back, so detaching through [runtime] extra_args is refused. */
+static int refuse_detach(const run_state *s, nvb_err *err)
+{
+    if (nvb_engine_is_oci(s->engine))
+        return 0; /* runc and crun get no extra_args */
+    const char *arg = nvb_engine_detach_arg(&s->cfg->runtime.extra_args);
+    if (!arg)
+        return 0;
+    return nvb_errf(err, NVB_EXIT_CONFIG,
+                    "%s: [runtime] extra_args: \"%s\" detaches the container, which would keep its GPUs without a "
+                    "claim; nvbind run stays in the foreground (remove it)",
+                    nvb_config_origin(s->cfg, "runtime.extra_args"), arg);
 }
 
 static int find_engine(run_state *s, nvb_err *err)
@@ -192,13 +212,19 @@ static int run_engine(run_state *s, const nvb_strv *argv, const char *kind, bool
     nvb_fg_opts fg = {.exe = s->exe, .argv = argv->v, .spawned = wants_pid(s) ? engine_spawned : NULL,
                       .spawned_ctx = s};
     int status = nvb_run_foreground(&fg, NULL, err);
-    if (status == ENGINE_OWN_FAILURE && s->engine != NVB_ENGINE_BOLT) {
-        if (spec_created)
-            remove_spec(s, kind); /* leave the host as this failed run found it */
+    if (s->engine == NVB_ENGINE_BOLT)
+        return status; /* Bolt documents no statuses of its own */
+    const char *name = nvb_engine_name(s->engine);
+    if (status != ENGINE_OWN_FAILURE && status != ENGINE_CANNOT_INVOKE && status != ENGINE_NOT_FOUND)
+        return status;
+    if (spec_created)
+        remove_spec(s, kind); /* leave the host as this failed run found it */
+    /* 126 also covers podman's own start-up failures (its CDI devices, its OCI runtime). */
+    if (status == ENGINE_OWN_FAILURE)
         return nvb_errf(err, NVB_EXIT_RUNTIME, "%s failed before the container ran (exit status %d; its message is above)",
-                        nvb_engine_name(s->engine), status);
-    }
-    return status;
+                        name, status);
+    return nvb_errf(err, NVB_EXIT_RUNTIME, "%s could not start the container (exit status %d%s; its message is above)",
+                    name, status, status == ENGINE_NOT_FOUND ? ": its command was not found" : "");
 }
 
 /* docker info -> CDI or not (see nvb_docker_cdi_decide). */
@@ -395,6 +421,8 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
                      o->isolation);
     else if (r == 0 && !o->isolation)
         s.isolation = cfg->capsule.isolation_level;
+    if (r == 0)
+        r = refuse_detach(&s, err);
     if (r == 0)
         r = split_args(&s, err);
     if (r == 0)

@@ -66,6 +66,10 @@ typedef struct nvb_run_opts {
  * the devices, the profile. Then the spec is installed when stale (podman, docker with CDI,
  * bolt) and the engine runs in the foreground.
  * Returns the container's exit status (0-255), 0 after a dry run, or -1 with err set.
- * podman's and docker's own failures (their exit status 125: image not found, bad flag) are
- * -1 with NVB_EXIT_RUNTIME, and a spec this run created is removed again. */
+ * podman's and docker's own failures (their exit status 125: image not found, bad flag; 126
+ * and 127: the container's command cannot be run or found) are -1 with NVB_EXIT_RUNTIME, and
+ * a spec this run created is removed again; so is runc's or crun's failure to start the
+ * container (an error in its log, see nvb_oci_run). [runtime] extra_args that detach the
+ * container are NVB_EXIT_CONFIG, an IMAGE starting with '-' NVB_EXIT_USAGE, both checked
+ * right after the runtime and isolation names. */
 int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err);

@@ -554,7 +554,8 @@ class RunIsolation(unittest.TestCase):
         before = self.caps.audit()
         r = self.caps.run("echo started", "--dry-run")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertTrue(r.stdout.startswith("runc run --bundle "), r.stdout)
+        self.assertTrue(r.stdout.startswith("runc --log="), r.stdout)
+        self.assertIn(" --log-format=json run --bundle ", r.stdout)
         self.assertEqual(self.caps.audit(), before, "a dry run decides nothing")
         self.assertEqual(len(self.caps.claims()), 1)
 

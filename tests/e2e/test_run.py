@@ -208,7 +208,7 @@ class DryRun(RunBase):
     def test_podman_prints_one_line_and_writes_nothing(self):
         r = self.nvbind_run("--runtime", "podman", "--gpu", "1", "--dry-run", "img:1", "sh", "-c", "ls /dev; exit 7")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, "podman run --rm --device nvidia.com/gpu=1 img:1 sh -c 'ls /dev; exit 7'\n")
+        self.assertEqual(r.stdout, "podman run --rm --device nvidia.com/gpu=1 -- img:1 sh -c 'ls /dev; exit 7'\n")
         self.assertNothingLeft()
 
     def test_bolt_exact_translation(self):
@@ -243,10 +243,10 @@ class DryRun(RunBase):
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.splitlines()
         self.assertEqual(len(lines), 2)
-        self.assertEqual(lines[0], "docker run --rm --device nvidia.com/gpu=0 img nvidia-smi")
+        self.assertEqual(lines[0], "docker run --rm --device nvidia.com/gpu=0 -- img nvidia-smi")
         legacy = shlex.split(lines[1])
         self.assertEqual(legacy[:3], ["docker", "run", "--rm"])
-        self.assertEqual(legacy[-2:], ["img", "nvidia-smi"])
+        self.assertEqual(legacy[-3:], ["--", "img", "nvidia-smi"])
         root = self.host.root
         m0, m1 = self.minor(0), self.minor(1)
         self.assertIn(f"{root}/dev/nvidia{m0}:/dev/nvidia{m0}", legacy)
@@ -263,9 +263,10 @@ class DryRun(RunBase):
         r = self.nvbind_run("--runtime", "runc", "--dry-run", "--rootfs", self.rootfs(), "--", "sh", "-c", "x")
         self.assertEqual(r.returncode, 0, r.stderr)
         words = r.stdout.split()
-        self.assertEqual(words[:3], ["runc", "run", "--bundle"])
-        self.assertEqual(words[3], os.path.join(self.tmpdir, "nvbind-bundle-XXXXXX"))
-        self.assertTrue(words[4].startswith("nvbind-"))
+        bundle = os.path.join(self.tmpdir, "nvbind-bundle-XXXXXX")
+        self.assertEqual(words[:6], ["runc", f"--log={bundle}/runtime.log", "--log-format=json", "run", "--bundle",
+                                     bundle])
+        self.assertTrue(words[6].startswith("nvbind-"))
         self.assertNothingLeft()
 
 
@@ -518,7 +519,8 @@ class FakeEngines(RunBase):
         args = self.recorded()[0].split("\n")
         self.assertEqual(args[:3], ["run", "--rm", "--name"])
         self.assertRegex(args[3], r"^nvbind-\d+-[0-9a-f]{8}$")
-        self.assertEqual(args[4:], ["--device", "nvidia.com/gpu=1", "--env", "NVB_TEST_VAR=hello world", "img", "true"])
+        self.assertEqual(args[4:], ["--device", "nvidia.com/gpu=1", "--env", "NVB_TEST_VAR=hello world", "--", "img",
+                                    "true"])
         self.assertEqual(spec_files(), ["nvidia.com-gpu.json"])
         [event] = self.audit()
         self.assertEqual((event["container"], event["runtime"], event["decision"], event["isolation"]),

@@ -467,6 +467,61 @@ static pid_t sleeper(void)
     return p;
 }
 
+/* Attack: a second container under a running container's name (another process) replaced
+ * its claim, and the second one's release then gave the first container's GPU back. */
+static void test_same_name_from_another_process(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    pid_t first = child_claims(f->dir, "web", 1, 0, NULL); /* holds GPU-z exclusively, alive */
+    for (int mode = 0; mode < 2; mode++) {
+        nvb_claim_target t = gpu_target(0, "GPU-z", mode ? NVB_CLAIM_EXCLUSIVE : NVB_CLAIM_SHARED);
+        nvb_claim_owner me = {.container = "web"};
+        err = (nvb_err){0};
+        assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+        assert_int_equal(err.exit_code, NVB_EXIT_BUSY);
+        assert_non_null(strstr(err.msg, "GPU 0 (GPU-z) is held exclusively by container web since "));
+    }
+    /* This process's release of the name leaves the other process's entry alone. */
+    assert_int_equal(nvb_claims_release_holder(f->dir, "web", getpid(), nvb_proc_start_time(getpid()), &err), 0);
+    assert_int_equal(holders_of(f->dir, "GPU-z"), 1);
+    /* A shared holder of the name: a shared request under it is refused too, with its own
+     * message (two shared users of one GPU are fine, two containers of one name are not). */
+    kill(first, SIGKILL);
+    waitpid(first, NULL, 0);
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t second = fork();
+    if (second == 0) {
+        close(pfd[0]);
+        nvb_claim_target t = gpu_target(0, "GPU-z", NVB_CLAIM_SHARED);
+        nvb_claim_owner o = {.container = "web"};
+        char ok = nvb_claims_acquire(f->dir, &o, &t, 1, NVB_CLAIM_NO_WAIT, NULL, NULL) == 0 ? 'y' : 'n';
+        if (write(pfd[1], &ok, 1) != 1)
+            _exit(3);
+        for (;;)
+            pause();
+    }
+    close(pfd[1]);
+    char ok = 0;
+    assert_int_equal(read(pfd[0], &ok, 1), 1);
+    assert_int_equal(ok, 'y');
+    close(pfd[0]);
+    nvb_claim_target sh = gpu_target(0, "GPU-z", NVB_CLAIM_SHARED);
+    nvb_claim_owner me = {.container = "web"}, other = {.container = "api"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &me, &sh, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+    assert_int_equal(err.exit_code, NVB_EXIT_BUSY);
+    assert_non_null(strstr(err.msg, "is in shared use by another container named web since "));
+    assert_non_null(strstr(err.msg, "; a name is one container at a time"));
+    assert_int_equal(nvb_claims_acquire(f->dir, &other, &sh, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(holders_of(f->dir, "GPU-z"), 2);
+    /* Releasing by name alone (a runtime's delete) still takes every holder of the name. */
+    assert_int_equal(nvb_claims_release(f->dir, "web", &err), 1);
+    assert_int_equal(nvb_claims_release(f->dir, "api", &err), 1);
+    kill(second, SIGKILL);
+    waitpid(second, NULL, 0);
+}
+
 static void test_stale_after_exit_and_kill9(void **state)
 {
     fixture *f = *state;
@@ -816,6 +871,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mig_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_state_dir_lists_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_name_from_another_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_after_exit_and_kill9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_container_outlives_holder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_init, setup, teardown),

@@ -17,6 +17,7 @@
 #include "runtime/oci_bundle.h"
 #include "runtime/oci_patch.h"
 #include "runtime/oci_seccomp.h"
+#include "runtime/runtime_log.h"
 #include "util/fileio.h"
 
 static char rootfs[] = "/tmp/nvbind-test-rootfs-XXXXXX";
@@ -337,7 +338,12 @@ static void test_sweep_takes_only_dead_bundles(void **unused)
     char path[4096];
     snprintf(path, sizeof path, "%s/nvbind-bundle-extra1/rootfs", tmp);
     assert_int_equal(mkdir(path, 0700), 0);
+    make_folder(tmp, "nvbind-bundle-dlog01", 0700, "{}");        /* dead, with its runtime's log */
+    snprintf(path, sizeof path, "%s/nvbind-bundle-dlog01/runtime.log", tmp);
+    assert_int_equal(nvb_write_file_atomic(path, "{}\n", 3, 0600, NULL), 0);
     make_folder(tmp, "nvbind-bundle-locked", 0700, "{}");        /* its runtime runs */
+    snprintf(path, sizeof path, "%s/nvbind-bundle-locked/runtime.log", tmp);
+    assert_int_equal(nvb_write_file_atomic(path, "{}\n", 3, 0600, NULL), 0);
     snprintf(path, sizeof path, "%s/nvbind-bundle-locked/config.json", tmp);
     int held = open(path, O_RDONLY | O_CLOEXEC);
     assert_true(held >= 0);
@@ -349,10 +355,11 @@ static void test_sweep_takes_only_dead_bundles(void **unused)
 
     nvb_bundle_sweep(tmp);
     assert_false(exists(tmp, "nvbind-bundle-dead01"));
+    assert_false(exists(tmp, "nvbind-bundle-dlog01"));
     assert_true(exists(tmp, "nvbind-bundle-link01")); /* a link is never followed nor removed */
     const char *stay[] = {"nvbind-bundle-empty1", "nvbind-bundle-noconf", "nvbind-bundle-shared",
                           "nvbind-bundle-longername", "other-bundle-dead01", "nvbind-bundle-extra1/rootfs",
-                          "nvbind-bundle-locked/config.json"};
+                          "nvbind-bundle-locked/config.json", "nvbind-bundle-locked/runtime.log"};
     for (size_t i = 0; i < sizeof stay / sizeof stay[0]; i++)
         if (!exists(tmp, stay[i]))
             fail_msg("the sweep removed %s", stay[i]);
@@ -371,14 +378,37 @@ static void test_run_argv(void **unused)
     (void)unused;
     nvb_strv argv = {0};
     assert_int_equal(nvb_oci_run_argv("crun", "/tmp/b", "id1", &argv), 0);
-    assert_int_equal(argv.n, 5);
+    assert_int_equal(argv.n, 7);
     assert_string_equal(argv.v[0], "crun");
-    assert_string_equal(argv.v[1], "run");
-    assert_string_equal(argv.v[2], "--bundle");
-    assert_string_equal(argv.v[3], "/tmp/b");
-    assert_string_equal(argv.v[4], "id1");
-    assert_null(argv.v[5]);
+    assert_string_equal(argv.v[1], "--log=/tmp/b/runtime.log");
+    assert_string_equal(argv.v[2], "--log-format=json");
+    assert_string_equal(argv.v[3], "run");
+    assert_string_equal(argv.v[4], "--bundle");
+    assert_string_equal(argv.v[5], "/tmp/b");
+    assert_string_equal(argv.v[6], "id1");
+    assert_null(argv.v[7]);
     nvb_strv_free(&argv);
+}
+
+/* runc's and crun's JSON log: only an error entry means the runtime failed. */
+static void test_runtime_log_error(void **unused)
+{
+    (void)unused;
+    char dir[] = "/tmp/nvbind-test-rtlog-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[4096], msg[128];
+    snprintf(path, sizeof path, "%s/runtime.log", dir);
+    assert_int_equal(nvb_runtime_log_error(path, msg, sizeof msg), 0); /* no log: nothing failed */
+    const char *quiet = "{\"level\":\"warning\",\"msg\":\"cgroup v1\"}\nnot json\n";
+    assert_int_equal(nvb_write_file_atomic(path, quiet, strlen(quiet), 0600, NULL), 0);
+    assert_int_equal(nvb_runtime_log_error(path, msg, sizeof msg), 0);
+    const char *failed = "{\"level\":\"error\",\"msg\":\"first\"}\n"
+                         "{\"level\":\"error\",\"msg\":\"runc run failed:\\nexec: nope\"}\n";
+    assert_int_equal(nvb_write_file_atomic(path, failed, strlen(failed), 0600, NULL), 0);
+    assert_int_equal(nvb_runtime_log_error(path, msg, sizeof msg), 1);
+    assert_string_equal(msg, "runc run failed: exec: nope"); /* the last one, on one line */
+    unlink(path);
+    rmdir(dir);
 }
 
 int main(void)
@@ -391,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_bundle_folder_life),
         cmocka_unit_test(test_sweep_takes_only_dead_bundles),
         cmocka_unit_test(test_run_argv),
+        cmocka_unit_test(test_runtime_log_error),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -96,7 +96,7 @@ static void test_podman_cdi_form(void **unused)
     assert_int_equal(nvb_engine_argv_cdi(&c, &argv, &err), 0);
     char *l = line_of(&argv);
     assert_string_equal(l, "podman run --rm --network=none --device nvidia.com/gpu=1 --volume /host/data:/data:ro "
-                           "--env NVIDIA_DRIVER_CAPABILITIES=compute,utility localhost/img:1 sh -c 'ls /dev; exit 7'");
+                           "--env NVIDIA_DRIVER_CAPABILITIES=compute,utility -- localhost/img:1 sh -c 'ls /dev; exit 7'");
     free(l);
     nvb_strv_free(&argv);
     c.image = NULL;
@@ -107,6 +107,58 @@ static void test_podman_cdi_form(void **unused)
     nvb_strv_free(&env);
     nvb_strv_free(&extra);
     nvb_edits_clear(&profile_files);
+}
+
+/* Attack: an IMAGE such as "--privileged=true" read by the engine as its own option. */
+static void test_image_taken_for_an_option_is_refused(void **unused)
+{
+    (void)unused;
+    nvb_strv argv = {0};
+    nvb_engine_cmd c = {.exe = "podman", .image = "--privileged=true"};
+    nvb_err err = {0};
+    int (*const forms[])(const nvb_engine_cmd *, nvb_strv *, nvb_err *) = {
+        nvb_engine_argv_cdi, nvb_engine_argv_legacy, nvb_engine_argv_bolt};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        err = (nvb_err){0};
+        assert_int_equal(forms[i](&c, &argv, &err), -1);
+        assert_int_equal(err.exit_code, NVB_EXIT_USAGE);
+        assert_string_equal(err.msg, "image '--privileged=true' starts with '-': the engine would take it for an "
+                                     "option; give the image's name");
+        nvb_strv_free(&argv);
+    }
+    assert_int_equal(nvb_engine_check_image("-v/:/host", &err), -1);
+    assert_int_equal(nvb_engine_check_image("registry/img:-1", &err), 0);
+}
+
+/* Attack: [runtime] extra_args detaching the container, leaving its GPUs unclaimed. */
+static void test_detaching_extra_args(void **unused)
+{
+    (void)unused;
+    static const char *const detach[][3] = {
+        {"-d"}, {"--detach"}, {"--detach=true"}, {"--detach=1"}, {"-itd"}, {"-dit"}, {"-d=true"},
+        {"--network=none", "-td"}, {"--detach=yes"},
+    };
+    static const char *const stay[][3] = {
+        {"-it"}, {"--detach=false"}, {"--detach=0"}, {"-d=false"}, {"--detach-keys=ctrl-d"},
+        {"-e", "-d"}, {"-edebug=1"}, {"-v/data:/data"}, {"-it", "-w", "/d"}, {"--name", "d"},
+    };
+    for (size_t i = 0; i < sizeof detach / sizeof detach[0]; i++) {
+        nvb_strv v = {0};
+        for (size_t j = 0; j < 3 && detach[i][j]; j++)
+            nvb_strv_push(&v, detach[i][j]);
+        if (!nvb_engine_detach_arg(&v))
+            fail_msg("not seen as detaching: %s %s", detach[i][0], detach[i][1] ? detach[i][1] : "");
+        nvb_strv_free(&v);
+    }
+    for (size_t i = 0; i < sizeof stay / sizeof stay[0]; i++) {
+        nvb_strv v = {0};
+        for (size_t j = 0; j < 3 && stay[i][j]; j++)
+            nvb_strv_push(&v, stay[i][j]);
+        if (nvb_engine_detach_arg(&v))
+            fail_msg("seen as detaching: %s %s", stay[i][0], stay[i][1] ? stay[i][1] : "");
+        nvb_strv_free(&v);
+    }
+    assert_null(nvb_engine_detach_arg(NULL));
 }
 
 static void test_docker_legacy_form(void **unused)
@@ -131,7 +183,7 @@ static void test_docker_legacy_form(void **unused)
     assert_string_equal(l, "docker run --rm --device /dev/nvidia1 --device /r/dev/nvidiactl:/dev/nvidiactl "
                            "--volume /usr/lib/libcuda.so.1:/usr/lib/libcuda.so.1:ro "
                            "--volume /run/nvidia-persistenced/socket:/run/nvidia-persistenced/socket "
-                           "--env NVIDIA_VISIBLE_DEVICES=void --env K=from-profile img");
+                           "--env NVIDIA_VISIBLE_DEVICES=void --env K=from-profile -- img");
     free(l);
     nvb_strv_free(&argv);
     /* A path docker's --volume syntax cannot carry. */
@@ -197,6 +249,8 @@ int main(void)
         cmocka_unit_test(test_bolt_translation_is_exact),
         cmocka_unit_test(test_podman_cdi_form),
         cmocka_unit_test(test_docker_legacy_form),
+        cmocka_unit_test(test_image_taken_for_an_option_is_refused),
+        cmocka_unit_test(test_detaching_extra_args),
         cmocka_unit_test(test_engine_names),
         cmocka_unit_test(test_docker_cdi_decision),
     };
