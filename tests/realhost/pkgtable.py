@@ -1,0 +1,188 @@
+"""docs/debian-packaging.md: every file Debian's NVIDIA packages put on the real host (dpkg's
+lists and the update-alternatives links their maintainer scripts make), and whether nvbind's
+CDI spec for that host offers it to a container, where, and why not.
+
+Run through `python3 tests/realhost/realhost.py table --output docs/debian-packaging.md`;
+the table is regenerated whenever discovery changes."""
+import json
+import os
+import subprocess
+
+# Folders of a package that describe it rather than serve a program (not listed one by one).
+PACKAGING_ONLY = ("/usr/share/doc/", "/usr/share/man/", "/usr/share/lintian/", "/usr/share/bug/")
+
+# Why a file is not for containers, by where it lives (first match).
+HOST_ONLY = [
+    ("/etc/modprobe.d/", "kernel module configuration: the host's"),
+    ("/lib/modprobe.d/", "kernel module configuration: the host's"),
+    ("/usr/lib/modprobe.d/", "kernel module configuration: the host's"),
+    ("/lib/udev/", "udev rules: the host's device manager"),
+    ("/usr/lib/udev/", "udev rules: the host's device manager"),
+    ("/lib/systemd/", "service unit: daemons run on the host"),
+    ("/usr/lib/systemd/", "service unit: daemons run on the host"),
+    ("/etc/init.d/", "service script: daemons run on the host"),
+    ("/etc/X11/", "X server configuration: the host's X server"),
+    ("/usr/share/X11/", "X server configuration: the host's X server"),
+    ("/usr/lib/xorg/modules/drivers/", "X server driver: loaded by an X server, not by applications"),
+    ("/usr/lib/nvidia/pre-install", "maintainer helper"),
+    ("/usr/share/nvidia/", None),
+    ("/usr/sbin/nvidia-persistenced", "daemon: runs on the host; containers get its socket"),
+    ("/usr/bin/nvidia-persistenced", "daemon: runs on the host; containers get its socket"),
+    ("/etc/ld.so.conf.d/", "host library search path: the container's cache is made by the hook"),
+    ("/usr/share/glvnd/egl_vendor.d/", None),
+]
+
+
+def nvidia_packages(root):
+    """(package:arch, version) of every installed package built from NVIDIA's driver sources
+    or carrying an NVIDIA part (firmware, Xorg driver, EGL platforms)."""
+    out = subprocess.run(["chroot", root, "dpkg-query", "-W", "-f",
+                          "${Package}:${Architecture}\t${Version}\t${source:Package}\n"],
+                         stdout=subprocess.PIPE, check=True, text=True, env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+    pkgs = []
+    for line in out.stdout.splitlines():
+        name, version, source = line.split("\t")
+        if "nvidia" in name or "nvidia" in source or source in ("egl-wayland", "egl-gbm") or \
+                name.startswith(("libcuda", "libnvcuvid", "libnvoptix")):
+            pkgs.append((name, version))
+    return sorted(pkgs)
+
+
+def dpkg_list(root, pkg):
+    name, arch = pkg.split(":")
+    for cand in (f"{name}:{arch}.list", f"{name}.list"):
+        p = os.path.join(root, "var/lib/dpkg/info", cand)
+        if os.path.exists(p):
+            with open(p) as f:
+                return [line.rstrip("\n") for line in f if line.strip() and line.strip() != "/."]
+    return []
+
+
+def alternatives(root):
+    """{public link: (alternative name, where it points)} from dpkg's alternatives database."""
+    base = os.path.join(root, "var/lib/dpkg/alternatives")
+    links = {}
+    for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        with open(os.path.join(base, name)) as f:
+            lines = f.read().split("\n")
+        pairs = [(name, lines[1])]
+        i = 2
+        while i + 1 < len(lines) and lines[i]:
+            pairs.append((lines[i], lines[i + 1]))
+            i += 2
+        for alt, link in pairs:
+            target = os.path.join(root, "etc/alternatives", alt)
+            if os.path.islink(target) and "nvidia" in (os.readlink(target) + alt):
+                links[link] = (alt, os.readlink(target))
+    return links
+
+
+def resolve_in(root, path, depth=0):
+    """path (absolute, in the host) with every symlink followed inside root."""
+    parts = path.strip("/").split("/")
+    cur = "/"
+    for i, part in enumerate(parts):
+        nxt = os.path.join(cur, part)
+        full = os.path.join(root, nxt.lstrip("/"))
+        if os.path.islink(full) and depth < 40:
+            t = os.readlink(full)
+            t = t if t.startswith("/") else os.path.join(cur, t)
+            return resolve_in(root, os.path.normpath(os.path.join(t, *parts[i + 1:])), depth + 1)
+        cur = nxt
+    return cur
+
+
+def spec_view(root, nvbind):
+    r = subprocess.run([nvbind, "--root", root, "cdi", "generate", "--format", "json", "--output", "-"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"nvbind cdi generate on {root}: {r.stderr.strip()}")
+    edits = json.loads(r.stdout)["containerEdits"]
+    mounts = {}
+    for m in edits.get("mounts", []):
+        host = m["hostPath"]
+        rel = "/" + os.path.relpath(host, root) if host.startswith(root + "/") else host
+        mounts[rel] = m["containerPath"]
+    links = {}
+    for h in edits.get("hooks", []):
+        for arg in h.get("args", []):
+            if "::" in arg:
+                target, link = arg.split("::", 1)
+                links[link] = target
+    return mounts, links
+
+
+def verdict(root, path, mounts, links, by_target):
+    """(offered, container path, why not) of one host path."""
+    if path in mounts:
+        return "yes", mounts[path], ""
+    if path in links:
+        return "yes (link)", path, f"made by the create-symlinks hook, to {links[path]}"
+    full = os.path.join(root, path.lstrip("/"))
+    if os.path.isdir(full) and not os.path.islink(full):
+        return "folder", "", ""
+    real = resolve_in(root, path)
+    for prefix, why in HOST_ONLY:
+        if path.startswith(prefix) and why:
+            return "no", "", why
+    if os.path.islink(full) and real in mounts:
+        where = mounts[real]
+        if where != path:
+            return "no", "", f"a link; its target is offered at {where}, this name is not"
+        return "no", "", "a link; its target is offered, this name is not"
+    if real in by_target:
+        return "no", "", f"its content is offered at {by_target[real]}, not at this path"
+    if not os.path.exists(full) and not os.path.islink(full):
+        return "no", "", "not on the host (removed by a maintainer script)"
+    return "no", "", "not found by nvbind's discovery"
+
+
+def markdown(info, nvbind):
+    root = os.path.realpath(info["root"])
+    mounts, links = spec_view(root, nvbind)
+    by_target = {}
+    for host_path, cpath in mounts.items():
+        by_target.setdefault(resolve_in(root, host_path), cpath)
+    out = ["# Debian's NVIDIA packages and what nvbind offers from them", "",
+           "Generated by `python3 tests/realhost/realhost.py table --output docs/debian-packaging.md` on the",
+           f"real-packaging test host (Debian 12, driver {info['driver_version']}, {len(info['gpus'])} GPUs "
+           "with the kernel side laid out by tests/fakehost). Do not edit by hand: regenerate it.", "",
+           "For each package: every file `dpkg -L` lists (packaging documentation under `/usr/share/doc`, "
+           "`man`, `lintian` and `bug` only counted), whether `nvbind cdi generate` offers it to a "
+           "container (a read-only mount, or a link made by the `create-symlinks` hook), its path in "
+           "the container, and why not when it is not. Folders are left out.", ""]
+    summary = {"yes": 0, "no": 0}
+    sections = []
+    for pkg, version in nvidia_packages(root):
+        files = dpkg_list(root, pkg)
+        doc = [f for f in files if f.startswith(PACKAGING_ONLY)]
+        rows = []
+        for f in files:
+            if f in doc:
+                continue
+            offered, cpath, why = verdict(root, f, mounts, links, by_target)
+            if offered == "folder":
+                continue
+            summary["yes" if offered.startswith("yes") else "no"] += 1
+            rows.append(f"| `{f}` | {offered} | {'`' + cpath + '`' if cpath else ''} | {why} |")
+        sections += [f"## {pkg} {version}", ""]
+        if rows:
+            sections += ["| file | offered | in the container | why not |", "| --- | --- | --- | --- |", *rows]
+        else:
+            sections.append("No files outside packaging documentation.")
+        if doc:
+            sections += ["", f"Plus {len(doc)} packaging documentation files (not offered: not used by programs)."]
+        sections.append("")
+    alts = alternatives(root)
+    sections += ["## Links made by update-alternatives (maintainer scripts; not in dpkg's lists)", "",
+                 "| link | alternative -> where it points | offered | in the container | why not |",
+                 "| --- | --- | --- | --- | --- |"]
+    for link, (alt, target) in sorted(alts.items()):
+        offered, cpath, why = verdict(root, link, mounts, links, by_target)
+        if offered == "folder":
+            continue
+        summary["yes" if offered.startswith("yes") else "no"] += 1
+        sections.append(f"| `{link}` | {alt} -> `{target}` | {offered} | {'`' + cpath + '`' if cpath else ''} | {why} |")
+    sections.append("")
+    out += [f"In all: {summary['yes']} files offered, {summary['no']} not.", ""]
+    return "\n".join(out + sections)
