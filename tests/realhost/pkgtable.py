@@ -103,25 +103,48 @@ def spec_view(root, nvbind):
         host = m["hostPath"]
         rel = "/" + os.path.relpath(host, root) if host.startswith(root + "/") else host
         mounts[rel] = m["containerPath"]
-    links = {}
+    links, folders = {}, set()
     for h in edits.get("hooks", []):
-        for arg in h.get("args", []):
+        args = h.get("args", [])
+        for i, arg in enumerate(args):
             if "::" in arg:
                 target, link = arg.split("::", 1)
                 links[link] = target
-    return mounts, links
+            if arg == "--folder" and i + 1 < len(args):
+                folders.add(args[i + 1])
+    return mounts, links, folders
 
 
-def verdict(root, path, mounts, links, by_target):
+def soname(path):
+    """The SONAME of a shared library (readelf, from binutils), or None."""
+    r = subprocess.run(["readelf", "-d", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in r.stdout.splitlines():
+        if "(SONAME)" in line and "[" in line:
+            return line.rsplit("[", 1)[1].rstrip("]")
+    return None
+
+
+def canonical(root, path):
+    """path with the links of its folders followed (/lib is /usr/lib on a merged-/usr host),
+    the last component kept."""
+    return os.path.join(resolve_in(root, os.path.dirname(path)), os.path.basename(path))
+
+
+def verdict(root, path, mounts, links, folders, by_target):
     """(offered, container path, why not) of one host path."""
+    if os.path.isdir(os.path.join(root, resolve_in(root, path).lstrip("/"))):
+        return "folder", "", ""
+    path = canonical(root, path)
+    full = os.path.join(root, path.lstrip("/"))
     if path in mounts:
         return "yes", mounts[path], ""
     if path in links:
         return "yes (link)", path, f"made by the create-symlinks hook, to {links[path]}"
-    full = os.path.join(root, path.lstrip("/"))
-    if os.path.isdir(full) and not os.path.islink(full):
-        return "folder", "", ""
     real = resolve_in(root, path)
+    if os.path.islink(full) and real in mounts and os.path.dirname(real) == os.path.dirname(path) \
+            and os.path.dirname(path) in folders and soname(os.path.join(root, real.lstrip("/"))) == \
+            os.path.basename(path):
+        return "yes (link)", path, "a SONAME link: made by ldconfig in the update-ldcache hook"
     for prefix, why in HOST_ONLY:
         if path.startswith(prefix) and why:
             return "no", "", why
@@ -139,7 +162,7 @@ def verdict(root, path, mounts, links, by_target):
 
 def markdown(info, nvbind):
     root = os.path.realpath(info["root"])
-    mounts, links = spec_view(root, nvbind)
+    mounts, links, folders = spec_view(root, nvbind)
     by_target = {}
     for host_path, cpath in mounts.items():
         by_target.setdefault(resolve_in(root, host_path), cpath)
@@ -160,7 +183,7 @@ def markdown(info, nvbind):
         for f in files:
             if f in doc:
                 continue
-            offered, cpath, why = verdict(root, f, mounts, links, by_target)
+            offered, cpath, why = verdict(root, f, mounts, links, folders, by_target)
             if offered == "folder":
                 continue
             summary["yes" if offered.startswith("yes") else "no"] += 1
@@ -178,7 +201,7 @@ def markdown(info, nvbind):
                  "| link | alternative -> where it points | offered | in the container | why not |",
                  "| --- | --- | --- | --- | --- |"]
     for link, (alt, target) in sorted(alts.items()):
-        offered, cpath, why = verdict(root, link, mounts, links, by_target)
+        offered, cpath, why = verdict(root, link, mounts, links, folders, by_target)
         if offered == "folder":
             continue
         summary["yes" if offered.startswith("yes") else "no"] += 1
