@@ -20,6 +20,7 @@ import unittest
 from nvbtest import NVBIND, REPO, run
 
 sys.path.insert(0, os.path.join(REPO, "tests", "realhost"))
+import pkgtable  # noqa: E402
 import realhost  # noqa: E402
 
 # A kind of our own: other tests (and other checkouts on the same machine) write
@@ -49,16 +50,16 @@ int main(int argc, char **argv) {
 }
 """
 # A CUDA program with the runtime linked statically: cudaGetDeviceCount makes the runtime load
-# the driver's libcuda.so.1 itself; RTLD_NOLOAD tells whether it did.
+# the driver's libcuda.so.1 itself. The runtime answers "insufficient driver" both when it
+# cannot load libcuda and when the driver is older than the runtime, so the check script runs
+# it with LD_DEBUG=libs: the loader's "calling init: .../libcuda.so.1" says it was loaded.
 CUDAPROBE_CU = r"""
 #include <cstdio>
-#include <dlfcn.h>
 #include <cuda_runtime.h>
 int main() {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     printf("ERROR %d %s\n", (int)e, cudaGetErrorString(e));
-    printf("LIBCUDA %s\n", dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD) ? "loaded" : "not-loaded");
     return 0;
 }
 """
@@ -89,7 +90,10 @@ phase() {
     done
   done
   echo "@@CHECK dev"; ls /dev /dev/dri 2>/dev/null
-  if [ -x $probe/cudaprobe ]; then echo "@@CHECK cuda"; $probe/cudaprobe 2>&1; echo "rc=$?"; fi
+  if [ -x $probe/cudaprobe ]; then
+    echo "@@CHECK cuda"; LD_DEBUG=libs $probe/cudaprobe 2>/tmp/ld-debug.log; echo "rc=$?"
+    grep -o 'calling init: [^ ]*libcuda[^ ]*' /tmp/ld-debug.log | head -n 1
+  fi
 }
 phase first
 ldconfig
@@ -111,14 +115,17 @@ def parse(out):
     return phases
 
 
-def elf_class(path):
-    """1 for a 32-bit ELF file, 2 for a 64-bit one, None for anything else."""
+def elf_machine(path):
+    """"x86_64" or "i386" for an ELF program or library of that machine, None for anything
+    else (the GSP firmware files are ELF too, for the GPU's own processor)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(5)
+            head = f.read(20)
     except OSError:
         return None
-    return head[4] if head[:4] == b"\x7fELF" else None
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    return {62: "x86_64", 3: "i386"}.get(int.from_bytes(head[18:20], "little"))
 
 
 class RealHost(unittest.TestCase):
@@ -167,10 +174,13 @@ class RealHost(unittest.TestCase):
             r = run([NVCC, "-cudart", "static", "-o", os.path.join(probe, "cudaprobe"), cu, "-ldl"], timeout=300)
             if r.returncode != 0:
                 cls.nvcc_error = r.stderr[-2000:]
-        # Every ELF file the spec mounts (64-bit: the image's ldd is the 64-bit one), by its
-        # path in the container.
+        # Every x86_64 program and library the spec mounts (the image's ldd is the 64-bit
+        # one), by its path in the container.
         mounts = cls.spec["containerEdits"].get("mounts", [])
-        cls.elf64 = sorted(m["containerPath"] for m in mounts if elf_class(m["hostPath"]) == 2)
+        cls.elf64 = sorted(m["containerPath"] for m in mounts if elf_machine(m["hostPath"]) == "x86_64")
+        # Every file name Debian's NVIDIA packages install (libraries and their SONAME links).
+        cls.driver_names = {os.path.basename(f) for pkg, _ in pkgtable.nvidia_packages(cls.root)
+                            for f in pkgtable.dpkg_list(cls.root, pkg)}
         with open(os.path.join(probe, "elf64.txt"), "w") as f:
             f.write("".join(p + "\n" for p in cls.elf64))
         with open(os.path.join(probe, "named.txt"), "w") as f:
@@ -204,13 +214,19 @@ class RealHost(unittest.TestCase):
                     self.assertRegex(c[f"dl:{lib}"], r"^RESULT -?\d+\n", c[f"dl:{lib}"])
 
     def test_every_mounted_elf_file_resolves(self):
+        """ldd of each mounted library and binary finds every driver library it needs. A
+        dependency the driver does not ship (libcrypto.so.3 of libnvidia-pkcs11-openssl3,
+        libtirpc.so.3 of nvidia-persistenced) is the image's to bring, never the host's."""
         self.assertTrue(self.elf64, "the spec mounts no 64-bit ELF file")
         for phase, c in self.each_phase():
             for path in self.elf64:
                 with self.subTest(phase=phase, path=path):
-                    out = c.get(f"ldd:{path}", "")
-                    self.assertNotIn("not found", out)
+                    out = c.get(f"ldd:{path}")
+                    self.assertIsNotNone(out, f"ldd did not run on {path}")
                     self.assertNotIn("No such file", out)
+                    self.assertNotIn("not a dynamic executable", out)
+                    missing = re.findall(r"^\s*(\S+) => not found", out, re.M)
+                    self.assertEqual([m for m in missing if m in self.driver_names], [], out)
 
     def test_vendor_files_where_loaders_look_and_name_loadable_libraries(self):
         for phase, c in self.each_phase():
@@ -222,7 +238,7 @@ class RealHost(unittest.TestCase):
             for path, out in vendor.items():
                 with self.subTest(phase=phase, file=path):
                     lib = re.search(r"^library_path=(.*)$", out, re.M).group(1)
-                    if lib and elf_class(os.path.join(self.root, lib.lstrip("/"))) == 1:
+                    if lib and elf_machine(os.path.join(self.root, lib.lstrip("/"))) == "i386":
                         continue  # a 32-bit ICD: the 64-bit probe cannot load it
                     self.assertIn("LOADED", out, f"{path} names {lib!r}, which does not load: {out}")
 
@@ -242,15 +258,16 @@ class RealHost(unittest.TestCase):
                 self.assertIn("nvidiactl", c["dev"].split())
 
     def test_cuda_program_fails_only_for_driver_not_loading(self):
-        """A CUDA 12/13 runtime (nvcc, -cudart static) on this 535 driver without a kernel
-        module: insufficient driver or no device, after libcuda.so.1 was loaded."""
+        """A CUDA runtime (nvcc, -cudart static) on this 535 driver without a kernel module:
+        insufficient driver (a runtime newer than 12.2) or no device, after libcuda.so.1 was
+        loaded and initialised."""
         if not os.path.exists(NVCC):
             self.skipTest(f"{NVCC} is not installed")
         self.assertIsNone(self.nvcc_error, f"nvcc failed: {self.nvcc_error}")
         for phase, c in self.each_phase():
             with self.subTest(phase=phase):
                 out = c.get("cuda", "")
-                self.assertIn("LIBCUDA loaded", out, out)
+                self.assertIn("calling init: ", out, f"the CUDA runtime did not load libcuda: {out}")
                 m = re.search(r"^ERROR (\d+) ", out, re.M)
                 self.assertIsNotNone(m, out)
                 # cudaErrorInsufficientDriver (35), cudaErrorNoDevice (100)
