@@ -24,12 +24,26 @@ HOST_ONLY = [
     ("/etc/X11/", "X server configuration: the host's X server"),
     ("/usr/share/X11/", "X server configuration: the host's X server"),
     ("/usr/lib/xorg/modules/drivers/", "X server driver: loaded by an X server, not by applications"),
-    ("/usr/lib/nvidia/pre-install", "maintainer helper"),
-    ("/usr/share/nvidia/", None),
+    ("/usr/lib/xorg/modules/", "X server module: loaded by an X server, not by applications"),
+    ("/usr/lib/nvidia/current/libglxserver_nvidia.so", "X server module: loaded by an X server, not by applications"),
+    ("/usr/lib/nvidia/libglxserver_nvidia.so", "X server module: loaded by an X server, not by applications"),
+    ("/usr/lib/nvidia/current/nvidia_drv.so", "X server driver: loaded by an X server, not by applications"),
+    ("/usr/lib/nvidia/nvidia_drv.so", "X server driver: loaded by an X server, not by applications"),
+    ("/usr/lib/nvidia/current/nvidia.ids", "the X driver's list of supported GPUs (X autoconfiguration)"),
+    ("/etc/nvidia/", "X server configuration: the host's X server"),
+    ("/usr/share/initramfs-tools/", "initramfs hook: the host's boot"),
+    ("/usr/lib/nvidia/pre-install", "packaging helper run by the maintainer scripts"),
+    ("/usr/lib/nvidia/check-for-", "packaging helper run by the maintainer scripts"),
+    ("/usr/lib/nvidia/alternate-install-present", "packaging marker for NVIDIA's own installer"),
+    ("/usr/share/man/", "manual page"),
+    ("/usr/lib/nvidia/current/nvidia-smi.1.gz", "manual page"),
+    ("/usr/share/nvidia/rim/", "reference integrity manifest for confidential-computing attestation, not read by applications"),
     ("/usr/sbin/nvidia-persistenced", "daemon: runs on the host; containers get its socket"),
     ("/usr/bin/nvidia-persistenced", "daemon: runs on the host; containers get its socket"),
     ("/etc/ld.so.conf.d/", "host library search path: the container's cache is made by the hook"),
-    ("/usr/share/glvnd/egl_vendor.d/", None),
+    ("/usr/lib/nvidia/current/nvidia-bug-report.sh", "host diagnostics script: collects the host's logs"),
+    ("/usr/lib/nvidia/nvidia-bug-report.sh", "host diagnostics script: collects the host's logs"),
+    ("/usr/bin/nvidia-bug-report.sh", "host diagnostics script: collects the host's logs"),
 ]
 
 
@@ -146,7 +160,7 @@ def verdict(root, path, mounts, links, folders, by_target):
             os.path.basename(path):
         return "yes (link)", path, "a SONAME link: made by ldconfig in the update-ldcache hook"
     for prefix, why in HOST_ONLY:
-        if path.startswith(prefix) and why:
+        if path.startswith(prefix):
             return "no", "", why
     if os.path.islink(full) and real in mounts:
         where = mounts[real]

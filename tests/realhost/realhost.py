@@ -131,11 +131,37 @@ def chroot_env():
             "LC_ALL": "C", "HOME": "/root"}
 
 
-def debootstrap(root, logf):
+def base_recipe():
+    r = {"version": RECIPE_VERSION, "suite": SUITE, "mirror": MIRROR, "components": COMPONENTS}
+    return hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def base_root(logf):
+    """The minbase Debian root both the host and the image start from: debootstrap runs once
+    (the slowest step of a fresh build) and its result stays in the cache."""
+    final = os.path.join(cache_dir(), f"base-{base_recipe()}")
+    if os.path.isdir(final):
+        return final
+    for old in os.listdir(cache_dir()):
+        if old.startswith(("base-", ".base-")):
+            shutil.rmtree(os.path.join(cache_dir(), old), ignore_errors=True)
     debs = os.path.join(cache_dir(), "debootstrap")
     os.makedirs(debs, exist_ok=True)
-    sh(["debootstrap", "--variant=minbase", f"--components={COMPONENTS}", f"--cache-dir={debs}",
-        SUITE, root, MIRROR], logf)
+    tmp = tempfile.mkdtemp(prefix=".base-", dir=cache_dir())
+    os.chmod(tmp, 0o755)
+    try:
+        sh(["debootstrap", "--variant=minbase", f"--components={COMPONENTS}", f"--cache-dir={debs}",
+            SUITE, tmp, MIRROR], logf)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    os.rename(tmp, final)
+    return final
+
+
+def debootstrap(root, logf):
+    """A copy of the minbase root, set up for apt inside a chroot."""
+    sh(["cp", "-a", base_root(logf) + "/.", root], logf)
     with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
         f.write(f"deb {MIRROR} {SUITE} {COMPONENTS.replace(',', ' ')}\n")
     # No service may start inside the chroot while packages are configured.
@@ -230,8 +256,9 @@ def _built(kind, builder):
     if not mirror_reachable():
         raise RealHostUnavailable(f"{MIRROR_HOST} cannot be reached: the real {kind} root cannot be built")
     for old in os.listdir(cache_dir()):
-        if old.startswith(kind + "-") or old.startswith(f".{kind}-"):
-            shutil.rmtree(os.path.join(cache_dir(), old), ignore_errors=True)  # other recipes
+        p = os.path.join(cache_dir(), old)
+        if old.startswith((f"{kind}-", f".{kind}-")) and os.path.isdir(p):
+            shutil.rmtree(p, ignore_errors=True)  # another recipe's root, or a killed build's
     tmp = tempfile.mkdtemp(prefix=f".{name}.", dir=cache_dir())
     os.chmod(tmp, 0o755)
     started = time.monotonic()
@@ -293,7 +320,7 @@ def destroy():
     """Remove the built roots and the image (the download cache stays)."""
     with locked():
         for name in os.listdir(cache_dir()):
-            if name.split("-")[0].lstrip(".").split(".")[0] in ("host", "image"):
+            if name.split("-")[0].lstrip(".").split(".")[0] in ("host", "image", "base"):
                 p = os.path.join(cache_dir(), name)
                 if os.path.isdir(p):
                     shutil.rmtree(p, ignore_errors=True)
