@@ -93,7 +93,9 @@ def main():
         base = f"podman run --rm {host['image']} true"
         gpu = f"podman run --rm --device {KIND}=0 {host['image']} true"
         b, g = abba(base, gpu, a.podman_runs, env, warmup=3)
-        print(f"driver {host['driver_version']}, image {host['image']}", flush=True)
+        # Container starts stretch with the machine's load: say what it was.
+        print(f"driver {host['driver_version']}, image {host['image']}, load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
         print(f"{'podman run --rm IMAGE true':<44} median {ms(b)}")
         print(f"{'... --device ' + KIND + '=0':<44} median {ms(g)}   added {(g - b) * 1e3:+7.2f} ms   "
               f"{(g / b - 1) * 100:+5.1f} %   (target <= +15 %)", flush=True)

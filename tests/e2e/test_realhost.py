@@ -89,7 +89,8 @@ phase() {
       echo "library_path=$lib"; $probe/dlprobe "$lib" - 2>&1
     done
   done
-  echo "@@CHECK dev"; ls /dev /dev/dri 2>/dev/null
+  echo "@@CHECK dev"; ls /dev
+  echo "@@CHECK dri"; ls /dev/dri 2>/dev/null
   if [ -x $probe/cudaprobe ]; then
     echo "@@CHECK cuda"; LD_DEBUG=libs $probe/cudaprobe 2>/tmp/ld-debug.log; echo "rc=$?"
     grep -o 'calling init: [^ ]*libcuda[^ ]*' /tmp/ld-debug.log | head -n 1
@@ -256,6 +257,9 @@ class RealHost(unittest.TestCase):
                 nodes = {n for n in c["dev"].split() if re.fullmatch(r"nvidia\d+", n)}
                 self.assertEqual(nodes, {f"nvidia{want['minor']}"})
                 self.assertIn("nvidiactl", c["dev"].split())
+                # The DRM nodes of that GPU, as the host's /sys names them, and no other GPU's.
+                drm = os.path.join(self.root, "sys/bus/pci/devices", want["pci_bus_id"], "drm")
+                self.assertEqual(set(c["dri"].split()), set(os.listdir(drm)))
 
     def test_cuda_program_fails_only_for_driver_not_loading(self):
         """A CUDA runtime (nvcc, -cudart static) on this 535 driver without a kernel module:
