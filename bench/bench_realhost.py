@@ -9,6 +9,8 @@ Cases:
   nvbind hook create-symlinks                  it (state JSON on stdin) against a bundle holding
                                                the image and the spec's mounts (target: <= 20 ms
                                                for both together)
+  chroot ROOT ldconfig                         the image's own ldconfig on that root: the floor
+                                               update-ldcache cannot go below
 usage: bench/bench_realhost.py --nvbind PATH [--runs N] [--podman-runs N]
 """
 import argparse
@@ -109,10 +111,14 @@ def main():
         if not cmds:
             print("the spec has no hooks: nothing to time")
             return
+        # The floor for update-ldcache: the image's own ldconfig over the same root.
+        floor = f"chroot {shlex.quote(rootfs)} /sbin/ldconfig"
         # hyperfine subtracts its shell's own start from each result.
-        times = medians(cmds, a.runs, {}, warmup=5, shell=True)
+        times = medians(cmds + [floor], a.runs, {}, warmup=5, shell=True)
+        floor_time = times.pop()
         for n, t in zip(names, times):
             print(f"{n:<44} median {ms(t)}", flush=True)
+        print(f"{'(floor: chroot ROOT ldconfig, no hook)':<44} median {ms(floor_time)}", flush=True)
         print(f"{'both hooks together':<44} median {ms(sum(times))}   (target <= 20 ms)", flush=True)
     finally:
         if os.path.exists(SPEC):

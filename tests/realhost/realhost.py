@@ -244,6 +244,14 @@ def build_image_root(root, logf):
     return {"packages": installed_packages(root)}
 
 
+def write_state(root, info):
+    """root/realhost.json, replaced whole (a reader never sees half of it)."""
+    tmp = os.path.join(root, STATE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(info, f, indent=2, sort_keys=True)
+    os.replace(tmp, os.path.join(root, STATE))
+
+
 def _built(kind, builder):
     """The root of `kind` for the current recipe: reused when present, else built in a
     temporary folder and renamed into place (a killed build leaves no half root behind)."""
@@ -271,8 +279,7 @@ def _built(kind, builder):
             raise
     info["recipe"] = recipe(kind)
     info["build_seconds"] = round(time.monotonic() - started, 1)
-    with open(os.path.join(tmp, STATE), "w") as f:
-        json.dump(info, f, indent=2, sort_keys=True)
+    write_state(tmp, info)
     os.rename(tmp, final)
     log(f"{kind} root built in {info['build_seconds']} s")
     return final, info
@@ -296,8 +303,7 @@ def _import_image(image_root, info):
     if tar.wait() != 0 or r.returncode != 0:
         raise RuntimeError(f"podman import of {image_root} as {IMAGE} failed: {r.stderr.strip()}")
     info["image_id"] = _podman_image_id()
-    with open(os.path.join(image_root, STATE), "w") as f:
-        json.dump(info, f, indent=2, sort_keys=True)
+    write_state(image_root, info)
 
 
 def ensure():
