@@ -66,6 +66,8 @@ int main() {
 VULKAN_DIRS = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d"]
 EGL_VENDOR_DIRS = ["/usr/share/glvnd/egl_vendor.d", "/etc/glvnd/egl_vendor.d"]
 EGL_PLATFORM_DIRS = ["/usr/share/egl/egl_external_platform.d", "/etc/egl/egl_external_platform.d"]
+# What a 32-bit program (Steam, Wine) loads by name from the i386 multiarch folder.
+I386_LIBS = ["libcuda.so.1", "libnvidia-ml.so.1", "libGLX_nvidia.so.0", "libEGL_nvidia.so.0"]
 NAMED_FILES = [f"{LIBDIR}/libGLX_indirect.so.0", f"{LIBDIR}/vdpau/libvdpau_nvidia.so.1",
                f"{LIBDIR}/gbm/nvidia-drm_gbm.so", "/usr/share/nvidia/nvoptix.bin"]
 
@@ -80,6 +82,10 @@ phase() {
   while read -r f; do echo "@@CHECK ldd:$f"; ldd "$f" 2>&1; done < $probe/elf64.txt
   for f in $(cat $probe/named.txt); do
     echo "@@CHECK file:$f"; if [ -e "$f" ]; then echo present; else echo absent; fi
+  done
+  for l in $(cat $probe/i386.txt); do
+    echo "@@CHECK i386:$l"; f=/usr/lib/i386-linux-gnu/$l
+    if [ -e "$f" ]; then od -An -tx1 -j18 -N2 "$f"; else echo absent; fi
   done
   for d in $(cat $probe/vendor_dirs.txt); do
     for j in "$d"/*.json; do
@@ -186,6 +192,8 @@ class RealHost(unittest.TestCase):
             f.write("".join(p + "\n" for p in cls.elf64))
         with open(os.path.join(probe, "named.txt"), "w") as f:
             f.write("".join(p + "\n" for p in NAMED_FILES))
+        with open(os.path.join(probe, "i386.txt"), "w") as f:
+            f.write("".join(p + "\n" for p in I386_LIBS))
         with open(os.path.join(probe, "vendor_dirs.txt"), "w") as f:
             f.write("".join(p + "\n" for p in VULKAN_DIRS + EGL_VENDOR_DIRS + EGL_PLATFORM_DIRS))
         r = run(["podman", "run", "--rm", "--device", f"{KIND}={REQUESTED}", "-v", f"{probe}:/nvbind-probe:ro",
@@ -248,6 +256,15 @@ class RealHost(unittest.TestCase):
             for path in NAMED_FILES:
                 with self.subTest(phase=phase, path=path):
                     self.assertEqual(c[f"file:{path}"].strip(), "present")
+
+    def test_32bit_driver_libraries_where_the_i386_loader_looks(self):
+        """Debian's i386 packages keep them in i386-linux-gnu/nvidia/current/; a 32-bit game
+        or Wine looks them up by SONAME in the i386 multiarch folder."""
+        for phase, c in self.each_phase():
+            for lib in I386_LIBS:
+                with self.subTest(phase=phase, lib=lib):
+                    # e_machine 3 (EM_386), little-endian: the file there is the 32-bit one.
+                    self.assertEqual(c[f"i386:{lib}"].split(), ["03", "00"], c[f"i386:{lib}"])
 
     def test_only_the_requested_gpu_nodes(self):
         gpus = self.host["gpus"]
