@@ -298,6 +298,40 @@ static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char 
     return r;
 }
 
+static bool has_mount(const nvb_edits *e, const char *container_path)
+{
+    for (size_t i = 0; i < e->n_mounts; i++)
+        if (strcmp(e->mounts[i].container_path, container_path) == 0)
+            return true;
+    return false;
+}
+
+int nvb_edits_add_soname_mounts(nvb_edits *e, const nvb_host *h)
+{
+    size_t n = e->n_mounts; /* only the libraries e had on entry */
+    for (size_t i = 0; i < h->n_comps; i++) {
+        const nvb_component *c = &h->comps[i];
+        if (c->kind != NVB_COMP_LIBRARY)
+            continue;
+        const char *soname = library_soname(c);
+        const char *base = strrchr(c->container_path, '/') + 1;
+        if (!soname || strcmp(soname, base) == 0 || strchr(soname, '/'))
+            continue;
+        bool mounted = false;
+        for (size_t j = 0; !mounted && j < n; j++)
+            mounted = strcmp(e->mounts[j].container_path, c->container_path) == 0;
+        if (!mounted)
+            continue;
+        _cleanup_free_ char *dir = dir_of(c->container_path);
+        _cleanup_free_ char *path = NULL;
+        if (!dir || asprintf(&path, "%s/%s", strcmp(dir, "/") ? dir : "", soname) < 0)
+            return -1;
+        if (!has_mount(e, path) && append_mount(e, c->host_path, path, false) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int nvb_edits_shared(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path)
 {
     for (size_t i = 0; i < h->nodes.n; i++) {

@@ -47,5 +47,11 @@ int nvb_edits_for_mig(nvb_edits *e, const nvb_gpu *parent, const nvb_mig_device 
  * development symlinks and refresh the container's library cache. */
 int nvb_edits_shared(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path);
 
+/* For an engine that runs no hooks (docker's legacy --volume form): every driver library
+ * e mounts whose file name is not its SONAME (libcuda.so.550.54.14) is also mounted at
+ * its SONAME in the same folder (libcuda.so.1), the name programs dlopen and the image's
+ * loader finds there without a cache entry. */
+int nvb_edits_add_soname_mounts(nvb_edits *e, const nvb_host *h);
+
 /* CDI containerEdits JSON object of e. */
 json_t *nvb_edits_to_cdi_json(const nvb_edits *e);
