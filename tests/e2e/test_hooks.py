@@ -5,7 +5,9 @@ readlink), and hostile images prove that nothing outside the root is read or wri
 import atexit
 import hashlib
 import json
+import shlex
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -751,6 +753,119 @@ class ConcurrentStarts(HookTestCase):
                 p.stderr.close()
             self.assert_cache_lists_driver(c.path("/etc/ld.so.cache"))
             self.assertEqual([n for n in os.listdir(c.path("/etc")) if "~" in n or ".tmp." in n], [])
+
+
+DEBIAN_IMAGE = "localhost/nvbind-proto-debian:12"
+DLPROBE_C = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    int bad = 0;
+    for (int i = 1; i < argc; i++) {
+        void *h = dlopen(argv[i], RTLD_NOW | RTLD_LOCAL);
+        printf("dlopen %s: %s\n", argv[i], h ? "loaded" : dlerror());
+        bad |= !h;
+    }
+    return bad;
+}
+"""
+
+
+def real_glibc_host_and_image():
+    """(nvbind --root arguments, image, cleanup) for the in-container checks: the real
+    packaging host of tests/realhost when that builder is there, else a fake host with the
+    debootstrapped Debian 12 image. None when neither image is available."""
+    realhost_dir = os.path.join(REPO, "tests", "realhost")
+    if os.path.exists(os.path.join(realhost_dir, "realhost.py")):
+        sys.path.insert(0, realhost_dir)
+        import realhost
+        got = realhost.ensure()
+        if got:
+            return ["--root", got["root"]], got["image"], lambda: None
+    if subprocess.run(["podman", "image", "exists", DEBIAN_IMAGE]).returncode != 0:
+        return None
+    sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+    from nvbtest import FakeHost
+    fh = FakeHost()
+    return fh.args, DEBIAN_IMAGE, fh.remove
+
+
+@unittest.skipUnless(shutil.which("podman"), "podman is not installed")
+class InDebianImage(HookTestCase):
+    """What a program in a real glibc image sees after nvbind's hooks ran under real podman:
+    the libraries in the cache and loadable by dlopen, also after the image runs ldconfig
+    again; and docker's legacy --device/--volume form (run here by podman, which takes the
+    same flags), where no hook runs at all."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        got = real_glibc_host_and_image()
+        if not got:
+            raise unittest.SkipTest(f"neither tests/realhost nor the image {DEBIAN_IMAGE} is available")
+        cls.root_args, cls.image, cls.cleanup_host = got
+        # A dynamically linked probe, built against this machine's glibc (Debian 12's).
+        cls.probe = os.path.join(Tools.dir, "dlprobe")
+        src = cls.probe + ".c"
+        with open(src, "w") as f:
+            f.write(DLPROBE_C)
+        subprocess.run(["gcc", "-O1", "-o", cls.probe, src], check=True)
+        cls.kind = f"nvbind-hooktest-{os.getpid()}.test/gpu"
+        cls.spec = f"/var/run/cdi/nvbind-hooktest-{os.getpid()}.test-gpu.json"
+        os.makedirs("/var/run/cdi", exist_ok=True)
+        r = subprocess.run([NVBIND, *cls.root_args, "cdi", "generate", "--kind", cls.kind, "--output", cls.spec],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            cls.cleanup_host()
+            raise AssertionError(f"cdi generate: {r.stderr}")
+
+    @classmethod
+    def tearDownClass(cls):
+        if os.path.exists(cls.spec):
+            os.unlink(cls.spec)
+        cls.cleanup_host()
+
+    def podman(self, args, timeout=180):
+        r = subprocess.run(["podman", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=timeout)
+        self.assertEqual(r.returncode, 0, f"podman {' '.join(args[:4])}...: {r.stdout}{r.stderr}")
+        return r.stdout
+
+    def test_cache_and_dlopen_survive_a_later_ldconfig(self):
+        names = ["libcuda.so.1", "libcuda.so", "libnvidia-ml.so.1", "libnvidia-ml.so"]
+        script = ("ldconfig -p; /probe/dlprobe libcuda.so.1 libcuda.so libnvidia-ml.so.1 libnvidia-ml.so; "
+                  "test -e /usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0 && echo indirect=present; "
+                  "echo '=== after ldconfig'; ldconfig && ldconfig -p; "
+                  "/probe/dlprobe libcuda.so.1 libcuda.so libnvidia-ml.so.1 libnvidia-ml.so; "
+                  "test -e /usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0 && echo indirect=present; true")
+        out = self.podman(["run", "--rm", "--device", f"{self.kind}=0", "-v", f"{self.probe}:/probe/dlprobe:ro",
+                           self.image, "sh", "-c", script])
+        first, second = out.split("=== after ldconfig")
+        for part in (first, second):
+            cached = {l.split()[0] for l in part.splitlines() if "=>" in l and "x86-64" in l}
+            for name in names:
+                self.assertIn(name, cached, part)
+                self.assertIn(f"dlopen {name}: loaded", part)
+            self.assertIn("indirect=present", part)
+
+    def test_docker_legacy_form_gives_sonames(self):
+        r = subprocess.run([NVBIND, *self.root_args, "run", "--runtime", "docker", "--dry-run", self.image,
+                            "/probe/dlprobe"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        argv = shlex.split(r.stdout.strip().splitlines()[-1])  # the legacy form, for docker without CDI
+        self.assertNotIn(self.kind, argv)
+        sonames = ["libcuda.so.1", "libnvidia-ml.so.1"]
+        for v in argv:
+            dest = v.split(":")[1] if v.count(":") >= 1 and v.startswith("/") else ""
+            base = os.path.basename(dest)
+            if dest.startswith("/usr/lib/x86_64-linux-gnu/") and re.fullmatch(r"libnvidia-[a-z]+\.so\.[0-9]", base) \
+                    and base not in sonames:
+                sonames.append(base)
+        i = argv.index(self.image)
+        out = self.podman(["run", *argv[2:i], "-v", f"{self.probe}:/probe/dlprobe:ro", self.image, "/probe/dlprobe",
+                           *sonames])
+        for name in sonames:
+            self.assertIn(f"dlopen {name}: loaded", out)
 
 
 if __name__ == "__main__":
