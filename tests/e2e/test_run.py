@@ -256,7 +256,7 @@ class DryRun(RunBase):
         libs = sorted(v for v in legacy if "x86_64-linux-gnu/libcuda.so." in v)
         # The versioned file, and the same file at its SONAME: no hook makes links there.
         self.assertEqual([v.split(":")[1].rsplit("/", 1)[1] for v in libs],
-                         ["libcuda.so.1", f"libcuda.so.{self.host.manifest['driver_version']}"])
+                         ["libcuda.so.1", f"libcuda.so.{self.host.manifest['driver']['version']}"])
         for v in libs:
             self.assertTrue(v.endswith(":ro"))
             self.assertEqual(legacy[legacy.index(v) - 1], "--volume")
