@@ -225,6 +225,34 @@ static const char *library_soname(const nvb_component *c)
     return c->soname;
 }
 
+/* Length of the multiarch folder (".../x86_64-linux-gnu") that dir is in or below, 0 when
+ * none. */
+static size_t multiarch_prefix(const char *dir)
+{
+    size_t best = 0;
+    for (const char *c = dir; (c = strchr(c, '/'));) {
+        const char *name = ++c;
+        size_t n = strcspn(name, "/");
+        const char *gnu = memmem(name, n, "-linux-gnu", 10);
+        if (gnu)
+            best = (size_t)(name - dir) + n;
+        c = name + n;
+    }
+    return best;
+}
+
+/* GLVND dlopens "libGLX_indirect.so.0" by name, and no ldconfig ever lists that link in the
+ * cache (its name is not its target's SONAME), so the loader finds it only in a folder it
+ * searches by default: the multiarch folder above Debian's nvidia/current, where Debian's
+ * own alternatives put it, else dir itself. */
+static int glx_indirect_link(const char *dir, const char *soname, nvb_strv *devs)
+{
+    size_t n = multiarch_prefix(dir);
+    if (n && dir[n] == '/')
+        return nvb_strv_pushf(devs, "%s/%s::%.*s/libGLX_indirect.so.0", dir + n + 1, soname, (int)n, dir);
+    return nvb_strv_pushf(devs, "%s::%s/libGLX_indirect.so.0", soname, dir);
+}
+
 /* The links of one library in folder dir: its SONAME link when the file has another name
  * (libcuda.so.1 -> libcuda.so.550.54.14) into sonames, its development link
  * (libcuda.so -> libcuda.so.1) and GLVND's indirect name into devs. The SONAME links are
@@ -243,7 +271,7 @@ static int library_links(const nvb_component *c, const char *dir, nvb_strv *sona
     const char *dev = nvb_driver_lib_dev_link(soname);
     if (dev && nvb_strv_pushf(devs, "%s::%s/%s", soname, dir, dev) < 0)
         return -1;
-    if (strcmp(soname, "libGLX_nvidia.so.0") == 0 && nvb_strv_pushf(devs, "%s::%s/libGLX_indirect.so.0", soname, dir) < 0)
+    if (strcmp(soname, "libGLX_nvidia.so.0") == 0 && glx_indirect_link(dir, soname, devs) < 0)
         return -1;
     return 0;
 }
@@ -306,27 +334,47 @@ static bool has_mount(const nvb_edits *e, const char *container_path)
     return false;
 }
 
+/* Where the legacy form mounts c's SONAME: the multiarch folder above c's folder (Debian's
+ * nvidia/current is no folder the loader searches; Debian's alternatives put the SONAME
+ * there on the host), else c's own folder when the file has another name there; NULL when
+ * nothing is to be mounted. Sets *fail on no memory. */
+static char *soname_mount_path(const nvb_component *c, const char *soname, bool *fail)
+{
+    const char *base = strrchr(c->container_path, '/') + 1;
+    _cleanup_free_ char *dir = dir_of(c->container_path);
+    char *path = NULL;
+    if (!dir) {
+        *fail = true;
+        return NULL;
+    }
+    size_t up = multiarch_prefix(dir);
+    bool below = up && dir[up] == '/';
+    if (below)
+        dir[up] = '\0';
+    else if (strcmp(soname, base) == 0)
+        return NULL; /* the file is its SONAME, in a folder of its own kind already */
+    if (asprintf(&path, "%s/%s", strcmp(dir, "/") ? dir : "", soname) < 0) {
+        *fail = true;
+        return NULL;
+    }
+    return path;
+}
+
 int nvb_edits_add_soname_mounts(nvb_edits *e, const nvb_host *h)
 {
     size_t n = e->n_mounts; /* only the libraries e had on entry */
     for (size_t i = 0; i < h->n_comps; i++) {
         const nvb_component *c = &h->comps[i];
-        if (c->kind != NVB_COMP_LIBRARY)
+        const char *soname = c->kind == NVB_COMP_LIBRARY ? library_soname(c) : NULL;
+        if (!soname || strchr(soname, '/'))
             continue;
-        const char *soname = library_soname(c);
-        const char *base = strrchr(c->container_path, '/') + 1;
-        if (!soname || strcmp(soname, base) == 0 || strchr(soname, '/'))
-            continue;
-        bool mounted = false;
+        bool mounted = false, fail = false;
         for (size_t j = 0; !mounted && j < n; j++)
             mounted = strcmp(e->mounts[j].container_path, c->container_path) == 0;
         if (!mounted)
             continue;
-        _cleanup_free_ char *dir = dir_of(c->container_path);
-        _cleanup_free_ char *path = NULL;
-        if (!dir || asprintf(&path, "%s/%s", strcmp(dir, "/") ? dir : "", soname) < 0)
-            return -1;
-        if (!has_mount(e, path) && append_mount(e, c->host_path, path, false) < 0)
+        _cleanup_free_ char *path = soname_mount_path(c, soname, &fail);
+        if (fail || (path && !has_mount(e, path) && append_mount(e, c->host_path, path, false) < 0))
             return -1;
     }
     return 0;

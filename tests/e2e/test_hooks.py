@@ -779,7 +779,11 @@ def real_glibc_host_and_image():
     if os.path.exists(os.path.join(realhost_dir, "realhost.py")):
         sys.path.insert(0, realhost_dir)
         import realhost
-        got = realhost.ensure()
+        try:
+            got = realhost.ensure()
+        except Exception as e:  # no mirror, no debootstrap: the fake host below still runs
+            print(f"tests/realhost unavailable ({e}); using a fake host", file=sys.stderr)
+            got = None
         if got:
             return ["--root", got["root"]], got["image"], lambda: None
     if subprocess.run(["podman", "image", "exists", DEBIAN_IMAGE]).returncode != 0:
@@ -825,18 +829,21 @@ class InDebianImage(HookTestCase):
             os.unlink(cls.spec)
         cls.cleanup_host()
 
-    def podman(self, args, timeout=180):
+    def podman(self, args, timeout=180, check=True):
         r = subprocess.run(["podman", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=timeout)
-        self.assertEqual(r.returncode, 0, f"podman {' '.join(args[:4])}...: {r.stdout}{r.stderr}")
+        if check:
+            self.assertEqual(r.returncode, 0, f"podman {' '.join(args[:4])}...: {r.stdout}{r.stderr}")
+        self.assertIn("dlopen ", r.stdout, r.stderr)  # the probe ran
         return r.stdout
 
     def test_cache_and_dlopen_survive_a_later_ldconfig(self):
         names = ["libcuda.so.1", "libcuda.so", "libnvidia-ml.so.1", "libnvidia-ml.so"]
-        script = ("ldconfig -p; /probe/dlprobe libcuda.so.1 libcuda.so libnvidia-ml.so.1 libnvidia-ml.so; "
+        probe = "/probe/dlprobe libcuda.so.1 libcuda.so libnvidia-ml.so.1 libnvidia-ml.so libGLX_indirect.so.0"
+        script = (f"ldconfig -p; {probe}; "
                   "test -e /usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0 && echo indirect=present; "
                   "echo '=== after ldconfig'; ldconfig && ldconfig -p; "
-                  "/probe/dlprobe libcuda.so.1 libcuda.so libnvidia-ml.so.1 libnvidia-ml.so; "
+                  f"{probe}; "
                   "test -e /usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0 && echo indirect=present; true")
         out = self.podman(["run", "--rm", "--device", f"{self.kind}=0", "-v", f"{self.probe}:/probe/dlprobe:ro",
                            self.image, "sh", "-c", script])
@@ -847,6 +854,9 @@ class InDebianImage(HookTestCase):
                 self.assertIn(name, cached, part)
                 self.assertIn(f"dlopen {name}: loaded", part)
             self.assertIn("indirect=present", part)
+            # GLVND dlopens it by name: the loader must find the file itself (a minbase
+            # image may still lack what the real libGLX_nvidia needs, such as libX11).
+            self.assertRegex(part, r"dlopen libGLX_indirect\.so\.0: (loaded|(?!libGLX_indirect)\S+: cannot open)")
 
     def test_docker_legacy_form_gives_sonames(self):
         r = subprocess.run([NVBIND, *self.root_args, "run", "--runtime", "docker", "--dry-run", self.image,
@@ -863,9 +873,10 @@ class InDebianImage(HookTestCase):
                 sonames.append(base)
         i = argv.index(self.image)
         out = self.podman(["run", *argv[2:i], "-v", f"{self.probe}:/probe/dlprobe:ro", self.image, "/probe/dlprobe",
-                           *sonames])
+                           *sonames], check=False)  # the probe fails when any library is missing
         for name in sonames:
-            self.assertIn(f"dlopen {name}: loaded", out)
+            # Found by the loader; a minbase image may lack what a library needs (libGL.so.1).
+            self.assertRegex(out, rf"dlopen {re.escape(name)}: (loaded|(?!{re.escape(name)})\S+: cannot open)")
 
 
 if __name__ == "__main__":
