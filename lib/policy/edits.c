@@ -363,7 +363,7 @@ static char *soname_mount_path(const nvb_component *c, const char *soname, bool 
 int nvb_edits_add_soname_mounts(nvb_edits *e, const nvb_host *h)
 {
     size_t n = e->n_mounts; /* only the libraries e had on entry */
-    for (size_t i = 0; i < h->n_comps; i++) {
+    for (size_t i = 0; h && i < h->n_comps; i++) { /* no host: --gpu none discovers nothing */
         const nvb_component *c = &h->comps[i];
         const char *soname = c->kind == NVB_COMP_LIBRARY ? library_soname(c) : NULL;
         if (!soname || strchr(soname, '/'))
