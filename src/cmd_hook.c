@@ -5,13 +5,13 @@
  * docs/threat-model.md explains what they trust and how. */
 #include "cli.h"
 #include "cli_opts.h"
+#include "oci/cuda_compat.h"
 #include "oci/hook_ldcache.h"
 #include "oci/hook_links.h"
 #include "oci/ldconfig_run.h"
 #include "oci/safepath.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +91,9 @@ static int hook_update_ldcache(int argc, char **argv)
             ldconfig = optarg;
             break;
         case OPT_HOST_VERSION:
+            if (!nvb_driver_version_ok(optarg))
+                rc = nvb_cli_usage("hook update-ldcache",
+                                   "--host-driver-version %s: not a driver version like 550.54.14", optarg);
             host_version = optarg;
             break;
         case OPT_TIMEOUT:
