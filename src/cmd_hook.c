@@ -5,16 +5,13 @@
  * docs/threat-model.md explains what they trust and how. */
 #include "cli.h"
 #include "cli_opts.h"
-#include "oci/bundle_root.h"
-#include "oci/host_exe.h"
+#include "oci/cuda_compat.h"
+#include "oci/hook_ldcache.h"
+#include "oci/hook_links.h"
 #include "oci/ldconfig_run.h"
 #include "oci/safepath.h"
-#include "oci/state.h"
-#include "oci/symlinks.h"
-#include "util/cleanup.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,17 +21,23 @@
 
 static const char hook_usage[] =
     "usage: nvbind hook update-ldcache [--folder DIR]... [--ldconfig PATH] [--timeout SECONDS]\n"
+    "                                  [--host-driver-version VERSION]\n"
     "       nvbind hook create-symlinks --link TARGET::LINK...\n"
     "\n"
     "OCI createContainer hooks: the container state comes on stdin, the root filesystem is\n"
     "root.path of the bundle's config.json.\n"
     "\n"
-    "update-ldcache    rebuild the container's /etc/ld.so.cache with the host's (static) ldconfig,\n"
-    "                  confined to the container's root; DIR: container folders to add\n"
+    "update-ldcache    list the driver's folders in /etc/ld.so.conf.d/01-nvbind-driver.conf and\n"
+    "                  rebuild the container's /etc/ld.so.cache with the host's (static) ldconfig,\n"
+    "                  confined to the container's root\n"
     "  --folder DIR    container folder holding libraries (absolute; repeatable)\n"
     "  --ldconfig PATH the host ldconfig (default: /sbin/ldconfig.real, /sbin/ldconfig or\n"
     "                  /usr/sbin/ldconfig, whichever exists first); must be statically linked\n"
-    "  --timeout SECS  kill ldconfig after this long (default 10)\n"
+    "  --timeout SECS  kill ldconfig after this long, and wait at most this long for another\n"
+    "                  hook on the same root (default 10)\n"
+    "  --host-driver-version VERSION  the host driver's version: when the image's\n"
+    "                  /usr/local/cuda/compat holds a newer libcuda, that folder goes first\n"
+    "                  (CUDA forward compatibility)\n"
     "create-symlinks   make symlinks inside the container\n"
     "  --link TARGET::LINK  LINK (absolute container path) -> TARGET (the link's content)\n";
 
@@ -43,19 +46,6 @@ static int hook_fail(const char *sub, const nvb_err *err)
 {
     fprintf(stderr, "nvbind hook %s: %s\n", sub, err->msg);
     return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
-}
-
-/* State on stdin -> bundle -> config.json root.path -> the root opened O_PATH. */
-static int open_container_root(char **root_path, nvb_err *err)
-{
-    nvb_oci_state state;
-    if (nvb_oci_state_read_fd(STDIN_FILENO, &state, err) < 0)
-        return -1;
-    *root_path = nvb_oci_bundle_root_path(state.bundle, err);
-    nvb_oci_state_free(&state);
-    if (!*root_path)
-        return -1;
-    return nvb_root_open_host_dir(*root_path, err);
 }
 
 static int parse_timeout(const char *s, unsigned *ms)
@@ -72,16 +62,17 @@ static int parse_timeout(const char *s, unsigned *ms)
 static int hook_update_ldcache(int argc, char **argv)
 {
     static const char sub[] = "update-ldcache";
-    enum { OPT_FOLDER = 256, OPT_LDCONFIG, OPT_TIMEOUT };
+    enum { OPT_FOLDER = 256, OPT_LDCONFIG, OPT_TIMEOUT, OPT_HOST_VERSION };
     static const struct option opts[] = {
         {"folder", required_argument, NULL, OPT_FOLDER},
+        {"host-driver-version", required_argument, NULL, OPT_HOST_VERSION},
         {"ldconfig", required_argument, NULL, OPT_LDCONFIG},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     nvb_strv folders = {0};
-    const char *ldconfig = NULL;
+    const char *ldconfig = NULL, *host_version = NULL;
     unsigned timeout_ms = NVB_LDCONFIG_TIMEOUT_MS_DEFAULT;
     int c, rc = 0;
     opterr = 0;
@@ -98,6 +89,12 @@ static int hook_update_ldcache(int argc, char **argv)
             if (optarg[0] != '/')
                 rc = nvb_cli_usage("hook update-ldcache", "--ldconfig %s: not an absolute path", optarg);
             ldconfig = optarg;
+            break;
+        case OPT_HOST_VERSION:
+            if (!nvb_driver_version_ok(optarg))
+                rc = nvb_cli_usage("hook update-ldcache",
+                                   "--host-driver-version %s: not a driver version like 550.54.14", optarg);
+            host_version = optarg;
             break;
         case OPT_TIMEOUT:
             if (parse_timeout(optarg, &timeout_ms) < 0)
@@ -120,59 +117,17 @@ static int hook_update_ldcache(int argc, char **argv)
     }
 
     nvb_err err = {0};
-    /* The host binary first, before anything of the container is looked at. */
-    const char *exe_path = NULL;
-    _cleanup_close_ int exe_fd = nvb_host_ldconfig_open(ldconfig, &exe_path, &err);
-    _cleanup_free_ char *root_path = NULL;
-    _cleanup_close_ int root_fd = -1;
-    if (exe_fd >= 0)
-        root_fd = open_container_root(&root_path, &err);
-    if (root_fd >= 0) {
-        /* ldconfig needs /etc to write the cache in; create it safely when the image has
-         * none (an /etc symlink resolves inside the root or fails here). */
-        _cleanup_close_ int etc = nvb_root_mkdir_p(root_fd, "/etc", 0755, &err);
-        /* ldconfig refuses (O_NOFOLLOW) a symlink at its temporary name; an image that
-         * plants one would only break its own cache, but clear it so the hook works. */
-        struct stat st;
-        if (etc >= 0 && fstatat(etc, "ld.so.cache~", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-            unlinkat(etc, "ld.so.cache~", 0);
-        if (etc >= 0) {
-            nvb_ldconfig_job job = {
-                .exe_fd = exe_fd,
-                .exe_path = exe_path,
-                .root_path = root_path,
-                .root_fd = root_fd,
-                .folders = (const char *const *)folders.v,
-                .nfolders = folders.n,
-                .timeout_ms = timeout_ms,
-            };
-            if (nvb_ldconfig_run(&job, &err) == 0) {
-                nvb_strv_free(&folders);
-                return 0;
-            }
-        }
-    }
+    nvb_hook_ldcache_opts o = {
+        .state_fd = STDIN_FILENO,
+        .ldconfig = ldconfig,
+        .folders = (const char *const *)folders.v,
+        .nfolders = folders.n,
+        .host_driver_version = host_version,
+        .timeout_ms = timeout_ms,
+    };
+    rc = nvb_hook_update_ldcache(&o, &err) == 0 ? 0 : hook_fail(sub, &err);
     nvb_strv_free(&folders);
-    return hook_fail(sub, &err);
-}
-
-static int make_links(const nvb_link_spec *links, size_t nlinks)
-{
-    static const char sub[] = "create-symlinks";
-    nvb_err err = {0};
-    _cleanup_free_ char *root_path = NULL;
-    _cleanup_close_ int root_fd = open_container_root(&root_path, &err);
-    if (root_fd < 0)
-        return hook_fail(sub, &err);
-    for (size_t i = 0; i < nlinks; i++) {
-        nvb_link_result res;
-        if (nvb_root_symlink(root_fd, &links[i], &res, &err) < 0)
-            return hook_fail(sub, &err);
-        if (res == NVB_LINK_NOT_A_SYMLINK)
-            fprintf(stderr, "nvbind hook %s: %s exists and is not a symlink; left as it is\n", sub,
-                    links[i].link);
-    }
-    return 0;
+    return rc;
 }
 
 static int hook_create_symlinks(int argc, char **argv)
@@ -216,7 +171,8 @@ static int hook_create_symlinks(int argc, char **argv)
     if (rc)
         goto out;
 
-    rc = make_links(links, nlinks);
+    if (nvb_hook_create_symlinks(STDIN_FILENO, links, nlinks, stderr, &err) < 0)
+        rc = hook_fail("create-symlinks", &err);
 out:
     for (size_t i = 0; i < nlinks; i++)
         nvb_link_spec_free(&links[i]);

@@ -1,4 +1,6 @@
 #include "oci/bundle_root.h"
+#include "oci/safepath.h"
+#include "oci/state.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/strv.h"
@@ -70,4 +72,17 @@ char *nvb_oci_bundle_root_path(const char *bundle, nvb_err *err)
         return NULL;
     }
     return nvb_oci_config_root_path(text, len, bundle, err);
+}
+
+int nvb_oci_state_root_open(int state_fd, char **root_path, nvb_err *err)
+{
+    nvb_oci_state state;
+    *root_path = NULL;
+    if (nvb_oci_state_read_fd(state_fd, &state, err) < 0)
+        return -1;
+    *root_path = nvb_oci_bundle_root_path(state.bundle, err);
+    nvb_oci_state_free(&state);
+    if (!*root_path)
+        return -1;
+    return nvb_root_open_host_dir(*root_path, err);
 }

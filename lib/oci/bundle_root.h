@@ -13,3 +13,8 @@ char *nvb_oci_config_root_path(const char *json, size_t len, const char *bundle,
 
 /* Read bundle/config.json and return its root filesystem's host path (as above). */
 char *nvb_oci_bundle_root_path(const char *bundle, nvb_err *err);
+
+/* What a hook does first: read the container state from state_fd (the runtime's stdin),
+ * find root.path through the bundle's config.json, and open that root O_PATH. Returns the
+ * fd and the root's host path in *root_path (malloc'd), or -1 with err set. */
+int nvb_oci_state_root_open(int state_fd, char **root_path, nvb_err *err);

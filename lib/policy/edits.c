@@ -1,5 +1,6 @@
 #include "policy/edits.h"
 #include "ldcache/driver_libs.h"
+#include "oci/cuda_compat.h"
 #include "util/cleanup.h"
 #include "util/grow.h"
 
@@ -208,52 +209,175 @@ static char *dir_of(const char *path)
     return s == path ? strdup("/") : strndup(path, (size_t)(s - path));
 }
 
-/* The hooks: development links (libcuda.so -> libcuda.so.1, and GLVND's indirect GLX
- * name) first, then one ldconfig run over every folder that received libraries. */
+/* Is c one of the driver libraries caps selects? */
+static bool library_selected(const nvb_component *c, unsigned caps)
+{
+    return c->kind == NVB_COMP_LIBRARY && (c->caps & caps & ~NVB_CAP_COMPAT32) &&
+           (!(c->caps & NVB_CAP_COMPAT32) || (caps & NVB_CAP_COMPAT32));
+}
+
+/* c's SONAME; GLVND's vendor library is known by its name when its SONAME was not read. */
+static const char *library_soname(const nvb_component *c)
+{
+    const char *base = strrchr(c->container_path, '/') + 1;
+    if (!c->soname && strcmp(base, "libGLX_nvidia.so.0") == 0)
+        return base;
+    return c->soname;
+}
+
+/* Length of the multiarch folder (".../x86_64-linux-gnu") that dir is in or below, 0 when
+ * none. */
+static size_t multiarch_prefix(const char *dir)
+{
+    size_t best = 0;
+    for (const char *c = dir; (c = strchr(c, '/'));) {
+        const char *name = ++c;
+        size_t n = strcspn(name, "/");
+        const char *gnu = memmem(name, n, "-linux-gnu", 10);
+        if (gnu)
+            best = (size_t)(name - dir) + n;
+        c = name + n;
+    }
+    return best;
+}
+
+/* GLVND dlopens "libGLX_indirect.so.0" by name, and no ldconfig ever lists that link in the
+ * cache (its name is not its target's SONAME), so the loader finds it only in a folder it
+ * searches by default: the multiarch folder above Debian's nvidia/current, where Debian's
+ * own alternatives put it, else dir itself. */
+static int glx_indirect_link(const char *dir, const char *soname, nvb_strv *devs)
+{
+    size_t n = multiarch_prefix(dir);
+    if (n && dir[n] == '/')
+        return nvb_strv_pushf(devs, "%s/%s::%.*s/libGLX_indirect.so.0", dir + n + 1, soname, (int)n, dir);
+    return nvb_strv_pushf(devs, "%s::%s/libGLX_indirect.so.0", soname, dir);
+}
+
+/* The links of one library in folder dir: its SONAME link when the file has another name
+ * (libcuda.so.1 -> libcuda.so.550.54.14) into sonames, its development link
+ * (libcuda.so -> libcuda.so.1) and GLVND's indirect name into devs. The SONAME links are
+ * made by the hook, before ldconfig runs, so that no development link dangles while
+ * ldconfig scans the folder: ldconfig deletes a dangling "*.so.*" link
+ * (libGLX_indirect.so.0) and leaves a dangling one out of the cache (libcuda.so). */
+static int library_links(const nvb_component *c, const char *dir, nvb_strv *sonames, nvb_strv *devs)
+{
+    const char *soname = library_soname(c);
+    const char *base = strrchr(c->container_path, '/') + 1;
+    if (!soname)
+        return 0;
+    if (strcmp(soname, base) != 0 && strchr(soname, '/') == NULL &&
+        nvb_strv_pushf(sonames, "%s::%s/%s", base, dir, soname) < 0)
+        return -1;
+    const char *dev = nvb_driver_lib_dev_link(soname);
+    if (dev && nvb_strv_pushf(devs, "%s::%s/%s", soname, dir, dev) < 0)
+        return -1;
+    if (strcmp(soname, "libGLX_nvidia.so.0") == 0 && glx_indirect_link(dir, soname, devs) < 0)
+        return -1;
+    return 0;
+}
+
+/* A createContainer hook "nvbind hook SUB" with each value of vals after flag. */
+static nvb_hook *add_nvbind_hook(nvb_edits *e, const char *hook_path, const char *sub, const char *flag,
+                                 const nvb_strv *vals)
+{
+    nvb_hook *hk = nvb_edits_add_hook(e, "createContainer", hook_path);
+    if (!hk || nvb_strv_push(&hk->args, "nvbind") < 0 || nvb_strv_push(&hk->args, "hook") < 0 ||
+        nvb_strv_push(&hk->args, sub) < 0)
+        return NULL;
+    for (size_t i = 0; i < vals->n; i++)
+        if (nvb_strv_push(&hk->args, flag) < 0 || nvb_strv_push(&hk->args, vals->v[i]) < 0)
+            return NULL;
+    return hk;
+}
+
+/* The hooks: the libraries' SONAME and development links (libcuda.so.1, libcuda.so,
+ * GLVND's indirect GLX name) first, then one ldconfig run over every folder that received
+ * libraries; it also records those folders in the container's /etc/ld.so.conf.d and, given
+ * the host driver's version, prefers a newer CUDA forward-compatibility libcuda. */
 static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path)
 {
-    nvb_strv links = {0}, folders = {0};
+    nvb_strv links = {0}, devs = {0}, folders = {0};
     int r = 0;
     for (size_t i = 0; r == 0 && i < h->n_comps; i++) {
         const nvb_component *c = &h->comps[i];
-        if (c->kind != NVB_COMP_LIBRARY || !(c->caps & caps & ~NVB_CAP_COMPAT32) ||
-            ((c->caps & NVB_CAP_COMPAT32) && !(caps & NVB_CAP_COMPAT32)))
+        if (!library_selected(c, caps))
             continue;
         _cleanup_free_ char *dir = dir_of(c->container_path);
-        if (!dir || (!nvb_strv_contains(&folders, dir) && nvb_strv_push(&folders, dir) < 0)) {
+        if (!dir || (!nvb_strv_contains(&folders, dir) && nvb_strv_push(&folders, dir) < 0) ||
+            library_links(c, dir, &links, &devs) < 0)
             r = -1;
-            break;
-        }
-        const char *soname = c->soname;
-        const char *base = strrchr(c->container_path, '/') + 1;
-        if (!soname && strcmp(base, "libGLX_nvidia.so.0") == 0)
-            soname = base;
-        const char *dev = nvb_driver_lib_dev_link(soname);
-        if (dev)
-            r = nvb_strv_pushf(&links, "%s::%s/%s", soname, dir, dev);
-        if (r == 0 && soname && strcmp(soname, "libGLX_nvidia.so.0") == 0)
-            r = nvb_strv_pushf(&links, "%s::%s/libGLX_indirect.so.0", soname, dir);
     }
+    for (size_t i = 0; r == 0 && i < devs.n; i++)
+        if (!nvb_strv_contains(&links, devs.v[i]) && nvb_strv_push(&links, devs.v[i]) < 0)
+            r = -1;
+    if (r == 0 && links.n && !add_nvbind_hook(e, hook_path, "create-symlinks", "--link", &links))
+        r = -1;
     nvb_hook *hk;
-    if (r == 0 && links.n) {
-        if (!(hk = nvb_edits_add_hook(e, "createContainer", hook_path)) || nvb_strv_push(&hk->args, "nvbind") < 0 ||
-            nvb_strv_push(&hk->args, "hook") < 0 || nvb_strv_push(&hk->args, "create-symlinks") < 0)
-            r = -1;
-        for (size_t i = 0; r == 0 && i < links.n; i++)
-            if (nvb_strv_push(&hk->args, "--link") < 0 || nvb_strv_push(&hk->args, links.v[i]) < 0)
-                r = -1;
-    }
     if (r == 0 && folders.n) {
-        if (!(hk = nvb_edits_add_hook(e, "createContainer", hook_path)) || nvb_strv_push(&hk->args, "nvbind") < 0 ||
-            nvb_strv_push(&hk->args, "hook") < 0 || nvb_strv_push(&hk->args, "update-ldcache") < 0)
+        if (!(hk = add_nvbind_hook(e, hook_path, "update-ldcache", "--folder", &folders)) ||
+            (h->driver_version && nvb_driver_version_ok(h->driver_version) &&
+             (nvb_strv_push(&hk->args, "--host-driver-version") < 0 ||
+              nvb_strv_push(&hk->args, h->driver_version) < 0)))
             r = -1;
-        for (size_t i = 0; r == 0 && i < folders.n; i++)
-            if (nvb_strv_push(&hk->args, "--folder") < 0 || nvb_strv_push(&hk->args, folders.v[i]) < 0)
-                r = -1;
     }
     nvb_strv_free(&links);
+    nvb_strv_free(&devs);
     nvb_strv_free(&folders);
     return r;
+}
+
+static bool has_mount(const nvb_edits *e, const char *container_path)
+{
+    for (size_t i = 0; i < e->n_mounts; i++)
+        if (strcmp(e->mounts[i].container_path, container_path) == 0)
+            return true;
+    return false;
+}
+
+/* Where the legacy form mounts c's SONAME: the multiarch folder above c's folder (Debian's
+ * nvidia/current is no folder the loader searches; Debian's alternatives put the SONAME
+ * there on the host), else c's own folder when the file has another name there; NULL when
+ * nothing is to be mounted. Sets *fail on no memory. */
+static char *soname_mount_path(const nvb_component *c, const char *soname, bool *fail)
+{
+    const char *base = strrchr(c->container_path, '/') + 1;
+    _cleanup_free_ char *dir = dir_of(c->container_path);
+    char *path = NULL;
+    if (!dir) {
+        *fail = true;
+        return NULL;
+    }
+    size_t up = multiarch_prefix(dir);
+    bool below = up && dir[up] == '/';
+    if (below)
+        dir[up] = '\0';
+    else if (strcmp(soname, base) == 0)
+        return NULL; /* the file is its SONAME, in a folder of its own kind already */
+    if (asprintf(&path, "%s/%s", strcmp(dir, "/") ? dir : "", soname) < 0) {
+        *fail = true;
+        return NULL;
+    }
+    return path;
+}
+
+int nvb_edits_add_soname_mounts(nvb_edits *e, const nvb_host *h)
+{
+    size_t n = e->n_mounts; /* only the libraries e had on entry */
+    for (size_t i = 0; h && i < h->n_comps; i++) { /* no host: --gpu none discovers nothing */
+        const nvb_component *c = &h->comps[i];
+        const char *soname = c->kind == NVB_COMP_LIBRARY ? library_soname(c) : NULL;
+        if (!soname || strchr(soname, '/'))
+            continue;
+        bool mounted = false, fail = false;
+        for (size_t j = 0; !mounted && j < n; j++)
+            mounted = strcmp(e->mounts[j].container_path, c->container_path) == 0;
+        if (!mounted)
+            continue;
+        _cleanup_free_ char *path = soname_mount_path(c, soname, &fail);
+        if (fail || (path && !has_mount(e, path) && append_mount(e, c->host_path, path, false) < 0))
+            return -1;
+    }
+    return 0;
 }
 
 int nvb_edits_shared(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path)

@@ -47,5 +47,13 @@ int nvb_edits_for_mig(nvb_edits *e, const nvb_gpu *parent, const nvb_mig_device 
  * development symlinks and refresh the container's library cache. */
 int nvb_edits_shared(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path);
 
+/* For an engine that runs no hooks (docker's legacy --volume form): every driver library
+ * e mounts whose file name is not its SONAME (libcuda.so.550.54.14) is also mounted at
+ * its SONAME (libcuda.so.1), the name programs dlopen, in a folder the image's loader
+ * searches without a cache entry: the same folder, or the multiarch folder above it
+ * (/usr/lib/x86_64-linux-gnu for Debian's /usr/lib/x86_64-linux-gnu/nvidia/current).
+ * h may be NULL (no host discovered: nothing to add). */
+int nvb_edits_add_soname_mounts(nvb_edits *e, const nvb_host *h);
+
 /* CDI containerEdits JSON object of e. */
 json_t *nvb_edits_to_cdi_json(const nvb_edits *e);

@@ -280,7 +280,8 @@ static int run_podman_docker(run_state *s, nvb_err *err)
     nvb_engine_cmd legacy = c;
     legacy.cdi_devices = NULL;
     legacy.edits = &all;
-    int r = nvb_selection_cdi_names(&s->sel, NVB_KIND_GPU, &names) < 0 || nvb_gpu_plan_all_edits(&s->plan, &all) < 0
+    int r = nvb_selection_cdi_names(&s->sel, NVB_KIND_GPU, &names) < 0 || nvb_gpu_plan_all_edits(&s->plan, &all) < 0 ||
+                    nvb_edits_add_soname_mounts(&all, s->host) < 0 /* no hooks there */
                 ? nvb_errf(err, NVB_EXIT_IO, "out of memory")
                 : 0;
     bool docker = s->engine == NVB_ENGINE_DOCKER;

@@ -5,9 +5,12 @@ readlink), and hostile images prove that nothing outside the root is read or wri
 import atexit
 import hashlib
 import json
+import shlex
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -115,7 +118,7 @@ class Tools:
             return
         cls.dir = tempfile.mkdtemp(prefix="nvbind-hook-tools-")
         atexit.register(shutil.rmtree, cls.dir, True)
-        src = os.path.join(cls.dir, "stub.c")
+        src = os.path.join(cls.dir, "stub.c")  # also used by make_lib
         with open(src, "w") as f:
             f.write(STUB_C)
         for name, soname in [(f"libcuda.so.{DRIVER}", "libcuda.so.1"),
@@ -549,6 +552,331 @@ class HostileImage(HookTestCase):
         listing = self.assert_cache_lists_driver(c.path("/etc/ld.so.cache"))
         self.assertNotIn("libhostonly.so.1", [s for s, _ in listing])
         self.assertEqual(snapshot(host), before)
+
+
+def first_path(listing, soname):
+    """Where the loader finds soname: the first entry of the cache for it (ldconfig -p
+    prints entries in lookup order)."""
+    r = None
+    for name, path in listing:
+        if name == soname:
+            return path
+    return r
+
+
+def debian_ld_conf(c):
+    """The loader configuration of Debian 12's libc6: the include line, libc.conf,
+    x86_64-linux-gnu.conf."""
+    os.makedirs(c.path("/etc/ld.so.conf.d"), exist_ok=True)
+    with open(c.path("/etc/ld.so.conf"), "w") as f:
+        f.write("include /etc/ld.so.conf.d/*.conf\n\n")
+    with open(c.path("/etc/ld.so.conf.d/libc.conf"), "w") as f:
+        f.write("/usr/local/lib\n")
+    with open(c.path("/etc/ld.so.conf.d/x86_64-linux-gnu.conf"), "w") as f:
+        f.write("/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n")
+
+
+def later_ldconfig(c):
+    """What a package trigger or a Dockerfile's `RUN ldconfig` does inside the container:
+    a plain ldconfig over the image's own configuration."""
+    subprocess.run([HOST_LDCONFIG, "-r", c.rootfs], check=True, env={"LC_ALL": "C"})
+    return cache_listing(c.path("/etc/ld.so.cache"))
+
+
+class LaterLdconfig(HookTestCase):
+    """Issue: any later ldconfig inside the container (apt/dpkg triggers, RUN ldconfig,
+    entrypoints) dropped every driver library, because nothing in the image's loader
+    configuration named the folders the driver was mounted into."""
+
+    FOLDER = "/usr/lib/x86_64-linux-gnu/nvidia/current"  # Debian's own driver packaging
+
+    def test_later_ldconfig_keeps_driver_libraries(self):
+        c = self.container(with_libs=False)
+        debian_ld_conf(c)
+        c.add_driver_libs(self.FOLDER)
+        self.assert_ok(c.hook("update-ldcache", "--folder", self.FOLDER))
+        for listing in (cache_listing(c.path("/etc/ld.so.cache")), later_ldconfig(c)):
+            self.assertEqual(first_path(listing, "libcuda.so.1"), f"{self.FOLDER}/libcuda.so.1")
+            self.assertEqual(first_path(listing, "libnvidia-ml.so.1"), f"{self.FOLDER}/libnvidia-ml.so.1")
+        conf = sorted(os.listdir(c.path("/etc/ld.so.conf.d")))
+        self.assertEqual(conf, ["01-nvbind-driver.conf", "libc.conf", "x86_64-linux-gnu.conf"])
+        with open(c.path("/etc/ld.so.conf.d/01-nvbind-driver.conf")) as f:
+            self.assertIn(f"\n{self.FOLDER}\n", f.read())
+
+    def test_driver_beats_an_image_copy_before_and_after_a_later_ldconfig(self):
+        """An image with its own (stale) libcuda.so.1 in /usr/local/lib, which libc.conf
+        puts ahead of the multiarch folders: the host driver's must still win, in the hook's
+        cache and in the one a later ldconfig makes."""
+        c = self.container()
+        debian_ld_conf(c)
+        os.makedirs(c.path("/usr/local/lib"))
+        shutil.copy(Tools.path(f"libcuda.so.{DRIVER}"), c.path("/usr/local/lib/libcuda.so.1"))
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+        for listing in (cache_listing(c.path("/etc/ld.so.cache")), later_ldconfig(c)):
+            self.assertEqual(first_path(listing, "libcuda.so.1"), f"{LIBDIR}/libcuda.so.1")
+
+    def test_rewritten_when_changed_not_when_same(self):
+        c = self.container()
+        conf = c.path("/etc/ld.so.conf.d/01-nvbind-driver.conf")
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+        st = os.stat(conf)
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR))
+        self.assertEqual(os.stat(conf).st_ino, st.st_ino)
+        os.unlink(conf)
+        os.symlink("/etc/passwd", conf)  # a link there is replaced, never followed
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR, "--folder", "/opt/other"))
+        self.assertFalse(os.path.islink(conf))
+        with open(conf) as f:
+            self.assertEqual([l for l in f.read().splitlines() if not l.startswith("#")], [LIBDIR, "/opt/other"])
+
+
+def spec_hooks(spec):
+    return [h["args"][1:] for h in spec["containerEdits"].get("hooks", [])]
+
+
+class SpecLinks(HookTestCase):
+    """Issue: libGLX_indirect.so.0 vanished and libcuda.so / libnvidia-ml.so were missing
+    from the cache: the links hook made them point at SONAME links that only ldconfig
+    created later, and ldconfig deletes dangling "*.so.*" links and does not cache dangling
+    ones. The hooks of nvbind's own spec run here in order, on the files the spec mounts."""
+
+    def test_spec_hooks_leave_links_that_resolve_and_are_cached(self):
+        sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+        from nvbtest import FakeHost
+        fh = FakeHost()
+        self.addCleanup(fh.remove)
+        r = fh.nvbind("cdi", "generate", "--output", "-")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        spec = json.loads(r.stdout)
+        c = self.container(with_libs=False)
+        debian_ld_conf(c)
+        for m in spec["containerEdits"]["mounts"]:  # what the runtime would bind-mount
+            if "/lib" in m["containerPath"] and os.path.isfile(m["hostPath"]):
+                os.makedirs(os.path.dirname(c.path(m["containerPath"])), exist_ok=True)
+                shutil.copy(m["hostPath"], c.path(m["containerPath"]))
+        hooks = spec_hooks(spec)
+        self.assertEqual([h[1] for h in hooks], ["create-symlinks", "update-ldcache"])
+        for args in hooks:
+            self.assert_ok(c.hook(*args[1:]))
+        for listing in (cache_listing(c.path("/etc/ld.so.cache")), later_ldconfig(c)):
+            for name in ("libcuda.so.1", "libcuda.so", "libnvidia-ml.so.1", "libnvidia-ml.so", "libGLX_nvidia.so.0"):
+                self.assertEqual(first_path(listing, name), f"{LIBDIR}/{name}", name)
+            indirect = c.path(f"{LIBDIR}/libGLX_indirect.so.0")
+            self.assertTrue(os.path.islink(indirect), "libGLX_indirect.so.0 is gone")
+            self.assertEqual(os.path.realpath(indirect), os.path.realpath(c.path(f"{LIBDIR}/libGLX_nvidia.so.0")))
+            self.assertTrue(os.path.isfile(indirect))
+
+
+def make_lib(path, soname):
+    subprocess.run(["gcc", "-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", path, Tools.path("stub.c")],
+                   check=True)
+
+
+class CudaCompat(HookTestCase):
+    """CUDA forward compatibility: an image's /usr/local/cuda/compat/libcuda.so.V newer than
+    the host driver goes first; an older or equal one is ignored; the image's files are only
+    ever listed by name, inside the root."""
+    COMPAT = "/usr/local/cuda/compat"
+
+    def image_with_compat(self, version, link_to=None):
+        c = self.container()
+        debian_ld_conf(c)
+        os.makedirs(c.path("/usr/local/cuda-12.4/compat"))
+        os.symlink("cuda-12.4", c.path("/usr/local/cuda"))  # as NVIDIA's CUDA images have it
+        make_lib(c.path(f"{self.COMPAT}/libcuda.so.{version}"), "libcuda.so.1")
+        os.symlink(f"libcuda.so.{version}", c.path(f"{self.COMPAT}/libcuda.so.1"))
+        return c
+
+    def test_newer_compat_first_numerically(self):
+        # "1000.1" sorts before "550.54.14" as a string; numerically it is newer.
+        c = self.image_with_compat("1000.1.2")
+        self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR, "--host-driver-version", DRIVER))
+        for listing in (cache_listing(c.path("/etc/ld.so.cache")), later_ldconfig(c)):
+            self.assertEqual(first_path(listing, "libcuda.so.1"), f"{self.COMPAT}/libcuda.so.1")
+            self.assertIn(("libcuda.so.1", f"{LIBDIR}/libcuda.so.1"), listing)
+        self.assertEqual(sorted(os.listdir(c.path("/etc/ld.so.conf.d")))[:2],
+                         ["00-nvbind-cuda-compat.conf", "01-nvbind-driver.conf"])
+
+    def test_older_or_same_compat_ignored_and_stale_file_removed(self):
+        for version in ("545.23.08", DRIVER):
+            with self.subTest(compat=version):
+                c = self.image_with_compat(version)
+                with open(c.path("/etc/ld.so.conf.d/00-nvbind-cuda-compat.conf"), "w") as f:
+                    f.write(self.COMPAT + "\n")  # left by a start on an older host driver
+                self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR, "--host-driver-version", DRIVER))
+                self.assertFalse(os.path.exists(c.path("/etc/ld.so.conf.d/00-nvbind-cuda-compat.conf")))
+                for listing in (cache_listing(c.path("/etc/ld.so.cache")), later_ldconfig(c)):
+                    self.assertEqual(first_path(listing, "libcuda.so.1"), f"{LIBDIR}/libcuda.so.1")
+
+    def test_compat_symlink_to_host_folder(self):
+        """Attack: /usr/local/cuda is a symlink to a host folder holding a "newer"
+        libcuda. The hook must neither use it nor touch anything there."""
+        host = self.host_folder()
+        make_lib(os.path.join(host, "libcuda.so.999.1"), "libcuda.so.1")
+        os.symlink("libcuda.so.999.1", os.path.join(host, "libcuda.so.1"))
+        before = snapshot(host)
+        for kind, target in (("absolute", host), ("relative", "../../../../../../../../.." + host)):
+            with self.subTest(kind=kind):
+                c = self.container()
+                os.makedirs(c.path("/usr/local/cuda"))
+                os.symlink(target, c.path(self.COMPAT))
+                self.assert_ok(c.hook("update-ldcache", "--folder", LIBDIR, "--host-driver-version", DRIVER))
+                self.assertFalse(os.path.lexists(c.path("/etc/ld.so.conf.d/00-nvbind-cuda-compat.conf")))
+                listing = cache_listing(c.path("/etc/ld.so.cache"))
+                self.assertEqual(first_path(listing, "libcuda.so.1"), f"{LIBDIR}/libcuda.so.1")
+                self.assertEqual(snapshot(host), before)
+
+    def test_bad_version_refused(self):
+        c = self.container()
+        self.assert_one_line_error(c.hook("update-ldcache", "--host-driver-version", "550"), EXIT_USAGE,
+                                   "--host-driver-version 550")
+
+
+class ConcurrentStarts(HookTestCase):
+    """Issue: containers started at once on one root filesystem raced on
+    /etc/ld.so.cache~ and the hook failed. Now they take turns (a lock on the root)."""
+
+    def test_parallel_hooks_on_one_root(self):
+        c = self.container()
+        debian_ld_conf(c)
+        for round in range(3):
+            procs = [subprocess.Popen([NVBIND, "hook", "update-ldcache", "--folder", LIBDIR], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=hook_env(),
+                                      cwd=c.rootfs) for _ in range(12)]
+            for p in procs:
+                p.stdin.write(c.state)
+                p.stdin.close()
+            for p in procs:
+                p.wait(timeout=120)
+                self.assertEqual(p.returncode, 0, f"round {round}: {p.stderr.read()}")
+                p.stdout.close()
+                p.stderr.close()
+            self.assert_cache_lists_driver(c.path("/etc/ld.so.cache"))
+            self.assertEqual([n for n in os.listdir(c.path("/etc")) if "~" in n or ".tmp." in n], [])
+
+
+DEBIAN_IMAGE = "localhost/nvbind-proto-debian:12"
+DLPROBE_C = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    int bad = 0;
+    for (int i = 1; i < argc; i++) {
+        void *h = dlopen(argv[i], RTLD_NOW | RTLD_LOCAL);
+        printf("dlopen %s: %s\n", argv[i], h ? "loaded" : dlerror());
+        bad |= !h;
+    }
+    return bad;
+}
+"""
+
+
+def real_glibc_host_and_image():
+    """(nvbind --root arguments, image, cleanup) for the in-container checks: the real
+    packaging host of tests/realhost when that builder is there, else a fake host with the
+    debootstrapped Debian 12 image. None when neither image is available."""
+    realhost_dir = os.path.join(REPO, "tests", "realhost")
+    if os.path.exists(os.path.join(realhost_dir, "realhost.py")):
+        sys.path.insert(0, realhost_dir)
+        import realhost
+        try:
+            got = realhost.ensure()
+        except Exception as e:  # no mirror, no debootstrap: the fake host below still runs
+            print(f"tests/realhost unavailable ({e}); using a fake host", file=sys.stderr)
+            got = None
+        if got:
+            return ["--root", got["root"]], got["image"], lambda: None
+    if subprocess.run(["podman", "image", "exists", DEBIAN_IMAGE]).returncode != 0:
+        return None
+    sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+    from nvbtest import FakeHost
+    fh = FakeHost()
+    return fh.args, DEBIAN_IMAGE, fh.remove
+
+
+@unittest.skipUnless(shutil.which("podman"), "podman is not installed")
+class InDebianImage(HookTestCase):
+    """What a program in a real glibc image sees after nvbind's hooks ran under real podman:
+    the libraries in the cache and loadable by dlopen, also after the image runs ldconfig
+    again; and docker's legacy --device/--volume form (run here by podman, which takes the
+    same flags), where no hook runs at all."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        got = real_glibc_host_and_image()
+        if not got:
+            raise unittest.SkipTest(f"neither tests/realhost nor the image {DEBIAN_IMAGE} is available")
+        cls.root_args, cls.image, cls.cleanup_host = got
+        # A dynamically linked probe, built against this machine's glibc (Debian 12's).
+        cls.probe = os.path.join(Tools.dir, "dlprobe")
+        src = cls.probe + ".c"
+        with open(src, "w") as f:
+            f.write(DLPROBE_C)
+        subprocess.run(["gcc", "-O1", "-o", cls.probe, src], check=True)
+        cls.kind = f"nvbind-hooktest-{os.getpid()}.test/gpu"
+        cls.spec = f"/var/run/cdi/nvbind-hooktest-{os.getpid()}.test-gpu.json"
+        os.makedirs("/var/run/cdi", exist_ok=True)
+        r = subprocess.run([NVBIND, *cls.root_args, "cdi", "generate", "--kind", cls.kind, "--output", cls.spec],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            cls.cleanup_host()
+            raise AssertionError(f"cdi generate: {r.stderr}")
+
+    @classmethod
+    def tearDownClass(cls):
+        if os.path.exists(cls.spec):
+            os.unlink(cls.spec)
+        cls.cleanup_host()
+
+    def podman(self, args, timeout=180, check=True):
+        r = subprocess.run(["podman", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=timeout)
+        if check:
+            self.assertEqual(r.returncode, 0, f"podman {' '.join(args[:4])}...: {r.stdout}{r.stderr}")
+        self.assertIn("dlopen ", r.stdout, r.stderr)  # the probe ran
+        return r.stdout
+
+    def test_cache_and_dlopen_survive_a_later_ldconfig(self):
+        names = ["libcuda.so.1", "libcuda.so", "libnvidia-ml.so.1", "libnvidia-ml.so"]
+        probe = "/probe/dlprobe libcuda.so.1 libcuda.so libnvidia-ml.so.1 libnvidia-ml.so libGLX_indirect.so.0"
+        script = (f"ldconfig -p; {probe}; "
+                  "test -e /usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0 && echo indirect=present; "
+                  "echo '=== after ldconfig'; ldconfig && ldconfig -p; "
+                  f"{probe}; "
+                  "test -e /usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0 && echo indirect=present; true")
+        out = self.podman(["run", "--rm", "--device", f"{self.kind}=0", "-v", f"{self.probe}:/probe/dlprobe:ro",
+                           self.image, "sh", "-c", script])
+        first, second = out.split("=== after ldconfig")
+        for part in (first, second):
+            cached = {l.split()[0] for l in part.splitlines() if "=>" in l and "x86-64" in l}
+            for name in names:
+                self.assertIn(name, cached, part)
+                self.assertIn(f"dlopen {name}: loaded", part)
+            self.assertIn("indirect=present", part)
+            # GLVND dlopens it by name: the loader must find the file itself (a minbase
+            # image may still lack what the real libGLX_nvidia needs, such as libX11).
+            self.assertRegex(part, r"dlopen libGLX_indirect\.so\.0: (loaded|(?!libGLX_indirect)\S+: cannot open)")
+
+    def test_docker_legacy_form_gives_sonames(self):
+        r = subprocess.run([NVBIND, *self.root_args, "run", "--runtime", "docker", "--dry-run", self.image,
+                            "/probe/dlprobe"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        argv = shlex.split(r.stdout.strip().splitlines()[-1])  # the legacy form, for docker without CDI
+        self.assertNotIn(self.kind, argv)
+        sonames = ["libcuda.so.1", "libnvidia-ml.so.1"]
+        for v in argv:
+            dest = v.split(":")[1] if v.count(":") >= 1 and v.startswith("/") else ""
+            base = os.path.basename(dest)
+            if dest.startswith("/usr/lib/x86_64-linux-gnu/") and re.fullmatch(r"libnvidia-[a-z]+\.so\.[0-9]", base) \
+                    and base not in sonames:
+                sonames.append(base)
+        i = argv.index(self.image)
+        out = self.podman(["run", *argv[2:i], "-v", f"{self.probe}:/probe/dlprobe:ro", self.image, "/probe/dlprobe",
+                           *sonames], check=False)  # the probe fails when any library is missing
+        for name in sonames:
+            # Found by the loader; a minbase image may lack what a library needs (libGL.so.1).
+            self.assertRegex(out, rf"dlopen {re.escape(name)}: (loaded|(?!{re.escape(name)})\S+: cannot open)")
 
 
 if __name__ == "__main__":

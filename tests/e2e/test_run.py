@@ -253,10 +253,13 @@ class DryRun(RunBase):
         self.assertNotIn(f"{root}/dev/nvidia{m1}:/dev/nvidia{m1}", legacy)
         self.assertIn(f"{root}/dev/nvidiactl:/dev/nvidiactl", legacy)
         self.assertIn("NVIDIA_VISIBLE_DEVICES=void", legacy)
-        libs = [v for v in legacy if "x86_64-linux-gnu/libcuda.so." in v]
-        self.assertEqual(len(libs), 1)
-        self.assertTrue(libs[0].endswith(":ro"))
-        self.assertEqual(legacy[legacy.index(libs[0]) - 1], "--volume")
+        libs = sorted(v for v in legacy if "x86_64-linux-gnu/libcuda.so." in v)
+        # The versioned file, and the same file at its SONAME: no hook makes links there.
+        self.assertEqual([v.split(":")[1].rsplit("/", 1)[1] for v in libs],
+                         ["libcuda.so.1", f"libcuda.so.{self.host.manifest['driver']['version']}"])
+        for v in libs:
+            self.assertTrue(v.endswith(":ro"))
+            self.assertEqual(legacy[legacy.index(v) - 1], "--volume")
         self.assertNothingLeft()
 
     def test_runc_prints_bundle_command(self):

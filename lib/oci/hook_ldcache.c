@@ -1,0 +1,90 @@
+#include "oci/hook_ldcache.h"
+#include "oci/bundle_root.h"
+#include "oci/cuda_compat.h"
+#include "oci/host_exe.h"
+#include "oci/ldconf.h"
+#include "oci/ldconfig_run.h"
+#include "oci/root_lock.h"
+#include "oci/safepath.h"
+#include "util/cleanup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ldconfig needs /etc to write the cache in: create it safely when the image has none (an
+ * /etc symlink resolves inside the root or fails here). ldconfig refuses (O_NOFOLLOW) a
+ * symlink at its temporary name; an image that plants one would only break its own cache,
+ * but clear it so the hook works. */
+static int prepare_etc(int root_fd, nvb_err *err)
+{
+    _cleanup_close_ int etc = nvb_root_mkdir_p(root_fd, "/etc", 0755, err);
+    if (etc < 0)
+        return -1;
+    struct stat st;
+    if (fstatat(etc, "ld.so.cache~", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        unlinkat(etc, "ld.so.cache~", 0);
+    return 0;
+}
+
+/* The loader configuration a later ldconfig inside the container reads; *compat tells
+ * whether the compat folder goes first. */
+static int write_ldconf(const nvb_hook_ldcache_opts *o, int root_fd, bool *compat, nvb_err *err)
+{
+    static const char *const compat_dir[] = {NVB_CUDA_COMPAT_DIR};
+    *compat = o->host_driver_version && nvb_cuda_compat_wanted(root_fd, o->host_driver_version);
+    int r = *compat ? nvb_ldconf_write(root_fd, NVB_LDCONF_COMPAT, compat_dir, 1, err)
+                    : nvb_ldconf_remove(root_fd, NVB_LDCONF_COMPAT, err);
+    if (r == 0 && o->nfolders)
+        r = nvb_ldconf_write(root_fd, NVB_LDCONF_DRIVER, o->folders, o->nfolders, err);
+    return r;
+}
+
+static int run_ldconfig(const nvb_hook_ldcache_opts *o, int exe_fd, const char *exe_path, const char *root_path,
+                        int root_fd, bool compat, nvb_err *err)
+{
+    /* ldconfig puts folders named on its command line ahead of its configuration: the same
+     * order as the files above, so this cache and a later one agree. */
+    _cleanup_free_ const char **folders = calloc(o->nfolders + 1, sizeof *folders);
+    if (!folders)
+        return nvb_errf_errno(err, NVB_EXIT_IO, ENOMEM, "ldconfig");
+    size_t n = 0;
+    if (compat)
+        folders[n++] = NVB_CUDA_COMPAT_DIR;
+    for (size_t i = 0; i < o->nfolders; i++)
+        folders[n++] = o->folders[i];
+    nvb_ldconfig_job job = {
+        .exe_fd = exe_fd,
+        .exe_path = exe_path,
+        .root_path = root_path,
+        .root_fd = root_fd,
+        .folders = folders,
+        .nfolders = n,
+        .timeout_ms = o->timeout_ms,
+    };
+    return nvb_ldconfig_run(&job, err);
+}
+
+int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err)
+{
+    if (o->host_driver_version && !nvb_driver_version_ok(o->host_driver_version))
+        return nvb_errf(err, NVB_EXIT_USAGE, "--host-driver-version %s: not a driver version like 550.54.14",
+                        o->host_driver_version);
+    /* The host binary first, before anything of the container is looked at. */
+    const char *exe_path = NULL;
+    _cleanup_close_ int exe_fd = nvb_host_ldconfig_open(o->ldconfig, &exe_path, err);
+    if (exe_fd < 0)
+        return -1;
+    _cleanup_free_ char *root_path = NULL;
+    _cleanup_close_ int root_fd = nvb_oci_state_root_open(o->state_fd, &root_path, err);
+    if (root_fd < 0)
+        return -1;
+    /* Held until we return: concurrent starts on one root take turns. */
+    _cleanup_close_ int lock = nvb_root_lock(root_fd, root_path, o->timeout_ms, err);
+    bool compat = false;
+    if (lock < 0 || prepare_etc(root_fd, err) < 0 || write_ldconf(o, root_fd, &compat, err) < 0)
+        return -1;
+    return run_ldconfig(o, exe_fd, exe_path, root_path, root_fd, compat, err);
+}

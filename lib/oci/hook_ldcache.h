@@ -1,0 +1,21 @@
+/* The update-ldcache hook, as a library call: the nvbind CLI's `nvbind hook update-ldcache`
+ * is a thin skin over it, and an embedding runtime can run it in-process. */
+#pragma once
+#include <stddef.h>
+#include "util/error.h"
+
+typedef struct nvb_hook_ldcache_opts {
+    int state_fd;                   /* the OCI container state (the hook's stdin) */
+    const char *ldconfig;           /* host ldconfig override, NULL: the usual places */
+    const char *const *folders;     /* container folders the driver's libraries are in */
+    size_t nfolders;
+    const char *host_driver_version;/* enables CUDA forward compatibility; NULL: off */
+    unsigned timeout_ms;            /* for ldconfig, and for the wait on the root's lock */
+} nvb_hook_ldcache_opts;
+
+/* Open the host ldconfig before anything of the container is looked at; find and lock the
+ * container's root; keep /etc/ld.so.conf.d/NVB_LDCONF_DRIVER listing the folders (and
+ * NVB_LDCONF_COMPAT naming /usr/local/cuda/compat when it holds a libcuda newer than the
+ * host driver, removed otherwise); then rebuild /etc/ld.so.cache with the confined host
+ * ldconfig, the compat folder and then the driver folders first. */
+int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err);

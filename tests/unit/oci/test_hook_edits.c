@@ -1,0 +1,108 @@
+/* The hook and link lists nvbind's specs carry (lib/policy/edits.c), on Debian's own
+ * driver packaging (/usr/lib/<triplet>/nvidia/current), and the SONAME mounts of docker's
+ * legacy form, which runs no hook. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "policy/edits.h"
+
+#define CUR "/usr/lib/x86_64-linux-gnu/nvidia/current"
+
+static nvb_component lib(const char *path, const char *soname, unsigned caps)
+{
+    return (nvb_component){.kind = NVB_COMP_LIBRARY, .host_path = (char *)path, .container_path = (char *)path,
+                           .caps = caps, .soname = (char *)soname};
+}
+
+static nvb_host debian_host(nvb_component *comps, size_t n)
+{
+    comps[0] = lib(CUR "/libcuda.so.535.261.03", "libcuda.so.1", NVB_CAP_COMPUTE);
+    comps[1] = lib(CUR "/libGLX_nvidia.so.535.261.03", "libGLX_nvidia.so.0", NVB_CAP_GRAPHICS);
+    comps[2] = lib(CUR "/libnvidia-api.so.1", "libnvidia-api.so.1", NVB_CAP_GRAPHICS);
+    comps[3] = lib("/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.535.261.03", "libnvidia-ml.so.1", NVB_CAP_UTILITY);
+    assert_int_equal(n, 4);
+    return (nvb_host){.driver_version = (char *)"535.261.03", .comps = comps, .n_comps = n, .cap_comps = n};
+}
+
+/* Index of arg in hook h's arguments, -1 when absent. */
+static long arg_index(const nvb_hook *h, const char *arg)
+{
+    for (size_t i = 0; i < h->args.n; i++)
+        if (strcmp(h->args.v[i], arg) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void links_then_cache_on_debian_packaging(void **state)
+{
+    (void)state;
+    nvb_component comps[4];
+    nvb_host h = debian_host(comps, 4);
+    nvb_edits e = {0};
+    assert_int_equal(nvb_edits_shared(&e, &h, NVB_CAP_ALL & ~NVB_CAP_COMPAT32, "/usr/bin/nvbind"), 0);
+    assert_int_equal(e.n_hooks, 2);
+    const nvb_hook *links = &e.hooks[0], *cache = &e.hooks[1];
+    assert_string_equal(links->args.v[2], "create-symlinks");
+    assert_string_equal(cache->args.v[2], "update-ldcache");
+
+    /* SONAME links first: nothing ldconfig scans may dangle. */
+    long soname = arg_index(links, "libcuda.so.535.261.03::" CUR "/libcuda.so.1");
+    long dev = arg_index(links, "libcuda.so.1::" CUR "/libcuda.so");
+    assert_true(soname > 0 && dev > soname);
+    assert_true(arg_index(links, "libGLX_nvidia.so.535.261.03::" CUR "/libGLX_nvidia.so.0") > 0);
+    /* A plain file named as its SONAME gets no link to itself. */
+    for (size_t i = 0; i < links->args.n; i++)
+        assert_null(strstr(links->args.v[i], "::" CUR "/libnvidia-api.so.1"));
+    /* GLVND's name in the multiarch folder, which the loader searches. */
+    long indirect = arg_index(links, "nvidia/current/libGLX_nvidia.so.0::/usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0");
+    assert_true(indirect > soname);
+
+    assert_true(arg_index(cache, CUR) > 0);
+    assert_true(arg_index(cache, "/usr/lib/x86_64-linux-gnu") > 0);
+    long v = arg_index(cache, "--host-driver-version");
+    assert_true(v > 0);
+    assert_string_equal(cache->args.v[v + 1], "535.261.03");
+    nvb_edits_clear(&e);
+}
+
+static bool mounts(const nvb_edits *e, const char *host, const char *container)
+{
+    for (size_t i = 0; i < e->n_mounts; i++)
+        if (!strcmp(e->mounts[i].host_path, host) && !strcmp(e->mounts[i].container_path, container))
+            return true;
+    return false;
+}
+
+static void legacy_soname_mounts_in_the_multiarch_folder(void **state)
+{
+    (void)state;
+    nvb_component comps[4];
+    nvb_host h = debian_host(comps, 4);
+    nvb_edits e = {0};
+    assert_int_equal(nvb_edits_shared(&e, &h, NVB_CAP_COMPUTE | NVB_CAP_UTILITY, NULL), 0);
+    size_t before = e.n_mounts;
+    assert_int_equal(before, 2); /* libcuda and libnvidia-ml: graphics not asked for */
+    assert_int_equal(nvb_edits_add_soname_mounts(&e, &h), 0);
+    assert_true(mounts(&e, CUR "/libcuda.so.535.261.03", "/usr/lib/x86_64-linux-gnu/libcuda.so.1"));
+    assert_true(mounts(&e, "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.535.261.03",
+                       "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"));
+    assert_int_equal(e.n_mounts, before + 2); /* nothing for what is not mounted */
+    assert_int_equal(nvb_edits_add_soname_mounts(&e, &h), 0);
+    assert_int_equal(e.n_mounts, before + 2); /* idempotent */
+    nvb_edits_clear(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(links_then_cache_on_debian_packaging),
+        cmocka_unit_test(legacy_soname_mounts_in_the_multiarch_folder),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
