@@ -872,6 +872,8 @@ class InDebianImage(HookTestCase):
                     and base not in sonames:
                 sonames.append(base)
         i = argv.index(self.image)
+        if argv[i - 1] == "--":  # nvbind ends the engine's options before IMAGE
+            i -= 1
         out = self.podman(["run", *argv[2:i], "-v", f"{self.probe}:/probe/dlprobe:ro", self.image, "/probe/dlprobe",
                            *sonames], check=False)  # the probe fails when any library is missing
         for name in sonames:
