@@ -15,10 +15,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int nvb_check_regular(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    if (S_ISREG(st.st_mode))
+        return 0;
+    errno = S_ISDIR(st.st_mode) ? EISDIR : NVB_ENOTREG;
+    return -1;
+}
+
 char *nvb_read_file(const char *path, size_t max, size_t *len)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    /* O_NONBLOCK: a FIFO planted where a file was expected must not hang the open; it, a
+     * device or a socket is then refused by the check. */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0 || nvb_check_regular(fd) < 0)
         return NULL;
     size_t cap = 4096, n = 0;
     _cleanup_free_ char *buf = malloc(cap + 1);

@@ -4,8 +4,14 @@
 #include <sys/types.h>
 #include "util/error.h"
 
-/* Read a whole (small) file; returns a NUL-terminated buffer, length in *len if non-NULL.
- * NULL with errno set on failure (ENOENT stays visible to the caller). */
+/* 0 when fd is a regular file; else -1 with errno EISDIR (a folder), NVB_ENOTREG (a FIFO,
+ * device or socket) or fstat's error. */
+int nvb_check_regular(int fd);
+
+/* Read a whole (small) regular file; returns a NUL-terminated buffer, length in *len if
+ * non-NULL. NULL with errno set on failure (ENOENT stays visible to the caller; EISDIR for
+ * a folder, NVB_ENOTREG for a FIFO, device or socket, which are opened without blocking
+ * and never read). */
 char *nvb_read_file(const char *path, size_t max, size_t *len);
 
 /* Write all of data to fd, going on after short writes and EINTR. 0, or -1 with errno set
