@@ -96,5 +96,91 @@ class FifoConfigJson(unittest.TestCase):
                              f"nvbind-runtime: reading {bundle}/config.json: not a regular file")
 
 
+class StreamOutputs(unittest.TestCase):
+    """Bug and attack: `--output /dev/stdout` renamed a regular file over the /dev/stdout
+    link, for every process on the machine. Outputs that are streams (a descriptor alias, a
+    FIFO, /dev/null) are written to; a link is written through; nothing lands in /dev."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.host = FakeHost(gpus=1)
+        cls.spec = cls.host.nvbind("cdi", "generate", timeout=HANG, check=True).stdout
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.host.remove()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="nvb-secfiles-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def test_output_dev_stdout_is_written_not_replaced(self):
+        for out in ("/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"):
+            with self.subTest(out=out):
+                r = self.host.nvbind("cdi", "generate", "--output", out, timeout=HANG)
+                self.assertEqual((r.returncode, r.stderr), (0, ""))
+                self.assertEqual(r.stdout, self.spec)
+                self.assertTrue(os.path.islink("/dev/stdout"))
+
+    def test_output_dev_stdout_redirected_to_a_file(self):
+        """`> file` or `>> file`: the shell's descriptor is written, at its offset."""
+        path = os.path.join(self.tmp, "log")
+        with open(path, "w") as f:
+            f.write("before\n")
+        with open(path, "a") as f:
+            r = subprocess.run([NVBIND, *self.host.args, "cdi", "generate", "--output", "/dev/stdout"],
+                               stdout=f, stderr=subprocess.PIPE, text=True, timeout=HANG)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        with open(path) as f:
+            self.assertEqual(f.read(), "before\n" + self.spec)
+
+    def test_config_init_to_dev_stdout(self):
+        r = run([NVBIND, "config", "init", "--output", "/dev/stdout"], timeout=HANG)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(r.stdout, run([NVBIND, "config", "init"], timeout=HANG).stdout)
+        self.assertTrue(os.path.islink("/dev/stdout"))
+
+    def test_output_fifo_is_streamed(self):
+        fifo = os.path.join(self.tmp, "spec.fifo")
+        os.mkfifo(fifo)
+        got = []
+
+        def read():
+            with open(fifo) as f:
+                got.append(f.read())
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        r = self.host.nvbind("cdi", "generate", "--output", fifo, timeout=HANG)
+        reader.join(HANG)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(got, [self.spec])
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
+
+    def test_output_dev_null(self):
+        r = self.host.nvbind("cdi", "generate", "--output", "/dev/null", timeout=HANG)
+        self.assertEqual((r.returncode, r.stderr, r.stdout), (0, "", ""))
+        self.assertTrue(stat.S_ISCHR(os.lstat("/dev/null").st_mode))
+
+    def test_output_symlink_written_through(self):
+        target = os.path.join(self.tmp, "real.json")
+        link = os.path.join(self.tmp, "nvidia.json")
+        open(target, "w").close()
+        os.symlink("real.json", link)
+        r = self.host.nvbind("cdi", "generate", "--output", link, timeout=HANG)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(os.readlink(link), "real.json")
+        with open(target) as f:
+            self.assertEqual(f.read(), self.spec)
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["nvidia.json", "real.json"])
+
+    def test_output_new_file_in_dev_refused(self):
+        path = "/dev/nvbind-secfiles-%d.json" % os.getpid()
+        self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
+        r = self.host.nvbind("cdi", "generate", "--output", path, timeout=HANG)
+        self.assertEqual(r.returncode, 6)
+        self.assertEqual(r.stderr, f"nvbind: cannot write {path}: nvbind creates and replaces no files in /dev\n")
+        self.assertFalse(os.path.exists(path))
+
+
 if __name__ == "__main__":
     unittest.main()
