@@ -5,8 +5,6 @@ that are streams or links (/dev/stdout replaced by a file), a huge audit log (me
 Every command runs with a timeout: a hang fails the test instead of stalling the suite."""
 import json
 import os
-import random
-import resource
 import shutil
 import stat
 import subprocess
@@ -180,6 +178,95 @@ class StreamOutputs(unittest.TestCase):
         self.assertEqual(r.returncode, 6)
         self.assertEqual(r.stderr, f"nvbind: cannot write {path}: nvbind creates and replaces no files in /dev\n")
         self.assertFalse(os.path.exists(path))
+
+
+def audit_event(i, container, when="2024-05-01T12:00:%02d.%03dZ"):
+    return {"time": when % (i % 60, i % 1000), "uid": i % 7, "pid": 1000 + i, "container": container,
+            "runtime": "runc" if i % 3 else None, "devices": ["GPU-%08x" % i] * (i % 3),
+            "profile": "aiml" if i % 2 else None, "isolation": "exclusive", "decision": "deny" if i % 5 == 0 else "grant",
+            "reason": "r\u00e9ason \"%d\" \\ \t" % i}
+
+
+def audit_text(events):
+    return "".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in events)
+
+
+TIME = "/usr/bin/time"
+
+
+def run_measured(args, timeout=120):
+    """Run args with stdout to /dev/null; (exit status, stderr, peak RSS in KiB). GNU time
+    measures: a child forked by this (large) Python process would count its pages too."""
+    with tempfile.NamedTemporaryFile() as rss, tempfile.TemporaryFile() as err:
+        r = subprocess.run([TIME, "-f", "%M", "-o", rss.name, *args], stdout=subprocess.DEVNULL, stderr=err,
+                           timeout=timeout)
+        err.seek(0)
+        return r.returncode, err.read().decode(), int(rss.read().split()[-1])
+
+
+class AuditLogSize(unittest.TestCase):
+    """Attack: a huge audit log (any local writer of a shared log, or just years of
+    decisions). `nvbind audit` kept every event as a JSON tree (a 100 MB log took 600 MB) and
+    every damaged line as a message. It must stream: memory bounded whatever the size."""
+
+    def setUp(self):
+        if not os.access(TIME, os.X_OK):
+            self.skipTest("GNU time (package time) is not installed")
+        self.tmp = tempfile.mkdtemp(prefix="nvb-secfiles-audit-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.log = os.path.join(self.tmp, "audit.log")
+
+    def test_huge_audit_log_memory_stays_small(self):
+        line = audit_text([audit_event(1, "c-%06d" % 1)])
+        garbage = "x" * 200 + "\n"
+        with open(self.log, "w") as f:
+            chunk = (line * 999 + garbage) * 50
+            while f.tell() < 60 << 20:
+                f.write(chunk)
+        size = os.path.getsize(self.log)
+        for extra in ([], ["--json"], ["--container", "nobody"]):
+            with self.subTest(args=extra):
+                code, err, rss_kib = run_measured([NVBIND, "audit", "--file", self.log, *extra])
+                self.assertLess(rss_kib, 20 * 1024, f"peak RSS {rss_kib} KiB for a {size >> 20} MiB log")
+                self.assertEqual(code, 9, err[-500:])
+                lines = err.splitlines()
+                self.assertEqual(len(lines), 101, err[-500:])  # 100 named, then the count of the rest
+                self.assertRegex(lines[-1], r"^nvbind audit: %s: \d+ more lines that are not events skipped "
+                                            r"\(only the first 100 are named\)$" % self.log)
+
+    def test_long_line_not_held(self):
+        """A single 64 MiB line is skipped in pieces, not read whole."""
+        with open(self.log, "w") as f:
+            f.write("x" * (64 << 20) + "\n")
+            f.write(audit_text([audit_event(2, "after")]))
+        code, err, rss_kib = run_measured([NVBIND, "audit", "--file", self.log, "--json"])
+        self.assertLess(rss_kib, 20 * 1024)
+        self.assertEqual(code, 9)
+        self.assertEqual(err, f"nvbind audit: {self.log}:1: longer than 65536 bytes, not an audit event; skipped\n")
+
+    def test_streamed_output_same_as_whole(self):
+        """Streaming changed nothing a user sees: --json is exactly jansson's indented array
+        of the events as logged (Python renders the same), the text lines per event."""
+        events = [audit_event(i, "a" if i % 2 else "b") for i in range(40)]
+        with open(self.log, "w") as f:
+            f.write(audit_text(events))
+        for extra, want in (([], events), (["--container", "a"], [e for e in events if e["container"] == "a"]),
+                            (["--container", "zz"], [])):
+            with self.subTest(args=extra):
+                r = run([NVBIND, "audit", "--file", self.log, "--json", *extra], timeout=HANG)
+                self.assertEqual((r.returncode, r.stderr), (0, ""))
+                self.assertEqual(r.stdout, json.dumps(want, indent=2, ensure_ascii=False) + "\n")
+                r = run([NVBIND, "audit", "--file", self.log, *extra], timeout=HANG)
+                self.assertEqual(len(r.stdout.splitlines()), len(want))
+                for got, e in zip(r.stdout.splitlines(), want):
+                    self.assertTrue(got.startswith(e["time"] + "  "), got)
+                    self.assertTrue(got.endswith("  " + e["reason"]), got)
+
+    def test_fifo_audit_log_does_not_hang(self):
+        os.mkfifo(self.log)
+        r = run([NVBIND, "audit", "--file", self.log], timeout=HANG)
+        self.assertEqual(r.returncode, 6)
+        self.assertEqual(r.stderr, f"nvbind: cannot read the audit log {self.log}: not a regular file\n")
 
 
 if __name__ == "__main__":
