@@ -212,6 +212,19 @@ static void test_garbage_log_bounded(void **state)
     assert_int_equal(r.problems.n, NVB_AUDIT_PROBLEMS_MAX);
     assert_int_equal(r.problems_dropped, 151);
     assert_contains(r.problems.v[0], ":2: not JSON");
+    /* The file read in pieces (lines across the buffer's edges) reads as the text whole. */
+    size_t len;
+    char *whole = nvb_read_file(f->log, 1 << 24, &len);
+    assert_non_null(whole);
+    nvb_audit_read w;
+    assert_int_equal(nvb_audit_read_text(whole, len, f->log, NULL, &w, &err), 0);
+    assert_true(json_equal(w.events, r.events));
+    assert_int_equal(w.lines, r.lines);
+    assert_int_equal(w.problems_dropped, r.problems_dropped);
+    for (size_t i = 0; i < r.problems.n; i++)
+        assert_string_equal(w.problems.v[i], r.problems.v[i]);
+    nvb_audit_read_clear(&w);
+    free(whole);
     nvb_audit_read_clear(&r);
     /* The long line is named when it is among the first problems. */
     char *text = malloc(70002);
