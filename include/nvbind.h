@@ -329,7 +329,8 @@ NVBIND_EXPORT void nvbind_cdi_spec_free(nvbind_cdi_spec *s);
 NVBIND_EXPORT char *nvbind_cdi_spec_to_json(const nvbind_cdi_spec *s, nvbind_error **err);
 NVBIND_EXPORT char *nvbind_cdi_spec_to_yaml(const nvbind_cdi_spec *s, nvbind_error **err);
 /* Write the spec to path atomically (temporary file, fsync, rename), mode 0644: a crash
- * leaves the old file or the new one, never half of one. */
+ * leaves the old file or the new one, never half of one. A link at path is written through;
+ * /dev/stdout, /dev/fd/N, a FIFO, /dev/null or a terminal is written as a stream. */
 NVBIND_EXPORT int nvbind_cdi_spec_write(const nvbind_cdi_spec *s, const char *path, nvbind_cdi_format format,
                                         nvbind_error **err);
 /* The conventional file name in a spec directory: "nvidia.com-gpu-bolt.json". */

@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "isolation/audit.h"
 #include "isolation/timefmt.h"
+#include "util/cleanup.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -40,6 +41,50 @@ static void print_event(json_t *o)
         printf("%s%s", i ? "," : "", json_is_string(d) ? json_string_value(d) : "?");
     }
     printf("  %s\n", str_or_dash(o, "reason"));
+}
+
+/* Events are printed as the log is read, one at a time: a log of any size is shown in
+ * bounded memory. --json prints the same bytes as one array printed whole by jansson
+ * (JSON_INDENT(2)): "[", each event indented one level more, ",\n" between them, "]". */
+struct printer {
+    bool json;
+    size_t n;  /* events printed */
+};
+
+static int print_json_event(json_t *o, size_t index)
+{
+    _cleanup_free_ char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!text)
+        return -1;
+    fputs(index ? ",\n  " : "[\n  ", stdout);
+    /* A dumped string holds no raw newline: every newline starts a line to indent. */
+    for (const char *p = text, *nl; *p; p = nl + 1) {
+        nl = strchrnul(p, '\n');
+        fwrite(p, 1, (size_t)(nl - p), stdout);
+        if (!*nl)
+            break;
+        fputs("\n  ", stdout);
+    }
+    return 0;
+}
+
+static int print_one(json_t *o, void *ctx, nvb_err *err)
+{
+    struct printer *pr = ctx;
+    if (!pr->json)
+        print_event(o);
+    else if (print_json_event(o, pr->n) < 0)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    pr->n++;
+    /* A closed pipe or a full disk: stop reading a log nobody sees. */
+    return ferror(stdout) ? nvb_errf_errno(err, NVB_EXIT_IO, errno, "writing the events") : 0;
+}
+
+static int print_end(const struct printer *pr)
+{
+    if (pr->json)
+        fputs(pr->n ? "\n]\n" : "[]\n", stdout);
+    return fflush(stdout) || ferror(stdout) ? NVB_EXIT_IO : 0;
 }
 
 int cmd_audit(nvb_cli *cli, int argc, char **argv)
@@ -86,30 +131,25 @@ int cmd_audit(nvb_cli *cli, int argc, char **argv)
         file = cfg.isolation.audit_log && *cfg.isolation.audit_log ? cfg.isolation.audit_log : NVB_AUDIT_DEFAULT_LOG;
     }
     nvb_audit_read r;
+    struct printer pr = {.json = json};
     int rc = 0;
-    if (nvb_audit_read_file(file, &filter, &r, &err) < 0) {
+    if (nvb_audit_scan_file(file, &filter, print_one, &pr, &r, &err) < 0) {
         if (err.errnum == ENOENT) {
             /* Nothing was decided yet: an empty log, not a failure. */
             fprintf(stderr, "nvbind audit: no audit log at %s yet\n", file);
-            if (json) {
-                json_t *empty = json_array();
-                rc = empty ? nvb_cli_print_json(empty) : NVB_EXIT_IO;
-                json_decref(empty);
-            }
+            rc = json ? print_end(&pr) : 0;
         } else {
             rc = nvb_cli_fail(&err);
         }
+        nvb_audit_read_clear(&r);
         goto out;
     }
+    rc = print_end(&pr);
     for (size_t i = 0; i < r.problems.n; i++)
         fprintf(stderr, "nvbind audit: %s\n", r.problems.v[i]);
-    if (json) {
-        rc = nvb_cli_print_json(r.events);
-    } else {
-        for (size_t i = 0; i < json_array_size(r.events); i++)
-            print_event(json_array_get(r.events, i));
-        rc = fflush(stdout) ? NVB_EXIT_IO : 0;
-    }
+    if (r.problems_dropped)
+        fprintf(stderr, "nvbind audit: %s: %zu more lines that are not events skipped (only the first %d are named)\n",
+                file, r.problems_dropped, NVB_AUDIT_PROBLEMS_MAX);
     /* Lines in the middle that are not events mean the file was damaged or written by
      * something else: say so in the status too. A torn last line is a crash, reported only. */
     if (rc == 0 && r.bad_lines)

@@ -48,7 +48,7 @@ static int config_init(nvb_cli *cli, int argc, char **argv)
     if (!output || strcmp(output, "-") == 0)
         return write_stdout(text);
     struct stat st;
-    if (!force && lstat(output, &st) == 0) {
+    if (!force && !nvb_path_is_stream(output) && lstat(output, &st) == 0) {
         fprintf(stderr, "nvbind: %s already exists; use --force to replace it\n", output);
         return NVB_EXIT_IO;
     }

@@ -281,8 +281,14 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         char buf[PATH_MAX];
         h->wsl2 = nvb_rootpath_lookup(&d.root, "/dev/dxg", buf, NULL) == 0;
         char pd[16384];
-        if (nvb_read_small(&d.root, "/proc/devices", pd, sizeof pd, NVB_READ_TO_EOF) >= 0)
+        ssize_t n = nvb_read_small(&d.root, "/proc/devices", pd, sizeof pd, NVB_READ_TO_EOF);
+        if (n >= 0)
             d.proc_devices = strdup(pd);
+        else if (n == -NVB_ENOTREG) { /* a missing one is fine (containers); a planted one is not */
+            _cleanup_free_ char *p = nvb_rootpath_host(&d.root, "/proc/devices");
+            nvb_errf_errno(err, NVB_EXIT_HOST_DATA, NVB_ENOTREG, "cannot read %s", p ? p : "/proc/devices");
+            goto fail;
+        }
     }
     if (read_driver(&d, err) < 0 || nvb_discover_gpus(&d, err) < 0 || nvb_discover_devnodes(&d, err) < 0 ||
         nvb_discover_components(&d, err) < 0)

@@ -1,4 +1,5 @@
 #include "host/hostio.h"
+#include "util/fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,9 +11,16 @@ ssize_t nvb_read_small(nvb_rootpath *rp, const char *path, char *buf, size_t siz
 {
     if (size < 2)
         return -EINVAL;
-    int fd = nvb_rootpath_open(rp, path, O_RDONLY | O_NOCTTY);
+    /* O_NONBLOCK and the check: a FIFO planted in the host root would hang the open or the
+     * read. sysfs and procfs files are regular files too. */
+    int fd = nvb_rootpath_open(rp, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return -errno;
+    if (nvb_check_regular(fd) < 0) {
+        int e = errno;
+        nvb_rootpath_close(rp, fd);
+        return -e;
+    }
     size_t n = 0;
     ssize_t r;
     for (;;) {

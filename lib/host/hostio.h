@@ -20,17 +20,19 @@ enum nvb_read_mode {
     NVB_READ_ONE_PIECE,
 };
 
-/* Read `path` inside rp's root (the kernel following its links, as for root + path) into
- * buf, NUL-terminated. Returns the length, or -errno: -EFBIG when the file does not fit in
- * size - 1 bytes. */
+/* Read the regular file `path` inside rp's root (the kernel following its links, as for
+ * root + path) into buf, NUL-terminated. Returns the length, or -errno: -EFBIG when the file
+ * does not fit in size - 1 bytes, -NVB_ENOTREG for a FIFO, device or socket (never blocks on
+ * one), -EISDIR for a folder. */
 ssize_t nvb_read_small(nvb_rootpath *rp, const char *path, char *buf, size_t size, enum nvb_read_mode mode);
 
 /* The exit status for a driver file nvb_read_small could not read (errnum > 0): the file is
  * not what the driver makes (missing, a folder, too large, a path through a non-folder or a
- * link loop) -> NVB_EXIT_HOST_DATA; the system failed to read it -> NVB_EXIT_IO. */
+ * link loop, a FIFO or device) -> NVB_EXIT_HOST_DATA; the system failed to read it -> NVB_EXIT_IO. */
 static inline int nvb_host_read_exit(int errnum)
 {
-    return errnum == ENOENT || errnum == EISDIR || errnum == EFBIG || errnum == ENOTDIR || errnum == ELOOP
+    return errnum == ENOENT || errnum == EISDIR || errnum == EFBIG || errnum == ENOTDIR || errnum == ELOOP ||
+                   errnum == NVB_ENOTREG
                ? NVB_EXIT_HOST_DATA
                : NVB_EXIT_IO;
 }

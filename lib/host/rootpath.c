@@ -253,7 +253,9 @@ int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags)
     char buf[PATH_MAX];
     int dirfd;
     const char *p = at_path(rp, path, strlen(path), buf, &dirfd);
-    return p ? openat(dirfd, p, flags | O_CLOEXEC) : -1;
+    /* O_NONBLOCK always: opening a FIFO planted in the host root must not hang discovery
+     * (for regular files and folders the flag changes nothing). */
+    return p ? openat(dirfd, p, flags | O_CLOEXEC | O_NONBLOCK) : -1;
 }
 
 /* ---- the walk ---- */

@@ -42,7 +42,8 @@ int nvb_rootpath_lookup(nvb_rootpath *rp, const char *path, char *out, struct st
 char *nvb_rootpath_host(const nvb_rootpath *rp, const char *path);
 
 /* openat(2) of `path` (relative to root, "/proc/devices") through the root's descriptor,
- * the kernel following links as it would for root + path. -1 with errno on failure. */
+ * the kernel following links as it would for root + path, with O_NONBLOCK added (a FIFO
+ * planted in the root must not hang the open). -1 with errno on failure. */
 int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags);
 
 /* Close a descriptor opened with nvb_rootpath_open, later: discovery opens and closes a

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,16 +136,35 @@ static bool event_shape_ok(json_t *o, const char **why)
     return true;
 }
 
-static int read_init(nvb_audit_read *out, nvb_err *err)
+/* A problem with one line, kept while fewer than NVB_AUDIT_PROBLEMS_MAX are; counted after
+ * that: a log of garbage must not be held in memory as messages about it. */
+static void problem(nvb_audit_read *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(nvb_audit_read *out, const char *fmt, ...)
 {
-    memset(out, 0, sizeof *out);
-    out->events = json_array();
-    return out->events ? 0 : nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (out->problems.n >= NVB_AUDIT_PROBLEMS_MAX) {
+        out->problems_dropped++;
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (nvb_strv_push(&out->problems, msg) < 0)
+        out->problems_dropped++;
 }
 
+/* Where the events go: the callback, or (without one) out->events. */
+struct sink {
+    nvb_audit_event_fn fn;
+    void *ctx;
+    nvb_err *err;
+    bool stopped;  /* fn said stop */
+};
+
 /* One line of the log (without its newline; has_nl false for a last line without one). */
-static void read_line(nvb_audit_read *out, const nvb_audit_filter *f, const char *name, size_t lineno, const char *s,
-                      size_t l, bool has_nl)
+static void read_line(nvb_audit_read *out, struct sink *sink, const nvb_audit_filter *f, const char *name,
+                      size_t lineno, const char *s, size_t l, bool has_nl)
 {
     if (l == 0)
         return;
@@ -155,17 +175,15 @@ static void read_line(nvb_audit_read *out, const nvb_audit_filter *f, const char
     if (!o || !event_shape_ok(o, &why)) {
         if (!has_nl) {
             out->torn_tail = true;
-            nvb_strv_pushf(&out->problems,
-                           "%s:%zu: the last line is incomplete (%zu bytes, no newline): a write was cut short; skipped",
-                           name, lineno, l);
+            problem(out, "%s:%zu: the last line is incomplete (%zu bytes, no newline): a write was cut short; skipped",
+                    name, lineno, l);
         } else {
             out->bad_lines++;
             if (!o)
-                nvb_strv_pushf(&out->problems, "%s:%zu: not JSON (column %d: %s); skipped", name, lineno, je.column,
-                               je.text);
+                problem(out, "%s:%zu: not JSON (column %d: %s); skipped", name, lineno, je.column, je.text);
             else
-                nvb_strv_pushf(&out->problems, "%s:%zu: not an audit event (%s%s); skipped", name, lineno, why,
-                               strchr(why, ' ') ? "" : " missing or of the wrong type");
+                problem(out, "%s:%zu: not an audit event (%s%s); skipped", name, lineno, why,
+                        strchr(why, ' ') ? "" : " missing or of the wrong type");
         }
         json_decref(o);
         return;
@@ -175,7 +193,7 @@ static void read_line(nvb_audit_read *out, const nvb_audit_filter *f, const char
         int64_t t;
         if (nvb_time_parse_rfc3339(json_string_value(json_object_get(o, "time")), &t) < 0) {
             out->bad_lines++;
-            nvb_strv_pushf(&out->problems, "%s:%zu: time is not an RFC 3339 time; skipped", name, lineno);
+            problem(out, "%s:%zu: time is not an RFC 3339 time; skipped", name, lineno);
             keep = false;
         } else {
             keep = t >= f->since_ms;
@@ -185,50 +203,153 @@ static void read_line(nvb_audit_read *out, const nvb_audit_filter *f, const char
         json_t *c = json_object_get(o, "container");
         keep = json_is_string(c) && strcmp(json_string_value(c), f->container) == 0;
     }
-    if (keep)
-        json_array_append(out->events, o);
+    if (keep) {
+        out->matched++;
+        if (sink && sink->fn)
+            sink->stopped = sink->fn(o, sink->ctx, sink->err) != 0;
+        else
+            json_array_append(out->events, o);
+    }
     json_decref(o);
+}
+
+/* A line longer than any writer writes (nvb_audit_format refuses them): skipped unread. */
+static void long_line(nvb_audit_read *out, const char *name, size_t lineno)
+{
+    out->lines++;
+    out->bad_lines++;
+    problem(out, "%s:%zu: longer than %d bytes, not an audit event; skipped", name, lineno, NVB_AUDIT_LINE_MAX);
 }
 
 int nvb_audit_read_text(const char *text, size_t len, const char *name, const nvb_audit_filter *f,
                         nvb_audit_read *out, nvb_err *err)
 {
-    if (read_init(out, err) < 0)
-        return -1;
+    memset(out, 0, sizeof *out);
+    if (!(out->events = json_array()))
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     size_t lineno = 0;
     for (size_t pos = 0; pos < len;) {
         const char *s = text + pos;
         const char *nl = memchr(s, '\n', len - pos);
         size_t l = nl ? (size_t)(nl - s) : len - pos;
         pos += l + (nl ? 1 : 0);
-        read_line(out, f, name, ++lineno, s, l, nl != NULL);
+        if (l > NVB_AUDIT_LINE_MAX)
+            long_line(out, name, ++lineno);
+        else
+            read_line(out, NULL, f, name, ++lineno, s, l, nl != NULL);
     }
     return 0;
 }
 
-int nvb_audit_read_file(const char *path, const nvb_audit_filter *f, nvb_audit_read *out, nvb_err *err)
+/* Reading the file in pieces: at most READ_BUF bytes in memory, whatever the log's size
+ * or its lines' length. READ_BUF holds a line of NVB_AUDIT_LINE_MAX and its newline. */
+enum { READ_BUF = 4 * NVB_AUDIT_LINE_MAX };
+
+struct reader {
+    int fd;
+    char *buf;
+    size_t start, end;  /* unread bytes: buf[start, end) */
+    bool eof;
+    size_t lineno;
+};
+
+/* Fill the buffer behind the unread bytes (moved to its front). 0, or -1 with errno. */
+static int fill(struct reader *r)
+{
+    if (r->start) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+    }
+    while (r->end < READ_BUF && !r->eof) {
+        ssize_t n = read(r->fd, r->buf + r->end, READ_BUF - r->end);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            r->eof = true;
+        r->end += (size_t)n;
+    }
+    return 0;
+}
+
+/* Skip to the byte after the next newline (or the end). */
+static int skip_line(struct reader *r)
+{
+    for (;;) {
+        char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+        if (nl) {
+            r->start = (size_t)(nl - r->buf) + 1;
+            return 0;
+        }
+        r->start = r->end;
+        if (r->eof)
+            return 0;
+        if (fill(r) < 0)
+            return -1;
+    }
+}
+
+static int scan_fd(struct reader *r, const char *path, const nvb_audit_filter *f, struct sink *sink,
+                   nvb_audit_read *out)
+{
+    while (!sink->stopped) {
+        char *s = r->buf + r->start;
+        char *nl = memchr(s, '\n', r->end - r->start);
+        if (!nl && !r->eof && r->end - r->start <= NVB_AUDIT_LINE_MAX) {
+            if (fill(r) < 0)
+                return -1;
+            continue;
+        }
+        size_t l = nl ? (size_t)(nl - s) : r->end - r->start;
+        if (l > NVB_AUDIT_LINE_MAX) {
+            long_line(out, path, ++r->lineno);
+            if (skip_line(r) < 0)
+                return -1;
+            continue;
+        }
+        if (!nl && l == 0)
+            return 0; /* the end */
+        r->start += l + (nl ? 1 : 0);
+        read_line(out, sink, f, path, ++r->lineno, s, l, nl != NULL);
+    }
+    return 0;
+}
+
+int nvb_audit_scan_file(const char *path, const nvb_audit_filter *f, nvb_audit_event_fn fn, void *ctx,
+                        nvb_audit_read *out, nvb_err *err)
 {
     if (!path || !*path)
         path = NVB_AUDIT_DEFAULT_LOG;
     memset(out, 0, sizeof *out);
-    _cleanup_fclose_ FILE *fp = fopen(path, "re");
-    if (!fp)
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot read the audit log %s", path);
-    if (read_init(out, err) < 0)
-        return -1;
-    /* Line by line: the log only grows, and reading it must not need its size in memory. */
-    _cleanup_free_ char *buf = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t n;
-    while ((n = getline(&buf, &cap, fp)) > 0) {
-        bool has_nl = buf[n - 1] == '\n';
-        read_line(out, f, path, ++lineno, buf, (size_t)n - (has_nl ? 1 : 0), has_nl);
-    }
-    if (ferror(fp)) {
+    if (!fn && !(out->events = json_array()))
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    /* O_NONBLOCK and the check: a FIFO in the log's place must not hang the reader. */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || nvb_check_regular(fd) < 0) {
+        int e = errno;
         nvb_audit_read_clear(out);
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot read the audit log %s", path);
+        return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot read the audit log %s", path);
     }
-    return 0;
+    _cleanup_free_ char *buf = malloc(READ_BUF);
+    if (!buf) {
+        nvb_audit_read_clear(out);
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    struct reader r = {.fd = fd, .buf = buf};
+    struct sink sink = {.fn = fn, .ctx = ctx, .err = err};
+    if (scan_fd(&r, path, f, &sink, out) < 0) {
+        int e = errno;
+        nvb_audit_read_clear(out);
+        return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot read the audit log %s", path);
+    }
+    return sink.stopped ? -1 : 0;
+}
+
+int nvb_audit_read_file(const char *path, const nvb_audit_filter *f, nvb_audit_read *out, nvb_err *err)
+{
+    return nvb_audit_scan_file(path, f, NULL, NULL, out, err);
 }
 
 void nvb_audit_read_clear(nvb_audit_read *r)

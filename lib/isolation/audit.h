@@ -41,16 +41,33 @@ typedef struct nvb_audit_filter {
     const char *container;        /* only this container; NULL = all */
 } nvb_audit_filter;
 
+/* Problems kept as messages; more are only counted (problems_dropped). */
+#define NVB_AUDIT_PROBLEMS_MAX 100
+
 typedef struct nvb_audit_read {
-    json_t *events;               /* array of the matching event objects, in file order */
+    json_t *events;               /* the matching event objects, in file order (NULL when a
+                                   * callback took them: nvb_audit_scan_file) */
+    size_t matched;               /* events that matched the filter */
     size_t lines;                 /* lines read (not counting empty ones) */
-    nvb_strv problems;            /* "file:line: ..." for each line that is not an event */
+    nvb_strv problems;            /* "file:line: ..." for the first NVB_AUDIT_PROBLEMS_MAX lines
+                                   * that are not events */
+    size_t problems_dropped;      /* problems beyond those, counted only */
     bool torn_tail;               /* the last line has no newline and does not parse: a write
-                                   * cut short (it is in problems too) */
+                                   * cut short (it is a problem too) */
     size_t bad_lines;             /* lines other than a torn tail that are not events */
 } nvb_audit_read;
 
-/* Read and filter the log. A missing file is an error with errnum ENOENT. */
+/* Called with each matching event in file order (borrowed: incref to keep it). Non-zero
+ * stops the scan, which then returns -1 with whatever fn put in err. */
+typedef int (*nvb_audit_event_fn)(json_t *event, void *ctx, nvb_err *err);
+
+/* Read and filter the log line by line, handing each match to fn (NULL: collect them in
+ * out->events). Memory stays bounded whatever the log's size: a line is held while it is
+ * looked at, lines over NVB_AUDIT_LINE_MAX are skipped unread. A missing file is an error
+ * with errnum ENOENT; a FIFO, device or folder is refused without blocking. */
+int nvb_audit_scan_file(const char *path, const nvb_audit_filter *f, nvb_audit_event_fn fn, void *ctx,
+                        nvb_audit_read *out, nvb_err *err);
+/* nvb_audit_scan_file collecting every match in out->events. */
 int nvb_audit_read_file(const char *path, const nvb_audit_filter *f, nvb_audit_read *out, nvb_err *err);
 /* The same over text already in memory (name for messages). */
 int nvb_audit_read_text(const char *text, size_t len, const char *name, const nvb_audit_filter *f,

@@ -657,13 +657,13 @@ typedef int (*record_fn)(nvb_claim_record *rec, void *ctx, nvb_err *err);
 
 static bool is_leftover_temp(const char *name, pid_t *pid)
 {
-    /* nvb_write_file_atomic_at's temporaries: ".<name>.tmp.<pid>" */
+    /* nvb_write_file_atomic_at's temporaries: ".<name>.tmp.<pid>.<random>" (".<name>.tmp.<pid>" before) */
     const char *t = strstr(name, ".json.tmp.");
     if (name[0] != '.' || !t)
         return false;
     char *end;
     long p = strtol(t + 10, &end, 10);
-    if (*end || p <= 0)
+    if ((*end && *end != '.') || p <= 0)
         return false;
     *pid = (pid_t)p;
     return true;

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,8 @@ struct parser {
     nvb_err *err;
     const unsigned char *hwcaps;  /* glibc-hwcaps section, NULL when absent */
     uint32_t n_hwcaps;
+    size_t strings, strings_end;  /* the string table: [strings, strings_end) of the file */
+    size_t unterminated;          /* where the table's last string without a NUL starts */
 };
 
 static uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, sizeof v); return v; }
@@ -68,7 +71,30 @@ static int bad(struct parser *ps, const char *fmt, ...)
     return nvb_errf(ps->err, NVB_EXIT_HOST_DATA, "%s: %s", ps->origin, what);
 }
 
-/* The NUL-terminated string at base + off, or NULL with *why set. */
+/* Check the string table once, in one pass: every string in it ends within PATH_MAX
+ * bytes. Afterwards each entry's string is checked in constant time (string_at), where a
+ * search for its NUL from each offset would cost the rest of the file for every entry:
+ * quadratic in the file's size for a crafted cache of many entries and no NUL. */
+static int strings_check(struct parser *ps, size_t at, size_t end)
+{
+    ps->strings = at;
+    ps->strings_end = end;
+    size_t pos = at;
+    while (pos < end) {
+        const unsigned char *nul = memchr(ps->p + pos, '\0', end - pos);
+        if (!nul)
+            break;
+        size_t l = (size_t)(nul - ps->p) - pos;
+        if (l >= PATH_MAX)
+            return bad(ps, "string table: the string at offset %zu is %zu bytes long, longer than a path can be (%d)",
+                       pos, l, PATH_MAX - 1);
+        pos += l + 1;
+    }
+    ps->unterminated = pos;
+    return 0;
+}
+
+/* The NUL-terminated string at base + off inside the string table, or NULL with *why set. */
 static const char *string_at(const struct parser *ps, size_t base, uint32_t off, const char **why)
 {
     if (off >= ps->len - base) {
@@ -76,8 +102,12 @@ static const char *string_at(const struct parser *ps, size_t base, uint32_t off,
         return NULL;
     }
     size_t pos = base + off;
-    if (!memchr(ps->p + pos, '\0', ps->len - pos)) {
-        *why = "has no terminating NUL before the end of the file";
+    if (pos < ps->strings || pos >= ps->strings_end) {
+        *why = "lies outside the string table";
+        return NULL;
+    }
+    if (pos >= ps->unterminated) {
+        *why = "has no terminating NUL before the end of the string table";
         return NULL;
     }
     return (const char *)ps->p + pos;
@@ -166,7 +196,7 @@ static int parse_new(struct parser *ps, nvb_ldcache *c, size_t base)
     if (len_strings > ps->len - strings)
         return bad(ps, "truncated: header says the string table holds %" PRIu32
                    " bytes but %zu follow the entries", len_strings, ps->len - strings);
-    if (load_extensions(ps, c, ext) < 0)
+    if (strings_check(ps, strings, strings + len_strings) < 0 || load_extensions(ps, c, ext) < 0)
         return -1;
     if (!(c->entries = calloc(n ? n : 1, sizeof *c->entries)))
         return nvb_errf_errno(ps->err, NVB_EXIT_IO, ENOMEM, "%s: %" PRIu32 " entries", ps->origin, n);
@@ -186,6 +216,8 @@ static int parse_new(struct parser *ps, nvb_ldcache *c, size_t base)
 static int parse_old(struct parser *ps, nvb_ldcache *c, uint32_t n)
 {
     size_t strings = OLD_HDR + (size_t)n * OLD_ENT;
+    if (strings_check(ps, strings, ps->len) < 0) /* the old format's strings run to the end */
+        return -1;
     if (!(c->entries = calloc(n ? n : 1, sizeof *c->entries)))
         return nvb_errf_errno(ps->err, NVB_EXIT_IO, ENOMEM, "%s: %" PRIu32 " entries", ps->origin, n);
     for (size_t i = 0; i < n; i++) {
@@ -210,6 +242,8 @@ static int parse(struct parser *ps, nvb_ldcache *c)
 {
     if (ps->len == 0)
         return bad(ps, "empty file");
+    if (ps->len > NVB_LDCACHE_MAX_SIZE)
+        return bad(ps, "%zu bytes is larger than an ld.so.cache can be (%d MiB)", ps->len, NVB_LDCACHE_MAX_SIZE >> 20);
     if (starts_like(ps->p, ps->len, OLD_MAGIC)) {
         if (ps->len < OLD_HDR)
             return bad(ps, "truncated: %zu bytes is shorter than the %d-byte header", ps->len, OLD_HDR);
@@ -255,8 +289,9 @@ int nvb_ldcache_open(nvb_ldcache *c, const char *path, nvb_err *err)
         return nvb_errf(err, NVB_EXIT_HOST_DATA, "%s: not a regular file", path);
     if (st.st_size == 0)   /* mmap of 0 bytes fails; let the parser say what is wrong */
         return nvb_ldcache_parse(c, "", 0, path, err);
-    if ((uintmax_t)st.st_size > SIZE_MAX)
-        return nvb_errf(err, NVB_EXIT_HOST_DATA, "%s: too large (%jd bytes)", path, (intmax_t)st.st_size);
+    if (st.st_size > NVB_LDCACHE_MAX_SIZE) /* not mapped at all: the parser would refuse it */
+        return nvb_errf(err, NVB_EXIT_HOST_DATA, "%s: %jd bytes is larger than an ld.so.cache can be (%d MiB)", path,
+                        (intmax_t)st.st_size, NVB_LDCACHE_MAX_SIZE >> 20);
     size_t size = (size_t)st.st_size;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED)

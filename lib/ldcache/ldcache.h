@@ -5,6 +5,11 @@
 #include <stdint.h>
 #include "util/error.h"
 
+/* The largest cache read. glibc's ldconfig writes about 100 bytes per library: a host with
+ * ten thousand libraries has a 1 MiB cache. Parsing is linear in the size, and the entry
+ * table nvbind allocates is about twice the file's size, so this bounds both. */
+#define NVB_LDCACHE_MAX_SIZE (16 << 20)
+
 typedef struct nvb_ldcache_entry {
     const char *name;   /* e.g. "libcuda.so.1"; points into the mapped file */
     const char *path;   /* e.g. "/usr/lib/x86_64-linux-gnu/libcuda.so.1" */

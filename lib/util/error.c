@@ -3,13 +3,18 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *nvb_strerror(int errnum)
+{
+    return errnum == NVB_ENOTREG ? "not a regular file" : strerror(errnum);
+}
+
 __attribute__((format(printf, 4, 0))) static void vset(nvb_err *err, int exit_code, int errnum, const char *fmt, va_list ap)
 {
     err->exit_code = exit_code;
     err->errnum = errnum;
     int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     if (errnum && n >= 0 && (size_t)n < sizeof err->msg)
-        snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", strerror(errnum));
+        snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", nvb_strerror(errnum));
 }
 
 int nvb_errf(nvb_err *err, int exit_code, const char *fmt, ...)

@@ -17,6 +17,13 @@ enum nvb_exit {
     NVB_EXIT_INPUT = 9,       /* invalid input document: CDI spec, OCI config or state */
 };
 
+/* errno value for "not a regular file" (a FIFO, device or socket where a file was
+ * expected), which POSIX has no code for; nvb_errf_errno and nvb_strerror spell it out. */
+#define NVB_ENOTREG 4096
+
+/* strerror(3) that also knows NVB_ENOTREG. */
+const char *nvb_strerror(int errnum);
+
 typedef struct nvb_err {
     int exit_code;     /* an enum nvb_exit value */
     int errnum;        /* errno behind the failure, 0 when none */

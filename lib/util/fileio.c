@@ -4,21 +4,39 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
+
+int nvb_check_regular(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    if (S_ISREG(st.st_mode))
+        return 0;
+    errno = S_ISDIR(st.st_mode) ? EISDIR : NVB_ENOTREG;
+    return -1;
+}
 
 char *nvb_read_file(const char *path, size_t max, size_t *len)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    /* O_NONBLOCK: a FIFO planted where a file was expected must not hang the open; it, a
+     * device or a socket is then refused by the check. */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0 || nvb_check_regular(fd) < 0)
         return NULL;
     size_t cap = 4096, n = 0;
     _cleanup_free_ char *buf = malloc(cap + 1);
@@ -77,13 +95,17 @@ static const char *file_type_name(mode_t m)
            : S_ISFIFO(m) ? "a FIFO"
            : S_ISSOCK(m) ? "a socket"
            : S_ISDIR(m)  ? "a folder"
+           : S_ISLNK(m)  ? "a symbolic link"
                          : "not a regular file";
 }
 
+/* ---- temporaries ---- */
+
 /* A temporary of this name whose writer is gone: a writer killed between creating its
- * temporary and renaming it (kill -9, a crash) leaves ".<name>.tmp.<pid>" behind. Its pid no
- * longer runs here, and no writer holds its lock: every writer flocks its temporary while it
- * writes, which also covers a writer in another pid namespace whose pid means nothing here. */
+ * temporary and renaming it (kill -9, a crash) leaves ".<name>.tmp.<pid>.<random>" behind
+ * (".<name>.tmp.<pid>" from older versions). Its pid no longer runs here, and no writer
+ * holds its lock: every writer flocks its temporary while it writes, which also covers a
+ * writer in another pid namespace whose pid means nothing here. */
 static bool stale_temporary(int dirfd, const char *entry, const char *prefix, size_t prefix_len)
 {
     if (strncmp(entry, prefix, prefix_len) != 0)
@@ -92,7 +114,7 @@ static bool stale_temporary(int dirfd, const char *entry, const char *prefix, si
     char *end;
     errno = 0;
     long pid = strtol(digits, &end, 10);
-    if (end == digits || *end || errno || pid <= 0 || pid == (long)getpid())
+    if (end == digits || (*end && *end != '.') || errno || pid <= 0 || pid == (long)getpid())
         return false;
     if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
         return false;
@@ -123,24 +145,70 @@ static void remove_stale_temporaries(int dirfd, const char *name)
     closedir(d);
 }
 
+/* 64 bits nobody else can guess. getrandom() does not block once the kernel's pool is
+ * ready; before that (early boot) the clock and a counter still make names that differ,
+ * and O_EXCL keeps a guessed one harmless. */
+static uint64_t random_bits(void)
+{
+    static uint64_t counter;
+    uint64_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r)
+        return r;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^ ++counter * 0x9e3779b97f4a7c15u;
+}
+
+/* Create the temporary ".<name>.tmp.<pid>.<16 hex digits>" in dirfd, flock'ed; its name in
+ * tmp. The name cannot be guessed and O_EXCL refuses anything already there (another
+ * user's file, a FIFO, a link): whoever can write to the folder cannot make root's output
+ * theirs, or make the open hang. The pid lets remove_stale_temporaries find a dead
+ * writer's leftovers. Returns the descriptor, or -1 with errno set. */
+static int create_temporary(int dirfd, const char *name, mode_t mode, char *tmp, size_t cap)
+{
+    for (int tries = 0; tries < 32; tries++) {
+        int n = snprintf(tmp, cap, ".%s.tmp.%ld.%016" PRIx64, name, (long)getpid(), random_bits());
+        if (n < 0 || (size_t)n >= cap || n > NAME_MAX) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
+        if (fd < 0 && errno == EEXIST)
+            continue;
+        if (fd < 0)
+            return -1;
+        /* O_EXCL made it, so it is ours and regular; checked anyway, before writing into it. */
+        struct stat st;
+        int bad = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) || st.st_nlink != 1 ? EEXIST : 0;
+        if (bad) {
+            close(fd);
+            errno = bad;
+            return -1;
+        }
+        /* Held until the rename: tells remove_stale_temporaries this temporary is in use. */
+        flock(fd, LOCK_EX);
+        return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* ---- writing ---- */
+
 int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const char *name,
                              const void *data, size_t len, mode_t mode, nvb_err *err)
 {
-    char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, ".%s.tmp.%ld", name, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return nvb_errf(err, NVB_EXIT_IO, "%s/%s: file name too long", dirname_for_errors, name);
-    /* rename(2) would replace a device node or FIFO with a regular file: `--output /dev/null`
-     * must not turn /dev/null into a spec. Only regular files (or nothing) are replaced. */
+    /* rename(2) would replace a device node or FIFO with a regular file (`--output
+     * /dev/null` must not turn /dev/null into a spec), and a link with a file (the link's
+     * owner meant its target). Only regular files (or nothing) are replaced here. */
     struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
         return nvb_errf(err, NVB_EXIT_IO, "cannot write %s/%s: it is %s; nvbind replaces only regular files",
                         dirname_for_errors, name, file_type_name(st.st_mode));
-    _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    char tmp[NAME_MAX + 1];
+    _cleanup_close_ int fd = create_temporary(dirfd, name, mode, tmp, sizeof tmp);
     if (fd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s/%s", dirname_for_errors, name);
-    /* Held until the rename: tells remove_stale_temporaries this temporary is in use. */
-    flock(fd, LOCK_EX);
     if (fchmod(fd, mode) < 0 || nvb_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         int e = errno;
         unlinkat(dirfd, tmp, 0);
@@ -158,8 +226,73 @@ int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const ch
     return 0;
 }
 
-int nvb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, nvb_err *err)
+/* The descriptor a path names by number: /dev/stdout, /dev/stderr, /dev/fd/N,
+ * /proc/self/fd/N, /proc/thread-self/fd/N. -1 for any other path. Written to as it is: its
+ * link in /proc names a pipe or socket no open(2) can reach, or a file the shell opened
+ * (`> out.json`, `>> log`) whose offset and append mode the caller meant. */
+static int fd_alias(const char *path)
 {
+    if (strcmp(path, "/dev/stdout") == 0)
+        return STDOUT_FILENO;
+    if (strcmp(path, "/dev/stderr") == 0)
+        return STDERR_FILENO;
+    static const char *const dirs[] = {"/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        size_t l = strlen(dirs[i]);
+        if (strncmp(path, dirs[i], l) != 0 || path[l] < '0' || path[l] > '9')
+            continue;
+        char *end;
+        errno = 0;
+        long fd = strtol(path + l, &end, 10);
+        return *end || errno || fd > INT_MAX ? -1 : (int)fd;
+    }
+    return -1;
+}
+
+/* Character devices written to as streams: /dev/null and terminals (the console, virtual
+ * terminals, serial lines, pseudo-terminals). Any other device is refused unopened: opening
+ * one can have effects of its own. */
+static bool stream_device(dev_t rdev)
+{
+    unsigned ma = major(rdev), mi = minor(rdev);
+    return (ma == 1 && mi == 3) || ma == 4 || (ma == 5 && mi <= 1) || (ma >= 136 && ma <= 143);
+}
+
+/* Write to the FIFO or device `name` in dirfd in place (a stream has nothing to rename
+ * over). Blocks on a FIFO until a reader opens it, as the shell's `>` does. */
+static int write_stream(int dirfd, const char *path, const char *name, const void *data, size_t len, nvb_err *err)
+{
+    _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s", path);
+    if (!S_ISFIFO(st.st_mode) && !(S_ISCHR(st.st_mode) && stream_device(st.st_rdev)))
+        return nvb_errf(err, NVB_EXIT_IO, "cannot write %s: it was replaced while being opened", path);
+    if (nvb_write_all(fd, data, len) < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s", path);
+    return 0;
+}
+
+bool nvb_path_is_stream(const char *path)
+{
+    struct stat st;
+    return fd_alias(path) >= 0 ||
+           (stat(path, &st) == 0 && (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && stream_device(st.st_rdev))));
+}
+
+/* Whether the folder `dir` (resolved, absolute) is /dev or under it: device nodes live there,
+ * and nvbind never creates or renames a file there. */
+static bool in_dev(const char *dir)
+{
+    return strncmp(dir, "/dev", 4) == 0 && (dir[4] == '\0' || dir[4] == '/');
+}
+
+static int write_path(const char *path, const void *data, size_t len, mode_t mode, bool followed, nvb_err *err)
+{
+    int alias = fd_alias(path);
+    if (alias >= 0)
+        return nvb_write_all(alias, data, len) < 0 ? nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s", path)
+                                                    : 0;
     _cleanup_free_ char *d = strdup(path), *b = strdup(path);
     if (!d || !b)
         return nvb_errf(err, NVB_EXIT_IO, "%s: out of memory", path);
@@ -167,5 +300,27 @@ int nvb_write_file_atomic(const char *path, const void *data, size_t len, mode_t
     _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s: folder %s", path, dir);
+    struct stat st;
+    bool exists = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && S_ISLNK(st.st_mode)) {
+        /* Written through to the link's target, atomically there; the link stays. */
+        _cleanup_free_ char *target = realpath(path, NULL);
+        if (followed || !target)
+            return nvb_errf_errno(err, NVB_EXIT_IO, followed ? ELOOP : errno,
+                                  "cannot write %s: it is a symbolic link whose target cannot be resolved", path);
+        return write_path(target, data, len, mode, true, err);
+    }
+    if (exists && (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && stream_device(st.st_rdev))))
+        return write_stream(dfd, path, base, data, len, err);
+    _cleanup_free_ char *real_dir = realpath(dir, NULL);
+    if (!real_dir)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s: folder %s", path, dir);
+    if (in_dev(real_dir) && (!exists || S_ISREG(st.st_mode)))
+        return nvb_errf(err, NVB_EXIT_IO, "cannot write %s: nvbind creates and replaces no files in /dev", path);
     return nvb_write_file_atomic_at(dfd, dir, base, data, len, mode, err);
+}
+
+int nvb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, nvb_err *err)
+{
+    return write_path(path, data, len, mode, false, err);
 }

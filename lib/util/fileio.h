@@ -1,24 +1,44 @@
 /* Reading small files whole and writing files atomically. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include "util/error.h"
 
-/* Read a whole (small) file; returns a NUL-terminated buffer, length in *len if non-NULL.
- * NULL with errno set on failure (ENOENT stays visible to the caller). */
+/* 0 when fd is a regular file; else -1 with errno EISDIR (a folder), NVB_ENOTREG (a FIFO,
+ * device or socket) or fstat's error. */
+int nvb_check_regular(int fd);
+
+/* Read a whole (small) regular file; returns a NUL-terminated buffer, length in *len if
+ * non-NULL. NULL with errno set on failure (ENOENT stays visible to the caller; EISDIR for
+ * a folder, NVB_ENOTREG for a FIFO, device or socket, which are opened without blocking
+ * and never read). */
 char *nvb_read_file(const char *path, size_t max, size_t *len);
 
 /* Write all of data to fd, going on after short writes and EINTR. 0, or -1 with errno set
  * (EIO when write(2) makes no progress). */
 int nvb_write_all(int fd, const void *data, size_t len);
 
-/* Write data to path atomically: a temporary file in the same folder (".<name>.tmp.<pid>",
- * flock'ed while it exists), fsync, rename, fsync of the folder. A failure leaves the old
- * file untouched and no temporary behind. Only a regular file (or a symlink) at path is
- * replaced: a device node, FIFO, socket or folder there is an error. After a successful
- * write, temporaries of the same name left by writers that died (kill -9) are removed. */
+/* Write data to path atomically: a temporary file in the same folder
+ * (".<name>.tmp.<pid>.<random>", created with O_EXCL and flock'ed while it exists), fsync,
+ * rename, fsync of the folder. A failure leaves the old file untouched and no temporary
+ * behind. After a successful write, temporaries of the same name left by writers that died
+ * (kill -9) are removed.
+ * What is at path decides how it is written:
+ *   nothing or a regular file   replaced atomically, as above (never in /dev: refused);
+ *   a symbolic link             written through to its target (atomically there); the link stays;
+ *   /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N
+ *                               written to that open descriptor as it is (a stream);
+ *   a FIFO, /dev/null, a terminal   opened and written to (a stream, not atomic);
+ *   anything else (a folder, socket, other device)   an error. */
 int nvb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, nvb_err *err);
 
-/* Like nvb_write_file_atomic, but relative to an open directory fd. */
+/* Whether nvb_write_file_atomic writes path as a stream (a descriptor alias, a FIFO,
+ * /dev/null or a terminal, links followed): there is no file to keep from being replaced. */
+bool nvb_path_is_stream(const char *path);
+
+/* Like nvb_write_file_atomic, but relative to an open directory fd, for nvbind's own state
+ * files: only a regular file (or nothing) at name is replaced; a link, FIFO, device, socket
+ * or folder there is an error. */
 int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const char *name,
                              const void *data, size_t len, mode_t mode, nvb_err *err);

@@ -680,7 +680,7 @@ def global_leftovers(pid):
             names = os.listdir(d)
         except OSError:
             continue
-        found += [os.path.join(d, n) for n in names if n.endswith(".tmp.%d" % pid) or "-%d-" % pid in n]
+        found += [os.path.join(d, n) for n in names if re.search(r"\.tmp\.%d(\.[0-9a-f]+)?$" % pid, n) or "-%d-" % pid in n]
     return found
 
 

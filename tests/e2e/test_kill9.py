@@ -5,7 +5,7 @@ against the build under test).
 A writer killed between creating its temporary file and renaming it cannot remove that
 temporary: no writer can. What nvbind promises instead (lib/util/fileio.c, lib/isolation):
 - the target file is never truncated or mixed: it is absent, the old file, or the new one;
-- temporaries are dot-files (`.<name>.tmp.<pid>`) that engines and `nvbind cdi list` skip;
+- temporaries are dot-files (`.<name>.tmp.<pid>.<random>`) that engines and `nvbind cdi list` skip;
 - the next successful write of the same file removes the temporaries of writers that died,
   and the next look at the claims (`nvbind claims`, any acquire) removes stale claims and
   their temporaries once their holders are gone."""
@@ -26,7 +26,7 @@ HAVE_RUNC = shutil.which("runc") is not None
 from nvbtest import BUILD_DIR, NVBIND, REPO, fakehost, make_busybox_rootfs, proc_cmdline, proc_stat, run
 
 SPEC = "nvidia.com-gpu.json"
-TEMP_RE = re.compile(r"^\.nvidia\.com-gpu\.json\.tmp\.(\d+)$")
+TEMP_RE = re.compile(r"^\.nvidia\.com-gpu\.json\.tmp\.(\d+)\.[0-9a-f]{16}$")
 LOOP_SECONDS = float(os.environ.get("NVBIND_KILL9_SECONDS", "10"))
 
 

@@ -18,8 +18,9 @@ static void read_log(const char *text, size_t size, const nvb_audit_filter *f)
     nvb_err err = {0};
     if (nvb_audit_read_text(text, size, "fuzz.log", f, &r, &err) < 0)
         return;
-    if (!json_is_array(r.events) || json_array_size(r.events) > r.lines || r.problems.n > r.lines ||
-        r.bad_lines > r.problems.n)
+    if (!json_is_array(r.events) || json_array_size(r.events) != r.matched || r.matched > r.lines ||
+        r.problems.n > r.lines || r.problems.n > NVB_AUDIT_PROBLEMS_MAX ||
+        r.bad_lines > r.problems.n + r.problems_dropped)
         abort();
     for (size_t i = 0; i < r.problems.n; i++)
         if (strncmp(r.problems.v[i], "fuzz.log:", 9) != 0)

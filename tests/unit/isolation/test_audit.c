@@ -176,6 +176,74 @@ static void test_torn_tail_and_damage(void **state)
     free(none);
 }
 
+/* Attack: a log of garbage (or of a billion events) held in memory. Damaged-line messages
+ * are capped at NVB_AUDIT_PROBLEMS_MAX, the rest counted; events reach the callback one at
+ * a time, and the callback can stop the scan; a line across the reader's buffer boundary
+ * and an over-long line are handled without holding the line. */
+static int count_event(json_t *o, void *ctx, nvb_err *err)
+{
+    size_t *n = ctx;
+    assert_true(json_is_object(o));
+    if (++*n == 1000)
+        return nvb_errf(err, NVB_EXIT_IO, "stop at %zu", *n);
+    return 0;
+}
+
+static void test_garbage_log_bounded(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_audit_event ev = {.container = "c", .grant = true, .reason = "r"};
+    assert_int_equal(nvb_audit_append(f->log, &ev, &err), 0);
+    FILE *fp = fopen(f->log, "a");
+    for (int i = 0; i < 250; i++)
+        fputs("garbage\n", fp);
+    for (int i = 0; i < 70000; i++) /* one line of 70000 bytes: over NVB_AUDIT_LINE_MAX */
+        fputc('x', fp);
+    fputc('\n', fp);
+    fclose(fp);
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(nvb_audit_append(f->log, &ev, &err), 0);
+    nvb_audit_read r;
+    assert_int_equal(nvb_audit_read_file(f->log, NULL, &r, &err), 0);
+    assert_int_equal(r.matched, 3001);
+    assert_int_equal(json_array_size(r.events), 3001);
+    assert_int_equal(r.bad_lines, 251);
+    assert_int_equal(r.problems.n, NVB_AUDIT_PROBLEMS_MAX);
+    assert_int_equal(r.problems_dropped, 151);
+    assert_contains(r.problems.v[0], ":2: not JSON");
+    /* The file read in pieces (lines across the buffer's edges) reads as the text whole. */
+    size_t len;
+    char *whole = nvb_read_file(f->log, 1 << 24, &len);
+    assert_non_null(whole);
+    nvb_audit_read w;
+    assert_int_equal(nvb_audit_read_text(whole, len, f->log, NULL, &w, &err), 0);
+    assert_true(json_equal(w.events, r.events));
+    assert_int_equal(w.lines, r.lines);
+    assert_int_equal(w.problems_dropped, r.problems_dropped);
+    for (size_t i = 0; i < r.problems.n; i++)
+        assert_string_equal(w.problems.v[i], r.problems.v[i]);
+    nvb_audit_read_clear(&w);
+    free(whole);
+    nvb_audit_read_clear(&r);
+    /* The long line is named when it is among the first problems. */
+    char *text = malloc(70002);
+    memset(text, 'x', 70000);
+    memcpy(text + 70000, "\n", 2);
+    assert_int_equal(nvb_audit_read_text(text, 70001, "t.log", NULL, &r, &err), 0);
+    assert_int_equal(r.bad_lines, 1);
+    assert_string_equal(r.problems.v[0], "t.log:1: longer than 65536 bytes, not an audit event; skipped");
+    nvb_audit_read_clear(&r);
+    free(text);
+    /* Streamed: the callback sees each event, and stops the scan. */
+    size_t n = 0;
+    assert_int_equal(nvb_audit_scan_file(f->log, NULL, count_event, &n, &r, &err), -1);
+    assert_int_equal(n, 1000);
+    assert_string_equal(err.msg, "stop at 1000");
+    assert_null(r.events);
+    nvb_audit_read_clear(&r);
+}
+
 static void test_filters(void **state)
 {
     (void)state;
@@ -268,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_line_format),
         cmocka_unit_test_setup_teardown(test_append_creates_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_and_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_log_bounded, setup, teardown),
         cmocka_unit_test(test_filters),
         cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
     };

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -581,7 +582,92 @@ static void test_missing_nul(void **state)
     size_t len = img.len - 1;
     put32(img.b + 24, (uint32_t)(len - img.strings_at));
     assert_rejected(img.b, len, "entry 1: path of libcuda.so.1 at offset");
-    assert_rejected(img.b, len, "has no terminating NUL before the end of the file");
+    assert_rejected(img.b, len, "has no terminating NUL before the end of the string table");
+}
+
+/* Attack: a crafted cache that makes validation quadratic. Every entry names the same
+ * megabytes-long string whose only NUL is the file's last byte; searching for the NUL from
+ * each entry's offset reads the rest of the file once per entry (an 8 MiB cache took
+ * minutes). The check must be linear: refused, fast. alarm() kills a quadratic reader. */
+static void check_quadratic_cache(size_t size, bool old_format)
+{
+    unsigned char *b = calloc(1, size);
+    assert_non_null(b);
+    size_t ent = old_format ? 12 : 24, hdr = old_format ? 16 : 48;
+    size_t n = (size / 2) / ent, strings = hdr + n * ent;
+    if (old_format) {
+        memcpy(b, "ld.so-1.7.0", 12);
+        put32(b + 12, (uint32_t)n);
+    } else {
+        memcpy(b, "glibc-ld.so.cache1.1", 20);
+        put32(b + 20, (uint32_t)n);
+        put32(b + 24, (uint32_t)(size - strings));
+        b[28] = 2;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *r = b + hdr + i * ent;
+        put32(r, 0x0303);
+        uint32_t off = old_format ? 0 : (uint32_t)strings;
+        put32(r + 4, off);
+        put32(r + 8, off);
+    }
+    memset(b + strings, 'A', size - strings - 1);
+    b[size - 1] = '\0';
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    alarm(20);
+    nvb_ldcache c;
+    nvb_err err = { 0 };
+    int r = nvb_ldcache_parse(&c, b, size, "/host/etc/ld.so.cache", &err);
+    alarm(0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_int_equal(r, -1);
+    assert_int_equal(err.exit_code, NVB_EXIT_HOST_DATA);
+    assert_contains(err.msg, "longer than a path can be");
+    if (secs > 2.0)
+        fail_msg("parsing a crafted %zu-byte cache took %.1f s", size, secs);
+    free(b);
+}
+
+static void test_quadratic_string_search_attack(void **state)
+{
+    (void)state;
+    check_quadratic_cache(8u << 20, false);
+    check_quadratic_cache(8u << 20, true);
+}
+
+/* Attack: a huge cache to exhaust memory or time; a real one is well under 1 MiB. The
+ * limit applies to files before they are mapped and to buffers. */
+static void test_oversized_cache_refused(void **state)
+{
+    (void)state;
+    size_t size = NVB_LDCACHE_MAX_SIZE + 1;
+    unsigned char *b = calloc(1, size);
+    assert_non_null(b);
+    memcpy(b, "glibc-ld.so.cache1.1", 20);
+    b[28] = 2;
+    assert_rejected(b, size, "larger than an ld.so.cache can be (16 MiB)");
+    char *path = temp_path("big", false);
+    write_file(path, b, size);
+    nvb_ldcache c;
+    nvb_err err = { 0 };
+    assert_int_equal(nvb_ldcache_open(&c, path, &err), -1);
+    assert_int_equal(err.exit_code, NVB_EXIT_HOST_DATA);
+    assert_contains(err.msg, "larger than an ld.so.cache can be");
+    unlink(path);
+    free(path);
+    free(b);
+}
+
+/* Strings must lie in the string table the header declares. */
+static void test_string_outside_string_table(void **state)
+{
+    (void)state;
+    struct image img = { 0 };
+    add_new(&img, two, 2);
+    put32(img.b + img.entries_at + 4, 0);  /* entry 0's name: the header's magic */
+    assert_rejected(img.b, img.len, "entry 0: library name at offset 0 lies outside the string table");
 }
 
 static void test_bad_byte_order_and_extension(void **state)
@@ -635,6 +721,9 @@ int main(void)
         cmocka_unit_test(test_string_offset_out_of_range),
         cmocka_unit_test(test_missing_nul),
         cmocka_unit_test(test_bad_byte_order_and_extension),
+        cmocka_unit_test(test_quadratic_string_search_attack),
+        cmocka_unit_test(test_oversized_cache_refused),
+        cmocka_unit_test(test_string_outside_string_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
