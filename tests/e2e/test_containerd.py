@@ -161,6 +161,9 @@ class ShimWithContainerd(unittest.TestCase):
         [held] = claims(self.state)
         self.assertEqual((held["mode"], held["runtime"], held["device"], held["container"]),
                          ("exclusive", "nvbind-runtime", "0", cid))
+        # containerd's runc shim keeps runc's state under its own --root: the claim names it.
+        self.assertEqual(held["oci_state"], f"/run/containerd/runc/{NAMESPACE}/{cid}/state.json")
+        self.assertTrue(os.path.exists(held["oci_state"]))
         other, r = self.ctr_run("--annotation", "nvbind.gpus=0", script="echo started")
         self.assertNotEqual(r.returncode, 0)
         self.assertNotIn("started", r.stdout)
