@@ -4,10 +4,13 @@ option BinaryName, which is what --runc-binary sets): a GPU asked for by env and
 container, the claim held while the task runs and given back after `ctr task kill` + `ctr task rm`,
 and the shim's errors reaching ctr's stderr. The suite's own containerd (tests/e2e/daemons.py),
 with its own socket and state; containers run on a local busybox root (`ctr run --rootfs`)."""
+import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 import unittest
@@ -26,6 +29,38 @@ WRAPPER = """#!/bin/sh
 export NVBIND_ROOT={root} NVBIND_CONFIG={config}
 exec {shim} "$@"
 """
+
+
+def oci_archive(rootfs, path, name, env):
+    """An OCI image archive (oci-layout, index.json, blobs) of one uncompressed layer made
+    from the rootfs folder, with env in its configuration, named name for ctr images import."""
+    blobs = {}
+
+    def blob(data, media_type):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as t:
+        t.add(rootfs, arcname=".")
+    layer = layer.getvalue()
+    config = {"architecture": "amd64", "os": "linux", "config": {"Env": env, "Cmd": ["/bin/sh"]},
+              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": blob(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json"),
+                "layers": [blob(layer, "application/vnd.oci.image.layer.v1.tar")]}
+    desc = blob(json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
+    desc["annotations"] = {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "latest"}
+    desc["platform"] = {"architecture": "amd64", "os": "linux"}
+    files = {"oci-layout": json.dumps({"imageLayoutVersion": "1.0.0"}).encode(),
+             "index.json": json.dumps({"schemaVersion": 2, "manifests": [desc]}).encode()}
+    files.update({"blobs/sha256/" + d.split(":")[1]: data for d, data in blobs.items()})
+    with tarfile.open(path, "w") as t:
+        for member, data in files.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
 
 
 def missing():
@@ -136,6 +171,22 @@ class ShimWithContainerd(unittest.TestCase):
         _, r = self.ctr_run("--annotation", "cdi.k8s.io/test=nvidia.com/gpu=0", script="ls /dev")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assert_only_gpu(r.stdout, 0)
+
+    def test_image_env_request(self):
+        """An image whose configuration asks for GPU 1 (as CUDA images carry
+        NVIDIA_VISIBLE_DEVICES) gets it through ctr images import + ctr run; --env overrides it."""
+        name = "localhost/nvbind-ctr-test:latest"
+        archive = os.path.join(self.dir, "image.tar")
+        oci_archive(self.new_rootfs(), archive, name, ["PATH=/bin", "NVIDIA_VISIBLE_DEVICES=1"])
+        r = self.ctr("images", "import", archive, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for options, gpu in (((), 1), (("--env", "NVIDIA_VISIBLE_DEVICES=0"), 0)):
+            self.count += 1
+            cid = f"nvb-{os.getpid()}-image-{self.count}"
+            self.started.append(cid)
+            r = self.ctr("run", "--rm", "--runc-binary", self.wrapper, *options, name, cid, "sh", "-c", "ls /dev")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assert_only_gpu(r.stdout, gpu)
 
     def test_no_request_no_gpu(self):
         _, r = self.ctr_run(script="ls /dev")
