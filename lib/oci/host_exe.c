@@ -1,9 +1,13 @@
 #include "oci/host_exe.h"
 #include "util/cleanup.h"
+#include "util/fileio.h"
 
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,6 +62,34 @@ int nvb_elf_check_static(int fd, const char *path, nvb_err *err)
     return 0;
 }
 
+/* Whether /proc/self/uid_map maps the initial namespace's uid 0 (always true outside a user
+ * namespace: "0 0 4294967295"). Unreadable counts as mapped: no extra owner is trusted then. */
+static bool host_root_mapped(void)
+{
+    _cleanup_free_ char *map = nvb_read_file("/proc/self/uid_map", 1 << 16, NULL);
+    if (!map)
+        return true;
+    char *save = NULL;
+    for (char *line = strtok_r(map, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        unsigned long inside, outside, count;
+        if (sscanf(line, "%lu %lu %lu", &inside, &outside, &count) == 3 && outside == 0 && count > 0)
+            return true;
+    }
+    return false;
+}
+
+/* Root or us own a trusted executable. In a user namespace that leaves the host's root
+ * unmapped (rootless podman's hooks), root's files show as the overflow uid (65534): trusted
+ * too there, since what the hook runs can do no more than the namespace's owner already can. */
+static bool owner_trusted(uid_t uid)
+{
+    if (uid == 0 || uid == geteuid())
+        return true;
+    _cleanup_free_ char *overflow = nvb_read_file("/proc/sys/kernel/overflowuid", 64, NULL);
+    uid_t nobody = overflow ? (uid_t)strtoul(overflow, NULL, 10) : 65534;
+    return uid == nobody && !host_root_mapped();
+}
+
 int nvb_host_static_exe_open(const char *path, nvb_err *err)
 {
     if (path[0] != '/')
@@ -70,7 +102,7 @@ int nvb_host_static_exe_open(const char *path, nvb_err *err)
         return nvb_errf_errno(err, NVB_EXIT_RUNTIME, errno, "host executable %s", path);
     if (!S_ISREG(st.st_mode))
         return nvb_errf(err, NVB_EXIT_RUNTIME, "host executable %s: not a regular file", path);
-    if (st.st_uid != 0 && st.st_uid != geteuid())
+    if (!owner_trusted(st.st_uid))
         return nvb_errf(err, NVB_EXIT_RUNTIME, "host executable %s: owned by uid %u, neither root nor us", path,
                         (unsigned)st.st_uid);
     if (st.st_mode & (S_IWGRP | S_IWOTH))
