@@ -19,11 +19,16 @@ typedef struct nvb_shim_argv {
                              * operand); NULL when none was given */
     const char *root;       /* the --root global option (the runtime's state folder); NULL
                              * when not given */
+    const char *log;        /* the --log global option (the runtime's log file); NULL when
+                             * not given */
+    const char *log_format; /* --log-format: "json" or "text" (runc's default); NULL */
+    bool version;           /* --version or -v came before any command */
 } nvb_shim_argv;
 
 /* Skip runc's and crun's global options (--root DIR, --log FILE, --log-format F, --criu PATH,
  * --rootless V, --cgroup-manager M, --log-level L with a value; --debug, --systemd-cgroup and
- * any other as flags; "--opt=value" and single-dash forms too), keeping --root's value; find
+ * any other as flags; "--opt=value" and single-dash forms too), keeping the values of --root,
+ * --log and --log-format and noting --version/-v; find
  * the command; for create/run find --bundle/-b among its options; for create, run and delete
  * the container id (the first operand). A command's options count before and after its
  * operand, up to "--", as runc and crun read them. Nothing in argv is changed. */
@@ -111,5 +116,17 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
  * malloc'd path, NULL with err set (NVB_EXIT_RUNTIME). */
 char *nvb_shim_find_runtime(const nvb_config *cfg, const char *self_exe, nvb_err *err);
 
-/* Everything nvbind-runtime does; returns only on failure (the exit status to use). */
+/* Append one line at level ("error", "warning") saying msg to the runtime log path, as runc
+ * does with --log/--log-format: format "json" gives {"level":L,"msg":M,"time":RFC3339}, any
+ * other runc's default text form, time="RFC3339" level=L msg="M" (quotes, backslashes and
+ * control characters escaped). Engines read a failed runtime's error from there. path NULL or
+ * "": nothing to do, 0. -1 with errno when the file cannot be written. */
+int nvb_shim_log_write(const char *path, const char *format, const char *level, const char *msg);
+
+/* nvbind-runtime --version: its own version (version), then the real runtime's path and its
+ * own `--version` output (exec'd). Returns only on failure (the exit status to use). */
+int nvb_shim_version(const char *version);
+
+/* Everything nvbind-runtime does; returns only on failure (the exit status to use). Its
+ * errors go to stderr and, with --log, to the runtime log (nvb_shim_log_write). */
 int nvb_shim_main(int argc, char **argv);
