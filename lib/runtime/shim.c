@@ -130,6 +130,7 @@ void nvb_oci_requests_clear(nvb_oci_requests *r)
     }
     free(r->v);
     free(r->profile);
+    nvb_nvidia_env_clear(&r->nvidia);
     memset(r, 0, sizeof *r);
 }
 
@@ -198,15 +199,21 @@ int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *
     if (env && !json_is_array(env))
         return nvb_errf(err, NVB_EXIT_INPUT, "config.json: process.env: expected an array");
     const char *visible = NULL;
+    nvb_err nvidia_err = {0};
+    bool nvidia_bad = false;
     size_t i;
     json_t *item;
     json_array_foreach(env, i, item)
     {
         const char *s = json_string_value(item);
-        if (!s)
+        if (!s) {
+            nvb_oci_requests_clear(out);
             return nvb_errf(err, NVB_EXIT_INPUT, "config.json: process.env[%zu]: expected a string", i);
+        }
         if (strncmp(s, "NVIDIA_VISIBLE_DEVICES=", 23) == 0)
             visible = s + 23;
+        else if (nvb_nvidia_env_add(&out->nvidia, s, &nvidia_err) < 0)
+            nvidia_bad = true; /* an error only when a GPU is asked for (below) */
     }
     int r = 0;
     if (visible) {
@@ -260,6 +267,13 @@ int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *
         nvb_oci_requests_clear(out);
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
+    /* A container asking for no GPU is none of nvbind's business, whatever its image sets. */
+    if (nvidia_bad && out->n > 0) {
+        nvb_oci_requests_clear(out);
+        if (err)
+            *err = nvidia_err;
+        return -1;
+    }
     return 0;
 }
 
@@ -294,6 +308,34 @@ static int resolve_requests(const nvb_oci_requests *reqs, const nvb_host *h, nvb
 static enum nvb_isolation request_isolation(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs)
 {
     return reqs->has_isolation ? reqs->isolation : ctx->cfg->capsule.isolation_level;
+}
+
+/* NVIDIA_REQUIRE_* against the host and the GPUs selected (a MIG device: its parent's). */
+static int check_requirements(const nvb_oci_requests *reqs, const nvb_host *h, const nvb_selection *sel, nvb_err *err)
+{
+    if (reqs->nvidia.require.n == 0 || reqs->nvidia.disable_require)
+        return 0;
+    const nvb_gpu **gpus = calloc(sel->n + 1, sizeof *gpus);
+    if (!gpus)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    for (size_t i = 0; i < sel->n; i++)
+        gpus[i] = sel->v[i].gpu;
+    int r = nvb_nvidia_require_check(&reqs->nvidia, h, gpus, sel->n, err);
+    free(gpus);
+    return r;
+}
+
+/* NVIDIA_DRIVER_CAPABILITIES narrows the profile's driver files, never widens them. */
+static int narrow_capabilities(const nvb_oci_requests *reqs, const nvb_host *h, const char *hook_path,
+                               nvb_gpu_plan *plan, nvb_err *err)
+{
+    if (!reqs->nvidia.has_caps || (plan->caps & reqs->nvidia.caps) == plan->caps)
+        return 0;
+    plan->caps &= reqs->nvidia.caps;
+    nvb_edits_clear(&plan->shared);
+    if (nvb_edits_shared(&plan->shared, h, plan->caps, hook_path) < 0)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    return 0;
 }
 
 /* MIG devices are known through NVML only: load it (bounded) when a request names one, or
@@ -397,7 +439,11 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
         if (r == 0 && !nvb_selection_empty(&sel)) {
             /* The profile first (a typo is no reason to claim), then the claim, then the
              * device edits of what the claim gave. */
-            r = nvb_gpu_plan_build(&plan, ctx->cfg, h, &sel, reqs.profile, ctx->hook_path, err);
+            r = check_requirements(&reqs, h, &sel, err);
+            if (r == 0)
+                r = nvb_gpu_plan_build(&plan, ctx->cfg, h, &sel, reqs.profile, ctx->hook_path, err);
+            if (r == 0)
+                r = narrow_capabilities(&reqs, h, ctx->hook_path, &plan, err);
             bool claimed = false;
             if (r == 0) {
                 r = claim(ctx, &reqs, h, &sel, err);

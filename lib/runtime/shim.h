@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "isolation/isolation.h"
+#include "policy/nvidia_env.h"
 #include "util/error.h"
 #include "util/strv.h"
 
@@ -48,6 +49,7 @@ typedef struct nvb_oci_requests {
     char *profile;          /* the "nvbind.profile" annotation, NULL when absent */
     bool has_isolation;     /* the "nvbind.isolation" annotation was given: */
     enum nvb_isolation isolation;  /* shared, exclusive or virtual */
+    nvb_nvidia_env nvidia;  /* NVIDIA_DRIVER_CAPABILITIES, NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE */
 } nvb_oci_requests;
 
 /* The GPU requests a config.json carries:
@@ -55,9 +57,10 @@ typedef struct nvb_oci_requests {
  *   annotations "cdi.k8s.io/<any>" whose comma-separated value names nvidia.com/gpu=<name>
  *   devices (other kinds are the engine's business);
  *   the annotation "nvbind.gpus" (a list as for --gpu), "nvbind.profile", and
- *   "nvbind.isolation" (shared, exclusive or virtual: the level of this container's claims).
- * Fields of the wrong JSON type, and an unknown isolation level, are errors naming them
- * (NVB_EXIT_INPUT). */
+ *   "nvbind.isolation" (shared, exclusive or virtual: the level of this container's claims);
+ * and NVIDIA's request variables of process.env (policy/nvidia_env.h) into nvidia.
+ * Fields of the wrong JSON type, an unknown isolation level and an unknown
+ * NVIDIA_DRIVER_CAPABILITIES name are errors naming them (NVB_EXIT_INPUT). */
 int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *err);
 void nvb_oci_requests_clear(nvb_oci_requests *r);
 
@@ -104,8 +107,10 @@ typedef struct nvb_shim_ctx {
 
 /* The create step: read <bundle>/config.json, find the requests, apply [security] to them
  * (nvb_shim_apply_policy), resolve what is left, and when any GPU is asked
- * for, claim it (see nvb_shim_ctx), apply the edits (with what a `virtual` grant adds: MPS
- * variables and folders, a MIG device in place of a GPU) and write config.json back
+ * for, check NVIDIA_REQUIRE_* against the host and the selected GPUs, claim it (see
+ * nvb_shim_ctx), apply the edits (with what a `virtual` grant adds: MPS variables and
+ * folders, a MIG device in place of a GPU; the profile's driver files narrowed to
+ * NVIDIA_DRIVER_CAPABILITIES when set) and write config.json back
  * atomically. Without a request the file is not written at all (it stays byte-identical).
  * Returns 1 when edited, 0 when untouched, -1 with err set (nothing written, nothing
  * claimed). */
