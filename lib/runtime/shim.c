@@ -4,6 +4,7 @@
 #include "policy/profiles.h"
 #include "runtime/compose.h"
 #include "runtime/oci_patch.h"
+#include "runtime/plan_nvidia.h"
 #include "runtime/run_isolation.h"
 #include "runtime/select.h"
 #include "util/cleanup.h"
@@ -310,34 +311,6 @@ static enum nvb_isolation request_isolation(const nvb_shim_ctx *ctx, const nvb_o
     return reqs->has_isolation ? reqs->isolation : ctx->cfg->capsule.isolation_level;
 }
 
-/* NVIDIA_REQUIRE_* against the host and the GPUs selected (a MIG device: its parent's). */
-static int check_requirements(const nvb_oci_requests *reqs, const nvb_host *h, const nvb_selection *sel, nvb_err *err)
-{
-    if (reqs->nvidia.require.n == 0 || reqs->nvidia.disable_require)
-        return 0;
-    const nvb_gpu **gpus = calloc(sel->n + 1, sizeof *gpus);
-    if (!gpus)
-        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    for (size_t i = 0; i < sel->n; i++)
-        gpus[i] = sel->v[i].gpu;
-    int r = nvb_nvidia_require_check(&reqs->nvidia, h, gpus, sel->n, err);
-    free(gpus);
-    return r;
-}
-
-/* NVIDIA_DRIVER_CAPABILITIES narrows the profile's driver files, never widens them. */
-static int narrow_capabilities(const nvb_oci_requests *reqs, const nvb_host *h, const char *hook_path,
-                               nvb_gpu_plan *plan, nvb_err *err)
-{
-    if (!reqs->nvidia.has_caps || (plan->caps & reqs->nvidia.caps) == plan->caps)
-        return 0;
-    plan->caps &= reqs->nvidia.caps;
-    nvb_edits_clear(&plan->shared);
-    if (nvb_edits_shared(&plan->shared, h, plan->caps, hook_path) < 0)
-        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    return 0;
-}
-
 /* MIG devices are known through NVML only: load it (bounded) when a request names one, or
  * when `virtual` may hand out MIG devices; every other create stays NVML-free. */
 static bool needs_nvml(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs)
@@ -439,11 +412,9 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
         if (r == 0 && !nvb_selection_empty(&sel)) {
             /* The profile first (a typo is no reason to claim), then the claim, then the
              * device edits of what the claim gave. */
-            r = check_requirements(&reqs, h, &sel, err);
+            r = nvb_gpu_plan_build(&plan, ctx->cfg, h, &sel, reqs.profile, ctx->hook_path, err);
             if (r == 0)
-                r = nvb_gpu_plan_build(&plan, ctx->cfg, h, &sel, reqs.profile, ctx->hook_path, err);
-            if (r == 0)
-                r = narrow_capabilities(&reqs, h, ctx->hook_path, &plan, err);
+                r = nvb_gpu_plan_nvidia_env(&plan, &reqs.nvidia, h, &sel, ctx->hook_path, err);
             bool claimed = false;
             if (r == 0) {
                 r = claim(ctx, &reqs, h, &sel, err);
