@@ -3,6 +3,7 @@
 #include "config/config.h"
 #include "runtime/run.h"
 #include "runtime/run_isolation.h"
+#include "util/cleanup.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 static const char run_usage[] =
     "usage: nvbind run [--runtime podman|docker|bolt|runc|crun] [--gpu all|none|LIST] [--profile NAME]\n"
     "                  [--isolation shared|exclusive|virtual] [--wait[=SECONDS]] [--rootfs DIR] [--dry-run]\n"
+    "                  [--env KEY=VALUE]...\n"
     "                  [--] IMAGE [CMD ARGS...]\n"
     "\n"
     "  --runtime R     the engine (default: [runtime] default_runtime, else podman, else docker)\n"
@@ -23,6 +25,8 @@ static const char run_usage[] =
     "                  of failing with exit status 8\n"
     "  --rootfs DIR    runc/crun: the root filesystem; every argument is then the command\n"
     "  --dry-run       print the engine command on one line; run and write nothing\n"
+    "  --env K=V       a variable of the container (repeatable); NVIDIA_DRIVER_CAPABILITIES narrows the\n"
+    "                  driver files, NVIDIA_REQUIRE_* is checked against the host (NVIDIA_DISABLE_REQUIRE)\n"
     "\n"
     "With runc or crun, IMAGE is a root filesystem folder. The exit status is the container's.\n"
     "A GPU held exclusively by another container: exit status 8, the holder named.\n";
@@ -47,18 +51,20 @@ static int parse_wait(const char *value, int *out)
 
 int cmd_run(nvb_cli *cli, int argc, char **argv)
 {
-    enum { OPT_RUNTIME = 256, OPT_GPU, OPT_PROFILE, OPT_ISOLATION, OPT_WAIT, OPT_ROOTFS, OPT_DRY_RUN };
+    enum { OPT_RUNTIME = 256, OPT_GPU, OPT_PROFILE, OPT_ISOLATION, OPT_WAIT, OPT_ROOTFS, OPT_DRY_RUN, OPT_ENV };
     static const struct option opts[] = {
         {"runtime", required_argument, NULL, OPT_RUNTIME},     {"gpu", required_argument, NULL, OPT_GPU},
         {"profile", required_argument, NULL, OPT_PROFILE},
         {"isolation", required_argument, NULL, OPT_ISOLATION}, {"wait", optional_argument, NULL, OPT_WAIT},
         {"rootfs", required_argument, NULL, OPT_ROOTFS},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},           {"help", no_argument, NULL, 'h'},
+        {"env", required_argument, NULL, OPT_ENV},
         {0},
     };
     nvb_run_opts o = {.hook_path = cli->self_exe, .root = cli->root, .driver_root = cli->driver_root,
                       .library_search = &cli->library_search};
     int c, wait_seconds = NVB_CLAIM_NO_WAIT;
+    _cleanup_(nvb_strv_free) nvb_strv env = {0}; /* --env entries, freed on every return */
     opterr = 0;
     /* "+": options stop at IMAGE; what follows is the container's command. */
     while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
@@ -73,6 +79,13 @@ int cmd_run(nvb_cli *cli, int argc, char **argv)
             break;
         case OPT_ROOTFS: o.rootfs = optarg; break;
         case OPT_DRY_RUN: o.dry_run = true; break;
+        case OPT_ENV:
+            if (!strchr(optarg, '=') || optarg[0] == '=')
+                return nvb_cli_usage("run", "--env %s: expected KEY=VALUE", optarg);
+            if (nvb_strv_push(&env, optarg) < 0)
+                return NVB_EXIT_IO;
+            o.env = &env;
+            break;
         case 'h': fputs(run_usage, stdout); return 0;
         case ':': return nvb_cli_usage("run", "%s needs a value (see nvbind run --help)", argv[optind - 1]);
         default: return nvb_cli_usage("run", "unknown option '%s' (see nvbind run --help)", argv[optind - 1]);

@@ -1,3 +1,4 @@
+#include "runtime/plan_nvidia.h"
 #include "runtime/run.h"
 #include "policy/cdi_generate.h"
 #include "policy/profiles.h"
@@ -413,6 +414,23 @@ static void make_container_id(run_state *s)
     snprintf(s->container_id, sizeof s->container_id, "nvbind-%ld-%08x", (long)getpid(), v);
 }
 
+/* --env: the container gets the variables; NVIDIA's request variables among them are
+ * checked and narrow the driver files as the shim does with a container's own. */
+static int add_user_env(run_state *s, nvb_err *err)
+{
+    nvb_nvidia_env nv = {0};
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < s->o->env->n; i++) {
+        r = nvb_nvidia_env_add(&nv, s->o->env->v[i], err);
+        if (r == 0 && nvb_strv_push(&s->plan.env, s->o->env->v[i]) < 0)
+            r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    if (r == 0)
+        r = nvb_gpu_plan_nvidia_env(&s->plan, &nv, s->host, &s->sel, s->hook_path, err);
+    nvb_nvidia_env_clear(&nv);
+    return r;
+}
+
 int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
 {
     run_state s = {.cfg = cfg, .o = o, .out = o->dry_run_out ? o->dry_run_out : stdout};
@@ -437,6 +455,8 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
         r = select_devices(&s, err);
     if (r == 0)
         r = nvb_gpu_plan_build(&s.plan, cfg, s.host, &s.sel, o->profile, s.hook_path, err);
+    if (r == 0 && o->env)
+        r = add_user_env(&s, err);
     /* Engines are named only for claims, which a dry run does not take: its command stays
      * the plain translation. */
     bool named = nvb_engine_is_oci(s.engine) || (o->name_containers && !o->dry_run);

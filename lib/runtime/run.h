@@ -44,6 +44,9 @@ typedef struct nvb_run_opts {
     const char *root;                /* host root for discovery; NULL or "/" = [host] root or "/" */
     const char *driver_root;         /* NULL = [host] driver_root or the root */
     const nvb_strv *library_search;  /* extra library folders (may be NULL) */
+    const nvb_strv *env;             /* --env KEY=VALUE: the container's own variables, after the
+                                      * profile's; NVIDIA's request variables among them count as
+                                      * in the shim (runtime/plan_nvidia.h). May be NULL */
     bool dry_run;                    /* print the command(s) on dry_run_out, run and write nothing */
     FILE *dry_run_out;               /* NULL = stdout */
     unsigned grace_ms;               /* runc/crun: SIGKILL this long after a forwarded SIGTERM; 0 = 10 s */

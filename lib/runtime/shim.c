@@ -4,6 +4,7 @@
 #include "policy/profiles.h"
 #include "runtime/compose.h"
 #include "runtime/oci_patch.h"
+#include "runtime/plan_nvidia.h"
 #include "runtime/run_isolation.h"
 #include "runtime/select.h"
 #include "util/cleanup.h"
@@ -50,6 +51,9 @@ void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out)
     out->bundle = NULL;
     out->id = NULL;
     out->root = NULL;
+    out->log = NULL;
+    out->log_format = NULL;
+    out->version = false;
     int i = 1;
     while (i < argc) {
         const char *a = argv[i];
@@ -62,9 +66,15 @@ void nvb_shim_parse_argv(int argc, char *const *argv, nvb_shim_argv *out)
         size_t len;
         bool has_value;
         const char *n = option_name(a, &len, &has_value);
-        bool is_root = len == 4 && strncmp(n, "root", 4) == 0;
-        if (is_root)
-            out->root = has_value ? n + len + 1 : i + 1 < argc ? argv[i + 1] : NULL;
+        const char *value = has_value ? n + len + 1 : i + 1 < argc ? argv[i + 1] : NULL;
+        if (len == 4 && strncmp(n, "root", 4) == 0)
+            out->root = value;
+        else if (len == 3 && strncmp(n, "log", 3) == 0)
+            out->log = value;
+        else if (len == 10 && strncmp(n, "log-format", 10) == 0)
+            out->log_format = value;
+        else if ((len == 7 && strncmp(n, "version", 7) == 0) || (len == 1 && n[0] == 'v'))
+            out->version = true;
         i += !has_value && in_list(valued_globals, n, len) ? 2 : 1;
     }
     if (i >= argc)
@@ -121,6 +131,7 @@ void nvb_oci_requests_clear(nvb_oci_requests *r)
     }
     free(r->v);
     free(r->profile);
+    nvb_nvidia_env_clear(&r->nvidia);
     memset(r, 0, sizeof *r);
 }
 
@@ -189,15 +200,21 @@ int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *
     if (env && !json_is_array(env))
         return nvb_errf(err, NVB_EXIT_INPUT, "config.json: process.env: expected an array");
     const char *visible = NULL;
+    nvb_err nvidia_err = {0};
+    bool nvidia_bad = false;
     size_t i;
     json_t *item;
     json_array_foreach(env, i, item)
     {
         const char *s = json_string_value(item);
-        if (!s)
+        if (!s) {
+            nvb_oci_requests_clear(out);
             return nvb_errf(err, NVB_EXIT_INPUT, "config.json: process.env[%zu]: expected a string", i);
+        }
         if (strncmp(s, "NVIDIA_VISIBLE_DEVICES=", 23) == 0)
             visible = s + 23;
+        else if (nvb_nvidia_env_add(&out->nvidia, s, &nvidia_err) < 0)
+            nvidia_bad = true; /* an error only when a GPU is asked for (below) */
     }
     int r = 0;
     if (visible) {
@@ -250,6 +267,13 @@ int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *
     if (r < 0) {
         nvb_oci_requests_clear(out);
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    /* A container asking for no GPU is none of nvbind's business, whatever its image sets. */
+    if (nvidia_bad && out->n > 0) {
+        nvb_oci_requests_clear(out);
+        if (err)
+            *err = nvidia_err;
+        return -1;
     }
     return 0;
 }
@@ -389,6 +413,8 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
             /* The profile first (a typo is no reason to claim), then the claim, then the
              * device edits of what the claim gave. */
             r = nvb_gpu_plan_build(&plan, ctx->cfg, h, &sel, reqs.profile, ctx->hook_path, err);
+            if (r == 0)
+                r = nvb_gpu_plan_nvidia_env(&plan, &reqs.nvidia, h, &sel, ctx->hook_path, err);
             bool claimed = false;
             if (r == 0) {
                 r = claim(ctx, &reqs, h, &sel, err);
@@ -466,9 +492,15 @@ char *nvb_shim_find_runtime(const nvb_config *cfg, const char *self_exe, nvb_err
 
 static const char shim_prog[] = "nvbind-runtime";
 
-static int shim_fail(const nvb_err *err)
+/* The error on stderr and in the runtime log: containerd (so docker) shows a failed
+ * runtime's last logged error to its user and ignores its stderr. */
+static int shim_fail(const nvb_shim_argv *a, const nvb_err *err)
 {
     fprintf(stderr, "%s: %s\n", shim_prog, err->msg);
+    char line[sizeof err->msg + sizeof shim_prog + 2];
+    snprintf(line, sizeof line, "%s: %s", shim_prog, err->msg);
+    if (a && nvb_shim_log_write(a->log, a->log_format, "error", line) < 0)
+        fprintf(stderr, "%s: warning: cannot write the runtime log %s: %s\n", shim_prog, a->log, strerror(errno));
     return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
 }
 
@@ -502,6 +534,35 @@ static char *shim_hook_path(const nvb_config *cfg, const char *self_exe, nvb_err
     return NULL;
 }
 
+int nvb_shim_version(const char *version)
+{
+    printf("%s version %s\n", shim_prog, version);
+    nvb_err err = {0};
+    nvb_config cfg;
+    nvb_config_init(&cfg);
+    if (shim_load_config(&cfg, &err) < 0) {
+        fprintf(stderr, "%s: %s (using the defaults)\n", shim_prog, err.msg);
+        nvb_config_clear(&cfg);
+        nvb_config_init(&cfg);
+        nvb_err_clear(&err);
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *real = nvb_shim_find_runtime(&cfg, n > 0 ? self : NULL, &err);
+    nvb_config_clear(&cfg);
+    if (!real)
+        return shim_fail(NULL, &err);
+    printf("runtime: %s\n", real);
+    fflush(stdout);
+    char flag[] = "--version";
+    char *args[] = {real, flag, NULL};
+    execv(real, args);
+    nvb_errf_errno(&err, NVB_EXIT_RUNTIME, errno, "cannot run %s", real);
+    free(real);
+    return shim_fail(NULL, &err);
+}
+
 int nvb_shim_main(int argc, char **argv)
 {
     char self[4096];
@@ -520,7 +581,7 @@ int nvb_shim_main(int argc, char **argv)
     if (shim_load_config(&cfg, &err) < 0) {
         if (edits) {
             nvb_config_clear(&cfg);
-            return shim_fail(&err);
+            return shim_fail(&a, &err);
         }
         /* delete, kill, state must keep working with a broken configuration file. */
         fprintf(stderr, "%s: %s (using the defaults)\n", shim_prog, err.msg);
@@ -531,7 +592,7 @@ int nvb_shim_main(int argc, char **argv)
     char *real = nvb_shim_find_runtime(&cfg, self, &err);
     if (!real) {
         nvb_config_clear(&cfg);
-        return shim_fail(&err);
+        return shim_fail(&a, &err);
     }
     nvb_isolation_grant grant = {0};
     if (edits) {
@@ -548,7 +609,7 @@ int nvb_shim_main(int argc, char **argv)
         if (r < 0) {
             free(real);
             nvb_config_clear(&cfg);
-            return shim_fail(&err);
+            return shim_fail(&a, &err);
         }
     } else if (a.command >= 0 && strcmp(argv[a.command], "delete") == 0 && a.id) {
         /* The engine removes the container: its GPUs are free from now on. */
@@ -564,5 +625,5 @@ int nvb_shim_main(int argc, char **argv)
     nvb_isolation_release(&grant, NULL);
     nvb_isolation_grant_clear(&grant);
     free(real);
-    return shim_fail(&err);
+    return shim_fail(&a, &err);
 }

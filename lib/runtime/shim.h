@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "isolation/isolation.h"
+#include "policy/nvidia_env.h"
 #include "util/error.h"
 #include "util/strv.h"
 
@@ -19,11 +20,16 @@ typedef struct nvb_shim_argv {
                              * operand); NULL when none was given */
     const char *root;       /* the --root global option (the runtime's state folder); NULL
                              * when not given */
+    const char *log;        /* the --log global option (the runtime's log file); NULL when
+                             * not given */
+    const char *log_format; /* --log-format: "json" or "text" (runc's default); NULL */
+    bool version;           /* --version or -v came before any command */
 } nvb_shim_argv;
 
 /* Skip runc's and crun's global options (--root DIR, --log FILE, --log-format F, --criu PATH,
  * --rootless V, --cgroup-manager M, --log-level L with a value; --debug, --systemd-cgroup and
- * any other as flags; "--opt=value" and single-dash forms too), keeping --root's value; find
+ * any other as flags; "--opt=value" and single-dash forms too), keeping the values of --root,
+ * --log and --log-format and noting --version/-v; find
  * the command; for create/run find --bundle/-b among its options; for create, run and delete
  * the container id (the first operand). A command's options count before and after its
  * operand, up to "--", as runc and crun read them. Nothing in argv is changed. */
@@ -43,6 +49,7 @@ typedef struct nvb_oci_requests {
     char *profile;          /* the "nvbind.profile" annotation, NULL when absent */
     bool has_isolation;     /* the "nvbind.isolation" annotation was given: */
     enum nvb_isolation isolation;  /* shared, exclusive or virtual */
+    nvb_nvidia_env nvidia;  /* NVIDIA_DRIVER_CAPABILITIES, NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE */
 } nvb_oci_requests;
 
 /* The GPU requests a config.json carries:
@@ -50,9 +57,10 @@ typedef struct nvb_oci_requests {
  *   annotations "cdi.k8s.io/<any>" whose comma-separated value names nvidia.com/gpu=<name>
  *   devices (other kinds are the engine's business);
  *   the annotation "nvbind.gpus" (a list as for --gpu), "nvbind.profile", and
- *   "nvbind.isolation" (shared, exclusive or virtual: the level of this container's claims).
- * Fields of the wrong JSON type, and an unknown isolation level, are errors naming them
- * (NVB_EXIT_INPUT). */
+ *   "nvbind.isolation" (shared, exclusive or virtual: the level of this container's claims);
+ * and NVIDIA's request variables of process.env (policy/nvidia_env.h) into nvidia.
+ * Fields of the wrong JSON type, an unknown isolation level and an unknown
+ * NVIDIA_DRIVER_CAPABILITIES name are errors naming them (NVB_EXIT_INPUT). */
 int nvb_oci_find_requests(const json_t *config, nvb_oci_requests *out, nvb_err *err);
 void nvb_oci_requests_clear(nvb_oci_requests *r);
 
@@ -99,8 +107,10 @@ typedef struct nvb_shim_ctx {
 
 /* The create step: read <bundle>/config.json, find the requests, apply [security] to them
  * (nvb_shim_apply_policy), resolve what is left, and when any GPU is asked
- * for, claim it (see nvb_shim_ctx), apply the edits (with what a `virtual` grant adds: MPS
- * variables and folders, a MIG device in place of a GPU) and write config.json back
+ * for, check NVIDIA_REQUIRE_* against the host and the selected GPUs, claim it (see
+ * nvb_shim_ctx), apply the edits (with what a `virtual` grant adds: MPS variables and
+ * folders, a MIG device in place of a GPU; the profile's driver files narrowed to
+ * NVIDIA_DRIVER_CAPABILITIES when set) and write config.json back
  * atomically. Without a request the file is not written at all (it stays byte-identical).
  * Returns 1 when edited, 0 when untouched, -1 with err set (nothing written, nothing
  * claimed). */
@@ -111,5 +121,17 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
  * malloc'd path, NULL with err set (NVB_EXIT_RUNTIME). */
 char *nvb_shim_find_runtime(const nvb_config *cfg, const char *self_exe, nvb_err *err);
 
-/* Everything nvbind-runtime does; returns only on failure (the exit status to use). */
+/* Append one line at level ("error", "warning") saying msg to the runtime log path, as runc
+ * does with --log/--log-format: format "json" gives {"level":L,"msg":M,"time":RFC3339}, any
+ * other runc's default text form, time="RFC3339" level=L msg="M" (quotes, backslashes and
+ * control characters escaped). Engines read a failed runtime's error from there. path NULL or
+ * "": nothing to do, 0. -1 with errno when the file cannot be written. */
+int nvb_shim_log_write(const char *path, const char *format, const char *level, const char *msg);
+
+/* nvbind-runtime --version: its own version (version), then the real runtime's path and its
+ * own `--version` output (exec'd). Returns only on failure (the exit status to use). */
+int nvb_shim_version(const char *version);
+
+/* Everything nvbind-runtime does; returns only on failure (the exit status to use). Its
+ * errors go to stderr and, with --log, to the runtime log (nvb_shim_log_write). */
 int nvb_shim_main(int argc, char **argv);

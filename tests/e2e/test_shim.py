@@ -203,6 +203,51 @@ class ShimWithPodman(unittest.TestCase):
                          [("grant", "exclusive"), ("deny", "shared"), ("grant", "shared")])
         self.assertEqual(events[0]["container"], held["container"])
 
+    def test_driver_capabilities_narrow_the_driver_files(self):
+        """NVIDIA_DRIVER_CAPABILITIES=utility (as nvidia-container-toolkit users set it): NVML's
+        library inside, CUDA's not; an unknown capability fails the create with one line."""
+        r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", "-e", "NVIDIA_DRIVER_CAPABILITIES=utility",
+                        script="ls /dev /usr/lib/x86_64-linux-gnu")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        words = r.stdout.split()
+        self.assertIn(f"nvidia{self.minor(0)}", words)
+        self.assertIn("libnvidia-ml.so.1", words)
+        self.assertNotIn("libcuda.so.1", words)
+        self.assertNotIn("libcuda.so.550.54.14", words)
+        os.unlink(os.path.join(self.log, "back.json"))
+        r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", "-e", "NVIDIA_DRIVER_CAPABILITIES=compute,gpgpu",
+                        script="true")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertRegex(r.stderr, r"nvbind-runtime: /\S+/config.json: NVIDIA_DRIVER_CAPABILITIES 'compute,gpgpu': "
+                                   r"unknown capability 'gpgpu' \(expected compute, ")
+        self.assertFalse(os.path.exists(os.path.join(self.log, "back.json")), "the real runtime never ran")
+
+    def test_require_checked_against_the_host(self):
+        """NVIDIA_REQUIRE_CUDA newer than the host's driver (550: CUDA 12.4) is refused with one
+        line and no container; an older one runs; NVIDIA_DISABLE_REQUIRE turns the check off."""
+        r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", "-e", "NVIDIA_REQUIRE_CUDA=cuda>=12.9",
+                        script="echo started")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn("started", r.stdout)
+        self.assertIn("nvbind-runtime: NVIDIA_REQUIRE_CUDA 'cuda>=12.9': not met by this host "
+                      "(driver 550.54.14, CUDA 12.4)", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.log, "back.json")), "the real runtime never ran")
+        # A CUDA image's form: blank-separated alternatives, comma-separated ANDs.
+        r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", "-e",
+                        "NVIDIA_REQUIRE_CUDA=cuda>=13.0 driver>=535,driver<551", "-e", "NVIDIA_REQUIRE_DRV=driver>=550",
+                        script="ls /dev")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"nvidia{self.minor(0)}", r.stdout.split())
+        r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", "-e", "NVIDIA_REQUIRE_CUDA=cuda>=12.9",
+                        "-e", "NVIDIA_DISABLE_REQUIRE=true", script="ls /dev")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"nvidia{self.minor(0)}", r.stdout.split())
+        # Without a GPU request the image's variables are no business of nvbind's.
+        r = self.podman("-e", "NVIDIA_REQUIRE_CUDA=cuda>=99", "-e", "NVIDIA_DRIVER_CAPABILITIES=bogus",
+                        script="echo started")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("started", r.stdout)
+
 
 class ShimUnprivilegedEnvOff(ShimWithPodman):
     """[security] allow_unprivileged_env_requests = false: an unprivileged container's own
@@ -214,6 +259,8 @@ class ShimUnprivilegedEnvOff(ShimWithPodman):
     test_env_request_gets_gpu0_and_driver_libraries = None
     test_bad_request_fails_with_a_clear_message = None
     test_claims_follow_the_container = None
+    test_driver_capabilities_narrow_the_driver_files = None
+    test_require_checked_against_the_host = None
 
     def test_env_request_refused_unless_privileged(self):
         r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", script="ls /dev")
@@ -255,7 +302,9 @@ class ShimDirect(unittest.TestCase):
     def test_other_commands_pass_straight_through(self):
         r = run([SHIM, "--version"], env=self.env)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, run([RUNC, "--version"]).stdout)
+        # Its own version first, then the wrapped runtime's (engines and users ask for both).
+        self.assertEqual(r.stdout, "nvbind-runtime version %s\nruntime: %s\n%s" % (
+            run([NVBIND, "--version"]).stdout.split()[1], RUNC, run([RUNC, "--version"]).stdout))
         r = run([SHIM, "state", "nvbind-no-such-container"], env=self.env)
         direct = run([RUNC, "state", "nvbind-no-such-container"])
         self.assertEqual(r.returncode, direct.returncode)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "runtime/oci_patch.h"
+#include "runtime/runtime_log.h"
 #include "runtime/shim.h"
 #include "util/fileio.h"
 
@@ -36,6 +37,9 @@ static void test_podman_create(void **unused)
     assert_string_equal(a.bundle, "/b");
     assert_string_equal(a.root, "/run/runc"); /* where the runtime's state file will be */
     assert_string_equal(a.id, "id");
+    assert_string_equal(a.log, "/l"); /* where containerd reads the runtime's error */
+    assert_string_equal(a.log_format, "json");
+    assert_false(a.version);
     PARSE(a, "--root=/run/r2", "create", "--", "ctr");
     assert_string_equal(a.root, "/run/r2");
     assert_string_equal(a.id, "ctr");
@@ -332,6 +336,58 @@ static void test_find_runtime(void **unused)
     nvb_config_clear(&cfg);
 }
 
+/* containerd/docker pass --log FILE --log-format json; the shim's refusal must be the last
+ * error line there, one line, in runc's shape, appended to what is there already. */
+static void test_log_contract(void **unused)
+{
+    (void)unused;
+    nvb_shim_argv a;
+    PARSE(a, "--log=/run/x/log.json", "--log-format", "text", "--version");
+    assert_string_equal(a.log, "/run/x/log.json");
+    assert_string_equal(a.log_format, "text");
+    assert_true(a.version);
+    assert_int_equal(a.command, -1);
+    PARSE(a, "-v");
+    assert_true(a.version);
+    PARSE(a, "create", "--bundle", "/b", "-v"); /* after the command it is not ours */
+    assert_false(a.version);
+
+    char dir[] = "/tmp/nvb-shimlog-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/log.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"level\":\"info\",\"msg\":\"before\"}\n", f);
+    fclose(f);
+    assert_int_equal(nvb_shim_log_write(path, "json", "error", "GPU 0 is \"busy\"\nheld"), 0);
+    char msg[256] = "";
+    assert_int_equal(nvb_runtime_log_error(path, msg, sizeof msg), 1);
+    assert_string_equal(msg, "GPU 0 is \"busy\" held"); /* the reader nvbind run uses */
+    char *text = nvb_read_file(path, 4096, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "before\"}\n{\"level\":\"error\",\"msg\":"));
+    char *t = strstr(text, "\"time\":\"");
+    assert_non_null(t);
+    assert_int_equal(strlen(t), strlen("\"time\":\"2026-12-03T04:28:18Z\"}\n"));
+    assert_int_equal(t[strlen("\"time\":\"2026-12-03T04:28:18")], 'Z');
+    free(text);
+
+    snprintf(path, sizeof path, "%s/log.txt", dir);
+    assert_int_equal(nvb_shim_log_write(path, NULL, "error", "a \"b\"\\c\nd"), 0);
+    text = nvb_read_file(path, 4096, NULL);
+    assert_non_null(text);
+    assert_int_equal(strncmp(text, "time=\"", 6), 0);
+    assert_non_null(strstr(text, "Z\" level=error msg=\"a \\\"b\\\"\\\\c\\nd\"\n"));
+    assert_ptr_equal(strchr(text, '\n') + 1, text + strlen(text)); /* exactly one line */
+    free(text);
+
+    assert_int_equal(nvb_shim_log_write(NULL, "json", "error", "x"), 0); /* no --log: nothing */
+    snprintf(path, sizeof path, "%s/missing/log.json", dir);
+    assert_int_equal(nvb_shim_log_write(path, "json", "error", "x"), -1);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_no_request_leaves_config_alone),
         cmocka_unit_test(test_image_annotations_policy),
         cmocka_unit_test(test_find_runtime),
+        cmocka_unit_test(test_log_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
