@@ -160,7 +160,7 @@ static int cdi_validate(nvb_cli *cli, int argc, char **argv)
     if (argc != 2 || argv[1][0] == '-')
         return nvb_cli_usage("cdi validate", "usage: nvbind cdi validate FILE");
     nvb_err err = {0};
-    json_t *spec = nvb_cdi_load_file(argv[1], &err);
+    json_t *spec = nvb_cdi_load_input(argv[1], &err);
     if (!spec) {
         fprintf(stderr, "nvbind: %s\n", err.msg);
         return err.exit_code == NVB_EXIT_IO ? NVB_EXIT_IO : NVB_EXIT_FAIL;

@@ -97,6 +97,8 @@ json_t *nvb_cdi_load_buffer(const char *data, size_t len, nvb_cdi_format fmt, co
 /* Read and parse a file (at most NVB_CDI_MAX_FILE_SIZE). The content decides the format as
  * for AUTO, whatever the extension, as it does for the engines. */
 json_t *nvb_cdi_load_file(const char *path, nvb_err *err);
+/* The same for a spec the user named on the command line: a pipe or /dev/stdin is read too. */
+json_t *nvb_cdi_load_input(const char *path, nvb_err *err);
 
 /* ---- validation --------------------------------------------------------------------------- */
 

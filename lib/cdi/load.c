@@ -596,10 +596,10 @@ json_t *nvb_cdi_load_buffer(const char *data, size_t len, nvb_cdi_format fmt, co
     return load_yaml(data, len, name, err);
 }
 
-json_t *nvb_cdi_load_file(const char *path, nvb_err *err)
+static json_t *load_path(const char *path, char *(*reader)(const char *, size_t, size_t *), nvb_err *err)
 {
     size_t len = 0;
-    _cleanup_free_ char *data = nvb_read_file(path, NVB_CDI_MAX_FILE_SIZE, &len);
+    _cleanup_free_ char *data = reader(path, NVB_CDI_MAX_FILE_SIZE, &len);
     if (!data) {
         if (errno == EFBIG)
             nvb_errf(err, NVB_EXIT_INPUT, "%s: larger than %u MiB; not a CDI spec", path, NVB_CDI_MAX_FILE_SIZE >> 20);
@@ -608,4 +608,14 @@ json_t *nvb_cdi_load_file(const char *path, nvb_err *err)
         return NULL;
     }
     return nvb_cdi_load_buffer(data, len, NVB_CDI_FORMAT_AUTO, path, err);
+}
+
+json_t *nvb_cdi_load_file(const char *path, nvb_err *err)
+{
+    return load_path(path, nvb_read_file, err);
+}
+
+json_t *nvb_cdi_load_input(const char *path, nvb_err *err)
+{
+    return load_path(path, nvb_read_input, err);
 }

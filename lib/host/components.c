@@ -97,8 +97,9 @@ static int offered_path(nvb_discovery *d, const char *path, char *out)
 }
 
 /* Add the file at `path` inside the driver root (its data: links followed) at the path
- * programs use, when it exists. */
-static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const char *path, unsigned caps)
+ * programs use, or in `offered_dir` when not NULL, when it exists. */
+static int add_drv_file_in(nvb_discovery *d, enum nvb_component_kind kind, const char *path, unsigned caps,
+                           const char *offered_dir)
 {
     char resolved[PATH_MAX], offered[PATH_MAX];
     struct stat st;
@@ -106,9 +107,16 @@ static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const ch
         return 0;
     if (offered_path(d, path, offered) < 0)
         memcpy(offered, resolved, sizeof offered);
+    if (offered_dir && !join(offered, offered_dir, base_name(resolved)))
+        return 0;
     char *host = nvb_rootpath_host(d->drv, resolved);
     char *container = strdup(offered);
     return nvb_host_add_component(d, kind, host, container, caps, false) ? 1 : -1;
+}
+
+static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const char *path, unsigned caps)
+{
+    return add_drv_file_in(d, kind, path, caps, NULL);
 }
 
 /* ELF class from the header: 1 = 32-bit, 2 = 64-bit, 0 = not ELF. */
@@ -384,12 +392,12 @@ static int discover_binaries(nvb_discovery *d)
 
 /* Add the entries of a folder inside the driver root whose names match `pattern`; a
  * pattern without wildcards is one file name, looked up without listing the folder. */
-static int add_matching(nvb_discovery *d, enum nvb_component_kind kind, const char *dir_in_drv,
-                        const char *pattern, unsigned caps)
+static int add_matching_in(nvb_discovery *d, enum nvb_component_kind kind, const char *dir_in_drv,
+                           const char *pattern, unsigned caps, const char *offered_dir)
 {
     char resolved[PATH_MAX], path[PATH_MAX];
     if (!strpbrk(pattern, "*?[\\"))
-        return join(path, dir_in_drv, pattern) && add_drv_file(d, kind, path, caps) < 0 ? -1 : 0;
+        return join(path, dir_in_drv, pattern) && add_drv_file_in(d, kind, path, caps, offered_dir) < 0 ? -1 : 0;
     nvb_dir dir;
     if (!open_search_dir(d, dir_in_drv, pattern, resolved, &dir))
         return 0;
@@ -398,10 +406,17 @@ static int add_matching(nvb_discovery *d, enum nvb_component_kind kind, const ch
     while (r >= 0 && (name = nvb_dir_next(&dir, NULL))) {
         if (name[0] == '.' || fnmatch(pattern, name, 0) != 0 || !join(path, resolved, name))
             continue;
-        r = add_drv_file(d, kind, path, caps);
+        r = add_drv_file_in(d, kind, path, caps, offered_dir);
     }
     nvb_dir_close(&dir);
     return r < 0 ? -1 : 0;
+}
+
+/* Files matching `pattern` in a folder inside the driver root, each at the path programs use. */
+static int add_matching(nvb_discovery *d, enum nvb_component_kind kind, const char *dir_in_drv,
+                        const char *pattern, unsigned caps)
+{
+    return add_matching_in(d, kind, dir_in_drv, pattern, caps, NULL);
 }
 
 static int discover_firmware(nvb_discovery *d)
@@ -450,19 +465,24 @@ static int discover_configs(nvb_discovery *d)
                 return -1;
         }
     }
-    /* NGX's Windows-side DLLs for DLSS under Proton live beside libnvidia-ngx. */
+    /* NGX's Windows-side DLLs for DLSS under Proton live in nvidia/wine/ beside libnvidia-ngx:
+     * Proton looks beside the library as the container sees it, and a packaging that offers
+     * the library through a link keeps them beside the library's data (Debian's
+     * <triplet>/nvidia/current/nvidia/wine/); either way they are offered beside the library's
+     * container path. */
     size_t n = d->h->n_comps;
     for (size_t i = 0; i < n; i++) {
-        nvb_component *c = &d->h->comps[i];
+        const nvb_component *c = &d->h->comps[i];
         if (c->kind != NVB_COMP_LIBRARY || !(c->caps & NVB_CAP_NGX) || (c->caps & NVB_CAP_COMPAT32))
             continue;
-        _cleanup_free_ char *dir = strdup(c->container_path);
-        if (!dir)
-            return -1;
-        *strrchr(dir, '/') = '\0';
-        char wine[4096];
-        snprintf(wine, sizeof wine, "%s/nvidia/wine", dir);
-        if (add_matching(d, NVB_COMP_CONFIG, wine, "*nvngx*.dll", NVB_CAP_NGX | NVB_CAP_GRAPHICS) < 0)
+        char odir[PATH_MAX], ddir[PATH_MAX], wine[PATH_MAX], data_wine[PATH_MAX];
+        dir_part(odir, c->container_path);
+        dir_part(ddir, c->host_path + d->drv->root_len);
+        if (!join(wine, odir, "nvidia/wine") || !join(data_wine, ddir, "nvidia/wine"))
+            continue;
+        if (add_matching(d, NVB_COMP_CONFIG, wine, "*nvngx*.dll", NVB_CAP_NGX | NVB_CAP_GRAPHICS) < 0 ||
+            (strcmp(odir, ddir) != 0 &&
+             add_matching_in(d, NVB_COMP_CONFIG, data_wine, "*nvngx*.dll", NVB_CAP_NGX | NVB_CAP_GRAPHICS, wine) < 0))
             return -1;
     }
     return 0;

@@ -59,6 +59,11 @@ int nvb_ldconf_write(int rootfd, const char *name, const char *const *folders, s
         return -1;
     if (same_content(dir, name, text, len))
         return 0;
+    /* The name is nvbind's: a link an image planted there is removed, never followed (the
+     * atomic writer refuses to replace links, whose owner usually means their target). */
+    struct stat st;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode) && unlinkat(dir, name, 0) < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s/%s", LDCONF_DIR, name);
     return nvb_write_file_atomic_at(dir, LDCONF_DIR, name, text, len, 0644, err);
 }
 

@@ -31,13 +31,9 @@ int nvb_check_regular(int fd)
     return -1;
 }
 
-char *nvb_read_file(const char *path, size_t max, size_t *len)
+/* Read fd to its end, at most max bytes: a NUL-terminated buffer, length in *len. */
+static char *read_whole(int fd, size_t max, size_t *len)
 {
-    /* O_NONBLOCK: a FIFO planted where a file was expected must not hang the open; it, a
-     * device or a socket is then refused by the check. */
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0 || nvb_check_regular(fd) < 0)
-        return NULL;
     size_t cap = 4096, n = 0;
     _cleanup_free_ char *buf = malloc(cap + 1);
     if (!buf)
@@ -68,6 +64,31 @@ char *nvb_read_file(const char *path, size_t max, size_t *len)
     if (len)
         *len = n;
     return NVB_TAKE(buf);
+}
+
+char *nvb_read_file(const char *path, size_t max, size_t *len)
+{
+    /* O_NONBLOCK: a FIFO planted where a file was expected must not hang the open; it, a
+     * device or a socket is then refused by the check. */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0 || nvb_check_regular(fd) < 0)
+        return NULL;
+    return read_whole(fd, max, len);
+}
+
+char *nvb_read_input(const char *path, size_t max, size_t *len)
+{
+    /* Named by the user on the command line: `/dev/stdin`, a pipe or `<(...)` is what they
+     * meant, and waiting for its writer is theirs to choose. Folders and sockets stay out. */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return NULL;
+    if (S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISBLK(st.st_mode)) {
+        errno = S_ISDIR(st.st_mode) ? EISDIR : NVB_ENOTREG;
+        return NULL;
+    }
+    return read_whole(fd, max, len);
 }
 
 int nvb_write_all(int fd, const void *data, size_t len)

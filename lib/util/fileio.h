@@ -15,6 +15,11 @@ int nvb_check_regular(int fd);
  * and never read). */
 char *nvb_read_file(const char *path, size_t max, size_t *len);
 
+/* nvb_read_file for an input the user named (`cdi validate /dev/stdin`, `<(...)`): pipes,
+ * FIFOs and character devices are read too, to their end (blocking as the user chose);
+ * folders (EISDIR), sockets and block devices (NVB_ENOTREG) are refused. */
+char *nvb_read_input(const char *path, size_t max, size_t *len);
+
 /* Write all of data to fd, going on after short writes and EINTR. 0, or -1 with errno set
  * (EIO when write(2) makes no progress). */
 int nvb_write_all(int fd, const void *data, size_t len);

@@ -68,8 +68,12 @@ EGL_VENDOR_DIRS = ["/usr/share/glvnd/egl_vendor.d", "/etc/glvnd/egl_vendor.d"]
 EGL_PLATFORM_DIRS = ["/usr/share/egl/egl_external_platform.d", "/etc/egl/egl_external_platform.d"]
 # What a 32-bit program (Steam, Wine) loads by name from the i386 multiarch folder.
 I386_LIBS = ["libcuda.so.1", "libnvidia-ml.so.1", "libGLX_nvidia.so.0", "libEGL_nvidia.so.0"]
+# nvngx.dll: Proton loads DLSS's Windows side from nvidia/wine/ beside libGLX_nvidia.so.0 as
+# the container sees it; Debian keeps the DLLs beside the library's data in nvidia/current/.
 NAMED_FILES = [f"{LIBDIR}/libGLX_indirect.so.0", f"{LIBDIR}/vdpau/libvdpau_nvidia.so.1",
-               f"{LIBDIR}/gbm/nvidia-drm_gbm.so", "/usr/share/nvidia/nvoptix.bin"]
+               f"{LIBDIR}/gbm/nvidia-drm_gbm.so", "/usr/share/nvidia/nvoptix.bin",
+               f"{LIBDIR}/nvidia/wine/nvngx.dll", f"{LIBDIR}/nvidia/wine/_nvngx.dll",
+               "/usr/lib/xorg/modules/drivers/nvidia_drv.so"]
 
 CHECK_SCRIPT = r"""
 probe=/nvbind-probe
@@ -251,7 +255,7 @@ class RealHost(unittest.TestCase):
                         continue  # a 32-bit ICD: the 64-bit probe cannot load it
                     self.assertIn("LOADED", out, f"{path} names {lib!r}, which does not load: {out}")
 
-    def test_glx_indirect_vdpau_gbm_and_optix_files_present(self):
+    def test_glx_indirect_vdpau_gbm_optix_ngx_and_xorg_files_present(self):
         for phase, c in self.each_phase():
             for path in NAMED_FILES:
                 with self.subTest(phase=phase, path=path):

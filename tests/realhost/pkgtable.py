@@ -161,15 +161,16 @@ def verdict(root, path, view):
             and os.path.dirname(path) in folders and soname(os.path.join(root, real.lstrip("/"))) == \
             os.path.basename(path):
         return "yes (link)", path, "a SONAME link: made by ldconfig in the update-ldcache hook"
-    for prefix, why in HOST_ONLY:
-        if path.startswith(prefix):
-            return "no", "", why
     if path in mounts:
         return "elsewhere", mounts[path][0], "offered under another name"
     if os.path.islink(full) and real in mounts:
         return "elsewhere", mounts[real][0], "a link; only its target is offered, at another path"
     if real in by_target:
         return "elsewhere", by_target[real], "the same file is offered at another path"
+    # What the spec does not offer: why, where that is a choice (host-only files).
+    for prefix, why in HOST_ONLY:
+        if path.startswith(prefix):
+            return "no", "", why
     if not os.path.exists(full) and not os.path.islink(full):
         return "no", "", "not on the host (removed by a maintainer script)"
     return "no", "", "not found by nvbind's discovery"
