@@ -18,6 +18,7 @@ import tempfile
 import unittest
 
 from nvbtest import NVBIND, FakeHost, make_busybox_rootfs, run
+from test_shim import audit, claims
 
 SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
 RUNC = shutil.which("runc")
@@ -30,20 +31,6 @@ FRONT = """#!/bin/sh
 export NVBIND_ROOT={root} NVBIND_CONFIG={config}
 exec {shim} "$@"
 """
-
-
-def claims(state):
-    r = run([NVBIND, "claims", "--state-dir", state, "--json"])
-    if r.returncode != 0:
-        raise AssertionError(r.stderr)
-    return json.loads(r.stdout)
-
-
-def audit(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f]
 
 
 def build_annotated_image(name, annotations, tmp):
