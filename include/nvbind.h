@@ -189,7 +189,7 @@ typedef struct nvbind_gpu_manager nvbind_gpu_manager;
 
 /* Where the host is and where nvbind writes. Every field may be NULL / 0. */
 typedef struct nvbind_manager_options {
-    const char *host_root;      /* the directory treated as the host's "/"; NULL = "/" */
+    const char *host_root;      /* the directory treated as the host's "/", absolute; NULL = "/" */
     const char *driver_root;    /* host path (inside host_root) of the driver's files; NULL = host root */
     const char *config_path;    /* nvbind.toml for [host], [cdi], [runtime], [profiles]; NULL = none */
     const char *cdi_spec_dir;   /* where run_with_bolt_runtime writes its spec; NULL = the

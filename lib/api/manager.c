@@ -157,7 +157,10 @@ NVBIND_EXPORT nvbind_gpu_manager *nvbind_gpu_manager_new(const nvbind_bolt_confi
         nvb_api_oom(err, "nvbind_gpu_manager_new");
         goto fail;
     }
-    if (check_absolute("driver_root", m->driver_root, err) < 0 || check_absolute("hook_path", m->hook_path, err) < 0 ||
+    /* A relative host root would put paths relative to the caller's folder into specs and
+     * bundles, which name nothing (or something else) where the runtime reads them. */
+    if (check_absolute("host_root", m->host_root, err) < 0 || check_absolute("driver_root", m->driver_root, err) < 0 ||
+        check_absolute("hook_path", m->hook_path, err) < 0 ||
         check_absolute("cdi_spec_dir", m->cdi_spec_dir, err) < 0)
         goto fail;
     return m;

@@ -21,11 +21,13 @@
 #include <unistd.h>
 
 /* docker's default capability set (podman's is the same less CAP_MKNOD, CAP_NET_RAW and
- * CAP_AUDIT_WRITE); nothing inheritable or ambient. */
+ * CAP_AUDIT_WRITE) less CAP_NET_RAW; nothing inheritable or ambient. A capsule shares the
+ * host's network namespace: with CAP_NET_RAW its root could open packet sockets there and
+ * read (or forge) the host's and every other container's traffic, loopback included. */
 static const char *const default_caps[] = {
     "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",     "CAP_FOWNER",           "CAP_MKNOD",
-    "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",     "CAP_SETFCAP",          "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",   NULL,
+    "CAP_SETGID", "CAP_SETUID",       "CAP_SETFCAP",    "CAP_SETPCAP",          "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL",     "CAP_AUDIT_WRITE", NULL,
 };
 
 /* The paths docker and podman hide (maskedPaths: an empty read-only tmpfs over a folder,

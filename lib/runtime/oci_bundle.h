@@ -20,7 +20,7 @@ typedef struct nvb_bundle_opts {
 
 /* The config.json of a capsule:
  *   process: args, env (PATH, HOME=/root, then opts->env), cwd "/", uid/gid 0, terminal false,
- *            docker's default capability set, noNewPrivileges, NOFILE 1024;
+ *            docker's default capability set less CAP_NET_RAW, noNewPrivileges, NOFILE 1024;
  *   root:    rootfs, writable (the capsule's own files, used in place as `runc run` does);
  *   mounts:  /proc, /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue, a fresh sysfs at /sys
  *            and a cgroup mount at /sys/fs/cgroup (both read-only);

@@ -563,6 +563,20 @@ int nvb_shim_version(const char *version)
     return shim_fail(NULL, &err);
 }
 
+/* NVBIND_ROOT made absolute from the current folder, as nvbind's --root is: the edits name
+ * host paths, and runc reads relative ones from the bundle folder. NULL with *root_out NULL
+ * when unset ([host] root, else /); -1 with err set when it names nothing. */
+static int shim_host_root(char **root_out, nvb_err *err)
+{
+    *root_out = NULL;
+    const char *root = getenv("NVBIND_ROOT");
+    if (!root || !*root)
+        return 0;
+    if (!(*root_out = realpath(root, NULL)))
+        return nvb_errf_errno(err, NVB_EXIT_USAGE, errno, "NVBIND_ROOT %s", root);
+    return 0;
+}
+
 int nvb_shim_main(int argc, char **argv)
 {
     char self[4096];
@@ -596,15 +610,16 @@ int nvb_shim_main(int argc, char **argv)
     }
     nvb_isolation_grant grant = {0};
     if (edits) {
-        char *hook = shim_hook_path(&cfg, self, &err);
-        const char *root = getenv("NVBIND_ROOT"); /* NULL: [host] root, else / */
+        char *root = NULL; /* NULL: [host] root, else / */
+        char *hook = shim_host_root(&root, &err) == 0 ? shim_hook_path(&cfg, self, &err) : NULL;
         /* The claims live as long as this process (which becomes the runtime's create), then
          * as long as the container's init, found through the real runtime's state file. */
         char *oci_state = a.id ? nvb_oci_state_file(real, a.root, a.id) : NULL;
-        nvb_shim_ctx ctx = {.cfg = &cfg, .root = root && *root ? root : NULL, .hook_path = hook, .prog = shim_prog,
+        nvb_shim_ctx ctx = {.cfg = &cfg, .root = root, .hook_path = hook, .prog = shim_prog,
                             .container_id = a.id, .oci_state = oci_state, .grant = &grant};
         int r = hook ? nvb_shim_edit_bundle(&ctx, a.bundle, &err) : -1;
         free(hook);
+        free(root);
         free(oci_state);
         if (r < 0) {
             free(real);

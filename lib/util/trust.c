@@ -73,12 +73,46 @@ static char *absolute(const char *path)
     return getcwd(cwd, sizeof cwd) ? nvb_path_join(cwd, path) : NULL;
 }
 
-int nvb_trust_path(const char *path, uid_t caller, char *why, size_t n)
+/* Links are followed at most this deep, as the kernel does (MAXSYMLINKS). */
+#define MAX_LINK_DEPTH 40
+
+static int check_links(const char *path, uid_t caller, char *why, size_t n, int depth);
+
+/* A link met on the way: itself, its folder, and every link its target passes through, since
+ * whoever may replace any of them chooses the file read. */
+static int check_link(const char *link, const struct stat *st, uid_t caller, char *why, size_t n, int depth)
 {
+    int r = check_entry(link, st, caller, why, n);
+    if (r == 0)
+        r = check_parent_of(link, caller, why, n);
+    if (r)
+        return r;
+    char target[PATH_MAX];
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (len < 0)
+        return cannot(link, why, n);
+    target[len] = '\0';
+    if (target[0] == '/')
+        return check_links(target, caller, why, n, depth + 1);
+    /* A relative target is read from the link's folder. */
+    _cleanup_free_ char *dir = strdup(link);
+    if (!dir)
+        return cannot(link, why, n);
+    *strrchr(dir, '/') = '\0';
+    _cleanup_free_ char *full = nvb_path_join(*dir ? dir : "/", target);
+    return full ? check_links(full, caller, why, n, depth + 1) : cannot(link, why, n);
+}
+
+/* Every link on the way as named, and the links their targets name, recursively. */
+static int check_links(const char *path, uid_t caller, char *why, size_t n, int depth)
+{
+    if (depth > MAX_LINK_DEPTH) {
+        errno = ELOOP;
+        return cannot(path, why, n);
+    }
     _cleanup_free_ char *abs = absolute(path);
     if (!abs)
         return cannot(path, why, n);
-    /* Every link on the way as named: whoever may replace it chooses the file read. */
     for (char *p = abs + 1;; p++) {
         if (*p != '/' && *p != '\0')
             continue;
@@ -86,18 +120,24 @@ int nvb_trust_path(const char *path, uid_t caller, char *why, size_t n)
         *p = '\0';
         struct stat st;
         int r = lstat(abs, &st) < 0 ? cannot(abs, why, n) : 0;
-        if (r == 0 && S_ISLNK(st.st_mode)) {
-            r = check_entry(abs, &st, caller, why, n);
-            if (r == 0)
-                r = check_parent_of(abs, caller, why, n);
-        }
+        if (r == 0 && S_ISLNK(st.st_mode))
+            r = check_link(abs, &st, caller, why, n, depth);
         *p = c;
         if (r)
             return r;
         if (!c)
             break;
     }
+    return 0;
+}
+
+int nvb_trust_path(const char *path, uid_t caller, char *why, size_t n)
+{
+    int r = check_links(path, caller, why, n, 0);
+    if (r)
+        return r;
     /* Then what it resolves to, and every folder above that. */
-    _cleanup_free_ char *real = realpath(abs, NULL);
+    _cleanup_free_ char *abs = absolute(path);
+    _cleanup_free_ char *real = abs ? realpath(abs, NULL) : NULL;
     return real ? check_chain(real, caller, why, n) : cannot(path, why, n);
 }

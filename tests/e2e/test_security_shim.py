@@ -18,6 +18,7 @@ import tempfile
 import unittest
 
 from nvbtest import NVBIND, FakeHost, make_busybox_rootfs, run
+from test_shim import audit, claims
 
 SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
 RUNC = shutil.which("runc")
@@ -30,20 +31,6 @@ FRONT = """#!/bin/sh
 export NVBIND_ROOT={root} NVBIND_CONFIG={config}
 exec {shim} "$@"
 """
-
-
-def claims(state):
-    r = run([NVBIND, "claims", "--state-dir", state, "--json"])
-    if r.returncode != 0:
-        raise AssertionError(r.stderr)
-    return json.loads(r.stdout)
-
-
-def audit(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f]
 
 
 def build_annotated_image(name, annotations, tmp):
@@ -286,6 +273,21 @@ class ShimFailsClosed(unittest.TestCase):
         self.assertIn("nvidia%d" % self.host.manifest["gpus"][0]["minor"], out.split())
         self.assertEqual([(e["container"], e["decision"], e["isolation"]) for e in audit(self.audit_log)],
                          [(ctr, "grant", "exclusive")])
+
+    def test_relative_nvbind_root_names_the_host_root(self):
+        """A relative NVBIND_ROOT (issue item 12, through the shim): the edits held host paths
+        relative to the engine's folder, which runc reads from the bundle folder instead."""
+        bundle, path, _ = self.bundle(args=("ls", "/usr/bin/nvidia-smi"))
+        ctr = "nvbind-relroot-%d" % os.getpid()
+        self.created.append(ctr)
+        self.env["NVBIND_ROOT"] = os.path.basename(self.host.root)
+        rc, out, err = self.shim("run", "--bundle", bundle, ctr, cwd=os.path.dirname(self.host.root))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.split(), ["/usr/bin/nvidia-smi"], err)
+        with open(path) as f:
+            sources = [m["source"] for m in json.load(f)["mounts"] if m.get("type") == "bind"]
+        self.assertTrue(sources)
+        self.assertEqual([s for s in sources if not s.startswith(self.host.root + "/")], [], sources)
 
 
 if __name__ == "__main__":

@@ -210,6 +210,12 @@ static void test_options_checked(void **state)
     o = (nvbind_manager_options){.hook_path = "nvbind"};
     assert_null(nvbind_gpu_manager_new(NULL, &o, &err)); /* replaces the first error */
     assert_non_null(strstr(nvbind_error_message(err), "hook_path"));
+    /* A relative host root (issue item 12, through the C API): specs would hold host paths
+     * relative to the caller's folder. */
+    o = (nvbind_manager_options){.host_root = "host"};
+    assert_null(nvbind_gpu_manager_new(NULL, &o, &err));
+    assert_int_equal(nvbind_error_code(err), NVBIND_EXIT_USAGE);
+    assert_non_null(strstr(nvbind_error_message(err), "host_root 'host'"));
     nvbind_error_free(err);
 }
 

@@ -113,6 +113,37 @@ static void refuses_a_link_another_user_owns(void **state)
     assert_string_equal(why, want);
 }
 
+static void refuses_another_users_link_behind_roots_link(void **state)
+{
+    /* Attack: root's /etc/nvbind/config.toml is a link into a folder reached through a link
+     * another user owns (a "current" link a deploy user keeps, say). Only the resolved path
+     * was checked: that user swaps their link between the check and the read and root loads
+     * their file, with its hook_path. */
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char real[600], other[600], link[600], target[700], want[800];
+    snprintf(real, sizeof real, "%s/real", dir);
+    snprintf(other, sizeof other, "%s/current", dir);
+    snprintf(link, sizeof link, "%s/link.toml", dir);
+    snprintf(target, sizeof target, "%s/nvbind.toml", other);
+    assert_int_equal(mkdir(real, 0755), 0);
+    char moved[700];
+    snprintf(moved, sizeof moved, "%s/nvbind.toml", real);
+    assert_int_equal(rename(file, moved), 0);
+    assert_int_equal(symlink("real", other), 0);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(nvb_trust_path(link, 0, why, sizeof why), 0);
+    assert_int_equal(lchown(other, OTHER, OTHER), 0);
+    int r = nvb_trust_path(link, 0, why, sizeof why);
+    unlink(other);
+    rename(moved, file);
+    rmdir(real);
+    assert_int_equal(r, 1);
+    snprintf(want, sizeof want, "link %s is owned by uid %d, not by root", other, OTHER);
+    assert_string_equal(why, want);
+}
+
 static void missing_file_is_an_error(void **state)
 {
     (void)state;
@@ -130,6 +161,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(refuses_a_folder_open_to_all_unless_sticky, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_what_another_user_owns, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_a_link_another_user_owns, setup, teardown),
+        cmocka_unit_test_setup_teardown(refuses_another_users_link_behind_roots_link, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_file_is_an_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
