@@ -25,7 +25,20 @@ docker client: nvbind run runs the `docker` on PATH; both the baselines and nvbi
 the one chosen by --docker (default: the client tests/e2e/daemons.py uses, Debian's); when
 nvbind run cannot probe the daemon with it, that case is timed with /usr/local/bin/docker.
 A container start takes a second here: give bench/run a small --runs (5 to 10).
-usage: bench/bench_engines.py --nvbind PATH [--runs N] [--docker PATH]
+
+Measured (2026-12-03, four runs of --runs 5, the last through `bench/run engines`, on a
+2-core machine shared with other jobs: a container start varied by +-15 % between identical
+runs, so single results within that band are noise):
+  docker (20.10 daemon) + shim, no request          -2, -7, -6 %
+  docker + shim, NVIDIA_VISIBLE_DEVICES=0           +15, -9, -17, +33 %
+  nvbind run --runtime docker --gpu 0               +56, +32, +20 %    with the docker 28 client:
+                                                    Debian's 20.10 client fails nvbind's
+                                                    `docker info --format` probe (exit 7)
+  ctr + shim, no request                            -11, +9, +11 %
+  ctr + shim, NVIDIA_VISIBLE_DEVICES=0              +32, +39, +40, +17 %   (+70..240 ms)
+  nvbind run's own work                             +50 ms (audit log on disk), then on tmpfs
+                                                    +37, +26 ms; less its two /bin/true
+                                                    children +23, +12 ms (/bin/true: 6-7 ms)
 """
 import argparse
 import os
