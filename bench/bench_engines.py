@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+"""Container start through real engines, with and without nvbind, medians from hyperfine
+(-N, warm-up runs first), all measured in this run on a one-GPU fake host; each comparison
+is timed in the order A B B A and the pairs averaged, which cancels drift. The engines are
+the test suite's own containerd and dockerd (tests/e2e/daemons.py: private state and
+sockets, stopped at exit); nvbind-runtime is registered in that dockerd's daemon.json by
+`nvbind runtime configure --runtime docker` and given to ctr as --runc-binary.
+
+Cases (baseline: the same engine, same image, no GPU):
+  docker run --rm IMG true                              the docker baseline
+  docker run --rm --runtime nvbind IMG true             the shim passing a container through
+  docker run --rm --runtime nvbind
+             -e NVIDIA_VISIBLE_DEVICES=0 IMG true       the shim adding GPU 0 (target: <= +5 %)
+  nvbind run --runtime docker --gpu 0 IMG true          nvbind run's whole path
+  ctr run --rm IMG ID true                              the ctr baseline
+  ctr run --rm --runc-binary nvbind-runtime IMG ID true the shim passing a container through
+  ctr run --rm --runc-binary nvbind-runtime
+          --env NVIDIA_VISIBLE_DEVICES=0 IMG ID true    the shim adding GPU 0 (target: <= +5 %)
+  nvbind run's own work                                 nvbind run --runtime docker with docker
+                                                        replaced by /bin/true, against /bin/true
+                                                        (target: <= 5 ms added)
+nvbind run has no ctr engine (podman, docker, bolt, runc, crun): ctr has no nvbind run case.
+
+docker client: nvbind run runs the `docker` on PATH; both the baselines and nvbind run use
+the one chosen by --docker (default: the client tests/e2e/daemons.py uses, Debian's); when
+nvbind run cannot probe the daemon with it, that case is timed with /usr/local/bin/docker.
+A container start takes a second here: give bench/run a small --runs (5 to 10).
+
+Measured (2026-12-03, four runs of --runs 5, the last through `bench/run engines`, on a
+2-core machine shared with other jobs: a container start varied by +-15 % between identical
+runs, so single results within that band are noise):
+  docker (20.10 daemon) + shim, no request          -2, -7, -6 %
+  docker + shim, NVIDIA_VISIBLE_DEVICES=0           +15, -9, -17, +33 %
+  nvbind run --runtime docker --gpu 0               +56, +32, +20 %    with the docker 28 client:
+                                                    Debian's 20.10 client fails nvbind's
+                                                    `docker info --format` probe (exit 7)
+  ctr + shim, no request                            -11, +9, +11 %
+  ctr + shim, NVIDIA_VISIBLE_DEVICES=0              +32, +39, +40, +17 %   (+70..240 ms)
+  nvbind run's own work                             +50 ms (audit log on disk), then on tmpfs
+                                                    +37, +26 ms; less its two /bin/true
+                                                    children +23, +12 ms (/bin/true: 6-7 ms)
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "fakehost"))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+import fakehost  # noqa: E402
+import daemons  # noqa: E402
+from nvbtest import make_busybox_rootfs  # noqa: E402
+from test_containerd import oci_archive  # noqa: E402
+from hyperfine import abba, medians  # noqa: E402
+
+WARMUP = 2  # a container start is hundreds of ms: a few warm-up runs settle the caches
+NAMESPACE = "nvbind-bench"
+NEWER_DOCKER = "/usr/local/bin/docker"  # a docker 28 client, next to Debian's 20.10 one
+CTR_IMAGE = "localhost/nvbind-bench-engines:latest"
+
+
+def report(name, base_name, base, value, target=None):
+    line = (f"{name:<44} median {value * 1e3:8.2f} ms   {base_name:<26} {base * 1e3:8.2f} ms   "
+            f"added {(value - base) * 1e3:+7.2f} ms   {(value / base - 1) * 100:+6.1f} %")
+    if target:
+        line += f"   (target {target})"
+    print(line, flush=True)
+
+
+def write(path, text, mode=None):
+    with open(path, "w") as f:
+        f.write(text)
+    if mode:
+        os.chmod(path, mode)
+    return path
+
+
+def check(argv, env, what):
+    """Run argv once before timing it: a case that fails is reported, not timed."""
+    r = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    if r.returncode != 0:
+        print(f"{what}: exit status {r.returncode}: {r.stderr.strip().splitlines()[-1:] or ''}", flush=True)
+        return False
+    return True
+
+
+def bench_docker(a, tmp, env, shim, nvbind):
+    conf = write(os.path.join(tmp, "daemon.json"), "{}\n")
+    subprocess.run([nvbind, "runtime", "configure", "--runtime", "docker", "--config", conf,
+                    "--runtime-path", shim], check=True, stdout=subprocess.DEVNULL)
+    d = daemons.extra_dockerd("dockerd-bench-engines", conf)
+    image = daemons.docker_import(d, make_busybox_rootfs(os.path.join(tmp, "rootfs-docker")),
+                                  tag="nvbind-bench-engines:latest")
+    # nvbind run runs `docker` from PATH: put the chosen client first.
+    client_bin = os.path.join(tmp, "client")
+    os.makedirs(client_bin)
+    os.symlink(a.docker, os.path.join(client_bin, "docker"))
+    denv = dict(env, PATH=client_bin + ":" + env["PATH"], **d.env)
+    print(f"docker client: {a.docker}", flush=True)
+    base = f"{a.docker} run --rm --network none {image} true"
+    shim_none = f"{a.docker} run --rm --network none --runtime nvbind {image} true"
+    shim_run = f"{a.docker} run --rm --network none --runtime nvbind -e NVIDIA_VISIBLE_DEVICES=0 {image} true"
+    if check(shim_none.split(), denv, "docker run --runtime nvbind"):
+        b, v = abba(base, shim_none, a.runs, denv, WARMUP)
+        report("docker run --runtime nvbind, no request", "docker run --rm", b, v, "<= +5 %")
+    if check(shim_run.split(), denv, "docker run --runtime nvbind -e NVIDIA_VISIBLE_DEVICES=0"):
+        b, v = abba(base, shim_run, a.runs, denv, WARMUP)
+        report("docker run --runtime nvbind -e ..=0", "docker run --rm", b, v, "<= +5 %")
+    # nvbind run probes the daemon with `docker info --format`; a client that cannot answer
+    # the probe fails the run (exit 7): then the case is timed with the newer client, when
+    # there is one, on both sides.
+    run = f"{nvbind} run --runtime docker --gpu 0 {image} true"
+    for client in dict.fromkeys([a.docker, NEWER_DOCKER]):
+        if not os.path.exists(client):
+            continue
+        os.unlink(os.path.join(client_bin, "docker"))
+        os.symlink(client, os.path.join(client_bin, "docker"))
+        if check(run.split(), denv, f"nvbind run --runtime docker (docker client {client})"):
+            print(f"nvbind run --runtime docker: timed with docker client {client}, its baseline too", flush=True)
+            b, v = abba(f"{client} run --rm --network none {image} true", run, a.runs, denv, WARMUP)
+            report("nvbind run --runtime docker --gpu 0", "docker run --rm", b, v)
+            break
+
+    # nvbind run's own work: docker replaced by /bin/true (its `docker info` probe answers
+    # nothing, so nvbind takes the explicit --device/--volume path, the one a 20.10 daemon gets).
+    fake_bin = os.path.join(tmp, "fakebin")
+    os.makedirs(fake_bin)
+    os.symlink("/bin/true", os.path.join(fake_bin, "docker"))
+    fenv = dict(denv, PATH=fake_bin + ":" + env["PATH"])
+    m = medians(["/bin/true", run], a.runs * 10, fenv, WARMUP * 5)
+    report("nvbind run's own work, docker = /bin/true", "/bin/true", m[0], m[1], "<= 5 ms added")
+    # It starts two of those stand-ins (the `docker info` probe, then `docker run`); on a busy
+    # machine a process start is several ms: what is left without them is nvbind's own.
+    print(f"{'... less its two /bin/true children':<44} added {(m[1] - 3 * m[0]) * 1e3:+7.2f} ms", flush=True)
+
+
+def bench_ctr(a, tmp, env, shim):
+    c = daemons.containerd_daemon()
+    ctr = ["ctr", "--address", c.socket, "--namespace", NAMESPACE]
+    archive = os.path.join(tmp, "image.tar")
+    oci_archive(make_busybox_rootfs(os.path.join(tmp, "rootfs-ctr")), archive, CTR_IMAGE, ["PATH=/bin"])
+    subprocess.run(ctr + ["images", "import", archive], check=True, stdout=subprocess.DEVNULL, env=env)
+    # The same id on both sides would collide if one run's --rm were late: one id per command.
+    base = " ".join(ctr + ["run", "--rm", CTR_IMAGE, "nvbind-bench-a", "true"])
+    shim_none = " ".join(ctr + ["run", "--rm", "--runc-binary", shim, CTR_IMAGE, "nvbind-bench-c", "true"])
+    shim_run = " ".join(ctr + ["run", "--rm", "--runc-binary", shim, "--env", "NVIDIA_VISIBLE_DEVICES=0",
+                               CTR_IMAGE, "nvbind-bench-b", "true"])
+    if check(shim_none.split(), env, "ctr run --runc-binary nvbind-runtime"):
+        b, v = abba(base, shim_none, a.runs, env, WARMUP)
+        report("ctr run --runc-binary nvbind-runtime, no req.", "ctr run --rm", b, v, "<= +5 %")
+    if check(shim_run.split(), env, "ctr run --runc-binary nvbind-runtime --env NVIDIA_VISIBLE_DEVICES=0"):
+        b, v = abba(base, shim_run, a.runs, env, WARMUP)
+        report("ctr run --runc-binary nvbind-runtime", "ctr run --rm", b, v, "<= +5 %")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nvbind", required=True)
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--docker", default=daemons.DOCKER_CLI)
+    a = ap.parse_args()
+    nvbind = os.path.abspath(a.nvbind)
+    shim = os.path.join(os.path.dirname(nvbind), "nvbind-runtime")
+    why = daemons.missing() or (None if shutil.which("ctr") else "ctr is not installed")
+    if why:
+        print(f"bench_engines: {why}; skipped")
+        return
+    # hyperfine's -N splits commands on spaces: paths here hold none.
+    tmp = tempfile.mkdtemp(prefix="nvbind-bench-engines-")
+    state = tempfile.mkdtemp(prefix="nvbind-bench-state-", dir="/dev/shm" if os.path.isdir("/dev/shm") else tmp)
+    try:
+        root = os.path.join(tmp, "host")
+        fakehost.build(root, gpus=1, layout="debian")
+        # Claims, the audit log and the CDI specs in the benchmark's own folders, never the host's;
+        # containers without a network (the suite's dockerd has no bridge). Claims and audit log
+        # on a tmpfs (/run is one on real hosts): the fsyncs nvbind does for them wait on this
+        # machine's shared disk for tens of ms when other jobs write to it.
+        os.makedirs(os.path.join(state, "claims"))
+        config = write(os.path.join(tmp, "nvbind.toml"),
+                       f'[runtime]\nextra_args = ["--network", "none"]\n'
+                       f'[cdi]\noutput_dir = "{tmp}/cdi"\n'
+                       f'[isolation]\nstate_dir = "{state}/claims"\naudit_log = "{state}/audit.log"\n')
+        # The daemons start after this and hand their environment down to the runtime they
+        # run: the shim finds the fake host and this configuration without a wrapper script.
+        os.environ.update(NVBIND_ROOT=root, NVBIND_CONFIG=config)
+        env = dict(os.environ)
+        bench_docker(a, tmp, env, shim, nvbind)
+        bench_ctr(a, tmp, env, shim)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
