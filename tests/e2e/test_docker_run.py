@@ -1,0 +1,79 @@
+"""`nvbind run --runtime docker` against a real dockerd (the suite's 20.10 fixture, daemons.py),
+on a fake host, with Debian's own docker client (20.10) and with a newer client when one is
+installed. Clients before 25 do not know the {{.CDISpecDirs}} template: nvbind must probe the
+versions in a form every client understands and, with a daemon before 25, use the legacy
+--device/--volume form. Checked from inside the container: exactly the asked GPU's node, the
+control nodes, and the driver's libraries at their sonames."""
+import os
+import shutil
+import tempfile
+import unittest
+
+import daemons
+from nvbtest import NVBIND, FakeHost, make_busybox_rootfs, run
+
+NEWER_CLIENT = "/usr/local/bin/docker"
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+
+
+class DockerRunLegacy(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = daemons.docker_daemon()  # skips where dockerd/containerd are missing
+        cls.tmp = tempfile.mkdtemp(prefix="nvbind-docker-run-")
+        cls.host = FakeHost(gpus=2, shuffle_minors=True)
+        cls.image = daemons.docker_import(cls.d, make_busybox_rootfs(os.path.join(cls.tmp, "rootfs")),
+                                          tag="nvbind-docker-run:latest")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.host.remove()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def client_path(self, client):
+        """A PATH whose `docker` is the given client binary."""
+        folder = os.path.join(self.tmp, "bin-" + client.replace("/", "_"))
+        os.makedirs(folder, exist_ok=True)
+        link = os.path.join(folder, "docker")
+        if not os.path.lexists(link):
+            os.symlink(client, link)
+        return folder + ":" + os.environ.get("PATH", "/usr/bin:/bin")
+
+    def nvbind_run(self, client, gpu, *cmd):
+        env = {"DOCKER_HOST": self.d.host, "PATH": self.client_path(client)}
+        return run([NVBIND, *self.host.args, "run", "--runtime", "docker", "--gpu", gpu, self.image, *cmd],
+                   env=env, timeout=180)
+
+    def minor(self, i):
+        return self.host.manifest["gpus"][i]["minor"]
+
+    def check_gpu1_inside(self, client):
+        script = (f"ls /dev; for l in libcuda.so.1 libnvidia-ml.so.1; do "
+                  f"test -s {LIBDIR}/$l && echo HAVE $l; done")
+        r = self.nvbind_run(client, "1", "sh", "-c", script)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        nodes = r.stdout.split()
+        self.assertIn(f"nvidia{self.minor(1)}", nodes)
+        self.assertNotIn(f"nvidia{self.minor(0)}", nodes)
+        self.assertIn("nvidiactl", nodes)
+        self.assertIn("HAVE libcuda.so.1", r.stdout)
+        self.assertIn("HAVE libnvidia-ml.so.1", r.stdout)
+        # Why the legacy form: the daemon's version, in one line.
+        self.assertIn("docker 20 predates CDI support (25)", r.stderr)
+
+    def test_debian_client_legacy_form_sees_exactly_the_asked_gpu(self):
+        """Debian's 20.10 client: the version probe must not use templates it lacks
+        ({{.CDISpecDirs}} made it fail with exit 7 before any container ran)."""
+        if not os.path.exists("/usr/bin/docker"):
+            self.skipTest("Debian's docker client (/usr/bin/docker) is not installed")
+        self.check_gpu1_inside("/usr/bin/docker")
+
+    def test_newer_client_against_the_20_10_daemon(self):
+        """A newer client (25+) against a 20.10 daemon: the server's version decides."""
+        if not os.path.exists(NEWER_CLIENT):
+            self.skipTest(f"no newer docker client at {NEWER_CLIENT}")
+        self.check_gpu1_inside(NEWER_CLIENT)
+
+
+if __name__ == "__main__":
+    unittest.main()
