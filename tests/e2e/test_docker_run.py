@@ -4,6 +4,7 @@ installed. Clients before 25 do not know the {{.CDISpecDirs}} template: nvbind m
 versions in a form every client understands and, with a daemon before 25, use the legacy
 --device/--volume form. Checked from inside the container: exactly the asked GPU's node, the
 control nodes, and the driver's libraries at their sonames."""
+import json
 import os
 import shutil
 import tempfile
@@ -73,6 +74,38 @@ class DockerRunLegacy(unittest.TestCase):
         if not os.path.exists(NEWER_CLIENT):
             self.skipTest(f"no newer docker client at {NEWER_CLIENT}")
         self.check_gpu1_inside(NEWER_CLIENT)
+
+
+class DoctorDockerVersion(unittest.TestCase):
+    def test_doctor_reports_the_daemons_version_not_the_clients(self):
+        """With a 28 client talking to the fixture's 20.10 daemon, doctor must say 20.10 (what
+        decides CDI support), not the client's version."""
+        d = daemons.docker_daemon()
+        if not os.path.exists(NEWER_CLIENT):
+            self.skipTest(f"no newer docker client at {NEWER_CLIENT}")
+        server = d.docker("version", "--format", "{{.Server.Version}}", check=True).stdout.strip()
+        client = run([NEWER_CLIENT, "version", "--format", "{{.Client.Version}}"]).stdout.strip()
+        self.assertNotEqual(server.split(".")[0], client.split(".")[0], "need two different majors")
+        tmp = tempfile.mkdtemp(prefix="nvbind-doctor-docker-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        os.symlink(NEWER_CLIENT, os.path.join(tmp, "docker"))
+        with FakeHost(gpus=1) as host:
+            r = run([NVBIND, *host.args, "doctor", "--json"],
+                    env={"DOCKER_HOST": d.host, "PATH": tmp + ":" + os.environ.get("PATH", "")})
+        doc = json.loads(r.stdout)
+        docker = [e for e in doc["engines"] if e["name"] == "docker"][0]
+        self.assertEqual(docker["version"], f"Docker daemon {server} (client {client})")
+
+    def test_doctor_says_when_the_daemon_does_not_answer(self):
+        tmp = tempfile.mkdtemp(prefix="nvbind-doctor-docker-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        if not daemons.DOCKER_CLI:
+            self.skipTest("no docker client")
+        with FakeHost(gpus=1) as host:
+            r = run([NVBIND, *host.args, "doctor", "--json"],
+                    env={"DOCKER_HOST": "unix://" + os.path.join(tmp, "none.sock")})
+        docker = [e for e in json.loads(r.stdout)["engines"] if e["name"] == "docker"][0]
+        self.assertTrue(docker["version"].endswith("; daemon not reachable"), docker["version"])
 
 
 if __name__ == "__main__":
