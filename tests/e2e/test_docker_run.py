@@ -7,6 +7,9 @@ control nodes, and the driver's libraries at their sonames."""
 import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 import tempfile
 import unittest
 
@@ -74,6 +77,92 @@ class DockerRunLegacy(unittest.TestCase):
         if not os.path.exists(NEWER_CLIENT):
             self.skipTest(f"no newer docker client at {NEWER_CLIENT}")
         self.check_gpu1_inside(NEWER_CLIENT)
+
+
+def children(pid):
+    """The direct children of pid."""
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+class DockerRunClaims(unittest.TestCase):
+    """An exclusive claim of `nvbind run --runtime docker` lives exactly as long as the
+    container, not as long as the docker client."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = daemons.docker_daemon()
+        cls.tmp = tempfile.mkdtemp(prefix="nvbind-docker-claims-")
+        cls.host = FakeHost(gpus=2)
+        cls.state = os.path.join(cls.tmp, "state")
+        cls.config = os.path.join(cls.tmp, "nvbind.toml")
+        with open(cls.config, "w") as f:
+            f.write(f'[isolation]\nstate_dir = "{cls.state}"\naudit_log = "{os.path.join(cls.tmp, "audit.log")}"\n')
+        cls.image = daemons.docker_import(cls.d, make_busybox_rootfs(os.path.join(cls.tmp, "rootfs")),
+                                          tag="nvbind-docker-claims:latest")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.host.remove()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def env(self):
+        return dict(os.environ, DOCKER_HOST=self.d.host, NVBIND_CONFIG=self.config)
+
+    def args(self, *cmd):
+        return [NVBIND, *self.host.args, "run", "--runtime", "docker", "--gpu", "0", "--isolation", "exclusive",
+                self.image, *cmd]
+
+    def claims(self):
+        r = run([NVBIND, "claims", "--json", "--state-dir", self.state])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_kill_9_of_nvbind_and_client_keeps_the_claim_until_docker_rm(self):
+        """Attack: kill -9 nvbind and the docker client while the container runs on under
+        dockerd; before, the claim died with the client and a second exclusive run got the GPU
+        the running container still uses."""
+        p = subprocess.Popen(self.args("sleep", "300"), env=self.env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        name = None
+        try:
+            # Until the container runs and (for at most 15 s more) the claim names an init
+            # that is not the client (nvbind's child).
+            deadline, settled = time.monotonic() + 60, None
+            while time.monotonic() < deadline and (settled is None or time.monotonic() < settled):
+                for h in self.claims():
+                    name = h["container"]
+                    running = self.d.docker("inspect", "--format", "{{.State.Running}}", name).stdout.strip()
+                    if running == "true":
+                        settled = settled or time.monotonic() + 15
+                        if h["init_pid"] and h["init_pid"] not in children(p.pid):
+                            settled = time.monotonic()
+                time.sleep(0.2)
+            self.assertIsNotNone(settled, "the container never ran")
+            for c in children(p.pid):
+                os.kill(c, signal.SIGKILL)
+            p.kill()
+            p.wait(30)
+            r = run(self.args("true"), env=self.env(), timeout=120)
+            self.assertEqual(r.returncode, 8, r.stderr)
+            self.assertIn("held exclusively by container " + name, r.stderr)
+            self.d.docker("rm", "-f", name, check=True)
+            r = run(self.args("true"), env=self.env(), timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+            if name:
+                self.d.docker("rm", "-f", name)
 
 
 class DoctorDockerVersion(unittest.TestCase):
