@@ -164,6 +164,37 @@ class DockerRunClaims(unittest.TestCase):
             if name:
                 self.d.docker("rm", "-f", name)
 
+    def test_client_gone_while_nvbind_lives_keeps_the_claim(self):
+        """Attack: the client leaves (kill -9 here; three Ctrl-C do the same) while the container
+        runs on; nvbind, seeing its engine end, must not give the GPU back."""
+        p = subprocess.Popen(self.args("sleep", "300"), env=self.env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        name = None
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and name is None:
+                for h in self.claims():
+                    r = self.d.docker("inspect", "--format", "{{.State.Running}}", h["container"])
+                    if r.stdout.strip() == "true":
+                        name = h["container"]
+                time.sleep(0.2)
+            self.assertIsNotNone(name, "the container never ran")
+            for c in children(p.pid):
+                os.kill(c, signal.SIGKILL)
+            _, err = p.communicate(timeout=60)
+            self.assertIn("still runs", err)
+            r = run(self.args("true"), env=self.env(), timeout=120)
+            self.assertEqual(r.returncode, 8, r.stderr)
+            self.d.docker("stop", "-t", "0", name, check=True)
+            r = run(self.args("true"), env=self.env(), timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+            if name:
+                self.d.docker("rm", "-f", name)
+
 
 class DoctorDockerVersion(unittest.TestCase):
     def test_doctor_reports_the_daemons_version_not_the_clients(self):
