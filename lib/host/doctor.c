@@ -99,6 +99,29 @@ static bool has_library(const nvb_host *h, const char *prefix)
     return false;
 }
 
+/* `docker --version` is the client's; what runs containers is the daemon, which may be older
+ * or newer. Ask it (a template every client knows) and report both; a daemon that does not
+ * answer is said so. */
+static void docker_server_version(nvb_engine *e)
+{
+    char out[512];
+    char *argv[] = {e->path, (char *)"version", (char *)"--format", (char *)"{{.Server.Version}}|{{.Client.Version}}",
+                    NULL};
+    char *v;
+    if (nvb_run_capture(argv, 5000, out, sizeof out) != 0 || !strchr(out, '|') || out[0] == '|') {
+        if (asprintf(&v, "%s; daemon not reachable", e->version) < 0)
+            return;
+    } else {
+        out[strcspn(out, "\n")] = '\0';
+        char *bar = strchr(out, '|');
+        *bar = '\0';
+        if (asprintf(&v, "Docker daemon %s (client %s)", out, bar + 1) < 0)
+            return;
+    }
+    free(e->version);
+    e->version = v;
+}
+
 static void probe_engine(nvb_engine *e, const char *name)
 {
     e->name = strdup(name);
@@ -111,6 +134,8 @@ static void probe_engine(nvb_engine *e, const char *name)
         return;
     out[strcspn(out, "\n")] = '\0';
     e->version = strdup(out);
+    if (strcmp(name, "docker") == 0)
+        docker_server_version(e);
 }
 
 static void check_host(nvb_doctor *d, const nvb_host *h, const nvb_discover_opts *opts)

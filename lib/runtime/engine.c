@@ -169,7 +169,31 @@ int nvb_engine_argv_bolt(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err)
 
 /* ---- docker's CDI support ------------------------------------------------------------------ */
 
-const char *const nvb_docker_probe_format = "{{.ServerVersion}}|{{json .CDISpecDirs}}";
+const char *const nvb_docker_version_format = "{{json .}}";
+const char *const nvb_docker_info_format = "{{json .}}";
+
+/* "20.10.24+dfsg1", "v28.2.2" -> 20, 28; 0 when it is no version. */
+static int version_major(const char *v)
+{
+    int major = 0;
+    if (!v)
+        return 0;
+    while (*v == ' ' || *v == 'v')
+        v++;
+    if (sscanf(v, "%d", &major) != 1 || major <= 0)
+        return 0;
+    return major;
+}
+
+int nvb_docker_majors(const char *version_json, int *client, int *server)
+{
+    json_error_t je;
+    json_t *doc = version_json ? json_loads(version_json, JSON_DISABLE_EOF_CHECK, &je) : NULL;
+    *client = version_major(json_string_value(json_object_get(json_object_get(doc, "Client"), "Version")));
+    *server = version_major(json_string_value(json_object_get(json_object_get(doc, "Server"), "Version")));
+    json_decref(doc);
+    return *client > 0 && *server > 0 ? 0 : -1;
+}
 
 static bool dir_listed(const json_t *dirs, const char *dir)
 {
@@ -199,28 +223,29 @@ static bool dir_listed(const json_t *dirs, const char *dir)
     return false;
 }
 
-int nvb_docker_cdi_decide(const char *probe, const char *spec_dir, const char *daemon_json, char *why, size_t len)
+int nvb_docker_cdi_decide(int client, int server, const char *info_json, const char *spec_dir, const char *daemon_json,
+                          char *why, size_t len)
 {
-    const char *bar = probe ? strchr(probe, '|') : NULL;
-    if (!bar) {
-        snprintf(why, len, "docker did not report its version: using explicit --device/--volume flags");
+    int major = server;
+    if (client <= 0 || server <= 0) {
+        snprintf(why, len, "docker did not report its versions: using explicit --device/--volume flags");
         return 0;
     }
-    int major = 0;
-    const char *p = probe;
-    while (*p == ' ' || *p == '\n' || *p == 'v')
-        p++;
-    if (sscanf(p, "%d", &major) != 1 || major <= 0) {
-        snprintf(why, len, "docker version '%.*s' not understood: using explicit --device/--volume flags",
-                 (int)(bar - probe < 40 ? bar - probe : 40), probe);
+    if (server < 25) {
+        snprintf(why, len, "docker %d predates CDI support (25): using explicit --device/--volume flags", server);
         return 0;
     }
-    if (major < 25) {
-        snprintf(why, len, "docker %d predates CDI support (25): using explicit --device/--volume flags", major);
+    /* Clients before 25 reject --device NAME that is not an absolute path, whatever the daemon. */
+    if (client < 25) {
+        snprintf(why, len, "the docker client %d predates CDI device names (25): using explicit --device/--volume "
+                           "flags", client);
         return 0;
     }
     json_error_t je;
-    json_t *dirs = json_loads(bar + 1, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &je);
+    json_t *info = info_json ? json_loads(info_json, JSON_DISABLE_EOF_CHECK, &je) : NULL;
+    /* Absent (25, 26) and null alike: the daemon did not say. */
+    json_t *dirs = json_incref(json_object_get(info, "CDISpecDirs"));
+    json_decref(info);
     int r;
     if (json_is_array(dirs) && json_array_size(dirs) > 0) {
         r = dir_listed(dirs, spec_dir);

@@ -56,14 +56,21 @@ int nvb_engine_argv_bolt(const nvb_engine_cmd *c, nvb_strv *argv, nvb_err *err);
 
 /* ---- docker's CDI support ------------------------------------------------------------------ */
 
-/* The probe nvbind runs: docker info --format '{{.ServerVersion}}|{{json .CDISpecDirs}}' */
-extern const char *const nvb_docker_probe_format;
+/* The probes nvbind runs, in a form every docker client knows (20.10 included):
+ * docker version --format '{{json .}}' (Client.Version, Server.Version), then, only when both
+ * are 25 or newer, docker info --format '{{json .}}' (CDISpecDirs). */
+extern const char *const nvb_docker_version_format;
+extern const char *const nvb_docker_info_format;
 
-/* Decide from the probe's output whether `docker run --device vendor/class=name` works with
- * specs in spec_dir: server version 25 or newer and CDI on. CDISpecDirs (docker 27+) lists the
- * folders when CDI is on and is empty when off; docker 25 and 26 do not report it, and
- * daemon_json (the text of /etc/docker/daemon.json, may be NULL) decides: "features":
- * {"cdi": true} turns it on, with the default folders /etc/cdi and /var/run/cdi.
- * Returns 1 for CDI, 0 for the legacy form; why says which and why (one line). */
-int nvb_docker_cdi_decide(const char *probe_output, const char *spec_dir, const char *daemon_json, char *why,
-                          size_t len);
+/* The major versions of the docker client and server from `docker version`'s JSON.
+ * Returns 0, or -1 when either is missing or not a version (both then 0 where missing). */
+int nvb_docker_majors(const char *version_json, int *client, int *server);
+
+/* Decide whether `docker run --device vendor/class=name` works with specs in spec_dir: client
+ * and server 25 or newer and CDI on. info_json is `docker info`'s JSON (may be NULL):
+ * CDISpecDirs (docker 27+) lists the folders when CDI is on and is empty when off; docker 25 and
+ * 26 do not report it, and daemon_json (the text of /etc/docker/daemon.json, may be NULL)
+ * decides: "features": {"cdi": true} turns it on, with the default folders /etc/cdi and
+ * /var/run/cdi. Returns 1 for CDI, 0 for the legacy form; why says which and why (one line). */
+int nvb_docker_cdi_decide(int client_major, int server_major, const char *info_json, const char *spec_dir,
+                          const char *daemon_json, char *why, size_t len);

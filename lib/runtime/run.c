@@ -228,29 +228,42 @@ static int run_engine(run_state *s, const nvb_strv *argv, const char *kind, bool
                     name, status, status == ENGINE_NOT_FOUND ? ": its command was not found" : "");
 }
 
-/* docker info -> CDI or not (see nvb_docker_cdi_decide). */
+/* Run `docker SUB --format '{{json .}}'` into out; an error names the daemon's complaint. */
+static int docker_probe(run_state *s, const char *sub, const char *format, char *out, size_t len, nvb_err *err)
+{
+    char *argv[] = {s->exe, (char *)sub, (char *)"--format", (char *)format, NULL};
+    int rc = nvb_run_capture(argv, 20000, out, len);
+    if (rc == 0)
+        return 0;
+    /* The daemon's complaint is the last non-empty line (the client's part comes first); one
+     * line of it. */
+    char *end = out + strlen(out);
+    while (end > out && (end[-1] == '\n' || end[-1] == ' '))
+        *--end = '\0';
+    char *last = strrchr(out, '\n');
+    memmove(out, last ? last + 1 : out, strlen(last ? last + 1 : out) + 1);
+    if (rc == -2)
+        return nvb_errf(err, NVB_EXIT_RUNTIME, "docker %s did not answer within 20 s: is the daemon running?", sub);
+    if (rc < 0)
+        return nvb_errf(err, NVB_EXIT_RUNTIME, "cannot run %s %s", s->exe, sub);
+    return nvb_errf(err, NVB_EXIT_RUNTIME, "docker %s failed (exit status %d): %s", sub, rc, out);
+}
+
+/* docker version (and info when both ends are 25+) -> CDI or not (see nvb_docker_cdi_decide).
+ * Only templates every client knows: clients before 25 reject {{.CDISpecDirs}}. */
 static int docker_uses_cdi(run_state *s, nvb_err *err)
 {
-    char *argv[] = {s->exe, (char *)"info", (char *)"--format", (char *)nvb_docker_probe_format, NULL};
-    char out[4096];
-    int rc = nvb_run_capture(argv, 20000, out, sizeof out);
-    if (rc != 0) {
-        /* The daemon's complaint is the last non-empty line (the template's empty answer
-         * comes first); one line of it. */
-        char *end = out + strlen(out);
-        while (end > out && (end[-1] == '\n' || end[-1] == ' '))
-            *--end = '\0';
-        char *last = strrchr(out, '\n');
-        memmove(out, last ? last + 1 : out, strlen(last ? last + 1 : out) + 1);
-        if (rc == -2)
-            return nvb_errf(err, NVB_EXIT_RUNTIME, "docker info did not answer within 20 s: is the daemon running?");
-        if (rc < 0)
-            return nvb_errf(err, NVB_EXIT_RUNTIME, "cannot run %s info", s->exe);
-        return nvb_errf(err, NVB_EXIT_RUNTIME, "docker info failed (exit status %d): %s", rc, out);
-    }
+    char out[16384];
+    if (docker_probe(s, "version", nvb_docker_version_format, out, sizeof out, err) < 0)
+        return -1;
+    int client = 0, server = 0;
+    nvb_docker_majors(out, &client, &server);
+    bool want_info = client >= 25 && server >= 25;
+    if (want_info && docker_probe(s, "info", nvb_docker_info_format, out, sizeof out, err) < 0)
+        return -1;
     _cleanup_free_ char *daemon_json = nvb_read_file("/etc/docker/daemon.json", 1 << 20, NULL);
     char why[512];
-    int cdi = nvb_docker_cdi_decide(out, spec_dir(s), daemon_json, why, sizeof why);
+    int cdi = nvb_docker_cdi_decide(client, server, want_info ? out : NULL, spec_dir(s), daemon_json, why, sizeof why);
     if (!cdi)
         fprintf(stderr, "nvbind: %s\n", why);
     return cdi;

@@ -2,6 +2,13 @@
 #include "runtime/run_isolation.h"
 #include "isolation/procid.h"
 #include "util/cleanup.h"
+#include "util/spawn.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <time.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +122,55 @@ int nvb_run_isolation_before_start(void *ctx, const nvb_run_info *info, nvb_err 
     return 0;
 }
 
+/* docker's container init (its host pid) when the container runs, else 0. */
+static pid_t docker_container_init(const char *exe, const char *name)
+{
+    char *argv[] = {(char *)exe, (char *)"inspect", (char *)"--type", (char *)"container", (char *)"--format",
+                    (char *)"{{.State.Pid}}", (char *)name, NULL};
+    char out[64];
+    long pid = 0;
+    if (nvb_run_capture(argv, 5000, out, sizeof out) == 0 && sscanf(out, "%ld", &pid) == 1 && pid > 0)
+        return (pid_t)pid;
+    return 0;
+}
+
+/* The container's init exists only once dockerd has started it, after the client (held at
+ * the gate until engine_started returns) has asked: a detached watcher, which outlives a
+ * killed nvbind, asks dockerd until the container runs, while the client runs, for at most
+ * DOCKER_INIT_WAIT_MS, and records the init in the claim. */
+#define DOCKER_INIT_WAIT_MS 120000
+static void docker_init_watcher(const char *state_dir, const char *exe, const char *name, pid_t client)
+{
+    pid_t w = fork();
+    if (w != 0) {
+        if (w > 0)
+            waitpid(w, NULL, 0);
+        return;
+    }
+    if (fork() != 0)
+        _exit(0);
+    setsid(); /* no terminal's Ctrl-C */
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+    }
+    for (int waited = 0; waited < DOCKER_INIT_WAIT_MS && kill(client, 0) == 0; waited += 100) {
+        pid_t init = docker_container_init(exe, name);
+        nvb_err e = {0};
+        if (init > 0) {
+            nvb_claims_set_init(state_dir, name, init, &e);
+            _exit(0);
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    }
+    _exit(0);
+}
+
 void nvb_run_isolation_engine_started(void *ctx, const nvb_run_info *info, int engine_pid)
 {
     nvb_run_isolation *iso = ctx;
@@ -127,12 +183,35 @@ void nvb_run_isolation_engine_started(void *ctx, const nvb_run_info *info, int e
     if (nvb_claims_set_init(iso->grant.state_dir, info->container_id, engine_pid, &e) < 0)
         fprintf(iso->warnings ? iso->warnings : stderr,
                 "nvbind: warning: the GPU claims of %s last only while nvbind runs: %s\n", info->container_id, e.msg);
+    /* docker: the client is not the container (it can be killed, or detach after three
+     * Ctrl-C, while the container runs on under dockerd): the claim follows the container's
+     * own init process. The client stands for it until the watcher has found that init
+     * (the client is held at the gate until this returns, so the watcher comes second). */
+    if (info->engine == NVB_ENGINE_DOCKER && info->runtime_exe)
+        docker_init_watcher(iso->grant.state_dir, info->runtime_exe, info->container_id, engine_pid);
 }
 
 void nvb_run_isolation_after_exit(void *ctx, const nvb_run_info *info, int status)
 {
     (void)info;
     (void)status;
+    nvb_run_isolation *iso = ctx;
+    /* The docker client ended but the container runs on (three Ctrl-C): its claim stays with
+     * its init and is dropped as stale once the container stops (by `nvbind claims` or the
+     * next acquire). */
+    pid_t init = iso->held && iso->grant.claimed && info && info->engine == NVB_ENGINE_DOCKER && info->runtime_exe &&
+                         info->container_id
+                     ? docker_container_init(info->runtime_exe, info->container_id)
+                     : 0;
+    nvb_err e = {0};
+    if (init > 0 && nvb_claims_set_init(iso->grant.state_dir, info->container_id, init, &e) >= 0) {
+        fprintf(iso->warnings ? iso->warnings : stderr,
+                "nvbind: the container %s still runs: its GPU claims stay until it stops\n",
+                iso->grant.container ? iso->grant.container : "");
+        nvb_isolation_grant_clear(&iso->grant);
+        iso->held = false;
+        return;
+    }
     nvb_run_isolation_clear(ctx);
 }
 

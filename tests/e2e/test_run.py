@@ -309,11 +309,11 @@ class Errors(RunBase):
 
     @unittest.skipUnless(shutil.which("docker"), "the docker CLI is not installed")
     def test_docker_daemon_unreachable(self):
-        if run(["docker", "info"], timeout=60).returncode == 0:
+        if run(["docker", "version"], timeout=60).returncode == 0:
             self.skipTest("a docker daemon answers here")
         r = self.nvbind_run("--runtime", "docker", "--gpu", "0", "img", "sh")
         self.assertEqual(r.returncode, 7, r.stderr)
-        self.assertTrue(r.stderr.startswith("nvbind: docker info failed (exit status 1): "), r.stderr)
+        self.assertTrue(r.stderr.startswith("nvbind: docker version failed (exit status 1): "), r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1)
         self.assertNothingLeft()
 
@@ -509,13 +509,19 @@ class FakeEngines(RunBase):
         self.assertIn("BOLT_WORKLOAD_TYPE=ai-ml", env_list)
         self.assertIn("1", [d["name"] for d in spec["devices"]])
 
-    def docker(self, probe):
-        body = ('if [ "$1" = info ]; then echo \'%s\'; exit 0; fi\n' % probe) + self.RECORD + "exit 0\n"
+    def docker(self, version, cdi_dirs=None):
+        """A fake docker: `version` and `info` answer as docker does to --format '{{json .}}'
+        (no CDISpecDirs member when cdi_dirs is None); `inspect` finds no container."""
+        ver = json.dumps({"Client": {"Version": version}, "Server": {"Version": version}})
+        info = json.dumps({"ServerVersion": version, **({} if cdi_dirs is None else {"CDISpecDirs": cdi_dirs})})
+        body = ("if [ \"$1\" = version ]; then echo '%s'; exit 0; fi\n" % ver +
+                "if [ \"$1\" = info ]; then echo '%s'; exit 0; fi\n" % info +
+                "if [ \"$1\" = inspect ]; then exit 1; fi\n" + self.RECORD + "exit 0\n")
         bindir = self.fake("docker", body)
         return self.env(PATH=bindir + ":" + os.environ["PATH"], RECORD=os.path.join(self.tmp, "argv"))
 
     def test_docker_with_cdi(self):
-        env = self.docker('28.2.2|["/etc/cdi","/var/run/cdi"]')
+        env = self.docker("28.2.2", ["/etc/cdi", "/var/run/cdi"])
         r = self.nvbind_run("--runtime", "docker", "--gpu", "1", "img", "true", env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
         # A real run names the container: its GPU claims and audit line go by that name.
@@ -532,7 +538,7 @@ class FakeEngines(RunBase):
         self.assertEqual(self.claims(), [], "the claim ends with the container")
 
     def test_docker_without_cdi_falls_back(self):
-        env = self.docker("24.0.7|null")
+        env = self.docker("24.0.7")
         r = self.nvbind_run("--runtime", "docker", "--gpu", "1", "img", "true", env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("docker 24 predates CDI support (25)", r.stderr)

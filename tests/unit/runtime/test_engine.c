@@ -209,37 +209,63 @@ static void test_engine_names(void **unused)
     assert_int_equal(nvb_engine_parse("", &e), -1);
 }
 
+static void test_docker_majors(void **unused)
+{
+    (void)unused;
+    int c, v;
+    /* Debian's 20.10 client against its own daemon, as `docker version --format '{{json .}}'` says. */
+    assert_int_equal(nvb_docker_majors("{\"Client\":{\"Version\":\"20.10.24+dfsg1\",\"ApiVersion\":\"1.41\"},"
+                                       "\"Server\":{\"Version\":\"20.10.24+dfsg1\"}}\n", &c, &v), 0);
+    assert_int_equal(c, 20);
+    assert_int_equal(v, 20);
+    /* A newer client against an older daemon. */
+    assert_int_equal(nvb_docker_majors("{\"Client\":{\"Version\":\"28.2.2\"},\"Server\":{\"Version\":\"20.10.24\"}}", &c, &v),
+                     0);
+    assert_int_equal(c, 28);
+    assert_int_equal(v, 20);
+    /* No daemon: Server is null. */
+    assert_int_equal(nvb_docker_majors("{\"Client\":{\"Version\":\"28.2.2\"},\"Server\":null}", &c, &v), -1);
+    assert_int_equal(v, 0);
+    assert_int_equal(nvb_docker_majors("abc", &c, &v), -1);
+    assert_int_equal(nvb_docker_majors(NULL, &c, &v), -1);
+}
+
 static void test_docker_cdi_decision(void **unused)
 {
     (void)unused;
     char why[512];
     /* 28 with CDI on (default since 28.2): the folders are listed. */
-    assert_int_equal(nvb_docker_cdi_decide("28.2.2|[\"/etc/cdi\",\"/var/run/cdi\"]\n", "/var/run/cdi", NULL, why,
-                                           sizeof why), 1);
+    assert_int_equal(nvb_docker_cdi_decide(28, 28, "{\"ServerVersion\":\"28.2.2\",\"CDISpecDirs\":[\"/etc/cdi\",\"/var/run/cdi\"]}\n",
+                                           "/var/run/cdi", NULL, why, sizeof why), 1);
     assert_string_equal(why, "docker 28 with CDI on: CDI device names");
     /* /run and /var/run are the same folder. */
-    assert_int_equal(nvb_docker_cdi_decide("27.1.0|[\"/etc/cdi\",\"/run/cdi\"]", "/var/run/cdi", NULL, why, sizeof why), 1);
+    assert_int_equal(nvb_docker_cdi_decide(27, 27, "{\"CDISpecDirs\":[\"/etc/cdi\",\"/run/cdi\"]}", "/var/run/cdi", NULL,
+                                           why, sizeof why), 1);
     /* CDI off: an empty list. */
-    assert_int_equal(nvb_docker_cdi_decide("27.5.1|[]", "/var/run/cdi", NULL, why, sizeof why), 0);
+    assert_int_equal(nvb_docker_cdi_decide(27, 27, "{\"CDISpecDirs\":[]}", "/var/run/cdi", NULL, why, sizeof why), 0);
     assert_non_null(strstr(why, "CDI is off in docker 27"));
     /* Our folder not among docker's. */
-    assert_int_equal(nvb_docker_cdi_decide("28.0.0|[\"/etc/cdi\"]", "/var/run/cdi", NULL, why, sizeof why), 0);
+    assert_int_equal(nvb_docker_cdi_decide(28, 28, "{\"CDISpecDirs\":[\"/etc/cdi\"]}", "/var/run/cdi", NULL, why, sizeof why),
+                     0);
     assert_non_null(strstr(why, "do not include /var/run/cdi"));
-    /* Too old. */
-    assert_int_equal(nvb_docker_cdi_decide("24.0.7|null", "/var/run/cdi", NULL, why, sizeof why), 0);
+    /* Server too old (the info probe is not even run). */
+    assert_int_equal(nvb_docker_cdi_decide(28, 24, NULL, "/var/run/cdi", NULL, why, sizeof why), 0);
     assert_string_equal(why, "docker 24 predates CDI support (25): using explicit --device/--volume flags");
+    /* Client too old for CDI names, whatever the daemon says. */
+    assert_int_equal(nvb_docker_cdi_decide(20, 28, "{\"CDISpecDirs\":[\"/var/run/cdi\"]}", "/var/run/cdi", NULL, why,
+                                           sizeof why), 0);
+    assert_non_null(strstr(why, "the docker client 20 predates CDI device names"));
     /* 25/26 report no folders: daemon.json decides. */
-    assert_int_equal(nvb_docker_cdi_decide("26.1.4|null", "/var/run/cdi", "{\"features\":{\"cdi\":true}}", why,
-                                           sizeof why), 1);
-    assert_int_equal(nvb_docker_cdi_decide("25.0.0|null", "/var/run/cdi", "{\"features\":{\"cdi\":false}}", why,
-                                           sizeof why), 0);
-    assert_int_equal(nvb_docker_cdi_decide("25.0.0|null", "/var/run/cdi", NULL, why, sizeof why), 0);
-    assert_int_equal(nvb_docker_cdi_decide("26.0.0|null", "/opt/cdi", "{\"features\":{\"cdi\":true}}", why,
-                                           sizeof why), 0);
-    /* Nonsense from the probe. */
-    assert_int_equal(nvb_docker_cdi_decide("", "/var/run/cdi", NULL, why, sizeof why), 0);
-    assert_int_equal(nvb_docker_cdi_decide("abc|[]", "/var/run/cdi", NULL, why, sizeof why), 0);
-    assert_non_null(strstr(why, "not understood"));
+    assert_int_equal(nvb_docker_cdi_decide(26, 26, "{\"ServerVersion\":\"26.1.4\"}", "/var/run/cdi",
+                                           "{\"features\":{\"cdi\":true}}", why, sizeof why), 1);
+    assert_int_equal(nvb_docker_cdi_decide(25, 25, "{}", "/var/run/cdi", "{\"features\":{\"cdi\":false}}", why, sizeof why),
+                     0);
+    assert_int_equal(nvb_docker_cdi_decide(25, 25, "{\"CDISpecDirs\":null}", "/var/run/cdi", NULL, why, sizeof why), 0);
+    assert_int_equal(nvb_docker_cdi_decide(26, 26, "{}", "/opt/cdi", "{\"features\":{\"cdi\":true}}", why, sizeof why), 0);
+    /* Nonsense from the probes. */
+    assert_int_equal(nvb_docker_cdi_decide(0, 0, NULL, "/var/run/cdi", NULL, why, sizeof why), 0);
+    assert_non_null(strstr(why, "did not report"));
+    assert_int_equal(nvb_docker_cdi_decide(28, 28, "not json", "/var/run/cdi", NULL, why, sizeof why), 0);
 }
 
 int main(void)
@@ -252,7 +278,7 @@ int main(void)
         cmocka_unit_test(test_image_taken_for_an_option_is_refused),
         cmocka_unit_test(test_detaching_extra_args),
         cmocka_unit_test(test_engine_names),
-        cmocka_unit_test(test_docker_cdi_decision),
+        cmocka_unit_test(test_docker_majors), cmocka_unit_test(test_docker_cdi_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
