@@ -142,7 +142,8 @@ nvb_tedit *nvb_tedit_open(const char *text, size_t len, const char *filename, nv
         nvb_tedit_free(ed);
         return NULL;
     }
-    qsort(ed->headers, ed->n_headers, sizeof *ed->headers, cmp_size);
+    if (ed->n_headers) /* qsort of no elements may still not be given NULL */
+        qsort(ed->headers, ed->n_headers, sizeof *ed->headers, cmp_size);
     return ed;
 }
 
@@ -483,7 +484,8 @@ static int put_tables(char **out, const appended *a, size_t n)
 
 char *nvb_tedit_finish(nvb_tedit *ed, nvb_err *err)
 {
-    qsort(ed->splices, ed->n_splices, sizeof *ed->splices, cmp_splice);
+    if (ed->n_splices)
+        qsort(ed->splices, ed->n_splices, sizeof *ed->splices, cmp_splice);
     size_t cap = ed->len + 1;
     for (size_t i = 0; i < ed->n_splices; i++)
         cap += strlen(ed->splices[i].text);

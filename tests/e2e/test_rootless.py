@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from nvbtest import NVBIND, FakeHost, make_busybox_rootfs, run
+from nvbtest import NVBIND, REPO, FakeHost, make_busybox_rootfs, run
 
 IMAGE = "localhost/nvbind-rootless:latest"
 # A unique class: other tests may write nvidia.com/gpu specs of their own into the shared /etc/cdi.
@@ -99,6 +99,9 @@ class RootlessPodman(unittest.TestCase):
         os.makedirs(conf)
         with open(os.path.join(conf, "storage.conf"), "w") as f:
             f.write('[storage]\ndriver = "vfs"\n')
+        # The suite's podman settings (runc on hybrid-cgroup hosts, cgroupfs, file events), as
+        # the user's own: CONTAINERS_CONF does not cross to the user's clean environment.
+        shutil.copy(os.path.join(REPO, "tests", "containers.conf"), os.path.join(conf, "containers.conf"))
         run(["chown", "-R", f"{USER}:{USER}", os.path.join(cls.home, ".config")])
         # The fake host must be readable by the user, as /usr/lib and /dev are on a real one.
         cls.host = FakeHost(gpus=2, shuffle_minors=True)
