@@ -209,6 +209,16 @@ static char *dir_of(const char *path)
     return s == path ? strdup("/") : strndup(path, (size_t)(s - path));
 }
 
+/* A folder of loader modules that their loader opens by path (libvdpau's vdpau/, the GBM
+ * loader's gbm/, the X server's modules): not one for the dynamic loader's search path,
+ * where it would only lengthen every ldconfig run and put modules in the cache. */
+static bool module_folder(const char *dir)
+{
+    const char *base = strrchr(dir, '/');
+    base = base ? base + 1 : dir;
+    return strcmp(base, "vdpau") == 0 || strcmp(base, "gbm") == 0 || strstr(dir, "/xorg/modules") != NULL;
+}
+
 /* Is c one of the driver libraries caps selects? */
 static bool library_selected(const nvb_component *c, unsigned caps)
 {
@@ -292,7 +302,7 @@ static nvb_hook *add_nvbind_hook(nvb_edits *e, const char *hook_path, const char
 
 /* The hooks: the libraries' SONAME and development links (libcuda.so.1, libcuda.so,
  * GLVND's indirect GLX name) first, then one ldconfig run over every folder that received
- * libraries; it also records those folders in the container's /etc/ld.so.conf.d and, given
+ * libraries (loader-module folders aside); it also records those folders in the container's /etc/ld.so.conf.d and, given
  * the host driver's version, prefers a newer CUDA forward-compatibility libcuda. */
 static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path)
 {
@@ -303,7 +313,7 @@ static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char 
         if (!library_selected(c, caps))
             continue;
         _cleanup_free_ char *dir = dir_of(c->container_path);
-        if (!dir || (!nvb_strv_contains(&folders, dir) && nvb_strv_push(&folders, dir) < 0) ||
+        if (!dir || (!module_folder(dir) && !nvb_strv_contains(&folders, dir) && nvb_strv_push(&folders, dir) < 0) ||
             library_links(c, dir, &links, &devs) < 0)
             r = -1;
     }

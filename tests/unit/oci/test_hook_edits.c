@@ -71,6 +71,32 @@ static void links_then_cache_on_debian_packaging(void **state)
     nvb_edits_clear(&e);
 }
 
+/* VDPAU, GBM and X server modules are opened by path by their loaders: their folders get the
+ * modules' links but stay out of the dynamic loader's search path and cache. */
+static void loader_module_folders_stay_out_of_the_cache(void **state)
+{
+    (void)state;
+    nvb_component comps[4] = {
+        lib("/usr/lib/x86_64-linux-gnu/libcuda.so.535.261.03", "libcuda.so.1", NVB_CAP_COMPUTE),
+        lib("/usr/lib/x86_64-linux-gnu/vdpau/libvdpau_nvidia.so.1", NULL, NVB_CAP_VIDEO),
+        lib("/usr/lib/x86_64-linux-gnu/gbm/nvidia-drm_gbm.so", NULL, NVB_CAP_GRAPHICS),
+        lib("/usr/lib/xorg/modules/drivers/nvidia_drv.so", NULL, NVB_CAP_DISPLAY),
+    };
+    nvb_host h = {.driver_version = (char *)"535.261.03", .comps = comps, .n_comps = 4, .cap_comps = 4};
+    nvb_edits e = {0};
+    assert_int_equal(nvb_edits_shared(&e, &h, NVB_CAP_ALL & ~NVB_CAP_COMPAT32, "/usr/bin/nvbind"), 0);
+    size_t ci = 0;
+    while (ci < e.n_hooks && strcmp(e.hooks[ci].args.v[2], "update-ldcache") != 0)
+        ci++;
+    assert_true(ci < e.n_hooks);
+    const nvb_hook *cache = &e.hooks[ci];
+    assert_true(arg_index(cache, "/usr/lib/x86_64-linux-gnu") > 0);
+    assert_int_equal(arg_index(cache, "/usr/lib/x86_64-linux-gnu/vdpau"), -1);
+    assert_int_equal(arg_index(cache, "/usr/lib/x86_64-linux-gnu/gbm"), -1);
+    assert_int_equal(arg_index(cache, "/usr/lib/xorg/modules/drivers"), -1);
+    nvb_edits_clear(&e);
+}
+
 static bool mounts(const nvb_edits *e, const char *host, const char *container)
 {
     for (size_t i = 0; i < e->n_mounts; i++)
@@ -103,6 +129,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(links_then_cache_on_debian_packaging),
         cmocka_unit_test(legacy_soname_mounts_in_the_multiarch_folder),
+        cmocka_unit_test(loader_module_folders_stay_out_of_the_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
