@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "../common/test_util.h"
+
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -27,21 +29,10 @@
 
 static const char text[] = "{\"cdiVersion\": \"0.6.0\"}\n";
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    char *s = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    assert_true(vasprintf(&s, fmt, ap) >= 0);
-    va_end(ap);
-    return s;
-}
-
 static int setup_dir(void **state)
 {
     const char *tmp = getenv("TMPDIR");
-    char *dir = xasprintf("%s/nvb-fileio-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    char *dir = t_printf("%s/nvb-fileio-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     assert_non_null(mkdtemp(dir));
     *state = dir;
     return 0;
@@ -49,7 +40,7 @@ static int setup_dir(void **state)
 
 static int teardown_dir(void **state)
 {
-    char *cmd = xasprintf("rm -rf '%s'", (char *)*state);
+    char *cmd = t_printf("rm -rf '%s'", (char *)*state);
     assert_int_equal(system(cmd), 0);
     free(cmd);
     free(*state);
@@ -76,7 +67,7 @@ static char *other_names(const char *dir, const char *keep, const char *keep2)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || (keep && !strcmp(e->d_name, keep)) ||
             (keep2 && !strcmp(e->d_name, keep2)))
             continue;
-        char *n = xasprintf("%s%s ", out, e->d_name);
+        char *n = t_printf("%s%s ", out, e->d_name);
         free(out);
         out = n;
     }
@@ -102,8 +93,8 @@ static void write_ok(const char *path)
 static void test_planted_temporary_attack(void **state)
 {
     const char *dir = *state;
-    char *path = xasprintf("%s/nvidia.json", dir);
-    char *fifo = xasprintf("%s/.nvidia.json.tmp.%ld", dir, (long)getpid());
+    char *path = t_printf("%s/nvidia.json", dir);
+    char *fifo = t_printf("%s/.nvidia.json.tmp.%ld", dir, (long)getpid());
     assert_int_equal(mkfifo(fifo, 0666), 0);
     write_ok(path);  /* killed by SIGALRM if it opens the FIFO */
     assert_file_is(path, text);
@@ -140,7 +131,7 @@ static void test_planted_temporary_attack(void **state)
 static void test_no_temporary_left_and_mode(void **state)
 {
     const char *dir = *state;
-    char *path = xasprintf("%s/spec.json", dir);
+    char *path = t_printf("%s/spec.json", dir);
     mode_t old = umask(077);
     write_ok(path);
     write_ok(path);
@@ -164,10 +155,10 @@ static void test_dead_writers_temporary_removed(void **state)
         _exit(0);
     assert_true(dead > 0);
     waitpid(dead, NULL, 0);
-    char *path = xasprintf("%s/spec.json", dir);
-    char *stale = xasprintf("%s/.spec.json.tmp.%ld.0123456789abcdef", dir, (long)dead);
-    char *old_style = xasprintf("%s/.spec.json.tmp.%ld", dir, (long)dead);
-    char *live = xasprintf("%s/.spec.json.tmp.%ld.fedcba9876543210", dir, (long)getppid());
+    char *path = t_printf("%s/spec.json", dir);
+    char *stale = t_printf("%s/.spec.json.tmp.%ld.0123456789abcdef", dir, (long)dead);
+    char *old_style = t_printf("%s/.spec.json.tmp.%ld", dir, (long)dead);
+    char *live = t_printf("%s/.spec.json.tmp.%ld.fedcba9876543210", dir, (long)getppid());
     const char *all[] = {stale, old_style, live};
     for (int i = 0; i < 3; i++)
         close(open(all[i], O_WRONLY | O_CREAT | O_EXCL, 0600));
@@ -192,7 +183,7 @@ static void test_descriptor_alias_is_written_to(void **state)
     for (int i = 0; i < 2; i++) {
         int p[2];
         assert_int_equal(pipe(p), 0);
-        char *path = xasprintf("%s/%d", dirs[i], p[1]);
+        char *path = t_printf("%s/%d", dirs[i], p[1]);
         write_ok(path);
         close(p[1]);
         char buf[256];
@@ -222,7 +213,7 @@ static void *read_fifo(void *arg)
 static void test_fifo_output_is_streamed(void **state)
 {
     const char *dir = *state;
-    char *fifo = xasprintf("%s/out.fifo", dir);
+    char *fifo = t_printf("%s/out.fifo", dir);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, read_fifo, fifo), 0);
@@ -251,7 +242,7 @@ static void test_dev_null_output_stays_a_device(void **state)
 static void test_nothing_renamed_into_dev(void **state)
 {
     (void)state;
-    char *path = xasprintf("/dev/nvb-fileio-test-%ld", (long)getpid());
+    char *path = t_printf("/dev/nvb-fileio-test-%ld", (long)getpid());
     nvb_err err = {0};
     int r = nvb_write_file_atomic(path, text, strlen(text), 0644, &err);
     bool created = access(path, F_OK) == 0;
@@ -259,7 +250,7 @@ static void test_nothing_renamed_into_dev(void **state)
     assert_int_equal(r, -1);
     assert_false(created);
     assert_int_equal(err.exit_code, NVB_EXIT_IO);
-    char *want = xasprintf("cannot write %s: nvbind creates and replaces no files in /dev", path);
+    char *want = t_printf("cannot write %s: nvbind creates and replaces no files in /dev", path);
     assert_string_equal(err.msg, want);
     free(want);
     free(path);
@@ -270,12 +261,12 @@ static void test_nothing_renamed_into_dev(void **state)
 static void test_symlink_output_written_through(void **state)
 {
     const char *dir = *state;
-    char *target = xasprintf("%s/real.json", dir), *link = xasprintf("%s/link.json", dir);
+    char *target = t_printf("%s/real.json", dir), *link = t_printf("%s/link.json", dir);
     assert_int_equal(symlink("real.json", link), 0);
     nvb_err err = {0};
     assert_int_equal(nvb_write_file_atomic(link, text, strlen(text), 0644, &err), -1);
     assert_int_equal(err.exit_code, NVB_EXIT_IO);
-    char *want = xasprintf("cannot write %s: it is a symbolic link whose target cannot be resolved: "
+    char *want = t_printf("cannot write %s: it is a symbolic link whose target cannot be resolved: "
                            "No such file or directory", link);
     assert_string_equal(err.msg, want);
     free(want);
@@ -297,7 +288,7 @@ static void test_symlink_output_written_through(void **state)
 static void test_read_fifo_refused_without_hang(void **state)
 {
     const char *dir = *state;
-    char *fifo = xasprintf("%s/config.json", dir);
+    char *fifo = t_printf("%s/config.json", dir);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     alarm(HANG_SECONDS);
     errno = 0;
