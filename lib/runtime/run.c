@@ -2,6 +2,7 @@
 #include "runtime/run.h"
 #include "policy/cdi_generate.h"
 #include "policy/profiles.h"
+#include "policy/vendor_spec.h"
 #include "runtime/compose.h"
 #include "runtime/foreground.h"
 #include "runtime/oci_bundle.h"
@@ -162,15 +163,17 @@ static int select_devices(run_state *s, nvb_err *err)
     }
     dopts.skip_pci_details = true; /* edits need no PCI ids */
     dopts.with_nvml = need_nvml;
-    dopts.allow_no_nvidia = nvb_vendor_request(req); /* every vendor */
+    dopts.allow_no_nvidia = true; /* every vendor; an NVIDIA request then names what the host has */
     s->host = nvb_host_discover(&dopts, err);
     nvb_strv_free(&libs);
     if (!s->host)
         return -1;
-    if (dopts.allow_no_nvidia) {
+    if (nvb_vendor_request(req)) {
         nvb_err_clear(err); /* the NVIDIA list's syntax check does not apply to KIND=NAME */
         return nvb_vendor_select(s->host, req, &s->vendor_kind, &s->vendor_names, &s->vendor_nodes, err);
     }
+    if (!nvb_host_has_nvidia(s->host))
+        return nvb_vendor_no_nvidia(s->host, err);
     return nvb_select_add(&s->sel, s->host, "--gpu", req, false, err);
 }
 
