@@ -39,6 +39,8 @@ static json_t *gpu_to_json(const nvb_gpu *g, bool detailed)
     snprintf(id, sizeof id, "0x%04x", g->device_id);
     json_object_set_new(o, "device_id", g->device_id ? json_string(id) : json_null());
     json_object_set_new(o, "numa_node", g->numa_node < 0 ? json_null() : json_integer(g->numa_node));
+    json_object_set_new(o, "vendor", json_string("nvidia")); /* every vendor: drm_gpus has the others */
+    json_object_set_new(o, "driver", json_string("nvidia"));
     if (!detailed)
         return o;
     char cc[32];
@@ -166,6 +168,8 @@ static void write_gpu(nvb_jsonw *w, const nvb_gpu *g, bool detailed)
     write_pci_id(w, "vendor_id", g->vendor_id);
     write_pci_id(w, "device_id", g->device_id);
     write_int_or_null(w, "numa_node", g->numa_node);
+    nvb_jsonw_kstring(w, "vendor", "nvidia"); /* every vendor: drm_gpus has the others */
+    nvb_jsonw_kstring(w, "driver", "nvidia");
     if (detailed) {
         char cc[32];
         snprintf(cc, sizeof cc, "%d.%d", g->cc_major, g->cc_minor);
