@@ -108,3 +108,46 @@ int nvb_vendor_no_nvidia(const nvb_host *h, nvb_err *err)
                     "(name them with --kind / --gpu KIND=NAME)",
                     h->root, list[0] ? list : "none");
 }
+
+static json_t *device_named(const json_t *spec, const char *name)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(spec, "devices"), i, d) {
+        const char *n = json_string_value(json_object_get(d, "name"));
+        if (n && strcmp(n, name) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+int nvb_vendor_stale_reasons(const json_t *spec, const nvb_host *h, nvb_strv *reasons)
+{
+    const char *kind = json_string_value(json_object_get(spec, "kind"));
+    size_t before = reasons->n;
+    if (!nvb_vendor_kind_present(h, kind))
+        return nvb_strv_pushf(reasons, "the host has no %s GPU any more", kind) < 0 ? -1 : 1;
+    json_t *now = nvb_vendor_spec(h, kind, NULL);
+    if (!now)
+        return -1;
+    int r = 0;
+    size_t i;
+    json_t *d;
+    /* The spec holds device nodes only: a device whose nodes (numbers, host paths) differ
+     * from what the host shows now is stale, as is one added or gone. */
+    json_array_foreach(json_object_get(now, "devices"), i, d) {
+        const char *name = json_string_value(json_object_get(d, "name"));
+        json_t *old = device_named(spec, name);
+        if (r == 0 && !old)
+            r = nvb_strv_pushf(reasons, "GPU added: %s=%s is not in the spec", kind, name);
+        else if (r == 0 && !json_equal(json_object_get(old, "containerEdits"), json_object_get(d, "containerEdits")))
+            r = nvb_strv_pushf(reasons, "device changed: %s=%s has other device nodes on the host now", kind, name);
+    }
+    json_array_foreach(json_object_get(spec, "devices"), i, d) {
+        const char *name = json_string_value(json_object_get(d, "name"));
+        if (r == 0 && name && !device_named(now, name))
+            r = nvb_strv_pushf(reasons, "GPU removed: %s=%s is no longer on the host", kind, name);
+    }
+    json_decref(now);
+    return r < 0 ? -1 : (int)(reasons->n - before);
+}

@@ -24,3 +24,7 @@ int nvb_vendor_no_nvidia(const nvb_host *h, nvb_err *err);
 /* The error for a reserved vendor kind the host has no GPU of: exit 2, naming the kinds it
  * has. Returns -1. */
 int nvb_vendor_kind_absent(const nvb_host *h, const char *kind, nvb_err *err);
+/* `cdi check` for a spec of a reserved vendor kind: one line per GPU added, removed or whose
+ * nodes changed against what nvb_vendor_spec gives now. The number of reasons, -1 when out of
+ * memory. */
+int nvb_vendor_stale_reasons(const json_t *spec, const nvb_host *h, nvb_strv *reasons);

@@ -140,6 +140,26 @@ class Layouts(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertEqual(r.stdout, "")
 
+    def test_cdi_check_vendor_spec_fresh_then_stale(self):
+        with FakeHost(no_driver=True, gpus=0, drm_gpus=["amd"]) as h:
+            spec = os.path.join(h.tmp, "amd.json")
+            self.assertEqual(h.nvbind("cdi", "generate", "--kind", "amd.com/gpu", "-o", spec).returncode, 0)
+            r = h.nvbind("cdi", "check", spec)
+            self.assertEqual((r.returncode, r.stdout), (0, spec + ": fresh\n"), r.stderr)
+            (g,) = h.manifest["drm_gpus"]
+            render = next(n for n in g["nodes"] if "renderD" in n["path"])
+            os.unlink(render["host_path"])
+            os.mknod(render["host_path"], 0o20666, os.makedev(226, render["minor"] + 7))  # a renumbered node
+            r = h.nvbind("cdi", "check", spec)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(spec + ": stale: device changed: amd.com/gpu=0 has other device nodes", r.stdout)
+            # An NVIDIA spec checked on this host is stale, not a crash or a fresh answer.
+            nv = os.path.join(h.tmp, "nv.json")
+            self.assertEqual(self.hosts["hybrid"].nvbind("cdi", "generate", "-o", nv).returncode, 0)
+            r = h.nvbind("cdi", "check", nv)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("stale: no NVIDIA driver on the host", r.stdout)
+
     def test_profile_for_vendor_spec_says_so(self):
         r = self.hosts["intel"].nvbind("cdi", "generate", "--kind", "intel.com/gpu", "--profile", "gaming")
         self.assertEqual(r.returncode, 0, r.stderr)
