@@ -182,6 +182,16 @@ class Layouts(unittest.TestCase):
         kfd = {c["name"]: c["level"] for c in d["checks"] if c["name"].startswith("kfd:")}
         self.assertEqual(kfd, {"kfd:amd.com/gpu=0": "ok", "kfd:amd.com/gpu=1": "ok", "kfd:amd.com/gpu=2": "info"})
 
+    def test_docker_cdi_and_legacy_forms(self):
+        h = self.hosts["amd"]
+        g = h.manifest["drm_gpus"][0]
+        r = h.nvbind("run", "--dry-run", "--runtime", "docker", "--gpu", "amd.com/gpu=0", "img", "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        cdi, legacy = r.stdout.splitlines()
+        self.assertEqual(cdi, "docker run --rm --device amd.com/gpu=0 -- img true")
+        self.assertEqual(legacy, "docker run --rm " + " ".join(
+            "--device %s:%s" % (n["host_path"], n["path"]) for n in g["nodes"]) + " -- img true")
+
     def test_run_request_errors(self):
         h = self.hosts["amd"]
         cases = [
