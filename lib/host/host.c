@@ -3,6 +3,7 @@
 #include "host/discover.h"
 #include "host/hostio.h"
 #include "host/procfs.h"
+#include "host/wsl2.h"
 #include "util/cleanup.h"
 #include "util/grow.h"
 
@@ -278,8 +279,6 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         }
     }
     {
-        char buf[PATH_MAX];
-        h->wsl2 = nvb_rootpath_lookup(&d.root, "/dev/dxg", buf, NULL) == 0;
         char pd[16384];
         ssize_t n = nvb_read_small(&d.root, "/proc/devices", pd, sizeof pd, NVB_READ_TO_EOF);
         if (n >= 0)
@@ -290,6 +289,13 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
             goto fail;
         }
     }
+    /* ---- WSL2 (host/wsl2.c): no NVIDIA kernel driver, the Windows one through /dev/dxg. ----
+     * Taken only without /proc/driver/nvidia: a host with the Linux driver stays a Linux host. */
+    char ver_buf[PATH_MAX];
+    if (nvb_rootpath_lookup(&d.root, "/proc/driver/nvidia/version", ver_buf, NULL) < 0 && nvb_wsl2_detect(&d.root)) {
+        if (nvb_discover_wsl2(&d, opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000, err) < 0)
+            goto fail;
+    } else /* ---- end WSL2 ---- */
     if (read_driver(&d, err) < 0 || nvb_discover_gpus(&d, err) < 0 || nvb_discover_devnodes(&d, err) < 0 ||
         nvb_discover_components(&d, err) < 0)
         goto fail;
@@ -297,7 +303,7 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
         goto fail;
     }
-    if (opts->with_nvml || (opts->nvml_for_mig && nvb_mig_shown(&d))) {
+    if ((opts->with_nvml && (!h->wsl2 || h->n_gpus)) || (opts->nvml_for_mig && nvb_mig_shown(&d))) {
         unsigned timeout_ms = opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000;
         if (nvb_discover_nvml(&d, timeout_ms) < 0 && nvb_mig_shown(&d)) {
             h->mig_unknown = true;
@@ -323,7 +329,7 @@ nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
 {
     nvb_host *h = discover_once(opts, err);
     bool given = opts->driver_root && *opts->driver_root;
-    if (!h || has_libraries(h) || given)
+    if (!h || has_libraries(h) || given || h->wsl2)
         goto out;
     /* A GPU-operator host: its own cache lists none of the driver's libraries, the driver
      * container's root at /run/nvidia/driver has them. Taken only when it has them. */
@@ -369,6 +375,9 @@ void nvb_host_free(nvb_host *h)
         free(g->migs);
     }
     free(h->gpus);
+    nvb_devnode_list_clear(&h->wsl2_nodes);
+    free(h->wslg_dir);
+    free(h->wslg_x11_dir);
     nvb_devnode_list_clear(&h->nodes);
     nvb_devnode_list_clear(&h->cap_nodes);
     for (size_t i = 0; i < h->n_comps; i++) {

@@ -94,7 +94,10 @@ static int each_device(const nvb_host *h, unsigned naming, device_fn fn, void *c
             nvb_edits_clear(&me);
         }
     }
-    if (r == 0 && h->n_gpus)
+    /* WSL2 without NVML's list: every GPU behind /dev/dxg, as one device. */
+    for (size_t i = 0; r == 0 && !h->n_gpus && i < h->wsl2_nodes.n; i++)
+        r = nvb_edits_add_node(&all, &h->wsl2_nodes.v[i]);
+    if (r == 0 && (h->n_gpus || all.nodes.n))
         r = fn(ctx, "all", &all);
     nvb_edits_clear(&all);
     return r;
