@@ -200,3 +200,48 @@ void nvb_wsl2_checks(nvb_doctor *d, const char *root, const nvb_host *h)
     check_session(d, &rp);
     nvb_rootpath_clear(&rp);
 }
+
+nvb_doctor *nvb_wsl2_check_run(const nvb_discover_opts *opts)
+{
+    nvb_doctor *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    const char *root = opts->root && *opts->root ? opts->root : "/";
+    d->wsl2_mode = nvb_wsl2_detect_root(root);
+    nvb_host *h = NULL;
+    if (d->wsl2_mode) {
+        nvb_err err = {0};
+        nvb_discover_opts o = *opts;
+        o.with_nvml = false;
+        h = nvb_host_discover(&o, &err);
+        if (!h)
+            nvb_doctor_add_check(d, NVB_CHECK_ERROR, "discovery", NULL, err.msg);
+    }
+    nvb_wsl2_checks(d, root, h);
+    if (h && h->wsl2) {
+        d->gpu_count = (unsigned)h->n_gpus;
+        d->gpus_available = true;
+        d->driver_version = h->driver_version ? strdup(h->driver_version) : NULL;
+    }
+    nvb_host_free(h);
+    d->ready = true;
+    for (size_t i = 0; i < d->n_checks; i++)
+        if (d->checks[i].level == NVB_CHECK_ERROR)
+            d->ready = false;
+    return d;
+}
+
+json_t *nvb_wsl2_check_to_json(const nvb_doctor *d)
+{
+    static const char *const levels[] = {"ok", "info", "warning", "error"};
+    json_t *checks = json_array();
+    for (size_t i = 0; checks && i < d->n_checks; i++) {
+        const nvb_check *c = &d->checks[i];
+        json_array_append_new(checks, json_pack("{s:s, s:s, s:s, s:o}", "name", c->name, "level", levels[c->level],
+                                                "message", c->message ? c->message : "", "fix",
+                                                c->fix ? json_string(c->fix) : json_null()));
+    }
+    return json_pack("{s:b, s:b, s:I, s:o, s:o}", "wsl2", d->wsl2_mode, "ready", d->ready, "gpu_count",
+                     (json_int_t)d->gpu_count, "driver_version",
+                     d->driver_version ? json_string(d->driver_version) : json_null(), "checks", checks);
+}
