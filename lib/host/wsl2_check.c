@@ -108,7 +108,7 @@ static void check_store(nvb_doctor *d, nvb_rootpath *rp)
     else
         add(d, NVB_CHECK_OK, "driver-store", NULL, "NVIDIA driver store %s has every file CUDA and NVML need", store);
     if (n > 1)
-        add(d, NVB_CHECK_INFO, "driver-store", NULL,
+        add(d, NVB_CHECK_INFO, "driver-stores", NULL,
             "%u NVIDIA driver store folders; %s is the one written last and the one offered", n, store);
 }
 

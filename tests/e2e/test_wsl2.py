@@ -234,13 +234,15 @@ class Podman(unittest.TestCase):
                 with self.subTest(device=device):
                     out = self.container(device, "stat -c '%F %t:%T' /dev/dxg; command -v nvidia-smi; nvidia-smi; "
                                                  "test -s " + w.store + "/nvcubins.bin && echo cubins; "
-                                                 "echo ===; cat /etc/ld.so.cache")
+                                                 "echo CVD=$CUDA_VISIBLE_DEVICES; echo ===; cat /etc/ld.so.cache")
                     head, raw = out.split(b"===\n", 1)
                     lines = head.decode().splitlines()
                     self.assertEqual(lines[0], "character special file a:3f")
                     self.assertEqual(lines[1], "/usr/bin/nvidia-smi")
                     self.assertIn("NVIDIA-SMI (fakehost WSL2)", lines[2])
                     self.assertEqual(lines[3], "cubins")
+                    # /dev/dxg reaches every GPU: one GPU's device limits CUDA to it, "all" does not.
+                    self.assertEqual(lines[4], "CVD=" + ("" if device.endswith("=all") else w.manifest["gpus"][1]["uuid"]))
                     listing = self.cache_listing(raw)
                     self.assertIn("libcuda.so.1 (libc6,x86-64) => /usr/lib/wsl/", listing)
                     self.assertIn("libdxcore.so (libc6,x86-64) => /usr/lib/wsl/lib/libdxcore.so", listing)
