@@ -9,9 +9,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
-from nvbtest import FAKENVML, FakeHost, ensure_test_image, nvbind, run
+from nvbtest import FAKENVML, SCHEMA_DIR, FakeHost, ensure_test_image, nvbind, run
 
 SPEC_DIR = "/var/run/cdi"
 KIND = "nvbind-wsl2.test/gpu"  # a kind of its own: other tests install nvidia.com/gpu
@@ -82,6 +83,33 @@ class Discovery(unittest.TestCase):
                              [("/dev/dxg", "c", 10, 63)])
             self.assertIn('one device, "all"', err)
             self.assertEqual(w.json("info", "--json")["driver"]["version"], "unknown")
+
+    def test_hung_nvml_is_left_behind(self):
+        """NVML is the only GPU source on WSL2 and is loaded on every spec generation: one that
+        hangs must not hang nvbind (bounded at 5 s), and the spec still offers "all"."""
+        with FakeWsl2(gpus=2, fake_nvml=FAKENVML, nvml_overrides={"init_delay_ms": 60000}) as w:
+            start = time.monotonic()
+            spec, err = w.spec()
+            took = time.monotonic() - start
+            self.assertLess(took, 15, "a hung NVML held cdi generate %.1f s" % took)
+            self.assertIn("did not answer within 5000 ms", err)
+            self.assertEqual([d["name"] for d in spec["devices"]], ["all"])
+
+    def test_spec_is_valid_cdi(self):
+        try:
+            import jsonschema
+        except ImportError:  # pragma: no cover - installed by scripts/install-deps
+            self.skipTest("python3-jsonschema is not installed")
+        schema_path = os.path.join(SCHEMA_DIR, "schema.json")
+        if not os.path.exists(schema_path):
+            self.skipTest(f"{schema_path} is missing")
+        schema = json.load(open(schema_path))
+        resolver = jsonschema.RefResolver("file://" + SCHEMA_DIR + "/", schema)
+        for opts in ({"gpus": 2, "fake_nvml": FAKENVML}, {}):
+            with self.subTest(nvml=bool(opts)), FakeWsl2(**opts) as w:
+                spec, _ = w.spec("--profile", "gaming")
+                jsonschema.validate(spec, schema, resolver=resolver)
+                self.assertEqual(nvbind("cdi", "validate", os.path.join(w.tmp, "spec.json")).returncode, 0)
 
     def test_not_wsl2_without_the_kernel_signature(self):
         """/dev/dxg alone (a leftover node, a test bed) is not WSL2: the Linux driver's host stays one,
