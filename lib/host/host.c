@@ -376,7 +376,8 @@ void nvb_host_free(nvb_host *h)
     }
     free(h->gpus);
     nvb_devnode_list_clear(&h->wsl2_nodes);
-    free(h->wslg_dir);
+    free(h->wslg_runtime_dir);
+    free(h->wslg_pulse);
     free(h->wslg_x11_dir);
     nvb_devnode_list_clear(&h->nodes);
     nvb_devnode_list_clear(&h->cap_nodes);

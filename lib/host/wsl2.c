@@ -170,18 +170,28 @@ static int add_dxg(nvb_discovery *d, nvb_err *err)
     return r < 0 ? nvb_errf(err, NVB_EXIT_IO, "out of memory") : 0;
 }
 
-/* WSLg's folders, as host paths, when they are there: the gaming profile offers them. */
-static int find_wslg(nvb_discovery *d)
+/* The host path of `path` when it is there and of type `kind`; *out stays NULL otherwise.
+ * -1 only when out of memory. */
+static int find_kind(nvb_discovery *d, const char *path, mode_t kind, char **out)
 {
     char resolved[PATH_MAX];
     struct stat st;
-    if (nvb_rootpath_lookup(&d->root, NVB_WSLG_DIR, resolved, &st) == 0 && S_ISDIR(st.st_mode) &&
-        !(d->h->wslg_dir = nvb_rootpath_host(&d->root, resolved)))
-        return -1;
-    if (nvb_rootpath_lookup(&d->root, NVB_WSLG_X11_DIR, resolved, &st) == 0 && S_ISDIR(st.st_mode) &&
-        !(d->h->wslg_x11_dir = nvb_rootpath_host(&d->root, resolved)))
-        return -1;
-    return 0;
+    if (nvb_rootpath_lookup(&d->root, path, resolved, &st) < 0 || (st.st_mode & S_IFMT) != kind)
+        return 0;
+    return (*out = nvb_rootpath_host(&d->root, resolved)) ? 0 : -1;
+}
+
+/* WSLg's sockets, for the gaming profile: its X11 folder, the Wayland runtime folder and the
+ * PulseAudio socket, each on its own (not all of /mnt/wslg: its logs and the rest of the
+ * session's files are no game's business). */
+static int find_wslg(nvb_discovery *d)
+{
+    nvb_host *h = d->h;
+    return find_kind(d, NVB_WSLG_X11_DIR, S_IFDIR, &h->wslg_x11_dir) < 0 ||
+                   find_kind(d, NVB_WSLG_RUNTIME_DIR, S_IFDIR, &h->wslg_runtime_dir) < 0 ||
+                   find_kind(d, NVB_WSLG_PULSE, S_IFSOCK, &h->wslg_pulse) < 0
+               ? -1
+               : 0;
 }
 
 /* The libnvidia-ml.so.1 programs load: /usr/lib/wsl/lib's, else the store's. */

@@ -11,7 +11,8 @@
 #define NVB_WSL2_LIB_DIR "/usr/lib/wsl/lib"
 #define NVB_WSL2_DRIVERS_DIR "/usr/lib/wsl/drivers"
 /* Where the WSL2 gaming edits find WSLg (its X11, Wayland and PulseAudio sockets). */
-#define NVB_WSLG_DIR "/mnt/wslg"
+#define NVB_WSLG_RUNTIME_DIR "/mnt/wslg/runtime-dir"
+#define NVB_WSLG_PULSE "/mnt/wslg/PulseServer"
 #define NVB_WSLG_X11_DIR "/tmp/.X11-unix"
 
 /* Whether the kernel inside root says it is WSL2's: /proc/sys/kernel/osrelease (else

@@ -24,14 +24,17 @@ int nvb_wsl2_gaming_edits(const nvb_host *h, nvb_edits *e)
     if (!h || !h->wsl2)
         return 0;
     /* WSLg: its X server is display :0 with its socket in /tmp/.X11-unix; the Wayland
-     * compositor's socket and PulseAudio's are under /mnt/wslg. Writable: clients connect. */
+     * compositor's socket is in its runtime folder, PulseAudio's beside it. Writable: clients
+     * connect to them. */
     if (h->wslg_x11_dir && (nvb_edits_add_mount(e, h->wslg_x11_dir, NVB_WSLG_X11_DIR, true) < 0 ||
                             nvb_edits_setenv(e, "DISPLAY", ":0") < 0))
         return -1;
-    if (h->wslg_dir && (nvb_edits_add_mount(e, h->wslg_dir, NVB_WSLG_DIR, true) < 0 ||
-                        nvb_edits_setenv(e, "WAYLAND_DISPLAY", "wayland-0") < 0 ||
-                        nvb_edits_setenv(e, "XDG_RUNTIME_DIR", NVB_WSLG_DIR "/runtime-dir") < 0 ||
-                        nvb_edits_setenv(e, "PULSE_SERVER", "unix:" NVB_WSLG_DIR "/PulseServer") < 0))
+    if (h->wslg_runtime_dir && (nvb_edits_add_mount(e, h->wslg_runtime_dir, NVB_WSLG_RUNTIME_DIR, true) < 0 ||
+                                nvb_edits_setenv(e, "WAYLAND_DISPLAY", "wayland-0") < 0 ||
+                                nvb_edits_setenv(e, "XDG_RUNTIME_DIR", NVB_WSLG_RUNTIME_DIR) < 0))
+        return -1;
+    if (h->wslg_pulse && (nvb_edits_add_mount(e, h->wslg_pulse, NVB_WSLG_PULSE, true) < 0 ||
+                          nvb_edits_setenv(e, "PULSE_SERVER", "unix:" NVB_WSLG_PULSE) < 0))
         return -1;
     /* WSL2 renders OpenGL through Mesa's D3D12 Gallium driver on the Windows GPU driver (no
      * NVIDIA GL library exists in WSL2), on the adapter whose name holds "NVIDIA" (a laptop's

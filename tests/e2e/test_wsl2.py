@@ -165,8 +165,10 @@ class Spec(unittest.TestCase):
                               "PULSE_SERVER": "unix:/mnt/wslg/PulseServer", "GALLIUM_DRIVER": "d3d12",
                               "MESA_D3D12_DEFAULT_ADAPTER_NAME": "NVIDIA", "LIBVA_DRIVER_NAME": "d3d12"})
             mounts = {m["containerPath"]: m["hostPath"] for m in edits["mounts"]}
-            self.assertEqual(mounts["/mnt/wslg"], w.root + "/mnt/wslg")
+            self.assertEqual(mounts["/mnt/wslg/runtime-dir"], w.root + "/mnt/wslg/runtime-dir")
+            self.assertEqual(mounts["/mnt/wslg/PulseServer"], w.root + "/mnt/wslg/PulseServer")
             self.assertEqual(mounts["/tmp/.X11-unix"], w.root + "/mnt/wslg/.X11-unix")
+            self.assertNotIn("/mnt/wslg", mounts, "WSLg's whole folder (its logs, the session's files)")
         with FakeWsl2(gpus=1, fake_nvml=FAKENVML, wslg=False) as w:  # WSLg off: no socket to offer
             spec, _ = w.spec("--profile", "gaming")
             env = env_of(spec["containerEdits"])
