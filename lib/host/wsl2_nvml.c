@@ -3,6 +3,7 @@
  * is the only source. Bounded like nvml.c's enrichment: the calls run on a worker thread and
  * a NVML that does not answer in time is left behind, never waited for. */
 #include "host/wsl2.h"
+#include "util/trust.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* From NVML's public ABI: the parts this lister calls. */
 typedef int nvmlReturn_t;
@@ -168,6 +170,14 @@ static int apply(nvb_discovery *d, const struct list_job *job)
 
 int nvb_wsl2_nvml_list(nvb_discovery *d, const char *lib_host_path, unsigned timeout_ms)
 {
+    /* dlopen runs the library's code in this process, on every discovery of a WSL2 guest (no
+     * other source of GPUs there): only a file nobody but root and the caller could have
+     * written is loaded (WSL's own are root's, read-only). */
+    char why[768];
+    if (nvb_trust_path(lib_host_path, geteuid(), why, sizeof why) != 0) {
+        nvb_strv_pushf(&d->h->warnings, "NVML: not loaded: %s", why);
+        return -1;
+    }
     struct list_job *job = calloc(1, sizeof *job);
     if (!job)
         return -1;

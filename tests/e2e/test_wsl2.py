@@ -95,6 +95,23 @@ class Discovery(unittest.TestCase):
             self.assertIn("did not answer within 5000 ms", err)
             self.assertEqual([d["name"] for d in spec["devices"]], ["all"])
 
+    def test_planted_nvml_library_is_not_loaded(self):
+        """Attack: a libnvidia-ml.so.1 another user can replace in the guest's /usr/lib/wsl/lib
+        would run its code inside nvbind (as root) on every spec generation. A library writable
+        by others is not loaded: no GPU list, device "all", and a warning that says why."""
+        with FakeWsl2(gpus=2, fake_nvml=FAKENVML) as w:
+            lib = os.path.join(w.root, "usr/lib/wsl/lib/libnvidia-ml.so.1")
+            store_lib = os.path.join(w.root, w.store.lstrip("/"), "libnvidia-ml.so.1")
+            os.chmod(lib, 0o777)
+            spec, err = w.spec()
+            self.assertEqual([d["name"] for d in spec["devices"]], ["all"])
+            self.assertIn("NVML: not loaded", err)
+            self.assertIn("writable by others", err)
+            os.chmod(lib, 0o555)
+            os.chmod(store_lib, 0o777)  # only the library that is loaded matters
+            spec, _ = w.spec()
+            self.assertEqual(len(spec["devices"]), 5)
+
     def test_spec_is_valid_cdi(self):
         try:
             import jsonschema
