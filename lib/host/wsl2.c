@@ -241,11 +241,8 @@ int nvb_discover_wsl2(nvb_discovery *d, unsigned timeout_ms, nvb_err *err)
     if ((*store && add_folder(d, store) < 0) || add_folder(d, NVB_WSL2_LIB_DIR) < 0 || find_wslg(d) < 0 ||
         warn_missing(d, store) < 0)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    if (n_stores > 1 && nvb_strv_pushf(&h->warnings,
-                                       "WSL2: %u NVIDIA driver store folders under %s; using %s, the one written "
-                                       "last (the others are packages of earlier drivers)",
-                                       n_stores, NVB_WSL2_DRIVERS_DIR, store) < 0)
-        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    /* Several NVIDIA store folders are usual (the Windows driver store keeps earlier drivers'
+     * packages): no warning on every command; `wsl2 check` says which one is taken. */
     const nvb_component *nvml = nvml_library(h);
     if (!nvml || nvb_wsl2_nvml_list(d, nvml->host_path, timeout_ms) < 0) {
         /* No NVML answer: no GPU list, no version; the spec still offers device "all". */
