@@ -292,13 +292,13 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
     /* ---- WSL2 (host/wsl2.c): no NVIDIA kernel driver, the Windows one through /dev/dxg. ----
      * Taken only without /proc/driver/nvidia: a host with the Linux driver stays a Linux host. */
     char ver_buf[PATH_MAX];
-    if (nvb_rootpath_lookup(&d.root, "/proc/driver/nvidia/version", ver_buf, NULL) < 0 && nvb_wsl2_detect(&d.root)) {
-        if (nvb_discover_wsl2(&d, opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000, err) < 0)
-            goto fail;
-    } else /* ---- end WSL2 ---- */
-    if (read_driver(&d, err) < 0 || nvb_discover_gpus(&d, err) < 0 || nvb_discover_devnodes(&d, err) < 0 ||
-        nvb_discover_components(&d, err) < 0)
+    bool wsl2 = nvb_rootpath_lookup(&d.root, "/proc/driver/nvidia/version", ver_buf, NULL) < 0 &&
+                nvb_wsl2_detect(&d.root);
+    if (wsl2 ? nvb_discover_wsl2(&d, opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000, err) < 0
+             : (read_driver(&d, err) < 0 || nvb_discover_gpus(&d, err) < 0 || nvb_discover_devnodes(&d, err) < 0 ||
+                nvb_discover_components(&d, err) < 0))
         goto fail;
+    /* ---- end WSL2 ---- */
     if (sort_components(h) < 0) {
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
         goto fail;
