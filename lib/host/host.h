@@ -108,7 +108,11 @@ typedef struct nvb_host {
     char *cuda_version;   /* "12.4" from NVML, NULL when unknown */
     bool nvml_loaded;     /* NVML enrichment ran and answered */
     bool mig_unknown;     /* /proc shows MIG instances but NVML could not list them */
-    bool wsl2;
+    bool wsl2;            /* a WSL2 guest (host/wsl2.h): the fields below, no Linux driver */
+    nvb_devnode_list wsl2_nodes;  /* WSL2: /dev/dxg, every GPU's node ("all" has it without NVML) */
+    char *wslg_runtime_dir;  /* WSL2: host path of WSLg's /mnt/wslg/runtime-dir (Wayland), NULL when absent */
+    char *wslg_pulse;        /* WSL2: host path of WSLg's /mnt/wslg/PulseServer socket, NULL when absent */
+    char *wslg_x11_dir;      /* WSL2: host path of /tmp/.X11-unix (resolved), NULL when absent */
     nvb_gpu *gpus;
     size_t n_gpus;
     nvb_devnode_list nodes;      /* shared control nodes: nvidiactl, uvm, uvm-tools, modeset */
