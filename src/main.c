@@ -31,7 +31,8 @@ static const char usage_text[] =
     "  claims [--json]             exclusive GPU claims held now\n"
     "  audit [OPTIONS]             the audit log of grants and denials\n"
     "  runtime configure --runtime ENGINE  register nvbind-runtime with docker, containerd, crio, podman\n"
-    "  system create-dev-char-symlinks     the /dev/char links of NVIDIA device nodes\n";
+    "  system create-dev-char-symlinks     the /dev/char links of NVIDIA device nodes\n"
+    "  device-plugin [OPTIONS]     the Kubernetes device plugin: serve this node's GPUs to the kubelet\n";
 
 int nvb_cli_fail(const nvb_err *err)
 {
@@ -57,6 +58,7 @@ static const struct {
     {"info", cmd_info},     {"doctor", cmd_doctor}, {"cdi", cmd_cdi},       {"hook", cmd_hook},
     {"config", cmd_config}, {"run", cmd_run},       {"claims", cmd_claims}, {"audit", cmd_audit},
     {"runtime", cmd_runtime}, {"system", cmd_system},
+    {"device-plugin", cmd_device_plugin},
 };
 
 int main(int argc, char **argv)
