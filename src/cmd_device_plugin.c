@@ -43,15 +43,14 @@ static int parse_uint(const char *opt, const char *v, unsigned lo, unsigned hi, 
     return 0;
 }
 
-static int parse_choice(const char *opt, const char *v, const char *const *names, unsigned *out)
+static int parse_choice(const char *opt, const char *v, const char *const *names, const char *all, unsigned *out)
 {
     for (unsigned i = 0; names[i]; i++)
         if (strcmp(v, names[i]) == 0) {
             *out = i;
             return 0;
         }
-    return nvb_cli_usage("device-plugin", "%s %s: not one of %s", opt, v,
-                         names[3] ? "none, single, mixed" : "cdi, envvar, both");
+    return nvb_cli_usage("device-plugin", "%s %s: not one of %s", opt, v, all);
 }
 
 static int parse_args(int argc, char **argv, nvb_dp_opts *o, nvb_strv *only)
@@ -65,10 +64,10 @@ static int parse_args(int argc, char **argv, nvb_dp_opts *o, nvb_strv *only)
         {0},
     };
     static const char *const strategies[] = {"cdi", "envvar", "both", NULL};
-    static const char *const migs[] = {"none", "single", "mixed", NULL, NULL};
+    static const char *const migs[] = {"none", "single", "mixed", NULL};
     static const unsigned strategy_bits[] = {NVB_DP_STRATEGY_CDI, NVB_DP_STRATEGY_ENVVAR,
                                              NVB_DP_STRATEGY_CDI | NVB_DP_STRATEGY_ENVVAR};
-    unsigned v;
+    unsigned v = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
@@ -87,12 +86,12 @@ static int parse_args(int argc, char **argv, nvb_dp_opts *o, nvb_strv *only)
                 return NVB_EXIT_IO;
             break;
         case OPT_STRATEGY:
-            if (parse_choice("--strategy", optarg, strategies, &v))
+            if (parse_choice("--strategy", optarg, strategies, "cdi, envvar, both", &v))
                 return NVB_EXIT_USAGE;
             o->strategy = strategy_bits[v];
             break;
         case OPT_MIG:
-            if (parse_choice("--mig-strategy", optarg, migs, &v))
+            if (parse_choice("--mig-strategy", optarg, migs, "none, single, mixed", &v))
                 return NVB_EXIT_USAGE;
             o->inv.mig = (enum nvb_dp_mig_strategy)v;
             break;
