@@ -1,171 +1,65 @@
-/* nvbind device-plugin: the Kubernetes device plugin (lib/k8s/plugin.c, docs/kubernetes.md). */
+/* nvbind device-plugin: the Kubernetes device plugin (docs/kubernetes.md). Served by the
+ * nvbind-device-plugin executable next to nvbind (src/dp_main.c), which alone links gRPC;
+ * this command hands it the global options and its own arguments. */
 #include "cli.h"
-#include "cli_opts.h"
-#include "config/config.h"
+#include "dp_usage.h"
 #include "util/cleanup.h"
 
-#include <getopt.h>
-#include <signal.h>
+#include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-static const char dp_usage[] =
-    "usage: nvbind device-plugin [--kubelet-dir DIR] [--resource NAME]... [--cdi-dir DIR]\n"
-    "                            [--strategy cdi|envvar|both] [--mig-strategy none|single|mixed]\n"
-    "                            [--replicas N] [--poll-ms MS]\n"
-    "\n"
-    "Serve this node's GPUs to the kubelet (device plugin API v1beta1) until SIGTERM.\n"
-    "  --kubelet-dir DIR    the kubelet's folder; it registers on DIR/device-plugins/kubelet.sock\n"
-    "                       (default /var/lib/kubelet)\n"
-    "  --resource NAME      serve only this resource (repeatable; default every one found:\n"
-    "                       nvidia.com/gpu, nvidia.com/mig-<profile>)\n"
-    "  --cdi-dir DIR        where Allocate writes nvbind's CDI spec (default: [cdi] output_dir,\n"
-    "                       else /var/run/cdi)\n"
-    "  --strategy S         what Allocate returns: cdi (CDI device names, the default), envvar\n"
-    "                       (NVIDIA_VISIBLE_DEVICES, for nodes running nvbind-runtime) or both\n"
-    "  --mig-strategy S     none (whole GPUs, the default), single (MIG devices as nvidia.com/gpu),\n"
-    "                       mixed (MIG devices as nvidia.com/mig-<profile>)\n"
-    "  --replicas N         time-slicing: advertise each GPU N times (ids UUID::0..N-1)\n"
-    "  --poll-ms MS         how often the host is checked for GPUs gone, back or failing (default 1000)\n"
-    "Logs one line per event on stderr.\n";
-
-#if NVBIND_HAVE_DEVICE_PLUGIN
-#include "k8s/plugin.h"
-
-static int parse_uint(const char *opt, const char *v, unsigned lo, unsigned hi, unsigned *out)
+static bool wants_help(int argc, char **argv)
 {
-    char *end = NULL;
-    unsigned long n = strtoul(v, &end, 10);
-    if (v[0] < '0' || v[0] > '9' || *end || n < lo || n > hi)
-        return nvb_cli_usage("device-plugin", "%s %s: expected a number from %u to %u", opt, v, lo, hi);
-    *out = (unsigned)n;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+/* nvbind-device-plugin GLOBAL-OPTIONS --hook-path NVBIND device-plugin ARGS... */
+static int build_argv(const nvb_cli *cli, const char *helper, int argc, char **argv, nvb_strv *v)
+{
+    int r = nvb_strv_push(v, helper) | nvb_strv_push(v, "--root") | nvb_strv_push(v, cli->root);
+    if (cli->driver_root)
+        r |= nvb_strv_push(v, "--driver-root") | nvb_strv_push(v, cli->driver_root);
+    for (size_t i = 0; i < cli->library_search.n; i++)
+        r |= nvb_strv_push(v, "--library-search-path") | nvb_strv_push(v, cli->library_search.v[i]);
+    if (cli->config_path)
+        r |= nvb_strv_push(v, "--config") | nvb_strv_push(v, cli->config_path);
+    r |= nvb_strv_push(v, "--hook-path") | nvb_strv_push(v, cli->self_exe) | nvb_strv_push(v, "device-plugin");
+    for (int i = 1; i < argc; i++)
+        r |= nvb_strv_push(v, argv[i]);
+    r |= nvb_strv_push(v, "");  /* room for the NULL execv wants */
+    if (r < 0)
+        return -1;
+    free(v->v[--v->n]);
+    v->v[v->n] = NULL;
     return 0;
 }
 
-static int parse_choice(const char *opt, const char *v, const char *const *names, const char *all, unsigned *out)
+int cmd_device_plugin(nvb_cli *cli, int argc, char **argv)
 {
-    for (unsigned i = 0; names[i]; i++)
-        if (strcmp(v, names[i]) == 0) {
-            *out = i;
+    char dir[sizeof cli->self_exe];
+    snprintf(dir, sizeof dir, "%s", cli->self_exe);
+    _cleanup_free_ char *helper = nvb_path_join(dirname(dir), "nvbind-device-plugin");
+    if (!helper)
+        return NVB_EXIT_IO;
+    if (access(helper, X_OK) < 0) {
+        if (wants_help(argc, argv)) {
+            fputs(nvb_dp_usage, stdout);
             return 0;
         }
-    return nvb_cli_usage("device-plugin", "%s %s: not one of %s", opt, v, all);
-}
-
-static int parse_args(int argc, char **argv, nvb_dp_opts *o, nvb_strv *only)
-{
-    enum { OPT_KUBELET = 256, OPT_RESOURCE, OPT_CDI_DIR, OPT_STRATEGY, OPT_MIG, OPT_REPLICAS, OPT_POLL };
-    static const struct option opts[] = {
-        {"kubelet-dir", required_argument, NULL, OPT_KUBELET}, {"resource", required_argument, NULL, OPT_RESOURCE},
-        {"cdi-dir", required_argument, NULL, OPT_CDI_DIR},     {"strategy", required_argument, NULL, OPT_STRATEGY},
-        {"mig-strategy", required_argument, NULL, OPT_MIG},    {"replicas", required_argument, NULL, OPT_REPLICAS},
-        {"poll-ms", required_argument, NULL, OPT_POLL},        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    static const char *const strategies[] = {"cdi", "envvar", "both", NULL};
-    static const char *const migs[] = {"none", "single", "mixed", NULL};
-    static const unsigned strategy_bits[] = {NVB_DP_STRATEGY_CDI, NVB_DP_STRATEGY_ENVVAR,
-                                             NVB_DP_STRATEGY_CDI | NVB_DP_STRATEGY_ENVVAR};
-    unsigned v = 0;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_KUBELET:
-        case OPT_CDI_DIR:
-            if (optarg[0] != '/')
-                return nvb_cli_usage("device-plugin", "%s %s: must be an absolute path",
-                                     c == OPT_KUBELET ? "--kubelet-dir" : "--cdi-dir", optarg);
-            *(c == OPT_KUBELET ? &o->kubelet_dir : &o->cdi_dir) = optarg;
-            break;
-        case OPT_RESOURCE:
-            if (!nvb_dp_resource_name_valid(optarg))
-                return nvb_cli_usage("device-plugin", "--resource %s: not a resource name like nvidia.com/gpu", optarg);
-            if (nvb_strv_push(only, optarg) < 0)
-                return NVB_EXIT_IO;
-            break;
-        case OPT_STRATEGY:
-            if (parse_choice("--strategy", optarg, strategies, "cdi, envvar, both", &v))
-                return NVB_EXIT_USAGE;
-            o->strategy = strategy_bits[v];
-            break;
-        case OPT_MIG:
-            if (parse_choice("--mig-strategy", optarg, migs, "none, single, mixed", &v))
-                return NVB_EXIT_USAGE;
-            o->inv.mig = (enum nvb_dp_mig_strategy)v;
-            break;
-        case OPT_REPLICAS:
-            if (parse_uint("--replicas", optarg, 1, 64, &o->inv.replicas))
-                return NVB_EXIT_USAGE;
-            break;
-        case OPT_POLL:
-            if (parse_uint("--poll-ms", optarg, 50, 600000, &o->poll_ms))
-                return NVB_EXIT_USAGE;
-            break;
-        case 'h': fputs(dp_usage, stdout); return -1;
-        default: return nvb_cli_bad_option("device-plugin", c, argv);
-        }
+        fprintf(stderr, "nvbind device-plugin: %s: %s; this nvbind was built without gRPC and protobuf-c "
+                        "(libgrpc-dev, libprotobuf-c-dev, protobuf-c-compiler)\n", helper, strerror(errno));
+        return NVB_EXIT_USAGE;
     }
-    if (optind < argc)
-        return nvb_cli_usage("device-plugin", "unexpected argument '%s'", argv[optind]);
-    return 0;
-}
-
-/* The plugin runs until SIGTERM/SIGINT; blocked here, before gRPC starts its threads, so
- * every thread leaves them to the plugin's signalfd. */
-static void block_stop_signals(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-}
-
-int cmd_device_plugin(nvb_cli *cli, int argc, char **argv)
-{
-    nvb_dp_opts o = {.strategy = NVB_DP_STRATEGY_CDI, .hook_path = cli->self_exe};
-    _cleanup_(nvb_strv_free) nvb_strv only = {0};
-    _cleanup_(nvb_strv_free) nvb_strv libs = {0};
-    int rc = parse_args(argc, argv, &o, &only);
-    if (rc)
-        return rc < 0 ? 0 : rc;
-    if (only.n) {
-        if (nvb_strv_push(&only, "") < 0)
-            return NVB_EXIT_IO;
-        free(only.v[--only.n]); /* room for the NULL terminator */
-        only.v[only.n] = NULL;
-        o.inv.only = (const char *const *)only.v;
-    }
-    nvb_err err = {0};
-    nvb_config cfg = {0};
-    if (nvb_cli_load_config(cli, &cfg, &err) < 0) {
-        nvb_config_clear(&cfg);
-        return nvb_cli_fail(&err);
-    }
-    if (nvb_cli_discover_opts(cli, &cfg, &libs, &o.discover) < 0) {
-        nvb_config_clear(&cfg);
+    _cleanup_(nvb_strv_free) nvb_strv v = {0};
+    if (build_argv(cli, helper, argc, argv, &v) < 0)
         return NVB_EXIT_IO;
-    }
-    /* MIG devices' UUIDs and profiles come from NVML alone. */
-    o.discover.nvml_for_mig = o.inv.mig != NVB_DP_MIG_NONE;
-    if (!o.cdi_dir)
-        o.cdi_dir = cfg.cdi.output_dir;
-    block_stop_signals();
-    rc = nvb_device_plugin_run(&o, &err) < 0 ? nvb_cli_fail(&err) : 0;
-    nvb_config_clear(&cfg);
-    return rc;
+    execv(helper, v.v);
+    fprintf(stderr, "nvbind device-plugin: cannot run %s: %s\n", helper, strerror(errno));
+    return NVB_EXIT_IO;
 }
-#else
-int cmd_device_plugin(nvb_cli *cli, int argc, char **argv)
-{
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(dp_usage, stdout);
-        return 0;
-    }
-    fputs("nvbind device-plugin: this nvbind was built without gRPC and protobuf-c (libgrpc-dev, "
-          "libprotobuf-c-dev, protobuf-c-compiler): rebuild with them to use the device plugin\n", stderr);
-    return NVB_EXIT_USAGE;
-}
-#endif

@@ -44,6 +44,7 @@ struct dp_state {
     char *plugin_dir, *kubelet_sock;
     dev_t kubelet_dev;          /* the kubelet.sock registered with; 0/0: not registered */
     ino_t kubelet_ino;
+    struct timespec kubelet_ctime;  /* with the inode: a new socket may reuse a freed inode */
     uint64_t next_register_ms;
     unsigned host_gen, spec_gen;  /* discovery count; the one the spec was written for */
     struct stat spec_st;        /* the spec file as written, to see it removed or replaced */
@@ -263,6 +264,7 @@ static void register_all(struct dp_state *st, const struct stat *kst)
     }
     st->kubelet_dev = kst->st_dev;
     st->kubelet_ino = kst->st_ino;
+    st->kubelet_ctime = kst->st_ctim;
 }
 
 /* A kubelet that restarts makes kubelet.sock anew and forgets every plugin (it also removes
@@ -273,7 +275,8 @@ static int watch_kubelet(struct dp_state *st, nvb_err *err)
     if (stat(st->kubelet_sock, &kst) < 0 || !S_ISSOCK(kst.st_mode))
         return 0; /* no kubelet now: wait for it */
     bool registered = st->kubelet_dev || st->kubelet_ino;
-    if (registered && kst.st_dev == st->kubelet_dev && kst.st_ino == st->kubelet_ino) {
+    if (registered && kst.st_dev == st->kubelet_dev && kst.st_ino == st->kubelet_ino &&
+        kst.st_ctim.tv_sec == st->kubelet_ctime.tv_sec && kst.st_ctim.tv_nsec == st->kubelet_ctime.tv_nsec) {
         bool ours_there = true;
         for (size_t e = 0; e < st->n_eps; e++)
             ours_there = ours_there && access(st->eps[e].sock_path, F_OK) == 0;
