@@ -3,6 +3,7 @@
  * rediscovering it, and stopped cleanly by SIGTERM. One completion queue, one thread. */
 #include "k8s/plugin.h"
 #include "k8s/api.h"
+#include "k8s/xid.h"
 #include "policy/cdi_generate.h"
 #include "runtime/spec_install.h"
 #include "util/cleanup.h"
@@ -50,6 +51,8 @@ struct dp_state {
     struct stat spec_st;        /* the spec file as written, to see it removed or replaced */
     char *spec_path;
     bool discovery_failing;
+    nvb_dp_xid *xid;            /* NVML's XID events; NULL without NVML */
+    nvb_strv xid_failed;        /* UUIDs of GPUs that reported a critical XID: unhealthy for good */
 };
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -100,8 +103,40 @@ static void log_health(const nvb_dp_resource *r, const bool *before, size_t n_be
         if (i >= n_before)
             logf_("%s: device %s appeared (%s)", r->name, r->v[i].id, r->v[i].healthy ? "healthy" : "unhealthy");
         else if (before[i] != r->v[i].healthy)
-            logf_("%s: device %s is %s", r->name, r->v[i].id,
-                  r->v[i].healthy ? "healthy again" : "unhealthy (gone from the host)");
+            logf_("%s: device %s is %s", r->name, r->v[i].id, r->v[i].healthy ? "healthy again" : "unhealthy");
+    }
+}
+
+/* Take the XID events NVML delivered; a GPU with one stays unhealthy until the plugin restarts
+ * (the GPU needs a reset or a reboot, which restarts the plugin too). */
+static void take_xids(struct dp_state *st)
+{
+    nvb_strv events = {0};
+    nvb_dp_xid_take(st->xid, &events);
+    for (size_t i = 0; i < events.n; i++) {
+        char uuid[128];
+        unsigned long long xid = 0;
+        if (sscanf(events.v[i], "%127s %llu", uuid, &xid) != 2)
+            continue;
+        logf_("GPU %s reported XID %llu: unhealthy from now on", uuid, xid);
+        if (!nvb_strv_contains(&st->xid_failed, uuid))
+            nvb_strv_push(&st->xid_failed, uuid);
+    }
+    nvb_strv_free(&events);
+}
+
+/* Devices of GPUs that reported a critical XID are unhealthy, whatever discovery says. */
+static void mark_xid_failed(const struct dp_state *st, nvb_dp_inventory *now)
+{
+    if (!st->xid_failed.n || !st->host)
+        return;
+    for (size_t g = 0; g < st->host->n_gpus; g++) {
+        if (!nvb_strv_contains(&st->xid_failed, st->host->gpus[g].uuid))
+            continue;
+        for (size_t r = 0; r < now->n; r++)
+            for (size_t i = 0; i < now->v[r].n; i++)
+                if (now->v[r].v[i].gpu == st->host->gpus[g].index)
+                    now->v[r].v[i].healthy = false;
     }
 }
 
@@ -110,6 +145,7 @@ static void refresh(struct dp_state *st)
 {
     nvb_err err = {0};
     nvb_dp_inventory now = {0};
+    take_xids(st);
     if (discover(st, &now, &err) < 0) {
         if (!st->discovery_failing)
             logf_("host discovery failed, every device is unhealthy until it works again: %s", err.msg);
@@ -119,6 +155,7 @@ static void refresh(struct dp_state *st)
         logf_("host discovery works again");
         st->discovery_failing = false;
     }
+    mark_xid_failed(st, &now);
     for (size_t e = 0; e < st->n_eps; e++) {
         nvb_dp_resource *known = &st->known.v[st->eps[e].res];
         nvb_dp_resource empty = {0};
@@ -329,11 +366,14 @@ static int state_init(struct dp_state *st, const nvb_dp_opts *o, nvb_err *err)
         logf_("%s: %zu devices%s", st->known.v[i].name, st->known.v[i].n,
               st->known.v[i].shared ? " (time-sliced replicas)" : "");
     }
+    st->xid = nvb_dp_xid_start(st->host);
     return 0;
 }
 
 static void state_free(struct dp_state *st)
 {
+    nvb_dp_xid_stop(st->xid);
+    nvb_strv_free(&st->xid_failed);
     for (size_t e = 0; e < st->n_eps; e++) {
         free(st->eps[e].sock_name);
         free(st->eps[e].sock_path);

@@ -193,6 +193,44 @@ class Health(PluginBase):
         w.close()
 
 
+class Xid(PluginBase):
+    """NVML's XID events (the fake NVML delivers the lines a test appends to its events file)."""
+    gpus = 2
+
+    def setUp(self):
+        if not os.path.exists(FAKENVML):
+            self.skipTest("the fake NVML is not built")
+        self.host_options = {"fake_nvml": FAKENVML}
+        super().setUp()
+
+    def raise_xid(self, uuid, xid):
+        events = os.path.join(os.path.dirname(self.host.manifest["nvml"]["data"]), "fakenvml-events")
+        with open(events, "a") as f:
+            f.write("%s %d\n" % (uuid, xid))
+
+    def test_critical_xid_makes_the_gpu_unhealthy_for_good(self):
+        p, reg, stub = self.start_registered()
+        w = Watch(stub)
+        w.next()
+        deadline = time.monotonic() + 10
+        while "watching XID errors of 2 of 2 GPUs" not in self.log_of(p):
+            self.assertLess(time.monotonic(), deadline, self.log_of(p))
+            time.sleep(0.1)
+        bad, good = self.uuids()
+        self.raise_xid(good, 13)  # an application's fault: the GPU is fine
+        self.raise_xid(bad, 79)   # fallen off the bus
+        msg = w.until(lambda m: m[bad][0] == "Unhealthy", timeout=5)
+        self.assertEqual(msg[good][0], "Healthy")
+        self.assertIn("GPU %s reported XID 79: unhealthy from now on" % bad, self.log_of(p))
+        self.assertNotIn("XID 13", self.log_of(p))
+        # Discovery still sees the GPU: it stays unhealthy.
+        time.sleep(1)
+        with self.assertRaises(grpc.RpcError) as cm:
+            allocate(stub, [bad])
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        w.close()
+
+
 class Allocate(PluginBase):
     gpus = 2
     host_options = {"shuffle_minors": True, "seed": "k8s-allocate-%d" % os.getpid()}

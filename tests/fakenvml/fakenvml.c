@@ -1191,3 +1191,127 @@ NVML_API nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t 
     *device = d->parent;
     return NVML_SUCCESS;
 }
+
+/* ---- XID events (nvbind device-plugin's health) ----
+ * A test raises an XID by appending a line "<GPU UUID> <XID>" to "fakenvml-events" next to
+ * the data file; nvmlEventSetWait_v2 hands each new line out once, as an
+ * nvmlEventTypeXidCriticalError event of that GPU, to sets the GPU is registered in. */
+#define FAKE_EVENT_XID 0x8ull /* nvmlEventTypeXidCriticalError */
+#define FAKE_MAX_SETS 8
+
+typedef struct {
+    nvmlDevice_t device;
+    unsigned long long eventType;
+    unsigned long long eventData;
+    unsigned int gpuInstanceId;
+    unsigned int computeInstanceId;
+} nvmlEventData_t;
+
+typedef struct fake_event_set {
+    unsigned long long types[MAX_GPUS]; /* per GPU: the event types registered */
+    long offset;                        /* how far the events file has been read */
+} *nvmlEventSet_t;
+
+NVML_API nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set);
+NVML_API nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long eventTypes, nvmlEventSet_t set);
+NVML_API nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, unsigned long long *eventTypes);
+NVML_API nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms);
+NVML_API nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set);
+
+static int events_path(char *out, size_t size)
+{
+    loaderr e = {{0}};
+    char data[4096];
+    if (data_path(data, sizeof data, &e) < 0)
+        return -1;
+    const char *slash = strrchr(data, '/');
+    int n = snprintf(out, size, "%.*s/fakenvml-events", slash ? (int)(slash - data) : 1, slash ? data : ".");
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+NVML_API nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
+{
+    CHECK_INIT();
+    if (!set)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *set = calloc(1, sizeof **set);
+    if (!*set)
+        return NVML_ERROR_UNKNOWN;
+    /* Only lines written after the set exists are events for it. */
+    char path[4096];
+    struct stat st;
+    if (events_path(path, sizeof path) == 0 && stat(path, &st) == 0)
+        (*set)->offset = (long)st.st_size;
+    return NVML_SUCCESS;
+}
+
+NVML_API nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, unsigned long long *eventTypes)
+{
+    GET_DEV(d, device);
+    if (!eventTypes)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *eventTypes = d->is_mig ? 0 : FAKE_EVENT_XID;
+    return NVML_SUCCESS;
+}
+
+NVML_API nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long eventTypes, nvmlEventSet_t set)
+{
+    GET_DEV(d, device);
+    if (!set || d->is_mig)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    if (eventTypes & ~FAKE_EVENT_XID)
+        return NVML_ERROR_NOT_SUPPORTED;
+    set->types[d - fake.gpus] |= eventTypes;
+    return NVML_SUCCESS;
+}
+
+/* The next line of the events file for a GPU registered in set; 1 when one was found. */
+static int next_event(nvmlEventSet_t set, nvmlEventData_t *data)
+{
+    char path[4096], line[256];
+    if (events_path(path, sizeof path) < 0)
+        return 0;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int found = 0;
+    if (fseek(f, set->offset, SEEK_SET) == 0) {
+        while (!found && fgets(line, sizeof line, f) && strchr(line, '\n')) {
+            set->offset = ftell(f);
+            char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+            unsigned long long xid;
+            if (sscanf(line, "%95s %llu", uuid, &xid) != 2)
+                continue;
+            for (unsigned i = 0; i < fake.n_gpus && !found; i++) {
+                if (strcmp(fake.gpus[i].uuid, uuid) != 0 || !(set->types[i] & FAKE_EVENT_XID))
+                    continue;
+                *data = (nvmlEventData_t){.device = &fake.gpus[i], .eventType = FAKE_EVENT_XID, .eventData = xid,
+                                          .gpuInstanceId = 0xFFFFFFFFu, .computeInstanceId = 0xFFFFFFFFu};
+                found = 1;
+            }
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+NVML_API nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms)
+{
+    CHECK_INIT();
+    if (!set || !data)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    for (unsigned waited = 0;; waited += 20) {
+        if (next_event(set, data))
+            return NVML_SUCCESS;
+        if (waited >= timeoutms)
+            return NVML_ERROR_TIMEOUT;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+NVML_API nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
+{
+    free(set);
+    return NVML_SUCCESS;
+}
