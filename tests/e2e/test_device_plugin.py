@@ -11,8 +11,9 @@ import unittest
 
 import grpc
 
-from nvbtest import NVBIND, FAKENVML, FakeHost, podman_run, run
+from nvbtest import NVBIND, FAKENVML, FakeHost, ensure_test_image, podman_run, run
 from fakekubelet import FakeKubelet, Watch, pb
+from test_shim import RUNC, SHIM, WRAPPER
 
 HAVE_PLUGIN = run([NVBIND, "device-plugin", "--kubelet-dir", "/nonexistent"]).stderr.find("built without") < 0
 
@@ -296,6 +297,36 @@ class Allocate(PluginBase):
             r = podman_run([arg for n in names for arg in ("--device", n)], "ls /dev")
         finally:
             os.unlink(installed)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        nodes = sorted(n for n in r.stdout.split() if n.startswith("nvidia") and n[6:].isdigit())
+        self.assertEqual(nodes, ["nvidia%d" % self.gpu(uuid)["minor"]])
+
+
+    def test_envvar_strategy_with_the_shim(self):
+        """--strategy envvar on a node whose engine runs nvbind-runtime: the variable Allocate
+        returns, set on the container, gets it exactly the allocated GPU."""
+        if not shutil.which("podman") or not RUNC:
+            self.skipTest("podman and runc are needed")
+        p, reg, stub = self.start_registered("--strategy", "envvar")
+        uuid = self.uuids()[1]
+        envs = dict(allocate(stub, [uuid]).container_responses[0].envs)
+        log = os.path.join(self.tmp, "log")
+        os.makedirs(log)
+        config = os.path.join(self.tmp, "nvbind.toml")
+
+        def wrapper(side, target, exports):
+            path = os.path.join(self.tmp, side + ".sh")
+            with open(path, "w") as f:
+                f.write(WRAPPER.format(log=log, side=side, target=target, exports=exports))
+            os.chmod(path, 0o755)
+            return path
+        with open(config, "w") as f:
+            f.write('[runtime]\noci_runtime = "%s"\n[isolation]\nstate_dir = "%s"\naudit_log = "%s"\n' % (
+                wrapper("back", RUNC, ""), os.path.join(self.tmp, "state"), os.path.join(self.tmp, "audit.log")))
+        front = wrapper("front", SHIM, "export NVBIND_ROOT=%s NVBIND_CONFIG=%s\n" % (self.host.root, config))
+        env_args = [a for k, v in envs.items() for a in ("-e", "%s=%s" % (k, v))]
+        r = run(["podman", "--runtime", front, "run", "--rm", *env_args, ensure_test_image(), "sh", "-c", "ls /dev"],
+                timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
         nodes = sorted(n for n in r.stdout.split() if n.startswith("nvidia") and n[6:].isdigit())
         self.assertEqual(nodes, ["nvidia%d" % self.gpu(uuid)["minor"]])
