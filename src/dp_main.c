@@ -155,6 +155,7 @@ static int serve(nvb_cli *cli, int argc, char **argv)
     o.discover.nvml_for_mig = o.inv.mig != NVB_DP_MIG_NONE;
     if (!o.cdi_dir)
         o.cdi_dir = cfg.cdi.output_dir;
+    o.claims_dir = cfg.isolation.state_dir;
     block_stop_signals();
     rc = nvb_device_plugin_run(&o, &err) < 0 ? nvb_cli_fail(&err) : 0;
     nvb_config_clear(&cfg);

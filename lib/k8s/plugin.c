@@ -4,6 +4,7 @@
 #include "k8s/plugin.h"
 #include "k8s/api.h"
 #include "k8s/xid.h"
+#include "isolation/claims.h"
 #include "policy/cdi_generate.h"
 #include "runtime/spec_install.h"
 #include "util/cleanup.h"
@@ -53,6 +54,7 @@ struct dp_state {
     bool discovery_failing;
     nvb_dp_xid *xid;            /* NVML's XID events; NULL without NVML */
     nvb_strv xid_failed;        /* UUIDs of GPUs that reported a critical XID: unhealthy for good */
+    nvb_strv held;              /* "UUID\tcontainer" of devices held exclusively outside Kubernetes */
 };
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -140,6 +142,55 @@ static void mark_xid_failed(const struct dp_state *st, nvb_dp_inventory *now)
     }
 }
 
+/* Whether device d (of GPU gpu_uuid) is in record r: the device itself, its parent GPU, or
+ * (a whole GPU) one of its MIG devices. */
+static bool record_covers(const nvb_claim_record *r, const nvb_dp_device *d, const char *gpu_uuid)
+{
+    return strcmp(r->uuid, d->uuid) == 0 || (gpu_uuid && strcmp(r->uuid, gpu_uuid) == 0) ||
+           (r->parent_uuid && strcmp(r->parent_uuid, d->uuid) == 0);
+}
+
+static const char *gpu_uuid_of(const nvb_host *h, unsigned index)
+{
+    for (size_t g = 0; h && g < h->n_gpus; g++)
+        if (h->gpus[g].index == index)
+            return h->gpus[g].uuid;
+    return NULL;
+}
+
+/* A GPU another container holds exclusively through nvbind (nvbind run, nvbind-runtime on this
+ * node, outside Kubernetes) must not be handed to a pod: it is unhealthy while held. */
+static void mark_claimed(struct dp_state *st, nvb_dp_inventory *now)
+{
+    nvb_claim_list l = {0};
+    nvb_err err = {0};
+    nvb_strv held = {0};
+    if (nvb_claims_list(st->o->claims_dir, &l, &err) < 0) {
+        nvb_claim_list_free(&l);
+        return; /* unreadable claims: the kubelet's own bookkeeping still holds */
+    }
+    for (size_t c = 0; c < l.n; c++) {
+        const nvb_claim_record *r = &l.v[c];
+        if (r->mode != NVB_CLAIM_EXCLUSIVE || !r->n_holders)
+            continue;
+        for (size_t k = 0; k < now->n; k++)
+            for (size_t i = 0; i < now->v[k].n; i++) {
+                nvb_dp_device *d = &now->v[k].v[i];
+                if (record_covers(r, d, gpu_uuid_of(st->host, d->gpu)))
+                    d->healthy = false;
+            }
+        char line[512];
+        snprintf(line, sizeof line, "%s\t%s", r->uuid, r->holders[0].container);
+        if (!nvb_strv_contains(&st->held, line))
+            logf_("%s is held exclusively by container %s (nvbind claims): unhealthy while held", r->uuid,
+                  r->holders[0].container);
+        nvb_strv_push(&held, line);
+    }
+    nvb_strv_free(&st->held);
+    st->held = held;
+    nvb_claim_list_free(&l);
+}
+
 /* Rediscover; tell the kubelet about every device whose health changed. */
 static void refresh(struct dp_state *st)
 {
@@ -156,6 +207,7 @@ static void refresh(struct dp_state *st)
         st->discovery_failing = false;
     }
     mark_xid_failed(st, &now);
+    mark_claimed(st, &now);
     for (size_t e = 0; e < st->n_eps; e++) {
         nvb_dp_resource *known = &st->known.v[st->eps[e].res];
         nvb_dp_resource empty = {0};
@@ -374,6 +426,7 @@ static void state_free(struct dp_state *st)
 {
     nvb_dp_xid_stop(st->xid);
     nvb_strv_free(&st->xid_failed);
+    nvb_strv_free(&st->held);
     for (size_t e = 0; e < st->n_eps; e++) {
         free(st->eps[e].sock_name);
         free(st->eps[e].sock_path);

@@ -12,6 +12,7 @@ typedef struct nvb_dp_opts {
     nvb_discover_opts discover;    /* host root, driver root, library folders */
     const char *hook_path;         /* the nvbind binary the spec's hooks run */
     unsigned poll_ms;              /* how often the host is rediscovered; 0 = 1000 */
+    const char *claims_dir;        /* nvbind's GPU claims ([isolation] state_dir); NULL = /run/nvbind */
 } nvb_dp_opts;
 
 /* Serve until SIGTERM or SIGINT (which the caller has blocked in every thread). 0 on a clean

@@ -40,7 +40,8 @@ static bool pick(const nvb_dp_resource *r, const V1beta1__ContainerAllocateReque
         }
         if (!d->healthy) {
             nvb_dp_rpc_fail(out, GRPC_STATUS_FAILED_PRECONDITION,
-                            "Allocate: device '%s' of resource %s is unhealthy (gone from the host or failing)",
+                            "Allocate: device '%s' of resource %s is unhealthy (gone from the host, failing, or held "
+                            "exclusively by a container outside Kubernetes)",
                             d->id, r->name);
             return false;
         }

@@ -13,6 +13,7 @@ import grpc
 
 from nvbtest import NVBIND, FAKENVML, FakeHost, ensure_test_image, podman_run, run
 from fakekubelet import FakeKubelet, Watch, pb
+from test_isolation import Capsules
 from test_shim import RUNC, SHIM, WRAPPER
 
 HAVE_PLUGIN = run([NVBIND, "device-plugin", "--kubelet-dir", "/nonexistent"]).stderr.find("built without") < 0
@@ -53,9 +54,9 @@ class PluginBase(unittest.TestCase):
         self.host.remove()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start_plugin(self, *extra):
+    def start_plugin(self, *extra, global_args=()):
         log = open(os.path.join(self.tmp, "plugin-%d.log" % len(self.procs)), "w+")
-        p = subprocess.Popen([NVBIND, *self.host.args, "device-plugin", "--kubelet-dir", self.kubelet.dir,
+        p = subprocess.Popen([NVBIND, *self.host.args, *global_args, "device-plugin", "--kubelet-dir", self.kubelet.dir,
                               "--cdi-dir", self.cdi_dir, "--poll-ms", "200", *self.plugin_args, *extra],
                              stdout=subprocess.DEVNULL, stderr=log)
         p.log = log
@@ -72,8 +73,8 @@ class PluginBase(unittest.TestCase):
         except Exception:
             self.fail("no registration within %ss; plugin log:\n%s" % (timeout, self.log_of(p)))
 
-    def start_registered(self, *extra):
-        p = self.start_plugin(*extra)
+    def start_registered(self, *extra, global_args=()):
+        p = self.start_plugin(*extra, global_args=global_args)
         reg = self.registered(p)
         return p, reg, self.kubelet.plugin(reg.endpoint)
 
@@ -229,6 +230,36 @@ class Xid(PluginBase):
         with self.assertRaises(grpc.RpcError) as cm:
             allocate(stub, [bad])
         self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        w.close()
+
+
+class Claims(PluginBase):
+    gpus = 2
+
+    def test_gpu_held_exclusively_outside_kubernetes_is_not_handed_out(self):
+        """A container on the node that holds a GPU exclusively (nvbind run --isolation
+        exclusive) must not see that GPU handed to a pod as well."""
+        if not RUNC:
+            self.skipTest("runc is needed")
+        caps_dir = os.path.join(self.tmp, "capsules")
+        os.makedirs(caps_dir)
+        caps = Capsules(caps_dir, self.host)
+        p, reg, stub = self.start_registered(global_args=("--config", caps.config))
+        w = Watch(stub)
+        self.assertEqual({h for h, _ in w.next().values()}, {"Healthy"})
+        held = self.host.manifest["gpus"][0]["uuid"]
+        capsule = caps.hold(gpu="0")
+        try:
+            msg = w.until(lambda m: m[held][0] == "Unhealthy", timeout=5)
+            self.assertEqual(msg[self.uuids()[1]][0], "Healthy")
+            with self.assertRaises(grpc.RpcError) as cm:
+                allocate(stub, [held])
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+            self.assertIn("held exclusively by container", self.log_of(p))
+        finally:
+            caps.stop(capsule)
+        w.until(lambda m: m[held][0] == "Healthy", timeout=5)
+        allocate(stub, [held])
         w.close()
 
 
