@@ -26,6 +26,7 @@
 #define REGISTER_TIMEOUT_MS 5000
 #define REGISTER_RETRY_MS 2000
 #define KUBELET_WATCH_MS 200
+#define SPEC_CHECK_MS 30000
 
 struct dp_state;
 
@@ -48,7 +49,8 @@ struct dp_state {
     ino_t kubelet_ino;
     struct timespec kubelet_ctime;  /* with the inode: a new socket may reuse a freed inode */
     uint64_t next_register_ms;
-    unsigned host_gen, spec_gen;  /* discovery count; the one the spec was written for */
+    bool spec_dirty;            /* devices changed since the spec was written */
+    uint64_t next_spec_check_ms;  /* when the spec is next regenerated and compared anyway */
     struct stat spec_st;        /* the spec file as written, to see it removed or replaced */
     char *spec_path;
     bool discovery_failing;
@@ -73,6 +75,8 @@ static uint64_t now_ms(void)
     return (uint64_t)nvb_mono_ms();
 }
 
+static int spec_ensure(struct dp_state *st, nvb_err *err);
+
 /* ---- the host ------------------------------------------------------------------------------ */
 
 static int discover(struct dp_state *st, nvb_dp_inventory *inv, nvb_err *err)
@@ -86,7 +90,6 @@ static int discover(struct dp_state *st, nvb_dp_inventory *inv, nvb_err *err)
     }
     nvb_host_free(st->host);
     st->host = h;
-    st->host_gen++;
     return 0;
 }
 
@@ -217,6 +220,8 @@ static void refresh(struct dp_state *st)
         for (size_t i = 0; before && i < n_before; i++)
             before[i] = known->v[i].healthy;
         int changed = nvb_dp_resource_merge(known, cur ? cur : &empty);
+        if (changed > 0)
+            st->spec_dirty = true;
         if (changed > 0 && before) {
             log_health(known, before, n_before);
             broadcast(st, &st->eps[e]);
@@ -227,6 +232,14 @@ static void refresh(struct dp_state *st)
         if (!nvb_dp_inventory_find(&st->known, now.v[i].name))
             logf_("resource %s appeared on the host: restart the plugin to serve it", now.v[i].name);
     nvb_dp_inventory_clear(&now);
+    /* Keep a spec already written in step with the host here, between RPCs, so that
+     * Allocate finds it fresh and only checks that nobody touched it: at once when devices
+     * changed, else every SPEC_CHECK_MS (driver files replaced with the GPUs unchanged). */
+    if (st->spec_path && st->host && (st->spec_dirty || now_ms() >= st->next_spec_check_ms)) {
+        nvb_err serr = {0};
+        if (spec_ensure(st, &serr) < 0)
+            logf_("cannot refresh the CDI spec: %s", serr.msg);
+    }
 }
 
 /* ---- the CDI spec -------------------------------------------------------------------------- */
@@ -234,7 +247,7 @@ static void refresh(struct dp_state *st)
 static bool spec_unchanged(const struct dp_state *st)
 {
     struct stat now;
-    return st->spec_path && st->spec_gen == st->host_gen && stat(st->spec_path, &now) == 0 &&
+    return st->spec_path && !st->spec_dirty && stat(st->spec_path, &now) == 0 &&
            now.st_ino == st->spec_st.st_ino && now.st_dev == st->spec_st.st_dev &&
            now.st_size == st->spec_st.st_size && now.st_mtim.tv_sec == st->spec_st.st_mtim.tv_sec &&
            now.st_mtim.tv_nsec == st->spec_st.st_mtim.tv_nsec;
@@ -257,7 +270,8 @@ static int spec_ensure(struct dp_state *st, nvb_err *err)
         logf_("CDI spec %s %s", path, r == NVB_SPEC_CREATED ? "written" : "refreshed");
     free(st->spec_path);
     st->spec_path = path;
-    st->spec_gen = st->host_gen;
+    st->spec_dirty = false;
+    st->next_spec_check_ms = now_ms() + SPEC_CHECK_MS;
     if (stat(path, &st->spec_st) < 0)
         st->spec_path = (free(st->spec_path), NULL);
     return 0;
@@ -287,9 +301,12 @@ static void handle(void *ctx, const char *method, const uint8_t *req, size_t len
             logf_("%s: %s", r->name, out->message);
             return;
         }
-        nvb_dp_rpc_allocate(r, st->o->strategy, req, len, out);
+        char got[1024];
+        nvb_dp_rpc_allocate(r, st->o->strategy, req, len, out, got, sizeof got);
         if (out->status != GRPC_STATUS_OK)
             logf_("%s: refused: %s", r->name, out->message);
+        else
+            logf_("%s: allocated %s", r->name, got);
     } else if (strcmp(method, SERVICE "PreStartContainer") == 0) {
         nvb_dp_rpc_empty(out);
     } else {

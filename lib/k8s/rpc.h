@@ -17,9 +17,10 @@ void nvb_dp_rpc_list(const nvb_dp_resource *r, nvb_grpc_reply *out);
  * node with most devices free), each on a GPU not yet picked before a second replica of one. */
 void nvb_dp_rpc_preferred(const nvb_dp_resource *r, const uint8_t *req, size_t len, nvb_grpc_reply *out);
 /* Allocate: per container, the CDI names and/or visible-devices variable of its devices.
- * Unknown or unhealthy ids are refused (INVALID_ARGUMENT, FAILED_PRECONDITION). */
+ * Unknown or unhealthy ids are refused (INVALID_ARGUMENT, FAILED_PRECONDITION). On success
+ * summary (when not NULL) names what each container got: "GPU-a,GPU-b; GPU-c". */
 void nvb_dp_rpc_allocate(const nvb_dp_resource *r, unsigned strategy, const uint8_t *req, size_t len,
-                         nvb_grpc_reply *out);
+                         nvb_grpc_reply *out, char *summary, size_t summary_len);
 /* PreStartContainer: nothing to do. */
 void nvb_dp_rpc_empty(nvb_grpc_reply *out);
 

@@ -92,9 +92,22 @@ static bool answer_fill(struct container_answer *a, const nvb_dp_resource *r, un
     return true;
 }
 
-void nvb_dp_rpc_allocate(const nvb_dp_resource *r, unsigned strategy, const uint8_t *req, size_t len,
-                         nvb_grpc_reply *out)
+/* Append text to the summary, cut short (with "...") when it does not fit. */
+static void summary_add(char *summary, size_t len, const char *sep, const char *text)
 {
+    if (!summary || !len)
+        return;
+    size_t used = strlen(summary);
+    int n = snprintf(summary + used, len - used, "%s%s", used ? sep : "", text);
+    if (n < 0 || (size_t)n >= len - used)
+        snprintf(summary + (len > 4 ? len - 4 : 0), len > 4 ? 4 : len, "...");
+}
+
+void nvb_dp_rpc_allocate(const nvb_dp_resource *r, unsigned strategy, const uint8_t *req, size_t len,
+                         nvb_grpc_reply *out, char *summary, size_t summary_len)
+{
+    if (summary && summary_len)
+        summary[0] = '\0';
     V1beta1__AllocateRequest *rq = v1beta1__allocate_request__unpack(NULL, len, req);
     if (!rq) {
         nvb_dp_rpc_fail(out, GRPC_STATUS_INVALID_ARGUMENT, "Allocate: the request is not a valid AllocateRequest");
@@ -110,6 +123,8 @@ void nvb_dp_rpc_allocate(const nvb_dp_resource *r, unsigned strategy, const uint
     for (size_t c = 0; ok && c < nc; c++) {
         size_t n;
         ok = pick(r, rq->container_requests[c], picked, &n, out);
+        for (size_t i = 0; ok && i < n; i++)
+            summary_add(summary, summary_len, i ? "," : "; ", picked[i]->uuid);
         if (ok && !(ok = answer_fill(&ans[c], r, strategy, picked, n)))
             nvb_dp_rpc_fail(out, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         ptrs[c] = &ans[c].resp;

@@ -155,7 +155,10 @@ class Registration(PluginBase):
         reg2 = self.registered(p)
         self.assertEqual(reg2.resource_name, "nvidia.com/gpu")
         stub2 = self.kubelet.plugin(reg2.endpoint)
-        self.assertEqual(len(Watch(stub2).next()), 8)
+        try:
+            self.assertEqual(len(Watch(stub2).next()), 8)
+        except Exception as e:
+            self.fail("ListAndWatch after the restart: %r; plugin log:\n%s" % (e, self.log_of(p)))
         # Seen as kubelet.sock made anew or as its own socket removed, whichever it noticed first.
         self.assertIn("serving again and re-registering", self.log_of(p))
 
@@ -283,6 +286,7 @@ class Allocate(PluginBase):
         self.assertEqual([d.name for d in r.container_responses[1].cdi_devices],
                          ["nvidia.com/gpu=" + u for u in self.uuids()])
         self.assertEqual(dict(r.container_responses[0].envs), {})
+        self.assertIn("nvidia.com/gpu: allocated %s; %s\n" % (uuid, ",".join(self.uuids())), self.log_of(p))
         spec = os.path.join(self.cdi_dir, "nvidia.com-gpu.json")
         self.assertEqual(run([NVBIND, "cdi", "validate", spec]).returncode, 0)
         # The spec is nvbind's own for this host: `cdi check` finds it fresh.
