@@ -57,6 +57,7 @@ struct dp_state {
     nvb_dp_xid *xid;            /* NVML's XID events; NULL without NVML */
     nvb_strv xid_failed;        /* UUIDs of GPUs that reported a critical XID: unhealthy for good */
     nvb_strv held;              /* "UUID\tcontainer" of devices held exclusively outside Kubernetes */
+    uint64_t peers[64];         /* NVLink peers of each GPU index, from NVML */
 };
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -128,6 +129,42 @@ static void take_xids(struct dp_state *st)
             nvb_strv_push(&st->xid_failed, uuid);
     }
     nvb_strv_free(&events);
+}
+
+static int gpu_index_by(const nvb_host *h, const char *uuid, const char *bus_id)
+{
+    for (size_t g = 0; h && g < h->n_gpus; g++)
+        if ((uuid && strcmp(h->gpus[g].uuid, uuid) == 0) || (bus_id && strcmp(h->gpus[g].pci_bus_id, bus_id) == 0))
+            return (int)h->gpus[g].index;
+    return -1;
+}
+
+/* Record the NVLinks NVML reported, as GPU index bit masks. */
+static void take_links(struct dp_state *st)
+{
+    nvb_strv links = {0};
+    nvb_dp_xid_take_links(st->xid, &links);
+    for (size_t i = 0; i < links.n; i++) {
+        char uuid[128], bus[64];
+        if (sscanf(links.v[i], "%127s %63s", uuid, bus) != 2)
+            continue;
+        int a = gpu_index_by(st->host, uuid, NULL), b = gpu_index_by(st->host, NULL, bus);
+        if (a < 0 || b < 0 || a >= 64 || b >= 64)
+            continue;
+        if (!(st->peers[a] & (1ull << b)))
+            logf_("NVLink: GPU %d - GPU %d", a, b);
+        st->peers[a] |= 1ull << b;
+        st->peers[b] |= 1ull << a;
+    }
+    nvb_strv_free(&links);
+}
+
+static void mark_peers(const struct dp_state *st, nvb_dp_inventory *now)
+{
+    for (size_t r = 0; r < now->n; r++)
+        for (size_t i = 0; i < now->v[r].n; i++)
+            if (now->v[r].v[i].gpu < 64)
+                now->v[r].v[i].peers = st->peers[now->v[r].v[i].gpu];
 }
 
 /* Devices of GPUs that reported a critical XID are unhealthy, whatever discovery says. */
@@ -209,6 +246,8 @@ static void refresh(struct dp_state *st)
         logf_("host discovery works again");
         st->discovery_failing = false;
     }
+    take_links(st);
+    mark_peers(st, &now);
     mark_xid_failed(st, &now);
     mark_claimed(st, &now);
     for (size_t e = 0; e < st->n_eps; e++) {

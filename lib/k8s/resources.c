@@ -184,8 +184,10 @@ int nvb_dp_resource_merge(nvb_dp_resource *known, const nvb_dp_resource *now)
             known->v[i].healthy = healthy;
             changed++;
         }
-        if (d)
+        if (d) {
             known->v[i].numa_node = d->numa_node;
+            known->v[i].peers = d->peers;
+        }
     }
     for (size_t i = 0; i < now->n; i++) {
         if (nvb_dp_resource_device(known, now->v[i].id))

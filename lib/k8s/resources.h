@@ -4,6 +4,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "host/host.h"
 #include "util/error.h"
@@ -20,6 +21,7 @@ typedef struct nvb_dp_device {
     char *cdi_name;    /* fully qualified CDI name, e.g. nvidia.com/gpu=GPU-... */
     int numa_node;     /* -1 when unknown */
     unsigned gpu;      /* the (parent) GPU's index: devices of one GPU share it */
+    uint64_t peers;    /* NVLink: bit i set when GPU index i is linked to this device's GPU */
     bool healthy;
 } nvb_dp_device;
 

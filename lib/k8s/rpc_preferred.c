@@ -50,16 +50,29 @@ static int target_node(const struct choice *must, const nvb_dp_device **avail, s
     return best;
 }
 
-/* Add free devices until size: passes from most to least preferred (same node and a new GPU,
- * same node, a new GPU, anything). */
+/* Whether d's GPU has an NVLink to every GPU chosen so far (true when none is). */
+static bool linked(const struct choice *c, const nvb_dp_device *d)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i]->gpu != d->gpu && (c->v[i]->gpu >= 64 || !(d->peers & (1ull << c->v[i]->gpu))))
+            return false;
+    return true;
+}
+
+/* Add free devices until size: passes from most to least preferred (same node, a new GPU and
+ * NVLinked to those chosen; same node and a new GPU; same node; a new GPU; anything). */
 static void fill(struct choice *c, const nvb_dp_device **avail, size_t n_avail, int node, size_t size)
 {
-    for (int pass = 0; pass < 4 && c->n < size; pass++) {
+    for (int pass = 0; pass < 5 && c->n < size; pass++) {
         for (size_t i = 0; i < n_avail && c->n < size; i++) {
             const nvb_dp_device *d = avail[i];
             bool same_node = node < 0 || d->numa_node == node;
             bool new_gpu = !gpu_taken(c, d->gpu);
-            bool ok = pass == 0 ? same_node && new_gpu : pass == 1 ? same_node : pass == 2 ? new_gpu : true;
+            bool ok = pass == 0   ? same_node && new_gpu && d->peers && linked(c, d)
+                      : pass == 1 ? same_node && new_gpu
+                      : pass == 2 ? same_node
+                      : pass == 3 ? new_gpu
+                                  : true;
             if (ok && !chosen(c, d))
                 c->v[c->n++] = d;
         }

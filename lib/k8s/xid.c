@@ -17,6 +17,12 @@ typedef struct {
     unsigned int gpuInstanceId;
     unsigned int computeInstanceId;
 } nvmlEventData_t;
+typedef struct {
+    char busIdLegacy[16];
+    unsigned int domain, bus, device, pciDeviceId, pciSubSystemId;
+    char busId[32];
+} nvmlPciInfo_t;
+#define NVML_NVLINK_MAX_LINKS 18
 #define NVML_EVENT_XID_CRITICAL 0x8ull
 #define NVML_ERROR_TIMEOUT 10
 #define WAIT_MS 500
@@ -30,6 +36,8 @@ struct nvml_fns {
     nvmlReturn_t (*reg)(nvmlDevice_t, unsigned long long, nvmlEventSet_t);
     nvmlReturn_t (*wait)(nvmlEventSet_t, nvmlEventData_t *, unsigned);
     nvmlReturn_t (*set_free)(nvmlEventSet_t);
+    nvmlReturn_t (*link_state)(nvmlDevice_t, unsigned, int *);
+    nvmlReturn_t (*link_remote)(nvmlDevice_t, unsigned, nvmlPciInfo_t *);
 };
 
 /* Shared by the plugin and the thread; the last one to let go frees it. */
@@ -39,6 +47,7 @@ struct nvb_dp_xid {
     bool stop;
     char lib[4096];
     nvb_strv events;
+    nvb_strv links;
 };
 
 static void unref(nvb_dp_xid *x)
@@ -48,6 +57,7 @@ static void unref(nvb_dp_xid *x)
     pthread_mutex_unlock(&x->lock);
     if (left == 0) {
         nvb_strv_free(&x->events);
+        nvb_strv_free(&x->links);
         free(x);
     }
 }
@@ -74,6 +84,8 @@ static bool load(void *h, struct nvml_fns *f)
     SYM(reg, "nvmlDeviceRegisterEvents");
     SYM(wait, "nvmlEventSetWait_v2");
     SYM(set_free, "nvmlEventSetFree");
+    SYM(link_state, "nvmlDeviceGetNvLinkState");
+    SYM(link_remote, "nvmlDeviceGetNvLinkRemotePciInfo_v2");
 #undef SYM
     return f->init && f->count && f->by_index && f->uuid && f->set_create && f->reg && f->wait && f->set_free;
 }
@@ -107,6 +119,25 @@ static void watch(nvb_dp_xid *x, const struct nvml_fns *f, nvmlEventSet_t set)
     }
 }
 
+/* Each active NVLink of GPU d, as "UUID peer-bus-id" (GPUs without NVLink say so per link). */
+static void read_links(nvb_dp_xid *x, const struct nvml_fns *f, nvmlDevice_t d)
+{
+    char uuid[96];
+    if (!f->link_state || !f->link_remote || f->uuid(d, uuid, sizeof uuid) != 0)
+        return;
+    for (unsigned l = 0; l < NVML_NVLINK_MAX_LINKS; l++) {
+        int active = 0;
+        nvmlPciInfo_t pci;
+        unsigned dom, bus, dev, fn;
+        if (f->link_state(d, l, &active) != 0 || !active || f->link_remote(d, l, &pci) != 0 ||
+            sscanf(pci.busId, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
+            continue;
+        pthread_mutex_lock(&x->lock);
+        nvb_strv_pushf(&x->links, "%s %04x:%02x:%02x.%x", uuid, dom & 0xffffu, bus, dev, fn);
+        pthread_mutex_unlock(&x->lock);
+    }
+}
+
 static void *thread_main(void *arg)
 {
     nvb_dp_xid *x = arg;
@@ -123,7 +154,10 @@ static void *thread_main(void *arg)
     }
     for (unsigned i = 0; i < n; i++) {
         nvmlDevice_t d;
-        if (f.by_index(i, &d) == 0 && f.reg(d, NVML_EVENT_XID_CRITICAL, set) == 0)
+        if (f.by_index(i, &d) != 0)
+            continue;
+        read_links(x, &f, d);
+        if (f.reg(d, NVML_EVENT_XID_CRITICAL, set) == 0)
             watched++;
     }
     fprintf(stderr, "nvbind device-plugin: NVML: watching XID errors of %u of %u GPUs\n", watched, n);
@@ -177,6 +211,17 @@ void nvb_dp_xid_take(nvb_dp_xid *x, nvb_strv *out)
     for (size_t i = 0; i < x->events.n; i++)
         nvb_strv_push_take(out, x->events.v[i]); /* frees it when out of memory */
     x->events.n = 0;
+    pthread_mutex_unlock(&x->lock);
+}
+
+void nvb_dp_xid_take_links(nvb_dp_xid *x, nvb_strv *out)
+{
+    if (!x)
+        return;
+    pthread_mutex_lock(&x->lock);
+    for (size_t i = 0; i < x->links.n; i++)
+        nvb_strv_push_take(out, x->links.v[i]); /* frees it when out of memory */
+    x->links.n = 0;
     pthread_mutex_unlock(&x->lock);
 }
 

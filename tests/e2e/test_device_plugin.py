@@ -1,6 +1,7 @@
 """nvbind device-plugin against a kubelet peer (tests/e2e/fakekubelet.py): registration,
 ListAndWatch (health, NUMA), GetPreferredAllocation, Allocate (CDI names that real podman
 accepts, NVIDIA_VISIBLE_DEVICES), MIG, replicas, kubelet restarts, SIGTERM and kill -9."""
+import json
 import os
 import shutil
 import signal
@@ -234,6 +235,40 @@ class Xid(PluginBase):
             allocate(stub, [bad])
         self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
         w.close()
+
+
+class NvLink(PluginBase):
+    """GetPreferredAllocation with the NVLink topology NVML reports (the fake NVML's
+    nvlink_peers): GPUs 0-2 and 1-3 are linked, all four on NUMA node 0."""
+    gpus = 4
+
+    def setUp(self):
+        if not os.path.exists(FAKENVML):
+            self.skipTest("the fake NVML is not built")
+        self.host_options = {"fake_nvml": FAKENVML}
+        super().setUp()
+        data_path = self.host.manifest["nvml"]["data"]
+        with open(data_path) as f:
+            data = json.load(f)
+        bus = [g["pci_bus_id"] for g in data["gpus"]]
+        for a, b in ((0, 2), (1, 3)):
+            data["gpus"][a]["nvlink_peers"] = [bus[b]]
+            data["gpus"][b]["nvlink_peers"] = [bus[a]]
+        with open(data_path, "w") as f:
+            json.dump(data, f)
+
+    def test_nvlink_peers_come_first(self):
+        p, reg, stub = self.start_registered()
+        deadline = time.monotonic() + 10
+        while "NVLink: GPU 1 - GPU 3" not in self.log_of(p):
+            self.assertLess(time.monotonic(), deadline, self.log_of(p))
+            time.sleep(0.1)
+        u = self.uuids()
+        self.assertEqual(preferred(stub, u, must=[u[0]], size=2), [u[0], u[2]])
+        self.assertEqual(preferred(stub, u, must=[u[3]], size=2), [u[3], u[1]])
+        # Without a must-include device: a linked pair.
+        got = preferred(stub, u, size=2)
+        self.assertIn(sorted(got), [sorted([u[0], u[2]]), sorted([u[1], u[3]])])
 
 
 class Claims(PluginBase):
