@@ -15,6 +15,8 @@ struct container_answer {
     V1beta1__CDIDevice **cdi_ptrs;
     V1beta1__ContainerAllocateResponse__EnvsEntry env;
     V1beta1__ContainerAllocateResponse__EnvsEntry *env_ptr;
+    V1beta1__ContainerAllocateResponse__AnnotationsEntry isolation;
+    V1beta1__ContainerAllocateResponse__AnnotationsEntry *isolation_ptr;
     char *visible;
 };
 
@@ -88,6 +90,15 @@ static bool answer_fill(struct container_answer *a, const nvb_dp_resource *r, un
         a->env_ptr = &a->env;
         a->resp.n_envs = 1;
         a->resp.envs = &a->env_ptr;
+        /* nvbind-runtime claims the GPUs it hands out by this annotation (when [security]
+         * allow_annotation_requests): a time-sliced GPU is shared, a whole one the pod's alone,
+         * so nothing else on the node (nvbind run, another engine) takes it meanwhile. */
+        v1beta1__container_allocate_response__annotations_entry__init(&a->isolation);
+        a->isolation.key = (char *)"nvbind.isolation";
+        a->isolation.value = (char *)(r->shared ? "shared" : "exclusive");
+        a->isolation_ptr = &a->isolation;
+        a->resp.n_annotations = 1;
+        a->resp.annotations = &a->isolation_ptr;
     }
     return true;
 }

@@ -373,13 +373,17 @@ class Allocate(PluginBase):
 
 
     def test_envvar_strategy_with_the_shim(self):
-        """--strategy envvar on a node whose engine runs nvbind-runtime: the variable Allocate
-        returns, set on the container, gets it exactly the allocated GPU."""
+        """--strategy envvar on a node whose engine runs nvbind-runtime: the variable and the
+        annotation Allocate returns, set on the container, get it exactly the allocated GPU,
+        claimed exclusively while it runs."""
         if not shutil.which("podman") or not RUNC:
             self.skipTest("podman and runc are needed")
         p, reg, stub = self.start_registered("--strategy", "envvar")
         uuid = self.uuids()[1]
-        envs = dict(allocate(stub, [uuid]).container_responses[0].envs)
+        resp = allocate(stub, [uuid]).container_responses[0]
+        envs = dict(resp.envs)
+        annotations = dict(resp.annotations)
+        self.assertEqual(annotations, {"nvbind.isolation": "exclusive"})
         log = os.path.join(self.tmp, "log")
         os.makedirs(log)
         config = os.path.join(self.tmp, "nvbind.toml")
@@ -391,12 +395,27 @@ class Allocate(PluginBase):
             os.chmod(path, 0o755)
             return path
         with open(config, "w") as f:
-            f.write('[runtime]\noci_runtime = "%s"\n[isolation]\nstate_dir = "%s"\naudit_log = "%s"\n' % (
-                wrapper("back", RUNC, ""), os.path.join(self.tmp, "state"), os.path.join(self.tmp, "audit.log")))
+            f.write('[runtime]\noci_runtime = "%s"\n[isolation]\nstate_dir = "%s"\naudit_log = "%s"\n'
+                    '[security]\nallow_annotation_requests = true\n[bolt.capsule]\nisolation_level = "exclusive"\n' % (
+                        wrapper("back", RUNC, ""), os.path.join(self.tmp, "state"),
+                        os.path.join(self.tmp, "audit.log")))
         front = wrapper("front", SHIM, "export NVBIND_ROOT=%s NVBIND_CONFIG=%s\n" % (self.host.root, config))
-        env_args = [a for k, v in envs.items() for a in ("-e", "%s=%s" % (k, v))]
-        r = run(["podman", "--runtime", front, "run", "--rm", *env_args, ensure_test_image(), "sh", "-c", "ls /dev"],
-                timeout=120)
+        args = [a for k, v in envs.items() for a in ("-e", "%s=%s" % (k, v))] + \
+            [a for k, v in annotations.items() for a in ("--annotation", "%s=%s" % (k, v))]
+        # The claims are read from the host while the container runs: its init holds them.
+        held = subprocess.Popen(["podman", "--runtime", front, "run", "--rm", *args, ensure_test_image(), "sh", "-c",
+                                 "ls /dev; echo ready; sleep 3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        out = []
+        for line in held.stdout:
+            if line.strip() == "ready":
+                break
+            out.append(line.strip())
+        now = run([NVBIND, "claims", "--state-dir", os.path.join(self.tmp, "state"), "--json"])
+        _, err = held.communicate(timeout=60)
+        r = subprocess.CompletedProcess(held.args, held.returncode, "\n".join(out), err)
+        self.assertEqual(now.returncode, 0, now.stderr)
+        self.assertEqual([(c["uuid"], c["mode"]) for c in json.loads(now.stdout)], [(uuid, "exclusive")], now.stdout)
         self.assertEqual(r.returncode, 0, r.stderr)
         nodes = sorted(n for n in r.stdout.split() if n.startswith("nvidia") and n[6:].isdigit())
         self.assertEqual(nodes, ["nvidia%d" % self.gpu(uuid)["minor"]])
@@ -419,6 +438,13 @@ class Replicas(PluginBase):
         got = preferred(stub, want, size=2)
         self.assertEqual(len({g.split("::")[0] for g in got}), 2, got)
         self.assertIn("time-sliced", self.log_of(p))
+
+    def test_replicas_carry_the_shared_isolation_annotation(self):
+        p, reg, stub = self.start_registered("--strategy", "envvar")
+        u0 = self.uuids()[0]
+        c = allocate(stub, [u0 + "::1"]).container_responses[0]
+        self.assertEqual(dict(c.envs), {"NVIDIA_VISIBLE_DEVICES": u0})
+        self.assertEqual(dict(c.annotations), {"nvbind.isolation": "shared"})
 
 
 class Mig(PluginBase):
