@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Every completion-queue tag points at one of these; `kind` says which step completed. */
@@ -266,7 +267,11 @@ nvb_grpc_server *nvb_grpc_server_start(const char *path, grpc_completion_queue *
     s->srv = grpc_server_create(NULL, NULL);
     grpc_server_register_completion_queue(s->srv, cq, NULL);
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    /* Whoever can connect can call every method: the socket is made 0600 (root's, for the
+     * kubelet) from the start, never briefly open to others. gRPC binds it right here. */
+    mode_t old_mask = umask(0177);
     int bound = grpc_server_add_http2_port(s->srv, addr, creds);
+    umask(old_mask);
     grpc_server_credentials_release(creds);
     free(addr);
     if (!bound) {

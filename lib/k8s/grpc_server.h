@@ -23,8 +23,8 @@ typedef void (*nvb_grpc_handler)(void *ctx, const char *method, const uint8_t *r
 
 typedef struct nvb_grpc_server nvb_grpc_server;
 
-/* Serve on unix socket `path` (created by gRPC; the caller removes a stale one first). Calls
- * complete on cq. NULL with err set when the socket cannot be bound. */
+/* Serve on unix socket `path` (created by gRPC with mode 0600; the caller removes a stale one
+ * first). Calls complete on cq. NULL with err set when the socket cannot be bound. */
 nvb_grpc_server *nvb_grpc_server_start(const char *path, grpc_completion_queue *cq, nvb_grpc_handler handler,
                                        void *ctx, nvb_err *err);
 /* Send data to every open stream (the latest message wins when one is still being sent). */

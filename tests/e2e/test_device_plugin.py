@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -122,6 +123,18 @@ class Registration(PluginBase):
         free = [u for u in ids if u not in node1[:3]]
         got = preferred(stub, free, size=2)
         self.assertEqual({self.gpu(u)["numa_node"] for u in got}, {0}, got)
+
+    def test_socket_is_root_only(self):
+        """Local users must not reach Allocate (and make the plugin write specs) through a
+        socket left open by the process umask: the plugin's socket is 0600."""
+        old = os.umask(0o022)  # the usual umask: without care, the socket would be 0755
+        try:
+            p, reg, stub = self.start_registered()
+        finally:
+            os.umask(old)
+        st = os.stat(os.path.join(self.kubelet.plugin_dir, reg.endpoint))
+        self.assertEqual(oct(stat.S_IMODE(st.st_mode)), "0o600")
+        self.assertEqual(st.st_uid, os.getuid())
 
     def test_sigterm_exits_cleanly_and_removes_its_socket(self):
         p, reg, stub = self.start_registered()
@@ -477,6 +490,15 @@ class Mig(PluginBase):
         spec = os.path.join(self.cdi_dir, "nvidia.com-gpu.json")
         with open(spec) as f:
             self.assertIn('"name": "%s"' % mig, f.read())
+
+    def test_resource_option_serves_only_that_resource(self):
+        p = self.start_plugin("--resource", "nvidia.com/mig-3g.40gb")
+        reg = self.registered(p)
+        self.assertEqual(reg.resource_name, "nvidia.com/mig-3g.40gb")
+        time.sleep(1)
+        self.assertTrue(self.kubelet.registrations.empty(), "a resource not asked for was registered")
+        self.assertEqual(sorted(os.listdir(self.kubelet.plugin_dir)),
+                         ["kubelet.sock", "nvbind-nvidia.com-mig-3g.40gb.sock"])
 
     def test_single_advertises_mig_devices_as_gpus(self):
         p = self.start_plugin("--mig-strategy", "single")
