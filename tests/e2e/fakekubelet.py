@@ -40,6 +40,9 @@ class _Registration(pb_grpc.RegistrationServicer):
         self.kubelet = kubelet
 
     def Register(self, request, context):
+        if self.kubelet.refuse > 0:
+            self.kubelet.refuse -= 1
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the kubelet is not ready (refused on purpose)")
         # What the kubelet checks before it accepts a plugin.
         if request.version != API_VERSION:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "unsupported API version %r" % request.version)
@@ -61,6 +64,7 @@ class FakeKubelet:
         os.makedirs(self.plugin_dir, exist_ok=True)
         self.sock = os.path.join(self.plugin_dir, "kubelet.sock")
         self.registrations = queue.Queue()
+        self.refuse = 0  # refuse this many Register calls (a kubelet still starting)
         self.server = None
         self.channels = []
 

@@ -176,6 +176,13 @@ class Registration(PluginBase):
         # Seen as kubelet.sock made anew or as its own socket removed, whichever it noticed first.
         self.assertIn("serving again and re-registering", self.log_of(p))
 
+    def test_refused_registration_is_retried(self):
+        self.kubelet.refuse = 1
+        p = self.start_plugin()
+        self.assertEqual(self.registered(p).resource_name, "nvidia.com/gpu")
+        self.assertIn("registration failed, retrying in 2000 ms", self.log_of(p))
+        self.assertIn("refused on purpose", self.log_of(p))
+
     def test_waits_for_a_kubelet_that_is_not_up_yet(self):
         self.kubelet.stop()
         p = self.start_plugin()
