@@ -388,6 +388,7 @@ void nvb_host_free(nvb_host *h)
         nvb_devnode_list_clear(&g->nodes);
         for (size_t j = 0; j < g->n_migs; j++) {
             free(g->migs[j].uuid);
+            free(g->migs[j].profile);
             nvb_devnode_list_clear(&g->migs[j].nodes);
         }
         free(g->migs);

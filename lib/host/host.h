@@ -29,6 +29,7 @@ typedef struct nvb_mig_device {
     unsigned gi, ci;         /* GPU instance and compute instance ids */
     char *uuid;              /* MIG-... */
     int64_t memory_mib;      /* -1 when unknown */
+    char *profile;           /* "1g.10gb" from NVML's name of the device, NULL when unknown */
     nvb_devnode_list nodes;  /* /dev/nvidia-caps nodes for gi/ci access */
 } nvb_mig_device;
 
