@@ -163,7 +163,7 @@ static int select_devices(run_state *s, nvb_err *err)
     }
     dopts.skip_pci_details = true; /* edits need no PCI ids */
     dopts.with_nvml = need_nvml;
-    dopts.allow_no_nvidia = true; /* every vendor; an NVIDIA request then names what the host has */
+    dopts.every_vendor = true; /* every vendor; an NVIDIA request then names what the host has */
     s->host = nvb_host_discover(&dopts, err);
     nvb_strv_free(&libs);
     if (!s->host)
