@@ -134,7 +134,7 @@ int cmd_info(nvb_cli *cli, int argc, char **argv)
             nvb_errf(&err, NVB_EXIT_IO, "out of memory");
         } else {
             o.with_nvml = detailed;
-            o.allow_no_nvidia = true; /* every vendor's GPUs are listed */
+            o.every_vendor = true; /* every vendor's GPUs are listed */
             h = nvb_host_discover(&o, &err);
         }
     }

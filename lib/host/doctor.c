@@ -247,7 +247,7 @@ nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engine
     nvb_err err = {0};
     nvb_discover_opts o = *opts;
     o.with_nvml = false;
-    o.allow_no_nvidia = true; /* every vendor: a host of other GPUs is reported, not refused */
+    o.every_vendor = true; /* every vendor: a host of other GPUs is reported, not refused */
     nvb_host *h = nvb_host_discover(&o, &err);
     if (h) {
         if (nvb_host_has_nvidia(h))

@@ -291,8 +291,8 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         }
     }
     /* Every vendor: the other drivers' GPUs first, so that a host with them and without
-     * NVIDIA's driver can be described (allow_no_nvidia) rather than refused. */
-    if (nvb_discover_drm_gpus(&d, err) < 0)
+     * NVIDIA's driver can be described (every_vendor) rather than refused. */
+    if (opts->every_vendor && nvb_discover_drm_gpus(&d, err) < 0)
         goto fail;
     /* ---- WSL2 (host/wsl2.c): no NVIDIA kernel driver, the Windows one through /dev/dxg. ----
      * Taken only without /proc/driver/nvidia: a host with the Linux driver stays a Linux host. */
@@ -305,7 +305,7 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
     } else {
         nvb_err drv_err = {0};
         if (read_driver(&d, &drv_err) < 0) {
-            if (drv_err.exit_code == NVB_EXIT_NO_DRIVER && opts->allow_no_nvidia && h->n_drm_gpus) {
+            if (drv_err.exit_code == NVB_EXIT_NO_DRIVER && opts->every_vendor && h->n_drm_gpus) {
                 discovery_clear(&d);
                 return h; /* vendors only: no NVIDIA driver, GPU, node or file */
             }

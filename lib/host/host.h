@@ -122,7 +122,8 @@ typedef struct nvb_host {
     size_t n_comps, cap_comps;
     nvb_strv warnings;           /* non-fatal findings, e.g. a /proc/devices mismatch */
     /* GPUs of other drivers (vendors): ordered by kind, then index. driver_version is NULL
-     * and n_gpus 0 when the host has these and no NVIDIA driver (allow_no_nvidia). */
+     * and n_gpus 0 when the host has these and no NVIDIA driver (every_vendor). Empty
+     * unless discovery asked for every vendor. */
     nvb_drm_gpu *drm_gpus;
     size_t n_drm_gpus;
 } nvb_host;
@@ -140,10 +141,11 @@ typedef struct nvb_discover_opts {
     /* Leave out the GPUs' PCI vendor/device ids and NUMA node (vendor_id, device_id 0,
      * numa_node -1): nothing a container's edits need, and two sysfs reads per GPU. */
     bool skip_pci_details;
-    /* Every vendor: a host without the NVIDIA driver (no /proc/driver/nvidia/version) that
-     * shows GPUs of other drivers is discovered (driver_version NULL, no NVIDIA GPU) rather
-     * than refused with NVB_EXIT_NO_DRIVER. For the commands that serve every vendor. */
-    bool allow_no_nvidia;
+    /* Every vendor: also discover the GPUs of other drivers (h->drm_gpus), and describe a
+     * host without the NVIDIA driver (no /proc/driver/nvidia/version) that has some
+     * (driver_version NULL, no NVIDIA GPU) rather than refuse it with NVB_EXIT_NO_DRIVER. For
+     * the commands that serve every vendor; the NVIDIA-only paths (the runtime shim) skip it. */
+    bool every_vendor;
 } nvb_discover_opts;
 
 /* Discover the host; on failure err says what, where and why (exit code inside). */
