@@ -77,6 +77,21 @@ static int apply_grant(const nvb_isolation_grant *g, const nvb_run_info *info, n
     return 0;
 }
 
+/* The shim claims at create (docker through nvbind-runtime): here only whether the GPUs are
+ * free, by the same rules (waiting as --wait says), so that a GPU held by another container
+ * fails with nvbind's own message and NVB_EXIT_BUSY before docker starts anything. A claim
+ * taken and given straight back, unaudited: the shim's create writes the audit line. */
+static int check_free(nvb_isolation_request *rq, nvb_err *err)
+{
+    nvb_isolation_grant trial = {0};
+    rq->audit_log = "";
+    int r = nvb_isolation_acquire(rq, &trial, err);
+    if (r == 0)
+        nvb_isolation_release(&trial, NULL);
+    nvb_isolation_grant_clear(&trial);
+    return r < 0 ? -1 : 0;
+}
+
 int nvb_run_isolation_before_start(void *ctx, const nvb_run_info *info, nvb_err *err)
 {
     nvb_run_isolation *iso = ctx;
@@ -109,6 +124,8 @@ int nvb_run_isolation_before_start(void *ctx, const nvb_run_info *info, nvb_err 
     };
     rq.profile = info->profile;
     rq.wait_seconds = iso->wait_seconds;
+    if (info->runtime_claims)
+        return check_free(&rq, err);
     if (nvb_isolation_acquire(&rq, &iso->grant, err) < 0)
         return -1;
     iso->held = true;
