@@ -4,6 +4,7 @@
 #include "policy/cdi_generate.h"
 #include "policy/profiles.h"
 #include "runtime/compose.h"
+#include "runtime/docker_api.h"
 #include "runtime/foreground.h"
 #include "runtime/oci_bundle.h"
 #include "runtime/shell.h"
@@ -14,6 +15,7 @@
 #include "util/spawn.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -238,13 +240,9 @@ static int run_engine(run_state *s, const nvb_strv *argv, const char *kind, bool
                     name, status, status == ENGINE_NOT_FOUND ? ": its command was not found" : "");
 }
 
-/* Run `docker SUB --format '{{json .}}'` into out; an error names the daemon's complaint. */
-static int docker_probe(run_state *s, const char *sub, const char *format, char *out, size_t len, nvb_err *err)
+/* A failed `docker SUB` probe whose output is out: the error names the daemon's complaint. */
+static int docker_probe_failed(const run_state *s, const char *sub, int rc, char *out, nvb_err *err)
 {
-    char *argv[] = {s->exe, (char *)sub, (char *)"--format", (char *)format, NULL};
-    int rc = nvb_run_capture(argv, 20000, out, len);
-    if (rc == 0)
-        return 0;
     /* The daemon's complaint is the last non-empty line (the client's part comes first); one
      * line of it. */
     char *end = out + strlen(out);
@@ -262,7 +260,7 @@ static int docker_probe(run_state *s, const char *sub, const char *format, char 
 /* The route's one line on stderr: why the legacy form, and who keeps the claims. */
 static void say_docker_route(const run_state *s, const char *cdi_why, const char *shim_why)
 {
-    if (!s->docker_cdi)
+    if (cdi_why && !s->docker_cdi)
         fprintf(stderr, "nvbind: %s\n", cdi_why);
     if (shim_why)
         fprintf(stderr, "nvbind: %s\n", shim_why);
@@ -274,6 +272,10 @@ static void say_docker_route(const run_state *s, const char *cdi_why, const char
  * else why not. */
 static const char *shim_refusal(const run_state *s)
 {
+    const nvb_strv *extra = &s->cfg->runtime.extra_args;
+    for (size_t i = 0; i < extra->n; i++)
+        if (strcmp(extra->v[i], "--runtime") == 0 || strncmp(extra->v[i], "--runtime=", 10) == 0)
+            return "[runtime] extra_args choose docker's runtime themselves";
     if (!nvb_shim_env_request_allowed(s->cfg, false))
         return "[security] does not let nvbind-runtime honour NVIDIA_VISIBLE_DEVICES from an unprivileged container";
     if (s->isolation != s->cfg->capsule.isolation_level)
@@ -281,31 +283,70 @@ static const char *shim_refusal(const run_state *s)
     return NULL;
 }
 
-/* docker version and docker info (templates every client knows: clients before 25 reject
- * {{.CDISpecDirs}}) -> CDI or the legacy form (nvb_docker_cdi_decide), and whether the daemon
- * runs nvbind-runtime (nvb_docker_shim_runtime): then the container starts through it and its
- * claims are the shim's, taken again at every `docker start`. Runs before any claim. */
+/* docker version and docker info through the client, both at once (templates every client
+ * knows: clients before 25 reject {{.CDISpecDirs}}); info may be NULL. */
+static int probe_client(run_state *s, char *version, size_t vlen, char *info, size_t ilen, nvb_err *err)
+{
+    char *version_argv[] = {s->exe, (char *)"version", (char *)"--format", (char *)nvb_docker_version_format, NULL};
+    char *info_argv[] = {s->exe, (char *)"info", (char *)"--format", (char *)nvb_docker_info_format, NULL};
+    nvb_capture probes[] = {{.argv = version_argv, .out = version, .outlen = vlen},
+                            {.argv = info_argv, .out = info, .outlen = ilen}};
+    nvb_run_capture_all(probes, info ? 2 : 1, 20000);
+    if (probes[0].rc != 0)
+        return docker_probe_failed(s, "version", probes[0].rc, version, err);
+    if (info && probes[1].rc != 0)
+        return docker_probe_failed(s, "info", probes[1].rc, info, err);
+    return 0;
+}
+
+/* The daemon's /info straight from its socket (docker_api.h), with its major version from
+ * ServerVersion; false where the client must be asked. */
+static bool probe_daemon(char *info, size_t len, int *server)
+{
+    char sock[256];
+    if (nvb_docker_api_socket(sock, sizeof sock) < 0 || nvb_docker_api_get(sock, "/info", info, len, 20000) < 0)
+        return false;
+    json_error_t je;
+    json_t *doc = json_loads(info, JSON_DISABLE_EOF_CHECK, &je);
+    const char *v = json_string_value(json_object_get(doc, "ServerVersion"));
+    *server = v ? atoi(v) : 0;
+    json_decref(doc);
+    return *server > 0;
+}
+
+/* Which way the container goes (docker_cdi, docker_shim), from the daemon's info and versions:
+ * whether it runs nvbind-runtime (nvb_docker_shim_runtime): then the container starts through
+ * it and its claims are the shim's, taken again at every `docker start`; else CDI names or
+ * the legacy flags (nvb_docker_cdi_decide). The daemon is asked over its socket where nvbind
+ * can tell which one the client uses, else through the client; the client's own version only
+ * when it matters (CDI names need a 25 client and a 25 daemon). Runs before any claim. */
 static int probe_docker(run_state *s, nvb_err *err)
 {
-    char version[16384], info[65536];
-    if (docker_probe(s, "version", nvb_docker_version_format, version, sizeof version, err) < 0 ||
-        docker_probe(s, "info", nvb_docker_info_format, info, sizeof info, err) < 0)
-        return -1;
+    char version[16384] = "", info[65536];
     int client = 0, server = 0;
-    nvb_docker_majors(version, &client, &server);
+    bool direct = probe_daemon(info, sizeof info, &server);
+    if (!direct && probe_client(s, version, sizeof version, info, sizeof info, err) < 0)
+        return -1;
+    if (!direct)
+        nvb_docker_majors(version, &client, &server);
+    bool claims = s->o->name_containers && !nvb_selection_empty(&s->sel);
+    char name[sizeof s->docker_shim];
+    const char *refused = NULL;
+    if (claims && nvb_docker_shim_runtime(info, name, sizeof name) && !(refused = shim_refusal(s))) {
+        snprintf(s->docker_shim, sizeof s->docker_shim, "%s", name);
+        return 0; /* no CDI and no legacy flags: the shim edits the bundle */
+    }
+    if (direct && server >= 25 && probe_client(s, version, sizeof version, NULL, 0, err) < 0)
+        return -1;
+    if (direct && server >= 25)
+        nvb_docker_majors(version, &client, &server);
+    else if (direct)
+        client = server; /* a daemon before 25 has no CDI, whatever the client */
     _cleanup_free_ char *daemon_json = nvb_read_file("/etc/docker/daemon.json", 1 << 20, NULL);
     char why[512], shim_why[768];
     bool both_25 = client >= 25 && server >= 25;
     s->docker_cdi = nvb_docker_cdi_decide(client, server, both_25 ? info : NULL, spec_dir(s), daemon_json, why, sizeof why);
-    bool claims = s->o->name_containers && !nvb_selection_empty(&s->sel);
     if (!claims) {
-        say_docker_route(s, why, NULL);
-        return 0;
-    }
-    char name[sizeof s->docker_shim];
-    const char *refused = NULL;
-    if (nvb_docker_shim_runtime(info, name, sizeof name) && !(refused = shim_refusal(s))) {
-        snprintf(s->docker_shim, sizeof s->docker_shim, "%s", name);
         say_docker_route(s, why, NULL);
         return 0;
     }
