@@ -96,7 +96,7 @@ static ssize_t read_all(int fd, char *out, size_t len, unsigned timeout_ms)
     return (ssize_t)n;
 }
 
-int nvb_docker_api_get(const char *socket_path, const char *what, char *out, size_t len, unsigned timeout_ms)
+int nvb_docker_api_send(const char *socket_path, const char *what)
 {
     int fd = connect_unix(socket_path);
     if (fd < 0)
@@ -105,16 +105,32 @@ int nvb_docker_api_get(const char *socket_path, const char *what, char *out, siz
     int rl = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: docker\r\nUser-Agent: nvbind\r\n\r\n", what);
     /* send, not write: a daemon that hung up must not end nvbind with SIGPIPE. The request is
      * far below a socket buffer, so one call sends it whole or fails. */
-    bool sent = rl > 0 && (size_t)rl < sizeof req && send(fd, req, (size_t)rl, MSG_NOSIGNAL) == rl;
-    ssize_t n = sent ? read_all(fd, out, len, timeout_ms) : -1;
+    if (rl <= 0 || (size_t)rl >= sizeof req || send(fd, req, (size_t)rl, MSG_NOSIGNAL) != rl) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int nvb_docker_api_receive(int fd, char *out, size_t len, unsigned timeout_ms)
+{
+    if (fd < 0)
+        return -1;
+    ssize_t n = read_all(fd, out, len, timeout_ms);
     close(fd);
     if (n < 0)
         return -1;
     /* "HTTP/1.x 200 OK\r\n...\r\n\r\nBODY" */
     char *body = strstr(out, "\r\n\r\n");
-    if (strncmp(out, "HTTP/1.", 7) != 0 || strlen(out) < 12 || strncmp(out + 8, " 200", 4) != 0 || !body)
+    int status = 0;
+    if (strncmp(out, "HTTP/1.", 7) != 0 || sscanf(out + 8, " %3d", &status) != 1 || status < 100 || !body)
         return -1;
     body += 4;
     memmove(out, body, strlen(body) + 1);
-    return 0;
+    return status == 200 ? 0 : status;
+}
+
+int nvb_docker_api_get(const char *socket_path, const char *what, char *out, size_t len, unsigned timeout_ms)
+{
+    return nvb_docker_api_receive(nvb_docker_api_send(socket_path, what), out, len, timeout_ms);
 }

@@ -13,6 +13,12 @@
 int nvb_docker_api_socket(char *path, size_t len);
 
 /* GET `what` (e.g. "/info") from the daemon at socket within timeout_ms: 0 with the JSON body
- * in out (NUL-terminated), -1 for anything else (no daemon, a status other than 200, a body
- * larger than out). */
+ * in out (NUL-terminated); the HTTP status when it is not 200 (404: no such container), the
+ * body in out; -1 when no answer came (no daemon, not HTTP, a reply larger than out). */
 int nvb_docker_api_get(const char *socket_path, const char *what, char *out, size_t len, unsigned timeout_ms);
+
+/* The same in two halves, so the daemon works while the caller does: send the request (a
+ * connected socket, or -1 when the daemon is not there), later receive the reply (as
+ * nvb_docker_api_get returns; fd -1 gives -1). receive closes fd. */
+int nvb_docker_api_send(const char *socket_path, const char *what);
+int nvb_docker_api_receive(int fd, char *out, size_t len, unsigned timeout_ms);

@@ -47,6 +47,8 @@ typedef struct run_state {
     int docker_cdi;            /* docker: 1 CDI names, 0 the legacy flags (probe_docker) */
     char docker_shim[128];     /* docker: the daemon's name for nvbind-runtime when it runs the
                                 * container (it claims at every create); "" when not */
+    int docker_info_fd;        /* docker: GET /info sent to the daemon's socket, its reply
+                                * read by probe_docker (the daemon answers meanwhile); -1 */
 } run_state;
 
 static const char *spec_dir(const run_state *s)
@@ -299,12 +301,21 @@ static int probe_client(run_state *s, char *version, size_t vlen, char *info, si
     return 0;
 }
 
-/* The daemon's /info straight from its socket (docker_api.h), with its major version from
- * ServerVersion; false where the client must be asked. */
-static bool probe_daemon(char *info, size_t len, int *server)
+/* Ask the daemon's socket for /info (docker_api.h) while discovery runs: the daemon takes tens
+ * of ms to gather it. -1 where the client must be asked. */
+static int ask_daemon(void)
 {
     char sock[256];
-    if (nvb_docker_api_socket(sock, sizeof sock) < 0 || nvb_docker_api_get(sock, "/info", info, len, 20000) < 0)
+    return nvb_docker_api_socket(sock, sizeof sock) < 0 ? -1 : nvb_docker_api_send(sock, "/info");
+}
+
+/* The daemon's /info (ask_daemon's reply), with its major version from ServerVersion; false
+ * where the client must be asked. */
+static bool probe_daemon(run_state *s, char *info, size_t len, int *server)
+{
+    int fd = s->docker_info_fd;
+    s->docker_info_fd = -1;
+    if (nvb_docker_api_receive(fd, info, len, 20000) != 0)
         return false;
     json_error_t je;
     json_t *doc = json_loads(info, JSON_DISABLE_EOF_CHECK, &je);
@@ -324,7 +335,7 @@ static int probe_docker(run_state *s, nvb_err *err)
 {
     char version[16384] = "", info[65536];
     int client = 0, server = 0;
-    bool direct = probe_daemon(info, sizeof info, &server);
+    bool direct = probe_daemon(s, info, sizeof info, &server);
     if (!direct && probe_client(s, version, sizeof version, info, sizeof info, err) < 0)
         return -1;
     if (!direct)
@@ -583,7 +594,7 @@ static int add_user_env(run_state *s, nvb_err *err)
 
 int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
 {
-    run_state s = {.cfg = cfg, .o = o, .out = o->dry_run_out ? o->dry_run_out : stdout};
+    run_state s = {.cfg = cfg, .o = o, .out = o->dry_run_out ? o->dry_run_out : stdout, .docker_info_fd = -1};
     int r = pick_engine(&s, err);
     if (r == 0 && o->isolation && nvb_isolation_parse(o->isolation, &s.isolation) < 0)
         r = nvb_errf(err, NVB_EXIT_USAGE, "unknown isolation '%s' (expected shared, exclusive or virtual)",
@@ -598,6 +609,8 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
         r = split_args(&s, err);
     if (r == 0)
         r = find_engine(&s, err);
+    if (r == 0 && docker_run)
+        s.docker_info_fd = ask_daemon();
     if (r == 0 && nvb_engine_is_oci(s.engine))
         r = nvb_bundle_check_rootfs(s.image, err);
     s.hook_path = cfg->cdi.hook_path ? cfg->cdi.hook_path : o->hook_path;
@@ -642,6 +655,8 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
     }
     if (started && o->after_exit && !o->dry_run)
         o->after_exit(o->hook_ctx, &info, r);
+    if (s.docker_info_fd >= 0)
+        close(s.docker_info_fd); /* a run that failed before probe_docker */
     nvb_gpu_plan_clear(&s.plan);
     nvb_selection_clear(&s.sel);
     nvb_host_free(s.host);

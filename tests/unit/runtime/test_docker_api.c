@@ -100,6 +100,9 @@ static void test_get(void **unused)
     assert_string_equal(out, "{\"ServerVersion\":\"20.10.24\"}\n");
     waitpid(p, NULL, 0);
     p = serve_once(sock, "HTTP/1.0 404 Not Found\r\n\r\n{\"message\":\"page not found\"}");
+    assert_int_equal(nvb_docker_api_get(sock, "/info", out, sizeof out, 5000), 404);
+    waitpid(p, NULL, 0);
+    p = serve_once(sock, "SSH-2.0-OpenSSH_9.2\r\n");
     assert_int_equal(nvb_docker_api_get(sock, "/info", out, sizeof out, 5000), -1);
     waitpid(p, NULL, 0);
     /* Larger than the buffer: no half document. */
