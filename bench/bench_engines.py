@@ -39,6 +39,32 @@ runs, so single results within that band are noise):
   nvbind run's own work                             +50 ms (audit log on disk), then on tmpfs
                                                     +37, +26 ms; less its two /bin/true
                                                     children +23, +12 ms (/bin/true: 6-7 ms)
+
+Measured again (2026-12-03, one run of --runs 5 each, load average 12-15 on the 2 cores: a
+container start took 1-4 s and identical cases moved by +-25 %), Debian's 20.10 client:
+                                          before               after (the daemon asked
+                                          (client probed       over its socket)
+                                          twice in a row)
+  docker + shim, no request               +24.5 %              -10.5 %
+  docker + shim, NVIDIA_VISIBLE_DEVICES=0 +17.2 % (+581 ms)    +22.0 % (+523 ms)
+  nvbind run --runtime docker --gpu 0     +112.6 % (+3245 ms)  +27.5 % (+737 ms)   (now
+                                          through the shim, which this dockerd registers)
+  ctr + shim, no request                  +8.8 %               -25.9 %
+  ctr + shim, NVIDIA_VISIBLE_DEVICES=0    +84.2 % (+870 ms)    +39.5 % (+522 ms)
+  nvbind run's own work (docker=/bin/true) 156 ms (+138; less   through the shim 73.6 ms
+                                          two children +103)   (+69.5; less one child +65.5);
+                                                               own claims 81.4 ms (+79)
+  ... its own CPU time (perf stat          -                    through the shim +6.9 ms,
+      --no-inherit, less /bin/true's)                          own claims +12.8 ms
+Then with the /info request sent before discovery and the init asked of the socket (--own-only,
+load average 16: /bin/true took 24 ms): through the shim 195 ms (+171), own claims 265 ms
+(+238); own CPU +7.3 and +13.1 ms. Since nvbind asks the daemon itself, these wall times hold
+the daemon's answer to GET /info (which the /bin/true client of the first rows never gave),
+and on this machine they follow its load more than anything nvbind does.
+The wall time left is waiting, not work: nvbind's own CPU is under 7 ms on the shim route,
+and the shim's create with a GPU request is 10-13 ms of CPU (perf stat, the real runtime
+replaced by /bin/true), most of it in the kernel (exec, page faults, ~500 system calls of
+discovery), 1 % of a one-second container start.
 """
 import argparse
 import os
@@ -103,6 +129,10 @@ def bench_docker(a, tmp, env, shim, nvbind):
     base = f"{a.docker} run --rm --network none {image} true"
     shim_none = f"{a.docker} run --rm --network none --runtime nvbind {image} true"
     shim_run = f"{a.docker} run --rm --network none --runtime nvbind -e NVIDIA_VISIBLE_DEVICES=0 {image} true"
+    run = f"{nvbind} run --runtime docker --gpu 0 {image} true"
+    if a.own_only:
+        own_work(a, tmp, denv, env, d, run)
+        return
     if check(shim_none.split(), denv, "docker run --runtime nvbind"):
         b, v = abba(base, shim_none, a.runs, denv, WARMUP)
         report("docker run --runtime nvbind, no request", "docker run --rm", b, v, "<= +5 %")
@@ -112,7 +142,6 @@ def bench_docker(a, tmp, env, shim, nvbind):
     # nvbind run probes the daemon with `docker info --format`; a client that cannot answer
     # the probe fails the run (exit 7): then the case is timed with the newer client, when
     # there is one, on both sides.
-    run = f"{nvbind} run --runtime docker --gpu 0 {image} true"
     for client in dict.fromkeys([a.docker, NEWER_DOCKER]):
         if not os.path.exists(client):
             continue
@@ -124,17 +153,50 @@ def bench_docker(a, tmp, env, shim, nvbind):
             report("nvbind run --runtime docker --gpu 0", "docker run --rm", b, v)
             break
 
-    # nvbind run's own work: docker replaced by /bin/true (its `docker info` probe answers
-    # nothing, so nvbind takes the explicit --device/--volume path, the one a 20.10 daemon gets).
+    own_work(a, tmp, denv, env, d, run)
+
+
+def own_work(a, tmp, denv, env, d, run):
+    """nvbind run's own work: the docker client replaced by /bin/true. nvbind asks the daemon
+    itself over its socket, so the route is the real one: through the shim (this dockerd
+    registers it: one child, `docker run`), and with nvbind's own claims (the suite's plain
+    20.10 dockerd: one child, `docker run`; the container's init is asked of the socket)."""
     fake_bin = os.path.join(tmp, "fakebin")
     os.makedirs(fake_bin)
     os.symlink("/bin/true", os.path.join(fake_bin, "docker"))
-    fenv = dict(denv, PATH=fake_bin + ":" + env["PATH"])
-    m = medians(["/bin/true", run], a.runs * 10, fenv, WARMUP * 5)
-    report("nvbind run's own work, docker = /bin/true", "/bin/true", m[0], m[1], "<= 5 ms added")
-    # It starts two of those stand-ins (the `docker info` probe, then `docker run`); on a busy
-    # machine a process start is several ms: what is left without them is nvbind's own.
-    print(f"{'... less its two /bin/true children':<44} added {(m[1] - 3 * m[0]) * 1e3:+7.2f} ms", flush=True)
+    plain = daemons.docker_daemon()
+    for what, host, children in (("through the shim", d.host, 1), ("own claims, legacy form", plain.host, 1)):
+        fenv = dict(denv, PATH=fake_bin + ":" + env["PATH"], DOCKER_HOST=host)
+        m = medians(["/bin/true", run], a.runs * 10, fenv, WARMUP * 5)
+        report(f"nvbind run's own work, {what}", "/bin/true", m[0], m[1], "<= 5 ms added")
+        # On a busy machine a process start is several ms: what is left without the stand-ins
+        # it waits for is nvbind's own.
+        print(f"{'... less its ' + str(children) + ' /bin/true children':<44} added "
+              f"{(m[1] - (children + 1) * m[0]) * 1e3:+7.2f} ms", flush=True)
+        cpu = own_cpu_ms(run.split(), fenv, a.runs * 10)
+        if cpu:
+            print(f"{'... its own CPU time (perf, not children)':<44} median {cpu[1]:8.2f} ms   /bin/true "
+                  f"{cpu[0]:8.2f} ms   added {cpu[1] - cpu[0]:+7.2f} ms", flush=True)
+
+
+def own_cpu_ms(argv, env, runs):
+    """Median task-clock (ms) of /bin/true and of argv's own process (perf stat --no-inherit:
+    its children not counted), or None without a working perf. Unlike wall time, the CPU a
+    process spends does not grow with the waits a loaded machine adds."""
+    if not shutil.which("perf"):
+        return None
+    out = []
+    for cmd in (["/bin/true"], argv):
+        times = []
+        for _ in range(runs):
+            r = subprocess.run(["perf", "stat", "--no-inherit", "-x,", "-e", "task-clock", *cmd], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            line = [x for x in r.stderr.splitlines() if x.endswith("task-clock") or ",task-clock," in x]
+            if r.returncode != 0 or not line:
+                return None
+            times.append(float(line[-1].split(",")[0]))
+        out.append(sorted(times)[len(times) // 2])
+    return out
 
 
 def bench_ctr(a, tmp, env, shim):
@@ -161,6 +223,7 @@ def main():
     ap.add_argument("--nvbind", required=True)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--docker", default=daemons.DOCKER_CLI)
+    ap.add_argument("--own-only", action="store_true", help="only nvbind run's own work (no container starts timed)")
     a = ap.parse_args()
     nvbind = os.path.abspath(a.nvbind)
     shim = os.path.join(os.path.dirname(nvbind), "nvbind-runtime")
@@ -188,7 +251,8 @@ def main():
         os.environ.update(NVBIND_ROOT=root, NVBIND_CONFIG=config)
         env = dict(os.environ)
         bench_docker(a, tmp, env, shim, nvbind)
-        bench_ctr(a, tmp, env, shim)
+        if not a.own_only:
+            bench_ctr(a, tmp, env, shim)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(state, ignore_errors=True)

@@ -278,3 +278,39 @@ int nvb_docker_cdi_decide(int client, int server, const char *info_json, const c
     json_decref(dirs);
     return r;
 }
+
+/* ---- nvbind's shim among docker's runtimes ------------------------------------------------- */
+
+/* A path whose last component is nvbind-runtime, or a wrapper named after it as
+ * docs/runtime.md shows one ("nvbind-runtime-docker", setting NVBIND_CONFIG first). */
+static bool is_shim_path(const char *path)
+{
+    static const char shim[] = "nvbind-runtime";
+    if (!path)
+        return false;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    return strncmp(base, shim, sizeof shim - 1) == 0 && (base[sizeof shim - 1] == '\0' || base[sizeof shim - 1] == '-');
+}
+
+int nvb_docker_shim_runtime(const char *info_json, char *name, size_t len)
+{
+    json_error_t je;
+    json_t *info = info_json ? json_loads(info_json, JSON_DISABLE_EOF_CHECK, &je) : NULL;
+    const char *key;
+    json_t *rt;
+    int found = 0;
+    /* The name docker's own `--runtime` takes: should several point at the shim, the shortest,
+     * then the first in byte order, so the choice does not depend on the daemon's order. */
+    json_object_foreach(json_object_get(info, "Runtimes"), key, rt)
+    {
+        if (!is_shim_path(json_string_value(json_object_get(rt, "path"))) || strlen(key) >= len || !*key)
+            continue;
+        size_t kl = strlen(key), nl = found ? strlen(name) : 0;
+        if (!found || kl < nl || (kl == nl && strcmp(key, name) < 0))
+            snprintf(name, len, "%s", key);
+        found = 1;
+    }
+    json_decref(info);
+    return found;
+}

@@ -74,3 +74,11 @@ int nvb_docker_majors(const char *version_json, int *client, int *server);
  * /var/run/cdi. Returns 1 for CDI, 0 for the legacy form; why says which and why (one line). */
 int nvb_docker_cdi_decide(int client_major, int server_major, const char *info_json, const char *spec_dir,
                           const char *daemon_json, char *why, size_t len);
+
+/* The name under which docker's daemon runs nvbind's OCI runtime shim: a runtime of `docker
+ * info`'s Runtimes ({"nvbind": {"path": "/usr/bin/nvbind-runtime"}}) whose path's last
+ * component is nvbind-runtime or a wrapper's nvbind-runtime-SUFFIX. With it the shim
+ * claims GPUs at every create of the container (run, start, restart) and gives them back at
+ * delete. Returns 1 with name set (the shortest such name), 0 when there is none or info_json
+ * is not JSON. */
+int nvb_docker_shim_runtime(const char *info_json, char *name, size_t len);

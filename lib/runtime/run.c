@@ -1,19 +1,23 @@
 #include "runtime/plan_nvidia.h"
+#include "config/values.h"
 #include "runtime/run.h"
 #include "policy/cdi_generate.h"
 #include "policy/profiles.h"
 #include "policy/vendor_spec.h"
 #include "runtime/compose.h"
+#include "runtime/docker_api.h"
 #include "runtime/foreground.h"
 #include "runtime/oci_bundle.h"
 #include "runtime/run_vendor.h"
 #include "runtime/shell.h"
+#include "runtime/shim.h"
 #include "runtime/spec_install.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/spawn.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,6 +49,11 @@ typedef struct run_state {
     nvb_strv vendor_names;     /* their CDI names */
     nvb_edits vendor_nodes;    /* their device nodes, plan.devices once the plan is built */
     const nvb_run_info *info;  /* for engine_started */
+    int docker_cdi;            /* docker: 1 CDI names, 0 the legacy flags (probe_docker) */
+    char docker_shim[128];     /* docker: the daemon's name for nvbind-runtime when it runs the
+                                * container (it claims at every create); "" when not */
+    int docker_info_fd;        /* docker: GET /info sent to the daemon's socket, its reply
+                                * read by probe_docker (the daemon answers meanwhile); -1 */
 } run_state;
 
 static const char *spec_dir(const run_state *s)
@@ -121,13 +130,18 @@ static int refuse_detach(const run_state *s, nvb_err *err)
 {
     if (nvb_engine_is_oci(s->engine))
         return 0; /* runc and crun get no extra_args */
+    if (s->docker_shim[0])
+        return 0; /* the shim's claims follow the container, attached or not */
     const char *arg = nvb_engine_detach_arg(&s->cfg->runtime.extra_args);
     if (!arg)
         return 0;
     return nvb_errf(err, NVB_EXIT_CONFIG,
                     "%s: [runtime] extra_args: \"%s\" detaches the container, which would keep its GPUs without a "
-                    "claim; nvbind run stays in the foreground (remove it)",
-                    nvb_config_origin(s->cfg, "runtime.extra_args"), arg);
+                    "claim; nvbind run stays in the foreground (remove it%s)",
+                    nvb_config_origin(s->cfg, "runtime.extra_args"), arg,
+                    s->engine == NVB_ENGINE_DOCKER ? ", or register nvbind-runtime with `nvbind runtime configure "
+                                                     "--runtime docker`, whose claims follow the container"
+                                                   : "");
 }
 
 static int find_engine(run_state *s, nvb_err *err)
@@ -240,13 +254,9 @@ static int run_engine(run_state *s, const nvb_strv *argv, const char *kind, bool
                     name, status, status == ENGINE_NOT_FOUND ? ": its command was not found" : "");
 }
 
-/* Run `docker SUB --format '{{json .}}'` into out; an error names the daemon's complaint. */
-static int docker_probe(run_state *s, const char *sub, const char *format, char *out, size_t len, nvb_err *err)
+/* A failed `docker SUB` probe whose output is out: the error names the daemon's complaint. */
+static int docker_probe_failed(const run_state *s, const char *sub, int rc, char *out, nvb_err *err)
 {
-    char *argv[] = {s->exe, (char *)sub, (char *)"--format", (char *)format, NULL};
-    int rc = nvb_run_capture(argv, 20000, out, len);
-    if (rc == 0)
-        return 0;
     /* The daemon's complaint is the last non-empty line (the client's part comes first); one
      * line of it. */
     char *end = out + strlen(out);
@@ -261,24 +271,160 @@ static int docker_probe(run_state *s, const char *sub, const char *format, char 
     return nvb_errf(err, NVB_EXIT_RUNTIME, "docker %s failed (exit status %d): %s", sub, rc, out);
 }
 
-/* docker version (and info when both ends are 25+) -> CDI or not (see nvb_docker_cdi_decide).
- * Only templates every client knows: clients before 25 reject {{.CDISpecDirs}}. */
-static int docker_uses_cdi(run_state *s, nvb_err *err)
+/* The route's one line on stderr: why the legacy form, and who keeps the claims. */
+static void say_docker_route(const run_state *s, const char *cdi_why, const char *shim_why)
 {
-    char out[16384];
-    if (docker_probe(s, "version", nvb_docker_version_format, out, sizeof out, err) < 0)
-        return -1;
+    if (cdi_why && !s->docker_cdi)
+        fprintf(stderr, "nvbind: %s\n", cdi_why);
+    if (shim_why)
+        fprintf(stderr, "nvbind: %s\n", shim_why);
+}
+
+/* Whether nvbind-runtime, registered in the daemon as `shim`, can carry this run's request:
+ * through the container's environment (the one channel every docker has), at the level the
+ * shim claims at ([bolt.capsule] isolation_level of the same configuration). NULL when it can,
+ * else why not. */
+static const char *shim_refusal(const run_state *s)
+{
+    const nvb_strv *extra = &s->cfg->runtime.extra_args;
+    for (size_t i = 0; i < extra->n; i++)
+        if (strcmp(extra->v[i], "--runtime") == 0 || strncmp(extra->v[i], "--runtime=", 10) == 0)
+            return "[runtime] extra_args choose docker's runtime themselves";
+    if (!nvb_shim_env_request_allowed(s->cfg, false))
+        return "[security] does not let nvbind-runtime honour NVIDIA_VISIBLE_DEVICES from an unprivileged container";
+    if (s->isolation != s->cfg->capsule.isolation_level)
+        return "nvbind-runtime claims at [bolt.capsule] isolation_level, not at this run's --isolation";
+    return NULL;
+}
+
+/* docker version and docker info through the client, both at once (templates every client
+ * knows: clients before 25 reject {{.CDISpecDirs}}); info may be NULL. */
+static int probe_client(run_state *s, char *version, size_t vlen, char *info, size_t ilen, nvb_err *err)
+{
+    char *version_argv[] = {s->exe, (char *)"version", (char *)"--format", (char *)nvb_docker_version_format, NULL};
+    char *info_argv[] = {s->exe, (char *)"info", (char *)"--format", (char *)nvb_docker_info_format, NULL};
+    nvb_capture probes[] = {{.argv = version_argv, .out = version, .outlen = vlen},
+                            {.argv = info_argv, .out = info, .outlen = ilen}};
+    nvb_run_capture_all(probes, info ? 2 : 1, 20000);
+    if (probes[0].rc != 0)
+        return docker_probe_failed(s, "version", probes[0].rc, version, err);
+    if (info && probes[1].rc != 0)
+        return docker_probe_failed(s, "info", probes[1].rc, info, err);
+    return 0;
+}
+
+/* Ask the daemon's socket for /info (docker_api.h) while discovery runs: the daemon takes tens
+ * of ms to gather it. -1 where the client must be asked. */
+static int ask_daemon(void)
+{
+    char sock[256];
+    return nvb_docker_api_socket(sock, sizeof sock) < 0 ? -1 : nvb_docker_api_send(sock, "/info");
+}
+
+/* The daemon's /info (ask_daemon's reply), with its major version from ServerVersion; false
+ * where the client must be asked. */
+static bool probe_daemon(run_state *s, char *info, size_t len, int *server)
+{
+    int fd = s->docker_info_fd;
+    s->docker_info_fd = -1;
+    if (nvb_docker_api_receive(fd, info, len, 20000) != 0)
+        return false;
+    json_error_t je;
+    json_t *doc = json_loads(info, JSON_DISABLE_EOF_CHECK, &je);
+    const char *v = json_string_value(json_object_get(doc, "ServerVersion"));
+    *server = v ? atoi(v) : 0;
+    json_decref(doc);
+    return *server > 0;
+}
+
+/* Which way the container goes (docker_cdi, docker_shim), from the daemon's info and versions:
+ * whether it runs nvbind-runtime (nvb_docker_shim_runtime): then the container starts through
+ * it and its claims are the shim's, taken again at every `docker start`; else CDI names or
+ * the legacy flags (nvb_docker_cdi_decide). The daemon is asked over its socket where nvbind
+ * can tell which one the client uses, else through the client; the client's own version only
+ * when it matters (CDI names need a 25 client and a 25 daemon). Runs before any claim. */
+static int probe_docker(run_state *s, nvb_err *err)
+{
+    char version[16384] = "", info[65536];
     int client = 0, server = 0;
-    nvb_docker_majors(out, &client, &server);
-    bool want_info = client >= 25 && server >= 25;
-    if (want_info && docker_probe(s, "info", nvb_docker_info_format, out, sizeof out, err) < 0)
+    bool direct = probe_daemon(s, info, sizeof info, &server);
+    if (!direct && probe_client(s, version, sizeof version, info, sizeof info, err) < 0)
         return -1;
+    if (!direct)
+        nvb_docker_majors(version, &client, &server);
+    bool claims = s->o->name_containers && !nvb_selection_empty(&s->sel);
+    char name[sizeof s->docker_shim];
+    const char *refused = NULL;
+    if (claims && nvb_docker_shim_runtime(info, name, sizeof name) && !(refused = shim_refusal(s))) {
+        snprintf(s->docker_shim, sizeof s->docker_shim, "%s", name);
+        return 0; /* no CDI and no legacy flags: the shim edits the bundle */
+    }
+    if (direct && server >= 25 && probe_client(s, version, sizeof version, NULL, 0, err) < 0)
+        return -1;
+    if (direct && server >= 25)
+        nvb_docker_majors(version, &client, &server);
+    else if (direct)
+        client = server; /* a daemon before 25 has no CDI, whatever the client */
     _cleanup_free_ char *daemon_json = nvb_read_file("/etc/docker/daemon.json", 1 << 20, NULL);
-    char why[512];
-    int cdi = nvb_docker_cdi_decide(client, server, want_info ? out : NULL, spec_dir(s), daemon_json, why, sizeof why);
-    if (!cdi)
-        fprintf(stderr, "nvbind: %s\n", why);
-    return cdi;
+    char why[512], shim_why[768];
+    bool both_25 = client >= 25 && server >= 25;
+    s->docker_cdi = nvb_docker_cdi_decide(client, server, both_25 ? info : NULL, spec_dir(s), daemon_json, why, sizeof why);
+    if (!claims) {
+        say_docker_route(s, why, NULL);
+        return 0;
+    }
+    /* nvbind run's own claim: it follows this run, and then the container's init, but docker's
+     * own `docker start` runs nothing of nvbind's: say so once. */
+    static const char own[] =
+        "the GPU claims are nvbind run's own and end with this container's run; a later `docker start` will not take "
+        "them again (`nvbind runtime configure --runtime docker` registers nvbind-runtime, whose claims follow the "
+        "container)";
+    if (refused)
+        snprintf(shim_why, sizeof shim_why, "the daemon's runtime \"%s\" is nvbind-runtime, but %s: %s", name, refused,
+                 own);
+    else
+        snprintf(shim_why, sizeof shim_why, "docker does not run nvbind-runtime: %s", own);
+    say_docker_route(s, why, shim_why);
+    return 0;
+}
+
+/* The profile's driver capabilities as NVIDIA_DRIVER_CAPABILITIES (names the shim reads). */
+static int caps_env(unsigned caps, nvb_strv *env)
+{
+    _cleanup_free_ char *list = nvb_caps_string(caps);
+    return list ? nvb_strv_pushf(env, "NVIDIA_DRIVER_CAPABILITIES=%s", list) : -1;
+}
+
+/* docker run --runtime SHIM: the GPUs go to nvbind-runtime as NVIDIA_VISIBLE_DEVICES (it edits
+ * the bundle and claims at every create, the restarts included); the profile's variables, its
+ * own files and its driver capabilities (unless --env gives NVIDIA_DRIVER_CAPABILITIES) as
+ * flags and variables. The request variable comes last: docker keeps a variable's last value. */
+static int shim_argv(run_state *s, const nvb_engine_cmd *base, nvb_strv *argv, nvb_err *err)
+{
+    nvb_strv extra = {0}, env = {0};
+    nvb_engine_cmd c = *base;
+    const nvb_strv *given = c.extra_args;
+    _cleanup_free_ char *list = nvb_selection_describe(&s->sel);
+    bool user_caps = false;
+    for (size_t i = 0; i < s->plan.env.n; i++)
+        user_caps |= strncmp(s->plan.env.v[i], "NVIDIA_DRIVER_CAPABILITIES=", 27) == 0;
+    int r = list ? 0 : -1;
+    for (size_t i = 0; r == 0 && given && i < given->n; i++)
+        r = nvb_strv_push(&extra, given->v[i]);
+    for (size_t i = 0; r == 0 && i < s->plan.env.n; i++)
+        r = nvb_strv_push(&env, s->plan.env.v[i]);
+    if (r == 0 && (nvb_strv_push(&extra, "--runtime") < 0 || nvb_strv_push(&extra, s->docker_shim) < 0 ||
+                   (s->o->profile && !user_caps && caps_env(s->plan.caps, &env) < 0) ||
+                   nvb_strv_pushf(&env, "NVIDIA_VISIBLE_DEVICES=%s", list) < 0))
+        r = -1;
+    c.extra_args = &extra;
+    c.env = &env;
+    c.cdi_devices = NULL;
+    c.edits = &s->plan.extra;
+    r = r < 0 ? nvb_errf(err, NVB_EXIT_IO, "out of memory") : nvb_engine_argv_cdi(&c, argv, err);
+    nvb_strv_free(&extra);
+    nvb_strv_free(&env);
+    return r;
 }
 
 static int copy_names(nvb_strv *dst, const nvb_strv *src)
@@ -357,12 +503,14 @@ static int run_podman_docker(run_state *s, nvb_err *err)
             r = dry_print(s, &argv, err);
         if (r == 0 && docker)
             r = dry_print(s, &legacy_argv, err);
+    } else if (r == 0 && s->docker_shim[0]) {
+        r = shim_argv(s, &c, &argv, err);
+        if (r == 0)
+            r = run_engine(s, &argv, NVB_KIND_GPU, false, err);
     } else if (r == 0) {
-        int cdi = docker ? docker_uses_cdi(s, err) : 1;
+        int cdi = docker ? s->docker_cdi : 1;
         bool created = false;
-        if (cdi < 0)
-            r = -1;
-        else if (cdi && names.n)
+        if (cdi && names.n)
             r = install_spec(s, kind, NULL, &created, err);
         if (r == 0)
             r = cdi ? nvb_engine_argv_cdi(&c, &argv, err) : nvb_engine_argv_legacy(&legacy, &argv, err);
@@ -496,19 +644,23 @@ static int add_user_env(run_state *s, nvb_err *err)
 
 int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
 {
-    run_state s = {.cfg = cfg, .o = o, .out = o->dry_run_out ? o->dry_run_out : stdout};
+    run_state s = {.cfg = cfg, .o = o, .out = o->dry_run_out ? o->dry_run_out : stdout, .docker_info_fd = -1};
     int r = pick_engine(&s, err);
     if (r == 0 && o->isolation && nvb_isolation_parse(o->isolation, &s.isolation) < 0)
         r = nvb_errf(err, NVB_EXIT_USAGE, "unknown isolation '%s' (expected shared, exclusive or virtual)",
                      o->isolation);
     else if (r == 0 && !o->isolation)
         s.isolation = cfg->capsule.isolation_level;
-    if (r == 0)
+    /* docker: decided once the daemon has said whether nvbind-runtime runs the container. */
+    bool docker_run = r == 0 && s.engine == NVB_ENGINE_DOCKER && !o->dry_run;
+    if (r == 0 && !docker_run)
         r = refuse_detach(&s, err);
     if (r == 0)
         r = split_args(&s, err);
     if (r == 0)
         r = find_engine(&s, err);
+    if (r == 0 && docker_run)
+        s.docker_info_fd = ask_daemon();
     if (r == 0 && nvb_engine_is_oci(s.engine))
         r = nvb_bundle_check_rootfs(s.image, err);
     s.hook_path = cfg->cdi.hook_path ? cfg->cdi.hook_path : o->hook_path;
@@ -522,6 +674,10 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
         r = nvb_gpu_plan_build(&s.plan, cfg, s.host, &s.sel, o->profile, s.hook_path, err);
     if (r == 0 && o->env && !s.vendor_kind)
         r = add_user_env(&s, err);
+    if (r == 0 && docker_run)
+        r = probe_docker(&s, err);
+    if (r == 0 && docker_run)
+        r = refuse_detach(&s, err);
     /* Engines are named only for claims, which a dry run does not take: its command stays
      * the plain translation. */
     bool named = nvb_engine_is_oci(s.engine) || (o->name_containers && !o->dry_run);
@@ -529,7 +685,8 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
         make_container_id(&s);
     nvb_run_info info = {.engine = s.engine, .host = s.host, .sel = &s.sel, .plan = &s.plan,
                          .isolation = s.isolation, .profile = o->profile,
-                         .container_id = named ? s.container_id : NULL, .runtime_exe = s.exe};
+                         .container_id = named ? s.container_id : NULL, .runtime_exe = s.exe,
+                         .runtime_claims = s.docker_shim[0] != '\0'};
     s.info = &info;
     if (r == 0 && o->before_start && !o->dry_run && !s.vendor_kind) { /* claims: NVIDIA GPUs */
         r = o->before_start(o->hook_ctx, &info, err);
@@ -550,6 +707,8 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
     }
     if (started && o->after_exit && !o->dry_run && !s.vendor_kind)
         o->after_exit(o->hook_ctx, &info, r);
+    if (s.docker_info_fd >= 0)
+        close(s.docker_info_fd); /* a run that failed before probe_docker */
     nvb_gpu_plan_clear(&s.plan);
     nvb_selection_clear(&s.sel);
     nvb_strv_free(&s.vendor_names);

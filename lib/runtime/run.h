@@ -29,6 +29,10 @@ typedef struct nvb_run_info {
                                       * a name for the claims when name_containers (bolt names
                                       * its capsules itself, so it is not passed on); else NULL */
     const char *runtime_exe;         /* the engine's path */
+    bool runtime_claims;             /* docker through nvbind-runtime: the shim claims at every
+                                      * create of the container (run, start, restart) and gives
+                                      * back at delete; before_start only checks that the GPUs
+                                      * are free (and waits for them), holding nothing */
 } nvb_run_info;
 
 typedef struct nvb_run_opts {

@@ -1,10 +1,13 @@
 /* GPU claims for `nvbind run`: see run_isolation.h. */
 #include "runtime/run_isolation.h"
 #include "isolation/procid.h"
+#include "runtime/docker_api.h"
 #include "util/cleanup.h"
 #include "util/spawn.h"
 
+#include <ctype.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -77,6 +80,21 @@ static int apply_grant(const nvb_isolation_grant *g, const nvb_run_info *info, n
     return 0;
 }
 
+/* The shim claims at create (docker through nvbind-runtime): here only whether the GPUs are
+ * free, by the same rules (waiting as --wait says), so that a GPU held by another container
+ * fails with nvbind's own message and NVB_EXIT_BUSY before docker starts anything. A claim
+ * taken and given straight back, unaudited: the shim's create writes the audit line. */
+static int check_free(nvb_isolation_request *rq, nvb_err *err)
+{
+    nvb_isolation_grant trial = {0};
+    rq->audit_log = "";
+    int r = nvb_isolation_acquire(rq, &trial, err);
+    if (r == 0)
+        nvb_isolation_release(&trial, NULL);
+    nvb_isolation_grant_clear(&trial);
+    return r < 0 ? -1 : 0;
+}
+
 int nvb_run_isolation_before_start(void *ctx, const nvb_run_info *info, nvb_err *err)
 {
     nvb_run_isolation *iso = ctx;
@@ -109,6 +127,8 @@ int nvb_run_isolation_before_start(void *ctx, const nvb_run_info *info, nvb_err 
     };
     rq.profile = info->profile;
     rq.wait_seconds = iso->wait_seconds;
+    if (info->runtime_claims)
+        return check_free(&rq, err);
     if (nvb_isolation_acquire(&rq, &iso->grant, err) < 0)
         return -1;
     iso->held = true;
@@ -122,9 +142,48 @@ int nvb_run_isolation_before_start(void *ctx, const nvb_run_info *info, nvb_err 
     return 0;
 }
 
-/* docker's container init (its host pid) when the container runs, else 0. */
+/* Docker's container names: [A-Za-z0-9][A-Za-z0-9_.-]*, nothing a URL path must escape. */
+static bool plain_name(const char *name)
+{
+    if (!*name)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
+            return false;
+    return true;
+}
+
+/* The container's init from the daemon's socket (docker_api.h): its pid, 0 when it is not
+ * running or does not exist, -1 when the daemon could not be asked that way. */
+static pid_t docker_init_from_daemon(const char *name)
+{
+    char sock[256], path[512];
+    if (!plain_name(name) || nvb_docker_api_socket(sock, sizeof sock) < 0 ||
+        snprintf(path, sizeof path, "/containers/%s/json", name) >= (int)sizeof path)
+        return -1;
+    size_t len = 1 << 20; /* the legacy form's hundred mounts make a long document */
+    _cleanup_free_ char *doc = malloc(len);
+    int r = doc ? nvb_docker_api_get(sock, path, doc, len, 5000) : -1;
+    if (r == 404)
+        return 0;
+    if (r != 0)
+        return -1;
+    json_error_t je;
+    json_t *c = json_loads(doc, JSON_DISABLE_EOF_CHECK, &je);
+    json_t *state = json_object_get(c, "State");
+    json_int_t pid = json_is_true(json_object_get(state, "Running")) ? json_integer_value(json_object_get(state, "Pid")) : 0;
+    bool parsed = c != NULL;
+    json_decref(c);
+    return !parsed ? -1 : pid > 0 ? (pid_t)pid : 0;
+}
+
+/* docker's container init (its host pid) when the container runs, else 0: asked of the
+ * daemon's socket where nvbind knows it, else of `docker inspect`. */
 static pid_t docker_container_init(const char *exe, const char *name)
 {
+    pid_t direct = docker_init_from_daemon(name);
+    if (direct >= 0)
+        return direct;
     char *argv[] = {(char *)exe, (char *)"inspect", (char *)"--type", (char *)"container", (char *)"--format",
                     (char *)"{{.State.Pid}}", (char *)name, NULL};
     char out[64];

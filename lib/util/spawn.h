@@ -11,3 +11,16 @@ char *nvb_find_executable(const char *name);
  * Returns the exit status (0-255), 128+signal when killed, -1 when it could not start,
  * -2 when it ran past timeout_ms (it is killed). */
 int nvb_run_capture(char *const argv[], unsigned timeout_ms, char *out, size_t outlen);
+
+/* Several captures at once, all started before any is waited for (two probes of the same
+ * daemon cost one round trip's time, not two); each gets nvb_run_capture's result in rc and
+ * its output in out, all within one timeout_ms. At most NVB_CAPTURE_MAX (more are ignored). */
+#define NVB_CAPTURE_MAX 8
+typedef struct nvb_capture {
+    char *const *argv;
+    char *out;
+    size_t outlen;
+    size_t n;  /* bytes captured (private) */
+    int rc;    /* out: as nvb_run_capture returns */
+} nvb_capture;
+void nvb_run_capture_all(nvb_capture *c, size_t n, unsigned timeout_ms);

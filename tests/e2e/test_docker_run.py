@@ -196,6 +196,179 @@ class DockerRunClaims(unittest.TestCase):
                 self.d.docker("rm", "-f", name)
 
 
+# What dockerd runs as nvbind-runtime: the shim, on the fake host, with the test's configuration.
+# Named nvbind-runtime, as docker info's Runtimes must show it for nvbind run to use it.
+SHIM_WRAPPER = """#!/bin/sh
+export NVBIND_ROOT={root} NVBIND_CONFIG={config}
+exec {shim} "$@"
+"""
+
+
+class DockerRunThroughShim(unittest.TestCase):
+    """With nvbind-runtime registered in the daemon (`nvbind runtime configure --runtime
+    docker`), `nvbind run --runtime docker` starts the container through it: the shim claims
+    at every create, so `docker start` of a stopped container takes its GPU again."""
+
+    @classmethod
+    def setUpClass(cls):
+        daemons.docker_daemon()  # skips where dockerd/containerd are missing
+        cls.tmp = tempfile.mkdtemp(prefix="nvbind-docker-via-shim-")
+        cls.host = FakeHost(gpus=2, shuffle_minors=True)
+        cls.state = os.path.join(cls.tmp, "state")
+        common = (f'[isolation]\nstate_dir = "{cls.state}"\naudit_log = "{os.path.join(cls.tmp, "audit.log")}"\n'
+                  '[bolt.capsule]\nisolation_level = "exclusive"\n')
+        # Kept after it stops (--rm=false undoes nvbind's --rm), so that it can be started
+        # again; detached; the plain form for the second requests.
+        cls.kept = cls.config("kept.toml", ["--rm=false", "--network", "none"], common)
+        cls.detached = cls.config("detached.toml", ["-d", "--network", "none"], common)
+        cls.attached = cls.config("attached.toml", ["--network", "none"], common)
+        bindir = os.path.join(cls.tmp, "bin")
+        os.makedirs(bindir)
+        wrapper = os.path.join(bindir, "nvbind-runtime")
+        with open(wrapper, "w") as f:
+            f.write(SHIM_WRAPPER.format(root=cls.host.root, config=cls.attached,
+                                        shim=os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")))
+        os.chmod(wrapper, 0o755)
+        conf = os.path.join(cls.tmp, "daemon.json")
+        with open(conf, "w") as f:
+            f.write("{}\n")
+        run([NVBIND, "runtime", "configure", "--runtime", "docker", "--config", conf, "--runtime-path", wrapper],
+            check=True)
+        cls.d = daemons.extra_dockerd("dockerd-run-via-shim", conf)
+        cls.image = daemons.docker_import(cls.d, make_busybox_rootfs(os.path.join(cls.tmp, "rootfs")),
+                                          tag="nvbind-run-via-shim:latest")
+
+    @classmethod
+    def config(cls, name, extra_args, common):
+        path = os.path.join(cls.tmp, name)
+        with open(path, "w") as f:
+            f.write(f"[runtime]\nextra_args = {json.dumps(extra_args)}\n" + common)
+        return path
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.host.remove()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def argv(self, *cmd):
+        return [NVBIND, *self.host.args, "run", "--runtime", "docker", "--gpu", "0", "--isolation", "exclusive",
+                self.image, *cmd]
+
+    def env(self, config):
+        return {"DOCKER_HOST": self.d.host, "NVBIND_CONFIG": config}
+
+    def nvbind_run(self, config, *cmd):
+        return run(self.argv(*cmd), env=self.env(config), timeout=180)
+
+    def claims(self):
+        r = run([NVBIND, "claims", "--json", "--state-dir", self.state])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [(c["container"], c["mode"], c["device"]) for c in json.loads(r.stdout)]
+
+    def assert_refused_for(self, cid):
+        """A second exclusive request for GPU 0: nvbind's one-line refusal, exit status 8."""
+        r = self.nvbind_run(self.attached, "true")
+        self.assertEqual(r.returncode, 8, r.stderr)
+        uuid = self.host.manifest["gpus"][0]["uuid"]
+        self.assertIn(f"GPU 0 ({uuid}) is held exclusively by container {cid}", r.stderr)
+        self.assertEqual(r.stderr.count("held exclusively"), 1, r.stderr)
+
+    def gpu0_inside(self, cid):
+        inside = self.d.docker("exec", cid, "ls", "/dev", check=True).stdout.split()
+        return f"nvidia{self.host.manifest['gpus'][0]['minor']}" in inside
+
+    def wait_running(self, p):
+        """The container nvbind run p started (its name has p's pid), once it runs."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and p.poll() is None:
+            r = self.d.docker("ps", "-q", "--no-trunc", "--filter", f"name=nvbind-{p.pid}-")
+            if r.stdout.strip():
+                return r.stdout.split()[0]
+            time.sleep(0.2)
+        self.fail("the container never ran: " + (p.communicate()[1] if p.poll() is not None else "timeout"))
+
+    def test_docker_start_takes_the_claim_again(self):
+        """Attack: stop the GPU's container, then `docker start` it (docker's own restart runs
+        nothing of nvbind run): before, the started container used the GPU unclaimed and a
+        second exclusive run was granted the same GPU."""
+        p = subprocess.Popen(self.argv("sleep", "300"), env=dict(os.environ, **self.env(self.kept)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        cid = self.wait_running(p)
+        self.addCleanup(self.d.docker, "rm", "-f", cid)
+        self.assertTrue(self.gpu0_inside(cid))
+        [(holder, mode, device)] = self.claims()
+        self.assertEqual((mode, device), ("exclusive", "0"))
+        self.assert_refused_for(holder)
+
+        self.d.docker("stop", "-t", "0", cid, check=True)
+        p.communicate(timeout=120)
+        self.assertEqual(self.claims(), [])
+        r = self.nvbind_run(self.attached, "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        self.d.docker("start", cid, check=True)
+        self.assertEqual(self.claims(), [(cid, "exclusive", "0")])
+        self.assertTrue(self.gpu0_inside(cid))
+        self.assert_refused_for(cid)
+
+        self.d.docker("rm", "-f", cid, check=True)
+        self.assertEqual(self.claims(), [])
+        r = self.nvbind_run(self.attached, "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_detached_run_is_claimed_until_docker_rm(self):
+        """-d is no longer refused when the shim claims: the claim is the container's."""
+        r = self.nvbind_run(self.detached, "sleep", "300")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("docker start", r.stderr)  # no warning: the claims follow the container
+        cid = r.stdout.strip().splitlines()[-1]
+        self.addCleanup(self.d.docker, "rm", "-f", cid)
+        self.assertTrue(self.gpu0_inside(cid))
+        self.assertEqual(self.claims(), [(cid, "exclusive", "0")])
+        self.assert_refused_for(cid)
+        self.d.docker("rm", "-f", cid, check=True)
+        self.assertEqual(self.claims(), [])
+
+
+class DockerRunWithoutShim(unittest.TestCase):
+    """Without nvbind-runtime in the daemon the claim is nvbind run's own: one line says that
+    a later `docker start` will not take it again, and detaching stays refused."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = daemons.docker_daemon()
+        cls.tmp = tempfile.mkdtemp(prefix="nvbind-docker-noshim-")
+        cls.host = FakeHost(gpus=1)
+        cls.image = daemons.docker_import(cls.d, make_busybox_rootfs(os.path.join(cls.tmp, "rootfs")),
+                                          tag="nvbind-docker-noshim:latest")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.host.remove()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def nvbind_run(self, extra_args):
+        config = os.path.join(self.tmp, "nvbind.toml")
+        with open(config, "w") as f:
+            f.write(f'[runtime]\nextra_args = {json.dumps(extra_args)}\n'
+                    f'[isolation]\nstate_dir = "{self.tmp}/state"\naudit_log = "{self.tmp}/audit.log"\n')
+        return run([NVBIND, *self.host.args, "run", "--runtime", "docker", "--gpu", "0", self.image, "true"],
+                   env={"DOCKER_HOST": self.d.host, "NVBIND_CONFIG": config}, timeout=180)
+
+    def test_says_once_that_docker_start_will_not_claim(self):
+        r = self.nvbind_run(["--network", "none"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.count("a later `docker start` will not take them again"), 1, r.stderr)
+        self.assertIn("nvbind runtime configure --runtime docker", r.stderr)
+
+    def test_detaching_is_refused(self):
+        r = self.nvbind_run(["--network", "none", "-d"])
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertIn('"-d" detaches the container', r.stderr)
+        self.assertIn("nvbind runtime configure --runtime docker", r.stderr)
+
+
 class DoctorDockerVersion(unittest.TestCase):
     def test_doctor_reports_the_daemons_version_not_the_clients(self):
         """With a 28 client talking to the fixture's 20.10 daemon, doctor must say 20.10 (what

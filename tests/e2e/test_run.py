@@ -518,7 +518,9 @@ class FakeEngines(RunBase):
                 "if [ \"$1\" = info ]; then echo '%s'; exit 0; fi\n" % info +
                 "if [ \"$1\" = inspect ]; then exit 1; fi\n" + self.RECORD + "exit 0\n")
         bindir = self.fake("docker", body)
-        return self.env(PATH=bindir + ":" + os.environ["PATH"], RECORD=os.path.join(self.tmp, "argv"))
+        # No daemon socket: nvbind asks the daemon itself where there is one, the fake otherwise.
+        return self.env(PATH=bindir + ":" + os.environ["PATH"], RECORD=os.path.join(self.tmp, "argv"),
+                        DOCKER_HOST="unix://" + os.path.join(self.tmp, "no-docker.sock"))
 
     def test_docker_with_cdi(self):
         env = self.docker("28.2.2", ["/etc/cdi", "/var/run/cdi"])

@@ -268,6 +268,39 @@ static void test_docker_cdi_decision(void **unused)
     assert_int_equal(nvb_docker_cdi_decide(28, 28, "not json", "/var/run/cdi", NULL, why, sizeof why), 0);
 }
 
+/* docker info's Runtimes: nvbind's shim is found by its path's last component (or a wrapper's,
+ * nvbind-runtime-SUFFIX), under whatever name daemon.json gives it; a runtime merely named
+ * "nvbind" that runs runc is not the shim. */
+static void test_docker_shim_runtime(void **unused)
+{
+    (void)unused;
+    char name[64] = "";
+    assert_int_equal(nvb_docker_shim_runtime("{\"Runtimes\":{\"io.containerd.runc.v2\":{\"path\":\"runc\"},"
+                                             "\"nvbind\":{\"path\":\"/usr/bin/nvbind-runtime\"},"
+                                             "\"runc\":{\"path\":\"runc\"}},\"ServerVersion\":\"20.10.24\"}",
+                                             name, sizeof name),
+                     1);
+    assert_string_equal(name, "nvbind");
+    assert_int_equal(nvb_docker_shim_runtime("{\"Runtimes\":{\"gpu-b\":{\"path\":\"nvbind-runtime\"},"
+                                             "\"gpu-a\":{\"path\":\"/opt/nvbind-runtime\",\"status\":{}}}}",
+                                             name, sizeof name),
+                     1);
+    assert_string_equal(name, "gpu-a");
+    assert_int_equal(nvb_docker_shim_runtime("{\"Runtimes\":{\"nvbind\":{\"path\":\"/usr/bin/runc\"},"
+                                             "\"x\":{\"path\":\"/usr/local/bin/nvbind-runtime-docker\"}}}",
+                                             name, sizeof name),
+                     1);
+    assert_string_equal(name, "x");
+    assert_int_equal(nvb_docker_shim_runtime("{\"Runtimes\":{\"nvbind\":{\"path\":\"/usr/bin/runc\"},"
+                                             "\"y\":{\"path\":\"/opt/nvbind-runtimes/runc\"},"
+                                             "\"z\":{\"path\":\"/opt/nvbind-runtimex\"}}}",
+                                             name, sizeof name),
+                     0);
+    assert_int_equal(nvb_docker_shim_runtime("{}", name, sizeof name), 0);
+    assert_int_equal(nvb_docker_shim_runtime("not json", name, sizeof name), 0);
+    assert_int_equal(nvb_docker_shim_runtime(NULL, name, sizeof name), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_detaching_extra_args),
         cmocka_unit_test(test_engine_names),
         cmocka_unit_test(test_docker_majors), cmocka_unit_test(test_docker_cdi_decision),
+        cmocka_unit_test(test_docker_shim_runtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
