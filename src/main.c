@@ -31,7 +31,9 @@ static const char usage_text[] =
     "  claims [--json]             exclusive GPU claims held now\n"
     "  audit [OPTIONS]             the audit log of grants and denials\n"
     "  runtime configure --runtime ENGINE  register nvbind-runtime with docker, containerd, crio, podman\n"
-    "  system create-dev-char-symlinks     the /dev/char links of NVIDIA device nodes\n";
+    "  system create-dev-char-symlinks     the /dev/char links of NVIDIA device nodes\n"
+    "  exporter [--listen ADDR:PORT]       Prometheus metrics of the GPUs, their containers and nvbind\n"
+    "  top                         the GPUs and their containers in a terminal view\n";
 
 int nvb_cli_fail(const nvb_err *err)
 {
@@ -57,6 +59,7 @@ static const struct {
     {"info", cmd_info},     {"doctor", cmd_doctor}, {"cdi", cmd_cdi},       {"hook", cmd_hook},
     {"config", cmd_config}, {"run", cmd_run},       {"claims", cmd_claims}, {"audit", cmd_audit},
     {"runtime", cmd_runtime}, {"system", cmd_system},
+    {"exporter", cmd_exporter}, {"top", cmd_top},
 };
 
 int main(int argc, char **argv)

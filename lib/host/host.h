@@ -118,6 +118,8 @@ typedef struct nvb_discover_opts {
 /* Discover the host; on failure err says what, where and why (exit code inside). */
 nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err);
 void nvb_host_free(nvb_host *h);
+/* The 64-bit NVML library (libnvidia-ml.so*) among h's components, NULL when none. */
+const nvb_component *nvb_host_nvml_library(const nvb_host *h);
 
 int nvb_devnode_list_add(nvb_devnode_list *l, const nvb_devnode *proto);  /* copies strings */
 struct stat;

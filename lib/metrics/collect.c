@@ -1,0 +1,256 @@
+/* One collection for the exporter and `nvbind top` (collect.h): discovery when due, NVML's
+ * sample, the containers behind NVML's processes, claims, audit counts. */
+#include "metrics/collect.h"
+#include "cdi/cdi.h"
+#include "isolation/audit.h"
+#include "metrics/cgroup.h"
+#include "policy/cdi_check.h"
+#include "util/clock.h"
+#include "util/grow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct nvb_collector {
+    nvb_collector_opts o;
+    nvb_host *host;
+    char host_why[1024];
+    int64_t discovered_ms;       /* nvb_mono_ms of the last discovery; 0 = never */
+    double discovery_seconds;
+    nvb_spec_state *specs;
+    size_t n_specs;
+    nvb_nvml_sampler *sampler;
+    char sampler_lib[4096];
+    nvb_audit_counts audit;
+};
+
+nvb_collector *nvb_collector_new(const nvb_collector_opts *o)
+{
+    nvb_collector *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->o = *o;
+    if (!c->o.proc_root)
+        c->o.proc_root = "/proc";
+    if (!c->o.nvml_timeout_ms)
+        c->o.nvml_timeout_ms = 2000;
+    if (!c->o.rediscover_s)
+        c->o.rediscover_s = 30;
+    c->o.discover.with_nvml = false; /* the sampler asks NVML itself, bounded */
+    c->o.discover.nvml_for_mig = false;
+    return c;
+}
+
+static void specs_clear(nvb_collector *c)
+{
+    for (size_t i = 0; i < c->n_specs; i++)
+        free(c->specs[i].path);
+    free(c->specs);
+    c->specs = NULL;
+    c->n_specs = 0;
+}
+
+void nvb_collector_free(nvb_collector *c)
+{
+    if (!c)
+        return;
+    nvb_host_free(c->host);
+    specs_clear(c);
+    nvb_nvml_sampler_free(c->sampler);
+    free(c);
+}
+
+/* `cdi check` for every nvbind spec in the spec folders, against the host just found. */
+static void check_specs(nvb_collector *c)
+{
+    specs_clear(c);
+    nvb_cdi_listing l = {0};
+    nvb_err err = {0};
+    if (!c->host || nvb_cdi_list(c->o.spec_dirs, c->o.n_spec_dirs, &l, &err) < 0)
+        return;
+    size_t cap = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        json_t *spec = nvb_cdi_load_file(l.files[i].path, &err);
+        if (spec && nvb_cdi_is_nvbind_spec(spec)) {
+            nvb_strv reasons = {0};
+            nvb_spec_state *v = nvb_grow(c->specs, &cap, c->n_specs, sizeof *v, 4);
+            int n = nvb_cdi_stale_reasons(spec, c->host, &reasons);
+            if (v && n >= 0) {
+                c->specs = v;
+                v[c->n_specs++] = (nvb_spec_state){.path = strdup(l.files[i].path), .fresh = n == 0,
+                                                   .n_reasons = (size_t)n};
+            }
+            nvb_strv_free(&reasons);
+        }
+        json_decref(spec);
+    }
+    nvb_cdi_listing_free(&l);
+}
+
+static void use_sampler_for(nvb_collector *c)
+{
+    const nvb_component *lib = c->host ? nvb_host_nvml_library(c->host) : NULL;
+    const char *path = lib ? lib->host_path : "";
+    if (c->sampler && strcmp(path, c->sampler_lib) == 0)
+        return;
+    nvb_nvml_sampler_free(c->sampler);
+    c->sampler = nvb_nvml_sampler_new(path, c->o.keep_nvml_open);
+    snprintf(c->sampler_lib, sizeof c->sampler_lib, "%s", path);
+}
+
+static void discover_if_due(nvb_collector *c)
+{
+    int64_t now = nvb_mono_ms();
+    if (c->discovered_ms && now - c->discovered_ms < (int64_t)c->o.rediscover_s * 1000)
+        return;
+    nvb_err err = {0};
+    nvb_host *h = nvb_host_discover(&c->o.discover, &err);
+    int64_t done = nvb_mono_ms();
+    c->discovery_seconds = (double)(done - now) / 1000.0;
+    c->discovered_ms = done ? done : 1;
+    if (h) {
+        nvb_host_free(c->host);
+        c->host = h;
+        c->host_why[0] = '\0';
+    } else {
+        /* Keep serving what was found last; say why it is old. */
+        snprintf(c->host_why, sizeof c->host_why, "%s", err.msg);
+    }
+    check_specs(c);
+    use_sampler_for(c);
+}
+
+/* The cgroups of the live claim holders' container inits, parallel to the holders. */
+typedef struct holder_cg {
+    const char *container;
+    char cgroup[512];
+} holder_cg;
+
+static size_t holder_cgroups(const nvb_collector *c, const nvb_claim_list *l, holder_cg **out)
+{
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    for (size_t i = 0; i < l->n; i++)
+        for (size_t k = 0; k < l->v[i].n_holders; k++) {
+            const nvb_claim_holder *h = &l->v[i].holders[k];
+            holder_cg *v = nvb_grow(*out, &cap, n, sizeof *v, 8);
+            if (!v)
+                return n;
+            *out = v;
+            v[n].container = h->container;
+            v[n].cgroup[0] = '\0';
+            if (h->init_pid > 0 && nvb_proc_alive(h->init_pid, h->init_start))
+                nvb_proc_cgroup(c->o.proc_root, h->init_pid, v[n].cgroup, sizeof v[n].cgroup);
+            n++;
+        }
+    return n;
+}
+
+/* The container of a process in cgroup cg: a claim whose container's init shares its cgroup
+ * (or a parent of it), a cgroup named after a claim (runc's /<id>), else what the engine's
+ * cgroup name says. */
+static void owner_of(const char *cg, const holder_cg *hc, size_t n_hc, nvb_container_use *u)
+{
+    const char *last = strrchr(cg, '/');
+    last = last ? last + 1 : cg;
+    for (size_t i = 0; i < n_hc; i++)
+        if ((hc[i].cgroup[0] && nvb_cgroup_within(cg, hc[i].cgroup)) || strcmp(last, hc[i].container) == 0) {
+            snprintf(u->container, sizeof u->container, "%s", hc[i].container);
+            nvb_cgroup_owner parsed;
+            nvb_cgroup_owner_parse(cg, &parsed);
+            snprintf(u->pod, sizeof u->pod, "%s", parsed.pod);
+            return;
+        }
+    nvb_cgroup_owner parsed;
+    nvb_cgroup_owner_parse(cg, &parsed);
+    snprintf(u->container, sizeof u->container, "%s", parsed.container);
+    snprintf(u->pod, sizeof u->pod, "%s", parsed.pod);
+}
+
+static void add_use(nvb_snapshot *s, const nvb_container_use *u, const nvb_gpu_proc *p)
+{
+    for (size_t i = 0; i < s->n_uses; i++) {
+        nvb_container_use *x = &s->uses[i];
+        if (x->gpu == u->gpu && strcmp(x->container, u->container) == 0 && strcmp(x->pod, u->pod) == 0) {
+            x->n_procs++;
+            if (p->used_bytes != UINT64_MAX)
+                x->used_bytes += p->used_bytes;
+            return;
+        }
+    }
+    nvb_container_use *v = nvb_grow(s->uses, &s->cap_uses, s->n_uses, sizeof *v, 8);
+    if (!v)
+        return;
+    s->uses = v;
+    v[s->n_uses] = *u;
+    v[s->n_uses].n_procs = 1;
+    v[s->n_uses].used_bytes = p->used_bytes != UINT64_MAX ? p->used_bytes : 0;
+    s->n_uses++;
+}
+
+static void attribute(const nvb_collector *c, nvb_snapshot *s)
+{
+    holder_cg *hc = NULL;
+    size_t n_hc = s->claims_ok ? holder_cgroups(c, &s->claims, &hc) : 0;
+    for (size_t g = 0; s->host && g < s->host->n_gpus; g++) {
+        const nvb_gpu_sample *gs = &s->gpus[g];
+        for (size_t k = 0; k < gs->n_procs; k++) {
+            nvb_container_use u = {.gpu = g};
+            char cg[512];
+            if (nvb_proc_cgroup(c->o.proc_root, (pid_t)gs->procs[k].pid, cg, sizeof cg) == 0)
+                owner_of(cg, hc, n_hc, &u);
+            add_use(s, &u, &gs->procs[k]);
+        }
+    }
+    free(hc);
+}
+
+static void sample_gpus(nvb_collector *c, nvb_snapshot *s)
+{
+    size_t n = s->host ? s->host->n_gpus : 0;
+    s->gpus = calloc(n + 1, sizeof *s->gpus);
+    const char **uuids = calloc(n + 1, sizeof *uuids);
+    if (!s->gpus || !uuids || !c->sampler) {
+        snprintf(s->nvml_why, sizeof s->nvml_why, "NVML: out of memory");
+        free(uuids);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        uuids[i] = s->host->gpus[i].uuid;
+    s->nvml_up = nvb_nvml_sample(c->sampler, uuids, n, c->o.nvml_timeout_ms, s->gpus, s->nvml_why,
+                                 sizeof s->nvml_why) == 0;
+    free(uuids);
+}
+
+void nvb_collect(nvb_collector *c, nvb_snapshot *s)
+{
+    int64_t start = nvb_mono_ms();
+    memset(s, 0, sizeof *s);
+    if (gethostname(s->hostname, sizeof s->hostname - 1) < 0)
+        snprintf(s->hostname, sizeof s->hostname, "localhost");
+    discover_if_due(c);
+    s->host = c->host;
+    snprintf(s->host_why, sizeof s->host_why, "%s", c->host_why);
+    s->specs = c->specs;
+    s->n_specs = c->n_specs;
+    s->discovery_seconds = c->discovery_seconds;
+    sample_gpus(c, s);
+    nvb_err err = {0};
+    s->claims_ok = nvb_claims_list(c->o.state_dir, &s->claims, &err) == 0;
+    attribute(c, s);
+    s->audit_ok = nvb_audit_counts_update(&c->audit, c->o.audit_log ? c->o.audit_log : NVB_AUDIT_DEFAULT_LOG, &err) == 0;
+    s->audit = c->audit;
+    s->collect_seconds = (double)(nvb_mono_ms() - start) / 1000.0;
+}
+
+void nvb_snapshot_clear(nvb_snapshot *s)
+{
+    if (s->gpus && s->host)
+        nvb_gpu_samples_clear(s->gpus, s->host->n_gpus);
+    free(s->gpus);
+    free(s->uses);
+    nvb_claim_list_free(&s->claims);
+    memset(s, 0, sizeof *s);
+}
