@@ -20,13 +20,10 @@ static const char top_usage[] =
     "  --delay SECONDS  redraw every SECONDS instead (1 to 60)\n";
 
 #if NVB_HAVE_NCURSES
-/* "[#####.....] 42%" in width columns. */
-static void bar(int row, int col, int width, const char *name, int64_t pct, const char *tail)
+/* "name [#####.....] tail" with inner columns of bar. */
+static void bar(int row, int col, int inner, const char *name, int64_t pct, const char *tail)
 {
     mvprintw(row, col, "%-5s", name);
-    int inner = width - 7;
-    if (inner < 4)
-        inner = 4;
     int fill = pct < 0 ? 0 : (int)((pct > 100 ? 100 : pct) * inner / 100);
     addch('[');
     for (int i = 0; i < inner; i++)
@@ -57,15 +54,16 @@ static int draw_gpu(const nvb_snapshot *s, size_t g, int row, int cols)
     mvprintw(row++, 0, "GPU %u  %-28.28s  %s  temp %s  power %s", gpu->index, gpu->name ? gpu->name : "?",
              gpu->uuid, temp, power);
     attroff(A_BOLD);
-    int width = cols / 2 - 2 > 20 ? cols / 2 - 2 : 20;
+    /* Two bars side by side, each with room for its name and a tail like "81920/81920 MiB". */
+    int half = cols / 2, inner = half - 32 > 10 ? half - 32 : 10;
     fmt_or_dash(tail, sizeof tail, m->gpu_util, "%");
-    bar(row, 2, width, "util", m->gpu_util, tail);
+    bar(row, 2, inner, "util", m->gpu_util, tail);
     int64_t pct = m->fb_total_mib > 0 && m->fb_used_mib >= 0 ? m->fb_used_mib * 100 / m->fb_total_mib : -1;
     if (m->fb_used_mib >= 0)
         snprintf(tail, sizeof tail, "%lld/%lld MiB", (long long)m->fb_used_mib, (long long)m->fb_total_mib);
     else
         snprintf(tail, sizeof tail, "-");
-    bar(row++, 2 + width + 8, width, "mem", pct, tail);
+    bar(row++, half > 2 + inner + 14 ? half : 2 + inner + 14, inner, "mem", pct, tail);
     for (size_t i = 0; i < s->n_uses; i++) {
         const nvb_container_use *u = &s->uses[i];
         if (u->gpu != g)

@@ -11,7 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Seconds on the monotonic clock, finer than nvb_mono_ms: a scrape takes about a millisecond. */
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 struct nvb_collector {
     nvb_collector_opts o;
@@ -106,10 +115,12 @@ static void discover_if_due(nvb_collector *c)
     if (c->discovered_ms && now - c->discovered_ms < (int64_t)c->o.rediscover_s * 1000)
         return;
     nvb_err err = {0};
+    double start = mono_seconds();
     nvb_host *h = nvb_host_discover(&c->o.discover, &err);
-    int64_t done = nvb_mono_ms();
-    c->discovery_seconds = (double)(done - now) / 1000.0;
-    c->discovered_ms = done ? done : 1;
+    c->discovery_seconds = mono_seconds() - start;
+    c->discovered_ms = nvb_mono_ms();
+    if (!c->discovered_ms)
+        c->discovered_ms = 1;
     if (h) {
         nvb_host_free(c->host);
         c->host = h;
@@ -226,7 +237,7 @@ static void sample_gpus(nvb_collector *c, nvb_snapshot *s)
 
 void nvb_collect(nvb_collector *c, nvb_snapshot *s)
 {
-    int64_t start = nvb_mono_ms();
+    double start = mono_seconds();
     memset(s, 0, sizeof *s);
     if (gethostname(s->hostname, sizeof s->hostname - 1) < 0)
         snprintf(s->hostname, sizeof s->hostname, "localhost");
@@ -242,7 +253,7 @@ void nvb_collect(nvb_collector *c, nvb_snapshot *s)
     attribute(c, s);
     s->audit_ok = nvb_audit_counts_update(&c->audit, c->o.audit_log ? c->o.audit_log : NVB_AUDIT_DEFAULT_LOG, &err) == 0;
     s->audit = c->audit;
-    s->collect_seconds = (double)(nvb_mono_ms() - start) / 1000.0;
+    s->collect_seconds = mono_seconds() - start;
 }
 
 void nvb_snapshot_clear(nvb_snapshot *s)
