@@ -30,6 +30,16 @@ static void count_events(nvb_audit_counts *c, const char *text, size_t len, cons
     nvb_audit_read_clear(&r);
 }
 
+/* The bytes before offset are still the ones counted. */
+static bool same_tail(const nvb_audit_counts *c, int fd)
+{
+    char now[sizeof c->tail];
+    if (!c->tail_len)
+        return true;
+    ssize_t got = pread(fd, now, c->tail_len, c->offset - (off_t)c->tail_len);
+    return got == (ssize_t)c->tail_len && memcmp(now, c->tail, c->tail_len) == 0;
+}
+
 int nvb_audit_counts_update(nvb_audit_counts *c, const char *path, nvb_err *err)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -40,7 +50,7 @@ int nvb_audit_counts_update(nvb_audit_counts *c, const char *path, nvb_err *err)
     struct stat st;
     if (fd < 0 || nvb_check_regular(fd) < 0 || fstat(fd, &st) < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "audit log %s", path);
-    if (!c->present || st.st_dev != c->dev || st.st_ino != c->ino || st.st_size < c->offset)
+    if (!c->present || st.st_dev != c->dev || st.st_ino != c->ino || st.st_size < c->offset || !same_tail(c, fd))
         *c = (nvb_audit_counts){.dev = st.st_dev, .ino = st.st_ino, .present = true};
     size_t want = (size_t)(st.st_size - c->offset);
     if (want > READ_MAX)
@@ -61,5 +71,7 @@ int nvb_audit_counts_update(nvb_audit_counts *c, const char *path, nvb_err *err)
     buf[len] = '\0';
     count_events(c, buf, len, path);
     c->offset += (off_t)len;
+    c->tail_len = len < sizeof c->tail ? len : sizeof c->tail;
+    memcpy(c->tail, buf + len - c->tail_len, c->tail_len);
     return 0;
 }
