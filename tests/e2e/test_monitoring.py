@@ -217,6 +217,34 @@ class Exporter(MonitorBase):
             with open(data_path, "w") as f:
                 json.dump(data, f)
 
+    def test_nvml_is_closed_between_scrapes_unless_interval(self):
+        refs = os.path.join(self.tmp, "nvml-refs")
+        os.environ["NVBIND_FAKE_NVML_REFS"] = refs
+        try:
+            port, url = self.start_exporter()
+            parse_text(http_get(url)[2])
+            with open(refs) as f:
+                self.assertEqual(f.read().strip(), "0", "NVML left initialised after a scrape")
+            self.procs[-1].send_signal(signal.SIGTERM)
+            self.procs[-1].wait(20)
+            os.unlink(refs)
+            # --interval keeps it open and serves the latest sample, which follows NVML.
+            port, url = self.start_exporter("--interval", "1")
+            with open(refs) as f:
+                self.assertEqual(f.read().strip(), "1")
+            m = metrics_for(0)
+            m["gpu_util"] = 99
+            self.set_metrics({self.uuids[0]: m})
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                parsed = parse_text(http_get(url)[2])
+                if series(parsed, "DCGM_FI_DEV_GPU_UTIL", gpu="0") == [99]:
+                    break
+                time.sleep(0.3)
+            self.assertEqual(series(parsed, "DCGM_FI_DEV_GPU_UTIL", gpu="0"), [99])
+        finally:
+            del os.environ["NVBIND_FAKE_NVML_REFS"]
+
     def test_spec_freshness(self):
         r = self.nvbind("cdi", "generate", "--output", self.spec_dir)
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -149,6 +149,9 @@ struct jnode;
 struct loaderr;
 static int load_metrics(const struct jnode *g, struct nvmlDevice_st *dev, struct loaderr *e);
 static unsigned long long metrics_memory_used(const struct nvmlDevice_st *d);
+static void note_refs(unsigned refs);
+static void metrics_loaded_from(const char *path);
+static void refresh_metrics(void);
 #define MAX_GPUS 64
 #define MAX_MIGS 16
 #define MAX_DATA_BYTES (1u << 20)
@@ -758,6 +761,7 @@ static nvmlReturn_t load(loaderr *e, long *delay_ms, int *init_error)
             fake.migs[i][m].parent = &fake.gpus[i];
     }
     ret = NVML_SUCCESS;
+    metrics_loaded_from(path);
 out:
     jfree(root);
     free(text);
@@ -854,6 +858,7 @@ NVML_API nvmlReturn_t nvmlInitWithFlags(unsigned int flags)
         return init_error;
     }
     fake.refs++;
+    note_refs(fake.refs);
     pthread_mutex_unlock(&fake.lock);
     return NVML_SUCCESS;
 }
@@ -877,6 +882,7 @@ NVML_API nvmlReturn_t nvmlShutdown(void)
     }
     if (--fake.refs == 0)
         fake.n_gpus = 0;
+    note_refs(fake.refs);
     pthread_mutex_unlock(&fake.lock);
     return NVML_SUCCESS;
 }
@@ -1317,17 +1323,87 @@ static int load_metrics(const jnode *g, struct nvmlDevice_st *dev, loaderr *e)
     return 0;
 }
 
+/* While NVML stays initialised (nvbind exporter --interval) the numbers follow the data file,
+ * as a real GPU's do: a query notices a rewritten file (at most every 100 ms) and reads the
+ * "metrics" objects again. The rest of the data (GPUs, UUIDs) stays as loaded. */
+static struct {
+    struct timespec mtime;
+    ino_t ino;
+    struct timespec checked;
+} fm_file;
+
+static int file_changed(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 0;
+    int changed = st.st_ino != fm_file.ino || st.st_mtim.tv_sec != fm_file.mtime.tv_sec ||
+                  st.st_mtim.tv_nsec != fm_file.mtime.tv_nsec;
+    fm_file.ino = st.st_ino;
+    fm_file.mtime = st.st_mtim;
+    return changed;
+}
+
+static void reload_metrics(const char *path)
+{
+    loaderr e = {{0}};
+    size_t len = 0;
+    char *text = read_data(path, &len, &e);
+    if (!text)
+        return;
+    jparser ps = {.p = text, .end = text + len};
+    jnode *root = jparse_value(&ps);
+    const jnode *gl = jget(root, "gpus");
+    for (unsigned i = 0; gl && i < fake.n_gpus; i++)
+        fake.gpus[i].metrics = NULL; /* every GPU is read again below: no slot stays shared */
+    for (const jnode *g = gl ? gl->kids : NULL; g; g = g->next) {
+        char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+        if (get_str(g, "uuid", uuid, sizeof uuid, 1, &e) <= 0)
+            continue;
+        for (unsigned i = 0; i < fake.n_gpus; i++)
+            if (strcmp(fake.gpus[i].uuid, uuid) == 0 && load_metrics(g, &fake.gpus[i], &e) < 0)
+                debug("metrics", e.msg);
+    }
+    jfree(root);
+    free(text);
+}
+
+static void refresh_metrics(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long since_ms = (now.tv_sec - fm_file.checked.tv_sec) * 1000 + (now.tv_nsec - fm_file.checked.tv_nsec) / 1000000;
+    if (fm_file.checked.tv_sec && since_ms < 100)
+        return;
+    fm_file.checked = now;
+    char path[4096];
+    loaderr e = {{0}};
+    if (data_path(path, sizeof path, &e) < 0 || !file_changed(path))
+        return;
+    pthread_mutex_lock(&fake.lock);
+    reload_metrics(path);
+    pthread_mutex_unlock(&fake.lock);
+}
+
 static unsigned long long metrics_memory_used(const struct nvmlDevice_st *d)
 {
+    refresh_metrics();
     if (d->is_mig || !d->metrics || !d->metrics->has[FM_MEM_USED])
         return 0;
     unsigned long long used = d->metrics->v[FM_MEM_USED];
     return (used < d->memory_mib ? used : d->memory_mib) * 1024ull * 1024ull;
 }
 
+static void metrics_loaded_from(const char *path)
+{
+    file_changed(path);
+    clock_gettime(CLOCK_MONOTONIC, &fm_file.checked);
+}
+
 /* The value of field f of a whole GPU, the usual NVML errors otherwise. */
 static nvmlReturn_t metric_of(nvmlDevice_t device, enum fm_field f, unsigned long long *out)
 {
+    refresh_metrics();
     GET_DEV(d, device);
     if (!out)
         return NVML_ERROR_INVALID_ARGUMENT;
@@ -1413,6 +1489,7 @@ NVML_API nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t device, int count
  * NVML_ERROR_INSUFFICIENT_SIZE. */
 static nvmlReturn_t running_processes(nvmlDevice_t device, int graphics, unsigned int *count, nvmlProcessInfo_t *infos)
 {
+    refresh_metrics();
     GET_DEV(d, device);
     if (!count)
         return NVML_ERROR_INVALID_ARGUMENT;
@@ -1459,5 +1536,18 @@ NVML_API nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v2(nvmlDevice_t devi
                                                               nvmlProcessInfo_t *infos)
 {
     return running_processes(device, 1, infoCount, infos);
+}
+/* $NVBIND_FAKE_NVML_REFS names a file that holds how many nvmlInit calls are not yet shut
+ * down, rewritten at each change: a test reads whether a process keeps NVML open. */
+static void note_refs(unsigned refs)
+{
+    const char *path = getenv("NVBIND_FAKE_NVML_REFS");
+    if (!path || !*path)
+        return;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    fprintf(f, "%u\n", refs);
+    fclose(f);
 }
 /* ---- end of monitoring ---- */
