@@ -33,6 +33,15 @@ typedef struct {
     unsigned gpuInstanceId, computeInstanceId;
 } nvmlProcessInfo_t;
 typedef nvmlReturn_t (*procs_fn)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *);
+typedef struct nvmlEventSet_st *nvmlEventSet_t;
+typedef struct {
+    nvmlDevice_t device;
+    unsigned long long eventType, eventData;
+    unsigned gpuInstanceId, computeInstanceId;
+} nvmlEventData_t;
+#define NVML_EVENT_TYPE_XID_CRITICAL_ERROR 0x8ull
+#define XID_WATCH_MAX 64
+#define XID_DRAIN_MAX 1024 /* events taken per sample; the rest wait for the next */
 
 struct api {
     nvmlReturn_t (*init)(void);
@@ -47,6 +56,18 @@ struct api {
     nvmlReturn_t (*clock)(nvmlDevice_t, int, unsigned *);
     nvmlReturn_t (*pcie)(nvmlDevice_t, int, unsigned *);
     procs_fn compute_procs, graphics_procs;
+    nvmlReturn_t (*event_set_create)(nvmlEventSet_t *);
+    nvmlReturn_t (*register_events)(nvmlDevice_t, unsigned long long, nvmlEventSet_t);
+    nvmlReturn_t (*event_wait)(nvmlEventSet_t, nvmlEventData_t *, unsigned);
+    nvmlReturn_t (*event_set_free)(nvmlEventSet_t);
+};
+
+/* XID errors need NVML open between samples (an event set): --interval only. */
+struct xid_watch {
+    char uuid[96];
+    nvmlDevice_t dev;
+    int64_t last;     /* the last XID seen, 0 when none yet */
+    int64_t count;
 };
 
 struct nvb_nvml_sampler {
@@ -57,6 +78,9 @@ struct nvb_nvml_sampler {
     bool busy;                /* a worker runs (or hangs) */
     bool orphan;              /* freed by its owner while busy: the worker frees it */
     struct api a;
+    nvmlEventSet_t events;    /* keep_open: the XID event set, NULL when NVML has none */
+    struct xid_watch xids[XID_WATCH_MAX];
+    size_t n_xids;
 };
 
 struct job {
@@ -84,6 +108,8 @@ nvb_nvml_sampler *nvb_nvml_sampler_new(const char *lib_path, bool keep_open)
 
 static void sampler_destroy(nvb_nvml_sampler *s)
 {
+    if (s->events && s->a.event_set_free)
+        s->a.event_set_free(s->events);
     if (s->initialized && s->a.shutdown)
         s->a.shutdown();
     pthread_mutex_destroy(&s->lock);
@@ -146,6 +172,10 @@ static bool load_api(void *h, struct api *a)
     SYM(graphics_procs, "nvmlDeviceGetGraphicsRunningProcesses_v3");
     if (!a->graphics_procs)
         SYM(graphics_procs, "nvmlDeviceGetGraphicsRunningProcesses_v2");
+    SYM(event_set_create, "nvmlEventSetCreate");
+    SYM(register_events, "nvmlDeviceRegisterEvents");
+    SYM(event_wait, "nvmlEventSetWait_v2");
+    SYM(event_set_free, "nvmlEventSetFree");
 #undef SYM
     return a->init && a->shutdown && a->by_uuid;
 }
@@ -223,6 +253,44 @@ static void query_gpu(const struct api *a, nvmlDevice_t dev, nvb_gpu_sample *r)
         add_procs(a->graphics_procs, dev, true, r);
 }
 
+/* The watch of a GPU, registered for XID events the first time it is seen. */
+static struct xid_watch *xid_watch_of(nvb_nvml_sampler *s, const char *uuid, nvmlDevice_t dev)
+{
+    for (size_t i = 0; i < s->n_xids; i++)
+        if (strcmp(s->xids[i].uuid, uuid) == 0)
+            return &s->xids[i];
+    if (s->n_xids >= XID_WATCH_MAX || s->a.register_events(dev, NVML_EVENT_TYPE_XID_CRITICAL_ERROR, s->events) != 0)
+        return NULL;
+    struct xid_watch *w = &s->xids[s->n_xids++];
+    snprintf(w->uuid, sizeof w->uuid, "%s", uuid);
+    w->dev = dev;
+    return w;
+}
+
+/* Take the XID events that arrived since the last sample, without waiting. */
+static void drain_xids(nvb_nvml_sampler *s)
+{
+    nvmlEventData_t ev;
+    for (int n = 0; n < XID_DRAIN_MAX && s->a.event_wait(s->events, &ev, 0) == 0; n++) {
+        if (!(ev.eventType & NVML_EVENT_TYPE_XID_CRITICAL_ERROR))
+            continue;
+        for (size_t i = 0; i < s->n_xids; i++)
+            if (s->xids[i].dev == ev.device) {
+                s->xids[i].last = (int64_t)ev.eventData;
+                s->xids[i].count++;
+            }
+    }
+}
+
+static bool events_usable(nvb_nvml_sampler *s)
+{
+    if (!s->keep_open || !s->a.event_set_create || !s->a.register_events || !s->a.event_wait)
+        return false;
+    if (!s->events && s->a.event_set_create(&s->events) != 0)
+        s->events = NULL;
+    return s->events != NULL;
+}
+
 static bool run_sample(nvb_nvml_sampler *s, struct job *j)
 {
     if (!s->loaded) {
@@ -243,13 +311,24 @@ static bool run_sample(nvb_nvml_sampler *s, struct job *j)
         }
         s->initialized = true;
     }
+    bool xids = events_usable(s);
     for (size_t i = 0; i < j->n; i++) {
         nvmlDevice_t dev;
         if (s->a.by_uuid(j->uuids[i], &dev) != 0)
             continue;
         j->res[i].found = true;
         query_gpu(&s->a, dev, &j->res[i]);
+        if (xids)
+            xid_watch_of(s, j->uuids[i], dev);
     }
+    if (xids)
+        drain_xids(s);
+    for (size_t i = 0; xids && i < j->n; i++)
+        for (size_t k = 0; k < s->n_xids; k++)
+            if (strcmp(s->xids[k].uuid, j->uuids[i]) == 0) {
+                j->res[i].xid_last = s->xids[k].last;
+                j->res[i].xid_count = s->xids[k].count;
+            }
     if (!s->keep_open) {
         s->a.shutdown();
         s->initialized = false;
@@ -281,7 +360,8 @@ static void blank(nvb_gpu_sample *r)
 {
     *r = (nvb_gpu_sample){.gpu_util = -1, .mem_util = -1, .fb_used_mib = -1, .fb_free_mib = -1,
                           .fb_total_mib = -1, .temp_c = -1, .power_mw = -1, .energy_mj = -1,
-                          .sm_clock_mhz = -1, .mem_clock_mhz = -1, .pcie_tx_kbps = -1, .pcie_rx_kbps = -1};
+                          .sm_clock_mhz = -1, .mem_clock_mhz = -1, .pcie_tx_kbps = -1, .pcie_rx_kbps = -1,
+                          .xid_last = -1, .xid_count = -1};
 }
 
 static struct job *job_new(nvb_nvml_sampler *s, const char *const *uuids, size_t n)

@@ -26,6 +26,9 @@ typedef struct nvb_gpu_sample {
     int64_t temp_c, power_mw, energy_mj;
     int64_t sm_clock_mhz, mem_clock_mhz;
     int64_t pcie_tx_kbps, pcie_rx_kbps;
+    /* XID errors seen since the sampler started (NVML's event set, so only a sampler that
+     * keeps NVML open watches them): the last one (0: none yet) and how many. */
+    int64_t xid_last, xid_count;
     nvb_gpu_proc *procs;
     size_t n_procs, n_procs_dropped;
 } nvb_gpu_sample;

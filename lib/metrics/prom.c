@@ -58,7 +58,7 @@ static void gpu_labels(out *w, size_t g)
 }
 
 enum field { F_GPU_UTIL, F_MEM_UTIL, F_FB_FREE, F_FB_USED, F_TEMP, F_POWER, F_SM_CLOCK, F_MEM_CLOCK, F_PCIE_TX,
-             F_PCIE_RX, F_N };
+             F_PCIE_RX, F_XID, F_N };
 
 static const struct {
     const char *name, *help;
@@ -73,6 +73,7 @@ static const struct {
     [F_MEM_CLOCK] = {"DCGM_FI_DEV_MEM_CLOCK", "Memory clock frequency (in MHz)."},
     [F_PCIE_TX] = {"DCGM_FI_DEV_PCIE_TX_THROUGHPUT", "PCIe transmit throughput (in KB/s)."},
     [F_PCIE_RX] = {"DCGM_FI_DEV_PCIE_RX_THROUGHPUT", "PCIe receive throughput (in KB/s)."},
+    [F_XID] = {"DCGM_FI_DEV_XID_ERRORS", "Value of the last XID error encountered (0: none)."},
 };
 
 static int64_t field_of(const nvb_gpu_sample *g, enum field f)
@@ -88,6 +89,7 @@ static int64_t field_of(const nvb_gpu_sample *g, enum field f)
     case F_MEM_CLOCK: return g->mem_clock_mhz;
     case F_PCIE_TX: return g->pcie_tx_kbps;
     case F_PCIE_RX: return g->pcie_rx_kbps;
+    case F_XID: return g->xid_last;
     default: return -1;
     }
 }
@@ -115,6 +117,22 @@ static void gpu_families(out *w)
             else
                 fprintf(w->f, "} %" PRId64 "\n", v);
         }
+    }
+}
+
+static void xid_counts(out *w)
+{
+    const nvb_snapshot *s = w->s;
+    bool any = false;
+    for (size_t g = 0; s->host && s->nvml_up && g < s->host->n_gpus; g++) {
+        if (s->gpus[g].xid_count < 0)
+            continue;
+        if (!any)
+            family(w, "nvbind_gpu_xid_errors_total", "counter", "XID errors NVML reported since the exporter started.");
+        any = true;
+        fputs("nvbind_gpu_xid_errors_total{", w->f);
+        gpu_labels(w, g);
+        fprintf(w->f, "} %" PRId64 "\n", s->gpus[g].xid_count);
     }
 }
 
@@ -248,6 +266,7 @@ char *nvb_prom_render(const nvb_snapshot *s, const nvb_prom_opts *o, size_t *len
     if (!w.f)
         return NULL;
     gpu_families(&w);
+    xid_counts(&w);
     container_families(&w);
     claim_families(&w);
     own_families(&w);

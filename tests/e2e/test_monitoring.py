@@ -2,6 +2,7 @@
 Prometheus (Debian's) scrapes the exporter on loopback and its query API is asked for each
 series; promtool lints the text; a runc container started by `nvbind run` runs a process the
 fake NVML reports on GPU 0 and the series carries the container's name; top runs under tmux."""
+import ctypes
 import json
 import os
 import shutil
@@ -21,6 +22,14 @@ HAVE_PROMETHEUS = shutil.which("prometheus") is not None and shutil.which("promt
 HAVE_RUNC = shutil.which("runc") is not None
 HAVE_TMUX = shutil.which("tmux") is not None
 MIB = 1024 * 1024
+
+
+def fake_has_events():
+    """The fake NVML serves XID events (nvmlEventSet*, fed from a "fakenvml-events" file)."""
+    try:
+        return hasattr(ctypes.CDLL(FAKENVML), "nvmlEventSetCreate")
+    except OSError:
+        return False
 
 
 def free_port():
@@ -244,6 +253,27 @@ class Exporter(MonitorBase):
             self.assertEqual(series(parsed, "DCGM_FI_DEV_GPU_UTIL", gpu="0"), [99])
         finally:
             del os.environ["NVBIND_FAKE_NVML_REFS"]
+
+    @unittest.skipUnless(os.path.exists(FAKENVML) and fake_has_events(), "the fake NVML has no XID events")
+    def test_xid_errors_with_interval(self):
+        events = os.path.join(os.path.dirname(self.host.manifest["nvml"]["data"]), "fakenvml-events")
+        port, url = self.start_exporter("--interval", "1")
+        parsed = parse_text(http_get(url)[2])
+        self.assertEqual(series(parsed, "DCGM_FI_DEV_XID_ERRORS", gpu="0", UUID=self.uuids[0]), [0])
+        with open(events, "a") as f:
+            f.write(f"{self.uuids[0]} 48\n{self.uuids[0]} 79\n")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            parsed = parse_text(http_get(url)[2])
+            if series(parsed, "nvbind_gpu_xid_errors_total", gpu="0") == [2]:
+                break
+            time.sleep(0.3)
+        self.assertEqual(series(parsed, "nvbind_gpu_xid_errors_total", gpu="0"), [2])
+        self.assertEqual(series(parsed, "DCGM_FI_DEV_XID_ERRORS", gpu="0"), [79], "the last XID")
+        self.assertEqual(series(parsed, "nvbind_gpu_xid_errors_total", gpu="1"), [0])
+        self.assertEqual(series(parsed, "DCGM_FI_DEV_XID_ERRORS", gpu="1"), [0])
+        # Without --interval nothing watches XIDs: no series rather than a wrong 0.
+        self.assertEqual(series(parse_text(self.once()), "DCGM_FI_DEV_XID_ERRORS"), [])
 
     def test_spec_freshness(self):
         r = self.nvbind("cdi", "generate", "--output", self.spec_dir)

@@ -25,7 +25,8 @@ static nvb_gpu_sample blank_sample(void)
 {
     return (nvb_gpu_sample){.found = true, .gpu_util = 7, .mem_util = -1, .fb_used_mib = -1, .fb_free_mib = -1,
                             .fb_total_mib = -1, .temp_c = -1, .power_mw = 71005, .energy_mj = -1,
-                            .sm_clock_mhz = -1, .mem_clock_mhz = -1, .pcie_tx_kbps = -1, .pcie_rx_kbps = -1};
+                            .sm_clock_mhz = -1, .mem_clock_mhz = -1, .pcie_tx_kbps = -1, .pcie_rx_kbps = -1,
+                            .xid_last = -1, .xid_count = -1};
 }
 
 static void test_gpu_series(void **state)
@@ -49,7 +50,15 @@ static void test_gpu_series(void **state)
     text = nvb_prom_render(&s, &o, NULL);
     assert_non_null(strstr(text, ",model_name=\"Tesla"));
     assert_null(strstr(text, "modelName"));
+    /* XIDs only when a sampler watched them (--interval). */
+    assert_null(strstr(text, "XID"));
     free(text);
+    g.xid_last = 79;
+    g.xid_count = 2;
+    text = nvb_prom_render(&s, &o, NULL);
+    assert_non_null(strstr(text, "# TYPE DCGM_FI_DEV_XID_ERRORS gauge\nDCGM_FI_DEV_XID_ERRORS{gpu=\"0\""));
+    assert_non_null(strstr(text, "Hostname=\"node1\"} 79\n# HELP nvbind_gpu_xid_errors_total"));
+    assert_non_null(strstr(text, "# TYPE nvbind_gpu_xid_errors_total counter\nnvbind_gpu_xid_errors_total{gpu=\"0\""));
     /* NVML down: no GPU series at all. */
     s.nvml_up = false;
     text = nvb_prom_render(&s, NULL, NULL);
