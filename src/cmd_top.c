@@ -6,6 +6,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #if NVB_HAVE_NCURSES
@@ -95,8 +96,11 @@ static void draw(const nvb_snapshot *s)
 
 static int top_loop(nvb_cli_monitor *mon, int delay_s)
 {
-    if (!initscr()) {
-        fprintf(stderr, "nvbind: top: cannot start the terminal (is TERM set?)\n");
+    /* newterm, not initscr: initscr exits the process itself when the terminal is unknown. */
+    SCREEN *scr = newterm(NULL, stdout, stdin);
+    if (!scr) {
+        fprintf(stderr, "nvbind: top: cannot drive terminal '%s' (TERM): not a known terminal type\n",
+                getenv("TERM") ? getenv("TERM") : "");
         return NVB_EXIT_USAGE;
     }
     cbreak();
@@ -114,6 +118,7 @@ static int top_loop(nvb_cli_monitor *mon, int delay_s)
             break;
     }
     endwin();
+    delscreen(scr);
     return 0;
 }
 #endif

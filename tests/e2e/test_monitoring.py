@@ -194,7 +194,6 @@ class Exporter(MonitorBase):
                     self.assertEqual({ln.split(" ", 1)[1] for ln in lines},
                                      {"label names should be written in 'snake_case' not 'camelCase'"})
 
-    @unittest.skipUnless(shutil.which("promtool"), "promtool is not installed")
     def test_without_nvml_the_rest_still_works(self):
         os.rename(self.host.manifest["nvml"]["library"], self.host.manifest["nvml"]["library"] + ".away")
         try:
@@ -253,6 +252,39 @@ class Exporter(MonitorBase):
             self.assertEqual(series(parsed, "DCGM_FI_DEV_GPU_UTIL", gpu="0"), [99])
         finally:
             del os.environ["NVBIND_FAKE_NVML_REFS"]
+
+    def test_bad_options_are_usage_errors(self):
+        for args, message in (
+                (("exporter", "--listen", "localhost"), "nvbind exporter: --listen localhost: expected ADDR:PORT"),
+                (("exporter", "--listen", "example.org:80"), "nvbind exporter: --listen example.org:80: not a numeric"),
+                (("exporter", "--listen", "127.0.0.1:70000"), "nvbind exporter: --listen 127.0.0.1:70000: not a numeric"),
+                (("exporter", "--interval", "0"), "nvbind exporter: --interval 0: expected a number of seconds"),
+                (("exporter", "--once", "--interval", "5"), "nvbind exporter: --once and --interval do not go together"),
+                (("exporter", "extra"), "nvbind exporter: unexpected argument 'extra'"),
+                (("top", "--delay", "0"), "nvbind top: --delay 0: expected a number of seconds from 1 to 60")):
+            with self.subTest(args=args):
+                r = self.nvbind(*args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                self.assertTrue(r.stderr.startswith(message), r.stderr)
+        # An address in use: one line naming it, exit status 1.
+        port, _ = self.start_exporter()
+        r = self.nvbind("exporter", "--listen", f"127.0.0.1:{port}", timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"nvbind: exporter: cannot listen on 127.0.0.1:{port}", r.stderr)
+        for cmd in ("exporter", "top"):
+            r = self.nvbind(cmd, "--help")
+            self.assertEqual((r.returncode, r.stdout.split()[:2]), (0, ["usage:", "nvbind"]))
+
+    def test_a_host_without_driver_is_served_as_such(self):
+        empty = os.path.join(self.tmp, "empty-root")
+        os.makedirs(empty)
+        r = run([NVBIND, "--root", empty, "--config", self.config, "exporter", "--once"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        parsed = parse_text(r.stdout)
+        self.assertEqual(series(parsed, "nvbind_discovery_up"), [0])
+        self.assertEqual(series(parsed, "nvbind_nvml_up"), [0])
+        self.assertEqual(series(parsed, "nvbind_gpus"), [0])
 
     @unittest.skipUnless(os.path.exists(FAKENVML) and fake_has_events(), "the fake NVML has no XID events")
     def test_xid_errors_with_interval(self):
