@@ -276,6 +276,17 @@ class Exporter(MonitorBase):
             r = self.nvbind(cmd, "--help")
             self.assertEqual((r.returncode, r.stdout.split()[:2]), (0, ["usage:", "nvbind"]))
 
+    def test_nvbind_itself_maps_no_http_tls_or_curses_library(self):
+        # The hooks start through nvbind: only nvbind-monitor links libmicrohttpd (and GnuTLS
+        # behind it) and ncurses.
+        def needed(exe):
+            r = run(["readelf", "-d", exe], check=True)
+            return {ln.split("[")[1].rstrip("]") for ln in r.stdout.splitlines() if "(NEEDED)" in ln}
+        self.assertEqual({n for n in needed(NVBIND) if n.startswith(("libmicrohttpd", "libgnutls", "libncurses"))},
+                         set())
+        monitor = os.path.join(os.path.dirname(NVBIND), "nvbind-monitor")
+        self.assertTrue({n for n in needed(monitor) if n.startswith("libmicrohttpd")}, "nvbind-monitor without HTTP")
+
     def test_a_host_without_driver_is_served_as_such(self):
         empty = os.path.join(self.tmp, "empty-root")
         os.makedirs(empty)
