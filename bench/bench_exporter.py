@@ -6,6 +6,12 @@ exporter reports for itself, its RSS after the scrapes, and 1000 scrapes under v
 leaking nothing. Targets: median <= 5 ms, RSS <= 8 MiB, no leak.
 
 usage: bench/bench_exporter.py --nvbind PATH [--fakenvml PATH] [--runs N] [--leak-scrapes N] [--no-valgrind]
+(also bench/run exporter)
+
+First runs (2 cores shared with other jobs, debugoptimized build): one scrape median 1.2-1.9 ms,
+p99 11-60 ms (the load of the machine), the exporter's own collection median 0.6-0.9 ms; RSS
+7.1-7.4 MiB; valgrind over 1001 scrapes: 0 bytes definitely, indirectly or possibly lost, 0
+errors.
 """
 import argparse
 import http.client
