@@ -122,7 +122,9 @@ def leaks(nvbind, manifest, config, scrapes, tmp):
     port = free_port()
     vlog = os.path.join(tmp, "valgrind.log")
     argv = ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect", "--errors-for-leak-kinds=definite,indirect",
-            "--error-exitcode=99", f"--log-file={vlog}", nvbind, *manifest["nvbind_args"], "--config", config,
+            "--error-exitcode=99", f"--log-file={vlog}",
+            # The server itself: `nvbind exporter` execs it, and valgrind would follow no exec.
+            os.path.join(os.path.dirname(nvbind), "nvbind-monitor"), *manifest["nvbind_args"], "--config", config,
             "exporter", "--listen", f"127.0.0.1:{port}"]
     p = start(argv, port, subprocess.DEVNULL)
     for _ in range(scrapes):

@@ -101,10 +101,13 @@ bool nvb_cgroup_owner_parse(const char *path, nvb_cgroup_owner *out)
         size_t n = strcspn(level, "/");
         if (!n)
             break;
-        const char *id = container_id_of(level, n);
+        /* The outermost level wins: the engine made it, while the levels below may be the
+         * container's own (a delegated subtree) and named to look like another container. */
+        const char *id = out->container[0] ? NULL : container_id_of(level, n);
         if (id)
-            snprintf(out->container, sizeof out->container, "%.12s", id); /* the innermost wins */
-        pod_uid_of(level, n, out->pod, sizeof out->pod);
+            snprintf(out->container, sizeof out->container, "%.12s", id);
+        if (!out->pod[0] && !out->container[0])
+            pod_uid_of(level, n, out->pod, sizeof out->pod);
         level += n;
     }
     return out->container[0] || out->pod[0];

@@ -17,7 +17,8 @@ int nvb_proc_cgroup(const char *proc_root, pid_t pid, char *buf, size_t len);
 /* What a cgroup path says about its container, from the names engines give their cgroups:
  * docker-<id>.scope, libpod-<id>.scope, cri-containerd-<id>.scope, crio-<id>.scope (systemd
  * driver), /docker/<id> or a bare 64-hex id (cgroupfs), and Kubernetes' pod<uid> levels
- * (kubepods-…-pod<uid>.slice, with '_' for '-'). True when it names a container or a pod. */
+ * (kubepods-…-pod<uid>.slice, with '_' for '-'). The outermost match wins: levels below a
+ * container's own may be the container's doing. True when it names a container or a pod. */
 bool nvb_cgroup_owner_parse(const char *path, nvb_cgroup_owner *out);
 
 /* child is cgroup path parent or below it. */

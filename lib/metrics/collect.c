@@ -159,15 +159,14 @@ static size_t holder_cgroups(const nvb_collector *c, const nvb_claim_list *l, ho
     return n;
 }
 
-/* The container of a process in cgroup cg: a claim whose container's init shares its cgroup
- * (or a parent of it), a cgroup named after a claim (runc's /<id>), else what the engine's
- * cgroup name says. */
+/* The container of a process in cgroup cg: a claim whose container's init is in that cgroup
+ * or above it, else what the engine's cgroup name says. Never a cgroup's name alone matched
+ * to a claim's: a container that may make cgroups below its own could name one after another
+ * container, while the init's cgroup was set by the runtime before the container ran. */
 static void owner_of(const char *cg, const holder_cg *hc, size_t n_hc, nvb_container_use *u)
 {
-    const char *last = strrchr(cg, '/');
-    last = last ? last + 1 : cg;
     for (size_t i = 0; i < n_hc; i++)
-        if ((hc[i].cgroup[0] && nvb_cgroup_within(cg, hc[i].cgroup)) || strcmp(last, hc[i].container) == 0) {
+        if (hc[i].cgroup[0] && nvb_cgroup_within(cg, hc[i].cgroup)) {
             snprintf(u->container, sizeof u->container, "%s", hc[i].container);
             nvb_cgroup_owner parsed;
             nvb_cgroup_owner_parse(cg, &parsed);

@@ -53,6 +53,18 @@ static void test_no_container(void **state)
     expect("/kubepods/podnot-a-uid", "", "");
 }
 
+/* Attack: a container that may create cgroups below its own (a delegated subtree) names one
+ * after another container to have its GPU use counted as that container's. The engine's level
+ * is the outermost one and it wins. */
+static void test_nested_level_cannot_impersonate(void **state)
+{
+    expect("/system.slice/docker-" ID ".scope/docker-1111111111111111111111111111111111111111111111111111111111111111.scope",
+           "4b825dc642cb", "");
+    expect("/kubepods/pod0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/" ID
+           "/pod99999999-9999-9999-9999-999999999999/2222222222222222222222222222222222222222222222222222222222222222",
+           "4b825dc642cb", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+}
+
 static void test_within(void **state)
 {
     assert_true(nvb_cgroup_within("/nvbind-1-a", "/nvbind-1-a"));
@@ -88,6 +100,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engines),   cmocka_unit_test(test_kubernetes), cmocka_unit_test(test_no_container),
         cmocka_unit_test(test_within),    cmocka_unit_test(test_proc_cgroup),
+        cmocka_unit_test(test_nested_level_cannot_impersonate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
