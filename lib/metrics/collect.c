@@ -3,6 +3,7 @@
 #include "metrics/collect.h"
 #include "cdi/cdi.h"
 #include "isolation/audit.h"
+#include "isolation/procid.h"
 #include "metrics/cgroup.h"
 #include "policy/cdi_check.h"
 #include "util/clock.h"
@@ -139,6 +140,19 @@ typedef struct holder_cg {
     char cgroup[512];
 } holder_cg;
 
+/* The container's own init: the OCI runtime's state file names it (for `nvbind run --runtime
+ * runc` the claim's init_pid is `runc run`, which stays outside the container's cgroup), else
+ * the init the claim recorded; 0 when neither runs. */
+static pid_t container_init(const nvb_claim_holder *h)
+{
+    pid_t pid = 0;
+    unsigned long long start = 0;
+    if (h->oci_state && nvb_oci_state_init(h->oci_state, &pid, &start) == NVB_OCI_INIT_FOUND &&
+        nvb_proc_alive(pid, start))
+        return pid;
+    return h->init_pid > 0 && nvb_proc_alive(h->init_pid, h->init_start) ? h->init_pid : 0;
+}
+
 static size_t holder_cgroups(const nvb_collector *c, const nvb_claim_list *l, holder_cg **out)
 {
     size_t n = 0, cap = 0;
@@ -152,8 +166,9 @@ static size_t holder_cgroups(const nvb_collector *c, const nvb_claim_list *l, ho
             *out = v;
             v[n].container = h->container;
             v[n].cgroup[0] = '\0';
-            if (h->init_pid > 0 && nvb_proc_alive(h->init_pid, h->init_start))
-                nvb_proc_cgroup(c->o.proc_root, h->init_pid, v[n].cgroup, sizeof v[n].cgroup);
+            pid_t init = container_init(h);
+            if (init > 0)
+                nvb_proc_cgroup(c->o.proc_root, init, v[n].cgroup, sizeof v[n].cgroup);
             n++;
         }
     return n;
