@@ -154,6 +154,7 @@ int cmd_top(nvb_cli *cli, int argc, char **argv)
     nvb_cli_monitor_close(&mon);
     return rc;
 #else
+    (void)delay_s;
     fprintf(stderr, "nvbind: top: this nvbind was built without ncurses\n");
     return NVB_EXIT_USAGE;
 #endif
