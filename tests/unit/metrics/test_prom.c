@@ -61,6 +61,7 @@ static void test_gpu_series(void **state)
     assert_non_null(strstr(text, "# TYPE nvbind_gpu_xid_errors_total counter\nnvbind_gpu_xid_errors_total{gpu=\"0\""));
     /* NVML down: no GPU series at all. */
     s.nvml_up = false;
+    free(text);
     text = nvb_prom_render(&s, NULL, NULL);
     assert_null(strstr(text, "DCGM_"));
     assert_non_null(strstr(text, "\nnvbind_nvml_up 0\n"));
