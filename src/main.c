@@ -33,7 +33,9 @@ static const char usage_text[] =
     "  runtime configure --runtime ENGINE  register nvbind-runtime with docker, containerd, crio, podman\n"
     "  system create-dev-char-symlinks     the /dev/char links of NVIDIA device nodes\n"
     "  wsl2 check [--json]         what this WSL2 guest has and lacks for GPU containers\n"
-    "  device-plugin [OPTIONS]     the Kubernetes device plugin: serve this node's GPUs to the kubelet\n";
+    "  device-plugin [OPTIONS]     the Kubernetes device plugin: serve this node's GPUs to the kubelet\n"
+    "  exporter [--listen ADDR:PORT]       Prometheus metrics of the GPUs, their containers and nvbind\n"
+    "  top                         the GPUs and their containers in a terminal view\n";
 
 int nvb_cli_fail(const nvb_err *err)
 {
@@ -61,6 +63,7 @@ static const struct {
     {"runtime", cmd_runtime}, {"system", cmd_system},
     {"wsl2", cmd_wsl2},
     {"device-plugin", cmd_device_plugin},
+    {"exporter", cmd_exporter}, {"top", cmd_top},
 };
 
 int main(int argc, char **argv)

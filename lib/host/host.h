@@ -156,6 +156,8 @@ static inline bool nvb_host_has_nvidia(const nvb_host *h)
 {
     return h->driver_version != NULL;
 }
+/* The 64-bit NVML library (libnvidia-ml.so*) among h's components, NULL when none. */
+const nvb_component *nvb_host_nvml_library(const nvb_host *h);
 
 int nvb_devnode_list_add(nvb_devnode_list *l, const nvb_devnode *proto);  /* copies strings */
 struct stat;

@@ -256,15 +256,21 @@ bool nvb_mig_shown(nvb_discovery *d)
     return false;
 }
 
-int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
+const nvb_component *nvb_host_nvml_library(const nvb_host *h)
 {
     const nvb_component *lib = NULL;
-    for (size_t i = 0; i < d->h->n_comps; i++) {
-        const nvb_component *c = &d->h->comps[i];
+    for (size_t i = 0; i < h->n_comps; i++) {
+        const nvb_component *c = &h->comps[i];
         const char *b = strrchr(c->container_path, '/');
         if (c->kind == NVB_COMP_LIBRARY && !(c->caps & NVB_CAP_COMPAT32) && b && strncmp(b + 1, "libnvidia-ml.so", 15) == 0)
             lib = c;
     }
+    return lib;
+}
+
+int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
+{
+    const nvb_component *lib = nvb_host_nvml_library(d->h);
     if (!lib) {
         nvb_strv_push(&d->h->warnings, "NVML: libnvidia-ml.so.1 not found in the driver root");
         return -1;

@@ -1280,6 +1280,27 @@ def expected_info(manifest, detailed=False):
             "capability_nodes": manifest["capability_nodes"], "components": manifest["components"]}
 
 
+def set_nvml_metrics(manifest, metrics_by_uuid):
+    """Give the fake NVML's GPUs usage numbers (the "metrics" object tests/fakenvml/fakenvml.c
+    documents: gpu_util, memory_used_mib, temperature_c, power_mw, clocks, PCIe, processes).
+    metrics_by_uuid maps a GPU's UUID to its object (None removes it). The next nvmlInit of a
+    process reads it."""
+    path = manifest["nvml"]["data"]
+    with open(path) as f:
+        data = json.load(f)
+    for g in data["gpus"]:
+        if g["uuid"] in metrics_by_uuid:
+            m = metrics_by_uuid[g["uuid"]]
+            if m is None:
+                g.pop("metrics", None)
+            else:
+                g["metrics"] = m
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
 def load_manifest(dir):
     with open(os.path.join(dir, MANIFEST_NAME)) as f:
         return json.load(f)
