@@ -51,10 +51,11 @@ def chroot(root, *args, env=None, timeout=300):
                           text=True, timeout=timeout)
 
 
-def link_debs(src, dst):
+def link_debs(src, dst, skip=()):
+    """Hard-link src's .deb files into dst (same file system: no copy), but those in skip."""
     os.makedirs(dst, exist_ok=True)
     for name in os.listdir(src) if os.path.isdir(src) else []:
-        if name.endswith(".deb") and not os.path.exists(os.path.join(dst, name)):
+        if name.endswith(".deb") and name not in skip and not os.path.exists(os.path.join(dst, name)):
             try:
                 os.link(os.path.join(src, name), os.path.join(dst, name))
             except OSError:
@@ -73,7 +74,8 @@ def make_root(tmp, log):
 def apt_install(root, debs, log):
     """apt-get install of our .deb files and EXTRA, the downloads cached in ARCHIVES."""
     inside = os.path.join(root, "var/cache/apt/archives")
-    link_debs(os.path.join(realhost.cache_dir(), "apt-archives"), inside)
+    shared = os.path.join(realhost.cache_dir(), "apt-archives")
+    link_debs(shared, inside)
     link_debs(ARCHIVES, inside)
     os.makedirs(os.path.join(root, "tmp/debs"), exist_ok=True)
     local = []
@@ -91,7 +93,7 @@ def apt_install(root, debs, log):
     log.write(r.stdout + r.stderr)
     if r.returncode != 0:
         raise AssertionError(f"apt-get install in the root failed ({r.returncode}):\n{(r.stdout + r.stderr)[-3000:]}")
-    link_debs(inside, ARCHIVES)
+    link_debs(inside, ARCHIVES, skip=set(os.listdir(shared)) if os.path.isdir(shared) else ())
 
 
 class DebianPackageTest(unittest.TestCase):
