@@ -67,6 +67,9 @@ def make_root(tmp, log):
     root = os.path.join(tmp, "root")
     os.makedirs(root)
     with realhost.locked():
+        base = os.path.join(realhost.cache_dir(), f"base-{realhost.base_recipe()}")
+        if not os.path.isdir(base) and not realhost.mirror_reachable():
+            raise realhost.RealHostUnavailable("no cached Debian 12 root and the Debian mirror cannot be reached")
         realhost.debootstrap(root, log)  # copies the cached base; builds it on a first run
     return root
 
