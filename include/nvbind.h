@@ -240,6 +240,10 @@ typedef struct nvbind_compatibility {
     bool mps_running;                  /* a CUDA MPS control daemon answers */
     size_t check_count;
     const nvbind_check *checks;
+    /* Every vendor (appended; the library allocates the report): GPUs of other drivers
+     * (amdgpu, i915, xe, nouveau, ...). gpus_available counts them, gpu_count does not; a
+     * host with only these is ready without NVIDIA's driver. */
+    unsigned other_gpu_count;
 } nvbind_compatibility;
 
 /* Never fails for host problems (they become checks and false fields): NULL only when out of
@@ -260,11 +264,30 @@ typedef struct nvbind_gpu_info {
     size_t mig_device_count;
 } nvbind_gpu_info;
 
+/* A GPU another driver runs (every vendor): containers get its device nodes by CDI name,
+ * kind=index ("amd.com/gpu=0"), kind=pci_bus_id or kind=all. */
+typedef struct nvbind_other_gpu {
+    const char *kind;           /* "amd.com/gpu", "intel.com/gpu", "nvbind.drm/<driver>" */
+    unsigned index;             /* position among the GPUs of its kind, in bus id order */
+    const char *vendor;         /* "amd", "intel", "nvidia" (under nouveau), ...; "unknown" */
+    const char *driver;         /* kernel driver: "amdgpu", "i915", "xe", "nouveau", ... */
+    const char *pci_bus_id;     /* "0000:03:00.0" (a platform device's sysfs name otherwise) */
+    unsigned vendor_id, device_id;  /* PCI ids; 0 when not a PCI device */
+    int numa_node;              /* -1 when unknown */
+    int kfd_node;               /* AMD: its KFD topology node (ROCm compute), -1 when none */
+    size_t node_count;
+    const char *const *nodes;   /* container paths: /dev/dri/cardN, /dev/dri/renderDN, /dev/kfd */
+} nvbind_other_gpu;
+
 typedef struct nvbind_gpu_list {
     size_t count;
     const nvbind_gpu_info *gpus;
-    const char *driver_version;
+    const char *driver_version; /* "" on a host without NVIDIA's driver */
     const char *cuda_version;   /* NULL when NVML did not answer */
+    /* Every vendor (appended; the library allocates the list): GPUs of other drivers. On a
+     * host without NVIDIA's driver count is 0 and these are the GPUs. */
+    size_t other_count;
+    const nvbind_other_gpu *others;
 } nvbind_gpu_list;
 
 /* The host's GPUs in bus order. Memory, compute capability and MIG come from NVML, loaded
@@ -321,6 +344,14 @@ NVBIND_EXPORT nvbind_cdi_spec *nvbind_generate_aiml_cdi_spec(const nvbind_gpu_ma
 NVBIND_EXPORT nvbind_cdi_spec *nvbind_generate_custom_cdi_spec(const nvbind_gpu_manager *m,
                                                                const nvbind_bolt_capsule_config *config,
                                                                nvbind_error **err);
+/* Every vendor: the spec of one kind for the manager's host: "amd.com/gpu", "intel.com/gpu" or
+ * "nvbind.drm/<driver>" (each GPU's device nodes, names by index, bus id and "all"), or
+ * "nvidia.com/gpu" (NVIDIA's spec without a workload profile). A kind the host has no GPU of
+ * is NVB_EXIT_USAGE (2); "nvidia.com/gpu" without NVIDIA's driver is 3. The gaming and AI/ML
+ * specs above are NVIDIA's: on a host without its driver they fail with 3, naming the kinds
+ * the host has. */
+NVBIND_EXPORT nvbind_cdi_spec *nvbind_generate_cdi_spec_for_kind(const nvbind_gpu_manager *m, const char *kind,
+                                                                 nvbind_error **err);
 /* Read a CDI spec file (JSON or YAML) and validate it. */
 NVBIND_EXPORT nvbind_cdi_spec *nvbind_cdi_spec_load(const char *path, nvbind_error **err);
 NVBIND_EXPORT void nvbind_cdi_spec_free(nvbind_cdi_spec *s);

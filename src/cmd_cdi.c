@@ -5,6 +5,7 @@
 #include "policy/cdi_check.h"
 #include "policy/cdi_generate.h"
 #include "policy/profiles.h"
+#include "policy/vendor_spec.h"
 #include "runtime/spec_install.h"
 #include "config/config.h"
 #include "util/cleanup.h"
@@ -61,6 +62,7 @@ static nvb_host *discover_with_config(const nvb_cli *cli, const nvb_config *cfg,
     } else {
         o.skip_pci_details = true; /* a spec holds no PCI ids or NUMA node */
         o.nvml_for_mig = true;     /* MIG devices, when /proc shows some */
+        o.allow_no_nvidia = true;  /* every vendor: --kind amd.com/gpu on a host without NVIDIA's driver */
         h = nvb_host_discover(&o, err);
     }
     nvb_strv_free(&libs);
@@ -123,8 +125,13 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
         goto out;
     for (size_t i = 0; i < h->warnings.n; i++) /* e.g. no driver library: the spec would lack them */
         fprintf(stderr, "nvbind: warning: %s\n", h->warnings.v[i]);
-    if (nvb_profile_resolve(&cfg, h, profile, &go.caps, &extra, &workload, &err) < 0)
+    if (nvb_vendor_kind_present(h, kind)) { /* every vendor: device nodes only */
+        if (profile)
+            fprintf(stderr, "nvbind: note: profile '%s' sets NVIDIA driver capabilities and variables: the %s spec "
+                            "carries the GPUs' device nodes only\n", profile, kind);
+    } else if (nvb_profile_resolve(&cfg, h, profile, &go.caps, &extra, &workload, &err) < 0) {
         goto out;
+    }
     if (strcmp(kind, "nvidia.com/gpu-bolt") == 0 && nvb_bolt_capsule_edits(&cfg, workload, &extra) < 0) {
         nvb_errf(&err, NVB_EXIT_IO, "out of memory");
         goto out;

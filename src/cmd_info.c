@@ -13,7 +13,7 @@ static int print_json(const nvb_host *h, bool detailed)
 {
     /* Room for the 8-GPU hosts seen in practice without growing the buffer. */
     nvb_jsonw w;
-    nvb_jsonw_init(&w, 2, 4096 + 1024 * h->n_gpus + 256 * h->n_comps);
+    nvb_jsonw_init(&w, 2, 4096 + 1024 * (h->n_gpus + h->n_drm_gpus) + 256 * h->n_comps);
     nvb_host_write_json(&w, h, detailed);
     size_t len;
     char *text = nvb_jsonw_finish(&w, &len);
@@ -24,8 +24,36 @@ static int print_json(const nvb_host *h, bool detailed)
     return rc;
 }
 
+/* Every vendor: the GPUs other drivers run, with the CDI name `run --gpu` takes. */
+static void print_drm_gpus(const nvb_host *h)
+{
+    if (!h->n_drm_gpus)
+        return;
+    printf("%zu GPU%s of other drivers\n", h->n_drm_gpus, h->n_drm_gpus == 1 ? "" : "s");
+    for (size_t i = 0; i < h->n_drm_gpus; i++) {
+        const nvb_drm_gpu *g = &h->drm_gpus[i];
+        printf("  %s=%u: %s %04x:%04x  driver %s  bus %s", g->kind, g->index, g->vendor, g->vendor_id, g->device_id,
+               g->driver, g->bus_id);
+        if (g->numa_node >= 0)
+            printf("  NUMA %d", g->numa_node);
+        if (g->kfd_node >= 0)
+            printf("  KFD node %d", g->kfd_node);
+        printf("\n    nodes:");
+        for (size_t j = 0; j < g->nodes.n; j++)
+            printf(" %s", g->nodes.v[j].path);
+        printf("\n");
+    }
+}
+
 static void print_text(const nvb_host *h, bool detailed)
 {
+    if (!nvb_host_has_nvidia(h)) { /* other vendors' GPUs only */
+        printf("no NVIDIA driver; host root %s\n", h->root);
+        print_drm_gpus(h);
+        for (size_t i = 0; i < h->warnings.n; i++)
+            printf("warning: %s\n", h->warnings.v[i]);
+        return;
+    }
     printf("NVIDIA driver %s (%s kernel module)", h->driver_version, nvb_kmod_name(h->kmod));
     if (h->cuda_version)
         printf(", CUDA %s", h->cuda_version);
@@ -48,6 +76,7 @@ static void print_text(const nvb_host *h, bool detailed)
             printf("    MIG %u:%u  %s  gi %u ci %u\n", g->index, g->migs[j].mig_index, g->migs[j].uuid, g->migs[j].gi,
                    g->migs[j].ci);
     }
+    print_drm_gpus(h);
     printf("shared device nodes:\n");
     for (size_t i = 0; i < h->nodes.n; i++)
         printf("  %-24s %c %u:%u\n", h->nodes.v[i].path, h->nodes.v[i].type, h->nodes.v[i].major, h->nodes.v[i].minor);
@@ -95,8 +124,18 @@ int cmd_info(nvb_cli *cli, int argc, char **argv)
     nvb_err err = {0};
     nvb_config cfg = {0};
     nvb_host *h = NULL;
-    if (nvb_cli_load_config(cli, &cfg, &err) == 0)
-        h = nvb_cli_discover(cli, &cfg, detailed, &err);
+    nvb_strv libs = {0};
+    nvb_discover_opts o;
+    if (nvb_cli_load_config(cli, &cfg, &err) == 0) {
+        if (nvb_cli_discover_opts(cli, &cfg, &libs, &o) < 0) {
+            nvb_errf(&err, NVB_EXIT_IO, "out of memory");
+        } else {
+            o.with_nvml = detailed;
+            o.allow_no_nvidia = true; /* every vendor's GPUs are listed */
+            h = nvb_host_discover(&o, &err);
+        }
+    }
+    nvb_strv_free(&libs);
     nvb_config_clear(&cfg);
     if (!h)
         return nvb_cli_fail(&err);

@@ -19,6 +19,7 @@ static const char run_usage[] =
     "  --runtime R     the engine (default: [runtime] default_runtime, else podman, else docker)\n"
     "  --gpu LIST      all, none, or comma-separated GPU indices, UUIDs (GPU-...) or MIG devices\n"
     "                  (0:1, MIG-...) (default: [gpu] default_selection, else all)\n"
+    "                  or other vendors' GPUs by CDI name: amd.com/gpu=0, intel.com/gpu=all, KIND=BUS-ID\n"
     "  --profile NAME  default, gaming, aiml or a [profiles.NAME] of the configuration\n"
     "  --isolation L   shared, exclusive or virtual (default: [bolt.capsule] isolation_level)\n"
     "  --wait[=SECS]   when a GPU is taken, wait until it is free (at most SECS seconds) instead\n"

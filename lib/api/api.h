@@ -48,6 +48,12 @@ int nvb_api_oom(nvbind_error **err, const char *what);
 /* Discovery options for the manager's host. with_nvml: enrich through NVML (bounded). */
 nvb_discover_opts nvb_api_discover_opts(const nvbind_gpu_manager *m, bool with_nvml);
 nvb_host *nvb_api_discover(const nvbind_gpu_manager *m, bool with_nvml, nvbind_error **err);
+/* The same for calls that serve every vendor: a host of other vendors' GPUs without NVIDIA's
+ * driver is discovered too (api/vendors.c). */
+nvb_host *nvb_api_discover_any(const nvbind_gpu_manager *m, bool with_nvml, nvbind_error **err);
+/* Fill l's other_count/others from h's other-vendor GPUs; *box receives what to free. -1 when
+ * out of memory. */
+int nvb_api_other_gpus(const nvb_host *h, nvbind_gpu_list *l, void **box);
 
 /* Mapping between the public BoltConfig and the configuration model. */
 void nvb_api_bolt_from_config(const nvb_config *c, nvbind_bolt_config *out);

@@ -128,7 +128,9 @@ out:
 static nvbind_cdi_spec *generate(const nvbind_gpu_manager *m, enum nvb_api_workload w,
                                  const nvbind_bolt_capsule_config *custom, nvbind_error **err)
 {
-    nvb_host *h = nvb_api_discover(m, false, err);
+    /* Every vendor: a host without NVIDIA's driver is discovered, and generation says that
+     * these NVIDIA specs need it, naming the kinds the host has (exit 3). */
+    nvb_host *h = nvb_api_discover_any(m, false, err);
     if (!h)
         return NULL;
     json_t *doc = nvb_api_generate(m, h, w, custom, err);

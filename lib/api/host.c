@@ -48,6 +48,7 @@ NVBIND_EXPORT nvbind_compatibility *nvbind_check_bolt_gpu_compatibility(const nv
         .mps_running = d->mps_running,
         .check_count = d->n_checks,
         .checks = b->checks,
+        .other_gpu_count = d->drm_gpu_count,
     };
     return &b->pub;
 }
@@ -66,11 +67,12 @@ typedef struct gpu_box {
     nvbind_gpu_list pub;
     nvb_host *host;  /* the strings point into it */
     nvbind_gpu_info *gpus;
+    void *others;    /* every vendor: pub.others and their node paths */
 } gpu_box;
 
 NVBIND_EXPORT nvbind_gpu_list *nvbind_get_gpu_info(const nvbind_gpu_manager *m, nvbind_error **err)
 {
-    nvb_host *h = nvb_api_discover(m, true, err);
+    nvb_host *h = nvb_api_discover_any(m, true, err); /* every vendor's GPUs */
     if (!h)
         return NULL;
     gpu_box *b = calloc(1, sizeof *b);
@@ -101,6 +103,10 @@ NVBIND_EXPORT nvbind_gpu_list *nvbind_get_gpu_info(const nvbind_gpu_manager *m, 
         .driver_version = h->driver_version ? h->driver_version : "",
         .cuda_version = h->cuda_version,
     };
+    if (nvb_api_other_gpus(h, &b->pub, &b->others) < 0) {
+        nvbind_gpu_list_free(&b->pub);
+        return nvb_api_oom(err, "listing GPUs"), NULL;
+    }
     return &b->pub;
 }
 
@@ -111,6 +117,7 @@ NVBIND_EXPORT void nvbind_gpu_list_free(nvbind_gpu_list *l)
     gpu_box *b = (gpu_box *)l;
     nvb_host_free(b->host);
     free(b->gpus);
+    free(b->others);
     free(b);
 }
 

@@ -14,13 +14,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define check nvb_doctor_check
+
 __attribute__((format(printf, 1, 0))) static char *vfmt(const char *fmt, va_list ap)
 {
     char *s = NULL;
     return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
 }
 
-__attribute__((format(printf, 5, 6))) static void check(nvb_doctor *d, enum nvb_check_level level, const char *name,
+__attribute__((format(printf, 5, 6))) void nvb_doctor_check(nvb_doctor *d, enum nvb_check_level level, const char *name,
                                                         const char *fix, const char *fmt, ...)
 {
     nvb_check *nv = realloc(d->checks, (d->n_checks + 1) * sizeof *nv);
@@ -236,9 +238,12 @@ nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engine
     nvb_err err = {0};
     nvb_discover_opts o = *opts;
     o.with_nvml = false;
+    o.allow_no_nvidia = true; /* every vendor: a host of other GPUs is reported, not refused */
     nvb_host *h = nvb_host_discover(&o, &err);
     if (h) {
-        check_host(d, h, opts);
+        if (nvb_host_has_nvidia(h))
+            check_host(d, h, opts);
+        nvb_doctor_drm(d, h);
         nvb_host_free(h);
     } else if (err.exit_code == NVB_EXIT_NO_DRIVER) {
         check(d, NVB_CHECK_ERROR, "driver", "install the NVIDIA driver for your GPU and load it (`modprobe nvidia`)", "%s",
@@ -265,7 +270,7 @@ nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engine
         if (d->checks[i].level == NVB_CHECK_ERROR)
             d->ready = false;
     /* Bolt's GPU capsules need a ready host and Bolt itself. */
-    d->bolt_optimizations_available = d->ready && d->gpus_available && d->engines[2].path != NULL;
+    d->bolt_optimizations_available = d->ready && d->gpu_count > 0 && d->engines[2].path != NULL;
     return d;
 }
 
@@ -285,6 +290,7 @@ json_t *nvb_doctor_to_json(const nvb_doctor *d)
                                                 c->fix ? json_string(c->fix) : json_null()));
     }
     json_object_set_new(o, "checks", checks);
+    json_object_set_new(o, "other_gpu_count", json_integer(d->drm_gpu_count));
     json_t *engines = json_array();
     for (size_t i = 0; i < 5; i++) {
         const nvb_engine *e = &d->engines[i];

@@ -20,7 +20,8 @@ typedef struct nvb_engine {
 typedef struct nvb_doctor {
     bool gpus_available, nvidia_open_driver, wsl2_mode, bolt_optimizations_available, ready;
     bool mps_running;
-    unsigned gpu_count;
+    unsigned gpu_count;     /* NVIDIA GPUs */
+    unsigned drm_gpu_count; /* other vendors' GPUs (gpus_available counts them too) */
     char *driver_version;   /* NULL when no driver */
     nvb_check *checks;
     size_t n_checks;
@@ -34,3 +35,10 @@ nvb_doctor *nvb_doctor_run(const nvb_discover_opts *opts, bool probe_engines);
 nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engines, const char *hook_path);
 json_t *nvb_doctor_to_json(const nvb_doctor *d);
 void nvb_doctor_free(nvb_doctor *d);
+
+/* Add a check (doctor.c and the vendor backends' checks). */
+void nvb_doctor_check(nvb_doctor *d, enum nvb_check_level level, const char *name, const char *fix, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Every vendor: what the host's other GPUs offer (lib/host/vendors/doctor_drm.c); on a host
+ * without the NVIDIA driver, also what it can and cannot do in its place. */
+void nvb_doctor_drm(nvb_doctor *d, const nvb_host *h);

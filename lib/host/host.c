@@ -3,6 +3,7 @@
 #include "host/discover.h"
 #include "host/hostio.h"
 #include "host/procfs.h"
+#include "host/vendors/vendors.h"
 #include "util/cleanup.h"
 #include "util/grow.h"
 
@@ -290,8 +291,21 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
             goto fail;
         }
     }
-    if (read_driver(&d, err) < 0 || nvb_discover_gpus(&d, err) < 0 || nvb_discover_devnodes(&d, err) < 0 ||
-        nvb_discover_components(&d, err) < 0)
+    /* Every vendor: the other drivers' GPUs first, so that a host with them and without
+     * NVIDIA's driver can be described (allow_no_nvidia) rather than refused. */
+    if (nvb_discover_drm_gpus(&d, err) < 0)
+        goto fail;
+    nvb_err drv_err = {0};
+    if (read_driver(&d, &drv_err) < 0) {
+        if (drv_err.exit_code == NVB_EXIT_NO_DRIVER && opts->allow_no_nvidia && h->n_drm_gpus) {
+            discovery_clear(&d);
+            return h; /* vendors only: no NVIDIA driver, GPU, node or file */
+        }
+        if (err)
+            *err = drv_err;
+        goto fail;
+    }
+    if (nvb_discover_gpus(&d, err) < 0 || nvb_discover_devnodes(&d, err) < 0 || nvb_discover_components(&d, err) < 0)
         goto fail;
     if (sort_components(h) < 0) {
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
@@ -323,7 +337,7 @@ nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
 {
     nvb_host *h = discover_once(opts, err);
     bool given = opts->driver_root && *opts->driver_root;
-    if (!h || has_libraries(h) || given)
+    if (!h || !nvb_host_has_nvidia(h) || has_libraries(h) || given)
         goto out;
     /* A GPU-operator host: its own cache lists none of the driver's libraries, the driver
      * container's root at /run/nvidia/driver has them. Taken only when it has them. */
@@ -339,7 +353,7 @@ nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
 out:
     /* Never a spec without libraries by surprise: containers would get the device nodes
      * and no CUDA, NVML or graphics library. */
-    if (h && !has_libraries(h) &&
+    if (h && nvb_host_has_nvidia(h) && !has_libraries(h) &&
         nvb_strv_pushf(&h->warnings,
                        "no NVIDIA driver library found in the driver root %s%s: containers get the device nodes "
                        "only; name the folder that holds the driver's libraries with --driver-root",
@@ -369,6 +383,14 @@ void nvb_host_free(nvb_host *h)
         free(g->migs);
     }
     free(h->gpus);
+    for (size_t i = 0; i < h->n_drm_gpus; i++) {
+        nvb_drm_gpu *g = &h->drm_gpus[i];
+        free(g->driver);
+        free(g->kind_buf);
+        free(g->bus_id);
+        nvb_devnode_list_clear(&g->nodes);
+    }
+    free(h->drm_gpus);
     nvb_devnode_list_clear(&h->nodes);
     nvb_devnode_list_clear(&h->cap_nodes);
     for (size_t i = 0; i < h->n_comps; i++) {

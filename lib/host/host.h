@@ -50,6 +50,24 @@ typedef struct nvb_gpu {
     size_t n_migs;
 } nvb_gpu;
 
+/* A GPU another kernel driver runs: amdgpu, i915, xe, nouveau or any DRM driver with a
+ * render node (lib/host/vendors/). Containers get its device nodes only: its user space
+ * (Mesa, ROCm, oneAPI) is the image's business, so no host file is offered. */
+typedef struct nvb_drm_gpu {
+    const char *kind;     /* CDI kind: "amd.com/gpu", "intel.com/gpu", "nvbind.drm/<driver>" */
+    const char *vendor;   /* "amd", "intel", "nvidia", ... from the PCI vendor id; "unknown" */
+    char *driver;         /* kernel driver, from the device's uevent */
+    char *kind_buf;       /* storage behind kind when it is made from the driver's name */
+    unsigned index;       /* position among the GPUs of its kind, in bus id order */
+    char *bus_id;         /* "0000:03:00.0" (PCI) or the device's sysfs name (platform) */
+    unsigned vendor_id, device_id;  /* PCI ids, 0 when not a PCI device */
+    int numa_node;        /* -1 when unknown */
+    unsigned render_minor;          /* renderD<minor> */
+    int kfd_node;         /* AMD: the KFD topology node paired with it, -1 when none */
+    unsigned kfd_gpu_id;  /* AMD: that node's gpu_id (what ROCm calls it), 0 when none */
+    nvb_devnode_list nodes;  /* /dev/dri/cardN (not for other drivers), /dev/dri/renderDN, /dev/kfd */
+} nvb_drm_gpu;
+
 enum nvb_component_kind {
     NVB_COMP_LIBRARY,
     NVB_COMP_BINARY,
@@ -98,6 +116,10 @@ typedef struct nvb_host {
     nvb_component *comps;
     size_t n_comps, cap_comps;
     nvb_strv warnings;           /* non-fatal findings, e.g. a /proc/devices mismatch */
+    /* GPUs of other drivers (vendors): ordered by kind, then index. driver_version is NULL
+     * and n_gpus 0 when the host has these and no NVIDIA driver (allow_no_nvidia). */
+    nvb_drm_gpu *drm_gpus;
+    size_t n_drm_gpus;
 } nvb_host;
 
 typedef struct nvb_discover_opts {
@@ -113,11 +135,20 @@ typedef struct nvb_discover_opts {
     /* Leave out the GPUs' PCI vendor/device ids and NUMA node (vendor_id, device_id 0,
      * numa_node -1): nothing a container's edits need, and two sysfs reads per GPU. */
     bool skip_pci_details;
+    /* Every vendor: a host without the NVIDIA driver (no /proc/driver/nvidia/version) that
+     * shows GPUs of other drivers is discovered (driver_version NULL, no NVIDIA GPU) rather
+     * than refused with NVB_EXIT_NO_DRIVER. For the commands that serve every vendor. */
+    bool allow_no_nvidia;
 } nvb_discover_opts;
 
 /* Discover the host; on failure err says what, where and why (exit code inside). */
 nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err);
 void nvb_host_free(nvb_host *h);
+/* Whether the host has the NVIDIA driver (a host of other vendors' GPUs has not). */
+static inline bool nvb_host_has_nvidia(const nvb_host *h)
+{
+    return h->driver_version != NULL;
+}
 
 int nvb_devnode_list_add(nvb_devnode_list *l, const nvb_devnode *proto);  /* copies strings */
 struct stat;

@@ -39,6 +39,8 @@ static json_t *gpu_to_json(const nvb_gpu *g, bool detailed)
     snprintf(id, sizeof id, "0x%04x", g->device_id);
     json_object_set_new(o, "device_id", g->device_id ? json_string(id) : json_null());
     json_object_set_new(o, "numa_node", g->numa_node < 0 ? json_null() : json_integer(g->numa_node));
+    json_object_set_new(o, "vendor", json_string("nvidia")); /* every vendor: drm_gpus has the others */
+    json_object_set_new(o, "driver", json_string("nvidia"));
     if (!detailed)
         return o;
     char cc[32];
@@ -63,9 +65,10 @@ json_t *nvb_host_to_json(const nvb_host *h, bool detailed)
 {
     json_t *root = json_object();
     json_object_set_new(root, "driver",
-                        json_pack("{s:s, s:s, s:o}", "version", h->driver_version, "kernel_module",
-                                  nvb_kmod_name(h->kmod), "cuda_version",
-                                  h->cuda_version ? json_string(h->cuda_version) : json_null()));
+                        !nvb_host_has_nvidia(h) ? json_null() /* other vendors' GPUs only */
+                        : json_pack("{s:s, s:s, s:o}", "version", h->driver_version, "kernel_module",
+                                    nvb_kmod_name(h->kmod), "cuda_version",
+                                    h->cuda_version ? json_string(h->cuda_version) : json_null()));
     json_object_set_new(root, "root", json_string(h->root));
     json_object_set_new(root, "driver_root", json_string(h->driver_root));
     json_object_set_new(root, "wsl2", json_boolean(h->wsl2));
@@ -96,6 +99,7 @@ json_t *nvb_host_to_json(const nvb_host *h, bool detailed)
     for (size_t i = 0; i < h->warnings.n; i++)
         json_array_append_new(warn, json_string(h->warnings.v[i]));
     json_object_set_new(root, "warnings", warn);
+    json_object_set_new(root, "drm_gpus", nvb_drm_gpus_to_json(h));
     return root;
 }
 
@@ -164,6 +168,8 @@ static void write_gpu(nvb_jsonw *w, const nvb_gpu *g, bool detailed)
     write_pci_id(w, "vendor_id", g->vendor_id);
     write_pci_id(w, "device_id", g->device_id);
     write_int_or_null(w, "numa_node", g->numa_node);
+    nvb_jsonw_kstring(w, "vendor", "nvidia"); /* every vendor: drm_gpus has the others */
+    nvb_jsonw_kstring(w, "driver", "nvidia");
     if (detailed) {
         char cc[32];
         snprintf(cc, sizeof cc, "%d.%d", g->cc_major, g->cc_minor);
@@ -194,11 +200,15 @@ void nvb_host_write_json(nvb_jsonw *w, const nvb_host *h, bool detailed)
 {
     nvb_jsonw_object_begin(w);
     nvb_jsonw_key(w, "driver");
-    nvb_jsonw_object_begin(w);
-    nvb_jsonw_kstring(w, "version", h->driver_version);
-    nvb_jsonw_kstring(w, "kernel_module", nvb_kmod_name(h->kmod));
-    nvb_jsonw_kstring(w, "cuda_version", h->cuda_version);
-    nvb_jsonw_object_end(w);
+    if (!nvb_host_has_nvidia(h)) { /* other vendors' GPUs only */
+        nvb_jsonw_null(w);
+    } else {
+        nvb_jsonw_object_begin(w);
+        nvb_jsonw_kstring(w, "version", h->driver_version);
+        nvb_jsonw_kstring(w, "kernel_module", nvb_kmod_name(h->kmod));
+        nvb_jsonw_kstring(w, "cuda_version", h->cuda_version);
+        nvb_jsonw_object_end(w);
+    }
     nvb_jsonw_kstring(w, "root", h->root);
     nvb_jsonw_kstring(w, "driver_root", h->driver_root);
     nvb_jsonw_kbool(w, "wsl2", h->wsl2);
@@ -241,5 +251,6 @@ void nvb_host_write_json(nvb_jsonw *w, const nvb_host *h, bool detailed)
     for (size_t j = 0; j < h->warnings.n; j++)
         nvb_jsonw_string(w, h->warnings.v[j]);
     nvb_jsonw_array_end(w);
+    nvb_drm_gpus_write_json(w, h);
     nvb_jsonw_object_end(w);
 }

@@ -1,4 +1,5 @@
 #include "policy/cdi_check.h"
+#include "policy/vendor_spec.h"
 #include "util/cleanup.h"
 #include "util/trust.h"
 
@@ -225,6 +226,14 @@ static int mig_reasons(const json_t *spec, const nvb_host *h, nvb_strv *reasons)
 int nvb_cdi_stale_reasons(const json_t *spec, const nvb_host *h, nvb_strv *reasons)
 {
     size_t before = reasons->n;
+    /* Every vendor: other drivers' specs are checked against their own generation; an NVIDIA
+     * spec on a host without the driver is stale as a whole. */
+    if (nvb_vendor_kind_reserved(json_string_value(json_object_get(spec, "kind"))))
+        return nvb_vendor_stale_reasons(spec, h, reasons);
+    if (!nvb_host_has_nvidia(h))
+        return nvb_strv_pushf(reasons, "no NVIDIA driver on the host (/proc/driver/nvidia/version is missing)") < 0
+                   ? -1
+                   : 1;
     _cleanup_free_ char *v = nvb_cdi_spec_driver_version(spec);
     if (v && strcmp(v, h->driver_version) != 0 &&
         nvb_strv_pushf(reasons, "driver version changed: spec is for %s, host runs %s", v, h->driver_version) < 0)

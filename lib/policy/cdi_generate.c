@@ -1,4 +1,5 @@
 #include "policy/cdi_generate.h"
+#include "policy/vendor_spec.h"
 #include "cdi/cdi.h"
 #include "util/cleanup.h"
 #include "util/jsonw.h"
@@ -133,6 +134,13 @@ json_t *nvb_cdi_generate(const nvb_host *h, const nvb_cdi_gen_opts *o, nvb_err *
     const char *kind = kind_of(o, err);
     if (!kind)
         return NULL;
+    /* Every vendor: another driver's kind gets its own spec, an NVIDIA one needs the driver. */
+    if (nvb_vendor_kind_present(h, kind))
+        return nvb_vendor_spec(h, kind, err);
+    if (nvb_vendor_kind_reserved(kind))
+        return nvb_vendor_kind_absent(h, kind, err), NULL;
+    if (!nvb_host_has_nvidia(h))
+        return nvb_vendor_no_nvidia(h, err), NULL;
     unsigned naming = o->naming ? o->naming : NVB_NAMING_INDEX | NVB_NAMING_UUID;
     json_t *spec = json_pack("{s:s, s:s, s:[]}", "cdiVersion", "0.3.0", "kind", kind, "devices");
     nvb_edits shared = {0};
@@ -262,6 +270,16 @@ char *nvb_cdi_generate_json(const nvb_host *h, const nvb_cdi_gen_opts *o, size_t
     const char *kind = kind_of(o, err);
     if (!kind)
         return NULL;
+    if (nvb_vendor_kind_present(h, kind) || nvb_vendor_kind_reserved(kind) || !nvb_host_has_nvidia(h)) { /* every vendor: the tree's path */
+        json_t *spec = nvb_cdi_generate(h, o, err);
+        char *text = spec ? nvb_cdi_to_json(spec) : NULL;
+        json_decref(spec);
+        if (spec && !text)
+            nvb_errf(err, NVB_EXIT_IO, "out of memory while writing the CDI spec");
+        if (text && len)
+            *len = strlen(text);
+        return text;
+    }
     unsigned naming = o->naming ? o->naming : NVB_NAMING_INDEX | NVB_NAMING_UUID;
     nvb_jsonw w;
     /* About 2.5 KiB per GPU and 200 bytes per driver file: one allocation for most hosts. */

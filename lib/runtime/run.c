@@ -2,9 +2,11 @@
 #include "runtime/run.h"
 #include "policy/cdi_generate.h"
 #include "policy/profiles.h"
+#include "policy/vendor_spec.h"
 #include "runtime/compose.h"
 #include "runtime/foreground.h"
 #include "runtime/oci_bundle.h"
+#include "runtime/run_vendor.h"
 #include "runtime/shell.h"
 #include "runtime/spec_install.h"
 #include "util/cleanup.h"
@@ -39,6 +41,9 @@ typedef struct run_state {
     nvb_gpu_plan plan;
     char container_id[256];
     bool user_named;           /* the id is the --name of [runtime] extra_args */
+    const char *vendor_kind;   /* every vendor: --gpu KIND=NAME of another driver's GPUs, else NULL */
+    nvb_strv vendor_names;     /* their CDI names */
+    nvb_edits vendor_nodes;    /* their device nodes, plan.devices once the plan is built */
     const nvb_run_info *info;  /* for engine_started */
 } run_state;
 
@@ -148,7 +153,7 @@ static int select_devices(run_state *s, nvb_err *err)
     for (size_t i = 0; i < entries.n; i++)
         need_nvml |= strchr(entries.v[i], ':') != NULL || strncmp(entries.v[i], "MIG-", 4) == 0;
     nvb_strv_free(&entries);
-    if (n <= 0)
+    if (n <= 0 && !nvb_vendor_request(req))
         return n;
     nvb_discover_opts dopts = {0};
     nvb_strv libs = {0};
@@ -158,10 +163,17 @@ static int select_devices(run_state *s, nvb_err *err)
     }
     dopts.skip_pci_details = true; /* edits need no PCI ids */
     dopts.with_nvml = need_nvml;
+    dopts.allow_no_nvidia = true; /* every vendor; an NVIDIA request then names what the host has */
     s->host = nvb_host_discover(&dopts, err);
     nvb_strv_free(&libs);
     if (!s->host)
         return -1;
+    if (nvb_vendor_request(req)) {
+        nvb_err_clear(err); /* the NVIDIA list's syntax check does not apply to KIND=NAME */
+        return nvb_vendor_select(s->host, req, &s->vendor_kind, &s->vendor_names, &s->vendor_nodes, err);
+    }
+    if (!nvb_host_has_nvidia(s->host))
+        return nvb_vendor_no_nvidia(s->host, err);
     return nvb_select_add(&s->sel, s->host, "--gpu", req, false, err);
 }
 
@@ -269,6 +281,42 @@ static int docker_uses_cdi(run_state *s, nvb_err *err)
     return cdi;
 }
 
+static int copy_names(nvb_strv *dst, const nvb_strv *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        if (nvb_strv_push(dst, src->v[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* Every vendor: other drivers' GPUs get their device nodes, [runtime.environment] and the
+ * user's --env. NVIDIA's profiles, isolation and Bolt capsules do not apply: said, not failed,
+ * where a default brought them; refused where the command line asked for them. */
+static int vendor_plan(run_state *s, nvb_err *err)
+{
+    if (s->engine == NVB_ENGINE_BOLT)
+        return nvb_errf(err, NVB_EXIT_USAGE, "--gpu %s=...: Bolt capsules take NVIDIA GPUs; run %s GPUs with podman, "
+                                             "docker, runc or crun", s->vendor_kind, s->vendor_kind);
+    if (s->isolation != NVB_ISOLATION_SHARED && s->o->isolation)
+        return nvb_errf(err, NVB_EXIT_USAGE, "--isolation %s: claims and limits cover NVIDIA GPUs only, not %s",
+                        s->o->isolation, s->vendor_kind);
+    if (s->isolation != NVB_ISOLATION_SHARED)
+        fprintf(stderr, "nvbind: note: isolation '%s' ([bolt.capsule] isolation_level) covers NVIDIA GPUs only: %s GPUs "
+                        "are shared\n", nvb_isolation_name(s->isolation), s->vendor_kind);
+    if (s->o->profile)
+        fprintf(stderr, "nvbind: note: profile '%s' sets NVIDIA driver capabilities and variables: %s GPUs get their "
+                        "device nodes only (the image brings its user space)\n", s->o->profile, s->vendor_kind);
+    nvb_selection none = {0};
+    if (nvb_gpu_plan_build(&s->plan, s->cfg, NULL, &none, NULL, s->hook_path, err) < 0)
+        return -1;
+    if (nvb_edits_merge(&s->plan.devices, &s->vendor_nodes) < 0)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    for (size_t i = 0; s->o->env && i < s->o->env->n; i++)
+        if (nvb_strv_push(&s->plan.env, s->o->env->v[i]) < 0)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    return 0;
+}
+
 static int run_podman_docker(run_state *s, nvb_err *err)
 {
     nvb_strv names = {0}, argv = {0}, legacy_argv = {0};
@@ -294,7 +342,9 @@ static int run_podman_docker(run_state *s, nvb_err *err)
     nvb_engine_cmd legacy = c;
     legacy.cdi_devices = NULL;
     legacy.edits = &all;
-    int r = nvb_selection_cdi_names(&s->sel, NVB_KIND_GPU, &names) < 0 || nvb_gpu_plan_all_edits(&s->plan, &all) < 0 ||
+    const char *kind = s->vendor_kind ? s->vendor_kind : NVB_KIND_GPU;
+    int r = (s->vendor_kind ? copy_names(&names, &s->vendor_names) : nvb_selection_cdi_names(&s->sel, kind, &names)) < 0 ||
+                    nvb_gpu_plan_all_edits(&s->plan, &all) < 0 ||
                     nvb_edits_add_soname_mounts(&all, s->host) < 0 /* no hooks there */
                 ? nvb_errf(err, NVB_EXIT_IO, "out of memory")
                 : 0;
@@ -313,11 +363,11 @@ static int run_podman_docker(run_state *s, nvb_err *err)
         if (cdi < 0)
             r = -1;
         else if (cdi && names.n)
-            r = install_spec(s, NVB_KIND_GPU, NULL, &created, err);
+            r = install_spec(s, kind, NULL, &created, err);
         if (r == 0)
             r = cdi ? nvb_engine_argv_cdi(&c, &argv, err) : nvb_engine_argv_legacy(&legacy, &argv, err);
         if (r == 0)
-            r = run_engine(s, &argv, NVB_KIND_GPU, created, err);
+            r = run_engine(s, &argv, kind, created, err);
     }
     nvb_strv_free(&names);
     nvb_strv_free(&argv);
@@ -466,9 +516,11 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
         r = nvb_errf(err, NVB_EXIT_USAGE, "the hook binary path '%s' must be absolute", s.hook_path ? s.hook_path : "");
     if (r == 0)
         r = select_devices(&s, err);
-    if (r == 0)
+    if (r == 0 && s.vendor_kind)
+        r = vendor_plan(&s, err);
+    else if (r == 0)
         r = nvb_gpu_plan_build(&s.plan, cfg, s.host, &s.sel, o->profile, s.hook_path, err);
-    if (r == 0 && o->env)
+    if (r == 0 && o->env && !s.vendor_kind)
         r = add_user_env(&s, err);
     /* Engines are named only for claims, which a dry run does not take: its command stays
      * the plain translation. */
@@ -479,7 +531,7 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
                          .isolation = s.isolation, .profile = o->profile,
                          .container_id = named ? s.container_id : NULL, .runtime_exe = s.exe};
     s.info = &info;
-    if (r == 0 && o->before_start && !o->dry_run) {
+    if (r == 0 && o->before_start && !o->dry_run && !s.vendor_kind) { /* claims: NVIDIA GPUs */
         r = o->before_start(o->hook_ctx, &info, err);
         /* The hook may have swapped devices: the device edits follow the selection. */
         nvb_edits_clear(&s.plan.devices);
@@ -496,10 +548,12 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
         case NVB_ENGINE_CRUN: r = run_oci(&s, err); break;
         }
     }
-    if (started && o->after_exit && !o->dry_run)
+    if (started && o->after_exit && !o->dry_run && !s.vendor_kind)
         o->after_exit(o->hook_ctx, &info, r);
     nvb_gpu_plan_clear(&s.plan);
     nvb_selection_clear(&s.sel);
+    nvb_strv_free(&s.vendor_names);
+    nvb_edits_clear(&s.vendor_nodes);
     nvb_host_free(s.host);
     free(s.exe);
     return r;

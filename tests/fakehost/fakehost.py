@@ -19,7 +19,12 @@ Use it as a module (`build(dir, ...)`, `destroy(dir)`) or from the command line:
     python3 tests/fakehost/fakehost.py build DIR [--layout debian|debian-packaged|debian-tesla|fedora|arch|operator]
         [--gpus N]
         [--kmod open|proprietary] [--driver-version V] [--shuffle-minors] [--mig]
-        [--fake-nvml LIBPATH] [--no-driver] [--no-dev-char] ...
+        [--fake-nvml LIBPATH] [--no-driver] [--no-dev-char] [--drm-gpus amd,intel,...] ...
+
+Other vendors' GPUs (`drm_gpus=["amd", "intel", "nouveau", ...]`, see DRM_GPU_MODELS) are
+added next to the NVIDIA ones, or alone with `no_driver=True, gpus=0`: their PCI device,
+DRM nodes, and for AMD /dev/kfd with its KFD topology; the manifest's "drm_gpus" lists what
+nvbind should report for them.
     python3 tests/fakehost/fakehost.py destroy DIR
 
 Standard library only; needs gcc (once per machine: the compiled stub is cached) and ldconfig.
@@ -80,6 +85,24 @@ GPU_MODELS = {
         "nvml_brand": 5, "vbios": "95.02.18.80.5F", "mig": None, "datacenter": False,
     },
 }
+
+# GPUs of other drivers (every vendor, issue 13): PCI ids, class, kernel driver, and whether
+# the KFD topology lists it (AMD compute). "bus" pins an integrated GPU's usual address.
+DRM_GPU_MODELS = {
+    "amd": {"vendor": 0x1002, "device": 0x744C, "class": 0x030000, "driver": "amdgpu", "kfd": True, "numa": 0},
+    "amd-mi210": {"vendor": 0x1002, "device": 0x740F, "class": 0x038000, "driver": "amdgpu", "kfd": True, "numa": 1},
+    "amd-nokfd": {"vendor": 0x1002, "device": 0x15BF, "class": 0x030000, "driver": "amdgpu", "kfd": False,
+                  "numa": -1},
+    "intel": {"vendor": 0x8086, "device": 0xA780, "class": 0x030000, "driver": "i915", "kfd": False, "numa": -1,
+              "bus": "0000:00:02.0"},
+    "intel-xe": {"vendor": 0x8086, "device": 0xE20B, "class": 0x030000, "driver": "xe", "kfd": False, "numa": 0},
+    "nouveau": {"vendor": 0x10DE, "device": 0x1F82, "class": 0x030000, "driver": "nouveau", "kfd": False, "numa": -1},
+    "vmwgfx": {"vendor": 0x15AD, "device": 0x0405, "class": 0x030000, "driver": "vmwgfx", "kfd": False, "numa": -1},
+}
+DRM_BUS_IDS = ["0000:0c:00.0", "0000:2c:00.0", "0000:4c:00.0", "0000:6c:00.0", "0000:8c:00.0", "0000:ac:00.0"]
+DRM_KINDS = {"amdgpu": "amd.com/gpu", "i915": "intel.com/gpu", "xe": "intel.com/gpu"}
+DRM_VENDORS = {0x1002: "amd", 0x8086: "intel", 0x10DE: "nvidia", 0x15AD: "vmware"}
+KFD_MAJOR = 235
 
 # CUDA version each driver branch brings (what nvmlSystemGetCudaDriverVersion reports).
 CUDA_BY_BRANCH = {535: 12020, 545: 12030, 550: 12040, 555: 12050, 560: 12060, 565: 12070,
@@ -671,6 +694,66 @@ class _Builder:
             for major, minor, path in self.char_links:
                 _symlink(os.path.relpath(path, self.hp("dev/char")), self.hp("dev/char/%d:%d" % (major, minor)))
 
+    # other vendors' GPUs ------------------------------------------------------------------------
+    def write_drm_gpus(self):
+        """PCI device, DRM nodes and, for AMD, /dev/kfd and the KFD topology of each of
+        self.o["drm_gpus"]; fills self.drm_gpus with what nvbind should report."""
+        self.drm_gpus = []
+        if not self.o["drm_gpus"]:
+            return
+        nv = 0 if self.o["no_driver"] else len(self.gpus)
+        card = (1 if self.o["bmc"] else 0) + nv
+        render = 128 + nv
+        free_bus = [b for b in DRM_BUS_IDS]
+        used = set()
+        topo = self.hp("sys/devices/virtual/kfd/kfd/topology/nodes")
+        kfd_nodes = 0
+        for key in self.o["drm_gpus"]:
+            m = DRM_GPU_MODELS[key]
+            bus = m.get("bus") if m.get("bus") and m.get("bus") not in used else free_bus.pop(0)
+            used.add(bus)
+            d = self._pci_device(bus, m["vendor"], m["device"], m["class"], (m["vendor"], 0x1000 + len(used)),
+                                 m["numa"], 120 + len(used), m["driver"])
+            self._drm_node(d, "card%d" % card, card)
+            self._drm_node(d, "renderD%d" % render, render)
+            kind = DRM_KINDS.get(m["driver"], "nvbind.drm/" + m["driver"])
+            nodes = []
+            if kind in ("amd.com/gpu", "intel.com/gpu", "nvbind.drm/nouveau"):
+                nodes.append(self._node("dev/dri/card%d" % card, DRM_MAJOR, card, 0o660))
+            else:
+                self._node("dev/dri/card%d" % card, DRM_MAJOR, card, 0o660)  # present, never offered
+            nodes.append(self._node("dev/dri/renderD%d" % render, DRM_MAJOR, render, 0o666))
+            kfd_node = None
+            if m["kfd"]:
+                if kfd_nodes == 0:  # node 0: the CPU, which names no render node
+                    _write(os.path.join(topo, "0", "properties"),
+                           "cpu_cores_count 16\nsimd_count 0\nmem_banks_count 1\ndrm_render_minor 0\n", 0o444)
+                    _write(os.path.join(topo, "0", "gpu_id"), "0\n", 0o444)
+                    _symlink(os.path.relpath(self.hp("sys/devices/virtual/kfd/kfd"), self.hp("sys/class/kfd")),
+                             self.hp("sys/class/kfd/kfd"))
+                    self._node("dev/kfd", KFD_MAJOR, 0, 0o666)
+                kfd_nodes += 1
+                kfd_node = kfd_nodes
+                dom, b, dv, fn = _parse_bus_id(bus)
+                _write(os.path.join(topo, str(kfd_node), "properties"),
+                       "cpu_cores_count 0\nsimd_count 192\nmem_banks_count 1\nlocation_id %d\ndomain %d\n"
+                       "drm_render_minor %d\nhive_id 0\nnum_xcc 1\n" % ((b << 8) | (dv << 3) | fn, dom, render),
+                       0o444)
+                _write(os.path.join(topo, str(kfd_node), "gpu_id"), "%d\n" % (40000 + kfd_node * 1111), 0o444)
+                nodes.append({"path": "/dev/kfd", "host_path": self.hp("dev/kfd"), "type": "c",
+                              "major": KFD_MAJOR, "minor": 0, "file_mode": 0o666})
+            self.drm_gpus.append({
+                "kind": kind, "vendor": DRM_VENDORS.get(m["vendor"], "unknown"), "driver": m["driver"],
+                "pci_bus_id": bus, "vendor_id": "0x%04x" % m["vendor"], "device_id": "0x%04x" % m["device"],
+                "numa_node": None if m["numa"] < 0 else m["numa"], "kfd_node": kfd_node,
+                "device_nodes": [n["path"] for n in nodes], "nodes": nodes,
+            })
+            card += 1
+            render += 1
+        self.drm_gpus.sort(key=lambda g: (g["kind"], g["pci_bus_id"]))
+        for i, g in enumerate(self.drm_gpus):
+            g["index"] = 0 if i == 0 or self.drm_gpus[i - 1]["kind"] != g["kind"] else self.drm_gpus[i - 1]["index"] + 1
+
     # libraries ----------------------------------------------------------------------------------
     def _lib_files(self, base, kind):
         """(file name, SONAME) of one driver library."""
@@ -1027,6 +1110,7 @@ class _Builder:
                        "nvidia-caps": self.o["caps_major"], "drm": DRM_MAJOR},
             "decoys": sorted(self.decoys),
             "nvml": nvml,
+            "drm_gpus": self.drm_gpus,
         }
         if self.o["no_driver"]:
             m.update({
@@ -1081,6 +1165,7 @@ class _Builder:
         self.write_proc()
         self.write_sys()
         self.write_dev()
+        self.write_drm_gpus()
         if self.drv != self.root:
             self.write_host_libs_operator()
         self.write_libraries()
@@ -1101,8 +1186,14 @@ class _Builder:
 def _check_options(o):
     if o["layout"] not in LAYOUTS:
         raise FakeHostError("unknown layout %r (one of: %s)" % (o["layout"], ", ".join(LAYOUTS)))
-    if not isinstance(o["gpus"], int) or not 1 <= o["gpus"] <= len(BUS_IDS):
+    no_nvidia_gpu = o["no_driver"] and o["drm_gpus"]  # a host of other vendors' GPUs only
+    if not isinstance(o["gpus"], int) or not (0 if no_nvidia_gpu else 1) <= o["gpus"] <= len(BUS_IDS):
         raise FakeHostError("gpus must be 1 to %d, not %r" % (len(BUS_IDS), o["gpus"]))
+    for key in o["drm_gpus"]:
+        if key not in DRM_GPU_MODELS:
+            raise FakeHostError("unknown DRM GPU model %r (one of: %s)" % (key, ", ".join(DRM_GPU_MODELS)))
+    if len(o["drm_gpus"]) > len(DRM_BUS_IDS):
+        raise FakeHostError("at most %d DRM GPUs" % len(DRM_BUS_IDS))
     if o["kmod"] not in ("open", "proprietary"):
         raise FakeHostError("kmod must be open or proprietary, not %r" % o["kmod"])
     parts = o["driver_version"].split(".")
@@ -1124,7 +1215,7 @@ def build(dir, layout="debian", gpus=1, kmod="open", driver_version=DEFAULT_DRIV
           shuffle_minors=False, mig=False, fake_nvml=None, no_driver=False, dev_char=True,
           plain_glvnd=None, lib32=True, persistenced=True, fabricmanager=False, mps=False,
           bmc=False, model="a100", models=None, uvm_major=DEFAULT_UVM_MAJOR,
-          caps_major=DEFAULT_CAPS_MAJOR, seed="nvbind", nvml_overrides=None):
+          caps_major=DEFAULT_CAPS_MAJOR, seed="nvbind", nvml_overrides=None, drm_gpus=None):
     """Build a fake NVIDIA host under `dir` (absent or empty) and return its manifest (also
     written to dir/manifest.json). See the module's documentation for what is built."""
     opts = {
@@ -1137,6 +1228,7 @@ def build(dir, layout="debian", gpus=1, kmod="open", driver_version=DEFAULT_DRIV
         "mps": bool(mps), "bmc": bool(bmc), "models": list(models) if models else [model],
         "uvm_major": uvm_major, "caps_major": caps_major, "seed": str(seed),
         "nvml_overrides": dict(nvml_overrides) if nvml_overrides else None,
+        "drm_gpus": list(drm_gpus) if drm_gpus else [],
     }
     _check_options(opts)
     root = os.path.realpath(os.path.abspath(dir))
@@ -1265,6 +1357,8 @@ def _main(argv):
     b.add_argument("--caps-major", type=int, default=DEFAULT_CAPS_MAJOR)
     b.add_argument("--seed", default="nvbind", help="changes the UUIDs and the minor permutation")
     b.add_argument("--nvml-init-delay-ms", type=int, default=0, help="fake NVML: sleep this long in nvmlInit")
+    b.add_argument("--drm-gpus", metavar="LIST",
+                   help="other vendors' GPUs, comma-separated: %s" % ", ".join(DRM_GPU_MODELS))
     b.add_argument("--json", action="store_true", help="print the manifest")
     d = sub.add_parser("destroy", help="remove a fake host built by this tool")
     d.add_argument("dir", metavar="DIR")
@@ -1282,7 +1376,7 @@ def _main(argv):
                   bmc=args.bmc, model=args.model,
                   models=args.models.split(",") if args.models else None,
                   uvm_major=args.uvm_major, caps_major=args.caps_major, seed=args.seed,
-                  nvml_overrides=overrides)
+                  nvml_overrides=overrides, drm_gpus=args.drm_gpus.split(",") if args.drm_gpus else None)
     except FakeHostError as e:
         print("fakehost.py: %s" % e, file=sys.stderr)
         return 1

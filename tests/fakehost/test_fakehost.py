@@ -485,6 +485,30 @@ class TestVariants(FakeHostCase):
         self.assertEqual(m["gpus"][0]["device_nodes"][1:], ["/dev/dri/card1", "/dev/dri/renderD128"])
         self.assertTrue(os.path.exists(os.path.join(m["root"], "dev/dri/card0")))
 
+    def test_other_vendors_gpus_with_kfd_topology(self):
+        m = self.build(no_driver=True, gpus=0, drm_gpus=["amd", "amd-nokfd", "intel"])
+        root = m["root"]
+        self.assertEqual([(g["kind"], g["index"]) for g in m["drm_gpus"]],
+                         [("amd.com/gpu", 0), ("amd.com/gpu", 1), ("intel.com/gpu", 0)])
+        for g in m["drm_gpus"]:
+            uevent = open(os.path.join(root, "sys/bus/pci/devices", g["pci_bus_id"], "uevent")).read()
+            self.assertIn("DRIVER=%s\n" % g["driver"], uevent)
+            for n in g["nodes"]:
+                st = os.stat(n["host_path"])
+                self.assertTrue(stat.S_ISCHR(st.st_mode), n["path"])
+                self.assertEqual((os.major(st.st_rdev), os.minor(st.st_rdev)), (n["major"], n["minor"]))
+            render = next(n for n in g["nodes"] if "renderD" in n["path"])
+            link = os.path.join(root, "sys/class/drm", os.path.basename(render["path"]))
+            self.assertIn("/%s/drm/" % g["pci_bus_id"], os.path.realpath(link))
+            if g["kfd_node"] is not None:
+                props = open(os.path.join(root, "sys/class/kfd/kfd/topology/nodes/%d/properties" % g["kfd_node"])).read()
+                self.assertIn("drm_render_minor %d\n" % render["minor"], props)
+                self.assertEqual(g["device_nodes"][-1], "/dev/kfd")
+        self.assertIsNone(m["drm_gpus"][1]["kfd_node"])
+        self.assertNotIn("/dev/kfd", m["drm_gpus"][1]["device_nodes"])
+        with self.assertRaises(fakehost.FakeHostError):
+            self.build("bad-drm", drm_gpus=["voodoo"])
+
     def test_ipc_options(self):
         m = self.build(fabricmanager=True, mps=True)
         self.check_components(m)

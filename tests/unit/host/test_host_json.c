@@ -112,11 +112,45 @@ static void empty_host(void **state)
     nvb_host_free(h);
 }
 
+/* Every vendor: a host of other drivers' GPUs only (driver null) and the drm_gpus array. */
+static void vendors_host(void **state)
+{
+    (void)state;
+    nvb_host *h = calloc(1, sizeof *h);
+    h->root = strdup("/");
+    h->driver_root = strdup("/");
+    h->drm_gpus = calloc(2, sizeof *h->drm_gpus);
+    h->n_drm_gpus = 2;
+    h->drm_gpus[0] = (nvb_drm_gpu){.kind = "amd.com/gpu", .vendor = "amd", .driver = strdup("amdgpu"),
+                                   .bus_id = strdup("0000:03:00.0"), .vendor_id = 0x1002, .device_id = 0x744c,
+                                   .numa_node = 0, .render_minor = 128, .kfd_node = 1, .kfd_gpu_id = 41111};
+    h->drm_gpus[1] = (nvb_drm_gpu){.kind = "intel.com/gpu", .vendor = "intel", .driver = strdup("i915"),
+                                   .bus_id = strdup("0000:00:02.0"), .vendor_id = 0x8086, .device_id = 0xa780,
+                                   .numa_node = -1, .render_minor = 129, .kfd_node = -1};
+    char render[] = "/dev/dri/renderD128", kfd[] = "/dev/kfd";
+    nvb_devnode n = {.path = render, .host_path = render, .type = 'c', .major = 226, .minor = 128, .mode = 0666};
+    nvb_devnode_list_add(&h->drm_gpus[0].nodes, &n);
+    n.path = n.host_path = kfd;
+    nvb_devnode_list_add(&h->drm_gpus[0].nodes, &n);
+    same_document(h, false);
+    same_document(h, true);
+    json_t *tree = nvb_host_to_json(h, false);
+    assert_true(json_is_null(json_object_get(tree, "driver")));
+    json_t *amd = json_array_get(json_object_get(tree, "drm_gpus"), 0);
+    assert_string_equal(json_string_value(json_object_get(amd, "vendor_id")), "0x1002");
+    assert_int_equal(json_integer_value(json_object_get(amd, "kfd_node")), 1);
+    assert_int_equal(json_array_size(json_object_get(amd, "device_nodes")), 2);
+    assert_true(json_is_null(json_object_get(json_array_get(json_object_get(tree, "drm_gpus"), 1), "numa_node")));
+    json_decref(tree);
+    nvb_host_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(plain_and_detailed),
         cmocka_unit_test(empty_host),
+        cmocka_unit_test(vendors_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
