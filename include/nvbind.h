@@ -234,7 +234,7 @@ typedef struct nvbind_compatibility {
     unsigned gpu_count;
     const char *driver_version;        /* "550.54.14"; "" when no driver is loaded */
     bool nvidia_open_driver;           /* the open kernel module */
-    bool wsl2_mode;                    /* a WSL2 host (/dev/dxg) */
+    bool wsl2_mode;                    /* a WSL2 guest (/dev/dxg, WSL2's kernel) */
     bool bolt_optimizations_available; /* host ready, GPUs present and `bolt` in PATH */
     bool ready;                        /* no check at NVBIND_CHECK_ERROR */
     bool mps_running;                  /* a CUDA MPS control daemon answers */
@@ -295,7 +295,8 @@ typedef struct nvbind_gpu_list {
 NVBIND_EXPORT nvbind_gpu_list *nvbind_get_gpu_info(const nvbind_gpu_manager *m, nvbind_error **err);
 NVBIND_EXPORT void nvbind_gpu_list_free(nvbind_gpu_list *l);
 
-/* Wsl2Manager::detect_wsl2(): whether the manager's host is a WSL2 guest (/dev/dxg). */
+/* Wsl2Manager::detect_wsl2(): whether the manager's host is a WSL2 guest: /dev/dxg and a kernel
+ * named "...-microsoft-standard-WSL2" (docs/wsl2.md). */
 NVBIND_EXPORT bool nvbind_detect_wsl2(const nvbind_gpu_manager *m);
 
 /* ---- CDI specs ---------------------------------------------------------------------------- */

@@ -29,6 +29,8 @@ int cmd_claims(nvb_cli *cli, int argc, char **argv);
 int cmd_audit(nvb_cli *cli, int argc, char **argv);
 int cmd_runtime(nvb_cli *cli, int argc, char **argv);
 int cmd_system(nvb_cli *cli, int argc, char **argv);
+int cmd_wsl2(nvb_cli *cli, int argc, char **argv);
+int cmd_device_plugin(nvb_cli *cli, int argc, char **argv);
 
 #include "config/config.h"
 #include "host/host.h"

@@ -62,7 +62,7 @@ static nvb_host *discover_with_config(const nvb_cli *cli, const nvb_config *cfg,
     } else {
         o.skip_pci_details = true; /* a spec holds no PCI ids or NUMA node */
         o.nvml_for_mig = true;     /* MIG devices, when /proc shows some */
-        o.allow_no_nvidia = true;  /* every vendor: --kind amd.com/gpu on a host without NVIDIA's driver */
+        o.every_vendor = true;  /* every vendor: --kind amd.com/gpu on a host without NVIDIA's driver */
         h = nvb_host_discover(&o, err);
     }
     nvb_strv_free(&libs);

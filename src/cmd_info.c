@@ -54,7 +54,10 @@ static void print_text(const nvb_host *h, bool detailed)
             printf("warning: %s\n", h->warnings.v[i]);
         return;
     }
-    printf("NVIDIA driver %s (%s kernel module)", h->driver_version, nvb_kmod_name(h->kmod));
+    if (h->wsl2) /* WSL2: the Windows driver, no kernel module of NVIDIA's */
+        printf("NVIDIA driver %s (Windows, through WSL2's /dev/dxg)", h->driver_version);
+    else
+        printf("NVIDIA driver %s (%s kernel module)", h->driver_version, nvb_kmod_name(h->kmod));
     if (h->cuda_version)
         printf(", CUDA %s", h->cuda_version);
     printf("\nhost root %s, driver root %s%s\n", h->root, h->driver_root, h->wsl2 ? ", WSL2" : "");
@@ -131,7 +134,7 @@ int cmd_info(nvb_cli *cli, int argc, char **argv)
             nvb_errf(&err, NVB_EXIT_IO, "out of memory");
         } else {
             o.with_nvml = detailed;
-            o.allow_no_nvidia = true; /* every vendor's GPUs are listed */
+            o.every_vendor = true; /* every vendor's GPUs are listed */
             h = nvb_host_discover(&o, &err);
         }
     }

@@ -31,7 +31,9 @@ static const char usage_text[] =
     "  claims [--json]             exclusive GPU claims held now\n"
     "  audit [OPTIONS]             the audit log of grants and denials\n"
     "  runtime configure --runtime ENGINE  register nvbind-runtime with docker, containerd, crio, podman\n"
-    "  system create-dev-char-symlinks     the /dev/char links of NVIDIA device nodes\n";
+    "  system create-dev-char-symlinks     the /dev/char links of NVIDIA device nodes\n"
+    "  wsl2 check [--json]         what this WSL2 guest has and lacks for GPU containers\n"
+    "  device-plugin [OPTIONS]     the Kubernetes device plugin: serve this node's GPUs to the kubelet\n";
 
 int nvb_cli_fail(const nvb_err *err)
 {
@@ -57,6 +59,8 @@ static const struct {
     {"info", cmd_info},     {"doctor", cmd_doctor}, {"cdi", cmd_cdi},       {"hook", cmd_hook},
     {"config", cmd_config}, {"run", cmd_run},       {"claims", cmd_claims}, {"audit", cmd_audit},
     {"runtime", cmd_runtime}, {"system", cmd_system},
+    {"wsl2", cmd_wsl2},
+    {"device-plugin", cmd_device_plugin},
 };
 
 int main(int argc, char **argv)

@@ -108,7 +108,8 @@ json_t *nvb_api_generate(const nvbind_gpu_manager *m, const nvb_host *h, enum nv
         nvb_api_oom(err, "the Bolt capsule environment");
         goto out;
     }
-    if (w == NVB_API_CUSTOM && custom->wsl2_mode && wsl2_edits(h, &extra, err) < 0)
+    /* A host discovered as a WSL2 guest has /dev/dxg and the WSL files in its spec already. */
+    if (w == NVB_API_CUSTOM && custom->wsl2_mode && !h->wsl2 && wsl2_edits(h, &extra, err) < 0)
         goto out;
     nvb_cdi_gen_opts go = {
         .kind = NVB_API_BOLT_KIND,

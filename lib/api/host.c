@@ -3,6 +3,7 @@
 #include "api/api.h"
 #include "host/doctor.h"
 #include "host/rootpath.h"
+#include "host/wsl2.h"
 #include "util/cleanup.h"
 
 #include <stdlib.h>
@@ -125,13 +126,9 @@ NVBIND_EXPORT bool nvbind_detect_wsl2(const nvbind_gpu_manager *m)
 {
     if (!m)
         return false;
-    /* WSL2 exposes the GPU through the paravirtual /dev/dxg, without the nvidia modules: no
+    /* /dev/dxg and WSL2's kernel, the test discovery and doctor make (host/wsl2_detect.c): no
      * driver discovery needed, so this answers on hosts discovery would refuse. */
-    nvb_rootpath rp;
-    nvb_rootpath_init(&rp, m->host_root);
-    _cleanup_free_ char *dxg = nvb_rootpath_host(&rp, "/dev/dxg");
-    nvb_rootpath_clear(&rp);
-    return dxg && access(dxg, F_OK) == 0;
+    return nvb_wsl2_detect_root(m->host_root);
 }
 
 /* A manager for the utils, which take options rather than a manager. */

@@ -12,7 +12,7 @@ nvb_host *nvb_api_discover_any(const nvbind_gpu_manager *m, bool with_nvml, nvbi
     if (!m)
         return nvb_api_failf(err, NVB_EXIT_USAGE, "the GPU manager is NULL"), NULL;
     nvb_discover_opts o = nvb_api_discover_opts(m, with_nvml);
-    o.allow_no_nvidia = true;
+    o.every_vendor = true;
     nvb_err e = {0};
     nvb_host *h = nvb_host_discover(&o, &e);
     if (!h)

@@ -1,6 +1,8 @@
 #include "host/doctor.h"
 #include "host/procfs.h"
 #include "host/rootpath.h"
+#include "host/wsl2.h"
+#include "host/wsl2_check.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/spawn.h"
@@ -144,9 +146,16 @@ static void check_host(nvb_doctor *d, const nvb_host *h, const nvb_discover_opts
 {
     d->driver_version = strdup(h->driver_version);
     d->nvidia_open_driver = h->kmod == NVB_KMOD_OPEN;
-    d->wsl2_mode = h->wsl2;
     d->gpu_count = (unsigned)h->n_gpus;
     d->gpus_available = h->n_gpus > 0;
+    if (h->wsl2) { /* WSL2: no Linux driver, its own checks (host/wsl2_check.c) */
+        d->gpus_available = true; /* without NVML's list, still device "all" through /dev/dxg */
+        nvb_wsl2_checks(d, h->root, h);
+        for (size_t i = 0; i < h->warnings.n; i++) /* "WSL2: ..." ones are the checks' findings */
+            if (strncmp(h->warnings.v[i], "WSL2: ", 6) != 0)
+                check(d, NVB_CHECK_WARNING, "discovery", NULL, "%s", h->warnings.v[i]);
+        return;
+    }
     check(d, NVB_CHECK_OK, "driver", NULL, "NVIDIA driver %s loaded (%s kernel module)", h->driver_version,
           h->kmod == NVB_KMOD_OPEN ? "open" : "proprietary");
     if (!h->n_gpus)
@@ -238,19 +247,23 @@ nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engine
     nvb_err err = {0};
     nvb_discover_opts o = *opts;
     o.with_nvml = false;
-    o.allow_no_nvidia = true; /* every vendor: a host of other GPUs is reported, not refused */
+    o.every_vendor = true; /* every vendor: a host of other GPUs is reported, not refused */
     nvb_host *h = nvb_host_discover(&o, &err);
     if (h) {
         if (nvb_host_has_nvidia(h))
             check_host(d, h, opts);
         nvb_doctor_drm(d, h);
         nvb_host_free(h);
+    } else if (nvb_wsl2_detect_root(o.root)) { /* WSL2: what is missing, with WSL's fixes */
+        check(d, NVB_CHECK_ERROR, "discovery", NULL, "%s", err.msg);
+        nvb_wsl2_checks(d, o.root, NULL);
     } else if (err.exit_code == NVB_EXIT_NO_DRIVER) {
         check(d, NVB_CHECK_ERROR, "driver", "install the NVIDIA driver for your GPU and load it (`modprobe nvidia`)", "%s",
               err.msg);
     } else {
         check(d, NVB_CHECK_ERROR, "discovery", NULL, "%s", err.msg);
     }
+    d->wsl2_mode = nvb_wsl2_detect_root(o.root); /* the answer nvbind_detect_wsl2() gives */
     if (hook_path)
         check_hook(d, hook_path);
     static const char *const engines[] = {"podman", "docker", "bolt", "runc", "crun"};
@@ -300,6 +313,12 @@ json_t *nvb_doctor_to_json(const nvb_doctor *d)
     }
     json_object_set_new(o, "engines", engines);
     return o;
+}
+
+void nvb_doctor_add_check(nvb_doctor *d, enum nvb_check_level level, const char *name, const char *fix,
+                          const char *message)
+{
+    check(d, level, name, fix, "%s", message);
 }
 
 void nvb_doctor_free(nvb_doctor *d)

@@ -34,6 +34,9 @@ nvb_doctor *nvb_doctor_run(const nvb_discover_opts *opts, bool probe_engines);
  * root and the caller could have replaced (util/trust.h): root runs it in every container. */
 nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engines, const char *hook_path);
 json_t *nvb_doctor_to_json(const nvb_doctor *d);
+/* Append one finding (strings copied); other reports (host/wsl2_check.c) build on it. */
+void nvb_doctor_add_check(nvb_doctor *d, enum nvb_check_level level, const char *name, const char *fix,
+                          const char *message);
 void nvb_doctor_free(nvb_doctor *d);
 
 /* Add a check (doctor.c and the vendor backends' checks). */

@@ -4,6 +4,7 @@
 #include "host/hostio.h"
 #include "host/procfs.h"
 #include "host/vendors/vendors.h"
+#include "host/wsl2.h"
 #include "util/cleanup.h"
 #include "util/grow.h"
 
@@ -279,8 +280,6 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         }
     }
     {
-        char buf[PATH_MAX];
-        h->wsl2 = nvb_rootpath_lookup(&d.root, "/dev/dxg", buf, NULL) == 0;
         char pd[16384];
         ssize_t n = nvb_read_small(&d.root, "/proc/devices", pd, sizeof pd, NVB_READ_TO_EOF);
         if (n >= 0)
@@ -292,26 +291,37 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         }
     }
     /* Every vendor: the other drivers' GPUs first, so that a host with them and without
-     * NVIDIA's driver can be described (allow_no_nvidia) rather than refused. */
-    if (nvb_discover_drm_gpus(&d, err) < 0)
+     * NVIDIA's driver can be described (every_vendor) rather than refused. */
+    if (opts->every_vendor && nvb_discover_drm_gpus(&d, err) < 0)
         goto fail;
-    nvb_err drv_err = {0};
-    if (read_driver(&d, &drv_err) < 0) {
-        if (drv_err.exit_code == NVB_EXIT_NO_DRIVER && opts->allow_no_nvidia && h->n_drm_gpus) {
-            discovery_clear(&d);
-            return h; /* vendors only: no NVIDIA driver, GPU, node or file */
+    /* ---- WSL2 (host/wsl2.c): no NVIDIA kernel driver, the Windows one through /dev/dxg. ----
+     * Taken only without /proc/driver/nvidia: a host with the Linux driver stays a Linux host. */
+    char ver_buf[PATH_MAX];
+    bool wsl2 = nvb_rootpath_lookup(&d.root, "/proc/driver/nvidia/version", ver_buf, NULL) < 0 &&
+                nvb_wsl2_detect(&d.root);
+    if (wsl2) {
+        if (nvb_discover_wsl2(&d, opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000, err) < 0)
+            goto fail;
+    } else {
+        nvb_err drv_err = {0};
+        if (read_driver(&d, &drv_err) < 0) {
+            if (drv_err.exit_code == NVB_EXIT_NO_DRIVER && opts->every_vendor && h->n_drm_gpus) {
+                discovery_clear(&d);
+                return h; /* vendors only: no NVIDIA driver, GPU, node or file */
+            }
+            if (err)
+                *err = drv_err;
+            goto fail;
         }
-        if (err)
-            *err = drv_err;
-        goto fail;
+        if (nvb_discover_gpus(&d, err) < 0 || nvb_discover_devnodes(&d, err) < 0 || nvb_discover_components(&d, err) < 0)
+            goto fail;
     }
-    if (nvb_discover_gpus(&d, err) < 0 || nvb_discover_devnodes(&d, err) < 0 || nvb_discover_components(&d, err) < 0)
-        goto fail;
+    /* ---- end WSL2 ---- */
     if (sort_components(h) < 0) {
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
         goto fail;
     }
-    if (opts->with_nvml || (opts->nvml_for_mig && nvb_mig_shown(&d))) {
+    if ((opts->with_nvml && (!h->wsl2 || h->n_gpus)) || (opts->nvml_for_mig && nvb_mig_shown(&d))) {
         unsigned timeout_ms = opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000;
         if (nvb_discover_nvml(&d, timeout_ms) < 0 && nvb_mig_shown(&d)) {
             h->mig_unknown = true;
@@ -337,7 +347,7 @@ nvb_host *nvb_host_discover(const nvb_discover_opts *opts, nvb_err *err)
 {
     nvb_host *h = discover_once(opts, err);
     bool given = opts->driver_root && *opts->driver_root;
-    if (!h || !nvb_host_has_nvidia(h) || has_libraries(h) || given)
+    if (!h || !nvb_host_has_nvidia(h) || has_libraries(h) || given || h->wsl2)
         goto out;
     /* A GPU-operator host: its own cache lists none of the driver's libraries, the driver
      * container's root at /run/nvidia/driver has them. Taken only when it has them. */
@@ -378,6 +388,7 @@ void nvb_host_free(nvb_host *h)
         nvb_devnode_list_clear(&g->nodes);
         for (size_t j = 0; j < g->n_migs; j++) {
             free(g->migs[j].uuid);
+            free(g->migs[j].profile);
             nvb_devnode_list_clear(&g->migs[j].nodes);
         }
         free(g->migs);
@@ -391,6 +402,10 @@ void nvb_host_free(nvb_host *h)
         nvb_devnode_list_clear(&g->nodes);
     }
     free(h->drm_gpus);
+    nvb_devnode_list_clear(&h->wsl2_nodes);
+    free(h->wslg_runtime_dir);
+    free(h->wslg_pulse);
+    free(h->wslg_x11_dir);
     nvb_devnode_list_clear(&h->nodes);
     nvb_devnode_list_clear(&h->cap_nodes);
     for (size_t i = 0; i < h->n_comps; i++) {

@@ -29,6 +29,7 @@ typedef struct nvb_mig_device {
     unsigned gi, ci;         /* GPU instance and compute instance ids */
     char *uuid;              /* MIG-... */
     int64_t memory_mib;      /* -1 when unknown */
+    char *profile;           /* "1g.10gb" from NVML's name of the device, NULL when unknown */
     nvb_devnode_list nodes;  /* /dev/nvidia-caps nodes for gi/ci access */
 } nvb_mig_device;
 
@@ -108,7 +109,11 @@ typedef struct nvb_host {
     char *cuda_version;   /* "12.4" from NVML, NULL when unknown */
     bool nvml_loaded;     /* NVML enrichment ran and answered */
     bool mig_unknown;     /* /proc shows MIG instances but NVML could not list them */
-    bool wsl2;
+    bool wsl2;            /* a WSL2 guest (host/wsl2.h): the fields below, no Linux driver */
+    nvb_devnode_list wsl2_nodes;  /* WSL2: /dev/dxg, every GPU's node ("all" has it without NVML) */
+    char *wslg_runtime_dir;  /* WSL2: host path of WSLg's /mnt/wslg/runtime-dir (Wayland), NULL when absent */
+    char *wslg_pulse;        /* WSL2: host path of WSLg's /mnt/wslg/PulseServer socket, NULL when absent */
+    char *wslg_x11_dir;      /* WSL2: host path of /tmp/.X11-unix (resolved), NULL when absent */
     nvb_gpu *gpus;
     size_t n_gpus;
     nvb_devnode_list nodes;      /* shared control nodes: nvidiactl, uvm, uvm-tools, modeset */
@@ -117,7 +122,8 @@ typedef struct nvb_host {
     size_t n_comps, cap_comps;
     nvb_strv warnings;           /* non-fatal findings, e.g. a /proc/devices mismatch */
     /* GPUs of other drivers (vendors): ordered by kind, then index. driver_version is NULL
-     * and n_gpus 0 when the host has these and no NVIDIA driver (allow_no_nvidia). */
+     * and n_gpus 0 when the host has these and no NVIDIA driver (every_vendor). Empty
+     * unless discovery asked for every vendor. */
     nvb_drm_gpu *drm_gpus;
     size_t n_drm_gpus;
 } nvb_host;
@@ -135,10 +141,11 @@ typedef struct nvb_discover_opts {
     /* Leave out the GPUs' PCI vendor/device ids and NUMA node (vendor_id, device_id 0,
      * numa_node -1): nothing a container's edits need, and two sysfs reads per GPU. */
     bool skip_pci_details;
-    /* Every vendor: a host without the NVIDIA driver (no /proc/driver/nvidia/version) that
-     * shows GPUs of other drivers is discovered (driver_version NULL, no NVIDIA GPU) rather
-     * than refused with NVB_EXIT_NO_DRIVER. For the commands that serve every vendor. */
-    bool allow_no_nvidia;
+    /* Every vendor: also discover the GPUs of other drivers (h->drm_gpus), and describe a
+     * host without the NVIDIA driver (no /proc/driver/nvidia/version) that has some
+     * (driver_version NULL, no NVIDIA GPU) rather than refuse it with NVB_EXIT_NO_DRIVER. For
+     * the commands that serve every vendor; the NVIDIA-only paths (the runtime shim) skip it. */
+    bool every_vendor;
 } nvb_discover_opts;
 
 /* Discover the host; on failure err says what, where and why (exit code inside). */

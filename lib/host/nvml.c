@@ -36,11 +36,13 @@ struct nvml_api {
     nvmlReturn_t (*gi_id)(nvmlDevice_t, unsigned *);
     nvmlReturn_t (*ci_id)(nvmlDevice_t, unsigned *);
     nvmlReturn_t (*uuid)(nvmlDevice_t, char *, unsigned);
+    nvmlReturn_t (*name)(nvmlDevice_t, char *, unsigned);
 };
 
 struct mig_result {
     unsigned gi, ci;
     char uuid[96];
+    char name[96];  /* "NVIDIA A100-SXM4-40GB MIG 1g.5gb": the profile is its last word */
     int64_t memory_mib;
 };
 
@@ -94,6 +96,7 @@ static bool load_api(void *h, struct nvml_api *a)
     SYM(gi_id, "nvmlDeviceGetGpuInstanceId");
     SYM(ci_id, "nvmlDeviceGetComputeInstanceId");
     SYM(uuid, "nvmlDeviceGetUUID");
+    SYM(name, "nvmlDeviceGetName");
 #undef SYM
     return a->init && a->shutdown && a->by_uuid;
 }
@@ -123,6 +126,8 @@ static void query_gpu(const struct nvml_api *a, nvmlDevice_t dev, struct gpu_res
             continue;
         if (a->uuid(mig, m->uuid, sizeof m->uuid) != 0)
             continue;
+        if (!a->name || a->name(mig, m->name, sizeof m->name) != 0)
+            m->name[0] = '\0';
         nvmlMemory_t mm;
         if (a->memory && a->memory(mig, &mm) == 0)
             m->memory_mib = (int64_t)(mm.total >> 20);
@@ -183,6 +188,18 @@ static void add_cap_node(nvb_discovery *d, nvb_devnode_list *l, const char *acce
     free(node.host_path);
 }
 
+/* The MIG profile ("1g.10gb") from an NVML MIG device name ("... MIG 1g.10gb"): what the
+ * Kubernetes device plugin names MIG resources by. NULL when the name does not say. */
+static char *mig_profile(const char *name)
+{
+    const char *p = strstr(name, "MIG ");
+    if (!p)
+        return NULL;
+    p += 4;
+    size_t n = strcspn(p, " ");
+    return n ? strndup(p, n) : NULL;
+}
+
 static void apply(nvb_discovery *d, struct nvml_job *job)
 {
     nvb_host *h = d->h;
@@ -209,6 +226,7 @@ static void apply(nvb_discovery *d, struct nvml_job *job)
             md->ci = r->migs[m].ci;
             md->uuid = strdup(r->migs[m].uuid);
             md->memory_mib = r->migs[m].memory_mib;
+            md->profile = mig_profile(r->migs[m].name);
             char rel[256];
             snprintf(rel, sizeof rel, "/proc/driver/nvidia/capabilities/gpu%u/mig/gi%u/access", g->minor, md->gi);
             add_cap_node(d, &md->nodes, rel);

@@ -81,9 +81,12 @@ static int each_device(const nvb_host *h, unsigned naming, device_fn fn, void *c
         snprintf(tidx, sizeof tidx, "gpu%u", g->index);
         r = nvb_edits_for_gpu(&e, g);
         if (r == 0)
-            r = each_name(fn, ctx, naming, idx, g->uuid, tidx, &e);
-        if (r == 0)
             r = nvb_edits_merge(&all, &e);
+        /* WSL2: /dev/dxg reaches every GPU, so a single GPU is one to CUDA only (not "all"). */
+        if (r == 0 && h->wsl2)
+            r = nvb_edits_setenv(&e, "CUDA_VISIBLE_DEVICES", g->uuid);
+        if (r == 0)
+            r = each_name(fn, ctx, naming, idx, g->uuid, tidx, &e);
         nvb_edits_clear(&e);
         for (size_t m = 0; r == 0 && m < g->n_migs; m++) {
             nvb_edits me = {0};
@@ -95,7 +98,10 @@ static int each_device(const nvb_host *h, unsigned naming, device_fn fn, void *c
             nvb_edits_clear(&me);
         }
     }
-    if (r == 0 && h->n_gpus)
+    /* WSL2 without NVML's list: every GPU behind /dev/dxg, as one device. */
+    for (size_t i = 0; r == 0 && !h->n_gpus && i < h->wsl2_nodes.n; i++)
+        r = nvb_edits_add_node(&all, &h->wsl2_nodes.v[i]);
+    if (r == 0 && (h->n_gpus || all.nodes.n))
         r = fn(ctx, "all", &all);
     nvb_edits_clear(&all);
     return r;

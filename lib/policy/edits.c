@@ -1,6 +1,7 @@
 #include "policy/edits.h"
 #include "ldcache/driver_libs.h"
 #include "oci/cuda_compat.h"
+#include "policy/wsl2_edits.h"
 #include "util/cleanup.h"
 #include "util/grow.h"
 
@@ -320,12 +321,14 @@ static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char 
     for (size_t i = 0; r == 0 && i < devs.n; i++)
         if (!nvb_strv_contains(&links, devs.v[i]) && nvb_strv_push(&links, devs.v[i]) < 0)
             r = -1;
+    if (r == 0 && nvb_wsl2_links(h, caps, &links) < 0) /* WSL2: nvidia-smi onto PATH */
+        r = -1;
     if (r == 0 && links.n && !add_nvbind_hook(e, hook_path, "create-symlinks", "--link", &links))
         r = -1;
     nvb_hook *hk;
     if (r == 0 && folders.n) {
         if (!(hk = add_nvbind_hook(e, hook_path, "update-ldcache", "--folder", &folders)) ||
-            (h->driver_version && nvb_driver_version_ok(h->driver_version) &&
+            (h->driver_version && !h->wsl2 && nvb_driver_version_ok(h->driver_version) &&
              (nvb_strv_push(&hk->args, "--host-driver-version") < 0 ||
               nvb_strv_push(&hk->args, h->driver_version) < 0)))
             r = -1;

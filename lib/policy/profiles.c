@@ -2,6 +2,7 @@
  * capsule variables. Every variable set here is read by real software; docs/profiles.md
  * names it. A switch with no variable behind it sets nothing and the docs say so. */
 #include "policy/profiles.h"
+#include "policy/wsl2_edits.h"
 #include "config/values.h"
 #include "util/cleanup.h"
 
@@ -241,6 +242,8 @@ int nvb_profile_resolve(const nvb_config *cfg, const nvb_host *h, const char *na
         r = set_caps_env(&e, NVB_CAP_ALL);
     } else if (strcmp(name, "gaming") == 0) {
         r = gaming_edits(&cfg->gaming, &e, caps);
+        if (r == 0)
+            r = nvb_wsl2_gaming_edits(h, &e); /* WSLg and Mesa's D3D12 driver on WSL2, nothing elsewhere */
         wl = "gaming";
     } else if (strcmp(name, "aiml") == 0) {
         r = aiml_edits(&cfg->aiml, &e, caps);

@@ -162,8 +162,8 @@ static int select_devices(run_state *s, nvb_err *err)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
     dopts.skip_pci_details = true; /* edits need no PCI ids */
-    dopts.with_nvml = need_nvml;
-    dopts.allow_no_nvidia = true; /* every vendor; an NVIDIA request then names what the host has */
+    dopts.with_nvml = need_nvml && !nvb_vendor_request(req); /* a bus id's ':' is no MIG device */
+    dopts.every_vendor = true; /* every vendor; an NVIDIA request then names what the host has */
     s->host = nvb_host_discover(&dopts, err);
     nvb_strv_free(&libs);
     if (!s->host)

@@ -20,12 +20,14 @@ Use it as a module (`build(dir, ...)`, `destroy(dir)`) or from the command line:
         [--gpus N]
         [--kmod open|proprietary] [--driver-version V] [--shuffle-minors] [--mig]
         [--fake-nvml LIBPATH] [--no-driver] [--no-dev-char] [--drm-gpus amd,intel,...] ...
+    python3 tests/fakehost/fakehost.py build-wsl2 DIR [--gpus N] [--fake-nvml LIBPATH] [--old-driver]
+        [--no-dxcore] [--no-ld-conf] [--no-wslg] [--no-systemd]
+    python3 tests/fakehost/fakehost.py destroy DIR
 
 Other vendors' GPUs (`drm_gpus=["amd", "intel", "nouveau", ...]`, see DRM_GPU_MODELS) are
 added next to the NVIDIA ones, or alone with `no_driver=True, gpus=0`: their PCI device,
 DRM nodes, and for AMD /dev/kfd with its KFD topology; the manifest's "drm_gpus" lists what
 nvbind should report for them.
-    python3 tests/fakehost/fakehost.py destroy DIR
 
 Standard library only; needs gcc (once per machine: the compiled stub is cached) and ldconfig.
 """
@@ -1327,6 +1329,141 @@ def find_fakenvml():
 
 
 # ---------------------------------------------------------------------------------------------
+# WSL2: the NVIDIA driver a Windows host lends to its WSL2 guest (docs/wsl2.md). No
+# /proc/driver/nvidia, no nvidia kernel module, no /dev/nvidia*: the paravirtual /dev/dxg, the
+# driver's loaders in /usr/lib/wsl/lib (plain files, as WSL maps them: no symlinks) and the
+# Windows driver store's Linux files in /usr/lib/wsl/drivers/<package folder>/.
+
+WSL2_KERNEL = "5.15.153.1-microsoft-standard-WSL2"
+WSL2_DRIVER_VERSION = "560.94"
+WSL2_DXG = (10, 63)
+# /usr/lib/wsl/lib: (file, SONAME); libcuda.so, libcuda.so.1 and libcuda.so.1.1 are three copies.
+WSL2_LIB_FILES = [
+    ("libcuda.so", "libcuda.so.1"), ("libcuda.so.1", "libcuda.so.1"), ("libcuda.so.1.1", "libcuda.so.1"),
+    ("libd3d12.so", "libd3d12.so"), ("libd3d12core.so", "libd3d12core.so"), ("libdxcore.so", "libdxcore.so"),
+    ("libnvcuvid.so.1", "libnvcuvid.so.1"), ("libnvidia-encode.so.1", "libnvidia-encode.so.1"),
+    ("libnvidia-ml.so.1", "libnvidia-ml.so.1"), ("libnvidia-opticalflow.so.1", "libnvidia-opticalflow.so.1"),
+    ("libnvoptix.so.1", "libnvoptix.so.1"), ("libnvwgf2umx.so", "libnvwgf2umx.so"),
+    ("libnvdxgdmal.so.1", "libnvdxgdmal.so.1"),
+]
+# The NVIDIA driver store folder's Linux files (NVIDIA's WSL driver package).
+WSL2_STORE_LIBS = [
+    ("libcuda.so.1.1", "libcuda.so.1"), ("libcuda_loader.so", "libcuda_loader.so"),
+    ("libnvidia-ptxjitcompiler.so.1", "libnvidia-ptxjitcompiler.so.1"), ("libnvidia-ml.so.1", "libnvidia-ml.so.1"),
+    ("libnvidia-ml_loader.so", "libnvidia-ml_loader.so"), ("libnvdxgdmal.so.1", "libnvdxgdmal.so.1"),
+    ("libnvwgf2umx.so", "libnvwgf2umx.so"),
+]
+# The loaders older WSL drivers did not ship.
+WSL2_NEWER_FILES = ("libcuda_loader.so", "libnvidia-ml_loader.so")
+WSL2_STORE_WINDOWS_FILES = ["nvlddmkm.sys", "nvapi64.dll", "nvwgf2umx.dll", "nv_dispi.inf"]
+WSL2_SMI = "#!/bin/sh\necho 'NVIDIA-SMI (fakehost WSL2) Driver Version: %s'\n"
+
+
+def _wsl2_store_name(seed, tag):
+    return "nv_dispi.inf_amd64_" + hashlib.sha256((seed + tag).encode()).hexdigest()[:16]
+
+
+def build_wsl2(dir, gpus=1, fake_nvml=None, driver_version=WSL2_DRIVER_VERSION, old_driver=False, dxcore=True,
+               ld_conf=True, wslg=True, systemd=True, stale_store=True, seed="nvbind", nvml_overrides=None):
+    """Build a fake WSL2 guest under `dir` (absent or empty): the layout WSL and NVIDIA's Windows
+    driver give it, without any Linux NVIDIA driver. `gpus` are what the fake NVML (when
+    `fake_nvml` names it) lists; without it NVML answers nothing. `old_driver`: the store lacks
+    the loaders newer drivers bring; `dxcore`, `ld_conf`, `wslg`, `systemd`: WSL's parts on or
+    off; `stale_store`: an earlier driver's store folder beside the current one. Returns the
+    manifest (also written to dir/manifest.json)."""
+    if not isinstance(gpus, int) or not 1 <= gpus <= len(BUS_IDS):
+        raise FakeHostError("gpus must be 1 to %d, not %r" % (len(BUS_IDS), gpus))
+    root = os.path.realpath(os.path.abspath(dir))
+    os.makedirs(root, exist_ok=True)
+    if os.listdir(root):
+        raise FakeHostError("%s is not empty: build a fake host into an empty or new folder" % root)
+    os.chmod(root, 0o755)
+    hp = lambda rel: os.path.join(root, rel.lstrip("/"))
+    libs, decoys = [], []
+    _write(hp("etc/os-release"), 'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\n')
+    _write(hp("proc/sys/kernel/osrelease"), WSL2_KERNEL + "\n")
+    _write(hp("proc/version"), "Linux version %s (root@1d5a0d5b4c61) (gcc (GCC) 11.2.0, GNU ld (GNU Binutils) "
+           "2.37) #1 SMP Tue Nov 5 00:21:55 UTC 2024\n" % WSL2_KERNEL)
+    _mknod(hp("dev/dxg"), WSL2_DXG[0], WSL2_DXG[1], 0o666)
+    lib_dir = "/usr/lib/wsl/lib"
+    for name, soname in WSL2_LIB_FILES:
+        if name == "libdxcore.so" and not dxcore:
+            continue
+        _write(hp(lib_dir + "/" + name), elf_with_soname(64, soname), 0o555)
+        libs.append(lib_dir + "/" + name)
+    _write(hp(lib_dir + "/nvidia-smi"), WSL2_SMI % driver_version, 0o555)
+    store = "/usr/lib/wsl/drivers/" + _wsl2_store_name(seed, "current")
+    for name, soname in WSL2_STORE_LIBS:
+        if old_driver and name in WSL2_NEWER_FILES:
+            continue
+        _write(hp(store + "/" + name), elf_with_soname(64, soname), 0o555)
+        libs.append(store + "/" + name)
+    _write(hp(store + "/nvcubins.bin"), b"\0fakehost nvcubins\n" * 8, 0o555)
+    _write(hp(store + "/nvidia-smi"), WSL2_SMI % driver_version, 0o555)
+    for name in WSL2_STORE_WINDOWS_FILES:
+        _write(hp(store + "/" + name), b"MZ fakehost windows file\n", 0o555)
+        decoys.append(store + "/" + name)
+    others = ["/usr/lib/wsl/drivers/iigd_dch.inf_amd64_" + _wsl2_store_name(seed, "intel")[19:]]
+    _write(hp(others[0] + "/igd12umd64.dll"), b"MZ fakehost windows file\n", 0o555)
+    if stale_store:  # an earlier driver's package, written before the current one
+        old = "/usr/lib/wsl/drivers/" + _wsl2_store_name(seed, "earlier")
+        for name, soname in WSL2_STORE_LIBS:
+            _write(hp(old + "/" + name), elf_with_soname(64, soname), 0o555)
+            os.utime(hp(old + "/" + name), (1600000000, 1600000000))
+            decoys.append(old + "/" + name)
+        others.append(old)
+    if ld_conf:
+        _write(hp("etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n")
+        _write(hp("etc/ld.so.conf.d/ld.wsl.conf"), "# This file was automatically generated by WSL.\n" + lib_dir + "\n")
+    os.makedirs(hp("var/cache/ldconfig"), exist_ok=True)
+    ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
+    # ldconfig warns that WSL's copies are "not a symbolic link", as on a real WSL2 guest.
+    subprocess.run([ldconfig, "-X", "-r", root], check=True, capture_output=True, text=True)
+    if wslg:
+        for sock in ("mnt/wslg/.X11-unix/X0", "mnt/wslg/runtime-dir/wayland-0", "mnt/wslg/PulseServer"):
+            _bind_socket(hp(sock))
+        _symlink("/mnt/wslg/.X11-unix", hp("tmp/.X11-unix"))
+    if systemd:
+        os.makedirs(hp("run/systemd/system"), exist_ok=True)
+    gpu_list = []
+    nvml = None
+    if fake_nvml:
+        mdl = GPU_MODELS["rtx4090"]
+        for i in range(gpus):
+            gpu_list.append({"index": i, "uuid": "GPU-" + _uuid_from("%s-wsl2-%d" % (seed, i)), "name": mdl["name"],
+                             "pci_bus_id": BUS_IDS[i], "device_nodes": ["/dev/dxg"]})
+        data = {"driver_version": driver_version, "cuda_version": 12060, "init_delay_ms": 0, "init_error": 0,
+                "gpus": [{"uuid": g["uuid"], "name": g["name"], "pci_bus_id": g["pci_bus_id"], "minor": g["index"],
+                          "memory_mib": mdl["memory_mib"], "cc": list(mdl["cc"]), "brand": mdl["nvml_brand"]}
+                         for g in gpu_list]}
+        data.update(nvml_overrides or {})
+        nvml = {"libraries": [], "data": []}
+        for folder in (lib_dir, store):  # both copies answer, as on WSL2
+            shutil.copyfile(fake_nvml, hp(folder + "/libnvidia-ml.so.1"))
+            os.chmod(hp(folder + "/libnvidia-ml.so.1"), 0o555)
+            _write(hp(folder + "/" + NVML_DATA_NAME), json.dumps(data, indent=2) + "\n")
+            nvml["libraries"].append(hp(folder + "/libnvidia-ml.so.1"))
+            nvml["data"].append(hp(folder + "/" + NVML_DATA_NAME))
+    manifest = {
+        "fakehost_format": MANIFEST_FORMAT, "root": root, "driver_root": "/", "driver_root_host_path": root,
+        "layout": "wsl2", "nvbind_args": ["--root", root],
+        "options": {"gpus": gpus, "old_driver": old_driver, "dxcore": dxcore, "ld_conf": ld_conf, "wslg": wslg,
+                    "systemd": systemd, "stale_store": stale_store, "seed": seed},
+        "driver": {"version": driver_version if fake_nvml else "unknown"},
+        "gpus": gpu_list,
+        "wsl2": {"store": store, "lib_dir": lib_dir, "other_stores": others, "dxg": list(WSL2_DXG)},
+        "components": {
+            "libraries": sorted(libs),
+            "binaries": [store + "/nvidia-smi", lib_dir + "/nvidia-smi"],
+            "firmware": [store + "/nvcubins.bin"],
+        },
+        "decoys": sorted(decoys), "nvml": nvml, "notes": [],
+    }
+    _write(os.path.join(root, MANIFEST_NAME), json.dumps(manifest, indent=2, sort_keys=True) + "\n", 0o644)
+    return manifest
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line
 
 
@@ -1360,12 +1497,27 @@ def _main(argv):
     b.add_argument("--drm-gpus", metavar="LIST",
                    help="other vendors' GPUs, comma-separated: %s" % ", ".join(DRM_GPU_MODELS))
     b.add_argument("--json", action="store_true", help="print the manifest")
+    w = sub.add_parser("build-wsl2", help="build a fake WSL2 guest into DIR (absent or empty)")
+    w.add_argument("dir", metavar="DIR")
+    w.add_argument("--gpus", type=int, default=1, metavar="N", help="GPUs the fake NVML lists (default 1)")
+    w.add_argument("--fake-nvml", metavar="LIBPATH", help="install this built fake libnvidia-ml.so.1")
+    w.add_argument("--old-driver", action="store_true", help="a store without the newer drivers' loaders")
+    w.add_argument("--no-dxcore", action="store_true", help="no /usr/lib/wsl/lib/libdxcore.so")
+    w.add_argument("--no-ld-conf", action="store_true", help="no /etc/ld.so.conf.d/ld.wsl.conf")
+    w.add_argument("--no-wslg", action="store_true", help="no WSLg sockets")
+    w.add_argument("--no-systemd", action="store_true", help="systemd off")
     d = sub.add_parser("destroy", help="remove a fake host built by this tool")
     d.add_argument("dir", metavar="DIR")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "destroy":
             destroy(args.dir)
+            return 0
+        if args.cmd == "build-wsl2":
+            m = build_wsl2(args.dir, gpus=args.gpus, fake_nvml=args.fake_nvml, old_driver=args.old_driver,
+                           dxcore=not args.no_dxcore, ld_conf=not args.no_ld_conf, wslg=not args.no_wslg,
+                           systemd=not args.no_systemd)
+            print("fake WSL2 guest at %s\ntry: nvbind --root %s wsl2 check" % (m["root"], m["root"]))
             return 0
         overrides = {"init_delay_ms": args.nvml_init_delay_ms} if args.nvml_init_delay_ms else None
         m = build(args.dir, layout=args.layout, gpus=args.gpus, kmod=args.kmod,

@@ -785,5 +785,45 @@ class TestFakeNvml(FakeHostCase):
                 self.assertEqual(self.probe(m["nvml"]["library"], {"NVBIND_FAKE_NVML_DATA": p})["init"], 999)
 
 
+class TestWsl2(FakeHostCase):
+    """build_wsl2: the layout WSL and the Windows driver give a guest, checked with the real
+    ldconfig, readelf-independent ELF magic and stat()."""
+
+    def test_wsl2_guest_layout(self):
+        m = fakehost.build_wsl2(os.path.join(self.tmp, "wsl"), gpus=2)
+        root = m["root"]
+        self.assertFalse(os.path.exists(os.path.join(root, "proc/driver/nvidia")))
+        with open(os.path.join(root, "proc/sys/kernel/osrelease")) as f:
+            self.assertIn("microsoft-standard-WSL2", f.read())
+        st = os.lstat(os.path.join(root, "dev/dxg"))
+        self.assertTrue(stat.S_ISCHR(st.st_mode))
+        self.assertEqual((os.major(st.st_rdev), os.minor(st.st_rdev)), tuple(m["wsl2"]["dxg"]))
+        for lib in m["components"]["libraries"]:
+            p = os.path.join(root, lib.lstrip("/"))
+            self.assertFalse(os.path.islink(p), "WSL maps plain files, no links: " + lib)
+            with open(p, "rb") as f:
+                self.assertEqual(f.read(4), b"\x7fELF", lib)
+        listing = subprocess.run(["ldconfig", "-p", "-C", os.path.join(root, "etc/ld.so.cache")],
+                                 stdout=subprocess.PIPE, text=True).stdout
+        self.assertIn("libdxcore.so (libc6,x86-64) => /usr/lib/wsl/lib/libdxcore.so", listing)
+        for sock in ("mnt/wslg/.X11-unix/X0", "mnt/wslg/runtime-dir/wayland-0", "mnt/wslg/PulseServer"):
+            self.assertTrue(stat.S_ISSOCK(os.stat(os.path.join(root, sock)).st_mode), sock)
+        self.assertEqual(fakehost.load_manifest(root)["layout"], "wsl2")
+        fakehost.destroy(root)
+        self.assertFalse(os.path.exists(root))
+
+    def test_wsl2_options_remove_their_parts(self):
+        m = fakehost.build_wsl2(os.path.join(self.tmp, "wsl"), old_driver=True, dxcore=False, ld_conf=False,
+                                wslg=False, systemd=False, stale_store=False)
+        root = m["root"]
+        store = os.path.join(root, m["wsl2"]["store"].lstrip("/"))
+        self.assertFalse(os.path.exists(os.path.join(store, "libcuda_loader.so")))
+        self.assertTrue(os.path.exists(os.path.join(store, "libcuda.so.1.1")))
+        for gone in ("usr/lib/wsl/lib/libdxcore.so", "etc/ld.so.conf.d/ld.wsl.conf", "mnt/wslg", "tmp/.X11-unix",
+                     "run/systemd/system"):
+            self.assertFalse(os.path.lexists(os.path.join(root, gone)), gone)
+        self.assertEqual(len(os.listdir(os.path.join(root, "usr/lib/wsl/drivers"))), 2)  # NVIDIA's, Intel's
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

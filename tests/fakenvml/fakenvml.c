@@ -13,7 +13,8 @@
  *                 "pci_device_id": 548540638, "pci_subsystem_id": 331550942,
  *                 "mig_mode": 1 (absent/null: GPU without MIG), "max_mig_devices": 7,
  *                 "migs": [ { "uuid": "MIG-...", "gi": 1, "ci": 0, "memory_mib": 40192,
- *                             "name": "...", "index": 0 } ] } ] }
+ *                             "name": "...", "index": 0 } ],
+ *                 "nvlink_peers": ["0000:21:00.0", ...] (optional: link N reaches that GPU) } ] }
  *
  * The NVML types and constants below are declared from NVML's public documentation; the
  * library exports only nvml* symbols (built with -fvisibility=hidden). It uses no JSON library
@@ -163,6 +164,8 @@ struct nvmlDevice_st {
     unsigned gi, ci;
     unsigned pci_device_id, pci_subsystem_id;
     unsigned n_migs;
+    char nvlink_peers[18][32]; /* NVLink: each active link's remote PCI bus id (the NVLink block) */
+    unsigned n_nvlinks;
 };
 
 static struct {
@@ -532,6 +535,8 @@ static int load_mig(struct nvmlDevice_st *gpu, const jnode *m, unsigned pos, str
     return 0;
 }
 
+static int load_nvlinks(const jnode *g, struct nvmlDevice_st *out, loaderr *e);
+
 static int load_gpu(const jnode *g, struct nvmlDevice_st *out, struct nvmlDevice_st *migs, loaderr *e)
 {
     double d;
@@ -596,7 +601,7 @@ static int load_gpu(const jnode *g, struct nvmlDevice_st *out, struct nvmlDevice
         if (out->n_migs && out->mig_mode != NVML_DEVICE_MIG_ENABLE)
             return fail(e, "migs", "MIG devices on a GPU whose mig_mode is not 1");
     }
-    return 0;
+    return load_nvlinks(g, out, e);
 }
 
 static int bus_order(const struct nvmlDevice_st *a, const struct nvmlDevice_st *b)
@@ -1189,5 +1194,181 @@ NVML_API nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t 
     if (!device || !d->is_mig)
         return NVML_ERROR_INVALID_ARGUMENT;
     *device = d->parent;
+    return NVML_SUCCESS;
+}
+
+/* ---- XID events (nvbind device-plugin's health) ----
+ * A test raises an XID by appending a line "<GPU UUID> <XID>" to "fakenvml-events" next to
+ * the data file; nvmlEventSetWait_v2 hands each new line out once, as an
+ * nvmlEventTypeXidCriticalError event of that GPU, to sets the GPU is registered in. */
+#define FAKE_EVENT_XID 0x8ull /* nvmlEventTypeXidCriticalError */
+#define FAKE_MAX_SETS 8
+
+typedef struct {
+    nvmlDevice_t device;
+    unsigned long long eventType;
+    unsigned long long eventData;
+    unsigned int gpuInstanceId;
+    unsigned int computeInstanceId;
+} nvmlEventData_t;
+
+typedef struct fake_event_set {
+    unsigned long long types[MAX_GPUS]; /* per GPU: the event types registered */
+    long offset;                        /* how far the events file has been read */
+} *nvmlEventSet_t;
+
+NVML_API nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set);
+NVML_API nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long eventTypes, nvmlEventSet_t set);
+NVML_API nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, unsigned long long *eventTypes);
+NVML_API nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms);
+NVML_API nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set);
+
+static int events_path(char *out, size_t size)
+{
+    loaderr e = {{0}};
+    char data[4096];
+    if (data_path(data, sizeof data, &e) < 0)
+        return -1;
+    const char *slash = strrchr(data, '/');
+    int n = snprintf(out, size, "%.*s/fakenvml-events", slash ? (int)(slash - data) : 1, slash ? data : ".");
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+NVML_API nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
+{
+    CHECK_INIT();
+    if (!set)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *set = calloc(1, sizeof **set);
+    if (!*set)
+        return NVML_ERROR_UNKNOWN;
+    /* Only lines written after the set exists are events for it. */
+    char path[4096];
+    struct stat st;
+    if (events_path(path, sizeof path) == 0 && stat(path, &st) == 0)
+        (*set)->offset = (long)st.st_size;
+    return NVML_SUCCESS;
+}
+
+NVML_API nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, unsigned long long *eventTypes)
+{
+    GET_DEV(d, device);
+    if (!eventTypes)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *eventTypes = d->is_mig ? 0 : FAKE_EVENT_XID;
+    return NVML_SUCCESS;
+}
+
+NVML_API nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long eventTypes, nvmlEventSet_t set)
+{
+    GET_DEV(d, device);
+    if (!set || d->is_mig)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    if (eventTypes & ~FAKE_EVENT_XID)
+        return NVML_ERROR_NOT_SUPPORTED;
+    set->types[d - fake.gpus] |= eventTypes;
+    return NVML_SUCCESS;
+}
+
+/* The next line of the events file for a GPU registered in set; 1 when one was found. */
+static int next_event(nvmlEventSet_t set, nvmlEventData_t *data)
+{
+    char path[4096], line[256];
+    if (events_path(path, sizeof path) < 0)
+        return 0;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int found = 0;
+    if (fseek(f, set->offset, SEEK_SET) == 0) {
+        while (!found && fgets(line, sizeof line, f) && strchr(line, '\n')) {
+            set->offset = ftell(f);
+            char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+            unsigned long long xid;
+            if (sscanf(line, "%95s %llu", uuid, &xid) != 2)
+                continue;
+            for (unsigned i = 0; i < fake.n_gpus && !found; i++) {
+                if (strcmp(fake.gpus[i].uuid, uuid) != 0 || !(set->types[i] & FAKE_EVENT_XID))
+                    continue;
+                *data = (nvmlEventData_t){.device = &fake.gpus[i], .eventType = FAKE_EVENT_XID, .eventData = xid,
+                                          .gpuInstanceId = 0xFFFFFFFFu, .computeInstanceId = 0xFFFFFFFFu};
+                found = 1;
+            }
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+NVML_API nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms)
+{
+    CHECK_INIT();
+    if (!set || !data)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    for (unsigned waited = 0;; waited += 20) {
+        if (next_event(set, data))
+            return NVML_SUCCESS;
+        if (waited >= timeoutms)
+            return NVML_ERROR_TIMEOUT;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+NVML_API nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
+{
+    free(set);
+    return NVML_SUCCESS;
+}
+
+/* ---- NVLink (nvbind device-plugin's preferred allocation) ----
+ * A GPU's "nvlink_peers" are the PCI bus ids its links 0, 1, ... reach; its other links are
+ * inactive. */
+#define FAKE_NVLINK_MAX_LINKS 18
+
+typedef int nvmlEnableState_t; /* NVML_FEATURE_DISABLED 0, NVML_FEATURE_ENABLED 1 */
+
+NVML_API nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t device, unsigned int link, nvmlEnableState_t *isActive);
+NVML_API nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci);
+
+static int load_nvlinks(const jnode *g, struct nvmlDevice_st *out, loaderr *e)
+{
+    const jnode *l = jget(g, "nvlink_peers");
+    if (!l || l->t == J_NULL)
+        return 0;
+    if (l->t != J_ARR)
+        return fail(e, "nvlink_peers", "not an array");
+    for (const jnode *p = l->kids; p; p = p->next) {
+        unsigned dom, bus, dev, fn;
+        if (p->t != J_STR || parse_bus_id(p->str, &dom, &bus, &dev, &fn) < 0)
+            return fail(e, "nvlink_peers", "not a PCI address like 0000:01:00.0");
+        if (out->n_nvlinks >= FAKE_NVLINK_MAX_LINKS)
+            return fail(e, "nvlink_peers", "more links than NVML has");
+        snprintf(out->nvlink_peers[out->n_nvlinks++], sizeof out->nvlink_peers[0], "%08X:%02X:%02X.%X", dom, bus,
+                 dev, fn);
+    }
+    return 0;
+}
+
+NVML_API nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t device, unsigned int link, nvmlEnableState_t *isActive)
+{
+    GET_DEV(d, device);
+    if (!isActive || link >= FAKE_NVLINK_MAX_LINKS || d->is_mig)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *isActive = link < d->n_nvlinks;
+    return NVML_SUCCESS;
+}
+
+NVML_API nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci)
+{
+    GET_DEV(d, device);
+    if (!pci || link >= FAKE_NVLINK_MAX_LINKS || d->is_mig)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    if (link >= d->n_nvlinks)
+        return NVML_ERROR_NOT_SUPPORTED;
+    memset(pci, 0, sizeof *pci);
+    snprintf(pci->busId, sizeof pci->busId, "%s", d->nvlink_peers[link]);
+    unsigned fn;
+    sscanf(pci->busId, "%x:%x:%x.%x", &pci->domain, &pci->bus, &pci->device, &fn);
     return NVML_SUCCESS;
 }

@@ -47,22 +47,22 @@ typedef struct tu_host {
     json_t *manifest; /* what the builder says the host holds */
 } tu_host;
 
-/* Build a fake host with fakehost.py (extra: more builder options, may be ""). Returns 0, or
- * -1 with the reason printed. */
-static inline int tu_host_build(tu_host *h, const char *extra)
+/* Build a fake host with fakehost.py's sub-command `how` ("build", "build-wsl2"; extra: more
+ * builder options, may be ""). Returns 0, or -1 with the reason printed. */
+static inline int tu_host_build_with(tu_host *h, const char *how, const char *extra)
 {
     memset(h, 0, sizeof *h);
     h->tmp = tu_mkdtemp("nvbind-api-test");
     if (!h->tmp || asprintf(&h->root, "%s/host", h->tmp) < 0)
         return -1;
     char *cmd = NULL, *manifest = NULL;
-    if (asprintf(&cmd, "python3 '%s/tests/fakehost/fakehost.py' build '%s' %s >/dev/null", NVB_TEST_SRCDIR, h->root,
-                 extra) < 0)
+    if (asprintf(&cmd, "python3 '%s/tests/fakehost/fakehost.py' %s '%s' %s >/dev/null", NVB_TEST_SRCDIR, how,
+                 h->root, extra) < 0)
         return -1;
     int r = system(cmd);
     free(cmd);
     if (r != 0) {
-        fprintf(stderr, "fakehost.py build %s failed (%d)\n", extra, r);
+        fprintf(stderr, "fakehost.py %s %s failed (%d)\n", how, extra, r);
         return -1;
     }
     if (asprintf(&manifest, "%s/manifest.json", h->root) < 0)
@@ -71,6 +71,11 @@ static inline int tu_host_build(tu_host *h, const char *extra)
     h->manifest = json_load_file(manifest, 0, &je);
     free(manifest);
     return h->manifest ? 0 : -1;
+}
+
+static inline int tu_host_build(tu_host *h, const char *extra)
+{
+    return tu_host_build_with(h, "build", extra);
 }
 
 static inline void tu_host_free(tu_host *h)

@@ -248,25 +248,77 @@ static void test_validate_environment(void **state)
     nvbind_error_free(err);
 }
 
+/* /dev/dxg alone is no WSL2 guest (a leftover node, a test bed with both); with WSL2's kernel
+ * it is, and the detection and the compatibility check say the same. */
 static void test_wsl2(void **state)
 {
     (void)state;
     nvbind_gpu_manager *m = manager_on(host.root);
     assert_false(nvbind_detect_wsl2(m));
-    char *dxg = NULL;
+    char *dxg = NULL, *osrelease = NULL;
     assert_true(asprintf(&dxg, "%s/dev/dxg", host.root) > 0);
+    assert_true(asprintf(&osrelease, "%s/proc/sys/kernel/osrelease", host.root) > 0);
     if (mknod(dxg, S_IFCHR | 0666, makedev(10, 63)) < 0)
         assert_int_equal(tu_write_file(dxg, ""), 0); /* not root: a plain file marks it as well */
-    assert_true(nvbind_detect_wsl2(m));
+    assert_false(nvbind_detect_wsl2(m));
     nvbind_compatibility *c = nvbind_check_bolt_gpu_compatibility(m, NULL);
+    assert_non_null(c);
+    assert_false(c->wsl2_mode);
+    nvbind_compatibility_free(c);
+    char *dir = strdup(osrelease);
+    *strrchr(dir, '/') = '\0';
+    char *mk = NULL;
+    assert_true(asprintf(&mk, "mkdir -p '%s'", dir) > 0);
+    assert_int_equal(system(mk), 0);
+    assert_int_equal(tu_write_file(osrelease, "5.15.153.1-microsoft-standard-WSL2\n"), 0);
+    assert_true(nvbind_detect_wsl2(m));
+    c = nvbind_check_bolt_gpu_compatibility(m, NULL);
     assert_non_null(c);
     assert_true(c->wsl2_mode);
     nvbind_compatibility_free(c);
     assert_int_equal(unlink(dxg), 0);
     assert_false(nvbind_detect_wsl2(m));
+    assert_int_equal(unlink(osrelease), 0);
     assert_false(nvbind_detect_wsl2(NULL));
+    free(mk);
+    free(dir);
     free(dxg);
+    free(osrelease);
     nvbind_gpu_manager_free(m);
+}
+
+/* A WSL2 guest (no /proc/driver/nvidia): the compatibility check, the GPU list and the gaming
+ * spec work on it. Before the WSL2 backend each failed with "no NVIDIA driver" (exit 3). */
+static void test_wsl2_guest(void **state)
+{
+    (void)state;
+    if (access(NVB_TEST_FAKENVML, R_OK) != 0)
+        skip();
+    tu_host w;
+    assert_int_equal(tu_host_build_with(&w, "build-wsl2", "--gpus 2 --fake-nvml '" NVB_TEST_FAKENVML "'"), 0);
+    nvbind_gpu_manager *m = manager_on(w.root);
+    assert_true(nvbind_detect_wsl2(m));
+    nvbind_compatibility *c = nvbind_check_bolt_gpu_compatibility(m, NULL);
+    assert_non_null(c);
+    assert_true(c->wsl2_mode);
+    assert_true(c->gpus_available);
+    assert_int_equal(c->gpu_count, 2);
+    assert_string_equal(c->driver_version, "560.94");
+    nvbind_compatibility_free(c);
+    nvbind_error *err = NULL;
+    nvbind_gpu_list *l = nvbind_get_gpu_info(m, &err);
+    assert_non_null(l);
+    assert_int_equal(l->count, 2);
+    assert_string_equal(l->gpus[1].uuid, tu_gpu_field(&w, 1, "uuid"));
+    assert_string_equal(l->gpus[1].pci_bus_id, tu_gpu_field(&w, 1, "pci_bus_id"));
+    nvbind_gpu_list_free(l);
+    nvbind_cdi_spec *s = nvbind_generate_gaming_cdi_spec(m, &err);
+    assert_non_null(s);
+    assert_string_equal(tu_env(s, "GALLIUM_DRIVER"), "d3d12");
+    assert_string_equal(tu_env(s, "WAYLAND_DISPLAY"), "wayland-0");
+    nvbind_cdi_spec_free(s);
+    nvbind_gpu_manager_free(m);
+    tu_host_free(&w);
 }
 
 int main(void)
@@ -280,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_recommended_mig),
         cmocka_unit_test(test_validate_environment),
         cmocka_unit_test(test_wsl2),
+        cmocka_unit_test(test_wsl2_guest),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""nvbind device-plugin: Allocate latency and the plugin's memory, on an 8-GPU fake host with
+the Python kubelet peer of the tests (tests/e2e/fakekubelet.py).
+
+  Allocate            p50/p99 over --calls calls (one GPU each, cycling through the 8; the
+                      spec is written by the first and checked by each; target p99 < 2 ms)
+  baseline            p50/p99 of GetDevicePluginOptions, an RPC that does nothing: what the
+                      Python client and the gRPC transport cost by themselves
+  RSS                 the plugin's VmRSS after the calls, and its private part (smaps_rollup
+                      Private_Dirty: what the process itself holds; the rest is shared library
+                      code, chiefly libgrpc's) (target < 8 MiB)
+usage: bench/bench_device_plugin.py [--nvbind PATH] [--calls N]
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+from nvbtest import NVBIND, FakeHost  # noqa: E402
+from fakekubelet import FakeKubelet, pb  # noqa: E402
+
+
+def percentiles(samples):
+    s = sorted(samples)
+    return s[len(s) // 2], s[min(len(s) - 1, int(len(s) * 0.99))]
+
+
+def timed(fn, calls):
+    out = []
+    for i in range(calls):
+        t = time.perf_counter()
+        fn(i)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def kib(status_text, key):
+    for line in status_text.splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return -1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nvbind", default=NVBIND)
+    ap.add_argument("--calls", type=int, default=1000)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="nvbind-bench-dp-")
+    host = FakeHost(gpus=8)
+    kubelet = FakeKubelet(os.path.join(tmp, "kubelet"))
+    kubelet.start()
+    p = subprocess.Popen([a.nvbind, *host.args, "device-plugin", "--kubelet-dir", kubelet.dir,
+                          "--cdi-dir", os.path.join(tmp, "cdi")], stderr=subprocess.DEVNULL)
+    try:
+        reg = kubelet.wait_registration(timeout=30)
+        stub = kubelet.plugin(reg.endpoint)
+        ids = [g["uuid"] for g in host.manifest["gpus"]]
+        for i in range(50):  # warm-up: connection, first spec write
+            stub.Allocate(pb.AllocateRequest(container_requests=[pb.ContainerAllocateRequest(devices_ids=[ids[0]])]))
+        base = timed(lambda i: stub.GetDevicePluginOptions(pb.Empty()), a.calls)
+        alloc = timed(lambda i: stub.Allocate(pb.AllocateRequest(container_requests=[
+            pb.ContainerAllocateRequest(devices_ids=[ids[i % 8]])])), a.calls)
+        with open("/proc/%d/status" % p.pid) as f:
+            rss = kib(f.read(), "VmRSS")
+        with open("/proc/%d/smaps_rollup" % p.pid) as f:
+            private = kib(f.read(), "Private_Dirty")
+        b50, b99 = percentiles(base)
+        a50, a99 = percentiles(alloc)
+        print("Allocate (8-GPU host, %d calls)   p50 %.3f ms   p99 %.3f ms   (target p99 < 2 ms)" % (
+            a.calls, a50 * 1e3, a99 * 1e3))
+        print("baseline GetDevicePluginOptions   p50 %.3f ms   p99 %.3f ms" % (b50 * 1e3, b99 * 1e3))
+        print("plugin RSS                        %.1f MiB, of which private %.1f MiB   (target < 8 MiB)" % (
+            rss / 1024, private / 1024))
+    finally:
+        p.terminate()
+        p.wait()
+        kubelet.stop()
+        host.remove()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+/* The device plugin daemon: one gRPC server per resource on its own socket in the kubelet's
+ * device-plugins folder, registered with the kubelet, kept in step with the host by
+ * rediscovering it, and stopped cleanly by SIGTERM. One completion queue, one thread. */
+#include "k8s/api.h"
+#include "k8s/state.h"
+#include "util/clock.h"
+
+#include <errno.h>
+#include <grpc/grpc.h>
+#include <grpc/status.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void nvb_dp_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("nvbind device-plugin: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+uint64_t nvb_dp_now_ms(void)
+{
+    return (uint64_t)nvb_mono_ms();
+}
+
+/* ---- the host ------------------------------------------------------------------------------ */
+
+static int discover(struct dp_state *st, nvb_dp_inventory *inv, nvb_err *err)
+{
+    nvb_host *h = nvb_host_discover(&st->o->discover, err);
+    if (!h)
+        return -1;
+    if (nvb_dp_inventory_build(h, &st->o->inv, inv, err) < 0) {
+        nvb_host_free(h);
+        return -1;
+    }
+    nvb_host_free(st->host);
+    st->host = h;
+    return 0;
+}
+
+static void broadcast(struct dp_state *st, struct endpoint *ep)
+{
+    nvb_grpc_reply msg = {0};
+    nvb_dp_rpc_list(&st->known.v[ep->res], &msg);
+    if (msg.status == GRPC_STATUS_OK && ep->srv)
+        nvb_grpc_server_broadcast(ep->srv, msg.data, msg.len);
+    free(msg.data);
+}
+
+static void log_health(const nvb_dp_resource *r, const bool *before, size_t n_before)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (i >= n_before)
+            nvb_dp_log("%s: device %s appeared (%s)", r->name, r->v[i].id, r->v[i].healthy ? "healthy" : "unhealthy");
+        else if (before[i] != r->v[i].healthy)
+            nvb_dp_log("%s: device %s is %s", r->name, r->v[i].id, r->v[i].healthy ? "healthy again" : "unhealthy");
+    }
+}
+
+/* Rediscover; tell the kubelet about every device whose health changed. */
+static void refresh(struct dp_state *st)
+{
+    nvb_err err = {0};
+    nvb_dp_inventory now = {0};
+    if (discover(st, &now, &err) < 0) {
+        if (!st->discovery_failing)
+            nvb_dp_log("host discovery failed, every device is unhealthy until it works again: %s", err.msg);
+        st->discovery_failing = true;
+        /* Nothing found: each known device is gone. */
+    } else if (st->discovery_failing) {
+        nvb_dp_log("host discovery works again");
+        st->discovery_failing = false;
+    }
+    nvb_dp_health_apply(st, &now);
+    for (size_t e = 0; e < st->n_eps; e++) {
+        nvb_dp_resource *known = &st->known.v[st->eps[e].res];
+        nvb_dp_resource empty = {0};
+        const nvb_dp_resource *cur = nvb_dp_inventory_find(&now, known->name);
+        size_t n_before = known->n;
+        bool *before = calloc(n_before + 1, sizeof *before);
+        for (size_t i = 0; before && i < n_before; i++)
+            before[i] = known->v[i].healthy;
+        int changed = nvb_dp_resource_merge(known, cur ? cur : &empty);
+        if (changed > 0)
+            st->spec_dirty = true;
+        if (changed > 0 && before) {
+            log_health(known, before, n_before);
+            broadcast(st, &st->eps[e]);
+        }
+        free(before);
+    }
+    for (size_t i = 0; i < now.n; i++)
+        if (!nvb_dp_inventory_find(&st->known, now.v[i].name))
+            nvb_dp_log("resource %s appeared on the host: restart the plugin to serve it", now.v[i].name);
+    nvb_dp_inventory_clear(&now);
+    /* Keep a spec already written in step with the host here, between RPCs, so that
+     * Allocate finds it fresh and only checks that nobody touched it: at once when devices
+     * changed, else every SPEC_CHECK_MS (driver files replaced with the GPUs unchanged). */
+    if (st->spec_path && st->host && (st->spec_dirty || nvb_dp_now_ms() >= st->next_spec_check_ms)) {
+        nvb_err serr = {0};
+        if (nvb_dp_spec_ensure(st, &serr) < 0)
+            nvb_dp_log("cannot refresh the CDI spec: %s", serr.msg);
+    }
+}
+
+/* ---- the RPCs ------------------------------------------------------------------------------ */
+
+#define SERVICE "/" KUBELET_API_VERSION ".DevicePlugin/"
+
+static void handle(void *ctx, const char *method, const uint8_t *req, size_t len, nvb_grpc_reply *out)
+{
+    struct endpoint *ep = ctx;
+    struct dp_state *st = ep->st;
+    const nvb_dp_resource *r = &st->known.v[ep->res];
+    if (strcmp(method, SERVICE "GetDevicePluginOptions") == 0) {
+        nvb_dp_rpc_options(out);
+    } else if (strcmp(method, SERVICE "ListAndWatch") == 0) {
+        nvb_dp_rpc_list(r, out);
+        out->stream = true;
+        nvb_dp_log("%s: ListAndWatch opened, %zu devices", r->name, r->n);
+    } else if (strcmp(method, SERVICE "GetPreferredAllocation") == 0) {
+        nvb_dp_rpc_preferred(r, req, len, out);
+    } else if (strcmp(method, SERVICE "Allocate") == 0) {
+        nvb_err err = {0};
+        if ((st->o->strategy & NVB_DP_STRATEGY_CDI) && nvb_dp_spec_ensure(st, &err) < 0) {
+            nvb_dp_rpc_fail(out, GRPC_STATUS_INTERNAL, "Allocate: cannot write the CDI spec: %s", err.msg);
+            nvb_dp_log("%s: %s", r->name, out->message);
+            return;
+        }
+        char got[1024];
+        nvb_dp_rpc_allocate(r, st->o->strategy, req, len, out, got, sizeof got);
+        if (out->status != GRPC_STATUS_OK)
+            nvb_dp_log("%s: refused: %s", r->name, out->message);
+        else
+            nvb_dp_log("%s: allocated %s", r->name, got);
+    } else if (strcmp(method, SERVICE "PreStartContainer") == 0) {
+        nvb_dp_rpc_empty(out);
+    } else {
+        nvb_dp_rpc_fail(out, GRPC_STATUS_UNIMPLEMENTED, "%s: no such method", method);
+    }
+}
+
+/* ---- serving and registering --------------------------------------------------------------- */
+
+static int endpoints_start(struct dp_state *st, nvb_err *err)
+{
+    for (size_t e = 0; e < st->n_eps; e++) {
+        struct endpoint *ep = &st->eps[e];
+        if (nvb_dp_socket_clear(ep->sock_path, err) < 0)
+            return -1;
+        if (!(ep->srv = nvb_grpc_server_start(ep->sock_path, st->cq, handle, ep, err)))
+            return -1;
+        nvb_dp_log("%s: serving on %s", st->known.v[ep->res].name, ep->sock_path);
+    }
+    return 0;
+}
+
+static void endpoints_stop(struct dp_state *st)
+{
+    for (size_t e = 0; e < st->n_eps; e++) {
+        nvb_grpc_server_stop(st->eps[e].srv, st->cq);
+        st->eps[e].srv = NULL;
+    }
+}
+
+static int register_one(struct dp_state *st, struct endpoint *ep, nvb_err *err)
+{
+    V1beta1__DevicePluginOptions opts = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
+    opts.get_preferred_allocation_available = 1;
+    V1beta1__RegisterRequest rq = V1BETA1__REGISTER_REQUEST__INIT;
+    rq.version = (char *)KUBELET_API_VERSION;
+    rq.endpoint = ep->sock_name;
+    rq.resource_name = st->known.v[ep->res].name;
+    rq.options = &opts;
+    nvb_grpc_reply msg = {0};
+    nvb_dp_rpc_pack(&rq.base, &msg);
+    if (msg.status != GRPC_STATUS_OK)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    int r = nvb_grpc_unary_call(st->kubelet_sock, "/" KUBELET_API_VERSION ".Registration/Register", msg.data, msg.len,
+                                REGISTER_TIMEOUT_MS, err);
+    free(msg.data);
+    return r;
+}
+
+/* Register every resource with the kubelet whose socket is st (its identity remembered). */
+static void register_all(struct dp_state *st, const struct stat *kst)
+{
+    for (size_t e = 0; e < st->n_eps; e++) {
+        nvb_err err = {0};
+        if (register_one(st, &st->eps[e], &err) < 0) {
+            nvb_dp_log("registration failed, retrying in %d ms: %s", REGISTER_RETRY_MS, err.msg);
+            st->next_register_ms = nvb_dp_now_ms() + REGISTER_RETRY_MS;
+            return;
+        }
+        nvb_dp_log("%s: registered with the kubelet (%s)", st->known.v[st->eps[e].res].name, st->kubelet_sock);
+    }
+    st->kubelet_dev = kst->st_dev;
+    st->kubelet_ino = kst->st_ino;
+    st->kubelet_ctime = kst->st_ctim;
+}
+
+/* A kubelet that restarts makes kubelet.sock anew and forgets every plugin (it also removes
+ * their sockets): serve afresh and register again. */
+static int watch_kubelet(struct dp_state *st, nvb_err *err)
+{
+    struct stat kst;
+    if (stat(st->kubelet_sock, &kst) < 0 || !S_ISSOCK(kst.st_mode))
+        return 0; /* no kubelet now: wait for it */
+    bool registered = st->kubelet_dev || st->kubelet_ino;
+    if (registered && kst.st_dev == st->kubelet_dev && kst.st_ino == st->kubelet_ino &&
+        kst.st_ctim.tv_sec == st->kubelet_ctime.tv_sec && kst.st_ctim.tv_nsec == st->kubelet_ctime.tv_nsec) {
+        bool ours_there = true;
+        for (size_t e = 0; e < st->n_eps; e++)
+            ours_there = ours_there && access(st->eps[e].sock_path, F_OK) == 0;
+        if (ours_there)
+            return 0;
+        nvb_dp_log("a plugin socket was removed: serving again and re-registering");
+    } else if (registered) {
+        nvb_dp_log("the kubelet restarted (%s was recreated): serving again and re-registering", st->kubelet_sock);
+    } else if (nvb_dp_now_ms() < st->next_register_ms) {
+        return 0;
+    }
+    if (registered) {
+        st->kubelet_dev = 0;
+        st->kubelet_ino = 0;
+        endpoints_stop(st);
+        if (endpoints_start(st, err) < 0)
+            return -1;
+    }
+    register_all(st, &kst);
+    return 0;
+}
+
+/* ---- set-up and the loop ------------------------------------------------------------------- */
+
+static int state_init(struct dp_state *st, const nvb_dp_opts *o, nvb_err *err)
+{
+    st->o = o;
+    const char *kdir = o->kubelet_dir ? o->kubelet_dir : "/var/lib/kubelet";
+    if (asprintf(&st->plugin_dir, "%s/device-plugins", kdir) < 0 ||
+        asprintf(&st->kubelet_sock, "%s/kubelet.sock", st->plugin_dir) < 0)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    struct stat dst;
+    if (stat(st->plugin_dir, &dst) < 0 || !S_ISDIR(dst.st_mode))
+        return nvb_errf(err, NVB_EXIT_IO, "%s: no such folder (is --kubelet-dir %s the kubelet's root folder?)",
+                        st->plugin_dir, kdir);
+    if (discover(st, &st->known, err) < 0)
+        return -1;
+    if (st->known.n == 0)
+        return nvb_errf(err, NVB_EXIT_NO_DRIVER, "no device to advertise on this host (with these --resource names)");
+    st->eps = calloc(st->known.n, sizeof *st->eps);
+    if (!st->eps)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    for (size_t i = 0; i < st->known.n; i++) {
+        struct endpoint *ep = &st->eps[st->n_eps++];
+        ep->st = st;
+        ep->res = i;
+        ep->sock_name = nvb_dp_socket_name(st->known.v[i].name);
+        if (!ep->sock_name || asprintf(&ep->sock_path, "%s/%s", st->plugin_dir, ep->sock_name) < 0)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        nvb_dp_log("%s: %zu devices%s", st->known.v[i].name, st->known.v[i].n,
+              st->known.v[i].shared ? " (time-sliced replicas)" : "");
+    }
+    st->xid = nvb_dp_xid_start(st->host);
+    return 0;
+}
+
+static void state_free(struct dp_state *st)
+{
+    nvb_dp_xid_stop(st->xid);
+    nvb_strv_free(&st->xid_failed);
+    nvb_strv_free(&st->held);
+    for (size_t e = 0; e < st->n_eps; e++) {
+        free(st->eps[e].sock_name);
+        free(st->eps[e].sock_path);
+    }
+    free(st->eps);
+    nvb_dp_inventory_clear(&st->known);
+    nvb_host_free(st->host);
+    free(st->plugin_dir);
+    free(st->kubelet_sock);
+    free(st->spec_path);
+}
+
+/* SIGTERM or SIGINT pending? The caller blocked them, so they wait here for us. */
+static int stop_signal(int sfd)
+{
+    struct signalfd_siginfo si;
+    return read(sfd, &si, sizeof si) == (ssize_t)sizeof si ? (int)si.ssi_signo : 0;
+}
+
+int nvb_device_plugin_run(const nvb_dp_opts *o, nvb_err *err)
+{
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    int sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "signalfd");
+    struct dp_state st = {0};
+    grpc_init();
+    st.cq = grpc_completion_queue_create_for_next(NULL);
+    int rc = state_init(&st, o, err);
+    if (rc == 0)
+        rc = endpoints_start(&st, err);
+    unsigned poll_ms = o->poll_ms ? o->poll_ms : 1000;
+    uint64_t next_refresh = nvb_dp_now_ms() + poll_ms, next_watch = 0;
+    int sig = 0;
+    while (rc == 0 && !(sig = stop_signal(sfd))) {
+        uint64_t t = nvb_dp_now_ms();
+        if (t >= next_watch) {
+            rc = watch_kubelet(&st, err);
+            next_watch = nvb_dp_now_ms() + KUBELET_WATCH_MS;
+        }
+        if (t >= next_refresh) {
+            refresh(&st);
+            next_refresh = nvb_dp_now_ms() + poll_ms;
+        }
+        /* Drain what is ready, then wait a little: the signal and the timers are polled. */
+        while (nvb_grpc_poll(st.cq, 0))
+            ;
+        nvb_grpc_poll(st.cq, 100);
+    }
+    if (sig)
+        nvb_dp_log("%s: stopping", strsignal(sig));
+    endpoints_stop(&st);
+    state_free(&st);
+    grpc_completion_queue_shutdown(st.cq);
+    while (grpc_completion_queue_next(st.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(st.cq);
+    grpc_shutdown();
+    close(sfd);
+    return rc;
+}
