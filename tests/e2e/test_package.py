@@ -141,7 +141,8 @@ class DebianPackageTest(unittest.TestCase):
         return chroot(self.root, *args, **kw)
 
     def test_installed_commands_run(self):
-        """`nvbind --version`, `nvbind --help` and the shim's version from the installed files."""
+        """`nvbind --version`, `nvbind --help`, the shim's version and the device plugin's help from the
+        installed files."""
         r = self.in_root("nvbind", "--version")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), f"nvbind {project_version()}")
@@ -151,6 +152,11 @@ class DebianPackageTest(unittest.TestCase):
         self.assertIn("cdi generate", r.stdout)
         r = self.in_root("nvbind-runtime", "--version")
         self.assertTrue(r.stdout.startswith(f"nvbind-runtime version {project_version()}\n"), r.stdout + r.stderr)
+        # The device plugin's own package: `nvbind device-plugin` runs the helper installed
+        # next to nvbind, which alone links gRPC (its libraries came from Debian's archive).
+        self.assertTrue(os.path.exists(os.path.join(self.root, "usr/bin/nvbind-device-plugin")))
+        r = self.in_root("nvbind", "device-plugin", "--help")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         for page in ("man1/nvbind.1.gz", "man1/nvbind-runtime.1.gz", "man5/nvbind.toml.5.gz",
                      "man3/libnvbind.3.gz"):
             self.assertTrue(os.path.exists(os.path.join(self.root, "usr/share/man", page)), page)
