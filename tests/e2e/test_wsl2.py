@@ -112,6 +112,24 @@ class Discovery(unittest.TestCase):
             spec, _ = w.spec()
             self.assertEqual(len(spec["devices"]), 5)
 
+    def test_read_only_mount_vouches_for_its_files(self):
+        """WSL mounts /usr/lib/wsl/lib read-only from Windows; mode bits there may say "writable by
+        all" while nobody can write through the mount. A root-owned library on a read-only mount
+        is loaded; the same files on a writable one are not."""
+        with FakeWsl2(gpus=2, fake_nvml=FAKENVML) as w:
+            lib_dir = os.path.join(w.root, "usr/lib/wsl/lib")
+            os.chmod(os.path.join(lib_dir, "libnvidia-ml.so.1"), 0o777)
+            os.chmod(lib_dir, 0o777)
+            spec, err = w.spec()
+            self.assertEqual([d["name"] for d in spec["devices"]], ["all"], err)
+            if run(["mount", "--bind", lib_dir, lib_dir]).returncode != 0:
+                self.skipTest("cannot bind-mount here")
+            self.addCleanup(run, ["umount", lib_dir])
+            self.assertEqual(run(["mount", "-o", "remount,bind,ro", lib_dir]).returncode, 0)
+            spec, err = w.spec()
+            self.assertEqual(len(spec["devices"]), 5, err)
+            run(["umount", lib_dir], check=True)
+
     def test_spec_is_valid_cdi(self):
         try:
             import jsonschema
