@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from nvbtest import FAKENVML, SCHEMA_DIR, FakeHost, ensure_test_image, nvbind, run
+from nvbtest import FAKENVML, SCHEMA_DIR, FakeHost, ensure_test_image, make_busybox_rootfs, nvbind, run
 
 SPEC_DIR = "/var/run/cdi"
 KIND = "nvbind-wsl2.test/gpu"  # a kind of its own: other tests install nvidia.com/gpu
@@ -323,6 +323,31 @@ class Podman(unittest.TestCase):
             self.assertEqual(out.splitlines(), [
                 "socket /tmp/.X11-unix/X0", "socket /mnt/wslg/runtime-dir/wayland-0", "socket /mnt/wslg/PulseServer",
                 ":0 wayland-0 /mnt/wslg/runtime-dir unix:/mnt/wslg/PulseServer d3d12"])
+
+
+@unittest.skipUnless(shutil.which("runc"), "runc is not installed")
+class RunRunc(unittest.TestCase):
+    """`nvbind run --runtime runc` on WSL2 guests: a GPU NVML lists, and "all" when NVML lists
+    none (before: "--gpu all: no GPU on this host", exit 2)."""
+
+    def run_in(self, w, gpu, cmd):
+        rootfs = make_busybox_rootfs(os.path.join(w.tmp, "rootfs"))
+        r = w.nvbind("run", "--gpu", gpu, "--runtime", "runc", rootfs, "sh", "-c", cmd, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.splitlines()
+
+    def test_all_without_nvml(self):
+        with FakeWsl2() as w:
+            out = self.run_in(w, "all", "stat -c '%F %t:%T' /dev/dxg; readlink /usr/bin/nvidia-smi; "
+                                        "test -s /usr/lib/wsl/lib/libdxcore.so && echo dxcore")
+            self.assertEqual(out, ["character special file a:3f", w.store + "/nvidia-smi", "dxcore"])
+
+    @unittest.skipUnless(os.path.exists(FAKENVML), "the fake NVML is not built")
+    def test_one_gpu_with_nvml(self):
+        with FakeWsl2(gpus=2, fake_nvml=FAKENVML) as w:
+            out = self.run_in(w, "1", "stat -c '%F' /dev/dxg; nvidia-smi")
+            self.assertEqual(out[0], "character special file")
+            self.assertIn("NVIDIA-SMI (fakehost WSL2)", out[1])
 
 
 if __name__ == "__main__":
