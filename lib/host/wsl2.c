@@ -66,13 +66,15 @@ static bool is_library_name(const char *name)
 }
 
 /* Add the file `dir`/`name` (paths inside the root) at the same path in the container, when
- * it is a regular file; its kind and caps from its name. 1 when added, 0 when not there. */
+ * it is a regular file under /usr/lib/wsl (WSL maps no links; one that leads elsewhere, to
+ * /etc/shadow say, is not WSL's file and is not offered); its kind and caps from its name.
+ * 1 when added, 0 when not there. */
 static int add_file(nvb_discovery *d, const char *dir, const char *name)
 {
     char path[PATH_MAX], resolved[PATH_MAX];
     struct stat st;
     if (!nvb_path_cat(path, sizeof path, dir, "/", name) || nvb_rootpath_lookup(&d->root, path, resolved, &st) < 0 ||
-        !S_ISREG(st.st_mode))
+        !S_ISREG(st.st_mode) || strncmp(resolved, "/usr/lib/wsl/", 13) != 0)
         return 0;
     enum nvb_component_kind kind = strcmp(name, "nvidia-smi") == 0     ? NVB_COMP_BINARY
                                    : strcmp(name, "nvcubins.bin") == 0 ? NVB_COMP_FIRMWARE

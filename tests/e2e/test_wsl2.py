@@ -74,6 +74,18 @@ class Discovery(unittest.TestCase):
                 self.assertNotIn(decoy, offered)
             self.assertNotIn("iigd_dch", offered)  # another vendor's store folder
 
+    def test_link_out_of_wsl_folders_is_not_offered(self):
+        """Attack: a link among WSL's libraries that leads elsewhere on the host
+        (/usr/lib/wsl/lib/libevil.so -> /etc/shadow) would mount that file into every GPU
+        container. WSL maps no links: a file outside /usr/lib/wsl is never offered."""
+        with FakeWsl2() as w:
+            fakehost._write(os.path.join(w.root, "etc/shadow"), "root:secret:1:0:99999:7:::\n", 0o600)
+            os.symlink("/etc/shadow", os.path.join(w.root, "usr/lib/wsl/lib/libevil.so"))
+            os.symlink("../../../../etc/shadow", os.path.join(w.root, w.store.lstrip("/"), "libevil2.so.1"))
+            spec, _ = w.spec()
+            self.assertNotIn("shadow", json.dumps(spec))
+            self.assertNotIn("libevil", json.dumps(spec))
+
     def test_without_nvml_one_device_all(self):
         with FakeWsl2() as w:  # the stub libnvidia-ml answers nothing
             spec, err = w.spec()
