@@ -161,10 +161,14 @@ static int add_dxg(nvb_discovery *d, nvb_err *err)
 {
     nvb_devnode node;
     int r = nvb_stat_devnode(d, NVB_WSL2_DXG, &node);
+    if (r == 0 && node.type != 'c') { /* a block device (a disk) under dxg's name */
+        free(node.host_path);
+        r = -ENODEV;
+    }
     if (r < 0) {
         _cleanup_free_ char *p = nvb_rootpath_host(&d->root, NVB_WSL2_DXG);
-        return nvb_errf(err, NVB_EXIT_HOST_DATA, "WSL2: %s is %s", p ? p : NVB_WSL2_DXG,
-                        r == -ENODEV ? "not a device node" : strerror(-r));
+        return nvb_errf(err, NVB_EXIT_HOST_DATA, "WSL2: %s: %s", p ? p : NVB_WSL2_DXG,
+                        r == -ENODEV ? "not a character device" : strerror(-r));
     }
     node.path = (char *)NVB_WSL2_DXG;
     r = nvb_devnode_list_add(&d->h->wsl2_nodes, &node);

@@ -86,6 +86,19 @@ class Discovery(unittest.TestCase):
             self.assertNotIn("shadow", json.dumps(spec))
             self.assertNotIn("libevil", json.dumps(spec))
 
+    def test_block_device_as_dxg_is_refused(self):
+        """Attack: /dev/dxg made a block device (a disk, 8:0) would hand every GPU container
+        the raw disk. Only a character device is /dev/dxg: exit 4, one line, no spec."""
+        with FakeWsl2() as w:
+            dxg = os.path.join(w.root, "dev/dxg")
+            os.unlink(dxg)
+            os.mknod(dxg, 0o60666, os.makedev(8, 0))
+            out = os.path.join(w.tmp, "spec.json")
+            r = w.nvbind("cdi", "generate", "--output", out)
+            self.assertEqual(r.returncode, 4, r.stderr)
+            self.assertEqual(r.stderr.strip(), "nvbind: WSL2: %s: not a character device" % dxg)
+            self.assertFalse(os.path.exists(out))
+
     def test_without_nvml_one_device_all(self):
         with FakeWsl2() as w:  # the stub libnvidia-ml answers nothing
             spec, err = w.spec()
