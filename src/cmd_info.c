@@ -83,6 +83,9 @@ static void print_text(const nvb_host *h, bool detailed)
     printf("shared device nodes:\n");
     for (size_t i = 0; i < h->nodes.n; i++)
         printf("  %-24s %c %u:%u\n", h->nodes.v[i].path, h->nodes.v[i].type, h->nodes.v[i].major, h->nodes.v[i].minor);
+    for (size_t i = 0; i < h->wsl2_nodes.n; i++) /* WSL2: one node reaches every GPU */
+        printf("  %-24s %c %u:%u  (every GPU, device \"all\")\n", h->wsl2_nodes.v[i].path, h->wsl2_nodes.v[i].type,
+               h->wsl2_nodes.v[i].major, h->wsl2_nodes.v[i].minor);
     size_t counts[NVB_COMP__COUNT] = {0};
     for (size_t i = 0; i < h->n_comps; i++)
         counts[h->comps[i].kind]++;

@@ -66,13 +66,15 @@ static bool is_library_name(const char *name)
 }
 
 /* Add the file `dir`/`name` (paths inside the root) at the same path in the container, when
- * it is a regular file; its kind and caps from its name. 1 when added, 0 when not there. */
+ * it is a regular file under /usr/lib/wsl (WSL maps no links; one that leads elsewhere, to
+ * /etc/shadow say, is not WSL's file and is not offered); its kind and caps from its name.
+ * 1 when added, 0 when not there. */
 static int add_file(nvb_discovery *d, const char *dir, const char *name)
 {
     char path[PATH_MAX], resolved[PATH_MAX];
     struct stat st;
     if (!nvb_path_cat(path, sizeof path, dir, "/", name) || nvb_rootpath_lookup(&d->root, path, resolved, &st) < 0 ||
-        !S_ISREG(st.st_mode))
+        !S_ISREG(st.st_mode) || strncmp(resolved, "/usr/lib/wsl/", 13) != 0)
         return 0;
     enum nvb_component_kind kind = strcmp(name, "nvidia-smi") == 0     ? NVB_COMP_BINARY
                                    : strcmp(name, "nvcubins.bin") == 0 ? NVB_COMP_FIRMWARE
@@ -159,10 +161,14 @@ static int add_dxg(nvb_discovery *d, nvb_err *err)
 {
     nvb_devnode node;
     int r = nvb_stat_devnode(d, NVB_WSL2_DXG, &node);
+    if (r == 0 && node.type != 'c') { /* a block device (a disk) under dxg's name */
+        free(node.host_path);
+        r = -ENODEV;
+    }
     if (r < 0) {
         _cleanup_free_ char *p = nvb_rootpath_host(&d->root, NVB_WSL2_DXG);
-        return nvb_errf(err, NVB_EXIT_HOST_DATA, "WSL2: %s is %s", p ? p : NVB_WSL2_DXG,
-                        r == -ENODEV ? "not a device node" : strerror(-r));
+        return nvb_errf(err, NVB_EXIT_HOST_DATA, "WSL2: %s: %s", p ? p : NVB_WSL2_DXG,
+                        r == -ENODEV ? "not a character device" : strerror(-r));
     }
     node.path = (char *)NVB_WSL2_DXG;
     r = nvb_devnode_list_add(&d->h->wsl2_nodes, &node);

@@ -226,6 +226,11 @@ static int resolve_entry(nvb_selection *sel, size_t from, const nvb_host *h, con
     enum entry_kind k = classify(e, env_words, &a, &b);
     switch (k) {
     case E_ALL:
+        if (h->n_gpus == 0 && h->wsl2_nodes.n) { /* WSL2, no GPU list: every GPU behind /dev/dxg */
+            sel->all = true;
+            sel->all_nodes = &h->wsl2_nodes;
+            return 0;
+        }
         if (h->n_gpus == 0)
             return REQ_ERR(err, what, list, "no GPU on this host");
         sel->all = true;
@@ -300,11 +305,14 @@ void nvb_selection_clear(nvb_selection *sel)
 
 bool nvb_selection_empty(const nvb_selection *sel)
 {
-    return sel->n == 0;
+    return sel->n == 0 && !(sel->all && sel->all_nodes);
 }
 
 int nvb_selection_edits(const nvb_selection *sel, nvb_edits *e)
 {
+    for (size_t i = 0; sel->all && sel->all_nodes && i < sel->all_nodes->n; i++)
+        if (nvb_edits_add_node(e, &sel->all_nodes->v[i]) < 0)
+            return -1;
     for (size_t i = 0; i < sel->n; i++) {
         int r = sel->v[i].mig ? nvb_edits_for_mig(e, sel->v[i].gpu, sel->v[i].mig) : nvb_edits_for_gpu(e, sel->v[i].gpu);
         if (r < 0)
@@ -330,7 +338,7 @@ int nvb_selection_cdi_names(const nvb_selection *sel, const char *kind, nvb_strv
 char *nvb_selection_describe(const nvb_selection *sel)
 {
     if (sel->n == 0)
-        return strdup("none");
+        return strdup(sel->all && sel->all_nodes ? "all" : "none");
     if (sel->all) {
         bool migs = false;
         for (size_t i = 0; i < sel->n; i++)

@@ -21,6 +21,8 @@ typedef struct nvb_selection {
     bool all;                    /* "all": every GPU of the host (device "all" in the spec) */
     nvb_selected *v;             /* the devices, in request order; every GPU when all */
     size_t n, cap;
+    /* WSL2 without NVML's GPU list: "all" is the host's /dev/dxg, with no GPU in v. */
+    const nvb_devnode_list *all_nodes;
 } nvb_selection;
 
 #define NVB_DEVREQ_MAX_LEN 65536 /* longer request texts are refused */

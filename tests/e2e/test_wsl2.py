@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from nvbtest import FAKENVML, SCHEMA_DIR, FakeHost, ensure_test_image, nvbind, run
+from nvbtest import FAKENVML, SCHEMA_DIR, FakeHost, ensure_test_image, make_busybox_rootfs, nvbind, run
 
 SPEC_DIR = "/var/run/cdi"
 KIND = "nvbind-wsl2.test/gpu"  # a kind of its own: other tests install nvidia.com/gpu
@@ -74,6 +74,31 @@ class Discovery(unittest.TestCase):
                 self.assertNotIn(decoy, offered)
             self.assertNotIn("iigd_dch", offered)  # another vendor's store folder
 
+    def test_link_out_of_wsl_folders_is_not_offered(self):
+        """Attack: a link among WSL's libraries that leads elsewhere on the host
+        (/usr/lib/wsl/lib/libevil.so -> /etc/shadow) would mount that file into every GPU
+        container. WSL maps no links: a file outside /usr/lib/wsl is never offered."""
+        with FakeWsl2() as w:
+            fakehost._write(os.path.join(w.root, "etc/shadow"), "root:secret:1:0:99999:7:::\n", 0o600)
+            os.symlink("/etc/shadow", os.path.join(w.root, "usr/lib/wsl/lib/libevil.so"))
+            os.symlink("../../../../etc/shadow", os.path.join(w.root, w.store.lstrip("/"), "libevil2.so.1"))
+            spec, _ = w.spec()
+            self.assertNotIn("shadow", json.dumps(spec))
+            self.assertNotIn("libevil", json.dumps(spec))
+
+    def test_block_device_as_dxg_is_refused(self):
+        """Attack: /dev/dxg made a block device (a disk, 8:0) would hand every GPU container
+        the raw disk. Only a character device is /dev/dxg: exit 4, one line, no spec."""
+        with FakeWsl2() as w:
+            dxg = os.path.join(w.root, "dev/dxg")
+            os.unlink(dxg)
+            os.mknod(dxg, 0o60666, os.makedev(8, 0))
+            out = os.path.join(w.tmp, "spec.json")
+            r = w.nvbind("cdi", "generate", "--output", out)
+            self.assertEqual(r.returncode, 4, r.stderr)
+            self.assertEqual(r.stderr.strip(), "nvbind: WSL2: %s: not a character device" % dxg)
+            self.assertFalse(os.path.exists(out))
+
     def test_without_nvml_one_device_all(self):
         with FakeWsl2() as w:  # the stub libnvidia-ml answers nothing
             spec, err = w.spec()
@@ -111,6 +136,24 @@ class Discovery(unittest.TestCase):
             os.chmod(store_lib, 0o777)  # only the library that is loaded matters
             spec, _ = w.spec()
             self.assertEqual(len(spec["devices"]), 5)
+
+    def test_read_only_mount_vouches_for_its_files(self):
+        """WSL mounts /usr/lib/wsl/lib read-only from Windows; mode bits there may say "writable by
+        all" while nobody can write through the mount. A root-owned library on a read-only mount
+        is loaded; the same files on a writable one are not."""
+        with FakeWsl2(gpus=2, fake_nvml=FAKENVML) as w:
+            lib_dir = os.path.join(w.root, "usr/lib/wsl/lib")
+            os.chmod(os.path.join(lib_dir, "libnvidia-ml.so.1"), 0o777)
+            os.chmod(lib_dir, 0o777)
+            spec, err = w.spec()
+            self.assertEqual([d["name"] for d in spec["devices"]], ["all"], err)
+            if run(["mount", "--bind", lib_dir, lib_dir]).returncode != 0:
+                self.skipTest("cannot bind-mount here")
+            self.addCleanup(run, ["umount", lib_dir])
+            self.assertEqual(run(["mount", "-o", "remount,bind,ro", lib_dir]).returncode, 0)
+            spec, err = w.spec()
+            self.assertEqual(len(spec["devices"]), 5, err)
+            run(["umount", lib_dir], check=True)
 
     def test_spec_is_valid_cdi(self):
         try:
@@ -305,6 +348,31 @@ class Podman(unittest.TestCase):
             self.assertEqual(out.splitlines(), [
                 "socket /tmp/.X11-unix/X0", "socket /mnt/wslg/runtime-dir/wayland-0", "socket /mnt/wslg/PulseServer",
                 ":0 wayland-0 /mnt/wslg/runtime-dir unix:/mnt/wslg/PulseServer d3d12"])
+
+
+@unittest.skipUnless(shutil.which("runc"), "runc is not installed")
+class RunRunc(unittest.TestCase):
+    """`nvbind run --runtime runc` on WSL2 guests: a GPU NVML lists, and "all" when NVML lists
+    none (before: "--gpu all: no GPU on this host", exit 2)."""
+
+    def run_in(self, w, gpu, cmd):
+        rootfs = make_busybox_rootfs(os.path.join(w.tmp, "rootfs"))
+        r = w.nvbind("run", "--gpu", gpu, "--runtime", "runc", rootfs, "sh", "-c", cmd, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.splitlines()
+
+    def test_all_without_nvml(self):
+        with FakeWsl2() as w:
+            out = self.run_in(w, "all", "stat -c '%F %t:%T' /dev/dxg; readlink /usr/bin/nvidia-smi; "
+                                        "test -s /usr/lib/wsl/lib/libdxcore.so && echo dxcore")
+            self.assertEqual(out, ["character special file a:3f", w.store + "/nvidia-smi", "dxcore"])
+
+    @unittest.skipUnless(os.path.exists(FAKENVML), "the fake NVML is not built")
+    def test_one_gpu_with_nvml(self):
+        with FakeWsl2(gpus=2, fake_nvml=FAKENVML) as w:
+            out = self.run_in(w, "1", "stat -c '%F' /dev/dxg; nvidia-smi")
+            self.assertEqual(out[0], "character special file")
+            self.assertIn("NVIDIA-SMI (fakehost WSL2)", out[1])
 
 
 if __name__ == "__main__":
