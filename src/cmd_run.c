@@ -10,26 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char run_usage[] =
-    "usage: nvbind run [--runtime podman|docker|bolt|runc|crun] [--gpu all|none|LIST] [--profile NAME]\n"
-    "                  [--isolation shared|exclusive|virtual] [--wait[=SECONDS]] [--rootfs DIR] [--dry-run]\n"
-    "                  [--env KEY=VALUE]...\n"
-    "                  [--] IMAGE [CMD ARGS...]\n"
-    "\n"
-    "  --runtime R     the engine (default: [runtime] default_runtime, else podman, else docker)\n"
-    "  --gpu LIST      all, none, or comma-separated GPU indices, UUIDs (GPU-...) or MIG devices\n"
-    "                  (0:1, MIG-...) (default: [gpu] default_selection, else all)\n"
-    "  --profile NAME  default, gaming, aiml or a [profiles.NAME] of the configuration\n"
-    "  --isolation L   shared, exclusive or virtual (default: [bolt.capsule] isolation_level)\n"
-    "  --wait[=SECS]   when a GPU is taken, wait until it is free (at most SECS seconds) instead\n"
-    "                  of failing with exit status 8\n"
-    "  --rootfs DIR    runc/crun: the root filesystem; every argument is then the command\n"
-    "  --dry-run       print the engine command on one line; run and write nothing\n"
-    "  --env K=V       a variable of the container (repeatable); NVIDIA_DRIVER_CAPABILITIES narrows the\n"
-    "                  driver files, NVIDIA_REQUIRE_* is checked against the host (NVIDIA_DISABLE_REQUIRE)\n"
-    "\n"
-    "With runc or crun, IMAGE is a root filesystem folder. The exit status is the container's.\n"
-    "A GPU held exclusively by another container: exit status 8, the holder named.\n";
+enum { OPT_RUNTIME = 256, OPT_GPU, OPT_PROFILE, OPT_ISOLATION, OPT_WAIT, OPT_ROOTFS, OPT_DRY_RUN, OPT_JSON };
 
 /* Longest --wait: a year; more is a typo. */
 #define WAIT_MAX_SECONDS (366 * 24 * 3600)
@@ -49,25 +30,16 @@ static int parse_wait(const char *value, int *out)
     return 0;
 }
 
-int cmd_run(nvb_cli *cli, int argc, char **argv)
+static int cmd_run(nvb_cli *cli, int argc, char **argv)
 {
-    enum { OPT_RUNTIME = 256, OPT_GPU, OPT_PROFILE, OPT_ISOLATION, OPT_WAIT, OPT_ROOTFS, OPT_DRY_RUN, OPT_ENV };
-    static const struct option opts[] = {
-        {"runtime", required_argument, NULL, OPT_RUNTIME},     {"gpu", required_argument, NULL, OPT_GPU},
-        {"profile", required_argument, NULL, OPT_PROFILE},
-        {"isolation", required_argument, NULL, OPT_ISOLATION}, {"wait", optional_argument, NULL, OPT_WAIT},
-        {"rootfs", required_argument, NULL, OPT_ROOTFS},
-        {"dry-run", no_argument, NULL, OPT_DRY_RUN},           {"help", no_argument, NULL, 'h'},
-        {"env", required_argument, NULL, OPT_ENV},
-        {0},
-    };
     nvb_run_opts o = {.hook_path = cli->self_exe, .root = cli->root, .driver_root = cli->driver_root,
                       .library_search = &cli->library_search};
     int c, wait_seconds = NVB_CLAIM_NO_WAIT;
     _cleanup_(nvb_strv_free) nvb_strv env = {0}; /* --env entries, freed on every return */
-    opterr = 0;
-    /* "+": options stop at IMAGE; what follows is the container's command. */
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    /* Options stop at IMAGE; what follows is the container's command. */
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
         case OPT_RUNTIME: o.runtime = optarg; break;
         case OPT_GPU: o.gpus = optarg; break;
@@ -79,18 +51,20 @@ int cmd_run(nvb_cli *cli, int argc, char **argv)
             break;
         case OPT_ROOTFS: o.rootfs = optarg; break;
         case OPT_DRY_RUN: o.dry_run = true; break;
-        case OPT_ENV:
+        case OPT_JSON: o.dry_run_json = true; break;
+        case 'e':
             if (!strchr(optarg, '=') || optarg[0] == '=')
                 return nvb_cli_usage("run", "--env %s: expected KEY=VALUE", optarg);
             if (nvb_strv_push(&env, optarg) < 0)
                 return NVB_EXIT_IO;
             o.env = &env;
             break;
-        case 'h': fputs(run_usage, stdout); return 0;
-        case ':': return nvb_cli_usage("run", "%s needs a value (see nvbind run --help)", argv[optind - 1]);
-        default: return nvb_cli_usage("run", "unknown option '%s' (see nvbind run --help)", argv[optind - 1]);
         }
     }
+    if (c == NVB_OPT_STOP)
+        return p.rc;
+    if (o.dry_run_json && !o.dry_run)
+        return nvb_cli_usage("run", "--json goes with --dry-run (a real run's output is the container's)");
     o.args = argv + optind;
     o.n_args = (size_t)(argc - optind);
 
@@ -114,3 +88,38 @@ int cmd_run(nvb_cli *cli, int argc, char **argv)
     }
     return status;
 }
+
+static const nvb_cli_opt run_opts[] = {
+    {"runtime", 0, OPT_RUNTIME, "ENGINE", 0, "podman, docker, bolt, runc or crun (default: [runtime] default,\n"
+     "else podman, else docker)", NVB_COMPLETE_WORDS, "podman docker bolt runc crun"},
+    {"gpu", 0, OPT_GPU, "LIST", 0,
+     "all, none, or comma-separated GPU indices, UUIDs (GPU-...) or MIG devices\n"
+     "(0:1, MIG-...) (default: [gpu] default, else all)",
+     NVB_COMPLETE_WORDS, "all none 0 1 2 3"},
+    {"profile", 0, OPT_PROFILE, "NAME", 0, "default, gaming, aiml or a [profiles.NAME] of the configuration",
+     NVB_COMPLETE_WORDS, "default gaming aiml"},
+    {"isolation", 0, OPT_ISOLATION, "LEVEL", 0, "shared, exclusive or virtual (default: [bolt.capsule] isolation_level)",
+     NVB_COMPLETE_WORDS, "shared exclusive virtual"},
+    {"wait", 0, OPT_WAIT, "SECONDS", NVB_OPT_OPTIONAL,
+     "when a GPU is taken, wait until it is free (at most SECONDS) instead\n"
+     "of failing with exit status 8",
+     0, NULL},
+    {"rootfs", 0, OPT_ROOTFS, "DIR", 0, "runc/crun: the root filesystem; every argument is then the command",
+     NVB_COMPLETE_DIR, NULL},
+    {"dry-run", 0, OPT_DRY_RUN, NULL, 0, "print the engine command on one line; run and write nothing", 0, NULL},
+    {"json", 0, OPT_JSON, NULL, 0, "with --dry-run: one JSON object, the engine and its commands as arrays", 0, NULL},
+    {"env", 'e', 'e', "KEY=VALUE", NVB_OPT_REPEAT,
+     "a variable of the container; NVIDIA_DRIVER_CAPABILITIES narrows the driver\n"
+     "files, NVIDIA_REQUIRE_* is checked against the host (NVIDIA_DISABLE_REQUIRE)",
+     0, NULL},
+    {0},
+};
+const nvb_cli_cmd nvb_cmd_run = {
+    .name = "run",
+    .operands = "[--] IMAGE [CMD ARGS...]",
+    .summary = "run a GPU container through podman, docker, bolt, runc or crun",
+    .details = "With runc or crun, IMAGE is a root filesystem folder. The exit status is the container's.\n"
+               "A GPU held exclusively by another container: exit status 8, the holder named.",
+    .opts = run_opts,
+    .fn = cmd_run,
+};

@@ -9,6 +9,7 @@
 #include "runtime/spec_install.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/json_text.h"
 #include "util/spawn.h"
 
 #include <errno.h>
@@ -40,6 +41,7 @@ typedef struct run_state {
     char container_id[256];
     bool user_named;           /* the id is the --name of [runtime] extra_args */
     const nvb_run_info *info;  /* for engine_started */
+    json_t *dry_json;          /* dry_run_json: the commands, printed at the end */
 } run_state;
 
 static const char *spec_dir(const run_state *s)
@@ -167,10 +169,32 @@ static int select_devices(run_state *s, nvb_err *err)
 
 static int dry_print(run_state *s, const nvb_strv *argv, nvb_err *err)
 {
+    if (s->o->dry_run_json) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < argv->n; i++)
+            json_array_append_new(a, json_string(argv->v[i]));
+        if (!s->dry_json)
+            s->dry_json = json_array();
+        return a && s->dry_json && json_array_append_new(s->dry_json, a) == 0 ? 0
+                                                                                : nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
     _cleanup_free_ char *line = nvb_shell_join(argv->v, argv->n);
     if (!line)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     if (fprintf(s->out, "%s\n", line) < 0 || fflush(s->out) != 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "writing the command");
+    return 0;
+}
+
+/* The dry run's commands as one JSON object, for scripts: no shell quoting to undo. */
+static int dry_print_json(run_state *s, nvb_err *err)
+{
+    json_t *o = json_pack("{s:s, s:O}", "engine", nvb_engine_name(s->engine), "commands", s->dry_json);
+    _cleanup_free_ char *text = o ? nvb_json_dump_line(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!text)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (fputs(text, s->out) < 0 || fflush(s->out) != 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "writing the command");
     return 0;
 }
@@ -498,6 +522,9 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
     }
     if (started && o->after_exit && !o->dry_run)
         o->after_exit(o->hook_ctx, &info, r);
+    if (r == 0 && s.dry_json)
+        r = dry_print_json(&s, err);
+    json_decref(s.dry_json);
     nvb_gpu_plan_clear(&s.plan);
     nvb_selection_clear(&s.sel);
     nvb_host_free(s.host);

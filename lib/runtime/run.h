@@ -49,6 +49,7 @@ typedef struct nvb_run_opts {
                                       * in the shim (runtime/plan_nvidia.h). May be NULL */
     bool dry_run;                    /* print the command(s) on dry_run_out, run and write nothing */
     FILE *dry_run_out;               /* NULL = stdout */
+    bool dry_run_json;               /* the dry run prints {"engine": NAME, "commands": [[ARG...]...]} */
     unsigned grace_ms;               /* runc/crun: SIGKILL this long after a forwarded SIGTERM; 0 = 10 s */
     bool name_containers;            /* podman/docker: --name nvbind-<pid>-<random> (for claims);
                                       * bolt: such a name for the claims only. Not in dry runs */
