@@ -1,6 +1,7 @@
 /* nvbind run: one GPU container through podman, docker, bolt, runc or crun (lib/runtime/run.c). */
 #include "cli.h"
 #include "config/config.h"
+#include "runtime/engine_opts.h"
 #include "runtime/run.h"
 #include "runtime/run_isolation.h"
 #include "util/cleanup.h"
@@ -30,16 +31,154 @@ static int parse_wait(const char *value, int *out)
     return 0;
 }
 
+/* nvbind run's command line: nvbind's own options (the table's run_opts) are recognised
+ * first; any other option before IMAGE is the engine's and goes to it with its value, as
+ * the canonical token "--NAME" or "--NAME=VALUE" (runtime/engine_opts.h knows which take a
+ * value, so "-v /a:/b IMAGE" keeps IMAGE the image). Short options may be bundled ("-it",
+ * "-itv/a:/b"); "--" ends the options. An unknown long option passes when written
+ * --NAME=VALUE, since nothing else says whether the next word is its value. */
+typedef struct run_scan {
+    const nvb_cli_cmd *cmd;
+    int i;               /* the next argument */
+    const char *cluster; /* the rest of a short-option bundle */
+    const char *value;   /* the value of the nvbind option returned */
+    nvb_strv *engine;    /* the engine's options, collected */
+    int rc;              /* after NVB_OPT_STOP */
+} run_scan;
+
+static int scan_stop(run_scan *sc, int rc)
+{
+    sc->rc = rc;
+    return NVB_OPT_STOP;
+}
+
+enum { BAD_UNKNOWN, BAD_NEEDS_VALUE, BAD_NO_VALUE, BAD_UNKNOWN_LONG };
+
+static int scan_usage(run_scan *sc, int kind, const char *opt)
+{
+    switch (kind) {
+    case BAD_UNKNOWN: fprintf(stderr, "nvbind run: unknown option '%s'", opt); break;
+    case BAD_NEEDS_VALUE: fprintf(stderr, "nvbind run: %s needs a value", opt); break;
+    case BAD_NO_VALUE: fprintf(stderr, "nvbind run: %s takes no value", opt); break;
+    default:
+        fprintf(stderr,
+                "nvbind run: unknown option '%s' (see nvbind run --help; an engine option nvbind does not know goes as "
+                "%s=VALUE)\n",
+                opt, opt);
+        return scan_stop(sc, NVB_EXIT_USAGE);
+    }
+    fputs(" (see nvbind run --help)\n", stderr);
+    return scan_stop(sc, NVB_EXIT_USAGE);
+}
+
+/* The value of an option that takes one: inline, else the next argument. */
+static const char *take_value(run_scan *sc, int argc, char **argv, const char *inline_value)
+{
+    if (inline_value)
+        return inline_value;
+    return sc->i < argc ? argv[sc->i++] : NULL;
+}
+
+static int push_engine(run_scan *sc, const char *name, size_t len, const char *value)
+{
+    return nvb_strv_pushf(sc->engine, "--%.*s%s%s", (int)len, name, value ? "=" : "", value ? value : "") < 0
+               ? scan_stop(sc, NVB_EXIT_IO)
+               : 0;
+}
+
+static int scan_long(run_scan *sc, int argc, char **argv, const char *arg)
+{
+    const char *name = arg + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    char shown[128];
+    snprintf(shown, sizeof shown, "--%.*s", (int)(len < 100 ? len : 100), name);
+    if (len == 4 && strncmp(name, "help", 4) == 0) {
+        nvb_cli_print_help(stdout, sc->cmd, "run");
+        return scan_stop(sc, fflush(stdout) ? NVB_EXIT_IO : 0);
+    }
+    for (const nvb_cli_opt *o = sc->cmd->opts; o->name; o++) {
+        if (strlen(o->name) != len || strncmp(o->name, name, len) != 0)
+            continue;
+        if (!o->arg && eq)
+            return scan_usage(sc, BAD_NO_VALUE, shown);
+        sc->value = o->flags & NVB_OPT_OPTIONAL ? (eq ? eq + 1 : NULL) : o->arg ? take_value(sc, argc, argv, eq ? eq + 1 : NULL) : NULL;
+        if (o->arg && !(o->flags & NVB_OPT_OPTIONAL) && !sc->value)
+            return scan_usage(sc, BAD_NEEDS_VALUE, shown);
+        return o->id;
+    }
+    const nvb_engine_opt *e = nvb_engine_opt_long(name, len);
+    if (!e && !eq)
+        return scan_usage(sc, BAD_UNKNOWN_LONG, shown);
+    const char *value = eq ? eq + 1 : NULL;
+    if (e && e->takes_value && !(value = take_value(sc, argc, argv, value)))
+        return scan_usage(sc, BAD_NEEDS_VALUE, shown);
+    return push_engine(sc, name, len, value);
+}
+
+static int scan_short(run_scan *sc, int argc, char **argv)
+{
+    char c = *sc->cluster++, shown[3] = {'-', c, '\0'};
+    const char *rest = *sc->cluster ? sc->cluster : NULL;
+    if (c == 'h') {
+        nvb_cli_print_help(stdout, sc->cmd, "run");
+        return scan_stop(sc, fflush(stdout) ? NVB_EXIT_IO : 0);
+    }
+    for (const nvb_cli_opt *o = sc->cmd->opts; o->name; o++) {
+        if (o->short_name != c)
+            continue;
+        sc->cluster = NULL;
+        sc->value = o->arg ? take_value(sc, argc, argv, rest) : NULL;
+        if (o->arg && !sc->value)
+            return scan_usage(sc, BAD_NEEDS_VALUE, shown);
+        return o->id;
+    }
+    const nvb_engine_opt *e = nvb_engine_opt_short(c);
+    if (!e)
+        return scan_usage(sc, BAD_UNKNOWN, shown);
+    const char *value = NULL;
+    if (e->takes_value) {
+        sc->cluster = NULL;
+        if (!(value = take_value(sc, argc, argv, rest)))
+            return scan_usage(sc, BAD_NEEDS_VALUE, shown);
+    }
+    return push_engine(sc, e->name, strlen(e->name), value);
+}
+
+/* The next nvbind option's id (its value in sc->value), NVB_OPT_END at IMAGE (argv[sc->i]),
+ * or NVB_OPT_STOP (sc->rc) after --help or a usage error. Engine options are collected. */
+static int scan_next(run_scan *sc, int argc, char **argv)
+{
+    for (;;) {
+        int r;
+        if (sc->cluster && *sc->cluster)
+            r = scan_short(sc, argc, argv);
+        else if (sc->i >= argc || argv[sc->i][0] != '-' || argv[sc->i][1] == '\0')
+            return NVB_OPT_END;
+        else if (strcmp(argv[sc->i], "--") == 0) {
+            sc->i++;
+            return NVB_OPT_END;
+        } else if (argv[sc->i][1] == '-')
+            r = scan_long(sc, argc, argv, argv[sc->i++]);
+        else {
+            sc->cluster = argv[sc->i++] + 1;
+            continue;
+        }
+        if (r != 0)
+            return r;
+    }
+}
+
 static int cmd_run(nvb_cli *cli, int argc, char **argv)
 {
     nvb_run_opts o = {.hook_path = cli->self_exe, .root = cli->root, .driver_root = cli->driver_root,
                       .library_search = &cli->library_search};
     int c, wait_seconds = NVB_CLAIM_NO_WAIT;
     _cleanup_(nvb_strv_free) nvb_strv env = {0}; /* --env entries, freed on every return */
-    nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
+    _cleanup_(nvb_strv_free) nvb_strv engine = {0}; /* the engine's options */
+    run_scan sc = {.cmd = cli->cmd, .i = 1, .engine = &engine};
     /* Options stop at IMAGE; what follows is the container's command. */
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
+    while ((c = scan_next(&sc, argc, argv)) >= 0) {
+        const char *optarg = sc.value;
         switch (c) {
         case OPT_RUNTIME: o.runtime = optarg; break;
         case OPT_GPU: o.gpus = optarg; break;
@@ -62,11 +201,12 @@ static int cmd_run(nvb_cli *cli, int argc, char **argv)
         }
     }
     if (c == NVB_OPT_STOP)
-        return p.rc;
+        return sc.rc;
+    o.engine_args = &engine;
     if (o.dry_run_json && !o.dry_run)
         return nvb_cli_usage("run", "--json goes with --dry-run (a real run's output is the container's)");
-    o.args = argv + optind;
-    o.n_args = (size_t)(argc - optind);
+    o.args = argv + sc.i;
+    o.n_args = (size_t)(argc - sc.i);
 
     nvb_err err = {0};
     nvb_config cfg;
@@ -116,9 +256,16 @@ static const nvb_cli_opt run_opts[] = {
 };
 const nvb_cli_cmd nvb_cmd_run = {
     .name = "run",
-    .operands = "[--] IMAGE [CMD ARGS...]",
+    .operands = "[ENGINE OPTIONS] [--] IMAGE [CMD ARGS...]",
     .summary = "run a GPU container through podman, docker, bolt, runc or crun",
-    .details = "With runc or crun, IMAGE is a root filesystem folder. The exit status is the container's.\n"
+    .details = "Engine options: any other option before IMAGE goes to the engine with its value, as with\n"
+               "podman and docker: -it, -v HOST:CTR, -p, -u, -w, --name, --shm-size, --ipc, --entrypoint, --rm...\n"
+               "(an option nvbind does not know passes as --NAME=VALUE; `--` ends the options). runc and crun\n"
+               "take -t, -i, -v, -u UID[:GID], -w, --hostname, --name, --entrypoint, --rm (into config.json).\n"
+               "Refused unless [security] allow_run_options names them: --privileged, --cap-add, --device of a\n"
+               "GPU, --gpus, --security-opt, --runtime, -v/--mount of /dev's GPU nodes; -d always.\n"
+               "\n"
+               "With runc or crun, IMAGE is a root filesystem folder. The exit status is the container's.\n"
                "A GPU held exclusively by another container: exit status 8, the holder named.",
     .opts = run_opts,
     .fn = cmd_run,

@@ -254,7 +254,8 @@ def run_case(name, args, code, message, **kw):
 
 RUN = [
     run_case("unknown_option", ["--frobnicate", "img"], 2,
-             "nvbind run: unknown option '--frobnicate' (see nvbind run --help)"),
+             "nvbind run: unknown option '--frobnicate' (see nvbind run --help; an engine option nvbind does not "
+             "know goes as --frobnicate=VALUE)"),
     run_case("gpu_missing_value", ["--gpu"], 2, "nvbind run: --gpu needs a value (see nvbind run --help)"),
     run_case("unknown_runtime", ["--runtime", "lxc", "img"], 2,
              "nvbind run: unknown runtime 'lxc' (expected podman, docker, bolt, runc or crun)"),
