@@ -2,6 +2,7 @@
  * from the same entries --help prints, and every usage error is one line naming the
  * argument as the user wrote it. */
 #include "cli.h"
+#include "cli_opts.h" /* compiled here, so that it keeps building for older command files */
 
 #include <stdio.h>
 #include <string.h>

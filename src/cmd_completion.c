@@ -3,6 +3,7 @@
  * and zsh share the table's data as POSIX functions (one case per command path) and each
  * has its own walker over the words typed; fish gets `complete` lines. */
 #include "cli.h"
+#include "runtime/engine_opts.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,22 @@ static void walk(FILE *f, const nvb_cli_cmd *cmd, const char *path, visit_fn fn)
 static bool takes_separate_value(const nvb_cli_opt *o)
 {
     return o->arg && !(o->flags & NVB_OPT_OPTIONAL);
+}
+
+/* nvbind run passes the engines' options through: the walkers skip the values of those that
+ * take one ("-v /a:/b IMAGE"), so IMAGE is still found. Their names are not offered. */
+static void engine_valopts(FILE *f, const char *path, const char *sep)
+{
+    if (strcmp(path, "run") != 0)
+        return;
+    for (size_t i = 0; nvb_engine_opt_at(i); i++) {
+        const nvb_engine_opt *e = nvb_engine_opt_at(i);
+        if (!e->takes_value)
+            continue;
+        fprintf(f, "%s--%s", sep, e->name);
+        if (e->short_name)
+            fprintf(f, " -%c", e->short_name);
+    }
 }
 
 static void sub_names(FILE *f, const nvb_cli_cmd *cmd)
@@ -77,6 +94,7 @@ static void sh_valopts(FILE *f, const nvb_cli_cmd *cmd, const char *path)
         if (o->short_name)
             fprintf(f, "-%c ", o->short_name);
     }
+    engine_valopts(f, path, " ");
     fputs("' ;;\n", f);
 }
 
@@ -154,8 +172,14 @@ static void print_bash(FILE *f)
     sh_data(f);
     fputs(sh_walk, f);
     fputs("_nvbind() {\n"
-          "    local cur=${COMP_WORDS[COMP_CWORD]} _nvb_path _nvb_operand _nvb_prev _nvb_skip c\n"
-          "    _nvbind_walk \"${COMP_WORDS[@]:1:COMP_CWORD-1}\"\n"
+          "    local cur words cword _nvb_path _nvb_operand _nvb_prev _nvb_skip c\n"
+          "    # readline splits /a:/b and --x=y at ':' and '='; bash-completion joins them again\n"
+          "    if declare -F _get_comp_words_by_ref >/dev/null; then\n"
+          "        _get_comp_words_by_ref -n =: cur words cword\n"
+          "    else\n"
+          "        cur=${COMP_WORDS[COMP_CWORD]} words=(\"${COMP_WORDS[@]}\") cword=$COMP_CWORD\n"
+          "    fi\n"
+          "    _nvbind_walk \"${words[@]:1:cword-1}\"\n"
           "    c=$(_nvbind_candidates \"$cur\")\n"
           "    case $c in\n"
           "    @dir) COMPREPLY=($(compgen -d -- \"$cur\")) ;;\n"
@@ -265,6 +289,7 @@ static void fish_valopts(FILE *f, const nvb_cli_cmd *cmd, const char *path)
         if (o->short_name)
             fprintf(f, " -%c", o->short_name);
     }
+    engine_valopts(f, path, " ");
     fputc('\n', f);
 }
 

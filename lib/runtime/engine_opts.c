@@ -56,6 +56,11 @@ const nvb_engine_opt *nvb_engine_opt_long(const char *name, size_t len)
     return NULL;
 }
 
+const nvb_engine_opt *nvb_engine_opt_at(size_t i)
+{
+    return i < sizeof table / sizeof table[0] ? &table[i] : NULL;
+}
+
 const nvb_engine_opt *nvb_engine_opt_short(char c)
 {
     for (size_t i = 0; c && i < sizeof table / sizeof table[0]; i++)

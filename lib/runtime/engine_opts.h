@@ -37,6 +37,8 @@ typedef struct nvb_engine_opt {
 const nvb_engine_opt *nvb_engine_opt_long(const char *name, size_t len);
 /* The option of a short letter, or NULL. */
 const nvb_engine_opt *nvb_engine_opt_short(char c);
+/* The i-th option of the table (shell completions list them), NULL past the end. */
+const nvb_engine_opt *nvb_engine_opt_at(size_t i);
 
 /* Refuse what would undo the isolation of the GPUs nvbind hands out, unless cfg's [security]
  * allow_run_options names the option: --privileged, --cap-add, --device of a GPU node or CDI

@@ -8,6 +8,7 @@ so a merge that adds a command or an option is fixed from the message alone."""
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -282,13 +283,24 @@ class JsonReports(unittest.TestCase):
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|\r|\x08")
 
 
+def readline_words(line):
+    """COMP_WORDS as readline makes them: split at blanks and around COMP_WORDBREAKS' ':' and
+    '=' ("-v /a:/b" is -v, /a, :, /b), as a bash array's words."""
+    words = []
+    for w in line.split(" "):
+        words += [p for p in re.split(r"([:=])", w) if p] or [""]
+    return " ".join(shlex.quote(w) if w else "''" for w in words)
+
+
 class Completions(unittest.TestCase):
     """`nvbind ru<TAB>` offers run and runtime; `nvbind run --g<TAB>` offers --gpu; a value
     and a subcommand come from the same table."""
 
     CASES = [("nvbind ru", {"run", "runtime"}), ("nvbind run --g", {"--gpu"}),
              ("nvbind cdi gen", {"generate"}), ("nvbind cdi generate --format ", {"json", "yaml"}),
-             ("nvbind --root /tmp cl", {"claims"}), ("nvbind completion ", {"bash", "zsh", "fish"})]
+             ("nvbind --root /tmp cl", {"claims"}), ("nvbind completion ", {"bash", "zsh", "fish"}),
+             # an engine option's value is skipped: the word after it is IMAGE, then files
+             ("nvbind run -v /tmp:/work --runtime ", {"podman", "docker", "bolt", "runc", "crun"})]
 
     @classmethod
     def setUpClass(cls):
@@ -314,8 +326,8 @@ class Completions(unittest.TestCase):
                       f'cp {self.tmp}/bash/nvbind $BASH_COMPLETION_USER_DIR/completions/; '
                       'source /usr/share/bash-completion/bash_completion; '
                       '__load_completion nvbind || exit 3; '
-                      f'COMP_LINE={line!r}; COMP_POINT=${{#COMP_LINE}}; read -ra COMP_WORDS <<< "$COMP_LINE"; '
-                      '[[ $COMP_LINE == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); '
+                      f'COMP_LINE={line!r}; COMP_POINT=${{#COMP_LINE}}; COMP_WORDS=({readline_words(line)}); '
+                      'COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); '
                       'f=$(complete -p nvbind | sed -E "s/.*-F ([^ ]+).*/\\1/"); '
                       '$f nvbind "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"; '
                       'printf "%s\\n" "${COMPREPLY[@]}"')
