@@ -6,7 +6,6 @@
 #include "runtime/run_isolation.h"
 #include "util/cleanup.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,23 +177,23 @@ static int cmd_run(nvb_cli *cli, int argc, char **argv)
     run_scan sc = {.cmd = cli->cmd, .i = 1, .engine = &engine};
     /* Options stop at IMAGE; what follows is the container's command. */
     while ((c = scan_next(&sc, argc, argv)) >= 0) {
-        const char *optarg = sc.value;
+        const char *val = sc.value;
         switch (c) {
-        case OPT_RUNTIME: o.runtime = optarg; break;
-        case OPT_GPU: o.gpus = optarg; break;
-        case OPT_PROFILE: o.profile = optarg; break;
-        case OPT_ISOLATION: o.isolation = optarg; break;
+        case OPT_RUNTIME: o.runtime = val; break;
+        case OPT_GPU: o.gpus = val; break;
+        case OPT_PROFILE: o.profile = val; break;
+        case OPT_ISOLATION: o.isolation = val; break;
         case OPT_WAIT:
-            if (parse_wait(optarg, &wait_seconds) != 0)
+            if (parse_wait(val, &wait_seconds) != 0)
                 return NVB_EXIT_USAGE;
             break;
-        case OPT_ROOTFS: o.rootfs = optarg; break;
+        case OPT_ROOTFS: o.rootfs = val; break;
         case OPT_DRY_RUN: o.dry_run = true; break;
         case OPT_JSON: o.dry_run_json = true; break;
         case 'e':
-            if (!strchr(optarg, '=') || optarg[0] == '=')
-                return nvb_cli_usage("run", "--env %s: expected KEY=VALUE", optarg);
-            if (nvb_strv_push(&env, optarg) < 0)
+            if (!strchr(val, '=') || val[0] == '=')
+                return nvb_cli_usage("run", "--env %s: expected KEY=VALUE", val);
+            if (nvb_strv_push(&env, val) < 0)
                 return NVB_EXIT_IO;
             o.env = &env;
             break;
