@@ -218,7 +218,8 @@ class UsageErrors(unittest.TestCase):
     def test_unknown_short_option_in_a_bundle_is_named_by_its_letter(self):
         """getopt leaves optind on a bundle while letters remain: the argument before the
         bundle ("all", "--json") was named instead of the letter."""
-        self.expect(["claims", "--state-dir", "/run/x", "-jq"], "nvbind claims: unknown option '-q' (see nvbind claims --help)")
+        self.expect(["claims", "--state-dir", "/run/x", "-jq"],
+                    "nvbind claims: unknown option '-q' (see nvbind claims --help)")
         self.expect(["info", "-dqj"], "nvbind info: unknown option '-q' (see nvbind info --help)")
         # letters left after the culprit, and a long option before the bundle: that option was
         # blamed ("--json takes no value")
@@ -340,7 +341,8 @@ class Completions(unittest.TestCase):
         if not shutil.which("fish"):
             self.skipTest("fish is not installed")
         for line, want in self.CASES:
-            r = subprocess.run(["fish", "--no-config", "-c", f"source {self.tmp}/fish/nvbind.fish; complete -C {line!r}"],
+            script = f"source {self.tmp}/fish/nvbind.fish; complete -C {line!r}"
+            r = subprocess.run(["fish", "--no-config", "-c", script],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
             self.assertEqual(r.stderr, "")
             self.assertEqual({w.split("\t")[0] for w in r.stdout.splitlines()}, want, line)
@@ -372,7 +374,8 @@ class Completions(unittest.TestCase):
 ZPTY_DRIVER = r"""
 zmodload zsh/zpty
 zpty z zsh -f -i
-zpty -w z "PS1='>'; fpath=($1 \$fpath); autoload -U compinit; compinit -u -D; zstyle ':completion:*' list-prompt ''; unsetopt beep; setopt nolistambiguous; nvbind() { : }; print READY"
+zpty -w z "PS1='>'; fpath=($1 \$fpath); autoload -U compinit; compinit -u -D"
+zpty -w z "zstyle ':completion:*' list-prompt ''; unsetopt beep; setopt nolistambiguous; nvbind() { : }; print READY"
 out=''
 for i in {1..100}; do zpty -r -t z chunk && out+=$chunk; [[ $out == *READY*'>'* ]] && break; sleep 0.1; done
 zpty -w -n z "$2"$'\t'
