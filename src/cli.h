@@ -2,6 +2,7 @@
 #pragma once
 #include "util/error.h"
 #include "util/strv.h"
+#include "cli_table.h"
 
 typedef struct nvb_cli {
     const char *root;          /* --root / NVBIND_ROOT, default "/" */
@@ -10,29 +11,20 @@ typedef struct nvb_cli {
     const char *config_path;   /* --config FILE, NULL = the search order */
     char self_exe[4096];       /* absolute path of this executable */
     char root_buf[4096];       /* root made absolute, when it was given relative */
+    const nvb_cli_cmd *cmd;    /* the command running now, from the table (cli_table.h) */
+    char path[128];            /* its names ("cdi generate"), for messages and --help */
 } nvb_cli;
-
-typedef int (*nvb_cmd_fn)(nvb_cli *cli, int argc, char **argv);
 
 /* Print "nvbind: <message>" on stderr and return the error's exit status. */
 int nvb_cli_fail(const nvb_err *err);
 /* Print a usage error ("nvbind <cmd>: <message>") and return NVB_EXIT_USAGE. */
 int nvb_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-int cmd_info(nvb_cli *cli, int argc, char **argv);
-int cmd_doctor(nvb_cli *cli, int argc, char **argv);
-int cmd_cdi(nvb_cli *cli, int argc, char **argv);
-int cmd_hook(nvb_cli *cli, int argc, char **argv);
-int cmd_config(nvb_cli *cli, int argc, char **argv);
-int cmd_run(nvb_cli *cli, int argc, char **argv);
-int cmd_claims(nvb_cli *cli, int argc, char **argv);
-int cmd_audit(nvb_cli *cli, int argc, char **argv);
-int cmd_runtime(nvb_cli *cli, int argc, char **argv);
-int cmd_system(nvb_cli *cli, int argc, char **argv);
-int cmd_wsl2(nvb_cli *cli, int argc, char **argv);
-int cmd_device_plugin(nvb_cli *cli, int argc, char **argv);
-int cmd_exporter(nvb_cli *cli, int argc, char **argv);
-int cmd_top(nvb_cli *cli, int argc, char **argv);
+/* Parse a command's options from its descriptor: nvb_cli_parser_init for cli->cmd. */
+static inline void nvb_cli_parser_for(nvb_cli_parser *p, const nvb_cli *cli)
+{
+    nvb_cli_parser_init(p, cli->cmd, cli->path);
+}
 
 #include "config/config.h"
 #include "host/host.h"

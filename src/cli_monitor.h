@@ -16,3 +16,8 @@ typedef struct nvb_cli_monitor {
  * on stderr. */
 int nvb_cli_monitor_open(const nvb_cli *cli, bool keep_nvml_open, nvb_cli_monitor *m);
 void nvb_cli_monitor_close(nvb_cli_monitor *m);
+
+/* The commands nvbind-monitor runs (src/monitor_main.c), as nvbind exec's them
+ * (src/cmd_helpers.c): argv[0] is the command's name. */
+int cmd_exporter(nvb_cli *cli, int argc, char **argv);
+int cmd_top(nvb_cli *cli, int argc, char **argv);

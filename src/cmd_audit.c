@@ -1,6 +1,5 @@
 /* nvbind audit: read the audit log of isolation grants and denials (lib/isolation/audit.h). */
 #include "cli.h"
-#include "cli_opts.h"
 #include "config/config.h"
 #include "isolation/audit.h"
 #include "isolation/timefmt.h"
@@ -10,16 +9,6 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char audit_usage[] =
-    "usage: nvbind audit [--since TIME] [--container ID] [--json] [--file PATH]\n"
-    "\n"
-    "Isolation decisions (grants and denials), oldest first.\n"
-    "  --since TIME     only events at or after TIME: RFC 3339 (2024-05-01T12:00:00Z) or a span\n"
-    "                   back from now (90s, 10m, 2h, 1d)\n"
-    "  --container ID   only events of this container\n"
-    "  --json           a JSON array of the events, as logged\n"
-    "  --file PATH      the log to read (default: [isolation] audit_log, /var/log/nvbind/audit.log)";
 
 static const char *str_or_dash(json_t *o, const char *key)
 {
@@ -87,29 +76,24 @@ static int print_end(const struct printer *pr)
     return fflush(stdout) || ferror(stdout) ? NVB_EXIT_IO : 0;
 }
 
-int cmd_audit(nvb_cli *cli, int argc, char **argv)
+static int cmd_audit(nvb_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"since", required_argument, NULL, 's'},
-                                         {"container", required_argument, NULL, 'c'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"file", required_argument, NULL, 'f'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
     nvb_audit_filter filter = {0};
     const char *since = NULL, *file = NULL;
     bool json = false;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:s:c:jf:h", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
         case 's': since = optarg; break;
         case 'c': filter.container = optarg; break;
         case 'j': json = true; break;
         case 'f': file = optarg; break;
-        case 'h': puts(audit_usage); return 0;
-        default: return nvb_cli_bad_option("audit", c, argv);
         }
     }
+    if (c == NVB_OPT_STOP)
+        return p.rc;
     if (optind < argc)
         return nvb_cli_usage("audit", "unexpected argument '%s'", argv[optind]);
     if (since) {
@@ -159,3 +143,21 @@ out:
     nvb_config_clear(&cfg);
     return rc;
 }
+
+static const nvb_cli_opt audit_opts[] = {
+    {"since", 's', 's', "TIME", 0,
+     "only events at or after TIME: RFC 3339 (2024-05-01T12:00:00Z) or a span\n"
+     "back from now (90s, 10m, 2h, 1d)",
+     0, NULL},
+    {"container", 'c', 'c', "ID", 0, "only events of this container", 0, NULL},
+    {"json", 'j', 'j', NULL, 0, "a JSON array of the events, as logged", 0, NULL},
+    {"file", 'f', 'f', "PATH", 0, "the log to read (default: [isolation] audit_log, /var/log/nvbind/audit.log)",
+     NVB_COMPLETE_FILE, NULL},
+    {0},
+};
+const nvb_cli_cmd nvb_cmd_audit = {
+    .name = "audit",
+    .summary = "the audit log of isolation decisions (grants and denials), oldest first",
+    .opts = audit_opts,
+    .fn = cmd_audit,
+};

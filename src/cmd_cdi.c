@@ -1,6 +1,5 @@
 /* nvbind cdi generate | list | validate | check */
 #include "cli.h"
-#include "cli_opts.h"
 #include "cdi/cdi.h"
 #include "policy/cdi_check.h"
 #include "policy/cdi_generate.h"
@@ -16,11 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static const char generate_usage[] =
-    "usage: nvbind [--root DIR] [--driver-root DIR] cdi generate [--kind VENDOR/CLASS]\n"
-    "         [--device-name-strategy index,uuid,type-index] [--profile NAME] [--hook-path PATH]\n"
-    "         [--format json|yaml] [--output FILE|DIR|-]";
 
 /* Where and how to write: stdout, a file, or the conventional name inside a folder. A
  * name ending in '/' is a folder also when it does not exist yet: *make_dir says so, and
@@ -71,18 +65,13 @@ static nvb_host *discover_with_config(const nvb_cli *cli, const nvb_config *cfg,
 
 static int cdi_generate(nvb_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"kind", required_argument, NULL, 'k'},        {"device-name-strategy", required_argument, NULL, 's'},
-        {"hook-path", required_argument, NULL, 'H'},   {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},      {"profile", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},              {0},
-    };
     /* Unset options fall back to nvbind.toml ([cdi], [host]), then to the built-in defaults. */
     const char *kind = "nvidia.com/gpu", *strategies = NULL, *hook_path = NULL, *format = NULL, *output = NULL,
                *profile = NULL;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:k:s:H:f:o:p:h", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
         case 'k': kind = optarg; break;
         case 's': strategies = optarg; break;
@@ -90,10 +79,10 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
         case 'f': format = optarg; break;
         case 'o': output = optarg; break;
         case 'p': profile = optarg; break;
-        case 'h': puts(generate_usage); return 0;
-        default: return nvb_cli_bad_option("cdi generate", c, argv);
         }
     }
+    if (c == NVB_OPT_STOP)
+        return p.rc;
     if (optind < argc)
         return nvb_cli_usage("cdi generate", "unexpected argument '%s'", argv[optind]);
     if (hook_path && hook_path[0] != '/')
@@ -163,11 +152,19 @@ out:
 
 static int cdi_validate(nvb_cli *cli, int argc, char **argv)
 {
-    (void)cli;
-    if (argc != 2 || argv[1][0] == '-')
-        return nvb_cli_usage("cdi validate", "usage: nvbind cdi validate FILE");
+    bool json = false;
+    int c;
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
+        json = json || c == 'j';
+    if (c == NVB_OPT_STOP)
+        return p.rc;
+    if (argc - optind != 1)
+        return nvb_cli_usage("cdi validate", "usage: nvbind cdi validate [--json] FILE");
+    const char *file = argv[optind];
     nvb_err err = {0};
-    json_t *spec = nvb_cdi_load_input(argv[1], &err);
+    json_t *spec = nvb_cdi_load_input(file, &err);
     if (!spec) {
         fprintf(stderr, "nvbind: %s\n", err.msg);
         return err.exit_code == NVB_EXIT_IO ? NVB_EXIT_IO : NVB_EXIT_FAIL;
@@ -175,33 +172,47 @@ static int cdi_validate(nvb_cli *cli, int argc, char **argv)
     nvb_strv problems = {0};
     int n = nvb_cdi_validate(spec, &problems);
     json_decref(spec);
-    for (size_t i = 0; i < problems.n; i++)
-        fprintf(stderr, "%s: %s\n", argv[1], problems.v[i]);
+    int rc = n == 0 ? 0 : NVB_EXIT_FAIL;
+    if (json) {
+        /* {"file": FILE, "valid": BOOL, "problems": [TEXT...]} */
+        json_t *probs = json_array();
+        for (size_t i = 0; i < problems.n; i++)
+            json_array_append_new(probs, json_string(problems.v[i]));
+        json_t *o = json_pack("{s:s, s:b, s:o}", "file", file, "valid", n == 0, "problems", probs);
+        int w = o ? nvb_cli_print_json(o) : NVB_EXIT_IO;
+        json_decref(o);
+        if (w)
+            rc = w;
+    } else {
+        for (size_t i = 0; i < problems.n; i++)
+            fprintf(stderr, "%s: %s\n", file, problems.v[i]);
+        if (n == 0)
+            printf("%s: valid\n", file);
+    }
     nvb_strv_free(&problems);
-    if (n == 0)
-        printf("%s: valid\n", argv[1]);
-    return n == 0 ? 0 : NVB_EXIT_FAIL;
+    return rc;
 }
 
 static int cdi_list(nvb_cli *cli, int argc, char **argv)
 {
-    (void)cli;
-    static const struct option opts[] = {
-        {"spec-dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
     nvb_strv dirs = {0};
     bool json = false;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:d:jh", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         if (c == 'd')
             nvb_strv_push(&dirs, optarg);
         else if (c == 'j')
             json = true;
-        else {
-            nvb_strv_free(&dirs);
-            return c == 'h' ? (puts("usage: nvbind cdi list [--spec-dir DIR]... [--json]"), 0)
-                            : nvb_cli_bad_option("cdi list", c, argv);
-        }
+    }
+    if (c == NVB_OPT_STOP) {
+        nvb_strv_free(&dirs);
+        return p.rc;
+    }
+    if (optind < argc) {
+        nvb_strv_free(&dirs);
+        return nvb_cli_usage("cdi list", "unexpected argument '%s'", argv[optind]);
     }
     nvb_cdi_listing l = {0};
     nvb_err err = {0};
@@ -265,13 +276,41 @@ static int installed_specs(nvb_strv *out)
     return 0;
 }
 
+/* One checked file: a line per reason on stdout, or an object of check --json:
+ * {"file": PATH, "fresh": BOOL, "stale": [REASON...], "error": MESSAGE or null}. */
+static void check_report(json_t *arr, const char *file, const nvb_strv *reasons, const char *error)
+{
+    if (!arr) {
+        if (error)
+            fprintf(stderr, "nvbind: %s\n", error);
+        else if (!reasons->n)
+            printf("%s: fresh\n", file);
+        for (size_t k = 0; reasons && k < reasons->n; k++)
+            printf("%s: stale: %s\n", file, reasons->v[k]);
+        return;
+    }
+    json_t *why = json_array();
+    for (size_t k = 0; reasons && k < reasons->n; k++)
+        json_array_append_new(why, json_string(reasons->v[k]));
+    json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:o}", "file", file, "fresh", !error && !reasons->n, "stale",
+                                         why, "error", error ? json_string(error) : json_null()));
+}
+
 static int cdi_check(nvb_cli *cli, int argc, char **argv)
 {
-    if (argc > 2 || (argc == 2 && argv[1][0] == '-'))
-        return nvb_cli_usage("cdi check", "usage: nvbind cdi check [FILE]");
+    bool json = false;
+    int c;
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
+        json = json || c == 'j';
+    if (c == NVB_OPT_STOP)
+        return p.rc;
+    if (argc - optind > 1)
+        return nvb_cli_usage("cdi check", "usage: nvbind cdi check [--json] [FILE]");
     nvb_strv files = {0};
-    if (argc == 2)
-        nvb_strv_push(&files, argv[1]);
+    if (optind < argc)
+        nvb_strv_push(&files, argv[optind]);
     else
         installed_specs(&files);
     if (!files.n) {
@@ -290,48 +329,97 @@ static int cdi_check(nvb_cli *cli, int argc, char **argv)
     nvb_config_clear(&cfg);
     for (size_t i = 0; h && i < h->warnings.n; i++)
         fprintf(stderr, "nvbind: warning: %s\n", h->warnings.v[i]);
+    json_t *arr = json ? json_array() : NULL;
     int rc = 0;
     for (size_t i = 0; i < files.n; i++) {
+        nvb_strv reasons = {0};
         json_t *spec = nvb_cdi_load_file(files.v[i], &err);
         if (!spec) {
             /* Not "stale" (1): a spec that cannot be read (6) or parsed (9) says nothing
              * about the host; these statuses win over a stale one. */
-            fprintf(stderr, "nvbind: %s\n", err.msg);
+            check_report(arr, files.v[i], &reasons, err.msg);
             if (rc == 0 || rc == NVB_EXIT_FAIL)
                 rc = err.exit_code == NVB_EXIT_IO ? NVB_EXIT_IO : NVB_EXIT_INPUT;
             continue;
         }
-        nvb_strv reasons = {0};
         if (!h)
             nvb_strv_pushf(&reasons, "%s", err.msg);
         else
             nvb_cdi_stale_reasons(spec, h, &reasons);
         json_decref(spec);
-        if (!reasons.n)
-            printf("%s: fresh\n", files.v[i]);
-        for (size_t k = 0; k < reasons.n; k++)
-            printf("%s: stale: %s\n", files.v[i], reasons.v[k]);
+        check_report(arr, files.v[i], &reasons, NULL);
         if (reasons.n && rc == 0)
             rc = NVB_EXIT_FAIL;
         nvb_strv_free(&reasons);
+    }
+    if (arr) {
+        int w = nvb_cli_print_json(arr);
+        json_decref(arr);
+        if (w && !rc)
+            rc = w;
     }
     nvb_host_free(h);
     nvb_strv_free(&files);
     return rc;
 }
 
-int cmd_cdi(nvb_cli *cli, int argc, char **argv)
-{
-    static const struct {
-        const char *name;
-        nvb_cmd_fn fn;
-    } subs[] = {{"generate", cdi_generate}, {"list", cdi_list}, {"validate", cdi_validate}, {"check", cdi_check}};
-    if (argc < 2)
-        return nvb_cli_usage("cdi", "usage: nvbind cdi generate|list|validate|check ...");
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        if (strcmp(argv[1], subs[i].name) == 0) {
-            optind = 1;
-            return subs[i].fn(cli, argc - 1, argv + 1);
-        }
-    return nvb_cli_usage("cdi", "unknown subcommand '%s' (generate, list, validate, check)", argv[1]);
-}
+static const nvb_cli_opt generate_opts[] = {
+    {"kind", 'k', 'k', "VENDOR/CLASS", 0, "the spec's kind (default nvidia.com/gpu; nvidia.com/gpu-bolt for Bolt)", 0,
+     NULL},
+    {"device-name-strategy", 's', 's', "LIST", 0, "device names: comma-separated index, uuid, type-index",
+     NVB_COMPLETE_WORDS, "index uuid type-index index,uuid index,uuid,type-index"},
+    {"profile", 'p', 'p', "NAME", 0, "default, gaming, aiml or a [profiles.NAME] of the configuration",
+     NVB_COMPLETE_WORDS, "default gaming aiml"},
+    {"hook-path", 'H', 'H', "PATH", 0, "the nvbind the spec's hooks run (absolute; default: this one)",
+     NVB_COMPLETE_FILE, NULL},
+    {"format", 'f', 'f', "FORMAT", 0, "json or yaml (default: from the output name, else json)", NVB_COMPLETE_WORDS,
+     "json yaml"},
+    {"output", 'o', 'o', "FILE|DIR|-", 0, "where to write (a folder gets the conventional name; default -, stdout)",
+     NVB_COMPLETE_FILE, NULL},
+    {0},
+};
+static const nvb_cli_cmd generate_cmd = {
+    .name = "generate",
+    .summary = "write a CDI spec of this host's GPUs and driver files",
+    .opts = generate_opts,
+    .fn = cdi_generate,
+};
+static const nvb_cli_opt list_opts[] = {
+    {"spec-dir", 'd', 'd', "DIR", NVB_OPT_REPEAT, "a spec folder (default /etc/cdi and /var/run/cdi)", NVB_COMPLETE_DIR,
+     NULL},
+    {"json", 'j', 'j', NULL, 0, "a JSON array, one object per spec file", 0, NULL},
+    {0},
+};
+static const nvb_cli_cmd list_cmd = {
+    .name = "list",
+    .summary = "the CDI specs engines see, their devices, problems and conflicts",
+    .opts = list_opts,
+    .fn = cdi_list,
+};
+static const nvb_cli_opt validate_opts[] = {
+    {"json", 'j', 'j', NULL, 0, "one JSON object: file, valid, problems[]", 0, NULL},
+    {0},
+};
+static const nvb_cli_cmd validate_cmd = {
+    .name = "validate",
+    .operands = "FILE",
+    .summary = "check a spec file (- for stdin) against the CDI format",
+    .opts = validate_opts,
+    .fn = cdi_validate,
+};
+static const nvb_cli_opt check_opts[] = {
+    {"json", 'j', 'j', NULL, 0, "a JSON array: file, fresh, stale[], error", 0, NULL},
+    {0},
+};
+static const nvb_cli_cmd check_cmd = {
+    .name = "check",
+    .operands = "[FILE]",
+    .summary = "is a spec nvbind wrote (default: the installed ones) still true of this host (exit 1 stale)",
+    .opts = check_opts,
+    .fn = cdi_check,
+};
+const nvb_cli_cmd nvb_cmd_cdi = {
+    .name = "cdi",
+    .summary = "CDI specs: generate, list, validate, check",
+    .subs = (const nvb_cli_cmd *const[]){&generate_cmd, &list_cmd, &validate_cmd, &check_cmd, NULL},
+};

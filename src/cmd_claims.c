@@ -1,7 +1,6 @@
 /* nvbind claims: the GPU claims held now (lib/isolation/claims.h). Listing also reclaims
  * claims whose holder and container are gone. */
 #include "cli.h"
-#include "cli_opts.h"
 #include "config/config.h"
 #include "isolation/claims.h"
 #include "isolation/procid.h"
@@ -9,14 +8,6 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char claims_usage[] =
-    "usage: nvbind claims [--json] [--state-dir DIR]\n"
-    "\n"
-    "GPU claims held now: which container uses which GPU or MIG device, exclusively or shared.\n"
-    "Claims whose holder process and container are both gone are reclaimed on the way.\n"
-    "  --json           a JSON array, one object per holder\n"
-    "  --state-dir DIR  the claims folder (default: [isolation] state_dir, /run/nvbind)";
 
 static json_t *holder_json(const nvb_claim_record *r, const nvb_claim_holder *h)
 {
@@ -65,24 +56,21 @@ static int print_table(const nvb_claim_list *l)
     return fflush(stdout) ? NVB_EXIT_IO : 0;
 }
 
-int cmd_claims(nvb_cli *cli, int argc, char **argv)
+static int cmd_claims(nvb_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"state-dir", required_argument, NULL, 's'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
     bool json = false;
     const char *state_dir = NULL;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:js:h", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
         case 'j': json = true; break;
         case 's': state_dir = optarg; break;
-        case 'h': puts(claims_usage); return 0;
-        default: return nvb_cli_bad_option("claims", c, argv);
         }
     }
+    if (c == NVB_OPT_STOP)
+        return p.rc;
     if (optind < argc)
         return nvb_cli_usage("claims", "unexpected argument '%s'", argv[optind]);
     if (state_dir && state_dir[0] != '/')
@@ -119,3 +107,17 @@ out:
     nvb_config_clear(&cfg);
     return rc;
 }
+
+static const nvb_cli_opt claims_opts[] = {
+    {"json", 'j', 'j', NULL, 0, "a JSON array, one object per holder", 0, NULL},
+    {"state-dir", 's', 's', "DIR", 0, "the claims folder (default: [isolation] state_dir, /run/nvbind)", NVB_COMPLETE_DIR,
+     NULL},
+    {0},
+};
+const nvb_cli_cmd nvb_cmd_claims = {
+    .name = "claims",
+    .summary = "GPU claims held now: which container uses which GPU or MIG device, exclusively or shared",
+    .details = "Claims whose holder process and container are both gone are reclaimed on the way.",
+    .opts = claims_opts,
+    .fn = cmd_claims,
+};

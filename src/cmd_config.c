@@ -1,6 +1,5 @@
 /* nvbind config init | show | validate: the configuration file (lib/config). */
 #include "cli.h"
-#include "cli_opts.h"
 #include "config/config.h"
 #include "config/render.h"
 #include "util/cleanup.h"
@@ -13,11 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char config_usage[] =
-    "usage: nvbind config init [--output FILE] [--force]   write a commented default nvbind.toml\n"
-    "       nvbind config show [--json]                    the configuration in effect and where each value came from\n"
-    "       nvbind config validate [FILE]                  check FILE, or the file the search order finds";
-
 static int write_stdout(const char *text)
 {
     return fputs(text, stdout) < 0 || fflush(stdout) ? NVB_EXIT_IO : 0;
@@ -25,21 +19,19 @@ static int write_stdout(const char *text)
 
 static int config_init(nvb_cli *cli, int argc, char **argv)
 {
-    (void)cli;
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
     const char *output = NULL;
     bool force = false;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:o:fh", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
         case 'o': output = optarg; break;
         case 'f': force = true; break;
-        case 'h': puts(config_usage); return 0;
-        default: return nvb_cli_bad_option("config init", c, argv);
         }
     }
+    if (c == NVB_OPT_STOP)
+        return p.rc;
     if (optind < argc)
         return nvb_cli_usage("config init", "unexpected argument '%s'", argv[optind]);
     _cleanup_free_ char *text = nvb_config_template();
@@ -60,17 +52,17 @@ static int config_init(nvb_cli *cli, int argc, char **argv)
 
 static int config_show(nvb_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
     bool json = false;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:jh", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
         case 'j': json = true; break;
-        case 'h': puts(config_usage); return 0;
-        default: return nvb_cli_bad_option("config show", c, argv);
         }
     }
+    if (c == NVB_OPT_STOP)
+        return p.rc;
     if (optind < argc)
         return nvb_cli_usage("config show", "unexpected argument '%s'", argv[optind]);
     nvb_config cfg = {0};
@@ -92,54 +84,101 @@ static int config_show(nvb_cli *cli, int argc, char **argv)
     return rc;
 }
 
+/* config validate --json: {"file": PATH or null, "valid": BOOL, "error": MESSAGE or null,
+ * "searched": [PATH...]} on stdout; the exit status is the same as without --json. */
+static int validate_json(const char *path, const nvb_strv *searched, const nvb_err *err, int rc)
+{
+    json_t *s = json_array();
+    for (size_t i = 0; searched && i < searched->n; i++)
+        json_array_append_new(s, json_string(searched->v[i]));
+    json_t *o = json_pack("{s:o, s:b, s:o, s:o}", "file", path ? json_string(path) : json_null(), "valid", rc == 0,
+                          "error", rc ? json_string(err->msg) : json_null(), "searched", s);
+    int w = o ? nvb_cli_print_json(o) : NVB_EXIT_IO;
+    json_decref(o);
+    if (rc)
+        fprintf(stderr, "nvbind: %s\n", err->msg);
+    return rc ? rc : w;
+}
+
 static int config_validate(nvb_cli *cli, int argc, char **argv)
 {
-    if (argc > 2 || (argc == 2 && argv[1][0] == '-' && argv[1][1]))
-        return nvb_cli_usage("config validate", "usage: nvbind config validate [FILE]");
+    bool json = false;
+    int c;
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
+        json = json || c == 'j';
+    if (c == NVB_OPT_STOP)
+        return p.rc;
+    if (argc - optind > 1)
+        return nvb_cli_usage("config validate", "unexpected argument '%s'", argv[optind + 1]);
     nvb_err err = {0};
     _cleanup_free_ char *path = NULL;
     nvb_strv searched = {0};
-    if (argc == 2) {
-        if (!(path = strdup(argv[1])))
+    if (optind < argc) {
+        if (!(path = strdup(argv[optind])))
             return nvb_cli_fail(&(nvb_err){NVB_EXIT_IO, 0, "out of memory"});
     } else if (nvb_config_find(cli->config_path, &path, &searched, &err) < 0) {
+        int rc = json ? validate_json(NULL, &searched, &err, err.exit_code ? err.exit_code : NVB_EXIT_CONFIG)
+                      : nvb_cli_fail(&err);
         nvb_strv_free(&searched);
-        return nvb_cli_fail(&err);
+        return rc;
     }
     if (!path) {
-        printf("no configuration file found (looked for");
-        for (size_t i = 0; i < searched.n; i++)
-            printf("%s %s", i ? "," : "", searched.v[i]);
-        printf("); the defaults apply\n");
+        int rc = 0;
+        if (json) {
+            rc = validate_json(NULL, &searched, &err, 0);
+        } else {
+            printf("no configuration file found (looked for");
+            for (size_t i = 0; i < searched.n; i++)
+                printf("%s %s", i ? "," : "", searched.v[i]);
+            printf("); the defaults apply\n");
+        }
         nvb_strv_free(&searched);
-        return 0;
+        return rc;
     }
     nvb_strv_free(&searched);
     nvb_config cfg = {0};
     int r = nvb_config_load_file(&cfg, path, &err);
     nvb_config_clear(&cfg);
+    if (json)
+        return validate_json(path, NULL, &err, r < 0 ? (err.exit_code ? err.exit_code : NVB_EXIT_CONFIG) : 0);
     if (r < 0)
         return nvb_cli_fail(&err);
     printf("%s: valid\n", path);
     return 0;
 }
 
-int cmd_config(nvb_cli *cli, int argc, char **argv)
-{
-    static const struct {
-        const char *name;
-        nvb_cmd_fn fn;
-    } subs[] = {{"init", config_init}, {"show", config_show}, {"validate", config_validate}};
-    if (argc < 2)
-        return nvb_cli_usage("config", "%s", config_usage);
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        puts(config_usage);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        if (strcmp(argv[1], subs[i].name) == 0) {
-            optind = 1;
-            return subs[i].fn(cli, argc - 1, argv + 1);
-        }
-    return nvb_cli_usage("config", "unknown subcommand '%s' (init, show, validate)", argv[1]);
-}
+static const nvb_cli_opt init_opts[] = {
+    {"output", 'o', 'o', "FILE", 0, "write there (default: stdout)", NVB_COMPLETE_FILE, NULL},
+    {"force", 'f', 'f', NULL, 0, "replace an existing FILE", 0, NULL},
+    {0},
+};
+static const nvb_cli_cmd init_cmd = {
+    .name = "init",
+    .summary = "write a commented default nvbind.toml, every key at its default",
+    .opts = init_opts,
+    .fn = config_init,
+};
+static const nvb_cli_opt json_only[] = {
+    {"json", 'j', 'j', NULL, 0, "one JSON object", 0, NULL},
+    {0},
+};
+static const nvb_cli_cmd show_cmd = {
+    .name = "show",
+    .summary = "the configuration in effect and where each value came from",
+    .opts = json_only,
+    .fn = config_show,
+};
+static const nvb_cli_cmd validate_cmd = {
+    .name = "validate",
+    .operands = "[FILE]",
+    .summary = "check FILE (- for stdin), or the file the search order finds",
+    .opts = json_only,
+    .fn = config_validate,
+};
+const nvb_cli_cmd nvb_cmd_config = {
+    .name = "config",
+    .summary = "the configuration file: init, show, validate",
+    .subs = (const nvb_cli_cmd *const[]){&init_cmd, &show_cmd, &validate_cmd, NULL},
+};

@@ -1,26 +1,20 @@
 /* nvbind doctor: report whether this host is ready for GPU containers; exit 0 when
  * ready, 1 when not. It reports rather than fails. */
 #include "cli.h"
-#include "cli_opts.h"
 #include "host/doctor.h"
 
 #include <getopt.h>
 
-int cmd_doctor(nvb_cli *cli, int argc, char **argv)
+static int cmd_doctor(nvb_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
     bool json = false;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:jh", opts, NULL)) != -1) {
-        if (c == 'j')
-            json = true;
-        else if (c == 'h') {
-            puts("usage: nvbind doctor [--json]");
-            return 0;
-        } else
-            return nvb_cli_bad_option("doctor", c, argv);
-    }
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
+        json = json || c == 'j';
+    if (c == NVB_OPT_STOP)
+        return p.rc;
     if (optind < argc)
         return nvb_cli_usage("doctor", "unexpected argument '%s'", argv[optind]);
     /* The same configuration as every other command: [host] moves what is checked, and the
@@ -63,3 +57,14 @@ int cmd_doctor(nvb_cli *cli, int argc, char **argv)
     nvb_doctor_free(d);
     return rc;
 }
+
+static const nvb_cli_opt doctor_opts[] = {
+    {"json", 'j', 'j', NULL, 0, "one JSON object (ready, checks[], engines[], ...)", 0, NULL},
+    {0},
+};
+const nvb_cli_cmd nvb_cmd_doctor = {
+    .name = "doctor",
+    .summary = "is this host ready for GPU containers, and what to fix (exit 0 ready, 1 not)",
+    .opts = doctor_opts,
+    .fn = cmd_doctor,
+};

@@ -4,7 +4,6 @@
  * filesystem through the bundle's config.json, and touch nothing outside it.
  * docs/threat-model.md explains what they trust and how. */
 #include "cli.h"
-#include "cli_opts.h"
 #include "oci/cuda_compat.h"
 #include "oci/hook_ldcache.h"
 #include "oci/hook_links.h"
@@ -19,27 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char hook_usage[] =
-    "usage: nvbind hook update-ldcache [--folder DIR]... [--ldconfig PATH] [--timeout SECONDS]\n"
-    "                                  [--host-driver-version VERSION]\n"
-    "       nvbind hook create-symlinks --link TARGET::LINK...\n"
-    "\n"
-    "OCI createContainer hooks: the container state comes on stdin, the root filesystem is\n"
-    "root.path of the bundle's config.json.\n"
-    "\n"
-    "update-ldcache    list the driver's folders in /etc/ld.so.conf.d/01-nvbind-driver.conf and\n"
-    "                  rebuild the container's /etc/ld.so.cache with the host's (static) ldconfig,\n"
-    "                  confined to the container's root\n"
-    "  --folder DIR    container folder holding libraries (absolute; repeatable)\n"
-    "  --ldconfig PATH the host ldconfig (default: /sbin/ldconfig.real, /sbin/ldconfig or\n"
-    "                  /usr/sbin/ldconfig, whichever exists first); must be statically linked\n"
-    "  --timeout SECS  kill ldconfig after this long, and wait at most this long for another\n"
-    "                  hook on the same root (default 10)\n"
-    "  --host-driver-version VERSION  the host driver's version: when the image's\n"
-    "                  /usr/local/cuda/compat holds a newer libcuda, that folder goes first\n"
-    "                  (CUDA forward compatibility)\n"
-    "create-symlinks   make symlinks inside the container\n"
-    "  --link TARGET::LINK  LINK (absolute container path) -> TARGET (the link's content)\n";
+enum { OPT_FOLDER = 256, OPT_LDCONFIG, OPT_TIMEOUT, OPT_HOST_VERSION, OPT_LINK };
 
 /* One error line: "nvbind hook <sub>: <what>: <why>", and its exit status. */
 static int hook_fail(const char *sub, const nvb_err *err)
@@ -59,24 +38,18 @@ static int parse_timeout(const char *s, unsigned *ms)
     return 0;
 }
 
-static int hook_update_ldcache(int argc, char **argv)
+static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
 {
     static const char sub[] = "update-ldcache";
-    enum { OPT_FOLDER = 256, OPT_LDCONFIG, OPT_TIMEOUT, OPT_HOST_VERSION };
-    static const struct option opts[] = {
-        {"folder", required_argument, NULL, OPT_FOLDER},
-        {"host-driver-version", required_argument, NULL, OPT_HOST_VERSION},
-        {"ldconfig", required_argument, NULL, OPT_LDCONFIG},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
     nvb_strv folders = {0};
     const char *ldconfig = NULL, *host_version = NULL;
     unsigned timeout_ms = NVB_LDCONFIG_TIMEOUT_MS_DEFAULT;
     int c, rc = 0;
-    opterr = 0;
-    while (rc == 0 && (c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    /* The hook depends on nothing from its environment: fixed umask for created folders. */
+    umask(022);
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while (rc == 0 && (c = nvb_cli_next(&p, argc, argv)) >= 0) {
         const char *why;
         switch (c) {
         case OPT_FOLDER:
@@ -101,13 +74,13 @@ static int hook_update_ldcache(int argc, char **argv)
                 rc = nvb_cli_usage("hook update-ldcache", "--timeout %s: expected whole seconds, 1 to 3600",
                                    optarg);
             break;
-        case 'h':
-            fputs(hook_usage, stdout);
-            nvb_strv_free(&folders);
-            return 0;
-        default:
-            rc = nvb_cli_bad_option("hook update-ldcache", c, argv);
         }
+    }
+    if (rc == 0 && c == NVB_OPT_STOP)
+        rc = p.rc ? p.rc : -1;
+    if (rc == -1) { /* --help printed */
+        nvb_strv_free(&folders);
+        return 0;
     }
     if (rc == 0 && optind < argc)
         rc = nvb_cli_usage("hook update-ldcache", "unexpected argument '%s'", argv[optind]);
@@ -130,21 +103,19 @@ static int hook_update_ldcache(int argc, char **argv)
     return rc;
 }
 
-static int hook_create_symlinks(int argc, char **argv)
+static int hook_create_symlinks(nvb_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"link", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
     nvb_link_spec *links = NULL;
     size_t nlinks = 0;
     int c, rc = 0;
     nvb_err err = {0};
-    opterr = 0;
-    while (rc == 0 && (c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    /* The hook depends on nothing from its environment: fixed umask for created folders. */
+    umask(022);
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while (rc == 0 && (c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
-        case 'l': {
+        case OPT_LINK: {
             nvb_link_spec *nl = realloc(links, (nlinks + 1) * sizeof *links);
             if (!nl) {
                 rc = NVB_EXIT_IO;
@@ -157,12 +128,11 @@ static int hook_create_symlinks(int argc, char **argv)
                 nlinks++;
             break;
         }
-        case 'h':
-            fputs(hook_usage, stdout);
-            goto out;
-        default:
-            rc = nvb_cli_bad_option("hook create-symlinks", c, argv);
         }
+    }
+    if (rc == 0 && c == NVB_OPT_STOP) {
+        rc = p.rc; /* 0 after --help */
+        goto out;
     }
     if (rc == 0 && optind < argc)
         rc = nvb_cli_usage("hook create-symlinks", "unexpected argument '%s'", argv[optind]);
@@ -180,25 +150,45 @@ out:
     return rc;
 }
 
-int cmd_hook(nvb_cli *cli, int argc, char **argv)
-{
-    (void)cli; /* hooks act on the container named by the runtime, not on --root */
-    /* The hook depends on nothing from its environment: fixed umask for created folders. */
-    umask(022);
-    if (argc < 2) {
-        fputs(hook_usage, stderr);
-        return NVB_EXIT_USAGE;
-    }
-    const char *sub = argv[1];
-    /* getopt over "update-ldcache --folder ...": argv[0] of the sub-command is its name. */
-    optind = 1;
-    if (strcmp(sub, "update-ldcache") == 0)
-        return hook_update_ldcache(argc - 1, argv + 1);
-    if (strcmp(sub, "create-symlinks") == 0)
-        return hook_create_symlinks(argc - 1, argv + 1);
-    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
-        fputs(hook_usage, stdout);
-        return 0;
-    }
-    return nvb_cli_usage("hook", "unknown hook '%s' (update-ldcache, create-symlinks)", sub);
-}
+static const nvb_cli_opt ldcache_opts[] = {
+    {"folder", 0, OPT_FOLDER, "DIR", NVB_OPT_REPEAT, "container folder holding libraries (absolute)", NVB_COMPLETE_DIR, NULL},
+    {"ldconfig", 0, OPT_LDCONFIG, "PATH", 0,
+     "the host ldconfig (default: /sbin/ldconfig.real, /sbin/ldconfig or\n"
+     "/usr/sbin/ldconfig, whichever exists first); must be statically linked",
+     NVB_COMPLETE_FILE, NULL},
+    {"timeout", 0, OPT_TIMEOUT, "SECONDS", 0,
+     "kill ldconfig after this long, and wait at most this long for another\n"
+     "hook on the same root (default 10)",
+     0, NULL},
+    {"host-driver-version", 0, OPT_HOST_VERSION, "VERSION", 0,
+     "the host driver's version: when the image's /usr/local/cuda/compat holds\n"
+     "a newer libcuda, that folder goes first (CUDA forward compatibility)",
+     0, NULL},
+    {0},
+};
+static const nvb_cli_cmd ldcache_cmd = {
+    .name = "update-ldcache",
+    .summary = "list the driver's folders in /etc/ld.so.conf.d/01-nvbind-driver.conf and rebuild the\n"
+               "container's /etc/ld.so.cache with the host's (static) ldconfig, confined to its root",
+    .details = "An OCI createContainer hook: the container state comes on stdin, the root filesystem is\n"
+               "root.path of the bundle's config.json.",
+    .opts = ldcache_opts,
+    .fn = hook_update_ldcache,
+};
+static const nvb_cli_opt symlinks_opts[] = {
+    {"link", 0, OPT_LINK, "TARGET::LINK", NVB_OPT_REPEAT | NVB_OPT_REQUIRED,
+     "LINK (absolute container path) -> TARGET (the link's content)", 0, NULL},
+    {0},
+};
+static const nvb_cli_cmd symlinks_cmd = {
+    .name = "create-symlinks",
+    .summary = "make symlinks inside the container",
+    .details = "An OCI createContainer hook: the container state comes on stdin.",
+    .opts = symlinks_opts,
+    .fn = hook_create_symlinks,
+};
+const nvb_cli_cmd nvb_cmd_hook = {
+    .name = "hook",
+    .summary = "OCI hooks run by the container runtime (update-ldcache, create-symlinks)",
+    .subs = (const nvb_cli_cmd *const[]){&ldcache_cmd, &symlinks_cmd, NULL},
+};

@@ -1,6 +1,5 @@
 /* nvbind info: what this host offers to containers. */
 #include "cli.h"
-#include "cli_opts.h"
 #include "host/host_json.h"
 #include "util/fileio.h"
 
@@ -99,18 +98,13 @@ static void print_text(const nvb_host *h, bool detailed)
         printf("warning: %s\n", h->warnings.v[i]);
 }
 
-int cmd_info(nvb_cli *cli, int argc, char **argv)
+static int cmd_info(nvb_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"detailed", no_argument, NULL, 'd'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
     bool detailed = false, json = false;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:djh", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
         case 'd':
             detailed = true;
@@ -118,13 +112,10 @@ int cmd_info(nvb_cli *cli, int argc, char **argv)
         case 'j':
             json = true;
             break;
-        case 'h':
-            puts("usage: nvbind info [--detailed] [--json]");
-            return 0;
-        default:
-            return nvb_cli_bad_option("info", c, argv);
         }
     }
+    if (c == NVB_OPT_STOP)
+        return p.rc;
     if (optind < argc)
         return nvb_cli_usage("info", "unexpected argument '%s'", argv[optind]);
     nvb_err err = {0};
@@ -153,3 +144,15 @@ int cmd_info(nvb_cli *cli, int argc, char **argv)
     nvb_host_free(h);
     return rc;
 }
+
+static const nvb_cli_opt info_opts[] = {
+    {"detailed", 'd', 'd', NULL, 0, "load NVML (at most 5 s): memory, CUDA version, compute capability, MIG", 0, NULL},
+    {"json", 'j', 'j', NULL, 0, "one JSON object", 0, NULL},
+    {0},
+};
+const nvb_cli_cmd nvb_cmd_info = {
+    .name = "info",
+    .summary = "what this host offers to containers: driver, GPUs, device nodes, driver files",
+    .opts = info_opts,
+    .fn = cmd_info,
+};

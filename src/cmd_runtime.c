@@ -1,7 +1,6 @@
 /* nvbind runtime configure: register nvbind-runtime with docker, containerd, CRI-O or podman
  * (lib/runtime/configure.h). */
 #include "cli.h"
-#include "cli_opts.h"
 #include "runtime/configure.h"
 
 #include <getopt.h>
@@ -9,14 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char runtime_usage[] =
-    "usage: nvbind runtime configure --runtime docker|containerd|crio|podman [OPTIONS]\n"
-    "  --config FILE         the file to edit (default: the engine's, see nvbind(1))\n"
-    "  --runtime-path PATH   nvbind-runtime to register (default: the one next to nvbind)\n"
-    "  --runtime-name NAME   the name the engine knows it by (default: nvbind)\n"
-    "  --set-as-default      make it the engine's default runtime\n"
-    "  --enable-cdi          turn the engine's CDI support on\n"
-    "  --dry-run             print the new file, write nothing";
+enum { OPT_CONFIG = 256, OPT_PATH, OPT_NAME, OPT_DEFAULT, OPT_CDI, OPT_DRY };
 
 /* Names an engine may know the runtime by: letters, digits, '-', '_', '.'. */
 static bool good_name(const char *s)
@@ -28,18 +20,12 @@ static bool good_name(const char *s)
 
 static int configure(nvb_cli *cli, int argc, char **argv)
 {
-    enum { OPT_CONFIG = 256, OPT_PATH, OPT_NAME, OPT_DEFAULT, OPT_CDI, OPT_DRY };
-    static const struct option opts[] = {
-        {"runtime", required_argument, NULL, 'r'},   {"config", required_argument, NULL, OPT_CONFIG},
-        {"runtime-path", required_argument, NULL, OPT_PATH}, {"runtime-name", required_argument, NULL, OPT_NAME},
-        {"set-as-default", no_argument, NULL, OPT_DEFAULT},  {"enable-cdi", no_argument, NULL, OPT_CDI},
-        {"dry-run", no_argument, NULL, OPT_DRY},     {"help", no_argument, NULL, 'h'},
-        {0}};
     nvb_configure_opts o = {.engine = (nvb_conf_engine)-1};
     const char *engine = NULL;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:r:h", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
         case 'r': engine = optarg; break;
         case OPT_CONFIG: o.path = optarg; break;
@@ -48,10 +34,10 @@ static int configure(nvb_cli *cli, int argc, char **argv)
         case OPT_DEFAULT: o.set_as_default = true; break;
         case OPT_CDI: o.enable_cdi = true; break;
         case OPT_DRY: o.dry_run = true; break;
-        case 'h': puts(runtime_usage); return 0;
-        default: return nvb_cli_bad_option("runtime configure", c, argv);
         }
     }
+    if (c == NVB_OPT_STOP)
+        return p.rc;
     if (optind < argc)
         return nvb_cli_usage("runtime configure", "unexpected argument '%s'", argv[optind]);
     if (!engine)
@@ -81,19 +67,27 @@ static int configure(nvb_cli *cli, int argc, char **argv)
     return fflush(stdout) == 0 ? 0 : NVB_EXIT_IO;
 }
 
-int cmd_runtime(nvb_cli *cli, int argc, char **argv)
-{
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        if (argc < 2) {
-            fprintf(stderr, "%s\n", runtime_usage);
-            return NVB_EXIT_USAGE;
-        }
-        puts(runtime_usage);
-        return 0;
-    }
-    if (strcmp(argv[1], "configure") == 0) {
-        optind = 1;
-        return configure(cli, argc - 1, argv + 1);
-    }
-    return nvb_cli_usage("runtime", "unknown subcommand '%s' (see nvbind runtime --help)", argv[1]);
-}
+static const nvb_cli_opt configure_opts[] = {
+    {"runtime", 'r', 'r', "ENGINE", NVB_OPT_REQUIRED, "the engine to register with", NVB_COMPLETE_WORDS,
+     "docker containerd crio podman"},
+    {"config", 0, OPT_CONFIG, "FILE", 0, "the file to edit (default: the engine's, see nvbind(1))", NVB_COMPLETE_FILE,
+     NULL},
+    {"runtime-path", 0, OPT_PATH, "PATH", 0, "nvbind-runtime to register (default: the one next to nvbind)",
+     NVB_COMPLETE_FILE, NULL},
+    {"runtime-name", 0, OPT_NAME, "NAME", 0, "the name the engine knows it by (default: nvbind)", 0, NULL},
+    {"set-as-default", 0, OPT_DEFAULT, NULL, 0, "make it the engine's default runtime", 0, NULL},
+    {"enable-cdi", 0, OPT_CDI, NULL, 0, "turn the engine's CDI support on", 0, NULL},
+    {"dry-run", 0, OPT_DRY, NULL, 0, "print the new file, write nothing", 0, NULL},
+    {0},
+};
+static const nvb_cli_cmd configure_cmd = {
+    .name = "configure",
+    .summary = "register nvbind-runtime with docker, containerd, CRI-O or podman",
+    .opts = configure_opts,
+    .fn = configure,
+};
+const nvb_cli_cmd nvb_cmd_runtime = {
+    .name = "runtime",
+    .summary = "register nvbind-runtime (the OCI runtime shim) with an engine",
+    .subs = (const nvb_cli_cmd *const[]){&configure_cmd, NULL},
+};

@@ -1,34 +1,28 @@
 /* nvbind system create-dev-char-symlinks: the /dev/char/MAJ:MIN links of the host's GPU
  * device nodes (lib/host/devchar.h). */
 #include "cli.h"
-#include "cli_opts.h"
 #include "host/devchar.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-static const char system_usage[] =
-    "usage: nvbind system create-dev-char-symlinks [--root DIR] [--dry-run]\n"
-    "  make /dev/char/MAJ:MIN -> ../nvidiaN (and the other GPU nodes) where missing;\n"
-    "  a name taken by anything else is left alone and reported (exit status 1)";
+enum { OPT_ROOT = 256 };
 
 static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dry-run", no_argument, NULL, 'n'}, {"root", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
-        {0}};
     bool dry_run = false;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:nh", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
         case 'n': dry_run = true; break;
-        case 'r': cli->root = optarg; break; /* also accepted after the command */
-        case 'h': puts(system_usage); return 0;
-        default: return nvb_cli_bad_option("system create-dev-char-symlinks", c, argv);
+        case OPT_ROOT: cli->root = optarg; break; /* also accepted after the command */
         }
     }
+    if (c == NVB_OPT_STOP)
+        return p.rc;
     if (optind < argc)
         return nvb_cli_usage("system create-dev-char-symlinks", "unexpected argument '%s'", argv[optind]);
     int rc = nvb_cli_absolute_root(cli, "--root");
@@ -54,17 +48,20 @@ static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
     return n.conflicts ? NVB_EXIT_FAIL : 0;
 }
 
-int cmd_system(nvb_cli *cli, int argc, char **argv)
-{
-    if (argc < 2)
-        return nvb_cli_usage("system", "usage: nvbind system create-dev-char-symlinks [--dry-run]");
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        puts(system_usage);
-        return 0;
-    }
-    if (strcmp(argv[1], "create-dev-char-symlinks") == 0) {
-        optind = 1;
-        return create_dev_char_symlinks(cli, argc - 1, argv + 1);
-    }
-    return nvb_cli_usage("system", "unknown subcommand '%s' (see nvbind system --help)", argv[1]);
-}
+static const nvb_cli_opt devchar_opts[] = {
+    {"root", 0, OPT_ROOT, "DIR", 0, "the host root (as the global --root; also accepted here)", NVB_COMPLETE_DIR, NULL},
+    {"dry-run", 'n', 'n', NULL, 0, "say what would be made, make nothing", 0, NULL},
+    {0},
+};
+static const nvb_cli_cmd devchar_cmd = {
+    .name = "create-dev-char-symlinks",
+    .summary = "make /dev/char/MAJ:MIN -> ../nvidiaN (and the other GPU nodes) where missing",
+    .details = "A name taken by anything else is left alone and reported (exit status 1).",
+    .opts = devchar_opts,
+    .fn = create_dev_char_symlinks,
+};
+const nvb_cli_cmd nvb_cmd_system = {
+    .name = "system",
+    .summary = "host set-up: the /dev/char links of NVIDIA device nodes",
+    .subs = (const nvb_cli_cmd *const[]){&devchar_cmd, NULL},
+};

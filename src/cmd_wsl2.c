@@ -1,15 +1,11 @@
 /* nvbind wsl2 check: what this WSL2 guest has and lacks for GPU containers, each finding
  * with its fix; exit 0 when nothing is missing, 1 when something is. */
 #include "cli.h"
-#include "cli_opts.h"
 #include "host/wsl2_check.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char usage[] = "usage: nvbind wsl2 check [--json]\n"
-                            "  what this WSL2 guest has and lacks for GPU containers, each with its fix\n";
 
 static void print_text(const nvb_doctor *d)
 {
@@ -23,29 +19,17 @@ static void print_text(const nvb_doctor *d)
                             : "WSL2 is NOT ready for GPU containers: fix the FAIL lines above");
 }
 
-int cmd_wsl2(nvb_cli *cli, int argc, char **argv)
+static int wsl2_check(nvb_cli *cli, int argc, char **argv)
 {
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (argc < 2 || strcmp(argv[1], "check") != 0)
-        return nvb_cli_usage("wsl2", "%s%s (expected: nvbind wsl2 check [--json])",
-                             argc < 2 ? "missing sub-command" : "unknown sub-command ", argc < 2 ? "" : argv[1]);
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
     bool json = false;
     int c;
-    opterr = 0;
-    optind = 2;
-    while ((c = getopt_long(argc, argv, "+:jh", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_for(&p, cli);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
         if (c == 'j')
             json = true;
-        else if (c == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        } else
-            return nvb_cli_bad_option("wsl2 check", c, argv);
-    }
+    if (c == NVB_OPT_STOP)
+        return p.rc;
     if (optind < argc)
         return nvb_cli_usage("wsl2 check", "unexpected argument '%s'", argv[optind]);
     nvb_err err = {0};
@@ -74,3 +58,20 @@ int cmd_wsl2(nvb_cli *cli, int argc, char **argv)
     nvb_doctor_free(d);
     return rc;
 }
+
+static const nvb_cli_opt check_opts[] = {
+    {"json", 'j', 'j', NULL, 0, "print the findings as JSON", 0, NULL},
+    {0},
+};
+static const nvb_cli_cmd check_cmd = {
+    .name = "check",
+    .summary = "what this WSL2 guest has and lacks for GPU containers, each with its fix",
+    .details = "Exit status 0 when no check failed, 1 otherwise.",
+    .opts = check_opts,
+    .fn = wsl2_check,
+};
+const nvb_cli_cmd nvb_cmd_wsl2 = {
+    .name = "wsl2",
+    .summary = "WSL2 guests: what this one has and lacks for GPU containers",
+    .subs = (const nvb_cli_cmd *const[]){&check_cmd, NULL},
+};

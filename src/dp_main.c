@@ -3,7 +3,7 @@
  * nvbind command, the OCI hooks above all, starts as fast as without it. nvbind runs it as
  *   nvbind-device-plugin [--root DIR] [--driver-root DIR] [--library-search-path DIR]...
  *                        [--config FILE] --hook-path NVBIND device-plugin [OPTIONS]
- * with the global options it parsed (src/cmd_device_plugin.c). */
+ * with the global options it parsed (src/cmd_helpers.c). */
 #include "cli.h"
 #include "cli_opts.h"
 #include "config/config.h"

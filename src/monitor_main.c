@@ -1,9 +1,10 @@
-/* nvbind-monitor: the program behind `nvbind exporter` and `nvbind top` (src/cmd_monitor.c
+/* nvbind-monitor: the program behind `nvbind exporter` and `nvbind top` (src/cmd_helpers.c
  * runs it with the global options it parsed):
  *   nvbind-monitor [--root DIR] [--driver-root DIR] [--library-search-path DIR]...
  *                  [--config FILE] exporter|top [OPTIONS]
  * An executable of its own so that only it maps libmicrohttpd, GnuTLS and ncurses. */
 #include "cli.h"
+#include "cli_monitor.h"
 
 #include <getopt.h>
 #include <stdarg.h>

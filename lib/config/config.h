@@ -68,6 +68,7 @@ typedef struct nvb_config {
         bool allow_env_requests;              /* honour NVIDIA_VISIBLE_DEVICES at all */
         bool allow_unprivileged_env_requests; /* ... from containers that are not privileged */
         bool allow_annotation_requests;       /* honour nvbind.* / cdi.k8s.io annotations (default off) */
+        nvb_strv allow_run_options;           /* engine options nvbind run passes though they undo isolation */
     } security;
     struct {
         nvb_strv spec_dirs;                   /* default /etc/cdi, /var/run/cdi */

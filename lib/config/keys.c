@@ -88,6 +88,8 @@ const nvb_key nvb_keys[] = {
     {"security", "allow_annotation_requests", NVB_KEY_BOOL, OFF(security.allow_annotation_requests), NULL, 0, NULL,
      "honour GPU requests in a container's annotations (nvbind.gpus, nvbind.isolation, nvbind.profile, "
      "cdi.k8s.io/*); an image can carry them", NULL},
+    {"security", "allow_run_options", NVB_KEY_STRINGS, OFF(security.allow_run_options), NULL, 0, NULL,
+     "engine options nvbind run passes although they undo GPU isolation, e.g. [\"--cap-add\"]", NULL},
     /* [cdi] */
     {"cdi", "spec_dirs", NVB_KEY_PATHS, OFF(cdi.spec_dirs), NULL, 0, NULL,
      "folders CDI specs are read from", NULL},
@@ -148,6 +150,7 @@ void nvb_config_clear(nvb_config *c)
     free(c->source);
     free(c->runtime.default_runtime);
     nvb_strv_free(&c->runtime.extra_args);
+    nvb_strv_free(&c->security.allow_run_options);
     nvb_strv_free(&c->runtime.environment);
     free(c->runtime.oci_runtime);
     free(c->host.root);

@@ -147,8 +147,9 @@ json_t *nvb_bundle_config_new(const nvb_bundle_opts *o, nvb_err *err)
         json_array_append_new(args, json_string(o->args[i]));
     json_t *caps = string_array(default_caps);
     json_t *process = json_pack(
-        "{s:b, s:{s:i, s:i}, s:o, s:o, s:s, s:{s:O, s:O, s:O}, s:[{s:s, s:i, s:i}], s:b}", "terminal", 0, "user", "uid",
-        0, "gid", 0, "args", args, "env", env, "cwd", "/", "capabilities", "bounding", caps, "effective", caps,
+        "{s:b, s:{s:I, s:I}, s:o, s:o, s:s, s:{s:O, s:O, s:O}, s:[{s:s, s:i, s:i}], s:b}", "terminal", o->terminal,
+        "user", "uid", (json_int_t)(o->has_user ? o->uid : 0), "gid", (json_int_t)(o->has_user ? o->gid : 0), "args",
+        args, "env", env, "cwd", o->cwd ? o->cwd : "/", "capabilities", "bounding", caps, "effective", caps,
         "permitted", caps, "rlimits", "type", "RLIMIT_NOFILE", "hard", 1024, "soft", 1024, "noNewPrivileges", 1);
     json_decref(caps);
     json_t *namespaces = json_pack("[{s:s}, {s:s}, {s:s}, {s:s}, {s:s}]", "type", "pid", "type", "ipc", "type", "uts",

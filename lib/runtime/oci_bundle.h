@@ -16,6 +16,10 @@ typedef struct nvb_bundle_opts {
     const nvb_strv *env;         /* container env "KEY=VALUE" after the defaults; may be NULL */
     const nvb_edits *edits;      /* GPU edits; may be NULL */
     const char *hostname;        /* NULL = "nvbind" */
+    const char *cwd;             /* process.cwd; NULL = "/" */
+    bool terminal;               /* process.terminal */
+    bool has_user;               /* process.user is uid:gid, else 0:0 */
+    unsigned uid, gid;
 } nvb_bundle_opts;
 
 /* The config.json of a capsule:

@@ -6,6 +6,7 @@
 #include "policy/vendor_spec.h"
 #include "runtime/compose.h"
 #include "runtime/docker_api.h"
+#include "runtime/engine_opts.h"
 #include "runtime/foreground.h"
 #include "runtime/oci_bundle.h"
 #include "runtime/run_vendor.h"
@@ -14,6 +15,7 @@
 #include "runtime/spec_install.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/json_text.h"
 #include "util/spawn.h"
 
 #include <errno.h>
@@ -54,6 +56,10 @@ typedef struct run_state {
                                 * container (it claims at every create); "" when not */
     int docker_info_fd;        /* docker: GET /info sent to the daemon's socket, its reply
                                 * read by probe_docker (the daemon answers meanwhile); -1 */
+    json_t *dry_json;          /* dry_run_json: the commands, printed at the end */
+    nvb_strv engine_args;      /* podman, docker, bolt: [runtime] extra_args, then the user's */
+    nvb_engine_oci oci;        /* runc, crun: what the user's engine options ask for */
+    nvb_edits oci_mounts;      /* runc, crun: their --volume mounts */
 } run_state;
 
 static const char *spec_dir(const run_state *s)
@@ -117,7 +123,7 @@ static int split_args(run_state *s, nvb_err *err)
         s->cmd = o->args + 1;
         s->n_cmd = o->n_args - 1;
     }
-    if (s->n_cmd == 0)
+    if (s->n_cmd == 0 && s->oci.entrypoint.n == 0)
         return nvb_errf(err, NVB_EXIT_USAGE, "no command to run in %s (a root filesystem has no default command)",
                         s->image);
     return 0;
@@ -129,19 +135,49 @@ static int split_args(run_state *s, nvb_err *err)
 static int refuse_detach(const run_state *s, nvb_err *err)
 {
     if (nvb_engine_is_oci(s->engine))
-        return 0; /* runc and crun get no extra_args */
+        return 0; /* runc and crun get no extra_args, and their options have no detach */
     if (s->docker_shim[0])
         return 0; /* the shim's claims follow the container, attached or not */
+    const char *fix = s->engine == NVB_ENGINE_DOCKER ? ", or register nvbind-runtime with `nvbind runtime configure "
+                                                       "--runtime docker`, whose claims follow the container"
+                                                     : "";
     const char *arg = nvb_engine_detach_arg(&s->cfg->runtime.extra_args);
-    if (!arg)
+    if (arg)
+        return nvb_errf(err, NVB_EXIT_CONFIG,
+                        "%s: [runtime] extra_args: \"%s\" detaches the container, which would keep its GPUs without a "
+                        "claim; nvbind run stays in the foreground (remove it%s)",
+                        nvb_config_origin(s->cfg, "runtime.extra_args"), arg, fix);
+    arg = s->o->engine_args ? nvb_engine_detach_arg(s->o->engine_args) : NULL;
+    if (arg)
+        return nvb_errf(err, NVB_EXIT_USAGE,
+                        "%s: nvbind run stays in the foreground: its GPU claims end with it, and a detached container "
+                        "would keep its GPUs without one%s",
+                        arg, fix);
+    return 0;
+}
+
+/* The user's own engine options: refused when they undo the GPUs' isolation, then added after
+ * [runtime] extra_args (podman, docker; their --rm is there already) or translated into the
+ * bundle (runc, crun). Bolt's command is nvbind's own: none are passed to it. */
+static int engine_options(run_state *s, nvb_err *err)
+{
+    const nvb_strv *user = s->o->engine_args;
+    bool oci = nvb_engine_is_oci(s->engine);
+    for (size_t i = 0; !oci && i < s->cfg->runtime.extra_args.n; i++)
+        if (nvb_strv_push(&s->engine_args, s->cfg->runtime.extra_args.v[i]) < 0)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (!user || user->n == 0)
         return 0;
-    return nvb_errf(err, NVB_EXIT_CONFIG,
-                    "%s: [runtime] extra_args: \"%s\" detaches the container, which would keep its GPUs without a "
-                    "claim; nvbind run stays in the foreground (remove it%s)",
-                    nvb_config_origin(s->cfg, "runtime.extra_args"), arg,
-                    s->engine == NVB_ENGINE_DOCKER ? ", or register nvbind-runtime with `nvbind runtime configure "
-                                                     "--runtime docker`, whose claims follow the container"
-                                                   : "");
+    if (nvb_engine_opts_check(user, s->cfg, err) < 0)
+        return -1;
+    if (s->engine == NVB_ENGINE_BOLT)
+        return nvb_errf(err, NVB_EXIT_USAGE, "%s: bolt gets no engine options from nvbind run", user->v[0]);
+    if (oci)
+        return nvb_engine_opts_oci(user, nvb_engine_name(s->engine), &s->oci, &s->oci_mounts, err);
+    for (size_t i = 0; i < user->n; i++)
+        if (strcmp(user->v[i], "--rm") != 0 && nvb_strv_push(&s->engine_args, user->v[i]) < 0)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    return 0;
 }
 
 static int find_engine(run_state *s, nvb_err *err)
@@ -193,10 +229,32 @@ static int select_devices(run_state *s, nvb_err *err)
 
 static int dry_print(run_state *s, const nvb_strv *argv, nvb_err *err)
 {
+    if (s->o->dry_run_json) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < argv->n; i++)
+            json_array_append_new(a, json_string(argv->v[i]));
+        if (!s->dry_json)
+            s->dry_json = json_array();
+        return a && s->dry_json && json_array_append_new(s->dry_json, a) == 0 ? 0
+                                                                                : nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
     _cleanup_free_ char *line = nvb_shell_join(argv->v, argv->n);
     if (!line)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     if (fprintf(s->out, "%s\n", line) < 0 || fflush(s->out) != 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "writing the command");
+    return 0;
+}
+
+/* The dry run's commands as one JSON object, for scripts: no shell quoting to undo. */
+static int dry_print_json(run_state *s, nvb_err *err)
+{
+    json_t *o = json_pack("{s:s, s:O}", "engine", nvb_engine_name(s->engine), "commands", s->dry_json);
+    _cleanup_free_ char *text = o ? nvb_json_dump_line(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!text)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (fputs(text, s->out) < 0 || fflush(s->out) != 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "writing the command");
     return 0;
 }
@@ -469,7 +527,7 @@ static int run_podman_docker(run_state *s, nvb_err *err)
     nvb_edits all = {0};
     nvb_engine_cmd c = {
         .exe = nvb_engine_name(s->engine),
-        .extra_args = &s->cfg->runtime.extra_args,
+        .extra_args = &s->engine_args,
         .cdi_devices = &names,
         .env = &s->plan.env,
         .edits = &s->plan.extra,
@@ -479,8 +537,8 @@ static int run_podman_docker(run_state *s, nvb_err *err)
     };
     nvb_strv extra_args = {0};
     if (s->container_id[0] && !s->user_named) {
-        for (size_t i = 0; i < s->cfg->runtime.extra_args.n; i++)
-            nvb_strv_push(&extra_args, s->cfg->runtime.extra_args.v[i]);
+        for (size_t i = 0; i < s->engine_args.n; i++)
+            nvb_strv_push(&extra_args, s->engine_args.v[i]);
         nvb_strv_push(&extra_args, "--name");
         nvb_strv_push(&extra_args, s->container_id);
         c.extra_args = &extra_args;
@@ -538,7 +596,7 @@ static int run_bolt(run_state *s, nvb_err *err)
                 : 0;
     nvb_engine_cmd c = {
         .exe = "bolt",
-        .extra_args = &s->cfg->runtime.extra_args,
+        .extra_args = &s->engine_args,
         .cdi_devices = &names,
         .env = &s->plan.env,
         .isolation = s->isolation,
@@ -564,7 +622,7 @@ static int run_bolt(run_state *s, nvb_err *err)
 static int run_oci(run_state *s, nvb_err *err)
 {
     nvb_edits all = {0};
-    if (nvb_gpu_plan_all_edits(&s->plan, &all) < 0) {
+    if (nvb_gpu_plan_all_edits(&s->plan, &all) < 0 || nvb_edits_merge(&all, &s->oci_mounts) < 0) {
         nvb_edits_clear(&all);
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
@@ -579,16 +637,25 @@ static int run_oci(run_state *s, nvb_err *err)
                                                                    : dry_print(s, &argv, err);
         nvb_strv_free(&argv);
     } else {
+        /* --entrypoint goes before the command, as the engines put it before an image's CMD. */
+        nvb_strv args = {0};
+        for (size_t i = 0; i < s->oci.entrypoint.n; i++)
+            nvb_strv_push(&args, s->oci.entrypoint.v[i]);
+        for (size_t i = 0; i < s->n_cmd; i++)
+            nvb_strv_push(&args, s->cmd[i]);
         nvb_oci_run_opts ro = {
             .runtime = s->exe,
             .argv0 = name,
-            .bundle = {.rootfs = s->image, .args = s->cmd, .n_args = s->n_cmd, .edits = &all},
+            .bundle = {.rootfs = s->image, .args = args.v, .n_args = args.n, .edits = &all,
+                       .hostname = s->oci.hostname, .cwd = s->oci.cwd, .terminal = s->oci.terminal,
+                       .has_user = s->oci.has_user, .uid = s->oci.uid, .gid = s->oci.gid},
             .id = s->container_id,
             .grace_ms = s->o->grace_ms,
             .spawned = wants_pid(s) ? engine_spawned : NULL,
             .spawned_ctx = s,
         };
-        r = nvb_oci_run(&ro, err);
+        r = args.n == s->oci.entrypoint.n + s->n_cmd ? nvb_oci_run(&ro, err) : nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        nvb_strv_free(&args);
     }
     nvb_edits_clear(&all);
     return r;
@@ -609,8 +676,8 @@ static const char *user_name(const nvb_strv *extra)
 static void make_container_id(run_state *s)
 {
     const char *own = s->engine == NVB_ENGINE_PODMAN || s->engine == NVB_ENGINE_DOCKER
-                          ? user_name(&s->cfg->runtime.extra_args)
-                          : NULL;
+                          ? user_name(&s->engine_args)
+                          : s->oci.name;
     if (own && *own && strlen(own) < sizeof s->container_id) {
         snprintf(s->container_id, sizeof s->container_id, "%s", own);
         s->user_named = true;
@@ -655,6 +722,8 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
     bool docker_run = r == 0 && s.engine == NVB_ENGINE_DOCKER && !o->dry_run;
     if (r == 0 && !docker_run)
         r = refuse_detach(&s, err);
+    if (r == 0)
+        r = engine_options(&s, err);
     if (r == 0)
         r = split_args(&s, err);
     if (r == 0)
@@ -709,6 +778,12 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
         o->after_exit(o->hook_ctx, &info, r);
     if (s.docker_info_fd >= 0)
         close(s.docker_info_fd); /* a run that failed before probe_docker */
+    if (r == 0 && s.dry_json)
+        r = dry_print_json(&s, err);
+    json_decref(s.dry_json);
+    nvb_strv_free(&s.engine_args);
+    nvb_engine_oci_clear(&s.oci);
+    nvb_edits_clear(&s.oci_mounts);
     nvb_gpu_plan_clear(&s.plan);
     nvb_selection_clear(&s.sel);
     nvb_strv_free(&s.vendor_names);

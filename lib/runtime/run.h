@@ -48,11 +48,17 @@ typedef struct nvb_run_opts {
     const char *root;                /* host root for discovery; NULL or "/" = [host] root or "/" */
     const char *driver_root;         /* NULL = [host] driver_root or the root */
     const nvb_strv *library_search;  /* extra library folders (may be NULL) */
+    const nvb_strv *engine_args;     /* the user's own engine options, each "--NAME" or "--NAME=VALUE"
+                                      * (runtime/engine_opts.h): checked against the isolation
+                                      * ([security] allow_run_options), then given to podman and
+                                      * docker after [runtime] extra_args, or made config.json
+                                      * settings for runc and crun. May be NULL */
     const nvb_strv *env;             /* --env KEY=VALUE: the container's own variables, after the
                                       * profile's; NVIDIA's request variables among them count as
                                       * in the shim (runtime/plan_nvidia.h). May be NULL */
     bool dry_run;                    /* print the command(s) on dry_run_out, run and write nothing */
     FILE *dry_run_out;               /* NULL = stdout */
+    bool dry_run_json;               /* the dry run prints {"engine": NAME, "commands": [[ARG...]...]} */
     unsigned grace_ms;               /* runc/crun: SIGKILL this long after a forwarded SIGTERM; 0 = 10 s */
     bool name_containers;            /* podman/docker: --name nvbind-<pid>-<random> (for claims);
                                       * bolt: such a name for the claims only. Not in dry runs */

@@ -347,7 +347,7 @@ class CreateSymlinks(HookTestCase):
                 self.assert_one_line_error(r, EXIT_USAGE, arg, words)
         self.assert_one_line_error(c.hook("create-symlinks"), EXIT_USAGE, "no --link")
         self.assert_one_line_error(c.hook("update-ldcache", "--folder", "lib"), EXIT_USAGE, "--folder lib")
-        self.assert_one_line_error(c.hook("frobnicate"), EXIT_USAGE, "unknown hook 'frobnicate'")
+        self.assert_one_line_error(c.hook("frobnicate"), EXIT_USAGE, "unknown subcommand 'frobnicate'")
 
 
 class BadInput(HookTestCase):

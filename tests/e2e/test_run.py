@@ -335,7 +335,9 @@ class Errors(RunBase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("nope", r.stderr)
         self.assertNothingLeft()
-        self.expect(["--frobnicate", "img"], 2, "nvbind run: unknown option '--frobnicate' (see nvbind run --help)")
+        self.expect(["--frobnicate", "img"], 2,
+                    "nvbind run: unknown option '--frobnicate' (see nvbind run --help; an engine option nvbind "
+                    "does not know goes as --frobnicate=VALUE)")
         self.expect(["--gpu"], 2, "nvbind run: --gpu needs a value (see nvbind run --help)")
 
 

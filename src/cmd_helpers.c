@@ -1,0 +1,138 @@
+/* The commands served by an executable of their own next to nvbind, so that only it maps the
+ * libraries it needs and every other command (the OCI hooks above all) starts without them:
+ * `nvbind device-plugin` (nvbind-device-plugin: gRPC, protobuf-c) and `nvbind exporter` /
+ * `nvbind top` (nvbind-monitor: libmicrohttpd and GnuTLS behind it, ncurses). nvbind answers
+ * --help from its table and hands the rest over, with the global options, unparsed: the
+ * helper parses and checks the command's options itself. */
+#include "cli.h"
+#include "util/cleanup.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+/* HELPER --root DIR [--driver-root DIR] [--library-search-path DIR]... [--config FILE]
+ * [--hook-path NVBIND] COMMAND ARGS... */
+static int build_argv(const nvb_cli *cli, const char *helper, bool hook_path, int argc, char **argv, nvb_strv *v)
+{
+    int r = nvb_strv_push(v, helper) | nvb_strv_push(v, "--root") | nvb_strv_push(v, cli->root);
+    if (cli->driver_root)
+        r |= nvb_strv_push(v, "--driver-root") | nvb_strv_push(v, cli->driver_root);
+    for (size_t i = 0; i < cli->library_search.n; i++)
+        r |= nvb_strv_push(v, "--library-search-path") | nvb_strv_push(v, cli->library_search.v[i]);
+    if (cli->config_path)
+        r |= nvb_strv_push(v, "--config") | nvb_strv_push(v, cli->config_path);
+    if (hook_path)
+        r |= nvb_strv_push(v, "--hook-path") | nvb_strv_push(v, cli->self_exe);
+    for (int i = 0; i < argc; i++)
+        r |= nvb_strv_push(v, argv[i]);
+    r |= nvb_strv_push(v, ""); /* room for the NULL execv wants */
+    if (r < 0)
+        return -1;
+    free(v->v[--v->n]);
+    v->v[v->n] = NULL;
+    return 0;
+}
+
+/* exec NAME next to nvbind for the command in argv[0]; without it, missing says what to
+ * install (exit 2). */
+static int run_helper(nvb_cli *cli, const char *name, bool hook_path, const char *missing, int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        nvb_cli_print_help(stdout, cli->cmd, cli->path);
+        return fflush(stdout) ? NVB_EXIT_IO : 0;
+    }
+    char dir[sizeof cli->self_exe];
+    snprintf(dir, sizeof dir, "%s", cli->self_exe);
+    _cleanup_free_ char *helper = nvb_path_join(dirname(dir), name);
+    _cleanup_(nvb_strv_free) nvb_strv v = {0};
+    if (!helper || build_argv(cli, helper, hook_path, argc, argv, &v) < 0)
+        return NVB_EXIT_IO;
+    if (access(helper, X_OK) < 0) {
+        fprintf(stderr, "nvbind %s: %s: %s; this nvbind was built without %s\n", cli->path, helper, strerror(errno),
+                missing);
+        return NVB_EXIT_USAGE;
+    }
+    execv(helper, v.v);
+    fprintf(stderr, "nvbind %s: cannot run %s: %s\n", cli->path, helper, strerror(errno));
+    return NVB_EXIT_IO;
+}
+
+static int device_plugin(nvb_cli *cli, int argc, char **argv)
+{
+    return run_helper(cli, "nvbind-device-plugin", true, "gRPC and protobuf-c (libgrpc-dev, libprotobuf-c-dev, "
+                      "protobuf-c-compiler)", argc, argv);
+}
+
+static int monitor(nvb_cli *cli, int argc, char **argv)
+{
+    return run_helper(cli, "nvbind-monitor", false, "nvbind-monitor", argc, argv);
+}
+
+static const nvb_cli_opt device_plugin_opts[] = {
+    {"kubelet-dir", 0, 256, "DIR", 0, "the kubelet's folder; registers on DIR/device-plugins/kubelet.sock\n"
+                                      "(default /var/lib/kubelet)", NVB_COMPLETE_DIR, NULL},
+    {"resource", 0, 257, "NAME", NVB_OPT_REPEAT, "serve only this resource (default every one found:\n"
+                                                 "nvidia.com/gpu, nvidia.com/mig-<profile>)", 0, NULL},
+    {"cdi-dir", 0, 258, "DIR", 0, "where Allocate writes nvbind's CDI spec (default: [cdi] output_dir,\n"
+                                  "else /var/run/cdi)", NVB_COMPLETE_DIR, NULL},
+    {"strategy", 0, 259, "S", 0, "what Allocate returns: cdi (CDI device names, the default), envvar\n"
+                                 "(NVIDIA_VISIBLE_DEVICES, for nodes running nvbind-runtime) or both",
+     NVB_COMPLETE_WORDS, "cdi envvar both"},
+    {"mig-strategy", 0, 260, "S", 0, "none (whole GPUs, the default), single (MIG devices as nvidia.com/gpu),\n"
+                                     "mixed (MIG devices as nvidia.com/mig-<profile>)",
+     NVB_COMPLETE_WORDS, "none single mixed"},
+    {"replicas", 0, 261, "N", 0, "time-slicing: advertise each GPU N times (ids UUID::0..N-1)", 0, NULL},
+    {"poll-ms", 0, 262, "MS", 0, "how often the host is checked for GPUs gone, back or failing (default 1000)", 0,
+     NULL},
+    {0},
+};
+const nvb_cli_cmd nvb_cmd_device_plugin = {
+    .name = "device-plugin",
+    .summary = "the Kubernetes device plugin: serve this node's GPUs to the kubelet",
+    .details = "Serves until SIGTERM (device plugin API v1beta1); one log line per event on stderr.\n"
+               "Run by the nvbind-device-plugin executable next to nvbind.",
+    .opts = device_plugin_opts,
+    .fn = device_plugin,
+};
+
+static const nvb_cli_opt exporter_opts[] = {
+    {"listen", 0, 256, "ADDR:PORT", 0, "where to listen (default 127.0.0.1:9400; [::1]:PORT for IPv6;\n"
+                                       "0.0.0.0:PORT to serve every interface)", 0, NULL},
+    {"interval", 0, 257, "SECONDS", 0, "sample every SECONDS and serve the latest sample, keeping NVML open;\n"
+                                       "without it each scrape asks NVML afresh and nothing stays open", 0, NULL},
+    {"once", 0, 258, NULL, 0, "print the metrics once on stdout and exit", 0, NULL},
+    {"snake-case-labels", 0, 259, NULL, 0, "model_name instead of dcgm-exporter's modelName", 0, NULL},
+    {0},
+};
+const nvb_cli_cmd nvb_cmd_exporter = {
+    .name = "exporter",
+    .summary = "Prometheus metrics of the GPUs, their containers and nvbind",
+    .details = "Serves dcgm-exporter's metric names at http://ADDR:PORT/metrics (Prometheus text format).\n"
+               "Run by the nvbind-monitor executable next to nvbind.",
+    .opts = exporter_opts,
+    .fn = monitor,
+};
+
+static const nvb_cli_opt top_opts[] = {
+    {"delay", 0, 256, "SECONDS", 0, "redraw every SECONDS instead of every second (1 to 60)", 0, NULL},
+    {0},
+};
+const nvb_cli_cmd nvb_cmd_top = {
+    .name = "top",
+    .summary = "the GPUs and their containers in a terminal view",
+    .details = "Utilization and memory bars, temperature, power, and the containers on each GPU with their\n"
+               "memory. q quits. Run by the nvbind-monitor executable next to nvbind.",
+    .opts = top_opts,
+    .fn = monitor,
+};
