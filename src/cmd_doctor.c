@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "cli_opts.h"
 #include "host/doctor.h"
+#include "isolation/access.h"
 
 #include <getopt.h>
 
@@ -36,6 +37,11 @@ int cmd_doctor(nvb_cli *cli, int argc, char **argv)
     nvb_doctor *d = NULL;
     if (nvb_cli_discover_opts(cli, &cfg, &libs, &o) == 0)
         d = nvb_doctor_run_hook(&o, true, cfg.cdi.hook_path ? cfg.cdi.hook_path : cli->self_exe);
+    if (d) {
+        /* Can this user claim GPUs and write the audit log, as `nvbind run` will? */
+        nvb_isolation_doctor(d, cfg.isolation.state_dir, cfg.isolation.audit_log);
+        nvb_doctor_finish(d);
+    }
     nvb_strv_free(&libs);
     nvb_config_clear(&cfg);
     if (!d) {

@@ -20,8 +20,7 @@ __attribute__((format(printf, 1, 0))) static char *vfmt(const char *fmt, va_list
     return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
 }
 
-__attribute__((format(printf, 5, 6))) static void check(nvb_doctor *d, enum nvb_check_level level, const char *name,
-                                                        const char *fix, const char *fmt, ...)
+void nvb_doctor_add(nvb_doctor *d, enum nvb_check_level level, const char *name, const char *fix, const char *fmt, ...)
 {
     nvb_check *nv = realloc(d->checks, (d->n_checks + 1) * sizeof *nv);
     if (!nv)
@@ -31,6 +30,18 @@ __attribute__((format(printf, 5, 6))) static void check(nvb_doctor *d, enum nvb_
     va_start(ap, fmt);
     d->checks[d->n_checks++] = (nvb_check){strdup(name), level, vfmt(fmt, ap), fix ? strdup(fix) : NULL};
     va_end(ap);
+}
+
+#define check nvb_doctor_add
+
+void nvb_doctor_finish(nvb_doctor *d)
+{
+    d->ready = true;
+    for (size_t i = 0; i < d->n_checks; i++)
+        if (d->checks[i].level == NVB_CHECK_ERROR)
+            d->ready = false;
+    /* Bolt's GPU capsules need a ready host and Bolt itself. */
+    d->bolt_optimizations_available = d->ready && d->gpus_available && d->engines[2].path != NULL;
 }
 
 static const char *node_fix(const char *path)
@@ -260,12 +271,7 @@ nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engine
     if (probe_engines && !any_runtime)
         check(d, NVB_CHECK_ERROR, "engines", "apt-get install podman (or docker.io, runc)",
               "no container engine or OCI runtime found in PATH (podman, docker, bolt, runc, crun)");
-    d->ready = true;
-    for (size_t i = 0; i < d->n_checks; i++)
-        if (d->checks[i].level == NVB_CHECK_ERROR)
-            d->ready = false;
-    /* Bolt's GPU capsules need a ready host and Bolt itself. */
-    d->bolt_optimizations_available = d->ready && d->gpus_available && d->engines[2].path != NULL;
+    nvb_doctor_finish(d);
     return d;
 }
 

@@ -32,5 +32,10 @@ nvb_doctor *nvb_doctor_run(const nvb_discover_opts *opts, bool probe_engines);
 /* The same, and the hook binary that specs will name (NULL: none) must be one nobody but
  * root and the caller could have replaced (util/trust.h): root runs it in every container. */
 nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engines, const char *hook_path);
+/* More checks from other layers (GPU claims, CDI specs): add them, then nvb_doctor_finish
+ * to recompute ready. */
+__attribute__((format(printf, 5, 6))) void nvb_doctor_add(nvb_doctor *d, enum nvb_check_level level, const char *name,
+                                                          const char *fix, const char *fmt, ...);
+void nvb_doctor_finish(nvb_doctor *d);
 json_t *nvb_doctor_to_json(const nvb_doctor *d);
 void nvb_doctor_free(nvb_doctor *d);
