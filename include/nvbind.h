@@ -507,6 +507,22 @@ NVBIND_EXPORT int nvbind_validate_bolt_environment(const nvbind_manager_options 
 NVBIND_EXPORT int nvbind_get_recommended_bolt_config(const nvbind_manager_options *options, nvbind_bolt_config *out,
                                                      nvbind_error **err);
 
+/* ---- seeing what the library decides (since 0.2, symbol version NVBIND_0.2) -------------- */
+
+typedef enum nvbind_log_level {
+    NVBIND_LOG_OFF = 0,
+    NVBIND_LOG_WARN = 1,
+    NVBIND_LOG_INFO = 2,   /* the claim taken, the spec written, the engine command run */
+    NVBIND_LOG_DEBUG = 3,  /* every file considered and skipped, with the reason */
+} nvbind_log_level;
+
+/* Called with each decision up to the level asked for, one line without a newline (valid
+ * during the call only), on the thread that made it. */
+typedef void (*nvbind_log_callback)(nvbind_log_level level, const char *message, void *user_data);
+/* Set the process's one log callback (NULL: none, the default). Not thread-safe against
+ * calls running at the same time: set it before starting work. */
+NVBIND_EXPORT void nvbind_set_log_callback(nvbind_log_callback cb, nvbind_log_level max_level, void *user_data);
+
 #ifdef __cplusplus
 }
 #endif

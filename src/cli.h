@@ -14,6 +14,9 @@ typedef struct nvb_cli {
 
 typedef int (*nvb_cmd_fn)(nvb_cli *cli, int argc, char **argv);
 
+/* -v (info), -vv (debug) and NVBIND_LOG=warn|info|debug (the higher wins): each decision as
+ * "nvbind: LEVEL: line" on stderr. 0, or NVB_EXIT_USAGE after one line for a bad NVBIND_LOG. */
+int nvb_cli_log_setup(int verbosity);
 /* Print "nvbind: <message>" on stderr and return the error's exit status. */
 int nvb_cli_fail(const nvb_err *err);
 /* Print a usage error ("nvbind <cmd>: <message>") and return NVB_EXIT_USAGE. */

@@ -18,6 +18,9 @@ static const char usage_text[] =
     "  --library-search-path DIR   extra folder to look for driver libraries in (repeatable)\n"
     "  --config FILE               configuration file (default: NVBIND_CONFIG, ~/.config/nvbind/config.toml,\n"
     "                              /etc/nvbind/config.toml; never ./nvbind.toml)\n"
+    "  -v, --verbose               print each decision on stderr: -v the claim taken, the spec written,\n"
+    "                              the engine command run; -vv also every file considered or skipped\n"
+    "                              (env NVBIND_LOG=warn|info|debug)\n"
     "  -h, --help                  this text\n"
     "  --version                   print the version\n"
     "\n"
@@ -72,6 +75,7 @@ int main(int argc, char **argv)
 
     const char *root_by = "NVBIND_ROOT";
     enum { OPT_ROOT = 256, OPT_DRIVER_ROOT, OPT_LIBPATH, OPT_CONFIG, OPT_VERSION };
+    int verbosity = 0;
     static const struct option opts[] = {
         {"root", required_argument, NULL, OPT_ROOT},
         {"driver-root", required_argument, NULL, OPT_DRIVER_ROOT},
@@ -79,14 +83,18 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, OPT_CONFIG},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"verbose", no_argument, NULL, 'v'},
         {0},
     };
     int c;
     /* "+" stops at the first non-option: the command and its own options follow; ":" and
      * opterr = 0 let the errors below be one line each. */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:hv", opts, NULL)) != -1) {
         switch (c) {
+        case 'v':
+            verbosity++;
+            break;
         case OPT_ROOT:
             cli.root = optarg;
             root_by = "--root";
@@ -129,7 +137,10 @@ int main(int argc, char **argv)
         fputs(usage_text, stderr);
         return NVB_EXIT_USAGE;
     }
-    int rc = nvb_cli_absolute_root(&cli, root_by);
+    int rc = nvb_cli_log_setup(verbosity);
+    if (rc)
+        return rc;
+    rc = nvb_cli_absolute_root(&cli, root_by);
     if (rc)
         return rc;
     const char *name = argv[optind];

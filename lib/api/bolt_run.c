@@ -5,6 +5,7 @@
  * runner blocks and waits for signals, which in a multi-threaded program may be delivered to
  * another thread). */
 #include "api/api.h"
+#include "util/log.h"
 #include "isolation/isolation.h"
 #include "policy/cdi_generate.h"
 #include "runtime/capsule.h"
@@ -12,6 +13,7 @@
 #include "runtime/engine.h"
 #include "runtime/run_isolation.h"
 #include "runtime/select.h"
+#include "runtime/shell.h"
 #include "runtime/spec_install.h"
 #include "policy/profiles.h"
 #include "util/cleanup.h"
@@ -34,6 +36,13 @@ extern char **environ;
 static int spawn_wait(const char *exe, char *const *argv, const nvb_isolation_grant *g, nvbind_error **err)
 {
     pid_t pid;
+    if (nvb_log_on(NVB_LOG_INFO)) {
+        size_t n = 0;
+        while (argv[n])
+            n++;
+        _cleanup_free_ char *line = nvb_shell_join(argv, n);
+        nvb_log(NVB_LOG_INFO, "running %s (%s)", line ? line : exe, exe);
+    }
     int r = posix_spawn(&pid, exe, NULL, NULL, argv, environ);
     if (r != 0)
         return nvb_api_failf(err, NVB_EXIT_RUNTIME, "cannot start %s: %s", exe, strerror(r));

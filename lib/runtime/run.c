@@ -1,4 +1,5 @@
 #include "runtime/plan_nvidia.h"
+#include "util/log.h"
 #include "runtime/run.h"
 #include "policy/cdi_generate.h"
 #include "policy/profiles.h"
@@ -213,7 +214,12 @@ static int run_engine(run_state *s, const nvb_strv *argv, const char *kind, bool
 {
     nvb_fg_opts fg = {.exe = s->exe, .argv = argv->v, .spawned = wants_pid(s) ? engine_spawned : NULL,
                       .spawned_ctx = s};
+    if (nvb_log_on(NVB_LOG_INFO)) {
+        _cleanup_free_ char *line = nvb_shell_join(argv->v, argv->n);
+        nvb_log(NVB_LOG_INFO, "running %s (%s)", line ? line : argv->v[0], s->exe);
+    }
     int status = nvb_run_foreground(&fg, NULL, err);
+    nvb_log(NVB_LOG_INFO, "%s exited with status %d", nvb_engine_name(s->engine), status);
     if (s->engine == NVB_ENGINE_BOLT)
         return status; /* Bolt documents no statuses of its own */
     const char *name = nvb_engine_name(s->engine);
