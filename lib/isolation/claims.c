@@ -112,8 +112,10 @@ static int state_open(const char *dir, bool create, claims_state *s, nvb_err *er
         }
     }
     s->me = geteuid();
-    /* Not root and claims/ not writable: a reader (`nvbind claims` for everyone). */
-    s->read_only = s->me != 0 && faccessat(s->dir_fd, "claims", W_OK, AT_EACCESS) < 0;
+    /* Not root and claims/ not writable (nor, while it is missing, the folder that gets it):
+     * a reader (`nvbind claims` for everyone). A user's own state folder stays writable. */
+    s->read_only = s->me != 0 && faccessat(s->dir_fd, "claims", W_OK, AT_EACCESS) < 0 &&
+                   (errno != ENOENT || faccessat(s->dir_fd, ".", W_OK, AT_EACCESS) < 0);
     if (open_subdir(s, "claims", create, &s->claims_fd, err) < 0 ||
         (!s->read_only && open_subdir(s, "locks", true, &s->locks_fd, err) < 0)) {
         state_close(s);

@@ -195,6 +195,23 @@ class ClaimGroup(unittest.TestCase):
                       "members of group nvbind claim GPUs", r.stderr)
         self.assertFalse([c for c in self.claims(OUTSIDER) if c["uid"] == self.uid[OUTSIDER]])
 
+    def test_user_with_a_state_folder_of_their_own(self):
+        """Not in the group, but claims and audit log in folders of their own: as before."""
+        own = os.path.join(self.tmp, "outsider")
+        os.makedirs(own)
+        os.chown(own, self.uid[OUTSIDER], -1)
+        config = os.path.join(own, "nvbind.toml")
+        with open(config, "w") as f:
+            f.write(f'[isolation]\nstate_dir = "{own}/state"\naudit_log = "{own}/audit.log"\n'
+                    f'[cdi]\noutput_dir = "{self.tmp}/cdi"\n')
+        os.chown(config, self.uid[OUTSIDER], -1)
+        env = ["env", "-i", f"PATH={self.bin}:/usr/bin:/bin", f"NVBIND_CONFIG={config}"]
+        r = run(["runuser", "-u", OUTSIDER, "--", *env, NVBIND, *self.host.args, "run", "--runtime", "podman",
+                 "--isolation", "exclusive", "--gpu", "1", "img", "true"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run(["runuser", "-u", OUTSIDER, "--", *env, NVBIND, "audit", "--json"])
+        self.assertEqual([e["uid"] for e in json.loads(r.stdout)], [self.uid[OUTSIDER]], r.stderr)
+
     # ---- attacks by a member ---------------------------------------------------------------
 
     def test_member_cannot_remove_replace_or_forge_another_holders_claim(self):
