@@ -749,12 +749,13 @@ int nvb_claims_set_init(const char *state_dir, const char *container, pid_t init
 
 typedef struct list_ctx {
     nvb_claim_list *out;
+    bool read_only;   /* a reader drops stale holders from what it shows, but removes nothing */
 } list_ctx;
 
 static int list_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
 {
     list_ctx *c = vctx;
-    size_t stale = prune_stale(rec, &c->out->reclaimed);
+    size_t stale = prune_stale(rec, c->read_only ? NULL : &c->out->reclaimed);
     if (rec->n_holders) {
         nvb_claim_record *nv = realloc(c->out->v, (c->out->n + 1) * sizeof *nv);
         if (!nv)
@@ -790,7 +791,7 @@ int nvb_claims_list(const char *state_dir, nvb_claim_list *out, nvb_err *err)
     int o = state_open(state_dir, false, &s, err);
     if (o != 0)
         return o > 0 ? 0 : -1;
-    list_ctx c = {out};
+    list_ctx c = {out, s.read_only};
     int r = walk_records(&s, list_one, &c, err);
     state_close(&s);
     if (r < 0) {
