@@ -3,7 +3,7 @@
  *   cc aiml_training.c $(pkg-config --cflags --libs nvbind) -o aiml_training
  *   ./aiml_training [HOST_ROOT [CONFIG_FILE]]
  *
- * Without arguments this is NvbindGpuManager::with_defaults() on this machine; HOST_ROOT
+ * Without arguments this is a manager with an AI/ML configuration on this machine; HOST_ROOT
  * points the manager at another host root (a fake host in the tests), CONFIG_FILE is an
  * nvbind.toml for the rest (where specs, GPU claims and the audit log go). */
 #include <nvbind.h>
@@ -20,14 +20,16 @@ static int fail(const char *what, nvbind_error *err)
 int main(int argc, char **argv)
 {
     nvbind_error *err = NULL;
-    /* let gpu_manager = NvbindGpuManager::with_defaults(); */
-    nvbind_gpu_manager *gpu_manager;
-    if (argc > 1) {
-        nvbind_manager_options options = {.host_root = argv[1], .config_path = argc > 2 ? argv[2] : NULL};
-        gpu_manager = nvbind_gpu_manager_new(NULL, &options, &err);
-    } else {
-        gpu_manager = nvbind_gpu_manager_new_default();
-    }
+    /* let config = BoltConfig { aiml: Some(AiMlGpuConfig::default()), ..Default::default() };
+     * let gpu_manager = NvbindGpuManager::new(config);
+     * The AI/ML part is what makes run_with_bolt_runtime give the capsule the AI/ML settings
+     * (the CUDA cache, tensor cores, the memory pool, BOLT_WORKLOAD_TYPE=ai-ml). */
+    nvbind_bolt_config config;
+    nvbind_bolt_config_default(&config);
+    config.has_aiml = true;
+    nvbind_bolt_aiml_gpu_config_default(&config.aiml);
+    nvbind_manager_options options = {.host_root = argc > 1 ? argv[1] : NULL, .config_path = argc > 2 ? argv[2] : NULL};
+    nvbind_gpu_manager *gpu_manager = nvbind_gpu_manager_new(&config, &options, &err);
     if (!gpu_manager)
         return fail("creating the GPU manager", err);
 

@@ -422,14 +422,19 @@ NVBIND_EXPORT const char *nvbind_cdi_edits_hook_arg(const nvbind_cdi_edits *e, s
  * says, like every other way in (exclusive: a GPU another container holds is refused at once
  * with NVBIND_EXIT_BUSY naming the holder; virtual: MPS limits, or a MIG device in place of a
  * GPU with [bolt.aiml] mig_enabled), with one line in the audit log ([isolation] state_dir
- * and audit_log of the configuration file). Installs the Bolt spec (kind nvidia.com/gpu-bolt,
- * with Bolt's capsule variables: BOLT_GPU_ISOLATION, BOLT_WORKLOAD_TYPE, ...) in the spec
- * folder when it is missing or stale, then runs, found in PATH,
+ * and audit_log of the configuration file). Installs the Bolt spec (kind nvidia.com/gpu-bolt:
+ * the devices and the driver's files, the same for every capsule) in the spec folder when it
+ * is missing or stale; the capsule's own files (a custom profile's, MPS folders) go into a spec
+ * of its own whose one device, "capsule-<name>", only this capsule names (removed when bolt
+ * returns). Then runs, found in PATH,
  *   bolt surge run --cdi-device nvidia.com/gpu-bolt=<device> [--cdi-device ...]
+ *        [--cdi-device nvidia.com/gpu-bolt=capsule-<name>]
  *        --capsule-isolation gpu-<shared|exclusive|virtual> --runtime-optimization gpu-passthrough
  *        [EXTRA ARGS] [--env K=V ...] IMAGE [CMD ...]
- * in the foreground, where the --env entries are the profile's and [runtime.environment]'s
- * variables, and EXTRA ARGS [runtime] extra_args. argv is the command (NULL-terminated; NULL
+ * in the foreground, where the --env entries are Bolt's capsule variables (BOLT_GPU_ISOLATION,
+ * BOLT_WORKLOAD_TYPE, ...), the profile's and [runtime.environment]'s variables: a capsule's
+ * settings travel with it, so capsules with different settings run side by side. EXTRA ARGS
+ * is [runtime] extra_args. argv is the command (NULL-terminated; NULL
  * or empty = the image's default). gpus: "all", "none", or a comma-separated list of
  * indices, UUIDs or MIG devices ("0:1"); NULL = the configuration's default ("all").
  * Standard input and output are shared with bolt; no signal handling is changed. Returns
@@ -533,6 +538,22 @@ NVBIND_EXPORT int nvbind_validate_bolt_environment(const nvbind_manager_options 
  * GPU's memory when NVML reports it). -1 with *err when no driver is found. */
 NVBIND_EXPORT int nvbind_get_recommended_bolt_config(const nvbind_manager_options *options, nvbind_bolt_config *out,
                                                      nvbind_error **err);
+
+/* ---- seeing what the library decides (since 0.2, symbol version NVBIND_0.2) -------------- */
+
+typedef enum nvbind_log_level {
+    NVBIND_LOG_OFF = 0,
+    NVBIND_LOG_WARN = 1,
+    NVBIND_LOG_INFO = 2,   /* the claim taken, the spec written, the engine command run */
+    NVBIND_LOG_DEBUG = 3,  /* every file considered and skipped, with the reason */
+} nvbind_log_level;
+
+/* Called with each decision up to the level asked for, one line without a newline (valid
+ * during the call only), on the thread that made it. */
+typedef void (*nvbind_log_callback)(nvbind_log_level level, const char *message, void *user_data);
+/* Set the process's one log callback (NULL: none, the default). Not thread-safe against
+ * calls running at the same time: set it before starting work. */
+NVBIND_EXPORT void nvbind_set_log_callback(nvbind_log_callback cb, nvbind_log_level max_level, void *user_data);
 
 #ifdef __cplusplus
 }

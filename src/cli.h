@@ -15,6 +15,9 @@ typedef struct nvb_cli {
     char path[128];            /* its names ("cdi generate"), for messages and --help */
 } nvb_cli;
 
+/* -v (info), -vv (debug) and NVBIND_LOG=warn|info|debug (the higher wins): each decision as
+ * "nvbind: LEVEL: line" on stderr. 0, or NVB_EXIT_USAGE after one line for a bad NVBIND_LOG. */
+int nvb_cli_log_setup(int verbosity);
 /* Print "nvbind: <message>" on stderr and return the error's exit status. */
 int nvb_cli_fail(const nvb_err *err);
 /* Print a usage error ("nvbind <cmd>: <message>") and return NVB_EXIT_USAGE. */

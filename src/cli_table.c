@@ -25,6 +25,11 @@ static const nvb_cli_opt global_opts[] = {
      "configuration file (default: NVBIND_CONFIG, ~/.config/nvbind/config.toml,\n"
      "/etc/nvbind/config.toml; never ./nvbind.toml)",
      NVB_COMPLETE_FILE, NULL},
+    {"verbose", 'v', 'v', NULL, NVB_OPT_REPEAT,
+     "print each decision on stderr: -v the claim taken, the spec written,\n"
+     "the engine command run; -vv also every file considered or skipped\n"
+     "(env NVBIND_LOG=warn|info|debug)",
+     NVB_COMPLETE_NONE, NULL},
     {"version", 'V', 'V', NULL, 0, "print the version", NVB_COMPLETE_NONE, NULL},
     {0},
 };

@@ -76,6 +76,34 @@ static int print_end(const struct printer *pr)
     return fflush(stdout) || ferror(stdout) ? NVB_EXIT_IO : 0;
 }
 
+/* Print one log's matching events; *any set when the file exists. 0, NVB_EXIT_INPUT (lines
+ * that are not events) or the failure's exit status. */
+static int scan_log(const char *file, const nvb_audit_filter *filter, struct printer *pr, bool *any)
+{
+    nvb_err err = {0};
+    nvb_audit_read r;
+    if (nvb_audit_scan_file(file, filter, print_one, pr, &r, &err) < 0) {
+        nvb_audit_read_clear(&r);
+        if (err.errnum == ENOENT)
+            return 0; /* nothing was decided yet: an empty log, not a failure */
+        if (err.errnum == EACCES)
+            nvb_errf(&err, NVB_EXIT_IO, "cannot read the audit log %s: permission denied (root and members of "
+                     "group %s read it)", file, NVB_AUDIT_GROUP);
+        return nvb_cli_fail(&err);
+    }
+    *any = true;
+    for (size_t i = 0; i < r.problems.n; i++)
+        fprintf(stderr, "nvbind audit: %s\n", r.problems.v[i]);
+    if (r.problems_dropped)
+        fprintf(stderr, "nvbind audit: %s: %zu more lines that are not events skipped (only the first %d are named)\n",
+                file, r.problems_dropped, NVB_AUDIT_PROBLEMS_MAX);
+    /* Lines in the middle that are not events mean the file was damaged or written by
+     * something else: say so in the status too. A torn last line is a crash, reported only. */
+    int rc = r.bad_lines ? NVB_EXIT_INPUT : 0;
+    nvb_audit_read_clear(&r);
+    return rc;
+}
+
 static int cmd_audit(nvb_cli *cli, int argc, char **argv)
 {
     nvb_audit_filter filter = {0};
@@ -114,32 +142,32 @@ static int cmd_audit(nvb_cli *cli, int argc, char **argv)
         }
         file = cfg.isolation.audit_log && *cfg.isolation.audit_log ? cfg.isolation.audit_log : NVB_AUDIT_DEFAULT_LOG;
     }
-    nvb_audit_read r;
     struct printer pr = {.json = json};
     int rc = 0;
-    if (nvb_audit_scan_file(file, &filter, print_one, &pr, &r, &err) < 0) {
-        if (err.errnum == ENOENT) {
-            /* Nothing was decided yet: an empty log, not a failure. */
-            fprintf(stderr, "nvbind audit: no audit log at %s yet\n", file);
-            rc = json ? print_end(&pr) : 0;
-        } else {
-            rc = nvb_cli_fail(&err);
-        }
-        nvb_audit_read_clear(&r);
-        goto out;
+    bool any = false;
+    rc = scan_log(file, &filter, &pr, &any);
+    /* Then each member's own log (docs/isolation.md, "Users who are not root"). */
+    nvb_strv paths = {0}, skipped = {0};
+    uid_t *uids = NULL;
+    if (rc == 0 && nvb_audit_member_logs(file, &paths, &uids, &skipped, &err) < 0)
+        rc = nvb_cli_fail(&err);
+    for (size_t i = 0; i < skipped.n; i++)
+        fprintf(stderr, "nvbind audit: %s\n", skipped.v[i]);
+    for (size_t i = 0; rc == 0 && i < paths.n; i++) {
+        nvb_audit_filter mf = filter;
+        mf.check_uid = true;
+        mf.uid = uids[i];
+        rc = scan_log(paths.v[i], &mf, &pr, &any);
     }
-    rc = print_end(&pr);
-    for (size_t i = 0; i < r.problems.n; i++)
-        fprintf(stderr, "nvbind audit: %s\n", r.problems.v[i]);
-    if (r.problems_dropped)
-        fprintf(stderr, "nvbind audit: %s: %zu more lines that are not events skipped (only the first %d are named)\n",
-                file, r.problems_dropped, NVB_AUDIT_PROBLEMS_MAX);
-    /* Lines in the middle that are not events mean the file was damaged or written by
-     * something else: say so in the status too. A torn last line is a crash, reported only. */
-    if (rc == 0 && r.bad_lines)
-        rc = NVB_EXIT_INPUT;
-    nvb_audit_read_clear(&r);
-out:
+    if (rc == 0 && !any)
+        fprintf(stderr, "nvbind audit: no audit log at %s yet\n", file);
+    if (rc == 0 || rc == NVB_EXIT_INPUT) {
+        int end = print_end(&pr);
+        rc = rc ? rc : end;
+    }
+    free(uids);
+    nvb_strv_free(&paths);
+    nvb_strv_free(&skipped);
     nvb_config_clear(&cfg);
     return rc;
 }

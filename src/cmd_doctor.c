@@ -2,6 +2,8 @@
  * ready, 1 when not. It reports rather than fails. */
 #include "cli.h"
 #include "host/doctor.h"
+#include "isolation/access.h"
+#include "policy/cdi_doctor.h"
 
 #include <getopt.h>
 
@@ -28,8 +30,17 @@ static int cmd_doctor(nvb_cli *cli, int argc, char **argv)
         return nvb_cli_fail(&err);
     }
     nvb_doctor *d = NULL;
-    if (nvb_cli_discover_opts(cli, &cfg, &libs, &o) == 0)
-        d = nvb_doctor_run_hook(&o, true, cfg.cdi.hook_path ? cfg.cdi.hook_path : cli->self_exe);
+    if (nvb_cli_discover_opts(cli, &cfg, &libs, &o) == 0 &&
+        (d = nvb_doctor_run_hook(&o, true, cfg.cdi.hook_path ? cfg.cdi.hook_path : cli->self_exe))) {
+        /* Can this user claim GPUs and write the audit log, as `nvbind run` will? */
+        nvb_isolation_doctor(d, cfg.isolation.state_dir, cfg.isolation.audit_log);
+        /* The specs engines read: there, current, and nobody else's for the same devices. */
+        o.with_nvml = false;
+        nvb_host *h = nvb_host_discover(&o, &err);
+        nvb_cdi_doctor(d, h, (const char *const *)cfg.cdi.spec_dirs.v, cfg.cdi.spec_dirs.n, "nvidia.com/gpu");
+        nvb_host_free(h);
+        nvb_doctor_finish(d);
+    }
     nvb_strv_free(&libs);
     nvb_config_clear(&cfg);
     if (!d) {

@@ -70,9 +70,12 @@ int main(int argc, char **argv)
     const char *root_by = "NVBIND_ROOT";
     nvb_cli_parser p;
     nvb_cli_parser_init(&p, &nvb_cli_root, "");
-    int c;
+    int c, verbosity = 0;
     while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
+        case 'v':
+            verbosity++;
+            break;
         case NVB_GOPT_ROOT:
             cli.root = optarg;
             root_by = "--root";
@@ -102,7 +105,10 @@ int main(int argc, char **argv)
         nvb_cli_print_help(stderr, &nvb_cli_root, "");
         return NVB_EXIT_USAGE;
     }
-    int rc = nvb_cli_absolute_root(&cli, root_by);
+    int rc = nvb_cli_log_setup(verbosity);
+    if (rc)
+        return rc;
+    rc = nvb_cli_absolute_root(&cli, root_by);
     if (rc)
         return rc;
     const char *name = argv[optind];

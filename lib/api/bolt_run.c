@@ -5,12 +5,15 @@
  * runner blocks and waits for signals, which in a multi-threaded program may be delivered to
  * another thread). */
 #include "api/api.h"
+#include "util/log.h"
 #include "isolation/isolation.h"
 #include "policy/cdi_generate.h"
+#include "runtime/capsule.h"
 #include "runtime/compose.h"
 #include "runtime/engine.h"
 #include "runtime/run_isolation.h"
 #include "runtime/select.h"
+#include "runtime/shell.h"
 #include "runtime/spec_install.h"
 #include "policy/profiles.h"
 #include "util/cleanup.h"
@@ -33,6 +36,13 @@ extern char **environ;
 static int spawn_wait(const char *exe, char *const *argv, const nvb_isolation_grant *g, nvbind_error **err)
 {
     pid_t pid;
+    if (nvb_log_on(NVB_LOG_INFO)) {
+        size_t n = 0;
+        while (argv[n])
+            n++;
+        _cleanup_free_ char *line = nvb_shell_join(argv, n);
+        nvb_log(NVB_LOG_INFO, "running %s (%s)", line ? line : exe, exe);
+    }
     int r = posix_spawn(&pid, exe, NULL, NULL, argv, environ);
     if (r != 0)
         return nvb_api_failf(err, NVB_EXIT_RUNTIME, "cannot start %s: %s", exe, strerror(r));
@@ -129,7 +139,8 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
     nvb_selection sel = {0};
     nvb_gpu_plan plan = {0};
     nvb_strv names = {0}, args = {0};
-    nvb_edits extra = {0};
+    nvb_edits files = {0};
+    nvb_capsule capsule = {0};
     nvb_isolation_grant grant = {0};
     char *bolt = NULL, name[64];
     int rc = -1;
@@ -158,21 +169,34 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
     /* Denied (a GPU held exclusively elsewhere): nothing written, nothing run. */
     if (acquire(m, h, &sel, name, workload_profile(m), &grant, &e) < 0)
         goto fail;
-    /* The spec carries Bolt's capsule variables and the files (the profile's own, MPS
-     * folders); the variables of the profile and of virtual isolation go on the command line
-     * as the container's env. */
+    /* The shared spec holds the devices alone; the capsule's variables (Bolt's, its
+     * profile's, its virtual isolation's) and its own files (the profile's, MPS folders)
+     * travel with it: its command line and a spec only it names (runtime/capsule.h). */
     for (size_t i = 0; i < grant.edits.env.n; i++)
         if (nvb_strv_push(&plan.env, grant.edits.env.v[i]) < 0)
             goto oom;
-    nvb_strv_free(&grant.edits.env); /* now in plan.env; the files go into the spec */
-    if (granted_names(&sel, &grant, &names) < 0 || nvb_bolt_capsule_edits(&m->config, plan.workload, &extra) < 0 ||
-        nvb_edits_merge(&extra, &plan.extra) < 0 || nvb_edits_merge(&extra, &grant.edits) < 0)
+    if (granted_names(&sel, &grant, &names) < 0 || nvb_edits_merge(&files, &plan.extra) < 0 ||
+        nvb_edits_merge(&files, &grant.edits) < 0)
         goto oom;
+    nvb_strv_free(&files.env); /* on the command line already, through plan.env */
+    if (names.n) {
+        nvb_spec_install_opts so = {
+            .dir = m->cdi_spec_dir,
+            .kind = NVB_KIND_BOLT,
+            .naming = m->config.cdi.naming,
+            .hook_path = m->hook_path,
+        };
+        if (nvb_spec_install(h, &so, NULL, &e) < 0)
+            goto fail;
+    }
+    if (nvb_capsule_prepare(&capsule, &m->config, plan.workload, &plan.env, &files, NVB_KIND_BOLT, name,
+                            m->cdi_spec_dir ? m->cdi_spec_dir : "/var/run/cdi", true, &names, &e) < 0)
+        goto fail;
     nvb_engine_cmd c = {
         .exe = "bolt",
         .extra_args = &m->config.runtime.extra_args,
         .cdi_devices = &names,
-        .env = &plan.env,
+        .env = &capsule.env,
         .isolation = m->config.capsule.isolation_level,
         .image = image,
         .cmd = (char *const *)argv,
@@ -180,17 +204,6 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
     };
     if (nvb_engine_argv_bolt(&c, &args, &e) < 0)
         goto fail;
-    if (names.n) {
-        nvb_spec_install_opts so = {
-            .dir = m->cdi_spec_dir,
-            .kind = NVB_KIND_BOLT,
-            .naming = m->config.cdi.naming,
-            .hook_path = m->hook_path,
-            .extra = &extra,
-        };
-        if (nvb_spec_install(h, &so, NULL, &e) < 0)
-            goto fail;
-    }
     rc = spawn_wait(bolt, args.v, &grant, err);
     goto out;
 oom:
@@ -202,7 +215,8 @@ out:
     nvb_isolation_release(&grant, NULL);
     nvb_isolation_grant_clear(&grant);
     free(bolt);
-    nvb_edits_clear(&extra);
+    nvb_capsule_finish(&capsule); /* the capsule is gone: so is its own spec */
+    nvb_edits_clear(&files);
     nvb_strv_free(&args);
     nvb_strv_free(&names);
     nvb_gpu_plan_clear(&plan);

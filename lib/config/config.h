@@ -56,6 +56,7 @@ typedef struct nvb_config {
         nvb_strv extra_args;                  /* added to every engine command */
         nvb_strv environment;                 /* "KEY=VALUE" for every container */
         char *oci_runtime;                    /* the shim's real runtime; NULL = runc, else crun */
+        char *log_file;                       /* the shim's own log of its decisions; NULL = none */
     } runtime;
     struct {
         char *root, *driver_root;             /* NULL = defaults ("/", same as root) */

@@ -69,6 +69,9 @@ const nvb_key nvb_keys[] = {
     {"runtime", "oci_runtime", NVB_KEY_OCI_RUNTIME, OFF(runtime.oci_runtime), NULL, 0, NULL,
      "the OCI runtime the nvbind shim hands containers to: runc, crun or an absolute path; unset = runc",
      "\"crun\""},
+    {"runtime", "log_file", NVB_KEY_PATH, OFF(runtime.log_file), NULL, 0, NULL,
+     "a file the nvbind shim appends each decision to (the claim taken, the runtime it hands over to), "
+     "besides the runtime's --log; unset = none", "\"/var/log/nvbind/runtime.log\""},
     /* [host] */
     {"host", "root", NVB_KEY_PATH, OFF(host.root), NULL, 0, NULL,
      "the folder treated as the host's / when --root is not given; unset = /", "\"/\""},
@@ -153,6 +156,7 @@ void nvb_config_clear(nvb_config *c)
     nvb_strv_free(&c->security.allow_run_options);
     nvb_strv_free(&c->runtime.environment);
     free(c->runtime.oci_runtime);
+    free(c->runtime.log_file);
     free(c->host.root);
     free(c->host.driver_root);
     nvb_strv_free(&c->host.library_search_path);

@@ -2,6 +2,7 @@
  * folder scans as fallback), binaries, firmware, vendor configuration files, IPC sockets.
  * Every path is resolved inside its root; a file counts once however many links lead to it. */
 #include "host/discover.h"
+#include "util/log.h"
 #include "host/hostio.h"
 #include "ldcache/driver_libs.h"
 #include "ldcache/ldcache.h"
@@ -145,20 +146,27 @@ struct lib_how {
 static int add_library(nvb_discovery *d, const char *path, const char *soname, struct lib_how how)
 {
     char resolved[PATH_MAX], offered[PATH_MAX];
-    if (nvb_rootpath_lookup(d->drv, path, resolved, NULL) < 0)
+    if (nvb_rootpath_lookup(d->drv, path, resolved, NULL) < 0) {
+        nvb_log(NVB_LOG_DEBUG, "library %s: skipped (it does not resolve inside the driver root)", path);
         return 0;
+    }
     unsigned caps = nvb_driver_lib_caps(base_name(resolved), d->h->driver_version);
-    if (!caps)
+    if (!caps) {
+        nvb_log(NVB_LOG_DEBUG, "library %s: skipped (%s is not a library of driver %s)", path, base_name(resolved),
+                d->h->driver_version ? d->h->driver_version : "(unknown)");
         return 0;
+    }
     char *host = nvb_rootpath_host(d->drv, resolved);
     if (!host)
         return -1;
     if (how.skip_known && nvb_host_find_file(d, host)) {
+        nvb_log(NVB_LOG_DEBUG, "library %s: skipped (%s is offered already)", path, host);
         free(host);
         return 0;
     }
     int cls = how.elf_class >= 0 ? how.elf_class : elf_class(d, resolved);
     if (cls == 0) { /* not a shared object: a stray text file with a library's name */
+        nvb_log(NVB_LOG_DEBUG, "library %s: skipped (not an ELF shared object)", host);
         free(host);
         return 0;
     }
@@ -170,6 +178,7 @@ static int add_library(nvb_discovery *d, const char *path, const char *soname, s
         free(host);
         return 0;
     }
+    nvb_log(NVB_LOG_DEBUG, "library %s: offered at %s", host, offered);
     nvb_component *c = nvb_host_add_component(d, NVB_COMP_LIBRARY, host, strdup(offered), caps, false);
     if (!c)
         return -1;

@@ -16,16 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define check nvb_doctor_check
-
 __attribute__((format(printf, 1, 0))) static char *vfmt(const char *fmt, va_list ap)
 {
     char *s = NULL;
     return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
 }
 
-__attribute__((format(printf, 5, 6))) void nvb_doctor_check(nvb_doctor *d, enum nvb_check_level level, const char *name,
-                                                        const char *fix, const char *fmt, ...)
+void nvb_doctor_add(nvb_doctor *d, enum nvb_check_level level, const char *name, const char *fix, const char *fmt, ...)
 {
     nvb_check *nv = realloc(d->checks, (d->n_checks + 1) * sizeof *nv);
     if (!nv)
@@ -35,6 +32,18 @@ __attribute__((format(printf, 5, 6))) void nvb_doctor_check(nvb_doctor *d, enum 
     va_start(ap, fmt);
     d->checks[d->n_checks++] = (nvb_check){strdup(name), level, vfmt(fmt, ap), fix ? strdup(fix) : NULL};
     va_end(ap);
+}
+
+#define check nvb_doctor_add
+
+void nvb_doctor_finish(nvb_doctor *d)
+{
+    d->ready = true;
+    for (size_t i = 0; i < d->n_checks; i++)
+        if (d->checks[i].level == NVB_CHECK_ERROR)
+            d->ready = false;
+    /* Bolt's GPU capsules need a ready host and Bolt itself. */
+    d->bolt_optimizations_available = d->ready && d->gpu_count > 0 && d->engines[2].path != NULL;
 }
 
 static const char *node_fix(const char *path)
@@ -278,12 +287,7 @@ nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engine
     if (probe_engines && !any_runtime)
         check(d, NVB_CHECK_ERROR, "engines", "apt-get install podman (or docker.io, runc)",
               "no container engine or OCI runtime found in PATH (podman, docker, bolt, runc, crun)");
-    d->ready = true;
-    for (size_t i = 0; i < d->n_checks; i++)
-        if (d->checks[i].level == NVB_CHECK_ERROR)
-            d->ready = false;
-    /* Bolt's GPU capsules need a ready host and Bolt itself. */
-    d->bolt_optimizations_available = d->ready && d->gpu_count > 0 && d->engines[2].path != NULL;
+    nvb_doctor_finish(d);
     return d;
 }
 
@@ -313,12 +317,6 @@ json_t *nvb_doctor_to_json(const nvb_doctor *d)
     }
     json_object_set_new(o, "engines", engines);
     return o;
-}
-
-void nvb_doctor_add_check(nvb_doctor *d, enum nvb_check_level level, const char *name, const char *fix,
-                          const char *message)
-{
-    check(d, level, name, fix, "%s", message);
 }
 
 void nvb_doctor_free(nvb_doctor *d)

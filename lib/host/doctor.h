@@ -33,15 +33,14 @@ nvb_doctor *nvb_doctor_run(const nvb_discover_opts *opts, bool probe_engines);
 /* The same, and the hook binary that specs will name (NULL: none) must be one nobody but
  * root and the caller could have replaced (util/trust.h): root runs it in every container. */
 nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engines, const char *hook_path);
+/* Add one check (strings copied): doctor.c, the vendor backends, WSL2's check and other
+ * layers (GPU claims, CDI specs); then nvb_doctor_finish to recompute ready. */
+__attribute__((format(printf, 5, 6))) void nvb_doctor_add(nvb_doctor *d, enum nvb_check_level level, const char *name,
+                                                          const char *fix, const char *fmt, ...);
+void nvb_doctor_finish(nvb_doctor *d);
 json_t *nvb_doctor_to_json(const nvb_doctor *d);
-/* Append one finding (strings copied); other reports (host/wsl2_check.c) build on it. */
-void nvb_doctor_add_check(nvb_doctor *d, enum nvb_check_level level, const char *name, const char *fix,
-                          const char *message);
 void nvb_doctor_free(nvb_doctor *d);
 
-/* Add a check (doctor.c and the vendor backends' checks). */
-void nvb_doctor_check(nvb_doctor *d, enum nvb_check_level level, const char *name, const char *fix, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
 /* Every vendor: what the host's other GPUs offer (lib/host/vendors/doctor_drm.c); on a host
  * without the NVIDIA driver, also what it can and cannot do in its place. */
 void nvb_doctor_drm(nvb_doctor *d, const nvb_host *h);

@@ -24,7 +24,7 @@ __attribute__((format(printf, 5, 6))) static void add(nvb_doctor *d, enum nvb_ch
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    nvb_doctor_add_check(d, level, name, fix, msg);
+    nvb_doctor_add(d, level, name, fix, "%s", msg);
 }
 
 static bool is_kind(nvb_rootpath *rp, const char *path, mode_t kind)
@@ -215,7 +215,7 @@ nvb_doctor *nvb_wsl2_check_run(const nvb_discover_opts *opts)
         o.with_nvml = false;
         h = nvb_host_discover(&o, &err);
         if (!h)
-            nvb_doctor_add_check(d, NVB_CHECK_ERROR, "discovery", NULL, err.msg);
+            nvb_doctor_add(d, NVB_CHECK_ERROR, "discovery", NULL, "%s", err.msg);
     }
     nvb_wsl2_checks(d, root, h);
     if (h && h->wsl2) {

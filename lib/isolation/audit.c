@@ -63,6 +63,59 @@ static int make_parent(const char *path, nvb_err *err)
     return 0;
 }
 
+/* Open (making it when missing) the log file at path for appending; -1 with errno. */
+static int open_append(const char *path, nvb_err *err)
+{
+    /* Read access only to look at the last byte (see nvb_audit_append). */
+    int flags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+    int fd = open(path, flags);
+    if (fd < 0 && errno == ENOENT) {
+        if (make_parent(path, err) < 0)
+            return -2;
+        fd = open(path, flags | O_CREAT | O_EXCL, 0640);
+        if (fd >= 0)
+            fchmod(fd, 0640); /* whatever the umask */
+        else if (errno == EEXIST)
+            fd = open(path, flags);
+    }
+    return fd;
+}
+
+/* Open the log a caller appends to: root's (path itself), or for a member of the group
+ * who may not write root's log, the member's own (see nvb_audit_member_log). */
+static int open_log(const char *path, char **used, nvb_err *err)
+{
+    *used = strdup(path);
+    if (!*used)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    int fd = open_append(path, err);
+    if (fd == -2)
+        return -1;
+    if (fd < 0 && errno == EACCES && geteuid() != 0) {
+        free(*used);
+        *used = nvb_audit_member_log(path, geteuid());
+        if (!*used)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        fd = open_append(*used, err);
+        if (fd == -2)
+            return -1;
+        if (fd < 0 && errno == EACCES)
+            return nvb_errf_errno(err, NVB_EXIT_IO, EACCES, "cannot open the audit log %s (root and members of "
+                                  "group %s write audit logs; see nvbind doctor)", path, NVB_AUDIT_GROUP);
+        struct stat st;
+        if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_uid != geteuid())) {
+            close(fd);
+            return nvb_errf(err, NVB_EXIT_IO, "audit log %s is not yours (owner uid %u): someone else made it; "
+                            "ask root to remove it", *used, (unsigned)st.st_uid);
+        }
+    }
+    if (fd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot open the audit log %s", *used);
+    if (geteuid() == 0)
+        nvb_audit_share(fd, *used);
+    return fd;
+}
+
 int nvb_audit_append(const char *path, const nvb_audit_event *ev, nvb_err *err)
 {
     if (!path || !*path)
@@ -71,20 +124,11 @@ int nvb_audit_append(const char *path, const nvb_audit_event *ev, nvb_err *err)
     if (!line)
         return nvb_errf(err, NVB_EXIT_IO, "audit log %s: the event does not fit in one line of %d bytes", path,
                         NVB_AUDIT_LINE_MAX);
-    /* Read access only to look at the last byte (see below). */
-    int flags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
-    _cleanup_close_ int fd = open(path, flags);
-    if (fd < 0 && errno == ENOENT) {
-        if (make_parent(path, err) < 0)
-            return -1;
-        fd = open(path, flags | O_CREAT | O_EXCL, 0640);
-        if (fd >= 0)
-            fchmod(fd, 0640); /* whatever the umask */
-        else if (errno == EEXIST)
-            fd = open(path, flags);
-    }
+    _cleanup_free_ char *used = NULL;
+    _cleanup_close_ int fd = open_log(path, &used, err);
     if (fd < 0)
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot open the audit log %s", path);
+        return -1;
+    path = used;
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
         return nvb_errf(err, NVB_EXIT_IO, "audit log %s: not a regular file", path);
@@ -189,6 +233,15 @@ static void read_line(nvb_audit_read *out, struct sink *sink, const nvb_audit_fi
         return;
     }
     bool keep = true;
+    json_t *uid = json_object_get(o, "uid");
+    if (f && f->check_uid && (!json_is_integer(uid) || json_integer_value(uid) != (json_int_t)f->uid)) {
+        /* A member's log speaks for that member alone. */
+        out->bad_lines++;
+        problem(out, "%s:%zu: an event of another uid in the log of uid %u: forged; skipped", name, lineno,
+                (unsigned)f->uid);
+        json_decref(o);
+        return;
+    }
     if (f && f->has_since) {
         int64_t t;
         if (nvb_time_parse_rfc3339(json_string_value(json_object_get(o, "time")), &t) < 0) {

@@ -10,10 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "isolation/group.h"
 #include "util/error.h"
 #include "util/strv.h"
 
 #define NVB_AUDIT_DEFAULT_LOG "/var/log/nvbind/audit.log"
+#define NVB_AUDIT_GROUP NVB_GROUP_NAME
 #define NVB_AUDIT_LINE_MAX (64 * 1024)
 
 typedef struct nvb_audit_event {
@@ -32,14 +34,31 @@ typedef struct nvb_audit_event {
 char *nvb_audit_format(const nvb_audit_event *ev, int64_t ms, uid_t uid, pid_t pid);
 
 /* Append ev (now, getuid(), getpid()) to path (NULL = NVB_AUDIT_DEFAULT_LOG). The folder is
- * created 0750 and the file 0640 when missing. Errors are NVB_EXIT_IO. */
+ * created 0750 and the file 0640 when missing. Errors are NVB_EXIT_IO.
+ * Users who are not root: when the administrator gave the log's folder to the group
+ * NVB_AUDIT_GROUP (root:nvbind), root keeps it 3770 (setgid, sticky) and its log 0640
+ * group-readable; a member, who cannot
+ * write root's log, appends to its own, nvb_audit_member_log(path, uid), which only it can
+ * write and nobody else can replace (the sticky bit). Readers trust a member's log for that
+ * member's lines only (nvb_audit_filter.uid). */
 int nvb_audit_append(const char *path, const nvb_audit_event *ev, nvb_err *err);
 
 typedef struct nvb_audit_filter {
     bool has_since;
     int64_t since_ms;             /* events at or after this time */
     const char *container;        /* only this container; NULL = all */
+    bool check_uid;               /* a member's log: a line of another uid is forged, skipped */
+    uid_t uid;
 } nvb_audit_filter;
+
+/* A member's own log beside path: "PATH@UID". malloc'd. */
+char *nvb_audit_member_log(const char *path, uid_t uid);
+/* The members' logs beside path, whose owner is the uid their name says and that nobody
+ * else can write, in uid order; untrusted ones are named in skipped ("PATH: why"). A
+ * folder that cannot be read yields none. */
+int nvb_audit_member_logs(const char *path, nvb_strv *paths, uid_t **uids, nvb_strv *skipped, nvb_err *err);
+/* Root: when the log's folder is the group's, keep it 3770 and the log open as fd the group's. */
+void nvb_audit_share(int fd, const char *path);
 
 /* Problems kept as messages; more are only counted (problems_dropped). */
 #define NVB_AUDIT_PROBLEMS_MAX 100

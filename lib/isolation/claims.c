@@ -1,6 +1,7 @@
 /* GPU claims: the state folder, per-device locks, acquire (all or nothing, optionally
  * waiting), release and listing with reclaim of stale holders. See claims.h. */
 #include "isolation/claims.h"
+#include "isolation/claims_files.h"
 #include "isolation/procid.h"
 #include "isolation/timefmt.h"
 #include "util/cleanup.h"
@@ -21,17 +22,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define RECORD_MAX (4 * 1024 * 1024)
 #define WAIT_BACKOFF_START_MS 20
 #define WAIT_BACKOFF_MAX_MS 500
 
 /* The state folder --------------------------------------------------------------------- */
-
-typedef struct claims_state {
-    char *dir;         /* as given, for messages */
-    char *claims_dir;  /* dir/claims, for messages and inotify */
-    int dir_fd, claims_fd, locks_fd;
-} claims_state;
 
 static void state_close(claims_state *s)
 {
@@ -73,7 +67,7 @@ static int make_dirs(const char *path, mode_t mode, nvb_err *err)
 
 static int open_subdir(claims_state *s, const char *name, bool create, int *fd, nvb_err *err)
 {
-    if (create && mkdirat(s->dir_fd, name, 0700) < 0 && errno != EEXIST)
+    if (create && !s->read_only && mkdirat(s->dir_fd, name, 0700) < 0 && errno != EEXIST)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot create %s/%s", s->dir, name);
     *fd = openat(s->dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (*fd < 0)
@@ -117,11 +111,20 @@ static int state_open(const char *dir, bool create, claims_state *s, nvb_err *er
             return 1;
         }
     }
+    s->me = geteuid();
+    /* Not root and claims/ not writable (nor, while it is missing, the folder that gets it):
+     * a reader (`nvbind claims` for everyone). A user's own state folder stays writable. */
+    s->read_only = s->me != 0 && faccessat(s->dir_fd, "claims", W_OK, AT_EACCESS) < 0 &&
+                   (errno != ENOENT || faccessat(s->dir_fd, ".", W_OK, AT_EACCESS) < 0);
     if (open_subdir(s, "claims", create, &s->claims_fd, err) < 0 ||
-        open_subdir(s, "locks", true, &s->locks_fd, err) < 0) {
+        (!s->read_only && open_subdir(s, "locks", true, &s->locks_fd, err) < 0)) {
         state_close(s);
         return -1;
     }
+    if (create && !s->read_only)
+        nvb_claims_share_folder(s);
+    struct stat st;
+    s->shared = fstat(s->claims_fd, &st) == 0 && (st.st_mode & S_ISVTX);
     return 0;
 }
 
@@ -131,7 +134,22 @@ static int lock_key(claims_state *s, const char *key, nvb_err *err)
 {
     char name[512];
     snprintf(name, sizeof name, "%s.lock", key);
-    int fd = openat(s->locks_fd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* Read-only is enough for flock, and lets a member lock a file root made. O_NONBLOCK: a
+     * FIFO planted under the name must not hang the opener; only a regular file locks. */
+    int fd;
+    for (int tries = 0;; tries++) {
+        fd = openat(s->locks_fd, name, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+        struct stat st;
+        bool planted = (fd < 0 && errno == ELOOP) || (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)));
+        if (!planted)
+            break;
+        if (fd >= 0)
+            close(fd);
+        /* A link or FIFO nobody can hold a lock through: root removes it (never following
+         * it) and makes the lock file; anyone else reports it. */
+        if (s->me != 0 || tries > 0 || unlinkat(s->locks_fd, name, 0) < 0)
+            return nvb_errf(err, NVB_EXIT_IO, "lock %s/locks/%s is not a regular file; remove it", s->dir, name);
+    }
     if (fd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot open lock %s/locks/%s", s->dir, name);
     while (flock(fd, LOCK_EX) < 0) {
@@ -146,108 +164,20 @@ static int lock_key(claims_state *s, const char *key, nvb_err *err)
 
 /* Records ------------------------------------------------------------------------------------ */
 
-static char *read_fd(int fd, size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        if (n == cap) {
-            if (cap >= RECORD_MAX) {
-                free(buf);
-                errno = EFBIG;
-                return NULL;
-            }
-            char *nb = realloc(buf, 2 * cap + 1);
-            if (!nb)
-                break;
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            break;
-        if (r == 0) {
-            buf[n] = '\0';
-            *len = n;
-            return buf;
-        }
-        n += (size_t)r;
-    }
-    int e = errno;
-    free(buf);
-    errno = e;
-    return NULL;
-}
-
-/* Read key's record into rec; *exists false (and rec empty) when there is none. The raw
- * text is kept in *text (may be NULL) so a failed multi-device update can restore it. */
 static int record_read(claims_state *s, const char *key, nvb_claim_record *rec, bool *exists, char **text,
                        size_t *text_len, nvb_err *err)
 {
-    char name[512];
-    snprintf(name, sizeof name, "%s.json", key);
-    memset(rec, 0, sizeof *rec);
-    rec->mig_index = -1;
-    *exists = false;
-    if (text)
-        *text = NULL;
-    _cleanup_close_ int fd = openat(s->claims_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot read claim record %s/%s", s->claims_dir, name);
-    }
-    size_t len;
-    _cleanup_free_ char *buf = read_fd(fd, &len);
-    if (!buf)
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot read claim record %s/%s", s->claims_dir, name);
-    char where[1024];
-    snprintf(where, sizeof where, "%s/%s", s->claims_dir, name);
-    if (nvb_claim_record_parse(buf, len, where, rec, err) < 0) {
-        /* nvbind replaces records atomically: a broken one was edited by hand or by
-         * something else. Refusing is safer than guessing who holds the device. */
-        if (err) {
-            char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            nvb_errf(err, NVB_EXIT_INPUT, "%s (remove the file if no container holds the device)", msg);
-        }
-        return -1;
-    }
-    *exists = true;
-    if (text) {
-        *text = NVB_TAKE(buf);
-        *text_len = len;
-    }
-    return 0;
+    return nvb_claims_files_read(s, key, rec, exists, text, text_len, err);
 }
 
 static int record_write(claims_state *s, const char *key, const nvb_claim_record *rec, nvb_err *err)
 {
-    char name[512];
-    snprintf(name, sizeof name, "%s.json", key);
-    if (rec->n_holders == 0) {
-        if (unlinkat(s->claims_fd, name, 0) < 0 && errno != ENOENT)
-            return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot remove claim record %s/%s", s->claims_dir, name);
-        fsync(s->claims_fd);
-        return 0;
-    }
-    json_t *j = nvb_claim_record_to_json(rec);
-    _cleanup_free_ char *text = j ? nvb_json_dump_line(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(j);
-    if (!text)
-        return nvb_errf(err, NVB_EXIT_IO, "claim record %s/%s: out of memory", s->claims_dir, name);
-    return nvb_write_file_atomic_at(s->claims_fd, s->claims_dir, name, text, strlen(text), 0600, err);
+    return nvb_claims_files_write(s, key, rec, err);
 }
 
 static int restore_text(claims_state *s, const char *key, const char *text, size_t len)
 {
-    char name[512];
-    snprintf(name, sizeof name, "%s.json", key);
-    if (!text)
-        return unlinkat(s->claims_fd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
-    return nvb_write_file_atomic_at(s->claims_fd, s->claims_dir, name, text, len, 0600, NULL);
+    return nvb_claims_files_restore(s, key, text, len);
 }
 
 static void remove_holder(nvb_claim_record *r, size_t i)
@@ -348,6 +278,7 @@ static int fill_holder(nvb_claim_holder *h, const nvb_claim_owner *o, nvb_err *e
     h->oci_state = o->oci_state ? strdup(o->oci_state) : NULL;
     h->since = strdup(since);
     h->uid = getuid();
+    h->file_uid = geteuid();
     nvb_boot_id(h->boot_id); /* "" when unreadable: liveness then rests on the processes alone */
     if (!h->container || !h->since || (o->runtime && !h->runtime) || (o->oci_state && !h->oci_state)) {
         nvb_claim_holder_clear(h);
@@ -579,6 +510,11 @@ int nvb_claims_acquire(const char *state_dir, const nvb_claim_owner *owner, cons
     claims_state s;
     if (state_open(state_dir, true, &s, err) != 0)
         goto out_free;
+    if (s.read_only) {
+        nvb_errf(err, NVB_EXIT_IO, "cannot claim GPUs: %s is not writable by uid %u; root and members of group %s "
+                 "claim GPUs (see nvbind doctor)", s.claims_dir, (unsigned)s.me, NVB_CLAIMS_GROUP);
+        goto out;
+    }
     /* Sort by key and merge duplicates (the strongest mode wins): locking in one global
      * order is what keeps overlapping requests from deadlocking. */
     for (size_t i = 0; i < n; i++) {
@@ -685,14 +621,16 @@ static int walk_records(claims_state *s, record_fn fn, void *ctx, nvb_err *err)
         pid_t tp;
         if (is_leftover_temp(de->d_name, &tp)) {
             /* A writer killed between creating its temporary and renaming it. */
-            if (nvb_proc_start_time(tp) == 0)
+            if (!s->read_only && nvb_proc_start_time(tp) == 0)
                 unlinkat(s->claims_fd, de->d_name, 0);
             continue;
         }
-        size_t l = strlen(de->d_name);
-        if (de->d_name[0] == '.' || l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
+        char *key = nvb_claims_file_key(de->d_name);
+        if (!key || nvb_strv_contains(&keys, key)) {
+            free(key);
             continue;
-        if (nvb_strv_push_take(&keys, strndup(de->d_name, l - 5)) < 0) {
+        }
+        if (nvb_strv_push_take(&keys, key) < 0) {
             closedir(d);
             nvb_strv_free(&keys);
             return nvb_errf(err, NVB_EXIT_IO, "out of memory");
@@ -701,8 +639,9 @@ static int walk_records(claims_state *s, record_fn fn, void *ctx, nvb_err *err)
     closedir(d);
     int r = 0;
     for (size_t i = 0; r == 0 && i < keys.n; i++) {
-        int lfd = lock_key(s, keys.v[i], err);
-        if (lfd < 0) {
+        /* A reader goes without the lock: each file is replaced whole, never seen half. */
+        int lfd = s->read_only ? -1 : lock_key(s, keys.v[i], err);
+        if (lfd < 0 && !s->read_only) {
             r = -1;
             break;
         }
@@ -713,11 +652,12 @@ static int walk_records(claims_state *s, record_fn fn, void *ctx, nvb_err *err)
             int c = fn(&rec, ctx, err);
             if (c < 0)
                 r = -1;
-            else if (c > 0)
+            else if (c > 0 && !s->read_only)
                 r = record_write(s, keys.v[i], &rec, err);
         }
         nvb_claim_record_clear(&rec);
-        close(lfd);
+        if (lfd >= 0)
+            close(lfd);
     }
     nvb_strv_free(&keys);
     return r;
@@ -809,12 +749,13 @@ int nvb_claims_set_init(const char *state_dir, const char *container, pid_t init
 
 typedef struct list_ctx {
     nvb_claim_list *out;
+    bool read_only;   /* a reader drops stale holders from what it shows, but removes nothing */
 } list_ctx;
 
 static int list_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
 {
     list_ctx *c = vctx;
-    size_t stale = prune_stale(rec, &c->out->reclaimed);
+    size_t stale = prune_stale(rec, c->read_only ? NULL : &c->out->reclaimed);
     if (rec->n_holders) {
         nvb_claim_record *nv = realloc(c->out->v, (c->out->n + 1) * sizeof *nv);
         if (!nv)
@@ -850,7 +791,7 @@ int nvb_claims_list(const char *state_dir, nvb_claim_list *out, nvb_err *err)
     int o = state_open(state_dir, false, &s, err);
     if (o != 0)
         return o > 0 ? 0 : -1;
-    list_ctx c = {out};
+    list_ctx c = {out, s.read_only};
     int r = walk_records(&s, list_one, &c, err);
     state_close(&s);
     if (r < 0) {

@@ -1,8 +1,10 @@
 /* GPU claims: which container uses which GPU (or MIG device), exclusively or shared.
  *
- * State lives in one folder (default /run/nvbind, mode 0700):
- *   claims/<key>.json  one record per device that has holders, replaced atomically
- *                      (temporary file, fsync, rename); removed when the last holder goes
+ * State lives in one folder (default /run/nvbind, mode 0700; shared with the group nvbind
+ * when that group exists, see claims_files.h):
+ *   claims/<key>.json  one record per device and writer (root's; claims/<key>@<uid>.json a
+ *                      member's), replaced atomically (temporary file, fsync, rename);
+ *                      removed when the writer's last holder goes
  *   locks/<key>.lock   an flock() lock per device, held only while a record is checked and
  *                      updated; lock files stay (removing them would race with lockers)
  * <key> is the device UUID ("GPU-…", "MIG-…"), bytes outside [A-Za-z0-9._-] written %XX.
@@ -65,6 +67,7 @@ typedef struct nvb_claim_holder {
     uid_t uid;                        /* who asked */
     char *since;                      /* RFC 3339 UTC */
     char boot_id[NVB_BOOT_ID_LEN + 1]; /* the boot the record was made in; "" when unknown */
+    uid_t file_uid;                   /* not stored: whose record file holds it (0: root's) */
 } nvb_claim_holder;
 
 /* The record of one device. */

@@ -1,5 +1,6 @@
 /* One isolation decision: claims, virtual limits, audit line. See isolation.h. */
 #include "isolation/isolation.h"
+#include "util/log.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
 
@@ -185,6 +186,8 @@ static int deny(const nvb_isolation_request *rq, nvb_err *err)
     nvb_err aerr = {0};
     char reason[sizeof err->msg];
     snprintf(reason, sizeof reason, "%s", err->msg);
+    nvb_log(NVB_LOG_INFO, "claim for container %s denied: %s", rq->owner.container ? rq->owner.container : "(none)",
+            reason);
     if (audit(rq, rq->devices, rq->n_devices, false, reason, &aerr) < 0) {
         int code = err->exit_code;
         nvb_errf(err, code, "%s (and the denial could not be audited: %s)", reason, aerr.msg);
@@ -245,6 +248,9 @@ int nvb_isolation_acquire(const nvb_isolation_request *rq, nvb_isolation_grant *
     }
     char reason[2048];
     describe_grant(reason, sizeof reason, rq, out);
+    nvb_log(NVB_LOG_INFO, "claim taken for container %s: %s (state %s)",
+            rq->owner.container ? rq->owner.container : "(none)", reason,
+            out->claimed ? (rq->state_dir ? rq->state_dir : NVB_CLAIMS_DEFAULT_DIR) : "none: nothing to claim");
     if (audit(rq, out->devices, out->n_devices, true, reason, err) < 0) {
         /* A grant nobody can audit is not given. */
         nvb_isolation_release(out, NULL);

@@ -4,6 +4,8 @@
 #include "policy/cdi_generate.h"
 #include "policy/profiles.h"
 #include "policy/vendor_spec.h"
+#include "runtime/capsule.h"
+#include "util/log.h"
 #include "runtime/compose.h"
 #include "runtime/docker_api.h"
 #include "runtime/engine_opts.h"
@@ -296,7 +298,12 @@ static int run_engine(run_state *s, const nvb_strv *argv, const char *kind, bool
 {
     nvb_fg_opts fg = {.exe = s->exe, .argv = argv->v, .spawned = wants_pid(s) ? engine_spawned : NULL,
                       .spawned_ctx = s};
+    if (nvb_log_on(NVB_LOG_INFO)) {
+        _cleanup_free_ char *line = nvb_shell_join(argv->v, argv->n);
+        nvb_log(NVB_LOG_INFO, "running %s (%s)", line ? line : argv->v[0], s->exe);
+    }
     int status = nvb_run_foreground(&fg, NULL, err);
+    nvb_log(NVB_LOG_INFO, "%s exited with status %d", nvb_engine_name(s->engine), status);
     if (s->engine == NVB_ENGINE_BOLT)
         return status; /* Bolt documents no statuses of its own */
     const char *name = nvb_engine_name(s->engine);
@@ -586,19 +593,26 @@ static int run_podman_docker(run_state *s, nvb_err *err)
 static int run_bolt(run_state *s, nvb_err *err)
 {
     nvb_strv names = {0}, argv = {0};
-    nvb_edits extra = {0};
-    /* The capsule variables of this run's isolation, then the profile's own files. */
+    nvb_capsule capsule = {0};
+    /* The shared spec holds the devices alone; this capsule's variables (its isolation, its
+     * workload, its profile) and its own files travel with it (runtime/capsule.h). */
     nvb_config cfg = *s->cfg;
     cfg.capsule.isolation_level = s->isolation;
-    int r = nvb_selection_cdi_names(&s->sel, NVB_KIND_BOLT, &names) < 0 ||
-                    nvb_bolt_capsule_edits(&cfg, s->plan.workload, &extra) < 0 || nvb_edits_merge(&extra, &s->plan.extra) < 0
-                ? nvb_errf(err, NVB_EXIT_IO, "out of memory")
-                : 0;
+    char own[300];
+    snprintf(own, sizeof own, "%s", s->container_id[0] ? s->container_id : "nvbind");
+    int r = nvb_selection_cdi_names(&s->sel, NVB_KIND_BOLT, &names) < 0 ? nvb_errf(err, NVB_EXIT_IO, "out of memory")
+                                                                       : 0;
+    bool created = false;
+    if (r == 0 && names.n && !s->o->dry_run)
+        r = install_spec(s, NVB_KIND_BOLT, NULL, &created, err);
+    if (r == 0)
+        r = nvb_capsule_prepare(&capsule, &cfg, s->plan.workload, &s->plan.env, &s->plan.extra, NVB_KIND_BOLT, own,
+                                spec_dir(s), !s->o->dry_run, &names, err);
     nvb_engine_cmd c = {
         .exe = "bolt",
         .extra_args = &s->engine_args,
         .cdi_devices = &names,
-        .env = &s->plan.env,
+        .env = &capsule.env,
         .isolation = s->isolation,
         .image = s->image,
         .cmd = s->cmd,
@@ -606,16 +620,13 @@ static int run_bolt(run_state *s, nvb_err *err)
     };
     if (r == 0)
         r = nvb_engine_argv_bolt(&c, &argv, err);
-    bool created = false;
     if (r == 0 && s->o->dry_run)
         r = dry_print(s, &argv, err);
-    else if (r == 0 && names.n)
-        r = install_spec(s, NVB_KIND_BOLT, &extra, &created, err);
-    if (r == 0 && !s->o->dry_run)
+    else if (r == 0)
         r = run_engine(s, &argv, NVB_KIND_BOLT, created, err);
+    nvb_capsule_finish(&capsule); /* the capsule is gone: so is its own spec */
     nvb_strv_free(&names);
     nvb_strv_free(&argv);
-    nvb_edits_clear(&extra);
     return r;
 }
 

@@ -1,4 +1,5 @@
 #include "runtime/shim.h"
+#include "util/log.h"
 #include "isolation/procid.h"
 #include "host/host.h"
 #include "policy/profiles.h"
@@ -504,6 +505,33 @@ static int shim_fail(const nvb_shim_argv *a, const nvb_err *err)
     return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
 }
 
+/* The shim's decisions (info and warnings, one line each) go where the engine looks: the
+ * runtime's --log, in its format, and [runtime] log_file. */
+typedef struct shim_log_sink {
+    const char *runtime_log, *format;
+    char *file;
+} shim_log_sink;
+
+static void shim_log_line(int level, const char *line, void *ctx)
+{
+    const shim_log_sink *s = ctx;
+    const char *lvl = level == NVB_LOG_WARN ? "warning" : nvb_log_level_name(level);
+    char msg[4096];
+    snprintf(msg, sizeof msg, "%s: %s", shim_prog, line);
+    nvb_shim_log_write(s->runtime_log, s->format, lvl, msg);
+    nvb_shim_log_write(s->file, "text", lvl, msg);
+}
+
+static void shim_log_setup(const nvb_shim_argv *a, const nvb_config *cfg)
+{
+    static shim_log_sink sink;
+    free(sink.file);
+    sink = (shim_log_sink){.runtime_log = a->log, .format = a->log_format,
+                           .file = cfg->runtime.log_file ? strdup(cfg->runtime.log_file) : NULL};
+    if (sink.runtime_log || sink.file)
+        nvb_log_set(shim_log_line, &sink, NVB_LOG_INFO);
+}
+
 /* NVBIND_CONFIG, else /etc/nvbind/config.toml when it exists, else the defaults. */
 static int shim_load_config(nvb_config *cfg, nvb_err *err)
 {
@@ -603,6 +631,7 @@ int nvb_shim_main(int argc, char **argv)
         nvb_config_init(&cfg);
         nvb_err_clear(&err);
     }
+    shim_log_setup(&a, &cfg);
     char *real = nvb_shim_find_runtime(&cfg, self, &err);
     if (!real) {
         nvb_config_clear(&cfg);
@@ -633,6 +662,8 @@ int nvb_shim_main(int argc, char **argv)
             fprintf(stderr, "%s: warning: giving back the GPU claims of %s: %s\n", shim_prog, a.id, rerr.msg);
     }
     nvb_config_clear(&cfg);
+    nvb_log(NVB_LOG_INFO, "%s %s: handing over to %s", a.command >= 0 ? argv[a.command] : "(no command)",
+            a.id ? a.id : "", real);
     argv[0] = real;
     execv(real, argv);
     nvb_errf_errno(&err, NVB_EXIT_RUNTIME, errno, "cannot run %s", real);

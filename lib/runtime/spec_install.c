@@ -1,4 +1,5 @@
 #include "runtime/spec_install.h"
+#include "util/log.h"
 #include "cdi/cdi.h"
 #include "policy/cdi_generate.h"
 #include "util/cleanup.h"
@@ -6,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 char *nvb_spec_render(const nvb_host *h, const nvb_spec_install_opts *o, nvb_err *err)
@@ -69,10 +71,18 @@ int nvb_spec_install(const nvb_host *h, const nvb_spec_install_opts *o, char **p
     int result;
     if (old && old_len == len && memcmp(old, text, len) == 0) {
         result = NVB_SPEC_FRESH;
+        nvb_log(NVB_LOG_INFO, "CDI spec %s: current, left as it is", path);
     } else {
+        nvb_log(NVB_LOG_INFO, "CDI spec %s: %s, writing it", path, read_errno == ENOENT ? "missing" : "stale");
         result = read_errno != ENOENT ? NVB_SPEC_REFRESHED : NVB_SPEC_CREATED;
-        if (nvb_spec_dir_make(dir, err) < 0 || nvb_write_file_atomic(path, text, len, 0644, err) < 0)
+        if (nvb_spec_dir_make(dir, err) < 0 || nvb_write_file_atomic(path, text, len, 0644, err) < 0) {
+            /* A member of the group runs without root: the spec root keeps must be current. */
+            if (err && err->errnum == EACCES && geteuid() != 0)
+                nvb_errf(err, NVB_EXIT_IO, "the CDI spec %s is %s and uid %u cannot write it: as root, run `nvbind "
+                         "cdi generate --output %s` (see nvbind doctor)", path, result == NVB_SPEC_CREATED ? "missing"
+                         : "stale", (unsigned)geteuid(), path);
             return -1;
+        }
     }
     if (path_out)
         *path_out = NVB_TAKE(path);

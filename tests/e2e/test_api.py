@@ -264,13 +264,16 @@ class InstalledLibrary(unittest.TestCase):
             env = middle[1::2]
             for kv in ("__GL_MaxFramesAllowed=1", "PROTON_ENABLE_NVAPI=1", "WINEFSYNC=1", "VKD3D_CONFIG=dxr,dxr11"):
                 self.assertIn(kv, env)
-            # The spec bolt resolves nvidia.com/gpu-bolt=all in: Bolt's capsule variables.
+            # Bolt's capsule variables travel with this capsule, on its command line; the spec
+            # bolt resolves nvidia.com/gpu-bolt=all in holds the devices only, the same for
+            # every capsule.
+            for kv in ("BOLT_WORKLOAD_TYPE=gaming", "BOLT_GPU_POWER_PROFILE=maximum", "BOLT_GPU_VRS=1",
+                       "BOLT_GPU_ISOLATION=shared"):
+                self.assertIn(kv, env)
             with open(os.path.join(specdir, "nvidia.com-gpu-bolt.json")) as f:
                 spec = json.load(f)
             self.assertEqual(spec["kind"], "nvidia.com/gpu-bolt")
-            for kv in ("BOLT_WORKLOAD_TYPE=gaming", "BOLT_GPU_POWER_PROFILE=maximum", "BOLT_GPU_VRS=1",
-                       "BOLT_GPU_ISOLATION=shared"):
-                self.assertIn(kv, spec["containerEdits"]["env"])
+            self.assertFalse([kv for kv in spec["containerEdits"]["env"] if kv.startswith("BOLT_")])
             self.assertIn("all", [d["name"] for d in spec["devices"]])
             self.assertEqual(spec["devices"][0]["containerEdits"]["deviceNodes"][0]["path"], "/dev/nvidia0")
             # The gaming spec the example saved (YAML): the whole gaming environment.
@@ -304,11 +307,17 @@ class InstalledLibrary(unittest.TestCase):
             self.assertIn("  BOLT_WORKLOAD_TYPE=ai-ml\n", r.stdout)
             self.assertIn("  TF_CUDA_MALLOC_ASYNC_SUPPORTED_PREALLOC=16000000000\n", r.stdout)
             self.assertIn("AI/ML CDI spec: kind nvidia.com/gpu-bolt, cdiVersion ", r.stdout)
-            # with_defaults has no AI/ML part: run_with_bolt_runtime names no profile, and the
-            # command is exactly the guide's translation.
-            self.assertEqual(bolt, ["surge", "run", "--cdi-device", "nvidia.com/gpu-bolt=all",
-                                    "--capsule-isolation", "gpu-shared", "--runtime-optimization",
-                                    "gpu-passthrough", "pytorch/pytorch:latest", "python", "train_model.py"])
+            # The example's manager has the AI/ML part: the capsule gets the AI/ML settings it
+            # printed, as its own --env (the guide's translation around them).
+            self.assertEqual(bolt[:8], ["surge", "run", "--cdi-device", "nvidia.com/gpu-bolt=all",
+                                        "--capsule-isolation", "gpu-shared", "--runtime-optimization",
+                                        "gpu-passthrough"])
+            self.assertEqual(bolt[-3:], ["pytorch/pytorch:latest", "python", "train_model.py"])
+            middle = bolt[8:-3]
+            self.assertEqual(middle[0::2], ["--env"] * (len(middle) // 2))
+            for kv in ("BOLT_WORKLOAD_TYPE=ai-ml", "CUDA_CACHE_MAXSIZE=4294967296",
+                       "TF_CUDA_MALLOC_ASYNC_SUPPORTED_PREALLOC=16000000000", "TF_GPU_ALLOCATOR=cuda_malloc_async"):
+                self.assertIn(kv, middle[1::2])
             self.assertTrue(os.path.exists(os.path.join(specdir, "nvidia.com-gpu-bolt.json")))
 
     def test_example_errors(self):

@@ -115,7 +115,7 @@ def readme_synopsis(tree):
             body = body.split("nvbind", 1)[1][len(" ".join(words)) + 1:]
         else:
             path = None
-            m = re.match(r"^\| `--([a-z][a-z0-9-]*)", line)
+            m = re.match(r"^\| (?:`-[a-zA-Z]`, )?`--([a-z][a-z0-9-]*)", line)
             if m and not in_code:
                 globals_.add(m.group(1))
             continue

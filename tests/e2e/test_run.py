@@ -214,13 +214,16 @@ class DryRun(RunBase):
     def test_bolt_exact_translation(self):
         r = self.nvbind_run("--runtime", "bolt", "--gpu", "all", "--dry-run", "steam:latest")
         self.assertEqual(r.returncode, 0, r.stderr)
+        # The capsule's own variables travel on its command line, never in the shared spec.
         self.assertEqual(r.stdout, "bolt surge run --cdi-device nvidia.com/gpu-bolt=all --capsule-isolation "
-                                   "gpu-exclusive --runtime-optimization gpu-passthrough steam:latest\n")
+                                   "gpu-exclusive --runtime-optimization gpu-passthrough --env BOLT_GPU_ENABLED=1 "
+                                   "--env BOLT_GPU_ISOLATION=exclusive steam:latest\n")
         r = self.nvbind_run("--runtime", "bolt", "--gpu", "1,0", "--isolation", "virtual", "--dry-run",
                             "pytorch/pytorch:latest", "python", "train model.py")
         self.assertEqual(r.stdout, "bolt surge run --cdi-device nvidia.com/gpu-bolt=1 --cdi-device "
                                    "nvidia.com/gpu-bolt=0 --capsule-isolation gpu-virtual --runtime-optimization "
-                                   "gpu-passthrough pytorch/pytorch:latest python 'train model.py'\n")
+                                   "gpu-passthrough --env BOLT_GPU_ENABLED=1 --env BOLT_GPU_ISOLATION=virtual "
+                                   "pytorch/pytorch:latest python 'train model.py'\n")
         self.assertNothingLeft()
 
     def test_bolt_profile_env_as_env_flags(self):
@@ -236,6 +239,7 @@ class DryRun(RunBase):
         self.assertEqual(envs[0::2], ["--env"] * (len(envs) // 2))
         keys = [kv.split("=", 1)[0] for kv in envs[1::2]]
         self.assertIn("NVIDIA_DRIVER_CAPABILITIES", keys)
+        self.assertIn("BOLT_WORKLOAD_TYPE=gaming", envs[1::2])
         self.assertEqual(len(r.stdout.splitlines()), 1)
 
     def test_docker_cdi_and_legacy_forms(self):
@@ -505,10 +509,11 @@ class FakeEngines(RunBase):
         with open(os.path.join(SPEC_DIR, "nvidia.com-gpu-bolt.json")) as f:
             spec = json.load(f)
         self.assertEqual(spec["kind"], "nvidia.com/gpu-bolt")
-        env_list = spec["containerEdits"]["env"]
-        self.assertIn("BOLT_GPU_ENABLED=1", env_list)
-        self.assertIn("BOLT_GPU_ISOLATION=shared", env_list)
-        self.assertIn("BOLT_WORKLOAD_TYPE=ai-ml", env_list)
+        # The shared spec holds the devices only; this capsule's variables are on its command line.
+        self.assertFalse([kv for kv in spec["containerEdits"]["env"] if kv.startswith("BOLT_")])
+        args = self.recorded()[0].split("\n")
+        for kv in ("BOLT_GPU_ENABLED=1", "BOLT_GPU_ISOLATION=shared", "BOLT_WORKLOAD_TYPE=ai-ml"):
+            self.assertEqual(args[args.index(kv) - 1], "--env")
         self.assertIn("1", [d["name"] for d in spec["devices"]])
 
     def docker(self, version, cdi_dirs=None):

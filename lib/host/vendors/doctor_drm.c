@@ -15,21 +15,21 @@ static void check_gpu(nvb_doctor *d, const nvb_drm_gpu *g)
     for (size_t j = 0; j < g->nodes.n; j++)
         has_render |= strncmp(g->nodes.v[j].path, "/dev/dri/renderD", 16) == 0;
     if (!has_render) {
-        nvb_doctor_check(d, NVB_CHECK_ERROR, name, "let udev create the DRM nodes (`udevadm trigger -s drm`)",
+        nvb_doctor_add(d, NVB_CHECK_ERROR, name, "let udev create the DRM nodes (`udevadm trigger -s drm`)",
                          "%s=%u (%s, %s, bus %s): its render node is missing from /dev/dri", g->kind, g->index,
                          g->vendor, g->driver, g->bus_id);
         return;
     }
-    nvb_doctor_check(d, NVB_CHECK_OK, name, NULL, "%s=%u: %s %04x:%04x, driver %s, bus %s; nodes:%s", g->kind,
+    nvb_doctor_add(d, NVB_CHECK_OK, name, NULL, "%s=%u: %s %04x:%04x, driver %s, bus %s; nodes:%s", g->kind,
                      g->index, g->vendor, g->vendor_id, g->device_id, g->driver, g->bus_id, nodes);
     if (strcmp(g->driver, "amdgpu") != 0)
         return;
     snprintf(name, sizeof name, "kfd:%s=%u", g->kind, g->index);
     if (g->kfd_node >= 0)
-        nvb_doctor_check(d, NVB_CHECK_OK, name, NULL, "%s=%u: ROCm compute through /dev/kfd (KFD topology node %d)",
+        nvb_doctor_add(d, NVB_CHECK_OK, name, NULL, "%s=%u: ROCm compute through /dev/kfd (KFD topology node %d)",
                          g->kind, g->index, g->kfd_node);
     else
-        nvb_doctor_check(d, NVB_CHECK_INFO, name, "load amdgpu with KFD support (CONFIG_HSA_AMD) for ROCm compute",
+        nvb_doctor_add(d, NVB_CHECK_INFO, name, "load amdgpu with KFD support (CONFIG_HSA_AMD) for ROCm compute",
                          "%s=%u: the KFD topology lists no node for it: graphics (Mesa) only, no ROCm compute",
                          g->kind, g->index);
 }
@@ -43,11 +43,11 @@ void nvb_doctor_drm(nvb_doctor *d, const nvb_host *h)
     if (nvb_host_has_nvidia(h))
         return;
     /* What such a host can do, and what it cannot, instead of an NVIDIA driver to install. */
-    nvb_doctor_check(d, NVB_CHECK_INFO, "driver",
+    nvb_doctor_add(d, NVB_CHECK_INFO, "driver",
                      "for NVIDIA GPUs: install NVIDIA's driver (`modprobe nvidia`); the GPUs above work without it",
                      "no NVIDIA driver: containers get this host's %zu GPU%s by CDI name (nvbind run --gpu KIND=NAME, "
                      "nvbind cdi generate --kind KIND), device nodes only: the image brings Mesa, ROCm or oneAPI",
                      h->n_drm_gpus, h->n_drm_gpus == 1 ? "" : "s");
     for (size_t i = 0; i < h->warnings.n; i++)
-        nvb_doctor_check(d, NVB_CHECK_WARNING, "discovery", NULL, "%s", h->warnings.v[i]);
+        nvb_doctor_add(d, NVB_CHECK_WARNING, "discovery", NULL, "%s", h->warnings.v[i]);
 }
