@@ -163,7 +163,8 @@ class DebianPackageTest(unittest.TestCase):
             r = self.in_root("/lib64/ld-linux-x86-64.so.2", "--list", "/usr/bin/" + exe)
             self.assertEqual(r.returncode, 0, f"{exe}: {r.stdout}{r.stderr}")
             self.assertNotIn("not found", r.stdout, exe)
-        for page in ("man1/nvbind.1.gz", "man1/nvbind-runtime.1.gz", "man5/nvbind.toml.5.gz",
+        for page in ("man1/nvbind.1.gz", "man1/nvbind-runtime.1.gz", "man1/nvbind-monitor.1.gz",
+                     "man5/nvbind.toml.5.gz",
                      "man3/libnvbind.3.gz"):
             self.assertTrue(os.path.exists(os.path.join(self.root, "usr/share/man", page)), page)
 
