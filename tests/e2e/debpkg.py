@@ -20,7 +20,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(REPO, "build-deb")
-PACKAGES = ("nvbind", "nvbind-device-plugin", "libnvbind0", "libnvbind-dev")
+PACKAGES = ("nvbind", "nvbind-device-plugin", "nvbind-monitor", "libnvbind0", "libnvbind-dev")
 
 
 class PackageBuildError(Exception):

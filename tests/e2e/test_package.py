@@ -149,7 +149,7 @@ class DebianPackageTest(unittest.TestCase):
         r = self.in_root("nvbind", "--help")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("Commands:", r.stdout)
-        self.assertIn("cdi generate", r.stdout)
+        self.assertRegex(r.stdout, r"(?m)^  cdi\s", "nvbind --help lists no cdi command")
         r = self.in_root("nvbind-runtime", "--version")
         self.assertTrue(r.stdout.startswith(f"nvbind-runtime version {project_version()}\n"), r.stdout + r.stderr)
         # The device plugin's own package: `nvbind device-plugin` runs the helper installed
@@ -157,7 +157,14 @@ class DebianPackageTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.root, "usr/bin/nvbind-device-plugin")))
         r = self.in_root("nvbind", "device-plugin", "--help")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        for page in ("man1/nvbind.1.gz", "man1/nvbind-runtime.1.gz", "man5/nvbind.toml.5.gz",
+        # Every installed program's libraries resolve in the root (the helpers' gRPC,
+        # libmicrohttpd and ncurses came from their packages' dependencies).
+        for exe in ("nvbind", "nvbind-runtime", "nvbind-device-plugin", "nvbind-monitor"):
+            r = self.in_root("/lib64/ld-linux-x86-64.so.2", "--list", "/usr/bin/" + exe)
+            self.assertEqual(r.returncode, 0, f"{exe}: {r.stdout}{r.stderr}")
+            self.assertNotIn("not found", r.stdout, exe)
+        for page in ("man1/nvbind.1.gz", "man1/nvbind-runtime.1.gz", "man1/nvbind-monitor.1.gz",
+                     "man5/nvbind.toml.5.gz",
                      "man3/libnvbind.3.gz"):
             self.assertTrue(os.path.exists(os.path.join(self.root, "usr/share/man", page)), page)
 
@@ -194,6 +201,26 @@ class DebianPackageTest(unittest.TestCase):
         self.assertTrue(hooks and all(h == "/usr/bin/nvbind" for h in hooks), hooks)
         r = self.in_root("nvbind", "cdi", "validate", "/run/cdi/nvidia.com-gpu.json")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_completions_load_in_their_shells(self):
+        """Each shell finds nvbind's completion by itself (bash-completion's loader, zsh's
+        compinit over its default $fpath, fish's vendor folder), and bash and fish complete
+        `nvbind ru` to `run`."""
+        bash = ("source /usr/share/bash-completion/bash_completion; __load_completion nvbind || exit 3; "
+                "COMP_WORDS=(nvbind ru); COMP_CWORD=1; COMP_LINE='nvbind ru'; COMP_POINT=${#COMP_LINE}; "
+                "f=$(complete -p nvbind | sed -E 's/.* -F ([^ ]+) .*/\\1/'); \"$f\" nvbind ru nvbind; "
+                "printf '%s\\n' \"${COMPREPLY[@]}\"")
+        r = self.in_root("bash", "-c", bash)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("run", r.stdout.split(), r.stdout + r.stderr)
+        r = self.in_root("fish", "-c", "complete -C 'nvbind ru'")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("run", [ln.split("\t")[0] for ln in r.stdout.splitlines()], r.stdout + r.stderr)
+        r = self.in_root("zsh", "-c", "autoload -U compinit && compinit -u && print -r -- ${_comps[nvbind]}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "_nvbind", r.stderr)
+        r = self.in_root("zsh", "-n", "/usr/share/zsh/vendor-completions/_nvbind")
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_logrotate_rotates_the_audit_log(self):
         """The installed logrotate file parses, and a forced rotation moves the audit log away
