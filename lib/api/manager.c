@@ -103,6 +103,7 @@ NVBIND_EXPORT void nvbind_gpu_manager_free(nvbind_gpu_manager *m)
     free(m->cdi_spec_dir);
     free(m->hook_path);
     free(m->config_path);
+    nvb_api_kept_free(m->kept);
     free(m);
 }
 
@@ -131,6 +132,10 @@ NVBIND_EXPORT nvbind_gpu_manager *nvbind_gpu_manager_new(const nvbind_bolt_confi
     if (!m)
         return nvb_api_oom(err, "nvbind_gpu_manager_new"), NULL;
     nvb_config_init(&m->config);
+    if (!(m->kept = nvb_api_kept_new())) {
+        nvb_api_oom(err, "nvbind_gpu_manager_new");
+        goto fail;
+    }
     if (o->config_path) {
         if (!(m->config_path = strdup(o->config_path))) {
             nvb_api_oom(err, "nvbind_gpu_manager_new");
