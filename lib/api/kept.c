@@ -203,12 +203,32 @@ void nvb_api_kept_free(struct nvb_api_kept *k)
     free(k);
 }
 
-/* Take the fingerprint of m's host, as the kept model hints; NULL when out of memory. */
-static char *take(const nvbind_gpu_manager *m, size_t *len)
+/* What a host model says about where to look. */
+static fp_hints hints_of(const nvb_host *h, char *drv, size_t cap)
+{
+    fp_hints hint = {0};
+    if (!h)
+        return hint;
+    hint.wsl2 = h->wsl2;
+    hint.drm = h->n_drm_gpus || !nvb_host_has_nvidia(h);
+    /* The driver root discovery took, inside the host root ("/" when the same). */
+    if (h->driver_root && strcmp(h->driver_root, "/") != 0 && strlen(h->driver_root) < cap) {
+        strcpy(drv, h->driver_root);
+        hint.drv_root = drv;
+    }
+    return hint;
+}
+
+static bool same_hints(const fp_hints *a, const fp_hints *b)
+{
+    return a->wsl2 == b->wsl2 && a->drm == b->drm && !a->drv_root == !b->drv_root &&
+           (!a->drv_root || strcmp(a->drv_root, b->drv_root) == 0);
+}
+
+/* The host root's descriptor, opened on first use; -1 for "/". */
+static int root_fd(const nvbind_gpu_manager *m)
 {
     struct nvb_api_kept *k = m->kept;
-    fp_hints hint = {0};
-    char drv[PATH_MAX] = "";
     pthread_mutex_lock(&k->lock);
     if (!k->rootfd_tried && strcmp(m->host_root, "/") != 0) {
         /* The root folder itself: a root replaced later (a new folder at the same path) is a
@@ -216,26 +236,32 @@ static char *take(const nvbind_gpu_manager *m, size_t *len)
         k->rootfd = open(m->host_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         k->rootfd_tried = true;
     }
-    int rootfd = k->rootfd;
-    if (k->model) {
-        const nvb_host *h = k->model->host;
-        hint.wsl2 = h->wsl2;
-        hint.drm = h->n_drm_gpus || !nvb_host_has_nvidia(h);
-        /* The driver root discovery took, inside the host root ("/" when the same). */
-        if (h->driver_root && strcmp(h->driver_root, "/") != 0 && strlen(h->driver_root) < sizeof drv) {
-            strcpy(drv, h->driver_root);
-            hint.drv_root = drv;
-        }
-    }
+    int fd = k->rootfd;
     pthread_mutex_unlock(&k->lock);
+    return fd;
+}
+
+/* Take the fingerprint of m's host with the given hints; NULL when out of memory. */
+static char *take_with(const nvbind_gpu_manager *m, const fp_hints *hint, size_t *len)
+{
     fp_buf b = {0};
-    fingerprint(m, rootfd, &hint, &b);
+    fingerprint(m, root_fd(m), hint, &b);
     if (b.oom) {
         free(b.v);
         return NULL;
     }
     *len = b.n;
     return b.v ? b.v : malloc(1);
+}
+
+/* Take the fingerprint of m's host, as the kept model hints; NULL when out of memory. */
+static char *take(const nvbind_gpu_manager *m, fp_hints *hint, char *drv, size_t *len)
+{
+    struct nvb_api_kept *k = m->kept;
+    pthread_mutex_lock(&k->lock);
+    *hint = hints_of(k->model ? k->model->host : NULL, drv, PATH_MAX);
+    pthread_mutex_unlock(&k->lock);
+    return take_with(m, hint, len);
 }
 
 static bool same(const struct nvb_api_kept *k, const char *fp, size_t len)
@@ -246,7 +272,9 @@ static bool same(const struct nvb_api_kept *k, const char *fp, size_t len)
 int nvb_api_kept_check(const nvbind_gpu_manager *m)
 {
     size_t len;
-    char *fp = take(m, &len);
+    fp_hints hint;
+    char drv[PATH_MAX];
+    char *fp = take(m, &hint, drv, &len);
     if (!fp)
         return -1;
     pthread_mutex_lock(&m->kept->lock);
@@ -270,7 +298,9 @@ nvb_api_model *nvb_api_host_acquire(const nvbind_gpu_manager *m, nvbind_error **
         return nvb_api_failf(err, NVB_EXIT_USAGE, "the GPU manager is NULL"), NULL;
     struct nvb_api_kept *k = m->kept;
     size_t len;
-    char *fp = take(m, &len);
+    fp_hints hint;
+    char drv[PATH_MAX];
+    char *fp = take(m, &hint, drv, &len);
     if (!fp)
         return nvb_api_oom(err, "revalidating the host model"), NULL;
     pthread_mutex_lock(&k->lock);
@@ -286,6 +316,19 @@ nvb_api_model *nvb_api_host_acquire(const nvbind_gpu_manager *m, nvbind_error **
      * model keep it until they release it. A failed discovery is not kept: the next call
      * tries again. */
     nvb_host *h = nvb_api_discover_any(m, false, err);
+    char drv2[PATH_MAX];
+    fp_hints now = hints_of(h, drv2, sizeof drv2);
+    if (h && !same_hints(&hint, &now)) {
+        /* The host changed kind (WSL2, other vendors, a driver root): the fingerprint for
+         * its record set, taken before a second discovery, so that it predates its model. */
+        free(fp);
+        if (!(fp = take_with(m, &now, &len))) {
+            nvb_host_free(h);
+            return nvb_api_oom(err, "revalidating the host model"), NULL;
+        }
+        nvb_host_free(h);
+        h = nvb_api_discover_any(m, false, err);
+    }
     nvb_api_model *km = h ? calloc(1, sizeof *km) : NULL;
     if (!km) {
         if (h)
