@@ -7,8 +7,7 @@
  * The fingerprint is the exact bytes read (not a hash), so two different states can never
  * compare equal. It is taken BEFORE the discovery it is stored with: a change during that
  * discovery leaves a fingerprint that differs from the next one, and the next call discovers
- * again. What is and is not covered is documented in docs/library.md ("The kept host model")
- * and libnvbind(3). */
+ * again. What is and is not covered is documented in libnvbind(3), "THE KEPT HOST MODEL". */
 #include "api/api.h"
 #include "host/hostio.h"
 #include "util/grow.h"

@@ -1,5 +1,6 @@
 /* The GPU manager: the configuration (a BoltConfig, optionally over an nvbind.toml) and where
- * the host is. Immutable after creation, so one manager serves several threads. */
+ * the host is. Immutable after creation but for the host model it keeps (api/kept.c, under its
+ * own lock), so one manager serves several threads. */
 #include "api/api.h"
 #include "api/api_paths.h"
 
