@@ -88,7 +88,8 @@ def bench_host(name, root, a, results):
         if "error" in r:
             print(f"  in-process {mode:<11} not available: {r['error']}")
         else:
-            print(f"  in-process {mode:<11} median {r['median_us']:8.1f} us   p99 {r['p99_us']:8.1f} us")
+            print(f"  in-process {mode:<11} median {r['median_us']:8.1f} us   p99 {r['p99_us']:8.1f} us   "
+                  f"(CPU time: median {r['cpu_median_us']:7.1f} us, p99 {r['cpu_p99_us']:7.1f} us)")
     true = shutil.which("true")
     cases = {"/bin/true": [true], "info --json": [a.nvbind, "--root", root, "info", "--json"],
              "cdi generate": [a.nvbind, "--root", root, "cdi", "generate"]}
