@@ -35,7 +35,9 @@ struct nvbind_gpu_manager {
 /* ---- the kept host model (api/kept.c) ---- */
 typedef struct nvb_api_model {
     nvb_host *host;               /* discovered for every vendor, without NVML */
-    unsigned refs;                /* the manager's and one per caller holding it */
+    unsigned refs;                /* the manager's and one per holder; atomic */
+    void *cache;                  /* what a call derives from the model once (capsule_edits.c) */
+    void (*cache_free)(void *);
 } nvb_api_model;
 struct nvb_api_kept *nvb_api_kept_new(void);
 void nvb_api_kept_free(struct nvb_api_kept *k);
@@ -43,6 +45,10 @@ void nvb_api_kept_free(struct nvb_api_kept *k);
  * NULL with *err set when discovery fails. Release with nvb_api_host_release. */
 nvb_api_model *nvb_api_host_acquire(const nvbind_gpu_manager *m, nvbind_error **err);
 void nvb_api_host_release(const nvbind_gpu_manager *m, nvb_api_model *model);
+/* km's cache, made by make(m, host) on first use (NULL when make fails); drop frees it with the
+ * model. One cache user per model. */
+void *nvb_api_model_cache(const nvbind_gpu_manager *m, nvb_api_model *km,
+                          void *(*make)(const nvbind_gpu_manager *, const nvb_host *), void (*drop)(void *));
 /* The revalidation alone: 1 when the kept model is still the host's, 0 when it is not (or
  * none is kept), -1 when out of memory. */
 int nvb_api_kept_check(const nvbind_gpu_manager *m);

@@ -184,7 +184,9 @@ struct nvb_api_kept *nvb_api_kept_new(void)
 
 static void model_unref(nvb_api_model *km)
 {
-    if (km && --km->refs == 0) {
+    if (km && __atomic_sub_fetch(&km->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        if (km->cache_free)
+            km->cache_free(km->cache);
         nvb_host_free(km->host);
         free(km);
     }
@@ -305,7 +307,7 @@ nvb_api_model *nvb_api_host_acquire(const nvbind_gpu_manager *m, nvbind_error **
     pthread_mutex_lock(&k->lock);
     if (same(k, fp, len)) {
         nvb_api_model *km = k->model;
-        km->refs++;
+        __atomic_add_fetch(&km->refs, 1, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&k->lock);
         free(fp);
         return km;
@@ -351,9 +353,17 @@ nvb_api_model *nvb_api_host_acquire(const nvbind_gpu_manager *m, nvbind_error **
 
 void nvb_api_host_release(const nvbind_gpu_manager *m, nvb_api_model *km)
 {
-    if (!m || !km)
-        return;
+    (void)m;
+    model_unref(km); /* atomic: a result holding the model may outlive its manager */
+}
+
+void *nvb_api_model_cache(const nvbind_gpu_manager *m, nvb_api_model *km, void *(*make)(const nvbind_gpu_manager *, const nvb_host *),
+                          void (*drop)(void *))
+{
     pthread_mutex_lock(&m->kept->lock);
-    model_unref(km);
+    if (!km->cache && (km->cache = make(m, km->host)))
+        km->cache_free = drop;
+    void *c = km->cache;
     pthread_mutex_unlock(&m->kept->lock);
+    return c;
 }

@@ -245,6 +245,29 @@ static void test_follows_each_change(void **state)
     tu_host_free(&h);
 }
 
+/* A result holds the model it was made from: it stays readable after its manager is freed
+ * (a runtime tearing its manager down while a capsule is still being set up). */
+static void test_edits_outlive_manager(void **state)
+{
+    (void)state;
+    tu_host h;
+    assert_int_equal(tu_host_build(&h, "--gpus 2"), 0);
+    nvbind_gpu_manager *m = manager_on(h.root);
+    static const char *const all[] = {"all"};
+    nvbind_capsule_edits *a = nvbind_get_capsule_edits(m, all, 1, NULL);
+    nvbind_capsule_edits *b = nvbind_get_capsule_edits(m, all, 1, NULL);
+    TU_NON_NULL(a);
+    TU_NON_NULL(b);
+    nvbind_gpu_manager_free(m);
+    assert_int_equal(count_gpu_nodes(a), 2);
+    assert_true(a->mount_count > 0);
+    assert_string_equal(a->mounts[0].container_path, b->mounts[0].container_path);
+    nvbind_capsule_edits_free(a);
+    assert_int_equal(count_gpu_nodes(b), 2);
+    nvbind_capsule_edits_free(b);
+    tu_host_free(&h);
+}
+
 /* ---- the capsule edits against the spec's edits ---- */
 
 typedef struct expect {
@@ -474,6 +497,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_warm_manager_discovers_once),
         cmocka_unit_test(test_follows_each_change),
+        cmocka_unit_test(test_edits_outlive_manager),
         cmocka_unit_test(test_kept_equals_fresh_on_every_layout),
         cmocka_unit_test(test_kept_equals_fresh_on_realhost),
     };
