@@ -353,6 +353,57 @@ NVBIND_EXPORT nvbind_cdi_spec *nvbind_generate_custom_cdi_spec(const nvbind_gpu_
  * the host has. */
 NVBIND_EXPORT nvbind_cdi_spec *nvbind_generate_cdi_spec_for_kind(const nvbind_gpu_manager *m, const char *kind,
                                                                  nvbind_error **err);
+/* ---- a capsule's edits without a spec (NVBIND_0.3) --------------------------------------- */
+
+/* What a runtime that applies edits itself needs for a capsule: the spec-wide edits of the
+ * manager's workload (the AI/ML or gaming profile, as nvbind_run_with_runtime picks it) merged
+ * with the edits of each selected device, the way a CDI runtime applies the Bolt-kind spec
+ * (an env KEY given again replaces the earlier one; a node or mount path given again is
+ * skipped). Built from the host model the manager keeps (revalidated before the call, see
+ * libnvbind(3), "The kept host model"), without a JSON document in between. */
+typedef struct nvbind_edit_device_node {
+    const char *path;        /* container path, "/dev/nvidia0" */
+    const char *host_path;   /* the node on this machine (host root included) */
+    char type;               /* 'c' or 'b' */
+    unsigned major, minor;
+    unsigned file_mode;      /* permission bits */
+    unsigned uid, gid;
+} nvbind_edit_device_node;
+
+typedef struct nvbind_edit_mount {
+    const char *host_path;
+    const char *container_path;
+    const char *const *options;  /* option_count entries: "ro", "nosuid", ... "rbind" */
+    size_t option_count;
+} nvbind_edit_mount;
+
+typedef struct nvbind_edit_hook {
+    const char *hook_name;   /* OCI hook point: "createContainer" */
+    const char *path;
+    const char *const *args; /* arg_count entries, args[0] the program's name */
+    size_t arg_count;
+} nvbind_edit_hook;
+
+typedef struct nvbind_capsule_edits {
+    size_t env_count;
+    const char *const *env;  /* "KEY=VALUE" */
+    size_t device_node_count;
+    const nvbind_edit_device_node *device_nodes;
+    size_t mount_count;
+    const nvbind_edit_mount *mounts;
+    size_t hook_count;
+    const nvbind_edit_hook *hooks;
+} nvbind_capsule_edits;
+
+/* The edits for the CDI device names in devices[0..n-1] ("0", "GPU-...", "all", and "gpu0" when
+ * the configuration's naming has it), as nvbind_generate_aiml_cdi_spec or ..._gaming_... name
+ * them. n = 0 gives the spec-wide edits alone. A name the host has no device of is
+ * NVB_EXIT_USAGE (2). Free with nvbind_capsule_edits_free; every pointer inside lives as long
+ * as the result. Thread-safe on one manager. */
+NVBIND_EXPORT nvbind_capsule_edits *nvbind_get_capsule_edits(const nvbind_gpu_manager *m, const char *const *devices,
+                                                             size_t n, nvbind_error **err);
+NVBIND_EXPORT void nvbind_capsule_edits_free(nvbind_capsule_edits *e);
+
 /* Read a CDI spec file (JSON or YAML) and validate it. */
 NVBIND_EXPORT nvbind_cdi_spec *nvbind_cdi_spec_load(const char *path, nvbind_error **err);
 NVBIND_EXPORT void nvbind_cdi_spec_free(nvbind_cdi_spec *s);

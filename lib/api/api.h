@@ -28,7 +28,32 @@ struct nvbind_gpu_manager {
     char *cdi_spec_dir;           /* where run_with_bolt_runtime writes its spec */
     char *hook_path;              /* the nvbind binary the spec's hooks run */
     char *config_path;            /* the nvbind.toml loaded, NULL when none */
+    struct nvb_api_kept *kept;    /* the host model kept between calls (api/kept.c), with its
+                                   * own lock: the only part of a manager that changes */
 };
+
+/* ---- the kept host model (api/kept.c) ---- */
+typedef struct nvb_api_model {
+    nvb_host *host;               /* discovered for every vendor, without NVML */
+    unsigned refs;                /* the manager's and one per holder; atomic */
+    void *cache;                  /* what a call derives from the model once (capsule_edits.c) */
+    void (*cache_free)(void *);
+} nvb_api_model;
+struct nvb_api_kept *nvb_api_kept_new(void);
+void nvb_api_kept_free(struct nvb_api_kept *k);
+/* m's host model, revalidated (and rediscovered when it changed); hold it only for the call.
+ * NULL with *err set when discovery fails. Release with nvb_api_host_release. */
+nvb_api_model *nvb_api_host_acquire(const nvbind_gpu_manager *m, nvbind_error **err);
+void nvb_api_host_release(const nvbind_gpu_manager *m, nvb_api_model *model);
+/* km's cache, made by make(m, host) on first use (NULL when make fails); drop frees it with the
+ * model. One cache user per model. */
+void *nvb_api_model_cache(const nvbind_gpu_manager *m, nvb_api_model *km,
+                          void *(*make)(const nvbind_gpu_manager *, const nvb_host *), void (*drop)(void *));
+/* The revalidation alone: 1 when the kept model is still the host's, 0 when it is not (or
+ * none is kept), -1 when out of memory. */
+int nvb_api_kept_check(const nvbind_gpu_manager *m);
+/* How many times m discovered its host for the kept model. */
+unsigned long nvb_api_kept_discoveries(const nvbind_gpu_manager *m);
 
 /* A private copy of m (the same configuration file, options and BoltConfig). */
 nvbind_gpu_manager *nvb_api_manager_clone(const nvbind_gpu_manager *m, nvbind_error **err);
@@ -69,6 +94,11 @@ enum nvb_api_workload { NVB_API_DEFAULT, NVB_API_GAMING, NVB_API_AIML, NVB_API_C
  * NVB_API_CUSTOM (NULL otherwise). Returns the CDI document, or NULL with *err set. */
 json_t *nvb_api_generate(const nvbind_gpu_manager *m, const nvb_host *h, enum nvb_api_workload w,
                          const nvbind_bolt_capsule_config *custom, nvbind_error **err);
+/* The spec-wide extras of a workload on h: the profile's edits and the Bolt capsule variables
+ * into *extra, the driver capabilities to mount into *caps (0 = all). -1 with *err set. */
+int nvb_api_workload_edits(const nvbind_gpu_manager *m, const nvb_host *h, enum nvb_api_workload w,
+                           const nvbind_bolt_capsule_config *custom, unsigned *caps, nvb_edits *extra,
+                           nvbind_error **err);
 /* The workload run_with_* use for the manager's configuration. */
 enum nvb_api_workload nvb_api_manager_workload(const nvbind_gpu_manager *m);
 

@@ -91,25 +91,31 @@ static int wsl2_edits(const nvb_host *h, nvb_edits *e, nvbind_error **err)
     return 0;
 }
 
+int nvb_api_workload_edits(const nvbind_gpu_manager *m, const nvb_host *h, enum nvb_api_workload w,
+                           const nvbind_bolt_capsule_config *custom, unsigned *caps, nvb_edits *extra,
+                           nvbind_error **err)
+{
+    nvb_config view = workload_view(m, w, custom);
+    const char *workload = NULL;
+    nvb_err e = {0};
+    *caps = 0;
+    if (nvb_profile_resolve(&view, h, profile_of(w, custom), caps, extra, &workload, &e) < 0)
+        return nvb_api_fail(err, &e);
+    if (nvb_bolt_capsule_edits(&view, workload, extra) < 0)
+        return nvb_api_oom(err, "the Bolt capsule environment");
+    /* A host discovered as a WSL2 guest has /dev/dxg and the WSL files in its spec already. */
+    if (w == NVB_API_CUSTOM && custom->wsl2_mode && !h->wsl2 && wsl2_edits(h, extra, err) < 0)
+        return -1;
+    return 0;
+}
+
 json_t *nvb_api_generate(const nvbind_gpu_manager *m, const nvb_host *h, enum nvb_api_workload w,
                          const nvbind_bolt_capsule_config *custom, nvbind_error **err)
 {
-    nvb_config view = workload_view(m, w, custom);
     nvb_edits extra = {0};
     unsigned caps = 0;
-    const char *workload = NULL;
     json_t *spec = NULL;
-    nvb_err e = {0};
-    if (nvb_profile_resolve(&view, h, profile_of(w, custom), &caps, &extra, &workload, &e) < 0) {
-        nvb_api_fail(err, &e);
-        goto out;
-    }
-    if (nvb_bolt_capsule_edits(&view, workload, &extra) < 0) {
-        nvb_api_oom(err, "the Bolt capsule environment");
-        goto out;
-    }
-    /* A host discovered as a WSL2 guest has /dev/dxg and the WSL files in its spec already. */
-    if (w == NVB_API_CUSTOM && custom->wsl2_mode && !h->wsl2 && wsl2_edits(h, &extra, err) < 0)
+    if (nvb_api_workload_edits(m, h, w, custom, &caps, &extra, err) < 0)
         goto out;
     nvb_cdi_gen_opts go = {
         .kind = NVB_API_BOLT_KIND,
@@ -118,6 +124,7 @@ json_t *nvb_api_generate(const nvbind_gpu_manager *m, const nvb_host *h, enum nv
         .hook_path = m->hook_path,
         .extra = &extra,
     };
+    nvb_err e = {0};
     spec = nvb_cdi_generate(h, &go, &e);
     if (!spec)
         nvb_api_fail(err, &e);
@@ -131,11 +138,11 @@ static nvbind_cdi_spec *generate(const nvbind_gpu_manager *m, enum nvb_api_workl
 {
     /* Every vendor: a host without NVIDIA's driver is discovered, and generation says that
      * these NVIDIA specs need it, naming the kinds the host has (exit 3). */
-    nvb_host *h = nvb_api_discover_any(m, false, err);
-    if (!h)
+    nvb_api_model *km = nvb_api_host_acquire(m, err); /* the kept model, revalidated */
+    if (!km)
         return NULL;
-    json_t *doc = nvb_api_generate(m, h, w, custom, err);
-    nvb_host_free(h);
+    json_t *doc = nvb_api_generate(m, km->host, w, custom, err);
+    nvb_api_host_release(m, km);
     if (!doc)
         return NULL;
     nvbind_cdi_spec *s = nvb_api_spec_wrap(doc);

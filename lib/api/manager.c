@@ -1,5 +1,6 @@
 /* The GPU manager: the configuration (a BoltConfig, optionally over an nvbind.toml) and where
- * the host is. Immutable after creation, so one manager serves several threads. */
+ * the host is. Immutable after creation but for the host model it keeps (api/kept.c, under its
+ * own lock), so one manager serves several threads. */
 #include "api/api.h"
 #include "api/api_paths.h"
 
@@ -103,6 +104,7 @@ NVBIND_EXPORT void nvbind_gpu_manager_free(nvbind_gpu_manager *m)
     free(m->cdi_spec_dir);
     free(m->hook_path);
     free(m->config_path);
+    nvb_api_kept_free(m->kept);
     free(m);
 }
 
@@ -131,6 +133,10 @@ NVBIND_EXPORT nvbind_gpu_manager *nvbind_gpu_manager_new(const nvbind_bolt_confi
     if (!m)
         return nvb_api_oom(err, "nvbind_gpu_manager_new"), NULL;
     nvb_config_init(&m->config);
+    if (!(m->kept = nvb_api_kept_new())) {
+        nvb_api_oom(err, "nvbind_gpu_manager_new");
+        goto fail;
+    }
     if (o->config_path) {
         if (!(m->config_path = strdup(o->config_path))) {
             nvb_api_oom(err, "nvbind_gpu_manager_new");

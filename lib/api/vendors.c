@@ -60,13 +60,13 @@ NVBIND_EXPORT nvbind_cdi_spec *nvbind_generate_cdi_spec_for_kind(const nvbind_gp
         return nvb_api_failf(err, NVB_EXIT_USAGE, "nvbind_generate_cdi_spec_for_kind: kind '%s': %s",
                              kind ? kind : "(null)", kind ? why : "NULL"),
                NULL;
-    nvb_host *h = nvb_api_discover_any(m, false, err);
-    if (!h)
+    nvb_api_model *km = nvb_api_host_acquire(m, err); /* the kept model, revalidated */
+    if (!km)
         return NULL;
     nvb_cdi_gen_opts go = {.kind = kind, .naming = m->config.cdi.naming, .hook_path = m->hook_path};
     nvb_err e = {0};
-    json_t *doc = nvb_cdi_generate(h, &go, &e);
-    nvb_host_free(h);
+    json_t *doc = nvb_cdi_generate(km->host, &go, &e);
+    nvb_api_host_release(m, km);
     if (!doc)
         return nvb_api_fail(err, &e), NULL;
     nvbind_cdi_spec *s = nvb_api_spec_wrap(doc);
