@@ -16,8 +16,9 @@ static void walk(FILE *f, const nvb_cli_cmd *cmd, const char *path, visit_fn fn)
     fn(f, cmd, path);
     for (size_t i = 0; cmd->subs && cmd->subs[i]; i++) {
         char sub[160];
-        snprintf(sub, sizeof sub, "%s%s%s", path, *path ? " " : "", cmd->subs[i]->name);
-        walk(f, cmd->subs[i], sub, fn);
+        int n = snprintf(sub, sizeof sub, "%s%s%s", path, *path ? " " : "", cmd->subs[i]->name);
+        if (n > 0 && (size_t)n < sizeof sub) /* the table's paths are two short words */
+            walk(f, cmd->subs[i], sub, fn);
     }
 }
 

@@ -94,7 +94,7 @@ static void check_store(nvb_doctor *d, nvb_rootpath *rp)
         return;
     }
     for (size_t i = 0; nvb_wsl2_required_files[i]; i++) {
-        char a[PATH_MAX], b[PATH_MAX];
+        char a[PATH_MAX + 256], b[PATH_MAX]; /* a: the store's path, then a short file name */
         snprintf(a, sizeof a, "%s/%s", store, nvb_wsl2_required_files[i]);
         snprintf(b, sizeof b, "%s/%s", NVB_WSL2_LIB_DIR, nvb_wsl2_required_files[i]);
         if (!is_kind(rp, a, S_IFREG) && !is_kind(rp, b, S_IFREG))
