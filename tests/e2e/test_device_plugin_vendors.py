@@ -5,7 +5,10 @@ spec and answers with its CDI names, which real podman turns into exactly that G
 import json
 import os
 import shutil
+import time
 import unittest
+
+import grpc
 
 from nvbtest import NVBIND, podman_run, run
 from fakekubelet import Watch
@@ -78,6 +81,26 @@ class Amd(VendorBase):
         os.unlink(spec)
         allocate(stub, [bus])
         self.assertTrue(os.path.exists(spec), "a removed amd.com/gpu spec was not written again by Allocate")
+
+    def test_amd_gpu_removed_turns_unhealthy_within_5s_and_back(self):
+        p, reg, stub = self.start_registered()
+        w = Watch(stub)
+        self.assertEqual(set(h for h, _ in w.next().values()), {"Healthy"})
+        gone = self.drm("amd.com/gpu")[0]
+        render = next(os.path.basename(n) for n in gone["device_nodes"] if "renderD" in n)
+        link = os.path.join(self.host.root, "sys/class/drm", render)
+        aside = os.path.join(self.tmp, "render-aside")
+        shutil.move(link, aside)
+        start = time.monotonic()
+        msg = w.until(lambda m: m[gone["pci_bus_id"]][0] == "Unhealthy", timeout=5)
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertEqual(msg[self.drm("amd.com/gpu")[1]["pci_bus_id"]][0], "Healthy")
+        with self.assertRaises(grpc.RpcError) as cm:
+            allocate(stub, [gone["pci_bus_id"]])
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        shutil.move(aside, link)
+        w.until(lambda m: m[gone["pci_bus_id"]][0] == "Healthy", timeout=5)
+        w.close()
 
     def test_envvar_strategy_refuses_amd_gpus(self):
         """--strategy envvar has no variable an AMD GPU reaches the container by: nothing to serve."""
