@@ -11,10 +11,19 @@ import unittest
 import grpc
 
 from nvbtest import NVBIND, podman_run, run
+import fakehost  # importable once nvbtest has put tests/fakehost on the path
 from fakekubelet import Watch
 from test_device_plugin import HAVE_PLUGIN, PluginBase, allocate
 
 HAVE_PODMAN = shutil.which("podman") is not None
+
+# Test-only models with bus ids of this process's own PCI domain: podman refuses a device that
+# two specs in /var/run/cdi define, and other tests on this machine (nvbind run on fake hosts
+# with the stock bus ids) leave amd.com-gpu.json / intel.com-gpu.json there.
+_DOMAIN = 0x1000 + os.getpid() % 0xE000
+for _key, _bus in (("amd", 0x2C), ("amd-mi210", 0x4C), ("intel", 0x02)):
+    fakehost.DRM_GPU_MODELS["k8s-" + _key] = dict(
+        fakehost.DRM_GPU_MODELS[_key], bus="%04x:%02x:00.0" % (_DOMAIN, _bus))
 # what the container sees: every GPU node, with its numbers (hex, as stat prints them)
 SCRIPT = "for n in /dev/dri/* /dev/kfd /dev/nvidia*; do test -e $n && stat -c '%n %t:%T' $n; done; exit 0"
 
@@ -57,7 +66,7 @@ class VendorBase(PluginBase):
 
 class Amd(VendorBase):
     gpus = 0
-    host_options = {"no_driver": True, "drm_gpus": ["amd", "amd-mi210"]}
+    host_options = {"no_driver": True, "drm_gpus": ["k8s-amd", "k8s-amd-mi210"]}
 
     def test_amd_gpus_are_amd_com_gpu_by_bus_id_with_numa(self):
         p, reg, stub = self.start_registered()
@@ -125,7 +134,7 @@ class Amd(VendorBase):
 
 class Hybrid(VendorBase):
     gpus = 2
-    host_options = {"drm_gpus": ["intel", "nouveau"]}
+    host_options = {"drm_gpus": ["k8s-intel", "nouveau"]}
 
     def test_nvidia_and_intel_register_as_two_resources_nouveau_only_when_named(self):
         p = self.start_plugin()
