@@ -9,7 +9,8 @@ the Python kubelet peer of the tests (tests/e2e/fakekubelet.py).
   RSS                 the plugin's VmRSS after the calls, and its private part (smaps_rollup
                       Private_Dirty: what the process itself holds; the rest is shared library
                       code, chiefly libgrpc's) (target < 8 MiB)
-usage: bench/bench_device_plugin.py [--nvbind PATH] [--calls N]
+  --smaps             also the resident memory by mapping (file, heap, stacks), largest first
+usage: bench/bench_device_plugin.py [--nvbind PATH] [--calls N] [--smaps]
 """
 import argparse
 import os
@@ -46,10 +47,24 @@ def kib(status_text, key):
     return -1
 
 
+def rss_by_mapping(pid):
+    """{mapping name: resident KiB} from /proc/PID/smaps, anonymous mappings as "[anon]"."""
+    out, name = {}, None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
+                name = os.path.basename(parts[5]) if len(parts) > 5 else "[anon]"
+            elif parts[0] == "Rss:":
+                out[name] = out.get(name, 0) + int(parts[1])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nvbind", default=NVBIND)
     ap.add_argument("--calls", type=int, default=1000)
+    ap.add_argument("--smaps", action="store_true")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nvbind-bench-dp-")
     host = FakeHost(gpus=8)
@@ -77,6 +92,9 @@ def main():
         print("baseline GetDevicePluginOptions   p50 %.3f ms   p99 %.3f ms" % (b50 * 1e3, b99 * 1e3))
         print("plugin RSS                        %.1f MiB, of which private %.1f MiB   (target < 8 MiB)" % (
             rss / 1024, private / 1024))
+        if a.smaps:
+            for name, k in sorted(rss_by_mapping(p.pid).items(), key=lambda kv: -kv[1])[:15]:
+                print("  %7.2f MiB  %s" % (k / 1024, name))
     finally:
         p.terminate()
         p.wait()

@@ -153,6 +153,8 @@ static int serve(nvb_cli *cli, int argc, char **argv)
     }
     /* MIG devices' UUIDs and profiles come from NVML alone. */
     o.discover.nvml_for_mig = o.inv.mig != NVB_DP_MIG_NONE;
+    /* Every vendor: amd.com/gpu, intel.com/gpu... are resources of their own (resources.c). */
+    o.discover.every_vendor = true;
     if (!o.cdi_dir)
         o.cdi_dir = cfg.cdi.output_dir;
     o.claims_dir = cfg.isolation.state_dir;

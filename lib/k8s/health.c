@@ -56,7 +56,7 @@ static void mark_peers(const struct dp_state *st, nvb_dp_inventory *now)
 {
     for (size_t r = 0; r < now->n; r++)
         for (size_t i = 0; i < now->v[r].n; i++)
-            if (now->v[r].v[i].gpu < 64)
+            if (now->v[r].nvidia && now->v[r].v[i].gpu < 64)
                 now->v[r].v[i].peers = st->peers[now->v[r].v[i].gpu];
 }
 
@@ -70,7 +70,7 @@ static void mark_xid_failed(const struct dp_state *st, nvb_dp_inventory *now)
             continue;
         for (size_t r = 0; r < now->n; r++)
             for (size_t i = 0; i < now->v[r].n; i++)
-                if (now->v[r].v[i].gpu == st->host->gpus[g].index)
+                if (now->v[r].nvidia && now->v[r].v[i].gpu == st->host->gpus[g].index)
                     now->v[r].v[i].healthy = false;
     }
 }
@@ -109,7 +109,7 @@ static void mark_claimed(struct dp_state *st, nvb_dp_inventory *now)
         for (size_t k = 0; k < now->n; k++)
             for (size_t i = 0; i < now->v[k].n; i++) {
                 nvb_dp_device *d = &now->v[k].v[i];
-                if (record_covers(r, d, gpu_uuid_of(st->host, d->gpu)))
+                if (record_covers(r, d, now->v[k].nvidia ? gpu_uuid_of(st->host, d->gpu) : NULL))
                     d->healthy = false;
             }
         char line[512];

@@ -72,6 +72,7 @@ static void refresh(struct dp_state *st)
 {
     nvb_err err = {0};
     nvb_dp_inventory now = {0};
+    bool dirty = false;
     if (discover(st, &now, &err) < 0) {
         if (!st->discovery_failing)
             nvb_dp_log("host discovery failed, every device is unhealthy until it works again: %s", err.msg);
@@ -91,8 +92,7 @@ static void refresh(struct dp_state *st)
         for (size_t i = 0; before && i < n_before; i++)
             before[i] = known->v[i].healthy;
         int changed = nvb_dp_resource_merge(known, cur ? cur : &empty);
-        if (changed > 0)
-            st->spec_dirty = true;
+        dirty = dirty || changed > 0;
         if (changed > 0 && before) {
             log_health(known, before, n_before);
             broadcast(st, &st->eps[e]);
@@ -106,11 +106,7 @@ static void refresh(struct dp_state *st)
     /* Keep a spec already written in step with the host here, between RPCs, so that
      * Allocate finds it fresh and only checks that nobody touched it: at once when devices
      * changed, else every SPEC_CHECK_MS (driver files replaced with the GPUs unchanged). */
-    if (st->spec_path && st->host && (st->spec_dirty || nvb_dp_now_ms() >= st->next_spec_check_ms)) {
-        nvb_err serr = {0};
-        if (nvb_dp_spec_ensure(st, &serr) < 0)
-            nvb_dp_log("cannot refresh the CDI spec: %s", serr.msg);
-    }
+    nvb_dp_specs_refresh(st, dirty);
 }
 
 /* ---- the RPCs ------------------------------------------------------------------------------ */
@@ -132,13 +128,15 @@ static void handle(void *ctx, const char *method, const uint8_t *req, size_t len
         nvb_dp_rpc_preferred(r, req, len, out);
     } else if (strcmp(method, SERVICE "Allocate") == 0) {
         nvb_err err = {0};
-        if ((st->o->strategy & NVB_DP_STRATEGY_CDI) && nvb_dp_spec_ensure(st, &err) < 0) {
+        /* Another vendor's GPUs have no visible-devices variable: CDI names always. */
+        unsigned strategy = r->env_name ? st->o->strategy : NVB_DP_STRATEGY_CDI;
+        if ((strategy & NVB_DP_STRATEGY_CDI) && nvb_dp_spec_ensure(st, r->cdi_kind, &err) < 0) {
             nvb_dp_rpc_fail(out, GRPC_STATUS_INTERNAL, "Allocate: cannot write the CDI spec: %s", err.msg);
             nvb_dp_log("%s: %s", r->name, out->message);
             return;
         }
         char got[1024];
-        nvb_dp_rpc_allocate(r, st->o->strategy, req, len, out, got, sizeof got);
+        nvb_dp_rpc_allocate(r, strategy, req, len, out, got, sizeof got);
         if (out->status != GRPC_STATUS_OK)
             nvb_dp_log("%s: refused: %s", r->name, out->message);
         else
@@ -243,6 +241,34 @@ static int watch_kubelet(struct dp_state *st, nvb_err *err)
 
 /* ---- set-up and the loop ------------------------------------------------------------------- */
 
+/* Under --strategy envvar a container gets its GPUs from nvbind-runtime through a variable
+ * only NVIDIA's GPUs have: another vendor's resource would hand out devices the container
+ * never sees. It is not served then (an error when --resource named it). */
+static int envvar_only_filter(struct dp_state *st, nvb_err *err)
+{
+    if (st->o->strategy & NVB_DP_STRATEGY_CDI)
+        return 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < st->known.n; i++) {
+        nvb_dp_resource *r = &st->known.v[i];
+        if (r->env_name) {
+            st->known.v[keep++] = *r;
+            continue;
+        }
+        if (st->o->inv.only)
+            return nvb_errf(err, NVB_EXIT_USAGE,
+                            "--resource %s: --strategy envvar has no visible-devices variable for these GPUs; use "
+                            "--strategy cdi or both",
+                            r->name);
+        nvb_dp_log("%s: not served: --strategy envvar has no visible-devices variable for these GPUs (use --strategy "
+                   "cdi or both)",
+                   r->name);
+        nvb_dp_resource_clear(r);
+    }
+    st->known.n = keep;
+    return 0;
+}
+
 static int state_init(struct dp_state *st, const nvb_dp_opts *o, nvb_err *err)
 {
     st->o = o;
@@ -254,7 +280,7 @@ static int state_init(struct dp_state *st, const nvb_dp_opts *o, nvb_err *err)
     if (stat(st->plugin_dir, &dst) < 0 || !S_ISDIR(dst.st_mode))
         return nvb_errf(err, NVB_EXIT_IO, "%s: no such folder (is --kubelet-dir %s the kubelet's root folder?)",
                         st->plugin_dir, kdir);
-    if (discover(st, &st->known, err) < 0)
+    if (discover(st, &st->known, err) < 0 || envvar_only_filter(st, err) < 0)
         return -1;
     if (st->known.n == 0)
         return nvb_errf(err, NVB_EXIT_NO_DRIVER, "no device to advertise on this host (with these --resource names)");
@@ -289,7 +315,7 @@ static void state_free(struct dp_state *st)
     nvb_host_free(st->host);
     free(st->plugin_dir);
     free(st->kubelet_sock);
-    free(st->spec_path);
+    nvb_dp_specs_free(st);
 }
 
 /* SIGTERM or SIGINT pending? The caller blocked them, so they wait here for us. */

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static nvb_dp_resource *resource_get(nvb_dp_inventory *inv, const char *name, const char *env_name)
+static nvb_dp_resource *resource_get(nvb_dp_inventory *inv, const char *name, const char *env_name,
+                                     const char *cdi_kind)
 {
     nvb_dp_resource *r = nvb_dp_inventory_find(inv, name);
     if (r)
@@ -16,9 +17,12 @@ static nvb_dp_resource *resource_get(nvb_dp_inventory *inv, const char *name, co
         return NULL;
     inv->v = v;
     r = &v[inv->n];
-    *r = (nvb_dp_resource){.name = strdup(name), .env_name = env_name};
-    if (!r->name)
+    *r = (nvb_dp_resource){.name = strdup(name), .env_name = env_name, .cdi_kind = strdup(cdi_kind)};
+    if (!r->name || !r->cdi_kind) {
+        free(r->name);
+        free(r->cdi_kind);
         return NULL;
+    }
     inv->n++;
     return r;
 }
@@ -75,7 +79,9 @@ static int add_nvidia(const nvb_host *h, const nvb_dp_inventory_opts *o, nvb_dp_
     for (size_t i = 0; i < h->n_gpus; i++) {
         const nvb_gpu *g = &h->gpus[i];
         if (o->mig == NVB_DP_MIG_NONE || g->n_migs == 0) {
-            nvb_dp_resource *r = resource_get(inv, kind, env);
+            nvb_dp_resource *r = resource_get(inv, kind, env, kind);
+            if (r)
+                r->nvidia = true;
             if (!r || add_device(r, g->uuid, kind, g->numa_node, g->index, o->replicas) < 0)
                 return nvb_errf(err, NVB_EXIT_IO, "out of memory");
             continue;
@@ -91,10 +97,28 @@ static int add_nvidia(const nvb_host *h, const nvb_dp_inventory_opts *o, nvb_dp_
                 return nvb_errf(err, NVB_EXIT_HOST_DATA,
                                 "GPU %u: NVML did not name the profile of MIG device %s (needed by --mig-strategy mixed)",
                                 g->index, mig->uuid);
-            nvb_dp_resource *r = resource_get(inv, name, env);
+            nvb_dp_resource *r = resource_get(inv, name, env, kind);
+            if (r)
+                r->nvidia = true;
             if (!r || add_device(r, mig->uuid, kind, g->numa_node, g->index, o->replicas) < 0)
                 return nvb_errf(err, NVB_EXIT_IO, "out of memory");
         }
+    }
+    return 0;
+}
+
+/* Other vendors' GPUs (discovery's h->drm_gpus), each kind its own resource named like its
+ * CDI kind: amd.com/gpu, intel.com/gpu as the vendors' own plugins name them, so pod specs move
+ * between the two unchanged. The id is the PCI bus id, which vendor_spec.c also names each
+ * device by: it stays when another GPU is added or removed, where the index would shift. There
+ * is no visible-devices variable: Allocate answers with CDI names only. */
+static int add_drm(const nvb_host *h, const nvb_dp_inventory_opts *o, nvb_dp_inventory *inv, nvb_err *err)
+{
+    for (size_t i = 0; i < h->n_drm_gpus; i++) {
+        const nvb_drm_gpu *g = &h->drm_gpus[i];
+        nvb_dp_resource *r = resource_get(inv, g->kind, NULL, g->kind);
+        if (!r || add_device(r, g->bus_id, g->kind, g->numa_node, g->index, o->replicas) < 0)
+            return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
     return 0;
 }
@@ -106,19 +130,23 @@ static const struct {
     int (*add)(const nvb_host *h, const nvb_dp_inventory_opts *o, nvb_dp_inventory *inv, nvb_err *err);
 } backends[] = {
     {"nvidia", add_nvidia},
+    {"amd, intel, other DRM drivers", add_drm},
 };
 
+/* nvbind.drm/<driver> (nouveau, virtio-gpu, a SoC's GPU...) is served only when --resource
+ * names it: such a GPU is rarely what a pod asking for an accelerator wants, and a cluster
+ * should not start scheduling onto a VM's virtual display adapter after an upgrade. */
 static bool wanted(const nvb_dp_inventory_opts *o, const char *name)
 {
     if (!o->only)
-        return true;
+        return strncmp(name, "nvbind.drm/", 11) != 0;
     for (const char *const *p = o->only; *p; p++)
         if (strcmp(*p, name) == 0)
             return true;
     return false;
 }
 
-static void resource_clear(nvb_dp_resource *r)
+void nvb_dp_resource_clear(nvb_dp_resource *r)
 {
     for (size_t i = 0; i < r->n; i++) {
         free(r->v[i].id);
@@ -127,6 +155,7 @@ static void resource_clear(nvb_dp_resource *r)
     }
     free(r->v);
     free(r->name);
+    free(r->cdi_kind);
     *r = (nvb_dp_resource){0};
 }
 
@@ -144,7 +173,7 @@ int nvb_dp_inventory_build(const nvb_host *h, const nvb_dp_inventory_opts *o, nv
         if (wanted(o, out->v[i].name) && out->v[i].n)
             out->v[keep++] = out->v[i];
         else
-            resource_clear(&out->v[i]);
+            nvb_dp_resource_clear(&out->v[i]);
     }
     out->n = keep;
     return 0;
@@ -153,7 +182,7 @@ int nvb_dp_inventory_build(const nvb_host *h, const nvb_dp_inventory_opts *o, nv
 void nvb_dp_inventory_clear(nvb_dp_inventory *inv)
 {
     for (size_t i = 0; i < inv->n; i++)
-        resource_clear(&inv->v[i]);
+        nvb_dp_resource_clear(&inv->v[i]);
     free(inv->v);
     *inv = (nvb_dp_inventory){0};
 }

@@ -16,8 +16,9 @@ enum nvb_dp_mig_strategy {
 };
 
 typedef struct nvb_dp_device {
-    char *id;          /* what the kubelet sees: the UUID, or "UUID::N" for replica N */
-    char *uuid;        /* the GPU or MIG device behind it */
+    char *id;          /* what the kubelet sees: the UUID (other vendors: the PCI bus id), or
+                        * "ID::N" for replica N */
+    char *uuid;        /* the GPU or MIG device behind it (other vendors: the bus id) */
     char *cdi_name;    /* fully qualified CDI name, e.g. nvidia.com/gpu=GPU-... */
     int numa_node;     /* -1 when unknown */
     unsigned gpu;      /* the (parent) GPU's index: devices of one GPU share it */
@@ -28,6 +29,8 @@ typedef struct nvb_dp_device {
 typedef struct nvb_dp_resource {
     char *name;               /* the kubelet resource name, e.g. nvidia.com/gpu */
     const char *env_name;     /* the visible-devices variable (--strategy envvar), NULL: none */
+    char *cdi_kind;           /* the CDI spec its devices are named in: nvidia.com/gpu, amd.com/gpu */
+    bool nvidia;              /* NVIDIA's: device.gpu is an NVIDIA GPU index (NVLink, XID, claims) */
     bool shared;              /* advertised with replicas (time-slicing) */
     nvb_dp_device *v;
     size_t n, cap;
@@ -41,13 +44,16 @@ typedef struct nvb_dp_inventory {
 typedef struct nvb_dp_inventory_opts {
     enum nvb_dp_mig_strategy mig;
     unsigned replicas;                /* 0 or 1: no time-slicing */
-    const char *const *only;          /* NULL-terminated resource names to serve; NULL: all */
+    const char *const *only;          /* NULL-terminated resource names to serve; NULL: all but
+                                       * nvbind.drm/<driver>, served only when named */
 } nvb_dp_inventory_opts;
 
 /* Build the inventory of host h (every vendor's backend adds its resources). Resources
  * with no device are left out. 0, or -1 with err set. */
 int nvb_dp_inventory_build(const nvb_host *h, const nvb_dp_inventory_opts *o, nvb_dp_inventory *out, nvb_err *err);
 void nvb_dp_inventory_clear(nvb_dp_inventory *inv);
+/* Free one resource's devices and names. */
+void nvb_dp_resource_clear(nvb_dp_resource *r);
 
 /* The resource named name, NULL when none. */
 nvb_dp_resource *nvb_dp_inventory_find(nvb_dp_inventory *inv, const char *name);

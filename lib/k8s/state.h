@@ -17,6 +17,15 @@
 
 struct dp_state;
 
+/* A CDI spec the plugin wrote (nvidia.com/gpu, amd.com/gpu, ...), as written. */
+struct dp_spec {
+    char *kind;
+    char *path;
+    bool dirty;                 /* devices changed since the spec was written */
+    uint64_t next_check_ms;     /* when the spec is next regenerated and compared anyway */
+    struct stat st;             /* the spec file as written, to see it removed or replaced */
+};
+
 /* One resource's gRPC server and socket. */
 struct endpoint {
     struct dp_state *st;
@@ -37,10 +46,8 @@ struct dp_state {
     ino_t kubelet_ino;
     struct timespec kubelet_ctime;  /* with the inode: a new socket may reuse a freed inode */
     uint64_t next_register_ms;
-    bool spec_dirty;            /* devices changed since the spec was written */
-    uint64_t next_spec_check_ms;  /* when the spec is next regenerated and compared anyway */
-    struct stat spec_st;        /* the spec file as written, to see it removed or replaced */
-    char *spec_path;
+    struct dp_spec *specs;      /* one per CDI kind Allocate has answered with */
+    size_t n_specs, cap_specs;
     bool discovery_failing;
     nvb_dp_xid *xid;            /* NVML's XID events; NULL without NVML */
     nvb_strv xid_failed;        /* UUIDs of GPUs that reported a critical XID: unhealthy for good */
@@ -58,6 +65,10 @@ uint64_t nvb_dp_now_ms(void);
  * claims (while held). */
 void nvb_dp_health_apply(struct dp_state *st, nvb_dp_inventory *now);
 
-/* Write or refresh nvbind's spec in the CDI folder, unless the one written last is still
- * current and untouched. 0, or -1 with err set. */
-int nvb_dp_spec_ensure(struct dp_state *st, nvb_err *err);
+/* Write or refresh nvbind's spec of CDI kind `kind` in the CDI folder, unless the one written
+ * last is still current and untouched. 0, or -1 with err set. */
+int nvb_dp_spec_ensure(struct dp_state *st, const char *kind, nvb_err *err);
+/* After a device change (dirty) or every SPEC_CHECK_MS: bring every spec written so far in
+ * step with the host, logging what fails. */
+void nvb_dp_specs_refresh(struct dp_state *st, bool dirty);
+void nvb_dp_specs_free(struct dp_state *st);

@@ -61,6 +61,44 @@ static void test_inventory_mig_strategies(void **state)
     migs[1].profile = (char *)"1g.10gb";
 }
 
+/* Other vendors' GPUs: a resource per kind, devices by bus id, no visible-devices variable;
+ * nvbind.drm/<driver> only when --resource names it. */
+static void test_inventory_other_vendors(void **state)
+{
+    nvb_drm_gpu drm[3] = {
+        {.kind = "amd.com/gpu", .bus_id = (char *)"0000:c1:00.0", .index = 0, .numa_node = 1},
+        {.kind = "amd.com/gpu", .bus_id = (char *)"0000:03:00.0", .index = 1, .numa_node = -1},
+        {.kind = "nvbind.drm/nouveau", .bus_id = (char *)"0000:05:00.0", .numa_node = -1},
+    };
+    nvb_host h = host;
+    h.drm_gpus = drm;
+    h.n_drm_gpus = 3;
+    nvb_dp_inventory inv;
+    nvb_err err = {0};
+    nvb_dp_inventory_opts o = {0};
+    assert_int_equal(nvb_dp_inventory_build(&h, &o, &inv, &err), 0);
+    assert_int_equal(inv.n, 2);
+    assert_true(inv.v[0].nvidia);
+    nvb_dp_resource *amd = nvb_dp_inventory_find(&inv, "amd.com/gpu");
+    assert_non_null(amd);
+    assert_false(amd->nvidia);
+    assert_null(amd->env_name);
+    assert_string_equal(amd->cdi_kind, "amd.com/gpu");
+    assert_int_equal(amd->n, 2);
+    assert_string_equal(amd->v[0].id, "0000:c1:00.0");
+    assert_string_equal(amd->v[0].cdi_name, "amd.com/gpu=0000:c1:00.0");
+    assert_int_equal(amd->v[0].numa_node, 1);
+    assert_null(nvb_dp_inventory_find(&inv, "nvbind.drm/nouveau"));
+    nvb_dp_inventory_clear(&inv);
+
+    const char *only[] = {"nvbind.drm/nouveau", NULL};
+    o.only = only;
+    assert_int_equal(nvb_dp_inventory_build(&h, &o, &inv, &err), 0);
+    assert_int_equal(inv.n, 1);
+    assert_string_equal(inv.v[0].v[0].cdi_name, "nvbind.drm/nouveau=0000:05:00.0");
+    nvb_dp_inventory_clear(&inv);
+}
+
 static void test_replicas_and_merge(void **state)
 {
     nvb_dp_inventory known, now;
@@ -193,6 +231,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inventory_mig_strategies),
+        cmocka_unit_test(test_inventory_other_vendors),
         cmocka_unit_test(test_replicas_and_merge),
         cmocka_unit_test(test_preferred_numa_then_spread),
         cmocka_unit_test(test_allocate),
