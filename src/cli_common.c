@@ -3,9 +3,29 @@
 #include "util/json_text.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The two ways every command of the three executables (nvbind, nvbind-monitor,
+ * nvbind-device-plugin) reports a failure, shared so their messages stay alike. */
+int nvb_cli_fail(const nvb_err *err)
+{
+    fprintf(stderr, "nvbind: %s\n", err->msg);
+    return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
+}
+
+int nvb_cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nvbind %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return NVB_EXIT_USAGE;
+}
 
 int nvb_cli_load_config(const nvb_cli *cli, nvb_config *cfg, nvb_err *err)
 {

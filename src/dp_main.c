@@ -12,27 +12,9 @@
 
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int nvb_cli_fail(const nvb_err *err)
-{
-    fprintf(stderr, "nvbind: %s\n", err->msg);
-    return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
-}
-
-int nvb_cli_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "nvbind %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return NVB_EXIT_USAGE;
-}
 
 #include "k8s/plugin.h"
 

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,23 +35,6 @@ static const char usage_text[] =
     "  device-plugin [OPTIONS]     the Kubernetes device plugin: serve this node's GPUs to the kubelet\n"
     "  exporter [--listen ADDR:PORT]       Prometheus metrics of the GPUs, their containers and nvbind\n"
     "  top                         the GPUs and their containers in a terminal view\n";
-
-int nvb_cli_fail(const nvb_err *err)
-{
-    fprintf(stderr, "nvbind: %s\n", err->msg);
-    return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
-}
-
-int nvb_cli_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "nvbind %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return NVB_EXIT_USAGE;
-}
 
 static const struct {
     const char *name;
