@@ -9,13 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int nvb_proc_cgroup(const char *proc_root, pid_t pid, char *buf, size_t len)
+int nvb_cgroup_pick(char *text, char *buf, size_t len)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%ld/cgroup", proc_root, (long)pid);
-    _cleanup_free_ char *text = nvb_read_file(path, 64 * 1024, NULL);
-    if (!text)
-        return -1;
     const char *best = NULL, *first = NULL;
     for (char *line = text, *next; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -44,6 +39,16 @@ int nvb_proc_cgroup(const char *proc_root, pid_t pid, char *buf, size_t len)
     }
     snprintf(buf, len, "%s", pick);
     return 0;
+}
+
+int nvb_proc_cgroup(const char *proc_root, pid_t pid, char *buf, size_t len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%ld/cgroup", proc_root, (long)pid);
+    _cleanup_free_ char *text = nvb_read_file(path, 64 * 1024, NULL);
+    if (!text)
+        return -1;
+    return nvb_cgroup_pick(text, buf, len);
 }
 
 static bool all_hex(const char *s, size_t n)
