@@ -84,16 +84,19 @@ static bool pod_uid_of(const char *level, size_t n, char *out, size_t len)
         if (memcmp(level + i, "pod", 3) == 0 && (i == 0 || level[i - 1] == '-'))
             p = level + i + 3;
     size_t un = p ? (size_t)(level + n - p) : 0;
+    char uid[37];
     if (un != 36 || un >= len)
         return false;
+    /* Checked whole before out is written: a level that breaks off halfway names no pod. */
     for (size_t i = 0; i < un; i++) {
         char c = p[i] == '_' ? '-' : p[i];
         bool dash = i == 8 || i == 13 || i == 18 || i == 23;
         if (dash ? c != '-' : !all_hex(&c, 1))
             return false;
-        out[i] = c;
+        uid[i] = c;
     }
-    out[un] = '\0';
+    uid[un] = '\0';
+    memcpy(out, uid, un + 1);
     return true;
 }
 
