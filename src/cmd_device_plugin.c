@@ -6,7 +6,6 @@
 #include "util/cleanup.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,29 +21,15 @@ static bool wants_help(int argc, char **argv)
 /* nvbind-device-plugin GLOBAL-OPTIONS --hook-path NVBIND device-plugin ARGS... */
 static int build_argv(const nvb_cli *cli, const char *helper, int argc, char **argv, nvb_strv *v)
 {
-    int r = nvb_strv_push(v, helper) | nvb_strv_push(v, "--root") | nvb_strv_push(v, cli->root);
-    if (cli->driver_root)
-        r |= nvb_strv_push(v, "--driver-root") | nvb_strv_push(v, cli->driver_root);
-    for (size_t i = 0; i < cli->library_search.n; i++)
-        r |= nvb_strv_push(v, "--library-search-path") | nvb_strv_push(v, cli->library_search.v[i]);
-    if (cli->config_path)
-        r |= nvb_strv_push(v, "--config") | nvb_strv_push(v, cli->config_path);
-    r |= nvb_strv_push(v, "--hook-path") | nvb_strv_push(v, cli->self_exe) | nvb_strv_push(v, "device-plugin");
-    for (int i = 1; i < argc; i++)
-        r |= nvb_strv_push(v, argv[i]);
-    r |= nvb_strv_push(v, "");  /* room for the NULL execv wants */
-    if (r < 0)
+    if (nvb_cli_helper_argv(cli, helper, v) < 0 || nvb_strv_push(v, "--hook-path") < 0 ||
+        nvb_strv_push(v, cli->self_exe) < 0 || nvb_strv_push(v, "device-plugin") < 0)
         return -1;
-    free(v->v[--v->n]);
-    v->v[v->n] = NULL;
-    return 0;
+    return nvb_cli_argv_end(v, argc - 1, argv + 1);
 }
 
 int cmd_device_plugin(nvb_cli *cli, int argc, char **argv)
 {
-    char dir[sizeof cli->self_exe];
-    snprintf(dir, sizeof dir, "%s", cli->self_exe);
-    _cleanup_free_ char *helper = nvb_path_join(dirname(dir), "nvbind-device-plugin");
+    _cleanup_free_ char *helper = nvb_cli_helper_path(cli, "nvbind-device-plugin");
     if (!helper)
         return NVB_EXIT_IO;
     if (access(helper, X_OK) < 0) {
