@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "metrics/cgroup.h"
+#include "fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,11 +28,9 @@ static void check_owner(const char *path)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     char path[4096];
     if (nvb_cgroup_pick(text, path, sizeof path) == 0) {
         if (strchr(path, '\n'))

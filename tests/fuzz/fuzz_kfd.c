@@ -8,16 +8,15 @@
 #include <string.h>
 
 #include "host/vendors/vendors.h"
+#include "fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     long minor = nvb_kfd_render_minor(text);
     if (minor != -1 && strncmp(text, "drm_render_minor ", 17) != 0 && !strstr(text, "\ndrm_render_minor "))
         abort();
