@@ -1,10 +1,17 @@
 /* nvbind doctor: report whether this host is ready for GPU containers; exit 0 when
  * ready, 1 when not. It reports rather than fails. */
 #include "cli.h"
+#include "cli_doctor.h"
 #include "cli_opts.h"
 #include "host/doctor.h"
 
 #include <getopt.h>
+
+/* The hook binary the specs will name is checked too. */
+static nvb_doctor *run_checks(const nvb_cli *cli, const nvb_config *cfg, const nvb_discover_opts *o)
+{
+    return nvb_doctor_run_hook(o, true, cfg->cdi.hook_path ? cfg->cdi.hook_path : cli->self_exe);
+}
 
 int cmd_doctor(nvb_cli *cli, int argc, char **argv)
 {
@@ -23,43 +30,25 @@ int cmd_doctor(nvb_cli *cli, int argc, char **argv)
     }
     if (optind < argc)
         return nvb_cli_usage("doctor", "unexpected argument '%s'", argv[optind]);
-    /* The same configuration as every other command: [host] moves what is checked, and the
-     * hook binary the specs will name is checked too. A broken file stops here (exit 5). */
-    nvb_err err = {0};
-    nvb_config cfg = {0};
-    nvb_strv libs = {0};
-    nvb_discover_opts o;
-    if (nvb_cli_load_config(cli, &cfg, &err) < 0) {
-        nvb_config_clear(&cfg);
-        return nvb_cli_fail(&err);
-    }
-    nvb_doctor *d = NULL;
-    if (nvb_cli_discover_opts(cli, &cfg, &libs, &o) == 0)
-        d = nvb_doctor_run_hook(&o, true, cfg.cdi.hook_path ? cfg.cdi.hook_path : cli->self_exe);
-    nvb_strv_free(&libs);
-    nvb_config_clear(&cfg);
-    if (!d) {
-        fputs("nvbind: doctor: out of memory\n", stderr);
-        return NVB_EXIT_IO;
-    }
+    /* The same configuration as every other command: [host] moves what is checked. A broken
+     * file stops here (exit 5). */
+    int rc = 0;
+    nvb_doctor *d = nvb_cli_doctor(cli, "doctor", run_checks, &rc);
+    if (!d)
+        return rc;
     if (json) {
         json_t *j = nvb_doctor_to_json(d);
         nvb_cli_print_json(j);
         json_decref(j);
     } else {
-        static const char *const marks[] = {"ok  ", "info", "WARN", "FAIL"};
-        for (size_t i = 0; i < d->n_checks; i++) {
-            printf("[%s] %s\n", marks[d->checks[i].level], d->checks[i].message);
-            if (d->checks[i].fix && d->checks[i].level != NVB_CHECK_OK)
-                printf("       fix: %s\n", d->checks[i].fix);
-        }
+        nvb_cli_print_checks(d);
         for (size_t i = 0; i < 5; i++)
             printf("[%s] %-7s %s\n", d->engines[i].path ? "ok  " : "info", d->engines[i].name,
                    d->engines[i].path ? (d->engines[i].version ? d->engines[i].version : d->engines[i].path)
                                       : "not installed");
         printf("%s\n", d->ready ? "ready for GPU containers" : "NOT ready for GPU containers: fix the FAIL lines above");
     }
-    int rc = d->ready ? 0 : NVB_EXIT_FAIL;
+    rc = d->ready ? 0 : NVB_EXIT_FAIL;
     nvb_doctor_free(d);
     return rc;
 }
