@@ -46,5 +46,23 @@ int nvb_cli_discover_opts(const nvb_cli *cli, const nvb_config *cfg, nvb_strv *l
  * 0, or an exit status after one line on stderr. */
 int nvb_cli_absolute_root(nvb_cli *cli, const char *by);
 nvb_host *nvb_cli_discover(const nvb_cli *cli, const nvb_config *cfg, bool with_nvml, nvb_err *err);
+/* nvbind's helper executables (nvbind-monitor, nvbind-device-plugin) lie beside it: the path
+ * of the one named (malloc'd; NULL when out of memory). */
+char *nvb_cli_helper_path(const nvb_cli *cli, const char *name);
+/* v = helper --root DIR [--driver-root DIR] [--library-search-path DIR]... [--config FILE]:
+ * the global options handed on. 0, or -1 when out of memory. */
+int nvb_cli_helper_argv(const nvb_cli *cli, const char *helper, nvb_strv *v);
+/* Append argv[0..argc) and the NULL that execv wants. 0, or -1 when out of memory. */
+int nvb_cli_argv_end(nvb_strv *v, int argc, char **argv);
+/* The helpers' side: getopt_long entries for those global options (values from
+ * NVB_OPT_HELPER_FIRST up, below the helper's own), and their handling: 1 when c was one of
+ * them (stored in cli), 0 when it was not, -1 when out of memory. */
+enum { NVB_OPT_ROOT = 256, NVB_OPT_DRIVER_ROOT, NVB_OPT_LIBPATH, NVB_OPT_CONFIG, NVB_OPT_HELPER_NEXT };
+#define NVB_CLI_HELPER_OPTIONS                                        \
+    {"root", required_argument, NULL, NVB_OPT_ROOT},                  \
+    {"driver-root", required_argument, NULL, NVB_OPT_DRIVER_ROOT},    \
+    {"library-search-path", required_argument, NULL, NVB_OPT_LIBPATH}, \
+    {"config", required_argument, NULL, NVB_OPT_CONFIG}
+int nvb_cli_helper_option(nvb_cli *cli, int c, char *arg);
 /* Print a JSON value to stdout, indented, with a trailing newline. */
 int nvb_cli_print_json(json_t *v);

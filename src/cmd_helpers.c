@@ -8,7 +8,6 @@
 #include "util/cleanup.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,29 +20,6 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
-/* HELPER --root DIR [--driver-root DIR] [--library-search-path DIR]... [--config FILE]
- * [--hook-path NVBIND] COMMAND ARGS... */
-static int build_argv(const nvb_cli *cli, const char *helper, bool hook_path, int argc, char **argv, nvb_strv *v)
-{
-    int r = nvb_strv_push(v, helper) | nvb_strv_push(v, "--root") | nvb_strv_push(v, cli->root);
-    if (cli->driver_root)
-        r |= nvb_strv_push(v, "--driver-root") | nvb_strv_push(v, cli->driver_root);
-    for (size_t i = 0; i < cli->library_search.n; i++)
-        r |= nvb_strv_push(v, "--library-search-path") | nvb_strv_push(v, cli->library_search.v[i]);
-    if (cli->config_path)
-        r |= nvb_strv_push(v, "--config") | nvb_strv_push(v, cli->config_path);
-    if (hook_path)
-        r |= nvb_strv_push(v, "--hook-path") | nvb_strv_push(v, cli->self_exe);
-    for (int i = 0; i < argc; i++)
-        r |= nvb_strv_push(v, argv[i]);
-    r |= nvb_strv_push(v, ""); /* room for the NULL execv wants */
-    if (r < 0)
-        return -1;
-    free(v->v[--v->n]);
-    v->v[v->n] = NULL;
-    return 0;
-}
-
 /* exec NAME next to nvbind for the command in argv[0]; without it, missing says what to
  * install (exit 2). */
 static int run_helper(nvb_cli *cli, const char *name, bool hook_path, const char *missing, int argc, char **argv)
@@ -52,11 +28,12 @@ static int run_helper(nvb_cli *cli, const char *name, bool hook_path, const char
         nvb_cli_print_help(stdout, cli->cmd, cli->path);
         return fflush(stdout) ? NVB_EXIT_IO : 0;
     }
-    char dir[sizeof cli->self_exe];
-    snprintf(dir, sizeof dir, "%s", cli->self_exe);
-    _cleanup_free_ char *helper = nvb_path_join(dirname(dir), name);
+    /* HELPER GLOBAL-OPTIONS [--hook-path NVBIND] COMMAND ARGS... */
+    _cleanup_free_ char *helper = nvb_cli_helper_path(cli, name);
     _cleanup_(nvb_strv_free) nvb_strv v = {0};
-    if (!helper || build_argv(cli, helper, hook_path, argc, argv, &v) < 0)
+    if (!helper || nvb_cli_helper_argv(cli, helper, &v) < 0 ||
+        (hook_path && (nvb_strv_push(&v, "--hook-path") < 0 || nvb_strv_push(&v, cli->self_exe) < 0)) ||
+        nvb_cli_argv_end(&v, argc, argv) < 0)
         return NVB_EXIT_IO;
     if (access(helper, X_OK) < 0) {
         fprintf(stderr, "nvbind %s: %s: %s; this nvbind was built without %s\n", cli->path, helper, strerror(errno),

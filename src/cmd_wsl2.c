@@ -1,6 +1,7 @@
 /* nvbind wsl2 check: what this WSL2 guest has and lacks for GPU containers, each finding
  * with its fix; exit 0 when nothing is missing, 1 when something is. */
 #include "cli.h"
+#include "cli_doctor.h"
 #include "host/wsl2_check.h"
 
 #include <getopt.h>
@@ -9,14 +10,14 @@
 
 static void print_text(const nvb_doctor *d)
 {
-    static const char *const marks[] = {"ok  ", "info", "WARN", "FAIL"};
-    for (size_t i = 0; i < d->n_checks; i++) {
-        printf("[%s] %s\n", marks[d->checks[i].level], d->checks[i].message);
-        if (d->checks[i].fix && d->checks[i].level != NVB_CHECK_OK)
-            printf("       fix: %s\n", d->checks[i].fix);
-    }
+    nvb_cli_print_checks(d);
     printf("%s\n", d->ready ? "WSL2 is ready for GPU containers"
                             : "WSL2 is NOT ready for GPU containers: fix the FAIL lines above");
+}
+
+static nvb_doctor *run_checks(const nvb_cli *cli, const nvb_config *cfg, const nvb_discover_opts *o)
+{
+    return nvb_wsl2_check_run(o);
 }
 
 static int wsl2_check(nvb_cli *cli, int argc, char **argv)
@@ -32,21 +33,10 @@ static int wsl2_check(nvb_cli *cli, int argc, char **argv)
         return p.rc;
     if (optind < argc)
         return nvb_cli_usage("wsl2 check", "unexpected argument '%s'", argv[optind]);
-    nvb_err err = {0};
-    nvb_config cfg = {0};
-    nvb_strv libs = {0};
-    nvb_discover_opts o;
-    if (nvb_cli_load_config(cli, &cfg, &err) < 0) {
-        nvb_config_clear(&cfg);
-        return nvb_cli_fail(&err);
-    }
-    nvb_doctor *d = nvb_cli_discover_opts(cli, &cfg, &libs, &o) == 0 ? nvb_wsl2_check_run(&o) : NULL;
-    nvb_strv_free(&libs);
-    nvb_config_clear(&cfg);
-    if (!d) {
-        fputs("nvbind: wsl2 check: out of memory\n", stderr);
-        return NVB_EXIT_IO;
-    }
+    int rc = 0;
+    nvb_doctor *d = nvb_cli_doctor(cli, "wsl2 check", run_checks, &rc);
+    if (!d)
+        return rc;
     if (json) {
         json_t *j = nvb_wsl2_check_to_json(d);
         nvb_cli_print_json(j);
@@ -54,7 +44,7 @@ static int wsl2_check(nvb_cli *cli, int argc, char **argv)
     } else {
         print_text(d);
     }
-    int rc = d->ready ? 0 : NVB_EXIT_FAIL;
+    rc = d->ready ? 0 : NVB_EXIT_FAIL;
     nvb_doctor_free(d);
     return rc;
 }

@@ -12,27 +12,9 @@
 
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int nvb_cli_fail(const nvb_err *err)
-{
-    fprintf(stderr, "nvbind: %s\n", err->msg);
-    return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
-}
-
-int nvb_cli_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "nvbind %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return NVB_EXIT_USAGE;
-}
 
 #include "k8s/plugin.h"
 
@@ -168,29 +150,19 @@ static int serve(nvb_cli *cli, int argc, char **argv)
 int main(int argc, char **argv)
 {
     nvb_cli cli = {.root = "/"};
-    enum { OPT_ROOT = 256, OPT_DRIVER_ROOT, OPT_LIBPATH, OPT_CONFIG, OPT_HOOK };
-    static const struct option opts[] = {
-        {"root", required_argument, NULL, OPT_ROOT},
-        {"driver-root", required_argument, NULL, OPT_DRIVER_ROOT},
-        {"library-search-path", required_argument, NULL, OPT_LIBPATH},
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"hook-path", required_argument, NULL, OPT_HOOK},
-        {0},
-    };
+    enum { OPT_HOOK = NVB_OPT_HELPER_NEXT };
+    static const struct option opts[] = {NVB_CLI_HELPER_OPTIONS, {"hook-path", required_argument, NULL, OPT_HOOK}, {0}};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_ROOT: cli.root = optarg; break;
-        case OPT_DRIVER_ROOT: cli.driver_root = optarg; break;
-        case OPT_LIBPATH:
-            if (nvb_strv_push(&cli.library_search, optarg) < 0)
-                return NVB_EXIT_IO;
-            break;
-        case OPT_CONFIG: cli.config_path = optarg; break;
-        case OPT_HOOK: snprintf(cli.self_exe, sizeof cli.self_exe, "%s", optarg); break;
-        default: return nvb_cli_bad_option("device-plugin", c, argv);
-        }
+        int known = nvb_cli_helper_option(&cli, c, optarg);
+        if (known < 0)
+            return NVB_EXIT_IO;
+        if (known)
+            continue;
+        if (c != OPT_HOOK)
+            return nvb_cli_bad_option("device-plugin", c, argv);
+        snprintf(cli.self_exe, sizeof cli.self_exe, "%s", optarg);
     }
     if (optind >= argc || strcmp(argv[optind], "device-plugin") != 0 || cli.self_exe[0] != '/') {
         fputs("nvbind-device-plugin: run it as `nvbind device-plugin` (see nvbind device-plugin --help)\n", stderr);

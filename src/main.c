@@ -3,28 +3,10 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-int nvb_cli_fail(const nvb_err *err)
-{
-    fprintf(stderr, "nvbind: %s\n", err->msg);
-    return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
-}
-
-int nvb_cli_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "nvbind %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return NVB_EXIT_USAGE;
-}
 
 /* Walk from cmd down its subcommands to a command that runs (argv[0] names cmd): each
  * level's name joins cli->path; a level with subcommands answers --help itself. */

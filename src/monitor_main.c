@@ -7,28 +7,10 @@
 #include "cli_monitor.h"
 
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-int nvb_cli_fail(const nvb_err *err)
-{
-    fprintf(stderr, "nvbind: %s\n", err->msg);
-    return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
-}
-
-int nvb_cli_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "nvbind %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return NVB_EXIT_USAGE;
-}
 
 static const char usage[] =
     "usage: nvbind-monitor [--root DIR] [--driver-root DIR] [--library-search-path DIR]... [--config FILE]\n"
@@ -41,29 +23,21 @@ int main(int argc, char **argv)
     ssize_t n = readlink("/proc/self/exe", cli.self_exe, sizeof cli.self_exe - 1);
     if (n > 0)
         cli.self_exe[n] = '\0';
-    enum { OPT_ROOT = 256, OPT_DRIVER_ROOT, OPT_LIBPATH, OPT_CONFIG };
-    static const struct option opts[] = {
-        {"root", required_argument, NULL, OPT_ROOT},
-        {"driver-root", required_argument, NULL, OPT_DRIVER_ROOT},
-        {"library-search-path", required_argument, NULL, OPT_LIBPATH},
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
+    static const struct option opts[] = {NVB_CLI_HELPER_OPTIONS, {"help", no_argument, NULL, 'h'}, {0}};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_ROOT: cli.root = optarg; break;
-        case OPT_DRIVER_ROOT: cli.driver_root = optarg; break;
-        case OPT_LIBPATH:
-            if (nvb_strv_push(&cli.library_search, optarg) < 0)
-                return NVB_EXIT_IO;
-            break;
-        case OPT_CONFIG: cli.config_path = optarg; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return NVB_EXIT_USAGE;
+        int known = nvb_cli_helper_option(&cli, c, optarg);
+        if (known < 0)
+            return NVB_EXIT_IO;
+        if (known)
+            continue;
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return 0;
         }
+        fputs(usage, stderr);
+        return NVB_EXIT_USAGE;
     }
     int rc = nvb_cli_absolute_root(&cli, "--root");
     if (rc)

@@ -174,9 +174,15 @@ static int add_library(nvb_discovery *d, const char *path, const char *soname, s
         caps |= NVB_CAP_COMPAT32;
     if (offered_path(d, path, offered) < 0)
         memcpy(offered, resolved, sizeof offered);
-    if (how.offered_dir && !join(offered, how.offered_dir, base_name(offered))) {
-        free(host);
-        return 0;
+    if (how.offered_dir) {
+        /* The name is copied out first: join() would write offered while reading it
+         * (overlapping memcpy, undefined; ASan stopped `nvbind run` on Debian's packaging). */
+        char name[PATH_MAX];
+        snprintf(name, sizeof name, "%s", base_name(offered));
+        if (!join(offered, how.offered_dir, name)) {
+            free(host);
+            return 0;
+        }
     }
     nvb_log(NVB_LOG_DEBUG, "library %s: offered at %s", host, offered);
     nvb_component *c = nvb_host_add_component(d, NVB_COMP_LIBRARY, host, strdup(offered), caps, false);

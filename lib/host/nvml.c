@@ -6,14 +6,13 @@
 #include "host/procfs.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/worker.h"
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* The few NVML declarations nvbind needs, from NVML's public ABI. */
 typedef int nvmlReturn_t; /* 0 = NVML_SUCCESS */
@@ -56,9 +55,8 @@ struct gpu_result {
 /* Shared between the caller and the worker; whoever finishes last frees it. */
 struct nvml_job {
     pthread_mutex_t lock;
-    pthread_cond_t done_cond;
     int refs;
-    bool done, ok;
+    bool ok;             /* read once the worker is joined */
     char lib[4096];
     size_t n_gpus;
     char (*uuids)[96];
@@ -153,11 +151,7 @@ static void *worker(void *arg)
         a.shutdown();
     }
     /* The library stays loaded: unloading NVML while its threads may linger is unsafe. */
-    pthread_mutex_lock(&job->lock);
     job->ok = ok;
-    job->done = true;
-    pthread_cond_signal(&job->done_cond);
-    pthread_mutex_unlock(&job->lock);
     job_unref(job);
     return NULL;
 }
@@ -279,7 +273,6 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
     if (!job)
         return -1;
     pthread_mutex_init(&job->lock, NULL);
-    pthread_cond_init(&job->done_cond, NULL);
     job->refs = 2;
     snprintf(job->lib, sizeof job->lib, "%s", lib->host_path);
     job->n_gpus = d->h->n_gpus;
@@ -294,31 +287,13 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
         snprintf(job->uuids[i], sizeof job->uuids[i], "%s", d->h->gpus[i].uuid);
         job->res[i] = (struct gpu_result){.memory_mib = -1, .cc_major = -1, .cc_minor = -1, .brand = -1, .mig_mode = -1};
     }
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t th;
-    if (pthread_create(&th, &attr, worker, job) != 0) {
-        pthread_attr_destroy(&attr);
+    int ran = nvb_run_bounded(worker, job, timeout_ms);
+    if (ran < 0) {
         job->refs = 1;
         job_unref(job);
         return -1;
     }
-    pthread_attr_destroy(&attr);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&job->lock);
-    while (!job->done)
-        if (pthread_cond_timedwait(&job->done_cond, &job->lock, &deadline) == ETIMEDOUT)
-            break;
-    bool done = job->done, ok = job->ok;
-    pthread_mutex_unlock(&job->lock);
+    bool done = ran == 1, ok = done && job->ok;
     if (!done)
         nvb_strv_pushf(&d->h->warnings, "NVML: %s did not answer within %u ms; continuing without it", job->lib,
                        timeout_ms);

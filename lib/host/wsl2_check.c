@@ -94,10 +94,12 @@ static void check_store(nvb_doctor *d, nvb_rootpath *rp)
         return;
     }
     for (size_t i = 0; nvb_wsl2_required_files[i]; i++) {
-        char a[PATH_MAX + 256], b[PATH_MAX]; /* a: the store's path, then a short file name */
-        snprintf(a, sizeof a, "%s/%s", store, nvb_wsl2_required_files[i]);
-        snprintf(b, sizeof b, "%s/%s", NVB_WSL2_LIB_DIR, nvb_wsl2_required_files[i]);
-        if (!is_kind(rp, a, S_IFREG) && !is_kind(rp, b, S_IFREG))
+        char a[PATH_MAX], b[PATH_MAX];
+        /* A path that does not fit names no file: it counts as missing, never as a shorter one. */
+        bool in_store = nvb_path_cat(a, sizeof a, store, "/", nvb_wsl2_required_files[i]) && is_kind(rp, a, S_IFREG);
+        bool in_lib = nvb_path_cat(b, sizeof b, NVB_WSL2_LIB_DIR, "/", nvb_wsl2_required_files[i]) &&
+                      is_kind(rp, b, S_IFREG);
+        if (!in_store && !in_lib)
             snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", nvb_wsl2_required_files[i]);
     }
     if (*missing)

@@ -4,9 +4,9 @@
  * a NVML that does not answer in time is left behind, never waited for. */
 #include "host/wsl2.h"
 #include "util/trust.h"
+#include "util/worker.h"
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +35,8 @@ struct gpu_row {
 /* Shared by the caller and the worker; whoever finishes last frees it. */
 struct list_job {
     pthread_mutex_t lock;
-    pthread_cond_t done_cond;
     int refs;
-    bool done, ok;
+    bool ok;             /* read once the worker is joined */
     char lib[4096];
     char version[96];
     unsigned n;
@@ -115,33 +114,9 @@ static void *worker(void *arg)
         ok = true;
     }
     /* The library stays loaded: unloading NVML while its threads may linger is unsafe. */
-    pthread_mutex_lock(&job->lock);
     job->ok = ok;
-    job->done = true;
-    pthread_cond_signal(&job->done_cond);
-    pthread_mutex_unlock(&job->lock);
     job_unref(job);
     return NULL;
-}
-
-/* Wait for the worker until timeout_ms; true when it finished. */
-static bool wait_for(struct list_job *job, unsigned timeout_ms)
-{
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&job->lock);
-    while (!job->done)
-        if (pthread_cond_timedwait(&job->done_cond, &job->lock, &deadline) == ETIMEDOUT)
-            break;
-    bool done = job->done;
-    pthread_mutex_unlock(&job->lock);
-    return done;
 }
 
 /* The GPUs the worker listed into the host model, each reached through /dev/dxg. */
@@ -212,21 +187,15 @@ int nvb_wsl2_nvml_list(nvb_discovery *d, const char *lib_host_path, unsigned tim
     if (!job)
         return -1;
     pthread_mutex_init(&job->lock, NULL);
-    pthread_cond_init(&job->done_cond, NULL);
     job->refs = 2;
     snprintf(job->lib, sizeof job->lib, "%s", lib_host_path);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t th;
-    int r = pthread_create(&th, &attr, worker, job);
-    pthread_attr_destroy(&attr);
-    if (r != 0) {
+    int ran = nvb_run_bounded(worker, job, timeout_ms);
+    if (ran < 0) {
         job->refs = 1;
         job_unref(job);
         return -1;
     }
-    bool done = wait_for(job, timeout_ms);
+    bool done = ran == 1;
     int rc = -1;
     if (!done)
         nvb_strv_pushf(&d->h->warnings, "NVML: %s did not answer within %u ms; continuing without it", job->lib,

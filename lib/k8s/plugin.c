@@ -297,7 +297,6 @@ static int state_init(struct dp_state *st, const nvb_dp_opts *o, nvb_err *err)
         nvb_dp_log("%s: %zu devices%s", st->known.v[i].name, st->known.v[i].n,
               st->known.v[i].shared ? " (time-sliced replicas)" : "");
     }
-    st->xid = nvb_dp_xid_start(st->host);
     return 0;
 }
 
@@ -340,6 +339,10 @@ int nvb_device_plugin_run(const nvb_dp_opts *o, nvb_err *err)
     int rc = state_init(&st, o, err);
     if (rc == 0)
         rc = endpoints_start(&st, err);
+    /* NVML's XID watcher only once this plugin serves its sockets: a plugin that stops at
+     * start-up (another one serves them) exits with no thread of it still loading NVML. */
+    if (rc == 0)
+        st.xid = nvb_dp_xid_start(st.host);
     unsigned poll_ms = o->poll_ms ? o->poll_ms : 1000;
     uint64_t next_refresh = nvb_dp_now_ms() + poll_ms, next_watch = 0;
     int sig = 0;

@@ -9,13 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int nvb_proc_cgroup(const char *proc_root, pid_t pid, char *buf, size_t len)
+int nvb_cgroup_pick(char *text, char *buf, size_t len)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%ld/cgroup", proc_root, (long)pid);
-    _cleanup_free_ char *text = nvb_read_file(path, 64 * 1024, NULL);
-    if (!text)
-        return -1;
     const char *best = NULL, *first = NULL;
     for (char *line = text, *next; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -44,6 +39,16 @@ int nvb_proc_cgroup(const char *proc_root, pid_t pid, char *buf, size_t len)
     }
     snprintf(buf, len, "%s", pick);
     return 0;
+}
+
+int nvb_proc_cgroup(const char *proc_root, pid_t pid, char *buf, size_t len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%ld/cgroup", proc_root, (long)pid);
+    _cleanup_free_ char *text = nvb_read_file(path, 64 * 1024, NULL);
+    if (!text)
+        return -1;
+    return nvb_cgroup_pick(text, buf, len);
 }
 
 static bool all_hex(const char *s, size_t n)
@@ -79,16 +84,19 @@ static bool pod_uid_of(const char *level, size_t n, char *out, size_t len)
         if (memcmp(level + i, "pod", 3) == 0 && (i == 0 || level[i - 1] == '-'))
             p = level + i + 3;
     size_t un = p ? (size_t)(level + n - p) : 0;
+    char uid[37];
     if (un != 36 || un >= len)
         return false;
+    /* Checked whole before out is written: a level that breaks off halfway names no pod. */
     for (size_t i = 0; i < un; i++) {
         char c = p[i] == '_' ? '-' : p[i];
         bool dash = i == 8 || i == 13 || i == 18 || i == 23;
         if (dash ? c != '-' : !all_hex(&c, 1))
             return false;
-        out[i] = c;
+        uid[i] = c;
     }
-    out[un] = '\0';
+    uid[un] = '\0';
+    memcpy(out, uid, un + 1);
     return true;
 }
 

@@ -13,6 +13,9 @@ typedef struct nvb_cgroup_owner {
  * v1 line of the pids or memory controller, else the first. 0, or -1 (errno) when pid is gone
  * or its file holds none. */
 int nvb_proc_cgroup(const char *proc_root, pid_t pid, char *buf, size_t len);
+/* The same choice made in text, a cgroup file's contents (cut up in place): the parser on
+ * its own, so the fuzzer reaches it without a /proc. */
+int nvb_cgroup_pick(char *text, char *buf, size_t len);
 
 /* What a cgroup path says about its container, from the names engines give their cgroups:
  * docker-<id>.scope, libpod-<id>.scope, cri-containerd-<id>.scope, crio-<id>.scope (systemd

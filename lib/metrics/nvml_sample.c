@@ -2,14 +2,13 @@
  * declarations are the few this file needs, from NVML's public ABI. */
 #include "metrics/nvml_sample.h"
 #include "util/grow.h"
+#include "util/worker.h"
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef int nvmlReturn_t; /* 0 = NVML_SUCCESS */
 typedef struct nvmlDevice_st *nvmlDevice_t;
@@ -85,9 +84,8 @@ struct nvb_nvml_sampler {
 
 struct job {
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     int refs;
-    bool done, ok;
+    bool ok;             /* read once the worker is joined */
     char why[512];
     nvb_nvml_sampler *s;
     size_t n;
@@ -147,7 +145,6 @@ static void job_unref(struct job *j)
     nvb_gpu_samples_clear(j->res, j->n);
     free(j->res);
     free(j->uuids);
-    pthread_cond_destroy(&j->cond);
     pthread_mutex_destroy(&j->lock);
     free(j);
 }
@@ -340,12 +337,7 @@ static void *worker(void *arg)
 {
     struct job *j = arg;
     nvb_nvml_sampler *s = j->s;
-    bool ok = run_sample(s, j);
-    pthread_mutex_lock(&j->lock);
-    j->ok = ok;
-    j->done = true;
-    pthread_cond_signal(&j->cond);
-    pthread_mutex_unlock(&j->lock);
+    j->ok = run_sample(s, j);
     pthread_mutex_lock(&s->lock);
     s->busy = false;
     bool orphan = s->orphan;
@@ -370,7 +362,6 @@ static struct job *job_new(nvb_nvml_sampler *s, const char *const *uuids, size_t
     if (!j)
         return NULL;
     pthread_mutex_init(&j->lock, NULL);
-    pthread_cond_init(&j->cond, NULL);
     j->refs = 2;
     j->s = s;
     j->n = n;
@@ -388,43 +379,20 @@ static struct job *job_new(nvb_nvml_sampler *s, const char *const *uuids, size_t
     return j;
 }
 
-/* Wait for the job until timeout_ms have passed; true when it finished. */
-static bool wait_job(struct job *j, unsigned timeout_ms)
+/* The job on its own thread, s busy until it ends: 1 done, 0 still running at the deadline,
+ * -1 not started. */
+static int run_job(nvb_nvml_sampler *s, struct job *j, unsigned timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&j->lock);
-    while (!j->done)
-        if (pthread_cond_timedwait(&j->cond, &j->lock, &deadline) == ETIMEDOUT)
-            break;
-    bool done = j->done;
-    pthread_mutex_unlock(&j->lock);
-    return done;
-}
-
-static int start_worker(nvb_nvml_sampler *s, struct job *j)
-{
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t th;
     pthread_mutex_lock(&s->lock);
     s->busy = true;
     pthread_mutex_unlock(&s->lock);
-    int rc = pthread_create(&th, &attr, worker, j);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
+    int ran = nvb_run_bounded(worker, j, timeout_ms);
+    if (ran < 0) {
         pthread_mutex_lock(&s->lock);
         s->busy = false;
         pthread_mutex_unlock(&s->lock);
     }
-    return rc;
+    return ran;
 }
 
 int nvb_nvml_sample(nvb_nvml_sampler *s, const char *const *uuids, size_t n, unsigned timeout_ms,
@@ -444,7 +412,8 @@ int nvb_nvml_sample(nvb_nvml_sampler *s, const char *const *uuids, size_t n, uns
         return -1;
     }
     struct job *j = job_new(s, uuids, n);
-    if (!j || start_worker(s, j) != 0) {
+    int ran = j ? run_job(s, j, timeout_ms) : -1;
+    if (ran < 0) {
         if (j) {
             j->refs = 1;
             job_unref(j);
@@ -453,7 +422,7 @@ int nvb_nvml_sample(nvb_nvml_sampler *s, const char *const *uuids, size_t n, uns
         return -1;
     }
     int rc = -1;
-    if (!wait_job(j, timeout_ms)) {
+    if (ran == 0) {
         snprintf(why, why_len, "NVML: %.200s did not answer within %u ms", s->lib, timeout_ms);
     } else if (!j->ok) {
         snprintf(why, why_len, "%s", j->why);

@@ -9,6 +9,7 @@
 
 #include "isolation/audit.h"
 #include "isolation/timefmt.h"
+#include "fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,11 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     read_log((const char *)data, size, &f);
 
     /* The input as a time, as --since takes it. */
-    char *s = malloc(size + 1);
+    char *s = fuzz_text(data, size);
     if (!s)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     int64_t ms;
     if (nvb_time_parse_rfc3339(s, &ms) == 0 && ms >= 0 && ms < 253402300800000) { /* years 1970-9999 */
         char buf[64];

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "isolation/claims.h"
+#include "fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -56,11 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* The input as a UUID: its file name stem stays inside the claims folder. */
-    char *uuid = malloc(size + 1);
+    char *uuid = fuzz_text(data, size);
     if (!uuid)
         return 0;
-    memcpy(uuid, data, size);
-    uuid[size] = '\0';
     char *key = nvb_claim_key(uuid);
     if (key) {
         /* never a dot-file: those are writers' temporaries */

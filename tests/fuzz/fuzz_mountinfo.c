@@ -11,6 +11,7 @@
 #include "isolation/procid.h"
 #include "oci/mountinfo.h"
 #include "oci/symlinks.h"
+#include "fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,11 +31,9 @@ static void hide(const char *text, const char *root)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     hide(text, "/");
     hide(text, "/var/lib/containers/storage/overlay/abc/merged");
 

@@ -5,16 +5,15 @@
 #include <string.h>
 
 #include "host/procfs.h"
+#include "fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     nvb_err err = {0};
     char *version = NULL;
     enum nvb_kmod kmod;

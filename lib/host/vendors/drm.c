@@ -51,8 +51,7 @@ static char *device_dir(nvb_discovery *d, const char *name)
     return NULL;
 }
 
-/* "KEY=" line of a uevent text, copied into out; false when absent. */
-static bool uevent_value(const char *text, const char *key, char *out, size_t size)
+bool nvb_uevent_value(const char *text, const char *key, char *out, size_t size)
 {
     size_t kl = strlen(key);
     for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
@@ -87,7 +86,7 @@ static void read_ids(nvb_discovery *d, nvb_drm_gpu *g, const char *dir, const ch
 {
     char v[64];
     unsigned vid, did;
-    if (uevent_value(uevent, "PCI_ID", v, sizeof v) && sscanf(v, "%4x:%4x", &vid, &did) == 2) {
+    if (nvb_uevent_value(uevent, "PCI_ID", v, sizeof v) && sscanf(v, "%4x:%4x", &vid, &did) == 2) {
         g->vendor_id = vid;
         g->device_id = did;
     }
@@ -109,7 +108,7 @@ static int add_gpu(nvb_discovery *d, drm_found *f, const char *render, unsigned 
     char path[PATH_MAX], uevent[4096], driver[64];
     if (!nvb_path_cat(path, sizeof path, dir, "/uevent", NULL) ||
         nvb_read_small(&d->root, path, uevent, sizeof uevent, NVB_READ_ONE_PIECE) < 0 ||
-        !uevent_value(uevent, "DRIVER", driver, sizeof driver) || strcmp(driver, "nvidia") == 0)
+        !nvb_uevent_value(uevent, "DRIVER", driver, sizeof driver) || strcmp(driver, "nvidia") == 0)
         return 0;
     nvb_drm_gpu *nv = nvb_grow(f->v, &f->cap, f->n, sizeof *nv, 4);
     if (!nv)

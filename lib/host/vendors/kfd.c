@@ -10,8 +10,7 @@
 
 #define TOPOLOGY "/sys/class/kfd/kfd/topology/nodes"
 
-/* "drm_render_minor 128" among the properties; -1 when absent (a CPU node says 0). */
-static long render_minor_of(const char *props)
+long nvb_kfd_render_minor(const char *props)
 {
     static const char key[] = "drm_render_minor ";
     for (const char *l = props; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
@@ -25,7 +24,8 @@ static void pair_node(nvb_discovery *d, nvb_drm_gpu *gpus, size_t n, const char 
     char path[512], text[8192];
     long minor;
     if (!nvb_path_cat(path, sizeof path, TOPOLOGY "/", node, "/properties") ||
-        nvb_read_small(&d->root, path, text, sizeof text, NVB_READ_TO_EOF) < 0 || (minor = render_minor_of(text)) <= 0)
+        nvb_read_small(&d->root, path, text, sizeof text, NVB_READ_TO_EOF) < 0 ||
+        (minor = nvb_kfd_render_minor(text)) <= 0)
         return;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(gpus[i].driver, "amdgpu") != 0 || gpus[i].render_minor != (unsigned long)minor)

@@ -10,6 +10,12 @@ int nvb_discover_drm_gpus(nvb_discovery *d, nvb_err *err);
 /* Pair amdgpu GPUs with the KFD topology (/sys/class/kfd/kfd/topology/nodes/N/properties:
  * drm_render_minor) and give the paired ones /dev/kfd, ROCm's compute node. */
 int nvb_kfd_pair(nvb_discovery *d, nvb_drm_gpu *gpus, size_t n, nvb_err *err);
+/* "drm_render_minor 128" in a KFD node's properties text; -1 when absent (a CPU node says
+ * 0). Its own function so the fuzzer reaches it. */
+long nvb_kfd_render_minor(const char *props);
+/* The value of a "KEY=" line of a sysfs uevent text, copied into out; false when absent,
+ * empty or longer than size allows. Its own function so the fuzzer reaches it. */
+bool nvb_uevent_value(const char *text, const char *key, char *out, size_t size);
 
 /* The CDI kind for a driver: the vendor's own convention where there is one (amd.com/gpu,
  * intel.com/gpu), else "nvbind.drm/<driver>" in *buf (malloc'd). NULL when out of memory. */

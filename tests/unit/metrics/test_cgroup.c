@@ -53,6 +53,16 @@ static void test_no_container(void **state)
     expect("/kubepods/podnot-a-uid", "", "");
 }
 
+/* A level that starts like a pod UID and breaks off (found by fuzz_cgroup): it names no pod,
+ * and half of it is no pod label, nor does it hide the pod level that follows. */
+static void test_broken_pod_uid_names_no_pod(void **state)
+{
+    expect("/kubepods/pod0b2c3d4e_0000_11_148222_333344445555", "", "");
+    expect("/kubepods-pod0b2c3d4e-0000-4111-8222-33334444555x.slice", "", "");
+    expect("/kubepods/pod0b2c3d4e_0000_11_148222_333344445555/pod0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "",
+           "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+}
+
 /* Attack: a container that may create cgroups below its own (a delegated subtree) names one
  * after another container to have its GPU use counted as that container's. The engine's level
  * is the outermost one and it wins. */
@@ -101,6 +111,7 @@ int main(void)
         cmocka_unit_test(test_engines),   cmocka_unit_test(test_kubernetes), cmocka_unit_test(test_no_container),
         cmocka_unit_test(test_within),    cmocka_unit_test(test_proc_cgroup),
         cmocka_unit_test(test_nested_level_cannot_impersonate),
+        cmocka_unit_test(test_broken_pod_uid_names_no_pod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
