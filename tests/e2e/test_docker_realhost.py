@@ -11,14 +11,13 @@ fails here; the busybox tests only see the files."""
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import unittest
 
 import daemons
 from nvbtest import NVBIND, REPO, run
-from test_realhost import CUDAPROBE_CU, DLPROBE_C, NVCC
+from test_realhost import NVCC, build_probes
 
 sys.path.insert(0, os.path.join(REPO, "tests", "realhost"))
 import realhost  # noqa: E402
@@ -69,20 +68,7 @@ class DockerLegacyRealHost(unittest.TestCase):
     def _prepare(cls):
         # The real Debian image root, imported into the suite's own dockerd.
         daemons.docker_import(cls.d, cls.host["image_root"], tag=IMAGE)
-        probe = os.path.join(cls.tmp, "probe")
-        os.makedirs(probe)
-        src = os.path.join(cls.tmp, "dlprobe.c")
-        with open(src, "w") as f:
-            f.write(DLPROBE_C)
-        subprocess.run(["gcc", "-O1", "-o", os.path.join(probe, "dlprobe"), src, "-ldl"], check=True)
-        cls.nvcc_error = None
-        if os.path.exists(NVCC):
-            cu = os.path.join(cls.tmp, "cudaprobe.cu")
-            with open(cu, "w") as f:
-                f.write(CUDAPROBE_CU)
-            r = run([NVCC, "-cudart", "static", "-o", os.path.join(probe, "cudaprobe"), cu, "-ldl"], timeout=300)
-            if r.returncode != 0:
-                cls.nvcc_error = r.stderr[-2000:]
+        probe, cls.nvcc_error = build_probes(cls.tmp)
         # The probes reach the container through [runtime] extra_args (a read-only volume).
         config = os.path.join(cls.tmp, "nvbind.toml")
         with open(config, "w") as f:

@@ -126,6 +126,24 @@ def parse(out):
     return phases
 
 
+def build_probes(tmp):
+    """Build the probes into TMP/probe: dlprobe (gcc), and cudaprobe when nvcc is here.
+    Returns (the probe folder, nvcc's error output or None)."""
+    probe = os.path.join(tmp, "probe")
+    os.makedirs(probe)
+    src = os.path.join(tmp, "dlprobe.c")
+    with open(src, "w") as f:
+        f.write(DLPROBE_C)
+    subprocess.run(["gcc", "-O1", "-o", os.path.join(probe, "dlprobe"), src, "-ldl"], check=True)
+    if not os.path.exists(NVCC):
+        return probe, None
+    cu = os.path.join(tmp, "cudaprobe.cu")
+    with open(cu, "w") as f:
+        f.write(CUDAPROBE_CU)
+    r = run([NVCC, "-cudart", "static", "-o", os.path.join(probe, "cudaprobe"), cu, "-ldl"], timeout=300)
+    return probe, (r.stderr[-2000:] if r.returncode != 0 else None)
+
+
 def elf_machine(path):
     """"x86_64" or "i386" for an ELF program or library of that machine, None for anything
     else (the GSP firmware files are ELF too, for the GPU's own processor)."""
@@ -171,20 +189,7 @@ class RealHost(unittest.TestCase):
             raise AssertionError(f"cdi generate on the real host failed: {r.stderr}")
         with open(SPEC) as f:
             cls.spec = json.load(f)
-        probe = os.path.join(cls.tmp, "probe")
-        os.makedirs(probe)
-        src = os.path.join(cls.tmp, "dlprobe.c")
-        with open(src, "w") as f:
-            f.write(DLPROBE_C)
-        subprocess.run(["gcc", "-O1", "-o", os.path.join(probe, "dlprobe"), src, "-ldl"], check=True)
-        cls.nvcc_error = None
-        if os.path.exists(NVCC):
-            cu = os.path.join(cls.tmp, "cudaprobe.cu")
-            with open(cu, "w") as f:
-                f.write(CUDAPROBE_CU)
-            r = run([NVCC, "-cudart", "static", "-o", os.path.join(probe, "cudaprobe"), cu, "-ldl"], timeout=300)
-            if r.returncode != 0:
-                cls.nvcc_error = r.stderr[-2000:]
+        probe, cls.nvcc_error = build_probes(cls.tmp)
         # Every x86_64 program and library the spec mounts (the image's ldd is the 64-bit
         # one), by its path in the container.
         mounts = cls.spec["containerEdits"].get("mounts", [])
