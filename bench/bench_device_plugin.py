@@ -7,8 +7,10 @@ the Python kubelet peer of the tests (tests/e2e/fakekubelet.py).
   baseline            p50/p99 of GetDevicePluginOptions, an RPC that does nothing: what the
                       Python client and the gRPC transport cost by themselves
   RSS                 the plugin's VmRSS after the calls, and its private part (smaps_rollup
-                      Private_Dirty: what the process itself holds; the rest is shared library
-                      code, chiefly libgrpc's) (target < 8 MiB)
+                      Private_Dirty: what the process itself holds; the rest is code: its own
+                      executable, gRPC's in it when linked with -Dstatic_deps, and libc's)
+                      (target < 8 MiB; measured 7.0 to 7.2 MiB, of which 0.9 private, and 10.1
+                      MiB with gRPC's shared libraries, -Dstatic_deps=false; docs/kubernetes.md)
   --smaps             also the resident memory by mapping (file, heap, stacks), largest first
 usage: bench/bench_device_plugin.py [--nvbind PATH] [--calls N] [--smaps]
 """
@@ -70,6 +72,9 @@ def main():
     host = FakeHost(gpus=8)
     kubelet = FakeKubelet(os.path.join(tmp, "kubelet"))
     kubelet.start()
+    # A file's pages written but not yet on disk count as the mapping process's Private_Dirty:
+    # an executable just linked would show its code as the plugin's own memory.
+    os.sync()
     p = subprocess.Popen([a.nvbind, *host.args, "device-plugin", "--kubelet-dir", kubelet.dir,
                           "--cdi-dir", os.path.join(tmp, "cdi")], stderr=subprocess.DEVNULL)
     try:
