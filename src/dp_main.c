@@ -1,6 +1,7 @@
 /* nvbind-device-plugin: the server behind `nvbind device-plugin` (lib/k8s/plugin.c). It is an
- * executable of its own so that only it maps gRPC and its ~50 shared libraries: every other
- * nvbind command, the OCI hooks above all, starts as fast as without it. nvbind runs it as
+ * executable of its own so that only it carries gRPC (linked in, or with -Dstatic_deps=false its
+ * ~50 shared libraries): every other nvbind command, the OCI hooks above all, starts as fast as
+ * without it. nvbind runs it as
  *   nvbind-device-plugin [--root DIR] [--driver-root DIR] [--library-search-path DIR]...
  *                        [--config FILE] --hook-path NVBIND device-plugin [OPTIONS]
  * with the global options it parsed (src/cmd_helpers.c). */
