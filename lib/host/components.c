@@ -46,13 +46,10 @@ static void dir_part(char *out, const char *path)
 static int follow_in_folder(nvb_discovery *d, const char *dir, char *cur)
 {
     char target[PATH_MAX], tdir[PATH_MAX], rtdir[PATH_MAX];
-    _cleanup_free_ char *host = nvb_rootpath_host(d->drv, cur);
-    if (!host)
-        return -ENOMEM;
-    ssize_t n = readlink(host, target, sizeof target - 1);
+    /* Mostly answered from the lookup's memo: the walk that resolved cur read this link. */
+    int n = nvb_rootpath_readlink(d->drv, cur, target, sizeof target);
     if (n < 0)
-        return errno == EINVAL || errno == ENOENT ? 0 : -errno;
-    target[n] = '\0';
+        return n == -EINVAL || n == -ENOENT ? 0 : n;
     const char *name = base_name(target);
     if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
         return 0;

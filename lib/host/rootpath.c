@@ -1,4 +1,5 @@
 #include "host/rootpath.h"
+#include "oci/safepath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +9,16 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#endif
+#endif
+#ifndef RESOLVE_IN_ROOT /* older kernel headers: the ABI is fixed */
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_IN_ROOT 0x10
+#endif
 
 #define MAX_HOPS 40
 
@@ -23,12 +34,13 @@ struct arena {
 };
 
 struct slot {
-    const char *key;  /* NULL: empty slot */
+    const char *key;  /* NULL: empty slot; for a link, its target follows the key's NUL */
     const char *val;
     uint32_t hash;
     uint32_t vhash;   /* hash of val, so a walk continuing from val need not rehash it */
     uint16_t klen, vlen;  /* both < PATH_MAX */
     int16_t err;
+    uint16_t llen;    /* a link: its target's length (> 0); 0: not a link */
 };
 
 struct nvb_rootpath_memo {
@@ -46,12 +58,14 @@ static uint32_t hash_more(uint32_t h, const char *s, size_t n)
     return h;
 }
 
-/* A NUL-terminated copy of s[0..n) in the memo's arena; NULL when out of memory. */
-static const char *intern(struct nvb_rootpath_memo *m, const char *s, size_t n)
+/* A NUL-terminated copy of s[0..n) in the memo's arena, followed by a NUL-terminated copy
+ * of t[0..tn) when t is not NULL; NULL when out of memory. */
+static const char *intern2(struct nvb_rootpath_memo *m, const char *s, size_t n, const char *t, size_t tn)
 {
+    size_t need = n + 1 + (t ? tn + 1 : 0);
     struct arena *a = m->arena;
-    if (!a || a->cap - a->used < n + 1) {
-        size_t cap = n + 1 > 8192 ? n + 1 : 8192;
+    if (!a || a->cap - a->used < need) {
+        size_t cap = need > 8192 ? need : 8192;
         a = malloc(sizeof *a + cap);
         if (!a)
             return NULL;
@@ -63,8 +77,17 @@ static const char *intern(struct nvb_rootpath_memo *m, const char *s, size_t n)
     char *p = a->data + a->used;
     memcpy(p, s, n);
     p[n] = '\0';
-    a->used += n + 1;
+    if (t) {
+        memcpy(p + n + 1, t, tn);
+        p[n + 1 + tn] = '\0';
+    }
+    a->used += need;
     return p;
+}
+
+static const char *intern(struct nvb_rootpath_memo *m, const char *s, size_t n)
+{
+    return intern2(m, s, n, NULL, 0);
 }
 
 static struct nvb_rootpath_memo *memo_of(nvb_rootpath *rp)
@@ -108,9 +131,9 @@ static void slot_insert(struct nvb_rootpath_memo *m, const struct slot *in)
 }
 
 /* Remember key -> val (or key -> err when val is NULL). `key_copy`, when not NULL, is
- * key already in the arena. Best effort: without memory the memo just stays smaller. */
+ * key already in the arena, followed by the link target of llen bytes when llen > 0. Best effort: without memory the memo just stays smaller. */
 static void memo_put(nvb_rootpath *rp, const char *key, size_t klen, uint32_t h, const char *key_copy,
-                     const char *val, size_t vlen, uint32_t vhash, int err)
+                     size_t llen, const char *val, size_t vlen, uint32_t vhash, int err)
 {
     if (klen >= PATH_MAX || vlen >= PATH_MAX)
         return;
@@ -133,6 +156,7 @@ static void memo_put(nvb_rootpath *rp, const char *key, size_t klen, uint32_t h,
     }
     struct slot s = {.hash = h, .klen = (uint16_t)klen, .vlen = (uint16_t)vlen, .vhash = vhash, .err = (int16_t)err};
     s.key = key_copy ? key_copy : intern(m, key, klen);
+    s.llen = key_copy ? (uint16_t)llen : 0;
     if (!s.key)
         return;
     if (val) {
@@ -248,14 +272,72 @@ static const char *at_path(nvb_rootpath *rp, const char *rel, size_t rlen, char 
     return buf;
 }
 
+static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st);
+
+/* The path walked here (every link read and followed inside the root), then opened with
+ * O_NOFOLLOW: where openat2(2) is refused (kernels before 5.6, seccomp filters). */
+static int open_walked(nvb_rootpath *rp, const char *path, int flags)
+{
+    char out[PATH_MAX], buf[PATH_MAX];
+    long n = walk(rp, path, out, NULL);
+    if (n < 0) {
+        errno = (int)-n;
+        return -1;
+    }
+    int dirfd;
+    const char *p = at_path(rp, out, (size_t)n, buf, &dirfd);
+    return p ? openat(dirfd, p, flags | O_NOFOLLOW) : -1;
+}
+
 int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags)
 {
+    /* O_NONBLOCK always: opening a FIFO planted in the host root must not hang discovery
+     * (for regular files and folders the flag changes nothing). */
+    flags |= O_CLOEXEC | O_NONBLOCK;
+    if (rp->root_len == 0) /* the real root: there is nothing to stay inside */
+        return openat(AT_FDCWD, *path ? path : "/", flags);
     char buf[PATH_MAX];
     int dirfd;
     const char *p = at_path(rp, path, strlen(path), buf, &dirfd);
-    /* O_NONBLOCK always: opening a FIFO planted in the host root must not hang discovery
-     * (for regular files and folders the flag changes nothing). */
-    return p ? openat(dirfd, p, flags | O_CLOEXEC | O_NONBLOCK) : -1;
+    if (!p)
+        return -1;
+    if (dirfd >= 0 && !rp->no_openat2) {
+        /* One system call does what the walk does with one readlinkat(2) per element: an
+         * absolute link restarts at the root, ".." stops there. */
+        int fd = nvb_openat2(dirfd, p, (uint64_t)flags, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        if (fd >= 0 || (errno != ENOSYS && errno != EPERM && errno != EAGAIN))
+            return fd;
+        rp->no_openat2 = errno != EAGAIN; /* refused (ENOSYS, seccomp's EPERM): it stays refused */
+    }
+    return open_walked(rp, path, flags);
+}
+
+int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t size)
+{
+    size_t plen = strlen(path);
+    const struct slot *s = plen < PATH_MAX ? memo_get(rp, path, plen, hash_more(HASH_INIT, path, plen)) : NULL;
+    if (s) { /* the walk asked about it already */
+        if (s->err)
+            return -s->err;
+        if (!s->llen)
+            return -EINVAL;
+        if (s->llen + 1u >= size) /* as below, where a full buffer may be a cut target */
+            return -ENAMETOOLONG;
+        memcpy(buf, s->key + s->klen + 1, s->llen + 1u);
+        return s->llen;
+    }
+    char tmp[PATH_MAX];
+    int dirfd;
+    const char *p = at_path(rp, path, plen, tmp, &dirfd);
+    if (!p)
+        return -errno;
+    ssize_t n = readlinkat(dirfd, p, buf, size - 1);
+    if (n < 0)
+        return -errno;
+    if ((size_t)n + 1 >= size)
+        return -ENAMETOOLONG;
+    buf[n] = '\0';
+    return (int)n;
 }
 
 /* ---- the walk ---- */
@@ -271,9 +353,9 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
     /* Links being followed: when the walk reaches `tail` (what followed the link), out is
      * the link's full resolution, remembered under its key. */
     struct {
-        const char *key;
+        const char *key;  /* in the memo's arena, the link's target after it */
         uint32_t klen, hash;
-        size_t tail;
+        size_t tail, llen;
     } pend[MAX_HOPS + 1];
     int npend = 0, hops = 0;
     bool have_st = false;
@@ -290,8 +372,8 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
         while (npend && (size_t)(end - p) <= pend[npend - 1].tail) {
             npend--;
             if (pend[npend].key)
-                memo_put(rp, pend[npend].key, pend[npend].klen, pend[npend].hash, pend[npend].key, out, olen, ohash,
-                         0);
+                memo_put(rp, pend[npend].key, pend[npend].klen, pend[npend].hash, pend[npend].key, pend[npend].llen,
+                         out, olen, ohash, 0);
         }
         if (!*p)
             break;
@@ -338,11 +420,11 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
         if (last && st) {
             if (fstatat(dirfd, ap, st, AT_SYMLINK_NOFOLLOW) < 0) {
                 int e = errno;
-                memo_put(rp, out, klen, h, NULL, NULL, 0, 0, e);
+                memo_put(rp, out, klen, h, NULL, 0, NULL, 0, 0, e);
                 return -e;
             }
             if (!S_ISLNK(st->st_mode)) {
-                memo_put(rp, out, klen, h, NULL, out, klen, h, 0);
+                memo_put(rp, out, klen, h, NULL, 0, out, klen, h, 0);
                 olen = klen;
                 ohash = h;
                 have_st = true;
@@ -356,10 +438,10 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
             if (tl < 0) {
                 int e = errno;
                 if (e != EINVAL) {  /* ENOENT, EACCES, ENOTDIR: report as is */
-                    memo_put(rp, out, klen, h, NULL, NULL, 0, 0, e);
+                    memo_put(rp, out, klen, h, NULL, 0, NULL, 0, 0, e);
                     return -e;
                 }
-                memo_put(rp, out, klen, h, NULL, out, klen, h, 0); /* not a link: keep it */
+                memo_put(rp, out, klen, h, NULL, 0, out, klen, h, 0); /* not a link: keep it */
                 olen = klen;
                 ohash = h;
                 continue;
@@ -370,7 +452,8 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
         if (tl == 0)
             return -ENOENT; /* an empty link target, as the kernel reads it */
         struct nvb_rootpath_memo *m = memo_of(rp);
-        pend[npend].key = m ? intern(m, out, klen) : NULL;
+        pend[npend].key = m ? intern2(m, out, klen, target, (size_t)tl) : NULL;
+        pend[npend].llen = (size_t)tl;
         pend[npend].klen = (uint32_t)klen;
         pend[npend].hash = h;
         pend[npend].tail = (size_t)(end - p);
