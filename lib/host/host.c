@@ -296,9 +296,7 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         goto fail;
     /* ---- WSL2 (host/wsl2.c): no NVIDIA kernel driver, the Windows one through /dev/dxg. ----
      * Taken only without /proc/driver/nvidia: a host with the Linux driver stays a Linux host. */
-    char ver_buf[PATH_MAX];
-    bool wsl2 = nvb_rootpath_lookup(&d.root, "/proc/driver/nvidia/version", ver_buf, NULL) < 0 &&
-                nvb_wsl2_detect(&d.root);
+    bool wsl2 = !nvb_rootpath_exists(&d.root, "/proc/driver/nvidia/version") && nvb_wsl2_detect(&d.root);
     if (wsl2) {
         if (nvb_discover_wsl2(&d, opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000, err) < 0)
             goto fail;

@@ -293,7 +293,7 @@ int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags)
 {
     /* O_NONBLOCK always: opening a FIFO planted in the host root must not hang discovery
      * (for regular files and folders the flag changes nothing). */
-    flags |= O_CLOEXEC | O_NONBLOCK;
+    flags |= O_CLOEXEC | (flags & O_PATH ? 0 : O_NONBLOCK); /* openat2 takes no other flag with O_PATH */
     if (rp->root_len == 0) /* the real root: there is nothing to stay inside */
         return openat(AT_FDCWD, *path ? path : "/", flags);
     char buf[PATH_MAX];
@@ -310,6 +310,13 @@ int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags)
         rp->no_openat2 = errno != EAGAIN; /* refused (ENOSYS, seccomp's EPERM): it stays refused */
     }
     return open_walked(rp, path, flags);
+}
+
+bool nvb_rootpath_exists(nvb_rootpath *rp, const char *path)
+{
+    int fd = nvb_rootpath_open(rp, path, O_PATH);
+    nvb_rootpath_close(rp, fd);
+    return fd >= 0;
 }
 
 int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t size)

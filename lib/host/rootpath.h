@@ -50,6 +50,10 @@ char *nvb_rootpath_host(const nvb_rootpath *rp, const char *path);
  * on failure. */
 int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags);
 
+/* Does `path` lead to a file of any kind, links followed inside root (nvb_rootpath_lookup
+ * would succeed)? One O_PATH open. */
+bool nvb_rootpath_exists(nvb_rootpath *rp, const char *path);
+
 /* readlink(2) of `path` inside root, whose folder is resolved already ("/usr/lib/x/libcuda.so.1",
  * as nvb_rootpath_lookup gives a folder): the target, NUL-terminated in buf (size bytes),
  * and its length; -EINVAL when it is no link, -ENAMETOOLONG when it needs size - 1 bytes or
