@@ -40,12 +40,24 @@ static void dir_part(char *out, const char *path)
     out[n] = '\0';
 }
 
+/* Does the link target `target` (with a folder part) name a file in the resolved folder
+ * `dir`? 1 yes, 0 no, -errno. Out of follow_in_folder's frame: rarely needed, and every
+ * PATH_MAX buffer on the way to the walk is one more stack page to fault in. */
+static __attribute__((noinline)) int target_in_folder(nvb_discovery *d, const char *dir, const char *target)
+{
+    char joined[PATH_MAX], tdir[PATH_MAX], rtdir[PATH_MAX];
+    if (target[0] != '/' && !join(joined, dir, target))
+        return -ENAMETOOLONG;
+    dir_part(tdir, target[0] == '/' ? target : joined);
+    return nvb_rootpath_lookup(d->drv, tdir, rtdir, NULL) == 0 && strcmp(rtdir, dir) == 0;
+}
+
 /* Follow one link of `cur` (a path inside the driver root whose folder `dir` is resolved)
  * when it stays in `dir`: its next name in `cur`, 1. 0 when `cur` is no link or its target
  * lies in another folder (or nowhere); -errno on failure. */
-static int follow_in_folder(nvb_discovery *d, const char *dir, char *cur)
+static __attribute__((noinline)) int follow_in_folder(nvb_discovery *d, const char *dir, char *cur)
 {
-    char target[PATH_MAX], tdir[PATH_MAX], rtdir[PATH_MAX];
+    char target[PATH_MAX];
     /* Mostly answered from the lookup's memo: the walk that resolved cur read this link. */
     int n = nvb_rootpath_readlink(d->drv, cur, target, sizeof target);
     if (n < 0)
@@ -54,12 +66,9 @@ static int follow_in_folder(nvb_discovery *d, const char *dir, char *cur)
     if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
         return 0;
     if (name != target) { /* a target with a folder part: is that folder this one? */
-        char joined[PATH_MAX];
-        if (target[0] != '/' && !join(joined, dir, target))
-            return -ENAMETOOLONG;
-        dir_part(tdir, target[0] == '/' ? target : joined);
-        if (nvb_rootpath_lookup(d->drv, tdir, rtdir, NULL) < 0 || strcmp(rtdir, dir) != 0)
-            return 0;
+        int r = target_in_folder(d, dir, target);
+        if (r <= 0)
+            return r;
     }
     return join(cur, dir, name) ? 1 : -ENAMETOOLONG;
 }
@@ -230,7 +239,7 @@ static int scan_library_dir(nvb_discovery *d, const char *dir_in_drv, const char
 
 /* GBM backends in a library folder's gbm/ ("<drm driver>_gbm.so", nvidia-drm_gbm.so): a
  * link to the driver's allocator library, which the GBM loader opens by that path. */
-static int scan_gbm_dir(nvb_discovery *d, const char *lib_dir)
+static __attribute__((noinline)) int scan_gbm_dir(nvb_discovery *d, const char *lib_dir)
 {
     char gbm[PATH_MAX], resolved[PATH_MAX], path[PATH_MAX], data[PATH_MAX], offered[PATH_MAX];
     nvb_dir dir;

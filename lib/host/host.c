@@ -280,11 +280,21 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         }
     }
     {
-        char pd[16384];
-        ssize_t n = nvb_read_small(&d.root, "/proc/devices", pd, sizeof pd, NVB_READ_TO_EOF);
+        /* On the heap, not in this frame: everything discovery calls from here would start
+         * 16 KiB deeper in the stack, on pages faulted in for nothing (malloc'd pages are
+         * only touched as far as the file goes). */
+        enum { PD_SIZE = 16384 };
+        char *pd = malloc(PD_SIZE);
+        if (!pd) {
+            nvb_errf(err, NVB_EXIT_IO, "out of memory");
+            goto fail;
+        }
+        ssize_t n = nvb_read_small(&d.root, "/proc/devices", pd, PD_SIZE, NVB_READ_TO_EOF);
         if (n >= 0)
-            d.proc_devices = strdup(pd);
-        else if (n == -NVB_ENOTREG) { /* a missing one is fine (containers); a planted one is not */
+            d.proc_devices = pd;
+        else
+            free(pd);
+        if (n == -NVB_ENOTREG) { /* a missing one is fine (containers); a planted one is not */
             _cleanup_free_ char *p = nvb_rootpath_host(&d.root, "/proc/devices");
             nvb_errf_errno(err, NVB_EXIT_HOST_DATA, NVB_ENOTREG, "cannot read %s", p ? p : "/proc/devices");
             goto fail;

@@ -47,6 +47,11 @@ struct nvb_rootpath_memo {
     struct slot *slots;
     size_t mask, used;
     struct arena *arena;
+    /* The walk's path buffers. Here rather than in its stack frame: the walk runs at a
+     * dozen stack depths, and every 4 KiB of frame pushes what is called from there onto
+     * fresh stack pages, each first touch a page fault (the dearest thing discovery does
+     * on a virtual machine); these are touched once per discovery. */
+    char *rest, *target, *buf;
 };
 
 /* FNV-1a, which can be carried on: the hash of "/usr/lib" continues into "/usr/lib/x". */
@@ -97,10 +102,15 @@ static struct nvb_rootpath_memo *memo_of(nvb_rootpath *rp)
         if (!m)
             return NULL;
         m->slots = calloc(512, sizeof *m->slots); /* a discovery's worth without growing: 16 KiB */
-        if (!m->slots) {
+        m->rest = malloc(3 * PATH_MAX); /* not calloc: only what is written gets touched */
+        if (!m->slots || !m->rest) {
+            free(m->slots);
+            free(m->rest);
             free(m);
             return NULL;
         }
+        m->target = m->rest + PATH_MAX;
+        m->buf = m->target + PATH_MAX;
         m->mask = 511;
         rp->memo = m;
     }
@@ -131,7 +141,8 @@ static void slot_insert(struct nvb_rootpath_memo *m, const struct slot *in)
 }
 
 /* Remember key -> val (or key -> err when val is NULL). `key_copy`, when not NULL, is
- * key already in the arena, followed by the link target of llen bytes when llen > 0. Best effort: without memory the memo just stays smaller. */
+ * key already in the arena, followed by the link target of llen bytes when llen > 0.
+ * Best effort: without memory the memo just stays smaller. */
 static void memo_put(nvb_rootpath *rp, const char *key, size_t klen, uint32_t h, const char *key_copy,
                      size_t llen, const char *val, size_t vlen, uint32_t vhash, int err)
 {
@@ -227,6 +238,7 @@ void nvb_rootpath_clear(nvb_rootpath *rp)
             free(a);
         }
         free(rp->memo->slots);
+        free(rp->memo->rest);
         free(rp->memo);
         rp->memo = NULL;
     }
@@ -276,7 +288,7 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
 
 /* The path walked here (every link read and followed inside the root), then opened with
  * O_NOFOLLOW: where openat2(2) is refused (kernels before 5.6, seccomp filters). */
-static int open_walked(nvb_rootpath *rp, const char *path, int flags)
+static __attribute__((noinline)) int open_walked(nvb_rootpath *rp, const char *path, int flags)
 {
     char out[PATH_MAX], buf[PATH_MAX];
     long n = walk(rp, path, out, NULL);
@@ -319,20 +331,10 @@ bool nvb_rootpath_exists(nvb_rootpath *rp, const char *path)
     return fd >= 0;
 }
 
-int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t size)
+/* readlinkat(2) for nvb_rootpath_readlink, kept out of its frame (see the memo's buffers). */
+static __attribute__((noinline)) int readlink_at(nvb_rootpath *rp, const char *path, size_t plen, char *buf,
+                                                 size_t size)
 {
-    size_t plen = strlen(path);
-    const struct slot *s = plen < PATH_MAX ? memo_get(rp, path, plen, hash_more(HASH_INIT, path, plen)) : NULL;
-    if (s) { /* the walk asked about it already */
-        if (s->err)
-            return -s->err;
-        if (!s->llen)
-            return -EINVAL;
-        if (s->llen + 1u >= size) /* as below, where a full buffer may be a cut target */
-            return -ENAMETOOLONG;
-        memcpy(buf, s->key + s->klen + 1, s->llen + 1u);
-        return s->llen;
-    }
     char tmp[PATH_MAX];
     int dirfd;
     const char *p = at_path(rp, path, plen, tmp, &dirfd);
@@ -347,6 +349,23 @@ int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t 
     return (int)n;
 }
 
+int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t size)
+{
+    size_t plen = strlen(path);
+    const struct slot *s = plen < PATH_MAX ? memo_get(rp, path, plen, hash_more(HASH_INIT, path, plen)) : NULL;
+    if (s) { /* the walk asked about it already */
+        if (s->err)
+            return -s->err;
+        if (!s->llen)
+            return -EINVAL;
+        if (s->llen + 1u >= size) /* as below, where a full buffer may be a cut target */
+            return -ENAMETOOLONG;
+        memcpy(buf, s->key + s->klen + 1, s->llen + 1u);
+        return s->llen;
+    }
+    return readlink_at(rp, path, plen, buf, size);
+}
+
 /* ---- the walk ---- */
 
 /* Resolve path into out (PATH_MAX bytes, "" for root itself). Components are taken left
@@ -356,7 +375,10 @@ int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t 
  * Returns the length of out, or -errno. */
 static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
 {
-    char rest[PATH_MAX], target[PATH_MAX], buf[PATH_MAX];
+    struct nvb_rootpath_memo *m = memo_of(rp);
+    if (!m)
+        return -ENOMEM;
+    char *rest = m->rest, *target = m->target, *buf = m->buf;
     /* Links being followed: when the walk reaches `tail` (what followed the link), out is
      * the link's full resolution, remembered under its key. */
     struct {
@@ -368,7 +390,7 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
     bool have_st = false;
     size_t plen = strlen(path), olen = 0;
     uint32_t ohash = HASH_INIT; /* hash of out[0..olen) */
-    if (plen >= sizeof rest)
+    if (plen >= PATH_MAX)
         return -ENAMETOOLONG;
     memcpy(rest, path, plen + 1);
     char *p = rest, *end = rest + plen;
@@ -437,11 +459,11 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
                 have_st = true;
                 continue;
             }
-            tl = readlinkat(dirfd, ap, target, sizeof target - 1);
+            tl = readlinkat(dirfd, ap, target, PATH_MAX - 1);
             if (tl < 0)
                 return -errno; /* replaced between the two calls */
         } else {
-            tl = readlinkat(dirfd, ap, target, sizeof target - 1);
+            tl = readlinkat(dirfd, ap, target, PATH_MAX - 1);
             if (tl < 0) {
                 int e = errno;
                 if (e != EINVAL) {  /* ENOENT, EACCES, ENOTDIR: report as is */
@@ -458,8 +480,7 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
             return -ELOOP;
         if (tl == 0)
             return -ENOENT; /* an empty link target, as the kernel reads it */
-        struct nvb_rootpath_memo *m = memo_of(rp);
-        pend[npend].key = m ? intern2(m, out, klen, target, (size_t)tl) : NULL;
+        pend[npend].key = intern2(m, out, klen, target, (size_t)tl);
         pend[npend].llen = (size_t)tl;
         pend[npend].klen = (uint32_t)klen;
         pend[npend].hash = h;
@@ -467,7 +488,7 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
         npend++;
         /* Splice the link target in front of what is left to walk. */
         size_t remain = (size_t)(end - p);
-        if ((size_t)tl + 1 + remain >= sizeof rest)
+        if ((size_t)tl + 1 + remain >= PATH_MAX)
             return -ENAMETOOLONG;
         memmove(rest + tl + 1, p, remain + 1);
         memcpy(rest, target, (size_t)tl);
