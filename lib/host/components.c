@@ -146,6 +146,17 @@ struct lib_how {
     bool skip_known;
 };
 
+/* offered = offered_dir + "/" + offered's file name; false when too long. Out of
+ * add_library's frame, which the walks run below. */
+static __attribute__((noinline)) bool offer_in(char *offered, const char *offered_dir)
+{
+    /* The name is copied out first: join() would write offered while reading it
+     * (overlapping memcpy, undefined; ASan stopped `nvbind run` on Debian's packaging). */
+    char name[PATH_MAX];
+    snprintf(name, sizeof name, "%s", base_name(offered));
+    return join(offered, offered_dir, name);
+}
+
 /* A library entry whose name is one of the driver's (the callers check): so must be the
  * file it resolves to (a libcuda.so.1 link to a leftover libcuda.so.535.x is not this
  * driver's). */
@@ -180,15 +191,9 @@ static int add_library(nvb_discovery *d, const char *path, const char *soname, s
         caps |= NVB_CAP_COMPAT32;
     if (offered_path(d, path, offered) < 0)
         memcpy(offered, resolved, sizeof offered);
-    if (how.offered_dir) {
-        /* The name is copied out first: join() would write offered while reading it
-         * (overlapping memcpy, undefined; ASan stopped `nvbind run` on Debian's packaging). */
-        char name[PATH_MAX];
-        snprintf(name, sizeof name, "%s", base_name(offered));
-        if (!join(offered, how.offered_dir, name)) {
-            free(host);
-            return 0;
-        }
+    if (how.offered_dir && !offer_in(offered, how.offered_dir)) {
+        free(host);
+        return 0;
     }
     nvb_log(NVB_LOG_DEBUG, "library %s: offered at %s", host, offered);
     nvb_component *c = nvb_host_add_component(d, NVB_COMP_LIBRARY, host, strdup(offered), caps, false);
@@ -220,7 +225,8 @@ static bool open_search_dir(nvb_discovery *d, const char *dir_in_drv, const char
 
 /* Scan a folder inside the driver root for the driver's libraries that are not known yet;
  * those found are offered in `offered_dir` when not NULL, else where they are. */
-static int scan_library_dir(nvb_discovery *d, const char *dir_in_drv, const char *offered_dir)
+static __attribute__((noinline)) int scan_library_dir(nvb_discovery *d, const char *dir_in_drv,
+                                                      const char *offered_dir)
 {
     char resolved[PATH_MAX], path[PATH_MAX];
     nvb_dir dir;
@@ -239,11 +245,11 @@ static int scan_library_dir(nvb_discovery *d, const char *dir_in_drv, const char
 
 /* GBM backends in a library folder's gbm/ ("<drm driver>_gbm.so", nvidia-drm_gbm.so): a
  * link to the driver's allocator library, which the GBM loader opens by that path. */
-static __attribute__((noinline)) int scan_gbm_dir(nvb_discovery *d, const char *lib_dir)
+static __attribute__((noinline)) int scan_gbm_found(nvb_discovery *d, const char *gbm)
 {
-    char gbm[PATH_MAX], resolved[PATH_MAX], path[PATH_MAX], data[PATH_MAX], offered[PATH_MAX];
+    char resolved[PATH_MAX], path[PATH_MAX], data[PATH_MAX], offered[PATH_MAX];
     nvb_dir dir;
-    if (!join(gbm, lib_dir, "gbm") || !open_search_dir(d, gbm, "*_gbm.so", resolved, &dir))
+    if (!open_search_dir(d, gbm, "*_gbm.so", resolved, &dir))
         return 0;
     const char *name;
     int r = 0;
@@ -259,6 +265,17 @@ static __attribute__((noinline)) int scan_gbm_dir(nvb_discovery *d, const char *
     }
     nvb_dir_close(&dir);
     return r;
+}
+
+/* The folder is mostly absent: asked about from a small frame, and scan_gbm_found's (four
+ * paths and a listing buffer, 28 KiB) entered only when it exists, so that the walks below
+ * it do not run on stack pages faulted in for nothing. */
+static __attribute__((noinline)) int scan_gbm_dir(nvb_discovery *d, const char *lib_dir)
+{
+    char gbm[PATH_MAX];
+    if (!join(gbm, lib_dir, "gbm") || !nvb_rootpath_exists(d->drv, gbm))
+        return 0;
+    return scan_gbm_found(d, gbm);
 }
 
 /* Push s onto v unless it is there already. */
