@@ -296,7 +296,11 @@ static const char *at_path(nvb_rootpath *rp, const char *rel, size_t rlen, char 
     }
     if (rp->fd >= 0) {
         *dirfd = rp->fd;
-        return rlen ? rel + (rel[0] == '/') : ".";
+        while (rlen && *rel == '/') { /* "//x" too: an absolute path would ignore the descriptor */
+            rel++;
+            rlen--;
+        }
+        return rlen ? rel : "."; /* "/" is the root itself */
     }
     bool slash = rlen && rel[0] != '/';
     if (rp->root_len + slash + rlen >= PATH_MAX) {

@@ -400,6 +400,27 @@ static void open_never_leaves_root(void **state)
     assert_int_equal(t_rm_rf(outside), 0);
 }
 
+/* nvb_rootpath_exists answers as a lookup would: links followed inside the root, a file of
+ * any kind, a dangling link or a loop is nothing. */
+static void exists_answers_as_lookup(void **state)
+{
+    (void)state;
+    static const char *const asked[] = {"/usr/lib/x86_64-linux-gnu/libcuda.so", "/lib/x86_64-linux-gnu",
+                                        "/usr/lib/multiarch/libcuda.so.1", "/usr/lib/escape", "/usr/lib/dangling",
+                                        "/loop1", "/dev/plain", "/dev/plain/below", "/nothing", "/"};
+    for (int walked = 0; walked <= 1; walked++) {
+        nvb_rootpath rp;
+        nvb_rootpath_init(&rp, root);
+        rp.no_openat2 = walked;
+        char out[PATH_MAX];
+        for (size_t i = 0; i < sizeof asked / sizeof asked[0]; i++)
+            assert_int_equal(nvb_rootpath_exists(&rp, asked[i]), nvb_rootpath_lookup(&rp, asked[i], out, NULL) == 0);
+        assert_true(nvb_rootpath_exists(&rp, "/usr/lib/escape"));
+        assert_false(nvb_rootpath_exists(&rp, "/usr/lib/dangling"));
+        nvb_rootpath_clear(&rp);
+    }
+}
+
 /* nvb_rootpath_readlink: the link target the walk read, the same answers without it. */
 static void readlink_answers(void **state)
 {
@@ -436,6 +457,7 @@ int main(void)
         cmocka_unit_test(deferred_closes),
         cmocka_unit_test(open_never_leaves_root),
         cmocka_unit_test(readlink_answers),
+        cmocka_unit_test(exists_answers_as_lookup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
