@@ -6,7 +6,8 @@
  * (libcuda.so -> libcuda.so.1 -> libcuda.so.550.54.14), so every path element resolved once
  * is remembered: a folder or link is asked about once per discovery, whatever the number of
  * files under it. System calls go relative to a descriptor of the root, which saves the
- * kernel the root's own components on each of them. */
+ * kernel the root's own components on each of them. One nvb_rootpath is used by one thread
+ * at a time (the memo, and the walk's buffers kept with it, are not locked). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
