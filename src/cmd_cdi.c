@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Where and how to write: stdout, a file, or the conventional name inside a folder. A
  * name ending in '/' is a folder also when it does not exist yet: *make_dir says so, and
@@ -143,8 +144,8 @@ out:
         if (!text)
             return nvb_cli_fail(err.msg[0] ? &err : &(nvb_err){NVB_EXIT_IO, 0, "out of memory"});
     }
-    if (!path)
-        return fputs(text, stdout) < 0 || fflush(stdout) ? NVB_EXIT_IO : 0;
+    if (!path) /* one write(2) of the whole document, without a copy in stdio's buffer */
+        return fflush(stdout) == 0 && nvb_write_all(STDOUT_FILENO, text, strlen(text)) == 0 ? 0 : NVB_EXIT_IO;
     if ((make_dir && nvb_spec_dir_make(output, &err) < 0) || nvb_write_file_atomic(path, text, strlen(text), 0644, &err) < 0)
         return nvb_cli_fail(&err);
     return 0;

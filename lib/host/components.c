@@ -40,29 +40,35 @@ static void dir_part(char *out, const char *path)
     out[n] = '\0';
 }
 
+/* Does the link target `target` (with a folder part) name a file in the resolved folder
+ * `dir`? 1 yes, 0 no, -errno. Out of follow_in_folder's frame: rarely needed, and every
+ * PATH_MAX buffer on the way to the walk is one more stack page to fault in. */
+static __attribute__((noinline)) int target_in_folder(nvb_discovery *d, const char *dir, const char *target)
+{
+    char joined[PATH_MAX], tdir[PATH_MAX], rtdir[PATH_MAX];
+    if (target[0] != '/' && !join(joined, dir, target))
+        return -ENAMETOOLONG;
+    dir_part(tdir, target[0] == '/' ? target : joined);
+    return nvb_rootpath_lookup(d->drv, tdir, rtdir, NULL) == 0 && strcmp(rtdir, dir) == 0;
+}
+
 /* Follow one link of `cur` (a path inside the driver root whose folder `dir` is resolved)
  * when it stays in `dir`: its next name in `cur`, 1. 0 when `cur` is no link or its target
  * lies in another folder (or nowhere); -errno on failure. */
-static int follow_in_folder(nvb_discovery *d, const char *dir, char *cur)
+static __attribute__((noinline)) int follow_in_folder(nvb_discovery *d, const char *dir, char *cur)
 {
-    char target[PATH_MAX], tdir[PATH_MAX], rtdir[PATH_MAX];
-    _cleanup_free_ char *host = nvb_rootpath_host(d->drv, cur);
-    if (!host)
-        return -ENOMEM;
-    ssize_t n = readlink(host, target, sizeof target - 1);
+    char target[PATH_MAX];
+    /* Mostly answered from the lookup's memo: the walk that resolved cur read this link. */
+    int n = nvb_rootpath_readlink(d->drv, cur, target, sizeof target);
     if (n < 0)
-        return errno == EINVAL || errno == ENOENT ? 0 : -errno;
-    target[n] = '\0';
+        return n == -EINVAL || n == -ENOENT ? 0 : n;
     const char *name = base_name(target);
     if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
         return 0;
     if (name != target) { /* a target with a folder part: is that folder this one? */
-        char joined[PATH_MAX];
-        if (target[0] != '/' && !join(joined, dir, target))
-            return -ENAMETOOLONG;
-        dir_part(tdir, target[0] == '/' ? target : joined);
-        if (nvb_rootpath_lookup(d->drv, tdir, rtdir, NULL) < 0 || strcmp(rtdir, dir) != 0)
-            return 0;
+        int r = target_in_folder(d, dir, target);
+        if (r <= 0)
+            return r;
     }
     return join(cur, dir, name) ? 1 : -ENAMETOOLONG;
 }
@@ -140,6 +146,17 @@ struct lib_how {
     bool skip_known;
 };
 
+/* offered = offered_dir + "/" + offered's file name; false when too long. Out of
+ * add_library's frame, which the walks run below. */
+static __attribute__((noinline)) bool offer_in(char *offered, const char *offered_dir)
+{
+    /* The name is copied out first: join() would write offered while reading it
+     * (overlapping memcpy, undefined; ASan stopped `nvbind run` on Debian's packaging). */
+    char name[PATH_MAX];
+    snprintf(name, sizeof name, "%s", base_name(offered));
+    return join(offered, offered_dir, name);
+}
+
 /* A library entry whose name is one of the driver's (the callers check): so must be the
  * file it resolves to (a libcuda.so.1 link to a leftover libcuda.so.535.x is not this
  * driver's). */
@@ -174,15 +191,9 @@ static int add_library(nvb_discovery *d, const char *path, const char *soname, s
         caps |= NVB_CAP_COMPAT32;
     if (offered_path(d, path, offered) < 0)
         memcpy(offered, resolved, sizeof offered);
-    if (how.offered_dir) {
-        /* The name is copied out first: join() would write offered while reading it
-         * (overlapping memcpy, undefined; ASan stopped `nvbind run` on Debian's packaging). */
-        char name[PATH_MAX];
-        snprintf(name, sizeof name, "%s", base_name(offered));
-        if (!join(offered, how.offered_dir, name)) {
-            free(host);
-            return 0;
-        }
+    if (how.offered_dir && !offer_in(offered, how.offered_dir)) {
+        free(host);
+        return 0;
     }
     nvb_log(NVB_LOG_DEBUG, "library %s: offered at %s", host, offered);
     nvb_component *c = nvb_host_add_component(d, NVB_COMP_LIBRARY, host, strdup(offered), caps, false);
@@ -214,7 +225,8 @@ static bool open_search_dir(nvb_discovery *d, const char *dir_in_drv, const char
 
 /* Scan a folder inside the driver root for the driver's libraries that are not known yet;
  * those found are offered in `offered_dir` when not NULL, else where they are. */
-static int scan_library_dir(nvb_discovery *d, const char *dir_in_drv, const char *offered_dir)
+static __attribute__((noinline)) int scan_library_dir(nvb_discovery *d, const char *dir_in_drv,
+                                                      const char *offered_dir)
 {
     char resolved[PATH_MAX], path[PATH_MAX];
     nvb_dir dir;
@@ -233,11 +245,11 @@ static int scan_library_dir(nvb_discovery *d, const char *dir_in_drv, const char
 
 /* GBM backends in a library folder's gbm/ ("<drm driver>_gbm.so", nvidia-drm_gbm.so): a
  * link to the driver's allocator library, which the GBM loader opens by that path. */
-static int scan_gbm_dir(nvb_discovery *d, const char *lib_dir)
+static __attribute__((noinline)) int scan_gbm_found(nvb_discovery *d, const char *gbm)
 {
-    char gbm[PATH_MAX], resolved[PATH_MAX], path[PATH_MAX], data[PATH_MAX], offered[PATH_MAX];
+    char resolved[PATH_MAX], path[PATH_MAX], data[PATH_MAX], offered[PATH_MAX];
     nvb_dir dir;
-    if (!join(gbm, lib_dir, "gbm") || !open_search_dir(d, gbm, "*_gbm.so", resolved, &dir))
+    if (!open_search_dir(d, gbm, "*_gbm.so", resolved, &dir))
         return 0;
     const char *name;
     int r = 0;
@@ -253,6 +265,17 @@ static int scan_gbm_dir(nvb_discovery *d, const char *lib_dir)
     }
     nvb_dir_close(&dir);
     return r;
+}
+
+/* The folder is mostly absent: asked about from a small frame, and scan_gbm_found's (four
+ * paths and a listing buffer, 28 KiB) entered only when it exists, so that the walks below
+ * it do not run on stack pages faulted in for nothing. */
+static __attribute__((noinline)) int scan_gbm_dir(nvb_discovery *d, const char *lib_dir)
+{
+    char gbm[PATH_MAX];
+    if (!join(gbm, lib_dir, "gbm") || !nvb_rootpath_exists(d->drv, gbm))
+        return 0;
+    return scan_gbm_found(d, gbm);
 }
 
 /* Push s onto v unless it is there already. */

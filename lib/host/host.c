@@ -202,7 +202,8 @@ static int sort_components(nvb_host *h)
     return 0;
 }
 
-static int read_driver(nvb_discovery *d, nvb_err *err)
+/* noinline: its 8 KiB buffer stays out of discover_once's frame, above all of discovery. */
+static __attribute__((noinline)) int read_driver(nvb_discovery *d, nvb_err *err)
 {
     static const char rel[] = "/proc/driver/nvidia/version";
     char text[8192];
@@ -280,11 +281,21 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         }
     }
     {
-        char pd[16384];
-        ssize_t n = nvb_read_small(&d.root, "/proc/devices", pd, sizeof pd, NVB_READ_TO_EOF);
+        /* On the heap, not in this frame: everything discovery calls from here would start
+         * 16 KiB deeper in the stack, on pages faulted in for nothing (malloc'd pages are
+         * only touched as far as the file goes). */
+        enum { PD_SIZE = 16384 };
+        char *pd = malloc(PD_SIZE);
+        if (!pd) {
+            nvb_errf(err, NVB_EXIT_IO, "out of memory");
+            goto fail;
+        }
+        ssize_t n = nvb_read_small(&d.root, "/proc/devices", pd, PD_SIZE, NVB_READ_TO_EOF);
         if (n >= 0)
-            d.proc_devices = strdup(pd);
-        else if (n == -NVB_ENOTREG) { /* a missing one is fine (containers); a planted one is not */
+            d.proc_devices = pd;
+        else
+            free(pd);
+        if (n == -NVB_ENOTREG) { /* a missing one is fine (containers); a planted one is not */
             _cleanup_free_ char *p = nvb_rootpath_host(&d.root, "/proc/devices");
             nvb_errf_errno(err, NVB_EXIT_HOST_DATA, NVB_ENOTREG, "cannot read %s", p ? p : "/proc/devices");
             goto fail;
@@ -296,9 +307,7 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         goto fail;
     /* ---- WSL2 (host/wsl2.c): no NVIDIA kernel driver, the Windows one through /dev/dxg. ----
      * Taken only without /proc/driver/nvidia: a host with the Linux driver stays a Linux host. */
-    char ver_buf[PATH_MAX];
-    bool wsl2 = nvb_rootpath_lookup(&d.root, "/proc/driver/nvidia/version", ver_buf, NULL) < 0 &&
-                nvb_wsl2_detect(&d.root);
+    bool wsl2 = !nvb_rootpath_exists(&d.root, "/proc/driver/nvidia/version") && nvb_wsl2_detect(&d.root);
     if (wsl2) {
         if (nvb_discover_wsl2(&d, opts->nvml_timeout_ms ? opts->nvml_timeout_ms : 5000, err) < 0)
             goto fail;

@@ -20,10 +20,10 @@ enum nvb_read_mode {
     NVB_READ_ONE_PIECE,
 };
 
-/* Read the regular file `path` inside rp's root (the kernel following its links, as for
- * root + path) into buf, NUL-terminated. Returns the length, or -errno: -EFBIG when the file
- * does not fit in size - 1 bytes, -NVB_ENOTREG for a FIFO, device or socket (never blocks on
- * one), -EISDIR for a folder. */
+/* Read the regular file `path` inside rp's root (opened by nvb_rootpath_open: its links
+ * followed, never out of the root) into buf, NUL-terminated. Returns the length, or -errno:
+ * -EFBIG when the file does not fit in size - 1 bytes, -NVB_ENOTREG for a FIFO, device or
+ * socket (never blocks on one), -EISDIR for a folder. */
 ssize_t nvb_read_small(nvb_rootpath *rp, const char *path, char *buf, size_t size, enum nvb_read_mode mode);
 
 /* The exit status for a driver file nvb_read_small could not read (errnum > 0): the file is
@@ -45,7 +45,8 @@ typedef struct nvb_dir {
     char buf[8192] __attribute__((aligned(8)));
 } nvb_dir;
 
-/* Open the folder `path` inside rp's root (the kernel following its links). 0 or -errno. */
+/* Open the folder `path` inside rp's root (nvb_rootpath_open: links followed inside the
+ * root). 0 or -errno. */
 int nvb_dir_open(nvb_dir *d, nvb_rootpath *rp, const char *path);
 /* The next entry's name (not "." or ".."), its d_type in *type when type is not NULL;
  * NULL at the end or on a read error (then errno is set, else errno is 0). */

@@ -1,4 +1,5 @@
 #include "host/rootpath.h"
+#include "oci/safepath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +9,16 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#endif
+#endif
+#ifndef RESOLVE_IN_ROOT /* older kernel headers: the ABI is fixed */
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_IN_ROOT 0x10
+#endif
 
 #define MAX_HOPS 40
 
@@ -23,19 +34,39 @@ struct arena {
 };
 
 struct slot {
-    const char *key;  /* NULL: empty slot */
+    const char *key;  /* NULL: empty slot; for a link, its target follows the key's NUL */
     const char *val;
     uint32_t hash;
     uint32_t vhash;   /* hash of val, so a walk continuing from val need not rehash it */
     uint16_t klen, vlen;  /* both < PATH_MAX */
     int16_t err;
+    uint16_t llen;    /* a link: its target's length (> 0); 0: not a link */
 };
 
 struct nvb_rootpath_memo {
     struct slot *slots;
     size_t mask, used;
     struct arena *arena;
+    /* The walk's path buffers. Here rather than in its stack frame: the walk runs at a
+     * dozen stack depths, and every 4 KiB of frame pushes what is called from there onto
+     * fresh stack pages, each first touch a page fault (the dearest thing discovery does
+     * on a virtual machine); these are touched once per discovery. */
+    char *rest, *target, *buf;
+    char *block_end;  /* the memo's one allocation ends here (see memo_of) */
 };
+
+/* The memo, its first slots, the walk's buffers and its first arena are one allocation:
+ * one malloc instead of four, and, once a discovery frees it, one free chunk large enough
+ * for the JSON document written next (info --json, cdi generate), which then lands on
+ * pages this discovery has touched already instead of faulting in fresh ones. Below
+ * malloc's mmap threshold (128 KiB) so that free() keeps it for reuse. */
+#define MEMO_SLOTS 512 /* a discovery's worth without growing */
+#define MEMO_BLOCK (96 * 1024)
+
+static bool in_block(const struct nvb_rootpath_memo *m, const void *p)
+{
+    return (const char *)p > (const char *)m && (const char *)p < m->block_end;
+}
 
 /* FNV-1a, which can be carried on: the hash of "/usr/lib" continues into "/usr/lib/x". */
 #define HASH_INIT 2166136261u
@@ -46,12 +77,14 @@ static uint32_t hash_more(uint32_t h, const char *s, size_t n)
     return h;
 }
 
-/* A NUL-terminated copy of s[0..n) in the memo's arena; NULL when out of memory. */
-static const char *intern(struct nvb_rootpath_memo *m, const char *s, size_t n)
+/* A NUL-terminated copy of s[0..n) in the memo's arena, followed by a NUL-terminated copy
+ * of t[0..tn) when t is not NULL; NULL when out of memory. */
+static const char *intern2(struct nvb_rootpath_memo *m, const char *s, size_t n, const char *t, size_t tn)
 {
+    size_t need = n + 1 + (t ? tn + 1 : 0);
     struct arena *a = m->arena;
-    if (!a || a->cap - a->used < n + 1) {
-        size_t cap = n + 1 > 8192 ? n + 1 : 8192;
+    if (!a || a->cap - a->used < need) {
+        size_t cap = need > 8192 ? need : 8192;
         a = malloc(sizeof *a + cap);
         if (!a)
             return NULL;
@@ -63,22 +96,44 @@ static const char *intern(struct nvb_rootpath_memo *m, const char *s, size_t n)
     char *p = a->data + a->used;
     memcpy(p, s, n);
     p[n] = '\0';
-    a->used += n + 1;
+    if (t) {
+        memcpy(p + n + 1, t, tn);
+        p[n + 1 + tn] = '\0';
+    }
+    a->used += need;
     return p;
+}
+
+static const char *intern(struct nvb_rootpath_memo *m, const char *s, size_t n)
+{
+    return intern2(m, s, n, NULL, 0);
 }
 
 static struct nvb_rootpath_memo *memo_of(nvb_rootpath *rp)
 {
     if (!rp->memo) {
-        struct nvb_rootpath_memo *m = calloc(1, sizeof *m);
-        if (!m)
+        /* [memo][slots][rest][target][buf][arena ...]: only the slots are cleared, the rest
+         * is touched as far as it is used. */
+        char *block = malloc(MEMO_BLOCK);
+        if (!block)
             return NULL;
-        m->slots = calloc(512, sizeof *m->slots); /* a discovery's worth without growing: 16 KiB */
-        if (!m->slots) {
-            free(m);
-            return NULL;
-        }
-        m->mask = 511;
+        struct nvb_rootpath_memo *m = (struct nvb_rootpath_memo *)(void *)block;
+        memset(m, 0, sizeof *m);
+        char *p = block + ((sizeof *m + 15) & ~(size_t)15);
+        m->slots = (struct slot *)(void *)p;
+        memset(m->slots, 0, MEMO_SLOTS * sizeof *m->slots);
+        m->mask = MEMO_SLOTS - 1;
+        p += MEMO_SLOTS * sizeof *m->slots;
+        m->rest = p;
+        m->target = p + PATH_MAX;
+        m->buf = p + 2 * PATH_MAX;
+        p += 3 * PATH_MAX;
+        m->block_end = block + MEMO_BLOCK;
+        struct arena *a = (struct arena *)(void *)p;
+        a->next = NULL;
+        a->used = 0;
+        a->cap = (size_t)(m->block_end - a->data);
+        m->arena = a;
         rp->memo = m;
     }
     return rp->memo;
@@ -108,9 +163,10 @@ static void slot_insert(struct nvb_rootpath_memo *m, const struct slot *in)
 }
 
 /* Remember key -> val (or key -> err when val is NULL). `key_copy`, when not NULL, is
- * key already in the arena. Best effort: without memory the memo just stays smaller. */
+ * key already in the arena, followed by the link target of llen bytes when llen > 0.
+ * Best effort: without memory the memo just stays smaller. */
 static void memo_put(nvb_rootpath *rp, const char *key, size_t klen, uint32_t h, const char *key_copy,
-                     const char *val, size_t vlen, uint32_t vhash, int err)
+                     size_t llen, const char *val, size_t vlen, uint32_t vhash, int err)
 {
     if (klen >= PATH_MAX || vlen >= PATH_MAX)
         return;
@@ -129,10 +185,12 @@ static void memo_put(nvb_rootpath *rp, const char *key, size_t klen, uint32_t h,
         for (size_t i = 0; i < old_n; i++)
             if (old[i].key)
                 slot_insert(m, &old[i]);
-        free(old);
+        if (!in_block(m, old))
+            free(old);
     }
     struct slot s = {.hash = h, .klen = (uint16_t)klen, .vlen = (uint16_t)vlen, .vhash = vhash, .err = (int16_t)err};
     s.key = key_copy ? key_copy : intern(m, key, klen);
+    s.llen = key_copy ? (uint16_t)llen : 0;
     if (!s.key)
         return;
     if (val) {
@@ -198,12 +256,15 @@ void nvb_rootpath_clear(nvb_rootpath *rp)
     rp->fd = -1;
     rp->fd_tried = false;
     if (rp->memo) {
-        for (struct arena *a = rp->memo->arena, *next; a; a = next) {
+        struct nvb_rootpath_memo *m = rp->memo;
+        for (struct arena *a = m->arena, *next; a; a = next) {
             next = a->next;
-            free(a);
+            if (!in_block(m, a))
+                free(a);
         }
-        free(rp->memo->slots);
-        free(rp->memo);
+        if (!in_block(m, m->slots))
+            free(m->slots);
+        free(m);
         rp->memo = NULL;
     }
 }
@@ -235,7 +296,11 @@ static const char *at_path(nvb_rootpath *rp, const char *rel, size_t rlen, char 
     }
     if (rp->fd >= 0) {
         *dirfd = rp->fd;
-        return rlen ? rel + (rel[0] == '/') : ".";
+        while (rlen && *rel == '/') { /* "//x" too: an absolute path would ignore the descriptor */
+            rel++;
+            rlen--;
+        }
+        return rlen ? rel : "."; /* "/" is the root itself */
     }
     bool slash = rlen && rel[0] != '/';
     if (rp->root_len + slash + rlen >= PATH_MAX) {
@@ -248,14 +313,86 @@ static const char *at_path(nvb_rootpath *rp, const char *rel, size_t rlen, char 
     return buf;
 }
 
+static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st);
+
+/* The path walked here (every link read and followed inside the root), then opened with
+ * O_NOFOLLOW: where openat2(2) is refused (kernels before 5.6, seccomp filters). */
+static __attribute__((noinline)) int open_walked(nvb_rootpath *rp, const char *path, int flags)
+{
+    char out[PATH_MAX], buf[PATH_MAX];
+    long n = walk(rp, path, out, NULL);
+    if (n < 0) {
+        errno = (int)-n;
+        return -1;
+    }
+    int dirfd;
+    const char *p = at_path(rp, out, (size_t)n, buf, &dirfd);
+    return p ? openat(dirfd, p, flags | O_NOFOLLOW) : -1;
+}
+
 int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags)
 {
+    /* O_NONBLOCK always: opening a FIFO planted in the host root must not hang discovery
+     * (for regular files and folders the flag changes nothing). */
+    flags |= O_CLOEXEC | (flags & O_PATH ? 0 : O_NONBLOCK); /* openat2 takes no other flag with O_PATH */
+    if (rp->root_len == 0) /* the real root: there is nothing to stay inside */
+        return openat(AT_FDCWD, *path ? path : "/", flags);
     char buf[PATH_MAX];
     int dirfd;
     const char *p = at_path(rp, path, strlen(path), buf, &dirfd);
-    /* O_NONBLOCK always: opening a FIFO planted in the host root must not hang discovery
-     * (for regular files and folders the flag changes nothing). */
-    return p ? openat(dirfd, p, flags | O_CLOEXEC | O_NONBLOCK) : -1;
+    if (!p)
+        return -1;
+    if (dirfd >= 0 && !rp->no_openat2) {
+        /* One system call does what the walk does with one readlinkat(2) per element: an
+         * absolute link restarts at the root, ".." stops there. */
+        int fd = nvb_openat2(dirfd, p, (uint64_t)flags, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        if (fd >= 0 || (errno != ENOSYS && errno != EPERM && errno != EAGAIN))
+            return fd;
+        rp->no_openat2 = errno != EAGAIN; /* refused (ENOSYS, seccomp's EPERM): it stays refused */
+    }
+    return open_walked(rp, path, flags);
+}
+
+bool nvb_rootpath_exists(nvb_rootpath *rp, const char *path)
+{
+    int fd = nvb_rootpath_open(rp, path, O_PATH);
+    nvb_rootpath_close(rp, fd);
+    return fd >= 0;
+}
+
+/* readlinkat(2) for nvb_rootpath_readlink, kept out of its frame (see the memo's buffers). */
+static __attribute__((noinline)) int readlink_at(nvb_rootpath *rp, const char *path, size_t plen, char *buf,
+                                                 size_t size)
+{
+    char tmp[PATH_MAX];
+    int dirfd;
+    const char *p = at_path(rp, path, plen, tmp, &dirfd);
+    if (!p)
+        return -errno;
+    ssize_t n = readlinkat(dirfd, p, buf, size - 1);
+    if (n < 0)
+        return -errno;
+    if ((size_t)n + 1 >= size)
+        return -ENAMETOOLONG;
+    buf[n] = '\0';
+    return (int)n;
+}
+
+int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t size)
+{
+    size_t plen = strlen(path);
+    const struct slot *s = plen < PATH_MAX ? memo_get(rp, path, plen, hash_more(HASH_INIT, path, plen)) : NULL;
+    if (s) { /* the walk asked about it already */
+        if (s->err)
+            return -s->err;
+        if (!s->llen)
+            return -EINVAL;
+        if (s->llen + 1u >= size) /* as below, where a full buffer may be a cut target */
+            return -ENAMETOOLONG;
+        memcpy(buf, s->key + s->klen + 1, s->llen + 1u);
+        return s->llen;
+    }
+    return readlink_at(rp, path, plen, buf, size);
 }
 
 /* ---- the walk ---- */
@@ -267,19 +404,22 @@ int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags)
  * Returns the length of out, or -errno. */
 static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
 {
-    char rest[PATH_MAX], target[PATH_MAX], buf[PATH_MAX];
+    struct nvb_rootpath_memo *m = memo_of(rp);
+    if (!m)
+        return -ENOMEM;
+    char *rest = m->rest, *target = m->target, *buf = m->buf;
     /* Links being followed: when the walk reaches `tail` (what followed the link), out is
      * the link's full resolution, remembered under its key. */
     struct {
-        const char *key;
+        const char *key;  /* in the memo's arena, the link's target after it */
         uint32_t klen, hash;
-        size_t tail;
+        size_t tail, llen;
     } pend[MAX_HOPS + 1];
     int npend = 0, hops = 0;
     bool have_st = false;
     size_t plen = strlen(path), olen = 0;
     uint32_t ohash = HASH_INIT; /* hash of out[0..olen) */
-    if (plen >= sizeof rest)
+    if (plen >= PATH_MAX)
         return -ENAMETOOLONG;
     memcpy(rest, path, plen + 1);
     char *p = rest, *end = rest + plen;
@@ -290,8 +430,8 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
         while (npend && (size_t)(end - p) <= pend[npend - 1].tail) {
             npend--;
             if (pend[npend].key)
-                memo_put(rp, pend[npend].key, pend[npend].klen, pend[npend].hash, pend[npend].key, out, olen, ohash,
-                         0);
+                memo_put(rp, pend[npend].key, pend[npend].klen, pend[npend].hash, pend[npend].key, pend[npend].llen,
+                         out, olen, ohash, 0);
         }
         if (!*p)
             break;
@@ -338,28 +478,28 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
         if (last && st) {
             if (fstatat(dirfd, ap, st, AT_SYMLINK_NOFOLLOW) < 0) {
                 int e = errno;
-                memo_put(rp, out, klen, h, NULL, NULL, 0, 0, e);
+                memo_put(rp, out, klen, h, NULL, 0, NULL, 0, 0, e);
                 return -e;
             }
             if (!S_ISLNK(st->st_mode)) {
-                memo_put(rp, out, klen, h, NULL, out, klen, h, 0);
+                memo_put(rp, out, klen, h, NULL, 0, out, klen, h, 0);
                 olen = klen;
                 ohash = h;
                 have_st = true;
                 continue;
             }
-            tl = readlinkat(dirfd, ap, target, sizeof target - 1);
+            tl = readlinkat(dirfd, ap, target, PATH_MAX - 1);
             if (tl < 0)
                 return -errno; /* replaced between the two calls */
         } else {
-            tl = readlinkat(dirfd, ap, target, sizeof target - 1);
+            tl = readlinkat(dirfd, ap, target, PATH_MAX - 1);
             if (tl < 0) {
                 int e = errno;
                 if (e != EINVAL) {  /* ENOENT, EACCES, ENOTDIR: report as is */
-                    memo_put(rp, out, klen, h, NULL, NULL, 0, 0, e);
+                    memo_put(rp, out, klen, h, NULL, 0, NULL, 0, 0, e);
                     return -e;
                 }
-                memo_put(rp, out, klen, h, NULL, out, klen, h, 0); /* not a link: keep it */
+                memo_put(rp, out, klen, h, NULL, 0, out, klen, h, 0); /* not a link: keep it */
                 olen = klen;
                 ohash = h;
                 continue;
@@ -369,15 +509,15 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
             return -ELOOP;
         if (tl == 0)
             return -ENOENT; /* an empty link target, as the kernel reads it */
-        struct nvb_rootpath_memo *m = memo_of(rp);
-        pend[npend].key = m ? intern(m, out, klen) : NULL;
+        pend[npend].key = intern2(m, out, klen, target, (size_t)tl);
+        pend[npend].llen = (size_t)tl;
         pend[npend].klen = (uint32_t)klen;
         pend[npend].hash = h;
         pend[npend].tail = (size_t)(end - p);
         npend++;
         /* Splice the link target in front of what is left to walk. */
         size_t remain = (size_t)(end - p);
-        if ((size_t)tl + 1 + remain >= sizeof rest)
+        if ((size_t)tl + 1 + remain >= PATH_MAX)
             return -ENAMETOOLONG;
         memmove(rest + tl + 1, p, remain + 1);
         memcpy(rest, target, (size_t)tl);

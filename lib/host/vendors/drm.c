@@ -102,14 +102,18 @@ static void read_ids(nvb_discovery *d, nvb_drm_gpu *g, const char *dir, const ch
 static int add_gpu(nvb_discovery *d, drm_found *f, const char *render, unsigned minor, const nvb_strv *cards,
                    nvb_err *err)
 {
-    _cleanup_free_ char *dir = device_dir(d, render);
-    if (!dir)
-        return 0; /* not a device's node: nothing to pair it with */
+    /* The device's uevent first, in one confined open through the node's link and "../..":
+     * on an NVIDIA host every node is the NVIDIA driver's, and is skipped without resolving
+     * its link one element at a time. */
     char path[PATH_MAX], uevent[4096], driver[64];
-    if (!nvb_path_cat(path, sizeof path, dir, "/uevent", NULL) ||
+    if (!nvb_path_cat(path, sizeof path, "/sys/class/drm/", render, "/../../uevent") ||
         nvb_read_small(&d->root, path, uevent, sizeof uevent, NVB_READ_ONE_PIECE) < 0 ||
         !nvb_uevent_value(uevent, "DRIVER", driver, sizeof driver) || strcmp(driver, "nvidia") == 0)
         return 0;
+    /* The folder it names, checked: the same uevent when the link ends in drm/<node>. */
+    _cleanup_free_ char *dir = device_dir(d, render);
+    if (!dir)
+        return 0; /* not a device's node: nothing to pair it with */
     nvb_drm_gpu *nv = nvb_grow(f->v, &f->cap, f->n, sizeof *nv, 4);
     if (!nv)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");

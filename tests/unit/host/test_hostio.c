@@ -357,6 +357,92 @@ static void deferred_closes(void **state)
     assert_int_equal(open_fds(), before);
 }
 
+/* A planted host root whose links lead out of it (an absolute target naming a file of
+ * this machine, a "../" chain climbing above the root, a link to an outside folder):
+ * reads and listings must resolve them inside the root, never reach the outside files.
+ * Both ways of opening: openat2(2) and the walk used where openat2 is refused. */
+static void open_never_leaves_root(void **state)
+{
+    (void)state;
+    char outside[64], secret[128], target[256];
+    snprintf(outside, sizeof outside, "/tmp/nvbind-hostio-outside-XXXXXX");
+    assert_non_null(mkdtemp(outside));
+    snprintf(secret, sizeof secret, "%s/secret", outside);
+    FILE *f = fopen(secret, "w");
+    assert_non_null(f);
+    fputs("outside the root", f);
+    fclose(f);
+    ln(secret, "/planted-abs");
+    snprintf(target, sizeof target, "../../../../../../../..%s", secret);
+    ln(target, "/usr/lib/planted-rel");
+    ln(outside, "/planted-dir");
+    for (int walked = 0; walked <= 1; walked++) {
+        nvb_rootpath rp;
+        nvb_rootpath_init(&rp, root);
+        rp.no_openat2 = walked;
+        char buf[64];
+        assert_int_equal(nvb_read_small(&rp, "/planted-abs", buf, sizeof buf, NVB_READ_TO_EOF), -ENOENT);
+        assert_int_equal(nvb_read_small(&rp, "/usr/lib/planted-rel", buf, sizeof buf, NVB_READ_TO_EOF), -ENOENT);
+        nvb_dir d;
+        assert_int_equal(nvb_dir_open(&d, &rp, "/planted-dir"), -ENOENT);
+        assert_int_equal(nvb_rootpath_open(&rp, "/planted-dir/secret", O_RDONLY), -1);
+        assert_int_equal(errno, ENOENT);
+        /* Links inside the root still work. */
+        assert_true(nvb_read_small(&rp, "/usr/lib/multiarch/libcuda.so", buf, sizeof buf, NVB_READ_ONE_PIECE) > 0);
+        nvb_rootpath_clear(&rp);
+    }
+    for (const char *const *l = (const char *const[]){"/planted-abs", "/usr/lib/planted-rel", "/planted-dir", NULL}; *l;
+         l++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s%s", root, *l);
+        assert_int_equal(unlink(p), 0);
+    }
+    assert_int_equal(t_rm_rf(outside), 0);
+}
+
+/* nvb_rootpath_exists answers as a lookup would: links followed inside the root, a file of
+ * any kind, a dangling link or a loop is nothing. */
+static void exists_answers_as_lookup(void **state)
+{
+    (void)state;
+    static const char *const asked[] = {"/usr/lib/x86_64-linux-gnu/libcuda.so", "/lib/x86_64-linux-gnu",
+                                        "/usr/lib/multiarch/libcuda.so.1", "/usr/lib/escape", "/usr/lib/dangling",
+                                        "/loop1", "/dev/plain", "/dev/plain/below", "/nothing", "/"};
+    for (int walked = 0; walked <= 1; walked++) {
+        nvb_rootpath rp;
+        nvb_rootpath_init(&rp, root);
+        rp.no_openat2 = walked;
+        char out[PATH_MAX];
+        for (size_t i = 0; i < sizeof asked / sizeof asked[0]; i++)
+            assert_int_equal(nvb_rootpath_exists(&rp, asked[i]), nvb_rootpath_lookup(&rp, asked[i], out, NULL) == 0);
+        assert_true(nvb_rootpath_exists(&rp, "/usr/lib/escape"));
+        assert_false(nvb_rootpath_exists(&rp, "/usr/lib/dangling"));
+        nvb_rootpath_clear(&rp);
+    }
+}
+
+/* nvb_rootpath_readlink: the link target the walk read, the same answers without it. */
+static void readlink_answers(void **state)
+{
+    (void)state;
+    char out[PATH_MAX], buf[PATH_MAX];
+    for (int walked_first = 0; walked_first <= 1; walked_first++) {
+        nvb_rootpath rp;
+        nvb_rootpath_init(&rp, root);
+        if (walked_first)
+            assert_int_equal(nvb_rootpath_lookup(&rp, "/usr/lib/x86_64-linux-gnu/libcuda.so", out, NULL), 0);
+        assert_int_equal(nvb_rootpath_readlink(&rp, "/usr/lib/x86_64-linux-gnu/libcuda.so", buf, sizeof buf), 12);
+        assert_string_equal(buf, "libcuda.so.1");
+        assert_int_equal(nvb_rootpath_readlink(&rp, "/usr/lib/x86_64-linux-gnu/libcuda.so.1", buf, sizeof buf), 20);
+        assert_string_equal(buf, "libcuda.so.550.54.14");
+        assert_int_equal(nvb_rootpath_readlink(&rp, "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", buf, sizeof buf),
+                         -EINVAL);
+        assert_int_equal(nvb_rootpath_readlink(&rp, "/usr/lib/x86_64-linux-gnu/libcuda.so.1", buf, 5), -ENAMETOOLONG);
+        assert_int_equal(nvb_rootpath_readlink(&rp, "/usr/lib/x86_64-linux-gnu/missing", buf, sizeof buf), -ENOENT);
+        nvb_rootpath_clear(&rp);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +455,9 @@ int main(void)
         cmocka_unit_test(path_cat),
         cmocka_unit_test(gpu_pci_details),
         cmocka_unit_test(deferred_closes),
+        cmocka_unit_test(open_never_leaves_root),
+        cmocka_unit_test(readlink_answers),
+        cmocka_unit_test(exists_answers_as_lookup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
