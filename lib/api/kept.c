@@ -11,7 +11,7 @@
  *
  * A system call costs about a microsecond on a virtual machine, an open(2) three of them: the
  * files and folders the fingerprint reads are kept open between calls (see kept_fd), so a
- * revalidation is one stat and one read per file, never an open. */
+ * revalidation is one stat per path, a read only for what may have changed, never an open. */
 #include "api/api.h"
 #include "host/hostio.h"
 #include "util/fileio.h"
