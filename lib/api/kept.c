@@ -41,7 +41,8 @@
  * stat it was read under, and not read again while that stat is unchanged. Only when the
  * change time was already a second old at the read: a later change is then stamped with a
  * later time, even where the clock ticks coarsely, so an unchanged stat proves unchanged
- * content. procfs and sysfs (times that never move) are read on every call. */
+ * content. Other file systems, procfs and sysfs among them (times that never move), are read
+ * on every call. */
 typedef struct kept_fd {
     int fd;          /* -1 when not open */
     dev_t dev;       /* the descriptor's file, to compare with what the path names */
