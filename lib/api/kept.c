@@ -11,7 +11,8 @@
  *
  * A system call costs about a microsecond on a virtual machine, an open(2) three of them: the
  * files and folders the fingerprint reads are kept open between calls (see kept_fd), so a
- * revalidation is one stat per path, a read only for what may have changed, never an open. */
+ * revalidation is one stat per path, a read only for what may have changed, no open (but for
+ * the driver's version file on procfs, see nvb_api_kept_new). */
 #include "api/api.h"
 #include "host/hostio.h"
 #include "util/fileio.h"
@@ -49,6 +50,8 @@ typedef struct kept_fd {
     ino_t ino;
     bool fills;      /* a folder whose getdents64 fills the buffer unless its end came */
     bool times_follow;  /* its file system moves the change time with the content */
+    bool on_proc;    /* procfs */
+    bool no_hold;    /* a driver's procfs file: opened for each read, never kept (below) */
     bool have_rec;   /* rec is what it holds while its stat is still this: */
     off_t size;
     struct timespec mtime, ctime;
@@ -136,9 +139,10 @@ static void kept_close(kept_fd *kf)
 static void fs_traits(kept_fd *kf, int fd, bool dir)
 {
     struct statfs fs;
-    kf->fills = kf->times_follow = false;
+    kf->fills = kf->times_follow = kf->on_proc = false;
     if (fstatfs(fd, &fs) < 0)
         return;
+    kf->on_proc = fs.f_type == PROC_SUPER_MAGIC;
     bool disk = fs.f_type == EXT4_SUPER_MAGIC || fs.f_type == TMPFS_MAGIC || fs.f_type == XFS_SUPER_MAGIC ||
                 fs.f_type == BTRFS_SUPER_MAGIC;
     kf->times_follow = disk;
@@ -169,7 +173,8 @@ static int kept_reopen(kept_fd *kf, int dirfd, const char *rel, bool dir, struct
     kf->fd = fd;
     kf->dev = st->st_dev;
     kf->ino = st->st_ino;
-    fs_traits(kf, fd, dir);
+    if (!(kf->no_hold && kf->on_proc)) /* known: opened for each read, the traits stay */
+        fs_traits(kf, fd, dir);
     return 0;
 }
 
@@ -183,6 +188,10 @@ static int kept_follow(kept_fd *kf, const fp_at *a, const char *path, bool dir, 
     if (!rel)
         return -ENAMETOOLONG;
     *fresh = false;
+    if (kf->fd < 0) { /* nothing to compare with: the open's own fstat */
+        *fresh = true;
+        return kept_reopen(kf, dirfd, rel, dir, st);
+    }
     if (fstatat(dirfd, rel, st, 0) < 0) {
         int e = errno;
         kept_close(kf);
@@ -313,6 +322,8 @@ static void fp_kept(fp_buf *b, kept_fd *kf, const fp_at *a, char tag, const char
         if (r == 0) {
             if (!b->oom)
                 remember(kf, &st, b->v + body, b->n - body, now);
+            if (kf->no_hold && kf->on_proc)
+                kept_close(kf);
             return;
         }
         b->n = start;
@@ -412,8 +423,13 @@ struct nvb_api_kept *nvb_api_kept_new(void)
         free(k);
         return NULL;
     }
-    if (k)
+    if (k) {
         k->rootfd = k->version.fd = k->devices.fd = k->gpus.fd = k->drm.fd = -1;
+        /* Older NVIDIA drivers take a power-management lock in the open of their /proc files
+         * and give it back in the close (the open kernel modules only around each read): a
+         * descriptor kept open could hold off suspend for as long as the manager lives. */
+        k->version.no_hold = true;
+    }
     return k;
 }
 

@@ -430,6 +430,48 @@ static void test_kept_descriptors_cloexec_and_freed(void **state)
     tu_host_free(&h);
 }
 
+/* Whether one of this process's descriptors is open on `target`. */
+static bool holds_open(const char *target)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *e;
+    bool found = false;
+    while (dir && (e = readdir(dir))) {
+        char link[300], to[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(link, to, sizeof to - 1);
+        if (n > 0) {
+            to[n] = '\0';
+            found |= strcmp(to, target) == 0;
+        }
+    }
+    if (dir)
+        closedir(dir);
+    return found;
+}
+
+/* Older NVIDIA drivers take a power-management lock in the open of their /proc files and give
+ * it back in the close: the manager must not keep the driver's version file open between
+ * calls on procfs (a daemon holding it could hold off suspend),
+ * while the kernel's own /proc/devices may stay open. The fake host's files point into this
+ * machine's procfs for the test. */
+static void test_driver_proc_file_not_held_open(void **state)
+{
+    (void)state;
+    tu_host h;
+    assert_int_equal(tu_host_build(&h, "--gpus 1"), 0);
+    run("cd '%s/proc' && ln -sf /proc/version driver/nvidia/version && ln -sf /proc/devices devices", h.root);
+    nvbind_gpu_manager *m = manager_on(h.root);
+    for (int i = 0; i < 3; i++) {
+        nvb_api_kept_check(m); /* the fingerprint, read through the kept descriptors */
+        assert_false(holds_open("/proc/version"));
+        assert_true(holds_open("/proc/devices"));
+    }
+    nvbind_gpu_manager_free(m);
+    assert_false(holds_open("/proc/devices"));
+    tu_host_free(&h);
+}
+
 typedef struct race {
     nvbind_gpu_manager *m;
     int failures;
@@ -725,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_follows_files_replaced_under_kept_descriptors),
         cmocka_unit_test(test_follows_changes_to_settled_files),
         cmocka_unit_test(test_kept_descriptors_cloexec_and_freed),
+        cmocka_unit_test(test_driver_proc_file_not_held_open),
         cmocka_unit_test(test_threads_share_kept_descriptors),
         cmocka_unit_test(test_kept_equals_fresh_on_every_layout),
         cmocka_unit_test(test_kept_equals_fresh_on_realhost),
