@@ -4,6 +4,7 @@ holds a built host, on the real-packaging host:
 
   in-process (bench_api, one warm manager, 2000 calls each timed): the AI/ML spec call, a
   capsule's edits from the kept model (nvbind_get_capsule_edits), the revalidation alone;
+  with the system calls (strace -c) and instructions (callgrind) per call beside the times;
   `nvbind info --json` and `nvbind cdi generate` against /bin/true (hyperfine: median and p99),
   with callgrind instruction counts beside them (they do not move with the machine's load)
   and the peak RSS of one run.
@@ -39,6 +40,32 @@ def in_process(bench_api, root, mode, calls):
     if r.returncode != 0:
         return {"mode": mode, "error": r.stderr.strip()}
     return json.loads(r.stdout)
+
+
+def per_call_counts(bench_api, root, mode):
+    """System calls (strace -c) and instructions (callgrind's Ir) per call of the mode: the
+    difference between runs of 250 and 50 calls, over 200 (the start and the warm-up cancel
+    out). Neither moves with the machine's load. None for a tool that is missing."""
+    def syscalls(n):
+        fd, out = tempfile.mkstemp(suffix=".strace")
+        os.close(fd)
+        try:
+            subprocess.run(["strace", "-f", "-c", "-o", out, bench_api, root, mode, str(n)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(out) as f:
+                m = re.search(r"^100\.00\s+\S+\s+\S+\s+(\d+)", f.read(), re.M)
+            return int(m.group(1)) if m else None
+        finally:
+            os.unlink(out)
+
+    def diff(count):
+        a, b = count(50), count(250)
+        return None if a is None or b is None else (b - a) / 200
+
+    sc = diff(syscalls) if shutil.which("strace") else None
+    # The bench's own clock: one CPU-time read (a system call) per call besides the call's.
+    return {"syscalls_per_call": sc - 2 if sc is not None else None,
+            "ir_per_call": diff(lambda n: instructions([bench_api, root, mode, str(n)]))}
 
 
 def hyperfine(commands, runs):
@@ -87,9 +114,13 @@ def bench_host(name, root, a, results):
         results.append(r)
         if "error" in r:
             print(f"  in-process {mode:<11} not available: {r['error']}")
-        else:
-            print(f"  in-process {mode:<11} median {r['median_us']:8.1f} us   p99 {r['p99_us']:8.1f} us   "
-                  f"(CPU time: median {r['cpu_median_us']:7.1f} us, p99 {r['cpu_p99_us']:7.1f} us)")
+            continue
+        r.update(per_call_counts(a.bench_api, root, mode))
+        sc, ir = r["syscalls_per_call"], r["ir_per_call"]
+        print(f"  in-process {mode:<11} median {r['median_us']:8.1f} us   p99 {r['p99_us']:8.1f} us   "
+              f"(CPU time: median {r['cpu_median_us']:7.1f} us, p99 {r['cpu_p99_us']:7.1f} us)   "
+              f"system calls {round(sc, 1) if sc is not None else '-'}   Ir {round(ir) if ir is not None else '-'} per call",
+              flush=True)
     true = shutil.which("true")
     cases = {"/bin/true": [true], "info --json": [a.nvbind, "--root", root, "info", "--json"],
              "cdi generate": [a.nvbind, "--root", root, "cdi", "generate"]}

@@ -9,15 +9,29 @@ Cases (target: < 1 ms added):
                                               pass-through command, against /bin/true itself
   end to end with runc                        `nvbind-runtime run` of a bundle asking for all
                                               GPUs against `runc run` of the same (edited) bundle
-usage: bench/bench_shim.py --nvbind PATH [--runs N]
+  create with runc (issue 16: target <= +2 ms)
+                                              `nvbind-runtime create` of a bundle asking for GPU 0
+                                              against `runc create` of the same (edited) bundle,
+                                              each container deleted after its create (untimed),
+                                              the two interleaved (ABBA); wall and CPU time (the
+                                              process and the children it waited for, from
+                                              wait4); beside them the cost of exec'ing any
+                                              program (/bin/true, a static do-nothing binary):
+                                              the shim execs the runtime, so a wrapper adds one
+                                              exec of itself to every call; and the shim's own
+                                              CPU time with /bin/true as the runtime.
+usage: bench/bench_shim.py --nvbind PATH [--runs N] [--create-runs N] [--only-create]
 """
 import argparse
 import json
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "fakehost"))
@@ -38,6 +52,103 @@ def report(name, base_name, base, value, target=None):
     print(line, flush=True)
 
 
+def spawn(argv, env):
+    """Wall seconds and CPU seconds (user + system, the process and the children it waited
+    for) of one run of argv; raises when it fails."""
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, env)
+    _, status, ru = os.wait4(pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(argv)}: exit status {os.waitstatus_to_exitcode(status)}")
+    return wall, ru.ru_utime + ru.ru_stime
+
+
+def instructions(argv, env):
+    """Instructions one run of argv executes up to its exec of another program (callgrind's
+    Ir, dumped before execv: callgrind writes nothing when the process execs), or None
+    without valgrind."""
+    if not shutil.which("valgrind"):
+        return None
+    d = tempfile.mkdtemp(prefix="nvbind-bench-cg-")
+    try:
+        subprocess.run(["valgrind", "--tool=callgrind", "--dump-before=execv", f"--callgrind-out-file={d}/cg.out",
+                        *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        total = None
+        for name in os.listdir(d):
+            with open(os.path.join(d, name)) as f:
+                m = re.search(r"^summary: (\d+)", f.read(), re.M)
+            if m:
+                total = (total or 0) + int(m.group(1))
+        return total
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def syscalls(argv, env):
+    """System calls one run of argv makes (strace -c, through its execs), or None without
+    strace."""
+    if not shutil.which("strace"):
+        return None
+    fd, out = tempfile.mkstemp(suffix=".strace")
+    os.close(fd)
+    try:
+        subprocess.run(["strace", "-f", "-c", "-o", out, *argv], env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        with open(out) as f:
+            m = re.search(r"^100\.00\s+\S+\s+\S+\s+(\d+)", f.read(), re.M)
+        return int(m.group(1)) if m else None
+    finally:
+        os.unlink(out)
+
+
+def static_true(tmp):
+    """A statically linked program that does nothing (the floor of an exec), or None without a
+    static C library."""
+    out = os.path.join(tmp, "true-static")
+    r = subprocess.run(["cc", "-static", "-O2", "-x", "c", "-", "-o", out], input="int main(void){return 0;}",
+                       text=True, capture_output=True)
+    return out if r.returncode == 0 else None
+
+
+def exec_cost(programs, runs, env):
+    """Median wall and CPU seconds of exec'ing each program (no arguments), interleaved."""
+    res = {p: ([], []) for p in programs}
+    for i in range(runs + 20):
+        for p in programs:
+            w, c = spawn([p], env)
+            if i >= 20:
+                res[p][0].append(w)
+                res[p][1].append(c)
+    return {p: (statistics.median(w), statistics.median(c)) for p, (w, c) in res.items()}
+
+
+def create_delete(argv_create, argv_delete, env):
+    """One timed create, then the untimed delete of what it created."""
+    try:
+        return spawn(argv_create, env)
+    finally:
+        subprocess.run(argv_delete, env=env, capture_output=True)
+
+
+def create_case(shim, runc, bundle_path, runs, env, warmup=5):
+    """Medians (wall, CPU) of `runc create` and `nvbind-runtime create` of the same bundle, in
+    the order runc, shim, shim, runc (drift cancels out of the difference), unique ids."""
+    times = {"runc": ([], []), "shim": ([], [])}
+    n = 0
+    for i in range(warmup + runs):
+        for who in ("runc", "shim", "shim", "runc"):
+            n += 1
+            cid = f"nvbind-bench-create-{os.getpid()}-{n}"
+            prog = runc if who == "runc" else shim
+            w, c = create_delete([prog, "create", "--bundle", bundle_path, cid],
+                                 [prog, "delete", "--force", cid], env)
+            if i >= warmup:
+                times[who][0].append(w)
+                times[who][1].append(c)
+    return {k: (statistics.median(w), statistics.median(c)) for k, (w, c) in times.items()}
+
+
 def bundle(path, rootfs, runc, annotations=None):
     os.makedirs(path)
     subprocess.run([runc, "spec", "--bundle", path], check=True)
@@ -53,10 +164,23 @@ def bundle(path, rootfs, runc, annotations=None):
     return path
 
 
+def shim_alone(shim, plain, req, runs, env):
+    """The shim's own work, with /bin/true as the runtime, against /bin/true itself."""
+    m = medians(["/bin/true create --bundle {} x".format(plain),
+                 f"{shim} create --bundle {plain} x",
+                 f"{shim} create --bundle {req} x",
+                 f"{shim} state x"], runs * 3, env, WARMUP)
+    report("shim create, no GPU request", "/bin/true", m[0], m[1], "< 1 ms added")
+    report("shim create, all GPUs (edit + write)", "/bin/true", m[0], m[2], "< 1 ms added")
+    report("shim pass-through (state)", "/bin/true", m[0], m[3], "< 1 ms added")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nvbind", required=True)
     ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--create-runs", type=int, default=40, help="ABBA rounds of the create case")
+    ap.add_argument("--only-create", action="store_true", help="the create case (and exec costs) alone")
     a = ap.parse_args()
     shim = os.path.join(os.path.dirname(os.path.abspath(a.nvbind)), "nvbind-runtime")
     runc = shutil.which("runc")
@@ -83,23 +207,57 @@ def main():
 
         # Edit once: later runs rewrite the same content (the edit is idempotent).
         subprocess.run([shim, "create", "--bundle", req, "x"], check=True, env=env)
-        m = medians(["/bin/true create --bundle {} x".format(plain),
-                     f"{shim} create --bundle {plain} x",
-                     f"{shim} create --bundle {req} x",
-                     f"{shim} state x"], a.runs * 3, env, WARMUP)
-        report("shim create, no GPU request", "/bin/true", m[0], m[1], "< 1 ms added")
-        report("shim create, all GPUs (edit + write)", "/bin/true", m[0], m[2], "< 1 ms added")
-        report("shim pass-through (state)", "/bin/true", m[0], m[3], "< 1 ms added")
+        if not a.only_create:
+            shim_alone(shim, plain, req, a.runs, env)
 
         runc_cfg = os.path.join(tmp, "runc.toml")
         with open(runc_cfg, "w") as f:
             f.write(f'[runtime]\noci_runtime = "{runc}"\n' + isolation)
-        env = dict(env, NVBIND_CONFIG=runc_cfg)
-        base, run = abba(f"{runc} run --bundle {req} nvbind-bench-shim-a",
-                         f"{shim} run --bundle {req} nvbind-bench-shim-b", a.runs, env, WARMUP)
-        report("nvbind-runtime run, all GPUs", "runc run (same bundle)", base, run, "< 1 ms added")
+        runc_env = dict(env, NVBIND_CONFIG=runc_cfg)
+        if not a.only_create:
+            base, run = abba(f"{runc} run --bundle {req} nvbind-bench-shim-a",
+                             f"{shim} run --bundle {req} nvbind-bench-shim-b", a.runs, runc_env, WARMUP)
+            report("nvbind-runtime run, all GPUs", "runc run (same bundle)", base, run, "< 1 ms added")
+
+        # Issue 16: `nvbind-runtime create` asking for GPU 0 against runc's own create.
+        gpu0 = bundle(os.path.join(tmp, "gpu0"), rootfs, runc, {"nvbind.gpus": "0"})
+        subprocess.run([shim, "create", "--bundle", gpu0, "nvbind-bench-edit"], check=True, env=runc_env)
+        subprocess.run([shim, "delete", "--force", "nvbind-bench-edit"], env=runc_env, capture_output=True)
+        progs = {"exec of a static do-nothing program": static_true(tmp), "exec of /bin/true": shutil.which("true")}
+        progs = {k: v for k, v in progs.items() if v}
+        ex = exec_cost(list(progs.values()), a.runs, env)
+        true_create = [shutil.which("true"), "create", "--bundle", gpu0, "x"]
+        shim_create = [shim, "create", "--bundle", gpu0, "x"]
+        counts = {"Ir": (instructions(shim_create, env), instructions(true_create, env)),
+                  "system calls": (syscalls(shim_create, env), syscalls(true_create, env))}
+        own = {}
+        for name, argv in (("/bin/true create", true_create), ("shim create (runtime /bin/true)", shim_create)):
+            w, c = zip(*[spawn(argv, env) for _ in range(a.runs + 20)][20:])
+            own[name] = (statistics.median(w), statistics.median(c))
+        cr = create_case(shim, runc, gpu0, a.create_runs, runc_env)
+        print(f"create with runc, GPU 0 requested ({a.create_runs} ABBA rounds; wall / CPU medians):")
+        rows = [("runc create (same bundle)", *cr["runc"]), ("nvbind-runtime create", *cr["shim"])]
+        rows += [(k, *ex[p]) for k, p in progs.items()]
+        rows += [(k, *v) for k, v in own.items()]
+        for name, w, c in rows:
+            print(f"  {name:<36} wall {w * 1e3:8.3f} ms   CPU {c * 1e3:8.3f} ms", flush=True)
+        added_w = cr["shim"][0] - cr["runc"][0]
+        added_c = cr["shim"][1] - cr["runc"][1]
+        shim_cpu = own["shim create (runtime /bin/true)"][1] - own["/bin/true create"][1]
+        print(f"  added by the shim: wall {added_w * 1e3:+.3f} ms (target <= +2 ms), CPU {added_c * 1e3:+.3f} ms; "
+              f"the shim's own work (runtime /bin/true, less /bin/true): wall "
+              f"{(own['shim create (runtime /bin/true)'][0] - own['/bin/true create'][0]) * 1e3:+.3f} ms, "
+              f"CPU {shim_cpu * 1e3:+.3f} ms; one exec of a program: {min(v[0] for v in ex.values()) * 1e3:.3f} ms",
+              flush=True)
+        ir, sc = counts["Ir"], counts["system calls"]
+        if ir[0] is not None:
+            print(f"  the shim's create, GPU 0: {ir[0]} instructions up to its exec of the runtime (callgrind; "
+                  f"/bin/true create: {ir[1]})", flush=True)
+        if sc[0] is not None and sc[1] is not None:
+            print(f"  the shim's create, GPU 0, runtime /bin/true: {sc[0]} system calls, /bin/true create alone "
+                  f"{sc[1]}: {sc[0] - sc[1]:+d} (strace -c)", flush=True)
     finally:
-        for c in ("nvbind-bench-shim-a", "nvbind-bench-shim-b"):
+        for c in ("nvbind-bench-shim-a", "nvbind-bench-shim-b", "nvbind-bench-edit"):
             subprocess.run([runc, "delete", "--force", c], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
         if state:

@@ -10,7 +10,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <glob.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 
@@ -242,6 +246,268 @@ static void test_follows_each_change(void **state)
     json_decref(kept_spec(m));
     assert_int_equal(nvb_api_kept_discoveries(m), d);
     nvbind_gpu_manager_free(m);
+    tu_host_free(&h);
+}
+
+/* The kept spec and a fresh discovery's agree on whether the host answers, and on the answer. */
+static void assert_same_outcome(const nvbind_gpu_manager *m, const char *what)
+{
+    json_t *kept = kept_spec(m), *fresh = fresh_spec(m);
+    if (!kept != !fresh || (kept && !json_equal(kept, fresh)))
+        fail_msg("%s: the kept model answers %s, a fresh discovery %s", what, kept ? "a spec" : "nothing",
+                 fresh ? "a spec" : "nothing");
+    json_decref(kept);
+    json_decref(fresh);
+}
+
+static size_t gpu_nodes_now(const nvbind_gpu_manager *m)
+{
+    static const char *const all[] = {"all"};
+    nvbind_capsule_edits *e = nvbind_get_capsule_edits(m, all, 1, NULL);
+    size_t n = e ? count_gpu_nodes(e) : 0;
+    nvbind_capsule_edits_free(e);
+    return n;
+}
+
+static void run(const char *fmt, ...)
+{
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    assert_true(vasprintf(&cmd, fmt, ap) > 0);
+    va_end(ap);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+}
+
+/* The driver upgraded, unloaded and loaded again while the manager keeps the version file and
+ * the GPU folder open. A kept descriptor of a file replaced or removed on a file-backed host
+ * still reads the OLD content (the old folder, its old entries): the manager must compare
+ * what the path names now with what it keeps open, and follow each step. */
+static void test_follows_files_replaced_under_kept_descriptors(void **state)
+{
+    (void)state;
+    tu_host h;
+    assert_int_equal(tu_host_build(&h, "--gpus 2"), 0);
+    nvbind_gpu_manager *m = manager_on(h.root);
+    assert_int_equal(gpu_nodes_now(m), 2);
+    unsigned long d = nvb_api_kept_discoveries(m);
+    const char *nv = "proc/driver/nvidia";
+
+    /* Upgraded: a new version file renamed over the old one (same size, new version). */
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s/version", h.root, nv);
+    char *text = tu_read_file(p);
+    TU_NON_NULL(text);
+    const char *ver = json_string_value(json_object_get(json_object_get(h.manifest, "driver"), "version"));
+    char *at = strstr(text, ver);
+    TU_NON_NULL(at);
+    memcpy(at, "998", 3);
+    char q[4200];
+    snprintf(q, sizeof q, "%s.new", p);
+    assert_int_equal(tu_write_file(q, text), 0);
+    assert_int_equal(rename(q, p), 0);
+    nvbind_error *err = NULL;
+    nvb_api_model *km = nvb_api_host_acquire(m, &err);
+    TU_NON_NULL(km);
+    assert_int_equal(strncmp(km->host->driver_version, "998", 3), 0);
+    nvb_api_host_release(m, km);
+    assert_int_equal(nvb_api_kept_discoveries(m), ++d);
+    assert_same_outcome(m, "version file replaced");
+
+    /* The GPU folder replaced by a copy without GPU 1 (the old folder, renamed away, still
+     * lists both through the kept descriptor). */
+    run("cd '%s/%s' && cp -a gpus gpus.new && rm -rf 'gpus.new/%s' && mv gpus gpus.old && mv gpus.new gpus", h.root,
+        nv, tu_gpu_field(&h, 1, "pci_bus_id"));
+    assert_int_equal(gpu_nodes_now(m), 1);
+    assert_int_equal(nvb_api_kept_discoveries(m), ++d);
+    assert_same_outcome(m, "GPU folder replaced");
+
+    /* Unloaded: the version file and the GPU folder gone. */
+    run("cd '%s/%s' && mv version version.old && mv gpus gpus.one", h.root, nv);
+    assert_same_outcome(m, "driver unloaded");
+    assert_int_equal(gpu_nodes_now(m), 0);
+
+    /* Loaded again, as before the upgrade: new files, both GPUs. */
+    memcpy(at, ver, 3);
+    assert_int_equal(tu_write_file(p, text), 0);
+    free(text);
+    run("cd '%s/%s' && mv gpus.old gpus", h.root, nv);
+    assert_int_equal(gpu_nodes_now(m), 2);
+    km = nvb_api_host_acquire(m, &err);
+    TU_NON_NULL(km);
+    assert_string_equal(km->host->driver_version, ver);
+    nvb_api_host_release(m, km);
+    assert_same_outcome(m, "driver loaded again");
+    d = nvb_api_kept_discoveries(m);
+    assert_int_equal(nvb_api_kept_check(m), 1);
+    json_decref(kept_spec(m));
+    assert_int_equal(nvb_api_kept_discoveries(m), d);
+    nvbind_gpu_manager_free(m);
+    tu_host_free(&h);
+}
+
+/* What the manager read is kept and not read again while its stat is unchanged, once the
+ * file's change time is a second old. Changes after that, and a second change right after the
+ * first (within one tick of a coarse file system clock), are each followed. */
+static void test_follows_changes_to_settled_files(void **state)
+{
+    (void)state;
+    tu_host h;
+    assert_int_equal(tu_host_build(&h, "--gpus 2"), 0);
+    struct timespec settle = {1, 300 * 1000 * 1000};
+    nanosleep(&settle, NULL);
+    nvbind_gpu_manager *m = manager_on(h.root);
+    assert_int_equal(gpu_nodes_now(m), 2);
+    assert_int_equal(gpu_nodes_now(m), 2);
+    unsigned long d = nvb_api_kept_discoveries(m);
+    assert_int_equal(d, 1);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/proc/devices", h.root);
+    char *text = tu_read_file(p);
+    TU_NON_NULL(text);
+    char *at = strstr(text, "nvidia-frontend");
+    TU_NON_NULL(at);
+    while (at > text && at[-1] != '\n')
+        at--;
+    /* Rewritten in place, same size: majors renumbered twice in a row. */
+    for (int i = 0; i < 2; i++) {
+        memcpy(at, i ? "196" : "197", 3);
+        assert_int_equal(tu_write_file(p, text), 0);
+        json_decref(assert_follows(m, "/proc/devices rewritten"));
+        assert_int_equal(nvb_api_kept_discoveries(m), ++d);
+    }
+    free(text);
+    /* A GPU removed from the settled folder, then the other. */
+    for (int i = 1; i >= 0; i--) {
+        char q[512];
+        snprintf(q, sizeof q, "%s/proc/driver/nvidia/gpus/%s", h.root, tu_gpu_field(&h, (size_t)i, "pci_bus_id"));
+        tu_rm_rf(q);
+        assert_int_equal(gpu_nodes_now(m), (size_t)i);
+        assert_same_outcome(m, "GPU removed");
+    }
+    nvbind_gpu_manager_free(m);
+    tu_host_free(&h);
+}
+
+/* The descriptors a manager keeps are close-on-exec (a runtime forking containers must not
+ * hand them to its children) and closed with the manager. */
+static size_t open_fds(int *fds, size_t cap)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    size_t n = 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)))
+        if (e->d_name[0] != '.' && n < cap)
+            fds[n++] = atoi(e->d_name);
+    if (dir)
+        closedir(dir);
+    return n; /* the listing's own descriptor among them, the same number each time */
+}
+
+static void test_kept_descriptors_cloexec_and_freed(void **state)
+{
+    (void)state;
+    tu_host h;
+    assert_int_equal(tu_host_build(&h, "--gpus 2 --drm-gpus amd"), 0);
+    int before[256], during[256], after[256];
+    size_t nb = open_fds(before, 256);
+    nvbind_gpu_manager *m = manager_on(h.root);
+    assert_int_equal(gpu_nodes_now(m), 2);
+    assert_int_equal(nvb_api_kept_check(m), 1);
+    size_t nd = open_fds(during, 256);
+    assert_true(nd > nb); /* the manager keeps some open */
+    for (size_t i = 0; i < nd; i++) {
+        bool old = false;
+        for (size_t j = 0; j < nb; j++)
+            old |= before[j] == during[i];
+        int flags = fcntl(during[i], F_GETFD);
+        if (!old && flags >= 0 && !(flags & FD_CLOEXEC))
+            fail_msg("descriptor %d, kept by the manager, is not close-on-exec", during[i]);
+    }
+    nvbind_gpu_manager_free(m);
+    assert_int_equal(open_fds(after, 256), nb);
+    tu_host_free(&h);
+}
+
+/* Whether one of this process's descriptors is open on `target`. */
+static bool holds_open(const char *target)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *e;
+    bool found = false;
+    while (dir && (e = readdir(dir))) {
+        char link[300], to[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(link, to, sizeof to - 1);
+        if (n > 0) {
+            to[n] = '\0';
+            found |= strcmp(to, target) == 0;
+        }
+    }
+    if (dir)
+        closedir(dir);
+    return found;
+}
+
+/* Older NVIDIA drivers take a power-management lock in the open of their /proc files and give
+ * it back in the close: the manager must not keep the driver's version file open between
+ * calls on procfs (a daemon holding it could hold off suspend),
+ * while the kernel's own /proc/devices may stay open. The fake host's files point into this
+ * machine's procfs for the test. */
+static void test_driver_proc_file_not_held_open(void **state)
+{
+    (void)state;
+    tu_host h;
+    assert_int_equal(tu_host_build(&h, "--gpus 1"), 0);
+    run("cd '%s/proc' && ln -sf /proc/version driver/nvidia/version && ln -sf /proc/devices devices", h.root);
+    nvbind_gpu_manager *m = manager_on(h.root);
+    for (int i = 0; i < 3; i++) {
+        nvb_api_kept_check(m); /* the fingerprint, read through the kept descriptors */
+        assert_false(holds_open("/proc/version"));
+        assert_true(holds_open("/proc/devices"));
+    }
+    nvbind_gpu_manager_free(m);
+    assert_false(holds_open("/proc/devices"));
+    tu_host_free(&h);
+}
+
+typedef struct race {
+    nvbind_gpu_manager *m;
+    int failures;
+} race;
+
+static void *racer(void *arg)
+{
+    race *r = arg;
+    static const char *const all[] = {"all"};
+    for (int i = 0; i < 300; i++) {
+        nvbind_capsule_edits *e = nvbind_get_capsule_edits(r->m, all, 1, NULL);
+        if (!e || count_gpu_nodes(e) != 2)
+            __atomic_add_fetch(&r->failures, 1, __ATOMIC_RELAXED);
+        nvbind_capsule_edits_free(e);
+    }
+    return NULL;
+}
+
+/* Threads sharing one warm manager revalidate through the same kept descriptors (a seek and
+ * a listing are not atomic): every call answers, and the host is not discovered again. */
+static void test_threads_share_kept_descriptors(void **state)
+{
+    (void)state;
+    tu_host h;
+    assert_int_equal(tu_host_build(&h, "--gpus 2"), 0);
+    race r = {manager_on(h.root), 0};
+    /* Warm: threads that all find no model yet each discover (outside the lock). */
+    assert_int_equal(gpu_nodes_now(r.m), 2);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, racer, &r), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(r.failures, 0);
+    assert_int_equal(nvb_api_kept_discoveries(r.m), 1);
+    nvbind_gpu_manager_free(r.m);
     tu_host_free(&h);
 }
 
@@ -498,6 +764,11 @@ int main(void)
         cmocka_unit_test(test_warm_manager_discovers_once),
         cmocka_unit_test(test_follows_each_change),
         cmocka_unit_test(test_edits_outlive_manager),
+        cmocka_unit_test(test_follows_files_replaced_under_kept_descriptors),
+        cmocka_unit_test(test_follows_changes_to_settled_files),
+        cmocka_unit_test(test_kept_descriptors_cloexec_and_freed),
+        cmocka_unit_test(test_driver_proc_file_not_held_open),
+        cmocka_unit_test(test_threads_share_kept_descriptors),
         cmocka_unit_test(test_kept_equals_fresh_on_every_layout),
         cmocka_unit_test(test_kept_equals_fresh_on_realhost),
     };
