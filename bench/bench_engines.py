@@ -65,6 +65,26 @@ The wall time left is waiting, not work: nvbind's own CPU is under 7 ms on the s
 and the shim's create with a GPU request is 10-13 ms of CPU (perf stat, the real runtime
 replaced by /bin/true), most of it in the kernel (exec, page faults, ~500 system calls of
 discovery), 1 % of a one-second container start.
+
+The shim's share of a container start (2026-12-03; issue 11's target: <= +5 % with a GPU).
+On an idle machine (--runs 10): docker + shim, no request +10.1 ms (+1.7 %), GPU 0 +53.4 ms
+(+8.0 %); ctr + shim, no request +19.3 ms (+6.3 %), GPU 0 +89.9 ms (+29.5 %). Where the
+ctr GPU case's +90 ms went (sched tracepoints, one start at load ~1): 4 shim execs (create,
+start, delete, delete --force) of ~3.5-5 ms each before runc's exec, the create's discovery
++6 ms, runc's 69 bind mounts of driver files ~27 ms (43 system calls each in runc init:
++3500 per start; the mount options do not matter, their number does), two hook processes
+~26 ms (create-symlinks 9 ms; update-ldcache 25 ms, ldconfig 5-10 ms of it) with 3 fsyncs
+on the container's disk. Changed: one hook process (update-ldcache --link), no fsync of the
+container's loader files (ldconfig's answered by its seccomp filter), no runtime-log line for
+pass-through commands. Counts per ctr start with GPU 0 (perf on containerd's tree, 3 starts,
+load-independent): nvbind's processes 7 execs -> 6, 2788 system calls -> 2328 (hooks 885 ->
+439), fsyncs on the container's disk 3 -> 0; without a request 512 -> 499 system calls.
+Wall times interleaved before/after/baseline at load 4-8 (20 rounds ctr, 12 docker) moved
+by +-30 ms (ctr) and +-200 ms (docker) between identical cases, more than these changes:
+ctr + shim GPU 0 +219 -> +186 ms (paired after-before -4 ms), no request +32 -> +17 ms;
+docker not resolvable at that load. What is left of the GPU case is runc's per-mount work
+and the shim's execs: within 5 % needs fewer mounts (the profile's files per
+NVIDIA_DRIVER_CAPABILITIES) more than anything in the shim.
 """
 import argparse
 import os

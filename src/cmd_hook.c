@@ -38,10 +38,42 @@ static int parse_timeout(const char *s, unsigned *ms)
     return 0;
 }
 
+/* The --link values of a hook. */
+typedef struct link_list {
+    nvb_link_spec *v;
+    size_t n;
+} link_list;
+
+static void link_list_free(link_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        nvb_link_spec_free(&l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+/* Parse one --link TARGET::LINK of hook sub into l; 0 or the exit status. */
+static int link_list_add(link_list *l, const char *sub, const char *arg)
+{
+    nvb_link_spec *nl = realloc(l->v, (l->n + 1) * sizeof *nl);
+    if (!nl)
+        return NVB_EXIT_IO;
+    l->v = nl;
+    nvb_err err = {0};
+    if (nvb_link_spec_parse(arg, &l->v[l->n], &err) < 0)
+        return nvb_cli_usage(sub, "%s", err.msg);
+    l->n++;
+    return 0;
+}
+
+static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const char *ldconfig,
+                              const char *host_version, unsigned timeout_ms);
+
 static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
 {
-    static const char sub[] = "update-ldcache";
     nvb_strv folders = {0};
+    link_list links = {0};
     const char *ldconfig = NULL, *host_version = NULL;
     unsigned timeout_ms = NVB_LDCONFIG_TIMEOUT_MS_DEFAULT;
     int c, rc = 0;
@@ -74,79 +106,69 @@ static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
                 rc = nvb_cli_usage("hook update-ldcache", "--timeout %s: expected whole seconds, 1 to 3600",
                                    optarg);
             break;
+        case OPT_LINK:
+            rc = link_list_add(&links, "hook update-ldcache", optarg);
+            break;
         }
     }
     if (rc == 0 && c == NVB_OPT_STOP)
         rc = p.rc ? p.rc : -1;
-    if (rc == -1) { /* --help printed */
-        nvb_strv_free(&folders);
-        return 0;
-    }
-    if (rc == 0 && optind < argc)
+    if (rc == -1) /* --help printed */
+        rc = 0;
+    else if (rc == 0 && optind < argc)
         rc = nvb_cli_usage("hook update-ldcache", "unexpected argument '%s'", argv[optind]);
-    if (rc) {
-        nvb_strv_free(&folders);
-        return rc;
-    }
+    else if (rc == 0)
+        rc = run_update_ldcache(&folders, &links, ldconfig, host_version, timeout_ms);
+    nvb_strv_free(&folders);
+    link_list_free(&links);
+    return rc;
+}
 
+static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const char *ldconfig,
+                              const char *host_version, unsigned timeout_ms)
+{
     nvb_err err = {0};
     nvb_hook_ldcache_opts o = {
         .state_fd = STDIN_FILENO,
         .ldconfig = ldconfig,
-        .folders = (const char *const *)folders.v,
-        .nfolders = folders.n,
+        .folders = (const char *const *)folders->v,
+        .nfolders = folders->n,
         .host_driver_version = host_version,
         .timeout_ms = timeout_ms,
+        .links = links->v,
+        .nlinks = links->n,
+        .warn = stderr,
     };
-    rc = nvb_hook_update_ldcache(&o, &err) == 0 ? 0 : hook_fail(sub, &err);
-    nvb_strv_free(&folders);
-    return rc;
+    return nvb_hook_update_ldcache(&o, &err) == 0 ? 0 : hook_fail("update-ldcache", &err);
 }
 
 static int hook_create_symlinks(nvb_cli *cli, int argc, char **argv)
 {
-    nvb_link_spec *links = NULL;
-    size_t nlinks = 0;
+    link_list links = {0};
     int c, rc = 0;
     nvb_err err = {0};
     /* The hook depends on nothing from its environment: fixed umask for created folders. */
     umask(022);
     nvb_cli_parser p;
     nvb_cli_parser_for(&p, cli);
-    while (rc == 0 && (c = nvb_cli_next(&p, argc, argv)) >= 0) {
-        switch (c) {
-        case OPT_LINK: {
-            nvb_link_spec *nl = realloc(links, (nlinks + 1) * sizeof *links);
-            if (!nl) {
-                rc = NVB_EXIT_IO;
-                break;
-            }
-            links = nl;
-            if (nvb_link_spec_parse(optarg, &links[nlinks], &err) < 0)
-                rc = nvb_cli_usage("hook create-symlinks", "%s", err.msg);
-            else
-                nlinks++;
-            break;
-        }
-        }
-    }
+    while (rc == 0 && (c = nvb_cli_next(&p, argc, argv)) >= 0)
+        if (c == OPT_LINK)
+            rc = link_list_add(&links, "hook create-symlinks", optarg);
     if (rc == 0 && c == NVB_OPT_STOP) {
         rc = p.rc; /* 0 after --help */
         goto out;
     }
     if (rc == 0 && optind < argc)
         rc = nvb_cli_usage("hook create-symlinks", "unexpected argument '%s'", argv[optind]);
-    if (rc == 0 && nlinks == 0)
+    if (rc == 0 && links.n == 0)
         rc = nvb_cli_usage("hook create-symlinks", "no --link TARGET::LINK given");
     if (rc)
         goto out;
 
-    if (nvb_hook_create_symlinks(STDIN_FILENO, links, nlinks, stderr, &err) < 0)
+    if (nvb_hook_create_symlinks(STDIN_FILENO, links.v, links.n, stderr, &err) < 0)
         rc = hook_fail("create-symlinks", &err);
 out:
-    for (size_t i = 0; i < nlinks; i++)
-        nvb_link_spec_free(&links[i]);
-    free(links);
+    link_list_free(&links);
     return rc;
 }
 
@@ -164,12 +186,17 @@ static const nvb_cli_opt ldcache_opts[] = {
      "the host driver's version: when the image's /usr/local/cuda/compat holds\n"
      "a newer libcuda, that folder goes first (CUDA forward compatibility)",
      0, NULL},
+    {"link", 0, OPT_LINK, "TARGET::LINK", NVB_OPT_REPEAT,
+     "first make LINK (absolute container path) -> TARGET, as create-symlinks\n"
+     "does: one hook process for both at every container start",
+     0, NULL},
     {0},
 };
 static const nvb_cli_cmd ldcache_cmd = {
     .name = "update-ldcache",
-    .summary = "list the driver's folders in /etc/ld.so.conf.d/01-nvbind-driver.conf and rebuild the\n"
-               "container's /etc/ld.so.cache with the host's (static) ldconfig, confined to its root",
+    .summary = "make the --link symlinks, list the driver's folders in\n"
+               "/etc/ld.so.conf.d/01-nvbind-driver.conf and rebuild the container's /etc/ld.so.cache\n"
+               "with the host's (static) ldconfig, confined to its root",
     .details = "An OCI createContainer hook: the container state comes on stdin, the root filesystem is\n"
                "root.path of the bundle's config.json.",
     .opts = ldcache_opts,

@@ -24,7 +24,9 @@ int nvb_caps_keep_only(uint64_t keep, nvb_err *err);
 
 /* A seccomp filter that refuses (EPERM) what a library-cache builder never needs: mounts,
  * namespaces, chroot, ptrace, kernel modules, keyrings, bpf, io_uring, any execve, and any
- * execveat except of exec_fd. Returns 1 when applied, 0 on an architecture it does not
+ * execveat except of exec_fd; and that answers fsync, fdatasync, sync, syncfs and
+ * sync_file_range with success without doing them (the cache is remade at every start).
+ * Returns 1 when applied, 0 on an architecture it does not
  * know, -1 on error. Needs no_new_privs set first. */
 int nvb_seccomp_confine(int exec_fd, nvb_err *err);
 

@@ -1,6 +1,7 @@
 #include "oci/hook_ldcache.h"
 #include "oci/bundle_root.h"
 #include "oci/cuda_compat.h"
+#include "oci/hook_links.h"
 #include "oci/host_exe.h"
 #include "oci/ldconf.h"
 #include "oci/ldconfig_run.h"
@@ -84,7 +85,9 @@ int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err)
     /* Held until we return: concurrent starts on one root take turns. */
     _cleanup_close_ int lock = nvb_root_lock(root_fd, root_path, o->timeout_ms, err);
     bool compat = false;
-    if (lock < 0 || prepare_etc(root_fd, err) < 0 || write_ldconf(o, root_fd, &compat, err) < 0)
+    if (lock < 0 ||
+        nvb_root_make_links(root_fd, o->links, o->nlinks, o->warn, "nvbind hook update-ldcache", err) < 0 ||
+        prepare_etc(root_fd, err) < 0 || write_ldconf(o, root_fd, &compat, err) < 0)
         return -1;
     return run_ldconfig(o, exe_fd, exe_path, root_path, root_fd, compat, err);
 }

@@ -2,6 +2,8 @@
  * is a thin skin over it, and an embedding runtime can run it in-process. */
 #pragma once
 #include <stddef.h>
+#include <stdio.h>
+#include "oci/symlinks.h"
 #include "util/error.h"
 
 typedef struct nvb_hook_ldcache_opts {
@@ -11,10 +13,15 @@ typedef struct nvb_hook_ldcache_opts {
     size_t nfolders;
     const char *host_driver_version;/* enables CUDA forward compatibility; NULL: off */
     unsigned timeout_ms;            /* for ldconfig, and for the wait on the root's lock */
+    const nvb_link_spec *links;     /* made first, as create-symlinks makes them (one hook
+                                     * process instead of two at every container start) */
+    size_t nlinks;
+    FILE *warn;                     /* a link's path that is not a symlink is named here */
 } nvb_hook_ldcache_opts;
 
 /* Open the host ldconfig before anything of the container is looked at; find and lock the
- * container's root; keep /etc/ld.so.conf.d/NVB_LDCONF_DRIVER listing the folders (and
+ * container's root; make the links (nvb_root_make_links: before ldconfig scans the folders,
+ * so that no development link dangles there); keep /etc/ld.so.conf.d/NVB_LDCONF_DRIVER listing the folders (and
  * NVB_LDCONF_COMPAT naming /usr/local/cuda/compat when it holds a libcuda newer than the
  * host driver, removed otherwise); then rebuild /etc/ld.so.cache with the confined host
  * ldconfig, the compat folder and then the driver folders first. */

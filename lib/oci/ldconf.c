@@ -33,7 +33,7 @@ static char *ldconf_text(const char *const *folders, size_t n, size_t *len)
 }
 
 /* Does dirfd/name already hold exactly text (a regular file, not followed)? Hooks run at
- * every start: an unchanged file is not written (and fsync'ed) again. */
+ * every start: an unchanged file is not written again. */
 static bool same_content(int dirfd, const char *name, const char *text, size_t len)
 {
     _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -64,7 +64,9 @@ int nvb_ldconf_write(int rootfd, const char *name, const char *const *folders, s
     struct stat st;
     if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode) && unlinkat(dir, name, 0) < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s/%s", LDCONF_DIR, name);
-    return nvb_write_file_atomic_at(dir, LDCONF_DIR, name, text, len, 0644, err);
+    /* Not fsync'ed: the hook writes it again at every start, and it lives in the container's
+     * writable layer, whose disk the fsync would wait on for nothing. */
+    return nvb_write_file_volatile_at(dir, LDCONF_DIR, name, text, len, 0644, err);
 }
 
 int nvb_ldconf_remove(int rootfd, const char *name, nvb_err *err)

@@ -81,20 +81,51 @@ static int replace_symlink(int dirfd, const char *name, const char *target)
     return -1;
 }
 
-int nvb_root_symlink(int rootfd, const nvb_link_spec *l, nvb_link_result *result, nvb_err *err)
+void nvb_link_dir_close(nvb_link_dir *dir)
+{
+    free(dir->parent);
+    if (dir->fd >= 0)
+        close(dir->fd);
+    *dir = (nvb_link_dir)NVB_LINK_DIR_INIT;
+}
+
+/* Open (or keep) l's folder in *dir, resolved inside the root, missing folders created. */
+static int link_dir_open(int rootfd, nvb_link_dir *dir, const nvb_link_spec *l, nvb_err *err)
 {
     const char *slash = strrchr(l->link, '/');
-    const char *name = slash + 1;
-    char parent[PATH_MAX];
     size_t plen = (size_t)(slash - l->link);
     if (plen == 0)
         plen = 1; /* the link sits in "/" */
-    memcpy(parent, l->link, plen);
-    parent[plen] = '\0';
-
-    _cleanup_close_ int dirfd = nvb_root_mkdir_p(rootfd, parent, 0755, err);
-    if (dirfd < 0)
+    if (dir->parent && strlen(dir->parent) == plen && memcmp(dir->parent, l->link, plen) == 0)
+        return 0;
+    nvb_link_dir_close(dir);
+    char *parent = strndup(l->link, plen);
+    if (!parent)
+        return nvb_errf_errno(err, NVB_EXIT_IO, ENOMEM, "link %s", l->link);
+    int fd = nvb_root_mkdir_p(rootfd, parent, 0755, err);
+    if (fd < 0) {
+        free(parent);
         return nvb_err_prefix(err, "link %s", l->link);
+    }
+    *dir = (nvb_link_dir){parent, fd};
+    return 0;
+}
+
+int nvb_root_symlink(int rootfd, const nvb_link_spec *l, nvb_link_result *result, nvb_err *err)
+{
+    nvb_link_dir dir = NVB_LINK_DIR_INIT;
+    int r = nvb_root_symlink_in(rootfd, &dir, l, result, err);
+    nvb_link_dir_close(&dir);
+    return r;
+}
+
+int nvb_root_symlink_in(int rootfd, nvb_link_dir *dir, const nvb_link_spec *l, nvb_link_result *result,
+                        nvb_err *err)
+{
+    if (link_dir_open(rootfd, dir, l, err) < 0)
+        return -1;
+    const char *name = strrchr(l->link, '/') + 1;
+    int dirfd = dir->fd;
 
     /* A symlink that appeared between the checks is handled by looping: at most a few
      * rounds, each of which only ever creates or renames within dirfd. */

@@ -24,3 +24,16 @@ typedef enum nvb_link_result {
 /* Make LINK -> TARGET inside the root rootfd. LINK's parent is resolved inside the root
  * (missing folders created, mode 0755); the final component is never followed. */
 int nvb_root_symlink(int rootfd, const nvb_link_spec *l, nvb_link_result *result, nvb_err *err);
+
+/* The folder the last link went into, kept open for the next link in the same folder: a hook
+ * makes dozens of links in two or three folders, and resolving a folder inside the root
+ * costs a system call per path component. */
+typedef struct nvb_link_dir {
+    char *parent; /* container path of the open folder; NULL when none */
+    int fd;       /* -1 when none */
+} nvb_link_dir;
+#define NVB_LINK_DIR_INIT {NULL, -1}
+/* nvb_root_symlink, reusing *dir when the link's folder is the one open there. */
+int nvb_root_symlink_in(int rootfd, nvb_link_dir *dir, const nvb_link_spec *l, nvb_link_result *result,
+                        nvb_err *err);
+void nvb_link_dir_close(nvb_link_dir *dir);

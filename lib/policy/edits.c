@@ -287,6 +287,15 @@ static int library_links(const nvb_component *c, const char *dir, nvb_strv *sona
     return 0;
 }
 
+/* Each value of vals after flag in hk's arguments; hk, NULL on no memory. */
+static nvb_hook *append_flag_values(nvb_hook *hk, const char *flag, const nvb_strv *vals)
+{
+    for (size_t i = 0; i < vals->n; i++)
+        if (nvb_strv_push(&hk->args, flag) < 0 || nvb_strv_push(&hk->args, vals->v[i]) < 0)
+            return NULL;
+    return hk;
+}
+
 /* A createContainer hook "nvbind hook SUB" with each value of vals after flag. */
 static nvb_hook *add_nvbind_hook(nvb_edits *e, const char *hook_path, const char *sub, const char *flag,
                                  const nvb_strv *vals)
@@ -295,14 +304,12 @@ static nvb_hook *add_nvbind_hook(nvb_edits *e, const char *hook_path, const char
     if (!hk || nvb_strv_push(&hk->args, "nvbind") < 0 || nvb_strv_push(&hk->args, "hook") < 0 ||
         nvb_strv_push(&hk->args, sub) < 0)
         return NULL;
-    for (size_t i = 0; i < vals->n; i++)
-        if (nvb_strv_push(&hk->args, flag) < 0 || nvb_strv_push(&hk->args, vals->v[i]) < 0)
-            return NULL;
-    return hk;
+    return append_flag_values(hk, flag, vals);
 }
 
 /* The hooks: the libraries' SONAME and development links (libcuda.so.1, libcuda.so,
- * GLVND's indirect GLX name) first, then one ldconfig run over every folder that received
+ * GLVND's indirect GLX name) first, then one ldconfig run (both by one update-ldcache hook;
+ * create-symlinks only when no folder needs the cache) over every folder that received
  * libraries (loader-module folders aside); it also records those folders in the container's /etc/ld.so.conf.d and, given
  * the host driver's version, prefers a newer CUDA forward-compatibility libcuda. */
 static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path)
@@ -323,11 +330,14 @@ static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char 
             r = -1;
     if (r == 0 && nvb_wsl2_links(h, caps, &links) < 0) /* WSL2: nvidia-smi onto PATH */
         r = -1;
-    if (r == 0 && links.n && !add_nvbind_hook(e, hook_path, "create-symlinks", "--link", &links))
+    /* One hook process where there is a cache to update: update-ldcache makes the links
+     * first. Each hook is a process the runtime starts at every container start. */
+    if (r == 0 && links.n && !folders.n && !add_nvbind_hook(e, hook_path, "create-symlinks", "--link", &links))
         r = -1;
     nvb_hook *hk;
     if (r == 0 && folders.n) {
-        if (!(hk = add_nvbind_hook(e, hook_path, "update-ldcache", "--folder", &folders)) ||
+        if (!(hk = add_nvbind_hook(e, hook_path, "update-ldcache", "--link", &links)) ||
+            !append_flag_values(hk, "--folder", &folders) ||
             (h->driver_version && !h->wsl2 && nvb_driver_version_ok(h->driver_version) &&
              (nvb_strv_push(&hk->args, "--host-driver-version") < 0 ||
               nvb_strv_push(&hk->args, h->driver_version) < 0)))

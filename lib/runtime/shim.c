@@ -662,8 +662,12 @@ int nvb_shim_main(int argc, char **argv)
             fprintf(stderr, "%s: warning: giving back the GPU claims of %s: %s\n", shim_prog, a.id, rerr.msg);
     }
     nvb_config_clear(&cfg);
-    nvb_log(NVB_LOG_INFO, "%s %s: handing over to %s", a.command >= 0 ? argv[a.command] : "(no command)",
-            a.id ? a.id : "", real);
+    /* Logged where the shim did something (create, run, delete); start, state, kill and the
+     * rest pass straight through, and a line in the runtime log for each would cost a file
+     * write per command for nothing. */
+    bool acted = edits || (a.command >= 0 && strcmp(argv[a.command], "delete") == 0);
+    nvb_log(acted ? NVB_LOG_INFO : NVB_LOG_DEBUG, "%s %s: handing over to %s",
+            a.command >= 0 ? argv[a.command] : "(no command)", a.id ? a.id : "", real);
     argv[0] = real;
     execv(real, argv);
     nvb_errf_errno(&err, NVB_EXIT_RUNTIME, errno, "cannot run %s", real);

@@ -216,8 +216,8 @@ static int create_temporary(int dirfd, const char *name, mode_t mode, char *tmp,
 
 /* ---- writing ---- */
 
-int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const char *name,
-                             const void *data, size_t len, mode_t mode, nvb_err *err)
+static int write_atomic_at(int dirfd, const char *dirname_for_errors, const char *name, const void *data,
+                           size_t len, mode_t mode, bool durable, nvb_err *err)
 {
     /* rename(2) would replace a device node or FIFO with a regular file (`--output
      * /dev/null` must not turn /dev/null into a spec), and a link with a file (the link's
@@ -230,7 +230,7 @@ int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const ch
     _cleanup_close_ int fd = create_temporary(dirfd, name, mode, tmp, sizeof tmp);
     if (fd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot write %s/%s", dirname_for_errors, name);
-    if (fchmod(fd, mode) < 0 || nvb_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, mode) < 0 || nvb_write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
         int e = errno;
         unlinkat(dirfd, tmp, 0);
         return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s/%s", dirname_for_errors, name);
@@ -242,9 +242,22 @@ int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const ch
         return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s/%s", dirname_for_errors, name);
     }
     close(NVB_TAKE_FD(fd)); /* the data was fsync'ed above: a late close error cannot lose it */
-    fsync(dirfd); /* make the rename durable; a failure here cannot be undone anyway */
+    if (durable)
+        fsync(dirfd); /* make the rename durable; a failure here cannot be undone anyway */
     remove_stale_temporaries(dirfd, name);
     return 0;
+}
+
+int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const char *name,
+                             const void *data, size_t len, mode_t mode, nvb_err *err)
+{
+    return write_atomic_at(dirfd, dirname_for_errors, name, data, len, mode, true, err);
+}
+
+int nvb_write_file_volatile_at(int dirfd, const char *dirname_for_errors, const char *name,
+                               const void *data, size_t len, mode_t mode, nvb_err *err)
+{
+    return write_atomic_at(dirfd, dirname_for_errors, name, data, len, mode, false, err);
 }
 
 /* The descriptor a path names by number: /dev/stdout, /dev/stderr, /dev/fd/N,

@@ -47,3 +47,8 @@ bool nvb_path_is_stream(const char *path);
  * or folder there is an error. */
 int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const char *name,
                              const void *data, size_t len, mode_t mode, nvb_err *err);
+/* nvb_write_file_atomic_at without the fsyncs: readers see the old or the new file whole,
+ * but a crash may lose the new one. For files remade at every use (a container's loader
+ * configuration, written by a hook at every start), where waiting for the disk buys nothing. */
+int nvb_write_file_volatile_at(int dirfd, const char *dirname_for_errors, const char *name,
+                               const void *data, size_t len, mode_t mode, nvb_err *err);

@@ -337,8 +337,35 @@ class CreateSymlinks(HookTestCase):
                          sorted(["libcuda.so", "libnvidia-ml.so", f"libcuda.so.{DRIVER}",
                                  f"libnvidia-ml.so.{DRIVER}"]))
 
+    def test_update_ldcache_makes_the_links_then_caches_them(self):
+        """One hook process per start: update-ldcache --link makes what create-symlinks makes,
+        before ldconfig scans the folder, so the development links are in the cache."""
+        c = self.container()
+        links = [(f"libcuda.so.{DRIVER}", f"{LIBDIR}/libcuda.so.1"), ("libcuda.so.1", f"{LIBDIR}/libcuda.so"),
+                 ("../x86_64-linux-gnu/libcuda.so.1", "/usr/lib/new-folder/deeper/libcuda.so")]
+        for round in range(2):
+            self.assert_ok(c.hook("update-ldcache", *self.args(links), "--folder", LIBDIR))
+            for target, link in links:
+                self.assertEqual(os.readlink(c.path(link)), target, link)
+        self.assertEqual(first_path(cache_listing(c.path("/etc/ld.so.cache")), "libcuda.so"), f"{LIBDIR}/libcuda.so")
+
+    def test_update_ldcache_link_escaping_the_root_is_refused(self):
+        """Attack: an image whose library folder is a symlink to a host folder, so that the
+        merged hook's --link would land on the host. Nothing is made there, the hook fails."""
+        host = self.host_folder()
+        before = snapshot(host)
+        c = self.container(with_libs=False)
+        os.makedirs(c.path("/usr/lib"))
+        os.symlink(host, c.path(LIBDIR))
+        r = c.hook("update-ldcache", "--link", f"libcuda.so.1::{LIBDIR}/libcuda.so", "--folder", LIBDIR)
+        self.assert_one_line_error(r, EXIT_IO, LIBDIR, "does not exist in the container")
+        self.assertIn("nvbind hook update-ldcache:", r.stderr)
+        self.assertEqual(snapshot(host), before)
+
     def test_bad_arguments(self):
         c = self.container()
+        r = c.hook("update-ldcache", "--link", "libcuda.so.1", "--folder", LIBDIR)
+        self.assert_one_line_error(r, EXIT_USAGE, "update-ldcache", "expected TARGET::LINK")
         for arg, words in [("libcuda.so.1", "expected TARGET::LINK"),
                            ("libcuda.so.1::usr/lib/libcuda.so", "not an absolute path"),
                            ("libcuda.so.1::/usr/lib/../../etc/passwd", "'..'")]:
@@ -655,7 +682,7 @@ class SpecLinks(HookTestCase):
                 os.makedirs(os.path.dirname(c.path(m["containerPath"])), exist_ok=True)
                 shutil.copy(m["hostPath"], c.path(m["containerPath"]))
         hooks = spec_hooks(spec)
-        self.assertEqual([h[1] for h in hooks], ["create-symlinks", "update-ldcache"])
+        self.assertEqual([h[1] for h in hooks], ["update-ldcache"])  # links, then the cache: one process
         for args in hooks:
             self.assert_ok(c.hook(*args[1:]))
         for listing in (cache_listing(c.path("/etc/ld.so.cache")), later_ldconfig(c)):
