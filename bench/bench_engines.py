@@ -114,6 +114,10 @@ def check(argv, env, what):
 
 
 def bench_docker(a, tmp, env, shim, nvbind):
+    # daemon.json of the legacy form's dockerd (own_work), written now: nvbind keeps a daemon's
+    # /info only when its configuration predates it (runtime/docker_info_cache.h), as on a host.
+    os.makedirs(os.path.join(tmp, "plain"))
+    plain_conf = write(os.path.join(tmp, "plain", "daemon.json"), "{}\n")
     conf = write(os.path.join(tmp, "daemon.json"), "{}\n")
     subprocess.run([nvbind, "runtime", "configure", "--runtime", "docker", "--config", conf,
                     "--runtime-path", shim], check=True, stdout=subprocess.DEVNULL)
@@ -131,7 +135,7 @@ def bench_docker(a, tmp, env, shim, nvbind):
     shim_run = f"{a.docker} run --rm --network none --runtime nvbind -e NVIDIA_VISIBLE_DEVICES=0 {image} true"
     run = f"{nvbind} run --runtime docker --gpu 0 {image} true"
     if a.own_only:
-        own_work(a, tmp, denv, env, d, run)
+        own_work(a, tmp, denv, env, d, run, plain_conf)
         return
     if check(shim_none.split(), denv, "docker run --runtime nvbind"):
         b, v = abba(base, shim_none, a.runs, denv, WARMUP)
@@ -153,18 +157,19 @@ def bench_docker(a, tmp, env, shim, nvbind):
             report("nvbind run --runtime docker --gpu 0", "docker run --rm", b, v)
             break
 
-    own_work(a, tmp, denv, env, d, run)
+    own_work(a, tmp, denv, env, d, run, plain_conf)
 
 
-def own_work(a, tmp, denv, env, d, run):
+def own_work(a, tmp, denv, env, d, run, plain_conf):
     """nvbind run's own work: the docker client replaced by /bin/true. nvbind asks the daemon
     itself over its socket, so the route is the real one: through the shim (this dockerd
-    registers it: one child, `docker run`), and with nvbind's own claims (the suite's plain
-    20.10 dockerd: one child, `docker run`; the container's init is asked of the socket)."""
+    registers it: one child, `docker run`), and with nvbind's own claims (a second 20.10
+    dockerd without it: one child, `docker run`; the container's init is asked of the socket).
+    Both daemons' daemon.json predate them, as on a host: nvbind keeps their /info."""
     fake_bin = os.path.join(tmp, "fakebin")
     os.makedirs(fake_bin)
     os.symlink("/bin/true", os.path.join(fake_bin, "docker"))
-    plain = daemons.docker_daemon()
+    plain = daemons.extra_dockerd("dockerd-bench-plain", plain_conf)
     for what, host, children in (("through the shim", d.host, 1), ("own claims, legacy form", plain.host, 1)):
         fenv = dict(denv, PATH=fake_bin + ":" + env["PATH"], DOCKER_HOST=host)
         m = medians(["/bin/true", run], a.runs * 10, fenv, WARMUP * 5)

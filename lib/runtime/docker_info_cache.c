@@ -170,10 +170,14 @@ static void cache_name(const char *socket_path, char *out, size_t n)
 }
 
 /* The cache folder, root's alone (anything else there is not trusted); -1 when there is
- * none (create: made when state_dir exists). */
+ * none (create: made, and state_dir when its parent exists). */
 static int open_cache_dir(const char *state_dir, bool create)
 {
-    _cleanup_close_ int sfd = open(state_dir ? state_dir : "/run/nvbind", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!state_dir || !*state_dir)
+        state_dir = "/run/nvbind";
+    if (create)
+        mkdir(state_dir, 0700); /* as the claims make it (their parents exist: /run) */
+    _cleanup_close_ int sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sfd < 0)
         return -1;
     if (create)
