@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 /* podman's and docker's documented exit statuses of their own: 125 when they fail
@@ -720,11 +721,9 @@ static void make_container_id(run_state *s)
         return;
     }
     unsigned v = 0;
-    FILE *f = fopen("/dev/urandom", "re");
-    if (!f || fread(&v, sizeof v, 1, f) != 1)
+    /* One system call, where fopen of /dev/urandom took four and read a whole buffer. */
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
         v = (unsigned)getpid() * 2654435761u;
-    if (f)
-        fclose(f);
     snprintf(s->container_id, sizeof s->container_id, "nvbind-%ld-%08x", (long)getpid(), v);
 }
 
