@@ -65,6 +65,27 @@ The wall time left is waiting, not work: nvbind's own CPU is under 7 ms on the s
 and the shim's create with a GPU request is 10-13 ms of CPU (perf stat, the real runtime
 replaced by /bin/true), most of it in the kernel (exec, page faults, ~500 system calls of
 discovery), 1 % of a one-second container start.
+
+Then with docker's /info kept between runs (runtime/docker_info_cache.h: the daemon takes
+~20 ms idle, 40-60 ms loaded, to answer it, since it runs `runc --version` and `docker-init
+--version` each time), the nvbind group looked up only for a folder shared with it (its NSS
+modules were loaded twice a run), the container-init watcher forked once and the container's
+name from getrandom() (2026-12-03, --own-only --runs 5, the old and new binaries alternated on
+the same daemons, load average 4 on the 2 cores shared with other jobs; added to /bin/true):
+                                          before               after
+  through the shim, wall                  +56.3, +32.2 ms      +15.9, +15.2 ms
+  ... its own CPU                         +13.2, +8.5 ms       +8.1, +6.8 ms
+  own claims, legacy form, wall           +72.3, +44.9 ms      +27.9, +24.3 ms
+  ... its own CPU                         +17.5, +15.6 ms      +12.4, +12.7 ms
+On a quieter moment (/bin/true 2.1 ms) the shim route measured 9.96 ms: +7.9 ms, +5.8 ms
+less its /bin/true child, +4.6 ms of CPU. What load does not move (strace -f, one run):
+system calls through the shim 810 -> 612 (nvbind alone 771 -> 573), own claims 1095 -> 709
+(1030 -> 662); GET /info 1 -> 0; page faults of nvbind alone 200 -> 163 and 240 -> 201;
+forks 1 and 3 -> 1 and 2; fsync 3 and 5, unchanged (the claim records and their folder: free
+on /run, a tmpfs, and kept for a state_dir on disk: docs/isolation.md). What is left: process
+start and discovery (~400 of the system calls, `nvbind run --dry-run` costs +5 ms of CPU over
+/bin/true here), the fork and exec of the engine, and for the legacy form the claim rewrite
+naming the client, the watcher and the daemon's answer on the container after the client.
 """
 import argparse
 import os
