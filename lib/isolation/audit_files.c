@@ -29,17 +29,19 @@ char *nvb_audit_member_log(const char *path, uid_t uid)
 
 void nvb_audit_share(int fd, const char *path)
 {
-    struct group *g = getgrnam(NVB_AUDIT_GROUP);
-    if (!g)
-        return; /* no group: root's log stays root's alone */
     _cleanup_free_ char *copy = strdup(path);
     if (!copy)
         return;
     _cleanup_close_ int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     struct stat st;
-    /* The administrator opts in by giving the log's folder to the group (root:nvbind). */
-    if (dfd < 0 || fstat(dfd, &st) < 0 || st.st_uid != 0 || st.st_gid != g->gr_gid || (st.st_mode & S_IWOTH))
+    /* The administrator opts in by giving the log's folder to the group (root:nvbind). The
+     * folder is checked first: a root:root one (the usual case) needs no group lookup, whose
+     * NSS modules cost more than the audit line itself. */
+    if (dfd < 0 || fstat(dfd, &st) < 0 || st.st_uid != 0 || st.st_gid == 0 || (st.st_mode & S_IWOTH))
         return;
+    struct group *g = getgrnam(NVB_AUDIT_GROUP);
+    if (!g || st.st_gid != g->gr_gid)
+        return; /* no group, or not its folder: root's log stays root's alone */
     fchmod(dfd, 03770); /* members add their log; the sticky bit keeps each log its owner's */
     if (fstat(fd, &st) == 0 && st.st_uid == 0 && fchown(fd, 0, g->gr_gid) == 0)
         fchmod(fd, 0640);

@@ -20,12 +20,15 @@
 
 void nvb_claims_share_folder(claims_state *s)
 {
-    struct group *g = getgrnam(NVB_CLAIMS_GROUP);
     struct stat st;
     /* The administrator opts in by giving the state folder to the group (root:nvbind); any
-     * other folder stays root's alone, as before. */
-    if (!g || s->me != 0 || fstat(s->dir_fd, &st) < 0 || st.st_uid != 0 || st.st_gid != g->gr_gid ||
-        (st.st_mode & S_IWOTH))
+     * other folder stays root's alone, as before. The folder is checked first: a root:root
+     * one (the usual case) needs no group lookup, whose NSS modules cost a claim more than
+     * the claim itself (a hundred system calls and a library loaded). */
+    if (s->me != 0 || fstat(s->dir_fd, &st) < 0 || st.st_uid != 0 || st.st_gid == 0 || (st.st_mode & S_IWOTH))
+        return;
+    struct group *g = getgrnam(NVB_CLAIMS_GROUP);
+    if (!g || st.st_gid != g->gr_gid)
         return;
     int subs[] = {s->claims_fd, s->locks_fd};
     for (size_t i = 0; i < 2; i++)

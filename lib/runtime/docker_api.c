@@ -96,9 +96,18 @@ static ssize_t read_all(int fd, char *out, size_t len, unsigned timeout_ms)
     return (ssize_t)n;
 }
 
+int nvb_docker_api_connect(const char *socket_path)
+{
+    return connect_unix(socket_path);
+}
+
 int nvb_docker_api_send(const char *socket_path, const char *what)
 {
-    int fd = connect_unix(socket_path);
+    return nvb_docker_api_request(connect_unix(socket_path), what);
+}
+
+int nvb_docker_api_request(int fd, const char *what)
+{
     if (fd < 0)
         return -1;
     char req[512];

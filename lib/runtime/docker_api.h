@@ -21,4 +21,8 @@ int nvb_docker_api_get(const char *socket_path, const char *what, char *out, siz
  * connected socket, or -1 when the daemon is not there), later receive the reply (as
  * nvb_docker_api_get returns; fd -1 gives -1). receive closes fd. */
 int nvb_docker_api_send(const char *socket_path, const char *what);
+/* send's two halves: connect (a connected socket or -1), then send the request on it (fd, or
+ * -1 with fd closed; fd -1 gives -1). */
+int nvb_docker_api_connect(const char *socket_path);
+int nvb_docker_api_request(int fd, const char *what);
 int nvb_docker_api_receive(int fd, char *out, size_t len, unsigned timeout_ms);

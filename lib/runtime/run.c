@@ -8,6 +8,7 @@
 #include "util/log.h"
 #include "runtime/compose.h"
 #include "runtime/docker_api.h"
+#include "runtime/docker_info_cache.h"
 #include "runtime/engine_opts.h"
 #include "runtime/foreground.h"
 #include "runtime/oci_bundle.h"
@@ -24,6 +25,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 /* podman's and docker's documented exit statuses of their own: 125 when they fail
@@ -58,6 +60,9 @@ typedef struct run_state {
                                 * container (it claims at every create); "" when not */
     int docker_info_fd;        /* docker: GET /info sent to the daemon's socket, its reply
                                 * read by probe_docker (the daemon answers meanwhile); -1 */
+    char docker_socket[256];   /* docker: that socket */
+    nvb_docker_info_key docker_key; /* docker: its daemon, for the kept /info */
+    char *docker_info_kept;    /* docker: the daemon's /info kept from an earlier run, or NULL */
     json_t *dry_json;          /* dry_run_json: the commands, printed at the end */
     nvb_strv engine_args;      /* podman, docker, bolt: [runtime] extra_args, then the user's */
     nvb_engine_oci oci;        /* runc, crun: what the user's engine options ask for */
@@ -378,12 +383,28 @@ static int probe_client(run_state *s, char *version, size_t vlen, char *info, si
     return 0;
 }
 
-/* Ask the daemon's socket for /info (docker_api.h) while discovery runs: the daemon takes tens
- * of ms to gather it. -1 where the client must be asked. */
-static int ask_daemon(void)
+#define DOCKER_INFO_MAX 65536
+
+/* The daemon's /info: kept from an earlier run when the same daemon, configured the same, still
+ * answers on the socket (docker_info_cache.h: the daemon takes ~20 ms to gather it), else asked
+ * of the socket (docker_api.h) while discovery runs. -1 where the client must be asked, or
+ * where the kept answer is in s->docker_info_kept. */
+static int ask_daemon(run_state *s)
 {
-    char sock[256];
-    return nvb_docker_api_socket(sock, sizeof sock) < 0 ? -1 : nvb_docker_api_send(sock, "/info");
+    if (nvb_docker_api_socket(s->docker_socket, sizeof s->docker_socket) < 0)
+        return -1;
+    int fd = nvb_docker_api_connect(s->docker_socket);
+    if (fd >= 0 && nvb_docker_info_key_of(fd, s->docker_socket, &s->docker_key) && s->docker_key.keep) {
+        s->docker_info_kept = malloc(DOCKER_INFO_MAX);
+        if (s->docker_info_kept && nvb_docker_info_load(s->cfg->isolation.state_dir, s->docker_socket,
+                                                        &s->docker_key, s->docker_info_kept, DOCKER_INFO_MAX)) {
+            close(fd);
+            return -1;
+        }
+        free(s->docker_info_kept);
+        s->docker_info_kept = NULL;
+    }
+    return nvb_docker_api_request(fd, "/info");
 }
 
 /* The daemon's /info (ask_daemon's reply), with its major version from ServerVersion; false
@@ -392,13 +413,18 @@ static bool probe_daemon(run_state *s, char *info, size_t len, int *server)
 {
     int fd = s->docker_info_fd;
     s->docker_info_fd = -1;
-    if (nvb_docker_api_receive(fd, info, len, 20000) != 0)
+    bool kept = s->docker_info_kept && strlen(s->docker_info_kept) < len;
+    if (kept)
+        memcpy(info, s->docker_info_kept, strlen(s->docker_info_kept) + 1);
+    else if (nvb_docker_api_receive(fd, info, len, 20000) != 0)
         return false;
     json_error_t je;
     json_t *doc = json_loads(info, JSON_DISABLE_EOF_CHECK, &je);
     const char *v = json_string_value(json_object_get(doc, "ServerVersion"));
     *server = v ? atoi(v) : 0;
     json_decref(doc);
+    if (*server > 0 && !kept)
+        nvb_docker_info_store(s->cfg->isolation.state_dir, s->docker_socket, &s->docker_key, info);
     return *server > 0;
 }
 
@@ -410,7 +436,7 @@ static bool probe_daemon(run_state *s, char *info, size_t len, int *server)
  * when it matters (CDI names need a 25 client and a 25 daemon). Runs before any claim. */
 static int probe_docker(run_state *s, nvb_err *err)
 {
-    char version[16384] = "", info[65536];
+    char version[16384] = "", info[DOCKER_INFO_MAX];
     int client = 0, server = 0;
     bool direct = probe_daemon(s, info, sizeof info, &server);
     if (!direct && probe_client(s, version, sizeof version, info, sizeof info, err) < 0)
@@ -695,11 +721,9 @@ static void make_container_id(run_state *s)
         return;
     }
     unsigned v = 0;
-    FILE *f = fopen("/dev/urandom", "re");
-    if (!f || fread(&v, sizeof v, 1, f) != 1)
+    /* One system call, where fopen of /dev/urandom took four and read a whole buffer. */
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
         v = (unsigned)getpid() * 2654435761u;
-    if (f)
-        fclose(f);
     snprintf(s->container_id, sizeof s->container_id, "nvbind-%ld-%08x", (long)getpid(), v);
 }
 
@@ -740,7 +764,7 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
     if (r == 0)
         r = find_engine(&s, err);
     if (r == 0 && docker_run)
-        s.docker_info_fd = ask_daemon();
+        s.docker_info_fd = ask_daemon(&s);
     if (r == 0 && nvb_engine_is_oci(s.engine))
         r = nvb_bundle_check_rootfs(s.image, err);
     s.hook_path = cfg->cdi.hook_path ? cfg->cdi.hook_path : o->hook_path;
@@ -789,6 +813,7 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
         o->after_exit(o->hook_ctx, &info, r);
     if (s.docker_info_fd >= 0)
         close(s.docker_info_fd); /* a run that failed before probe_docker */
+    free(s.docker_info_kept);
     if (r == 0 && s.dry_json)
         r = dry_print_json(&s, err);
     json_decref(s.dry_json);

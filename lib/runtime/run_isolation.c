@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -196,18 +195,15 @@ static pid_t docker_container_init(const char *exe, const char *name)
 /* The container's init exists only once dockerd has started it, after the client (held at
  * the gate until engine_started returns) has asked: a detached watcher, which outlives a
  * killed nvbind, asks dockerd until the container runs, while the client runs, for at most
- * DOCKER_INIT_WAIT_MS, and records the init in the claim. */
+ * DOCKER_INIT_WAIT_MS, and records the init in the claim. One fork, not two: nvbind waits
+ * only for its engine's pid, so a watcher that ends first stays a zombie until nvbind exits
+ * (a table entry, nothing held), and one that outlives nvbind is init's to reap; a second
+ * fork and a wait for the first would only delay the container's start. */
 #define DOCKER_INIT_WAIT_MS 120000
 static void docker_init_watcher(const char *state_dir, const char *exe, const char *name, pid_t client)
 {
-    pid_t w = fork();
-    if (w != 0) {
-        if (w > 0)
-            waitpid(w, NULL, 0);
-        return;
-    }
     if (fork() != 0)
-        _exit(0);
+        return;
     setsid(); /* no terminal's Ctrl-C */
     sigset_t all;
     sigemptyset(&all);
