@@ -365,6 +365,24 @@ static int claim(const nvb_shim_ctx *ctx, const nvb_oci_requests *reqs, const nv
     return 0;
 }
 
+/* A request made the way nvidia-container-toolkit's users make it - NVIDIA_VISIBLE_DEVICES in
+ * the container's environment, no nvbind.profile, no NVIDIA_DRIVER_CAPABILITIES - gets what
+ * NVIDIA's runtime gives it: the "utility" and "compute" driver files (its documented default
+ * when the variable is unset or empty), not every file of the driver. Images that want more
+ * say so (CUDA's declare compute,utility; graphics images add graphics, display or video).
+ * Requests by annotation (nvbind.gpus, cdi.k8s.io/) name what nvbind's own specs give, the
+ * whole profile. */
+static void nvidia_default_caps(nvb_oci_requests *reqs)
+{
+    if (reqs->profile || reqs->nvidia.has_caps)
+        return;
+    for (size_t i = 0; i < reqs->n; i++)
+        if (!reqs->v[i].from_env)
+            return;
+    reqs->nvidia.has_caps = true;
+    reqs->nvidia.caps = NVB_CAP_UTILITY | NVB_CAP_COMPUTE;
+}
+
 int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *err)
 {
     _cleanup_free_ char *path = nvb_path_join(bundle ? bundle : ".", "config.json");
@@ -414,6 +432,7 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
             /* The profile first (a typo is no reason to claim), then the claim, then the
              * device edits of what the claim gave. */
             r = nvb_gpu_plan_build(&plan, ctx->cfg, h, &sel, reqs.profile, ctx->hook_path, err);
+            nvidia_default_caps(&reqs);
             if (r == 0)
                 r = nvb_gpu_plan_nvidia_env(&plan, &reqs.nvidia, h, &sel, ctx->hook_path, err);
             bool claimed = false;

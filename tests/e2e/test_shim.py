@@ -203,6 +203,27 @@ class ShimWithPodman(unittest.TestCase):
                          [("grant", "exclusive"), ("deny", "shared"), ("grant", "shared")])
         self.assertEqual(events[0]["container"], held["container"])
 
+    def test_env_request_without_capabilities_gets_nvidias_default(self):
+        """NVIDIA_VISIBLE_DEVICES with NVIDIA_DRIVER_CAPABILITIES unset gets what NVIDIA's runtime
+        gives it (utility and compute: NVML and CUDA inside, no OpenGL/Vulkan driver files);
+        NVIDIA_DRIVER_CAPABILITIES=all and nvbind's own annotation get every driver file."""
+        lib = "/usr/lib/x86_64-linux-gnu"
+        r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0", script=f"ls {lib}; echo CAPS=$NVIDIA_DRIVER_CAPABILITIES")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        words = r.stdout.split()
+        self.assertIn("libnvidia-ml.so.1", words)
+        self.assertIn("libcuda.so.1", words)
+        self.assertNotIn("libGLX_nvidia.so.0", words)
+        self.assertNotIn("libnvidia-glcore.so.550.54.14", words)
+        for more in (("-e", "NVIDIA_VISIBLE_DEVICES=0", "-e", "NVIDIA_DRIVER_CAPABILITIES=all"),
+                     ("--annotation", "nvbind.gpus=0")):
+            r = self.podman(*more, script=f"ls {lib}")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            words = r.stdout.split()
+            self.assertIn("libcuda.so.1", words, more)
+            self.assertIn("libGLX_nvidia.so.0", words, more)
+            self.assertIn("libnvidia-glcore.so.550.54.14", words, more)
+
     def test_driver_capabilities_narrow_the_driver_files(self):
         """NVIDIA_DRIVER_CAPABILITIES=utility (as nvidia-container-toolkit users set it): NVML's
         library inside, CUDA's not; an unknown capability fails the create with one line."""
