@@ -25,6 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "fakehost"))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 import fakehost  # noqa: E402
+from hyperfine import syscalls  # noqa: E402
 
 
 def realhost_root():
@@ -46,23 +47,11 @@ def per_call_counts(bench_api, root, mode):
     """System calls (strace -c) and instructions (callgrind's Ir) per call of the mode: the
     difference between runs of 250 and 50 calls, over 200 (the start and the warm-up cancel
     out). Neither moves with the machine's load. None for a tool that is missing."""
-    def syscalls(n):
-        fd, out = tempfile.mkstemp(suffix=".strace")
-        os.close(fd)
-        try:
-            subprocess.run(["strace", "-f", "-c", "-o", out, bench_api, root, mode, str(n)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            with open(out) as f:
-                m = re.search(r"^100\.00\s+\S+\s+\S+\s+(\d+)", f.read(), re.M)
-            return int(m.group(1)) if m else None
-        finally:
-            os.unlink(out)
-
     def diff(count):
         a, b = count(50), count(250)
         return None if a is None or b is None else (b - a) / 200
 
-    sc = diff(syscalls) if shutil.which("strace") else None
+    sc = diff(lambda n: syscalls([bench_api, root, mode, str(n)]))
     # The bench's own clock: one CPU-time read (a system call) per call besides the call's.
     return {"syscalls_per_call": sc - 2 if sc is not None else None,
             "ir_per_call": diff(lambda n: instructions([bench_api, root, mode, str(n)]))}

@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "fakehost"))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 import fakehost  # noqa: E402
 from nvbtest import make_busybox_rootfs  # noqa: E402
-from hyperfine import abba, medians  # noqa: E402
+from hyperfine import abba, medians, syscalls  # noqa: E402
 
 
 WARMUP = 20
@@ -83,23 +83,6 @@ def instructions(argv, env):
         return total
     finally:
         shutil.rmtree(d, ignore_errors=True)
-
-
-def syscalls(argv, env):
-    """System calls one run of argv makes (strace -c, through its execs), or None without
-    strace."""
-    if not shutil.which("strace"):
-        return None
-    fd, out = tempfile.mkstemp(suffix=".strace")
-    os.close(fd)
-    try:
-        subprocess.run(["strace", "-f", "-c", "-o", out, *argv], env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        with open(out) as f:
-            m = re.search(r"^100\.00\s+\S+\s+\S+\s+(\d+)", f.read(), re.M)
-        return int(m.group(1)) if m else None
-    finally:
-        os.unlink(out)
 
 
 def static_true(tmp):

@@ -1,6 +1,9 @@
-"""Medians from hyperfine, for the benchmark scripts here."""
+"""Medians from hyperfine, and counts that do not move with the machine's load (system calls,
+instructions), for the benchmark scripts here."""
 import json
 import os
+import re
+import shutil
 import subprocess
 import tempfile
 
@@ -25,3 +28,20 @@ def abba(base, candidate, runs, env, warmup, shell=False):
     cancels the drift out of the difference."""
     m = medians([base, candidate, candidate, base], runs, env, warmup, shell)
     return (m[0] + m[3]) / 2, (m[1] + m[2]) / 2
+
+
+def syscalls(argv, env=None):
+    """System calls one run of argv makes (strace -c, through its execs), or None without
+    strace."""
+    if not shutil.which("strace"):
+        return None
+    fd, out = tempfile.mkstemp(suffix=".strace")
+    os.close(fd)
+    try:
+        subprocess.run(["strace", "-f", "-c", "-o", out, *argv], env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        with open(out) as f:
+            m = re.search(r"^100\.00\s+\S+\s+\S+\s+(\d+)", f.read(), re.M)
+        return int(m.group(1)) if m else None
+    finally:
+        os.unlink(out)
