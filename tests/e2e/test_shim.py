@@ -281,6 +281,7 @@ class ShimUnprivilegedEnvOff(ShimWithPodman):
     test_bad_request_fails_with_a_clear_message = None
     test_claims_follow_the_container = None
     test_driver_capabilities_narrow_the_driver_files = None
+    test_env_request_without_capabilities_gets_nvidias_default = None
     test_require_checked_against_the_host = None
 
     def test_env_request_refused_unless_privileged(self):
