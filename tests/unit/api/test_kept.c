@@ -269,6 +269,7 @@ static size_t gpu_nodes_now(const nvbind_gpu_manager *m)
     return n;
 }
 
+static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void run(const char *fmt, ...)
 {
     char *cmd = NULL;
