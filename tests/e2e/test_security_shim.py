@@ -46,7 +46,18 @@ def build_annotated_image(name, annotations, tmp):
     tar.wait()
     if r.returncode != 0:
         raise AssertionError(f"podman import failed: {r.stderr}")
-    layout = os.path.join(tmp, "layout")
+    # podman names the pulled image after the layout's path, which must then be a valid image
+    # reference: a mkdtemp name like "…-_x1" (or a TMPDIR with capitals) is not. So the layout
+    # lives at a path made of lower-case hex alone.
+    layout = os.path.join("/var/tmp", "nvbind-image-layout-" + os.urandom(6).hex())
+    try:
+        return pull_annotated_layout(name, annotations, layout)
+    finally:
+        shutil.rmtree(layout, ignore_errors=True)
+
+
+def pull_annotated_layout(name, annotations, layout):
+    """Save `name` as an OCI layout at `layout`, annotate its manifest, pull it back."""
     run(["podman", "save", "--format", "oci-dir", "-o", layout, name], check=True)
     with open(os.path.join(layout, "index.json")) as f:
         index = json.load(f)
