@@ -241,7 +241,9 @@ static int write_atomic_at(int dirfd, const char *dirname_for_errors, const char
         unlinkat(dirfd, tmp, 0);
         return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot write %s/%s", dirname_for_errors, name);
     }
-    close(NVB_TAKE_FD(fd)); /* the data was fsync'ed above: a late close error cannot lose it */
+    /* Durable: fsync'ed above, a late close error cannot lose it. Volatile: the caller writes
+     * the file again at its next run. */
+    close(NVB_TAKE_FD(fd));
     if (durable)
         fsync(dirfd); /* make the rename durable; a failure here cannot be undone anyway */
     remove_stale_temporaries(dirfd, name);
