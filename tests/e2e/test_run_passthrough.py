@@ -58,14 +58,20 @@ class PodmanPassThrough(PassThroughBase):
         self.assertIn(name, [e.get("container") for e in self.audit()])
 
     def test_bundled_short_options_and_tty(self):
-        """`-it` as users type it: the container's stdin and stdout are a terminal."""
+        """`-itv` as users type it: the container's stdin and stdout are a terminal. The container
+        writes what it finds to the bound folder: podman 4.3 sometimes drops the last output of a
+        short-lived `-t` container (about one run in 60 here, also without nvbind), so its
+        terminal's stream does not carry the answer."""
         image = ensure_test_image()
-        argv = [NVBIND, *self.host.args, "--config", self.config, "run", "--runtime", "podman", "--gpu", "0", "-it",
-                image, "sh", "-c", "tty; test -t 0 && echo STDIN_TTY"]
+        out = self.data_dir("out")
+        argv = [NVBIND, *self.host.args, "--config", self.config, "run", "--runtime", "podman", "--gpu", "0",
+                f"-itv{out}:/out", image, "sh", "-c", "tty > /out/seen; test -t 0 && echo STDIN_TTY >> /out/seen"]
         r = in_pty(argv)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("/dev/pts/", r.stdout)
-        self.assertIn("STDIN_TTY", r.stdout)
+        with open(os.path.join(out, "seen")) as f:
+            seen = f.read()
+        self.assertIn("/dev/pts/", seen)
+        self.assertIn("STDIN_TTY", seen)
         # Without -t the same command finds no terminal.
         r = self.nvbind_run("--runtime", "podman", "--gpu", "0", image, "sh", "-c", "tty || true")
         self.assertIn("not a tty", r.stdout)
