@@ -55,10 +55,11 @@ static bool can_write_into(const char *path, bool *missing)
 }
 
 /* Is path a folder root owns and gives to group gid? */
-static bool group_owns(const char *path, gid_t gid)
+/* Whether root shares the folder with the group as claims and audit logs see it (group.h). */
+static bool shared_with_group(const char *path)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 && st.st_gid == gid;
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return nvb_group_shared_folder(fd) != (gid_t)-1;
 }
 
 static void who(char *buf, size_t n, uid_t uid)
@@ -89,12 +90,12 @@ static void check_claims(nvb_doctor *d, const char *state_dir, const char *me, c
              g ? "" : "groupadd --system " NVB_GROUP_NAME " && ", NVB_GROUP_NAME, state_dir, NVB_GROUP_NAME, state_dir,
              state_dir);
     if (geteuid() == 0) {
-        if (g && group_owns(state_dir, g->gr_gid))
+        if (g && shared_with_group(state_dir))
             nvb_doctor_add(d, NVB_CHECK_OK, "claims", NULL, "%s claims GPUs in %s; members of group %s may claim too",
                            me, state_dir, NVB_GROUP_NAME);
         else
             nvb_doctor_add(d, NVB_CHECK_INFO, "claims", fix, "%s claims GPUs in %s; only root may claim (%s is not "
-                           "group %s's)", me, state_dir, state_dir, NVB_GROUP_NAME);
+                           "shared with group %s)", me, state_dir, state_dir, NVB_GROUP_NAME);
         return;
     }
     if (can_write_into(claims, &missing)) {
@@ -125,12 +126,12 @@ static void check_audit(nvb_doctor *d, const char *log, const char *me, const st
     snprintf(fix, sizeof fix, "%sas root: install -d -m 3770 -g %s %s", g ? "" : "groupadd --system " NVB_GROUP_NAME
              " && ", NVB_GROUP_NAME, dir);
     if (geteuid() == 0) {
-        if (g && group_owns(dir, g->gr_gid))
+        if (g && shared_with_group(dir))
             nvb_doctor_add(d, NVB_CHECK_OK, "audit", NULL, "%s writes the audit log %s; members of group %s read it "
                            "and write their own beside it", me, log, NVB_GROUP_NAME);
         else
             nvb_doctor_add(d, NVB_CHECK_INFO, "audit", fix, "%s writes the audit log %s; only root reads it (%s is not "
-                           "group %s's)", me, log, dir, NVB_GROUP_NAME);
+                           "shared with group %s)", me, log, dir, NVB_GROUP_NAME);
         return;
     }
     if (faccessat(AT_FDCWD, log, W_OK, AT_EACCESS) == 0) {

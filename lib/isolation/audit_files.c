@@ -1,12 +1,12 @@
 /* The audit logs of users who are not root: where a member's log lives, which of them a
  * reader trusts, and the folder root shares with the group. See audit.h. */
 #include "isolation/audit.h"
+#include "isolation/group.h"
 #include "util/cleanup.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,17 +33,12 @@ void nvb_audit_share(int fd, const char *path)
     if (!copy)
         return;
     _cleanup_close_ int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    struct stat st;
-    /* The administrator opts in by giving the log's folder to the group (root:nvbind). The
-     * folder is checked first: a root:root one (the usual case) needs no group lookup, whose
-     * NSS modules cost more than the audit line itself. */
-    if (dfd < 0 || fstat(dfd, &st) < 0 || st.st_uid != 0 || st.st_gid == 0 || (st.st_mode & S_IWOTH))
-        return;
-    struct group *g = getgrnam(NVB_AUDIT_GROUP);
-    if (!g || st.st_gid != g->gr_gid)
-        return; /* no group, or not its folder: root's log stays root's alone */
+    gid_t gid = nvb_group_shared_folder(dfd);
+    if (gid == (gid_t)-1)
+        return; /* not the group's folder: root's log stays root's alone */
     fchmod(dfd, 03770); /* members add their log; the sticky bit keeps each log its owner's */
-    if (fstat(fd, &st) == 0 && st.st_uid == 0 && fchown(fd, 0, g->gr_gid) == 0)
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_uid == 0 && fchown(fd, 0, gid) == 0)
         fchmod(fd, 0640);
 }
 

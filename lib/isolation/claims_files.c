@@ -1,6 +1,7 @@
 /* The files behind the GPU claims: one record file per writer and device, trusted only as
  * its name and owner agree. See claims_files.h. */
 #include "isolation/claims_files.h"
+#include "isolation/group.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/json_text.h"
@@ -8,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,19 +20,12 @@
 
 void nvb_claims_share_folder(claims_state *s)
 {
-    struct stat st;
-    /* The administrator opts in by giving the state folder to the group (root:nvbind); any
-     * other folder stays root's alone, as before. The folder is checked first: a root:root
-     * one (the usual case) needs no group lookup, whose NSS modules cost a claim more than
-     * the claim itself (a hundred system calls and a library loaded). */
-    if (s->me != 0 || fstat(s->dir_fd, &st) < 0 || st.st_uid != 0 || st.st_gid == 0 || (st.st_mode & S_IWOTH))
-        return;
-    struct group *g = getgrnam(NVB_CLAIMS_GROUP);
-    if (!g || st.st_gid != g->gr_gid)
+    gid_t gid = s->me == 0 ? nvb_group_shared_folder(s->dir_fd) : (gid_t)-1;
+    if (gid == (gid_t)-1)
         return;
     int subs[] = {s->claims_fd, s->locks_fd};
     for (size_t i = 0; i < 2; i++)
-        if (fchown(subs[i], 0, g->gr_gid) == 0)
+        if (fchown(subs[i], 0, gid) == 0)
             fchmod(subs[i], 03775);
 }
 

@@ -169,6 +169,28 @@ class ClaimGroup(unittest.TestCase):
         self.assertIn(f"usermod -aG nvbind {OUTSIDER}", checks["claims"]["fix"])
         self.assertEqual(checks["audit"]["level"], "error")
 
+    def test_root_shares_only_a_folder_others_cannot_write(self):
+        """A state folder given to the group but writable by anyone is not a share: root's
+        claims there stay root's, and doctor says so instead of promising the group."""
+        rc, checks = self.doctor("root")
+        self.assertEqual(checks["claims"]["level"], "ok", checks)
+        self.assertIn("members of group nvbind may claim too", checks["claims"]["message"])
+        loose = os.path.join(self.tmp, "loose")
+        run(["install", "-d", "-m", "0777", "-g", GROUP, loose], check=True)
+        config = os.path.join(self.tmp, "loose.toml")
+        with open(config, "w") as f:
+            f.write(f'[isolation]\nstate_dir = "{loose}"\naudit_log = "{loose}.log"\n[cdi]\noutput_dir = "{self.tmp}/cdi"\n')
+        env = ["env", "-i", f"PATH={self.bin}:/usr/sbin:/usr/bin:/sbin:/bin", f"NVBIND_CONFIG={config}"]
+        r = run([*env, NVBIND, *self.host.args, "doctor", "--json"])
+        checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+        self.assertEqual(checks["claims"]["level"], "info", checks)
+        self.assertIn(f"only root may claim ({loose} is not shared with group nvbind)", checks["claims"]["message"])
+        r = run([*env, NVBIND, *self.host.args, "run", "--runtime", "podman", "--isolation", "shared", "--gpu", "0",
+                 "img", "true"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for sub in ("claims", "locks"):
+            self.assertEqual(os.stat(os.path.join(loose, sub)).st_gid, 0, sub)
+
     # ---- who may do what -------------------------------------------------------------------
 
     def test_member_claims_everyone_reads_group_reads_audit(self):
