@@ -65,6 +65,37 @@ class FakeHost:
         self.remove()
 
 
+class SpecDirGuard:
+    """Keeps the named spec files /var/run/cdi held before a test class and puts them back
+    afterwards, so tests can check which spec files a run wrote without disturbing the
+    host's own. remove() takes away those files only."""
+    SPEC_DIR = "/var/run/cdi"
+
+    def __init__(self, names):
+        self.names = tuple(names)
+        self.saved = {}
+
+    def remove(self):
+        for name in self.names:
+            path = os.path.join(self.SPEC_DIR, name)
+            if os.path.exists(path):
+                os.unlink(path)
+
+    def save(self):
+        for name in self.names:
+            path = os.path.join(self.SPEC_DIR, name)
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    self.saved[name] = f.read()
+        self.remove()
+
+    def restore(self):
+        self.remove()
+        for name, data in self.saved.items():
+            with open(os.path.join(self.SPEC_DIR, name), "wb") as f:
+                f.write(data)
+
+
 TEST_IMAGE = "localhost/nvbind-test:latest"
 BUSYBOX_APPLETS = ["sh", "ls", "cat", "echo", "test", "stat", "readlink", "env", "grep", "sleep", "touch",
                    "mkdir", "rm", "id", "true", "false", "wc", "head", "sort", "date", "printf", "find"]

@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from nvbtest import (NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, proc_cmdline, run,
+from nvbtest import (NVBIND, FakeHost, SpecDirGuard, ensure_test_image, make_busybox_rootfs, proc_cmdline, run,
                      runc_containers)
 
 SPEC_DIR = "/var/run/cdi"
@@ -22,32 +22,7 @@ HAVE_RUNC = shutil.which("runc") is not None
 
 def remove_spec_files():
     """Remove the spec files a run may write to /var/run/cdi."""
-    for name in SPEC_NAMES:
-        path = os.path.join(SPEC_DIR, name)
-        if os.path.exists(path):
-            os.unlink(path)
-
-
-class SpecDirGuard:
-    """Keeps what /var/run/cdi held before a test and puts it back afterwards, so tests can
-    check which spec files a run wrote without disturbing the host's own."""
-
-    def __init__(self):
-        self.saved = {}
-
-    def save(self):
-        for name in SPEC_NAMES:
-            path = os.path.join(SPEC_DIR, name)
-            if os.path.exists(path):
-                with open(path, "rb") as f:
-                    self.saved[name] = f.read()
-                os.unlink(path)
-
-    def restore(self):
-        remove_spec_files()
-        for name, data in self.saved.items():
-            with open(os.path.join(SPEC_DIR, name), "wb") as f:
-                f.write(data)
+    SpecDirGuard(SPEC_NAMES).remove()
 
 
 def spec_files():
@@ -65,7 +40,7 @@ class RunBase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.host = FakeHost(gpus=cls.gpus, shuffle_minors=True)
-        cls.guard = SpecDirGuard()
+        cls.guard = SpecDirGuard(SPEC_NAMES)
         cls.guard.save()
 
     @classmethod

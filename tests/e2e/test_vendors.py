@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import unittest
 
-from nvbtest import NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, run
+from nvbtest import NVBIND, FakeHost, SpecDirGuard, ensure_test_image, make_busybox_rootfs, run
 
 HAVE_PODMAN = shutil.which("podman") is not None
 HAVE_RUNC = shutil.which("runc") is not None
@@ -213,30 +213,6 @@ class Layouts(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
 
 
-class SpecDirGuard:
-    """Keeps the vendor spec files /var/run/cdi held before and puts them back."""
-
-    def __init__(self):
-        self.saved = {}
-
-    def save(self):
-        for name in VENDOR_SPECS:
-            path = os.path.join(SPEC_DIR, name)
-            if os.path.exists(path):
-                with open(path, "rb") as f:
-                    self.saved[name] = f.read()
-                os.unlink(path)
-
-    def restore(self):
-        for name in VENDOR_SPECS:
-            path = os.path.join(SPEC_DIR, name)
-            if os.path.exists(path):
-                os.unlink(path)
-        for name, data in self.saved.items():
-            with open(os.path.join(SPEC_DIR, name), "wb") as f:
-                f.write(data)
-
-
 class Containers(unittest.TestCase):
     """Real containers: the nodes seen from inside are exactly the requested GPU's."""
 
@@ -244,7 +220,7 @@ class Containers(unittest.TestCase):
     def setUpClass(cls):
         cls.amd = FakeHost(**LAYOUTS["amd"])
         cls.hybrid = FakeHost(**LAYOUTS["hybrid"])
-        cls.guard = SpecDirGuard()
+        cls.guard = SpecDirGuard(VENDOR_SPECS)
         cls.guard.save()
         cls.tmp = tempfile.mkdtemp(prefix="nvbind-vendor-run-")
         cls.config = os.path.join(cls.tmp, "nvbind.toml")
