@@ -54,8 +54,7 @@ typedef struct run_state {
     const char *vendor_kind;   /* every vendor: --gpu KIND=NAME of another driver's GPUs, else NULL */
     nvb_strv vendor_names;     /* their CDI names */
     nvb_edits vendor_nodes;    /* their device nodes, plan.devices once the plan is built */
-    nvb_run_info *info;        /* for engine_started */
-    bool has_gpus;             /* the selection is not empty (known after drop_model too) */
+    const nvb_run_info *info;  /* for engine_started */
     int docker_cdi;            /* docker: 1 CDI names, 0 the legacy flags (probe_docker) */
     char docker_shim[128];     /* docker: the daemon's name for nvbind-runtime when it runs the
                                 * container (it claims at every create); "" when not */
@@ -291,7 +290,7 @@ static void remove_spec(run_state *s, const char *kind)
  * way (docker through nvbind-runtime: the shim claims, nvbind holds nothing to record). */
 static bool wants_pid(const run_state *s)
 {
-    return s->o->engine_started && s->info && s->has_gpus && !s->info->runtime_claims;
+    return s->o->engine_started && s->info && !s->info->runtime_claims && !nvb_selection_empty(&s->sel);
 }
 
 static void engine_spawned(void *ctx, int pid)
@@ -556,22 +555,6 @@ static int vendor_plan(run_state *s, nvb_err *err)
     return 0;
 }
 
-/* The host model, the selection and the plan, once the engine's command is made of them:
- * nothing reads them again (engine_started and after_exit do not). Freed before the engine
- * starts, not after it exits: the memory is not held for the container's whole run, and the
- * frees do not write to the pages nvbind's fork shares with the engine's process (a
- * copy-on-write fault for each page, the dearest thing a start does on a virtual machine). */
-static void drop_model(run_state *s)
-{
-    nvb_gpu_plan_clear(&s->plan);
-    nvb_selection_clear(&s->sel);
-    nvb_host_free(s->host);
-    s->host = NULL;
-    s->info->host = NULL;
-    s->info->sel = NULL;
-    s->info->plan = NULL;
-}
-
 static int run_podman_docker(run_state *s, nvb_err *err)
 {
     nvb_strv names = {0}, argv = {0}, legacy_argv = {0};
@@ -615,22 +598,19 @@ static int run_podman_docker(run_state *s, nvb_err *err)
             r = dry_print(s, &argv, err);
         if (r == 0 && docker)
             r = dry_print(s, &legacy_argv, err);
+    } else if (r == 0 && s->docker_shim[0]) {
+        r = shim_argv(s, &c, &argv, err);
+        if (r == 0)
+            r = run_engine(s, &argv, NVB_KIND_GPU, false, err);
     } else if (r == 0) {
         int cdi = docker ? s->docker_cdi : 1;
         bool created = false;
-        if (s->docker_shim[0])
-            r = shim_argv(s, &c, &argv, err);
-        else if (cdi && names.n)
+        if (cdi && names.n)
             r = install_spec(s, kind, NULL, &created, err);
-        if (r == 0 && !s->docker_shim[0])
+        if (r == 0)
             r = cdi ? nvb_engine_argv_cdi(&c, &argv, err) : nvb_engine_argv_legacy(&legacy, &argv, err);
-        nvb_strv_free(&names);
-        nvb_strv_free(&extra_args);
-        nvb_edits_clear(&all);
-        if (r == 0) {
-            drop_model(s);
-            r = run_engine(s, &argv, s->docker_shim[0] ? NVB_KIND_GPU : kind, created, err);
-        }
+        if (r == 0)
+            r = run_engine(s, &argv, kind, created, err);
     }
     nvb_strv_free(&names);
     nvb_strv_free(&argv);
@@ -824,7 +804,6 @@ int nvb_run(const nvb_config *cfg, const nvb_run_opts *o, nvb_err *err)
             r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
     bool started = r == 0;
-    s.has_gpus = !nvb_selection_empty(&s.sel);
     if (r == 0) {
         switch (s.engine) {
         case NVB_ENGINE_PODMAN:

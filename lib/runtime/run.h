@@ -69,8 +69,7 @@ typedef struct nvb_run_opts {
     /* Runs with GPUs whose claims nvbind holds (not runtime_claims): the engine's (or runc's /
      * crun's) process exists (pid) and waits to run the engine until this returns; should
      * nvbind die before, it runs nothing. Claims record it so they hold while it runs, also
-     * when nvbind is gone. May be NULL. engine_started and after_exit see no host, sel or
-     * plan (NULL) where the run has freed them once the engine's command was made of them. */
+     * when nvbind is gone. May be NULL. */
     void (*engine_started)(void *ctx, const nvb_run_info *info, int engine_pid);
     void *hook_ctx;
 } nvb_run_opts;
