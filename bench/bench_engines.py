@@ -107,6 +107,17 @@ start and discovery (~400 of the system calls; `nvbind run --dry-run --runtime p
 stops there, costs +2.5 ms of CPU over /bin/true and 115 page faults to its 48, `nvbind
 --version` +0.2 to 1.5 ms), the claims, the fork and exec of the engine, and for the legacy form the claim rewrite
 naming the client, the watcher and the daemon's answer on the container after the client.
+
+Then the fork (2026-12-03, page-fault counts by perf record with call graphs): through the
+shim, nvbind forked the docker client behind the claim gate (the child waits until its pid is
+recorded), although the shim claims there and nvbind records nothing. The fork made every page
+nvbind wrote afterwards a copy-on-write fault, in both processes: 60 of its 230 faults. Now
+that route spawns the client the plain way (posix_spawn, no copy): 229 -> 174 faults with the
+/bin/true client, --own-only --runs 5 on an idle machine +5.66 -> +4.49 ms less the child,
+CPU +4.70 -> +4.09 ms; the full run of --runs 10 after: +4.33 ms, CPU +2.91 ms. Full RELRO
+(-z now) took the child's lazy-binding faults off the gated routes (235 -> 222 faults before
+the change above). Tried and not kept: freeing the host model before the engine starts, and
+malloc_trim or M_MXFAST=0 before the gate's fork (moved the faults, not their number).
 """
 import argparse
 import os
