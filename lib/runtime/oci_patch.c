@@ -185,6 +185,33 @@ static int apply_nodes(json_t *config, const nvb_devnode_list *nodes)
     return 0;
 }
 
+/* The destinations the config's mounts hold, sorted: each edit's "is something mounted
+ * there already?" is then a binary search, not a walk of the array (a bundle edited again
+ * holds every driver file: 69 edits against 76 mounts were 5,000 lookups). */
+typedef struct {
+    const char **v;
+    size_t n;
+} dest_index;
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static size_t dest_lower_bound(const dest_index *d, const char *key, bool *found)
+{
+    size_t lo = 0, hi = d->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(d->v[mid], key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < d->n && strcmp(d->v[lo], key) == 0;
+    return lo;
+}
+
 static int apply_mounts(json_t *config, const nvb_edits *e)
 {
     if (!e->n_mounts)
@@ -192,10 +219,28 @@ static int apply_mounts(json_t *config, const nvb_edits *e)
     json_t *mounts = child(config, "mounts", true);
     if (!mounts)
         return -1;
+    _cleanup_free_ const char **slots = malloc((json_array_size(mounts) + e->n_mounts) * sizeof *slots);
+    if (!slots)
+        return -1;
+    dest_index dests = {.v = slots};
+    size_t j;
+    json_t *item;
+    json_array_foreach(mounts, j, item)
+    {
+        const char *d = json_string_value(json_object_get(item, "destination"));
+        if (d)
+            dests.v[dests.n++] = d;
+    }
+    qsort(dests.v, dests.n, sizeof *dests.v, cmp_str);
     for (size_t i = 0; i < e->n_mounts; i++) {
         const nvb_mount *m = &e->mounts[i];
-        if (has_string_field(mounts, "destination", m->container_path))
+        bool found;
+        size_t at = dest_lower_bound(&dests, m->container_path, &found);
+        if (found)
             continue; /* the config (or an earlier patch) already mounts something there */
+        memmove(&dests.v[at + 1], &dests.v[at], (dests.n - at) * sizeof *dests.v);
+        dests.v[at] = m->container_path;
+        dests.n++;
         json_t *opts = json_array();
         for (const char *const *p = m->writable ? nvb_mount_options_ipc : nvb_mount_options_ro; opts && *p; p++)
             if (json_array_append_new(opts, json_string(*p)) < 0) {
