@@ -54,7 +54,6 @@ static bool can_write_into(const char *path, bool *missing)
     return false;
 }
 
-/* Is path a folder root owns and gives to group gid? */
 /* Whether root shares the folder with the group as claims and audit logs see it (group.h). */
 static bool shared_with_group(const char *path)
 {

@@ -555,6 +555,16 @@ static int vendor_plan(run_state *s, nvb_err *err)
     return 0;
 }
 
+/* docker's legacy form: every driver file bound (no hooks there, so the soname links are
+ * mounts too). Its edits are made into *all (legacy->edits) only where that form is printed
+ * or run: the shim and CDI routes never read them. */
+static int legacy_argv_of(run_state *s, const nvb_engine_cmd *legacy, nvb_edits *all, nvb_strv *argv, nvb_err *err)
+{
+    if (nvb_gpu_plan_all_edits(&s->plan, all) < 0 || nvb_edits_add_soname_mounts(all, s->host) < 0)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    return nvb_engine_argv_legacy(legacy, argv, err);
+}
+
 static int run_podman_docker(run_state *s, nvb_err *err)
 {
     nvb_strv names = {0}, argv = {0}, legacy_argv = {0};
@@ -582,18 +592,13 @@ static int run_podman_docker(run_state *s, nvb_err *err)
     legacy.edits = &all;
     const char *kind = s->vendor_kind ? s->vendor_kind : NVB_KIND_GPU;
     bool docker = s->engine == NVB_ENGINE_DOCKER;
-    /* The legacy form's edits (every file bound, no hooks there) only where that form is
-     * printed or run: the shim and CDI routes never read them. */
-    bool legacy_needed = docker && (s->o->dry_run || (!s->docker_shim[0] && !s->docker_cdi));
-    int r = (s->vendor_kind ? copy_names(&names, &s->vendor_names) : nvb_selection_cdi_names(&s->sel, kind, &names)) < 0 ||
-                    (legacy_needed &&
-                     (nvb_gpu_plan_all_edits(&s->plan, &all) < 0 || nvb_edits_add_soname_mounts(&all, s->host) < 0))
+    int r = (s->vendor_kind ? copy_names(&names, &s->vendor_names) : nvb_selection_cdi_names(&s->sel, kind, &names)) < 0
                 ? nvb_errf(err, NVB_EXIT_IO, "out of memory")
                 : 0;
     if (r == 0 && s->o->dry_run) {
         r = nvb_engine_argv_cdi(&c, &argv, err);
         if (r == 0 && docker)
-            r = nvb_engine_argv_legacy(&legacy, &legacy_argv, err);
+            r = legacy_argv_of(s, &legacy, &all, &legacy_argv, err);
         if (r == 0)
             r = dry_print(s, &argv, err);
         if (r == 0 && docker)
@@ -608,7 +613,7 @@ static int run_podman_docker(run_state *s, nvb_err *err)
         if (cdi && names.n)
             r = install_spec(s, kind, NULL, &created, err);
         if (r == 0)
-            r = cdi ? nvb_engine_argv_cdi(&c, &argv, err) : nvb_engine_argv_legacy(&legacy, &argv, err);
+            r = cdi ? nvb_engine_argv_cdi(&c, &argv, err) : legacy_argv_of(s, &legacy, &all, &argv, err);
         if (r == 0)
             r = run_engine(s, &argv, kind, created, err);
     }
