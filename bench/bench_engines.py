@@ -133,7 +133,7 @@ import fakehost  # noqa: E402
 import daemons  # noqa: E402
 from nvbtest import make_busybox_rootfs  # noqa: E402
 from test_containerd import oci_archive  # noqa: E402
-from hyperfine import abba, medians  # noqa: E402
+from hyperfine import abba_interval, medians  # noqa: E402
 
 WARMUP = 2  # a container start is hundreds of ms: a few warm-up runs settle the caches
 NAMESPACE = "nvbind-bench"
@@ -141,12 +141,21 @@ NEWER_DOCKER = "/usr/local/bin/docker"  # a docker 28 client, next to Debian's 2
 CTR_IMAGE = "localhost/nvbind-bench-engines:latest"
 
 
-def report(name, base_name, base, value, target=None):
+def report(name, base_name, base, value, target=None, interval=None):
     line = (f"{name:<44} median {value * 1e3:8.2f} ms   {base_name:<26} {base * 1e3:8.2f} ms   "
             f"added {(value - base) * 1e3:+7.2f} ms   {(value / base - 1) * 100:+6.1f} %")
+    if interval:
+        line += f"   95 % interval {interval[0] * 100:+.1f} .. {interval[1] * 100:+.1f} %"
     if target:
         line += f"   (target {target})"
     print(line, flush=True)
+
+
+def report_abba(name, base_name, base_cmd, cmd, a, env, target=None):
+    """Time base_cmd and cmd in abba order and report the medians with the bootstrap
+    interval of what cmd adds (hyperfine.abba_interval)."""
+    b, v, interval = abba_interval(base_cmd, cmd, a.runs, env, WARMUP)
+    report(name, base_name, b, v, target, interval)
 
 
 def write(path, text, mode=None):
@@ -191,11 +200,9 @@ def bench_docker(a, tmp, env, shim, nvbind):
         own_work(a, tmp, denv, env, d, run, plain_conf)
         return
     if check(shim_none.split(), denv, "docker run --runtime nvbind"):
-        b, v = abba(base, shim_none, a.runs, denv, WARMUP)
-        report("docker run --runtime nvbind, no request", "docker run --rm", b, v, "<= +5 %")
+        report_abba("docker run --runtime nvbind, no request", "docker run --rm", base, shim_none, a, denv, "<= +5 %")
     if check(shim_run.split(), denv, "docker run --runtime nvbind -e NVIDIA_VISIBLE_DEVICES=0"):
-        b, v = abba(base, shim_run, a.runs, denv, WARMUP)
-        report("docker run --runtime nvbind -e ..=0", "docker run --rm", b, v, "<= +5 %")
+        report_abba("docker run --runtime nvbind -e ..=0", "docker run --rm", base, shim_run, a, denv, "<= +5 %")
     # nvbind run probes the daemon with `docker info --format`; a client that cannot answer
     # the probe fails the run (exit 7): then the case is timed with the newer client, when
     # there is one, on both sides.
@@ -206,8 +213,8 @@ def bench_docker(a, tmp, env, shim, nvbind):
         os.symlink(client, os.path.join(client_bin, "docker"))
         if check(run.split(), denv, f"nvbind run --runtime docker (docker client {client})"):
             print(f"nvbind run --runtime docker: timed with docker client {client}, its baseline too", flush=True)
-            b, v = abba(f"{client} run --rm --network none {image} true", run, a.runs, denv, WARMUP)
-            report("nvbind run --runtime docker --gpu 0", "docker run --rm", b, v)
+            report_abba("nvbind run --runtime docker --gpu 0", "docker run --rm",
+                        f"{client} run --rm --network none {image} true", run, a, denv)
             break
 
     own_work(a, tmp, denv, env, d, run, plain_conf)
@@ -269,11 +276,10 @@ def bench_ctr(a, tmp, env, shim):
     shim_run = " ".join(ctr + ["run", "--rm", "--runc-binary", shim, "--env", "NVIDIA_VISIBLE_DEVICES=0",
                                CTR_IMAGE, "nvbind-bench-b", "true"])
     if check(shim_none.split(), env, "ctr run --runc-binary nvbind-runtime"):
-        b, v = abba(base, shim_none, a.runs, env, WARMUP)
-        report("ctr run --runc-binary nvbind-runtime, no req.", "ctr run --rm", b, v, "<= +5 %")
+        report_abba("ctr run --runc-binary nvbind-runtime, no req.", "ctr run --rm", base, shim_none, a, env,
+                    "<= +5 %")
     if check(shim_run.split(), env, "ctr run --runc-binary nvbind-runtime --env NVIDIA_VISIBLE_DEVICES=0"):
-        b, v = abba(base, shim_run, a.runs, env, WARMUP)
-        report("ctr run --runc-binary nvbind-runtime", "ctr run --rm", b, v, "<= +5 %")
+        report_abba("ctr run --runc-binary nvbind-runtime", "ctr run --rm", base, shim_run, a, env, "<= +5 %")
 
 
 def main():

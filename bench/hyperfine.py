@@ -2,8 +2,10 @@
 instructions), for the benchmark scripts here."""
 import json
 import os
+import random
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 
@@ -11,6 +13,11 @@ import tempfile
 def medians(commands, runs, env, warmup, shell=False):
     """Median seconds of each command, in order: `runs` timed runs after `warmup` untimed
     ones; without a shell (-N) unless shell is true."""
+    return [statistics.median(t) for t in timings(commands, runs, env, warmup, shell)]
+
+
+def timings(commands, runs, env, warmup, shell=False):
+    """Every timed run's seconds, a list per command, in order (see medians)."""
     fd, out = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     args = ["hyperfine", *(["-S", "sh"] if shell else ["-N"]), "--warmup", str(warmup), "--runs", str(runs),
@@ -19,15 +26,36 @@ def medians(commands, runs, env, warmup, shell=False):
     with open(out) as f:
         data = json.load(f)
     os.unlink(out)
-    return [r["median"] for r in data["results"]]
+    return [r["times"] for r in data["results"]]
 
 
 def abba(base, candidate, runs, env, warmup, shell=False):
     """Medians of base and candidate timed in the order base, candidate, candidate, base, each
     pair averaged: container starts drift over a run (cgroups, page cache), and the order
     cancels the drift out of the difference."""
-    m = medians([base, candidate, candidate, base], runs, env, warmup, shell)
+    b, v, _ = abba_interval(base, candidate, runs, env, warmup, shell)
+    return b, v
+
+
+def abba_interval(base, candidate, runs, env, warmup, shell=False, rounds=2000):
+    """abba's two medians, and a 95 % bootstrap interval of what candidate adds to base, as
+    a fraction of base: each block's runs resampled with replacement `rounds` times. A
+    target such as "adds at most 5 %" is shown met only when the interval's upper end is
+    within it; a median alone, on a machine whose starts move by +-10 %, cannot say."""
+    t = timings([base, candidate, candidate, base], runs, env, warmup, shell)
+    b, v = _abba_of([statistics.median(x) for x in t])
+    rng = random.Random(1)  # the same resampling every run: only the timings vary
+    added = sorted(_added(*_abba_of([statistics.median(rng.choices(x, k=len(x))) for x in t]))
+                   for _ in range(rounds))
+    return b, v, (added[int(rounds * 0.025)], added[int(rounds * 0.975) - 1])
+
+
+def _abba_of(m):
     return (m[0] + m[3]) / 2, (m[1] + m[2]) / 2
+
+
+def _added(base, value):
+    return value / base - 1
 
 
 def syscalls(argv, env=None):
