@@ -383,6 +383,21 @@ static void nvidia_default_caps(nvb_oci_requests *reqs)
     reqs->nvidia.caps = NVB_CAP_UTILITY | NVB_CAP_COMPUTE;
 }
 
+/* Whether config.json's text can hold anything nvb_oci_find_requests acts on: every request
+ * and every nvbind annotation names one of these words, and JSON can spell a word otherwise
+ * only with a \u escape ("cdi.k8s.io\/x" is why the slash is left out). Without any of
+ * them the create is passed through unparsed: where nvbind-runtime is docker's default
+ * runtime that is most containers, and docker's config.json carries its whole seccomp
+ * profile, tens of KB that jansson would build and free a tree of for nothing. */
+static bool may_request(const char *text, size_t len)
+{
+    static const char *const words[] = {"NVIDIA_VISIBLE_DEVICES", "nvbind.", "cdi.k8s.io", "\\u"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (memmem(text, len, words[i], strlen(words[i])))
+            return true;
+    return false;
+}
+
 int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *err)
 {
     _cleanup_free_ char *path = nvb_path_join(bundle ? bundle : ".", "config.json");
@@ -392,6 +407,8 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
     _cleanup_free_ char *text = nvb_read_file(path, NVB_OCI_CONFIG_MAX_SIZE + 1, &len);
     if (!text)
         return nvb_errf_errno(err, errno == ENOENT ? NVB_EXIT_INPUT : NVB_EXIT_IO, errno, "reading %s", path);
+    if (!may_request(text, len))
+        return 0; /* the runtime checks the document itself */
     json_t *config = nvb_oci_config_parse(text, len, path, err);
     if (!config)
         return -1;

@@ -589,13 +589,18 @@ def shim_case(name, config_json, code, message, annotations_ok=True, **kw):
 SHIMS = [
     shim_case("config_truncated", '{"ociVersion": "1.0.2", "process": {"env": ["NVIDIA_VISIBLE_DEVICES=0"', 9,
               re.compile(r"nvbind-runtime: @TMP@/bundle/config\.json:1:\d+: .*expected.*")),
-    shim_case("config_not_an_object", "[]\n", 9, "@TMP@/bundle/config.json: expected a JSON object"),
+    # The documents below name a request: one that names none is passed to the runtime
+    # unparsed (runtime/shim.c, may_request), which refuses it with its own message.
+    shim_case("config_not_an_object", '["NVIDIA_VISIBLE_DEVICES=0"]\n', 9,
+              "@TMP@/bundle/config.json: expected a JSON object"),
     shim_case("config_missing", None, 9, "reading @TMP@/bundle/config.json: No such file or directory"),
     shim_case("env_not_an_array", '{"ociVersion": "1.0.2", "process": {"env": "NVIDIA_VISIBLE_DEVICES=0"}}\n', 9,
               "@TMP@/bundle/config.json: process.env: expected an array"),
-    shim_case("env_item_not_a_string", '{"ociVersion": "1.0.2", "process": {"env": [5]}}\n', 9,
+    shim_case("env_item_not_a_string",
+              '{"ociVersion": "1.0.2", "process": {"env": [5, "NVIDIA_VISIBLE_DEVICES=0"]}}\n', 9,
               "@TMP@/bundle/config.json: process.env[0]: expected a string"),
-    shim_case("annotations_not_an_object", '{"ociVersion": "1.0.2", "annotations": []}\n', 9,
+    shim_case("annotations_not_an_object", '{"ociVersion": "1.0.2", "process": {"env": ["NVIDIA_VISIBLE_DEVICES=0"]}, '
+              '"annotations": []}\n', 9,
               "@TMP@/bundle/config.json: annotations: expected an object"),
     shim_case("annotation_gpus_not_a_string", '{"ociVersion": "1.0.2", "annotations": {"nvbind.gpus": 5}}\n', 9,
               "@TMP@/bundle/config.json: annotations.nvbind.gpus: expected a string"),

@@ -251,6 +251,46 @@ static void test_no_request_leaves_config_alone(void **unused)
     nvb_config_clear(&cfg);
 }
 
+/* A create whose config.json names no request is passed through without being parsed (see
+ * may_request in shim.c): even a document that is not JSON reaches the runtime untouched, to
+ * be refused there. A request spelled with JSON escapes is still seen: it fails on the
+ * missing host root exactly as the plain one does. */
+static void test_unparsed_without_request_words(void **unused)
+{
+    (void)unused;
+    char dir[] = "/tmp/nvbind-test-shim-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    nvb_config cfg;
+    nvb_config_init(&cfg);
+    nvb_shim_ctx ctx = {.cfg = &cfg, .root = "/nonexistent-root", .hook_path = "/usr/bin/nvbind", .prog = "t"};
+    nvb_err err = {0};
+    const char *not_json = "{\"process\": {\"env\": [\"A=1\"]";
+    assert_int_equal(nvb_write_file_atomic(path, not_json, strlen(not_json), 0644, &err), 0);
+    assert_int_equal(nvb_shim_edit_bundle(&ctx, dir, &err), 0);
+    char *now = nvb_read_file(path, 1 << 20, NULL);
+    assert_string_equal(now, not_json);
+    free(now);
+    const char *plain[] = {"{\"process\":{\"env\":[\"NVIDIA_VISIBLE_DEVICES=0\"]}}",
+                           "{\"annotations\":{\"cdi.k8s.io/x\":\"nvidia.com/gpu=0\"}}"};
+    const char *escaped[] = {"{\"process\":{\"env\":[\"NVIDIA\\u005fVISIBLE_DEVICES=0\"]}}",
+                             "{\"annotations\":{\"cdi.k8s.io\\/x\":\"nvidia.com/gpu=0\"}}"};
+    cfg.security.allow_annotation_requests = true;
+    for (size_t i = 0; i < 2; i++) {
+        nvb_err want = {0}, got = {0};
+        assert_int_equal(nvb_write_file_atomic(path, plain[i], strlen(plain[i]), 0644, &err), 0);
+        assert_int_equal(nvb_shim_edit_bundle(&ctx, dir, &want), -1);
+        assert_int_equal(nvb_write_file_atomic(path, escaped[i], strlen(escaped[i]), 0644, &err), 0);
+        assert_int_equal(nvb_shim_edit_bundle(&ctx, dir, &got), -1);
+        assert_string_equal(got.msg, want.msg);
+        assert_int_equal(got.exit_code, want.exit_code);
+    }
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+    nvb_config_clear(&cfg);
+}
+
 static void find(const char *text, nvb_oci_requests *r)
 {
     json_t *c = parse(text);
@@ -398,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_bad_request_fields),
         cmocka_unit_test(test_privileged_and_policy),
         cmocka_unit_test(test_no_request_leaves_config_alone),
+        cmocka_unit_test(test_unparsed_without_request_words),
         cmocka_unit_test(test_image_annotations_policy),
         cmocka_unit_test(test_find_runtime),
         cmocka_unit_test(test_log_contract),
