@@ -95,3 +95,13 @@ int nvb_cli_next(nvb_cli_parser *p, int argc, char **argv)
         return bad_option(p, c, argv);
     return c;
 }
+
+bool nvb_cli_stops(nvb_cli_parser *p, int c, int argc, char **argv, int max)
+{
+    if (c == NVB_OPT_STOP)
+        return true;
+    if (argc - optind <= max)
+        return false;
+    p->rc = nvb_cli_usage(p->path, "unexpected argument '%s'", argv[optind + max]);
+    return true;
+}

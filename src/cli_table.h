@@ -76,4 +76,9 @@ void nvb_cli_parser_init(nvb_cli_parser *p, const nvb_cli_cmd *cmd, const char *
 /* The next option's id; NVB_OPT_END at the first operand (or "--"), or NVB_OPT_STOP after
  * printing --help (p->rc 0) or a one-line usage error (p->rc 2). */
 int nvb_cli_next(nvb_cli_parser *p, int argc, char **argv);
+/* The end of a command's option loop, c being nvb_cli_next's last answer: true when the
+ * command stops here with the exit status in p->rc: after --help (0), after the usage error
+ * nvb_cli_next printed, or when more than max operands follow argv[optind] on (2, after
+ * "nvbind PATH: unexpected argument 'X'" naming the first one too many). */
+bool nvb_cli_stops(nvb_cli_parser *p, int c, int argc, char **argv, int max);
 

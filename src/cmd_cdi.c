@@ -82,10 +82,8 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
         case 'p': profile = optarg; break;
         }
     }
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("cdi generate", "unexpected argument '%s'", argv[optind]);
     if (hook_path && hook_path[0] != '/')
         return nvb_cli_usage("cdi generate", "--hook-path '%s' must be an absolute path", hook_path);
     nvb_err err = {0};
@@ -207,13 +205,9 @@ static int cdi_list(nvb_cli *cli, int argc, char **argv)
         else if (c == 'j')
             json = true;
     }
-    if (c == NVB_OPT_STOP) {
+    if (nvb_cli_stops(&p, c, argc, argv, 0)) {
         nvb_strv_free(&dirs);
         return p.rc;
-    }
-    if (optind < argc) {
-        nvb_strv_free(&dirs);
-        return nvb_cli_usage("cdi list", "unexpected argument '%s'", argv[optind]);
     }
     nvb_cdi_listing l = {0};
     nvb_err err = {0};

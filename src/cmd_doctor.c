@@ -35,10 +35,8 @@ static int cmd_doctor(nvb_cli *cli, int argc, char **argv)
     nvb_cli_parser_for(&p, cli);
     while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
         json = json || c == 'j';
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("doctor", "unexpected argument '%s'", argv[optind]);
     /* The same configuration as every other command: [host] moves what is checked. A broken
      * file stops here (exit 5). */
     int rc = 0;

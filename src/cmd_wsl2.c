@@ -29,10 +29,8 @@ static int wsl2_check(nvb_cli *cli, int argc, char **argv)
     while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
         if (c == 'j')
             json = true;
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("wsl2 check", "unexpected argument '%s'", argv[optind]);
     int rc = 0;
     nvb_doctor *d = nvb_cli_doctor(cli, "wsl2 check", run_checks, &rc);
     if (!d)
