@@ -23,10 +23,11 @@ int nvb_cli_fail(const nvb_err *err);
 /* Print a usage error ("nvbind <cmd>: <message>") and return NVB_EXIT_USAGE. */
 int nvb_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parse a command's options from its descriptor: nvb_cli_parser_init for cli->cmd. */
+/* Parse a command's options from its descriptor: nvb_cli_parser_init for cli->cmd, --help
+ * printed from the command table. */
 static inline void nvb_cli_parser_for(nvb_cli_parser *p, const nvb_cli *cli)
 {
-    nvb_cli_parser_init(p, cli->cmd, cli->path);
+    nvb_cli_parser_init(p, cli->cmd, cli->path, nvb_cli_print_help);
 }
 
 #include "config/config.h"
