@@ -101,7 +101,7 @@ bool nvb_cli_stops(nvb_cli_parser *p, int c, int argc, char **argv, int max)
 {
     if (c == NVB_OPT_STOP)
         return true;
-    if (argc - optind <= max)
+    if (max < 0 || argc - optind <= max)
         return false;
     p->rc = nvb_cli_usage(p->path, "unexpected argument '%s'", argv[optind + max]);
     return true;

@@ -86,6 +86,7 @@ int nvb_cli_next(nvb_cli_parser *p, int argc, char **argv);
 /* The end of a command's option loop, c being nvb_cli_next's last answer: true when the
  * command stops here with the exit status in p->rc: after --help (0), after the usage error
  * nvb_cli_next printed, or when more than max operands follow argv[optind] on (2, after
- * "nvbind PATH: unexpected argument 'X'" naming the first one too many). */
+ * "nvbind PATH: unexpected argument 'X'" naming the first one too many). max -1: any number,
+ * for a command that words its own operand errors. */
 bool nvb_cli_stops(nvb_cli_parser *p, int c, int argc, char **argv, int max);
 

@@ -152,12 +152,8 @@ out:
 static int cdi_validate(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        json = json || c == 'j';
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_parse_json(&p, cli, argc, argv, -1, &json))
         return p.rc;
     if (argc - optind != 1)
         return nvb_cli_usage("cdi validate", "usage: nvbind cdi validate [--json] FILE");
@@ -294,12 +290,8 @@ static void check_report(json_t *arr, const char *file, const nvb_strv *reasons,
 static int cdi_check(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        json = json || c == 'j';
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_parse_json(&p, cli, argc, argv, -1, &json))
         return p.rc;
     if (argc - optind > 1)
         return nvb_cli_usage("cdi check", "usage: nvbind cdi check [--json] [FILE]");

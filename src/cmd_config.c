@@ -51,15 +51,8 @@ static int config_init(nvb_cli *cli, int argc, char **argv)
 static int config_show(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
-        switch (c) {
-        case 'j': json = true; break;
-        }
-    }
-    if (nvb_cli_stops(&p, c, argc, argv, 0))
+    if (nvb_cli_parse_json(&p, cli, argc, argv, 0, &json))
         return p.rc;
     nvb_config cfg = {0};
     nvb_err err = {0};
@@ -99,12 +92,8 @@ static int validate_json(const char *path, const nvb_strv *searched, const nvb_e
 static int config_validate(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        json = json || c == 'j';
-    if (nvb_cli_stops(&p, c, argc, argv, 1))
+    if (nvb_cli_parse_json(&p, cli, argc, argv, 1, &json))
         return p.rc;
     nvb_err err = {0};
     _cleanup_free_ char *path = NULL;

@@ -30,12 +30,8 @@ static nvb_doctor *run_checks(const nvb_cli *cli, const nvb_config *cfg, const n
 static int cmd_doctor(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        json = json || c == 'j';
-    if (nvb_cli_stops(&p, c, argc, argv, 0))
+    if (nvb_cli_parse_json(&p, cli, argc, argv, 0, &json))
         return p.rc;
     /* The same configuration as every other command: [host] moves what is checked. A broken
      * file stops here (exit 5). */

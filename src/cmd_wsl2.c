@@ -23,13 +23,8 @@ static nvb_doctor *run_checks(const nvb_cli *cli, const nvb_config *cfg, const n
 static int wsl2_check(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        if (c == 'j')
-            json = true;
-    if (nvb_cli_stops(&p, c, argc, argv, 0))
+    if (nvb_cli_parse_json(&p, cli, argc, argv, 0, &json))
         return p.rc;
     int rc = 0;
     nvb_doctor *d = nvb_cli_doctor(cli, "wsl2 check", run_checks, &rc);
