@@ -27,6 +27,16 @@ static nvb_doctor *run_checks(const nvb_cli *cli, const nvb_config *cfg, const n
     return d;
 }
 
+static void print_text(const nvb_doctor *d)
+{
+    nvb_cli_print_checks(d);
+    for (size_t i = 0; i < 5; i++)
+        printf("[%s] %-7s %s\n", d->engines[i].path ? "ok  " : "info", d->engines[i].name,
+               d->engines[i].path ? (d->engines[i].version ? d->engines[i].version : d->engines[i].path)
+                                  : "not installed");
+    printf("%s\n", d->ready ? "ready for GPU containers" : "NOT ready for GPU containers: fix the FAIL lines above");
+}
+
 static int cmd_doctor(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
@@ -37,23 +47,7 @@ static int cmd_doctor(nvb_cli *cli, int argc, char **argv)
      * file stops here (exit 5). */
     int rc = 0;
     nvb_doctor *d = nvb_cli_doctor(cli, "doctor", run_checks, &rc);
-    if (!d)
-        return rc;
-    if (json) {
-        json_t *j = nvb_doctor_to_json(d);
-        nvb_cli_print_json(j);
-        json_decref(j);
-    } else {
-        nvb_cli_print_checks(d);
-        for (size_t i = 0; i < 5; i++)
-            printf("[%s] %-7s %s\n", d->engines[i].path ? "ok  " : "info", d->engines[i].name,
-                   d->engines[i].path ? (d->engines[i].version ? d->engines[i].version : d->engines[i].path)
-                                      : "not installed");
-        printf("%s\n", d->ready ? "ready for GPU containers" : "NOT ready for GPU containers: fix the FAIL lines above");
-    }
-    rc = d->ready ? 0 : NVB_EXIT_FAIL;
-    nvb_doctor_free(d);
-    return rc;
+    return d ? nvb_cli_doctor_report(d, json, nvb_doctor_to_json, print_text) : rc;
 }
 
 static const nvb_cli_opt doctor_opts[] = {

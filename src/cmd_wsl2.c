@@ -28,18 +28,7 @@ static int wsl2_check(nvb_cli *cli, int argc, char **argv)
         return p.rc;
     int rc = 0;
     nvb_doctor *d = nvb_cli_doctor(cli, "wsl2 check", run_checks, &rc);
-    if (!d)
-        return rc;
-    if (json) {
-        json_t *j = nvb_wsl2_check_to_json(d);
-        nvb_cli_print_json(j);
-        json_decref(j);
-    } else {
-        print_text(d);
-    }
-    rc = d->ready ? 0 : NVB_EXIT_FAIL;
-    nvb_doctor_free(d);
-    return rc;
+    return d ? nvb_cli_doctor_report(d, json, nvb_wsl2_check_to_json, print_text) : rc;
 }
 
 static const nvb_cli_opt check_opts[] = {
