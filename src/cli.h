@@ -23,10 +23,24 @@ int nvb_cli_fail(const nvb_err *err);
 /* Print a usage error ("nvbind <cmd>: <message>") and return NVB_EXIT_USAGE. */
 int nvb_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parse a command's options from its descriptor: nvb_cli_parser_init for cli->cmd. */
+/* Parse a command's options from its descriptor: nvb_cli_parser_init for cli->cmd, --help
+ * printed from the command table. */
 static inline void nvb_cli_parser_for(nvb_cli_parser *p, const nvb_cli *cli)
 {
-    nvb_cli_parser_init(p, cli->cmd, cli->path);
+    nvb_cli_parser_init(p, cli->cmd, cli->path, nvb_cli_print_help);
+}
+
+/* The whole parse of a command whose only option is --json (json NULL: one without options):
+ * true when the command stops here with the exit status in p->rc (as nvb_cli_stops, max the
+ * operands it takes), else argv[optind..argc) are its operands. */
+static inline bool nvb_cli_parse_json(nvb_cli_parser *p, nvb_cli *cli, int argc, char **argv, int max, bool *json)
+{
+    int c;
+    nvb_cli_parser_for(p, cli);
+    while ((c = nvb_cli_next(p, argc, argv)) >= 0)
+        if (c == 'j' && json)
+            *json = true;
+    return nvb_cli_stops(p, c, argc, argv, max);
 }
 
 #include "config/config.h"

@@ -25,6 +25,21 @@ nvb_doctor *nvb_cli_doctor(const nvb_cli *cli, const char *cmd, nvb_cli_checks_f
     return d;
 }
 
+int nvb_cli_doctor_report(nvb_doctor *d, bool json, json_t *(*to_json)(const nvb_doctor *d),
+                          void (*print_text)(const nvb_doctor *d))
+{
+    if (json) {
+        json_t *j = to_json(d);
+        nvb_cli_print_json(j);
+        json_decref(j);
+    } else {
+        print_text(d);
+    }
+    int rc = d->ready ? 0 : NVB_EXIT_FAIL;
+    nvb_doctor_free(d);
+    return rc;
+}
+
 void nvb_cli_print_checks(const nvb_doctor *d)
 {
     static const char *const marks[] = {"ok  ", "info", "WARN", "FAIL"};

@@ -7,11 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
-void nvb_cli_parser_init(nvb_cli_parser *p, const nvb_cli_cmd *cmd, const char *path)
+void nvb_cli_parser_init(nvb_cli_parser *p, const nvb_cli_cmd *cmd, const char *path, nvb_cli_help_fn help)
 {
     memset(p, 0, sizeof *p);
     p->cmd = cmd;
     p->path = path;
+    p->help = help;
     size_t n = 0, s = 0;
     /* "+": stop at the first operand (the command, an image, a file); ":": a missing value
      * comes back as ':' so the message below can say so. */
@@ -87,11 +88,21 @@ int nvb_cli_next(nvb_cli_parser *p, int argc, char **argv)
     if (c == -1)
         return NVB_OPT_END;
     if (c == 'h') {
-        nvb_cli_print_help(stdout, p->cmd, p->path);
+        p->help(stdout, p->cmd, p->path);
         p->rc = fflush(stdout) ? NVB_EXIT_IO : 0;
         return NVB_OPT_STOP;
     }
     if (c == '?' || c == ':')
         return bad_option(p, c, argv);
     return c;
+}
+
+bool nvb_cli_stops(nvb_cli_parser *p, int c, int argc, char **argv, int max)
+{
+    if (c == NVB_OPT_STOP)
+        return true;
+    if (max < 0 || argc - optind <= max)
+        return false;
+    p->rc = nvb_cli_usage(p->path, "unexpected argument '%s'", argv[optind + max]);
+    return true;
 }

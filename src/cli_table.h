@@ -61,19 +61,32 @@ void nvb_cli_print_help(FILE *f, const nvb_cli_cmd *cmd, const char *path);
 /* The subcommand names of cmd, comma-separated ("generate, list, validate, check"). */
 void nvb_cli_sub_names(const nvb_cli_cmd *cmd, char *buf, size_t size);
 
+/* What -h/--help prints: nvb_cli_print_help in nvbind; a helper executable, which has no
+ * command table to print from, passes its own. */
+typedef void (*nvb_cli_help_fn)(FILE *f, const nvb_cli_cmd *cmd, const char *path);
+
 /* getopt_long over a command's options, built from its descriptor. */
 typedef struct nvb_cli_parser {
     const nvb_cli_cmd *cmd;
     const char *path;
+    nvb_cli_help_fn help;
     struct option longopts[48];
     char shortopts[128];
     int rc; /* after NVB_OPT_STOP: the exit status (0 after --help) */
 } nvb_cli_parser;
 
 enum { NVB_OPT_END = -1, NVB_OPT_STOP = -2 };
-/* Prepare getopt for cmd (optind = 1 is the caller's, as before). */
-void nvb_cli_parser_init(nvb_cli_parser *p, const nvb_cli_cmd *cmd, const char *path);
+/* Prepare getopt for cmd (optind = 1 is the caller's, as before): p->longopts and
+ * p->shortopts, which a helper executable that words its own errors hands to getopt_long
+ * itself (help NULL then: nvb_cli_next is not called). */
+void nvb_cli_parser_init(nvb_cli_parser *p, const nvb_cli_cmd *cmd, const char *path, nvb_cli_help_fn help);
 /* The next option's id; NVB_OPT_END at the first operand (or "--"), or NVB_OPT_STOP after
- * printing --help (p->rc 0) or a one-line usage error (p->rc 2). */
+ * printing --help with p->help (p->rc 0) or a one-line usage error (p->rc 2). */
 int nvb_cli_next(nvb_cli_parser *p, int argc, char **argv);
+/* The end of a command's option loop, c being nvb_cli_next's last answer: true when the
+ * command stops here with the exit status in p->rc: after --help (0), after the usage error
+ * nvb_cli_next printed, or when more than max operands follow argv[optind] on (2, after
+ * "nvbind PATH: unexpected argument 'X'" naming the first one too many). max -1: any number,
+ * for a command that words its own operand errors. */
+bool nvb_cli_stops(nvb_cli_parser *p, int c, int argc, char **argv, int max);
 

@@ -120,10 +120,8 @@ static int cmd_audit(nvb_cli *cli, int argc, char **argv)
         case 'f': file = optarg; break;
         }
     }
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("audit", "unexpected argument '%s'", argv[optind]);
     if (since) {
         if (nvb_time_parse_since(since, nvb_time_now_ms(), &filter.since_ms) < 0)
             return nvb_cli_usage("audit",

@@ -82,10 +82,8 @@ static int cdi_generate(nvb_cli *cli, int argc, char **argv)
         case 'p': profile = optarg; break;
         }
     }
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("cdi generate", "unexpected argument '%s'", argv[optind]);
     if (hook_path && hook_path[0] != '/')
         return nvb_cli_usage("cdi generate", "--hook-path '%s' must be an absolute path", hook_path);
     nvb_err err = {0};
@@ -154,12 +152,8 @@ out:
 static int cdi_validate(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        json = json || c == 'j';
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_parse_json(&p, cli, argc, argv, -1, &json))
         return p.rc;
     if (argc - optind != 1)
         return nvb_cli_usage("cdi validate", "usage: nvbind cdi validate [--json] FILE");
@@ -207,13 +201,9 @@ static int cdi_list(nvb_cli *cli, int argc, char **argv)
         else if (c == 'j')
             json = true;
     }
-    if (c == NVB_OPT_STOP) {
+    if (nvb_cli_stops(&p, c, argc, argv, 0)) {
         nvb_strv_free(&dirs);
         return p.rc;
-    }
-    if (optind < argc) {
-        nvb_strv_free(&dirs);
-        return nvb_cli_usage("cdi list", "unexpected argument '%s'", argv[optind]);
     }
     nvb_cdi_listing l = {0};
     nvb_err err = {0};
@@ -300,12 +290,8 @@ static void check_report(json_t *arr, const char *file, const nvb_strv *reasons,
 static int cdi_check(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        json = json || c == 'j';
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_parse_json(&p, cli, argc, argv, -1, &json))
         return p.rc;
     if (argc - optind > 1)
         return nvb_cli_usage("cdi check", "usage: nvbind cdi check [--json] [FILE]");

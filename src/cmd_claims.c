@@ -69,10 +69,8 @@ static int cmd_claims(nvb_cli *cli, int argc, char **argv)
         case 's': state_dir = optarg; break;
         }
     }
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("claims", "unexpected argument '%s'", argv[optind]);
     if (state_dir && state_dir[0] != '/')
         return nvb_cli_usage("claims", "--state-dir %s: must be an absolute path", state_dir);
     nvb_config cfg = {0};

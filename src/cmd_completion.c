@@ -339,12 +339,8 @@ static void print_fish(FILE *f)
 
 static int cmd_completion(nvb_cli *cli, int argc, char **argv)
 {
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        ;
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_parse_json(&p, cli, argc, argv, -1, NULL))
         return p.rc;
     if (argc - optind != 1)
         return nvb_cli_usage("completion", "name one shell: bash, zsh or fish (see nvbind completion --help)");

@@ -30,10 +30,8 @@ static int config_init(nvb_cli *cli, int argc, char **argv)
         case 'f': force = true; break;
         }
     }
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("config init", "unexpected argument '%s'", argv[optind]);
     _cleanup_free_ char *text = nvb_config_template();
     if (!text)
         return nvb_cli_fail(&(nvb_err){NVB_EXIT_IO, 0, "out of memory"});
@@ -53,18 +51,9 @@ static int config_init(nvb_cli *cli, int argc, char **argv)
 static int config_show(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
-        switch (c) {
-        case 'j': json = true; break;
-        }
-    }
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_parse_json(&p, cli, argc, argv, 0, &json))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("config show", "unexpected argument '%s'", argv[optind]);
     nvb_config cfg = {0};
     nvb_err err = {0};
     if (nvb_config_load(&cfg, cli->config_path, &err) < 0) {
@@ -103,15 +92,9 @@ static int validate_json(const char *path, const nvb_strv *searched, const nvb_e
 static int config_validate(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        json = json || c == 'j';
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_parse_json(&p, cli, argc, argv, 1, &json))
         return p.rc;
-    if (argc - optind > 1)
-        return nvb_cli_usage("config validate", "unexpected argument '%s'", argv[optind + 1]);
     nvb_err err = {0};
     _cleanup_free_ char *path = NULL;
     nvb_strv searched = {0};

@@ -27,39 +27,27 @@ static nvb_doctor *run_checks(const nvb_cli *cli, const nvb_config *cfg, const n
     return d;
 }
 
+static void print_text(const nvb_doctor *d)
+{
+    nvb_cli_print_checks(d);
+    for (size_t i = 0; i < 5; i++)
+        printf("[%s] %-7s %s\n", d->engines[i].path ? "ok  " : "info", d->engines[i].name,
+               d->engines[i].path ? (d->engines[i].version ? d->engines[i].version : d->engines[i].path)
+                                  : "not installed");
+    printf("%s\n", d->ready ? "ready for GPU containers" : "NOT ready for GPU containers: fix the FAIL lines above");
+}
+
 static int cmd_doctor(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        json = json || c == 'j';
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_parse_json(&p, cli, argc, argv, 0, &json))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("doctor", "unexpected argument '%s'", argv[optind]);
     /* The same configuration as every other command: [host] moves what is checked. A broken
      * file stops here (exit 5). */
     int rc = 0;
     nvb_doctor *d = nvb_cli_doctor(cli, "doctor", run_checks, &rc);
-    if (!d)
-        return rc;
-    if (json) {
-        json_t *j = nvb_doctor_to_json(d);
-        nvb_cli_print_json(j);
-        json_decref(j);
-    } else {
-        nvb_cli_print_checks(d);
-        for (size_t i = 0; i < 5; i++)
-            printf("[%s] %-7s %s\n", d->engines[i].path ? "ok  " : "info", d->engines[i].name,
-                   d->engines[i].path ? (d->engines[i].version ? d->engines[i].version : d->engines[i].path)
-                                      : "not installed");
-        printf("%s\n", d->ready ? "ready for GPU containers" : "NOT ready for GPU containers: fix the FAIL lines above");
-    }
-    rc = d->ready ? 0 : NVB_EXIT_FAIL;
-    nvb_doctor_free(d);
-    return rc;
+    return d ? nvb_cli_doctor_report(d, json, nvb_doctor_to_json, print_text) : rc;
 }
 
 static const nvb_cli_opt doctor_opts[] = {

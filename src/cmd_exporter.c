@@ -1,6 +1,7 @@
 /* nvbind exporter: GPU, container and nvbind metrics for Prometheus over HTTP
  * (libmicrohttpd), or once on stdout (docs/monitoring.md). */
 #include "cli.h"
+#include "cli_helper_opts.h"
 #include "cli_monitor.h"
 #include "metrics/prom.h"
 
@@ -207,26 +208,23 @@ static int serve(exporter *x, const char *listen_arg, struct sockaddr_storage ss
 
 int cmd_exporter(nvb_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                         {"interval", required_argument, NULL, 'i'},
-                                         {"once", no_argument, NULL, 'o'},
-                                         {"snake-case-labels", no_argument, NULL, 's'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
     exporter x = {.lock = PTHREAD_MUTEX_INITIALIZER};
     const char *listen_arg = DEFAULT_LISTEN;
     bool once = false;
     int c, rc;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    /* The getopt tables from the options nvbind describes (cli_helper_opts.c); the error
+     * lines are this command's own. */
+    nvb_cli_parser p;
+    nvb_cli_parser_init(&p, &(nvb_cli_cmd){.name = "exporter", .opts = nvb_exporter_opts}, "exporter", NULL);
+    while ((c = getopt_long(argc, argv, p.shortopts, p.longopts, NULL)) != -1) {
         switch (c) {
-        case 'l': listen_arg = optarg; break;
-        case 'i':
+        case NVB_EXPORTER_LISTEN: listen_arg = optarg; break;
+        case NVB_EXPORTER_INTERVAL:
             if ((rc = parse_interval(optarg, &x.interval)))
                 return rc;
             break;
-        case 'o': once = true; break;
-        case 's': x.prom.snake_case_labels = true; break;
+        case NVB_EXPORTER_ONCE: once = true; break;
+        case NVB_EXPORTER_SNAKE_CASE: x.prom.snake_case_labels = true; break;
         case 'h': fputs(exporter_usage, stdout); return 0;
         case ':': return nvb_cli_usage("exporter", "%s needs a value", argv[optind - 1]);
         default: return nvb_cli_usage("exporter", "unknown option '%s' (see nvbind exporter --help)", argv[optind - 1]);

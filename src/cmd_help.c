@@ -6,12 +6,8 @@
 
 static int cmd_help(nvb_cli *cli, int argc, char **argv)
 {
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        ;
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_parse_json(&p, cli, argc, argv, -1, NULL))
         return p.rc;
     const char *const *names = (const char *const *)argv + optind;
     int n = argc - optind, bad = 0;

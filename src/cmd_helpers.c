@@ -3,8 +3,10 @@
  * `nvbind device-plugin` (nvbind-device-plugin: gRPC, protobuf-c) and `nvbind exporter` /
  * `nvbind top` (nvbind-monitor: libmicrohttpd and GnuTLS behind it, ncurses). nvbind answers
  * --help from its table and hands the rest over, with the global options, unparsed: the
- * helper parses and checks the command's options itself. */
+ * helper parses and checks the command's options itself, from the same tables
+ * (cli_helper_opts.c). */
 #include "cli.h"
+#include "cli_helper_opts.h"
 #include "util/cleanup.h"
 
 #include <errno.h>
@@ -56,60 +58,29 @@ static int monitor(nvb_cli *cli, int argc, char **argv)
     return run_helper(cli, "nvbind-monitor", false, "nvbind-monitor", argc, argv);
 }
 
-static const nvb_cli_opt device_plugin_opts[] = {
-    {"kubelet-dir", 0, 256, "DIR", 0, "the kubelet's folder; registers on DIR/device-plugins/kubelet.sock\n"
-                                      "(default /var/lib/kubelet)", NVB_COMPLETE_DIR, NULL},
-    {"resource", 0, 257, "NAME", NVB_OPT_REPEAT, "serve only this resource (default every one found:\n"
-                                                 "nvidia.com/gpu, nvidia.com/mig-<profile>)", 0, NULL},
-    {"cdi-dir", 0, 258, "DIR", 0, "where Allocate writes nvbind's CDI spec (default: [cdi] output_dir,\n"
-                                  "else /var/run/cdi)", NVB_COMPLETE_DIR, NULL},
-    {"strategy", 0, 259, "S", 0, "what Allocate returns: cdi (CDI device names, the default), envvar\n"
-                                 "(NVIDIA_VISIBLE_DEVICES, for nodes running nvbind-runtime) or both",
-     NVB_COMPLETE_WORDS, "cdi envvar both"},
-    {"mig-strategy", 0, 260, "S", 0, "none (whole GPUs, the default), single (MIG devices as nvidia.com/gpu),\n"
-                                     "mixed (MIG devices as nvidia.com/mig-<profile>)",
-     NVB_COMPLETE_WORDS, "none single mixed"},
-    {"replicas", 0, 261, "N", 0, "time-slicing: advertise each GPU N times (ids UUID::0..N-1)", 0, NULL},
-    {"poll-ms", 0, 262, "MS", 0, "how often the host is checked for GPUs gone, back or failing (default 1000)", 0,
-     NULL},
-    {0},
-};
 const nvb_cli_cmd nvb_cmd_device_plugin = {
     .name = "device-plugin",
     .summary = "the Kubernetes device plugin: serve this node's GPUs to the kubelet",
     .details = "Serves until SIGTERM (device plugin API v1beta1); one log line per event on stderr.\n"
                "Run by the nvbind-device-plugin executable next to nvbind.",
-    .opts = device_plugin_opts,
+    .opts = nvb_device_plugin_opts,
     .fn = device_plugin,
 };
 
-static const nvb_cli_opt exporter_opts[] = {
-    {"listen", 0, 256, "ADDR:PORT", 0, "where to listen (default 127.0.0.1:9400; [::1]:PORT for IPv6;\n"
-                                       "0.0.0.0:PORT to serve every interface)", 0, NULL},
-    {"interval", 0, 257, "SECONDS", 0, "sample every SECONDS and serve the latest sample, keeping NVML open;\n"
-                                       "without it each scrape asks NVML afresh and nothing stays open", 0, NULL},
-    {"once", 0, 258, NULL, 0, "print the metrics once on stdout and exit", 0, NULL},
-    {"snake-case-labels", 0, 259, NULL, 0, "model_name instead of dcgm-exporter's modelName", 0, NULL},
-    {0},
-};
 const nvb_cli_cmd nvb_cmd_exporter = {
     .name = "exporter",
     .summary = "Prometheus metrics of the GPUs, their containers and nvbind",
     .details = "Serves dcgm-exporter's metric names at http://ADDR:PORT/metrics (Prometheus text format).\n"
                "Run by the nvbind-monitor executable next to nvbind.",
-    .opts = exporter_opts,
+    .opts = nvb_exporter_opts,
     .fn = monitor,
 };
 
-static const nvb_cli_opt top_opts[] = {
-    {"delay", 0, 256, "SECONDS", 0, "redraw every SECONDS instead of every second (1 to 60)", 0, NULL},
-    {0},
-};
 const nvb_cli_cmd nvb_cmd_top = {
     .name = "top",
     .summary = "the GPUs and their containers in a terminal view",
     .details = "Utilization and memory bars, temperature, power, and the containers on each GPU with their\n"
                "memory. q quits. Run by the nvbind-monitor executable next to nvbind.",
-    .opts = top_opts,
+    .opts = nvb_top_opts,
     .fn = monitor,
 };

@@ -111,12 +111,8 @@ static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
             break;
         }
     }
-    if (rc == 0 && c == NVB_OPT_STOP)
-        rc = p.rc ? p.rc : -1;
-    if (rc == -1) /* --help printed */
-        rc = 0;
-    else if (rc == 0 && optind < argc)
-        rc = nvb_cli_usage("hook update-ldcache", "unexpected argument '%s'", argv[optind]);
+    if (rc == 0 && nvb_cli_stops(&p, c, argc, argv, 0))
+        rc = p.rc; /* 0 after --help */
     else if (rc == 0)
         rc = run_update_ldcache(&folders, &links, ldconfig, host_version, timeout_ms);
     nvb_strv_free(&folders);
@@ -154,12 +150,10 @@ static int hook_create_symlinks(nvb_cli *cli, int argc, char **argv)
     while (rc == 0 && (c = nvb_cli_next(&p, argc, argv)) >= 0)
         if (c == OPT_LINK)
             rc = link_list_add(&links, "hook create-symlinks", optarg);
-    if (rc == 0 && c == NVB_OPT_STOP) {
+    if (rc == 0 && nvb_cli_stops(&p, c, argc, argv, 0)) {
         rc = p.rc; /* 0 after --help */
         goto out;
     }
-    if (rc == 0 && optind < argc)
-        rc = nvb_cli_usage("hook create-symlinks", "unexpected argument '%s'", argv[optind]);
     if (rc == 0 && links.n == 0)
         rc = nvb_cli_usage("hook create-symlinks", "no --link TARGET::LINK given");
     if (rc)

@@ -114,10 +114,8 @@ static int cmd_info(nvb_cli *cli, int argc, char **argv)
             break;
         }
     }
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("info", "unexpected argument '%s'", argv[optind]);
     nvb_err err = {0};
     nvb_config cfg = {0};
     nvb_host *h = NULL;

@@ -36,10 +36,8 @@ static int configure(nvb_cli *cli, int argc, char **argv)
         case OPT_DRY: o.dry_run = true; break;
         }
     }
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("runtime configure", "unexpected argument '%s'", argv[optind]);
     if (!engine)
         return nvb_cli_usage("runtime configure", "--runtime docker|containerd|crio|podman is required");
     int e = nvb_conf_engine_parse(engine);

@@ -21,10 +21,8 @@ static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
         case OPT_ROOT: cli->root = optarg; break; /* also accepted after the command */
         }
     }
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("system create-dev-char-symlinks", "unexpected argument '%s'", argv[optind]);
     int rc = nvb_cli_absolute_root(cli, "--root");
     if (rc)
         return rc;

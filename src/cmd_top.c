@@ -2,6 +2,7 @@
  * utilization and memory, temperature and power, and the containers on each GPU with their
  * memory. The same collection as `nvbind exporter` (lib/metrics). */
 #include "cli.h"
+#include "cli_helper_opts.h"
 #include "cli_monitor.h"
 
 #include <getopt.h>
@@ -125,12 +126,14 @@ static int top_loop(nvb_cli_monitor *mon, int delay_s)
 
 int cmd_top(nvb_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"delay", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {0}};
     int c, delay_s = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    /* The getopt tables from the options nvbind describes (cli_helper_opts.c); the error
+     * lines are this command's own. */
+    nvb_cli_parser p;
+    nvb_cli_parser_init(&p, &(nvb_cli_cmd){.name = "top", .opts = nvb_top_opts}, "top", NULL);
+    while ((c = getopt_long(argc, argv, p.shortopts, p.longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': {
+        case NVB_TOP_DELAY: {
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*end || optarg[0] < '0' || optarg[0] > '9' || v < 1 || v > 60)

@@ -23,30 +23,12 @@ static nvb_doctor *run_checks(const nvb_cli *cli, const nvb_config *cfg, const n
 static int wsl2_check(nvb_cli *cli, int argc, char **argv)
 {
     bool json = false;
-    int c;
     nvb_cli_parser p;
-    nvb_cli_parser_for(&p, cli);
-    while ((c = nvb_cli_next(&p, argc, argv)) >= 0)
-        if (c == 'j')
-            json = true;
-    if (c == NVB_OPT_STOP)
+    if (nvb_cli_parse_json(&p, cli, argc, argv, 0, &json))
         return p.rc;
-    if (optind < argc)
-        return nvb_cli_usage("wsl2 check", "unexpected argument '%s'", argv[optind]);
     int rc = 0;
     nvb_doctor *d = nvb_cli_doctor(cli, "wsl2 check", run_checks, &rc);
-    if (!d)
-        return rc;
-    if (json) {
-        json_t *j = nvb_wsl2_check_to_json(d);
-        nvb_cli_print_json(j);
-        json_decref(j);
-    } else {
-        print_text(d);
-    }
-    rc = d->ready ? 0 : NVB_EXIT_FAIL;
-    nvb_doctor_free(d);
-    return rc;
+    return d ? nvb_cli_doctor_report(d, json, nvb_wsl2_check_to_json, print_text) : rc;
 }
 
 static const nvb_cli_opt check_opts[] = {

@@ -6,6 +6,7 @@
  *                        [--config FILE] --hook-path NVBIND device-plugin [OPTIONS]
  * with the global options it parsed (src/cmd_helpers.c). */
 #include "cli.h"
+#include "cli_helper_opts.h"
 #include "cli_opts.h"
 #include "config/config.h"
 #include "dp_usage.h"
@@ -39,62 +40,63 @@ static int parse_choice(const char *opt, const char *v, const char *const *names
     return nvb_cli_usage("device-plugin", "%s %s: not one of %s", opt, v, all);
 }
 
+/* --help: the usage text nvbind also shows (dp_usage.h); this executable has no command table. */
+static void print_usage(FILE *f, const nvb_cli_cmd *cmd, const char *path)
+{
+    (void)cmd;
+    (void)path;
+    fputs(nvb_dp_usage, f);
+}
+
+/* 0, -1 after --help, or an exit status after one line on stderr. */
 static int parse_args(int argc, char **argv, nvb_dp_opts *o, nvb_strv *only)
 {
-    enum { OPT_KUBELET = 256, OPT_RESOURCE, OPT_CDI_DIR, OPT_STRATEGY, OPT_MIG, OPT_REPLICAS, OPT_POLL };
-    static const struct option opts[] = {
-        {"kubelet-dir", required_argument, NULL, OPT_KUBELET}, {"resource", required_argument, NULL, OPT_RESOURCE},
-        {"cdi-dir", required_argument, NULL, OPT_CDI_DIR},     {"strategy", required_argument, NULL, OPT_STRATEGY},
-        {"mig-strategy", required_argument, NULL, OPT_MIG},    {"replicas", required_argument, NULL, OPT_REPLICAS},
-        {"poll-ms", required_argument, NULL, OPT_POLL},        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
+    static const nvb_cli_cmd cmd = {.name = "device-plugin", .opts = nvb_device_plugin_opts};
     static const char *const strategies[] = {"cdi", "envvar", "both", NULL};
     static const char *const migs[] = {"none", "single", "mixed", NULL};
     static const unsigned strategy_bits[] = {NVB_DP_STRATEGY_CDI, NVB_DP_STRATEGY_ENVVAR,
                                              NVB_DP_STRATEGY_CDI | NVB_DP_STRATEGY_ENVVAR};
     unsigned v = 0;
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    nvb_cli_parser p;
+    nvb_cli_parser_init(&p, &cmd, "device-plugin", print_usage);
+    while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
-        case OPT_KUBELET:
-        case OPT_CDI_DIR:
+        case NVB_DP_KUBELET_DIR:
+        case NVB_DP_CDI_DIR:
             if (optarg[0] != '/')
                 return nvb_cli_usage("device-plugin", "%s %s: must be an absolute path",
-                                     c == OPT_KUBELET ? "--kubelet-dir" : "--cdi-dir", optarg);
-            *(c == OPT_KUBELET ? &o->kubelet_dir : &o->cdi_dir) = optarg;
+                                     c == NVB_DP_KUBELET_DIR ? "--kubelet-dir" : "--cdi-dir", optarg);
+            *(c == NVB_DP_KUBELET_DIR ? &o->kubelet_dir : &o->cdi_dir) = optarg;
             break;
-        case OPT_RESOURCE:
+        case NVB_DP_RESOURCE:
             if (!nvb_dp_resource_name_valid(optarg))
                 return nvb_cli_usage("device-plugin", "--resource %s: not a resource name like nvidia.com/gpu", optarg);
             if (nvb_strv_push(only, optarg) < 0)
                 return NVB_EXIT_IO;
             break;
-        case OPT_STRATEGY:
+        case NVB_DP_STRATEGY:
             if (parse_choice("--strategy", optarg, strategies, "cdi, envvar, both", &v))
                 return NVB_EXIT_USAGE;
             o->strategy = strategy_bits[v];
             break;
-        case OPT_MIG:
+        case NVB_DP_MIG_STRATEGY:
             if (parse_choice("--mig-strategy", optarg, migs, "none, single, mixed", &v))
                 return NVB_EXIT_USAGE;
             o->inv.mig = (enum nvb_dp_mig_strategy)v;
             break;
-        case OPT_REPLICAS:
+        case NVB_DP_REPLICAS:
             if (parse_uint("--replicas", optarg, 1, 64, &o->inv.replicas))
                 return NVB_EXIT_USAGE;
             break;
-        case OPT_POLL:
+        case NVB_DP_POLL_MS:
             if (parse_uint("--poll-ms", optarg, 50, 600000, &o->poll_ms))
                 return NVB_EXIT_USAGE;
             break;
-        case 'h': fputs(nvb_dp_usage, stdout); return -1;
-        default: return nvb_cli_bad_option("device-plugin", c, argv);
         }
     }
-    if (optind < argc)
-        return nvb_cli_usage("device-plugin", "unexpected argument '%s'", argv[optind]);
+    if (nvb_cli_stops(&p, c, argc, argv, 0))
+        return c == NVB_OPT_STOP && p.rc == 0 ? -1 : p.rc;
     return 0;
 }
 

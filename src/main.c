@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 
     const char *root_by = "NVBIND_ROOT";
     nvb_cli_parser p;
-    nvb_cli_parser_init(&p, &nvb_cli_root, "");
+    nvb_cli_parser_init(&p, &nvb_cli_root, "", nvb_cli_print_help);
     int c, verbosity = 0;
     while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
