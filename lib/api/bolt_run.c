@@ -5,6 +5,7 @@
  * runner blocks and waits for signals, which in a multi-threaded program may be delivered to
  * another thread). */
 #include "api/api.h"
+#include "api/claim.h"
 #include "util/log.h"
 #include "isolation/isolation.h"
 #include "policy/cdi_generate.h"
@@ -58,19 +59,6 @@ static int spawn_wait(const char *exe, char *const *argv, const nvb_isolation_gr
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
-/* The profile `nvbind run --profile` would name for the manager's workload; NULL = none. */
-static const char *workload_profile(const nvbind_gpu_manager *m)
-{
-    switch (nvb_api_manager_workload(m)) {
-    case NVB_API_GAMING:
-        return "gaming";
-    case NVB_API_AIML:
-        return "aiml";
-    default:
-        return NULL;
-    }
-}
-
 /* Bolt names its capsules itself; the claims and the audit log need a name now: unique per
  * call without any counter kept between calls. */
 static void capsule_name(char *buf, size_t len)
@@ -79,28 +67,6 @@ static void capsule_name(char *buf, size_t len)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     snprintf(buf, len, "bolt-%ld-%llx", (long)getpid(),
              (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec);
-}
-
-/* Claim the selected devices as the capsule's isolation says (shared, exclusive, or virtual:
- * MPS limits or a MIG device in place of a GPU), with one audit line, like every other way
- * in. The claims are held by this process until release. */
-static int acquire(const nvbind_gpu_manager *m, const nvb_host *h, const nvb_selection *sel, const char *name,
-                   const char *profile, nvb_isolation_grant *g, nvb_err *e)
-{
-    nvb_isolation_device *devs = nvb_selection_isolation_devices(sel);
-    if (!devs)
-        return nvb_errf(e, NVB_EXIT_IO, "out of memory");
-    nvb_isolation_request rq = {0};
-    nvb_isolation_request_from_config(&rq, &m->config);
-    rq.host = h;
-    rq.devices = devs;
-    rq.n_devices = sel->n;
-    rq.owner = (nvb_claim_owner){.container = name, .runtime = "bolt"};
-    rq.profile = profile ? profile : "none";
-    rq.wait_seconds = NVB_CLAIM_NO_WAIT;
-    int r = nvb_isolation_acquire(&rq, g, e);
-    free(devs);
-    return r;
 }
 
 /* The CDI names of what the grant gives: "all" when that is the whole request unchanged,
@@ -135,6 +101,7 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
     const char *request = gpus ? gpus : m->config.gpu.default_selection ? m->config.gpu.default_selection : "all";
 
     nvb_err e = {0};
+    const char *profile = nvb_api_workload_profile(m);
     nvb_host *h = NULL;
     nvb_selection sel = {0};
     nvb_gpu_plan plan = {0};
@@ -164,10 +131,13 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
     if (!(h = nvb_api_discover(m, mig, err)))
         goto out;
     if (nvb_select_add(&sel, h, "gpus", request, false, &e) < 0 ||
-        nvb_gpu_plan_build(&plan, &m->config, h, &sel, workload_profile(m), m->hook_path, &e) < 0)
+        nvb_gpu_plan_build(&plan, &m->config, h, &sel, profile, m->hook_path, &e) < 0)
         goto fail;
-    /* Denied (a GPU held exclusively elsewhere): nothing written, nothing run. */
-    if (acquire(m, h, &sel, name, workload_profile(m), &grant, &e) < 0)
+    /* Claimed like every other way in (shared, exclusive, or virtual: MPS limits or a MIG
+     * device in place of a GPU), held by this process until the capsule is gone. Denied (a
+     * GPU held exclusively elsewhere): nothing written, nothing run. */
+    if (nvb_api_claim(m, h, &sel, (nvb_claim_owner){.container = name, .runtime = "bolt"},
+                      profile ? profile : "none", &grant, &e) < 0)
         goto fail;
     /* The shared spec holds the devices alone; the capsule's variables (Bolt's, its
      * profile's, its virtual isolation's) and its own files (the profile's, MPS folders)

@@ -3,10 +3,12 @@
  * isolation level says (lib/isolation, like `nvbind run` and the shim); the claims last until
  * nvbind_release_gpu_claims. */
 #include "api/api.h"
+#include "api/claim.h"
 #include "isolation/isolation.h"
 #include "runtime/run_isolation.h"
 #include "runtime/select.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,16 +65,6 @@ static int step_failed(nvbind_error **err, nvbind_error *cause, const char *step
         }                                                                                    \
     } while (0)
 
-/* The profile the audit log names for the manager's workload; NULL = none. */
-static const char *workload_profile(const nvbind_gpu_manager *m)
-{
-    switch (nvb_api_manager_workload(m)) {
-    case NVB_API_GAMING: return "gaming";
-    case NVB_API_AIML: return "aiml";
-    default: return NULL;
-    }
-}
-
 /* Claim sel's devices for container_id as the manager's isolation level says, with one
  * audit line; the grant may put a MIG device in place of a GPU (sel follows it). The
  * calling process holds the claims until nvbind_release_gpu_claims (or, after
@@ -80,20 +72,11 @@ static const char *workload_profile(const nvbind_gpu_manager *m)
 static int claim(const nvbind_gpu_manager *m, const nvb_host *h, nvb_selection *sel, const char *container_id,
                  nvb_isolation_grant *g, nvbind_error **err)
 {
-    nvb_isolation_device *devs = nvb_selection_isolation_devices(sel);
-    if (!devs)
-        return nvb_api_oom(err, "nvbind_run_with_runtime");
-    nvb_isolation_request rq = {0};
-    nvb_isolation_request_from_config(&rq, &m->config);
-    rq.host = h;
-    rq.devices = devs;
-    rq.n_devices = sel->n;
-    rq.owner = (nvb_claim_owner){.container = container_id, .runtime = "api"};
-    rq.profile = workload_profile(m);
-    rq.wait_seconds = NVB_CLAIM_NO_WAIT;
     nvb_err e = {0};
-    int r = nvb_isolation_acquire(&rq, g, &e);
-    free(devs);
+    int r = nvb_api_claim(m, h, sel, (nvb_claim_owner){.container = container_id, .runtime = "api"},
+                          nvb_api_workload_profile(m), g, &e);
+    if (r == -ENOMEM)
+        return nvb_api_oom(err, "nvbind_run_with_runtime");
     if (r < 0)
         return nvb_api_fail(err, &e);
     nvb_selection_take_grant(sel, g);

@@ -1,4 +1,5 @@
 #include "host/host_json.h"
+#include "host/host_json_values.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,30 +16,15 @@ json_t *nvb_devnode_to_json(const nvb_devnode *n)
                      (json_int_t)n->mode);
 }
 
-static json_t *node_paths(const nvb_devnode_list *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(a, json_string(l->v[i].path));
-    return a;
-}
-
-static json_t *int_or_null(int64_t v)
-{
-    return v < 0 ? json_null() : json_integer(v);
-}
-
 static json_t *gpu_to_json(const nvb_gpu *g, bool detailed)
 {
     json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:o}", "index", (json_int_t)g->index, "minor",
                           (json_int_t)g->minor, "uuid", g->uuid, "name", g->name, "pci_bus_id", g->pci_bus_id,
-                          "memory_mib", int_or_null(g->memory_mib), "device_nodes", node_paths(&g->nodes));
-    char id[16];
-    snprintf(id, sizeof id, "0x%04x", g->vendor_id);
-    json_object_set_new(o, "vendor_id", g->vendor_id ? json_string(id) : json_null());
-    snprintf(id, sizeof id, "0x%04x", g->device_id);
-    json_object_set_new(o, "device_id", g->device_id ? json_string(id) : json_null());
-    json_object_set_new(o, "numa_node", g->numa_node < 0 ? json_null() : json_integer(g->numa_node));
+                          "memory_mib", nvb_json_int_or_null(g->memory_mib), "device_nodes",
+                          nvb_json_node_paths(&g->nodes));
+    json_object_set_new(o, "vendor_id", nvb_json_pci_id(g->vendor_id));
+    json_object_set_new(o, "device_id", nvb_json_pci_id(g->device_id));
+    json_object_set_new(o, "numa_node", nvb_json_int_or_null(g->numa_node));
     json_object_set_new(o, "vendor", json_string("nvidia")); /* every vendor: drm_gpus has the others */
     json_object_set_new(o, "driver", json_string("nvidia"));
     if (!detailed)
@@ -55,7 +41,8 @@ static json_t *gpu_to_json(const nvb_gpu *g, bool detailed)
         snprintf(name, sizeof name, "%u:%u", m->gpu_index, m->mig_index);
         json_array_append_new(migs, json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}", "name", name, "uuid", m->uuid, "gi",
                                               (json_int_t)m->gi, "ci", (json_int_t)m->ci, "memory_mib",
-                                              int_or_null(m->memory_mib), "device_nodes", node_paths(&m->nodes)));
+                                              nvb_json_int_or_null(m->memory_mib), "device_nodes",
+                                              nvb_json_node_paths(&m->nodes)));
     }
     json_object_set_new(o, "mig_devices", migs);
     return o;
@@ -105,43 +92,6 @@ json_t *nvb_host_to_json(const nvb_host *h, bool detailed)
 
 /* ---- the same document, streamed (what `nvbind info --json` prints) ---- */
 
-static void write_node_paths(nvb_jsonw *w, const char *key, const nvb_devnode_list *l)
-{
-    nvb_jsonw_key(w, key);
-    nvb_jsonw_array_begin(w);
-    for (size_t i = 0; i < l->n; i++)
-        nvb_jsonw_string(w, l->v[i].path);
-    nvb_jsonw_array_end(w);
-}
-
-static void write_int_or_null(nvb_jsonw *w, const char *key, int64_t v)
-{
-    nvb_jsonw_key(w, key);
-    if (v < 0)
-        nvb_jsonw_null(w);
-    else
-        nvb_jsonw_int(w, v);
-}
-
-/* "0x10de", or null for an unknown (0) id. */
-static void write_pci_id(nvb_jsonw *w, const char *key, unsigned id)
-{
-    static const char hex[] = "0123456789abcdef";
-    nvb_jsonw_key(w, key);
-    if (!id) {
-        nvb_jsonw_null(w);
-        return;
-    }
-    if (id > 0xffff) { /* not a PCI id, but say what sysfs said */
-        char buf[16];
-        snprintf(buf, sizeof buf, "0x%04x", id);
-        nvb_jsonw_string(w, buf);
-        return;
-    }
-    char buf[6] = {'0', 'x', hex[id >> 12], hex[(id >> 8) & 15], hex[(id >> 4) & 15], hex[id & 15]};
-    nvb_jsonw_stringn(w, buf, sizeof buf);
-}
-
 static void write_devnode(nvb_jsonw *w, const nvb_devnode *n)
 {
     nvb_jsonw_object_begin(w);
@@ -163,11 +113,11 @@ static void write_gpu(nvb_jsonw *w, const nvb_gpu *g, bool detailed)
     nvb_jsonw_kstring(w, "uuid", g->uuid);
     nvb_jsonw_kstring(w, "name", g->name);
     nvb_jsonw_kstring(w, "pci_bus_id", g->pci_bus_id);
-    write_int_or_null(w, "memory_mib", g->memory_mib);
-    write_node_paths(w, "device_nodes", &g->nodes);
-    write_pci_id(w, "vendor_id", g->vendor_id);
-    write_pci_id(w, "device_id", g->device_id);
-    write_int_or_null(w, "numa_node", g->numa_node);
+    nvb_jsonw_kint_or_null(w, "memory_mib", g->memory_mib);
+    nvb_jsonw_knode_paths(w, "device_nodes", &g->nodes);
+    nvb_jsonw_kpci_id(w, "vendor_id", g->vendor_id);
+    nvb_jsonw_kpci_id(w, "device_id", g->device_id);
+    nvb_jsonw_kint_or_null(w, "numa_node", g->numa_node);
     nvb_jsonw_kstring(w, "vendor", "nvidia"); /* every vendor: drm_gpus has the others */
     nvb_jsonw_kstring(w, "driver", "nvidia");
     if (detailed) {
@@ -187,8 +137,8 @@ static void write_gpu(nvb_jsonw *w, const nvb_gpu *g, bool detailed)
             nvb_jsonw_kstring(w, "uuid", m->uuid);
             nvb_jsonw_kint(w, "gi", m->gi);
             nvb_jsonw_kint(w, "ci", m->ci);
-            write_int_or_null(w, "memory_mib", m->memory_mib);
-            write_node_paths(w, "device_nodes", &m->nodes);
+            nvb_jsonw_kint_or_null(w, "memory_mib", m->memory_mib);
+            nvb_jsonw_knode_paths(w, "device_nodes", &m->nodes);
             nvb_jsonw_object_end(w);
         }
         nvb_jsonw_array_end(w);

@@ -203,26 +203,27 @@ nvb_dp_xid *nvb_dp_xid_start(const nvb_host *h)
     return x;
 }
 
+/* Move what the watcher queued in one of its lists (events or links) to out, under the lock
+ * the watcher thread adds to them with. */
+static void take_queued(nvb_dp_xid *x, nvb_strv *queued, nvb_strv *out)
+{
+    pthread_mutex_lock(&x->lock);
+    for (size_t i = 0; i < queued->n; i++)
+        nvb_strv_push_take(out, queued->v[i]); /* frees it when out of memory */
+    queued->n = 0;
+    pthread_mutex_unlock(&x->lock);
+}
+
 void nvb_dp_xid_take(nvb_dp_xid *x, nvb_strv *out)
 {
-    if (!x)
-        return;
-    pthread_mutex_lock(&x->lock);
-    for (size_t i = 0; i < x->events.n; i++)
-        nvb_strv_push_take(out, x->events.v[i]); /* frees it when out of memory */
-    x->events.n = 0;
-    pthread_mutex_unlock(&x->lock);
+    if (x)
+        take_queued(x, &x->events, out);
 }
 
 void nvb_dp_xid_take_links(nvb_dp_xid *x, nvb_strv *out)
 {
-    if (!x)
-        return;
-    pthread_mutex_lock(&x->lock);
-    for (size_t i = 0; i < x->links.n; i++)
-        nvb_strv_push_take(out, x->links.v[i]); /* frees it when out of memory */
-    x->links.n = 0;
-    pthread_mutex_unlock(&x->lock);
+    if (x)
+        take_queued(x, &x->links, out);
 }
 
 void nvb_dp_xid_stop(nvb_dp_xid *x)

@@ -27,6 +27,12 @@ typedef struct nvb_configure_opts {
     bool dry_run;              /* print the new file, write nothing */
 } nvb_configure_opts;
 
+/* The name engines know the shim by: o->runtime_name, or "nvbind" when none is given. */
+static inline const char *nvb_conf_runtime_name(const nvb_configure_opts *o)
+{
+    return o->runtime_name ? o->runtime_name : "nvbind";
+}
+
 /* "docker", "containerd", "crio" (also "cri-o"), "podman"; -1 when unknown. */
 int nvb_conf_engine_parse(const char *name);
 const char *nvb_conf_engine_name(nvb_conf_engine e);

@@ -35,7 +35,7 @@ static int layout_version(const nvb_tedit *ed, bool empty, const char *filename,
 
 static int edit(nvb_tedit *ed, int version, const nvb_configure_opts *o, nvb_err *err)
 {
-    const char *name = o->runtime_name ? o->runtime_name : "nvbind";
+    const char *name = nvb_conf_runtime_name(o);
     const char *plugin = version == 3 ? "io.containerd.cri.v1.runtime" : "io.containerd.grpc.v1.cri";
     const char *cri[] = {"plugins", plugin};
     const char *ctrd[] = {"plugins", plugin, "containerd"};

@@ -33,7 +33,7 @@ static int set(json_t *obj, const char *key, json_t *value)
 /* The edits: runtimes.NAME.path, default-runtime, features.cdi. 0, or -1 with err. */
 static int edit(json_t *root, const char *filename, const nvb_configure_opts *o, nvb_err *err)
 {
-    const char *name = o->runtime_name ? o->runtime_name : "nvbind";
+    const char *name = nvb_conf_runtime_name(o);
     char where[256];
     json_t *runtimes = child_object(root, "runtimes", "runtimes", filename, err);
     if (!runtimes)
