@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "fakehost"))
@@ -63,6 +64,29 @@ class FakeHost:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+def temp_dir(prefix, cleanup):
+    """A new temporary folder, handed to `cleanup` for removal: a test's addCleanup (removed
+    after its tearDown) or a class's addClassCleanup (after its tearDownClass)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    cleanup(shutil.rmtree, path, True)
+    return path
+
+
+class FakeHostCase(unittest.TestCase):
+    """Tests sharing one fake host, cls.host: FakeHost(gpus=cls.gpus, **cls.host_options),
+    built before the class's first test and removed after its tearDownClass (a class
+    cleanup, so also when the rest of a subclass's setUpClass fails). A subclass that does
+    more in setUpClass calls super().setUpClass() where it needs the host."""
+    gpus = 1
+    host_options = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.host = FakeHost(gpus=cls.gpus, **cls.host_options)
+        cls.addClassCleanup(cls.host.remove)
 
 
 class SpecDirGuard:

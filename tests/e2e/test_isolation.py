@@ -16,8 +16,8 @@ import time
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from nvbtest import (FAKENVML, NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, nvbind, proc_stat, run,
-                     runc_containers)
+from nvbtest import (FAKENVML, NVBIND, FakeHost, FakeHostCase, ensure_test_image, make_busybox_rootfs, nvbind, proc_stat,
+                     run, runc_containers, temp_dir)
 
 HAVE_RUNC = shutil.which("runc") is not None
 HAVE_PODMAN = shutil.which("podman") is not None
@@ -390,20 +390,16 @@ NOTHING = {"bundles": [], "containers": [], "specs": [], "claims": []}
 
 
 @unittest.skipUnless(HAVE_RUNC, "runc is not installed")
-class RunExclusive(unittest.TestCase):
+class RunExclusive(FakeHostCase):
     """The issue's checks: 32 concurrent exclusive capsules on GPU 0."""
+    gpus = 2
 
     @classmethod
     def setUpClass(cls):
-        cls.host = FakeHost(gpus=2)
-        cls.tmp = tempfile.mkdtemp(prefix="nvbind-iso-run-")
+        super().setUpClass()
+        cls.tmp = temp_dir("nvbind-iso-run-", cls.addClassCleanup)
         cls.caps = Capsules(cls.tmp, cls.host)
         cls.uuid = cls.host.manifest["gpus"][0]["uuid"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def tearDown(self):
         self.caps.settle(30)
@@ -482,20 +478,17 @@ class RunExclusive(unittest.TestCase):
 
 
 @unittest.skipUnless(HAVE_RUNC, "runc is not installed")
-class RunIsolation(unittest.TestCase):
+class RunIsolation(FakeHostCase):
     """Shared against exclusive, --wait=SECONDS, dry runs, other GPUs, podman."""
+    gpus = 2
 
     @classmethod
     def setUpClass(cls):
-        cls.host = FakeHost(gpus=2)
+        super().setUpClass()
         cls.uuid = cls.host.manifest["gpus"][0]["uuid"]
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-iso-run-")
+        self.tmp = temp_dir("nvbind-iso-run-", self.addCleanup)
         self.caps = Capsules(self.tmp, self.host)
         self.holder = None
 
@@ -503,7 +496,6 @@ class RunIsolation(unittest.TestCase):
         if self.holder:
             Capsules.stop(self.holder)
         self.caps.settle(30)
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_shared_refused_while_exclusive_other_gpu_free(self):
         self.holder = self.caps.hold()
