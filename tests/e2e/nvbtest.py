@@ -166,6 +166,21 @@ def podman_run(options, command, timeout=120):
     return run(["podman", "run", "--rm", *options, ensure_test_image(), "sh", "-c", command], timeout=timeout)
 
 
+def stop_process(p, timeout=30):
+    """End a child started with pipes, if it still runs: SIGTERM (which nvbind forwards to
+    its container), SIGKILL after `timeout` seconds; then close its output pipes."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    for f in (p.stdout, p.stderr):
+        if f:
+            f.close()
+
+
 def proc_stat(pid):
     """The fields of /proc/<pid>/stat after the command name (which may hold spaces and ')'):
     [0] is the state letter, [19] the start time in clock ticks since boot."""

@@ -17,7 +17,7 @@ import unittest
 from datetime import datetime, timedelta, timezone
 
 from nvbtest import (FAKENVML, NVBIND, FakeHost, FakeHostCase, ensure_test_image, make_busybox_rootfs, nvbind, proc_stat,
-                     run, runc_containers, temp_dir)
+                     run, runc_containers, stop_process, temp_dir)
 
 HAVE_RUNC = shutil.which("runc") is not None
 HAVE_PODMAN = shutil.which("podman") is not None
@@ -332,17 +332,6 @@ class Capsules:
             raise AssertionError(f"the holding capsule did not start: {p.communicate()[1]}")
         return p
 
-    @staticmethod
-    def stop(p):
-        p.terminate()  # forwarded to the container; a second signal or 10 s later, killed
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        p.stdout.close()
-        p.stderr.close()
-
     def claims(self):
         r = run([NVBIND, "claims", "--state-dir", self.state, "--json"])
         if r.returncode != 0:
@@ -494,7 +483,7 @@ class RunIsolation(FakeHostCase):
 
     def tearDown(self):
         if self.holder:
-            Capsules.stop(self.holder)
+            stop_process(self.holder)
         self.caps.settle(30)
 
     def test_shared_refused_while_exclusive_other_gpu_free(self):
@@ -507,7 +496,7 @@ class RunIsolation(FakeHostCase):
         r = self.caps.run("echo started", gpu="1")
         self.assertEqual((r.returncode, r.stdout), (0, "started\n"), r.stderr)
         # Exclusive use of a GPU in shared use is refused too, naming a user.
-        Capsules.stop(self.holder)
+        stop_process(self.holder)
         self.holder = self.caps.hold(isolation="shared")
         r = self.caps.run("echo started")
         self.assertEqual(r.returncode, 8, r.stderr)
@@ -532,7 +521,7 @@ class RunIsolation(FakeHostCase):
         waiter = self.caps.popen("echo started", "--wait=60")
         time.sleep(0.5)
         self.assertIsNone(waiter.poll(), "the waiter did not wait")
-        Capsules.stop(self.holder)
+        stop_process(self.holder)
         self.holder = None
         out, err = waiter.communicate(timeout=60)
         self.assertEqual((waiter.returncode, out), (0, "started\n"), err)
@@ -680,12 +669,12 @@ class RunVirtual(unittest.TestCase):
                 self.assertEqual(r.returncode, 8, r.stderr)
                 self.assertIn("is in shared use by container", r.stderr)
             finally:
-                Capsules.stop(second)
+                stop_process(second)
             r = caps.run("ls /dev/nvidia-caps", isolation="virtual")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(sorted(r.stdout.split()), nodes[1], "the capsule sees its MIG device only")
         finally:
-            Capsules.stop(first)
+            stop_process(first)
         self.assertTrue(caps.settle(10))
 
 

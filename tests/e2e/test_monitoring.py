@@ -13,7 +13,7 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from nvbtest import FAKENVML, NVBIND, FakeHostCase, make_busybox_rootfs, run, temp_dir
+from nvbtest import FAKENVML, NVBIND, FakeHostCase, make_busybox_rootfs, run, stop_process, temp_dir
 import fakehost
 
 HAVE_PROMETHEUS = shutil.which("prometheus") is not None and shutil.which("promtool") is not None
@@ -100,16 +100,7 @@ class MonitorBase(FakeHostCase):
 
     def tearDown(self):
         for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            for f in (p.stdout, p.stderr):
-                if f:
-                    f.close()
+            stop_process(p, 20)
 
     def set_metrics(self, by_uuid):
         fakehost.set_nvml_metrics(self.host.manifest, by_uuid)
