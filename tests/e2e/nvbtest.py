@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "fakehost"))
@@ -63,6 +64,29 @@ class FakeHost:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+def temp_dir(prefix, cleanup):
+    """A new temporary folder, handed to `cleanup` for removal: a test's addCleanup (removed
+    after its tearDown) or a class's addClassCleanup (after its tearDownClass)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    cleanup(shutil.rmtree, path, True)
+    return path
+
+
+class FakeHostCase(unittest.TestCase):
+    """Tests sharing one fake host, cls.host: FakeHost(gpus=cls.gpus, **cls.host_options),
+    built before the class's first test and removed after its tearDownClass (a class
+    cleanup, so also when the rest of a subclass's setUpClass fails). A subclass that does
+    more in setUpClass calls super().setUpClass() where it needs the host."""
+    gpus = 1
+    host_options = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.host = FakeHost(gpus=cls.gpus, **cls.host_options)
+        cls.addClassCleanup(cls.host.remove)
 
 
 class SpecDirGuard:
@@ -140,6 +164,21 @@ def ensure_test_image():
 def podman_run(options, command, timeout=120):
     """podman run --rm OPTIONS <test image> sh -c COMMAND"""
     return run(["podman", "run", "--rm", *options, ensure_test_image(), "sh", "-c", command], timeout=timeout)
+
+
+def stop_process(p, timeout=30):
+    """End a child started with pipes, if it still runs: SIGTERM (which nvbind forwards to
+    its container), SIGKILL after `timeout` seconds; then close its output pipes."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    for f in (p.stdout, p.stderr):
+        if f:
+            f.close()
 
 
 def proc_stat(pid):

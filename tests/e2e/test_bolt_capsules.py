@@ -11,10 +11,9 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import unittest
 
-from nvbtest import NVBIND, FakeHost, ensure_test_image, run
+from nvbtest import NVBIND, FakeHostCase, ensure_test_image, run, temp_dir
 
 SPEC_DIR = "/var/run/cdi"
 SHARED_SPEC = os.path.join(SPEC_DIR, "nvidia.com-gpu-bolt.json")
@@ -42,12 +41,13 @@ os.execvp("podman", podman + args)
 
 
 @unittest.skipIf(not HAVE_PODMAN or os.geteuid() != 0, "needs podman and root")
-class BoltCapsules(unittest.TestCase):
+class BoltCapsules(FakeHostCase):
+    gpus = 2
 
     @classmethod
     def setUpClass(cls):
         cls.image = ensure_test_image()
-        cls.host = FakeHost(gpus=2)
+        super().setUpClass()
         cls.saved = None
         if os.path.exists(SHARED_SPEC):
             with open(SHARED_SPEC, "rb") as f:
@@ -60,11 +60,9 @@ class BoltCapsules(unittest.TestCase):
                 f.write(cls.saved)
         elif os.path.exists(SHARED_SPEC):
             os.unlink(SHARED_SPEC)
-        cls.host.remove()
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-bolt-capsules-test-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = temp_dir("nvbind-bolt-capsules-test-", self.addCleanup)
         self.bin = os.path.join(self.tmp, "bin")
         os.makedirs(self.bin)
         with open(os.path.join(self.bin, "bolt"), "w") as f:

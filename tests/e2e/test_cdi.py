@@ -86,29 +86,25 @@ class SchemaValid(unittest.TestCase):
 
 
 class GenerateErrors(unittest.TestCase):
-    def test_invalid_kind(self):
+    def assertRefused(self, options, code, says=None, folder=""):
+        """On a one-GPU host, `cdi generate OPTIONS --output OUT` (OUT: x.json in the host's
+        folder, or in its missing subfolder `folder`) exits `code`, says `says` (by default
+        OUT) on stderr, and makes neither OUT nor `folder`."""
         with FakeHost(gpus=1) as fh:
-            out = os.path.join(fh.tmp, "x.json")
-            r = fh.nvbind("cdi", "generate", "--kind", "nvidia.com/bad kind", "--output", out)
-            self.assertEqual(r.returncode, 2)
-            self.assertIn("--kind 'nvidia.com/bad kind'", r.stderr)
-            self.assertFalse(os.path.exists(out))
+            out = os.path.join(fh.tmp, folder, "x.json")
+            r = fh.nvbind("cdi", "generate", *options, "--output", out)
+            self.assertEqual(r.returncode, code)
+            self.assertIn(says or out, r.stderr)
+            self.assertFalse(os.path.exists(os.path.dirname(out) if folder else out))
+
+    def test_invalid_kind(self):
+        self.assertRefused(["--kind", "nvidia.com/bad kind"], 2, "--kind 'nvidia.com/bad kind'")
 
     def test_unknown_strategy(self):
-        with FakeHost(gpus=1) as fh:
-            out = os.path.join(fh.tmp, "x.json")
-            r = fh.nvbind("cdi", "generate", "--device-name-strategy", "index,serial", "--output", out)
-            self.assertEqual(r.returncode, 2)
-            self.assertIn("unknown strategy 'serial'", r.stderr)
-            self.assertFalse(os.path.exists(out))
+        self.assertRefused(["--device-name-strategy", "index,serial"], 2, "unknown strategy 'serial'")
 
     def test_unwritable_output(self):
-        with FakeHost(gpus=1) as fh:
-            out = os.path.join(fh.tmp, "no-such-dir", "x.json")
-            r = fh.nvbind("cdi", "generate", "--output", out)
-            self.assertEqual(r.returncode, 6)
-            self.assertIn(out, r.stderr)
-            self.assertFalse(os.path.exists(os.path.dirname(out)))
+        self.assertRefused([], 6, folder="no-such-dir")
 
     def test_full_disk_leaves_old_file(self):
         with FakeHost(gpus=8) as fh:

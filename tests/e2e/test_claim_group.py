@@ -13,11 +13,10 @@ import os
 import pwd
 import shutil
 import subprocess
-import tempfile
 import time
 import unittest
 
-from nvbtest import NVBIND, FakeHost, run
+from nvbtest import NVBIND, FakeHostCase, run, temp_dir
 
 GROUP = "nvbind"
 MEMBER, ATTACKER, OUTSIDER = "nvbgrp-a", "nvbgrp-b", "nvbgrp-c"
@@ -44,23 +43,20 @@ def start_time(pid):
 
 
 @unittest.skipIf(missing(), missing())
-class ClaimGroup(unittest.TestCase):
+class ClaimGroup(FakeHostCase):
+    gpus = 2
 
     @classmethod
     def setUpClass(cls):
+        super().setUpClass()
+        os.chmod(cls.host.tmp, 0o755)
+        cls.gpu = [g["uuid"] for g in cls.host.manifest["gpus"]]
         cls.made_group = False
         cls.users = []
-        cls.tmp = tempfile.mkdtemp(prefix="nvbind-claimgroup-test-")
+        cls.tmp = temp_dir("nvbind-claimgroup-test-", cls.addClassCleanup)
         os.chmod(cls.tmp, 0o755)
-        cls.host = None
-        try:
-            cls._setup()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def _setup(cls):
+        # A class cleanup, so that the users go also when the setup fails halfway.
+        cls.addClassCleanup(cls.remove_users)
         try:
             grp.getgrnam(GROUP)
         except KeyError:
@@ -90,9 +86,6 @@ class ClaimGroup(unittest.TestCase):
             # The spec goes to a folder of the test's own: /var/run/cdi is every test's.
             f.write(f'[isolation]\nstate_dir = "{cls.state}"\naudit_log = "{cls.log}"\n'
                     f'[cdi]\noutput_dir = "{cls.tmp}/cdi"\n')
-        cls.host = FakeHost(gpus=2)
-        os.chmod(cls.host.tmp, 0o755)
-        cls.gpu = [g["uuid"] for g in cls.host.manifest["gpus"]]
         # The administrator gives the state and audit folders to the group, as doctor says.
         run(["install", "-d", "-m", "0755", "-g", GROUP, cls.state], check=True)
         run(["install", "-d", "-m", "3770", "-g", GROUP, os.path.dirname(cls.log)], check=True)
@@ -102,15 +95,12 @@ class ClaimGroup(unittest.TestCase):
             raise AssertionError(f"root's first run: {r.stderr}")
 
     @classmethod
-    def tearDownClass(cls):
+    def remove_users(cls):
         for user in cls.users:
             run(["pkill", "-KILL", "-u", user])
             run(["userdel", user])
         if cls.made_group:
             run(["groupdel", GROUP])
-        if cls.host:
-            cls.host.remove()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
     def env(cls, sleep=0):

@@ -16,7 +16,7 @@ import time
 import unittest
 
 from daemons import Containerd
-from nvbtest import NVBIND, FakeHost, make_busybox_rootfs, run
+from nvbtest import NVBIND, FakeHostCase, make_busybox_rootfs, run, temp_dir
 
 SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
 RUNC = shutil.which("runc")
@@ -80,26 +80,22 @@ def claims(state):
 
 
 @unittest.skipIf(missing(), missing())
-class ShimWithContainerd(unittest.TestCase):
+class ShimWithContainerd(FakeHostCase):
+    gpus = 2
+    host_options = {"shuffle_minors": True}
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="nvbind-ctr-test-")
-        cls.host = FakeHost(gpus=2, shuffle_minors=True)
-        try:
-            cls.containerd = Containerd(os.path.join(cls.tmp, "containerd"))
-        except BaseException:
-            cls.host.remove()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
+        super().setUpClass()
+        cls.tmp = temp_dir("nvbind-ctr-test-", cls.addClassCleanup)
+        cls.containerd = Containerd(os.path.join(cls.tmp, "containerd"))
 
     @classmethod
     def tearDownClass(cls):
+        # Before the class cleanups remove cls.tmp: nothing may stay mounted in it.
         cls.containerd.stop()
         subprocess.run(["sh", "-c", f"grep -o ' {cls.tmp}/[^ ]*' /proc/self/mounts | sort -r |"
                         " xargs -r -n1 umount -l"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        cls.host.remove()
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="case-", dir=self.tmp)

@@ -7,32 +7,22 @@ script that records the command nvbind gives it, which shows the route nvbind ch
 `--runtime nvbind` through the shim, `--device` flags without it."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-from nvbtest import NVBIND, FakeHost, run
+from nvbtest import NVBIND, FakeHostCase, run, temp_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHIM = {"runtimes": {"nvbind": {"path": "/usr/bin/nvbind-runtime"}}}
 
 
 @unittest.skipUnless(os.geteuid() == 0, "nvbind keeps a daemon's /info for root only")
-class DockerInfoKept(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.host = FakeHost(gpus=1)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-
+class DockerInfoKept(FakeHostCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-docker-info-")
+        self.tmp = temp_dir("nvbind-docker-info-", self.addCleanup)
         self.socket = os.path.join(self.tmp, "docker.sock")
         self.requests = os.path.join(self.tmp, "requests.log")
         self.conf_dir = os.path.join(self.tmp, "etc")
@@ -54,7 +44,6 @@ class DockerInfoKept(unittest.TestCase):
 
     def tearDown(self):
         self.stop_daemon()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def write_daemon_json(self, doc):
         with open(self.daemon_json, "w") as f:

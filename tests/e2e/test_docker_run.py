@@ -6,33 +6,29 @@ versions in a form every client understands and, with a daemon before 25, use th
 control nodes, and the driver's libraries at their sonames."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
-import tempfile
 import unittest
 
 import daemons
-from nvbtest import NVBIND, FakeHost, make_busybox_rootfs, run
+from nvbtest import NVBIND, FakeHost, FakeHostCase, make_busybox_rootfs, run, temp_dir
 
 NEWER_CLIENT = "/usr/local/bin/docker"
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 
 
-class DockerRunLegacy(unittest.TestCase):
+class DockerRunLegacy(FakeHostCase):
+    gpus = 2
+    host_options = {"shuffle_minors": True}
+
     @classmethod
     def setUpClass(cls):
         cls.d = daemons.docker_daemon()  # skips where dockerd/containerd are missing
-        cls.tmp = tempfile.mkdtemp(prefix="nvbind-docker-run-")
-        cls.host = FakeHost(gpus=2, shuffle_minors=True)
+        super().setUpClass()
+        cls.tmp = temp_dir("nvbind-docker-run-", cls.addClassCleanup)
         cls.image = daemons.docker_import(cls.d, make_busybox_rootfs(os.path.join(cls.tmp, "rootfs")),
                                           tag="nvbind-docker-run:latest")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def client_path(self, client):
         """A PATH whose `docker` is the given client binary."""
@@ -91,26 +87,22 @@ def children(pid):
     return out
 
 
-class DockerRunClaims(unittest.TestCase):
+class DockerRunClaims(FakeHostCase):
     """An exclusive claim of `nvbind run --runtime docker` lives exactly as long as the
     container, not as long as the docker client."""
+    gpus = 2
 
     @classmethod
     def setUpClass(cls):
         cls.d = daemons.docker_daemon()
-        cls.tmp = tempfile.mkdtemp(prefix="nvbind-docker-claims-")
-        cls.host = FakeHost(gpus=2)
+        super().setUpClass()
+        cls.tmp = temp_dir("nvbind-docker-claims-", cls.addClassCleanup)
         cls.state = os.path.join(cls.tmp, "state")
         cls.config = os.path.join(cls.tmp, "nvbind.toml")
         with open(cls.config, "w") as f:
             f.write(f'[isolation]\nstate_dir = "{cls.state}"\naudit_log = "{os.path.join(cls.tmp, "audit.log")}"\n')
         cls.image = daemons.docker_import(cls.d, make_busybox_rootfs(os.path.join(cls.tmp, "rootfs")),
                                           tag="nvbind-docker-claims:latest")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def env(self):
         return dict(os.environ, DOCKER_HOST=self.d.host, NVBIND_CONFIG=self.config)
@@ -204,16 +196,18 @@ exec {shim} "$@"
 """
 
 
-class DockerRunThroughShim(unittest.TestCase):
+class DockerRunThroughShim(FakeHostCase):
     """With nvbind-runtime registered in the daemon (`nvbind runtime configure --runtime
     docker`), `nvbind run --runtime docker` starts the container through it: the shim claims
     at every create, so `docker start` of a stopped container takes its GPU again."""
+    gpus = 2
+    host_options = {"shuffle_minors": True}
 
     @classmethod
     def setUpClass(cls):
         daemons.docker_daemon()  # skips where dockerd/containerd are missing
-        cls.tmp = tempfile.mkdtemp(prefix="nvbind-docker-via-shim-")
-        cls.host = FakeHost(gpus=2, shuffle_minors=True)
+        super().setUpClass()
+        cls.tmp = temp_dir("nvbind-docker-via-shim-", cls.addClassCleanup)
         cls.state = os.path.join(cls.tmp, "state")
         common = (f'[isolation]\nstate_dir = "{cls.state}"\naudit_log = "{os.path.join(cls.tmp, "audit.log")}"\n'
                   '[bolt.capsule]\nisolation_level = "exclusive"\n')
@@ -248,8 +242,6 @@ class DockerRunThroughShim(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.d.stop()
-        cls.host.remove()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def argv(self, *cmd):
         return [NVBIND, *self.host.args, "run", "--runtime", "docker", "--gpu", "0", "--isolation", "exclusive",
@@ -331,22 +323,17 @@ class DockerRunThroughShim(unittest.TestCase):
         self.assertEqual(self.claims(), [])
 
 
-class DockerRunWithoutShim(unittest.TestCase):
+class DockerRunWithoutShim(FakeHostCase):
     """Without nvbind-runtime in the daemon the claim is nvbind run's own: one line says that
     a later `docker start` will not take it again, and detaching stays refused."""
 
     @classmethod
     def setUpClass(cls):
         cls.d = daemons.docker_daemon()
-        cls.tmp = tempfile.mkdtemp(prefix="nvbind-docker-noshim-")
-        cls.host = FakeHost(gpus=1)
+        super().setUpClass()
+        cls.tmp = temp_dir("nvbind-docker-noshim-", cls.addClassCleanup)
         cls.image = daemons.docker_import(cls.d, make_busybox_rootfs(os.path.join(cls.tmp, "rootfs")),
                                           tag="nvbind-docker-noshim:latest")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def nvbind_run(self, extra_args):
         config = os.path.join(self.tmp, "nvbind.toml")
@@ -379,8 +366,7 @@ class DoctorDockerVersion(unittest.TestCase):
         server = d.docker("version", "--format", "{{.Server.Version}}", check=True).stdout.strip()
         client = run([NEWER_CLIENT, "version", "--format", "{{.Client.Version}}"]).stdout.strip()
         self.assertNotEqual(server.split(".")[0], client.split(".")[0], "need two different majors")
-        tmp = tempfile.mkdtemp(prefix="nvbind-doctor-docker-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = temp_dir("nvbind-doctor-docker-", self.addCleanup)
         os.symlink(NEWER_CLIENT, os.path.join(tmp, "docker"))
         with FakeHost(gpus=1) as host:
             r = run([NVBIND, *host.args, "doctor", "--json"],
@@ -390,8 +376,7 @@ class DoctorDockerVersion(unittest.TestCase):
         self.assertEqual(docker["version"], f"Docker daemon {server} (client {client})")
 
     def test_doctor_says_when_the_daemon_does_not_answer(self):
-        tmp = tempfile.mkdtemp(prefix="nvbind-doctor-docker-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = temp_dir("nvbind-doctor-docker-", self.addCleanup)
         if not daemons.DOCKER_CLI:
             self.skipTest("no docker client")
         with FakeHost(gpus=1) as host:

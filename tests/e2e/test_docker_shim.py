@@ -5,12 +5,10 @@ docker's exit status 125 (containerd reads the runtime's error from its --log fi
 its stderr)."""
 import json
 import os
-import shutil
-import tempfile
 import unittest
 
 import daemons
-from nvbtest import NVBIND, FakeHost, make_busybox_rootfs, run
+from nvbtest import NVBIND, FakeHostCase, make_busybox_rootfs, run, temp_dir
 
 SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
 
@@ -21,12 +19,15 @@ exec {shim} "$@"
 """
 
 
-class DockerShim(unittest.TestCase):
+class DockerShim(FakeHostCase):
+    gpus = 2
+    host_options = {"shuffle_minors": True}
+
     @classmethod
     def setUpClass(cls):
         daemons.docker_daemon()  # skips where dockerd/containerd are missing
-        cls.tmp = tempfile.mkdtemp(prefix="nvbind-docker-shim-")
-        cls.host = FakeHost(gpus=2, shuffle_minors=True)
+        super().setUpClass()
+        cls.tmp = temp_dir("nvbind-docker-shim-", cls.addClassCleanup)
         cls.state = os.path.join(cls.tmp, "state")
         config = os.path.join(cls.tmp, "nvbind.toml")
         # Every GPU request is exclusive: a second container asking for GPU 0 is refused.
@@ -52,8 +53,6 @@ class DockerShim(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.d.stop()
-        cls.host.remove()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def minor(self, i):
         return self.host.manifest["gpus"][i]["minor"]

@@ -16,8 +16,8 @@ import time
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from nvbtest import (FAKENVML, NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, nvbind, proc_stat, run,
-                     runc_containers)
+from nvbtest import (FAKENVML, NVBIND, FakeHost, FakeHostCase, ensure_test_image, make_busybox_rootfs, nvbind, proc_stat,
+                     run, runc_containers, stop_process, temp_dir)
 
 HAVE_RUNC = shutil.which("runc") is not None
 HAVE_PODMAN = shutil.which("podman") is not None
@@ -332,17 +332,6 @@ class Capsules:
             raise AssertionError(f"the holding capsule did not start: {p.communicate()[1]}")
         return p
 
-    @staticmethod
-    def stop(p):
-        p.terminate()  # forwarded to the container; a second signal or 10 s later, killed
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        p.stdout.close()
-        p.stderr.close()
-
     def claims(self):
         r = run([NVBIND, "claims", "--state-dir", self.state, "--json"])
         if r.returncode != 0:
@@ -390,20 +379,16 @@ NOTHING = {"bundles": [], "containers": [], "specs": [], "claims": []}
 
 
 @unittest.skipUnless(HAVE_RUNC, "runc is not installed")
-class RunExclusive(unittest.TestCase):
+class RunExclusive(FakeHostCase):
     """The issue's checks: 32 concurrent exclusive capsules on GPU 0."""
+    gpus = 2
 
     @classmethod
     def setUpClass(cls):
-        cls.host = FakeHost(gpus=2)
-        cls.tmp = tempfile.mkdtemp(prefix="nvbind-iso-run-")
+        super().setUpClass()
+        cls.tmp = temp_dir("nvbind-iso-run-", cls.addClassCleanup)
         cls.caps = Capsules(cls.tmp, cls.host)
         cls.uuid = cls.host.manifest["gpus"][0]["uuid"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def tearDown(self):
         self.caps.settle(30)
@@ -482,28 +467,24 @@ class RunExclusive(unittest.TestCase):
 
 
 @unittest.skipUnless(HAVE_RUNC, "runc is not installed")
-class RunIsolation(unittest.TestCase):
+class RunIsolation(FakeHostCase):
     """Shared against exclusive, --wait=SECONDS, dry runs, other GPUs, podman."""
+    gpus = 2
 
     @classmethod
     def setUpClass(cls):
-        cls.host = FakeHost(gpus=2)
+        super().setUpClass()
         cls.uuid = cls.host.manifest["gpus"][0]["uuid"]
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-iso-run-")
+        self.tmp = temp_dir("nvbind-iso-run-", self.addCleanup)
         self.caps = Capsules(self.tmp, self.host)
         self.holder = None
 
     def tearDown(self):
         if self.holder:
-            Capsules.stop(self.holder)
+            stop_process(self.holder)
         self.caps.settle(30)
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_shared_refused_while_exclusive_other_gpu_free(self):
         self.holder = self.caps.hold()
@@ -515,7 +496,7 @@ class RunIsolation(unittest.TestCase):
         r = self.caps.run("echo started", gpu="1")
         self.assertEqual((r.returncode, r.stdout), (0, "started\n"), r.stderr)
         # Exclusive use of a GPU in shared use is refused too, naming a user.
-        Capsules.stop(self.holder)
+        stop_process(self.holder)
         self.holder = self.caps.hold(isolation="shared")
         r = self.caps.run("echo started")
         self.assertEqual(r.returncode, 8, r.stderr)
@@ -540,7 +521,7 @@ class RunIsolation(unittest.TestCase):
         waiter = self.caps.popen("echo started", "--wait=60")
         time.sleep(0.5)
         self.assertIsNone(waiter.poll(), "the waiter did not wait")
-        Capsules.stop(self.holder)
+        stop_process(self.holder)
         self.holder = None
         out, err = waiter.communicate(timeout=60)
         self.assertEqual((waiter.returncode, out), (0, "started\n"), err)
@@ -688,12 +669,12 @@ class RunVirtual(unittest.TestCase):
                 self.assertEqual(r.returncode, 8, r.stderr)
                 self.assertIn("is in shared use by container", r.stderr)
             finally:
-                Capsules.stop(second)
+                stop_process(second)
             r = caps.run("ls /dev/nvidia-caps", isolation="virtual")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(sorted(r.stdout.split()), nodes[1], "the capsule sees its MIG device only")
         finally:
-            Capsules.stop(first)
+            stop_process(first)
         self.assertTrue(caps.settle(10))
 
 

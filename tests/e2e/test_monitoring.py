@@ -8,13 +8,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 import urllib.parse
 import urllib.request
 
-from nvbtest import FAKENVML, NVBIND, FakeHost, make_busybox_rootfs, run
+from nvbtest import FAKENVML, NVBIND, FakeHostCase, make_busybox_rootfs, run, stop_process, temp_dir
 import fakehost
 
 HAVE_PROMETHEUS = shutil.which("prometheus") is not None and shutil.which("promtool") is not None
@@ -77,20 +76,17 @@ def metrics_for(i, pids=()):
 
 
 @unittest.skipUnless(os.path.exists(FAKENVML), "the fake NVML is not built")
-class MonitorBase(unittest.TestCase):
+class MonitorBase(FakeHostCase):
     gpus = 2
+    host_options = {"fake_nvml": FAKENVML}
 
     @classmethod
     def setUpClass(cls):
-        cls.host = FakeHost(gpus=cls.gpus, fake_nvml=FAKENVML)
+        super().setUpClass()
         cls.uuids = [g["uuid"] for g in sorted(cls.host.manifest["gpus"], key=lambda g: g["index"])]
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-monitor-test-")
+        self.tmp = temp_dir("nvbind-monitor-test-", self.addCleanup)
         self.state = os.path.join(self.tmp, "state")
         self.audit_log = os.path.join(self.tmp, "audit.log")
         self.spec_dir = os.path.join(self.tmp, "cdi")
@@ -104,17 +100,7 @@ class MonitorBase(unittest.TestCase):
 
     def tearDown(self):
         for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            for f in (p.stdout, p.stderr):
-                if f:
-                    f.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+            stop_process(p, 20)
 
     def set_metrics(self, by_uuid):
         fakehost.set_nvml_metrics(self.host.manifest, by_uuid)

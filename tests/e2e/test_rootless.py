@@ -7,10 +7,9 @@ import os
 import pwd
 import shutil
 import subprocess
-import tempfile
 import unittest
 
-from nvbtest import NVBIND, REPO, FakeHost, make_busybox_rootfs, run
+from nvbtest import NVBIND, REPO, FakeHostCase, make_busybox_rootfs, run, temp_dir
 
 IMAGE = "localhost/nvbind-rootless:latest"
 # A unique class: other tests may write nvidia.com/gpu specs of their own into the shared /etc/cdi.
@@ -65,23 +64,21 @@ def _subid_start():
 
 
 @unittest.skipIf(missing(), missing())
-class RootlessPodman(unittest.TestCase):
+class RootlessPodman(FakeHostCase):
+    gpus = 2
+    host_options = {"shuffle_minors": True}
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="nvbind-rootless-test-")
+        super().setUpClass()
+        # The fake host must be readable by the user, as /usr/lib and /dev are on a real one.
+        os.chmod(cls.host.tmp, 0o755)
+        cls.tmp = temp_dir("nvbind-rootless-test-", cls.addClassCleanup)
         os.chmod(cls.tmp, 0o755)
         cls.home = os.path.join(cls.tmp, "home")
-        cls.host = None
         cls.uid = None
-        try:
-            cls._setup()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def _setup(cls):
+        # A class cleanup, so that the user goes also when the setup fails halfway.
+        cls.addClassCleanup(cls.remove_user)
         start = _subid_start()
         r = run(["useradd", "--home-dir", cls.home, "--create-home", "--shell", "/bin/sh", USER])
         if r.returncode != 0:
@@ -103,9 +100,6 @@ class RootlessPodman(unittest.TestCase):
         # the user's own: CONTAINERS_CONF does not cross to the user's clean environment.
         shutil.copy(os.path.join(REPO, "tests", "containers.conf"), os.path.join(conf, "containers.conf"))
         run(["chown", "-R", f"{USER}:{USER}", os.path.join(cls.home, ".config")])
-        # The fake host must be readable by the user, as /usr/lib and /dev are on a real one.
-        cls.host = FakeHost(gpus=2, shuffle_minors=True)
-        os.chmod(cls.host.tmp, 0o755)
         r = cls.host.nvbind("cdi", "generate", "--kind", KIND, "--output", SPEC)
         if r.returncode != 0:
             raise AssertionError(f"cdi generate: {r.stderr}")
@@ -118,7 +112,8 @@ class RootlessPodman(unittest.TestCase):
             raise AssertionError(f"rootless podman import: {r.stderr}")
 
     @classmethod
-    def tearDownClass(cls):
+    def remove_user(cls):
+        """The user, its processes and runtime folder, and the spec made for it."""
         if os.path.exists(SPEC):
             os.unlink(SPEC)
         if cls.uid is not None:
@@ -132,9 +127,6 @@ class RootlessPodman(unittest.TestCase):
             shutil.rmtree(cls.runtime_dir, ignore_errors=True)
         if run(["id", "-u", USER]).returncode == 0:
             run(["userdel", "--remove", USER])
-        if cls.host:
-            cls.host.remove()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
     def as_user(cls, *args, timeout=180):

@@ -7,12 +7,11 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 
-from nvbtest import (NVBIND, FakeHost, SpecDirGuard, ensure_test_image, make_busybox_rootfs, proc_cmdline, run,
-                     runc_containers)
+from nvbtest import (NVBIND, FakeHostCase, SpecDirGuard, ensure_test_image, make_busybox_rootfs, proc_cmdline, run,
+                     runc_containers, temp_dir)
 
 SPEC_DIR = "/var/run/cdi"
 SPEC_NAMES = ("nvidia.com-gpu.json", "nvidia.com-gpu-bolt.json")
@@ -29,7 +28,7 @@ def spec_files():
     return sorted(n for n in SPEC_NAMES if os.path.exists(os.path.join(SPEC_DIR, n)))
 
 
-class RunBase(unittest.TestCase):
+class RunBase(FakeHostCase):
     """A two-GPU fake host with device minors out of index order, a configuration file (with
     the GPU claims and the audit log in the test's folder, never the machine's), a private
     TMPDIR (where bundles would be left) and a guarded /var/run/cdi."""
@@ -37,19 +36,20 @@ class RunBase(unittest.TestCase):
     gpus = 2
     config_text = '[runtime.environment]\nNVB_TEST_VAR = "hello world"\n'
 
+    host_options = {"shuffle_minors": True}
+
     @classmethod
     def setUpClass(cls):
-        cls.host = FakeHost(gpus=cls.gpus, shuffle_minors=True)
+        super().setUpClass()
         cls.guard = SpecDirGuard(SPEC_NAMES)
         cls.guard.save()
 
     @classmethod
     def tearDownClass(cls):
         cls.guard.restore()
-        cls.host.remove()
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-run-test-")
+        self.tmp = temp_dir("nvbind-run-test-", self.addCleanup)
         self.tmpdir = os.path.join(self.tmp, "tmpdir")
         os.makedirs(self.tmpdir)
         self.config = os.path.join(self.tmp, "nvbind.toml")
@@ -62,7 +62,6 @@ class RunBase(unittest.TestCase):
 
     def tearDown(self):
         remove_spec_files()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def minor(self, index):
         return self.host.manifest["gpus"][index]["minor"]

@@ -14,10 +14,9 @@ import os
 import pwd
 import shutil
 import subprocess
-import tempfile
 import unittest
 
-from nvbtest import NVBIND, FakeHost, make_busybox_rootfs, runc_containers
+from nvbtest import NVBIND, FakeHostCase, make_busybox_rootfs, runc_containers, temp_dir
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
 OTHER_UID = 4242  # a uid that is neither root nor the caller in the non-root tests
@@ -31,25 +30,14 @@ def hook_paths(spec):
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root: the attacks are on root, and files are chowned")
-class TrustCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.host = FakeHost(gpus=1)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-
+class TrustCase(FakeHostCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-trust-")
+        self.tmp = temp_dir("nvbind-trust-", self.addCleanup)
         os.chmod(self.tmp, 0o755)  # nobody must reach its own files in the non-root tests
         self.xdg = os.path.join(self.tmp, "xdg")  # empty: no file of this machine's user takes part
         os.makedirs(self.xdg)
         self.env = {k: v for k, v in os.environ.items() if k not in ("NVBIND_CONFIG", "NVBIND_ROOT")}
         self.env["XDG_CONFIG_HOME"] = self.xdg
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def nvbind(self, *args, cwd=None, env=None, user=None):
         full = dict(self.env)
@@ -220,9 +208,7 @@ class HookTrust(TrustCase):
 
 
 class InfoAndDoctorReadTheConfiguration(TrustCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.host = FakeHost(layout="operator")
+    host_options = {"layout": "operator"}
 
     def test_host_driver_root_from_the_configuration_applies_to_info(self):
         """[host] driver_root in nvbind.toml finds the operator host's libraries, exactly as

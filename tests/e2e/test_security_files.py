@@ -5,14 +5,13 @@ that are streams or links (/dev/stdout replaced by a file), a huge audit log (me
 Every command runs with a timeout: a hang fails the test instead of stalling the suite."""
 import json
 import os
-import shutil
 import stat
 import subprocess
 import tempfile
 import threading
 import unittest
 
-from nvbtest import NVBIND, FakeHost, run
+from nvbtest import NVBIND, FakeHost, FakeHostCase, run, temp_dir
 
 SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
 HANG = 20  # seconds: far more than any of these commands needs
@@ -94,23 +93,18 @@ class FifoConfigJson(unittest.TestCase):
                              f"nvbind-runtime: reading {bundle}/config.json: not a regular file")
 
 
-class StreamOutputs(unittest.TestCase):
+class StreamOutputs(FakeHostCase):
     """Bug and attack: `--output /dev/stdout` renamed a regular file over the /dev/stdout
     link, for every process on the machine. Outputs that are streams (a descriptor alias, a
     FIFO, /dev/null) are written to; a link is written through; nothing lands in /dev."""
 
     @classmethod
     def setUpClass(cls):
-        cls.host = FakeHost(gpus=1)
+        super().setUpClass()
         cls.spec = cls.host.nvbind("cdi", "generate", timeout=HANG, check=True).stdout
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvb-secfiles-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = temp_dir("nvb-secfiles-", self.addCleanup)
 
     def test_output_dev_stdout_is_written_not_replaced(self):
         for out in ("/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"):
@@ -212,8 +206,7 @@ class AuditLogSize(unittest.TestCase):
     def setUp(self):
         if not os.access(TIME, os.X_OK):
             self.skipTest("GNU time (package time) is not installed")
-        self.tmp = tempfile.mkdtemp(prefix="nvb-secfiles-audit-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = temp_dir("nvb-secfiles-audit-", self.addCleanup)
         self.log = os.path.join(self.tmp, "audit.log")
 
     def test_huge_audit_log_memory_stays_small(self):

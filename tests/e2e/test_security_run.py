@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import unittest
 
-from nvbtest import NVBIND, ensure_test_image, run
+from nvbtest import NVBIND, ensure_test_image, run, stop_process
 from test_run import HAVE_PODMAN, HAVE_RUNC, RunBase
 
 
@@ -35,36 +35,25 @@ class SameNameTakeover(RunBase):
             f.write(f'[runtime]\nextra_args = ["--name", "{self.name}"]\n')
         self.addCleanup(podman_rm, self.name)
 
-    def start_holder(self):
+    def start_holder(self, *options):
+        """`nvbind run --runtime podman --gpu 0 OPTIONS` of a container that says ready and
+        sleeps: returned once it has said so, and stopped at the end of the test."""
         image = ensure_test_image()
         p = subprocess.Popen([NVBIND, *self.host.args, "--config", self.config, "run", "--runtime", "podman",
-                              "--gpu", "0", "--isolation", "exclusive", image, "sh", "-c",
-                              "echo ready; sleep 60"],
+                              "--gpu", "0", *options, image, "sh", "-c", "echo ready; sleep 60"],
                              env={**os.environ, **self.env()}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
-        self.addCleanup(self.stop, p)
+        self.addCleanup(stop_process, p)
         line = p.stdout.readline().strip()
         self.assertEqual(line, "ready", p.stderr.read() if not line else line)
         return p
-
-    @staticmethod
-    def stop(p):
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        p.stdout.close()
-        p.stderr.close()
 
     def held(self):
         return [(c["container"], c["holder_pid"]) for c in self.claims()]
 
     def test_second_run_under_a_live_name_is_refused_and_the_claim_survives(self):
         image = ensure_test_image()
-        first = self.start_holder()
+        first = self.start_holder("--isolation", "exclusive")
         self.assertEqual(self.held(), [(self.name, first.pid)])
         uuid = self.host.manifest["gpus"][0]["uuid"]
         for isolation in ("exclusive", "shared"):
@@ -87,22 +76,12 @@ class SameNameTakeover(RunBase):
         image = ensure_test_image()
         with open(self.config, "a") as f:
             f.write('[bolt.capsule]\nisolation_level = "shared"\n')
-        first = self.start_holder_shared(image)
+        first = self.start_holder()
         r = self.nvbind_run("--runtime", "podman", "--gpu", "0", image, "echo", "second")
         self.assertEqual(self.held(), [(self.name, first.pid)], r.stderr)
         self.assertEqual((r.returncode, r.stdout), (8, ""), r.stderr)
         self.assertRegex(r.stderr, rf"^nvbind: GPU 0 \(\S+\) is in shared use by another container named "
                                    rf"{self.name} since \S+Z; a name is one container at a time\n$")
-
-    def start_holder_shared(self, image):
-        p = subprocess.Popen([NVBIND, *self.host.args, "--config", self.config, "run", "--runtime", "podman",
-                              "--gpu", "0", image, "sh", "-c", "echo ready; sleep 60"],
-                             env={**os.environ, **self.env()}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-        self.addCleanup(self.stop, p)
-        line = p.stdout.readline().strip()
-        self.assertEqual(line, "ready", p.stderr.read() if not line else line)
-        return p
 
 
 @unittest.skipUnless(HAVE_PODMAN, "podman is not installed")

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import unittest
 
-from nvbtest import NVBIND, FakeHost, make_busybox_rootfs, run
+from nvbtest import NVBIND, FakeHost, FakeHostCase, make_busybox_rootfs, run, temp_dir
 from test_shim import audit, claims
 
 SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
@@ -83,29 +83,22 @@ def pull_annotated_layout(name, annotations, layout):
 
 
 @unittest.skipUnless(PODMAN and RUNC, "podman and runc are needed")
-class ImageAnnotations(unittest.TestCase):
+class ImageAnnotations(FakeHostCase):
     """An image carrying nvbind.gpus=all and nvbind.isolation=exclusive, run through the shim
     with podman (the image-borne path: no --annotation on the command line)."""
 
+    gpus = 2
+
     @classmethod
     def setUpClass(cls):
-        cls.host = FakeHost(gpus=2)
-        cls.build = tempfile.mkdtemp(prefix="nvbind-annotated-image-")
+        super().setUpClass()
+        cls.build = temp_dir("nvbind-annotated-image-", cls.addClassCleanup)
         cls.image = f"localhost/nvbind-test-annotated-{os.getpid()}:latest"
-        try:
-            cls.image_id = build_annotated_image(cls.image, IMAGE_ANNOTATIONS, cls.build)
-        except Exception:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        run(["podman", "rmi", "-f", cls.image])
-        shutil.rmtree(cls.build, ignore_errors=True)
-        cls.host.remove()
+        cls.addClassCleanup(run, ["podman", "rmi", "-f", cls.image])
+        cls.image_id = build_annotated_image(cls.image, IMAGE_ANNOTATIONS, cls.build)
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-security-shim-")
+        self.tmp = temp_dir("nvbind-security-shim-", self.addCleanup)
         self.state = os.path.join(self.tmp, "state")
         self.audit_log = os.path.join(self.tmp, "audit.log")
         self.config = os.path.join(self.tmp, "nvbind.toml")
@@ -114,9 +107,6 @@ class ImageAnnotations(unittest.TestCase):
             f.write(FRONT.format(root=self.host.root, config=self.config, shim=SHIM))
         os.chmod(self.front, 0o755)
         self.configure("")
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def configure(self, text):
         with open(self.config, "w") as f:

@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from nvbtest import NVBIND, FakeHost, ensure_test_image, make_busybox_rootfs, run
+from nvbtest import NVBIND, FakeHost, FakeHostCase, ensure_test_image, make_busybox_rootfs, run, temp_dir
 
 SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
 RUNC = shutil.which("runc")
@@ -49,23 +49,21 @@ def audit(path):
 
 
 @unittest.skipUnless(shutil.which("podman") and RUNC, "podman and runc are needed")
-class ShimWithPodman(unittest.TestCase):
+class ShimWithPodman(FakeHostCase):
     """The default configuration (no [security] settings): the issue's check
     `podman --runtime nvbind-runtime run -e NVIDIA_VISIBLE_DEVICES=0 IMAGE` gets GPU 0."""
 
+    gpus = 2
+    host_options = {"shuffle_minors": True}
     security = ""
 
     @classmethod
     def setUpClass(cls):
-        cls.host = FakeHost(gpus=2, shuffle_minors=True)
+        super().setUpClass()
         cls.image = ensure_test_image()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-shim-test-")
+        self.tmp = temp_dir("nvbind-shim-test-", self.addCleanup)
         self.log = os.path.join(self.tmp, "log")
         os.makedirs(self.log)
         back = self.wrapper("back", RUNC, "")
@@ -79,9 +77,6 @@ class ShimWithPodman(unittest.TestCase):
                     f"[security]\nallow_annotation_requests = true\n{self.security}")
         exports = f"export NVBIND_ROOT={self.host.root} NVBIND_CONFIG={self.config}\n"
         self.front = self.wrapper("front", SHIM, exports)
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def wrapper(self, side, target, exports):
         path = os.path.join(self.tmp, f"{side}.sh")

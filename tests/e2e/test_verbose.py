@@ -9,32 +9,26 @@ output, not the container's)."""
 import ctypes
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import unittest
 
-from nvbtest import BUILD_DIR, NVBIND, FakeHost, run
+from nvbtest import BUILD_DIR, NVBIND, FakeHostCase, run, temp_dir
 
 STUB_PODMAN = "#!/bin/sh\nexit 0\n"
 STUB_RUNTIME = "#!/bin/sh\nexit 0\n"
 SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
 
 
-class Verbose(unittest.TestCase):
+class Verbose(FakeHostCase):
+    gpus = 2
 
     @classmethod
     def setUpClass(cls):
-        cls.host = FakeHost(gpus=2)
+        super().setUpClass()
         cls.uuid = cls.host.manifest["gpus"][0]["uuid"]
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.host.remove()
-
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-verbose-test-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = temp_dir("nvbind-verbose-test-", self.addCleanup)
         self.bin = os.path.join(self.tmp, "bin")
         os.makedirs(self.bin)
         for name, body in (("podman", STUB_PODMAN), ("stub-runtime", STUB_RUNTIME)):
