@@ -118,6 +118,20 @@ CPU +4.70 -> +4.09 ms; the full run of --runs 10 after: +4.33 ms, CPU +2.91 ms. 
 (-z now) took the child's lazy-binding faults off the gated routes (235 -> 222 faults before
 the change above). Tried and not kept: freeing the host model before the engine starts, and
 malloc_trim or M_MXFAST=0 before the gate's fork (moved the faults, not their number).
+
+Then with a 95 % bootstrap interval beside each median (hyperfine.abba_interval: each abba
+block's runs resampled 2000 times), and creates without a request passed through unparsed
+(2026-12-03, --runs 10, idle machine; docker starts took 600-700 ms in this run):
+  docker + shim, no request          +5.6 %   interval -2.6 .. +11.2 %
+  docker + shim, GPU 0               +6.6 %   interval +2.3 .. +9.3 %
+  nvbind run --runtime docker --gpu 0 +13.2 %  interval +9.7 .. +15.6 %
+  ctr + shim, no request             +14.2 %  interval +10.0 .. +17.2 %
+  ctr + shim, GPU 0                  +13.9 %  interval +10.7 .. +16.4 %
+So the 5 % target is not met with a GPU on either engine, nor for ctr without one: ctr's
+start is short (270 ms), and the shim's four execs (create, start, delete, delete --force,
+2.8-4.8 ms each in a start's timeline, against 1.6-1.8 ms alone) are most of ctr's no-request
+share. nvbind run's own work through the shim: +5.6 ms less its child, +4.1 ms CPU (the old
+and new binaries alternated twice: +3.6 and +4.1 ms CPU, within this machine's spread).
 """
 import argparse
 import os
