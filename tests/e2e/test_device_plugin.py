@@ -13,7 +13,7 @@ import unittest
 
 import grpc
 
-from nvbtest import NVBIND, FAKENVML, FakeHost, ensure_test_image, podman_run, run
+from nvbtest import NVBIND, FAKENVML, FakeHost, ensure_test_image, podman_run, run, stop_process
 from fakekubelet import FakeKubelet, Watch, pb
 from test_isolation import Capsules
 from test_shim import RUNC, SHIM, WRAPPER
@@ -315,7 +315,7 @@ class Claims(PluginBase):
             self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
             self.assertIn("held exclusively by container", self.log_of(p))
         finally:
-            caps.stop(capsule)
+            stop_process(capsule)
         w.until(lambda m: m[held][0] == "Healthy", timeout=5)
         allocate(stub, [held])
         w.close()
