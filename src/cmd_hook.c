@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { OPT_FOLDER = 256, OPT_LDCONFIG, OPT_TIMEOUT, OPT_HOST_VERSION, OPT_LINK };
+enum { OPT_FOLDER = 256, OPT_LDCONFIG, OPT_TIMEOUT, OPT_HOST_VERSION, OPT_LINK, OPT_ROOT_PATH };
 
 /* One error line: "nvbind hook <sub>: <what>: <why>", and its exit status. */
 static int hook_fail(const char *sub, const nvb_err *err)
@@ -68,13 +68,23 @@ static int link_list_add(link_list *l, const char *sub, const char *arg)
 }
 
 static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const char *ldconfig,
-                              const char *host_version, unsigned timeout_ms);
+                              const char *host_version, const char *root_path, unsigned timeout_ms);
+
+/* --root-path: root.path as the bundle's config.json holds it (absolute, or relative to the
+ * bundle), so that the hook need not parse that document for it. */
+static int root_path_arg(const char *sub, const char *arg, const char **out)
+{
+    if (!*arg)
+        return nvb_cli_usage(sub, "--root-path: empty (expected root.path of the bundle's config.json)");
+    *out = arg;
+    return 0;
+}
 
 static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
 {
     nvb_strv folders = {0};
     link_list links = {0};
-    const char *ldconfig = NULL, *host_version = NULL;
+    const char *ldconfig = NULL, *host_version = NULL, *root_path = NULL;
     unsigned timeout_ms = NVB_LDCONFIG_TIMEOUT_MS_DEFAULT;
     int c, rc = 0;
     /* The hook depends on nothing from its environment: fixed umask for created folders. */
@@ -109,23 +119,27 @@ static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
         case OPT_LINK:
             rc = link_list_add(&links, "hook update-ldcache", optarg);
             break;
+        case OPT_ROOT_PATH:
+            rc = root_path_arg("hook update-ldcache", optarg, &root_path);
+            break;
         }
     }
     if (rc == 0 && nvb_cli_stops(&p, c, argc, argv, 0))
         rc = p.rc; /* 0 after --help */
     else if (rc == 0)
-        rc = run_update_ldcache(&folders, &links, ldconfig, host_version, timeout_ms);
+        rc = run_update_ldcache(&folders, &links, ldconfig, host_version, root_path, timeout_ms);
     nvb_strv_free(&folders);
     link_list_free(&links);
     return rc;
 }
 
 static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const char *ldconfig,
-                              const char *host_version, unsigned timeout_ms)
+                              const char *host_version, const char *root_path, unsigned timeout_ms)
 {
     nvb_err err = {0};
     nvb_hook_ldcache_opts o = {
         .state_fd = STDIN_FILENO,
+        .root_path = root_path,
         .ldconfig = ldconfig,
         .folders = (const char *const *)folders->v,
         .nfolders = folders->n,
@@ -141,6 +155,7 @@ static int run_update_ldcache(const nvb_strv *folders, const link_list *links, c
 static int hook_create_symlinks(nvb_cli *cli, int argc, char **argv)
 {
     link_list links = {0};
+    const char *root_path = NULL;
     int c, rc = 0;
     nvb_err err = {0};
     /* The hook depends on nothing from its environment: fixed umask for created folders. */
@@ -150,6 +165,8 @@ static int hook_create_symlinks(nvb_cli *cli, int argc, char **argv)
     while (rc == 0 && (c = nvb_cli_next(&p, argc, argv)) >= 0)
         if (c == OPT_LINK)
             rc = link_list_add(&links, "hook create-symlinks", optarg);
+        else if (c == OPT_ROOT_PATH)
+            rc = root_path_arg("hook create-symlinks", optarg, &root_path);
     if (rc == 0 && nvb_cli_stops(&p, c, argc, argv, 0)) {
         rc = p.rc; /* 0 after --help */
         goto out;
@@ -159,13 +176,19 @@ static int hook_create_symlinks(nvb_cli *cli, int argc, char **argv)
     if (rc)
         goto out;
 
-    if (nvb_hook_create_symlinks(STDIN_FILENO, links.v, links.n, stderr, &err) < 0)
+    if (nvb_hook_create_symlinks(STDIN_FILENO, root_path, links.v, links.n, stderr, &err) < 0)
         rc = hook_fail("create-symlinks", &err);
 out:
     link_list_free(&links);
     return rc;
 }
 
+/* nvbind-runtime writes it into the config.json it edits, from that document's root.path. */
+#define ROOT_PATH_OPT                                                                                              \
+    {"root-path", 0, OPT_ROOT_PATH, "PATH", 0,                                                                    \
+     "root.path of the bundle's config.json (relative to the bundle or absolute),\n"                             \
+     "from whoever wrote this hook there; config.json is then not read",                                         \
+     NVB_COMPLETE_DIR, NULL}
 static const nvb_cli_opt ldcache_opts[] = {
     {"folder", 0, OPT_FOLDER, "DIR", NVB_OPT_REPEAT, "container folder holding libraries (absolute)", NVB_COMPLETE_DIR, NULL},
     {"ldconfig", 0, OPT_LDCONFIG, "PATH", 0,
@@ -184,6 +207,7 @@ static const nvb_cli_opt ldcache_opts[] = {
      "first make LINK (absolute container path) -> TARGET, as create-symlinks\n"
      "does: one hook process for both at every container start",
      0, NULL},
+    ROOT_PATH_OPT,
     {0},
 };
 static const nvb_cli_cmd ldcache_cmd = {
@@ -192,13 +216,14 @@ static const nvb_cli_cmd ldcache_cmd = {
                "/etc/ld.so.conf.d/01-nvbind-driver.conf and rebuild the container's /etc/ld.so.cache\n"
                "with the host's (static) ldconfig, confined to its root",
     .details = "An OCI createContainer hook: the container state comes on stdin, the root filesystem is\n"
-               "root.path of the bundle's config.json.",
+               "root.path of the bundle's config.json (or --root-path).",
     .opts = ldcache_opts,
     .fn = hook_update_ldcache,
 };
 static const nvb_cli_opt symlinks_opts[] = {
     {"link", 0, OPT_LINK, "TARGET::LINK", NVB_OPT_REPEAT | NVB_OPT_REQUIRED,
      "LINK (absolute container path) -> TARGET (the link's content)", 0, NULL},
+    ROOT_PATH_OPT,
     {0},
 };
 static const nvb_cli_cmd symlinks_cmd = {

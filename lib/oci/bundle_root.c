@@ -10,6 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The runtime-spec: a relative root.path is relative to the bundle. */
+static char *root_in_bundle(const char *bundle, const char *path, nvb_err *err)
+{
+    char *out = path[0] == '/' ? strdup(path) : nvb_path_join(bundle, path);
+    if (!out)
+        nvb_errf_errno(err, NVB_EXIT_IO, ENOMEM, "bundle %s: root %s", bundle, path);
+    return out;
+}
+
 char *nvb_oci_config_root_path(const char *json, size_t len, const char *bundle, nvb_err *err)
 {
     json_error_t jerr;
@@ -46,11 +55,7 @@ char *nvb_oci_config_root_path(const char *json, size_t len, const char *bundle,
         nvb_errf(err, NVB_EXIT_INPUT, "bundle %s: config.json: root.path contains a NUL byte", bundle);
         return NULL;
     }
-    /* The runtime-spec: a relative root.path is relative to the bundle. */
-    char *out = path[0] == '/' ? strdup(path) : nvb_path_join(bundle, path);
-    if (!out)
-        nvb_errf_errno(err, NVB_EXIT_IO, ENOMEM, "bundle %s: config.json", bundle);
-    return out;
+    return root_in_bundle(bundle, path, err);
 }
 
 char *nvb_oci_bundle_root_path(const char *bundle, nvb_err *err)
@@ -74,13 +79,15 @@ char *nvb_oci_bundle_root_path(const char *bundle, nvb_err *err)
     return nvb_oci_config_root_path(text, len, bundle, err);
 }
 
-int nvb_oci_state_root_open(int state_fd, char **root_path, nvb_err *err)
+int nvb_oci_state_root_open(int state_fd, const char *given, char **root_path, nvb_err *err)
 {
     nvb_oci_state state;
     *root_path = NULL;
+    if (given && !*given)
+        return nvb_errf(err, NVB_EXIT_USAGE, "--root-path: empty (expected root.path of the bundle's config.json)");
     if (nvb_oci_state_read_fd(state_fd, &state, err) < 0)
         return -1;
-    *root_path = nvb_oci_bundle_root_path(state.bundle, err);
+    *root_path = given ? root_in_bundle(state.bundle, given, err) : nvb_oci_bundle_root_path(state.bundle, err);
     nvb_oci_state_free(&state);
     if (!*root_path)
         return -1;

@@ -16,5 +16,8 @@ char *nvb_oci_bundle_root_path(const char *bundle, nvb_err *err);
 
 /* What a hook does first: read the container state from state_fd (the runtime's stdin),
  * find root.path through the bundle's config.json, and open that root O_PATH. Returns the
- * fd and the root's host path in *root_path (malloc'd), or -1 with err set. */
-int nvb_oci_state_root_open(int state_fd, char **root_path, nvb_err *err);
+ * fd and the root's host path in *root_path (malloc'd), or -1 with err set.
+ * given, when not NULL, is root.path as that config.json holds it, told by whoever wrote
+ * the hook into the same document (nvbind-runtime, --root-path): then config.json is not
+ * read, which at every container start would parse tens of KB for one string. */
+int nvb_oci_state_root_open(int state_fd, const char *given, char **root_path, nvb_err *err);

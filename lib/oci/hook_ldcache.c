@@ -79,7 +79,7 @@ int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err)
     if (exe_fd < 0)
         return -1;
     _cleanup_free_ char *root_path = NULL;
-    _cleanup_close_ int root_fd = nvb_oci_state_root_open(o->state_fd, &root_path, err);
+    _cleanup_close_ int root_fd = nvb_oci_state_root_open(o->state_fd, o->root_path, &root_path, err);
     if (root_fd < 0)
         return -1;
     /* Held until we return: concurrent starts on one root take turns. */

@@ -8,6 +8,8 @@
 
 typedef struct nvb_hook_ldcache_opts {
     int state_fd;                   /* the OCI container state (the hook's stdin) */
+    const char *root_path;          /* root.path of the bundle's config.json when the hook's
+                                     * writer said it (--root-path); NULL: read it there */
     const char *ldconfig;           /* host ldconfig override, NULL: the usual places */
     const char *const *folders;     /* container folders the driver's libraries are in */
     size_t nfolders;

@@ -2,10 +2,11 @@
 #include "oci/bundle_root.h"
 #include "util/cleanup.h"
 
-int nvb_hook_create_symlinks(int state_fd, const nvb_link_spec *links, size_t nlinks, FILE *warn, nvb_err *err)
+int nvb_hook_create_symlinks(int state_fd, const char *root_given, const nvb_link_spec *links, size_t nlinks,
+                             FILE *warn, nvb_err *err)
 {
     _cleanup_free_ char *root_path = NULL;
-    _cleanup_close_ int root_fd = nvb_oci_state_root_open(state_fd, &root_path, err);
+    _cleanup_close_ int root_fd = nvb_oci_state_root_open(state_fd, root_given, &root_path, err);
     if (root_fd < 0)
         return -1;
     return nvb_root_make_links(root_fd, links, nlinks, warn, "nvbind hook create-symlinks", err);

@@ -398,6 +398,26 @@ static bool may_request(const char *text, size_t len)
     return false;
 }
 
+/* nvbind's hooks in this config.json are told its root.path (--root-path): at every start
+ * each would otherwise parse the whole document again (tens of KB with the driver's mounts)
+ * for that one string. The value comes from the same document the hook would read, so the
+ * hook trusts nothing more than before. */
+static int tell_hooks_the_root(nvb_edits *all, const char *hook_path, const json_t *config)
+{
+    const json_t *p = json_object_get(json_object_get(config, "root"), "path");
+    const char *root = json_string_value(p);
+    if (!root || !*root || strlen(root) != json_string_length(p))
+        return 0; /* left to the hook, which reads config.json and says what is wrong */
+    for (size_t i = 0; i < all->n_hooks; i++) {
+        nvb_hook *hk = &all->hooks[i];
+        bool ours = strcmp(hk->path, hook_path) == 0 && hk->args.n >= 3 && strcmp(hk->args.v[1], "hook") == 0 &&
+                    (strcmp(hk->args.v[2], "update-ldcache") == 0 || strcmp(hk->args.v[2], "create-symlinks") == 0);
+        if (ours && (nvb_strv_push(&hk->args, "--root-path") < 0 || nvb_strv_push(&hk->args, root) < 0))
+            return -1;
+    }
+    return 0;
+}
+
 int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *err)
 {
     _cleanup_free_ char *path = nvb_path_join(bundle ? bundle : ".", "config.json");
@@ -462,7 +482,8 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
                 if (nvb_selection_edits(&sel, &plan.devices) < 0 || nvb_edits_merge(&plan.extra, &ctx->grant->edits) < 0)
                     r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
             }
-            if (r == 0 && nvb_gpu_plan_all_edits(&plan, &all) < 0)
+            if (r == 0 &&
+                (nvb_gpu_plan_all_edits(&plan, &all) < 0 || tell_hooks_the_root(&all, ctx->hook_path, config) < 0))
                 r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
             if (r == 0)
                 r = nvb_oci_config_apply_edits(config, &all, path, err);

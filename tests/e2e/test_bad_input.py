@@ -524,9 +524,10 @@ SPECS = [
 ]
 
 
-def hook_case(name, stdin, code, message, files=None, sub="create-symlinks"):
+def hook_case(name, stdin, code, message, files=None, sub="create-symlinks", extra=()):
     """A hook run by hand with this state on stdin; message follows "nvbind hook SUB: "."""
     argv = ["hook", sub] + (["--link", "libcuda.so.1::/usr/lib/libcuda.so"] if sub == "create-symlinks" else [])
+    argv += list(extra)
     prefix = "nvbind hook %s: " % sub
     message = (re.compile(re.escape(prefix) + message.pattern) if isinstance(message, re.Pattern)
                else prefix + message)
@@ -569,6 +570,11 @@ BUNDLES = [
               files=with_config('{"ociVersion": "1.0.2", "root": {"path": 5}}\n')),
     hook_case("bundle_rootfs_missing", STATE, 6, "container root @TMP@/bundle/nowhere: No such file or directory",
               files=with_config('{"ociVersion": "1.0.2", "root": {"path": "nowhere"}}\n')),
+    hook_case("root_path_empty", STATE, 2, "--root-path: empty (expected root.path of the bundle's config.json)",
+              files=BUNDLE_FILES, extra=("--root-path", "")),
+    # Told the root (as nvbind-runtime tells its hooks), the hook needs no config.json.
+    hook_case("root_path_missing", STATE, 6, "container root @TMP@/bundle/nowhere: No such file or directory",
+              files=BUNDLE_FILES, sub="update-ldcache", extra=("--root-path", "nowhere")),
     hook_case("ldcache_state_not_json", "{", 9, re.compile(r"container state: line \d+, column \d+: .+"),
               sub="update-ldcache"),
 ]

@@ -115,6 +115,10 @@ class ShimWithPodman(FakeHostCase):
         self.assertIn("/dev/nvidia%d" % self.minor(0), [d["path"] for d in after["linux"]["devices"]])
         hooks = after["hooks"]["createContainer"]
         self.assertTrue(all(h["path"] == os.path.join(os.path.dirname(SHIM), "nvbind") for h in hooks))
+        # Each hook is told the root it would otherwise parse this whole document for, and the
+        # cache it made (CACHE-OK above) is in that root.
+        args = [h["args"] for h in hooks]
+        self.assertTrue(all(a[a.index("--root-path") + 1] == after["root"]["path"] for a in args), args)
 
     def test_no_request_leaves_config_byte_identical(self):
         r = self.podman(script="ls /dev")

@@ -5,6 +5,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "oci/bundle_root.h"
 #include "oci_test_util.h"
@@ -94,6 +96,47 @@ static void test_from_bundle_dir(void **unused)
     free(dir);
 }
 
+/* A hook told root.path (--root-path) opens that root without config.json: relative to the
+ * state's bundle or absolute; an empty one is refused. */
+static void test_root_given(void **unused)
+{
+    (void)unused;
+    char *dir = t_mkdtemp();
+    char *rootfs = t_printf("%s/rootfs", dir);
+    assert_int_equal(mkdir(rootfs, 0755), 0);
+    char *state = t_printf("{\"ociVersion\":\"1.0.2\",\"id\":\"c1\",\"status\":\"creating\",\"pid\":1,"
+                           "\"bundle\":\"%s\"}", dir);
+    const char *given[] = {"rootfs", rootfs};
+    for (size_t i = 0; i < 2; i++) {
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        assert_int_equal(write(fds[1], state, strlen(state)), (ssize_t)strlen(state));
+        close(fds[1]);
+        nvb_err err = {0};
+        char *path = NULL;
+        int fd = nvb_oci_state_root_open(fds[0], given[i], &path, &err);
+        close(fds[0]);
+        if (fd < 0)
+            fail_msg("%s: %s", given[i], err.msg);
+        assert_string_equal(path, rootfs); /* no config.json in the bundle: not read */
+        struct stat a, b;
+        assert_int_equal(fstat(fd, &a), 0);
+        assert_int_equal(stat(rootfs, &b), 0);
+        assert_int_equal(a.st_ino, b.st_ino);
+        close(fd);
+        free(path);
+    }
+    nvb_err err = {0};
+    char *path = NULL;
+    assert_int_equal(nvb_oci_state_root_open(-1, "", &path, &err), -1);
+    assert_null(path);
+    assert_int_equal(err.exit_code, NVB_EXIT_USAGE);
+    free(state);
+    free(rootfs);
+    t_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -101,6 +144,7 @@ int main(void)
         cmocka_unit_test(test_relative),
         cmocka_unit_test(test_broken),
         cmocka_unit_test(test_from_bundle_dir),
+        cmocka_unit_test(test_root_given),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
