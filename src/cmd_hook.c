@@ -70,16 +70,6 @@ static int link_list_add(link_list *l, const char *sub, const char *arg)
 static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const char *ldconfig,
                               const char *host_version, const char *root_path, unsigned timeout_ms);
 
-/* --root-path: root.path as the bundle's config.json holds it (absolute, or relative to the
- * bundle), so that the hook need not parse that document for it. */
-static int root_path_arg(const char *sub, const char *arg, const char **out)
-{
-    if (!*arg)
-        return nvb_cli_usage(sub, "--root-path: empty (expected root.path of the bundle's config.json)");
-    *out = arg;
-    return 0;
-}
-
 static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
 {
     nvb_strv folders = {0};
@@ -119,8 +109,8 @@ static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
         case OPT_LINK:
             rc = link_list_add(&links, "hook update-ldcache", optarg);
             break;
-        case OPT_ROOT_PATH:
-            rc = root_path_arg("hook update-ldcache", optarg, &root_path);
+        case OPT_ROOT_PATH: /* checked where it is used (nvb_oci_state_root_open) */
+            root_path = optarg;
             break;
         }
     }
@@ -166,7 +156,7 @@ static int hook_create_symlinks(nvb_cli *cli, int argc, char **argv)
         if (c == OPT_LINK)
             rc = link_list_add(&links, "hook create-symlinks", optarg);
         else if (c == OPT_ROOT_PATH)
-            rc = root_path_arg("hook create-symlinks", optarg, &root_path);
+            root_path = optarg;
     if (rc == 0 && nvb_cli_stops(&p, c, argc, argv, 0)) {
         rc = p.rc; /* 0 after --help */
         goto out;

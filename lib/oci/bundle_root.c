@@ -19,20 +19,13 @@ static char *root_in_bundle(const char *bundle, const char *path, nvb_err *err)
     return out;
 }
 
-char *nvb_oci_config_root_path(const char *json, size_t len, const char *bundle, nvb_err *err)
+const char *nvb_oci_config_root_value(const json_t *config, const char *bundle, nvb_err *err)
 {
-    json_error_t jerr;
-    json_auto_t *root = json_loadb(json, len, 0, &jerr);
-    if (!root) {
-        nvb_errf(err, NVB_EXIT_INPUT, "bundle %s: config.json: line %d, column %d: %s", bundle, jerr.line,
-                 jerr.column, jerr.text);
-        return NULL;
-    }
-    if (!json_is_object(root)) {
+    if (!json_is_object(config)) {
         nvb_errf(err, NVB_EXIT_INPUT, "bundle %s: config.json: not a JSON object", bundle);
         return NULL;
     }
-    json_t *r = json_object_get(root, "root");
+    json_t *r = json_object_get(config, "root");
     if (!r) {
         nvb_errf(err, NVB_EXIT_INPUT, "bundle %s: config.json: root missing", bundle);
         return NULL;
@@ -55,7 +48,20 @@ char *nvb_oci_config_root_path(const char *json, size_t len, const char *bundle,
         nvb_errf(err, NVB_EXIT_INPUT, "bundle %s: config.json: root.path contains a NUL byte", bundle);
         return NULL;
     }
-    return root_in_bundle(bundle, path, err);
+    return path;
+}
+
+char *nvb_oci_config_root_path(const char *json, size_t len, const char *bundle, nvb_err *err)
+{
+    json_error_t jerr;
+    json_auto_t *root = json_loadb(json, len, 0, &jerr);
+    if (!root) {
+        nvb_errf(err, NVB_EXIT_INPUT, "bundle %s: config.json: line %d, column %d: %s", bundle, jerr.line,
+                 jerr.column, jerr.text);
+        return NULL;
+    }
+    const char *path = nvb_oci_config_root_value(root, bundle, err);
+    return path ? root_in_bundle(bundle, path, err) : NULL;
 }
 
 char *nvb_oci_bundle_root_path(const char *bundle, nvb_err *err)

@@ -1,10 +1,15 @@
 /* Where a container's root filesystem is: root.path of the bundle's config.json. */
 #pragma once
+#include <jansson.h>
 #include <stddef.h>
 #include "util/error.h"
 
 /* Largest config.json read: real ones are tens of KiB; the runtime wrote it. */
 #define NVB_OCI_CONFIG_MAX (16 * 1024 * 1024)
+
+/* root.path of a parsed config.json as the document holds it (inside config); NULL with err
+ * when it is not a non-empty string without NUL bytes (the messages below). */
+const char *nvb_oci_config_root_value(const json_t *config, const char *bundle, nvb_err *err);
 
 /* From the text of a config.json (len bytes), the root filesystem's host path: root.path
  * as is when absolute, else joined to bundle. Returns a malloc'd path; NULL with err set

@@ -1,6 +1,7 @@
 #include "runtime/shim.h"
 #include "util/log.h"
 #include "isolation/procid.h"
+#include "oci/bundle_root.h"
 #include "host/host.h"
 #include "policy/profiles.h"
 #include "runtime/compose.h"
@@ -404,9 +405,8 @@ static bool may_request(const char *text, size_t len)
  * hook trusts nothing more than before. */
 static int tell_hooks_the_root(nvb_edits *all, const char *hook_path, const json_t *config)
 {
-    const json_t *p = json_object_get(json_object_get(config, "root"), "path");
-    const char *root = json_string_value(p);
-    if (!root || !*root || strlen(root) != json_string_length(p))
+    const char *root = nvb_oci_config_root_value(config, NULL, NULL);
+    if (!root)
         return 0; /* left to the hook, which reads config.json and says what is wrong */
     for (size_t i = 0; i < all->n_hooks; i++) {
         nvb_hook *hk = &all->hooks[i];
