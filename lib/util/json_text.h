@@ -2,7 +2,18 @@
  * ending in one newline. */
 #pragma once
 #include <jansson.h>
+#include <stdbool.h>
+
+#include "util/jsonw.h"
 
 /* json_dumps(j, flags) followed by "\n"; malloc'd (free() it), NULL when out of memory or
- * when jansson cannot dump j with these flags. */
+ * when jansson cannot dump j with these flags. The text is jansson's byte for byte; the
+ * layouts nvbind uses (JSON_COMPACT, or JSON_INDENT(n) without it) are written by nvb_jsonw
+ * instead, several times faster than jansson's dumper (a container's config.json is written
+ * on every GPU start: docs/runtime.md). */
 char *nvb_json_dump_line(const json_t *j, size_t flags);
+
+/* Write the tree j through w as its values. False when j holds what nvb_jsonw cannot write
+ * exactly as jansson would (a real number): w then holds part of the tree, to be thrown
+ * away. w may also have failed (out of memory, deeper than NVB_JSONW_MAX_DEPTH). */
+bool nvb_jsonw_tree(nvb_jsonw *w, const json_t *j);

@@ -200,15 +200,20 @@ static void put_string(nvb_jsonw *w, const char *s, size_t n)
     w->len = (size_t)(o - w->buf);
 }
 
-void nvb_jsonw_key(nvb_jsonw *w, const char *key)
+void nvb_jsonw_keyn(nvb_jsonw *w, const char *key, size_t n)
 {
     if (w->depth == 0 || w->pending_key) {
         w->failed = true;
         return;
     }
     before_item(w);
-    put_string(w, key, strlen(key));
+    put_string(w, key, n);
     w->pending_key = true;
+}
+
+void nvb_jsonw_key(nvb_jsonw *w, const char *key)
+{
+    nvb_jsonw_keyn(w, key, strlen(key));
 }
 
 void nvb_jsonw_stringn(nvb_jsonw *w, const char *s, size_t n)

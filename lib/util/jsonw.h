@@ -37,6 +37,7 @@ void nvb_jsonw_array_end(nvb_jsonw *w);
 
 /* An object member's key; the next value call writes its value. */
 void nvb_jsonw_key(nvb_jsonw *w, const char *key);
+void nvb_jsonw_keyn(nvb_jsonw *w, const char *key, size_t n);  /* a key that may hold NUL */
 
 /* Values. nvb_jsonw_string(w, NULL) writes null. */
 void nvb_jsonw_string(nvb_jsonw *w, const char *s);

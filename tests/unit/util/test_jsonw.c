@@ -9,38 +9,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json_text.h"
 #include "util/jsonw.h"
 
-/* Write any jansson value through the streaming writer. */
-static void write_value(nvb_jsonw *w, const json_t *v)
+/* nvb_json_dump_line's text for `doc`, in the layouts nvbind writes and others: jansson's and
+ * a newline. */
+static void dump_line_same_as_jansson(const char *doc)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *x;
-        nvb_jsonw_object_begin(w);
-        json_object_foreach((json_t *)v, k, x) {
-            nvb_jsonw_key(w, k);
-            write_value(w, x);
-        }
-        nvb_jsonw_object_end(w);
-        break;
+    json_t *v = json_loads(doc, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    assert_non_null(v);
+    char *want;
+    static const size_t layouts[] = {JSON_COMPACT | JSON_PRESERVE_ORDER, JSON_INDENT(2), JSON_INDENT(4) | JSON_PRESERVE_ORDER,
+                                     JSON_COMPACT, 0, JSON_INDENT(2) | JSON_COMPACT, JSON_INDENT(2) | JSON_SORT_KEYS,
+                                     JSON_COMPACT | JSON_ENSURE_ASCII, JSON_INDENT(1) | JSON_ESCAPE_SLASH};
+    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
+        size_t flags = layouts[i] | JSON_ENCODE_ANY;
+        char *line = nvb_json_dump_line(v, flags);
+        want = json_dumps(v, flags);
+        assert_non_null(line);
+        assert_non_null(want);
+        size_t n = strlen(line);
+        assert_true(n > 0 && line[n - 1] == '\n');
+        line[n - 1] = '\0';
+        assert_string_equal(line, want);
+        free(line);
+        free(want);
     }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *x;
-        nvb_jsonw_array_begin(w);
-        json_array_foreach(v, i, x) write_value(w, x);
-        nvb_jsonw_array_end(w);
-        break;
-    }
-    case JSON_STRING: nvb_jsonw_stringn(w, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: nvb_jsonw_int(w, json_integer_value(v)); break;
-    case JSON_TRUE: nvb_jsonw_bool(w, true); break;
-    case JSON_FALSE: nvb_jsonw_bool(w, false); break;
-    case JSON_NULL: nvb_jsonw_null(w); break;
-    case JSON_REAL: fail_msg("no reals in these tests"); break;
-    }
+    json_decref(v);
 }
 
 /* Parse `doc`, print it with jansson and with the writer, and compare. */
@@ -53,7 +48,7 @@ static void same_as_jansson(const char *doc)
     assert_non_null(want);
     nvb_jsonw w;
     nvb_jsonw_init(&w, 2, 16); /* small: the buffer must grow */
-    write_value(&w, v);
+    assert_true(nvb_jsonw_tree(&w, v));
     size_t len = 0;
     char *got = nvb_jsonw_finish(&w, &len);
     assert_non_null(got);
@@ -64,6 +59,7 @@ static void same_as_jansson(const char *doc)
     free(got);
     free(want);
     json_decref(v);
+    dump_line_same_as_jansson(doc);
 }
 
 static void layout_matches_jansson(void **state)
@@ -93,8 +89,29 @@ static void escapes_match_jansson(void **state)
     same_as_jansson("[\"quote \\\" backslash \\\\ slash /\", \"\\b\\f\\n\\r\\t\", \"\\u0001\\u001f\\u007f\"]");
     same_as_jansson("[\"caf\\u00e9\", \"\\u20ac \\ud83d\\ude00\", \"\\u2028\\ufeff\"]");
     same_as_jansson("{\"key \\\"with\\\" quotes\\n\": \"v\"}");
-    /* An embedded NUL (jansson keeps the length). */
+    /* An embedded NUL (jansson keeps the length; it refuses one in a key). */
     same_as_jansson("[\"a\\u0000b\"]");
+}
+
+/* What nvb_jsonw does not write as jansson would is left to jansson: reals, and trees deeper
+ * than the writer's limit; so nvb_json_dump_line's text is jansson's whatever the tree. */
+static void dump_line_falls_back_to_jansson(void **state)
+{
+    (void)state;
+    json_t *v = json_loads("{\"a\": [1, 2.5, 1e300, -0.0, 3.0], \"b\": {\"c\": 0.1}}", 0, NULL);
+    assert_non_null(v);
+    nvb_jsonw w;
+    nvb_jsonw_init(&w, 0, 0);
+    assert_false(nvb_jsonw_tree(&w, v));
+    nvb_jsonw_free(&w);
+    json_decref(v);
+    dump_line_same_as_jansson("{\"a\": [1, 2.5, 1e300, -0.0, 3.0], \"b\": {\"c\": 0.1}}");
+    char deep[2 * (NVB_JSONW_MAX_DEPTH + 4) + 1];
+    size_t d = NVB_JSONW_MAX_DEPTH + 4;
+    memset(deep, '[', d);
+    memset(deep + d, ']', d);
+    deep[2 * d] = '\0';
+    dump_line_same_as_jansson(deep);
 }
 
 static void invalid_utf8_stays_valid_json(void **state)
@@ -177,6 +194,7 @@ int main(void)
         cmocka_unit_test(layout_matches_jansson),
         cmocka_unit_test(numbers_match_jansson),
         cmocka_unit_test(escapes_match_jansson),
+        cmocka_unit_test(dump_line_falls_back_to_jansson),
         cmocka_unit_test(invalid_utf8_stays_valid_json),
         cmocka_unit_test(misuse_fails),
         cmocka_unit_test(compact_mode),
