@@ -418,6 +418,30 @@ static int tell_hooks_the_root(nvb_edits *all, const char *hook_path, const json
     return 0;
 }
 
+void nvb_shim_leftovers_free(nvb_shim_leftovers *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        l->drop[i](l->v[i]);
+    l->n = 0;
+}
+
+/* Leave p to the caller's exec (ctx->leftovers) when the create succeeded, else free it now. */
+static void leave_or_drop(const nvb_shim_ctx *ctx, bool ok, void *p, void (*drop)(void *))
+{
+    nvb_shim_leftovers *l = ctx->leftovers;
+    if (!p)
+        return;
+    if (ok && l && l->n < sizeof l->v / sizeof l->v[0]) {
+        l->v[l->n] = p;
+        l->drop[l->n++] = drop;
+        return;
+    }
+    drop(p);
+}
+
+static void drop_json(void *p) { json_decref(p); }
+static void drop_host(void *p) { nvb_host_free(p); }
+
 int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *err)
 {
     _cleanup_free_ char *path = nvb_path_join(bundle ? bundle : ".", "config.json");
@@ -505,10 +529,10 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
         nvb_edits_clear(&all);
         nvb_gpu_plan_clear(&plan);
         nvb_selection_clear(&sel);
-        nvb_host_free(h);
+        leave_or_drop(ctx, result >= 0, h, drop_host);
     }
     nvb_oci_requests_clear(&reqs);
-    json_decref(config);
+    leave_or_drop(ctx, result >= 0, config, drop_json);
     return result;
 }
 
@@ -695,6 +719,7 @@ int nvb_shim_main(int argc, char **argv)
         return shim_fail(&a, &err);
     }
     nvb_isolation_grant grant = {0};
+    nvb_shim_leftovers leftovers = {0};
     if (edits) {
         char *root = NULL; /* NULL: [host] root, else / */
         char *hook = shim_host_root(&root, &err) == 0 ? shim_hook_path(&cfg, self, &err) : NULL;
@@ -702,7 +727,8 @@ int nvb_shim_main(int argc, char **argv)
          * as long as the container's init, found through the real runtime's state file. */
         char *oci_state = a.id ? nvb_oci_state_file(real, a.root, a.id) : NULL;
         nvb_shim_ctx ctx = {.cfg = &cfg, .root = root, .hook_path = hook, .prog = shim_prog,
-                            .container_id = a.id, .oci_state = oci_state, .grant = &grant};
+                            .container_id = a.id, .oci_state = oci_state, .grant = &grant,
+                            .leftovers = &leftovers};
         int r = hook ? nvb_shim_edit_bundle(&ctx, a.bundle, &err) : -1;
         free(hook);
         free(root);
@@ -728,6 +754,7 @@ int nvb_shim_main(int argc, char **argv)
     argv[0] = real;
     execv(real, argv);
     nvb_errf_errno(&err, NVB_EXIT_RUNTIME, errno, "cannot run %s", real);
+    nvb_shim_leftovers_free(&leftovers);
     /* The container will not exist: neither do its claims. */
     nvb_isolation_release(&grant, NULL);
     nvb_isolation_grant_clear(&grant);
