@@ -192,7 +192,7 @@ static size_t prune_stale(nvb_claim_record *r, nvb_strv *reclaimed)
 {
     size_t dropped = 0;
     for (size_t i = 0; i < r->n_holders;) {
-        const nvb_claim_holder *h = &r->holders[i];
+        nvb_claim_holder *h = &r->holders[i];
         if (nvb_claim_holder_alive(h)) {
             i++;
             continue;

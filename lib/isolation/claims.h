@@ -131,8 +131,12 @@ const char *nvb_claim_mode_name(enum nvb_claim_mode m);   /* "shared", "exclusiv
  * is unknown). */
 bool nvb_claim_holder_other_boot(const nvb_claim_holder *h);
 /* The holder is still live (see the top of this file): not of another boot, and its holder
- * process or its container still runs. */
-bool nvb_claim_holder_alive(const nvb_claim_holder *h);
+ * process or its container still runs. When only the OCI runtime's state file shows the
+ * container's init running, that init is noted in h (init_pid, init_start): a record written
+ * afterwards carries it, and later checks read /proc/PID/stat instead of the state file,
+ * which holds the container's whole configuration (runc's: tens of KB of JSON, parsed for two
+ * numbers at every claim next to a running container). */
+bool nvb_claim_holder_alive(nvb_claim_holder *h);
 
 /* The record file format (version 1), exposed for tests and `nvbind claims --json`. */
 json_t *nvb_claim_record_to_json(const nvb_claim_record *r);

@@ -52,7 +52,7 @@ bool nvb_claim_holder_other_boot(const nvb_claim_holder *h)
     return h->boot_id[0] && nvb_boot_id(boot) && strcmp(boot, h->boot_id) != 0;
 }
 
-bool nvb_claim_holder_alive(const nvb_claim_holder *h)
+bool nvb_claim_holder_alive(nvb_claim_holder *h)
 {
     if (nvb_claim_holder_other_boot(h))
         return false; /* its processes and its container went with that boot */
@@ -65,7 +65,11 @@ bool nvb_claim_holder_alive(const nvb_claim_holder *h)
         unsigned long long start;
         switch (nvb_oci_state_init(h->oci_state, &pid, &start)) {
         case NVB_OCI_INIT_FOUND:
-            return nvb_proc_alive(pid, start);
+            if (!nvb_proc_alive(pid, start))
+                return false;
+            h->init_pid = pid;
+            h->init_start = start;
+            return true;
         case NVB_OCI_INIT_UNKNOWN:
             return true;
         case NVB_OCI_INIT_GONE:

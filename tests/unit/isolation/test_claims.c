@@ -429,7 +429,8 @@ static void test_missing_state_dir_lists_nothing(void **state)
 
 /* A child that claims GPU-z for container `ctr` and then: exits (how 0), or waits to be killed
  * (how 1). Returns its pid once the claim exists. extra_init: the container's init pid. */
-static pid_t child_claims(const char *dir, const char *ctr, int how, pid_t init_pid, const char *oci_state)
+static pid_t child_claims_mode(const char *dir, const char *ctr, int how, pid_t init_pid, const char *oci_state,
+                               enum nvb_claim_mode mode)
 {
     int pfd[2];
     if (pipe(pfd) < 0)
@@ -437,7 +438,7 @@ static pid_t child_claims(const char *dir, const char *ctr, int how, pid_t init_
     pid_t p = fork();
     if (p == 0) {
         close(pfd[0]);
-        nvb_claim_target t = gpu_target(0, "GPU-z", NVB_CLAIM_EXCLUSIVE);
+        nvb_claim_target t = gpu_target(0, "GPU-z", mode);
         nvb_claim_owner o = {.container = ctr, .runtime = "test", .init_pid = init_pid, .oci_state = oci_state};
         nvb_err err = {0};
         char ok = nvb_claims_acquire(dir, &o, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err) == 0 ? 'y' : 'n';
@@ -454,6 +455,11 @@ static pid_t child_claims(const char *dir, const char *ctr, int how, pid_t init_
         fail_msg("child could not claim");
     close(pfd[0]);
     return p;
+}
+
+static pid_t child_claims(const char *dir, const char *ctr, int how, pid_t init_pid, const char *oci_state)
+{
+    return child_claims_mode(dir, ctr, how, init_pid, oci_state, NVB_CLAIM_EXCLUSIVE);
 }
 
 static pid_t sleeper(void)
@@ -600,6 +606,48 @@ static void test_container_outlives_holder(void **state)
     kill(holder, SIGKILL);
     waitpid(holder, NULL, 0);
     assert_int_equal(nvb_claims_acquire(f->dir, &me, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    free(text);
+    free(state_file);
+    free(dir);
+    free(root);
+}
+
+/* A holder alive only by its runtime's state file gets that init noted when the record is
+ * next written (another container's shared claim), so later checks need not parse the state
+ * file (runc's holds the whole configuration): the claim then follows the init itself. */
+static void test_init_from_state_file_noted(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    pid_t init = sleeper();
+    char *root = t_printf("%s/runc-root", f->dir), *dir = t_printf("%s/runc-root/ctr-noted", f->dir);
+    mkdir(root, 0700);
+    mkdir(dir, 0700);
+    char *state_file = nvb_oci_state_file("runc", root, "ctr-noted");
+    pid_t holder = child_claims_mode(f->dir, "ctr-noted", 1, 0, state_file, NVB_CLAIM_SHARED);
+    char *text = t_printf("{\"id\":\"ctr-noted\",\"init_process_pid\":%ld,\"init_process_start\":%llu}",
+                          (long)init, nvb_proc_start_time(init));
+    t_write(state_file, text);
+    kill(holder, SIGKILL);
+    waitpid(holder, NULL, 0);
+    nvb_claim_target sh = gpu_target(0, "GPU-z", NVB_CLAIM_SHARED);
+    nvb_claim_owner other = {.container = "other"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &other, &sh, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(nvb_claims_release(f->dir, "other", &err), 1);
+    nvb_claim_list l;
+    assert_int_equal(nvb_claims_list(f->dir, &l, &err), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].n_holders, 1);
+    assert_string_equal(l.v[0].holders[0].container, "ctr-noted");
+    assert_int_equal(l.v[0].holders[0].init_pid, init);
+    assert_true(l.v[0].holders[0].init_start == nvb_proc_start_time(init));
+    nvb_claim_list_free(&l);
+    /* Without the state file the noted init still holds the claim, and its end frees it. */
+    unlink(state_file);
+    assert_int_equal(holders_of(f->dir, "GPU-z"), 1);
+    kill(init, SIGKILL);
+    waitpid(init, NULL, 0);
+    assert_int_equal(holders_of(f->dir, "GPU-z"), 0);
     free(text);
     free(state_file);
     free(dir);
@@ -874,6 +922,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_name_from_another_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_after_exit_and_kill9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_container_outlives_holder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_from_state_file_noted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_init, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_for_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_for_killed_holder, setup, teardown),
