@@ -10,10 +10,13 @@ Cases (target: < 1 ms added):
   end to end with runc                        `nvbind-runtime run` of a bundle asking for all
                                               GPUs against `runc run` of the same (edited) bundle
   create with runc (issue 16: target <= +2 ms)
-                                              `nvbind-runtime create` of a bundle asking for GPU 0
-                                              against `runc create` of the same (edited) bundle,
+                                              `nvbind-runtime create` of a bundle asking for GPU 0,
+                                              its config.json fresh as an engine writes it
+                                              (rewritten untimed before each create), against
+                                              `runc create` of the bundle the shim edited, and the
+                                              shim on that edited bundle (it then adds nothing);
                                               each container deleted after its create (untimed),
-                                              the two interleaved (ABBA); wall and CPU time (the
+                                              interleaved (ABBA); wall and CPU time (the
                                               process and the children it waited for, from
                                               wait4); beside them the cost of exec'ing any
                                               program (/bin/true, a static do-nothing binary):
@@ -114,21 +117,24 @@ def create_delete(argv_create, argv_delete, env):
         subprocess.run(argv_delete, env=env, capture_output=True)
 
 
-def create_case(shim, runc, bundle_path, runs, env, warmup=5):
-    """Medians (wall, CPU) of `runc create` and `nvbind-runtime create` of the same bundle, in
-    the order runc, shim, shim, runc (drift cancels out of the difference), unique ids."""
-    times = {"runc": ([], []), "shim": ([], [])}
+def create_case(contenders, runs, env, warmup=5):
+    """Medians (wall, CPU) of each contender's create, in the order first..last, last..first
+    (drift cancels out of the differences), unique ids. A contender is (name, runtime, bundle,
+    prepare): prepare, when given, runs untimed before each of its creates."""
+    times = {name: ([], []) for name, *_ in contenders}
+    order = list(contenders) + list(reversed(contenders))
     n = 0
     for i in range(warmup + runs):
-        for who in ("runc", "shim", "shim", "runc"):
+        for name, prog, bundle_path, prepare in order:
             n += 1
             cid = f"nvbind-bench-create-{os.getpid()}-{n}"
-            prog = runc if who == "runc" else shim
+            if prepare:
+                prepare()
             w, c = create_delete([prog, "create", "--bundle", bundle_path, cid],
                                  [prog, "delete", "--force", cid], env)
             if i >= warmup:
-                times[who][0].append(w)
-                times[who][1].append(c)
+                times[name][0].append(w)
+                times[name][1].append(c)
     return {k: (statistics.median(w), statistics.median(c)) for k, (w, c) in times.items()}
 
 
@@ -202,30 +208,58 @@ def main():
                              f"{shim} run --bundle {req} nvbind-bench-shim-b", a.runs, runc_env, WARMUP)
             report("nvbind-runtime run, all GPUs", "runc run (same bundle)", base, run, "< 1 ms added")
 
-        # Issue 16: `nvbind-runtime create` asking for GPU 0 against runc's own create.
+        # Issue 16: `nvbind-runtime create` asking for GPU 0 against runc's own create. An
+        # engine hands the shim a config.json it has just written (fresh: the shim adds the
+        # edits); runc gets the same bundle as the shim left it (edited). The shim is also
+        # timed on the edited bundle, where it parses the whole edited document and adds
+        # nothing.
         gpu0 = bundle(os.path.join(tmp, "gpu0"), rootfs, runc, {"nvbind.gpus": "0"})
+        fresh = bundle(os.path.join(tmp, "gpu0-fresh"), rootfs, runc, {"nvbind.gpus": "0"})
+        fresh_config = os.path.join(fresh, "config.json")
+        with open(fresh_config) as f:
+            pristine = f.read()
+
+        def refresh():
+            with open(fresh_config, "w") as f:
+                f.write(pristine)
+
         subprocess.run([shim, "create", "--bundle", gpu0, "nvbind-bench-edit"], check=True, env=runc_env)
         subprocess.run([shim, "delete", "--force", "nvbind-bench-edit"], env=runc_env, capture_output=True)
         progs = {"exec of a static do-nothing program": static_true(tmp), "exec of /bin/true": shutil.which("true")}
         progs = {k: v for k, v in progs.items() if v}
         ex = exec_cost(list(progs.values()), a.runs, env)
-        true_create = [shutil.which("true"), "create", "--bundle", gpu0, "x"]
-        shim_create = [shim, "create", "--bundle", gpu0, "x"]
-        counts = {"Ir": (instructions(shim_create, env), instructions(true_create, env)),
-                  "system calls": (syscalls(shim_create, env), syscalls(true_create, env))}
+        true_create = [shutil.which("true"), "create", "--bundle", fresh, "x"]
+        shim_create = [shim, "create", "--bundle", fresh, "x"]
+
+        def counted(count, argv):
+            refresh()
+            return count(argv, env)
+
+        counts = {"Ir": (counted(instructions, shim_create), instructions(true_create, env)),
+                  "system calls": (counted(syscalls, shim_create), syscalls(true_create, env))}
         own = {}
         for name, argv in (("/bin/true create", true_create), ("shim create (runtime /bin/true)", shim_create)):
-            w, c = zip(*[spawn(argv, env) for _ in range(a.runs + 20)][20:])
+            samples = []
+            for _ in range(a.runs + 20):
+                refresh()
+                samples.append(spawn(argv, env))
+            w, c = zip(*samples[20:])
             own[name] = (statistics.median(w), statistics.median(c))
-        cr = create_case(shim, runc, gpu0, a.create_runs, runc_env)
+        refresh()
+        cr = create_case([("runc", runc, gpu0, None), ("shim", shim, fresh, refresh), ("shim edited", shim, gpu0, None)],
+                         a.create_runs, runc_env)
         print(f"create with runc, GPU 0 requested ({a.create_runs} ABBA rounds; wall / CPU medians):")
-        rows = [("runc create (same bundle)", *cr["runc"]), ("nvbind-runtime create", *cr["shim"])]
+        rows = [("runc create (edited bundle)", *cr["runc"]),
+                ("nvbind-runtime create (fresh bundle)", *cr["shim"]),
+                ("nvbind-runtime create (edited bundle)", *cr["shim edited"])]
         rows += [(k, *ex[p]) for k, p in progs.items()]
         rows += [(k, *v) for k, v in own.items()]
         for name, w, c in rows:
             print(f"  {name:<36} wall {w * 1e3:8.3f} ms   CPU {c * 1e3:8.3f} ms", flush=True)
         added_w = cr["shim"][0] - cr["runc"][0]
         added_c = cr["shim"][1] - cr["runc"][1]
+        print(f"  on the edited bundle: wall {(cr['shim edited'][0] - cr['runc'][0]) * 1e3:+.3f} ms, "
+              f"CPU {(cr['shim edited'][1] - cr['runc'][1]) * 1e3:+.3f} ms", flush=True)
         shim_cpu = own["shim create (runtime /bin/true)"][1] - own["/bin/true create"][1]
         print(f"  added by the shim: wall {added_w * 1e3:+.3f} ms (target <= +2 ms), CPU {added_c * 1e3:+.3f} ms; "
               f"the shim's own work (runtime /bin/true, less /bin/true): wall "
