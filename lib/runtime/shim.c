@@ -1,4 +1,5 @@
 #include "runtime/shim.h"
+#include "runtime/oci_lean.h"
 #include "util/log.h"
 #include "isolation/procid.h"
 #include "oci/bundle_root.h"
@@ -453,9 +454,11 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
         return nvb_errf_errno(err, errno == ENOENT ? NVB_EXIT_INPUT : NVB_EXIT_IO, errno, "reading %s", path);
     if (!may_request(text, len))
         return 0; /* the runtime checks the document itself */
-    json_t *config = nvb_oci_config_parse(text, len, path, err);
-    if (!config)
+    /* linux.seccomp stays text: the shim never reads it (runtime/oci_lean.h). */
+    nvb_oci_lean lean;
+    if (nvb_oci_config_parse_lean(text, len, path, &lean, err) < 0)
         return -1;
+    json_t *config = lean.config;
     nvb_oci_requests reqs;
     int r = nvb_oci_find_requests(config, &reqs, err);
     if (r == 0 && (r = nvb_shim_apply_policy(ctx->cfg, &reqs, nvb_oci_config_privileged(config), ctx->prog, err)) < 0)
@@ -511,7 +514,7 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
                 r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
             if (r == 0)
                 r = nvb_oci_config_apply_edits(config, &all, path, err);
-            _cleanup_free_ char *out = r == 0 ? nvb_oci_config_dump(config) : NULL;
+            _cleanup_free_ char *out = r == 0 ? nvb_oci_config_dump_lean(&lean) : NULL;
             if (r == 0 && !out)
                 r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
             struct stat st;

@@ -3,10 +3,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct raw_part {
+    const json_t *stand_in;
+    const char *text;
+    size_t len;
+} raw_part;
+
 /* False at a real number: jansson's "%.17g" and its ".0" rule are not repeated here, such a
  * tree is left to jansson. */
-static bool write_tree(nvb_jsonw *w, const json_t *j)
+static bool write_tree(nvb_jsonw *w, const json_t *j, const raw_part *raw)
 {
+    if (raw && j == raw->stand_in) {
+        nvb_jsonw_raw(w, raw->text, raw->len);
+        return true;
+    }
     switch (json_typeof(j)) {
     case JSON_OBJECT: {
         const char *k;
@@ -15,7 +25,7 @@ static bool write_tree(nvb_jsonw *w, const json_t *j)
         nvb_jsonw_object_begin(w);
         json_object_keylen_foreach((json_t *)j, k, klen, x) {
             nvb_jsonw_keyn(w, k, klen);
-            if (!write_tree(w, x))
+            if (!write_tree(w, x, raw))
                 return false;
         }
         nvb_jsonw_object_end(w);
@@ -25,7 +35,7 @@ static bool write_tree(nvb_jsonw *w, const json_t *j)
         size_t i;
         json_t *x;
         nvb_jsonw_array_begin(w);
-        json_array_foreach(j, i, x) if (!write_tree(w, x)) return false;
+        json_array_foreach(j, i, x) if (!write_tree(w, x, raw)) return false;
         nvb_jsonw_array_end(w);
         return true;
     }
@@ -41,7 +51,13 @@ static bool write_tree(nvb_jsonw *w, const json_t *j)
 
 bool nvb_jsonw_tree(nvb_jsonw *w, const json_t *j)
 {
-    return write_tree(w, j);
+    return write_tree(w, j, NULL);
+}
+
+bool nvb_jsonw_tree_raw(nvb_jsonw *w, const json_t *j, const json_t *stand_in, const char *raw, size_t raw_len)
+{
+    raw_part part = {stand_in, raw, raw_len};
+    return write_tree(w, j, &part);
 }
 
 static char *jansson_line(const json_t *j, size_t flags)

@@ -17,3 +17,8 @@ char *nvb_json_dump_line(const json_t *j, size_t flags);
  * exactly as jansson would (a real number): w then holds part of the tree, to be thrown
  * away. w may also have failed (out of memory, deeper than NVB_JSONW_MAX_DEPTH). */
 bool nvb_jsonw_tree(nvb_jsonw *w, const json_t *j);
+
+/* nvb_jsonw_tree, with the JSON text raw[0..raw_len) written as it is where the tree holds
+ * the node stand_in (compared by address): a part of a document kept as text while the rest
+ * was parsed (runtime/oci_lean.h). */
+bool nvb_jsonw_tree_raw(nvb_jsonw *w, const json_t *j, const json_t *stand_in, const char *raw, size_t raw_len);

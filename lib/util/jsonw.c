@@ -258,6 +258,12 @@ void nvb_jsonw_null(nvb_jsonw *w)
     put(w, "null", 4);
 }
 
+void nvb_jsonw_raw(nvb_jsonw *w, const char *text, size_t n)
+{
+    before_item(w);
+    put(w, text, n);
+}
+
 char *nvb_jsonw_finish(nvb_jsonw *w, size_t *len)
 {
     char *out = NULL;

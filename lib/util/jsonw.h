@@ -45,6 +45,8 @@ void nvb_jsonw_stringn(nvb_jsonw *w, const char *s, size_t n);
 void nvb_jsonw_int(nvb_jsonw *w, int64_t v);
 void nvb_jsonw_bool(nvb_jsonw *w, bool v);
 void nvb_jsonw_null(nvb_jsonw *w);
+/* A value given as JSON text, written as it is (the caller vouches for it). */
+void nvb_jsonw_raw(nvb_jsonw *w, const char *text, size_t n);
 
 /* Key and value in one call. */
 static inline void nvb_jsonw_kstring(nvb_jsonw *w, const char *key, const char *s)

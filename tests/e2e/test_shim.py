@@ -99,7 +99,8 @@ class ShimWithPodman(FakeHostCase):
     def test_env_request_gets_gpu0_and_driver_libraries(self):
         r = self.podman("-e", "NVIDIA_VISIBLE_DEVICES=0",
                         script="ls /dev; ls /usr/lib/x86_64-linux-gnu; grep -q libcuda.so.1 /etc/ld.so.cache && "
-                               "echo CACHE-OK; echo VAR=$NVB_TEST_VAR; echo NVD=$NVIDIA_VISIBLE_DEVICES")
+                               "echo CACHE-OK; echo VAR=$NVB_TEST_VAR; echo NVD=$NVIDIA_VISIBLE_DEVICES; "
+                               "grep Seccomp: /proc/self/status")
         self.assertEqual(r.returncode, 0, r.stderr)
         words = r.stdout.split()
         lines = r.stdout.splitlines()
@@ -119,6 +120,12 @@ class ShimWithPodman(FakeHostCase):
         # cache it made (CACHE-OK above) is in that root.
         args = [h["args"] for h in hooks]
         self.assertTrue(all(a[a.index("--root-path") + 1] == after["root"]["path"] for a in args), args)
+        # podman's seccomp profile, which the shim keeps as text (runtime/oci_lean.h), is the
+        # same profile after the edits, and the container runs under it.
+        before = json.loads(self.read("front.json"))
+        self.assertTrue(before["linux"].get("seccomp", {}).get("syscalls"), "podman wrote no seccomp profile")
+        self.assertEqual(after["linux"]["seccomp"], before["linux"]["seccomp"])
+        self.assertIn(["Seccomp:", "2"], [line.split() for line in lines])
 
     def test_no_request_leaves_config_byte_identical(self):
         r = self.podman(script="ls /dev")

@@ -1,11 +1,14 @@
 /* libFuzzer target: the OCI config.json patcher and the shim's request reader. Any bytes are
  * refused or accepted without crashing; an accepted config gets the edits, and applying them
- * a second time (also after a round trip through the writer) changes nothing more. */
+ * a second time (also after a round trip through the writer) changes nothing more. The
+ * shim's lean parse (linux.seccomp kept as text, runtime/oci_lean.h) accepts whatever the
+ * whole parse accepts, and what it writes after the edits is the same document. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/oci_lean.h"
 #include "runtime/oci_patch.h"
 #include "runtime/shim.h"
 
@@ -26,6 +29,25 @@ static void make_edits(nvb_edits *e)
     }
 }
 
+static void lean_matches(const uint8_t *data, size_t size, const json_t *full, int full_edit, const nvb_edits *e)
+{
+    nvb_err err = {0};
+    nvb_oci_lean l;
+    if (nvb_oci_config_parse_lean((const char *)data, size, "fuzz", &l, &err) != 0)
+        abort(); /* the whole text parses, so must the rest of it */
+    if (nvb_oci_config_apply_edits(l.config, e, "fuzz", &err) != full_edit)
+        abort(); /* the profile's stand-in changes no check */
+    if (full_edit == 0) {
+        char *text = nvb_oci_config_dump_lean(&l);
+        json_t *back = text ? json_loads(text, 0, NULL) : NULL;
+        if (!back || !json_equal(back, full))
+            abort();
+        json_decref(back);
+        free(text);
+    }
+    json_decref(l.config);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     nvb_err err = {0};
@@ -39,7 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     nvb_edits e = {0};
     make_edits(&e);
-    if (nvb_oci_config_apply_edits(c, &e, "fuzz", &err) == 0) {
+    int full_edit = nvb_oci_config_apply_edits(c, &e, "fuzz", &err);
+    lean_matches(data, size, c, full_edit, &e);
+    if (full_edit == 0) {
         char *once = nvb_oci_config_dump(c);
         json_t *again = once ? nvb_oci_config_parse(once, strlen(once), "fuzz", &err) : NULL;
         if (once && !again)
