@@ -10,8 +10,9 @@ Cases (target: < 1 ms added):
   end to end with runc                        `nvbind-runtime run` of a bundle asking for all
                                               GPUs against `runc run` of the same (edited) bundle
   create with runc (issue 16: target <= +2 ms)
-                                              `nvbind-runtime create` of a bundle asking for GPU 0,
-                                              its config.json fresh as an engine writes it
+                                              `nvbind-runtime create` of a bundle asking for GPU 0
+                                              (with podman's seccomp profile where containers-common
+                                              is installed), its config.json fresh as an engine writes it
                                               (rewritten untimed before each create), against
                                               `runc create` of the bundle the shim edited, and the
                                               shim on that edited bundle (it then adds nothing);
@@ -138,12 +139,29 @@ def create_case(contenders, runs, env, warmup=5):
     return {k: (statistics.median(w), statistics.median(c)) for k, (w, c) in times.items()}
 
 
-def bundle(path, rootfs, runc, annotations=None):
+def podman_seccomp():
+    """The seccomp profile podman puts in every config.json (containers-common's default, in
+    the runtime spec's layout), or None where that file is missing: `runc spec` writes none,
+    and an engine's config.json is mostly this profile."""
+    try:
+        with open("/usr/share/containers/seccomp.json") as f:
+            d = json.load(f)
+    except (OSError, ValueError):
+        return None
+    keep = ("names", "action", "args", "errnoRet")
+    return {"defaultAction": d["defaultAction"], "defaultErrnoRet": d.get("defaultErrnoRet", 1),
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{k: v for k, v in c.items() if k in keep} for c in d.get("syscalls", [])]}
+
+
+def bundle(path, rootfs, runc, annotations=None, seccomp=None):
     os.makedirs(path)
     subprocess.run([runc, "spec", "--bundle", path], check=True)
     with open(os.path.join(path, "config.json")) as f:
         config = json.load(f)
     config["root"] = {"path": rootfs, "readonly": False}
+    if seccomp:
+        config["linux"]["seccomp"] = seccomp
     config["process"]["terminal"] = False
     config["process"]["args"] = ["/bin/true"]
     if annotations:
@@ -213,8 +231,9 @@ def main():
         # edits); runc gets the same bundle as the shim left it (edited). The shim is also
         # timed on the edited bundle, where it parses the whole edited document and adds
         # nothing.
-        gpu0 = bundle(os.path.join(tmp, "gpu0"), rootfs, runc, {"nvbind.gpus": "0"})
-        fresh = bundle(os.path.join(tmp, "gpu0-fresh"), rootfs, runc, {"nvbind.gpus": "0"})
+        profile = podman_seccomp()
+        gpu0 = bundle(os.path.join(tmp, "gpu0"), rootfs, runc, {"nvbind.gpus": "0"}, profile)
+        fresh = bundle(os.path.join(tmp, "gpu0-fresh"), rootfs, runc, {"nvbind.gpus": "0"}, profile)
         fresh_config = os.path.join(fresh, "config.json")
         with open(fresh_config) as f:
             pristine = f.read()
@@ -248,7 +267,9 @@ def main():
         refresh()
         cr = create_case([("runc", runc, gpu0, None), ("shim", shim, fresh, refresh), ("shim edited", shim, gpu0, None)],
                          a.create_runs, runc_env)
-        print(f"create with runc, GPU 0 requested ({a.create_runs} ABBA rounds; wall / CPU medians):")
+        print(f"create with runc, GPU 0 requested ({a.create_runs} ABBA rounds; wall / CPU medians; "
+              f"config.json {os.path.getsize(fresh_config)} bytes, "
+              f"{'with' if profile else 'without'} podman's seccomp profile):")
         rows = [("runc create (edited bundle)", *cr["runc"]),
                 ("nvbind-runtime create (fresh bundle)", *cr["shim"]),
                 ("nvbind-runtime create (edited bundle)", *cr["shim edited"])]
