@@ -268,7 +268,7 @@ def main():
         cr = create_case([("runc", runc, gpu0, None), ("shim", shim, fresh, refresh), ("shim edited", shim, gpu0, None)],
                          a.create_runs, runc_env)
         print(f"create with runc, GPU 0 requested ({a.create_runs} ABBA rounds; wall / CPU medians; "
-              f"config.json {os.path.getsize(fresh_config)} bytes, "
+              f"config.json {len(pristine)} bytes as the engine writes it, "
               f"{'with' if profile else 'without'} podman's seccomp profile):")
         rows = [("runc create (edited bundle)", *cr["runc"]),
                 ("nvbind-runtime create (fresh bundle)", *cr["shim"]),
