@@ -1,4 +1,5 @@
 #include "isolation/procid.h"
+#include "util/json_scan.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
 
@@ -121,7 +122,15 @@ enum nvb_oci_init nvb_oci_state_init(const char *state_file, pid_t *pid, unsigne
     _cleanup_free_ char *text = nvb_read_file(state_file, 16 * 1024 * 1024, &len);
     if (!text)
         return errno == ENOENT || errno == ENOTDIR ? NVB_OCI_INIT_GONE : NVB_OCI_INIT_UNKNOWN;
-    json_t *doc = json_loadb(text, len, 0, NULL);
+    /* runc's state.json carries the container's whole configuration under "config" (tens of
+     * KB with the seccomp profile), and two numbers are wanted: that member is not parsed
+     * where the scan finds it unambiguously (util/json_scan.h). Its inside is then not
+     * checked either: liveness rests on the process's identity (pid and start time). */
+    static const char *const config_member[] = {"config"};
+    size_t cs, ce;
+    json_t *doc = nvb_json_load_cut(text, len, config_member, 1, &cs, &ce);
+    if (!doc)
+        doc = json_loadb(text, len, 0, NULL);
     if (!json_is_object(doc)) {
         /* Both runtimes replace the file by rename: unreadable JSON is garbage left behind
          * by something else, not a container being written. */

@@ -11,14 +11,7 @@
 #include <stddef.h>
 
 #include "util/error.h"
-
-/* Where the value of the member path[0].path[1]... of the top-level object lies in text:
- * [*start, *end). False (nothing found) unless the text is a JSON object whose structure
- * the scan can follow, each object on the path holds the member exactly once, and no key
- * at those levels is spelled with an escape (jansson would decode "\u0073eccomp" to a name
- * the scan cannot compare). The value itself is not checked beyond its strings and nesting. */
-bool nvb_json_member_extent(const char *text, size_t len, const char *const *path, size_t depth, size_t *start,
-                            size_t *end);
+#include "util/json_scan.h"
 
 typedef struct nvb_oci_lean {
     json_t *config;          /* the parsed document (new reference), NULL on error */

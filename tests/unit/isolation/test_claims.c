@@ -128,6 +128,30 @@ static void test_oci_state_files(void **state)
     t_write(p, text);
     free(text);
     assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    /* runc's file as it is: the whole configuration under "config" (left unparsed), the
+     * numbers before or after it, strings in it that look like structure. */
+    text = t_printf("{\"id\":\"c1\",\"init_process_pid\":%ld,\"config\":{\"labels\":[\"a}\",\"\\\"{\"],"
+                    "\"seccomp\":{\"syscalls\":[{\"names\":[\"read\"]}]}},\"init_process_start\":%llu,\"created\":\"x\"}",
+                    (long)getpid(), me);
+    t_write(p, text);
+    free(text);
+    pid = 0;
+    start = 0;
+    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    assert_int_equal(pid, getpid());
+    assert_int_equal(start, me);
+    /* "config" twice: not cut, the whole text parsed (jansson keeps the last), still found. */
+    text = t_printf("{\"config\":{},\"init_process_pid\":%ld,\"init_process_start\":%llu,\"config\":{\"a\":1}}",
+                    (long)getpid(), me);
+    t_write(p, text);
+    free(text);
+    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    /* A broken configuration is no container state, cut or not. */
+    text = t_printf("{\"init_process_pid\":%ld,\"init_process_start\":%llu,\"config\":{\"a\":[}}", (long)getpid(),
+                    me);
+    t_write(p, text);
+    free(text);
+    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_GONE);
     t_write(p, "{\"init_process_pid\":0,\"init_process_start\":0}");
     assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_GONE);
     t_write(p, "{not json");
