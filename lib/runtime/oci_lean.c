@@ -31,20 +31,16 @@ char *nvb_oci_config_dump_lean(const nvb_oci_lean *l)
 {
     if (!l->stand_in)
         return nvb_oci_config_dump(l->config);
-    nvb_jsonw w;
-    nvb_jsonw_init(&w, 0, 0);
-    if (!nvb_jsonw_tree_raw(&w, l->config, l->stand_in, l->raw, l->raw_len) || w.failed || w.bad_utf8) {
-        /* What nvb_jsonw does not write as jansson would (see nvb_json_dump_line): the
-         * profile parsed after all, and the whole tree dumped by jansson. */
-        nvb_jsonw_free(&w);
-        json_t *profile = json_loadb(l->raw, l->raw_len, 0, NULL);
-        json_t *copy = profile ? json_deep_copy(l->config) : NULL;
-        char *text = NULL;
-        if (copy && json_object_set(json_object_get(copy, "linux"), "seccomp", profile) == 0)
-            text = nvb_oci_config_dump(copy);
-        json_decref(copy);
-        json_decref(profile);
+    char *text = nvb_jsonw_text(l->config, 0, l->stand_in, l->raw, l->raw_len);
+    if (text)
         return text;
-    }
-    return nvb_jsonw_finish(&w, NULL);
+    /* What nvb_jsonw does not write as jansson would (see nvb_json_dump_line): the profile
+     * parsed after all, and the whole tree dumped by jansson. */
+    json_t *profile = json_loadb(l->raw, l->raw_len, 0, NULL);
+    json_t *copy = profile ? json_deep_copy(l->config) : NULL;
+    if (copy && json_object_set(json_object_get(copy, "linux"), "seccomp", profile) == 0)
+        text = nvb_oci_config_dump(copy);
+    json_decref(copy);
+    json_decref(profile);
+    return text;
 }

@@ -11,7 +11,6 @@
 #include <stddef.h>
 
 #include "util/error.h"
-#include "util/json_scan.h"
 
 typedef struct nvb_oci_lean {
     json_t *config;          /* the parsed document (new reference), NULL on error */

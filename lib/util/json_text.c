@@ -54,10 +54,15 @@ bool nvb_jsonw_tree(nvb_jsonw *w, const json_t *j)
     return write_tree(w, j, NULL);
 }
 
-bool nvb_jsonw_tree_raw(nvb_jsonw *w, const json_t *j, const json_t *stand_in, const char *raw, size_t raw_len)
+char *nvb_jsonw_text(const json_t *j, unsigned indent, const json_t *stand_in, const char *raw, size_t raw_len)
 {
     raw_part part = {stand_in, raw, raw_len};
-    return write_tree(w, j, &part);
+    nvb_jsonw w;
+    nvb_jsonw_init(&w, indent, 0);
+    if (write_tree(&w, j, stand_in ? &part : NULL) && !w.failed && !w.bad_utf8)
+        return nvb_jsonw_finish(&w, NULL);
+    nvb_jsonw_free(&w);
+    return NULL;
 }
 
 static char *jansson_line(const json_t *j, size_t flags)
@@ -86,17 +91,10 @@ char *nvb_json_dump_line(const json_t *j, size_t flags)
     size_t known = JSON_MAX_INDENT | JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY;
     bool ours = (flags & ~known) == 0 && ((flags & JSON_COMPACT) ? indent == 0 : indent > 0) &&
                 (json_is_object(j) || json_is_array(j) || (flags & JSON_ENCODE_ANY));
-    if (ours) {
-        nvb_jsonw w;
-        nvb_jsonw_init(&w, (unsigned)indent, 0);
-        if (nvb_jsonw_tree(&w, j) && !w.failed && !w.bad_utf8) {
-            char *text = nvb_jsonw_finish(&w, NULL);
-            if (text)
-                return text;
-        } else {
-            nvb_jsonw_free(&w);
-        }
-        /* Too deep, or not jansson's own UTF-8 (json_*_nocheck): jansson says what it says. */
-    }
+    char *text = ours ? nvb_jsonw_text(j, (unsigned)indent, NULL, NULL, 0) : NULL;
+    /* Otherwise, or too deep, a real, or not jansson's own UTF-8 (json_*_nocheck): jansson
+     * says what it says. */
+    if (text)
+        return text;
     return jansson_line(j, flags);
 }

@@ -18,7 +18,10 @@ char *nvb_json_dump_line(const json_t *j, size_t flags);
  * away. w may also have failed (out of memory, deeper than NVB_JSONW_MAX_DEPTH). */
 bool nvb_jsonw_tree(nvb_jsonw *w, const json_t *j);
 
-/* nvb_jsonw_tree, with the JSON text raw[0..raw_len) written as it is where the tree holds
- * the node stand_in (compared by address): a part of a document kept as text while the rest
- * was parsed (runtime/oci_lean.h). */
-bool nvb_jsonw_tree_raw(nvb_jsonw *w, const json_t *j, const json_t *stand_in, const char *raw, size_t raw_len);
+/* The tree j written by nvb_jsonw (indent 0: compact) and a newline, with the JSON text
+ * raw[0..raw_len) written as it is where the tree holds the node stand_in (compared by
+ * address; NULL for none): a part of a document kept as text while the rest was parsed
+ * (runtime/oci_lean.h). NULL when nvb_jsonw cannot write the tree exactly as jansson would
+ * (see nvb_jsonw_tree, and strings not valid UTF-8) or memory runs out: the caller then asks
+ * jansson. */
+char *nvb_jsonw_text(const json_t *j, unsigned indent, const json_t *stand_in, const char *raw, size_t raw_len);

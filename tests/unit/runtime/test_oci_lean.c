@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "runtime/oci_lean.h"
+#include "util/json_scan.h"
 #include "runtime/oci_patch.h"
 
 static const char *const seccomp[] = {"linux", "seccomp"};
