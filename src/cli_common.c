@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "host/host_cache.h"
 #include "policy/profiles.h"
 #include "util/json_text.h"
 
@@ -50,7 +51,7 @@ nvb_host *nvb_cli_discover(const nvb_cli *cli, const nvb_config *cfg, bool with_
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
     } else {
         o.with_nvml = with_nvml;
-        h = nvb_host_discover(&o, err);
+        h = nvb_host_discover_cached(&o, err);
     }
     nvb_strv_free(&libs);
     return h;

@@ -1,5 +1,6 @@
 /* nvbind cdi generate | list | validate | check */
 #include "cli.h"
+#include "host/host_cache.h"
 #include "cdi/cdi.h"
 #include "policy/cdi_check.h"
 #include "policy/cdi_generate.h"
@@ -58,7 +59,7 @@ static nvb_host *discover_with_config(const nvb_cli *cli, const nvb_config *cfg,
         o.skip_pci_details = true; /* a spec holds no PCI ids or NUMA node */
         o.nvml_for_mig = true;     /* MIG devices, when /proc shows some */
         o.every_vendor = true;  /* every vendor: --kind amd.com/gpu on a host without NVIDIA's driver */
-        h = nvb_host_discover(&o, err);
+        h = nvb_host_discover_cached(&o, err);
     }
     nvb_strv_free(&libs);
     return h;

@@ -1,5 +1,6 @@
 /* nvbind info: what this host offers to containers. */
 #include "cli.h"
+#include "host/host_cache.h"
 #include "host/host_json.h"
 #include "util/fileio.h"
 
@@ -127,7 +128,7 @@ static int cmd_info(nvb_cli *cli, int argc, char **argv)
         } else {
             o.with_nvml = detailed;
             o.every_vendor = true; /* every vendor's GPUs are listed */
-            h = nvb_host_discover(&o, &err);
+            h = nvb_host_discover_cached(&o, &err);
         }
     }
     nvb_strv_free(&libs);

@@ -4,6 +4,7 @@
 #include "host/discover.h"
 #include "util/log.h"
 #include "host/hostio.h"
+#include "host/deps.h"
 #include "ldcache/driver_libs.h"
 #include "ldcache/ldcache.h"
 #include "util/cleanup.h"
@@ -375,6 +376,8 @@ static int discover_libraries(nvb_discovery *d, nvb_err *err)
     nvb_ldcache cache;
     if (!cache_path)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    if (d->drv->deps) /* read by its path, not through the root's walk: noted here */
+        nvb_deps_element(d->drv->deps, "", 0, cache_path, strlen(cache_path), NVB_DEP_FINAL | NVB_DEP_READ);
     if (nvb_ldcache_open(&cache, cache_path, err) < 0) {
         if (err->errnum != ENOENT && err->errnum != ENOTDIR) /* no cache at all: the folder scan below */
             return -1;

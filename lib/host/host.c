@@ -257,6 +257,7 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
         goto fail;
     }
     nvb_rootpath_init(&d.root, h->root);
+    d.root.deps = opts->deps;
     d.drv_dir = nvb_rootpath_host(&d.root, drv);
     if (!d.drv_dir) {
         nvb_errf(err, NVB_EXIT_IO, "out of memory");
@@ -271,6 +272,7 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
     /* The driver root is a root of its own for its links; the same one when it is "/". */
     d.drv = &d.root;
     nvb_rootpath_init(&d.drv_own, d.drv_dir);
+    d.drv_own.deps = opts->deps;
     if (d.drv_own.root_len != d.root.root_len) {
         d.drv = &d.drv_own;
         r = open_root(&d.drv_own, d.drv_dir);

@@ -146,6 +146,8 @@ typedef struct nvb_discover_opts {
      * (driver_version NULL, no NVIDIA GPU) rather than refuse it with NVB_EXIT_NO_DRIVER. For
      * the commands that serve every vendor; the NVIDIA-only paths (the runtime shim) skip it. */
     bool every_vendor;
+    /* When not NULL, what discovery looks at is noted there (host/deps.h, the host cache). */
+    struct nvb_deps *deps;
 } nvb_discover_opts;
 
 /* Discover the host; on failure err says what, where and why (exit code inside). */

@@ -1,4 +1,5 @@
 #include "host/hostio.h"
+#include "host/deps.h"
 #include "util/fileio.h"
 
 #include <dirent.h>
@@ -59,7 +60,7 @@ int nvb_dir_open(nvb_dir *d, nvb_rootpath *rp, const char *path)
 {
     d->pos = d->len = 0;
     d->rp = rp;
-    d->fd = nvb_rootpath_open(rp, path, O_RDONLY | O_DIRECTORY);
+    d->fd = nvb_rootpath_open_noted(rp, path, O_RDONLY | O_DIRECTORY, &d->dep);
     return d->fd < 0 ? -errno : 0;
 }
 
@@ -72,8 +73,11 @@ const char *nvb_dir_next(nvb_dir *d, unsigned char *type)
                 n = getdents64(d->fd, d->buf, sizeof d->buf);
             while (n < 0 && errno == EINTR);
             if (n <= 0) {
-                if (n == 0)
+                if (n == 0) {
                     errno = 0;
+                    if (d->dep >= 0)
+                        nvb_deps_name(d->rp->deps, d->dep, NULL); /* seen to its end */
+                }
                 return NULL;
             }
             d->pos = 0;
@@ -90,6 +94,8 @@ const char *nvb_dir_next(nvb_dir *d, unsigned char *type)
             continue;
         if (type)
             *type = e->d_type;
+        if (d->dep >= 0)
+            nvb_deps_name(d->rp->deps, d->dep, name);
         return name;
     }
 }

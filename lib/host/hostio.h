@@ -41,6 +41,7 @@ static inline int nvb_host_read_exit(int errnum)
 typedef struct nvb_dir {
     int fd;
     nvb_rootpath *rp;  /* closes fd */
+    long dep;          /* the listing's note in rp->deps (host/deps.h), -1 when none */
     size_t pos, len;
     char buf[8192] __attribute__((aligned(8)));
 } nvb_dir;

@@ -1,4 +1,5 @@
 #include "host/rootpath.h"
+#include "host/deps.h"
 #include "oci/safepath.h"
 
 #include <errno.h>
@@ -332,6 +333,16 @@ static __attribute__((noinline)) int open_walked(nvb_rootpath *rp, const char *p
 
 int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags)
 {
+    long dep;
+    return nvb_rootpath_open_noted(rp, path, flags, &dep);
+}
+
+int nvb_rootpath_open_noted(nvb_rootpath *rp, const char *path, int flags, long *dep)
+{
+    *dep = -1;
+    if (rp->deps)
+        *dep = nvb_deps_opened(rp->deps, rp->root, rp->root_len, path,
+                               NVB_DEP_FINAL | (flags & O_DIRECTORY ? NVB_DEP_LISTED : flags & O_PATH ? 0 : NVB_DEP_READ));
     /* O_NONBLOCK always: opening a FIFO planted in the host root must not hang discovery
      * (for regular files and folders the flag changes nothing). */
     flags |= O_CLOEXEC | (flags & O_PATH ? 0 : O_NONBLOCK); /* openat2 takes no other flag with O_PATH */
@@ -381,6 +392,8 @@ static __attribute__((noinline)) int readlink_at(nvb_rootpath *rp, const char *p
 int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t size)
 {
     size_t plen = strlen(path);
+    if (rp->deps)
+        nvb_deps_element(rp->deps, rp->root, rp->root_len, path, plen, NVB_DEP_FINAL);
     const struct slot *s = plen < PATH_MAX ? memo_get(rp, path, plen, hash_more(HASH_INIT, path, plen)) : NULL;
     if (s) { /* the walk asked about it already */
         if (s->err)
@@ -457,7 +470,15 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
         memcpy(out + olen + 1, comp, clen);
         out[klen] = '\0';
         uint32_t h = hash_more(ohash, out + olen, klen - olen);
+        const char *q = p;
+        while (*q == '/')
+            q++;
+        bool last = !*q;
         const struct slot *s = memo_get(rp, out, klen, h);
+        /* For the host cache: every element this walk asks the kernel about (the memo's
+         * answers were noted when they were asked), and the last one as asked about. */
+        if (rp->deps && (!s || last))
+            nvb_deps_element(rp->deps, rp->root, rp->root_len, out, klen, last ? NVB_DEP_FINAL : NVB_DEP_PASS);
         if (s) {
             if (s->err)
                 return -s->err;
@@ -466,10 +487,6 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
             ohash = s->vhash;
             continue;
         }
-        const char *q = p;
-        while (*q == '/')
-            q++;
-        bool last = !*q;
         int dirfd;
         const char *ap = at_path(rp, out, klen, buf, &dirfd);
         if (!ap)
@@ -530,6 +547,8 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
         }
         out[olen] = '\0';
     }
+    if (rp->deps) /* where the links led: what a lookup answers about */
+        nvb_deps_element(rp->deps, rp->root, rp->root_len, out, olen, NVB_DEP_FINAL);
     if (st && !have_st) {
         int dirfd;
         const char *ap = at_path(rp, out, olen, buf, &dirfd);

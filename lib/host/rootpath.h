@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 struct nvb_rootpath_memo;
+struct nvb_deps;
 
 typedef struct nvb_rootpath {
     const char *root;   /* "/" or a directory without trailing slash */
@@ -24,6 +25,9 @@ typedef struct nvb_rootpath {
     struct nvb_rootpath_memo *memo;  /* resolved path elements, allocated on first use */
     int deferred[32];   /* descriptors whose close is put off, see nvb_rootpath_close */
     unsigned n_deferred;
+    /* When not NULL, every element resolved and every path opened is noted there, for the
+     * host cache (host/deps.h). Set by the caller; not owned. */
+    struct nvb_deps *deps;
 } nvb_rootpath;
 
 /* Set up; allocates nothing (a root used only for nvb_rootpath_host needs no clear). */
@@ -50,6 +54,9 @@ char *nvb_rootpath_host(const nvb_rootpath *rp, const char *path);
  * O_CLOEXEC are added (a FIFO planted in the root must not hang the open). -1 with errno
  * on failure. */
 int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags);
+/* The same, and the index of its note in rp->deps in *dep (-1 when none): a listing's
+ * names are noted under it (nvb_dir). */
+int nvb_rootpath_open_noted(nvb_rootpath *rp, const char *path, int flags, long *dep);
 
 /* Does `path` lead to a file of any kind, links followed inside root (nvb_rootpath_lookup
  * would succeed)? One O_PATH open. */

@@ -1,4 +1,5 @@
 #include "runtime/plan_nvidia.h"
+#include "host/host_cache.h"
 #include "config/values.h"
 #include "runtime/run.h"
 #include "policy/cdi_generate.h"
@@ -221,7 +222,7 @@ static int select_devices(run_state *s, nvb_err *err)
     dopts.skip_pci_details = true; /* edits need no PCI ids */
     dopts.with_nvml = need_nvml && !nvb_vendor_request(req); /* a bus id's ':' is no MIG device */
     dopts.every_vendor = true; /* every vendor; an NVIDIA request then names what the host has */
-    s->host = nvb_host_discover(&dopts, err);
+    s->host = nvb_host_discover_cached(&dopts, err);
     nvb_strv_free(&libs);
     if (!s->host)
         return -1;

@@ -1,4 +1,5 @@
 #include "runtime/shim.h"
+#include "host/host_cache.h"
 #include "runtime/oci_lean.h"
 #include "util/log.h"
 #include "isolation/procid.h"
@@ -485,7 +486,7 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
         else {
             dopts.skip_pci_details = true; /* edits need no PCI ids */
             dopts.with_nvml = needs_nvml(ctx, &reqs);
-            h = nvb_host_discover(&dopts, err);
+            h = nvb_host_discover_cached(&dopts, err);
         }
         nvb_strv_free(&libs);
         nvb_selection sel = {0};

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 from nvbtest import NVBIND, REPO, run
@@ -216,6 +217,24 @@ class RealHost(unittest.TestCase):
         self.assertEqual(sorted(self.phases), ["after-ldconfig", "first"], self.podman.stdout[-2000:])
         for name in ("first", "after-ldconfig"):
             yield name, self.phases[name]
+
+    def test_host_cache_answers_as_a_fresh_discovery(self):
+        """Debian's own layout through the host cache (docs/host-cache.md): a run served from
+        the kept model answers exactly what a fresh discovery answers."""
+        cache = tempfile.mkdtemp(prefix="nvbind-realhost-cache-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        for args in (["info", "--json"], ["cdi", "generate", "--kind", KIND]):
+            fresh = run([NVBIND, "--root", self.root, *args], env={"NVBIND_HOST_CACHE": "off"}, check=True).stdout
+            served = False
+            for _ in range(4):  # a host built less than a second ago is not kept yet
+                r = run([NVBIND, "--root", self.root, *args],
+                        env={"NVBIND_HOST_CACHE": cache, "NVBIND_LOG": "debug"}, check=True)
+                self.assertEqual(r.stdout, fresh, f"nvbind {' '.join(args)} through the host cache differs")
+                served = served or "the host model from" in r.stderr
+                if served:
+                    break
+                time.sleep(1.1)
+            self.assertTrue(served, f"nvbind {' '.join(args)}: the host cache never served: {r.stderr}")
 
     def test_nvidia_smi_on_path_fails_only_for_lack_of_driver(self):
         """Debian installs nvidia-smi as an update-alternatives link into nvidia/current/."""
