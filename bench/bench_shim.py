@@ -13,7 +13,8 @@ Cases (target: < 1 ms added):
                                               `nvbind-runtime create` of a bundle asking for GPU 0
                                               (with podman's seccomp profile where containers-common
                                               is installed), its config.json fresh as an engine writes it
-                                              (rewritten untimed before each create), against
+                                              (rewritten untimed before each create), with the host
+                                              cache (docs/host-cache.md) and without it, against
                                               `runc create` of the bundle the shim edited, and the
                                               shim on that edited bundle (it then adds nothing);
                                               each container deleted after its create (untimed),
@@ -121,18 +122,20 @@ def create_delete(argv_create, argv_delete, env):
 def create_case(contenders, runs, env, warmup=5):
     """Medians (wall, CPU) of each contender's create, in the order first..last, last..first
     (drift cancels out of the differences), unique ids. A contender is (name, runtime, bundle,
-    prepare): prepare, when given, runs untimed before each of its creates."""
+    prepare[, env]): prepare, when given, runs untimed before each of its creates; env, when
+    given, replaces the common one."""
     times = {name: ([], []) for name, *_ in contenders}
     order = list(contenders) + list(reversed(contenders))
     n = 0
     for i in range(warmup + runs):
-        for name, prog, bundle_path, prepare in order:
+        for name, prog, bundle_path, prepare, *own_env in order:
             n += 1
             cid = f"nvbind-bench-create-{os.getpid()}-{n}"
             if prepare:
                 prepare()
+            e = own_env[0] if own_env else env
             w, c = create_delete([prog, "create", "--bundle", bundle_path, cid],
-                                 [prog, "delete", "--force", cid], env)
+                                 [prog, "delete", "--force", cid], e)
             if i >= warmup:
                 times[name][0].append(w)
                 times[name][1].append(c)
@@ -210,7 +213,13 @@ def main():
         true_cfg = os.path.join(tmp, "true.toml")
         with open(true_cfg, "w") as f:
             f.write('[runtime]\noci_runtime = "/bin/true"\n' + isolation)
-        env = dict(os.environ, NVBIND_ROOT=root, NVBIND_CONFIG=true_cfg)
+        # The host cache (docs/host-cache.md) in the benchmark's own folder. It keeps nothing
+        # changed less than a second ago: the fake host is left that second first, as a real
+        # host's driver files are older than that.
+        host_cache = os.path.join(tmp, "host-cache")
+        os.mkdir(host_cache, 0o700)
+        time.sleep(1.2)
+        env = dict(os.environ, NVBIND_ROOT=root, NVBIND_CONFIG=true_cfg, NVBIND_HOST_CACHE=host_cache)
 
         # Edit once: later runs rewrite the same content (the edit is idempotent).
         subprocess.run([shim, "create", "--bundle", req, "x"], check=True, env=env)
@@ -250,12 +259,18 @@ def main():
         true_create = [shutil.which("true"), "create", "--bundle", fresh, "x"]
         shim_create = [shim, "create", "--bundle", fresh, "x"]
 
-        def counted(count, argv):
+        def counted(count, argv, e):
             refresh()
-            return count(argv, env)
+            return count(argv, e)
 
-        counts = {"Ir": (counted(instructions, shim_create), instructions(true_create, env)),
-                  "system calls": (counted(syscalls, shim_create), syscalls(true_create, env))}
+        # Each count twice, the second kept: the first writes the host cache for that binary
+        # (under valgrind, the binary is valgrind's: its own entry).
+        no_cache = dict(env, NVBIND_HOST_CACHE="off")
+        counts = {}
+        for what, count in (("Ir", instructions), ("system calls", syscalls)):
+            counted(count, shim_create, env)
+            counts[what] = (counted(count, shim_create, env), count(true_create, env),
+                            counted(count, shim_create, no_cache))
         own = {}
         for name, argv in (("/bin/true create", true_create), ("shim create (runtime /bin/true)", shim_create)):
             samples = []
@@ -265,14 +280,16 @@ def main():
             w, c = zip(*samples[20:])
             own[name] = (statistics.median(w), statistics.median(c))
         refresh()
-        cr = create_case([("runc", runc, gpu0, None), ("shim", shim, fresh, refresh), ("shim edited", shim, gpu0, None)],
+        cr = create_case([("runc", runc, gpu0, None), ("shim", shim, fresh, refresh), ("shim edited", shim, gpu0, None),
+                          ("shim no cache", shim, fresh, refresh, dict(runc_env, NVBIND_HOST_CACHE="off"))],
                          a.create_runs, runc_env)
         print(f"create with runc, GPU 0 requested ({a.create_runs} ABBA rounds; wall / CPU medians; "
               f"config.json {len(pristine)} bytes as the engine writes it, "
               f"{'with' if profile else 'without'} podman's seccomp profile):")
         rows = [("runc create (edited bundle)", *cr["runc"]),
                 ("nvbind-runtime create (fresh bundle)", *cr["shim"]),
-                ("nvbind-runtime create (edited bundle)", *cr["shim edited"])]
+                ("nvbind-runtime create (edited bundle)", *cr["shim edited"]),
+                ("  the same, host cache off", *cr["shim no cache"])]
         rows += [(k, *ex[p]) for k, p in progs.items()]
         rows += [(k, *v) for k, v in own.items()]
         for name, w, c in rows:
@@ -290,10 +307,10 @@ def main():
         ir, sc = counts["Ir"], counts["system calls"]
         if ir[0] is not None:
             print(f"  the shim's create, GPU 0: {ir[0]} instructions up to its exec of the runtime (callgrind; "
-                  f"/bin/true create: {ir[1]})", flush=True)
+                  f"host cache off: {ir[2]}; /bin/true create: {ir[1]})", flush=True)
         if sc[0] is not None and sc[1] is not None:
-            print(f"  the shim's create, GPU 0, runtime /bin/true: {sc[0]} system calls, /bin/true create alone "
-                  f"{sc[1]}: {sc[0] - sc[1]:+d} (strace -c)", flush=True)
+            print(f"  the shim's create, GPU 0, runtime /bin/true: {sc[0]} system calls (host cache off: {sc[2]}), "
+                  f"/bin/true create alone {sc[1]}: {sc[0] - sc[1]:+d} (strace -c)", flush=True)
     finally:
         for c in ("nvbind-bench-shim-a", "nvbind-bench-shim-b", "nvbind-bench-edit"):
             subprocess.run([runc, "delete", "--force", c], capture_output=True)

@@ -388,14 +388,18 @@ bool nvb_deps_settle(nvb_deps *d, const struct timespec *started)
                 return false;
         }
     }
-    /* Files and links of a listed folder (on a disk file system) that were not read: the
-     * folder's identity already tells them added, removed or replaced. Device nodes stay:
-     * their owner and mode are in the model. */
+    /* What a listed folder (on a disk file system) holds, other than device nodes, files read
+     * and folders listed: discovery takes nothing from it but its presence, name and type
+     * (or that it is missing), and it cannot be added, removed, renamed or replaced without
+     * the folder's modification and change times moving, which the folder's entry compares.
+     * Device nodes stay (their owner and mode are in the model), so do files read (their
+     * content) and folders listed (their own entries). */
     for (size_t i = 0; i < d->n; i++) {
         dep *e = &d->v[i];
         mode_t type = (mode_t)e->id[2] & S_IFMT;
-        if (e->path && e->what && !e->err && !e->pseudo && (type == S_IFREG || type == S_IFLNK) &&
-            !(e->what & NVB_DEP_READ) && listed_on_disk(d, e))
+        bool node = !e->err && (type == S_IFCHR || type == S_IFBLK);
+        if (e->path && e->what && !e->pseudo && !node && !(e->what & (NVB_DEP_READ | NVB_DEP_LISTED)) &&
+            listed_on_disk(d, e))
             e->what |= 0x100; /* not kept */
     }
     return true;

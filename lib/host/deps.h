@@ -16,8 +16,9 @@
  *     a second older than the discovery, so a later change is always stamped later;
  *   - the same on procfs and sysfs, whose times do not move: device, inode, mode and device
  *     number; for a listed folder its entry names as discovery saw them;
- *   - a regular file or link in a listed folder (on a disk file system), not read: nothing
- *     of its own, since it can only be added, removed or replaced by a change of the folder.
+ *   - anything in a listed folder (on a disk file system) but a device node, a file read or
+ *     a folder listed: nothing of its own, since discovery takes only its presence, name and
+ *     type, which cannot change without the folder's times moving.
  * The content of files read on procfs and sysfs is not kept here: what can change in it
  * under the same inode (/proc/devices, the driver's version) is in host_cache.c's record. */
 #pragma once

@@ -204,9 +204,9 @@ static nvb_host *load(int dirfd, const char *dir, const char *name, const nvb_by
     }
     munmap(map, (size_t)st.st_size);
     if (h)
-        nvb_log(NVB_LOG_DEBUG, "host cache: the host model from %s/%s", dir, name);
+        nvb_log(NVB_LOG_INFO, "host cache: the host model from %s/%s", dir, name);
     else
-        nvb_log(NVB_LOG_DEBUG, "host cache: %s/%s not used: %s", dir, name, why);
+        nvb_log(NVB_LOG_INFO, "host cache: %s/%s not used: %s", dir, name, why);
     return h;
 }
 
@@ -238,7 +238,7 @@ static void store(const char *dir, const char *name, const nvb_bytes_out *key, c
     if (dirfd >= 0) {
         nvb_err err = {0}; /* a cache that cannot be written is no failure: the next run discovers */
         if (nvb_write_file_volatile_at(dirfd, dir, name, f.v, f.n, 0600, &err) == 0) {
-            nvb_log(NVB_LOG_DEBUG, "host cache: the host model written to %s/%s (%zu entries checked before use)",
+            nvb_log(NVB_LOG_INFO, "host cache: the host model written to %s/%s (%zu entries checked before use)",
                     dir, name, nvb_deps_count(deps));
         } else {
             nvb_log(NVB_LOG_WARN, "host cache: %s", err.msg);
@@ -267,8 +267,13 @@ nvb_host *nvb_host_discover_cached(const nvb_discover_opts *opts, nvb_err *err)
     volatile_state(&vol, root);
     bool keyed = !key.oom && !vol.oom; /* else out of memory, or no identity for this binary */
     nvb_host *h = NULL;
-    if (keyed) {
+    if (keyed)
         file_name(name, &key);
+    /* Debug logging asks for discovery's own decisions (every driver file considered): it
+     * runs then, and its model is still kept for the runs after. */
+    if (keyed && nvb_log_on(NVB_LOG_DEBUG)) {
+        nvb_log(NVB_LOG_INFO, "host cache: not read: debug logging shows discovery's own decisions");
+    } else if (keyed) {
         int dirfd = open_dir(dir, false);
         if (dirfd < 0 && errno != ENOENT)
             nvb_log(NVB_LOG_WARN, "host cache: %s not used: not a folder of this user's closed to others", dir);
@@ -283,14 +288,14 @@ nvb_host *nvb_host_discover_cached(const nvb_discover_opts *opts, nvb_err *err)
         h = nvb_host_discover(&o, err);
         if (h && o.deps) {
             if (!cacheable(h)) {
-                nvb_log(NVB_LOG_DEBUG, "host cache: this discovery is not kept: it used NVML, or the host is WSL2");
+                nvb_log(NVB_LOG_INFO, "host cache: this discovery is not kept: it used NVML, or the host is WSL2");
             } else {
                 volatile_state(&vol_after, root);
                 if (!vol_after.oom && vol_after.n == vol.n && memcmp(vol_after.v, vol.v, vol.n) == 0 &&
                     nvb_deps_settle(o.deps, &started))
                     store(dir, name, &key, &vol, o.deps, h);
                 else
-                    nvb_log(NVB_LOG_DEBUG, "host cache: this discovery is not kept: the host changed during it or "
+                    nvb_log(NVB_LOG_INFO, "host cache: this discovery is not kept: the host changed during it or "
                                            "less than a second before it");
             }
         }

@@ -121,6 +121,8 @@ static int64_t get_int(nvb_bytes_in *in, int64_t lo, int64_t hi)
 static void *get_array(nvb_bytes_in *in, size_t *n, size_t elem)
 {
     *n = (size_t)nvb_bytes_get_max(in, MAX_ITEMS);
+    if (*n > (size_t)(in->end - in->p) / 8) /* every item takes 8 bytes at least */
+        in->bad = true;
     if (in->bad || *n == 0) {
         *n = 0;
         return NULL;

@@ -45,7 +45,7 @@ class CacheCase(unittest.TestCase):
 
     def run_cached(self, *args, fh=None):
         fh = fh or self.fh
-        r = fh.nvbind(*args, env={"NVBIND_HOST_CACHE": self.cache, "NVBIND_LOG": "debug"})
+        r = fh.nvbind(*args, env={"NVBIND_HOST_CACHE": self.cache, "NVBIND_LOG": "info"})
         self.assertEqual(r.returncode, 0, r.stderr)
         return r
 
@@ -79,7 +79,8 @@ class Served(CacheCase):
     @classmethod
     def setUpClass(cls):
         cls.layout_hosts = {lay: FakeHost(gpus=2, layout=lay) for lay in LAYOUTS}
-        cls.hosts = {"test_every_layout": cls.layout_hosts["debian"], "test_off": FakeHost(gpus=1)}
+        cls.hosts = {"test_every_layout": cls.layout_hosts["debian"], "test_off": FakeHost(gpus=1),
+                     "test_debug_log_shows_discovery": cls.layout_hosts["fedora"]}
         time.sleep(2.2)
 
     @classmethod
@@ -103,10 +104,19 @@ class Served(CacheCase):
                     self.assertIn("the host model from", self.assert_as_fresh(*cmd, fh=fh))
 
     def test_off(self):
-        r = self.fh.nvbind("info", "--json", env={"NVBIND_HOST_CACHE": "off", "NVBIND_LOG": "debug"})
+        r = self.fh.nvbind("info", "--json", env={"NVBIND_HOST_CACHE": "off", "NVBIND_LOG": "info"})
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("host cache", r.stderr)
         self.assertEqual(self.files(), [])
+
+    def test_debug_log_shows_discovery(self):
+        """-vv asks for every driver file considered: discovery runs then, cache or not."""
+        self.prime("info", "--json")
+        r = self.fh.nvbind("info", "--json", env={"NVBIND_HOST_CACHE": self.cache, "NVBIND_LOG": "debug"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, self.fresh("info", "--json"))
+        self.assertIn("not read: debug logging", r.stderr)
+        self.assertRegex(r.stderr, r"library \S+: offered at ")
 
     def test_just_changed_not_kept(self):
         """A host whose files changed less than a second ago is not kept: a change right

@@ -228,7 +228,7 @@ class RealHost(unittest.TestCase):
             served = False
             for _ in range(4):  # a host built less than a second ago is not kept yet
                 r = run([NVBIND, "--root", self.root, *args],
-                        env={"NVBIND_HOST_CACHE": cache, "NVBIND_LOG": "debug"}, check=True)
+                        env={"NVBIND_HOST_CACHE": cache, "NVBIND_LOG": "info"}, check=True)
                 self.assertEqual(r.stdout, fresh, f"nvbind {' '.join(args)} through the host cache differs")
                 served = served or "the host model from" in r.stderr
                 if served:
