@@ -530,7 +530,11 @@ static int discover_configs(nvb_discovery *d)
 }
 
 /* Sockets and the MPS pipe folder: the driver root first (a GPU-operator driver container
- * runs the daemons there), then the host root. */
+ * runs the daemons there), then the host root. Each only at its own path (no link on the
+ * way) and only when root owns it: /tmp is everyone's, and a link or folder another user put
+ * at /tmp/nvidia-mps would have the host's /etc mounted into every GPU container, or CUDA
+ * talk through that user's pipes (docs/threat-model.md). An MPS daemon of another user has a
+ * pipe folder of its own, named in [isolation]. */
 static int discover_ipc(nvb_discovery *d)
 {
     static const struct {
@@ -551,6 +555,11 @@ static int discover_ipc(nvb_discovery *d)
             if (nvb_rootpath_lookup(roots[r], ipc[i].path, resolved, &st) < 0 ||
                 (ipc[i].dir ? !S_ISDIR(st.st_mode) : !S_ISSOCK(st.st_mode)))
                 continue;
+            if (strcmp(resolved, ipc[i].path) != 0 || st.st_uid != 0) {
+                nvb_log(NVB_LOG_WARN, "%s: not offered to containers: %s", ipc[i].path,
+                        st.st_uid != 0 ? "not owned by root" : "reached through a link");
+                continue;
+            }
             if (!nvb_host_add_component(d, NVB_COMP_IPC, nvb_rootpath_host(roots[r], resolved), strdup(resolved),
                                         ipc[i].caps, ipc[i].dir))
                 return -1;

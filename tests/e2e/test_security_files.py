@@ -264,3 +264,55 @@ class AuditLogSize(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class IpcPlantedByLocalUsers(unittest.TestCase):
+    """Attack: /tmp is everyone's. A local user links /tmp/nvidia-mps to /etc (or makes the
+    folder themselves with pipes of their own): discovery offered the link's target as the MPS
+    pipe folder, at the target's path, so every GPU container got the host's /etc mounted over
+    its own (or talked CUDA through another user's pipes). IPC endpoints are offered only at
+    their own path, not through a link, and only when root owns them."""
+
+    def setUp(self):
+        self.fh = FakeHost(gpus=1, mps=True)
+        self.addCleanup(self.fh.remove)
+        self.mps = os.path.join(self.fh.root, "tmp", "nvidia-mps")
+
+    def ipc(self):
+        info = self.fh.nvbind_json("info", "--json", env={"NVBIND_HOST_CACHE": "off"})
+        spec = self.fh.nvbind("cdi", "generate", env={"NVBIND_HOST_CACHE": "off"})
+        self.assertEqual(spec.returncode, 0, spec.stderr)
+        return info["components"]["ipc"], json.loads(spec.stdout)
+
+    def mounted_at(self, spec, path):
+        edits = [spec.get("containerEdits", {})] + [d["containerEdits"] for d in spec["devices"]]
+        return [m for e in edits for m in e.get("mounts", []) if m["containerPath"] == path]
+
+    def test_root_owned_folder_offered(self):
+        ipc, spec = self.ipc()
+        self.assertIn("/tmp/nvidia-mps", [c["container_path"] for c in ipc])
+
+    def test_link_to_etc_not_offered(self):
+        os.rename(self.mps, self.mps + ".real")
+        os.symlink("/etc", self.mps)
+        ipc, spec = self.ipc()
+        self.assertEqual([c for c in ipc if "nvidia-mps" in c["container_path"] or c["container_path"] == "/etc"], [])
+        self.assertEqual(self.mounted_at(spec, "/etc"), [])
+        edits = [spec.get("containerEdits", {})] + [d["containerEdits"] for d in spec["devices"]]
+        etc = os.path.join(self.fh.root, "etc")
+        self.assertEqual([m for e in edits for m in e.get("mounts", []) if m["hostPath"].rstrip("/") == etc], [])
+
+    def test_folder_of_another_user_not_offered(self):
+        os.chown(self.mps, 65534, 65534)
+        ipc, spec = self.ipc()
+        self.assertNotIn("/tmp/nvidia-mps", [c["container_path"] for c in ipc])
+        self.assertEqual(self.mounted_at(spec, "/tmp/nvidia-mps"), [])
+
+    def test_socket_through_a_link_not_offered(self):
+        sock = os.path.join(self.fh.root, "run", "nvidia-persistenced", "socket")
+        elsewhere = os.path.join(self.fh.root, "run", "elsewhere")
+        os.makedirs(elsewhere)
+        os.rename(sock, os.path.join(elsewhere, "socket"))
+        os.symlink("/run/elsewhere/socket", sock)
+        ipc, spec = self.ipc()
+        self.assertEqual([c for c in ipc if "socket" in c["host_path"]], [])
