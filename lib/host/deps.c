@@ -11,22 +11,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
+
+/* What an entry holds besides its identity: a listing's names or a file's bytes. */
+typedef struct blob {
+    char *v;
+    size_t n, cap;
+    bool have;  /* recorded (a listing: to its end when `end`) */
+    bool end;
+} blob;
+
+enum {
+    DROPPED = 0x100, /* settled, and not kept: see nvb_deps_settle */
+};
+
+enum fs_kind { FS_DISK, FS_PSEUDO, FS_OTHER };
 
 typedef struct dep {
     char *path;      /* as this process names it: root + element; NULL for an opened path */
     size_t root_len; /* where the element begins in it */
     size_t len;      /* the path's length */
-    char *root;      /* opened, not yet resolved: the root and the path inside it */
+    char *root;      /* opened, not yet resolved: the root and the path inside it, */
     char *rel;
-    unsigned what;
-    bool pseudo;     /* on procfs or sysfs */
-    bool names_end;  /* the listing was read to its end */
-    int err;         /* what fstatat(2) gave, 0 when found */
-    int64_t id[11];  /* see ident() */
-    char *names;     /* a listing's entry names, each NUL-terminated */
-    size_t names_len, names_cap;
+    int flags;       /* the open's flags, */
+    int open_err;    /* and what it gave (0: opened) */
+    unsigned what;   /* enum nvb_dep_what, NVB_DEP_SAW_* and DROPPED */
+    enum fs_kind fs;
+    int err;         /* what statx(2) gave, 0 when found */
+    int64_t id[13];  /* see ident() */
+    blob data;       /* a listing's names (NUL-terminated each) or the bytes read */
 } dep;
 
 /* Elements are noted each time discovery meets them (a few hundred times for a few hundred
@@ -49,7 +68,7 @@ static void dep_clear(dep *e)
     free(e->path);
     free(e->root);
     free(e->rel);
-    free(e->names);
+    free(e->data.v);
 }
 
 void nvb_deps_free(nvb_deps *d)
@@ -161,7 +180,7 @@ void nvb_deps_element(nvb_deps *d, const char *root, size_t root_len, const char
         e->what |= what;
 }
 
-long nvb_deps_opened(nvb_deps *d, const char *root, size_t root_len, const char *path, unsigned what)
+long nvb_deps_opened(nvb_deps *d, const char *root, size_t root_len, const char *path, int flags, unsigned what)
 {
     if (!d || d->oom)
         return -1;
@@ -171,6 +190,7 @@ long nvb_deps_opened(nvb_deps *d, const char *root, size_t root_len, const char 
     e->root = malloc(root_len + 2);
     e->rel = strdup(path);
     e->what = what;
+    e->flags = flags;
     if (!e->root || !e->rel) {
         dep_clear(e);
         d->n--;
@@ -184,46 +204,99 @@ long nvb_deps_opened(nvb_deps *d, const char *root, size_t root_len, const char 
     return (long)(d->n - 1);
 }
 
-void nvb_deps_name(nvb_deps *d, long idx, const char *name)
+void nvb_deps_open_result(nvb_deps *d, long idx, int err)
 {
-    if (!d || d->oom || idx < 0 || (size_t)idx >= d->n)
-        return;
-    dep *e = &d->v[idx];
-    if (!name) {
-        e->names_end = true;
-        return;
-    }
-    size_t l = strlen(name) + 1;
-    while (e->names_len + l > e->names_cap) {
-        char *q = nvb_grow(e->names, &e->names_cap, e->names_cap, 1, 256);
+    if (d && !d->oom && idx >= 0 && (size_t)idx < d->n)
+        d->v[idx].open_err = err;
+}
+
+static void blob_put(nvb_deps *d, blob *b, const void *p, size_t len)
+{
+    while (b->n + len > b->cap) {
+        char *q = nvb_grow(b->v, &b->cap, b->cap, 1, 256);
         if (!q) {
             d->oom = true;
             return;
         }
-        e->names = q;
+        b->v = q;
     }
-    memcpy(e->names + e->names_len, name, l);
-    e->names_len += l;
+    if (len)
+        memcpy(b->v + b->n, p, len);
+    b->n += len;
+    b->have = true;
 }
 
-/* Plain 64-bit fields: the same bytes for the same file, whatever the padding of struct stat. */
-static void ident(int64_t id[11], const struct stat *st)
+void nvb_deps_name(nvb_deps *d, long idx, const char *name)
 {
-    int64_t v[11] = {(int64_t)st->st_dev,         (int64_t)st->st_ino,          (int64_t)st->st_mode,
-                     (int64_t)st->st_uid,         (int64_t)st->st_gid,          (int64_t)st->st_rdev,
-                     (int64_t)st->st_size,        (int64_t)st->st_mtim.tv_sec,  (int64_t)st->st_mtim.tv_nsec,
-                     (int64_t)st->st_ctim.tv_sec, (int64_t)st->st_ctim.tv_nsec};
-    memcpy(id, v, sizeof v);
+    if (!d || d->oom || idx < 0 || (size_t)idx >= d->n)
+        return;
+    blob *b = &d->v[idx].data;
+    if (!name)
+        b->end = b->have = true;
+    else
+        blob_put(d, b, name, strlen(name) + 1);
 }
 
-static bool same_ident(const dep *e, const int64_t now[11])
+void nvb_deps_content(nvb_deps *d, long idx, const void *data, size_t len)
+{
+    if (!d || d->oom || idx < 0 || (size_t)idx >= d->n)
+        return;
+    blob *b = &d->v[idx].data;
+    b->n = 0;
+    blob_put(d, b, data, len);
+    b->end = true;
+}
+
+/* A file's identity, links not followed: device, inode, mode, owner, group, device number,
+ * size, modification, change and birth times (birth 0 where the file system keeps none).
+ * Plain 64-bit fields: the same bytes for the same file. 0 or the errno. */
+static int ident(const char *path, int64_t id[13])
+{
+    struct statx sx;
+    if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS | STATX_BTIME, &sx) < 0)
+        return errno;
+    bool btime = sx.stx_mask & STATX_BTIME;
+    int64_t v[13] = {(int64_t)makedev(sx.stx_dev_major, sx.stx_dev_minor),
+                     (int64_t)sx.stx_ino,
+                     (int64_t)sx.stx_mode,
+                     (int64_t)sx.stx_uid,
+                     (int64_t)sx.stx_gid,
+                     (int64_t)makedev(sx.stx_rdev_major, sx.stx_rdev_minor),
+                     (int64_t)sx.stx_size,
+                     sx.stx_mtime.tv_sec,
+                     sx.stx_mtime.tv_nsec,
+                     sx.stx_ctime.tv_sec,
+                     sx.stx_ctime.tv_nsec,
+                     btime ? sx.stx_btime.tv_sec : 0,
+                     btime ? sx.stx_btime.tv_nsec : 0};
+    memcpy(id, v, sizeof v);
+    return 0;
+}
+
+enum { I_DEV, I_INO, I_MODE, I_UID, I_GID, I_RDEV, I_SIZE, I_MSEC, I_MNSEC, I_CSEC, I_CNSEC, I_BSEC, I_BNSEC };
+
+/* Only walked through, and not a link: what matters is that it is the same folder (or file):
+ * device, inode, type, and its birth time, which tells a new one that took a freed inode
+ * number (ext4 hands them out again at once); without a birth time, its change time. */
+static bool walked_only(const dep *e)
+{
+    return !(e->what & (NVB_DEP_FINAL | NVB_DEP_LISTED | NVB_DEP_READ)) && ((mode_t)e->id[I_MODE] & S_IFMT) != S_IFLNK;
+}
+
+static bool same_ident(const dep *e, const int64_t now[13])
 {
     const int64_t *was = e->id;
-    if (!(e->what & ~NVB_DEP_PASS)) /* walked through: the same folder (or file), of the same type */
-        return was[0] == now[0] && was[1] == now[1] && (was[2] & S_IFMT) == (now[2] & S_IFMT);
-    if (e->pseudo) /* device, inode, mode, device number: procfs and sysfs times do not move */
-        return was[0] == now[0] && was[1] == now[1] && was[2] == now[2] && was[5] == now[5];
-    return memcmp(was, now, 11 * sizeof *was) == 0;
+    if (was[I_DEV] != now[I_DEV] || was[I_INO] != now[I_INO])
+        return false;
+    if (e->fs == FS_PSEUDO) /* times do not move there: mode and device number */
+        return was[I_MODE] == now[I_MODE] && was[I_RDEV] == now[I_RDEV];
+    if (walked_only(e)) {
+        if (((was[I_MODE] ^ now[I_MODE]) & S_IFMT) != 0)
+            return false;
+        return was[I_BSEC] || was[I_BNSEC] ? was[I_BSEC] == now[I_BSEC] && was[I_BNSEC] == now[I_BNSEC]
+                                           : was[I_CSEC] == now[I_CSEC] && was[I_CNSEC] == now[I_CNSEC];
+    }
+    return memcmp(was, now, 13 * sizeof *was) == 0;
 }
 
 /* The folder part of a path ("/a/b" -> "/a"), its length; 0 for "/x" and "/". */
@@ -233,109 +306,163 @@ static size_t parent_len(const char *path)
     return slash && slash != path ? (size_t)(slash - path) : 0;
 }
 
-/* A folder's entry names, each NUL-terminated, into *out (malloc'd). 0 or -errno. */
-static int list_names(const char *path, char **out, size_t *len)
+/* A folder's entry names (NUL-terminated each), or a file's bytes, into *out. 0 or -errno. */
+static int read_now(const char *path, bool listing, blob *out)
 {
     nvb_rootpath rp;
     nvb_rootpath_init(&rp, "/");
-    nvb_dir dir;
-    int r = nvb_dir_open(&dir, &rp, path);
-    dep names = {0}; /* appended as a listing's names are (nvb_deps_name) */
-    nvb_deps sink = {.v = &names, .n = 1};
-    if (r == 0) {
-        const char *name;
-        while ((name = nvb_dir_next(&dir, NULL)))
-            nvb_deps_name(&sink, 0, name);
-        r = errno ? -errno : sink.oom ? -ENOMEM : 0;
-        nvb_dir_close(&dir);
+    nvb_deps sink = {.v = &(dep){0}, .n = 1}; /* appended as discovery's are (nvb_deps_name) */
+    int r;
+    if (listing) {
+        nvb_dir dir;
+        r = nvb_dir_open(&dir, &rp, path);
+        if (r == 0) {
+            const char *name;
+            while ((name = nvb_dir_next(&dir, NULL)))
+                nvb_deps_name(&sink, 0, name);
+            r = errno ? -errno : 0;
+            nvb_dir_close(&dir);
+        }
+    } else {
+        enum { MAX = 65536 };
+        char *buf = malloc(MAX);
+        ssize_t n = buf ? nvb_read_small(&rp, path, buf, MAX, NVB_READ_TO_EOF) : -ENOMEM;
+        r = n < 0 ? (int)n : 0;
+        if (n >= 0)
+            nvb_deps_content(&sink, 0, buf, (size_t)n);
+        free(buf);
     }
     nvb_rootpath_clear(&rp);
+    *out = sink.v[0].data;
+    if (r == 0 && sink.oom)
+        r = -ENOMEM;
     if (r < 0) {
-        free(names.names);
-        return r;
+        free(out->v);
+        *out = (blob){0};
     }
-    *out = names.names;
-    *len = names.names_len;
-    return 0;
+    return r;
 }
 
-/* Whether the file system of st_dev is procfs or sysfs (its times do not move); asked of
- * the kernel once per device. */
-static bool on_pseudo_fs(const char *path, dev_t dev, dev_t *seen, bool *seen_pseudo, size_t *n_seen)
+static bool same_blob(const blob *a, const char *v, size_t n)
 {
+    return a->n == n && (n == 0 || memcmp(a->v, v, n) == 0);
+}
+
+/* What the file system of an entry is: one whose change times follow every change (ext4,
+ * tmpfs and devtmpfs, xfs, btrfs, overlayfs, ramfs, squashfs), procfs or sysfs, or another
+ * (NFS, FUSE, 9p, vfat: times cached or not kept; nothing there is kept). Asked of the kernel
+ * once per device, through the folder for a link (statfs follows one). */
+static enum fs_kind fs_of(const dep *e, dev_t *seen, enum fs_kind *kinds, size_t *n_seen)
+{
+    dev_t dev = (dev_t)e->id[I_DEV];
     for (size_t i = 0; i < *n_seen; i++)
         if (seen[i] == dev)
-            return seen_pseudo[i];
-    struct statfs fs;
-    bool pseudo = statfs(path, &fs) == 0 && (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC);
-    if (*n_seen < 16) {
-        seen[*n_seen] = dev;
-        seen_pseudo[(*n_seen)++] = pseudo;
+            return kinds[i];
+    char parent[PATH_MAX];
+    const char *at = e->path;
+    if (((mode_t)e->id[I_MODE] & S_IFMT) == S_IFLNK) {
+        size_t n = parent_len(e->path);
+        if (n >= sizeof parent)
+            return FS_OTHER;
+        memcpy(parent, e->path, n);
+        parent[n] = '\0';
+        at = n ? parent : "/";
     }
-    return pseudo;
-}
-
-/* Resolve the paths opened in one system call, element by element, through a walk that
- * records into d (so their elements become entries), and merge what was asked of each into
- * its resolved element's entry. One walk (and its memo) per root: discovery has one or two. */
-static void resolve_opened(nvb_deps *d)
-{
-    enum { MAX_ROOTS = 4 };
-    nvb_rootpath rps[MAX_ROOTS];
-    char *roots[MAX_ROOTS];
-    size_t n_rps = 0, n = d->n;
-    for (size_t i = 0; i < n && !d->oom; i++) {
-        if (!d->v[i].rel)
-            continue;
-        nvb_rootpath *rp = NULL;
-        for (size_t r = 0; r < n_rps && !rp; r++)
-            if (strcmp(roots[r], d->v[i].root) == 0)
-                rp = &rps[r];
-        if (!rp && n_rps == MAX_ROOTS) {
-            d->oom = true; /* never with discovery's roots: refuse rather than guess */
+    struct statfs fs;
+    enum fs_kind k = FS_OTHER;
+    if (statfs(at, &fs) == 0) {
+        switch ((unsigned long)fs.f_type) {
+        case EXT4_SUPER_MAGIC: case TMPFS_MAGIC: case XFS_SUPER_MAGIC: case BTRFS_SUPER_MAGIC:
+        case OVERLAYFS_SUPER_MAGIC: case RAMFS_MAGIC: case SQUASHFS_MAGIC:
+            k = FS_DISK;
+            break;
+        case PROC_SUPER_MAGIC: case SYSFS_MAGIC:
+            k = FS_PSEUDO;
+            break;
+        default:
             break;
         }
-        if (!rp) {
-            roots[n_rps] = d->v[i].root; /* kept until the end */
+    }
+    if (*n_seen < 16) {
+        seen[*n_seen] = dev;
+        kinds[(*n_seen)++] = k;
+    }
+    return k;
+}
+
+/* Resolve the paths opened in one system call: open each again as discovery did (through a
+ * root without a recorder), which must give what discovery got, then walk it element by
+ * element through a walk that records into d, and merge what was asked of it into its
+ * resolved element's entry. One walk (and its memo) per root: discovery has one or two.
+ * false when an open now gives something else, or the walk fails in a way discovery's
+ * open would not have. */
+static bool resolve_opened(nvb_deps *d)
+{
+    enum { MAX_ROOTS = 4 };
+    nvb_rootpath rps[MAX_ROOTS], plain[MAX_ROOTS];
+    char *roots[MAX_ROOTS];
+    size_t n_rps = 0, n = d->n;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok && !d->oom; i++) {
+        if (!d->v[i].rel)
+            continue;
+        size_t r = 0;
+        while (r < n_rps && strcmp(roots[r], d->v[i].root) != 0)
+            r++;
+        if (r == MAX_ROOTS) {
+            ok = false; /* never with discovery's roots: refuse rather than guess */
+            break;
+        }
+        if (r == n_rps) {
+            roots[r] = d->v[i].root; /* kept until the end */
             d->v[i].root = NULL;
-            rp = &rps[n_rps++];
-            nvb_rootpath_init(rp, roots[n_rps - 1]);
-            rp->deps = d;
+            nvb_rootpath_init(&rps[r], roots[r]);
+            nvb_rootpath_init(&plain[r], roots[r]);
+            rps[r].deps = d;
+            n_rps++;
+        }
+        int fd = nvb_rootpath_open(&plain[r], d->v[i].rel, d->v[i].flags);
+        int again = fd < 0 ? errno : 0;
+        if (fd >= 0)
+            close(fd);
+        if (again != d->v[i].open_err) {
+            ok = false; /* it changed since discovery opened it */
+            break;
         }
         char out[PATH_MAX];
-        int r = nvb_rootpath_lookup(rp, d->v[i].rel, out, NULL);
-        if (r == 0) { /* else the walk noted the element that failed */
+        int lr = nvb_rootpath_lookup(&rps[r], d->v[i].rel, out, NULL);
+        if (lr == 0) {
             size_t ol = strcmp(out, "/") == 0 ? 0 : strlen(out);
             unsigned what = d->v[i].what;
-            dep *e = entry(d, rp->root, rp->root_len, out, ol), *from = &d->v[i];
-            if (e)
+            dep *e = entry(d, rps[r].root, rps[r].root_len, out, ol), *from = &d->v[i];
+            if (e) {
                 e->what |= what;
-            if (e && (from->names || from->names_end) && (!e->names_end || !e->names)) {
-                /* A listing: the one read to its end wins when a folder was listed twice. */
-                if (!e->names_end || from->names_end) {
-                    free(e->names);
-                    e->names = from->names;
-                    e->names_len = from->names_len;
-                    e->names_cap = from->names_cap;
-                    e->names_end = from->names_end;
-                    from->names = NULL;
+                if (from->data.have && (!e->data.have || (from->data.end && !e->data.end))) {
+                    free(e->data.v);
+                    e->data = from->data; /* a listing seen to its end wins */
+                    from->data = (blob){0};
                 }
             }
+        } else if (lr != -ENOENT && lr != -ENOTDIR && lr != -EACCES && lr != -ELOOP) {
+            ok = false; /* no element was recorded for this failure (out of memory, too long) */
         }
         dep *from = &d->v[i];
         free(from->rel);
         free(from->root);
-        free(from->names);
-        from->rel = from->root = from->names = NULL;
+        free(from->data.v);
+        from->rel = from->root = NULL;
+        from->data = (blob){0};
         from->what = 0;
     }
     for (size_t r = 0; r < n_rps; r++) {
         nvb_rootpath_clear(&rps[r]);
+        nvb_rootpath_clear(&plain[r]);
         free(roots[r]);
     }
+    return ok && !d->oom;
 }
 
-/* Whether the entry for path p[0..n) is a folder listed on a disk file system. */
+/* Whether the entry of an element's folder is a folder listed on a disk file system. */
 static bool listed_on_disk(const nvb_deps *d, const dep *child)
 {
     size_t n = parent_len(child->path);
@@ -343,50 +470,66 @@ static bool listed_on_disk(const nvb_deps *d, const dep *child)
         return false;
     uint32_t *s = slot_of(d, child->path, child->root_len, child->path + child->root_len, n - child->root_len);
     const dep *e = *s ? &d->v[*s - 1] : NULL;
-    return e && (e->what & NVB_DEP_LISTED) && !e->pseudo && !e->err;
+    return e && (e->what & NVB_DEP_LISTED) && e->fs == FS_DISK && !e->err;
+}
+
+/* Whether what discovery saw of an element (missing, a link, something else) is what is
+ * there now. */
+static bool saw_the_same(const dep *e)
+{
+    unsigned saw = e->what & (NVB_DEP_SAW_MISSING | NVB_DEP_SAW_LINK | NVB_DEP_SAW_OTHER);
+    if (saw & (saw - 1))
+        return false; /* it saw two things: it changed during discovery */
+    bool link = !e->err && ((mode_t)e->id[I_MODE] & S_IFMT) == S_IFLNK;
+    return !saw || (saw == NVB_DEP_SAW_MISSING ? e->err != 0 : saw == NVB_DEP_SAW_LINK ? link : !e->err && !link);
 }
 
 bool nvb_deps_settle(nvb_deps *d, const struct timespec *started)
 {
-    if (!d || d->oom || !index_grow(d))
-        return false;
-    resolve_opened(d);
-    if (d->oom)
+    if (!d || d->oom || !index_grow(d) || !resolve_opened(d))
         return false;
     dev_t seen[16];
-    bool seen_pseudo[16];
+    enum fs_kind kinds[16];
     size_t n_seen = 0;
     for (size_t i = 0; i < d->n; i++) {
         dep *e = &d->v[i];
         if (!e->path || !e->what)
             continue;
-        struct stat st;
-        if (fstatat(AT_FDCWD, e->path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            e->err = errno;
+        e->err = ident(e->path, e->id);
+        if (!saw_the_same(e))
+            return false; /* added, removed or replaced during the discovery */
+        if (e->err)
+            continue;
+        e->fs = fs_of(e, seen, kinds, &n_seen);
+        if (e->fs == FS_OTHER)
+            return false; /* its times cannot be trusted to move */
+        bool link = ((mode_t)e->id[I_MODE] & S_IFMT) == S_IFLNK;
+        if ((e->what & NVB_DEP_READ) && link)
+            return false; /* read through a link (the library cache by its path): its target is not kept */
+        if (e->fs == FS_DISK) {
+            /* Changed during the discovery, or too recently for a later change to be told
+             * apart (a coarse clock stamps both alike): a folder only walked through by its
+             * birth, which a replacement renews; anything else by its change time. */
+            bool by_birth = walked_only(e) && (e->id[I_BSEC] || e->id[I_BNSEC]);
+            if ((by_birth ? e->id[I_BSEC] : e->id[I_CSEC]) + 1 >= started->tv_sec)
+                return false;
             continue;
         }
-        ident(e->id, &st);
-        e->pseudo = on_pseudo_fs(e->path, st.st_dev, seen, seen_pseudo, &n_seen);
-        if ((e->what & NVB_DEP_READ) && S_ISLNK(st.st_mode))
-            return false; /* read through a link (the library cache by its path): its target is not kept */
-        bool own = e->what & ~NVB_DEP_PASS;
-        if (own && !e->pseudo && st.st_ctim.tv_sec + 1 >= started->tv_sec)
-            return false; /* changed during the discovery, or too recently to tell a later change */
-        if ((e->what & NVB_DEP_LISTED) && e->pseudo) {
-            /* The names now, which must be those discovery saw (all of them, or the first
-             * ones when it stopped early): else the folder changed under it. */
-            char *now = NULL;
-            size_t now_len = 0;
-            if (list_names(e->path, &now, &now_len) < 0)
-                return false;
-            bool same = e->names_end ? now_len == e->names_len : now_len >= e->names_len;
-            same = same && (e->names_len == 0 || memcmp(now, e->names, e->names_len) == 0);
-            free(e->names);
-            e->names = now;
-            e->names_len = now_len;
-            if (!same)
-                return false;
-        }
+        /* procfs, sysfs: what discovery saw, and what is there now, must be alike. */
+        bool listing = e->what & NVB_DEP_LISTED, read = e->what & NVB_DEP_READ;
+        if (!listing && !read)
+            continue;
+        if (listing && read)
+            return false;
+        blob now;
+        if (!e->data.have || read_now(e->path, listing, &now) < 0)
+            return false; /* read by another way than nvb_read_small or nvb_dir: not kept */
+        bool same = e->data.end ? same_blob(&e->data, now.v, now.n)
+                                : now.n >= e->data.n && (e->data.n == 0 || memcmp(now.v, e->data.v, e->data.n) == 0);
+        free(e->data.v);
+        e->data = now;
+        if (!same)
+            return false;
     }
     /* What a listed folder (on a disk file system) holds, other than device nodes, files read
      * and folders listed: discovery takes nothing from it but its presence, name and type
@@ -396,18 +539,18 @@ bool nvb_deps_settle(nvb_deps *d, const struct timespec *started)
      * content) and folders listed (their own entries). */
     for (size_t i = 0; i < d->n; i++) {
         dep *e = &d->v[i];
-        mode_t type = (mode_t)e->id[2] & S_IFMT;
+        mode_t type = (mode_t)e->id[I_MODE] & S_IFMT;
         bool node = !e->err && (type == S_IFCHR || type == S_IFBLK);
-        if (e->path && e->what && !e->pseudo && !node && !(e->what & (NVB_DEP_READ | NVB_DEP_LISTED)) &&
+        if (e->path && e->what && e->fs != FS_PSEUDO && !node && !(e->what & (NVB_DEP_READ | NVB_DEP_LISTED)) &&
             listed_on_disk(d, e))
-            e->what |= 0x100; /* not kept */
+            e->what |= DROPPED;
     }
     return true;
 }
 
 static bool kept(const dep *e)
 {
-    return e->path && e->what && !(e->what & 0x100);
+    return e->path && e->what && !(e->what & DROPPED);
 }
 
 size_t nvb_deps_count(const nvb_deps *d)
@@ -418,6 +561,8 @@ size_t nvb_deps_count(const nvb_deps *d)
     return n;
 }
 
+/* An entry's record: its path, what was asked of it (and its file system's kind), the error
+ * or its identity, and on procfs and sysfs the names or bytes discovery saw. */
 void nvb_deps_encode(nvb_bytes_out *o, const nvb_deps *d)
 {
     nvb_bytes_u64(o, nvb_deps_count(d));
@@ -426,11 +571,12 @@ void nvb_deps_encode(nvb_bytes_out *o, const nvb_deps *d)
         if (!kept(e))
             continue;
         nvb_bytes_str(o, e->path);
-        nvb_bytes_u64(o, e->what | (unsigned)e->pseudo << 8);
+        nvb_bytes_u64(o, (e->what & 0xff) | (unsigned)(e->fs == FS_PSEUDO) << 8);
         nvb_bytes_u64(o, (uint64_t)e->err);
         if (!e->err)
             nvb_bytes_put(o, e->id, sizeof e->id);
-        nvb_bytes_blob(o, e->names, (e->what & NVB_DEP_LISTED) && e->pseudo ? e->names_len : 0);
+        bool data = e->fs == FS_PSEUDO && (e->what & (NVB_DEP_LISTED | NVB_DEP_READ));
+        nvb_bytes_blob(o, data ? e->data.v : NULL, data ? e->data.n : 0);
     }
 }
 
@@ -439,20 +585,18 @@ bool nvb_deps_check(nvb_bytes_in *in)
     size_t n = (size_t)nvb_bytes_get_max(in, 1u << 20);
     char path[PATH_MAX];
     for (size_t i = 0; i < n && !in->bad; i++) {
-        size_t plen;
         /* A string as nvb_bytes_str wrote it: its length + 1, then the bytes. */
         uint64_t l = nvb_bytes_get_max(in, PATH_MAX - 1);
-        const char *p = in->bad || l == 0 || l - 1 > (uint64_t)(in->end - in->p) ? NULL : in->p;
-        if (!p)
+        if (in->bad || l < 2 || l - 1 > (uint64_t)(in->end - in->p))
             return false;
-        plen = (size_t)l - 1;
-        in->p += plen;
-        memcpy(path, p, plen);
+        size_t plen = (size_t)l - 1;
+        memcpy(path, in->p, plen);
         path[plen] = '\0';
+        in->p += plen;
         dep e = {.path = path};
         uint64_t w = nvb_bytes_get_max(in, 0x1ff);
         e.what = (unsigned)w & 0xff;
-        e.pseudo = w >> 8;
+        e.fs = w >> 8 ? FS_PSEUDO : FS_DISK;
         e.err = (int)nvb_bytes_get_max(in, INT_MAX);
         if (!e.err) {
             if ((size_t)(in->end - in->p) < sizeof e.id)
@@ -460,25 +604,23 @@ bool nvb_deps_check(nvb_bytes_in *in)
             memcpy(e.id, in->p, sizeof e.id);
             in->p += sizeof e.id;
         }
-        size_t names_len;
-        const char *names = nvb_bytes_get_blob(in, &names_len);
+        size_t data_len;
+        const char *data = nvb_bytes_get_blob(in, &data_len);
         if (in->bad || memchr(path, '\0', plen))
             return false;
-        struct stat st;
-        int err = fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+        int64_t now[13];
+        int err = ident(path, now);
         if (err != e.err)
             return false;
         if (err)
             continue;
-        int64_t now[11];
-        ident(now, &st);
         if (!same_ident(&e, now))
             return false;
-        if ((e.what & NVB_DEP_LISTED) && e.pseudo) {
-            char *v = NULL;
-            size_t vl = 0;
-            bool same = list_names(path, &v, &vl) == 0 && vl == names_len && (vl == 0 || memcmp(v, names, vl) == 0);
-            free(v);
+        bool listing = e.what & NVB_DEP_LISTED, read = e.what & NVB_DEP_READ;
+        if (e.fs == FS_PSEUDO && (listing || read)) {
+            blob b;
+            bool same = read_now(path, listing, &b) == 0 && same_blob(&b, data, data_len);
+            free(b.v);
             if (!same)
                 return false;
         }

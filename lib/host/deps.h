@@ -1,26 +1,14 @@
 /* What one discovery looked at, so that the host cache (host/host_cache.c) can later tell,
- * with about one stat(2) per entry, whether a discovery made now would look at the same
- * things and find them as they were.
+ * with about one statx(2) per entry, whether a discovery made now would look at the same
+ * things and find them as they were. docs/host-cache.md says what is compared and when a
+ * discovery is not kept.
  *
- * Discovery's reads all go through nvb_rootpath and nvb_dir; when a recorder is attached
- * to them (nvb_rootpath.deps) they note every path element they resolved, with what was
- * asked of it: walked through, looked at itself, listed, or read. nvb_deps_settle then
- * resolves what was opened in one system call (openat2) element by element, stats every
- * element once, and keeps for each what can tell a change:
- *   - an element only walked through: that it is still the same folder (device, inode,
- *     type), or still missing with the same error;
- *   - an element looked at, listed or read, on a file system whose change time moves with
- *     every write, attribute change and entry added, removed or renamed (ext4, tmpfs, xfs,
- *     btrfs, devtmpfs): its whole identity (inode, type, mode, owner, device number, size,
- *     modification and change times); refused (not cached) when a change time is less than
- *     a second older than the discovery, so a later change is always stamped later;
- *   - the same on procfs and sysfs, whose times do not move: device, inode, mode and device
- *     number; for a listed folder its entry names as discovery saw them;
- *   - anything in a listed folder (on a disk file system) but a device node, a file read or
- *     a folder listed: nothing of its own, since discovery takes only its presence, name and
- *     type, which cannot change without the folder's times moving.
- * The content of files read on procfs and sysfs is not kept here: what can change in it
- * under the same inode (/proc/devices, the driver's version) is in host_cache.c's record. */
+ * Discovery's reads all go through nvb_rootpath and nvb_dir; when a recorder is attached to
+ * them (nvb_rootpath.deps) they note every path element they resolved, with what was asked of
+ * it (walked through, looked at itself, listed, read) and what the kernel answered; the names
+ * a listing saw and the bytes a read got. nvb_deps_settle opens again what was opened in one
+ * system call and resolves it element by element, takes each element's identity once, and
+ * refuses a discovery during which anything it looked at changed. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +22,12 @@ enum nvb_dep_what {
     NVB_DEP_FINAL = 2,  /* the element itself was asked about (stat, link, existence) */
     NVB_DEP_LISTED = 4, /* a folder whose entries were listed */
     NVB_DEP_READ = 8,   /* a file whose content was read */
+    /* What the walk found there when it asked the kernel: told against what is there when
+     * the discovery is settled, so that nothing added, removed or replaced in between is
+     * kept. */
+    NVB_DEP_SAW_MISSING = 0x10,
+    NVB_DEP_SAW_LINK = 0x20,
+    NVB_DEP_SAW_OTHER = 0x40,
 };
 
 nvb_deps *nvb_deps_new(void);
@@ -42,12 +36,17 @@ void nvb_deps_free(nvb_deps *d);
 /* An element resolved inside the root `root` (root_len bytes, 0 for "/"): el[0..len), an
  * absolute path inside the root whose folders are resolved. */
 void nvb_deps_element(nvb_deps *d, const char *root, size_t root_len, const char *el, size_t len, unsigned what);
-/* A path opened in one system call, to be resolved by nvb_deps_settle. Its index, for the
- * names a listing sees (nvb_deps_name); -1 when out of memory. */
-long nvb_deps_opened(nvb_deps *d, const char *root, size_t root_len, const char *path, unsigned what);
+/* A path opened in one system call with these open(2) flags, to be resolved by
+ * nvb_deps_settle. Its index, for the open's result and for the names or bytes read from it;
+ * -1 when out of memory. */
+long nvb_deps_opened(nvb_deps *d, const char *root, size_t root_len, const char *path, int flags, unsigned what);
+/* What the open gave: 0, or its errno. */
+void nvb_deps_open_result(nvb_deps *d, long idx, int err);
 /* The next entry name discovery read from the listing of opened path idx; name NULL at
  * the listing's end. */
 void nvb_deps_name(nvb_deps *d, long idx, const char *name);
+/* The whole content discovery read from opened file idx. */
+void nvb_deps_content(nvb_deps *d, long idx, const void *data, size_t len);
 
 /* After the discovery that began at `started` (CLOCK_REALTIME_COARSE): resolve, stat and
  * keep what tells a change, as above. false when the discovery cannot be kept (something it

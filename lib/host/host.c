@@ -275,6 +275,10 @@ static nvb_host *discover_once(const nvb_discover_opts *opts, nvb_err *err)
     d.drv_own.deps = opts->deps;
     if (d.drv_own.root_len != d.root.root_len) {
         d.drv = &d.drv_own;
+        if (opts->deps) { /* its own path, as the host cache must see it appear or go */
+            char out[PATH_MAX];
+            (void)nvb_rootpath_lookup(&d.root, drv, out, NULL);
+        }
         r = open_root(&d.drv_own, d.drv_dir);
         if (r < 0) {
             nvb_errf(err, NVB_EXIT_NO_DRIVER, "driver root %s: %s", drv,

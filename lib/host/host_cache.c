@@ -1,7 +1,6 @@
 #include "host/host_cache.h"
 #include "host/deps.h"
 #include "host/host_codec.h"
-#include "host/hostio.h"
 #include "util/bytes.h"
 #include "util/fileio.h"
 #include "util/log.h"
@@ -96,36 +95,6 @@ static void make_key(nvb_bytes_out *k, const nvb_discover_opts *o)
     nvb_bytes_u64(k, (uint64_t)o->nvml_for_mig | (uint64_t)o->skip_pci_details << 1 | (uint64_t)o->every_vendor << 2);
 }
 
-/* What can change in procfs under the same inodes and so escapes host/deps.h: the
- * driver's version file, /proc/devices (majors, modules loaded) and the GPUs the driver
- * lists. Read before a discovery and again after it: a change in between keeps it out of
- * the cache. */
-static void volatile_state(nvb_bytes_out *v, const char *root)
-{
-    nvb_rootpath rp;
-    nvb_rootpath_init(&rp, root);
-    static const char *const files[] = {"/proc/driver/nvidia/version", "/proc/devices"};
-    char *buf = malloc(16384);
-    for (size_t i = 0; i < 2; i++) {
-        ssize_t n = buf ? nvb_read_small(&rp, files[i], buf, 16384, NVB_READ_TO_EOF) : -ENOMEM;
-        nvb_bytes_u64(v, (uint64_t)n);
-        if (n > 0)
-            nvb_bytes_put(v, buf, (size_t)n);
-    }
-    free(buf);
-    nvb_dir dir;
-    if (nvb_dir_open(&dir, &rp, "/proc/driver/nvidia/gpus") == 0) {
-        const char *name;
-        while ((name = nvb_dir_next(&dir, NULL)))
-            nvb_bytes_str(v, name);
-        nvb_bytes_u64(v, (uint64_t)errno);
-        nvb_dir_close(&dir);
-    }
-    nvb_rootpath_clear(&rp);
-    if (!buf)
-        v->oom = true;
-}
-
 /* The file's name: a hash of the key (the key itself is inside, compared whole). */
 static void file_name(char *out, const nvb_bytes_out *k)
 {
@@ -163,8 +132,7 @@ static bool same_blob(nvb_bytes_in *in, const nvb_bytes_out *want)
 
 /* The model the cached file holds, when its key and the host's state are still those it
  * was written for; NULL otherwise. */
-static nvb_host *load(int dirfd, const char *dir, const char *name, const nvb_bytes_out *key,
-                      const nvb_bytes_out *vol)
+static nvb_host *load(int dirfd, const char *dir, const char *name, const nvb_bytes_out *key)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -190,16 +158,13 @@ static nvb_host *load(int dirfd, const char *dir, const char *name, const nvb_by
     bool intact = !in.bad && check == check_of(in.p, (size_t)(in.end - in.p));
     why = intact ? "written by another nvbind binary, user or set of options" : "damaged (its check does not match)";
     if (intact && same_blob(&in, key)) {
-        why = "the driver's version, /proc/devices or the GPUs listed have changed";
-        if (same_blob(&in, vol)) {
-            size_t deps_len;
-            const char *deps = nvb_bytes_get_blob(&in, &deps_len);
-            nvb_bytes_in din = {deps, deps + deps_len, false};
-            why = "a file or folder discovery looked at has changed";
-            if (deps && nvb_deps_check(&din) && din.p == din.end) {
-                why = "the model in it cannot be read";
-                h = nvb_host_decode(&in);
-            }
+        size_t deps_len;
+        const char *deps = nvb_bytes_get_blob(&in, &deps_len);
+        nvb_bytes_in din = {deps, deps + deps_len, false};
+        why = "a file or folder discovery looked at has changed";
+        if (deps && nvb_deps_check(&din) && din.p == din.end) {
+            why = "the model in it cannot be read";
+            h = nvb_host_decode(&in);
         }
     }
     munmap(map, (size_t)st.st_size);
@@ -220,14 +185,13 @@ static bool cacheable(const nvb_host *h)
     return true;
 }
 
-static void store(const char *dir, const char *name, const nvb_bytes_out *key, const nvb_bytes_out *vol,
-                  const nvb_deps *deps, const nvb_host *h)
+static void store(const char *dir, const char *name, const nvb_bytes_out *key, const nvb_deps *deps,
+                  const nvb_host *h)
 {
     nvb_bytes_out d = {0}, f = {0};
     nvb_deps_encode(&d, deps);
     nvb_bytes_u64(&f, 0); /* the check, once the rest is written */
     nvb_bytes_blob(&f, key->v, key->n);
-    nvb_bytes_blob(&f, vol->v, vol->n);
     nvb_bytes_blob(&f, d.v, d.n);
     nvb_host_encode(&f, h);
     if (!f.oom) {
@@ -261,11 +225,10 @@ nvb_host *nvb_host_discover_cached(const nvb_discover_opts *opts, nvb_err *err)
         return nvb_host_discover(opts, err);
     struct timespec started;
     clock_gettime(CLOCK_REALTIME_COARSE, &started);
-    nvb_bytes_out key = {0}, vol = {0}, vol_after = {0};
+    nvb_bytes_out key = {0};
     char name[32];
     make_key(&key, opts);
-    volatile_state(&vol, root);
-    bool keyed = !key.oom && !vol.oom; /* else out of memory, or no identity for this binary */
+    bool keyed = !key.oom; /* else out of memory, or no identity for this binary */
     nvb_host *h = NULL;
     if (keyed)
         file_name(name, &key);
@@ -278,7 +241,7 @@ nvb_host *nvb_host_discover_cached(const nvb_discover_opts *opts, nvb_err *err)
         if (dirfd < 0 && errno != ENOENT)
             nvb_log(NVB_LOG_WARN, "host cache: %s not used: not a folder of this user's closed to others", dir);
         if (dirfd >= 0) {
-            h = load(dirfd, dir, name, &key, &vol);
+            h = load(dirfd, dir, name, &key);
             close(dirfd);
         }
     }
@@ -287,22 +250,17 @@ nvb_host *nvb_host_discover_cached(const nvb_discover_opts *opts, nvb_err *err)
         o.deps = keyed ? nvb_deps_new() : NULL;
         h = nvb_host_discover(&o, err);
         if (h && o.deps) {
-            if (!cacheable(h)) {
+            if (!cacheable(h))
                 nvb_log(NVB_LOG_INFO, "host cache: this discovery is not kept: it used NVML, or the host is WSL2");
-            } else {
-                volatile_state(&vol_after, root);
-                if (!vol_after.oom && vol_after.n == vol.n && memcmp(vol_after.v, vol.v, vol.n) == 0 &&
-                    nvb_deps_settle(o.deps, &started))
-                    store(dir, name, &key, &vol, o.deps, h);
-                else
-                    nvb_log(NVB_LOG_INFO, "host cache: this discovery is not kept: the host changed during it or "
-                                           "less than a second before it");
-            }
+            else if (nvb_deps_settle(o.deps, &started))
+                store(dir, name, &key, o.deps, h);
+            else
+                nvb_log(NVB_LOG_INFO, "host cache: this discovery is not kept: the host changed during it or less "
+                                      "than a second before it, or a file system does not keep times that follow "
+                                      "changes");
         }
         nvb_deps_free(o.deps);
     }
     free(key.v);
-    free(vol.v);
-    free(vol_after.v);
     return h;
 }

@@ -14,7 +14,8 @@ ssize_t nvb_read_small(nvb_rootpath *rp, const char *path, char *buf, size_t siz
         return -EINVAL;
     /* O_NONBLOCK and the check: a FIFO planted in the host root would hang the open or the
      * read. sysfs and procfs files are regular files too. */
-    int fd = nvb_rootpath_open(rp, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    long dep;
+    int fd = nvb_rootpath_open_noted(rp, path, O_RDONLY | O_NOCTTY | O_NONBLOCK, &dep);
     if (fd < 0)
         return -errno;
     if (nvb_check_regular(fd) < 0) {
@@ -53,6 +54,8 @@ ssize_t nvb_read_small(nvb_rootpath *rp, const char *path, char *buf, size_t siz
     if (r < 0)
         return r;
     buf[n] = '\0';
+    if (dep >= 0) /* what was read, for the host cache (host/deps.h) */
+        nvb_deps_content(rp->deps, dep, buf, n);
     return (ssize_t)n;
 }
 

@@ -337,12 +337,23 @@ int nvb_rootpath_open(nvb_rootpath *rp, const char *path, int flags)
     return nvb_rootpath_open_noted(rp, path, flags, &dep);
 }
 
+static int open_in_root(nvb_rootpath *rp, const char *path, int flags);
+
 int nvb_rootpath_open_noted(nvb_rootpath *rp, const char *path, int flags, long *dep)
 {
     *dep = -1;
-    if (rp->deps)
-        *dep = nvb_deps_opened(rp->deps, rp->root, rp->root_len, path,
-                               NVB_DEP_FINAL | (flags & O_DIRECTORY ? NVB_DEP_LISTED : flags & O_PATH ? 0 : NVB_DEP_READ));
+    if (!rp->deps)
+        return open_in_root(rp, path, flags);
+    *dep = nvb_deps_opened(rp->deps, rp->root, rp->root_len, path, flags,
+                           NVB_DEP_FINAL | (flags & O_DIRECTORY ? NVB_DEP_LISTED : flags & O_PATH ? 0 : NVB_DEP_READ));
+    int fd = open_in_root(rp, path, flags), e = errno;
+    nvb_deps_open_result(rp->deps, *dep, fd < 0 ? e : 0);
+    errno = e;
+    return fd;
+}
+
+static int open_in_root(nvb_rootpath *rp, const char *path, int flags)
+{
     /* O_NONBLOCK always: opening a FIFO planted in the host root must not hang discovery
      * (for regular files and folders the flag changes nothing). */
     flags |= O_CLOEXEC | (flags & O_PATH ? 0 : O_NONBLOCK); /* openat2 takes no other flag with O_PATH */
@@ -392,20 +403,36 @@ static __attribute__((noinline)) int readlink_at(nvb_rootpath *rp, const char *p
 int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t size)
 {
     size_t plen = strlen(path);
-    if (rp->deps)
-        nvb_deps_element(rp->deps, rp->root, rp->root_len, path, plen, NVB_DEP_FINAL);
     const struct slot *s = plen < PATH_MAX ? memo_get(rp, path, plen, hash_more(HASH_INIT, path, plen)) : NULL;
+    int r;
     if (s) { /* the walk asked about it already */
         if (s->err)
-            return -s->err;
-        if (!s->llen)
-            return -EINVAL;
-        if (s->llen + 1u >= size) /* as below, where a full buffer may be a cut target */
-            return -ENAMETOOLONG;
-        memcpy(buf, s->key + s->klen + 1, s->llen + 1u);
-        return s->llen;
+            r = -s->err;
+        else if (!s->llen)
+            r = -EINVAL;
+        else if (s->llen + 1u >= size) /* as below, where a full buffer may be a cut target */
+            r = -ENAMETOOLONG;
+        else {
+            memcpy(buf, s->key + s->klen + 1, s->llen + 1u);
+            r = s->llen;
+        }
+    } else {
+        r = readlink_at(rp, path, plen, buf, size);
     }
-    return readlink_at(rp, path, plen, buf, size);
+    if (rp->deps)
+        nvb_deps_element(rp->deps, rp->root, rp->root_len, path, plen,
+                         NVB_DEP_FINAL | (r >= 0 || r == -ENAMETOOLONG ? NVB_DEP_SAW_LINK
+                                          : r == -EINVAL               ? NVB_DEP_SAW_OTHER
+                                                                       : NVB_DEP_SAW_MISSING));
+    return r;
+}
+
+/* For the host cache (host/deps.h): an element the walk reached, what was asked of it and
+ * what the kernel said of it. */
+static void note(nvb_rootpath *rp, const char *el, size_t len, unsigned what)
+{
+    if (rp->deps)
+        nvb_deps_element(rp->deps, rp->root, rp->root_len, el, len, what);
 }
 
 /* ---- the walk ---- */
@@ -475,10 +502,12 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
             q++;
         bool last = !*q;
         const struct slot *s = memo_get(rp, out, klen, h);
-        /* For the host cache: every element this walk asks the kernel about (the memo's
-         * answers were noted when they were asked), and the last one as asked about. */
-        if (rp->deps && (!s || last))
-            nvb_deps_element(rp->deps, rp->root, rp->root_len, out, klen, last ? NVB_DEP_FINAL : NVB_DEP_PASS);
+        /* For the host cache, every element this walk asks the kernel about, with the
+         * answer (the memo's answers were noted when they were asked), and the last one as
+         * asked about. */
+        unsigned asked = last ? NVB_DEP_FINAL : NVB_DEP_PASS;
+        if (s && last)
+            note(rp, out, klen, asked);
         if (s) {
             if (s->err)
                 return -s->err;
@@ -495,9 +524,11 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
         if (last && st) {
             if (fstatat(dirfd, ap, st, AT_SYMLINK_NOFOLLOW) < 0) {
                 int e = errno;
+                note(rp, out, klen, asked | NVB_DEP_SAW_MISSING);
                 memo_put(rp, out, klen, h, NULL, 0, NULL, 0, 0, e);
                 return -e;
             }
+            note(rp, out, klen, asked | (S_ISLNK(st->st_mode) ? NVB_DEP_SAW_LINK : NVB_DEP_SAW_OTHER));
             if (!S_ISLNK(st->st_mode)) {
                 memo_put(rp, out, klen, h, NULL, 0, out, klen, h, 0);
                 olen = klen;
@@ -506,12 +537,16 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
                 continue;
             }
             tl = readlinkat(dirfd, ap, target, PATH_MAX - 1);
-            if (tl < 0)
-                return -errno; /* replaced between the two calls */
-        } else {
-            tl = readlinkat(dirfd, ap, target, PATH_MAX - 1);
             if (tl < 0) {
                 int e = errno;
+                note(rp, out, klen, NVB_DEP_SAW_MISSING); /* replaced between the two calls */
+                return -e;
+            }
+        } else {
+            tl = readlinkat(dirfd, ap, target, PATH_MAX - 1);
+            int e = tl < 0 ? errno : 0;
+            note(rp, out, klen, asked | (tl >= 0 ? NVB_DEP_SAW_LINK : e == EINVAL ? NVB_DEP_SAW_OTHER : NVB_DEP_SAW_MISSING));
+            if (tl < 0) {
                 if (e != EINVAL) {  /* ENOENT, EACCES, ENOTDIR: report as is */
                     memo_put(rp, out, klen, h, NULL, 0, NULL, 0, 0, e);
                     return -e;
@@ -547,8 +582,7 @@ static long walk(nvb_rootpath *rp, const char *path, char *out, struct stat *st)
         }
         out[olen] = '\0';
     }
-    if (rp->deps) /* where the links led: what a lookup answers about */
-        nvb_deps_element(rp->deps, rp->root, rp->root_len, out, olen, NVB_DEP_FINAL);
+    note(rp, out, olen, NVB_DEP_FINAL | NVB_DEP_SAW_OTHER); /* where the links led: what a lookup answers about */
     if (st && !have_st) {
         int dirfd;
         const char *ap = at_path(rp, out, olen, buf, &dirfd);

@@ -23,9 +23,12 @@ class CacheCase(unittest.TestCase):
 
     HOSTS = {}
 
+    LAYOUT_OF = {"test_operator_driver_root_appears": "operator"}
+
     @classmethod
     def hosts_wanted(cls):
-        return {name: {"gpus": 2, "layout": "debian-packaged"} for name in dir(cls) if name.startswith("test_")}
+        return {name: {"gpus": 2, "layout": cls.LAYOUT_OF.get(name, "debian-packaged")}
+                for name in dir(cls) if name.startswith("test_")}
 
     @classmethod
     def setUpClass(cls):
@@ -209,6 +212,27 @@ class FollowsChanges(CacheCase):
         lib = next(c["host_path"] for c in info["components"]["libraries"] if "libnvidia-ml.so." in c["host_path"])
         os.unlink(os.path.realpath(lib))
         self.changed("cdi", "generate")
+
+    def test_operator_driver_root_appears(self):
+        # A GPU operator's driver container mounts its root after the first run: nvbind
+        # finds the driver's libraries there only then (no --driver-root given).
+        class AutoRoot:
+            def __init__(self, root):
+                self.root = root
+
+            def nvbind(self, *args, **kw):
+                return nvbind("--root", self.root, *args, **kw)
+
+        fh = AutoRoot(self.fh.root)
+        drv = self.hp("/run/nvidia/driver")
+        os.rename(drv, drv + ".later")
+        time.sleep(2.2)
+        self.assertIn("the host model written to", self.assert_as_fresh("info", "--json", fh=fh))
+        self.assertEqual(json.loads(self.fresh("info", "--json", fh=fh))["components"]["libraries"], [])
+        os.rename(drv + ".later", drv)
+        log = self.assert_as_fresh("info", "--json", fh=fh)
+        self.assertNotIn("the host model from", log)
+        self.assertNotEqual(json.loads(self.fresh("info", "--json", fh=fh))["components"]["libraries"], [])
 
     def test_library_cache_rewritten(self):
         self.prime("info", "--json")

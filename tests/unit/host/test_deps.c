@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,6 +156,74 @@ static void changes_are_told(void **state)
     assert_int_equal(rename(at("/usr/lib/nvidia.old"), at("/usr/lib/nvidia")), 0);
 }
 
+/* An intermediate link pointed elsewhere: ext4 hands the freed inode number to the new link
+ * at once, so only its times can tell. */
+static void intermediate_link_retargeted(void **state)
+{
+    (void)state;
+    mk("/opt", true);
+    mk("/opt/a", true);
+    mk("/opt/a/libx.so", false);
+    mk("/opt/b", true);
+    mk("/opt/b/libx.so", false);
+    ln("/opt/a", "/usr/lib/cur");
+    nvb_deps *d = nvb_deps_new();
+    nvb_rootpath rp;
+    nvb_rootpath_init(&rp, root);
+    rp.deps = d;
+    char out[4096];
+    struct stat st;
+    assert_int_equal(nvb_rootpath_lookup(&rp, "/usr/lib/cur/libx.so", out, &st), 0);
+    nvb_rootpath_clear(&rp);
+    struct timespec started;
+    clock_gettime(CLOCK_REALTIME_COARSE, &started);
+    started.tv_sec += 10;
+    assert_true(nvb_deps_settle(d, &started));
+    nvb_bytes_out o = {0};
+    nvb_deps_encode(&o, d);
+    nvb_deps_free(d);
+    assert_true(still(&o));
+    unlink(at("/usr/lib/cur"));
+    ln("/opt/b", "/usr/lib/cur");
+    assert_false(still(&o));
+    free(o.v);
+}
+
+/* Something discovery looked at changes after it looked and before the record is settled:
+ * not kept. The host is a second old first, so that only the change is recent. */
+static void changed_before_settled_not_kept(void **state)
+{
+    (void)state;
+    mk("/opt", true);
+    mk("/opt/a", true);
+    mk("/opt/a/libx.so", false);
+    mk("/opt/b", true);
+    mk("/opt/b/libx.so", false);
+    ln("/opt/a", "/usr/lib/cur");
+    sleep(2);
+    for (int change = 0; change < 2; change++) {
+        struct timespec started;
+        clock_gettime(CLOCK_REALTIME_COARSE, &started);
+        nvb_deps *d = nvb_deps_new();
+        nvb_rootpath rp;
+        nvb_rootpath_init(&rp, root);
+        rp.deps = d;
+        char out[4096], buf[64];
+        struct stat st;
+        assert_int_equal(nvb_rootpath_lookup(&rp, "/usr/lib/cur/libx.so", out, &st), 0);
+        assert_true(nvb_read_small(&rp, "/opt/b/libx.so", buf, sizeof buf, NVB_READ_TO_EOF) > 0);
+        nvb_rootpath_clear(&rp);
+        if (change == 0) { /* a walked-through link pointed elsewhere */
+            unlink(at("/usr/lib/cur"));
+            ln("/opt/b", "/usr/lib/cur");
+        } else { /* a file read, then removed */
+            unlink(at("/opt/b/libx.so"));
+        }
+        assert_false(nvb_deps_settle(d, &started));
+        nvb_deps_free(d);
+    }
+}
+
 /* A discovery whose files changed within the second before it began is not kept. */
 static void recent_change_not_kept(void **state)
 {
@@ -204,6 +273,15 @@ static void procfs_by_identity_and_names(void **state)
     assert_non_null(name);
     name[1] = 'X';
     assert_false(still(&o));
+    name[1] = 'o';
+    assert_true(still(&o));
+    /* The same with the file's content as discovery read it changed: told. */
+    struct utsname u;
+    assert_int_equal(uname(&u), 0);
+    char *text = memmem(o.v, o.n, u.release, strlen(u.release));
+    assert_non_null(text);
+    text[0] ^= 1;
+    assert_false(still(&o));
     free(o.v);
 }
 
@@ -224,6 +302,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(unchanged_host_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(changes_are_told, setup, teardown),
         cmocka_unit_test_setup_teardown(recent_change_not_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(intermediate_link_retargeted, setup, teardown),
+        cmocka_unit_test_setup_teardown(changed_before_settled_not_kept, setup, teardown),
         cmocka_unit_test(procfs_by_identity_and_names),
         cmocka_unit_test_setup_teardown(damaged_record_refused, setup, teardown),
     };
