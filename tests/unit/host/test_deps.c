@@ -156,17 +156,23 @@ static void changes_are_told(void **state)
     assert_int_equal(rename(at("/usr/lib/nvidia.old"), at("/usr/lib/nvidia")), 0);
 }
 
-/* An intermediate link pointed elsewhere: ext4 hands the freed inode number to the new link
- * at once, so only its times can tell. */
-static void intermediate_link_retargeted(void **state)
+/* Two folders with the same library, and a link to the first (update-alternatives' way). */
+static void two_alternatives(void)
 {
-    (void)state;
     mk("/opt", true);
     mk("/opt/a", true);
     mk("/opt/a/libx.so", false);
     mk("/opt/b", true);
     mk("/opt/b/libx.so", false);
     ln("/opt/a", "/usr/lib/cur");
+}
+
+/* An intermediate link pointed elsewhere: ext4 hands the freed inode number to the new link
+ * at once, so only its times can tell. */
+static void intermediate_link_retargeted(void **state)
+{
+    (void)state;
+    two_alternatives();
     nvb_deps *d = nvb_deps_new();
     nvb_rootpath rp;
     nvb_rootpath_init(&rp, root);
@@ -194,12 +200,7 @@ static void intermediate_link_retargeted(void **state)
 static void changed_before_settled_not_kept(void **state)
 {
     (void)state;
-    mk("/opt", true);
-    mk("/opt/a", true);
-    mk("/opt/a/libx.so", false);
-    mk("/opt/b", true);
-    mk("/opt/b/libx.so", false);
-    ln("/opt/a", "/usr/lib/cur");
+    two_alternatives();
     sleep(2);
     for (int change = 0; change < 2; change++) {
         struct timespec started;
