@@ -54,15 +54,7 @@ static int open_dir(const char *path, bool make)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && make) {
-        char p[PATH_MAX];
-        strcpy(p, path);
-        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-            *s = '\0';
-            if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-        if (mkdir(p, 0700) < 0 && errno != EEXIST)
+        if (nvb_make_dirs(path, 0700, "for the host cache", NULL) < 0)
             return -1;
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }

@@ -41,30 +41,6 @@ static void state_close(claims_state *s)
     s->dir_fd = s->claims_fd = s->locks_fd = -1;
 }
 
-/* mkdir -p: parents 0755, the last folder `mode`. An existing folder keeps its mode. */
-static int make_dirs(const char *path, mode_t mode, nvb_err *err)
-{
-    _cleanup_free_ char *p = strdup(path);
-    if (!p)
-        return nvb_errf(err, NVB_EXIT_IO, "%s: out of memory", path);
-    size_t n = strlen(p);
-    while (n > 1 && p[n - 1] == '/')
-        p[--n] = '\0';
-    for (char *s = p + 1;; s++) {
-        bool last = *s == '\0';
-        if (*s != '/' && !last)
-            continue;
-        char keep = *s;
-        *s = '\0';
-        if (mkdir(p, last ? mode : 0755) < 0 && errno != EEXIST)
-            return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot create folder %s for GPU claims", p);
-        if (last)
-            break;
-        *s = keep;
-    }
-    return 0;
-}
-
 static int open_subdir(claims_state *s, const char *name, bool create, int *fd, nvb_err *err)
 {
     if (create && !s->read_only && mkdirat(s->dir_fd, name, 0700) < 0 && errno != EEXIST)
@@ -90,7 +66,7 @@ static int state_open(const char *dir, bool create, claims_state *s, nvb_err *er
         state_close(s);
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }
-    if (create && make_dirs(dir, 0700, err) < 0) {
+    if (create && nvb_make_dirs(dir, 0700, "for GPU claims", err) < 0) {
         state_close(s);
         return -1;
     }

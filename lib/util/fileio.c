@@ -91,6 +91,33 @@ char *nvb_read_input(const char *path, size_t max, size_t *len)
     return read_whole(fd, max, len);
 }
 
+int nvb_make_dirs(const char *path, mode_t mode, const char *what, nvb_err *err)
+{
+    char *p = strdup(path);
+    if (!p)
+        return nvb_errf(err, NVB_EXIT_IO, "%s: out of memory", path);
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
+    int r = 0;
+    for (char *s = p + 1;; s++) {
+        bool last = *s == '\0';
+        if (*s != '/' && !last)
+            continue;
+        char keep = *s;
+        *s = '\0';
+        if (mkdir(p, last ? mode : 0755) < 0 && errno != EEXIST) {
+            r = nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot create folder %s %s", p, what);
+            break;
+        }
+        if (last)
+            break;
+        *s = keep;
+    }
+    free(p);
+    return r;
+}
+
 int nvb_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;

@@ -20,6 +20,10 @@ char *nvb_read_file(const char *path, size_t max, size_t *len);
  * folders (EISDIR), sockets and block devices (NVB_ENOTREG) are refused. */
 char *nvb_read_input(const char *path, size_t max, size_t *len);
 
+/* mkdir -p: the folders of path that are missing, the parents 0755 and the last one `mode`;
+ * an existing folder keeps its mode. On failure err says "cannot create folder P <what>". */
+int nvb_make_dirs(const char *path, mode_t mode, const char *what, nvb_err *err);
+
 /* Write all of data to fd, going on after short writes and EINTR. 0, or -1 with errno set
  * (EIO when write(2) makes no progress). */
 int nvb_write_all(int fd, const void *data, size_t len);
