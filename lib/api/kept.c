@@ -16,7 +16,7 @@
 #include "api/api.h"
 #include "host/hostio.h"
 #include "util/fileio.h"
-#include "util/grow.h"
+#include "util/bytes.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -59,12 +59,6 @@ typedef struct kept_fd {
     size_t rec_len, rec_cap;
 } kept_fd;
 
-typedef struct fp_buf {
-    char *v;
-    size_t n, cap;
-    bool oom;
-} fp_buf;
-
 struct nvb_api_kept {
     pthread_mutex_t lock;  /* also over the descriptors, the scratch buffer and the fingerprint */
     nvb_api_model *model;  /* NULL until the first successful discovery */
@@ -74,33 +68,18 @@ struct nvb_api_kept {
     int rootfd;         /* the host root (O_PATH), opened once; -1 for "/" or until opened */
     bool rootfd_tried;
     kept_fd version, devices, gpus, drm;  /* what the fingerprint reads */
-    fp_buf scratch;     /* the fingerprint being taken, reused from call to call */
+    nvb_bytes_out scratch;     /* the fingerprint being taken, reused from call to call */
 };
 
-static void fp_put(fp_buf *b, const void *data, size_t len)
-{
-    while (!b->oom && b->n + len > b->cap) {
-        char *q = nvb_grow(b->v, &b->cap, b->cap ? b->cap : 1, 1, 4096);
-        if (!q)
-            b->oom = true;
-        else
-            b->v = q;
-    }
-    if (!b->oom) {
-        memcpy(b->v + b->n, data, len);
-        b->n += len;
-    }
-}
-
 /* A tagged record: the tag, the length, the bytes (so no two records run into each other). */
-static void fp_record(fp_buf *b, char tag, const void *data, size_t len)
+static void fp_record(nvb_bytes_out *b, char tag, const void *data, size_t len)
 {
-    fp_put(b, &tag, 1);
-    fp_put(b, &len, sizeof len);
-    fp_put(b, data, len);
+    nvb_bytes_put(b, &tag, 1);
+    nvb_bytes_put(b, &len, sizeof len);
+    nvb_bytes_put(b, data, len);
 }
 
-static void fp_error(fp_buf *b, char tag, int err)
+static void fp_error(nvb_bytes_out *b, char tag, int err)
 {
     fp_record(b, (char)(tag | 0x80), &err, sizeof err);
 }
@@ -228,13 +207,13 @@ static ssize_t kept_pread(int fd, char *buf, size_t size, off_t st_size, enum nv
 }
 
 /* The kept file's content into b, its length first. 0 or -errno. */
-static int read_content(fp_buf *b, const kept_fd *kf, char *buf, size_t size, off_t st_size, enum nvb_read_mode mode)
+static int read_content(nvb_bytes_out *b, const kept_fd *kf, char *buf, size_t size, off_t st_size, enum nvb_read_mode mode)
 {
     ssize_t n = kept_pread(kf->fd, buf, size, st_size, mode);
     if (n < 0)
         return (int)n;
-    fp_put(b, &n, sizeof n);
-    fp_put(b, buf, (size_t)n);
+    nvb_bytes_put(b, &n, sizeof n);
+    nvb_bytes_put(b, buf, (size_t)n);
     return 0;
 }
 
@@ -243,7 +222,7 @@ static int read_content(fp_buf *b, const kept_fd *kf, char *buf, size_t size, of
 
 /* The kept folder's entry names into b, from its start, and a 0 after them (no name is
  * empty, so it cannot be taken for one). 0 or -errno. */
-static int read_names(fp_buf *b, const kept_fd *kf, bool fresh, char *buf, size_t size)
+static int read_names(nvb_bytes_out *b, const kept_fd *kf, bool fresh, char *buf, size_t size)
 {
     if (!fresh && lseek(kf->fd, 0, SEEK_SET) < 0)
         return -errno;
@@ -262,13 +241,13 @@ static int read_names(fp_buf *b, const kept_fd *kf, bool fresh, char *buf, size_
             pos += e->d_reclen;
             const char *name = e->d_name;
             if (!(name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))))
-                fp_put(b, name, strlen(name) + 1);
+                nvb_bytes_put(b, name, strlen(name) + 1);
         }
         if (kf->fills && (size_t)n + MAX_RECLEN <= size)
             break; /* the next entry would have fit: there is none */
     }
     int end = 0;
-    fp_put(b, &end, sizeof end);
+    nvb_bytes_put(b, &end, sizeof end);
     return 0;
 }
 
@@ -300,7 +279,7 @@ static void remember(kept_fd *kf, const struct stat *st, const char *body, size_
 }
 
 /* A kept file's (or folder's, when dir) identity and content (entry names), or the error. */
-static void fp_kept(fp_buf *b, kept_fd *kf, const fp_at *a, char tag, const char *path, bool dir, char *buf,
+static void fp_kept(nvb_bytes_out *b, kept_fd *kf, const fp_at *a, char tag, const char *path, bool dir, char *buf,
                     size_t size, enum nvb_read_mode mode, const struct timespec *now)
 {
     int r;
@@ -314,7 +293,7 @@ static void fp_kept(fp_buf *b, kept_fd *kf, const fp_at *a, char tag, const char
         fp_record(b, tag, id, sizeof id);
         if (!fresh && kf->have_rec && st.st_size == kf->size && same_time(&st.st_mtim, &kf->mtime) &&
             same_time(&st.st_ctim, &kf->ctime)) {
-            fp_put(b, kf->rec, kf->rec_len);
+            nvb_bytes_put(b, kf->rec, kf->rec_len);
             return;
         }
         size_t body = b->n;
@@ -337,7 +316,7 @@ static void fp_kept(fp_buf *b, kept_fd *kf, const fp_at *a, char tag, const char
 
 /* A file's identity: device, inode, size, change and modification times (a file replaced or
  * rewritten in place shows a new inode or new times); or the error stat gave. */
-static void fp_stat(fp_buf *b, const fp_at *a, char tag, const char *path)
+static void fp_stat(nvb_bytes_out *b, const fp_at *a, char tag, const char *path)
 {
     char full[PATH_MAX];
     int dirfd;
@@ -374,7 +353,7 @@ static int root_fd(struct nvb_api_kept *k, const char *root)
 }
 
 /* The fingerprint of m's host into b, through the kept descriptors. k->lock held. */
-static void fingerprint(const nvbind_gpu_manager *m, const fp_hints *hint, fp_buf *b)
+static void fingerprint(const nvbind_gpu_manager *m, const fp_hints *hint, nvb_bytes_out *b)
 {
     struct nvb_api_kept *k = m->kept;
     fp_at a = {m->host_root, root_fd(k, m->host_root)};
@@ -487,7 +466,7 @@ static bool same_hints(const fp_hints *a, const fp_hints *b)
  * allocation once it has grown). k->lock held. false when out of memory. */
 static bool take_locked(const nvbind_gpu_manager *m, const fp_hints *hint)
 {
-    fp_buf *b = &m->kept->scratch;
+    nvb_bytes_out *b = &m->kept->scratch;
     b->n = 0;
     b->oom = false;
     fingerprint(m, hint, b);

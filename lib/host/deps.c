@@ -21,8 +21,7 @@
 
 /* What an entry holds besides its identity: a listing's names or a file's bytes. */
 typedef struct blob {
-    char *v;
-    size_t n, cap;
+    nvb_bytes_out bytes;
     bool have;  /* recorded (a listing: to its end when `end`) */
     bool end;
 } blob;
@@ -68,7 +67,7 @@ static void dep_clear(dep *e)
     free(e->path);
     free(e->root);
     free(e->rel);
-    free(e->data.v);
+    free(e->data.bytes.v);
 }
 
 void nvb_deps_free(nvb_deps *d)
@@ -212,17 +211,8 @@ void nvb_deps_open_result(nvb_deps *d, long idx, int err)
 
 static void blob_put(nvb_deps *d, blob *b, const void *p, size_t len)
 {
-    while (b->n + len > b->cap) {
-        char *q = nvb_grow(b->v, &b->cap, b->cap, 1, 256);
-        if (!q) {
-            d->oom = true;
-            return;
-        }
-        b->v = q;
-    }
-    if (len)
-        memcpy(b->v + b->n, p, len);
-    b->n += len;
+    nvb_bytes_put(&b->bytes, p, len);
+    d->oom |= b->bytes.oom;
     b->have = true;
 }
 
@@ -242,7 +232,7 @@ void nvb_deps_content(nvb_deps *d, long idx, const void *data, size_t len)
     if (!d || d->oom || idx < 0 || (size_t)idx >= d->n)
         return;
     blob *b = &d->v[idx].data;
-    b->n = 0;
+    b->bytes.n = 0;
     blob_put(d, b, data, len);
     b->end = true;
 }
@@ -306,12 +296,12 @@ static size_t parent_len(const char *path)
     return slash && slash != path ? (size_t)(slash - path) : 0;
 }
 
-/* A folder's entry names (NUL-terminated each), or a file's bytes, into *out. 0 or -errno. */
-static int read_now(const char *path, bool listing, blob *out)
+/* A folder's entry names (NUL-terminated each, as nvb_deps_name keeps them), or a file's
+ * bytes, into *out (empty). 0 or -errno. */
+static int read_now(const char *path, bool listing, nvb_bytes_out *out)
 {
     nvb_rootpath rp;
     nvb_rootpath_init(&rp, "/");
-    nvb_deps sink = {.v = &(dep){0}, .n = 1}; /* appended as discovery's are (nvb_deps_name) */
     int r;
     if (listing) {
         nvb_dir dir;
@@ -319,7 +309,7 @@ static int read_now(const char *path, bool listing, blob *out)
         if (r == 0) {
             const char *name;
             while ((name = nvb_dir_next(&dir, NULL)))
-                nvb_deps_name(&sink, 0, name);
+                nvb_bytes_put(out, name, strlen(name) + 1);
             r = errno ? -errno : 0;
             nvb_dir_close(&dir);
         }
@@ -329,21 +319,20 @@ static int read_now(const char *path, bool listing, blob *out)
         ssize_t n = buf ? nvb_read_small(&rp, path, buf, MAX, NVB_READ_TO_EOF) : -ENOMEM;
         r = n < 0 ? (int)n : 0;
         if (n >= 0)
-            nvb_deps_content(&sink, 0, buf, (size_t)n);
+            nvb_bytes_put(out, buf, (size_t)n);
         free(buf);
     }
     nvb_rootpath_clear(&rp);
-    *out = sink.v[0].data;
-    if (r == 0 && sink.oom)
+    if (r == 0 && out->oom)
         r = -ENOMEM;
     if (r < 0) {
         free(out->v);
-        *out = (blob){0};
+        *out = (nvb_bytes_out){0};
     }
     return r;
 }
 
-static bool same_blob(const blob *a, const char *v, size_t n)
+static bool same_bytes(const nvb_bytes_out *a, const char *v, size_t n)
 {
     return a->n == n && (n == 0 || memcmp(a->v, v, n) == 0);
 }
@@ -438,7 +427,7 @@ static bool resolve_opened(nvb_deps *d)
             if (e) {
                 e->what |= what;
                 if (from->data.have && (!e->data.have || (from->data.end && !e->data.end))) {
-                    free(e->data.v);
+                    free(e->data.bytes.v);
                     e->data = from->data; /* a listing seen to its end wins */
                     from->data = (blob){0};
                 }
@@ -449,7 +438,7 @@ static bool resolve_opened(nvb_deps *d)
         dep *from = &d->v[i];
         free(from->rel);
         free(from->root);
-        free(from->data.v);
+        free(from->data.bytes.v);
         from->rel = from->root = NULL;
         from->data = (blob){0};
         from->what = 0;
@@ -521,13 +510,14 @@ bool nvb_deps_settle(nvb_deps *d, const struct timespec *started)
             continue;
         if (listing && read)
             return false;
-        blob now;
+        nvb_bytes_out now = {0};
         if (!e->data.have || read_now(e->path, listing, &now) < 0)
             return false; /* read by another way than nvb_read_small or nvb_dir: not kept */
-        bool same = e->data.end ? same_blob(&e->data, now.v, now.n)
-                                : now.n >= e->data.n && (e->data.n == 0 || memcmp(now.v, e->data.v, e->data.n) == 0);
-        free(e->data.v);
-        e->data = now;
+        const nvb_bytes_out *saw = &e->data.bytes;
+        bool same = e->data.end ? same_bytes(saw, now.v, now.n)
+                                : now.n >= saw->n && (saw->n == 0 || memcmp(now.v, saw->v, saw->n) == 0);
+        free(e->data.bytes.v);
+        e->data.bytes = now;
         if (!same)
             return false;
     }
@@ -576,7 +566,7 @@ void nvb_deps_encode(nvb_bytes_out *o, const nvb_deps *d)
         if (!e->err)
             nvb_bytes_put(o, e->id, sizeof e->id);
         bool data = e->fs == FS_PSEUDO && (e->what & (NVB_DEP_LISTED | NVB_DEP_READ));
-        nvb_bytes_blob(o, data ? e->data.v : NULL, data ? e->data.n : 0);
+        nvb_bytes_blob(o, data ? e->data.bytes.v : NULL, data ? e->data.bytes.n : 0);
     }
 }
 
@@ -618,8 +608,8 @@ bool nvb_deps_check(nvb_bytes_in *in)
             return false;
         bool listing = e.what & NVB_DEP_LISTED, read = e.what & NVB_DEP_READ;
         if (e.fs == FS_PSEUDO && (listing || read)) {
-            blob b;
-            bool same = read_now(path, listing, &b) == 0 && same_blob(&b, data, data_len);
+            nvb_bytes_out b = {0};
+            bool same = read_now(path, listing, &b) == 0 && same_bytes(&b, data, data_len);
             free(b.v);
             if (!same)
                 return false;
