@@ -575,14 +575,12 @@ bool nvb_deps_check(nvb_bytes_in *in)
     size_t n = (size_t)nvb_bytes_get_max(in, 1u << 20);
     char path[PATH_MAX];
     for (size_t i = 0; i < n && !in->bad; i++) {
-        /* A string as nvb_bytes_str wrote it: its length + 1, then the bytes. */
-        uint64_t l = nvb_bytes_get_max(in, PATH_MAX - 1);
-        if (in->bad || l < 2 || l - 1 > (uint64_t)(in->end - in->p))
+        size_t plen;
+        const char *p = nvb_bytes_get_strn(in, &plen);
+        if (!p || plen == 0 || plen >= sizeof path)
             return false;
-        size_t plen = (size_t)l - 1;
-        memcpy(path, in->p, plen);
+        memcpy(path, p, plen);
         path[plen] = '\0';
-        in->p += plen;
         dep e = {.path = path};
         uint64_t w = nvb_bytes_get_max(in, 0x1ff);
         e.what = (unsigned)w & 0xff;
@@ -596,7 +594,7 @@ bool nvb_deps_check(nvb_bytes_in *in)
         }
         size_t data_len;
         const char *data = nvb_bytes_get_blob(in, &data_len);
-        if (in->bad || memchr(path, '\0', plen))
+        if (in->bad)
             return false;
         int64_t now[13];
         int err = ident(path, now);

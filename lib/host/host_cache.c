@@ -87,15 +87,6 @@ static void make_key(nvb_bytes_out *k, const nvb_discover_opts *o)
     nvb_bytes_u64(k, (uint64_t)o->nvml_for_mig | (uint64_t)o->skip_pci_details << 1 | (uint64_t)o->every_vendor << 2);
 }
 
-/* The file's name: a hash of the key (the key itself is inside, compared whole). */
-static void file_name(char *out, const nvb_bytes_out *k)
-{
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < k->n; i++)
-        h = (h ^ (unsigned char)k->v[i]) * 1099511628211ull;
-    snprintf(out, 32, "host-%016llx", (unsigned long long)h);
-}
-
 /* A check over the record, so that a file damaged on disk or cut short is not read as a
  * model (a wrong byte in a path would otherwise read as another path): 64-bit words mixed
  * by multiplication, the tail byte by byte. Not a defence against a writer (the folder's and
@@ -113,6 +104,12 @@ static uint64_t check_of(const char *p, size_t n)
     for (; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 32);
+}
+
+/* The file's name: the key's check (the key itself is inside, compared whole). */
+static void file_name(char *out, const nvb_bytes_out *k)
+{
+    snprintf(out, 32, "host-%016llx", (unsigned long long)check_of(k->v, k->n));
 }
 
 static bool same_blob(nvb_bytes_in *in, const nvb_bytes_out *want)

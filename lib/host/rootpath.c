@@ -400,6 +400,14 @@ static __attribute__((noinline)) int readlink_at(nvb_rootpath *rp, const char *p
     return (int)n;
 }
 
+/* For the host cache (host/deps.h): an element the walk reached, what was asked of it and
+ * what the kernel said of it. */
+static void note(nvb_rootpath *rp, const char *el, size_t len, unsigned what)
+{
+    if (rp->deps)
+        nvb_deps_element(rp->deps, rp->root, rp->root_len, el, len, what);
+}
+
 int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t size)
 {
     size_t plen = strlen(path);
@@ -419,20 +427,11 @@ int nvb_rootpath_readlink(nvb_rootpath *rp, const char *path, char *buf, size_t 
     } else {
         r = readlink_at(rp, path, plen, buf, size);
     }
-    if (rp->deps)
-        nvb_deps_element(rp->deps, rp->root, rp->root_len, path, plen,
-                         NVB_DEP_FINAL | (r >= 0 || r == -ENAMETOOLONG ? NVB_DEP_SAW_LINK
-                                          : r == -EINVAL               ? NVB_DEP_SAW_OTHER
-                                                                       : NVB_DEP_SAW_MISSING));
+    note(rp, path, plen,
+         NVB_DEP_FINAL | (r >= 0 || r == -ENAMETOOLONG ? NVB_DEP_SAW_LINK
+                          : r == -EINVAL               ? NVB_DEP_SAW_OTHER
+                                                       : NVB_DEP_SAW_MISSING));
     return r;
-}
-
-/* For the host cache (host/deps.h): an element the walk reached, what was asked of it and
- * what the kernel said of it. */
-static void note(nvb_rootpath *rp, const char *el, size_t len, unsigned what)
-{
-    if (rp->deps)
-        nvb_deps_element(rp->deps, rp->root, rp->root_len, el, len, what);
 }
 
 /* ---- the walk ---- */

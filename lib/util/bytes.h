@@ -95,23 +95,37 @@ static inline const char *nvb_bytes_get_blob(nvb_bytes_in *in, size_t *len)
     return s;
 }
 
-/* A string, malloc'd; NULL for a stored NULL (and when bad, which the caller checks). */
-static inline char *nvb_bytes_get_str(nvb_bytes_in *in)
+/* A string, in place (not copied, not NUL-terminated): its bytes and *len; NULL for a stored
+ * NULL, and when bad or when it holds a NUL. */
+static inline const char *nvb_bytes_get_strn(nvb_bytes_in *in, size_t *len)
 {
     uint64_t n = nvb_bytes_get_u64(in);
+    *len = 0;
     if (in->bad || n == 0)
         return NULL;
     if (n - 1 > (uint64_t)(in->end - in->p) || memchr(in->p, '\0', (size_t)(n - 1))) {
         in->bad = true;
         return NULL;
     }
-    char *s = malloc((size_t)n);
+    const char *s = in->p;
+    in->p += n - 1;
+    *len = (size_t)(n - 1);
+    return s;
+}
+
+/* A string, malloc'd; NULL for a stored NULL (and when bad, which the caller checks). */
+static inline char *nvb_bytes_get_str(nvb_bytes_in *in)
+{
+    size_t n;
+    const char *p = nvb_bytes_get_strn(in, &n);
+    if (!p)
+        return NULL;
+    char *s = malloc(n + 1);
     if (!s) {
         in->bad = true;
         return NULL;
     }
-    memcpy(s, in->p, (size_t)(n - 1));
-    s[n - 1] = '\0';
-    in->p += n - 1;
+    memcpy(s, p, n);
+    s[n] = '\0';
     return s;
 }
