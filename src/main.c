@@ -1,5 +1,6 @@
 /* nvbind: parse the global options, then hand the rest to one command. */
 #include "cli.h"
+#include "util/prefault.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -99,6 +100,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "nvbind: unknown command '%s' (see nvbind --help)\n", name);
         return NVB_EXIT_USAGE;
     }
+    /* info and cdi generate touch about 100 KiB of heap and 20 KiB of stack, taken at once
+     * (util/prefault.h); --help and --version returned above. */
+    nvb_prefault(128 << 10, 32 << 10);
     rc = dispatch(&cli, cmd, argc - optind, argv + optind);
     nvb_strv_free(&cli.library_search);
     return rc;

@@ -212,6 +212,17 @@ static size_t dest_lower_bound(const dest_index *d, const char *key, bool *found
     return lo;
 }
 
+static json_t *options_array(const char *const *opts)
+{
+    json_t *a = json_array();
+    for (const char *const *p = opts; a && *p; p++)
+        if (json_array_append_new(a, json_string_nocheck(*p)) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
 static int apply_mounts(json_t *config, const nvb_edits *e)
 {
     if (!e->n_mounts)
@@ -232,7 +243,11 @@ static int apply_mounts(json_t *config, const nvb_edits *e)
             dests.v[dests.n++] = d;
     }
     qsort(dests.v, dests.n, sizeof *dests.v, cmp_str);
-    for (size_t i = 0; i < e->n_mounts; i++) {
+    /* Every mount of one kind carries the same options: one array of each kind, shared by
+     * reference, rather than four strings and an array built for each of a hundred mounts. */
+    json_t *opts[2] = {options_array(nvb_mount_options_ro), options_array(nvb_mount_options_ipc)};
+    int r = opts[0] && opts[1] ? 0 : -1;
+    for (size_t i = 0; r == 0 && i < e->n_mounts; i++) {
         const nvb_mount *m = &e->mounts[i];
         bool found;
         size_t at = dest_lower_bound(&dests, m->container_path, &found);
@@ -241,18 +256,17 @@ static int apply_mounts(json_t *config, const nvb_edits *e)
         memmove(&dests.v[at + 1], &dests.v[at], (dests.n - at) * sizeof *dests.v);
         dests.v[at] = m->container_path;
         dests.n++;
-        json_t *opts = json_array();
-        for (const char *const *p = m->writable ? nvb_mount_options_ipc : nvb_mount_options_ro; opts && *p; p++)
-            if (json_array_append_new(opts, json_string(*p)) < 0) {
-                json_decref(opts);
-                return -1;
-            }
-        json_t *mt = json_pack("{s:s, s:s, s:s, s:o}", "destination", m->container_path, "type", "bind", "source",
-                               m->host_path, "options", opts);
-        if (!mt || json_array_append_new(mounts, mt) < 0)
-            return -1;
+        json_t *mt = json_object();
+        if (!mt || json_array_append_new(mounts, mt) < 0 ||
+            json_object_set_new_nocheck(mt, "destination", json_string(m->container_path)) < 0 ||
+            json_object_set_new_nocheck(mt, "type", json_string_nocheck("bind")) < 0 ||
+            json_object_set_new_nocheck(mt, "source", json_string(m->host_path)) < 0 ||
+            json_object_set_nocheck(mt, "options", opts[m->writable ? 1 : 0]) < 0)
+            r = -1;
     }
-    return 0;
+    json_decref(opts[0]);
+    json_decref(opts[1]);
+    return r;
 }
 
 static bool same_hook(const json_t *h, const nvb_hook *k)
