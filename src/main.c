@@ -1,5 +1,6 @@
 /* nvbind: parse the global options, then hand the rest to one command. */
 #include "cli.h"
+#include "util/isolate.h"
 #include "util/prefault.h"
 
 #include <errno.h>
@@ -41,6 +42,9 @@ static int dispatch(nvb_cli *cli, const nvb_cli_cmd *cmd, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+#if NVB_STATIC_EXE
+    nvb_isolate_in_helper();
+#endif
     nvb_cli cli = {.root = getenv("NVBIND_ROOT")};
     if (!cli.root || !*cli.root)
         cli.root = "/";

@@ -1,9 +1,13 @@
 /* nvbind-runtime: the OCI runtime shim (lib/runtime/shim.c; docs/runtime.md). */
 #include "runtime/shim.h"
+#include "util/isolate.h"
 #include "util/prefault.h"
 
 int main(int argc, char **argv)
 {
+#if NVB_STATIC_EXE
+    nvb_isolate_in_helper();
+#endif
     nvb_shim_argv a;
     nvb_shim_parse_argv(argc, argv, &a);
     if (a.version && a.command < 0)

@@ -23,6 +23,13 @@ int nvb_discover_gpus(nvb_discovery *d, nvb_err *err);
 int nvb_discover_devnodes(nvb_discovery *d, nvb_err *err);
 int nvb_discover_components(nvb_discovery *d, nvb_err *err);
 int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms);
+
+/* nvbind-helper's side of nvb_discover_nvml and nvb_wsl2_nvml_list (util/isolate.h), for
+ * static executables: a job's input in, its answer out (malloc'd); -1 for input that is not
+ * such a job. */
+#define NVB_NVML_MAX_GPUS 256
+int nvb_nvml_serve(const void *in, size_t in_len, void **out, size_t *out_len);
+int nvb_wsl2_nvml_serve(const void *in, size_t in_len, void **out, size_t *out_len);
 /* Whether a GPU shows MIG instances: a gi<N> folder in its
  * /proc/driver/nvidia/capabilities/gpu<minor>/mig/, which the driver makes per GPU instance. */
 bool nvb_mig_shown(nvb_discovery *d);

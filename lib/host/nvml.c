@@ -1,14 +1,18 @@
 /* NVML enrichment: memory, CUDA driver version, compute capability, brand, MIG. Loaded
  * with dlopen from the driver root only when a command asks for it, and bounded in time:
- * a hung NVML must never hang nvbind, so the calls run on a worker thread. */
+ * a hung NVML must never hang nvbind, so the calls run on a worker thread, or in the
+ * nvbind-helper helper for a static executable (util/isolate.h). */
 #include "host/discover.h"
 #include "host/hostio.h"
 #include "host/procfs.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/isolate.h"
 #include "util/worker.h"
 
 #include <dlfcn.h>
+#include <limits.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,27 +137,92 @@ static void query_gpu(const struct nvml_api *a, nvmlDevice_t dev, struct gpu_res
     }
 }
 
+/* NVML's answers for each GPU (res[i] for uuids[i]) and the CUDA version: false when the
+ * library could not be loaded or initialised. On a worker thread, or in nvbind-helper. */
+static bool query(const char *lib, size_t n_gpus, const char (*uuids)[96], int *cuda_version, struct gpu_result *res)
+{
+    struct nvml_api a = {0};
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!h || !load_api(h, &a) || a.init() != 0)
+        return false;
+    if (a.cuda_version && a.cuda_version(cuda_version) != 0)
+        *cuda_version = 0;
+    for (size_t i = 0; i < n_gpus; i++) {
+        nvmlDevice_t dev;
+        if (a.by_uuid(uuids[i], &dev) == 0)
+            query_gpu(&a, dev, &res[i]);
+    }
+    a.shutdown();
+    /* The library stays loaded: unloading NVML while its threads may linger is unsafe. */
+    return true;
+}
+
 static void *worker(void *arg)
 {
     struct nvml_job *job = arg;
-    struct nvml_api a = {0};
-    void *h = dlopen(job->lib, RTLD_NOW | RTLD_LOCAL);
-    bool ok = false;
-    if (h && load_api(h, &a) && a.init() == 0) {
-        ok = true;
-        if (a.cuda_version && a.cuda_version(&job->cuda_version) != 0)
-            job->cuda_version = 0;
-        for (size_t i = 0; i < job->n_gpus; i++) {
-            nvmlDevice_t dev;
-            if (a.by_uuid(job->uuids[i], &dev) == 0)
-                query_gpu(&a, dev, &job->res[i]);
-        }
-        a.shutdown();
-    }
-    /* The library stays loaded: unloading NVML while its threads may linger is unsafe. */
-    job->ok = ok;
+    job->ok = query(job->lib, job->n_gpus, (const char (*)[96])job->uuids, &job->cuda_version, job->res);
     job_unref(job);
     return NULL;
+}
+
+/* The job as nvbind-helper gets it (the library, then the GPUs' UUIDs) and answers it (this
+ * header, then a gpu_result for each GPU): both sides are one build's. */
+struct helper_in {
+    char lib[4096];
+    uint32_t n_gpus;
+    char uuids[][96];
+};
+struct helper_answer {
+    int32_t ok, cuda_version;
+    struct gpu_result res[];
+};
+
+int nvb_nvml_serve(const void *in, size_t in_len, void **out, size_t *out_len)
+{
+    const struct helper_in *q = in;
+    if (in_len < sizeof *q || q->n_gpus > NVB_NVML_MAX_GPUS || in_len != sizeof *q + q->n_gpus * sizeof q->uuids[0] ||
+        !memchr(q->lib, '\0', sizeof q->lib))
+        return -1;
+    size_t n = sizeof(struct helper_answer) + q->n_gpus * sizeof(struct gpu_result);
+    struct helper_answer *a = calloc(1, n);
+    if (!a)
+        return -1;
+    struct gpu_result *res = a->res;
+    for (size_t i = 0; i < q->n_gpus; i++)
+        res[i] = (struct gpu_result){.memory_mib = -1, .cc_major = -1, .cc_minor = -1, .brand = -1, .mig_mode = -1};
+    int cuda = 0;
+    a->ok = query(q->lib, q->n_gpus, q->uuids, &cuda, res);
+    a->cuda_version = cuda;
+    *out = a;
+    *out_len = n;
+    return 0;
+}
+
+/* The job in nvbind-helper (static executables): 1 answered, 0 not in time, -1 failed (why). */
+static int run_in_helper(struct nvml_job *job, unsigned timeout_ms, char *why, size_t why_len)
+{
+    size_t in_len = sizeof(struct helper_in) + job->n_gpus * 96;
+    size_t out_len = sizeof(struct helper_answer) + job->n_gpus * sizeof(struct gpu_result);
+    _cleanup_free_ struct helper_in *q = calloc(1, in_len);
+    _cleanup_free_ struct helper_answer *answer = malloc(out_len);
+    if (job->n_gpus > NVB_NVML_MAX_GPUS) {
+        snprintf(why, why_len, "more than %d GPUs", NVB_NVML_MAX_GPUS);
+        return -1;
+    }
+    if (!q || !answer) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    memcpy(q->lib, job->lib, sizeof q->lib);
+    q->n_gpus = (uint32_t)job->n_gpus;
+    memcpy(q->uuids, job->uuids, job->n_gpus * 96);
+    int r = nvb_isolated_call("nvml-gpus", q, in_len, answer, out_len, timeout_ms, why, why_len);
+    if (r == 1) {
+        job->ok = answer->ok != 0;
+        job->cuda_version = answer->cuda_version;
+        memcpy(job->res, answer->res, job->n_gpus * sizeof(struct gpu_result));
+    }
+    return r;
 }
 
 static const char *brand_name(int b)
@@ -287,12 +356,22 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
         snprintf(job->uuids[i], sizeof job->uuids[i], "%s", d->h->gpus[i].uuid);
         job->res[i] = (struct gpu_result){.memory_mib = -1, .cc_major = -1, .cc_minor = -1, .brand = -1, .mig_mode = -1};
     }
-    int ran = nvb_run_bounded(worker, job, timeout_ms);
+    char why[PATH_MAX + 128];
+    int ran;
+    if (nvb_isolate_wanted()) {
+        ran = run_in_helper(job, timeout_ms, why, sizeof why);
+        if (ran < 0)
+            nvb_strv_pushf(&d->h->warnings, "NVML: not asked: %s", why);
+    } else {
+        ran = nvb_run_bounded(worker, job, timeout_ms);
+    }
     if (ran < 0) {
         job->refs = 1;
         job_unref(job);
         return -1;
     }
+    if (nvb_isolate_wanted())
+        job->refs = 1; /* no worker holds it */
     bool done = ran == 1, ok = done && job->ok;
     if (!done)
         nvb_strv_pushf(&d->h->warnings, "NVML: %s did not answer within %u ms; continuing without it", job->lib,

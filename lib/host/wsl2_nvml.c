@@ -1,12 +1,16 @@
 /* The GPUs of a WSL2 host and the driver's version, from NVML: WSL2 has no
  * /proc/driver/nvidia, so NVML (from /usr/lib/wsl, the library the Windows driver maps in)
- * is the only source. Bounded like nvml.c's enrichment: the calls run on a worker thread and
- * a NVML that does not answer in time is left behind, never waited for. */
+ * is the only source. Bounded like nvml.c's enrichment: the calls run on a worker thread (or
+ * in the nvbind-helper helper, util/isolate.h) and a NVML that does not answer in time is left
+ * behind, never waited for. */
+#include "host/discover.h"
 #include "host/wsl2.h"
 #include "util/trust.h"
+#include "util/isolate.h"
 #include "util/worker.h"
 
 #include <dlfcn.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +36,20 @@ struct gpu_row {
     char uuid[96], name[96], bus_id[32];
 };
 
+/* What the lister answers; nvbind-helper writes it as it is (both sides are one build's). */
+struct list_answer {
+    int32_t ok;
+    char version[96];
+    uint32_t n;
+    struct gpu_row rows[MAX_GPUS];
+};
+
 /* Shared by the caller and the worker; whoever finishes last frees it. */
 struct list_job {
     pthread_mutex_t lock;
     int refs;
-    bool ok;             /* read once the worker is joined */
     char lib[4096];
-    char version[96];
-    unsigned n;
-    struct gpu_row rows[MAX_GPUS];
+    struct list_answer a; /* read once the worker is joined */
 };
 
 static void job_unref(struct list_job *job)
@@ -79,7 +88,7 @@ static bool load(void *h, struct api *a)
     return a->init && a->shutdown && a->count && a->by_index && a->uuid;
 }
 
-static void list_gpus(const struct api *a, struct list_job *job)
+static void list_gpus(const struct api *a, struct list_answer *job)
 {
     unsigned count = 0;
     if (a->version && a->version(job->version, sizeof job->version) != 0)
@@ -102,25 +111,42 @@ static void list_gpus(const struct api *a, struct list_job *job)
     }
 }
 
+/* Loads NVML from lib and lists its GPUs into *ans: on a worker thread, or in nvbind-helper. */
+static void list_with(const char *lib, struct list_answer *ans)
+{
+    struct api a = {0};
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (h && load(h, &a) && a.init() == 0) {
+        list_gpus(&a, ans);
+        a.shutdown();
+        ans->ok = 1;
+    }
+    /* The library stays loaded: unloading NVML while its threads may linger is unsafe. */
+}
+
 static void *worker(void *arg)
 {
     struct list_job *job = arg;
-    struct api a = {0};
-    void *h = dlopen(job->lib, RTLD_NOW | RTLD_LOCAL);
-    bool ok = false;
-    if (h && load(h, &a) && a.init() == 0) {
-        list_gpus(&a, job);
-        a.shutdown();
-        ok = true;
-    }
-    /* The library stays loaded: unloading NVML while its threads may linger is unsafe. */
-    job->ok = ok;
+    list_with(job->lib, &job->a);
     job_unref(job);
     return NULL;
 }
 
+int nvb_wsl2_nvml_serve(const void *in, size_t in_len, void **out, size_t *out_len)
+{
+    if (in_len == 0 || in_len > 4096 || ((const char *)in)[in_len - 1] != '\0')
+        return -1;
+    struct list_answer *ans = calloc(1, sizeof *ans);
+    if (!ans)
+        return -1;
+    list_with(in, ans);
+    *out = ans;
+    *out_len = sizeof *ans;
+    return 0;
+}
+
 /* The GPUs the worker listed into the host model, each reached through /dev/dxg. */
-static int apply(nvb_discovery *d, const struct list_job *job)
+static int apply(nvb_discovery *d, const struct list_answer *job)
 {
     nvb_host *h = d->h;
     if (job->version[0] && !(h->driver_version = strdup(job->version)))
@@ -189,7 +215,16 @@ int nvb_wsl2_nvml_list(nvb_discovery *d, const char *lib_host_path, unsigned tim
     pthread_mutex_init(&job->lock, NULL);
     job->refs = 2;
     snprintf(job->lib, sizeof job->lib, "%s", lib_host_path);
-    int ran = nvb_run_bounded(worker, job, timeout_ms);
+    int ran;
+    if (nvb_isolate_wanted()) {
+        ran = nvb_isolated_call("nvml-wsl2", job->lib, strlen(job->lib) + 1, &job->a, sizeof job->a, timeout_ms, why,
+                                sizeof why);
+        if (ran < 0)
+            nvb_strv_pushf(&d->h->warnings, "NVML: not asked: %s", why);
+        job->refs = 1; /* no worker holds it */
+    } else {
+        ran = nvb_run_bounded(worker, job, timeout_ms);
+    }
     if (ran < 0) {
         job->refs = 1;
         job_unref(job);
@@ -200,8 +235,8 @@ int nvb_wsl2_nvml_list(nvb_discovery *d, const char *lib_host_path, unsigned tim
     if (!done)
         nvb_strv_pushf(&d->h->warnings, "NVML: %s did not answer within %u ms; continuing without it", job->lib,
                        timeout_ms);
-    else if (job->ok)
-        rc = apply(d, job);
+    else if (job->a.ok)
+        rc = apply(d, &job->a);
     job_unref(job);
     return rc;
 }

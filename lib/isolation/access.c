@@ -6,12 +6,11 @@
 #include "isolation/claims.h"
 #include "isolation/group.h"
 #include "util/cleanup.h"
+#include "util/names.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <libgen.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,21 +62,21 @@ static bool shared_with_group(const char *path)
 
 static void who(char *buf, size_t n, uid_t uid)
 {
-    struct passwd *pw = getpwuid(uid);
-    if (pw)
-        snprintf(buf, n, "%s (uid %u)", pw->pw_name, (unsigned)uid);
+    char name[256];
+    if (nvb_user_name(uid, name, sizeof name))
+        snprintf(buf, n, "%s (uid %u)", name, (unsigned)uid);
     else
         snprintf(buf, n, "uid %u", (unsigned)uid);
 }
 
 /* The fix for a user who is not in the group (making the group first when there is none). */
-static void join_fix(char *buf, size_t n, const struct group *g, const char *user)
+static void join_fix(char *buf, size_t n, bool group_exists, const char *user)
 {
-    snprintf(buf, n, "%ssudo usermod -aG %s %s, then log in again", g ? "" : "sudo groupadd --system " NVB_GROUP_NAME " && ",
+    snprintf(buf, n, "%ssudo usermod -aG %s %s, then log in again", group_exists ? "" : "sudo groupadd --system " NVB_GROUP_NAME " && ",
              NVB_GROUP_NAME, user);
 }
 
-static void check_claims(nvb_doctor *d, const char *state_dir, const char *me, const struct group *g, bool member,
+static void check_claims(nvb_doctor *d, const char *state_dir, const char *me, bool group_exists, bool member,
                          const char *user)
 {
     _cleanup_free_ char *claims = nvb_path_join(state_dir, "claims");
@@ -86,10 +85,10 @@ static void check_claims(nvb_doctor *d, const char *state_dir, const char *me, c
         return;
     char fix[1024];
     snprintf(fix, sizeof fix, "%sas root: install -d -m 0755 -g %s %s && install -d -m 3775 -g %s %s/claims %s/locks",
-             g ? "" : "groupadd --system " NVB_GROUP_NAME " && ", NVB_GROUP_NAME, state_dir, NVB_GROUP_NAME, state_dir,
+             group_exists ? "" : "groupadd --system " NVB_GROUP_NAME " && ", NVB_GROUP_NAME, state_dir, NVB_GROUP_NAME, state_dir,
              state_dir);
     if (geteuid() == 0) {
-        if (g && shared_with_group(state_dir))
+        if (group_exists && shared_with_group(state_dir))
             nvb_doctor_add(d, NVB_CHECK_OK, "claims", NULL, "%s claims GPUs in %s; members of group %s may claim too",
                            me, state_dir, NVB_GROUP_NAME);
         else
@@ -103,7 +102,7 @@ static void check_claims(nvb_doctor *d, const char *state_dir, const char *me, c
         return;
     }
     if (!member) {
-        join_fix(fix, sizeof fix, g, user);
+        join_fix(fix, sizeof fix, group_exists, user);
         nvb_doctor_add(d, NVB_CHECK_ERROR, "claims", fix,
                        "%s is not root and not in group %s: `nvbind run` cannot claim GPUs in %s (exit 6); "
                        "`nvbind claims` still reads them", me, NVB_GROUP_NAME, state_dir);
@@ -113,7 +112,7 @@ static void check_claims(nvb_doctor *d, const char *state_dir, const char *me, c
     }
 }
 
-static void check_audit(nvb_doctor *d, const char *log, const char *me, const struct group *g, bool member,
+static void check_audit(nvb_doctor *d, const char *log, const char *me, bool group_exists, bool member,
                         const char *user)
 {
     _cleanup_free_ char *copy = strdup(log);
@@ -122,10 +121,10 @@ static void check_audit(nvb_doctor *d, const char *log, const char *me, const st
     const char *dir = dirname(copy);
     bool missing;
     char fix[1024];
-    snprintf(fix, sizeof fix, "%sas root: install -d -m 3770 -g %s %s", g ? "" : "groupadd --system " NVB_GROUP_NAME
+    snprintf(fix, sizeof fix, "%sas root: install -d -m 3770 -g %s %s", group_exists ? "" : "groupadd --system " NVB_GROUP_NAME
              " && ", NVB_GROUP_NAME, dir);
     if (geteuid() == 0) {
-        if (g && shared_with_group(dir))
+        if (group_exists && shared_with_group(dir))
             nvb_doctor_add(d, NVB_CHECK_OK, "audit", NULL, "%s writes the audit log %s; members of group %s read it "
                            "and write their own beside it", me, log, NVB_GROUP_NAME);
         else
@@ -143,7 +142,7 @@ static void check_audit(nvb_doctor *d, const char *log, const char *me, const st
         return;
     }
     if (!member) {
-        join_fix(fix, sizeof fix, g, user);
+        join_fix(fix, sizeof fix, group_exists, user);
         nvb_doctor_add(d, NVB_CHECK_ERROR, "audit", fix, "%s is not root and not in group %s: `nvbind run` cannot "
                        "write the audit log %s (exit 6), nor `nvbind audit` read it", me, NVB_GROUP_NAME, log);
     } else {
@@ -160,12 +159,12 @@ void nvb_isolation_doctor(nvb_doctor *d, const char *state_dir, const char *audi
         audit_log = NVB_AUDIT_DEFAULT_LOG;
     char me[300];
     who(me, sizeof me, geteuid());
-    struct passwd *pw = getpwuid(geteuid());
-    const char *user = pw ? pw->pw_name : "USER";
-    struct group *gr = getgrnam(NVB_GROUP_NAME);
-    struct group g = gr ? *gr : (struct group){0};
-    bool member = gr && in_group(g.gr_gid);
-    check_claims(d, state_dir, me, gr ? &g : NULL, member, user);
+    char user[256];
+    if (!nvb_user_name(geteuid(), user, sizeof user))
+        snprintf(user, sizeof user, "USER");
+    gid_t gid;
+    bool group_exists = nvb_group_id(NVB_GROUP_NAME, &gid), member = group_exists && in_group(gid);
+    check_claims(d, state_dir, me, group_exists, member, user);
     if (*audit_log) /* "" turns the audit log off */
-        check_audit(d, audit_log, me, gr ? &g : NULL, member, user);
+        check_audit(d, audit_log, me, group_exists, member, user);
 }

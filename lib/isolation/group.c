@@ -1,7 +1,8 @@
 /* Whether root shares a folder with the nvbind group. See group.h. */
 #include "isolation/group.h"
 
-#include <grp.h>
+#include "util/names.h"
+
 #include <sys/stat.h>
 
 gid_t nvb_group_shared_folder(int dir_fd)
@@ -13,6 +14,6 @@ gid_t nvb_group_shared_folder(int dir_fd)
     if (dir_fd < 0 || fstat(dir_fd, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || st.st_gid == 0 ||
         (st.st_mode & S_IWOTH))
         return (gid_t)-1;
-    struct group *g = getgrnam(NVB_GROUP_NAME);
-    return g && g->gr_gid == st.st_gid ? st.st_gid : (gid_t)-1;
+    gid_t gid;
+    return nvb_group_id(NVB_GROUP_NAME, &gid) && gid == st.st_gid ? st.st_gid : (gid_t)-1;
 }
