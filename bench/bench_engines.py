@@ -26,6 +26,12 @@ the one chosen by --docker (default: the client tests/e2e/daemons.py uses, Debia
 nvbind run cannot probe the daemon with it, that case is timed with /usr/local/bin/docker.
 A container start takes a second here: give bench/run a small --runs (5 to 10).
 
+Measured (2026-12-04, --runs 10, nvbind and nvbind-runtime static-pie): docker + shim no
+request -2.3 % (95 % interval -4.2 .. +1.5), GPU 0 +4.5 % (-2.2 .. +11.6); nvbind run
+--runtime docker --gpu 0 -4.8 %; ctr + shim no request +2.3 % (-1.1 .. +5.8), GPU 0 +10.7 %
+(+7.2 .. +16.5: the update-ldcache hook, 10 ms by bench_hooks.py, of which 6 ms without
+ldconfig's own scan, and runc's bind mounts); nvbind run's own work +2.2 ms less its child.
+
 Measured (2026-12-03, four runs of --runs 5, the last through `bench/run engines`, on a
 2-core machine shared with other jobs: a container start varied by +-15 % between identical
 runs, so single results within that band are noise):
