@@ -16,7 +16,10 @@ Cases (target: < 1 ms added):
                                               (rewritten untimed before each create), with the host
                                               cache (docs/host-cache.md) and without it, against
                                               `runc create` of the bundle the shim edited, and the
-                                              shim on that edited bundle (it then adds nothing);
+                                              shim on that edited bundle (it then adds nothing),
+                                              and the floor of any wrapping shim (a static
+                                              program that is exec'd, reads config.json, writes
+                                              the edited document and execs runc: FLOOR_SHIM);
                                               each container deleted after its create (untimed),
                                               interleaved (ABBA); wall and CPU time (the
                                               process and the children it waited for, from
@@ -96,6 +99,53 @@ def static_true(tmp):
     out = os.path.join(tmp, "true-static")
     r = subprocess.run(["cc", "-static", "-O2", "-x", "c", "-", "-o", out], input="int main(void){return 0;}",
                        text=True, capture_output=True)
+    return out if r.returncode == 0 else None
+
+
+# The least any wrapping shim does on a create: it is exec'd, reads config.json, writes the
+# edited document (here: a prepared copy of what nvbind-runtime writes) to a new file in the
+# bundle, renames it over config.json and execs the runtime. No JSON parsing, no discovery, no
+# claims: the difference between nvbind-runtime and this is nvbind's own work.
+FLOOR_SHIM = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+static char buf[1 << 20];
+static ssize_t slurp(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    return n;
+}
+int main(int argc, char **argv) {
+    const char *bundle = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--bundle") == 0) bundle = argv[i + 1];
+    const char *runtime = getenv("FLOOR_RUNTIME"), *edited = getenv("FLOOR_EDITED");
+    if (!runtime || !edited) return 2;
+    argv[0] = (char *)runtime;
+    if (!bundle) { execv(runtime, argv); return 127; } /* delete, state, ...: passed through */
+    char cfg[4096], tmp[4096];
+    snprintf(cfg, sizeof cfg, "%s/config.json", bundle);
+    snprintf(tmp, sizeof tmp, "%s/.config.json.floor", bundle);
+    if (slurp(cfg) < 0) return 3;
+    ssize_t n = slurp(edited);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (n < 0 || fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) < 0 || rename(tmp, cfg) < 0) return 4;
+    execv(runtime, argv);
+    return 127;
+}
+"""
+
+
+def floor_shim(tmp):
+    """FLOOR_SHIM built static, as nvbind-runtime is, or None without a static C library."""
+    out = os.path.join(tmp, "floor-shim")
+    r = subprocess.run(["cc", "-static-pie", "-O2", "-x", "c", "-", "-o", out], input=FLOOR_SHIM, text=True,
+                       capture_output=True)
     return out if r.returncode == 0 else None
 
 
@@ -280,9 +330,13 @@ def main():
             w, c = zip(*samples[20:])
             own[name] = (statistics.median(w), statistics.median(c))
         refresh()
-        cr = create_case([("runc", runc, gpu0, None), ("shim", shim, fresh, refresh), ("shim edited", shim, gpu0, None),
-                          ("shim no cache", shim, fresh, refresh, dict(runc_env, NVBIND_HOST_CACHE="off"))],
-                         a.create_runs, runc_env)
+        contenders = [("runc", runc, gpu0, None), ("shim", shim, fresh, refresh), ("shim edited", shim, gpu0, None),
+                      ("shim no cache", shim, fresh, refresh, dict(runc_env, NVBIND_HOST_CACHE="off"))]
+        floor = floor_shim(tmp)
+        if floor:
+            contenders.append(("floor", floor, fresh, refresh,
+                               dict(runc_env, FLOOR_RUNTIME=runc, FLOOR_EDITED=os.path.join(gpu0, "config.json"))))
+        cr = create_case(contenders, a.create_runs, runc_env)
         print(f"create with runc, GPU 0 requested ({a.create_runs} ABBA rounds; wall / CPU medians; "
               f"config.json {len(pristine)} bytes as the engine writes it, "
               f"{'with' if profile else 'without'} podman's seccomp profile):")
@@ -290,6 +344,8 @@ def main():
                 ("nvbind-runtime create (fresh bundle)", *cr["shim"]),
                 ("nvbind-runtime create (edited bundle)", *cr["shim edited"]),
                 ("  the same, host cache off", *cr["shim no cache"])]
+        if floor:
+            rows.append(("the floor of any shim (fresh bundle)", *cr["floor"]))
         rows += [(k, *ex[p]) for k, p in progs.items()]
         rows += [(k, *v) for k, v in own.items()]
         for name, w, c in rows:
@@ -304,6 +360,11 @@ def main():
               f"{(own['shim create (runtime /bin/true)'][0] - own['/bin/true create'][0]) * 1e3:+.3f} ms, "
               f"CPU {shim_cpu * 1e3:+.3f} ms; one exec of a program: {min(v[0] for v in ex.values()) * 1e3:.3f} ms",
               flush=True)
+        if floor:
+            print(f"  the floor of any shim (exec'd, reads config.json, writes the edited one, execs runc) adds "
+                  f"wall {(cr['floor'][0] - cr['runc'][0]) * 1e3:+.3f} ms, CPU {(cr['floor'][1] - cr['runc'][1]) * 1e3:+.3f} ms; "
+                  f"nvbind-runtime over that floor: wall {(cr['shim'][0] - cr['floor'][0]) * 1e3:+.3f} ms, "
+                  f"CPU {(cr['shim'][1] - cr['floor'][1]) * 1e3:+.3f} ms", flush=True)
         ir, sc = counts["Ir"], counts["system calls"]
         if ir[0] is not None:
             print(f"  the shim's create, GPU 0: {ir[0]} instructions up to its exec of the runtime (callgrind; "

@@ -27,16 +27,21 @@ static void populate(uintptr_t lo, uintptr_t hi)
 __attribute__((noinline)) void nvb_prefault(size_t heap_bytes, size_t stack_bytes)
 {
     if (heap_bytes) {
-        /* The heap's next growth takes heap_bytes beyond what is asked; in a new process the
-         * first allocation makes the heap, and what brk then reports is where it ends. */
+        /* One block of heap_bytes, taken from brk's heap (the mmap threshold raised above it)
+         * and handed back: the heap now reaches at least that far past what is in use, and
+         * the top pad keeps it there when free() trims, and has each later growth come as
+         * heap_bytes more. The block is what is populated, so this works whether or not the
+         * process had allocated before (the static build's start does). */
         mallopt(M_TOP_PAD, (int)heap_bytes);
-        void *first = malloc(1);
-        uintptr_t at = (uintptr_t)first, end = (uintptr_t)sbrk(0);
-        /* Only a heap that brk made (end above the block, within reach of it): malloc may
-         * have used mmap, or be another allocator altogether (sanitizers). */
-        if (first && end != (uintptr_t)-1 && end > at && end - at <= 2 * heap_bytes)
-            populate(at, end);
-        free(first);
+        mallopt(M_MMAP_THRESHOLD, (int)(heap_bytes + 4096));
+        size_t size = heap_bytes - 64;
+        char *block = malloc(size);
+        uintptr_t at = (uintptr_t)block, end = (uintptr_t)sbrk(0);
+        /* Only a block that brk's heap holds (end above it, within reach): malloc may have
+         * used mmap, or be another allocator altogether (sanitizers). */
+        if (block && end != (uintptr_t)-1 && end >= at + size && end - at <= 4 * heap_bytes)
+            populate(at, at + size);
+        free(block);
     }
     if (stack_bytes) {
         /* The kernel maps a new process's stack 128 KiB deep before any fault, so the pages
