@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int nvb_proc_stat_parse(const char *text, char *state, unsigned long long *start_time)
 {
@@ -37,10 +38,19 @@ int nvb_proc_stat_parse(const char *text, char *state, unsigned long long *start
     return 0;
 }
 
+/* This process's own start time, read once: it cannot change while the process lives, and a
+ * create asks for it twice (the holder of its lock, the holder of its claims). Keyed by the
+ * pid, so a forked child reads its own. */
+static pid_t self_pid;
+static unsigned long long self_start;
+
 unsigned long long nvb_proc_start_time(pid_t pid)
 {
     if (pid <= 0)
         return 0;
+    bool self = pid == getpid();
+    if (self && __atomic_load_n(&self_pid, __ATOMIC_ACQUIRE) == pid)
+        return __atomic_load_n(&self_start, __ATOMIC_RELAXED);
     char path[64];
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
     _cleanup_free_ char *text = nvb_read_file(path, 64 * 1024, NULL);
@@ -51,7 +61,12 @@ unsigned long long nvb_proc_start_time(pid_t pid)
     if (state == 'Z' || state == 'X' || state == 'x')
         return 0;
     /* A process that started in the first tick after boot reads 0; 0 means "none" here. */
-    return start ? start : 1;
+    start = start ? start : 1;
+    if (self) {
+        __atomic_store_n(&self_start, start, __ATOMIC_RELAXED);
+        __atomic_store_n(&self_pid, pid, __ATOMIC_RELEASE);
+    }
+    return start;
 }
 
 bool nvb_boot_id_valid(const char *s)

@@ -22,12 +22,15 @@ void nvb_time_format(char *buf, size_t len, int64_t ms, bool with_ms)
         snprintf(buf, len, "%s", "1970-01-01T00:00:00Z");
         return;
     }
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    /* The fields by hand: strftime reads the time zone file (tzset), which UTC never needs. */
+    int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (n < 0 || (size_t)n >= len)
+        return;
     if (with_ms)
-        snprintf(buf, len, "%s.%03dZ", base, frac);
+        snprintf(buf + n, len - (size_t)n, ".%03dZ", frac);
     else
-        snprintf(buf, len, "%sZ", base);
+        snprintf(buf + n, len - (size_t)n, "Z");
 }
 
 /* Exactly n digits at *p; advances p. */

@@ -2,6 +2,7 @@
  * pass `--log FILE --log-format json` and read the runtime's last error from FILE, not from its
  * stderr. The shim writes its own refusals there in the shape runc does. See shim.h. */
 #include "runtime/shim.h"
+#include "isolation/timefmt.h"
 #include "util/cleanup.h"
 
 #include <errno.h>
@@ -9,17 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-/* RFC 3339 in UTC, the "time" field of both formats. */
-static void rfc3339_now(char *buf, size_t len)
-{
-    time_t now = time(NULL);
-    struct tm tm;
-    if (!gmtime_r(&now, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, len, "1970-01-01T00:00:00Z");
-}
 
 /* A JSON line: {"level":...,"msg":...,"time":...}; jansson escapes msg. */
 static char *json_line(const char *level, const char *msg, const char *when)
@@ -68,7 +59,7 @@ int nvb_shim_log_write(const char *path, const char *format, const char *level, 
     if (!path || !*path)
         return 0;
     char when[64];
-    rfc3339_now(when, sizeof when);
+    nvb_time_format(when, sizeof when, nvb_time_now_ms(), false);
     bool json = format && strcmp(format, "json") == 0;
     _cleanup_free_ char *line = json ? json_line(level, msg, when) : text_line(level, msg, when);
     if (!line)

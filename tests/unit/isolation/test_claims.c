@@ -81,6 +81,39 @@ static void test_proc_stat_parse(void **state)
     assert_false(nvb_proc_alive(0, 1));
 }
 
+/* A process's own start time is read once and kept; a child forked after that reads its own,
+ * not its parent's (which it would, were the kept value not tied to the pid). */
+static void test_own_start_time_kept_per_process(void **state)
+{
+    (void)state;
+    unsigned long long mine = nvb_proc_start_time(getpid());
+    assert_true(mine > 0);
+    assert_int_equal(nvb_proc_start_time(getpid()), mine);
+    nvb_sleep_ms(30); /* a clock tick is 10 ms: the child starts in a later one */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t p = fork();
+    if (p == 0) {
+        unsigned long long child = nvb_proc_start_time(getpid());
+        char path[64], buf[1024] = "";
+        snprintf(path, sizeof path, "/proc/%ld/stat", (long)getpid());
+        FILE *f = fopen(path, "r");
+        char st;
+        unsigned long long fresh = 0;
+        bool ok = f && fgets(buf, sizeof buf, f) && nvb_proc_stat_parse(buf, &st, &fresh) == 0;
+        unsigned long long answer[2] = {child, ok ? fresh : 0};
+        ssize_t w = write(fds[1], answer, sizeof answer);
+        _exit(w == (ssize_t)sizeof answer ? 0 : 1);
+    }
+    close(fds[1]);
+    unsigned long long answer[2] = {0, 0};
+    assert_int_equal(read(fds[0], answer, sizeof answer), (ssize_t)sizeof answer);
+    close(fds[0]);
+    waitpid(p, NULL, 0);
+    assert_true(answer[1] > mine);
+    assert_true(answer[0] == answer[1]);
+}
+
 static void test_zombie_is_gone(void **state)
 {
     (void)state;
@@ -931,6 +964,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proc_stat_parse),
+        cmocka_unit_test(test_own_start_time_kept_per_process),
         cmocka_unit_test(test_zombie_is_gone),
         cmocka_unit_test_setup_teardown(test_oci_state_files, setup, teardown),
         cmocka_unit_test(test_record_roundtrip),
