@@ -12,19 +12,51 @@ int64_t nvb_time_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The UTC calendar fields of secs (proleptic Gregorian, days counted in 400-year eras of
+ * 146097 days from 0000-03-01, so leap days fall at the end of a counted year). Not
+ * gmtime_r: glibc's loads the time zone file (/etc/localtime) on its first call, for a UTC
+ * answer that never needs it, and the shim formats a time on every create. */
+typedef struct utc_fields {
+    int64_t year;
+    int month, day, hour, minute, second;
+} utc_fields;
+
+static utc_fields utc_from_secs(int64_t secs)
+{
+    utc_fields f;
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    f.hour = (int)(rem / 3600);
+    f.minute = (int)(rem / 60 % 60);
+    f.second = (int)(rem % 60);
+    days += 719468; /* from 1970-01-01 to 0000-03-01 */
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    int64_t day_of_era = days - era * 146097;
+    int64_t year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+    int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    int64_t month_from_march = (5 * day_of_year + 2) / 153;
+    f.day = (int)(day_of_year - (153 * month_from_march + 2) / 5 + 1);
+    f.month = (int)(month_from_march < 10 ? month_from_march + 3 : month_from_march - 9);
+    f.year = year_of_era + era * 400 + (f.month <= 2);
+    return f;
+}
+
 void nvb_time_format(char *buf, size_t len, int64_t ms, bool with_ms)
 {
-    /* Floor division: times before 1970 keep a non-negative millisecond part. */
-    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
-    int frac = (int)(ms - (int64_t)secs * 1000);
-    struct tm tm;
-    if (!gmtime_r(&secs, &tm)) {
-        snprintf(buf, len, "%s", "1970-01-01T00:00:00Z");
-        return;
+    /* Floor division: times before 1970 keep a non-negative millisecond part (and no
+     * negation, which INT64_MIN from a damaged record would overflow). */
+    int64_t secs = ms / 1000;
+    int frac = (int)(ms % 1000);
+    if (frac < 0) {
+        secs--;
+        frac += 1000;
     }
-    /* The fields by hand: strftime reads the time zone file (tzset), which UTC never needs. */
-    int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+    utc_fields f = utc_from_secs(secs);
+    int n = snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)f.year, f.month, f.day, f.hour, f.minute,
+                     f.second);
     if (n < 0 || (size_t)n >= len)
         return;
     if (with_ms)

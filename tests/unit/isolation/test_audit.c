@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "iso_test_util.h"
 #include "isolation/audit.h"
@@ -35,6 +37,29 @@ static int teardown(void **state)
     free(f->log);
     free(f);
     return 0;
+}
+
+/* nvb_time_format's calendar against the C library's gmtime_r: every day from 1600 to 2400
+ * (leap days, centuries, 2000-02-29, times before 1970) at a time of day that moves, and the
+ * millisecond part of times before 1970. */
+static void test_times_match_gmtime(void **state)
+{
+    (void)state;
+    char ours[64], libc[64];
+    for (int64_t day = -135140; day <= 157000; day++) {
+        int64_t secs = day * 86400 + (day * 3607) % 86400;
+        time_t t = (time_t)secs;
+        struct tm tm;
+        assert_non_null(gmtime_r(&t, &tm));
+        strftime(libc, sizeof libc, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        nvb_time_format(ours, sizeof ours, secs * 1000, false);
+        if (strcmp(ours, libc) != 0)
+            fail_msg("day %lld: %s, gmtime_r %s", (long long)day, ours, libc);
+    }
+    nvb_time_format(ours, sizeof ours, -1, true);
+    assert_string_equal(ours, "1969-12-31T23:59:59.999Z");
+    nvb_time_format(ours, sizeof ours, INT64_MIN, true); /* a damaged record: no overflow */
+    assert_true(strlen(ours) > 20);
 }
 
 static void test_times(void **state)
@@ -333,6 +358,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_times),
+        cmocka_unit_test(test_times_match_gmtime),
         cmocka_unit_test(test_line_format),
         cmocka_unit_test_setup_teardown(test_append_creates_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_and_damage, setup, teardown),
