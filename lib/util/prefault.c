@@ -27,21 +27,34 @@ static void populate(uintptr_t lo, uintptr_t hi)
 __attribute__((noinline)) void nvb_prefault(size_t heap_bytes, size_t stack_bytes)
 {
     if (heap_bytes) {
-        /* One block of heap_bytes, taken from brk's heap (the mmap threshold raised above it)
-         * and handed back: the heap now reaches at least that far past what is in use, and
-         * the top pad keeps it there when free() trims, and has each later growth come as
-         * heap_bytes more. The block is what is populated, so this works whether or not the
-         * process had allocated before (the static build's start does). */
+        /* Blocks below the mmap threshold (so brk's heap serves them, and glibc keeps
+         * adjusting that threshold for later, larger blocks) until they span heap_bytes;
+         * then their span is populated and they are handed back. The top pad keeps the heap
+         * that long when free() trims, and has each later growth come as heap_bytes more.
+         * The span is what is populated, so this works whether or not the process had
+         * allocated before (the static build's start does). */
+        enum { PIECE = 64 << 10, MAX_PIECES = 64 };
         mallopt(M_TOP_PAD, (int)heap_bytes);
-        mallopt(M_MMAP_THRESHOLD, (int)(heap_bytes + 4096));
-        size_t size = heap_bytes - 64;
-        char *block = malloc(size);
-        uintptr_t at = (uintptr_t)block, end = (uintptr_t)sbrk(0);
-        /* Only a block that brk's heap holds (end above it, within reach): malloc may have
-         * used mmap, or be another allocator altogether (sanitizers). */
-        if (block && end != (uintptr_t)-1 && end >= at + size && end - at <= 4 * heap_bytes)
-            populate(at, at + size);
-        free(block);
+        void *pieces[MAX_PIECES];
+        size_t n = 0;
+        uintptr_t lo = UINTPTR_MAX, hi = 0;
+        while (n < MAX_PIECES && hi - (lo == UINTPTR_MAX ? hi : lo) + PIECE / 2 < heap_bytes) {
+            char *p = malloc(PIECE - 64);
+            if (!p)
+                break;
+            pieces[n++] = p;
+            lo = (uintptr_t)p < lo ? (uintptr_t)p : lo;
+            hi = (uintptr_t)p + PIECE - 64 > hi ? (uintptr_t)p + PIECE - 64 : hi;
+        }
+        uintptr_t end = (uintptr_t)sbrk(0);
+        /* Only blocks that brk's heap holds, together (below its end, within reach of each
+         * other): malloc may be another allocator altogether (sanitizers). */
+        if (n && end != (uintptr_t)-1 && end >= hi && hi - lo <= heap_bytes + 2 * PIECE)
+            populate(lo, hi);
+        /* In allocation order: each block merges with the one before, and only the last,
+         * next to the top, gives the heap back down to the pad (one brk, not one a block). */
+        for (size_t i = 0; i < n; i++)
+            free(pieces[i]);
     }
     if (stack_bytes) {
         /* The kernel maps a new process's stack 128 KiB deep before any fault, so the pages
