@@ -75,6 +75,26 @@ static void refuses_a_folder_open_to_all_unless_sticky(void **state)
     assert_int_equal(nvb_trust_path(file, geteuid(), why, sizeof why), 0);
 }
 
+/* Both the file and its folder writable by others: the refusal names the file, the part
+ * nearest to what is read, whichever way the path is walked; and the same through a link. */
+static void names_the_deepest_part_refused(void **state)
+{
+    (void)state;
+    char want[700], link[600];
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(chmod(file, 0666), 0);
+    snprintf(want, sizeof want, "%s is writable by others", file);
+    assert_int_equal(nvb_trust_path(file, geteuid(), why, sizeof why), 1);
+    assert_string_equal(why, want);
+    assert_int_equal(chmod(dir, 0755), 0);
+    snprintf(link, sizeof link, "%s/link.toml", dir);
+    assert_int_equal(symlink(file, link), 0);
+    assert_int_equal(nvb_trust_path(link, geteuid(), why, sizeof why), 1);
+    assert_string_equal(why, want);
+    assert_int_equal(chmod(file, 0644), 0);
+    assert_int_equal(nvb_trust_path(link, geteuid(), why, sizeof why), 0);
+}
+
 static void refuses_what_another_user_owns(void **state)
 {
     (void)state;
@@ -159,6 +179,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(trusts_a_private_file, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_a_file_others_or_the_group_can_write, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_a_folder_open_to_all_unless_sticky, setup, teardown),
+        cmocka_unit_test_setup_teardown(names_the_deepest_part_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_what_another_user_owns, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_a_link_another_user_owns, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_another_users_link_behind_roots_link, setup, teardown),
