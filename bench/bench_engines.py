@@ -32,6 +32,16 @@ request -2.3 % (95 % interval -4.2 .. +1.5), GPU 0 +4.5 % (-2.2 .. +11.6); nvbin
 (+7.2 .. +16.5: the update-ldcache hook, 10 ms by bench_hooks.py, of which 6 ms without
 ldconfig's own scan, and runc's bind mounts); nvbind run's own work +2.2 ms less its child.
 
+Measured (2026-12-04, next stop, two runs of --runs 10): docker + shim GPU 0 +6.2 % (+4.0 ..
++10.5) and +0.5 % (-5.6 .. +7.1), no request +4.7 % and +10.6 %; nvbind run --runtime docker
+--gpu 0 +12.2 % and -0.1 %; ctr + shim GPU 0 +10.5 % (+7.5 .. +14.5) and +13.6 % (+7.0 ..
++19.9), no request +15.4 % (a run that shared the machine with other work) and -1.5 %;
+nvbind run's own work +2.5 / +2.4 ms less its child, the legacy form +7.3 ms. What the GPU
+adds to runc's create (40 bundles alternated, all capabilities): 83 ms plain, 95 ms with the
+mounts and devices, 101 ms with a /bin/true createContainer hook in place of nvbind's, 115 ms
+with nvbind's update-ldcache: runc's hook machinery ~5 ms, the hook's own process and
+ldconfig ~14 ms, the bind mounts ~12 ms.
+
 Measured (2026-12-03, four runs of --runs 5, the last through `bench/run engines`, on a
 2-core machine shared with other jobs: a container start varied by +-15 % between identical
 runs, so single results within that band are noise):
