@@ -56,6 +56,10 @@ struct gpu_result {
     unsigned n_migs;
 };
 
+/* A GPU NVML said nothing about (-1: unknown). */
+static const struct gpu_result unanswered = {.memory_mib = -1, .cc_major = -1, .cc_minor = -1, .brand = -1,
+                                             .mig_mode = -1};
+
 /* Shared between the caller and the worker; whoever finishes last frees it. */
 struct nvml_job {
     pthread_mutex_t lock;
@@ -189,7 +193,7 @@ int nvb_nvml_serve(const void *in, size_t in_len, void **out, size_t *out_len)
         return -1;
     struct gpu_result *res = a->res;
     for (size_t i = 0; i < q->n_gpus; i++)
-        res[i] = (struct gpu_result){.memory_mib = -1, .cc_major = -1, .cc_minor = -1, .brand = -1, .mig_mode = -1};
+        res[i] = unanswered;
     int cuda = 0;
     a->ok = query(q->lib, q->n_gpus, q->uuids, &cuda, res);
     a->cuda_version = cuda;
@@ -201,14 +205,14 @@ int nvb_nvml_serve(const void *in, size_t in_len, void **out, size_t *out_len)
 /* The job in nvbind-helper (static executables): 1 answered, 0 not in time, -1 failed (why). */
 static int run_in_helper(struct nvml_job *job, unsigned timeout_ms, char *why, size_t why_len)
 {
-    size_t in_len = sizeof(struct helper_in) + job->n_gpus * 96;
-    size_t out_len = sizeof(struct helper_answer) + job->n_gpus * sizeof(struct gpu_result);
-    _cleanup_free_ struct helper_in *q = calloc(1, in_len);
-    _cleanup_free_ struct helper_answer *answer = malloc(out_len);
     if (job->n_gpus > NVB_NVML_MAX_GPUS) {
         snprintf(why, why_len, "more than %d GPUs", NVB_NVML_MAX_GPUS);
         return -1;
     }
+    size_t in_len = sizeof(struct helper_in) + job->n_gpus * 96;
+    size_t out_len = sizeof(struct helper_answer) + job->n_gpus * sizeof(struct gpu_result);
+    _cleanup_free_ struct helper_in *q = calloc(1, in_len);
+    _cleanup_free_ struct helper_answer *answer = malloc(out_len);
     if (!q || !answer) {
         snprintf(why, why_len, "out of memory");
         return -1;
@@ -354,7 +358,7 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
     }
     for (size_t i = 0; i < job->n_gpus; i++) {
         snprintf(job->uuids[i], sizeof job->uuids[i], "%s", d->h->gpus[i].uuid);
-        job->res[i] = (struct gpu_result){.memory_mib = -1, .cc_major = -1, .cc_minor = -1, .brand = -1, .mig_mode = -1};
+        job->res[i] = unanswered;
     }
     char why[PATH_MAX + 128];
     int ran;
@@ -362,6 +366,7 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
         ran = run_in_helper(job, timeout_ms, why, sizeof why);
         if (ran < 0)
             nvb_strv_pushf(&d->h->warnings, "NVML: not asked: %s", why);
+        job->refs = 1; /* no worker holds it */
     } else {
         ran = nvb_run_bounded(worker, job, timeout_ms);
     }
@@ -370,8 +375,6 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
         job_unref(job);
         return -1;
     }
-    if (nvb_isolate_wanted())
-        job->refs = 1; /* no worker holds it */
     bool done = ran == 1, ok = done && job->ok;
     if (!done)
         nvb_strv_pushf(&d->h->warnings, "NVML: %s did not answer within %u ms; continuing without it", job->lib,

@@ -60,14 +60,6 @@ static bool shared_with_group(const char *path)
     return nvb_group_shared_folder(fd) != (gid_t)-1;
 }
 
-static void who(char *buf, size_t n, uid_t uid)
-{
-    char name[256];
-    if (nvb_user_name(uid, name, sizeof name))
-        snprintf(buf, n, "%s (uid %u)", name, (unsigned)uid);
-    else
-        snprintf(buf, n, "uid %u", (unsigned)uid);
-}
 
 /* The fix for a user who is not in the group (making the group first when there is none). */
 static void join_fix(char *buf, size_t n, bool group_exists, const char *user)
@@ -157,11 +149,15 @@ void nvb_isolation_doctor(nvb_doctor *d, const char *state_dir, const char *audi
         state_dir = NVB_CLAIMS_DEFAULT_DIR;
     if (!audit_log)
         audit_log = NVB_AUDIT_DEFAULT_LOG;
-    char me[300];
-    who(me, sizeof me, geteuid());
-    char user[256];
-    if (!nvb_user_name(geteuid(), user, sizeof user))
+    /* One lookup serves both: "name (uid N)" for the messages, the name for the fixes. */
+    char me[300], user[256];
+    uid_t uid = geteuid();
+    if (nvb_user_name(uid, user, sizeof user)) {
+        snprintf(me, sizeof me, "%s (uid %u)", user, (unsigned)uid);
+    } else {
+        snprintf(me, sizeof me, "uid %u", (unsigned)uid);
         snprintf(user, sizeof user, "USER");
+    }
     gid_t gid;
     bool group_exists = nvb_group_id(NVB_GROUP_NAME, &gid), member = group_exists && in_group(gid);
     check_claims(d, state_dir, me, group_exists, member, user);

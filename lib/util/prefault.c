@@ -33,18 +33,18 @@ __attribute__((noinline)) void nvb_prefault(size_t heap_bytes, size_t stack_byte
          * that long when free() trims, and has each later growth come as heap_bytes more.
          * The span is what is populated, so this works whether or not the process had
          * allocated before (the static build's start does). */
-        enum { PIECE = 64 << 10, MAX_PIECES = 64 };
+        enum { PIECE = 64 << 10, BLOCK = PIECE - 64, MAX_PIECES = 64 };
         mallopt(M_TOP_PAD, (int)heap_bytes);
         void *pieces[MAX_PIECES];
         size_t n = 0;
         uintptr_t lo = UINTPTR_MAX, hi = 0;
-        while (n < MAX_PIECES && hi - (lo == UINTPTR_MAX ? hi : lo) + PIECE / 2 < heap_bytes) {
-            char *p = malloc(PIECE - 64);
+        while (n < MAX_PIECES && (n == 0 || hi - lo + PIECE / 2 < heap_bytes)) {
+            char *p = malloc(BLOCK);
             if (!p)
                 break;
             pieces[n++] = p;
             lo = (uintptr_t)p < lo ? (uintptr_t)p : lo;
-            hi = (uintptr_t)p + PIECE - 64 > hi ? (uintptr_t)p + PIECE - 64 : hi;
+            hi = (uintptr_t)p + BLOCK > hi ? (uintptr_t)p + BLOCK : hi;
         }
         uintptr_t end = (uintptr_t)sbrk(0);
         /* Only blocks that brk's heap holds, together (below its end, within reach of each
