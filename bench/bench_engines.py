@@ -42,6 +42,16 @@ mounts and devices, 101 ms with a /bin/true createContainer hook in place of nvb
 with nvbind's update-ldcache: runc's hook machinery ~5 ms, the hook's own process and
 ldconfig ~14 ms, the bind mounts ~12 ms.
 
+Measured (2026-12-04, the stop after, two runs of --runs 10, the update-ldcache hook's
+sandbox child sharing the hook's memory until its exec: 1.2 to 2.3 ms less per hook by
+bench_hooks.py): docker + shim GPU 0 -0.5 % (-3.5 .. +6.4) and +4.7 % (+1.8 .. +8.8), no
+request +9.4 % and -6.3 %; nvbind run --runtime docker --gpu 0 +12.7 % and +6.2 %; ctr + shim
+GPU 0 +3.0 % (-1.2 .. +12.8) and +10.9 % (+8.7 .. +15.4), no request -1.2 % and +4.4 %;
+nvbind run's own work +2.1 / +3.6 ms less its child (+2.6 / +1.8 ms CPU), the legacy form
++9.3 / +5.9 ms. A third run that shared the machine with a compiler was dropped (ctr's
+baseline took 392-436 ms instead of 255-269). The hook's saving is under 1 % of a ctr
+start, inside the run-to-run spread; ctr with a GPU is not reliably within +5 %.
+
 Measured (2026-12-03, four runs of --runs 5, the last through `bench/run engines`, on a
 2-core machine shared with other jobs: a container start varied by +-15 % between identical
 runs, so single results within that band are noise):
@@ -318,6 +328,7 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--docker", default=daemons.DOCKER_CLI)
     ap.add_argument("--own-only", action="store_true", help="only nvbind run's own work (no container starts timed)")
+    ap.add_argument("--ctr-only", action="store_true", help="only the ctr cases (more --runs in the same time)")
     a = ap.parse_args()
     nvbind = os.path.abspath(a.nvbind)
     shim = os.path.join(os.path.dirname(nvbind), "nvbind-runtime")
@@ -344,7 +355,8 @@ def main():
         # run: the shim finds the fake host and this configuration without a wrapper script.
         os.environ.update(NVBIND_ROOT=root, NVBIND_CONFIG=config)
         env = dict(os.environ)
-        bench_docker(a, tmp, env, shim, nvbind)
+        if not a.ctr_only:
+            bench_docker(a, tmp, env, shim, nvbind)
         if not a.own_only:
             bench_ctr(a, tmp, env, shim)
     finally:
