@@ -60,7 +60,6 @@ static bool shared_with_group(const char *path)
     return nvb_group_shared_folder(fd) != (gid_t)-1;
 }
 
-
 /* The fix for a user who is not in the group (making the group first when there is none). */
 static void join_fix(char *buf, size_t n, bool group_exists, const char *user)
 {

@@ -1,5 +1,6 @@
 #include "oci/ldconfig_run.h"
 #include "oci/confine.h"
+#include "util/asan.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
 
@@ -130,14 +131,6 @@ __attribute__((noreturn)) static void child_main(const child_args *a)
     nvb_errf_errno(&err, NVB_EXIT_RUNTIME, errno, "host ldconfig %s: cannot execute it", job->exe_path);
     child_fail(a, &err);
 }
-
-#if defined(__SANITIZE_ADDRESS__)
-#define NVB_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NVB_ASAN 1
-#endif
-#endif
 
 #ifndef NVB_ASAN
 static int child_entry(void *arg)

@@ -183,17 +183,16 @@ static int check_plain(char *abs, uid_t caller, char *why, size_t n)
 
 int nvb_trust_path(const char *path, uid_t caller, char *why, size_t n)
 {
-    _cleanup_free_ char *whole = absolute(path);
-    if (whole && plain(whole)) {
-        int r = check_plain(whole, caller, why, n);
-        if (r != 2)
-            return r;
-    }
-    int r = check_links(path, caller, why, n, 0);
+    _cleanup_free_ char *abs = absolute(path);
+    if (!abs)
+        return cannot(path, why, n);
+    int r = plain(abs) ? check_plain(abs, caller, why, n) : 2;
+    if (r != 2)
+        return r;
+    r = check_links(abs, caller, why, n, 0);
     if (r)
         return r;
     /* Then what it resolves to, and every folder above that. */
-    _cleanup_free_ char *abs = absolute(path);
-    _cleanup_free_ char *real = abs ? realpath(abs, NULL) : NULL;
+    _cleanup_free_ char *real = realpath(abs, NULL);
     return real ? check_chain(real, caller, why, n) : cannot(path, why, n);
 }

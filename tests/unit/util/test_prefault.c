@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "util/asan.h"
 #include "util/prefault.h"
 
 #include <stdbool.h>
@@ -20,14 +21,6 @@
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
 #endif
 
 static long minor_faults(void)
@@ -115,7 +108,7 @@ static bool kernel_populates(void)
 static void heap_pages_come_without_faults(void **state)
 {
     (void)state;
-#ifdef SANITIZED
+#ifdef NVB_ASAN
     skip(); /* the sanitizer's allocator is not brk's heap: nothing to take at once */
 #endif
     if (!kernel_populates())
