@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { OPT_FOLDER = 256, OPT_LDCONFIG, OPT_TIMEOUT, OPT_HOST_VERSION, OPT_LINK, OPT_ROOT_PATH };
+enum { OPT_FOLDER = 256, OPT_LDCONFIG, OPT_TIMEOUT, OPT_HOST_VERSION, OPT_LINK, OPT_ROOT_PATH, OPT_LIB64, OPT_LIB32 };
 
 /* One error line: "nvbind hook <sub>: <what>: <why>", and its exit status. */
 static int hook_fail(const char *sub, const nvb_err *err)
@@ -67,13 +67,35 @@ static int link_list_add(link_list *l, const char *sub, const char *arg)
     return 0;
 }
 
-static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const char *ldconfig,
-                              const char *host_version, const char *root_path, unsigned timeout_ms);
+/* The --lib64 and --lib32 values of update-ldcache. */
+typedef struct lib_list {
+    nvb_ldcache_lib *v;
+    size_t n;
+} lib_list;
+
+/* Add one --lib64/--lib32 PATH; 0 or the exit status. Its last part is its SONAME. */
+static int lib_list_add(lib_list *l, const char *arg, bool is32)
+{
+    const char *why;
+    if (!nvb_container_path_ok(arg, false, &why))
+        return nvb_cli_usage("hook update-ldcache", "--lib%s %s: %s", is32 ? "32" : "64", arg, why);
+    nvb_ldcache_lib *nl = realloc(l->v, (l->n + 1) * sizeof *nl);
+    if (!nl)
+        return NVB_EXIT_IO;
+    l->v = nl;
+    l->v[l->n++] = (nvb_ldcache_lib){ .path = arg, .is32 = is32 };
+    return 0;
+}
+
+static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const lib_list *libs,
+                              const char *ldconfig, const char *host_version, const char *root_path,
+                              unsigned timeout_ms);
 
 static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
 {
     nvb_strv folders = {0};
     link_list links = {0};
+    lib_list libs = {0};
     const char *ldconfig = NULL, *host_version = NULL, *root_path = NULL;
     unsigned timeout_ms = NVB_LDCONFIG_TIMEOUT_MS_DEFAULT;
     int c, rc = 0;
@@ -112,19 +134,25 @@ static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
         case OPT_ROOT_PATH: /* checked where it is used (nvb_oci_state_root_open) */
             root_path = optarg;
             break;
+        case OPT_LIB64:
+        case OPT_LIB32:
+            rc = lib_list_add(&libs, optarg, c == OPT_LIB32);
+            break;
         }
     }
     if (rc == 0 && nvb_cli_stops(&p, c, argc, argv, 0))
         rc = p.rc; /* 0 after --help */
     else if (rc == 0)
-        rc = run_update_ldcache(&folders, &links, ldconfig, host_version, root_path, timeout_ms);
+        rc = run_update_ldcache(&folders, &links, &libs, ldconfig, host_version, root_path, timeout_ms);
     nvb_strv_free(&folders);
     link_list_free(&links);
+    free(libs.v);
     return rc;
 }
 
-static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const char *ldconfig,
-                              const char *host_version, const char *root_path, unsigned timeout_ms)
+static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const lib_list *libs,
+                              const char *ldconfig, const char *host_version, const char *root_path,
+                              unsigned timeout_ms)
 {
     nvb_err err = {0};
     nvb_hook_ldcache_opts o = {
@@ -138,6 +166,8 @@ static int run_update_ldcache(const nvb_strv *folders, const link_list *links, c
         .links = links->v,
         .nlinks = links->n,
         .warn = stderr,
+        .libs = libs->v,
+        .nlibs = libs->n,
     };
     return nvb_hook_update_ldcache(&o, &err) == 0 ? 0 : hook_fail("update-ldcache", &err);
 }
@@ -197,13 +227,21 @@ static const nvb_cli_opt ldcache_opts[] = {
      "first make LINK (absolute container path) -> TARGET, as create-symlinks\n"
      "does: one hook process for both at every container start",
      0, NULL},
+    {"lib64", 0, OPT_LIB64, "PATH", NVB_OPT_REPEAT,
+     "a driver library at FOLDER/SONAME (absolute container path), of this\n"
+     "machine's ABI: given these, the hook adds them to the image's own cache\n"
+     "when that cache is current, instead of running ldconfig",
+     NVB_COMPLETE_FILE, NULL},
+    {"lib32", 0, OPT_LIB32, "PATH", NVB_OPT_REPEAT,
+     "the same for a library of the 32-bit ABI (i386 on x86-64)", NVB_COMPLETE_FILE, NULL},
     ROOT_PATH_OPT,
     {0},
 };
 static const nvb_cli_cmd ldcache_cmd = {
     .name = "update-ldcache",
     .summary = "make the --link symlinks, list the driver's folders in\n"
-               "/etc/ld.so.conf.d/01-nvbind-driver.conf and rebuild the container's /etc/ld.so.cache\n"
+               "/etc/ld.so.conf.d/01-nvbind-driver.conf and rebuild the container's /etc/ld.so.cache:\n"
+               "the --lib64/--lib32 libraries added to the image's cache when it is current, else\n"
                "with the host's (static) ldconfig, confined to its root",
     .details = "An OCI createContainer hook: the container state comes on stdin, the root filesystem is\n"
                "root.path of the bundle's config.json (or --root-path).",

@@ -8,6 +8,7 @@
 #include "oci/root_lock.h"
 #include "oci/safepath.h"
 #include "util/cleanup.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,14 +31,12 @@ static int prepare_etc(int root_fd, nvb_err *err)
     return 0;
 }
 
-/* The loader configuration a later ldconfig inside the container reads; *compat tells
- * whether the compat folder goes first. */
-static int write_ldconf(const nvb_hook_ldcache_opts *o, int root_fd, bool *compat, nvb_err *err)
+/* The loader configuration a later ldconfig inside the container reads. */
+static int write_ldconf(const nvb_hook_ldcache_opts *o, int root_fd, bool compat, nvb_err *err)
 {
     static const char *const compat_dir[] = {NVB_CUDA_COMPAT_DIR};
-    *compat = o->host_driver_version && nvb_cuda_compat_wanted(root_fd, o->host_driver_version);
-    int r = *compat ? nvb_ldconf_write(root_fd, NVB_LDCONF_COMPAT, compat_dir, 1, err)
-                    : nvb_ldconf_remove(root_fd, NVB_LDCONF_COMPAT, err);
+    int r = compat ? nvb_ldconf_write(root_fd, NVB_LDCONF_COMPAT, compat_dir, 1, err)
+                   : nvb_ldconf_remove(root_fd, NVB_LDCONF_COMPAT, err);
     if (r == 0 && o->nfolders)
         r = nvb_ldconf_write(root_fd, NVB_LDCONF_DRIVER, o->folders, o->nfolders, err);
     return r;
@@ -84,10 +83,28 @@ int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err)
         return -1;
     /* Held until we return: concurrent starts on one root take turns. */
     _cleanup_close_ int lock = nvb_root_lock(root_fd, root_path, o->timeout_ms, err);
-    bool compat = false;
     if (lock < 0 ||
         nvb_root_make_links(root_fd, o->links, o->nlinks, o->warn, "nvbind hook update-ldcache", err) < 0 ||
-        prepare_etc(root_fd, err) < 0 || write_ldconf(o, root_fd, &compat, err) < 0)
+        prepare_etc(root_fd, err) < 0)
         return -1;
+    /* Whether the compat folder goes first. ldconfig then reads its libraries' headers. */
+    bool compat = o->host_driver_version && nvb_cuda_compat_wanted(root_fd, o->host_driver_version);
+    /* The image's cache is judged before the loader configuration below is written: that
+     * file is in the configuration the judgement reads, and is older than the cache after. */
+    _cleanup_free_ void *cache = NULL;
+    size_t cache_len = 0;
+    const char *why = "no libraries were named (--lib64, --lib32)";
+    int direct = 0;
+    if (compat)
+        why = "CUDA's compat folder goes first";
+    else if (o->nlibs &&
+             (direct = nvb_ldcache_direct_build(root_fd, o->libs, o->nlibs, o->folders, o->nfolders, &cache,
+                                                &cache_len, &why, err)) < 0)
+        return -1;
+    if (write_ldconf(o, root_fd, compat, err) < 0)
+        return -1;
+    if (direct)
+        return nvb_ldcache_direct_write(root_fd, cache, cache_len, err);
+    nvb_log(NVB_LOG_DEBUG, "update-ldcache: running ldconfig: %s", why);
     return run_ldconfig(o, exe_fd, exe_path, root_path, root_fd, compat, err);
 }

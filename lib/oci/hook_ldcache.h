@@ -3,6 +3,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdio.h>
+#include "oci/ldcache_direct.h"
 #include "oci/symlinks.h"
 #include "util/error.h"
 
@@ -19,12 +20,18 @@ typedef struct nvb_hook_ldcache_opts {
                                      * process instead of two at every container start) */
     size_t nlinks;
     FILE *warn;                     /* a link's path that is not a symlink is named here */
+    const nvb_ldcache_lib *libs;    /* the driver's libraries under their SONAMEs, each in one
+                                     * of folders: when given, the cache may be written
+                                     * without ldconfig (nvb_ldcache_direct_build) */
+    size_t nlibs;
 } nvb_hook_ldcache_opts;
 
 /* Open the host ldconfig before anything of the container is looked at; find and lock the
  * container's root; make the links (nvb_root_make_links: before ldconfig scans the folders,
  * so that no development link dangles there); keep /etc/ld.so.conf.d/NVB_LDCONF_DRIVER listing the folders (and
  * NVB_LDCONF_COMPAT naming /usr/local/cuda/compat when it holds a libcuda newer than the
- * host driver, removed otherwise); then rebuild /etc/ld.so.cache with the confined host
- * ldconfig, the compat folder and then the driver folders first. */
+ * host driver, removed otherwise); then rebuild /etc/ld.so.cache: with libs given, no
+ * compat folder wanted and the image's cache current, by adding libs to the image's cache
+ * (nvb_ldcache_direct_build); otherwise with the confined host ldconfig, the compat folder
+ * and then the driver folders first. */
 int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err);

@@ -12,25 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Read exactly len bytes at off; -1 on short read or error. */
-static int pread_full(int fd, void *buf, size_t len, off_t off)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = pread(fd, (char *)buf + got, len - got, off + (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
-
 int nvb_elf_check_static(int fd, const char *path, nvb_err *err)
 {
     unsigned char ident[EI_NIDENT];
-    if (pread_full(fd, ident, sizeof ident, 0) < 0)
+    if (nvb_pread_full(fd, ident, sizeof ident, 0) < 0)
         return nvb_errf(err, NVB_EXIT_RUNTIME, "host executable %s: too short to be an ELF file", path);
     if (ident[0] == '#' && ident[1] == '!')
         return nvb_errf(err, NVB_EXIT_RUNTIME,
@@ -42,7 +27,7 @@ int nvb_elf_check_static(int fd, const char *path, nvb_err *err)
 
     /* Only this machine's own class matters: another class could not run here anyway. */
     Elf64_Ehdr eh;
-    if (ident[EI_CLASS] != ELFCLASS64 || pread_full(fd, &eh, sizeof eh, 0) < 0)
+    if (ident[EI_CLASS] != ELFCLASS64 || nvb_pread_full(fd, &eh, sizeof eh, 0) < 0)
         return nvb_errf(err, NVB_EXIT_RUNTIME, "host executable %s: not a 64-bit ELF file", path);
     if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
         return nvb_errf(err, NVB_EXIT_RUNTIME, "host executable %s: not an executable (ELF type %u)", path,
@@ -51,7 +36,7 @@ int nvb_elf_check_static(int fd, const char *path, nvb_err *err)
         return nvb_errf(err, NVB_EXIT_RUNTIME, "host executable %s: malformed program headers", path);
     for (unsigned i = 0; i < eh.e_phnum; i++) {
         Elf64_Phdr ph;
-        if (pread_full(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * sizeof ph)) < 0)
+        if (nvb_pread_full(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * sizeof ph)) < 0)
             return nvb_errf(err, NVB_EXIT_RUNTIME, "host executable %s: truncated program headers", path);
         if (ph.p_type == PT_INTERP)
             return nvb_errf(err, NVB_EXIT_RUNTIME,

@@ -1,9 +1,11 @@
 #include "policy/edits.h"
 #include "ldcache/driver_libs.h"
+#include "ldcache/ldcache_write.h"
 #include "oci/cuda_compat.h"
 #include "policy/wsl2_edits.h"
 #include "util/cleanup.h"
 #include "util/grow.h"
+#include "util/log.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -287,6 +289,36 @@ static int library_links(const nvb_component *c, const char *dir, nvb_strv *sona
     return 0;
 }
 
+/* dir/name into v once. */
+static int push_path(nvb_strv *v, const char *dir, const char *name)
+{
+    char *path = NULL;
+    if (asprintf(&path, "%s/%s", dir, name) < 0)
+        return -1;
+    return nvb_strv_contains(v, path) ? (free(path), 0) : nvb_strv_push_take(v, path);
+}
+
+/* c as the hook's --lib64/--lib32 value FOLDER/SONAME, where ldconfig would file it; false
+ * when its SONAME is not known (then ldconfig must read the library: *unknown). */
+static int cache_lib(const nvb_component *c, const char *dir, nvb_strv *lib64, nvb_strv *lib32, bool *unknown)
+{
+    const char *soname = library_soname(c);
+    if (!soname || strchr(soname, '/')) {
+        if (!*unknown)
+            nvb_log(NVB_LOG_DEBUG, "library %s: SONAME not known, the update-ldcache hook will run ldconfig",
+                    c->container_path);
+        *unknown = true;
+        return 0;
+    }
+    nvb_strv *v = c->caps & NVB_CAP_COMPAT32 ? lib32 : lib64;
+    if (push_path(v, dir, soname) < 0)
+        return -1;
+    /* ldconfig also files a link under its own name when the link's target is named like
+     * the SONAME ("libcuda.so -> libcuda.so.1"): the development link made beside it. */
+    const char *dev = nvb_driver_lib_dev_link(soname);
+    return dev ? push_path(v, dir, dev) : 0;
+}
+
 /* Each value of vals after flag in hk's arguments; hk, NULL on no memory. */
 static nvb_hook *append_flag_values(nvb_hook *hk, const char *flag, const nvb_strv *vals)
 {
@@ -314,15 +346,18 @@ static nvb_hook *add_nvbind_hook(nvb_edits *e, const char *hook_path, const char
  * the host driver's version, prefers a newer CUDA forward-compatibility libcuda. */
 static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char *hook_path)
 {
-    nvb_strv links = {0}, devs = {0}, folders = {0};
+    nvb_strv links = {0}, devs = {0}, folders = {0}, lib64 = {0}, lib32 = {0};
+    bool unknown = nvb_ldcache_native_flags(false) < 0;
     int r = 0;
     for (size_t i = 0; r == 0 && i < h->n_comps; i++) {
         const nvb_component *c = &h->comps[i];
         if (!library_selected(c, caps))
             continue;
         _cleanup_free_ char *dir = dir_of(c->container_path);
-        if (!dir || (!module_folder(dir) && !nvb_strv_contains(&folders, dir) && nvb_strv_push(&folders, dir) < 0) ||
-            library_links(c, dir, &links, &devs) < 0)
+        bool cached = dir && !module_folder(dir);
+        if (!dir || (cached && !nvb_strv_contains(&folders, dir) && nvb_strv_push(&folders, dir) < 0) ||
+            library_links(c, dir, &links, &devs) < 0 ||
+            (cached && cache_lib(c, dir, &lib64, &lib32, &unknown) < 0))
             r = -1;
     }
     for (size_t i = 0; r == 0 && i < devs.n; i++)
@@ -338,6 +373,7 @@ static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char 
     if (r == 0 && folders.n) {
         if (!(hk = add_nvbind_hook(e, hook_path, "update-ldcache", "--link", &links)) ||
             !append_flag_values(hk, "--folder", &folders) ||
+            (!unknown && (!append_flag_values(hk, "--lib64", &lib64) || !append_flag_values(hk, "--lib32", &lib32))) ||
             (h->driver_version && !h->wsl2 && nvb_driver_version_ok(h->driver_version) &&
              (nvb_strv_push(&hk->args, "--host-driver-version") < 0 ||
               nvb_strv_push(&hk->args, h->driver_version) < 0)))
@@ -346,6 +382,8 @@ static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char 
     nvb_strv_free(&links);
     nvb_strv_free(&devs);
     nvb_strv_free(&folders);
+    nvb_strv_free(&lib64);
+    nvb_strv_free(&lib32);
     return r;
 }
 

@@ -387,3 +387,20 @@ int nvb_write_file_atomic(const char *path, const void *data, size_t len, mode_t
 {
     return write_path(path, data, len, mode, false, err);
 }
+
+int nvb_pread_full(int fd, void *buf, size_t len, off_t off)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = pread(fd, (char *)buf + got, len - got, off + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = 0;
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}

@@ -56,3 +56,7 @@ int nvb_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const ch
  * configuration, written by a hook at every start), where waiting for the disk buys nothing. */
 int nvb_write_file_volatile_at(int dirfd, const char *dirname_for_errors, const char *name,
                                const void *data, size_t len, mode_t mode, nvb_err *err);
+
+/* Read exactly len bytes at offset off of fd (EINTR retried); -1 on a short read or an
+ * error (errno set, 0 at the end of the file). */
+int nvb_pread_full(int fd, void *buf, size_t len, off_t off);

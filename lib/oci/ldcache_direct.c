@@ -1,0 +1,116 @@
+/* The update-ldcache hook's fast path; see ldcache_direct.h. */
+#include "oci/ldcache_direct.h"
+#include "ldcache/ldcache.h"
+#include "ldcache/ldcache_write.h"
+#include "nvbind.h"
+#include "oci/ldcache_current.h"
+#include "oci/safepath.h"
+#include "util/cleanup.h"
+#include "util/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CACHE_NAME "ld.so.cache"
+
+/* The image's cache file, read whole (not mapped: a process sharing the root could
+ * truncate a mapped file under us). 1 read, 0 absent, -1 not usable (*why). */
+static int read_image_cache(int rootfd, void **buf, size_t *len, struct stat *st, const char **why)
+{
+    _cleanup_close_ int etc = nvb_root_open(rootfd, "/etc", O_PATH | O_DIRECTORY);
+    if (etc < 0)
+        return errno == ENOENT ? 0 : (*why = "the image's /etc cannot be opened", -1);
+    _cleanup_close_ int fd = openat(etc, CACHE_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : (*why = "the image's /etc/ld.so.cache is a link or cannot be opened", -1);
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_size > NVB_LDCACHE_MAX_SIZE)
+        return *why = "the image's /etc/ld.so.cache is not a regular file of a cache's size", -1;
+    size_t size = (size_t)st->st_size, got = 0;
+    char *p = malloc(size + 1);
+    if (!p)
+        return *why = "out of memory", -1;
+    ssize_t r;
+    while (got <= size && (r = pread(fd, p + got, size + 1 - got, (off_t)got)) > 0)
+        got += (size_t)r;
+    if (got != size) {   /* a read error, or the file changed size while read */
+        free(p);
+        return *why = "the image's /etc/ld.so.cache could not be read whole", -1;
+    }
+    *buf = p;
+    *len = size;
+    return 1;
+}
+
+/* The driver's entries: each library that is there, under the last part of its path. */
+static nvb_ldcache_entry *driver_entries(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs, size_t *n,
+                                         const char **why)
+{
+    nvb_ldcache_entry *v = calloc(nlibs ? nlibs : 1, sizeof *v);
+    if (!v)
+        return *why = "out of memory", NULL;
+    *n = 0;
+    for (size_t i = 0; i < nlibs; i++) {
+        int flags = nvb_ldcache_native_flags(libs[i].is32);
+        if (flags < 0) {
+            free(v);
+            return *why = "this machine's library flags are not known", NULL;
+        }
+        _cleanup_close_ int fd = nvb_root_open(rootfd, libs[i].path, O_PATH);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;   /* ldconfig lists only libraries that are there */
+        v[(*n)++] = (nvb_ldcache_entry){ .name = strrchr(libs[i].path, '/') + 1, .path = libs[i].path,
+                                         .flags = flags };
+    }
+    return v;
+}
+
+int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs, const char *const *folders,
+                             size_t nfolders, void **out, size_t *len, const char **why, nvb_err *err)
+{
+    _cleanup_free_ void *text = NULL;
+    size_t text_len = 0;
+    struct stat st;
+    int have = read_image_cache(rootfd, &text, &text_len, &st, why);
+    if (have < 0)
+        return 0;
+    nvb_ldcache img = { 0 };
+    nvb_err parse_err = { 0 };
+    if (have && nvb_ldcache_parse(&img, text, text_len, "/etc/ld.so.cache", &parse_err) < 0)
+        return *why = "the image's /etc/ld.so.cache does not parse", 0;
+    int r = 0;
+    size_t nadd = 0, n = 0;
+    nvb_ldcache_entry *add = NULL, *merged = NULL;
+    if (!nvb_ldcache_sorted(img.entries, img.n))
+        *why = "the image's /etc/ld.so.cache is not in ldconfig's order";
+    else if (!nvb_ldcache_current(rootfd, have ? &st : NULL, folders, nfolders, why))
+        ;
+    else if (!(add = driver_entries(rootfd, libs, nlibs, &nadd, why)))
+        ;
+    else if (nvb_ldcache_merge(img.entries, img.n, add, nadd, &merged, &n) < 0)
+        r = nvb_errf_errno(err, NVB_EXIT_IO, ENOMEM, "ld.so.cache: %zu entries", img.n + nadd);
+    else {
+        char generator[64];
+        snprintf(generator, sizeof generator, "nvbind %d.%d.%d update-ldcache", NVBIND_VERSION_MAJOR,
+                 NVBIND_VERSION_MINOR, NVBIND_VERSION_PATCH);
+        r = nvb_ldcache_serialize(merged, n, generator, out, len, err) < 0 ? -1 : 1;
+    }
+    free(merged);
+    free(add);
+    nvb_ldcache_close(&img);
+    return r;
+}
+
+int nvb_ldcache_direct_write(int rootfd, const void *bytes, size_t len, nvb_err *err)
+{
+    _cleanup_close_ int etc = nvb_root_mkdir_p(rootfd, "/etc", 0755, err);
+    if (etc < 0)
+        return -1;
+    /* Not fsync'ed: the hook writes it again at every start (nvb_ldconf_write's reason). */
+    return nvb_write_file_volatile_at(etc, "/etc", CACHE_NAME, bytes, len, 0644, err);
+}
