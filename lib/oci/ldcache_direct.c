@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,29 @@ static int read_image_cache(int rootfd, void **buf, size_t *len, struct stat *st
     return 1;
 }
 
+/* Whether the file or link name is in the folder dir of the root. The folder is opened
+ * once for each run of libraries in it (*dirfd, dir_len bytes of *dir_at): the libraries
+ * come grouped by folder, and this runs for each at every container start. */
+static bool present(int rootfd, const char *path, int *dirfd, const char **dir_at, size_t *dir_len)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = (size_t)(slash - path);
+    if (*dirfd < 0 || len != *dir_len || memcmp(path, *dir_at, len)) {
+        if (*dirfd >= 0)
+            close(*dirfd);
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%.*s", len ? (int)len : 1, len ? path : "/");
+        *dirfd = nvb_root_open(rootfd, dir, O_PATH | O_DIRECTORY);
+        *dir_at = path;
+        *dir_len = len;
+    }
+    struct stat st;
+    /* Not followed: a name without a slash, in a folder resolved inside the root. The
+     * links are the hook's own, made just before, to files the runtime mounted. */
+    return *dirfd >= 0 && fstatat(*dirfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
+}
+
 /* The driver's entries: each library that is there, under the last part of its path. */
 static nvb_ldcache_entry *driver_entries(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs, size_t *n,
                                          const char **why)
@@ -54,19 +78,24 @@ static nvb_ldcache_entry *driver_entries(int rootfd, const nvb_ldcache_lib *libs
     if (!v)
         return *why = "out of memory", NULL;
     *n = 0;
+    int dirfd = -1;
+    const char *dir_at = NULL;
+    size_t dir_len = 0;
     for (size_t i = 0; i < nlibs; i++) {
         int flags = nvb_ldcache_native_flags(libs[i].is32);
         if (flags < 0) {
             free(v);
-            return *why = "this machine's library flags are not known", NULL;
+            v = NULL;
+            *why = "this machine's library flags are not known";
+            break;
         }
-        _cleanup_close_ int fd = nvb_root_open(rootfd, libs[i].path, O_PATH);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        if (!present(rootfd, libs[i].path, &dirfd, &dir_at, &dir_len))
             continue;   /* ldconfig lists only libraries that are there */
         v[(*n)++] = (nvb_ldcache_entry){ .name = strrchr(libs[i].path, '/') + 1, .path = libs[i].path,
                                          .flags = flags };
     }
+    if (dirfd >= 0)
+        close(dirfd);
     return v;
 }
 
@@ -99,6 +128,12 @@ int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nli
         snprintf(generator, sizeof generator, "nvbind %d.%d.%d update-ldcache", NVBIND_VERSION_MAJOR,
                  NVBIND_VERSION_MINOR, NVBIND_VERSION_PATCH);
         r = nvb_ldcache_serialize(merged, n, generator, out, len, err) < 0 ? -1 : 1;
+        /* A restart finds the cache of its last start: nothing to write (a rename costs a
+         * journal commit on some file systems). */
+        if (r == 1 && *len == text_len && memcmp(*out, text, text_len) == 0) {
+            free(*out);
+            *out = NULL;
+        }
     }
     free(merged);
     free(add);
@@ -108,6 +143,8 @@ int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nli
 
 int nvb_ldcache_direct_write(int rootfd, const void *bytes, size_t len, nvb_err *err)
 {
+    if (!bytes)
+        return 0;
     _cleanup_close_ int etc = nvb_root_mkdir_p(rootfd, "/etc", 0755, err);
     if (etc < 0)
         return -1;

@@ -119,6 +119,10 @@ int nvb_root_mkdir_p(int rootfd, const char *dir, mode_t mode, nvb_err *err)
     const char *why;
     if (!nvb_container_path_ok(dir, true, &why))
         return nvb_errf(err, NVB_EXIT_INPUT, "container path %s: %s", dir, why);
+    /* Usually the folder is there: one lookup. The walk below also says which part failed. */
+    int whole = nvb_root_open(rootfd, dir, O_PATH | O_DIRECTORY);
+    if (whole >= 0)
+        return whole;
     char prefix[PATH_MAX];
     size_t len = strlen(dir);
     memcpy(prefix, dir, len + 1);

@@ -742,10 +742,12 @@ class DirectCache(HookTestCase):
         self.assertEqual(first_path(listing, "libcuda.so.1"), f"{LIBDIR}/libcuda.so.1")
         self.assertEqual(first_path(listing, "libvendor.so.3"), "/usr/local/lib/libvendor.so.3")
         # The next start (docker start, a restarted pod) finds its own cache current: no
-        # entry twice.
+        # entry twice, and the same bytes are not written again.
+        inode = os.stat(cache).st_ino
         self.assert_ok(c.hook("update-ldcache", *self.LIBS))
         self.assertTrue(generator(cache).startswith("nvbind "))
         self.assertEqual(cache_listing(cache), listing)
+        self.assertEqual(os.stat(cache).st_ino, inode)
 
     def test_image_without_cache_or_folders(self):
         """busybox, alpine: no cache and no library folder but the system ones; the cache
