@@ -128,12 +128,14 @@ static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const ch
     return add_drv_file_in(d, kind, path, caps, NULL);
 }
 
-/* ELF class of a shared library (1 = 32-bit, 2 = 64-bit, 0 = not one) and, in soname,
- * the name ldconfig files it under (nvb_elf_soname: its DT_SONAME, "" when it has none). */
-static int elf_class(nvb_discovery *d, const char *path, char *soname, size_t len)
+/* ELF class of a library file (1 = 32-bit, 2 = 64-bit, 0 = not ELF) and, when *known, in
+ * soname the name ldconfig files it under (nvb_elf_soname: its DT_SONAME, "" when it has
+ * none). */
+static int elf_class(nvb_discovery *d, const char *path, char *soname, size_t len, bool *known)
 {
     _cleanup_close_ int fd = nvb_rootpath_open(d->drv, path, O_RDONLY | O_NOFOLLOW);
-    return fd < 0 ? 0 : nvb_elf_soname(fd, soname, len);
+    *known = false;
+    return fd < 0 ? 0 : nvb_elf_soname(fd, soname, len, known);
 }
 
 /* How a library found at some path is added: its ELF class when the caller knows it
@@ -185,7 +187,9 @@ static int add_library(nvb_discovery *d, const char *path, const char *soname, s
      * (the file's own name when it has none), so that the container's cache can be
      * written without ldconfig. */
     char elf_soname[NAME_MAX + 1] = "";
-    int cls = how.elf_class >= 0 ? how.elf_class : elf_class(d, resolved, elf_soname, sizeof elf_soname);
+    bool soname_known = false;
+    int cls = how.elf_class >= 0 ? how.elf_class
+                                 : elf_class(d, resolved, elf_soname, sizeof elf_soname, &soname_known);
     if (cls == 0) { /* not a shared object: a stray text file with a library's name */
         nvb_log(NVB_LOG_DEBUG, "library %s: skipped (not an ELF shared object)", host);
         free(host);
@@ -205,7 +209,7 @@ static int add_library(nvb_discovery *d, const char *path, const char *soname, s
         return -1;
     /* The cache keys a library by its SONAME, and also lists development links
      * ("libcuda.so"); only the versioned key is the SONAME. */
-    if (!soname && how.elf_class < 0 && !strchr(elf_soname, '/'))
+    if (!soname && soname_known && !strchr(elf_soname, '/'))
         soname = *elf_soname ? elf_soname : base_name(offered);
     if (soname && !c->soname && !nvb_endswith(soname, ".so") && !(c->soname = strdup(soname)))
         return -1;
@@ -265,7 +269,8 @@ static __attribute__((noinline)) int scan_gbm_found(nvb_discovery *d, const char
             !nvb_driver_lib_caps(base_name(data), d->h->driver_version) || offered_path(d, path, offered) < 0)
             continue;
         char soname[NAME_MAX + 1];
-        unsigned caps = NVB_CAP_GRAPHICS | (elf_class(d, data, soname, sizeof soname) == 1 ? NVB_CAP_COMPAT32 : 0);
+        bool known;
+        unsigned caps = NVB_CAP_GRAPHICS | (elf_class(d, data, soname, sizeof soname, &known) == 1 ? NVB_CAP_COMPAT32 : 0);
         if (!nvb_host_add_component(d, NVB_COMP_LIBRARY, nvb_rootpath_host(d->drv, data), strdup(offered), caps,
                                     false))
             r = -1;

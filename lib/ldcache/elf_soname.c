@@ -95,66 +95,75 @@ static bool dynamic_tags(const struct elf *e, const struct seg *dyn, uint64_t *s
     return has_strtab || !*has_soname;
 }
 
-int nvb_elf_soname(int fd, char *soname, size_t len)
+/* The SONAME as the header describes; false when anything about it cannot be read. */
+static bool read_soname(struct elf *e, char *soname, size_t len)
 {
+    uint64_t phoff;
+    size_t phnum, phsize;
+    uint16_t type;
+    if (e->is64) {
+        Elf64_Ehdr h;
+        if (!rd(e, &h, sizeof h, 0))
+            return false;
+        type = h.e_type, phoff = h.e_phoff, phnum = h.e_phnum, phsize = h.e_phentsize;
+    } else {
+        Elf32_Ehdr h;
+        if (!rd(e, &h, sizeof h, 0))
+            return false;
+        type = h.e_type, phoff = h.e_phoff, phnum = h.e_phnum, phsize = h.e_phentsize;
+    }
+    if (type != ET_DYN || phsize != (e->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) || phnum == 0 ||
+        phnum > MAX_PHNUM)
+        return false;
+    unsigned char *ph = malloc(phnum * phsize);
+    if (!ph || !rd(e, ph, phnum * phsize, phoff)) {
+        free(ph);
+        return false;
+    }
+    bool ok = false, has_soname = false;
+    uint64_t strtab = 0, name = 0, at = 0;
+    for (size_t i = 0; i < phnum; i++) {
+        struct seg s = phdr_at(e, ph + i * phsize);
+        if (s.type == PT_DYNAMIC) {
+            ok = dynamic_tags(e, &s, &strtab, &name, &has_soname);
+            break;
+        }
+    }
+    if (ok && has_soname) {
+        /* The name, up to len - 1 bytes of it, must end inside the file. */
+        size_t want = len;
+        ok = va_to_offset(e, ph, phnum, phsize, strtab, &at) && name <= e->size - at;
+        if (ok) {
+            at += name;
+            if (want > e->size - at)
+                want = (size_t)(e->size - at);
+            ok = want && rd(e, soname, want, at) && memchr(soname, '\0', want);
+        }
+    } else if (ok) {
+        soname[0] = '\0';
+    }
+    free(ph);
+    return ok;
+}
+
+int nvb_elf_soname(int fd, char *soname, size_t len, bool *known)
+{
+    *known = false;
+    if (len)
+        soname[0] = '\0';
     struct stat st;
-    if (len == 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > NVB_ELF_MAX_SIZE)
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
         return 0;
     struct elf e = { .fd = fd, .size = (uint64_t)st.st_size };
     unsigned char ident[EI_NIDENT];
     if (!rd(&e, ident, sizeof ident, 0) || memcmp(ident, ELFMAG, SELFMAG) ||
-        (ident[EI_CLASS] != ELFCLASS32 && ident[EI_CLASS] != ELFCLASS64) ||
-        ident[EI_DATA] != (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB))
+        (ident[EI_CLASS] != ELFCLASS32 && ident[EI_CLASS] != ELFCLASS64))
         return 0;
     e.is64 = ident[EI_CLASS] == ELFCLASS64;
-    uint64_t phoff;
-    size_t phnum, phsize;
-    uint16_t type;
-    if (e.is64) {
-        Elf64_Ehdr h;
-        if (!rd(&e, &h, sizeof h, 0))
-            return 0;
-        type = h.e_type, phoff = h.e_phoff, phnum = h.e_phnum, phsize = h.e_phentsize;
-    } else {
-        Elf32_Ehdr h;
-        if (!rd(&e, &h, sizeof h, 0))
-            return 0;
-        type = h.e_type, phoff = h.e_phoff, phnum = h.e_phnum, phsize = h.e_phentsize;
-    }
-    if (type != ET_DYN || phsize != (e.is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) || phnum == 0 ||
-        phnum > MAX_PHNUM)
-        return 0;
-    unsigned char *ph = malloc(phnum * phsize);
-    if (!ph || !rd(&e, ph, phnum * phsize, phoff)) {
-        free(ph);
-        return 0;
-    }
-    int cls = 0;
-    uint64_t strtab = 0, name = 0, at = 0;
-    bool has_soname = false;
-    for (size_t i = 0; i < phnum; i++) {
-        struct seg s = phdr_at(&e, ph + i * phsize);
-        if (s.type != PT_DYNAMIC)
-            continue;
-        if (dynamic_tags(&e, &s, &strtab, &name, &has_soname))
-            cls = ident[EI_CLASS];
-        break;
-    }
-    if (cls && has_soname) {
-        /* The name, up to len - 1 bytes of it, must end inside the file. */
-        size_t want = len;
-        if (!va_to_offset(&e, ph, phnum, phsize, strtab, &at) || name > e.size - at)
-            cls = 0;
-        else {
-            at += name;
-            if (want > e.size - at)
-                want = (size_t)(e.size - at);
-            if (!want || !rd(&e, soname, want, at) || !memchr(soname, '\0', want))
-                cls = 0;
-        }
-    } else if (cls) {
+    if (len && e.size <= NVB_ELF_MAX_SIZE &&
+        ident[EI_DATA] == (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB))
+        *known = read_soname(&e, soname, len);
+    if (!*known && len)
         soname[0] = '\0';
-    }
-    free(ph);
-    return cls;
+    return ident[EI_CLASS];
 }

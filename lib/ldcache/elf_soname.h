@@ -8,9 +8,11 @@
  * must lie within it. NVIDIA's largest library is about 200 MiB. */
 #define NVB_ELF_MAX_SIZE ((size_t)1 << 31)
 
-/* From the open file fd: its ELF class (1: 32-bit, 2: 64-bit) as the return value and its
- * DT_SONAME copied to soname (an empty string when it has none); 0 when fd is not an ELF
- * shared object of this machine's byte order, or its headers are damaged or out of the
- * file's bounds (then nothing is known about it). Every offset is checked; nothing is
- * mapped. */
-int nvb_elf_soname(int fd, char *soname, size_t len);
+/* From the open file fd: its ELF class (1: 32-bit, 2: 64-bit) as the return value, 0 when
+ * it does not start like an ELF file of either class. *known tells whether soname holds the
+ * name ldconfig files the library under: its DT_SONAME, or "" when it has none; false when
+ * the file is not a shared object of this machine's byte order, its headers are damaged or
+ * reach out of the file, or the name does not fit in len bytes (then the caller knows the
+ * class alone, as from the first bytes). Every offset is checked; nothing is mapped. */
+#include <stdbool.h>
+int nvb_elf_soname(int fd, char *soname, size_t len, bool *known);

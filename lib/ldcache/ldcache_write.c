@@ -44,7 +44,7 @@ int nvb_ldcache_libcmp(const char *a, const char *b)
         } else if (is_digit(*b)) {
             return -1;
         } else if (*a != *b) {
-            return (unsigned char)*a - (unsigned char)*b;
+            return *a - *b;     /* plain char, as glibc compares (signed on x86-64) */
         } else {
             a++;
             b++;
@@ -189,6 +189,8 @@ static uint32_t put_name(struct image *im, const char *name, const char *path, u
 /* The distinct glibc-hwcaps subdirectories of v, in order of first use; *n of them. */
 static const char **hwcaps_names(const nvb_ldcache_entry *v, size_t nv, size_t *n)
 {
+    /* glibc knows a handful (x86-64-v2..v4, power9, z13..z16); a crafted cache with
+     * thousands would make this search quadratic. */
     const char **names = calloc(nv ? nv : 1, sizeof *names);
     if (!names)
         return NULL;
@@ -199,6 +201,11 @@ static const char **hwcaps_names(const nvb_ldcache_entry *v, size_t nv, size_t *
         size_t k = 0;
         while (k < *n && strcmp(names[k], v[i].hwcaps_subdir))
             k++;
+        if (k == *n && *n == NVB_LDCACHE_MAX_HWCAPS) {
+            free(names);
+            *n = SIZE_MAX;
+            return NULL;
+        }
         if (k == *n)
             names[(*n)++] = v[i].hwcaps_subdir;
     }
@@ -212,6 +219,9 @@ int nvb_ldcache_serialize(const nvb_ldcache_entry *v, size_t n, const char *gene
 {
     size_t nsub = 0;
     const char **subs = hwcaps_names(v, n, &nsub);
+    if (!subs && nsub == SIZE_MAX)
+        return nvb_errf(err, NVB_EXIT_HOST_DATA, "ld.so.cache: more than %d glibc-hwcaps subfolders",
+                        NVB_LDCACHE_MAX_HWCAPS);
     if (!subs)
         return nvb_errf_errno(err, NVB_EXIT_IO, ENOMEM, "ld.so.cache: %zu entries", n);
     /* Sizes first, each bounded by the largest cache (so none of the sums can wrap). */

@@ -31,9 +31,12 @@ int nvb_ldcache_native_flags(bool is32);
 int nvb_ldcache_merge(const nvb_ldcache_entry *img, size_t nimg, const nvb_ldcache_entry *add, size_t nadd,
                       nvb_ldcache_entry **out, size_t *nout);
 
+/* The most glibc-hwcaps subfolders a written cache may name. */
+#define NVB_LDCACHE_MAX_HWCAPS 64
+
 /* The bytes of a cache holding v[0..n) in that order, with generator (may be NULL) in its
  * extension section and a glibc-hwcaps section when an entry has hwcaps_subdir. *out is
  * malloc'd (*len bytes). NVB_EXIT_IO on no memory, NVB_EXIT_HOST_DATA when the result
- * would exceed NVB_LDCACHE_MAX_SIZE. */
+ * would exceed NVB_LDCACHE_MAX_SIZE or name more than NVB_LDCACHE_MAX_HWCAPS subfolders. */
 int nvb_ldcache_serialize(const nvb_ldcache_entry *v, size_t n, const char *generator, void **out, size_t *len,
                           nvb_err *err);

@@ -97,9 +97,11 @@ int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err)
     int direct = 0;
     if (compat)
         why = "CUDA's compat folder goes first";
+    else if (nvb_ldconf_present(root_fd, NVB_LDCONF_COMPAT))
+        why = "an earlier start put CUDA's compat folder first: its entries must go";
     else if (o->nlibs &&
-             (direct = nvb_ldcache_direct_build(root_fd, o->libs, o->nlibs, o->folders, o->nfolders, &cache,
-                                                &cache_len, &why, err)) < 0)
+             (direct = nvb_ldcache_direct_build(root_fd, o->libs, o->nlibs, o->links, o->nlinks, o->folders,
+                                                o->nfolders, &cache, &cache_len, &why, err)) < 0)
         return -1;
     if (write_ldconf(o, root_fd, compat, err) < 0)
         return -1;

@@ -5,8 +5,12 @@
  * to the including file's folder); "hwcap ..." lines are ignored. Every file and folder is
  * looked up inside the container's root. */
 #include "oci/ldcache_current.h"
+#include "ldcache/elf_soname.h"
+#include "oci/ldcache_names.h"
 #include "oci/safepath.h"
 #include "util/cleanup.h"
+#include "util/grow.h"
+#include "util/log.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -38,9 +42,10 @@ static const char *const system_dirs[] = {
 struct walk {
     int rootfd;
     const struct stat *cache;
-    struct stat *skip;
-    size_t nskip;
-    unsigned files, dirs;
+    nvb_folder_names *names;
+    struct stat *seen;      /* folders checked already (merged /usr names them twice) */
+    size_t nseen, cap_seen;
+    unsigned files;
     const char *why;
 };
 
@@ -50,65 +55,104 @@ static bool not_current(struct walk *w, const char *why)
     return false;
 }
 
-/* Changed after the cache was written (see the header for equal times). */
+/* Changed after the cache was written: a configuration file edited afterwards may order
+ * the folders otherwise. (An equal time is not after: the library names are checked too.) */
 static bool newer(const struct walk *w, const struct stat *st)
 {
     const struct timespec *c = &w->cache->st_mtim, *m = &st->st_mtim;
-    if (m->tv_sec != c->tv_sec)
-        return m->tv_sec > c->tv_sec;
-    return m->tv_nsec > c->tv_nsec || c->tv_nsec == 0;
+    return m->tv_sec != c->tv_sec ? m->tv_sec > c->tv_sec : m->tv_nsec > c->tv_nsec;
 }
 
-static bool skipped(const struct walk *w, const struct stat *st)
+/* Whether the folder was checked already; else remembered. false also on no memory (then
+ * it is checked again). */
+static bool seen_before(struct walk *w, const struct stat *st)
 {
-    for (size_t i = 0; i < w->nskip; i++)
-        if (w->skip[i].st_dev == st->st_dev && w->skip[i].st_ino == st->st_ino)
+    for (size_t i = 0; i < w->nseen; i++)
+        if (w->seen[i].st_dev == st->st_dev && w->seen[i].st_ino == st->st_ino)
             return true;
+    struct stat *ns = nvb_grow(w->seen, &w->cap_seen, w->nseen, sizeof *ns, 16);
+    if (!ns)
+        return false;
+    w->seen = ns;
+    w->seen[w->nseen++] = *st;
     return false;
 }
 
-/* Does the folder hold anything ldconfig would look at: a non-folder named "lib*.so*" or
- * "ld-*.so*"? A folder that changed after the cache but holds none changed by a folder
- * added to it (the runtime's mount points: /usr/lib/firmware, /usr/lib/xorg), which
- * ldconfig does not enter. */
-static bool holds_libraries(const struct walk *w, const char *path)
+/* Whether ldconfig would file folder/name under a name the cache does not list in that
+ * folder: it reads the library's SONAME (links followed inside the root) and files it under
+ * that, or under the file's own name when it has none ("libelf-0.188.so" is filed as
+ * libelf.so.1, a "libGLX_indirect.so.0" link as its target's SONAME). Not an ELF file, or
+ * not there: nothing to file. A header this cannot read counts as missing. */
+static bool filed_elsewhere(struct walk *w, const char *folder, const struct stat *fst, const char *name)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", folder, name) >= (int)sizeof path)
+        return true;
+    struct stat st;
+    _cleanup_close_ int fd = nvb_reopen_regular(nvb_root_open(w->rootfd, path, O_PATH), &st);
+    if (fd < 0)
+        return false;
+    char soname[NAME_MAX + 1];
+    bool known = false;
+    if (!nvb_elf_soname(fd, soname, sizeof soname, &known))
+        return false;
+    return !known || strchr(soname, '/') || !nvb_folder_names_has(w->names, fst, *soname ? soname : name);
+}
+
+/* Does the folder hold a library the cache does not account for, that ldconfig would list:
+ * a "lib*.so*" name (other than a folder, and other than an unversioned link, which the
+ * loader is never asked for by SONAME) that neither the cache nor the driver's files name
+ * (by itself or as its library and major version), nor names under the SONAME in its ELF
+ * header? Files added after the cache are found so even when their copy kept older times
+ * (tar, COPY --from, cp -a). The dynamic loader (ld-*) is never looked up in the cache. Only
+ * names the cache does not account for have their header read. */
+static bool unlisted_library(struct walk *w, const char *path, const struct stat *folder)
 {
     int fd = nvb_root_open(w->rootfd, path, O_RDONLY | O_DIRECTORY);
     DIR *d = fd < 0 ? NULL : fdopendir(fd);
     if (!d) {
         if (fd >= 0)
             close(fd);
-        return true;
+        return false;   /* ldconfig skips a folder it cannot read */
     }
     bool found = false;
     struct dirent *de;
     while (!found && (de = readdir(d))) {
         const char *n = de->d_name;
-        if ((strncmp(n, "lib", 3) && strncmp(n, "ld-", 3)) || !strstr(n, ".so"))
+        if (strncmp(n, "lib", 3) || !strstr(n, ".so") || de->d_type == DT_DIR)
             continue;
         struct stat st;
-        found = de->d_type != DT_DIR &&
-                (de->d_type != DT_UNKNOWN || fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                 !S_ISDIR(st.st_mode));
+        if (de->d_type == DT_UNKNOWN && fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            de->d_type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
+        if (de->d_type == DT_DIR || (de->d_type == DT_LNK && !strstr(n, ".so.")))
+            continue;
+        found = !nvb_folder_names_has(w->names, folder, n) && filed_elsewhere(w, path, folder, n);
+        if (found)
+            nvb_log(NVB_LOG_DEBUG, "update-ldcache: %s/%s is not in the image's cache", path, n);
     }
     closedir(d);
     return found;
 }
 
+/* One folder ldconfig scans. System folders only matter through glibc-hwcaps: the loader
+ * searches them anyway when the cache lacks a name, and finds the same file. */
 static bool check_dir(struct walk *w, const char *path, bool system)
 {
-    if (++w->dirs > MAX_DIRS)
-        return not_current(w, "the loader configuration names too many folders");
     _cleanup_close_ int fd = nvb_root_open(w->rootfd, path, O_PATH | O_DIRECTORY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || skipped(w, &st))
+    struct stat st, hw;
+    if (fd < 0 || fstat(fd, &st) < 0)
         return true;    /* ldconfig skips a folder that is not there */
+    if (w->nseen >= MAX_DIRS)
+        return not_current(w, "the loader configuration names too many folders");
+    if (seen_before(w, &st))
+        return true;
     if (!w->cache)
-        return system || not_current(w, "no cache, and the loader configuration names a library folder");
-    if (newer(w, &st) && holds_libraries(w, path))
-        return not_current(w, "a library folder changed after the cache was written");
-    if (fstatat(fd, "glibc-hwcaps", &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return system || !unlisted_library(w, path, &st) ||
+               not_current(w, "no cache, and the loader configuration names a folder with libraries");
+    if (fstatat(fd, "glibc-hwcaps", &hw, AT_SYMLINK_NOFOLLOW) == 0)
         return not_current(w, "a library folder has glibc-hwcaps subfolders");
+    if (!system && unlisted_library(w, path, &st))
+        return not_current(w, "a library folder holds a library the cache does not list");
     return true;
 }
 
@@ -140,9 +184,7 @@ static bool include(struct walk *w, const char *from, const char *pattern, unsig
         close(fd);
         return not_current(w, "an included folder cannot be listed");
     }
-    struct stat st;
-    bool ok = fstat(fd, &st) == 0 && (!w->cache || !newer(w, &st)) ? true
-              : not_current(w, "a loader configuration folder changed after the cache was written");
+    bool ok = true;
     struct dirent *de;
     while (ok && (de = readdir(d))) {
         if (fnmatch(base, de->d_name, FNM_PERIOD) != 0)
@@ -188,18 +230,21 @@ static bool parse_file(struct walk *w, const char *path, unsigned depth)
         return not_current(w, "loader configuration includes nest too deeply");
     if (++w->files > MAX_FILES)
         return not_current(w, "the loader configuration has too many files");
-    _cleanup_close_ int fd = nvb_root_open(w->rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return errno == ENOENT ? true : not_current(w, "a loader configuration file cannot be opened");
+    int path_fd = nvb_root_open(w->rootfd, path, O_PATH);
+    if (path_fd < 0 && errno == ENOENT)
+        return true;
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_CONF)
-        return not_current(w, "a loader configuration file is not a small regular file");
+    _cleanup_close_ int fd = nvb_reopen_regular(path_fd, &st);
+    if (fd < 0 || st.st_size > MAX_CONF)
+        return not_current(w, "a loader configuration file is not a small regular file, or cannot be opened");
     if (w->cache && newer(w, &st))
         return not_current(w, "the loader configuration changed after the cache was written");
     _cleanup_free_ char *text = malloc((size_t)st.st_size + 1);
     ssize_t len = text ? pread(fd, text, (size_t)st.st_size, 0) : -1;
     if (len < 0)
         return not_current(w, "a loader configuration file cannot be read");
+    if (memchr(text, '\0', (size_t)len)) /* ldconfig reads on past it; strsep would stop */
+        return not_current(w, "a loader configuration file holds a NUL byte");
     text[len] = '\0';
     char *rest = text, *line;
     bool ok = true;
@@ -208,21 +253,18 @@ static bool parse_file(struct walk *w, const char *path, unsigned depth)
     return ok;
 }
 
-bool nvb_ldcache_current(int rootfd, const struct stat *cache, const char *const *skip, size_t nskip,
-                         const char **why)
+bool nvb_ldcache_current(int rootfd, const struct stat *cache, nvb_folder_names *names,
+                         const char *const *driver_folders, size_t nfolders, const char **why)
 {
-    struct walk w = { .rootfd = rootfd, .cache = cache, .skip = calloc(nskip ? nskip : 1, sizeof *w.skip) };
-    if (!w.skip)
-        return *why = "out of memory", false;
-    for (size_t i = 0; i < nskip; i++) {
-        _cleanup_close_ int fd = nvb_root_open(rootfd, skip[i], O_PATH | O_DIRECTORY);
-        if (fd >= 0 && fstat(fd, &w.skip[w.nskip]) == 0)
-            w.nskip++;
-    }
+    struct walk w = { .rootfd = rootfd, .cache = cache, .names = names };
     bool ok = parse_file(&w, "/etc/ld.so.conf", 0);
+    /* The driver's folders: the hook's ldconfig would scan them first, the driver's own
+     * files in them are in names. */
+    for (size_t i = 0; ok && cache && i < nfolders; i++)
+        ok = check_dir(&w, driver_folders[i], false);
     for (size_t i = 0; ok && i < sizeof system_dirs / sizeof *system_dirs; i++)
         ok = check_dir(&w, system_dirs[i], true);
-    free(w.skip);
+    free(w.seen);
     *why = w.why;
     return ok;
 }

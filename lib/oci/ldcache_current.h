@@ -7,22 +7,23 @@
 #include <sys/stat.h>
 
 /* The folders ldconfig scans in the root rootfd: those /etc/ld.so.conf names (its include
- * patterns followed, as ldconfig does, inside the root) and the system folders
- * (/lib/<triplet>, /usr/lib/<triplet>, /lib64, /usr/lib64, /lib, /usr/lib), less the
- * folders in skip (the driver's, container paths: the runtime has just mounted files into
- * them, and the hook adds their driver entries itself).
+ * patterns followed, as ldconfig does, inside the root), the driver's folders (container
+ * paths, which the hook's ldconfig scans first) and the system folders (/lib/<triplet>,
+ * /usr/lib/<triplet>, /lib64, /usr/lib64, /lib, /usr/lib).
  *
- * With cache (the image's cache file's stat): true when none of those folders that holds
- * libraries ("lib*.so*", "ld-*.so*"), none of the configuration files and none of the
- * folders those live in changed after the cache was written (a modification time equal to
- * the cache's counts as after when the cache's has no fraction of a second: layers stored
- * with whole seconds cannot tell the order). A folder with a glibc-hwcaps subfolder is not
- * judged (false).
- * Without a cache (NULL): true when no folder beyond the system ones exists, so that the
- * container's loader finds every library of the image without a cache as before.
+ * With cache (the image's cache file's stat; names: the folder names of its entries and of
+ * the driver's files, nvb_ldcache_names.h): true when no configuration file changed after
+ * the cache was written, no folder has a glibc-hwcaps subfolder, and every ELF library
+ * ("lib*.so*", not an unversioned link) in a configured or driver folder is accounted for
+ * by names. System folders are not listed: the loader searches them when the cache lacks a
+ * name, and finds the same file.
+ * Without a cache (NULL): true when no configured folder but the system ones holds a
+ * library, so that the container's loader finds every library of the image without a
+ * cache as before.
  *
  * false also when the configuration is more than this reads (includes nested deeper than 8,
- * more than 256 files or 1024 folders, a file over 64 KiB, a wildcard in a folder part of
- * an include pattern). *why says why in a few words when false. */
-bool nvb_ldcache_current(int rootfd, const struct stat *cache, const char *const *skip, size_t nskip,
-                         const char **why);
+ * more than 256 files or 1024 folders, a file over 64 KiB or with a NUL byte, a wildcard in
+ * a folder part of an include pattern). *why says why in a few words when false. */
+typedef struct nvb_folder_names nvb_folder_names;
+bool nvb_ldcache_current(int rootfd, const struct stat *cache, nvb_folder_names *names,
+                         const char *const *driver_folders, size_t nfolders, const char **why);

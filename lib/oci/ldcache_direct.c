@@ -4,6 +4,7 @@
 #include "ldcache/ldcache_write.h"
 #include "nvbind.h"
 #include "oci/ldcache_current.h"
+#include "oci/ldcache_names.h"
 #include "oci/safepath.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -20,17 +21,19 @@
 #define CACHE_NAME "ld.so.cache"
 
 /* The image's cache file, read whole (not mapped: a process sharing the root could
- * truncate a mapped file under us). 1 read, 0 absent, -1 not usable (*why). */
+ * truncate a mapped file under us), and only when it is a regular file. 1 read, 0 absent,
+ * -1 not usable (*why). */
 static int read_image_cache(int rootfd, void **buf, size_t *len, struct stat *st, const char **why)
 {
-    _cleanup_close_ int etc = nvb_root_open(rootfd, "/etc", O_PATH | O_DIRECTORY);
-    if (etc < 0)
-        return errno == ENOENT ? 0 : (*why = "the image's /etc cannot be opened", -1);
-    _cleanup_close_ int fd = openat(etc, CACHE_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    /* /etc resolved inside the root; the cache itself not followed. */
+    int path_fd = nvb_root_open(rootfd, "/etc/" CACHE_NAME, O_PATH | O_NOFOLLOW);
+    if (path_fd < 0 && errno == ENOENT)
+        return 0;
+    _cleanup_close_ int fd = nvb_reopen_regular(path_fd, st);
     if (fd < 0)
-        return errno == ENOENT ? 0 : (*why = "the image's /etc/ld.so.cache is a link or cannot be opened", -1);
-    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_size > NVB_LDCACHE_MAX_SIZE)
-        return *why = "the image's /etc/ld.so.cache is not a regular file of a cache's size", -1;
+        return *why = "the image's /etc/ld.so.cache is not a regular file, or cannot be opened", -1;
+    if (st->st_size > NVB_LDCACHE_MAX_SIZE)
+        return *why = "the image's /etc/ld.so.cache is larger than a cache can be", -1;
     size_t size = (size_t)st->st_size, got = 0;
     char *p = malloc(size + 1);
     if (!p)
@@ -99,8 +102,48 @@ static nvb_ldcache_entry *driver_entries(int rootfd, const nvb_ldcache_lib *libs
     return v;
 }
 
-int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs, const char *const *folders,
-                             size_t nfolders, void **out, size_t *len, const char **why, nvb_err *err)
+/* The names the cache accounts for, and the driver's files: each library, each link and
+ * each link's target in the link's folder (the file the runtime mounted). targets gets the
+ * strings made for those, which names points into. NULL when out of memory or the cache
+ * names too many folders. */
+static nvb_folder_names *known_names(int rootfd, const nvb_ldcache *img, const nvb_ldcache_lib *libs, size_t nlibs,
+                                     const nvb_link_spec *links, size_t nlinks, char ***targets)
+{
+    nvb_folder_names *names = nvb_folder_names_new(rootfd);
+    *targets = calloc(nlinks ? nlinks : 1, sizeof **targets);
+    int r = names && *targets ? 0 : -1;
+    for (size_t i = 0; r == 0 && i < img->n; i++)
+        r = nvb_folder_names_add(names, img->entries[i].path);
+    for (size_t i = 0; r == 0 && i < nlibs; i++)
+        r = nvb_folder_names_add(names, libs[i].path);
+    for (size_t i = 0; r == 0 && i < nlinks; i++) {
+        const char *slash = strrchr(links[i].link, '/');
+        r = nvb_folder_names_add(names, links[i].link);
+        if (r == 0 && !strchr(links[i].target, '/')) {
+            if (asprintf(&(*targets)[i], "%.*s/%s", (int)(slash - links[i].link), links[i].link,
+                         links[i].target) < 0)
+                (*targets)[i] = NULL, r = -1;
+            else
+                r = nvb_folder_names_add(names, (*targets)[i]);
+        }
+    }
+    if (r < 0) {
+        nvb_folder_names_free(names);
+        return NULL;
+    }
+    return names;
+}
+
+static void free_targets(char **targets, size_t n)
+{
+    for (size_t i = 0; targets && i < n; i++)
+        free(targets[i]);
+    free(targets);
+}
+
+int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs, const nvb_link_spec *links,
+                             size_t nlinks, const char *const *folders, size_t nfolders, void **out, size_t *len,
+                             const char **why, nvb_err *err)
 {
     _cleanup_free_ void *text = NULL;
     size_t text_len = 0;
@@ -115,9 +158,13 @@ int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nli
     int r = 0;
     size_t nadd = 0, n = 0;
     nvb_ldcache_entry *add = NULL, *merged = NULL;
+    char **targets = NULL;
+    nvb_folder_names *names = NULL;
     if (!nvb_ldcache_sorted(img.entries, img.n))
         *why = "the image's /etc/ld.so.cache is not in ldconfig's order";
-    else if (!nvb_ldcache_current(rootfd, have ? &st : NULL, folders, nfolders, why))
+    else if (!(names = known_names(rootfd, &img, libs, nlibs, links, nlinks, &targets)))
+        *why = "the image's /etc/ld.so.cache names too many folders";
+    else if (!nvb_ldcache_current(rootfd, have ? &st : NULL, names, folders, nfolders, why))
         ;
     else if (!(add = driver_entries(rootfd, libs, nlibs, &nadd, why)))
         ;
@@ -127,7 +174,11 @@ int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nli
         char generator[64];
         snprintf(generator, sizeof generator, "nvbind %d.%d.%d update-ldcache", NVBIND_VERSION_MAJOR,
                  NVBIND_VERSION_MINOR, NVBIND_VERSION_PATCH);
-        r = nvb_ldcache_serialize(merged, n, generator, out, len, err) < 0 ? -1 : 1;
+        /* A cache too large or odd to write is left to ldconfig, as any other it cannot use. */
+        nvb_err werr = { 0 };
+        r = nvb_ldcache_serialize(merged, n, generator, out, len, &werr) < 0 ? 0 : 1;
+        if (r == 0)
+            *why = "the merged cache cannot be written (too large, or too many glibc-hwcaps subfolders)";
         /* A restart finds the cache of its last start: nothing to write (a rename costs a
          * journal commit on some file systems). */
         if (r == 1 && *len == text_len && memcmp(*out, text, text_len) == 0) {
@@ -137,6 +188,8 @@ int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nli
     }
     free(merged);
     free(add);
+    nvb_folder_names_free(names);
+    free_targets(targets, nlinks);
     nvb_ldcache_close(&img);
     return r;
 }

@@ -4,6 +4,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include "oci/symlinks.h"
 #include "util/error.h"
 
 typedef struct nvb_ldcache_lib {
@@ -13,14 +14,16 @@ typedef struct nvb_ldcache_lib {
 
 /* The bytes of the container's new cache, built without writing anything, when the fast
  * path applies: the image's /etc/ld.so.cache is a regular file that parses, is in ldconfig's
- * order and is current (nvb_ldcache_current, the driver's folders aside), or is absent where
- * the image's loader needs none; the machine's library flags are known. Each library in
+ * order and is current (nvb_ldcache_current; the driver's files in its folders are libs,
+ * the links and their targets), or is absent where the image's loader needs none; the
+ * machine's library flags are known. Each library in
  * libs that is a file in the root is added under its SONAME (the path's last part).
  * Returns 1 with *out (malloc'd) and *len, *out NULL when the image's cache holds exactly
  * those bytes already (a restart); 0 when ldconfig must run instead, *why saying why; -1
  * with err on no memory. */
-int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs, const char *const *folders,
-                             size_t nfolders, void **out, size_t *len, const char **why, nvb_err *err);
+int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs, const nvb_link_spec *links,
+                             size_t nlinks, const char *const *folders, size_t nfolders, void **out, size_t *len,
+                             const char **why, nvb_err *err);
 
 /* Replace the root's /etc/ld.so.cache with those bytes, atomically (a file of its own
  * renamed into place; nothing at that name is followed); nothing when bytes is NULL.

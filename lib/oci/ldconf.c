@@ -36,9 +36,9 @@ static char *ldconf_text(const char *const *folders, size_t n, size_t *len)
  * every start: an unchanged file is not written again. */
 static bool same_content(int dirfd, const char *name, const char *text, size_t len)
 {
-    _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != len)
+    _cleanup_close_ int fd = nvb_reopen_regular(openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), &st);
+    if (fd < 0 || (size_t)st.st_size != len)
         return false;
     _cleanup_free_ char *buf = malloc(len + 1);
     if (!buf)
@@ -77,4 +77,11 @@ int nvb_ldconf_remove(int rootfd, const char *name, nvb_err *err)
     if (unlinkat(dir, name, 0) < 0 && errno != ENOENT)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s/%s: cannot remove it", LDCONF_DIR, name);
     return 0;
+}
+
+bool nvb_ldconf_present(int rootfd, const char *name)
+{
+    _cleanup_close_ int dir = nvb_root_open(rootfd, LDCONF_DIR, O_PATH | O_DIRECTORY);
+    struct stat st;
+    return dir >= 0 && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }

@@ -2,6 +2,7 @@
  * /etc/ld.so.conf.d, so that any later ldconfig inside the container (package triggers,
  * a Dockerfile's RUN ldconfig, entrypoints) still finds the driver's libraries. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include "util/error.h"
 
@@ -22,3 +23,6 @@ int nvb_ldconf_write(int rootfd, const char *name, const char *const *folders, s
 /* Remove /etc/ld.so.conf.d/NAME (a file or a symlink, never what it points to) when it is
  * there: the compat file of an earlier start whose reason is gone. 0 also when absent. */
 int nvb_ldconf_remove(int rootfd, const char *name, nvb_err *err);
+
+/* Whether /etc/ld.so.conf.d/NAME is there (as anything; not followed). */
+bool nvb_ldconf_present(int rootfd, const char *name);

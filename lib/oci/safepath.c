@@ -2,6 +2,7 @@
 #include "util/cleanup.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
@@ -157,6 +158,26 @@ int nvb_root_mkdir_p(int rootfd, const char *dir, mode_t mode, nvb_err *err)
         pos = end + 1;
     }
     return NVB_TAKE_FD(cur);
+}
+
+int nvb_reopen_regular(int pathfd, struct stat *st)
+{
+    if (pathfd < 0)
+        return -1;
+    int fd = -1;
+    if (fstat(pathfd, st) == 0) {
+        if (S_ISREG(st->st_mode)) {
+            char proc[64];
+            snprintf(proc, sizeof proc, "/proc/self/fd/%d", pathfd);
+            fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        } else {
+            errno = EINVAL;
+        }
+    }
+    int e = errno;
+    close(pathfd);
+    errno = e;
+    return fd;
 }
 
 int nvb_root_open_host_dir(const char *host_path, nvb_err *err)

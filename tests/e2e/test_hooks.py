@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -760,6 +761,19 @@ class DirectCache(HookTestCase):
             ("libcuda.so.1", f"{LIBDIR}/libcuda.so.1"), ("libcuda.so", f"{LIBDIR}/libcuda.so"),
             ("libnvidia-ml.so.1", f"{LIBDIR}/libnvidia-ml.so.1")]))
 
+    def test_image_without_cache_but_a_library_folder(self):
+        """No cache, but ld.so.conf names a folder holding a library: only a cache lets the
+        loader find it there, so ldconfig runs. An empty folder does not count."""
+        c = self.container()
+        debian_ld_conf(c)
+        os.makedirs(c.path("/usr/local/lib"))
+        self.assert_ok(c.hook("update-ldcache", *self.LIBS))
+        self.assertTrue(generator(c.path("/etc/ld.so.cache")).startswith("nvbind "))
+        os.unlink(c.path("/etc/ld.so.cache"))
+        make_lib(c.path("/usr/local/lib/libonly.so.1"), "libonly.so.1")
+        self.assert_ok(c.hook("update-ldcache", *self.LIBS))
+        self.assertIn(("libonly.so.1", "/usr/local/lib/libonly.so.1"), self.assert_ldconfig_ran(c))
+
     def assert_ldconfig_ran(self, c):
         cache = c.path("/etc/ld.so.cache")
         self.assertFalse((generator(cache) or "nvbind").startswith("nvbind "), generator(cache))
@@ -774,6 +788,31 @@ class DirectCache(HookTestCase):
         self.assert_ok(c.hook("update-ldcache", *self.LIBS))
         listing = self.assert_ldconfig_ran(c)
         self.assertIn(("libadded.so.2", "/usr/local/lib/libadded.so.2"), listing)
+
+    def test_library_copied_in_with_old_times(self):
+        """tar -x, COPY --from and cp -a keep a file's and a folder's old times: a library
+        unpacked after the cache into a configured folder (cuDNN into a folder a .conf
+        names) must still make ldconfig run."""
+        c = self.image()
+        make_lib(c.path("/usr/local/lib/libcudnn.so.8.9.7"), "libcudnn.so.8")
+        os.symlink("libcudnn.so.8.9.7", c.path("/usr/local/lib/libcudnn.so.8"))
+        past = time.time() - 7200
+        for p in ("/usr/local/lib/libcudnn.so.8.9.7", "/usr/local/lib/libcudnn.so.8", "/usr/local/lib"):
+            os.utime(c.path(p), (past, past), follow_symlinks=False)
+        self.assert_ok(c.hook("update-ldcache", *self.LIBS))
+        self.assertIn(("libcudnn.so.8", "/usr/local/lib/libcudnn.so.8"), self.assert_ldconfig_ran(c))
+
+    def test_files_ldconfig_passes_over_keep_the_fast_path(self):
+        """A linker script (libc.so in a -dev package), a development link and a non-library
+        file in a configured folder are nothing ldconfig lists: the cache stays nvbind's."""
+        c = self.image()
+        with open(c.path("/usr/local/lib/libc.so"), "w") as f:
+            f.write("/* GNU ld script */\nGROUP ( libc.so.6 )\n")
+        os.symlink("libvendor.so.3.0", c.path("/usr/local/lib/libvendor.so"))
+        with open(c.path("/usr/local/lib/libvendor.so.3.0-gdb.py"), "w") as f:
+            f.write("# gdb helper\n")
+        self.assert_ok(c.hook("update-ldcache", *self.LIBS))
+        self.assertTrue(generator(c.path("/etc/ld.so.cache")).startswith("nvbind "))
 
     def test_configuration_changed_after_the_cache(self):
         c = self.image()
@@ -810,6 +849,33 @@ class DirectCache(HookTestCase):
         data[48:48 + 24 * n] = b"".join(reversed(entries))
         with open(path, "wb") as f:
             f.write(data)
+
+    def test_fifo_at_the_cache_is_never_opened(self):
+        """/etc/ld.so.cache is a FIFO (or a device node: opening one runs its driver, as root):
+        the hook must not open it. A writer waiting on the FIFO would wake the moment a
+        reader opened it."""
+        c = self.image()
+        cache = c.path("/etc/ld.so.cache")
+        os.unlink(cache)
+        os.mkfifo(cache)
+        keep = os.path.join(self.outside, "fifo")
+        os.link(cache, keep)  # to release the writer after ldconfig replaced the name
+        opened = threading.Event()
+
+        def writer():
+            fd = os.open(keep, os.O_WRONLY)
+            opened.set()
+            os.close(fd)
+
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        time.sleep(0.2)
+        self.assert_ok(c.hook("update-ldcache", *self.LIBS))
+        self.assertFalse(opened.wait(0.5), "the hook opened the FIFO at /etc/ld.so.cache")
+        self.assert_ldconfig_ran(c)
+        fd = os.open(keep, os.O_RDONLY | os.O_NONBLOCK)
+        t.join(5)
+        os.close(fd)
 
     def test_hostile_cache_link_not_followed(self):
         """The image's /etc/ld.so.cache is a link to a host file: never read as the image's

@@ -1,5 +1,6 @@
 /* libFuzzer target: the SONAME reader discovery runs on driver libraries must read any
  * bytes without crashing, and a SONAME it reports must be a string that ends in its buffer. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,8 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     char soname[64];
     memset(soname, 'x', sizeof soname);
-    int cls = nvb_elf_soname(fd, soname, sizeof soname);
-    if (cls < 0 || cls > 2 || (cls && !memchr(soname, '\0', sizeof soname)))
+    bool known;
+    int cls = nvb_elf_soname(fd, soname, sizeof soname, &known);
+    if (cls < 0 || cls > 2 || !memchr(soname, '\0', sizeof soname) || (known && !cls))
         abort();
     return 0;
 }
