@@ -130,7 +130,7 @@ static int add_drv_file(nvb_discovery *d, enum nvb_component_kind kind, const ch
 
 /* ELF class of a library file (1 = 32-bit, 2 = 64-bit, 0 = not ELF) and, when *known, in
  * soname the name ldconfig files it under (nvb_elf_soname: its DT_SONAME, "" when it has
- * none). */
+ * none); len 0 reads the class alone. */
 static int elf_class(nvb_discovery *d, const char *path, char *soname, size_t len, bool *known)
 {
     _cleanup_close_ int fd = nvb_rootpath_open(d->drv, path, O_RDONLY | O_NOFOLLOW);
@@ -268,9 +268,8 @@ static __attribute__((noinline)) int scan_gbm_found(nvb_discovery *d, const char
             nvb_rootpath_lookup(d->drv, path, data, NULL) < 0 ||
             !nvb_driver_lib_caps(base_name(data), d->h->driver_version) || offered_path(d, path, offered) < 0)
             continue;
-        char soname[NAME_MAX + 1];
-        bool known;
-        unsigned caps = NVB_CAP_GRAPHICS | (elf_class(d, data, soname, sizeof soname, &known) == 1 ? NVB_CAP_COMPAT32 : 0);
+        bool known;  /* the class alone: a GBM backend is loaded by path, never by SONAME */
+        unsigned caps = NVB_CAP_GRAPHICS | (elf_class(d, data, NULL, 0, &known) == 1 ? NVB_CAP_COMPAT32 : 0);
         if (!nvb_host_add_component(d, NVB_COMP_LIBRARY, nvb_rootpath_host(d->drv, data), strdup(offered), caps,
                                     false))
             r = -1;

@@ -2,6 +2,7 @@
  * ldconfig reads it: DT_SONAME from the dynamic section, or the file's own name when the
  * library has none (NVIDIA's libnvidia-vulkan-producer). */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The largest library file looked into: the program headers, dynamic section and string
@@ -13,6 +14,6 @@
  * name ldconfig files the library under: its DT_SONAME, or "" when it has none; false when
  * the file is not a shared object of this machine's byte order, its headers are damaged or
  * reach out of the file, or the name does not fit in len bytes (then the caller knows the
- * class alone, as from the first bytes). Every offset is checked; nothing is mapped. */
-#include <stdbool.h>
+ * class alone, as from the first bytes); len 0 asks for the class alone. Every offset is
+ * checked; nothing is mapped. */
 int nvb_elf_soname(int fd, char *soname, size_t len, bool *known);

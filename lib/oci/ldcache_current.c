@@ -9,6 +9,7 @@
 #include "oci/ldcache_names.h"
 #include "oci/safepath.h"
 #include "util/cleanup.h"
+#include "util/fileio.h"
 #include "util/grow.h"
 #include "util/log.h"
 
@@ -239,13 +240,12 @@ static bool parse_file(struct walk *w, const char *path, unsigned depth)
         return not_current(w, "a loader configuration file is not a small regular file, or cannot be opened");
     if (w->cache && newer(w, &st))
         return not_current(w, "the loader configuration changed after the cache was written");
-    _cleanup_free_ char *text = malloc((size_t)st.st_size + 1);
-    ssize_t len = text ? pread(fd, text, (size_t)st.st_size, 0) : -1;
-    if (len < 0)
+    size_t len = 0;
+    _cleanup_free_ char *text = nvb_read_fd(fd, MAX_CONF + 1, &len);
+    if (!text)
         return not_current(w, "a loader configuration file cannot be read");
-    if (memchr(text, '\0', (size_t)len)) /* ldconfig reads on past it; strsep would stop */
+    if (memchr(text, '\0', len)) /* ldconfig reads on past it; strsep would stop */
         return not_current(w, "a loader configuration file holds a NUL byte");
-    text[len] = '\0';
     char *rest = text, *line;
     bool ok = true;
     while (ok && (line = strsep(&rest, "\n")))

@@ -34,19 +34,14 @@ static int read_image_cache(int rootfd, void **buf, size_t *len, struct stat *st
         return *why = "the image's /etc/ld.so.cache is not a regular file, or cannot be opened", -1;
     if (st->st_size > NVB_LDCACHE_MAX_SIZE)
         return *why = "the image's /etc/ld.so.cache is larger than a cache can be", -1;
-    size_t size = (size_t)st->st_size, got = 0;
-    char *p = malloc(size + 1);
-    if (!p)
-        return *why = "out of memory", -1;
-    ssize_t r;
-    while (got <= size && (r = pread(fd, p + got, size + 1 - got, (off_t)got)) > 0)
-        got += (size_t)r;
-    if (got != size) {   /* a read error, or the file changed size while read */
+    size_t got = 0;
+    char *p = nvb_read_fd(fd, NVB_LDCACHE_MAX_SIZE + 1, &got);
+    if (!p || got != (size_t)st->st_size) {   /* a read error, or the file changed size while read */
         free(p);
         return *why = "the image's /etc/ld.so.cache could not be read whole", -1;
     }
     *buf = p;
-    *len = size;
+    *len = got;
     return 1;
 }
 

@@ -31,8 +31,7 @@ int nvb_check_regular(int fd)
     return -1;
 }
 
-/* Read fd to its end, at most max bytes: a NUL-terminated buffer, length in *len. */
-static char *read_whole(int fd, size_t max, size_t *len)
+char *nvb_read_fd(int fd, size_t max, size_t *len)
 {
     size_t cap = 4096, n = 0;
     _cleanup_free_ char *buf = malloc(cap + 1);
@@ -73,7 +72,7 @@ char *nvb_read_file(const char *path, size_t max, size_t *len)
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 || nvb_check_regular(fd) < 0)
         return NULL;
-    return read_whole(fd, max, len);
+    return nvb_read_fd(fd, max, len);
 }
 
 char *nvb_read_input(const char *path, size_t max, size_t *len)
@@ -88,7 +87,7 @@ char *nvb_read_input(const char *path, size_t max, size_t *len)
         errno = S_ISDIR(st.st_mode) ? EISDIR : NVB_ENOTREG;
         return NULL;
     }
-    return read_whole(fd, max, len);
+    return nvb_read_fd(fd, max, len);
 }
 
 int nvb_make_dirs(const char *path, mode_t mode, const char *what, nvb_err *err)

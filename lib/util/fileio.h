@@ -9,6 +9,10 @@
  * device or socket) or fstat's error. */
 int nvb_check_regular(int fd);
 
+/* Read fd to its end, at most max bytes: a NUL-terminated buffer, length in *len if
+ * non-NULL. NULL with errno set (EFBIG when there is more). */
+char *nvb_read_fd(int fd, size_t max, size_t *len);
+
 /* Read a whole (small) regular file; returns a NUL-terminated buffer, length in *len if
  * non-NULL. NULL with errno set on failure (ENOENT stays visible to the caller; EISDIR for
  * a folder, NVB_ENOTREG for a FIFO, device or socket, which are opened without blocking
