@@ -51,6 +51,12 @@ const char *nvb_oci_config_root_value(const json_t *config, const char *bundle, 
     return path;
 }
 
+char *nvb_oci_config_root_host_path(const json_t *config, const char *bundle, nvb_err *err)
+{
+    const char *path = nvb_oci_config_root_value(config, bundle, err);
+    return path ? root_in_bundle(bundle, path, err) : NULL;
+}
+
 char *nvb_oci_config_root_path(const char *json, size_t len, const char *bundle, nvb_err *err)
 {
     json_error_t jerr;
@@ -60,8 +66,7 @@ char *nvb_oci_config_root_path(const char *json, size_t len, const char *bundle,
                  jerr.column, jerr.text);
         return NULL;
     }
-    const char *path = nvb_oci_config_root_value(root, bundle, err);
-    return path ? root_in_bundle(bundle, path, err) : NULL;
+    return nvb_oci_config_root_host_path(root, bundle, err);
 }
 
 char *nvb_oci_bundle_root_path(const char *bundle, nvb_err *err)

@@ -11,6 +11,10 @@
  * when it is not a non-empty string without NUL bytes (the messages below). */
 const char *nvb_oci_config_root_value(const json_t *config, const char *bundle, nvb_err *err);
 
+/* root.path of a parsed config.json as a host path: as is when absolute, else joined to
+ * bundle. malloc'd; NULL with err set as above. */
+char *nvb_oci_config_root_host_path(const json_t *config, const char *bundle, nvb_err *err);
+
 /* From the text of a config.json (len bytes), the root filesystem's host path: root.path
  * as is when absolute, else joined to bundle. Returns a malloc'd path; NULL with err set
  * (NVB_EXIT_INPUT, "bundle B: config.json: root.path missing"). */

@@ -3,6 +3,7 @@
 #include "oci/cuda_compat.h"
 #include "oci/hook_links.h"
 #include "oci/host_exe.h"
+#include "oci/ldcache_ahead.h"
 #include "oci/ldconf.h"
 #include "oci/ldconfig_run.h"
 #include "oci/root_lock.h"
@@ -67,11 +68,43 @@ static int run_ldconfig(const nvb_hook_ldcache_opts *o, int exe_fd, const char *
     return nvb_ldconfig_run(&job, err);
 }
 
-int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err)
+/* What the hook and the shim's ahead path share once the root is found and locked: the
+ * links, /etc, whether the compat folder goes first (*compat), and the cache nvbind writes
+ * itself when it can. 1 with *cache (NULL: the image's cache is that already), 0 when
+ * ldconfig must run (*why), -1 with err. */
+static int links_and_direct(const nvb_hook_ldcache_opts *o, int root_fd, const nvb_ldcache_ahead *ahead,
+                            bool *compat, void **cache, size_t *cache_len, const char **why, nvb_err *err)
+{
+    if (nvb_root_make_links(root_fd, o->links, o->nlinks, o->warn, "nvbind hook update-ldcache", err) < 0 ||
+        prepare_etc(root_fd, err) < 0)
+        return -1;
+    /* Whether the compat folder goes first. ldconfig then reads its libraries' headers. */
+    *compat = o->host_driver_version && nvb_cuda_compat_wanted(root_fd, o->host_driver_version);
+    /* The image's cache is judged before the loader configuration is written: that file is
+     * in the configuration the judgement reads, and is older than the cache after. */
+    *why = "no libraries were named (--lib64, --lib32)";
+    if (*compat)
+        return *why = "CUDA's compat folder goes first", 0;
+    if (nvb_ldconf_present(root_fd, NVB_LDCONF_COMPAT))
+        return *why = "an earlier start put CUDA's compat folder first: its entries must go", 0;
+    if (!o->nlibs)
+        return 0;
+    return nvb_ldcache_direct_build(root_fd, o->libs, o->nlibs, o->links, o->nlinks, o->folders, o->nfolders, ahead,
+                                    cache, cache_len, why, err);
+}
+
+static int check_driver_version(const nvb_hook_ldcache_opts *o, nvb_err *err)
 {
     if (o->host_driver_version && !nvb_driver_version_ok(o->host_driver_version))
         return nvb_errf(err, NVB_EXIT_USAGE, "--host-driver-version %s: not a driver version like 550.54.14",
                         o->host_driver_version);
+    return 0;
+}
+
+int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err)
+{
+    if (check_driver_version(o, err) < 0)
+        return -1;
     /* The host binary first, before anything of the container is looked at. */
     const char *exe_path = NULL;
     _cleanup_close_ int exe_fd = nvb_host_ldconfig_open(o->ldconfig, &exe_path, err);
@@ -83,30 +116,60 @@ int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err)
         return -1;
     /* Held until we return: concurrent starts on one root take turns. */
     _cleanup_close_ int lock = nvb_root_lock(root_fd, root_path, o->timeout_ms, err);
-    if (lock < 0 ||
-        nvb_root_make_links(root_fd, o->links, o->nlinks, o->warn, "nvbind hook update-ldcache", err) < 0 ||
-        prepare_etc(root_fd, err) < 0)
+    if (lock < 0)
         return -1;
-    /* Whether the compat folder goes first. ldconfig then reads its libraries' headers. */
-    bool compat = o->host_driver_version && nvb_cuda_compat_wanted(root_fd, o->host_driver_version);
-    /* The image's cache is judged before the loader configuration below is written: that
-     * file is in the configuration the judgement reads, and is older than the cache after. */
     _cleanup_free_ void *cache = NULL;
     size_t cache_len = 0;
-    const char *why = "no libraries were named (--lib64, --lib32)";
-    int direct = 0;
-    if (compat)
-        why = "CUDA's compat folder goes first";
-    else if (nvb_ldconf_present(root_fd, NVB_LDCONF_COMPAT))
-        why = "an earlier start put CUDA's compat folder first: its entries must go";
-    else if (o->nlibs &&
-             (direct = nvb_ldcache_direct_build(root_fd, o->libs, o->nlibs, o->links, o->nlinks, o->folders,
-                                                o->nfolders, &cache, &cache_len, &why, err)) < 0)
-        return -1;
-    if (write_ldconf(o, root_fd, compat, err) < 0)
+    const char *why;
+    bool compat;
+    int direct = links_and_direct(o, root_fd, NULL, &compat, &cache, &cache_len, &why, err);
+    if (direct < 0 || write_ldconf(o, root_fd, compat, err) < 0)
         return -1;
     if (direct)
         return nvb_ldcache_direct_write(root_fd, cache, cache_len, err);
     nvb_log(NVB_LOG_DEBUG, "update-ldcache: running ldconfig: %s", why);
     return run_ldconfig(o, exe_fd, exe_path, root_path, root_fd, compat, err);
+}
+
+/* Container paths whose view a later mount would change: the loader's files, the driver's
+ * folders and links, and the trees that hold the system's libraries (a mount there may
+ * reach a folder the loader reads through a symlink of the image). */
+static bool ahead_covers_the_driver(const nvb_hook_ldcache_opts *o, const nvb_ldcache_ahead *ahead)
+{
+    static const char *const fixed[] = {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+                                        NVB_CUDA_COMPAT_DIR, "/usr", "/lib", "/lib32", "/lib64", "/libx32"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (nvb_ldcache_ahead_covers(ahead, fixed[i]))
+            return true;
+    for (size_t i = 0; i < o->nfolders; i++)
+        if (nvb_ldcache_ahead_covers(ahead, o->folders[i]))
+            return true;
+    for (size_t i = 0; i < o->nlinks; i++)
+        if (nvb_ldcache_ahead_covers(ahead, o->links[i].link))
+            return true;
+    return false;
+}
+
+int nvb_ldcache_ahead_of_runtime(const nvb_hook_ldcache_opts *o, const nvb_ldcache_ahead *ahead, const char **why,
+                                 nvb_err *err)
+{
+    if (check_driver_version(o, err) < 0)
+        return -1;
+    if (ahead_covers_the_driver(o, ahead))
+        return *why = "a mount of the container covers the loader's files or the driver's folders", 0;
+    _cleanup_close_ int root_fd = nvb_root_open_host_dir(o->root_path, err);
+    if (root_fd < 0)
+        return -1;
+    _cleanup_close_ int lock = nvb_root_lock(root_fd, o->root_path, o->timeout_ms, err);
+    if (lock < 0)
+        return -1;
+    _cleanup_free_ void *cache = NULL;
+    size_t cache_len = 0;
+    bool compat;
+    int direct = links_and_direct(o, root_fd, ahead, &compat, &cache, &cache_len, why, err);
+    if (direct <= 0)
+        return direct; /* the hook does the rest, in the container's view */
+    if (write_ldconf(o, root_fd, compat, err) < 0 || nvb_ldcache_direct_write(root_fd, cache, cache_len, err) < 0)
+        return -1;
+    return 1;
 }

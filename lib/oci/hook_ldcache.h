@@ -10,7 +10,8 @@
 typedef struct nvb_hook_ldcache_opts {
     int state_fd;                   /* the OCI container state (the hook's stdin) */
     const char *root_path;          /* root.path of the bundle's config.json when the hook's
-                                     * writer said it (--root-path); NULL: read it there */
+                                     * writer said it (--root-path); NULL: read it there.
+                                     * Ahead of the runtime: the root's host path */
     const char *ldconfig;           /* host ldconfig override, NULL: the usual places */
     const char *const *folders;     /* container folders the driver's libraries are in */
     size_t nfolders;
@@ -35,3 +36,15 @@ typedef struct nvb_hook_ldcache_opts {
  * (nvb_ldcache_direct_build); otherwise with the confined host ldconfig, the compat folder
  * and then the driver folders first. */
 int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err);
+
+/* The same work done by nvbind-runtime's create before the runtime runs (oci/ldcache_ahead.h),
+ * so that the hook can be left out of config.json: o->root_path is the root's host path,
+ * state_fd and ldconfig are not used. Only when nvbind can write the cache itself and no
+ * mount of the container (ahead->covered) is at, above or inside the loader's files, the
+ * driver's folders and links, /usr, /lib*, or a folder or file the loader configuration
+ * names. Returns 1 when the links, the loader configuration and the cache are in place; 0
+ * when the hook must do it in the container's view (*why; links made here are made again
+ * there, unchanged); -1 with err. */
+typedef struct nvb_ldcache_ahead nvb_ldcache_ahead;
+int nvb_ldcache_ahead_of_runtime(const nvb_hook_ldcache_opts *o, const nvb_ldcache_ahead *ahead, const char **why,
+                                 nvb_err *err);

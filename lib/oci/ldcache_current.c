@@ -6,6 +6,7 @@
  * looked up inside the container's root. */
 #include "oci/ldcache_current.h"
 #include "ldcache/elf_soname.h"
+#include "oci/ldcache_ahead.h"
 #include "oci/ldcache_names.h"
 #include "oci/safepath.h"
 #include "util/cleanup.h"
@@ -44,6 +45,7 @@ struct walk {
     int rootfd;
     const struct stat *cache;
     nvb_folder_names *names;
+    const nvb_ldcache_ahead *ahead;
     struct stat *seen;      /* folders checked already (merged /usr names them twice) */
     size_t nseen, cap_seen;
     unsigned files;
@@ -54,6 +56,15 @@ static bool not_current(struct walk *w, const char *why)
 {
     w->why = why;
     return false;
+}
+
+/* Made ahead of the runtime: a mount it makes later covers what is read at path. */
+static bool covered(struct walk *w, const char *path)
+{
+    if (!nvb_ldcache_ahead_covers(w->ahead, path))
+        return false;
+    w->why = "a mount of the container covers a folder or file the loader reads";
+    return true;
 }
 
 /* Changed after the cache was written: a configuration file edited afterwards may order
@@ -139,6 +150,8 @@ static bool unlisted_library(struct walk *w, const char *path, const struct stat
  * searches them anyway when the cache lacks a name, and finds the same file. */
 static bool check_dir(struct walk *w, const char *path, bool system)
 {
+    if (covered(w, path))
+        return false;
     _cleanup_close_ int fd = nvb_root_open(w->rootfd, path, O_PATH | O_DIRECTORY);
     struct stat st, hw;
     if (fd < 0 || fstat(fd, &st) < 0)
@@ -177,6 +190,8 @@ static bool include(struct walk *w, const char *from, const char *pattern, unsig
         return parse_file(w, full, depth + 1);
     }
     const char *dir = *full ? full : "/";
+    if (covered(w, dir))
+        return false;
     int fd = nvb_root_open(w->rootfd, dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
         return true;    /* the pattern matches nothing */
@@ -231,6 +246,8 @@ static bool parse_file(struct walk *w, const char *path, unsigned depth)
         return not_current(w, "loader configuration includes nest too deeply");
     if (++w->files > MAX_FILES)
         return not_current(w, "the loader configuration has too many files");
+    if (covered(w, path))
+        return false;
     int path_fd = nvb_root_open(w->rootfd, path, O_PATH);
     if (path_fd < 0 && errno == ENOENT)
         return true;
@@ -254,9 +271,10 @@ static bool parse_file(struct walk *w, const char *path, unsigned depth)
 }
 
 bool nvb_ldcache_current(int rootfd, const struct stat *cache, nvb_folder_names *names,
-                         const char *const *driver_folders, size_t nfolders, const char **why)
+                         const char *const *driver_folders, size_t nfolders, const nvb_ldcache_ahead *ahead,
+                         const char **why)
 {
-    struct walk w = { .rootfd = rootfd, .cache = cache, .names = names };
+    struct walk w = { .rootfd = rootfd, .cache = cache, .names = names, .ahead = ahead };
     bool ok = parse_file(&w, "/etc/ld.so.conf", 0);
     /* The driver's folders: the hook's ldconfig would scan them first, the driver's own
      * files in them are in names. */

@@ -3,6 +3,7 @@
 #include "ldcache/ldcache.h"
 #include "ldcache/ldcache_write.h"
 #include "nvbind.h"
+#include "oci/ldcache_ahead.h"
 #include "oci/ldcache_current.h"
 #include "oci/ldcache_names.h"
 #include "oci/safepath.h"
@@ -48,7 +49,8 @@ static int read_image_cache(int rootfd, void **buf, size_t *len, struct stat *st
 /* Whether the file or link name is in the folder dir of the root. The folder is opened
  * once for each run of libraries in it (*dirfd, dir_len bytes of *dir_at): the libraries
  * come grouped by folder, and this runs for each at every container start. */
-static bool present(int rootfd, const char *path, int *dirfd, const char **dir_at, size_t *dir_len)
+static bool present(int rootfd, const char *path, int *dirfd, const char **dir_at, size_t *dir_len,
+                    const nvb_ldcache_ahead *ahead)
 {
     const char *slash = strrchr(path, '/');
     size_t len = (size_t)(slash - path);
@@ -63,14 +65,16 @@ static bool present(int rootfd, const char *path, int *dirfd, const char **dir_a
     }
     struct stat st;
     /* Not followed: a name without a slash, in a folder resolved inside the root. The
-     * links are the hook's own, made just before, to files the runtime mounted. */
-    return *dirfd >= 0 && fstatat(*dirfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-           (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
+     * links are the hook's own, made just before, to files the runtime mounted (or, ahead
+     * of the runtime, will mount). */
+    if (*dirfd >= 0 && fstatat(*dirfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return S_ISREG(st.st_mode) || S_ISLNK(st.st_mode);
+    return nvb_ldcache_ahead_file(ahead, path);
 }
 
 /* The driver's entries: each library that is there, under the last part of its path. */
-static nvb_ldcache_entry *driver_entries(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs, size_t *n,
-                                         const char **why)
+static nvb_ldcache_entry *driver_entries(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs,
+                                         const nvb_ldcache_ahead *ahead, size_t *n, const char **why)
 {
     nvb_ldcache_entry *v = calloc(nlibs ? nlibs : 1, sizeof *v);
     if (!v)
@@ -87,7 +91,7 @@ static nvb_ldcache_entry *driver_entries(int rootfd, const nvb_ldcache_lib *libs
             *why = "this machine's library flags are not known";
             break;
         }
-        if (!present(rootfd, libs[i].path, &dirfd, &dir_at, &dir_len))
+        if (!present(rootfd, libs[i].path, &dirfd, &dir_at, &dir_len, ahead))
             continue;   /* ldconfig lists only libraries that are there */
         v[(*n)++] = (nvb_ldcache_entry){ .name = strrchr(libs[i].path, '/') + 1, .path = libs[i].path,
                                          .flags = flags };
@@ -137,8 +141,8 @@ static void free_targets(char **targets, size_t n)
 }
 
 int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs, const nvb_link_spec *links,
-                             size_t nlinks, const char *const *folders, size_t nfolders, void **out, size_t *len,
-                             const char **why, nvb_err *err)
+                             size_t nlinks, const char *const *folders, size_t nfolders,
+                             const nvb_ldcache_ahead *ahead, void **out, size_t *len, const char **why, nvb_err *err)
 {
     _cleanup_free_ void *text = NULL;
     size_t text_len = 0;
@@ -159,9 +163,9 @@ int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nli
         *why = "the image's /etc/ld.so.cache is not in ldconfig's order";
     else if (!(names = known_names(rootfd, &img, libs, nlibs, links, nlinks, &targets)))
         *why = "the image's /etc/ld.so.cache names too many folders";
-    else if (!nvb_ldcache_current(rootfd, have ? &st : NULL, names, folders, nfolders, why))
+    else if (!nvb_ldcache_current(rootfd, have ? &st : NULL, names, folders, nfolders, ahead, why))
         ;
-    else if (!(add = driver_entries(rootfd, libs, nlibs, &nadd, why)))
+    else if (!(add = driver_entries(rootfd, libs, nlibs, ahead, &nadd, why)))
         ;
     else if (nvb_ldcache_merge(img.entries, img.n, add, nadd, &merged, &n) < 0)
         r = nvb_errf_errno(err, NVB_EXIT_IO, ENOMEM, "ld.so.cache: %zu entries", img.n + nadd);

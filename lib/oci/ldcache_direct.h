@@ -18,12 +18,15 @@ typedef struct nvb_ldcache_lib {
  * the links and their targets), or is absent where the image's loader needs none; the
  * machine's library flags are known. Each library in
  * libs that is a file in the root is added under its SONAME (the path's last part).
+ * With ahead (oci/ldcache_ahead.h; NULL in the hook), the driver's mounts count as made
+ * and a later mount over anything read makes the cache not current.
  * Returns 1 with *out (malloc'd) and *len, *out NULL when the image's cache holds exactly
  * those bytes already (a restart); 0 when ldconfig must run instead, *why saying why; -1
  * with err on no memory. */
+typedef struct nvb_ldcache_ahead nvb_ldcache_ahead;
 int nvb_ldcache_direct_build(int rootfd, const nvb_ldcache_lib *libs, size_t nlibs, const nvb_link_spec *links,
-                             size_t nlinks, const char *const *folders, size_t nfolders, void **out, size_t *len,
-                             const char **why, nvb_err *err);
+                             size_t nlinks, const char *const *folders, size_t nfolders,
+                             const nvb_ldcache_ahead *ahead, void **out, size_t *len, const char **why, nvb_err *err);
 
 /* Replace the root's /etc/ld.so.cache with those bytes, atomically (a file of its own
  * renamed into place; nothing at that name is followed); nothing when bytes is NULL.

@@ -143,6 +143,24 @@ def make_busybox_rootfs(path):
     return path
 
 
+def runc_bundle(bundle, rootfs, args, edit=None):
+    """A bundle from `runc spec` (made here) running args on rootfs without a terminal;
+    edit(config) changes the document before it is written. Returns config.json's path."""
+    os.makedirs(bundle)
+    run(["runc", "spec", "--bundle", bundle], check=True)
+    path = os.path.join(bundle, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    config["root"] = {"path": rootfs, "readonly": False}
+    config["process"]["terminal"] = False
+    config["process"]["args"] = list(args)
+    if edit:
+        edit(config)
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return path
+
+
 def ensure_test_image():
     """Import the busybox rootfs as a podman image once (no network needed)."""
     if run(["podman", "image", "exists", TEST_IMAGE]).returncode == 0:

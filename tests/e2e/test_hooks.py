@@ -1125,12 +1125,42 @@ class InDebianImage(HookTestCase):
         """Issue 16: on a real image the hook adds the driver to the image's cache itself.
         Seen from inside: the cache says nvbind wrote it, and lists the same libraries at
         the same files as a cache the container's own ldconfig writes from scratch."""
+        self.assert_nvbinds_cache_is_ldconfigs(["--device", f"{self.kind}=0"])
+
+    def test_cache_made_by_the_shim_before_runc_is_the_one_ldconfig_writes(self):
+        """nvbind-runtime (podman's runtime here, NVIDIA's request variable) does the hook's
+        work before runc runs and leaves the hook out: the same checks from inside."""
+        tmp = tempfile.mkdtemp(prefix="nvbind-shim-ahead-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        back = os.path.join(tmp, "back.sh")  # the "real runtime": keeps the config.json it is given
+        with open(back, "w") as f:
+            f.write(f'#!/bin/sh\nfor a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" {tmp}/seen.json;; '
+                    f'esac; prev="$a"; done\nexec runc "$@"\n')
+        config = os.path.join(tmp, "nvbind.toml")
+        driver_root = self.root_args[self.root_args.index("--driver-root") + 1] \
+            if "--driver-root" in self.root_args else None
+        with open(config, "w") as f:
+            f.write(f'[runtime]\noci_runtime = "{back}"\n'
+                    f'[isolation]\nstate_dir = "{tmp}/state"\naudit_log = "{tmp}/audit.log"\n'
+                    + (f'[host]\ndriver_root = "{driver_root}"\n' if driver_root else ""))
+        front = os.path.join(tmp, "front.sh")  # podman starts runtimes with a clean environment
+        with open(front, "w") as f:
+            f.write(f"#!/bin/sh\nexport NVBIND_ROOT={self.root_args[1]} NVBIND_CONFIG={config}\n"
+                    f"exec {os.path.join(os.path.dirname(NVBIND), 'nvbind-runtime')} \"$@\"\n")
+        os.chmod(back, 0o755)
+        os.chmod(front, 0o755)
+        self.assert_nvbinds_cache_is_ldconfigs(["-e", "NVIDIA_VISIBLE_DEVICES=0"], ["--runtime", front])
+        with open(os.path.join(tmp, "seen.json")) as f:
+            seen = json.load(f)
+        self.assertNotIn("hooks", seen)
+
+    def assert_nvbinds_cache_is_ldconfigs(self, request, podman_args=()):
         resolve = ("tail -n +2 | grep '=>' | while read name desc arrow path; do "
                    "echo \"$name $desc $(readlink -f $path)\"; done | sort")
         script = (f"ldconfig -p | tail -n 1; echo '=== ours'; ldconfig -p | {resolve}; "
                   f"echo '=== ldconfig'; ldconfig -C /tmp/ref.cache && ldconfig -p -C /tmp/ref.cache | {resolve}; "
                   "/probe/dlprobe libcuda.so.1 libnvidia-ml.so.1")
-        out = self.podman(["run", "--rm", "--device", f"{self.kind}=0", "-v", f"{self.probe}:/probe/dlprobe:ro",
+        out = self.podman([*podman_args, "run", "--rm", *request, "-v", f"{self.probe}:/probe/dlprobe:ro",
                            self.image, "sh", "-c", script])
         head, rest = out.split("=== ours\n")
         ours, ref = rest.split("=== ldconfig\n")

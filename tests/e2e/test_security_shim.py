@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import unittest
 
-from nvbtest import NVBIND, FakeHost, FakeHostCase, make_busybox_rootfs, run, temp_dir
+from nvbtest import NVBIND, FakeHost, FakeHostCase, make_busybox_rootfs, run, runc_bundle, temp_dir
 from test_shim import audit, claims
 
 SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
@@ -209,17 +209,7 @@ class ShimFailsClosed(unittest.TestCase):
         """A bundle whose process asks for GPU 0 through its environment (honoured by default),
         exclusively (the configured level)."""
         bundle = os.path.join(self.tmp, "bundle")
-        os.makedirs(bundle)
-        run([RUNC, "spec", "--bundle", bundle], check=True)
-        path = os.path.join(bundle, "config.json")
-        with open(path) as f:
-            config = json.load(f)
-        config["root"] = {"path": self.rootfs, "readonly": False}
-        config["process"]["terminal"] = False
-        config["process"]["args"] = list(args)
-        config["process"]["env"].append("NVIDIA_VISIBLE_DEVICES=0")
-        with open(path, "w") as f:
-            json.dump(config, f)
+        path = runc_bundle(bundle, self.rootfs, args, lambda c: c["process"]["env"].append("NVIDIA_VISIBLE_DEVICES=0"))
         with open(path, "rb") as f:
             return bundle, path, f.read()
 

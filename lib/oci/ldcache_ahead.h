@@ -1,0 +1,26 @@
+/* The container's loader cache made ahead of its runtime: nvbind-runtime's create does the
+ * update-ldcache hook's work itself, before it hands the bundle to runc, and leaves the
+ * hook out of config.json. The runtime's mounts are not made yet then: what the hook would
+ * find in the container's mount namespace is told here. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct nvb_ldcache_ahead {
+    const char *const *files;   /* destinations of the driver's own mounts: files once mounted */
+    size_t nfiles;
+    const char *const *covered; /* destinations of every other mount of the container */
+    size_t ncovered;
+} nvb_ldcache_ahead;
+
+/* Whether one of the container paths a and b is the other or a folder above it, compared by
+ * components ("/usr" and "/usr/lib" are, "/usr/lib" and "/usr/lib64" are not). A path that
+ * is not normalised (nvb_container_path_ok; "/" is) is related to everything. */
+bool nvb_path_related(const char *a, const char *b);
+
+/* Whether a mount the runtime makes later is at path, above it or inside it: what the
+ * container sees there is not what the root holds now. false when ahead is NULL. */
+bool nvb_ldcache_ahead_covers(const nvb_ldcache_ahead *ahead, const char *path);
+
+/* Whether path is where one of the driver's mounts puts a file. false when ahead is NULL. */
+bool nvb_ldcache_ahead_file(const nvb_ldcache_ahead *ahead, const char *path);
