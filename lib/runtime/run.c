@@ -5,6 +5,7 @@
 #include "policy/cdi_generate.h"
 #include "policy/profiles.h"
 #include "policy/vendor_spec.h"
+#include "runtime/cache_ahead.h"
 #include "runtime/capsule.h"
 #include "util/log.h"
 #include "runtime/compose.h"
@@ -666,10 +667,31 @@ static int run_bolt(run_state *s, nvb_err *err)
     return r;
 }
 
+/* The capsule's loader cache made now, its hook left out (runtime/cache_ahead.h): the bundle
+ * nvbind writes holds no other mount than the standard ones and the --volume mounts, nor any
+ * other hook or a user namespace. */
+static void cache_ahead(run_state *s, nvb_edits *all)
+{
+    _cleanup_free_ char *root = realpath(s->image, NULL);
+    json_t *mounts = json_array(), *doc = root ? json_pack("{s:{s:s}, s:o}", "root", "path", root, "mounts", mounts)
+                                               : (json_decref(mounts), NULL);
+    for (size_t i = 0; doc && i < s->oci_mounts.n_mounts; i++)
+        json_array_append_new(mounts, json_pack("{s:s}", "destination", s->oci_mounts.mounts[i].container_path));
+    if (doc)
+        nvb_cache_ahead(all, doc, NULL, s->hook_path);
+    json_decref(doc);
+}
+
 static int run_oci(run_state *s, nvb_err *err)
 {
     nvb_edits all = {0};
-    if (nvb_gpu_plan_all_edits(&s->plan, &all) < 0 || nvb_edits_merge(&all, &s->oci_mounts) < 0) {
+    if (nvb_gpu_plan_all_edits(&s->plan, &all) < 0) {
+        nvb_edits_clear(&all);
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    }
+    if (!s->o->dry_run)
+        cache_ahead(s, &all);
+    if (nvb_edits_merge(&all, &s->oci_mounts) < 0) {
         nvb_edits_clear(&all);
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     }

@@ -1,5 +1,5 @@
 #include "runtime/shim.h"
-#include "runtime/shim_ldcache.h"
+#include "runtime/cache_ahead.h"
 #include "host/host_cache.h"
 #include "runtime/oci_lean.h"
 #include "util/log.h"
@@ -514,7 +514,7 @@ int nvb_shim_edit_bundle(const nvb_shim_ctx *ctx, const char *bundle, nvb_err *e
             if (r == 0 && nvb_gpu_plan_all_edits(&plan, &all) < 0)
                 r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
             if (r == 0)
-                nvb_shim_ldcache_ahead(&all, config, bundle, ctx->hook_path);
+                nvb_cache_ahead(&all, config, bundle, ctx->hook_path);
             if (r == 0 && tell_hooks_the_root(&all, ctx->hook_path, config) < 0)
                 r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
             if (r == 0)

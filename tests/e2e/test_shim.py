@@ -116,7 +116,7 @@ class ShimWithPodman(FakeHostCase):
         after = json.loads(self.read("back.json"))
         self.assertIn("/dev/nvidia%d" % self.minor(0), [d["path"] for d in after["linux"]["devices"]])
         # The shim made the links and the cache (CACHE-OK above) itself, before runc ran: no
-        # hook process at the container's start (test_shim_ldcache has where it leaves them).
+        # hook process at the container's start (test_cache_ahead has where it leaves them).
         self.assertNotIn("hooks", after)
         # podman's seccomp profile, which the shim keeps as text (runtime/oci_lean.h), is the
         # same profile after the edits, and the container runs under it.

@@ -1,6 +1,6 @@
-"""nvbind-runtime's create makes the container's links, loader configuration and
-/etc/ld.so.cache itself before runc runs, and leaves the update-ldcache hook out of
-config.json; where a later mount, a user namespace or another tool's hook could change what
+"""nvbind-runtime's create (and `nvbind run` with runc) makes the container's links, loader
+configuration and /etc/ld.so.cache itself before runc runs, and leaves the update-ldcache
+hook out of config.json; where a later mount, a user namespace or another tool's hook could change what
 the hook would see in the container, the hook stays. Checked with runc running the
 container, the host's `ldconfig -p` reading the caches, and hostile images proving that the
 shim, which runs in the host's mount namespace, writes nothing outside the root."""
@@ -36,17 +36,34 @@ def our_hooks(config):
     return [h for h in config.get("hooks", {}).get("createContainer", []) if h["args"][1:3] == ["hook", "update-ldcache"]]
 
 
-@unittest.skipUnless(RUNC and os.geteuid() == 0, "runc and root are needed")
-class LdcacheAhead(unittest.TestCase):
+class AheadBase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        if not RUNC or os.geteuid() != 0:
+            raise unittest.SkipTest("runc and root are needed")
         cls.host = FakeHost(gpus=1)
         cls.addClassCleanup(cls.host.remove)
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="nvbind-shim-ldcache-")
+        self.tmp = tempfile.mkdtemp(prefix="nvbind-cache-ahead-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.n = 0
+
+    def vendor_library(self):
+        """A host folder holding an ELF library with a SONAME, to mount into a container."""
+        vendor = os.path.join(self.tmp, "vendor")
+        os.makedirs(vendor)
+        src = os.path.join(self.tmp, "stub.c")
+        with open(src, "w") as f:
+            f.write("int vendor_stub(void) { return 3; }\n")
+        subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libvendor.so.3", "-o",
+                        os.path.join(vendor, "libvendor.so.3"), src], check=True)
+        return vendor
+
+
+class LdcacheAhead(AheadBase):
+    """nvbind-runtime's create, runc as its runtime (or /bin/true where only config.json and
+    the root's files are looked at)."""
 
     def env(self, runtime):
         cfg = os.path.join(self.tmp, f"{os.path.basename(runtime)}.toml")
@@ -103,13 +120,7 @@ class LdcacheAhead(unittest.TestCase):
         # The image's loader reads /opt/vendor/lib; the engine mounts a folder with a library
         # there. Before runc runs, the folder is empty on disk: only the hook, in the
         # container's view, sees the library and has ldconfig list it.
-        vendor = os.path.join(self.tmp, "vendor")
-        os.makedirs(vendor)
-        src = os.path.join(self.tmp, "stub.c")
-        with open(src, "w") as f:
-            f.write("int vendor_stub(void) { return 3; }\n")
-        subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libvendor.so.3", "-o",
-                        os.path.join(vendor, "libvendor.so.3"), src], check=True)
+        vendor = self.vendor_library()
 
         def edit(c):
             c["mounts"].append({"destination": "/opt/vendor/lib", "type": "bind", "source": vendor,
@@ -199,6 +210,48 @@ class LdcacheAhead(unittest.TestCase):
         self.assertEqual(os.listdir(hostlib), [])
         self.assertEqual(len(our_hooks(config)), 1)
         self.assertEqual(os.stat(host_cache).st_mtime_ns, before[1])
+
+
+class RunWithRunc(AheadBase):
+    """`nvbind run --runtime runc` writes its own bundle: the same work before runc runs. The
+    hook nvbind's edits name is a wrapper that leaves a mark when it runs."""
+
+    def setUp(self):
+        super().setUp()
+        self.marker = os.path.join(self.tmp, "hook-ran")
+        self.hook = os.path.join(self.tmp, "hook.sh")
+        with open(self.hook, "w") as f:
+            f.write(f'#!/bin/sh\necho "$@" >> {self.marker}\nexec {NVBIND} "$@"\n')
+        os.chmod(self.hook, 0o755)
+        self.config = os.path.join(self.tmp, "run.toml")
+        with open(self.config, "w") as f:
+            f.write(f'[cdi]\nhook_path = "{self.hook}"\n[isolation]\nstate_dir = "{self.tmp}/state"\n'
+                    f'audit_log = "{self.tmp}/audit.log"\n')
+
+    def nvbind_run(self, rootfs, *args):
+        check = f"test -s {LIBDIR}/libcuda.so.1 && test -s {LIBDIR}/libnvidia-ml.so.1 && echo LIBS-OK"
+        r = run([NVBIND, *self.host.args, "--config", self.config, "run", "--runtime", "runc", "--gpu", "0", *args,
+                 "--rootfs", rootfs, "--", "sh", "-c", check], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("LIBS-OK", r.stdout.split())
+
+    def test_capsule_cache_made_before_runc(self):
+        rootfs = make_busybox_rootfs(os.path.join(self.tmp, "capsule"))
+        self.nvbind_run(rootfs)
+        self.assertFalse(os.path.exists(self.marker), "the hook ran")
+        names = [n for n, _ in listing(rootfs + "/etc/ld.so.cache")]
+        self.assertIn("libcuda.so.1", names)
+        self.assertIn("libnvidia-ml.so.1", names)
+
+    def test_volume_over_a_library_folder_is_left_to_the_hook(self):
+        rootfs = make_busybox_rootfs(os.path.join(self.tmp, "capsule"))
+        with open(rootfs + "/etc/ld.so.conf", "w") as f:
+            f.write("/opt/vendor/lib\n")
+        self.nvbind_run(rootfs, "-v", f"{self.vendor_library()}:/opt/vendor/lib:ro")
+        self.assertTrue(os.path.exists(self.marker), "the hook did not run")
+        names = [n for n, _ in listing(rootfs + "/etc/ld.so.cache")]
+        self.assertIn("libvendor.so.3", names)
+        self.assertIn("libcuda.so.1", names)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-/* See shim_ldcache.h. */
-#include "runtime/shim_ldcache.h"
+/* See cache_ahead.h. */
+#include "runtime/cache_ahead.h"
 #include "oci/bundle_root.h"
 #include "oci/hook_ldcache.h"
 #include "oci/ldcache_ahead.h"
@@ -136,7 +136,7 @@ static void remove_hook(nvb_edits *all, size_t k)
     all->n_hooks--;
 }
 
-void nvb_shim_ldcache_ahead(nvb_edits *all, const json_t *config, const char *bundle, const char *hook_path)
+void nvb_cache_ahead(nvb_edits *all, const json_t *config, const char *bundle, const char *hook_path)
 {
     long k = our_hook(all, hook_path);
     if (k < 0 || geteuid() != 0 || config_forbids(config))
