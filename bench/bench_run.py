@@ -69,7 +69,7 @@ def main():
         capture_bin = os.path.join(tmp, "capture")
         os.makedirs(capture_bin)
         with open(os.path.join(capture_bin, "runc"), "w") as f:
-            f.write('#!/bin/sh\ncp "$3/config.json" "$CAPTURE"\n')
+            f.write('#!/bin/sh\nwhile [ "$1" != --bundle ]; do shift; done\ncp "$2/config.json" "$CAPTURE"\n')
         os.chmod(os.path.join(capture_bin, "runc"), 0o755)
         bundles = {}
         for gpus in ("none", "all"):
