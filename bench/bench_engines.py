@@ -52,6 +52,15 @@ nvbind run's own work +2.1 / +3.6 ms less its child (+2.6 / +1.8 ms CPU), the le
 baseline took 392-436 ms instead of 255-269). The hook's saving is under 1 % of a ctr
 start, inside the run-to-run spread; ctr with a GPU is not reliably within +5 %.
 
+Measured (2026-12-04, the stop where nvbind-runtime makes the loader cache before runc and
+leaves the update-ldcache hook out): --ctr-only, this build and the last stop's alternated,
+four runs each (two of --runs 10, two of --runs 20). ctr + shim GPU 0: this build +10.9,
++9.3, +1.4, +10.3 %; the last stop's +2.0, +2.3, +12.3, +12.3 %. No request: +6.9, +6.8,
++3.7, +4.4 % against +13.4, +7.6, +10.6, +4.8 %. ctr's own start moved 250-318 ms between
+runs: the 10 ms the hook cost (`nvbind-runtime run` of a GPU 0 bundle against `runc run` of a
+plain one, 40 alternated rounds: +20.7 ms with the last stop's build, +10.4 ms with this one)
+does not show at this spread.
+
 Measured (2026-12-03, four runs of --runs 5, the last through `bench/run engines`, on a
 2-core machine shared with other jobs: a container start varied by +-15 % between identical
 runs, so single results within that band are noise):
