@@ -150,8 +150,8 @@ static bool ahead_covers_the_driver(const nvb_hook_ldcache_opts *o, const nvb_ld
     return false;
 }
 
-int nvb_ldcache_ahead_of_runtime(const nvb_hook_ldcache_opts *o, const nvb_ldcache_ahead *ahead, const char **why,
-                                 nvb_err *err)
+static int ahead_of_runtime(const nvb_hook_ldcache_opts *o, const nvb_ldcache_ahead *ahead, const char **why,
+                            nvb_err *err)
 {
     if (check_driver_version(o, err) < 0)
         return -1;
@@ -172,4 +172,15 @@ int nvb_ldcache_ahead_of_runtime(const nvb_hook_ldcache_opts *o, const nvb_ldcac
     if (write_ldconf(o, root_fd, compat, err) < 0 || nvb_ldcache_direct_write(root_fd, cache, cache_len, err) < 0)
         return -1;
     return 1;
+}
+
+int nvb_ldcache_ahead_of_runtime(const nvb_hook_ldcache_opts *o, const nvb_ldcache_ahead *ahead, const char **why,
+                                 nvb_err *err)
+{
+    /* What the hook makes, with the hook's umask (`nvbind hook` sets it): the caller's is
+     * the engine's, and a folder made 0700 would hide the driver from the container's users. */
+    mode_t old = umask(022);
+    int r = ahead_of_runtime(o, ahead, why, err);
+    umask(old);
+    return r;
 }

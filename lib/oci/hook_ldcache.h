@@ -44,7 +44,8 @@ int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err);
  * driver's folders and links, /usr, /lib*, or a folder or file the loader configuration
  * names. Returns 1 when the links, the loader configuration and the cache are in place; 0
  * when the hook must do it in the container's view (*why; links made here are made again
- * there, unchanged); -1 with err. */
+ * there, unchanged); -1 with err. Files and folders are made under umask 022, as the hook
+ * makes them; the caller's umask is restored. */
 typedef struct nvb_ldcache_ahead nvb_ldcache_ahead;
 int nvb_ldcache_ahead_of_runtime(const nvb_hook_ldcache_opts *o, const nvb_ldcache_ahead *ahead, const char **why,
                                  nvb_err *err);

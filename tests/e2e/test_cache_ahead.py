@@ -86,9 +86,11 @@ class LdcacheAhead(AheadBase):
         runc_bundle(bundle, rootfs, args, request)
         return bundle, rootfs
 
-    def shim(self, command, bundle, runtime="/bin/true"):
-        r = run([SHIM, command, "--bundle", bundle, f"nvbind-ahead-{os.getpid()}-{self.n}"],
-                env={**os.environ, **self.env(runtime)}, timeout=120)
+    def shim(self, command, bundle, runtime="/bin/true", umask=None):
+        r = subprocess.run([SHIM, command, "--bundle", bundle, f"nvbind-ahead-{os.getpid()}-{self.n}"],
+                           env={**os.environ, **self.env(runtime)}, timeout=120, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           preexec_fn=None if umask is None else (lambda: os.umask(umask)))
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(os.path.join(bundle, "config.json")) as f:
             return r, json.load(f)
@@ -115,6 +117,17 @@ class LdcacheAhead(AheadBase):
         conf = "/etc/ld.so.conf.d/01-nvbind-driver.conf"
         self.assertEqual(sha256(ahead_root + conf), sha256(hooked_root + conf))
         self.assertEqual(os.readlink(ahead_root + LIBDIR + "/libcuda.so.1"), "libcuda.so.550.54.14")
+
+    def test_what_it_creates_is_readable_whatever_the_engines_umask(self):
+        # The hook sets its own umask; so must the shim, which inherits the engine's: a folder
+        # made 0700 would hide the driver's libraries from the container's other users.
+        bundle, rootfs = self.bundle()
+        shutil.rmtree(rootfs + LIBDIR)
+        _, config = self.shim("create", bundle, umask=0o077)
+        self.assertEqual(our_hooks(config), [])
+        for path, mode in ((LIBDIR, 0o755), ("/etc/ld.so.conf.d", 0o755), ("/etc/ld.so.cache", 0o644),
+                           ("/etc/ld.so.conf.d/01-nvbind-driver.conf", 0o644)):
+            self.assertEqual(oct(os.stat(rootfs + path).st_mode & 0o777), oct(mode), path)
 
     def test_mount_over_a_library_folder_is_left_to_the_hook(self):
         # The image's loader reads /opt/vendor/lib; the engine mounts a folder with a library
