@@ -150,7 +150,7 @@ static int load_extensions(struct parser *ps, nvb_ldcache *c, uint32_t off)
  * does not resolve (ldconfig then prints the number, and ld.so ignores the entry). */
 static const char *hwcaps_subdir(const struct parser *ps, size_t base, uint64_t hwcap)
 {
-    if (((uint32_t)(hwcap >> 32) & ~HWCAP_ISA_LEVEL_MASK) != HWCAP_EXTENSION_HI || !ps->hwcaps)
+    if (!nvb_hwcap_is_extension(hwcap) || !ps->hwcaps)
         return NULL;
     uint32_t idx = (uint32_t)hwcap;
     if (idx >= ps->n_hwcaps)

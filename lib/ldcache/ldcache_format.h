@@ -21,3 +21,9 @@ enum {
  * glibc-hwcaps section; older loaders skip such entries. */
 #define HWCAP_EXTENSION_HI (UINT32_C(1) << 30)
 #define HWCAP_ISA_LEVEL_MASK UINT32_C(0x3ff)
+
+/* Does hwcap index the glibc-hwcaps section (rather than hold legacy hwcap bits)? */
+static inline int nvb_hwcap_is_extension(uint64_t hwcap)
+{
+    return ((uint32_t)(hwcap >> 32) & ~HWCAP_ISA_LEVEL_MASK) == HWCAP_EXTENSION_HI;
+}

@@ -142,7 +142,10 @@ int nvb_ldcache_merge(const nvb_ldcache_entry *img, size_t nimg, const nvb_ldcac
     sort_added(add, order, nadd);
     size_t n = 0, i = 0, j = 0;
     while (i < nimg || j < nadd) {
-        if (i < nimg && added_already(&img[i], add, order, nadd)) {
+        /* An entry whose glibc-hwcaps index names no subfolder of its cache is one ld.so
+         * skips; written as it is, its index would name one of the new file's. */
+        bool skipped = i < nimg && nvb_hwcap_is_extension(img[i].hwcap) && !img[i].hwcaps_subdir;
+        if (i < nimg && (skipped || added_already(&img[i], add, order, nadd))) {
             i++;
             continue;
         }

@@ -27,7 +27,8 @@ int nvb_ldcache_native_flags(bool is32);
  * have listed them had it scanned add's folders first: add's entries go before image
  * entries that compare equal, in their given order among themselves. An image entry with
  * the same name and path as an added one (the driver's own entry from an earlier start) is
- * dropped. *out (malloc'd, *nout entries) points at the strings of both. -1 on no memory. */
+ * dropped, and so is an image entry whose glibc-hwcaps index names no subfolder (ld.so
+ * skips it). *out (malloc'd, *nout entries) points at the strings of both. -1 on no memory. */
 int nvb_ldcache_merge(const nvb_ldcache_entry *img, size_t nimg, const nvb_ldcache_entry *add, size_t nadd,
                       nvb_ldcache_entry **out, size_t *nout);
 

@@ -195,6 +195,40 @@ static void test_merge_driver_first_among_equals(void **state)
     free(got), free(ours), free(dir), free(v);
 }
 
+/* An image entry whose glibc-hwcaps index names no subfolder of its cache (ld.so skips it)
+ * is not carried over: written as it was, its index would name a subfolder of the new file
+ * (found by fuzz_ldcache). The entry beside it keeps its own subfolder. */
+static void test_merge_drops_an_entry_ld_so_skips(void **state)
+{
+    (void)state;
+    nvb_ldcache_entry img[] = {
+        { .name = "libz.so.1", .path = "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libz.so.1", .flags = 0x303,
+          .hwcap = (uint64_t)(1u << 30) << 32, .hwcaps_subdir = "x86-64-v3" },
+        { .name = "libacl.so.1", .path = "/usr/lib/x86_64-linux-gnu/libacl.so.1", .flags = 0x303,
+          .hwcap = (uint64_t)(1u << 30) << 32 | 7 },
+    };
+    nvb_ldcache_entry add[] = {
+        { .name = "libcuda.so.1", .path = "/usr/lib/x86_64-linux-gnu/libcuda.so.1", .flags = 0x303 },
+    };
+    nvb_ldcache_entry *v;
+    size_t n;
+    assert_int_equal(nvb_ldcache_merge(img, 2, add, 1, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].name, "libz.so.1");
+    assert_string_equal(v[1].name, "libcuda.so.1");
+    char *dir = temp_dir(), *ours = t_printf("%s/ld.so.cache", dir);
+    write_cache(ours, v, n);
+    nvb_ldcache back;
+    open_cache(&back, ours);
+    assert_int_equal(back.n, 2);
+    assert_string_equal(back.entries[0].hwcaps_subdir, "x86-64-v3");
+    assert_null(back.entries[1].hwcaps_subdir);
+    nvb_ldcache_close(&back);
+    unlink(ours);
+    rmdir(dir);
+    free(ours), free(dir), free(v);
+}
+
 /* An unsorted cache (not ldconfig's) is recognised: the hook then runs ldconfig. */
 static void test_unsorted_detected(void **state)
 {
@@ -249,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_rewrite_system_cache),
         cmocka_unit_test(test_merge_puts_entries_where_ldconfig_did),
         cmocka_unit_test(test_merge_driver_first_among_equals),
+        cmocka_unit_test(test_merge_drops_an_entry_ld_so_skips),
         cmocka_unit_test(test_unsorted_detected),
         cmocka_unit_test(test_elf_soname),
     };
