@@ -1,6 +1,6 @@
 """nvbind-runtime registered in a real dockerd's daemon.json (by `nvbind runtime configure`),
 on a fake host: `docker run --runtime nvbind -e NVIDIA_VISIBLE_DEVICES=0` sees exactly GPU 0's
-node, and a refusal by the shim reaches the docker user as nvbind's own one-line message with
+node and the driver's libraries in its loader cache (made by the shim, no hook), and a refusal by the shim reaches the docker user as nvbind's own one-line message with
 docker's exit status 125 (containerd reads the runtime's error from its --log file, not from
 its stderr)."""
 import json
@@ -30,9 +30,16 @@ class DockerShim(FakeHostCase):
         cls.tmp = temp_dir("nvbind-docker-shim-", cls.addClassCleanup)
         cls.state = os.path.join(cls.tmp, "state")
         config = os.path.join(cls.tmp, "nvbind.toml")
+        # The hooks run through a wrapper that leaves a mark when one runs.
+        cls.hook_marks = os.path.join(cls.tmp, "hook-ran")
+        hook = os.path.join(cls.tmp, "nvbind-hook-wrapper")
+        with open(hook, "w") as f:
+            f.write(f'#!/bin/sh\necho "$@" >> {cls.hook_marks}\nexec {NVBIND} "$@"\n')
+        os.chmod(hook, 0o755)
         # Every GPU request is exclusive: a second container asking for GPU 0 is refused.
         with open(config, "w") as f:
-            f.write(f'[isolation]\nstate_dir = "{cls.state}"\n'
+            f.write(f'[cdi]\nhook_path = "{hook}"\n'
+                    f'[isolation]\nstate_dir = "{cls.state}"\n'
                     f'audit_log = "{os.path.join(cls.tmp, "audit.log")}"\n'
                     '[bolt.capsule]\nisolation_level = "exclusive"\n')
         wrapper = os.path.join(cls.tmp, "nvbind-runtime-wrapper")
@@ -68,6 +75,20 @@ class DockerShim(FakeHostCase):
         self.assertIn(f"nvidia{self.minor(0)}", nodes)
         self.assertNotIn(f"nvidia{self.minor(1)}", nodes)
         self.assertIn("nvidiactl", nodes)
+
+    def test_driver_libraries_without_a_hook_process(self):
+        """containerd mounts the image's overlay root before it calls the shim: the shim made
+        the library links and the cache there itself and left the hook out. Seen from inside,
+        and no hook ran."""
+        before = os.path.getsize(self.hook_marks) if os.path.exists(self.hook_marks) else 0
+        r = self.docker_run("--rm", self.image, "sh", "-c",
+                            "grep -q libcuda.so.1 /etc/ld.so.cache && echo CACHE-OK; "
+                            "test -s /usr/lib/x86_64-linux-gnu/libcuda.so.1 && echo LINK-OK")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("CACHE-OK", r.stdout.split())
+        self.assertIn("LINK-OK", r.stdout.split())
+        after = os.path.getsize(self.hook_marks) if os.path.exists(self.hook_marks) else 0
+        self.assertEqual(after, before, "the update-ldcache hook ran")
 
     def test_exclusive_refusal_reaches_the_docker_user(self):
         """A GPU held exclusively by a running container: a second `docker run` asking for it
