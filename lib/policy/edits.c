@@ -15,6 +15,13 @@
 const char *const nvb_mount_options_ro[] = {"ro", "nosuid", "nodev", "rbind", "rprivate", NULL};
 const char *const nvb_mount_options_ipc[] = {"nosuid", "nodev", "noexec", "rbind", "rprivate", NULL};
 
+static void hook_free(nvb_hook *h)
+{
+    free(h->hook_name);
+    free(h->path);
+    nvb_strv_free(&h->args);
+}
+
 void nvb_edits_clear(nvb_edits *e)
 {
     nvb_strv_free(&e->env);
@@ -24,11 +31,8 @@ void nvb_edits_clear(nvb_edits *e)
         free(e->mounts[i].container_path);
     }
     free(e->mounts);
-    for (size_t i = 0; i < e->n_hooks; i++) {
-        free(e->hooks[i].hook_name);
-        free(e->hooks[i].path);
-        nvb_strv_free(&e->hooks[i].args);
-    }
+    for (size_t i = 0; i < e->n_hooks; i++)
+        hook_free(&e->hooks[i]);
     free(e->hooks);
     memset(e, 0, sizeof *e);
 }
@@ -66,12 +70,17 @@ static int append_mount(nvb_edits *e, const char *host_path, const char *contain
     return 0;
 }
 
-int nvb_edits_add_mount(nvb_edits *e, const char *host_path, const char *container_path, bool writable)
+bool nvb_edits_has_mount(const nvb_edits *e, const char *container_path)
 {
     for (size_t i = 0; i < e->n_mounts; i++)
         if (strcmp(e->mounts[i].container_path, container_path) == 0)
-            return 0;
-    return append_mount(e, host_path, container_path, writable);
+            return true;
+    return false;
+}
+
+int nvb_edits_add_mount(nvb_edits *e, const char *host_path, const char *container_path, bool writable)
+{
+    return nvb_edits_has_mount(e, container_path) ? 0 : append_mount(e, host_path, container_path, writable);
 }
 
 /* Mount container paths by hash: the spec-wide edits take every driver file, and the
@@ -155,6 +164,19 @@ nvb_hook *nvb_edits_add_hook(nvb_edits *e, const char *hook_name, const char *pa
     }
     e->n_hooks++;
     return h;
+}
+
+void nvb_edits_remove_hook(nvb_edits *e, size_t i)
+{
+    hook_free(&e->hooks[i]);
+    memmove(&e->hooks[i], &e->hooks[i + 1], (e->n_hooks - i - 1) * sizeof *e->hooks);
+    e->n_hooks--;
+}
+
+bool nvb_hook_is_nvbinds(const nvb_hook *h, const char *hook_path, const char *sub)
+{
+    return strcmp(h->path, hook_path) == 0 && h->args.n >= 3 && strcmp(h->args.v[1], "hook") == 0 &&
+           strcmp(h->args.v[2], sub) == 0;
 }
 
 int nvb_edits_merge(nvb_edits *dst, const nvb_edits *src)
@@ -387,14 +409,6 @@ static int add_hooks(nvb_edits *e, const nvb_host *h, unsigned caps, const char 
     return r;
 }
 
-static bool has_mount(const nvb_edits *e, const char *container_path)
-{
-    for (size_t i = 0; i < e->n_mounts; i++)
-        if (strcmp(e->mounts[i].container_path, container_path) == 0)
-            return true;
-    return false;
-}
-
 /* Where the legacy form mounts c's SONAME: the multiarch folder above c's folder (Debian's
  * nvidia/current is no folder the loader searches; Debian's alternatives put the SONAME
  * there on the host), else c's own folder when the file has another name there; NULL when
@@ -435,7 +449,7 @@ int nvb_edits_add_soname_mounts(nvb_edits *e, const nvb_host *h)
         if (!mounted)
             continue;
         _cleanup_free_ char *path = soname_mount_path(c, soname, &fail);
-        if (fail || (path && !has_mount(e, path) && append_mount(e, c->host_path, path, false) < 0))
+        if (fail || (path && !nvb_edits_has_mount(e, path) && append_mount(e, c->host_path, path, false) < 0))
             return -1;
     }
     return 0;

@@ -28,8 +28,14 @@ typedef struct nvb_edits {
 void nvb_edits_clear(nvb_edits *e);
 int nvb_edits_setenv(nvb_edits *e, const char *key, const char *value);
 int nvb_edits_add_mount(nvb_edits *e, const char *host_path, const char *container_path, bool writable);
+/* Whether e mounts something at container_path. */
+bool nvb_edits_has_mount(const nvb_edits *e, const char *container_path);
 int nvb_edits_add_node(nvb_edits *e, const nvb_devnode *n);   /* skips a path already present */
 nvb_hook *nvb_edits_add_hook(nvb_edits *e, const char *hook_name, const char *path);
+/* Remove (and free) e's hook i; the later ones move up. */
+void nvb_edits_remove_hook(nvb_edits *e, size_t i);
+/* Is h nvbind's own `nvbind hook SUB ...` run from hook_path? */
+bool nvb_hook_is_nvbinds(const nvb_hook *h, const char *hook_path, const char *sub);
 /* Append everything of src to dst (env replaces by key, nodes and mounts dedupe by path). */
 int nvb_edits_merge(nvb_edits *dst, const nvb_edits *src);
 

@@ -20,9 +20,7 @@ static long our_hook(const nvb_edits *all, const char *hook_path)
     long found = -1;
     for (size_t i = 0; i < all->n_hooks; i++) {
         const nvb_hook *hk = &all->hooks[i];
-        bool ours = strcmp(hk->hook_name, "createContainer") == 0 && strcmp(hk->path, hook_path) == 0 &&
-                    hk->args.n >= 3 && strcmp(hk->args.v[1], "hook") == 0 &&
-                    strcmp(hk->args.v[2], "update-ldcache") == 0;
+        bool ours = strcmp(hk->hook_name, "createContainer") == 0 && nvb_hook_is_nvbinds(hk, hook_path, "update-ldcache");
         if (!ours || found >= 0)
             return -1;
         found = (long)i;
@@ -65,10 +63,7 @@ static bool mount_destinations(const json_t *config, const nvb_edits *all, nvb_s
         json_t *d = json_object_get(m, "destination");
         if (!json_is_string(d))
             return false;
-        bool ours = false;
-        for (size_t k = 0; !ours && k < all->n_mounts; k++)
-            ours = strcmp(all->mounts[k].container_path, json_string_value(d)) == 0;
-        if (!ours && nvb_strv_push(out, json_string_value(d)) < 0)
+        if (!nvb_edits_has_mount(all, json_string_value(d)) && nvb_strv_push(out, json_string_value(d)) < 0)
             return false;
     }
     return true;
@@ -126,16 +121,6 @@ static bool hook_args_parse(const nvb_strv *args, hook_args *a)
     return true;
 }
 
-static void remove_hook(nvb_edits *all, size_t k)
-{
-    nvb_hook *hk = &all->hooks[k];
-    free(hk->hook_name);
-    free(hk->path);
-    nvb_strv_free(&hk->args);
-    memmove(hk, hk + 1, (all->n_hooks - k - 1) * sizeof *hk);
-    all->n_hooks--;
-}
-
 void nvb_cache_ahead(nvb_edits *all, const json_t *config, const char *bundle, const char *hook_path)
 {
     long k = our_hook(all, hook_path);
@@ -169,7 +154,7 @@ void nvb_cache_ahead(nvb_edits *all, const json_t *config, const char *bundle, c
         const char *why = NULL;
         int r = nvb_ldcache_ahead_of_runtime(&o, &ahead, &why, &err);
         if (r == 1)
-            remove_hook(all, (size_t)k);
+            nvb_edits_remove_hook(all, (size_t)k);
         else
             nvb_log(NVB_LOG_DEBUG, "update-ldcache left to the hook: %s", r < 0 ? err.msg : why);
     }

@@ -413,8 +413,8 @@ static int tell_hooks_the_root(nvb_edits *all, const char *hook_path, const json
         return 0; /* left to the hook, which reads config.json and says what is wrong */
     for (size_t i = 0; i < all->n_hooks; i++) {
         nvb_hook *hk = &all->hooks[i];
-        bool ours = strcmp(hk->path, hook_path) == 0 && hk->args.n >= 3 && strcmp(hk->args.v[1], "hook") == 0 &&
-                    (strcmp(hk->args.v[2], "update-ldcache") == 0 || strcmp(hk->args.v[2], "create-symlinks") == 0);
+        bool ours = nvb_hook_is_nvbinds(hk, hook_path, "update-ldcache") ||
+                    nvb_hook_is_nvbinds(hk, hook_path, "create-symlinks");
         if (ours && (nvb_strv_push(&hk->args, "--root-path") < 0 || nvb_strv_push(&hk->args, root) < 0))
             return -1;
     }
