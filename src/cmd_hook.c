@@ -4,13 +4,10 @@
  * filesystem through the bundle's config.json, and touch nothing outside it.
  * docs/threat-model.md explains what they trust and how. */
 #include "cli.h"
-#include "oci/cuda_compat.h"
 #include "oci/hook_ldcache.h"
+#include "oci/hook_ldcache_args.h"
 #include "oci/hook_links.h"
-#include "oci/ldconfig_run.h"
-#include "oci/safepath.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,17 +22,6 @@ static int hook_fail(const char *sub, const nvb_err *err)
 {
     fprintf(stderr, "nvbind hook %s: %s\n", sub, err->msg);
     return err->exit_code ? err->exit_code : NVB_EXIT_FAIL;
-}
-
-static int parse_timeout(const char *s, unsigned *ms)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || v == 0 || v > 3600)
-        return -1;
-    *ms = (unsigned)v * 1000u;
-    return 0;
 }
 
 /* The --link values of a hook. */
@@ -67,109 +53,47 @@ static int link_list_add(link_list *l, const char *sub, const char *arg)
     return 0;
 }
 
-/* The --lib64 and --lib32 values of update-ldcache. */
-typedef struct lib_list {
-    nvb_ldcache_lib *v;
-    size_t n;
-} lib_list;
-
-/* Add one --lib64/--lib32 PATH; 0 or the exit status. Its last part is its SONAME. */
-static int lib_list_add(lib_list *l, const char *arg, bool is32)
+/* getopt's option as the hook's argument list names it (hook_ldcache_args.h reads both). */
+static const char *ldcache_opt_name(int c)
 {
-    const char *why;
-    if (!nvb_container_path_ok(arg, false, &why))
-        return nvb_cli_usage("hook update-ldcache", "--lib%s %s: %s", is32 ? "32" : "64", arg, why);
-    nvb_ldcache_lib *nl = realloc(l->v, (l->n + 1) * sizeof *nl);
-    if (!nl)
-        return NVB_EXIT_IO;
-    l->v = nl;
-    l->v[l->n++] = (nvb_ldcache_lib){ .path = arg, .is32 = is32 };
-    return 0;
+    switch (c) {
+    case OPT_FOLDER: return "folder";
+    case OPT_LDCONFIG: return "ldconfig";
+    case OPT_TIMEOUT: return "timeout";
+    case OPT_HOST_VERSION: return "host-driver-version";
+    case OPT_LINK: return "link";
+    case OPT_ROOT_PATH: return "root-path";
+    case OPT_LIB64: return "lib64";
+    case OPT_LIB32: return "lib32";
+    }
+    return "?";
 }
-
-static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const lib_list *libs,
-                              const char *ldconfig, const char *host_version, const char *root_path,
-                              unsigned timeout_ms);
 
 static int hook_update_ldcache(nvb_cli *cli, int argc, char **argv)
 {
-    nvb_strv folders = {0};
-    link_list links = {0};
-    lib_list libs = {0};
-    const char *ldconfig = NULL, *host_version = NULL, *root_path = NULL;
-    unsigned timeout_ms = NVB_LDCONFIG_TIMEOUT_MS_DEFAULT;
+    nvb_ldcache_hook_args a;
+    nvb_ldcache_hook_args_init(&a);
+    nvb_err err = {0};
     int c, rc = 0;
     /* The hook depends on nothing from its environment: fixed umask for created folders. */
     umask(022);
     nvb_cli_parser p;
     nvb_cli_parser_for(&p, cli);
-    while (rc == 0 && (c = nvb_cli_next(&p, argc, argv)) >= 0) {
-        const char *why;
-        switch (c) {
-        case OPT_FOLDER:
-            if (!nvb_container_path_ok(optarg, false, &why))
-                rc = nvb_cli_usage("hook update-ldcache", "--folder %s: %s", optarg, why);
-            else if (!nvb_strv_contains(&folders, optarg) && nvb_strv_push(&folders, optarg) < 0)
-                rc = NVB_EXIT_IO;
-            break;
-        case OPT_LDCONFIG:
-            if (optarg[0] != '/')
-                rc = nvb_cli_usage("hook update-ldcache", "--ldconfig %s: not an absolute path", optarg);
-            ldconfig = optarg;
-            break;
-        case OPT_HOST_VERSION:
-            if (!nvb_driver_version_ok(optarg))
-                rc = nvb_cli_usage("hook update-ldcache",
-                                   "--host-driver-version %s: not a driver version like 550.54.14", optarg);
-            host_version = optarg;
-            break;
-        case OPT_TIMEOUT:
-            if (parse_timeout(optarg, &timeout_ms) < 0)
-                rc = nvb_cli_usage("hook update-ldcache", "--timeout %s: expected whole seconds, 1 to 3600",
-                                   optarg);
-            break;
-        case OPT_LINK:
-            rc = link_list_add(&links, "hook update-ldcache", optarg);
-            break;
-        case OPT_ROOT_PATH: /* checked where it is used (nvb_oci_state_root_open) */
-            root_path = optarg;
-            break;
-        case OPT_LIB64:
-        case OPT_LIB32:
-            rc = lib_list_add(&libs, optarg, c == OPT_LIB32);
-            break;
-        }
-    }
-    if (rc == 0 && nvb_cli_stops(&p, c, argc, argv, 0))
+    while (rc == 0 && (c = nvb_cli_next(&p, argc, argv)) >= 0)
+        if (nvb_ldcache_hook_arg(&a, ldcache_opt_name(c), optarg, &err) < 0)
+            rc = err.exit_code == NVB_EXIT_USAGE ? nvb_cli_usage("hook update-ldcache", "%s", err.msg)
+                                                 : hook_fail("update-ldcache", &err);
+    if (rc == 0 && nvb_cli_stops(&p, c, argc, argv, 0)) {
         rc = p.rc; /* 0 after --help */
-    else if (rc == 0)
-        rc = run_update_ldcache(&folders, &links, &libs, ldconfig, host_version, root_path, timeout_ms);
-    nvb_strv_free(&folders);
-    link_list_free(&links);
-    free(libs.v);
+    } else if (rc == 0) {
+        nvb_hook_ldcache_opts o = nvb_ldcache_hook_args_opts(&a);
+        o.state_fd = STDIN_FILENO;
+        o.warn = stderr;
+        if (nvb_hook_update_ldcache(&o, &err) < 0)
+            rc = hook_fail("update-ldcache", &err);
+    }
+    nvb_ldcache_hook_args_free(&a);
     return rc;
-}
-
-static int run_update_ldcache(const nvb_strv *folders, const link_list *links, const lib_list *libs,
-                              const char *ldconfig, const char *host_version, const char *root_path,
-                              unsigned timeout_ms)
-{
-    nvb_err err = {0};
-    nvb_hook_ldcache_opts o = {
-        .state_fd = STDIN_FILENO,
-        .root_path = root_path,
-        .ldconfig = ldconfig,
-        .folders = (const char *const *)folders->v,
-        .nfolders = folders->n,
-        .host_driver_version = host_version,
-        .timeout_ms = timeout_ms,
-        .links = links->v,
-        .nlinks = links->n,
-        .warn = stderr,
-        .libs = libs->v,
-        .nlibs = libs->n,
-    };
-    return nvb_hook_update_ldcache(&o, &err) == 0 ? 0 : hook_fail("update-ldcache", &err);
 }
 
 static int hook_create_symlinks(nvb_cli *cli, int argc, char **argv)

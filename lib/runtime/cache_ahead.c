@@ -2,8 +2,8 @@
 #include "runtime/cache_ahead.h"
 #include "oci/bundle_root.h"
 #include "oci/hook_ldcache.h"
+#include "oci/hook_ldcache_args.h"
 #include "oci/ldcache_ahead.h"
-#include "oci/root_lock.h"
 #include "oci/safepath.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -69,68 +69,19 @@ static bool mount_destinations(const json_t *config, const nvb_edits *all, nvb_s
     return true;
 }
 
-/* The hook's arguments as nvbind's edits write them (lib/policy/edits.c); false on anything
- * else, which the hook itself then reads. */
-typedef struct hook_args {
-    nvb_link_spec *links;
-    size_t nlinks;
-    nvb_strv folders;
-    nvb_ldcache_lib *libs;
-    size_t nlibs;
-    const char *host_version;
-} hook_args;
-
-static void hook_args_free(hook_args *a)
-{
-    for (size_t i = 0; i < a->nlinks; i++)
-        nvb_link_spec_free(&a->links[i]);
-    free(a->links);
-    nvb_strv_free(&a->folders);
-    free(a->libs);
-}
-
-static bool hook_args_parse(const nvb_strv *args, hook_args *a)
-{
-    *a = (hook_args){0};
-    a->links = calloc(args->n, sizeof *a->links);
-    a->libs = calloc(args->n, sizeof *a->libs);
-    if (!a->links || !a->libs)
-        return false;
-    for (size_t i = 3; i < args->n; i += 2) {
-        if (i + 1 >= args->n)
-            return false;
-        const char *flag = args->v[i], *val = args->v[i + 1];
-        nvb_err err = {0};
-        if (strcmp(flag, "--link") == 0) {
-            if (nvb_link_spec_parse(val, &a->links[a->nlinks], &err) < 0)
-                return false;
-            a->nlinks++;
-        } else if (strcmp(flag, "--folder") == 0) {
-            if (!nvb_container_path_ok(val, false, NULL) || nvb_strv_push(&a->folders, val) < 0)
-                return false;
-        } else if (strcmp(flag, "--lib64") == 0 || strcmp(flag, "--lib32") == 0) {
-            if (!nvb_container_path_ok(val, false, NULL))
-                return false;
-            a->libs[a->nlibs++] = (nvb_ldcache_lib){.path = val, .is32 = flag[5] == '3'};
-        } else if (strcmp(flag, "--host-driver-version") == 0) {
-            a->host_version = val;
-        } else if (strcmp(flag, "--root-path") != 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
 void nvb_cache_ahead(nvb_edits *all, const json_t *config, const char *bundle, const char *hook_path)
 {
     long k = our_hook(all, hook_path);
     if (k < 0 || geteuid() != 0 || config_forbids(config))
         return;
     nvb_strv covered = {0};
-    hook_args a;
-    bool parsed = hook_args_parse(&all->hooks[k].args, &a);
-    const char **files = calloc(all->n_mounts + 1, sizeof *files);
+    nvb_ldcache_hook_args a;
+    nvb_ldcache_hook_args_init(&a);
     nvb_err err = {0};
+    /* Arguments the hook would refuse, or any but the ones nvbind's edits write, are the
+     * hook's to report: it runs. */
+    bool parsed = nvb_ldcache_hook_args_parse(&a, (const char *const *)all->hooks[k].args.v, all->hooks[k].args.n, &err);
+    const char **files = calloc(all->n_mounts + 1, sizeof *files);
     _cleanup_free_ char *root = parsed && files && mount_destinations(config, all, &covered)
                                     ? nvb_oci_config_root_host_path(config, bundle ? bundle : ".", &err)
                                     : NULL;
@@ -139,26 +90,19 @@ void nvb_cache_ahead(nvb_edits *all, const json_t *config, const char *bundle, c
             files[i] = all->mounts[i].container_path;
         nvb_ldcache_ahead ahead = {.files = files, .nfiles = all->n_mounts,
                                    .covered = (const char *const *)covered.v, .ncovered = covered.n};
-        nvb_hook_ldcache_opts o = {
-            .root_path = root,
-            .folders = (const char *const *)a.folders.v,
-            .nfolders = a.folders.n,
-            .host_driver_version = a.host_version,
-            .timeout_ms = NVB_ROOT_LOCK_WAIT_MS_DEFAULT,
-            .links = a.links,
-            .nlinks = a.nlinks,
-            .warn = stderr,
-            .libs = a.libs,
-            .nlibs = a.nlibs,
-        };
+        nvb_hook_ldcache_opts o = nvb_ldcache_hook_args_opts(&a);
+        o.root_path = root;
+        o.warn = stderr;
         const char *why = NULL;
         int r = nvb_ldcache_ahead_of_runtime(&o, &ahead, &why, &err);
         if (r == 1)
             nvb_edits_remove_hook(all, (size_t)k);
         else
             nvb_log(NVB_LOG_DEBUG, "update-ldcache left to the hook: %s", r < 0 ? err.msg : why);
+    } else if (!parsed) {
+        nvb_log(NVB_LOG_DEBUG, "update-ldcache left to the hook: its arguments: %s", err.msg);
     }
     free(files);
-    hook_args_free(&a);
+    nvb_ldcache_hook_args_free(&a);
     nvb_strv_free(&covered);
 }

@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "oci/hook_ldcache_args.h"
 #include "policy/edits.h"
 
 #define CUR "/usr/lib/x86_64-linux-gnu/nvidia/current"
@@ -30,6 +31,14 @@ static nvb_host debian_host(nvb_component *comps, size_t n)
     return (nvb_host){.driver_version = (char *)"535.261.03", .comps = comps, .n_comps = n, .cap_comps = n};
 }
 
+/* The edits for all capabilities but compat32 on debian_host, with nvbind's hooks. */
+static void debian_edits(nvb_edits *e)
+{
+    nvb_component comps[4];
+    nvb_host h = debian_host(comps, 4);
+    assert_int_equal(nvb_edits_shared(e, &h, NVB_CAP_ALL & ~NVB_CAP_COMPAT32, "/usr/bin/nvbind"), 0);
+}
+
 /* Index of arg in hook h's arguments, -1 when absent. */
 static long arg_index(const nvb_hook *h, const char *arg)
 {
@@ -42,10 +51,8 @@ static long arg_index(const nvb_hook *h, const char *arg)
 static void links_then_cache_on_debian_packaging(void **state)
 {
     (void)state;
-    nvb_component comps[4];
-    nvb_host h = debian_host(comps, 4);
     nvb_edits e = {0};
-    assert_int_equal(nvb_edits_shared(&e, &h, NVB_CAP_ALL & ~NVB_CAP_COMPAT32, "/usr/bin/nvbind"), 0);
+    debian_edits(&e);
     /* One hook process at every start: update-ldcache makes the links, then the cache. */
     assert_int_equal(e.n_hooks, 1);
     const nvb_hook *links = &e.hooks[0], *cache = &e.hooks[0];
@@ -132,12 +139,75 @@ static void legacy_soname_mounts_in_the_multiarch_folder(void **state)
     nvb_edits_clear(&e);
 }
 
+/* What the edits write, the one reader of the hook's arguments (oci/hook_ldcache_args.h) takes
+ * back whole: the hook and nvbind-runtime's cache-ahead read the same values. And what the
+ * hook would refuse, that reader refuses, so the shim then leaves the work to the hook. */
+static void hook_arguments_read_back_whole(void **state)
+{
+    (void)state;
+    nvb_edits e = {0};
+    debian_edits(&e);
+    assert_int_equal(e.n_hooks, 1);
+    nvb_strv *args = &e.hooks[0].args;
+    size_t nlinks = 0, nfolders = 0, nlibs = 0;
+    for (size_t i = 3; i < args->n; i++) {
+        nlinks += strcmp(args->v[i], "--link") == 0;
+        nfolders += strcmp(args->v[i], "--folder") == 0;
+        nlibs += strcmp(args->v[i], "--lib64") == 0 || strcmp(args->v[i], "--lib32") == 0;
+    }
+    nvb_ldcache_hook_args a;
+    nvb_ldcache_hook_args_init(&a);
+    nvb_err err = {0};
+    assert_true(nvb_ldcache_hook_args_parse(&a, (const char *const *)args->v, args->n, &err));
+    assert_true(nlinks > 0 && nfolders > 0 && nlibs > 0);
+    assert_int_equal(a.nlinks, nlinks);
+    assert_int_equal(a.folders.n, nfolders);
+    assert_int_equal(a.nlibs, nlibs);
+    assert_string_equal(a.host_version, "535.261.03");
+    assert_string_equal(a.libs[0].path, CUR "/libcuda.so.1");
+    nvb_hook_ldcache_opts o = nvb_ldcache_hook_args_opts(&a);
+    assert_int_equal(o.nlinks, nlinks);
+    assert_ptr_equal(o.libs, a.libs);
+    nvb_ldcache_hook_args_free(&a);
+
+    /* Refused, as `nvbind hook update-ldcache` refuses them. */
+    const char *bad[][5] = {
+        {"--host-driver-version", "535; rm -rf /", NULL},
+        {"--folder", "usr/lib", NULL},
+        {"--lib64", "/usr/lib/../../x/libcuda.so.1", NULL},
+        {"--link", "no-separator", NULL},
+        {"--timeout", "0", NULL},
+        {"--ldconfig", "ldconfig", NULL},
+        {"--unknown", "x", NULL},
+        {"--folder", NULL},
+        {"folder", "/usr/lib", NULL},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        const char *list[8] = {"/usr/bin/nvbind", "hook", "update-ldcache"};
+        size_t n = 3;
+        for (size_t j = 0; bad[k][j]; j++)
+            list[n++] = bad[k][j];
+        nvb_ldcache_hook_args_init(&a);
+        err = (nvb_err){0};
+        assert_false(nvb_ldcache_hook_args_parse(&a, list, n, &err));
+        assert_int_equal(err.exit_code, NVB_EXIT_USAGE);
+        assert_true(err.msg[0] != '\0');
+        nvb_ldcache_hook_args_free(&a);
+    }
+    const char *other[] = {"/usr/bin/nvbind", "hook", "create-symlinks", "--link", "a::/b"};
+    nvb_ldcache_hook_args_init(&a);
+    assert_false(nvb_ldcache_hook_args_parse(&a, other, 5, &err));
+    nvb_ldcache_hook_args_free(&a);
+    nvb_edits_clear(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(links_then_cache_on_debian_packaging),
         cmocka_unit_test(legacy_soname_mounts_in_the_multiarch_folder),
         cmocka_unit_test(loader_module_folders_stay_out_of_the_cache),
+        cmocka_unit_test(hook_arguments_read_back_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
