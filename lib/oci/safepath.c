@@ -160,26 +160,6 @@ int nvb_root_mkdir_p(int rootfd, const char *dir, mode_t mode, nvb_err *err)
     return NVB_TAKE_FD(cur);
 }
 
-int nvb_reopen_regular(int pathfd, struct stat *st)
-{
-    if (pathfd < 0)
-        return -1;
-    int fd = -1;
-    if (fstat(pathfd, st) == 0) {
-        if (S_ISREG(st->st_mode)) {
-            char proc[64];
-            snprintf(proc, sizeof proc, "/proc/self/fd/%d", pathfd);
-            fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        } else {
-            errno = EINVAL;
-        }
-    }
-    int e = errno;
-    close(pathfd);
-    errno = e;
-    return fd;
-}
-
 int nvb_root_open_host_dir(const char *host_path, nvb_err *err)
 {
     int fd = open(host_path, O_PATH | O_DIRECTORY | O_CLOEXEC);

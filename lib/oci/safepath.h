@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include "util/error.h"
+#include "util/fileio.h" /* nvb_reopen_regular */
 
 /* openat2(2) with the given resolve flags; returns an fd or -1 with errno set
  * (ENOSYS on kernels older than 5.6). Retries EINTR/EAGAIN a bounded number of times. */
@@ -29,12 +30,6 @@ bool nvb_container_path_ok(const char *p, bool allow_root, const char **why);
  * component that is a dangling symlink or a non-directory is an error. Returns an
  * O_PATH|O_DIRECTORY fd, -1 with err set (NVB_EXIT_IO). */
 int nvb_root_mkdir_p(int rootfd, const char *dir, mode_t mode, nvb_err *err);
-
-/* Open for reading the regular file that pathfd (an O_PATH descriptor, always closed
- * here) names, through /proc/self/fd: a FIFO, device or socket an image put there is never
- * opened, so its driver's open() cannot act. *st is its fstat. -1 with errno (EINVAL: not a
- * regular file). */
-int nvb_reopen_regular(int pathfd, struct stat *st);
 
 /* Open a host directory path (trusted: it comes from the runtime) as O_PATH|O_DIRECTORY. */
 int nvb_root_open_host_dir(const char *host_path, nvb_err *err);

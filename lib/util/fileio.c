@@ -146,6 +146,26 @@ static const char *file_type_name(mode_t m)
                          : "not a regular file";
 }
 
+int nvb_reopen_regular(int pathfd, struct stat *st)
+{
+    if (pathfd < 0)
+        return -1;
+    int fd = -1;
+    if (fstat(pathfd, st) == 0) {
+        if (S_ISREG(st->st_mode)) {
+            char proc[64];
+            snprintf(proc, sizeof proc, "/proc/self/fd/%d", pathfd);
+            fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        } else {
+            errno = EINVAL;
+        }
+    }
+    int e = errno;
+    close(pathfd);
+    errno = e;
+    return fd;
+}
+
 /* ---- temporaries ---- */
 
 /* A temporary of this name whose writer is gone: a writer killed between creating its
@@ -165,7 +185,11 @@ static bool stale_temporary(int dirfd, const char *entry, const char *prefix, si
         return false;
     if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
         return false;
-    _cleanup_close_ int fd = openat(dirfd, entry, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    /* Never opened unless a regular file: the folder may be a container's, whose image can
+     * put a device node or a FIFO under such a name (its driver's open() would act, for a
+     * root process outside the container's device cgroup). */
+    struct stat st;
+    _cleanup_close_ int fd = nvb_reopen_regular(openat(dirfd, entry, O_PATH | O_NOFOLLOW | O_CLOEXEC), &st);
     return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
 }
 

@@ -64,3 +64,10 @@ int nvb_write_file_volatile_at(int dirfd, const char *dirname_for_errors, const 
 /* Read exactly len bytes at offset off of fd (EINTR retried); -1 on a short read or an
  * error (errno set, 0 at the end of the file). */
 int nvb_pread_full(int fd, void *buf, size_t len, off_t off);
+
+/* Open for reading the regular file that pathfd (an O_PATH descriptor, always closed
+ * here) names, through /proc/self/fd: a FIFO, device or socket someone else put there is
+ * never opened, so its driver's open() cannot act. *st is its fstat. -1 with errno (EINVAL:
+ * not a regular file). */
+struct stat;
+int nvb_reopen_regular(int pathfd, struct stat *st);

@@ -173,6 +173,44 @@ static void test_dead_writers_temporary_removed(void **state)
     free(live);
 }
 
+/* Attack: in a container's folder (the shim writes the loader cache into the image's /etc
+ * as root, outside the container's device cgroup), the image names a FIFO or a device node
+ * like a dead writer's temporary. The sweep must not open it: a device's driver acts on
+ * open() (a watchdog starts), a FIFO's blocked writer is released. Nor is it removed. */
+static void test_temporary_named_fifo_never_opened(void **state)
+{
+    const char *dir = *state;
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    assert_true(dead > 0);
+    waitpid(dead, NULL, 0);
+    char *path = t_printf("%s/ld.so.cache", dir);
+    char *fifo = t_printf("%s/.ld.so.cache.tmp.%ld.0123456789abcdef", dir, (long)dead);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    /* A writer that waits for a reader: its open() returns only if the sweep opens the FIFO. */
+    pid_t writer = fork();
+    if (writer == 0) {
+        int fd = open(fifo, O_WRONLY);
+        _exit(fd >= 0 ? 0 : 1);
+    }
+    assert_true(writer > 0);
+    usleep(100 * 1000); /* the writer is in its open() */
+    write_ok(path);
+    usleep(100 * 1000);
+    int status;
+    pid_t done = waitpid(writer, &status, WNOHANG);
+    if (done == 0) {
+        kill(writer, SIGKILL);
+        waitpid(writer, &status, 0);
+    }
+    assert_int_equal(done, 0); /* still waiting: nothing opened the FIFO */
+    assert_int_equal(access(fifo, F_OK), 0);
+    unlink(fifo);
+    free(fifo);
+    free(path);
+}
+
 /* Attack (and bug): `--output /dev/fd/N` or `/proc/self/fd/N` names an open descriptor,
  * often a pipe; renaming a file over that link fails or, on /dev, replaces the link for
  * every process. It must be written to the descriptor itself. */
@@ -318,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_planted_temporary_attack, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_no_temporary_left_and_mode, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_dead_writers_temporary_removed, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_temporary_named_fifo_never_opened, setup_dir, teardown_dir),
         cmocka_unit_test(test_descriptor_alias_is_written_to),
         cmocka_unit_test_setup_teardown(test_fifo_output_is_streamed, setup_dir, teardown_dir),
         cmocka_unit_test(test_dev_null_output_stays_a_device),
