@@ -157,9 +157,7 @@ static int ahead_of_runtime(const nvb_hook_ldcache_opts *o, const nvb_ldcache_ah
         return -1;
     if (ahead_covers_the_driver(o, ahead))
         return *why = "a mount of the container covers the loader's files or the driver's folders", 0;
-    _cleanup_close_ int root_fd = nvb_root_open_host_dir(o->root_path, err);
-    if (root_fd < 0)
-        return -1;
+    int root_fd = ahead->root_fd;
     _cleanup_close_ int lock = nvb_root_lock(root_fd, o->root_path, o->timeout_ms, err);
     if (lock < 0)
         return -1;

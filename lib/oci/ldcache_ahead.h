@@ -7,6 +7,8 @@
 #include <stddef.h>
 
 typedef struct nvb_ldcache_ahead {
+    int root_fd;                /* the root, O_PATH, as the runtime will take it
+                                 * (nvb_root_open_as_runtime); the caller's to close */
     const char *const *files;   /* destinations of the driver's own mounts: files once mounted */
     size_t nfiles;
     const char *const *covered; /* destinations of every other mount of the container */

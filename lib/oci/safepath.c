@@ -47,6 +47,18 @@ int nvb_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint
     return -1;
 }
 
+int nvb_root_open_as_runtime(const char *bundle, const char *value)
+{
+    int at = AT_FDCWD;
+    _cleanup_close_ int bundle_fd = -1;
+    if (value[0] != '/') {
+        if ((bundle_fd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+            return -1;
+        at = bundle_fd;
+    }
+    return nvb_openat2(at, value, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS);
+}
+
 int nvb_root_open(int rootfd, const char *path, int flags)
 {
     /* A leading "/" would be read against rootfd anyway under RESOLVE_IN_ROOT; strip it

@@ -31,5 +31,12 @@ bool nvb_container_path_ok(const char *p, bool allow_root, const char **why);
  * O_PATH|O_DIRECTORY fd, -1 with err set (NVB_EXIT_IO). */
 int nvb_root_mkdir_p(int rootfd, const char *dir, mode_t mode, nvb_err *err);
 
+/* The root filesystem as runc takes it, O_PATH|O_DIRECTORY: value (root.path) absolute, or
+ * relative to the bundle folder (which runc enters, following its links), and no symbolic
+ * link on the way through value (runc refuses such a root: "not an absolute path, or a
+ * symlink"; a link there is a path someone can swap for another tree). -1 with errno
+ * (ELOOP: a link). */
+int nvb_root_open_as_runtime(const char *bundle, const char *value);
+
 /* Open a host directory path (trusted: it comes from the runtime) as O_PATH|O_DIRECTORY. */
 int nvb_root_open_host_dir(const char *host_path, nvb_err *err);

@@ -9,6 +9,7 @@
 #include "util/log.h"
 #include "util/strv.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,13 +83,21 @@ void nvb_cache_ahead(nvb_edits *all, const json_t *config, const char *bundle, c
      * hook's to report: it runs. */
     bool parsed = nvb_ldcache_hook_args_parse(&a, (const char *const *)all->hooks[k].args.v, all->hooks[k].args.n, &err);
     const char **files = calloc(all->n_mounts + 1, sizeof *files);
+    if (!bundle)
+        bundle = ".";
     _cleanup_free_ char *root = parsed && files && mount_destinations(config, all, &covered)
-                                    ? nvb_oci_config_root_host_path(config, bundle ? bundle : ".", &err)
+                                    ? nvb_oci_config_root_host_path(config, bundle, &err)
                                     : NULL;
-    if (root) {
+    /* Opened as runc will take it: a root reached through a symbolic link (which runc
+     * refuses anyway) could be swapped for another tree between here and runc. */
+    _cleanup_close_ int root_fd = root ? nvb_root_open_as_runtime(bundle, nvb_oci_config_root_value(config, bundle, &err)) : -1;
+    if (root && root_fd < 0) {
+        nvb_log(NVB_LOG_DEBUG, "update-ldcache left to the hook: root %s: %s", root,
+                errno == ELOOP ? "a symbolic link on the way, which the runtime refuses" : strerror(errno));
+    } else if (root) {
         for (size_t i = 0; i < all->n_mounts; i++)
             files[i] = all->mounts[i].container_path;
-        nvb_ldcache_ahead ahead = {.files = files, .nfiles = all->n_mounts,
+        nvb_ldcache_ahead ahead = {.root_fd = root_fd, .files = files, .nfiles = all->n_mounts,
                                    .covered = (const char *const *)covered.v, .ncovered = covered.n};
         nvb_hook_ldcache_opts o = nvb_ldcache_hook_args_opts(&a);
         o.root_path = root;

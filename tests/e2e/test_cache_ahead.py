@@ -225,6 +225,48 @@ class LdcacheAhead(AheadBase):
         self.assertEqual(os.stat(host_cache).st_mtime_ns, before[1])
 
 
+    def test_a_root_reached_through_a_symlink_is_left_to_the_hook(self):
+        # Attack: whoever can write the folder that root.path goes through (podman --rootfs
+        # DIR, nvbind run --rootfs DIR run as root on a user's folder) swaps it for a link to
+        # another tree (another container's root, /). runc refuses such a root ("not an
+        # absolute path, or a symlink"), but only after the shim ran: nothing may be written
+        # through the link before that.
+        victim = make_busybox_rootfs(os.path.join(self.tmp, "victim"))
+        before = sorted(os.listdir(victim + LIBDIR))
+
+        def untouched():
+            self.assertFalse(os.path.lexists(victim + "/etc/ld.so.cache"))
+            self.assertFalse(os.path.lexists(victim + "/etc/ld.so.conf.d/01-nvbind-driver.conf"))
+            self.assertEqual(sorted(os.listdir(victim + LIBDIR)), before)
+        # root.path relative to the bundle, the last part a link.
+        bundle, _ = self.bundle()
+        os.symlink(victim, os.path.join(bundle, "rootlink"))
+        with open(os.path.join(bundle, "config.json")) as f:
+            doc = json.load(f)
+        doc["root"]["path"] = "rootlink"
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(doc, f)
+        _, config = self.shim("create", bundle)
+        self.assertEqual(len(our_hooks(config)), 1)
+        untouched()
+        # root.path absolute, a folder above it a link.
+        parent = os.path.join(self.tmp, "parentlink")
+        os.symlink(self.tmp, parent)
+        bundle, _ = self.bundle(rootfs=victim)
+        with open(os.path.join(bundle, "config.json")) as f:
+            doc = json.load(f)
+        doc["root"]["path"] = os.path.join(parent, "victim")
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(doc, f)
+        _, config = self.shim("create", bundle)
+        self.assertEqual(len(our_hooks(config)), 1)
+        untouched()
+        # The control: the same root named without a link is made ahead.
+        bundle, _ = self.bundle(rootfs=victim)
+        _, config = self.shim("create", bundle)
+        self.assertEqual(our_hooks(config), [])
+        self.assertIn("libcuda.so.1", [n for n, _ in listing(victim + "/etc/ld.so.cache")])
+
 class RunWithRunc(AheadBase):
     """`nvbind run --runtime runc` writes its own bundle: the same work before runc runs. The
     hook nvbind's edits name is a wrapper that leaves a mark when it runs."""
