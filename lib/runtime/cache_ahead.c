@@ -10,6 +10,9 @@
 #include "util/strv.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +32,20 @@ static long our_hook(const nvb_edits *all, const char *hook_path)
     return found;
 }
 
+/* docker's own prestart hook: dockerd runs itself again ("/proc/PID/exe") as
+ * libnetwork-setkey. Another program under that name is another tool's hook. */
+static bool dockers_setkey(const json_t *hook)
+{
+    json_t *path = json_object_get(hook, "path"), *arg0 = json_array_get(json_object_get(hook, "args"), 0);
+    if (!json_is_string(path) || !json_is_string(arg0) || strcmp(json_string_value(arg0), "libnetwork-setkey") != 0)
+        return false;
+    const char *p = json_string_value(path);
+    if (strncmp(p, "/proc/", 6) != 0)
+        return false;
+    size_t digits = strspn(p + 6, "0123456789");
+    return digits > 0 && strcmp(p + 6 + digits, "/exe") == 0;
+}
+
 /* Does anything run, or stand, between now and the container's createContainer hooks that
  * could change what the hook would see: a user namespace (the hook's files would belong to
  * its root), or another tool's hook that runs before it? docker's libnetwork-setkey
@@ -46,26 +63,83 @@ static bool config_forbids(const json_t *config)
     for (size_t k = 0; k < sizeof before / sizeof *before; k++) {
         json_t *list = json_object_get(hooks, before[k]);
         json_array_foreach(list, i, v) {
-            json_t *arg0 = json_array_get(json_object_get(v, "args"), 0);
-            if (!json_is_string(arg0) || strcmp(json_string_value(arg0), "libnetwork-setkey") != 0)
+            if (!dockers_setkey(v))
                 return true;
         }
     }
     return false;
 }
 
-/* The destination of every mount in config but the driver's own (a document edited before
- * holds them already); false when one has none. */
-static bool mount_destinations(const json_t *config, const nvb_edits *all, nvb_strv *out)
+/* Where runc will make something at dest: it follows the image's symbolic links on the way
+ * (inside the root), so a mount at "/data" lands in "/usr/local/lib" when the image links
+ * one to the other. The container path the longest existing part of dest resolves to, the
+ * rest appended; "/" (related to everything) when that cannot be told. */
+static int push_resolved(int root_fd, const char *root_host, const char *dest, nvb_strv *out)
 {
-    size_t i;
-    json_t *m;
-    json_array_foreach(json_object_get(config, "mounts"), i, m) {
-        json_t *d = json_object_get(m, "destination");
-        if (!json_is_string(d))
-            return false;
-        if (!nvb_edits_has_mount(all, json_string_value(d)) && nvb_strv_push(out, json_string_value(d)) < 0)
-            return false;
+    char path[PATH_MAX], host[PATH_MAX], resolved[PATH_MAX];
+    if (!nvb_container_path_ok(dest, true, NULL) || snprintf(path, sizeof path, "%s", dest) >= (int)sizeof path)
+        return nvb_strv_push(out, "/");
+    int fd;
+    /* Up to the first part that exists: runc makes the rest as plain folders and a file. */
+    while ((fd = nvb_root_open(root_fd, path, O_PATH)) < 0 && errno == ENOENT && strcmp(path, "/") != 0) {
+        /* A dangling link: runc makes its target, which is not worth telling. */
+        int link = nvb_root_open(root_fd, path, O_PATH | O_NOFOLLOW);
+        if (link >= 0) {
+            close(link);
+            return nvb_strv_push(out, "/");
+        }
+        char *slash = strrchr(path, '/');
+        *(slash == path ? slash + 1 : slash) = '\0';
+    }
+    if (fd < 0)
+        return nvb_strv_push(out, "/");
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(proc, host, sizeof host - 1);
+    close(fd);
+    size_t root_len = strlen(root_host);
+    if (n < 0 || (size_t)n < root_len || memcmp(host, root_host, root_len) != 0 ||
+        (host[root_len] != '/' && (size_t)n != root_len))
+        return nvb_strv_push(out, "/");
+    host[n] = '\0';
+    const char *inside = (size_t)n == root_len ? "" : host + root_len;
+    const char *rest = dest + strlen(path) - (strcmp(path, "/") == 0);
+    if (snprintf(resolved, sizeof resolved, "%s%s", *inside ? inside : (*rest ? "" : "/"), rest) >= (int)sizeof resolved)
+        return nvb_strv_push(out, "/");
+    return nvb_strv_push(out, resolved);
+}
+
+/* What the runtime makes in the container before its createContainer hooks run: the
+ * destination of every mount in config but the driver's own (a document edited before holds
+ * them already) and every device node, each as written and as resolved in the root. false
+ * when one has no path, or on no memory. */
+static bool runtime_destinations(const json_t *config, const nvb_edits *all, int root_fd, nvb_strv *out)
+{
+    char root_host[PATH_MAX], proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", root_fd);
+    ssize_t n = readlink(proc, root_host, sizeof root_host - 1);
+    if (n <= 0)
+        return false;
+    root_host[n] = '\0';
+    if (strcmp(root_host, "/") == 0)
+        root_host[0] = '\0';
+    static const char *const lists[][3] = {{"mounts", NULL, "destination"}, {"linux", "devices", "path"}};
+    for (size_t l = 0; l < sizeof lists / sizeof *lists; l++) {
+        json_t *list = json_object_get(config, lists[l][0]);
+        if (lists[l][1])
+            list = json_object_get(list, lists[l][1]);
+        size_t i;
+        json_t *m;
+        json_array_foreach(list, i, m) {
+            json_t *d = json_object_get(m, lists[l][2]);
+            if (!json_is_string(d))
+                return false;
+            const char *dest = json_string_value(d);
+            if (l == 0 && nvb_edits_has_mount(all, dest))
+                continue;
+            if (nvb_strv_push(out, dest) < 0 || push_resolved(root_fd, root_host, dest, out) < 0)
+                return false;
+        }
     }
     return true;
 }
@@ -75,42 +149,52 @@ void nvb_cache_ahead(nvb_edits *all, const json_t *config, const char *bundle, c
     long k = our_hook(all, hook_path);
     if (k < 0 || geteuid() != 0 || config_forbids(config))
         return;
-    nvb_strv covered = {0};
-    nvb_ldcache_hook_args a;
-    nvb_ldcache_hook_args_init(&a);
-    nvb_err err = {0};
-    /* Arguments the hook would refuse, or any but the ones nvbind's edits write, are the
-     * hook's to report: it runs. */
-    bool parsed = nvb_ldcache_hook_args_parse(&a, (const char *const *)all->hooks[k].args.v, all->hooks[k].args.n, &err);
-    const char **files = calloc(all->n_mounts + 1, sizeof *files);
     if (!bundle)
         bundle = ".";
-    _cleanup_free_ char *root = parsed && files && mount_destinations(config, all, &covered)
-                                    ? nvb_oci_config_root_host_path(config, bundle, &err)
-                                    : NULL;
+    nvb_ldcache_hook_args a;
+    nvb_ldcache_hook_args_init(&a);
+    nvb_strv covered = {0};
+    nvb_err err = {0};
+    const char **files = NULL;
+    _cleanup_free_ char *root = NULL;
+    _cleanup_close_ int root_fd = -1;
+    const char *why = NULL;
+    /* Arguments the hook would refuse, or any but the ones nvbind's edits write, are the
+     * hook's to report: it runs. */
+    if (!nvb_ldcache_hook_args_parse(&a, (const char *const *)all->hooks[k].args.v, all->hooks[k].args.n, &err)) {
+        why = err.msg;
+        goto keep_hook;
+    }
+    if (!(root = nvb_oci_config_root_host_path(config, bundle, &err))) {
+        why = err.msg;
+        goto keep_hook;
+    }
     /* Opened as runc will take it: a root reached through a symbolic link (which runc
      * refuses anyway) could be swapped for another tree between here and runc. */
-    _cleanup_close_ int root_fd = root ? nvb_root_open_as_runtime(bundle, nvb_oci_config_root_value(config, bundle, &err)) : -1;
-    if (root && root_fd < 0) {
-        nvb_log(NVB_LOG_DEBUG, "update-ldcache left to the hook: root %s: %s", root,
-                errno == ELOOP ? "a symbolic link on the way, which the runtime refuses" : strerror(errno));
-    } else if (root) {
-        for (size_t i = 0; i < all->n_mounts; i++)
-            files[i] = all->mounts[i].container_path;
-        nvb_ldcache_ahead ahead = {.root_fd = root_fd, .files = files, .nfiles = all->n_mounts,
-                                   .covered = (const char *const *)covered.v, .ncovered = covered.n};
-        nvb_hook_ldcache_opts o = nvb_ldcache_hook_args_opts(&a);
-        o.root_path = root;
-        o.warn = stderr;
-        const char *why = NULL;
-        int r = nvb_ldcache_ahead_of_runtime(&o, &ahead, &why, &err);
-        if (r == 1)
-            nvb_edits_remove_hook(all, (size_t)k);
-        else
-            nvb_log(NVB_LOG_DEBUG, "update-ldcache left to the hook: %s", r < 0 ? err.msg : why);
-    } else if (!parsed) {
-        nvb_log(NVB_LOG_DEBUG, "update-ldcache left to the hook: its arguments: %s", err.msg);
+    if ((root_fd = nvb_root_open_as_runtime(bundle, nvb_oci_config_root_value(config, bundle, &err))) < 0) {
+        why = errno == ELOOP ? "the root is reached through a symbolic link, which the runtime refuses"
+                             : "the root cannot be opened";
+        goto keep_hook;
     }
+    if (!(files = calloc(all->n_mounts + 1, sizeof *files)) || !runtime_destinations(config, all, root_fd, &covered)) {
+        why = "the runtime's mounts and devices cannot be told";
+        goto keep_hook;
+    }
+    for (size_t i = 0; i < all->n_mounts; i++)
+        files[i] = all->mounts[i].container_path;
+    nvb_ldcache_ahead ahead = {.root_fd = root_fd, .files = files, .nfiles = all->n_mounts,
+                               .covered = (const char *const *)covered.v, .ncovered = covered.n};
+    nvb_hook_ldcache_opts o = nvb_ldcache_hook_args_opts(&a);
+    o.root_path = root;
+    o.warn = stderr;
+    int r = nvb_ldcache_ahead_of_runtime(&o, &ahead, &why, &err);
+    if (r == 1)
+        nvb_edits_remove_hook(all, (size_t)k);
+    else if (r < 0)
+        why = err.msg;
+keep_hook:
+    if (why)
+        nvb_log(NVB_LOG_DEBUG, "update-ldcache left to the hook: %s", why);
     free(files);
     nvb_ldcache_hook_args_free(&a);
     nvb_strv_free(&covered);

@@ -161,8 +161,18 @@ class LdcacheAhead(AheadBase):
 
         def lib_mount(c):
             c["mounts"].append({"destination": "/usr/local/lib/extra", "type": "tmpfs", "source": "tmpfs"})
+        def fake_setkey(c):
+            # Another program that calls itself libnetwork-setkey is another tool's hook.
+            c.setdefault("hooks", {})["prestart"] = [{"path": "/bin/sh", "args": [
+                "libnetwork-setkey", "-c", "true"]}]
+
+        def device_on_the_cache(c):
+            # runc makes device nodes before the hooks run.
+            c["linux"].setdefault("devices", []).append(
+                {"path": "/etc/ld.so.cache", "type": "c", "major": 1, "minor": 3})
         for name, edit in [("user namespace", userns), ("another tool's hook", prestart),
-                           ("a mount over /etc", etc_mount), ("a mount under /usr", lib_mount)]:
+                           ("a mount over /etc", etc_mount), ("a mount under /usr", lib_mount),
+                           ("a hook named like docker's", fake_setkey), ("a device node", device_on_the_cache)]:
             with self.subTest(name):
                 bundle, rootfs = self.bundle(edit)
                 _, config = self.shim("create", bundle)
@@ -181,6 +191,35 @@ class LdcacheAhead(AheadBase):
         _, config = self.shim("create", bundle)
         self.assertEqual(our_hooks(config), [])
         self.assertIn("libcuda.so.1", [n for n, _ in listing(rootfs + "/etc/ld.so.cache")])
+
+    def test_mounts_through_the_images_links_are_where_runc_puts_them(self):
+        # runc follows the image's symbolic links on the way to a mount's destination: a
+        # volume at /data where the image links /data to a library folder, or docker's
+        # /etc/hostname bind where the image links that name to the loader's cache, change
+        # what the loader sees. The hook stays; the same mounts without the links do not
+        # keep it.
+        def data_volume(c):
+            c["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs"})
+
+        def hostname_bind(c):
+            c["mounts"].append({"destination": "/etc/hostname", "type": "bind", "source": "/etc/hostname",
+                                "options": ["rbind", "rprivate"]})
+        for name, edit, link, target in [
+                ("/data -> a library folder", data_volume, "/data", "usr/local/lib"),
+                ("/etc/hostname -> the cache", hostname_bind, "/etc/hostname", "ld.so.cache")]:
+            with self.subTest(name):
+                bundle, rootfs = self.bundle(edit)
+                os.makedirs(rootfs + "/usr/local/lib", exist_ok=True)
+                if os.path.lexists(rootfs + link):
+                    os.unlink(rootfs + link)
+                os.symlink(target, rootfs + link)
+                _, config = self.shim("create", bundle)
+                self.assertEqual(len(our_hooks(config)), 1)
+                self.assertFalse(os.path.exists(rootfs + "/etc/ld.so.cache"), "nothing made ahead")
+            with self.subTest(name + ", no link"):
+                bundle, rootfs = self.bundle(edit)
+                _, config = self.shim("create", bundle)
+                self.assertEqual(our_hooks(config), [])
 
     def test_hostile_images_touch_nothing_outside_the_root(self):
         outside = os.path.join(self.tmp, "outside")
