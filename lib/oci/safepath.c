@@ -59,7 +59,7 @@ int nvb_root_open_as_runtime(const char *bundle, const char *value)
     return nvb_openat2(at, value, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS);
 }
 
-int nvb_root_open(int rootfd, const char *path, int flags)
+static int root_open(int rootfd, const char *path, int flags, uint64_t resolve)
 {
     /* A leading "/" would be read against rootfd anyway under RESOLVE_IN_ROOT; strip it
      * so the empty path (the root itself) becomes ".". */
@@ -67,8 +67,17 @@ int nvb_root_open(int rootfd, const char *path, int flags)
         path++;
     if (!*path)
         path = ".";
-    return nvb_openat2(rootfd, path, (uint64_t)(flags | O_CLOEXEC), 0,
-                       RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    return nvb_openat2(rootfd, path, (uint64_t)(flags | O_CLOEXEC), 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve);
+}
+
+int nvb_root_open(int rootfd, const char *path, int flags)
+{
+    return root_open(rootfd, path, flags, 0);
+}
+
+int nvb_root_open_no_links(int rootfd, const char *path, int flags)
+{
+    return root_open(rootfd, path, flags, RESOLVE_NO_SYMLINKS);
 }
 
 bool nvb_container_path_ok(const char *p, bool allow_root, const char **why)

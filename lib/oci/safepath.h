@@ -20,6 +20,9 @@ int nvb_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint
  * rootfd with extra open flags (O_CLOEXEC is always added). -1 with errno on failure. */
 int nvb_root_open(int rootfd, const char *path, int flags);
 
+/* nvb_root_open where no part of path may be a symbolic link: ELOOP at the first. */
+int nvb_root_open_no_links(int rootfd, const char *path, int flags);
+
 /* Is p an absolute, normalised container path ("/a/b": no empty, "." or ".." components,
  * no trailing slash, each name at most NAME_MAX, whole at most PATH_MAX-1)?
  * On false, *why (if non-NULL) says what is wrong. "/" itself is allowed when allow_root. */

@@ -80,7 +80,18 @@ static int push_resolved(int root_fd, const char *root_host, const char *dest, n
     if (!nvb_container_path_ok(dest, true, NULL) || snprintf(path, sizeof path, "%s", dest) >= (int)sizeof path)
         return nvb_strv_push(out, "/");
     int fd;
-    /* Up to the first part that exists: runc makes the rest as plain folders and a file. */
+    /* Most destinations: no link on the way to their longest existing part, which is then
+     * where runc puts them (it makes the rest as plain folders and a file). */
+    while ((fd = nvb_root_open_no_links(root_fd, path, O_PATH)) < 0 && errno == ENOENT && strcmp(path, "/") != 0)
+        *(strrchr(path, '/') == path ? path + 1 : strrchr(path, '/')) = '\0';
+    if (fd >= 0) {
+        close(fd);
+        return 0; /* the destination as written, which the caller has */
+    }
+    if (errno != ELOOP)
+        return nvb_strv_push(out, "/");
+    snprintf(path, sizeof path, "%s", dest);
+    /* Through a link: up to the first part that exists, resolved. */
     while ((fd = nvb_root_open(root_fd, path, O_PATH)) < 0 && errno == ENOENT && strcmp(path, "/") != 0) {
         /* A dangling link: runc makes its target, which is not worth telling. */
         int link = nvb_root_open(root_fd, path, O_PATH | O_NOFOLLOW);
