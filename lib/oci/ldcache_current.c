@@ -2,8 +2,8 @@
  *
  * ldconfig's configuration, as glibc's ldconfig (parse_conf) reads it: one folder per line;
  * '#' starts a comment; "include PATTERN..." reads the files a glob pattern names (relative
- * to the including file's folder); "hwcap ..." lines are ignored. Every file and folder is
- * looked up inside the container's root. */
+ * to the including file's folder); "hwcap ..." lines are ignored; "DIR=TYPE" names DIR.
+ * Every file and folder is looked up inside the container's root. */
 #include "oci/ldcache_current.h"
 #include "ldcache/elf_soname.h"
 #include "oci/ldcache_ahead.h"
@@ -28,6 +28,24 @@
 
 enum { MAX_DEPTH = 8, MAX_FILES = 256, MAX_DIRS = 1024, MAX_CONF = 64 * 1024 };
 
+/* The work one walk may do, counted rather than timed, so that an image's configuration
+ * cannot hold up the runtime (which runs this as root before the container starts) for
+ * long: a line may name a folder again, or list a folder again with another pattern, and
+ * 256 files of 64 KiB hold millions of lines. Folder lines and include patterns: Debian's
+ * and Ubuntu's configuration have a handful, a CUDA image a few more. Folder entries read,
+ * by include patterns and by library folders together: a Debian or Ubuntu image reads a
+ * few thousand at most (its multiarch folder; a full desktop's holds several thousand), so
+ * 100000 leaves room for an image with many large library folders, and is read in tens of
+ * milliseconds. ELF headers read (about 20 us each): only for names the cache does not
+ * account for by themselves, a few in an image. Over any: not current, and ldconfig does
+ * the work. */
+#define MAX_LINES 4096
+#define MAX_PATTERNS 256
+#define MAX_ENTRIES 100000
+#define MAX_HEADERS 4096
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 #if defined(__x86_64__)
 #define TRIPLET "x86_64-linux-gnu"
 #elif defined(__aarch64__)
@@ -48,7 +66,8 @@ struct walk {
     const nvb_ldcache_ahead *ahead;
     struct stat *seen;      /* folders checked already (merged /usr names them twice) */
     size_t nseen, cap_seen;
-    unsigned files;
+    unsigned files, lines, patterns, entries, headers; /* the budget spent, see MAX_LINES */
+    char root[PATH_MAX];    /* the root's host path, once wanted ("" until then) */
     const char *why;
 };
 
@@ -58,6 +77,20 @@ static bool not_current(struct walk *w, const char *why)
     return false;
 }
 
+/* One more folder entry read: false, with why, past the walk's budget. */
+static bool entry_read(struct walk *w)
+{
+    return ++w->entries <= MAX_ENTRIES ||
+           not_current(w, "the loader configuration asks for more than " STR(MAX_ENTRIES) " folder entries to be read");
+}
+
+/* One more library header read: false, with why, past the walk's budget. */
+static bool header_read(struct walk *w)
+{
+    return ++w->headers <= MAX_HEADERS ||
+           not_current(w, "the library folders hold more than " STR(MAX_HEADERS) " names the cache does not list");
+}
+
 /* Made ahead of the runtime: a mount it makes later covers what is read at path. */
 static bool covered(struct walk *w, const char *path)
 {
@@ -65,6 +98,90 @@ static bool covered(struct walk *w, const char *path)
         return false;
     w->why = "a mount of the container covers a folder or file the loader reads";
     return true;
+}
+
+/* Whether there are later mounts to compare with at all: none in the hook's own use. */
+static bool mounts_later(const struct walk *w)
+{
+    return w->ahead && w->ahead->ncovered;
+}
+
+/* The host path of what fd is (/proc/self/fd); false, out "", when it cannot be read or
+ * names no file a path reaches (another mount namespace's, or a deleted one). */
+static bool host_path(int fd, char out[PATH_MAX])
+{
+    static const char deleted[] = " (deleted)";
+    char proc[32];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(proc, out, PATH_MAX);
+    bool ok = n > 0 && n < PATH_MAX && out[0] == '/';
+    out[ok ? n : 0] = '\0';
+    if (ok && (size_t)n >= sizeof deleted && strcmp(out + n - (sizeof deleted - 1), deleted) == 0)
+        ok = false, out[0] = '\0';
+    return ok;
+}
+
+/* The container path of what fd, opened inside the root, reached: its host path less the
+ * root's (read once). NULL when either cannot be read or the one is not under the other. */
+static const char *container_path(struct walk *w, int fd, char buf[PATH_MAX])
+{
+    if ((!*w->root && !host_path(w->rootfd, w->root)) || !host_path(fd, buf))
+        return NULL;
+    size_t n = strcmp(w->root, "/") ? strlen(w->root) : 0;
+    if (strncmp(buf, w->root, n) || (buf[n] != '/' && buf[n] != '\0'))
+        return NULL;
+    return buf[n] ? buf + n : "/";
+}
+
+static bool no_container_path(struct walk *w)
+{
+    w->why = "a folder or file the loader reads has no path inside the root";
+    return true;
+}
+
+/* covered() for where a lookup went: a folder or file reached through the image's links
+ * (/opt/lib with /opt -> /data) is where the runtime's mount at /data will be, which the
+ * configuration's text does not tell. Only with mounts to compare with: one readlink per
+ * folder or file opened, and one for the root. */
+static bool reached_covered(struct walk *w, int fd)
+{
+    if (!mounts_later(w))
+        return false;
+    char buf[PATH_MAX];
+    const char *at = container_path(w, fd, buf);
+    return at ? covered(w, at) : no_container_path(w);
+}
+
+/* The same for what is not in the root now, and may be there once the runtime mounts
+ * (/opt/lib with /opt -> /data, and /data made by the runtime): judged at the nearest
+ * folder above path that is there, by the container path it reached with the rest of path
+ * under it. A link just below that folder leads nowhere now, where a mount may put its
+ * target: covered too. path is normalised (covered() on it came first). */
+static bool missing_covered(struct walk *w, const char *path)
+{
+    if (!mounts_later(w))
+        return false;
+    char up[PATH_MAX];
+    snprintf(up, sizeof up, "%s", path);
+    for (char *cut; (cut = strrchr(up, '/'));) {
+        *cut = '\0';
+        _cleanup_close_ int fd = nvb_root_open(w->rootfd, *up ? up : "/", O_PATH | O_DIRECTORY);
+        if (fd < 0)
+            continue;
+        const char *rest = path + (cut - up); /* "/NAME..." */
+        char name[NAME_MAX + 1], buf[PATH_MAX], whole[PATH_MAX];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(rest + 1, "/"), rest + 1);
+        struct stat st;
+        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+            w->why = "a folder or file the loader reads is reached through a link that leads nowhere yet";
+            return true;
+        }
+        const char *at = container_path(w, fd, buf);
+        if (!at || snprintf(whole, sizeof whole, "%s%s", strcmp(at, "/") ? at : "", rest) >= (int)sizeof whole)
+            return no_container_path(w);
+        return covered(w, whole);
+    }
+    return false;
 }
 
 /* Changed after the cache was written: a configuration file edited afterwards may order
@@ -111,25 +228,26 @@ static bool filed_elsewhere(struct walk *w, const char *folder, const struct sta
     return !known || strchr(soname, '/') || !nvb_folder_names_has(w->names, fst, *soname ? soname : name);
 }
 
-/* Does the folder hold a library the cache does not account for, that ldconfig would list:
+/* Does the folder hold no library the cache does not account for, that ldconfig would list:
  * a "lib*.so*" name (other than a folder, and other than an unversioned link, which the
  * loader is never asked for by SONAME) that neither the cache nor the driver's files name
  * (by itself or as its library and major version), nor names under the SONAME in its ELF
  * header? Files added after the cache are found so even when their copy kept older times
  * (tar, COPY --from, cp -a). The dynamic loader (ld-*) is never looked up in the cache. Only
- * names the cache does not account for have their header read. */
-static bool unlisted_library(struct walk *w, const char *path, const struct stat *folder)
+ * names the cache does not account for have their header read. false with why when it does
+ * (or with the budget's when the folder is more than the walk may read). */
+static bool all_listed(struct walk *w, const char *path, const struct stat *folder, const char *why)
 {
     int fd = nvb_root_open(w->rootfd, path, O_RDONLY | O_DIRECTORY);
     DIR *d = fd < 0 ? NULL : fdopendir(fd);
     if (!d) {
         if (fd >= 0)
             close(fd);
-        return false;   /* ldconfig skips a folder it cannot read */
+        return true;    /* ldconfig skips a folder it cannot read */
     }
-    bool found = false;
+    bool found = false, ok = true;
     struct dirent *de;
-    while (!found && (de = readdir(d))) {
+    while (!found && (de = readdir(d)) && (ok = entry_read(w))) {
         const char *n = de->d_name;
         if (strncmp(n, "lib", 3) || !strstr(n, ".so") || de->d_type == DT_DIR)
             continue;
@@ -138,12 +256,16 @@ static bool unlisted_library(struct walk *w, const char *path, const struct stat
             de->d_type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
         if (de->d_type == DT_DIR || (de->d_type == DT_LNK && !strstr(n, ".so.")))
             continue;
-        found = !nvb_folder_names_has(w->names, folder, n) && filed_elsewhere(w, path, folder, n);
+        if (nvb_folder_names_has(w->names, folder, n))
+            continue;
+        if (!(ok = header_read(w)))
+            break;
+        found = filed_elsewhere(w, path, folder, n);
         if (found)
             nvb_log(NVB_LOG_DEBUG, "update-ldcache: %s/%s is not in the image's cache", path, n);
     }
     closedir(d);
-    return found;
+    return ok && (!found || not_current(w, why));
 }
 
 /* One folder ldconfig scans. System folders only matter through glibc-hwcaps: the loader
@@ -155,19 +277,18 @@ static bool check_dir(struct walk *w, const char *path, bool system)
     _cleanup_close_ int fd = nvb_root_open(w->rootfd, path, O_PATH | O_DIRECTORY);
     struct stat st, hw;
     if (fd < 0 || fstat(fd, &st) < 0)
-        return true;    /* ldconfig skips a folder that is not there */
+        return !missing_covered(w, path);   /* ldconfig skips a folder that is not there */
+    if (reached_covered(w, fd))
+        return false;
     if (w->nseen >= MAX_DIRS)
         return not_current(w, "the loader configuration names too many folders");
     if (seen_before(w, &st))
         return true;
     if (!w->cache)
-        return system || !unlisted_library(w, path, &st) ||
-               not_current(w, "no cache, and the loader configuration names a folder with libraries");
+        return system || all_listed(w, path, &st, "no cache, and the loader configuration names a folder with libraries");
     if (fstatat(fd, "glibc-hwcaps", &hw, AT_SYMLINK_NOFOLLOW) == 0)
         return not_current(w, "a library folder has glibc-hwcaps subfolders");
-    if (!system && unlisted_library(w, path, &st))
-        return not_current(w, "a library folder holds a library the cache does not list");
-    return true;
+    return system || all_listed(w, path, &st, "a library folder holds a library the cache does not list");
 }
 
 static bool parse_file(struct walk *w, const char *path, unsigned depth);
@@ -175,6 +296,8 @@ static bool parse_file(struct walk *w, const char *path, unsigned depth);
 /* The files an include pattern names, relative to the folder of the file at `from`. */
 static bool include(struct walk *w, const char *from, const char *pattern, unsigned depth)
 {
+    if (++w->patterns > MAX_PATTERNS)
+        return not_current(w, "the loader configuration has more than " STR(MAX_PATTERNS) " include patterns");
     char full[PATH_MAX];
     const char *slash = strrchr(from, '/');
     int n = pattern[0] == '/' ? snprintf(full, sizeof full, "%s", pattern)
@@ -194,7 +317,11 @@ static bool include(struct walk *w, const char *from, const char *pattern, unsig
         return false;
     int fd = nvb_root_open(w->rootfd, dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
-        return true;    /* the pattern matches nothing */
+        return !missing_covered(w, dir);    /* the pattern matches nothing */
+    if (reached_covered(w, fd)) {
+        close(fd);
+        return false;
+    }
     DIR *d = fdopendir(fd);
     if (!d) {
         close(fd);
@@ -202,7 +329,7 @@ static bool include(struct walk *w, const char *from, const char *pattern, unsig
     }
     bool ok = true;
     struct dirent *de;
-    while (ok && (de = readdir(d))) {
+    while (ok && (de = readdir(d)) && (ok = entry_read(w))) {
         if (fnmatch(base, de->d_name, FNM_PERIOD) != 0)
             continue;
         char file[PATH_MAX];
@@ -213,6 +340,14 @@ static bool include(struct walk *w, const char *from, const char *pattern, unsig
     }
     closedir(d);
     return ok;
+}
+
+/* A folder line of n bytes: trailing slashes go, as ldconfig trims them ("/" stays). */
+static bool folder_line(struct walk *w, char *line, size_t n)
+{
+    while (n > 1 && line[n - 1] == '/')
+        line[--n] = '\0';
+    return check_dir(w, line, false);
 }
 
 static bool parse_line(struct walk *w, const char *path, char *line, unsigned depth)
@@ -235,9 +370,21 @@ static bool parse_line(struct walk *w, const char *path, char *line, unsigned de
     }
     if (!strncasecmp(line, "hwcap", 5) && isblank((unsigned char)line[5]))
         return true;
-    while (n > 1 && line[n - 1] == '/')
+    if (++w->lines > MAX_LINES)
+        return not_current(w, "the loader configuration names more than " STR(MAX_LINES) " folders");
+    char *eq = strchr(line, '=');
+    if (!folder_line(w, line, n))
+        return false;
+    if (!eq)
+        return true;
+    /* "DIR=TYPE" (TYPE libc4, libc5 or libc6, for libraries ldconfig cannot type): glibc
+     * 2.36's ldconfig cuts at the first '=' and trims the spaces before it, 2024's reads the
+     * line as written (above). Both folders are checked, whichever ldconfig runs. */
+    n = (size_t)(eq - line);
+    *eq = '\0';
+    while (n && isspace((unsigned char)line[n - 1]))
         line[--n] = '\0';
-    return check_dir(w, line, false);
+    return !n || folder_line(w, line, n);
 }
 
 static bool parse_file(struct walk *w, const char *path, unsigned depth)
@@ -250,11 +397,13 @@ static bool parse_file(struct walk *w, const char *path, unsigned depth)
         return false;
     int path_fd = nvb_root_open(w->rootfd, path, O_PATH);
     if (path_fd < 0 && errno == ENOENT)
-        return true;
+        return !missing_covered(w, path);
     struct stat st;
     _cleanup_close_ int fd = nvb_reopen_regular(path_fd, &st);
     if (fd < 0 || st.st_size > MAX_CONF)
         return not_current(w, "a loader configuration file is not a small regular file, or cannot be opened");
+    if (reached_covered(w, fd))
+        return false;
     if (w->cache && newer(w, &st))
         return not_current(w, "the loader configuration changed after the cache was written");
     size_t len = 0;

@@ -22,10 +22,12 @@
  * cache as before.
  *
  * false also when the configuration is more than this reads (includes nested deeper than 8,
- * more than 256 files or 1024 folders, a file over 64 KiB or with a NUL byte, a wildcard in
- * a folder part of an include pattern), and, with ahead (made ahead of the runtime,
- * oci/ldcache_ahead.h), when a mount the runtime makes later is at, above or inside any file
- * or folder read. *why says why in a few words when false. */
+ * more than 256 files, 256 include patterns, 4096 folder lines or 1024 folders, 100000 folder
+ * entries listed or 4096 library headers read in all, a file over 64 KiB or with a NUL byte,
+ * a wildcard in a folder part of an include pattern), and, with ahead (made ahead of the runtime, oci/ldcache_ahead.h),
+ * when a mount the runtime makes later is at, above or inside any file or folder read, by
+ * its path as written or as reached through the image's links (or, for one not there, the
+ * nearest folder above it that is). *why says why in a few words when false. */
 typedef struct nvb_folder_names nvb_folder_names;
 typedef struct nvb_ldcache_ahead nvb_ldcache_ahead;
 bool nvb_ldcache_current(int rootfd, const struct stat *cache, nvb_folder_names *names,
