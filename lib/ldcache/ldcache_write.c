@@ -50,7 +50,10 @@ int nvb_ldcache_libcmp(const char *a, const char *b)
             b++;
         }
     }
-    return *b ? -1 : 0;
+    /* a ended: glibc's *a - *b, so that a name ending where the other goes on with a byte
+     * above 0x7f (negative as a plain char) sorts after it, as that byte sorts before the
+     * end the other way round. */
+    return -*b;
 }
 
 int nvb_ldcache_entry_cmp(const nvb_ldcache_entry *a, const nvb_ldcache_entry *b)

@@ -84,6 +84,14 @@ static void test_libcmp(void **state)
     assert_true(nvb_ldcache_libcmp("libab", "liba1") < 0);
     assert_true(nvb_ldcache_libcmp("libc.so", "libc.so.6") < 0);
     assert_true(nvb_ldcache_libcmp("libc.so.6", "libc.so") > 0);
+    /* A name that ends where the other goes on: before it, but for a byte above 0x7f
+     * (negative as glibc's plain char), after it, both ways round; otherwise the order is
+     * not an order (a fuzzed cache sorted pairwise came out of the merge unsorted). */
+    assert_true(nvb_ldcache_libcmp("libx", "libx\xd6") > 0);
+    assert_true(nvb_ldcache_libcmp("libx\xd6", "libx") < 0);
+    assert_true(nvb_ldcache_libcmp("", "\x81\x01") > 0);
+    assert_true(nvb_ldcache_libcmp("\x81\x01", "\xd6\x01") < 0);
+    assert_true(nvb_ldcache_libcmp("\xd6\x01", "") < 0);
     /* numbers longer than an int: ordered by value, no overflow */
     assert_true(nvb_ldcache_libcmp("lib.so.99999999999999999999", "lib.so.100000000000000000000") < 0);
 }
