@@ -13,7 +13,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,20 +136,32 @@ int nvb_hook_update_ldcache(const nvb_hook_ldcache_opts *o, nvb_err *err)
 
 /* Container paths whose view a later mount would change: the loader's files, the driver's
  * folders and links, and the trees that hold the system's libraries (a mount there may
- * reach a folder the loader reads through a symlink of the image). */
+ * reach a folder the loader reads through a symlink of the image). Each as written and
+ * where the image's links take it (nvb_ldcache_ahead_reaches); a link as written, and its
+ * folder where that is not one of the driver's. */
 static bool ahead_covers_the_driver(const nvb_hook_ldcache_opts *o, const nvb_ldcache_ahead *ahead)
 {
     static const char *const fixed[] = {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
                                         NVB_CUDA_COMPAT_DIR, "/usr", "/lib", "/lib32", "/lib64", "/libx32"};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
-        if (nvb_ldcache_ahead_covers(ahead, fixed[i]))
+        if (nvb_ldcache_ahead_reaches(ahead, ahead->root_fd, fixed[i]))
             return true;
     for (size_t i = 0; i < o->nfolders; i++)
-        if (nvb_ldcache_ahead_covers(ahead, o->folders[i]))
+        if (nvb_ldcache_ahead_reaches(ahead, ahead->root_fd, o->folders[i]))
             return true;
-    for (size_t i = 0; i < o->nlinks; i++)
-        if (nvb_ldcache_ahead_covers(ahead, o->links[i].link))
+    for (size_t i = 0; i < o->nlinks; i++) {
+        const char *link = o->links[i].link;
+        if (nvb_ldcache_ahead_covers(ahead, link))
             return true;
+        char folder[PATH_MAX];
+        size_t n = (size_t)(strrchr(link, '/') - link);
+        snprintf(folder, sizeof folder, "%.*s", n ? (int)n : 1, n ? link : "/");
+        bool known = false;
+        for (size_t f = 0; f < o->nfolders && !known; f++)
+            known = strcmp(o->folders[f], folder) == 0;
+        if (!known && nvb_ldcache_ahead_reaches(ahead, ahead->root_fd, folder))
+            return true;
+    }
     return false;
 }
 

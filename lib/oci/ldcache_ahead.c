@@ -2,6 +2,7 @@
 #include "oci/ldcache_ahead.h"
 #include "oci/safepath.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* Is a the folder above b, or b itself? Both normalised. */
@@ -26,6 +27,21 @@ bool nvb_ldcache_ahead_covers(const nvb_ldcache_ahead *ahead, const char *path)
         if (nvb_path_related(ahead->covered[i], path))
             return true;
     return false;
+}
+
+static bool visit_covered(const char *at, void *ahead)
+{
+    return nvb_ldcache_ahead_covers(ahead, at);
+}
+
+bool nvb_ldcache_ahead_reaches(const nvb_ldcache_ahead *ahead, int rootfd, const char *path)
+{
+    if (!ahead || !ahead->ncovered)
+        return false;
+    if (nvb_ldcache_ahead_covers(ahead, path))
+        return true;
+    char out[PATH_MAX];
+    return nvb_root_resolve(rootfd, path, out, visit_covered, (void *)ahead) != 0;
 }
 
 bool nvb_ldcache_ahead_file(const nvb_ldcache_ahead *ahead, const char *path)

@@ -24,5 +24,11 @@ bool nvb_path_related(const char *a, const char *b);
  * container sees there is not what the root holds now. false when ahead is NULL. */
 bool nvb_ldcache_ahead_covers(const nvb_ldcache_ahead *ahead, const char *path);
 
+/* nvb_ldcache_ahead_covers for where a lookup of path (normalised) inside rootfd goes:
+ * path as written, the place of each symbolic link of the image met on the way, and where
+ * it ends (nvb_root_resolve). true when that cannot be told. false when ahead is NULL or
+ * holds no later mounts. */
+bool nvb_ldcache_ahead_reaches(const nvb_ldcache_ahead *ahead, int rootfd, const char *path);
+
 /* Whether path is where one of the driver's mounts puts a file. false when ahead is NULL. */
 bool nvb_ldcache_ahead_file(const nvb_ldcache_ahead *ahead, const char *path);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@ enum { MAX_DEPTH = 8, MAX_FILES = 256, MAX_DIRS = 1024, MAX_CONF = 64 * 1024 };
 #define MAX_PATTERNS 256
 #define MAX_ENTRIES 100000
 #define MAX_HEADERS 4096
+#define MAX_WALK_MS 1000
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -67,7 +69,8 @@ struct walk {
     struct stat *seen;      /* folders checked already (merged /usr names them twice) */
     size_t nseen, cap_seen;
     unsigned files, lines, patterns, entries, headers; /* the budget spent, see MAX_LINES */
-    char root[PATH_MAX];    /* the root's host path, once wanted ("" until then) */
+    struct timespec deadline; /* and a time limit, since the image sets what one lookup
+                               * costs (up to 40 links of 4 KiB each) */
     const char *why;
 };
 
@@ -77,111 +80,42 @@ static bool not_current(struct walk *w, const char *why)
     return false;
 }
 
+/* Within the walk's time: false, with why, after MAX_WALK_MS. */
+static bool in_time(struct walk *w)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec < w->deadline.tv_sec || (now.tv_sec == w->deadline.tv_sec && now.tv_nsec < w->deadline.tv_nsec) ||
+           not_current(w, "the loader configuration takes longer than " STR(MAX_WALK_MS) " ms to read");
+}
+
 /* One more folder entry read: false, with why, past the walk's budget. */
 static bool entry_read(struct walk *w)
 {
-    return ++w->entries <= MAX_ENTRIES ||
-           not_current(w, "the loader configuration asks for more than " STR(MAX_ENTRIES) " folder entries to be read");
+    return (++w->entries <= MAX_ENTRIES ||
+            not_current(w, "the loader configuration asks for more than " STR(MAX_ENTRIES) " folder entries to be read")) &&
+           ((w->entries & 1023) || in_time(w));
 }
 
 /* One more library header read: false, with why, past the walk's budget. */
 static bool header_read(struct walk *w)
 {
-    return ++w->headers <= MAX_HEADERS ||
-           not_current(w, "the library folders hold more than " STR(MAX_HEADERS) " names the cache does not list");
+    return (++w->headers <= MAX_HEADERS ||
+            not_current(w, "the library folders hold more than " STR(MAX_HEADERS) " names the cache does not list")) &&
+           ((w->headers & 63) || in_time(w));
 }
 
-/* Made ahead of the runtime: a mount it makes later covers what is read at path. */
+/* Made ahead of the runtime: a mount it makes later covers what is read at path, as
+ * written or where the image's links take the lookup (/opt/lib with /opt -> /data, a mount
+ * at /data; or a folder not there yet, which the mount may bring). */
 static bool covered(struct walk *w, const char *path)
 {
-    if (!nvb_ldcache_ahead_covers(w->ahead, path))
+    if (!in_time(w))
+        return true;
+    if (!nvb_ldcache_ahead_reaches(w->ahead, w->rootfd, path))
         return false;
     w->why = "a mount of the container covers a folder or file the loader reads";
     return true;
-}
-
-/* Whether there are later mounts to compare with at all: none in the hook's own use. */
-static bool mounts_later(const struct walk *w)
-{
-    return w->ahead && w->ahead->ncovered;
-}
-
-/* The host path of what fd is (/proc/self/fd); false, out "", when it cannot be read or
- * names no file a path reaches (another mount namespace's, or a deleted one). */
-static bool host_path(int fd, char out[PATH_MAX])
-{
-    static const char deleted[] = " (deleted)";
-    char proc[32];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(proc, out, PATH_MAX);
-    bool ok = n > 0 && n < PATH_MAX && out[0] == '/';
-    out[ok ? n : 0] = '\0';
-    if (ok && (size_t)n >= sizeof deleted && strcmp(out + n - (sizeof deleted - 1), deleted) == 0)
-        ok = false, out[0] = '\0';
-    return ok;
-}
-
-/* The container path of what fd, opened inside the root, reached: its host path less the
- * root's (read once). NULL when either cannot be read or the one is not under the other. */
-static const char *container_path(struct walk *w, int fd, char buf[PATH_MAX])
-{
-    if ((!*w->root && !host_path(w->rootfd, w->root)) || !host_path(fd, buf))
-        return NULL;
-    size_t n = strcmp(w->root, "/") ? strlen(w->root) : 0;
-    if (strncmp(buf, w->root, n) || (buf[n] != '/' && buf[n] != '\0'))
-        return NULL;
-    return buf[n] ? buf + n : "/";
-}
-
-static bool no_container_path(struct walk *w)
-{
-    w->why = "a folder or file the loader reads has no path inside the root";
-    return true;
-}
-
-/* covered() for where a lookup went: a folder or file reached through the image's links
- * (/opt/lib with /opt -> /data) is where the runtime's mount at /data will be, which the
- * configuration's text does not tell. Only with mounts to compare with: one readlink per
- * folder or file opened, and one for the root. */
-static bool reached_covered(struct walk *w, int fd)
-{
-    if (!mounts_later(w))
-        return false;
-    char buf[PATH_MAX];
-    const char *at = container_path(w, fd, buf);
-    return at ? covered(w, at) : no_container_path(w);
-}
-
-/* The same for what is not in the root now, and may be there once the runtime mounts
- * (/opt/lib with /opt -> /data, and /data made by the runtime): judged at the nearest
- * folder above path that is there, by the container path it reached with the rest of path
- * under it. A link just below that folder leads nowhere now, where a mount may put its
- * target: covered too. path is normalised (covered() on it came first). */
-static bool missing_covered(struct walk *w, const char *path)
-{
-    if (!mounts_later(w))
-        return false;
-    char up[PATH_MAX];
-    snprintf(up, sizeof up, "%s", path);
-    for (char *cut; (cut = strrchr(up, '/'));) {
-        *cut = '\0';
-        _cleanup_close_ int fd = nvb_root_open(w->rootfd, *up ? up : "/", O_PATH | O_DIRECTORY);
-        if (fd < 0)
-            continue;
-        const char *rest = path + (cut - up); /* "/NAME..." */
-        char name[NAME_MAX + 1], buf[PATH_MAX], whole[PATH_MAX];
-        snprintf(name, sizeof name, "%.*s", (int)strcspn(rest + 1, "/"), rest + 1);
-        struct stat st;
-        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
-            w->why = "a folder or file the loader reads is reached through a link that leads nowhere yet";
-            return true;
-        }
-        const char *at = container_path(w, fd, buf);
-        if (!at || snprintf(whole, sizeof whole, "%s%s", strcmp(at, "/") ? at : "", rest) >= (int)sizeof whole)
-            return no_container_path(w);
-        return covered(w, whole);
-    }
-    return false;
 }
 
 /* Changed after the cache was written: a configuration file edited afterwards may order
@@ -277,9 +211,7 @@ static bool check_dir(struct walk *w, const char *path, bool system)
     _cleanup_close_ int fd = nvb_root_open(w->rootfd, path, O_PATH | O_DIRECTORY);
     struct stat st, hw;
     if (fd < 0 || fstat(fd, &st) < 0)
-        return !missing_covered(w, path);   /* ldconfig skips a folder that is not there */
-    if (reached_covered(w, fd))
-        return false;
+        return true;    /* ldconfig skips a folder that is not there */
     if (w->nseen >= MAX_DIRS)
         return not_current(w, "the loader configuration names too many folders");
     if (seen_before(w, &st))
@@ -317,11 +249,7 @@ static bool include(struct walk *w, const char *from, const char *pattern, unsig
         return false;
     int fd = nvb_root_open(w->rootfd, dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
-        return !missing_covered(w, dir);    /* the pattern matches nothing */
-    if (reached_covered(w, fd)) {
-        close(fd);
-        return false;
-    }
+        return true;    /* the pattern matches nothing */
     DIR *d = fdopendir(fd);
     if (!d) {
         close(fd);
@@ -397,13 +325,11 @@ static bool parse_file(struct walk *w, const char *path, unsigned depth)
         return false;
     int path_fd = nvb_root_open(w->rootfd, path, O_PATH);
     if (path_fd < 0 && errno == ENOENT)
-        return !missing_covered(w, path);
+        return true;
     struct stat st;
     _cleanup_close_ int fd = nvb_reopen_regular(path_fd, &st);
     if (fd < 0 || st.st_size > MAX_CONF)
         return not_current(w, "a loader configuration file is not a small regular file, or cannot be opened");
-    if (reached_covered(w, fd))
-        return false;
     if (w->cache && newer(w, &st))
         return not_current(w, "the loader configuration changed after the cache was written");
     size_t len = 0;
@@ -424,6 +350,13 @@ bool nvb_ldcache_current(int rootfd, const struct stat *cache, nvb_folder_names 
                          const char **why)
 {
     struct walk w = { .rootfd = rootfd, .cache = cache, .names = names, .ahead = ahead };
+    clock_gettime(CLOCK_MONOTONIC, &w.deadline);
+    w.deadline.tv_sec += MAX_WALK_MS / 1000;
+    w.deadline.tv_nsec += (MAX_WALK_MS % 1000) * 1000000L;
+    if (w.deadline.tv_nsec >= 1000000000L) {
+        w.deadline.tv_sec++;
+        w.deadline.tv_nsec -= 1000000000L;
+    }
     bool ok = parse_file(&w, "/etc/ld.so.conf", 0);
     /* The driver's folders: the hook's ldconfig would scan them first, the driver's own
      * files in them are in names. */

@@ -47,6 +47,99 @@ int nvb_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint
     return -1;
 }
 
+/* Append "/name" (name of n bytes) to the container path at (PATH_MAX bytes). */
+static bool path_append(char *at, const char *name, size_t n)
+{
+    size_t len = strlen(at);
+    if (len + 1 + n >= PATH_MAX)
+        return false;
+    at[len] = '/';
+    memcpy(at + len + 1, name, n);
+    at[len + 1 + n] = '\0';
+    return true;
+}
+
+int nvb_root_resolve(int rootfd, const char *path, char out[PATH_MAX], bool (*visit)(const char *at, void *ctx),
+                     void *ctx)
+{
+    /* Most paths have no link on the way to their longest existing part: one lookup. */
+    int fd = nvb_root_open_no_links(rootfd, path, O_PATH);
+    if (fd >= 0 || errno == ENOENT) {
+        if (fd >= 0)
+            close(fd);
+        if (snprintf(out, PATH_MAX, "%s", path) >= PATH_MAX)
+            return errno = ENAMETOOLONG, -1;
+        return visit && visit(out, ctx) ? 1 : 0;
+    }
+    if (errno != ELOOP)
+        return -1;
+    /* Part by part, as the kernel resolves inside the root: out is the resolved folder so
+     * far (no link in it), rest what is left to walk. */
+    char rest[2 * PATH_MAX];
+    if (snprintf(rest, sizeof rest, "%s", path) >= (int)sizeof rest)
+        return errno = ENAMETOOLONG, -1;
+    out[0] = '\0';
+    unsigned links = 0, steps = 0;
+    for (char *p = rest; *p;) {
+        /* Each step a lookup whose cost the image sets: bounded. */
+        if (++steps > 256)
+            return errno = ELOOP, -1;
+        while (*p == '/')
+            p++;
+        size_t n = strcspn(p, "/");
+        if (n == 0)
+            break;
+        const char *name = p;
+        p += n;
+        if (n == 1 && name[0] == '.')
+            continue;
+        if (n == 2 && name[0] == '.' && name[1] == '.') {
+            if (out[0])
+                *strrchr(out, '/') = '\0'; /* never above the root ("" stays "") */
+            continue;
+        }
+        size_t before = strlen(out);
+        if (!path_append(out, name, n))
+            return errno = ENAMETOOLONG, -1;
+        fd = nvb_root_open(rootfd, out, O_PATH | O_NOFOLLOW);
+        if (fd < 0) {
+            if (errno != ENOENT)
+                return -1;
+            /* Not there: the rest as written (a runtime makes it as plain folders). */
+            if (*p && !path_append(out, p + 1, strlen(p + 1)))
+                return errno = ENAMETOOLONG, -1;
+            break;
+        }
+        struct stat st = {0};
+        char target[PATH_MAX];
+        ssize_t len = -1;
+        if (fstat(fd, &st) == 0 && S_ISLNK(st.st_mode))
+            len = readlinkat(fd, "", target, sizeof target);
+        int e = errno;
+        close(fd);
+        if (!S_ISLNK(st.st_mode))
+            continue;
+        if (len <= 0 || (size_t)len >= sizeof target)
+            return errno = len < 0 ? e : ENAMETOOLONG, -1;
+        if (++links > 40)
+            return errno = ELOOP, -1;
+        if (visit && visit(out, ctx))
+            return 1;
+        /* The link's target replaces its name: from the root when absolute, else from the
+         * folder holding the link. */
+        out[target[0] == '/' ? 0 : before] = '\0';
+        size_t left = strlen(p);
+        if ((size_t)len + left + 1 >= sizeof rest)
+            return errno = ENAMETOOLONG, -1;
+        memmove(rest + len, p, left + 1);
+        memcpy(rest, target, (size_t)len);
+        p = rest;
+    }
+    if (!out[0])
+        strcpy(out, "/");
+    return visit && visit(out, ctx) ? 1 : 0;
+}
+
 int nvb_root_open_as_runtime(const char *bundle, const char *value)
 {
     int at = AT_FDCWD;

@@ -6,6 +6,7 @@
  * follows the final component of a path that is about to be created or replaced. */
 #pragma once
 #include <stdbool.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -33,6 +34,16 @@ bool nvb_container_path_ok(const char *p, bool allow_root, const char **why);
  * component that is a dangling symlink or a non-directory is an error. Returns an
  * O_PATH|O_DIRECTORY fd, -1 with err set (NVB_EXIT_IO). */
 int nvb_root_mkdir_p(int rootfd, const char *dir, mode_t mode, nvb_err *err);
+
+/* Where a lookup of path (absolute, normalised) inside the root goes, as the kernel's
+ * RESOLVE_IN_ROOT and runc go: each symbolic link met is followed against the root, ".."
+ * never leaves it. out: the container path reached, its missing part as written (what a
+ * runtime would make there). visit, when given, is called with the place of each link met
+ * and then with out; returning true stops the walk. 1 when visit stopped it, 0 when
+ * resolved; -1 with errno (ELOOP past 40 links, ENAMETOOLONG). A path with no link on the
+ * way costs one lookup. */
+int nvb_root_resolve(int rootfd, const char *path, char out[PATH_MAX], bool (*visit)(const char *at, void *ctx),
+                     void *ctx);
 
 /* The root filesystem as runc takes it, O_PATH|O_DIRECTORY: value (root.path) absolute, or
  * relative to the bundle folder (which runc enters, following its links), and no symbolic

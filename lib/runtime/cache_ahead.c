@@ -72,70 +72,44 @@ static bool config_forbids(const json_t *config)
 
 /* Where runc will make something at dest: it follows the image's symbolic links on the way
  * (inside the root), so a mount at "/data" lands in "/usr/local/lib" when the image links
- * one to the other. The container path the longest existing part of dest resolves to, the
- * rest appended; "/" (related to everything) when that cannot be told. */
-static int push_resolved(int root_fd, const char *root_host, const char *dest, nvb_strv *out)
+ * one to the other (nvb_root_resolve). "/" (related to everything) when that cannot be
+ * told. */
+static int push_resolved(int root_fd, const char *dest, nvb_strv *out)
 {
-    char path[PATH_MAX], host[PATH_MAX], resolved[PATH_MAX];
-    if (!nvb_container_path_ok(dest, true, NULL) || snprintf(path, sizeof path, "%s", dest) >= (int)sizeof path)
+    char resolved[PATH_MAX];
+    if (!nvb_container_path_ok(dest, true, NULL) || nvb_root_resolve(root_fd, dest, resolved, NULL, NULL) < 0)
         return nvb_strv_push(out, "/");
-    int fd;
-    /* Most destinations: no link on the way to their longest existing part, which is then
-     * where runc puts them (it makes the rest as plain folders and a file). */
-    while ((fd = nvb_root_open_no_links(root_fd, path, O_PATH)) < 0 && errno == ENOENT && strcmp(path, "/") != 0)
-        *(strrchr(path, '/') == path ? path + 1 : strrchr(path, '/')) = '\0';
-    if (fd >= 0) {
-        close(fd);
-        return 0; /* the destination as written, which the caller has */
-    }
-    if (errno != ELOOP)
-        return nvb_strv_push(out, "/");
-    snprintf(path, sizeof path, "%s", dest);
-    /* Through a link: up to the first part that exists, resolved. */
-    while ((fd = nvb_root_open(root_fd, path, O_PATH)) < 0 && errno == ENOENT && strcmp(path, "/") != 0) {
-        /* A dangling link: runc makes its target, which is not worth telling. */
-        int link = nvb_root_open(root_fd, path, O_PATH | O_NOFOLLOW);
-        if (link >= 0) {
-            close(link);
-            return nvb_strv_push(out, "/");
-        }
-        char *slash = strrchr(path, '/');
-        *(slash == path ? slash + 1 : slash) = '\0';
-    }
-    if (fd < 0)
-        return nvb_strv_push(out, "/");
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(proc, host, sizeof host - 1);
-    close(fd);
-    size_t root_len = strlen(root_host);
-    if (n < 0 || (size_t)n < root_len || memcmp(host, root_host, root_len) != 0 ||
-        (host[root_len] != '/' && (size_t)n != root_len))
-        return nvb_strv_push(out, "/");
-    host[n] = '\0';
-    const char *inside = (size_t)n == root_len ? "" : host + root_len;
-    const char *rest = dest + strlen(path) - (strcmp(path, "/") == 0);
-    if (snprintf(resolved, sizeof resolved, "%s%s", *inside ? inside : (*rest ? "" : "/"), rest) >= (int)sizeof resolved)
-        return nvb_strv_push(out, "/");
-    return nvb_strv_push(out, resolved);
+    return strcmp(resolved, dest) == 0 ? 0 : nvb_strv_push(out, resolved);
+}
+
+/* A bind mount of the container's: what it brings (a volume) may hold links of its own,
+ * which runc follows for the mounts after it; only the pseudo file systems engines mount
+ * under /dev, /proc and /sys do not. */
+static bool brings_a_tree(const json_t *m)
+{
+    const char *type = json_string_value(json_object_get(m, "type"));
+    if (type && strcmp(type, "bind") == 0)
+        return true;
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(m, "options"), i, o)
+        if (json_is_string(o) && (strcmp(json_string_value(o), "bind") == 0 || strcmp(json_string_value(o), "rbind") == 0))
+            return true;
+    return false;
 }
 
 /* What the runtime makes in the container before its createContainer hooks run: the
  * destination of every mount in config but the driver's own (a document edited before holds
- * them already) and every device node, each as written and as resolved in the root. false
- * when one has no path, or on no memory. */
+ * them already) and every device node, each as written and as resolved in the root. A
+ * destination at, above or inside an earlier bind mount's is resolved by runc through what
+ * that mount brings, which is not on disk here: "/" then. false when one has no path, or on
+ * no memory. */
 static bool runtime_destinations(const json_t *config, const nvb_edits *all, int root_fd, nvb_strv *out)
 {
-    char root_host[PATH_MAX], proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", root_fd);
-    ssize_t n = readlink(proc, root_host, sizeof root_host - 1);
-    if (n <= 0)
-        return false;
-    root_host[n] = '\0';
-    if (strcmp(root_host, "/") == 0)
-        root_host[0] = '\0';
+    nvb_strv binds = {0};
+    bool ok = true;
     static const char *const lists[][3] = {{"mounts", NULL, "destination"}, {"linux", "devices", "path"}};
-    for (size_t l = 0; l < sizeof lists / sizeof *lists; l++) {
+    for (size_t l = 0; ok && l < sizeof lists / sizeof *lists; l++) {
         json_t *list = json_object_get(config, lists[l][0]);
         if (lists[l][1])
             list = json_object_get(list, lists[l][1]);
@@ -143,16 +117,22 @@ static bool runtime_destinations(const json_t *config, const nvb_edits *all, int
         json_t *m;
         json_array_foreach(list, i, m) {
             json_t *d = json_object_get(m, lists[l][2]);
-            if (!json_is_string(d))
-                return false;
+            if (!(ok = json_is_string(d)))
+                break;
             const char *dest = json_string_value(d);
             if (l == 0 && nvb_edits_has_mount(all, dest))
                 continue;
-            if (nvb_strv_push(out, dest) < 0 || push_resolved(root_fd, root_host, dest, out) < 0)
-                return false;
+            bool behind_a_bind = false;
+            for (size_t b = 0; b < binds.n && !behind_a_bind; b++)
+                behind_a_bind = nvb_path_related(binds.v[b], dest);
+            if (!(ok = nvb_strv_push(out, behind_a_bind ? "/" : dest) == 0 && push_resolved(root_fd, dest, out) == 0))
+                break;
+            if (l == 0 && brings_a_tree(m) && !(ok = nvb_strv_push(&binds, dest) == 0))
+                break;
         }
     }
-    return true;
+    nvb_strv_free(&binds);
+    return ok;
 }
 
 void nvb_cache_ahead(nvb_edits *all, const json_t *config, const char *bundle, const char *hook_path)

@@ -204,6 +204,20 @@ class LdcacheAhead(AheadBase):
         def hostname_bind(c):
             c["mounts"].append({"destination": "/etc/hostname", "type": "bind", "source": "/etc/hostname",
                                 "options": ["rbind", "rprivate"]})
+        # A volume's own links: runc makes a later mount inside an earlier bind mount through
+        # what that mount brings, which the shim cannot see on the image's disk.
+        volume = os.path.join(self.tmp, "volume")
+        os.makedirs(volume)
+        os.symlink("/usr/lib/x86_64-linux-gnu", os.path.join(volume, "lib"))
+
+        def nested_volumes(c):
+            c["mounts"].append({"destination": "/data", "type": "bind", "source": volume,
+                                "options": ["rbind", "rprivate"]})
+            c["mounts"].append({"destination": "/data/lib", "type": "tmpfs", "source": "tmpfs"})
+        with self.subTest("a mount inside an earlier volume"):
+            bundle, rootfs = self.bundle(nested_volumes)
+            _, config = self.shim("create", bundle)
+            self.assertEqual(len(our_hooks(config)), 1)
         for name, edit, link, target in [
                 ("/data -> a library folder", data_volume, "/data", "usr/local/lib"),
                 ("/etc/hostname -> the cache", hostname_bind, "/etc/hostname", "ld.so.cache")]:

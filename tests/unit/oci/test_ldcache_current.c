@@ -356,6 +356,27 @@ static void configuration_files_through_a_link_are_covered(void **state)
     assert_true(current(f, NULL, NULL, &why));
 }
 
+/* The lookup passes through /data on the way and ends elsewhere: /opt -> /data/x, and
+ * /data/x/lib -> /srv/real. Neither /opt/lib nor /srv/real is under /data, yet the runtime's
+ * mount at /data replaces the link the lookup goes through. */
+static void a_link_met_on_the_way_into_a_mount_is_covered(void **state)
+{
+    struct fx *f = *state;
+    const char *covered[] = {"/proc", "/data"}, *why;
+    nvb_ldcache_ahead ahead = ahead_covering(f, covered, 2);
+    mkdirs(f, "/data/x");
+    mkdirs(f, "/srv/real");
+    link_at(f, "/data/x", "/opt");
+    link_at(f, "/srv/real", "/data/x/lib");
+    put(f, "/etc/ld.so.conf", "/opt/lib\n");
+    assert_false(current(f, NULL, &ahead, &why));
+    assert_contains(why, "a mount of the container covers");
+    /* The control: the same links, the mount elsewhere. */
+    const char *elsewhere[] = {"/proc", "/mnt"};
+    ahead = ahead_covering(f, elsewhere, 2);
+    assert_true(current(f, NULL, &ahead, &why));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +392,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(the_control_without_a_link_is_current, setup, teardown),
         cmocka_unit_test_setup_teardown(a_missing_folder_through_a_link_into_a_mount_is_covered, setup, teardown),
         cmocka_unit_test_setup_teardown(configuration_files_through_a_link_are_covered, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_link_met_on_the_way_into_a_mount_is_covered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

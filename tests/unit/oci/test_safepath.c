@@ -277,6 +277,73 @@ static void test_magic_links_refused(void **state)
     assert_int_equal(e2, ELOOP);
 }
 
+typedef struct visits {
+    char seen[8][PATH_MAX];
+    int n;
+    const char *stop_at;
+} visits;
+
+static bool record_visit(const char *at, void *ctx)
+{
+    visits *v = ctx;
+    if (v->n < 8)
+        snprintf(v->seen[v->n++], PATH_MAX, "%s", at);
+    return v->stop_at && strcmp(at, v->stop_at) == 0;
+}
+
+/* Where a lookup goes inside the root, link by link, as runc resolves a mount's
+ * destination: links followed against the root (never the host's), ".." stopping at the
+ * root, the missing part as written; each link's place and the end are told. */
+static void test_resolve_follows_links_inside_the_root(void **state)
+{
+    fixture *f = *state;
+    char out[PATH_MAX];
+    char *lib = t_printf("%s/usr/local/lib", f->root);
+    t_mkdirs(lib);
+    free(lib);
+    root_symlink(f, "/data", "usr/local/lib");            /* relative */
+    root_symlink(f, "/abs", "/usr/local");                /* absolute: the root's, not the host's */
+    root_symlink(f, "/up", "../../../../usr");             /* climbing: stops at the root */
+    root_symlink(f, "/dangling", "/nowhere/yet");
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/data/x/y", out, NULL, NULL), 0);
+    assert_string_equal(out, "/usr/local/lib/x/y");
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/abs/lib", out, NULL, NULL), 0);
+    assert_string_equal(out, "/usr/local/lib");
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/up/local", out, NULL, NULL), 0);
+    assert_string_equal(out, "/usr/local");
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/dangling", out, NULL, NULL), 0);
+    assert_string_equal(out, "/nowhere/yet");
+    /* No link on the way: the path as written, there or not. */
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/usr/local/lib", out, NULL, NULL), 0);
+    assert_string_equal(out, "/usr/local/lib");
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/opt/none", out, NULL, NULL), 0);
+    assert_string_equal(out, "/opt/none");
+
+    /* Each link's place, then the end; a visit can stop the walk. */
+    root_symlink(f, "/usr/local/lib/inner", "/srv");
+    visits v = {0};
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/data/inner/z", out, record_visit, &v), 0);
+    assert_int_equal(v.n, 3);
+    assert_string_equal(v.seen[0], "/data");
+    assert_string_equal(v.seen[1], "/usr/local/lib/inner");
+    assert_string_equal(v.seen[2], "/srv/z");
+    v = (visits){.stop_at = "/usr/local/lib/inner"};
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/data/inner/z", out, record_visit, &v), 1);
+
+    /* A loop, and a chain past 40 links. */
+    root_symlink(f, "/loop", "/loop");
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/loop/x", out, NULL, NULL), -1);
+    assert_int_equal(errno, ELOOP);
+    for (int i = 0; i < 45; i++) {
+        char *name = t_printf("/chain%d", i), *next = t_printf("/chain%d", i + 1);
+        root_symlink(f, name, next);
+        free(name);
+        free(next);
+    }
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/chain0", out, NULL, NULL), -1);
+    assert_int_equal(errno, ELOOP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +354,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_symlink_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_final_symlink_to_host_is_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_magic_links_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_follows_links_inside_the_root, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
