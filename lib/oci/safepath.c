@@ -94,6 +94,10 @@ int nvb_root_resolve(int rootfd, const char *path, char out[PATH_MAX], bool (*vi
         if (n == 1 && name[0] == '.')
             continue;
         if (n == 2 && name[0] == '.' && name[1] == '.') {
+            /* The folder stepped out of is a place the lookup went through: a mount above
+             * it changes where ".." lands. */
+            if (out[0] && visit && visit(out, ctx))
+                return 1;
             if (out[0])
                 *strrchr(out, '/') = '\0'; /* never above the root ("" stays "") */
             continue;

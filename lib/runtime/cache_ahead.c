@@ -70,43 +70,47 @@ static bool config_forbids(const json_t *config)
     return false;
 }
 
-/* Where runc will make something at dest: it follows the image's symbolic links on the way
- * (inside the root), so a mount at "/data" lands in "/usr/local/lib" when the image links
- * one to the other (nvb_root_resolve). "/" (related to everything) when that cannot be
- * told. */
-static int push_resolved(int root_fd, const char *dest, nvb_strv *out)
-{
-    char resolved[PATH_MAX];
-    if (!nvb_container_path_ok(dest, true, NULL) || nvb_root_resolve(root_fd, dest, resolved, NULL, NULL) < 0)
-        return nvb_strv_push(out, "/");
-    return strcmp(resolved, dest) == 0 ? 0 : nvb_strv_push(out, resolved);
-}
-
-/* A bind mount of the container's: what it brings (a volume) may hold links of its own,
- * which runc follows for the mounts after it; only the pseudo file systems engines mount
- * under /dev, /proc and /sys do not. */
+/* A mount whose source brings a tree of its own (a bind of a host folder or a volume, an
+ * overlay, a disk): it may hold links, which runc follows for the mounts made inside it
+ * after it. Only the kernel's own file systems bring none. */
 static bool brings_a_tree(const json_t *m)
 {
-    const char *type = json_string_value(json_object_get(m, "type"));
-    if (type && strcmp(type, "bind") == 0)
-        return true;
+    static const char *const empty[] = {"proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "tmpfs"};
     size_t i;
     json_t *o;
-    json_array_foreach(json_object_get(m, "options"), i, o)
-        if (json_is_string(o) && (strcmp(json_string_value(o), "bind") == 0 || strcmp(json_string_value(o), "rbind") == 0))
+    json_array_foreach(json_object_get(m, "options"), i, o) {
+        const char *opt = json_string_value(o);
+        if (opt && (strcmp(opt, "bind") == 0 || strcmp(opt, "rbind") == 0 || strcmp(opt, "tmpcopyup") == 0))
+            return true;
+    }
+    const char *type = json_string_value(json_object_get(m, "type"));
+    for (size_t k = 0; type && k < sizeof empty / sizeof *empty; k++)
+        if (strcmp(type, empty[k]) == 0)
+            return false;
+    return true;
+}
+
+/* Whether a place a lookup goes through is at, above or inside a destination in binds. */
+static bool behind_a_tree(const char *at, void *binds)
+{
+    const nvb_strv *b = binds;
+    for (size_t i = 0; i < b->n; i++)
+        if (nvb_path_related(b->v[i], at))
             return true;
     return false;
 }
 
 /* What the runtime makes in the container before its createContainer hooks run: the
  * destination of every mount in config but the driver's own (a document edited before holds
- * them already) and every device node, each as written and as resolved in the root. A
- * destination at, above or inside an earlier bind mount's is resolved by runc through what
- * that mount brings, which is not on disk here: "/" then. false when one has no path, or on
- * no memory. */
+ * them already) and every device node, each as written and where runc puts it: it follows
+ * the image's symbolic links on the way (a mount at "/data" lands in "/usr/local/lib" when
+ * the image links one to the other; nvb_root_resolve). A destination whose way passes
+ * through an earlier mount that brings a tree is resolved by runc through that tree, which is
+ * not on disk here; it, like one that cannot be resolved, counts as "/" (everything). false
+ * when one has no path, or on no memory. */
 static bool runtime_destinations(const json_t *config, const nvb_edits *all, int root_fd, nvb_strv *out)
 {
-    nvb_strv binds = {0};
+    nvb_strv trees = {0};
     bool ok = true;
     static const char *const lists[][3] = {{"mounts", NULL, "destination"}, {"linux", "devices", "path"}};
     for (size_t l = 0; ok && l < sizeof lists / sizeof *lists; l++) {
@@ -122,16 +126,19 @@ static bool runtime_destinations(const json_t *config, const nvb_edits *all, int
             const char *dest = json_string_value(d);
             if (l == 0 && nvb_edits_has_mount(all, dest))
                 continue;
-            bool behind_a_bind = false;
-            for (size_t b = 0; b < binds.n && !behind_a_bind; b++)
-                behind_a_bind = nvb_path_related(binds.v[b], dest);
-            if (!(ok = nvb_strv_push(out, behind_a_bind ? "/" : dest) == 0 && push_resolved(root_fd, dest, out) == 0))
-                break;
-            if (l == 0 && brings_a_tree(m) && !(ok = nvb_strv_push(&binds, dest) == 0))
+            char resolved[PATH_MAX];
+            int r = nvb_container_path_ok(dest, true, NULL) ? nvb_root_resolve(root_fd, dest, resolved, behind_a_tree, &trees)
+                                                            : -1;
+            bool known = r == 0 && !behind_a_tree(dest, &trees);
+            ok = nvb_strv_push(out, known ? dest : "/") == 0 &&
+                 (!known || strcmp(resolved, dest) == 0 || nvb_strv_push(out, resolved) == 0);
+            if (ok && l == 0 && brings_a_tree(m))
+                ok = nvb_strv_push(&trees, dest) == 0 && (!known || nvb_strv_push(&trees, resolved) == 0);
+            if (!ok)
                 break;
         }
     }
-    nvb_strv_free(&binds);
+    nvb_strv_free(&trees);
     return ok;
 }
 

@@ -218,6 +218,25 @@ class LdcacheAhead(AheadBase):
             bundle, rootfs = self.bundle(nested_volumes)
             _, config = self.shim("create", bundle)
             self.assertEqual(len(our_hooks(config)), 1)
+
+        def through_a_link_into_a_volume(c):
+            c["mounts"].append({"destination": "/data", "type": "bind", "source": volume,
+                                "options": ["rbind", "rprivate"]})
+            c["mounts"].append({"destination": "/opt/lib", "type": "tmpfs", "source": "tmpfs"})
+        with self.subTest("a mount reaching an earlier volume through the image's link"):
+            bundle, rootfs = self.bundle(through_a_link_into_a_volume)
+            os.symlink("/data", rootfs + "/opt")
+            _, config = self.shim("create", bundle)
+            self.assertEqual(len(our_hooks(config)), 1)
+
+        def inside_an_overlay(c):
+            c["mounts"].append({"destination": "/data", "type": "overlay", "source": "overlay",
+                                "options": [f"lowerdir={volume}"]})
+            c["mounts"].append({"destination": "/data/lib", "type": "tmpfs", "source": "tmpfs"})
+        with self.subTest("a mount inside an earlier overlay"):
+            bundle, rootfs = self.bundle(inside_an_overlay)
+            _, config = self.shim("create", bundle)
+            self.assertEqual(len(our_hooks(config)), 1)
         for name, edit, link, target in [
                 ("/data -> a library folder", data_volume, "/data", "usr/local/lib"),
                 ("/etc/hostname -> the cache", hostname_bind, "/etc/hostname", "ld.so.cache")]:

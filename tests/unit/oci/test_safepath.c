@@ -330,6 +330,23 @@ static void test_resolve_follows_links_inside_the_root(void **state)
     v = (visits){.stop_at = "/usr/local/lib/inner"};
     assert_int_equal(nvb_root_resolve(f->rootfd, "/data/inner/z", out, record_visit, &v), 1);
 
+    /* A folder a ".." steps out of is a place the lookup went through (a mount at /x
+     * would change where the ".." lands). */
+    char *y = t_printf("%s/x/y", f->root), *real = t_printf("%s/real", f->root);
+    t_mkdirs(y);
+    t_mkdirs(real);
+    free(y);
+    free(real);
+    root_symlink(f, "/usr/lib64", "/x/y/../../real");
+    v = (visits){0};
+    assert_int_equal(nvb_root_resolve(f->rootfd, "/usr/lib64", out, record_visit, &v), 0);
+    assert_string_equal(out, "/real");
+    assert_int_equal(v.n, 4);
+    assert_string_equal(v.seen[0], "/usr/lib64");
+    assert_string_equal(v.seen[1], "/x/y");
+    assert_string_equal(v.seen[2], "/x");
+    assert_string_equal(v.seen[3], "/real");
+
     /* A loop, and a chain past 40 links. */
     root_symlink(f, "/loop", "/loop");
     assert_int_equal(nvb_root_resolve(f->rootfd, "/loop/x", out, NULL, NULL), -1);
