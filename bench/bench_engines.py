@@ -52,6 +52,11 @@ nvbind run's own work +2.1 / +3.6 ms less its child (+2.6 / +1.8 ms CPU), the le
 baseline took 392-436 ms instead of 255-269). The hook's saving is under 1 % of a ctr
 start, inside the run-to-run spread; ctr with a GPU is not reliably within +5 %.
 
+Measured (2026-12-05, --ctr-only): six runs on the same builds' line (10-30 rounds each): ctr
++ shim GPU 0 +3.6, +6.1, +10.3, +7.0, +10.1, +3.3 %; no request -0.0, +5.1, +7.6, +15.6,
++7.4, +1.7 %. The pass-through case alone spans 15 points: this machine cannot tell the 5 %
+target.
+
 Measured (2026-12-04, the stop where nvbind-runtime makes the loader cache before runc and
 leaves the update-ldcache hook out): --ctr-only, this build and the last stop's alternated,
 four runs each (two of --runs 10, two of --runs 20). ctr + shim GPU 0: this build +10.9,
