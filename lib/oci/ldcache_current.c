@@ -10,6 +10,7 @@
 #include "oci/ldcache_names.h"
 #include "oci/safepath.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/fileio.h"
 #include "util/grow.h"
 #include "util/log.h"
@@ -23,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -69,8 +69,8 @@ struct walk {
     struct stat *seen;      /* folders checked already (merged /usr names them twice) */
     size_t nseen, cap_seen;
     unsigned files, lines, patterns, entries, headers; /* the budget spent, see MAX_LINES */
-    struct timespec deadline; /* and a time limit, since the image sets what one lookup
-                               * costs (up to 40 links of 4 KiB each) */
+    int64_t deadline;       /* and a time limit (nvb_mono_ms), since the image sets what one
+                             * lookup costs (up to 40 links of 4 KiB each) */
     const char *why;
 };
 
@@ -83,9 +83,7 @@ static bool not_current(struct walk *w, const char *why)
 /* Within the walk's time: false, with why, after MAX_WALK_MS. */
 static bool in_time(struct walk *w)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec < w->deadline.tv_sec || (now.tv_sec == w->deadline.tv_sec && now.tv_nsec < w->deadline.tv_nsec) ||
+    return nvb_mono_ms() < w->deadline ||
            not_current(w, "the loader configuration takes longer than " STR(MAX_WALK_MS) " ms to read");
 }
 
@@ -350,13 +348,7 @@ bool nvb_ldcache_current(int rootfd, const struct stat *cache, nvb_folder_names 
                          const char **why)
 {
     struct walk w = { .rootfd = rootfd, .cache = cache, .names = names, .ahead = ahead };
-    clock_gettime(CLOCK_MONOTONIC, &w.deadline);
-    w.deadline.tv_sec += MAX_WALK_MS / 1000;
-    w.deadline.tv_nsec += (MAX_WALK_MS % 1000) * 1000000L;
-    if (w.deadline.tv_nsec >= 1000000000L) {
-        w.deadline.tv_sec++;
-        w.deadline.tv_nsec -= 1000000000L;
-    }
+    w.deadline = nvb_mono_ms() + MAX_WALK_MS;
     bool ok = parse_file(&w, "/etc/ld.so.conf", 0);
     /* The driver's folders: the hook's ldconfig would scan them first, the driver's own
      * files in them are in names. */

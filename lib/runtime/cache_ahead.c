@@ -90,14 +90,12 @@ static bool brings_a_tree(const json_t *m)
     return true;
 }
 
-/* Whether a place a lookup goes through is at, above or inside a destination in binds. */
-static bool behind_a_tree(const char *at, void *binds)
+/* Whether a place a lookup goes through is at, above or inside a destination in trees. */
+static bool behind_a_tree(const char *at, void *trees)
 {
-    const nvb_strv *b = binds;
-    for (size_t i = 0; i < b->n; i++)
-        if (nvb_path_related(b->v[i], at))
-            return true;
-    return false;
+    const nvb_strv *t = trees;
+    nvb_ldcache_ahead mounts = {.covered = (const char *const *)t->v, .ncovered = t->n};
+    return nvb_ldcache_ahead_covers(&mounts, at);
 }
 
 /* What the runtime makes in the container before its createContainer hooks run: the

@@ -62,6 +62,14 @@ static void root_symlink(fixture *f, const char *path, const char *target)
     free(p);
 }
 
+/* In the root: a folder at path, with its parents. */
+static void root_dir(fixture *f, const char *path)
+{
+    char *p = t_printf("%s%s", f->root, path);
+    t_mkdirs(p);
+    free(p);
+}
+
 static void root_file(fixture *f, const char *path, const char *text)
 {
     char *p = t_printf("%s%s", f->root, path);
@@ -298,9 +306,7 @@ static void test_resolve_follows_links_inside_the_root(void **state)
 {
     fixture *f = *state;
     char out[PATH_MAX];
-    char *lib = t_printf("%s/usr/local/lib", f->root);
-    t_mkdirs(lib);
-    free(lib);
+    root_dir(f, "/usr/local/lib");
     root_symlink(f, "/data", "usr/local/lib");            /* relative */
     root_symlink(f, "/abs", "/usr/local");                /* absolute: the root's, not the host's */
     root_symlink(f, "/up", "../../../../usr");             /* climbing: stops at the root */
@@ -332,11 +338,8 @@ static void test_resolve_follows_links_inside_the_root(void **state)
 
     /* A folder a ".." steps out of is a place the lookup went through (a mount at /x
      * would change where the ".." lands). */
-    char *y = t_printf("%s/x/y", f->root), *real = t_printf("%s/real", f->root);
-    t_mkdirs(y);
-    t_mkdirs(real);
-    free(y);
-    free(real);
+    root_dir(f, "/x/y");
+    root_dir(f, "/real");
     root_symlink(f, "/usr/lib64", "/x/y/../../real");
     v = (visits){0};
     assert_int_equal(nvb_root_resolve(f->rootfd, "/usr/lib64", out, record_visit, &v), 0);

@@ -145,16 +145,23 @@ static void test_no_temporary_left_and_mode(void **state)
     free(path);
 }
 
-/* A writer killed before its rename leaves ".<name>.tmp.<pid>.<random>"; the next write
- * of the same file removes it once that pid is gone and nobody holds its lock. */
-static void test_dead_writers_temporary_removed(void **state)
+/* The pid of a process that has ended: a writer killed before its rename. */
+static pid_t dead_pid(void)
 {
-    const char *dir = *state;
     pid_t dead = fork();
     if (dead == 0)
         _exit(0);
     assert_true(dead > 0);
     waitpid(dead, NULL, 0);
+    return dead;
+}
+
+/* A writer killed before its rename leaves ".<name>.tmp.<pid>.<random>"; the next write
+ * of the same file removes it once that pid is gone and nobody holds its lock. */
+static void test_dead_writers_temporary_removed(void **state)
+{
+    const char *dir = *state;
+    pid_t dead = dead_pid();
     char *path = t_printf("%s/spec.json", dir);
     char *stale = t_printf("%s/.spec.json.tmp.%ld.0123456789abcdef", dir, (long)dead);
     char *old_style = t_printf("%s/.spec.json.tmp.%ld", dir, (long)dead);
@@ -180,11 +187,7 @@ static void test_dead_writers_temporary_removed(void **state)
 static void test_temporary_named_fifo_never_opened(void **state)
 {
     const char *dir = *state;
-    pid_t dead = fork();
-    if (dead == 0)
-        _exit(0);
-    assert_true(dead > 0);
-    waitpid(dead, NULL, 0);
+    pid_t dead = dead_pid();
     char *path = t_printf("%s/ld.so.cache", dir);
     char *fifo = t_printf("%s/.ld.so.cache.tmp.%ld.0123456789abcdef", dir, (long)dead);
     assert_int_equal(mkfifo(fifo, 0600), 0);
