@@ -45,9 +45,21 @@ static const char *const masked_paths[] = {
 };
 
 /* /sys/fs/cgroup is here too: on a cgroup v1 host runc 1.1 mounts a writable tmpfs there to
- * hold the controllers (read-only themselves); made read-only, no file can be put in it. */
+ * hold the controllers (read-only themselves); made read-only, no file can be put in it.
+ * Then each folder a cgroup v1 hierarchy may have there, by the names runc and crun give them
+ * (every v1 controller of the kernel, the pairs mounted together, the named hierarchies of
+ * systemd, elogind and OpenRC, and hybrid's cgroup2): crun makes a read-only path with a
+ * recursive bind taken before it makes the controllers read-only, so on a cgroup v1 host the
+ * copies of the controllers over them stayed writable (crun 1.8) and container root could
+ * change its own cgroup's files. A path the container lacks is passed over by both. */
 static const char *const readonly_paths[] = {
-    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", "/sys/fs/cgroup", NULL,
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", "/sys/fs/cgroup",
+    "/sys/fs/cgroup/blkio", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct",
+    "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/devices", "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/hugetlb",
+    "/sys/fs/cgroup/memory", "/sys/fs/cgroup/misc", "/sys/fs/cgroup/net_cls", "/sys/fs/cgroup/net_prio",
+    "/sys/fs/cgroup/net_cls,net_prio", "/sys/fs/cgroup/perf_event", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/rdma",
+    "/sys/fs/cgroup/debug", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/elogind", "/sys/fs/cgroup/openrc",
+    "/sys/fs/cgroup/unified", NULL,
 };
 
 static json_t *string_array(const char *const *v)

@@ -2,6 +2,7 @@
 and running commands."""
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -222,3 +223,32 @@ def runc_containers(under=None):
     prefix = os.path.realpath(under) + os.sep if under else None
     return [c["id"] for c in items if c["id"].startswith("nvbind-")
             and (prefix is None or os.path.realpath(c.get("bundle", "")).startswith(prefix))]
+
+
+def crun_wrapper_dir(folder):
+    """A folder to put first on PATH so that `crun` runs containers on this host, or None
+    where the installed crun needs none (or is missing). crun 1.8 refuses a hybrid cgroup host
+    whose cgroup2 hierarchy (/sys/fs/cgroup/unified) holds a controller ("cgroups in hybrid
+    mode not supported, drop all controllers from cgroupv2"), as this kind of machine is. The
+    folder's `crun` runs the real one in a private mount namespace without that mount, where
+    crun sees a cgroup v1 host: its device rules go to the v1 devices controller, which the
+    kernel enforces. Only what crun sees of the host's layout changes; crun itself is the real
+    one, and the mount namespace ends with it (the container's own is made from it)."""
+    crun = shutil.which("crun")
+    unified = "/sys/fs/cgroup/unified"
+    if crun is None or not os.path.ismount(unified):
+        return None
+    try:
+        with open(os.path.join(unified, "cgroup.controllers")) as f:
+            if not f.read().split():
+                return None
+    except OSError:
+        return None
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "crun")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n"
+                f"exec unshare --mount --propagation private sh -c 'umount {unified} && exec \"$0\" \"$@\"' "
+                f"{shlex.quote(crun)} \"$@\"\n")
+    os.chmod(path, 0o755)
+    return folder

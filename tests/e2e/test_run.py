@@ -10,8 +10,8 @@ import subprocess
 import time
 import unittest
 
-from nvbtest import (NVBIND, FakeHostCase, SpecDirGuard, ensure_test_image, make_busybox_rootfs, proc_cmdline, run,
-                     runc_containers, temp_dir)
+from nvbtest import (NVBIND, FakeHostCase, SpecDirGuard, crun_wrapper_dir, ensure_test_image, make_busybox_rootfs,
+                     proc_cmdline, run, runc_containers, temp_dir)
 
 SPEC_DIR = "/var/run/cdi"
 SPEC_NAMES = ("nvidia.com-gpu.json", "nvidia.com-gpu-bolt.json")
@@ -434,8 +434,20 @@ def runtime_of(bundle_name):
     return pids
 
 
+class CrunOnThisHost:
+    """Tests that run crun put crun_wrapper_dir's folder first on nvbind's PATH where this
+    host's cgroup layout needs it (nvbind finds `--runtime crun` on PATH)."""
+
+    def env(self, **extra):
+        e = super().env(**extra)
+        folder = crun_wrapper_dir(os.path.join(self.tmp, "crun-bin"))
+        if folder:
+            e["PATH"] = folder + os.pathsep + e.get("PATH", os.environ["PATH"])
+        return e
+
+
 @unittest.skipUnless(shutil.which("crun"), "crun is not installed")
-class Crun(RunBase):
+class Crun(CrunOnThisHost, RunBase):
     def test_crun_same_bundle(self):
         # crun is driven by the same bundle code; it may not run on every cgroup setup.
         r = self.nvbind_run("--runtime", "crun", "--gpu", "1", "--rootfs", self.rootfs(), "--", "sh", "-c",

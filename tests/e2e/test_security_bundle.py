@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import unittest
 
-from test_run import HAVE_RUNC, RunBase
+from test_run import HAVE_RUNC, CrunOnThisHost, RunBase
 
 HAVE_CRUN = shutil.which("crun") is not None
 
@@ -252,7 +252,7 @@ class RuncBundleAttacks(BundleAttacks, RunBase):
 
 
 @unittest.skipUnless(HAVE_CRUN, "crun is not installed")
-class CrunBundleAttacks(BundleAttacks, RunBase):
+class CrunBundleAttacks(CrunOnThisHost, BundleAttacks, RunBase):
     runtime = "crun"
 
 

@@ -119,6 +119,19 @@ static bool allows_always(const json_t *seccomp, const char *name)
     return false;
 }
 
+/* The position of value in the array of strings arr, or -1. */
+static long index_of(const json_t *arr, const char *value)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (json_string_value(v) && strcmp(json_string_value(v), value) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
 static json_t *rule_for(const json_t *seccomp, const char *name, size_t nth)
 {
     size_t i;
@@ -162,6 +175,18 @@ static void test_config_confines_like_the_engines(void **unused)
     for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++)
         if (!array_has(json_object_get(linux_, "readonlyPaths"), NULL, ro[i]))
             fail_msg("%s is not read-only", ro[i]);
+    /* crun's read-only bind of /sys/fs/cgroup copies a cgroup v1 host's controllers before it
+     * makes them read-only: each folder is made read-only again after it, by the names runc
+     * and crun give the hierarchies. */
+    json_t *ro_paths = json_object_get(linux_, "readonlyPaths");
+    const char *v1[] = {"blkio", "cpu", "cpuacct", "cpu,cpuacct", "cpuset", "devices", "freezer", "hugetlb",
+                        "memory", "net_cls,net_prio", "perf_event", "pids", "rdma", "misc", "systemd", "unified"};
+    for (size_t i = 0; i < sizeof v1 / sizeof v1[0]; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/sys/fs/cgroup/%s", v1[i]);
+        if (index_of(ro_paths, path) <= index_of(ro_paths, "/sys/fs/cgroup"))
+            fail_msg("%s is not made read-only after /sys/fs/cgroup", path);
+    }
     /* docker's default capabilities less CAP_NET_RAW (the capsule shares the host's network:
      * packet sockets there read everybody's traffic), nothing inheritable or ambient, no new
      * privileges. */
