@@ -13,8 +13,8 @@ import tempfile
 import time
 import unittest
 
-from nvbtest import (NVBIND, FakeHost, FakeHostCase, ensure_test_image, make_busybox_rootfs, run, runc_bundle,
-                     temp_dir)
+from nvbtest import (NVBIND, FakeHost, FakeHostCase, crun_wrapper_dir, ensure_test_image, make_busybox_rootfs, run,
+                     runc_bundle, temp_dir)
 
 SHIM = os.path.join(os.path.dirname(NVBIND), "nvbind-runtime")
 RUNC = shutil.which("runc")
@@ -63,11 +63,21 @@ class ShimWithPodman(FakeHostCase):
         super().setUpClass()
         cls.image = ensure_test_image()
 
+    def runtime(self):
+        """The OCI runtime the shim wraps."""
+        return RUNC
+
+    def state_file(self, container):
+        """Where the wrapped runtime keeps a container's state (its init's pid)."""
+        return f"/run/runc/{container}/state.json"
+
     def setUp(self):
         self.tmp = temp_dir("nvbind-shim-test-", self.addCleanup)
         self.log = os.path.join(self.tmp, "log")
         os.makedirs(self.log)
-        back = self.wrapper("back", RUNC, "")
+        # Named as the runtime it stands for: the shim finds a container's state file by the
+        # runtime's name (runc's or crun's layout).
+        back = self.wrapper("back", self.runtime(), "", name=os.path.basename(self.runtime()))
         self.config = os.path.join(self.tmp, "nvbind.toml")
         self.state = os.path.join(self.tmp, "state")
         self.audit_log = os.path.join(self.tmp, "audit.log")
@@ -79,8 +89,11 @@ class ShimWithPodman(FakeHostCase):
         exports = f"export NVBIND_ROOT={self.host.root} NVBIND_CONFIG={self.config}\n"
         self.front = self.wrapper("front", SHIM, exports)
 
-    def wrapper(self, side, target, exports):
+    def wrapper(self, side, target, exports, name=None):
         path = os.path.join(self.tmp, f"{side}.sh")
+        if name:
+            os.makedirs(os.path.join(self.tmp, side))
+            path = os.path.join(self.tmp, side, name)
         with open(path, "w") as f:
             f.write(WRAPPER.format(log=self.log, side=side, target=target, exports=exports))
         os.chmod(path, 0o755)
@@ -176,7 +189,7 @@ class ShimWithPodman(FakeHostCase):
             [held] = claims(self.state)
             self.assertEqual((held["mode"], held["runtime"], held["device"]), ("exclusive", "nvbind-runtime", "0"))
             self.assertRegex(held["container"], r"^[0-9a-f]{64}$")
-            self.assertEqual(held["oci_state"], f"/run/runc/{held['container']}/state.json")
+            self.assertEqual(held["oci_state"], self.state_file(held["container"]))
             self.assertTrue(os.path.exists(held["oci_state"]))
             for name in ("front.json", "back.json"):
                 os.unlink(os.path.join(self.log, name))
@@ -272,6 +285,18 @@ class ShimWithPodman(FakeHostCase):
                         script="echo started")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("started", r.stdout)
+
+
+@unittest.skipUnless(shutil.which("crun"), "crun is not installed")
+class ShimWithPodmanOverCrun(ShimWithPodman):
+    """The same with crun behind the shim, as on hosts where crun is podman's runtime."""
+
+    def runtime(self):
+        folder = crun_wrapper_dir(os.path.join(self.tmp, "crun-bin"))
+        return os.path.join(folder, "crun") if folder else shutil.which("crun")
+
+    def state_file(self, container):
+        return f"/run/crun/{container}/status"
 
 
 class ShimUnprivilegedEnvOff(ShimWithPodman):
