@@ -213,10 +213,10 @@ def proc_cmdline(pid):
         return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
 
 
-def runc_containers(under=None):
-    """Ids of runc's nvbind containers; with `under`, only those whose bundle lies in that
-    folder (so containers other tests or people run meanwhile are not counted)."""
-    r = run(["runc", "list", "--format", "json"])
+def runc_containers(under=None, runtime="runc"):
+    """Ids of runc's (or crun's) nvbind containers; with `under`, only those whose bundle lies
+    in that folder (so containers other tests or people run meanwhile are not counted)."""
+    r = run([runtime, "list", "--format", "json"])
     if r.returncode != 0 or not r.stdout.strip():
         return []
     items = json.loads(r.stdout) or []

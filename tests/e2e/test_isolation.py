@@ -16,8 +16,8 @@ import time
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from nvbtest import (FAKENVML, NVBIND, FakeHost, FakeHostCase, ensure_test_image, make_busybox_rootfs, nvbind, proc_stat,
-                     run, runc_containers, stop_process, temp_dir)
+from nvbtest import (FAKENVML, NVBIND, FakeHost, FakeHostCase, crun_wrapper_dir, ensure_test_image, make_busybox_rootfs,
+                     nvbind, proc_stat, run, runc_containers, stop_process, temp_dir)
 
 HAVE_RUNC = shutil.which("runc") is not None
 HAVE_PODMAN = shutil.which("podman") is not None
@@ -288,12 +288,18 @@ DENIED = r"^nvbind: GPU 0 \({uuid}\) is held exclusively by container (\S+) sinc
 
 
 class Capsules:
-    """Runs `nvbind run --runtime runc --rootfs DIR` capsules on a fake host, with the claims,
-    the audit log, the CDI output folder and the bundles (TMPDIR) in a private folder."""
+    """Runs `nvbind run --runtime runc --rootfs DIR` capsules (or crun's) on a fake host, with
+    the claims, the audit log, the CDI output folder and the bundles (TMPDIR) in a private
+    folder."""
 
-    def __init__(self, tmp, host, config_extra=""):
+    def __init__(self, tmp, host, config_extra="", runtime="runc"):
         self.tmp = tmp
         self.host = host
+        self.runtime = runtime
+        self.path = os.environ["PATH"]
+        folder = crun_wrapper_dir(os.path.join(tmp, "crun-bin")) if runtime == "crun" else None
+        if folder:
+            self.path = folder + os.pathsep + self.path
         self.state = os.path.join(tmp, "state")
         self.log = os.path.join(tmp, "audit.log")
         self.tmpdir = os.path.join(tmp, "tmpdir")
@@ -309,18 +315,18 @@ class Capsules:
             os.makedirs(os.path.join(self.rootfs, "iso"))
 
     def argv(self, script, *extra, isolation="exclusive", gpu="0"):
-        return [NVBIND, *self.host.args, "--config", self.config, "run", "--runtime", "runc", "--isolation",
+        return [NVBIND, *self.host.args, "--config", self.config, "run", "--runtime", self.runtime, "--isolation",
                 isolation, "--gpu", gpu, *extra, "--rootfs", self.rootfs, "--", "sh", "-c", script]
 
     def env(self):
-        return {**os.environ, "TMPDIR": self.tmpdir}
+        return {**os.environ, "TMPDIR": self.tmpdir, "PATH": self.path}
 
     def popen(self, script, *extra, **kw):
         return subprocess.Popen(self.argv(script, *extra, **kw), env=self.env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
     def run(self, script, *extra, **kw):
-        return run(self.argv(script, *extra, **kw), env={"TMPDIR": self.tmpdir})
+        return run(self.argv(script, *extra, **kw), env={"TMPDIR": self.tmpdir, "PATH": self.path})
 
     def hold(self, seconds=30, **kw):
         """A capsule that holds its GPU until stop(): started, and running (it said so)."""
@@ -371,7 +377,7 @@ class Capsules:
 
     def leftovers(self):
         """What a finished run must not leave: bundles, runc containers, specs, claims."""
-        return {"bundles": os.listdir(self.tmpdir), "containers": runc_containers(self.tmpdir),
+        return {"bundles": os.listdir(self.tmpdir), "containers": runc_containers(self.tmpdir, self.runtime),
                 "specs": os.listdir(self.cdi) if os.path.exists(self.cdi) else [], "claims": self.claims()}
 
 
@@ -382,12 +388,14 @@ NOTHING = {"bundles": [], "containers": [], "specs": [], "claims": []}
 class RunExclusive(FakeHostCase):
     """The issue's checks: 32 concurrent exclusive capsules on GPU 0."""
     gpus = 2
+    runtime = "runc"
+    state_file = "state.json"  # the runtime's, in its folder for the container
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.tmp = temp_dir("nvbind-iso-run-", cls.addClassCleanup)
-        cls.caps = Capsules(cls.tmp, cls.host)
+        cls.caps = Capsules(cls.tmp, cls.host, runtime=cls.runtime)
         cls.uuid = cls.host.manifest["gpus"][0]["uuid"]
 
     def tearDown(self):
@@ -401,7 +409,7 @@ class RunExclusive(FakeHostCase):
         self.assertEqual(len({e["container"] for e in events}), CAPSULES, "one decision per capsule")
         for e in events:
             self.assertEqual(e["isolation"], "exclusive")
-            self.assertEqual(e["runtime"], "runc")
+            self.assertEqual(e["runtime"], self.runtime)
             self.assertEqual(e["devices"], [self.uuid])
             self.assertEqual(sorted(e), ["container", "decision", "devices", "isolation", "pid", "profile", "reason",
                                          "runtime", "time", "uid"])
@@ -450,7 +458,7 @@ class RunExclusive(FakeHostCase):
         # The container outlives nvbind: the GPU stays claimed while it runs ...
         [held] = self.caps.claims()
         self.assertEqual(held["mode"], "exclusive")
-        self.assertTrue(held["oci_state"].endswith(f"/{held['container']}/state.json"), held)
+        self.assertTrue(held["oci_state"].endswith(f"/{held['container']}/{self.state_file}"), held)
         r = self.caps.run("echo started")
         self.assertEqual(r.returncode, 8, r.stderr)
         self.assertRegex(r.stderr, DENIED.format(uuid=re.escape(self.uuid)))
@@ -464,6 +472,13 @@ class RunExclusive(FakeHostCase):
         self.assertEqual([e["decision"] for e in self.caps.audit()], ["grant", "deny", "grant"])
         # The killed nvbind's bundle went with the next run, its runtime having ended.
         self.assertEqual(os.listdir(self.caps.tmpdir), [])
+
+
+@unittest.skipUnless(shutil.which("crun"), "crun is not installed")
+class RunExclusiveCrun(RunExclusive):
+    """The same with crun: the claim follows crun's state file once nvbind is gone."""
+    runtime = "crun"
+    state_file = "status"
 
 
 @unittest.skipUnless(HAVE_RUNC, "runc is not installed")
