@@ -131,7 +131,48 @@ static int json_uint(json_t *v, unsigned long long *out)
     return -1;
 }
 
+size_t nvb_oci_state_alternatives(const char *state_file, char *alt[2])
+{
+    static const struct {
+        const char *file, *root, *other_file, *other_root;
+    } layouts[] = {{"/state.json", "/run/runc/", "/status", "/run/crun/"},
+                   {"/status", "/run/crun/", "/state.json", "/run/runc/"}};
+    size_t n = 0, len = strlen(state_file);
+    for (size_t i = 0; i < 2 && n == 0; i++) {
+        size_t fl = strlen(layouts[i].file);
+        if (len <= fl || strcmp(state_file + len - fl, layouts[i].file) != 0)
+            continue;
+        int folder = (int)(len - fl); /* <root>/<id> */
+        if (asprintf(&alt[n], "%.*s%s", folder, state_file, layouts[i].other_file) >= 0)
+            n++;
+        size_t rl = strlen(layouts[i].root);
+        const char *id = state_file + rl;
+        if (strncmp(state_file, layouts[i].root, rl) == 0 && !memchr(id, '/', (size_t)folder - rl) &&
+            asprintf(&alt[n], "%s%.*s%s", layouts[i].other_root, (int)((size_t)folder - rl), id,
+                     layouts[i].other_file) >= 0)
+            n++;
+    }
+    return n;
+}
+
+static enum nvb_oci_init state_init_at(const char *state_file, pid_t *pid, unsigned long long *start_time);
+
 enum nvb_oci_init nvb_oci_state_init(const char *state_file, pid_t *pid, unsigned long long *start_time)
+{
+    enum nvb_oci_init r = state_init_at(state_file, pid, start_time);
+    if (r != NVB_OCI_INIT_GONE || access(state_file, F_OK) == 0)
+        return r; /* a file that is there says what it says */
+    char *alt[2] = {NULL, NULL};
+    size_t n = nvb_oci_state_alternatives(state_file, alt);
+    for (size_t i = 0; i < n; i++) {
+        if (r == NVB_OCI_INIT_GONE)
+            r = state_init_at(alt[i], pid, start_time);
+        free(alt[i]);
+    }
+    return r;
+}
+
+static enum nvb_oci_init state_init_at(const char *state_file, pid_t *pid, unsigned long long *start_time)
 {
     size_t len;
     _cleanup_free_ char *text = nvb_read_file(state_file, 16 * 1024 * 1024, &len);

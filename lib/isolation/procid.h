@@ -4,6 +4,7 @@
  * id tells boots apart: after a reboot, the same pid can start at the same tick again. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /* The start time of pid, 0 when no such process exists or it has already exited (a zombie
@@ -30,13 +31,23 @@ int nvb_proc_stat_parse(const char *text, char *state, unsigned long long *start
 
 /* What an OCI runtime's state file says of the container's init process: runc's
  * <root>/<id>/state.json ("init_process_pid", "init_process_start") and crun's
- * <root>/<id>/status ("pid", "process-start-time"). */
+ * <root>/<id>/status ("pid", "process-start-time"). When state_file is missing, what the
+ * first of nvb_oci_state_alternatives() that is there says. */
 enum nvb_oci_init {
     NVB_OCI_INIT_GONE,     /* no state file (the container was deleted) or no init recorded */
     NVB_OCI_INIT_FOUND,    /* *pid and *start_time are set */
     NVB_OCI_INIT_UNKNOWN,  /* the file could not be read (permissions): assume it runs */
 };
 enum nvb_oci_init nvb_oci_state_init(const char *state_file, pid_t *pid, unsigned long long *start_time);
+
+/* Where else the same container's state may be when state_file is missing: the shim and
+ * nvbind know a runtime's layout by its name ("crun", else runc's), and a runtime that is
+ * neither by name (a wrapper script, a renamed or versioned binary) may keep the other's.
+ * The same folder with the other layout's file name and, under a runtime's default root, the
+ * other runtime's default root: /run/runc/ID/state.json gives /run/runc/ID/status and
+ * /run/crun/ID/status, and the other way round. nvb_oci_state_init reads them when
+ * state_file is missing. Writes up to 2 malloc'd paths into alt; returns how many. */
+size_t nvb_oci_state_alternatives(const char *state_file, char *alt[2]);
 
 /* The state file an OCI runtime keeps for container id under root: runtime names the
  * runtime (a path or a name; "crun" selects crun's layout, anything else runc's); root NULL

@@ -71,13 +71,21 @@ class ShimWithPodman(FakeHostCase):
         """Where the wrapped runtime keeps a container's state (its init's pid)."""
         return f"/run/runc/{container}/state.json"
 
+    def recorded_state(self, container):
+        """The state file the claim names: the shim knows the layout by the runtime's name."""
+        return self.state_file(container)
+
+    def back_name(self):
+        """The name of the wrapped runtime as the shim sees it."""
+        return os.path.basename(self.runtime())
+
     def setUp(self):
         self.tmp = temp_dir("nvbind-shim-test-", self.addCleanup)
         self.log = os.path.join(self.tmp, "log")
         os.makedirs(self.log)
         # Named as the runtime it stands for: the shim finds a container's state file by the
         # runtime's name (runc's or crun's layout).
-        back = self.wrapper("back", self.runtime(), "", name=os.path.basename(self.runtime()))
+        back = self.wrapper("back", self.runtime(), "", name=self.back_name())
         self.config = os.path.join(self.tmp, "nvbind.toml")
         self.state = os.path.join(self.tmp, "state")
         self.audit_log = os.path.join(self.tmp, "audit.log")
@@ -181,16 +189,17 @@ class ShimWithPodman(FakeHostCase):
         configured level (an annotation may only narrow it): the later requests ask for shared."""
         with open(self.config, "a") as f:
             f.write('[bolt.capsule]\nisolation_level = "exclusive"\n')
-        cmd = ["podman", "--runtime", self.front, "run", "--rm", "--annotation", "nvbind.gpus=0", "--annotation",
-               "nvbind.isolation=exclusive", self.image, "sh", "-c", "echo ready; sleep 3"]
+        name = os.path.basename(self.tmp)  # to remove it should the test fail midway
+        cmd = ["podman", "--runtime", self.front, "run", "--rm", "--name", name, "--annotation", "nvbind.gpus=0",
+               "--annotation", "nvbind.isolation=exclusive", self.image, "sh", "-c", "echo ready; sleep 3"]
         first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             self.assertEqual(first.stdout.readline().strip(), "ready", first.stderr.read() if first.poll() else "")
             [held] = claims(self.state)
             self.assertEqual((held["mode"], held["runtime"], held["device"]), ("exclusive", "nvbind-runtime", "0"))
             self.assertRegex(held["container"], r"^[0-9a-f]{64}$")
-            self.assertEqual(held["oci_state"], self.state_file(held["container"]))
-            self.assertTrue(os.path.exists(held["oci_state"]))
+            self.assertEqual(held["oci_state"], self.recorded_state(held["container"]))
+            self.assertTrue(os.path.exists(self.state_file(held["container"])))
             for name in ("front.json", "back.json"):
                 os.unlink(os.path.join(self.log, name))
             # Shared use of the held GPU is refused too, before the real runtime runs.
@@ -212,6 +221,9 @@ class ShimWithPodman(FakeHostCase):
             if first.poll() is None:
                 first.kill()
                 first.wait()
+                # podman's --rm went with its client: the container stays (the runtime it
+                # names, this test's wrapper, goes with the test's folder).
+                run(["podman", "--runtime", self.front, "rm", "--force", "--ignore", name], timeout=60)
             first.stdout.close()
             first.stderr.close()
         self.assertEqual(claims(self.state), [], "delete gave every GPU back")
@@ -297,6 +309,24 @@ class ShimWithPodmanOverCrun(ShimWithPodman):
 
     def state_file(self, container):
         return f"/run/crun/{container}/status"
+
+
+class ShimOverCrunOfAnotherName(ShimWithPodmanOverCrun):
+    """crun behind a wrapper of another name, as a site's own wrapper script or a versioned
+    binary is: the shim records runc's layout and crun keeps its own. The exclusive claim must
+    still last as long as the container (it ended at the first look: a second exclusive
+    request was granted while the first container ran)."""
+
+    def back_name(self):
+        return "site-oci-runtime"
+
+    def recorded_state(self, container):
+        return f"/run/runc/{container}/state.json"
+
+
+# That class repeats only the claims test: the rest does not depend on the runtime's name.
+for _name in [n for n in dir(ShimWithPodman) if n.startswith("test_") and n != "test_claims_follow_the_container"]:
+    setattr(ShimOverCrunOfAnotherName, _name, None)
 
 
 class ShimUnprivilegedEnvOff(ShimWithPodman):

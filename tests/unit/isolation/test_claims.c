@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -190,6 +191,54 @@ static void test_oci_state_files(void **state)
     t_write(p, "{not json");
     assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_GONE);
     free(p);
+}
+
+/* A runtime known by neither name (a wrapper script, crun-1.14): its container's claim was
+ * recorded with runc's layout while crun keeps its own, and the other way round. The claim
+ * must last while the container runs, not end at the first look. */
+static void test_oci_state_of_a_runtime_not_known_by_name(void **state)
+{
+    fixture *f = *state;
+    char *alt[2];
+    assert_int_equal(nvb_oci_state_alternatives("/run/runc/c1/state.json", alt), 2);
+    assert_string_equal(alt[0], "/run/runc/c1/status");
+    assert_string_equal(alt[1], "/run/crun/c1/status");
+    free(alt[0]);
+    free(alt[1]);
+    assert_int_equal(nvb_oci_state_alternatives("/run/crun/c1/status", alt), 2);
+    assert_string_equal(alt[0], "/run/crun/c1/state.json");
+    assert_string_equal(alt[1], "/run/runc/c1/state.json");
+    free(alt[0]);
+    free(alt[1]);
+    /* An engine's own root (containerd's): the other file in the same folder only. */
+    assert_int_equal(nvb_oci_state_alternatives("/run/containerd/runc/k8s.io/c1/state.json", alt), 1);
+    assert_string_equal(alt[0], "/run/containerd/runc/k8s.io/c1/status");
+    free(alt[0]);
+    assert_int_equal(nvb_oci_state_alternatives("/run/x/c1/config.json", alt), 0);
+
+    unsigned long long me = nvb_proc_start_time(getpid());
+    char *folder = t_printf("%s/c2", f->dir);
+    char *recorded = t_printf("%s/state.json", folder), *kept = t_printf("%s/status", folder);
+    assert_int_equal(mkdir(folder, 0700), 0);
+    pid_t pid = 0;
+    unsigned long long start = 0;
+    assert_int_equal(nvb_oci_state_init(recorded, &pid, &start), NVB_OCI_INIT_GONE);
+    char *text = t_printf("{\"pid\":%ld,\"process-start-time\":%llu}", (long)getpid(), me);
+    t_write(kept, text);
+    free(text);
+    assert_int_equal(nvb_oci_state_init(recorded, &pid, &start), NVB_OCI_INIT_FOUND);
+    assert_int_equal(pid, getpid());
+    assert_int_equal(start, me);
+    /* The recorded file, once there, is what counts. */
+    t_write(recorded, "{\"init_process_pid\":0,\"init_process_start\":0}");
+    assert_int_equal(nvb_oci_state_init(recorded, &pid, &start), NVB_OCI_INIT_GONE);
+    unlink(recorded);
+    unlink(kept);
+    assert_int_equal(nvb_oci_state_init(recorded, &pid, &start), NVB_OCI_INIT_GONE);
+    rmdir(folder);
+    free(folder);
+    free(recorded);
+    free(kept);
 }
 
 /* --- record format ------------------------------------------------------------------------ */
@@ -967,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_own_start_time_kept_per_process),
         cmocka_unit_test(test_zombie_is_gone),
         cmocka_unit_test_setup_teardown(test_oci_state_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oci_state_of_a_runtime_not_known_by_name, setup, teardown),
         cmocka_unit_test(test_record_roundtrip),
         cmocka_unit_test(test_holder_of_another_boot_is_gone),
         cmocka_unit_test(test_record_errors),
