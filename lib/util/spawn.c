@@ -19,8 +19,17 @@ extern char **environ;
 
 char *nvb_find_executable(const char *name)
 {
-    if (strchr(name, '/'))
-        return access(name, X_OK) == 0 ? realpath(name, NULL) : NULL;
+    /* A path is kept as written (made absolute when it is not): a multi-call program
+     * chooses what it is by the name it runs as (crun linked as krun), so its links must
+     * not be followed to where they lead. */
+    if (strchr(name, '/')) {
+        if (access(name, X_OK) != 0)
+            return NULL;
+        if (name[0] == '/')
+            return strdup(name);
+        char cwd[4096], *out = NULL;
+        return getcwd(cwd, sizeof cwd) && asprintf(&out, "%s/%s", cwd, name) >= 0 ? out : NULL;
+    }
     const char *path = getenv("PATH");
     if (!path || !*path)
         path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

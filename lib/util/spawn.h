@@ -3,8 +3,9 @@
 #pragma once
 #include <stddef.h>
 
-/* Find an executable by name in PATH (or use it as is when it contains '/').
- * Returns a malloc'd absolute path, NULL when not found. */
+/* Find an executable by name in PATH, or use it as is when it is an absolute path (its
+ * links not followed: a multi-call program tells what it is by the name it runs as); a
+ * relative path is made absolute. Returns a malloc'd absolute path, NULL when not found. */
 char *nvb_find_executable(const char *name);
 
 /* Run argv, capturing up to outlen-1 bytes of stdout+stderr into out (NUL-terminated).

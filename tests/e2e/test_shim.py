@@ -392,6 +392,20 @@ class ShimDirect(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("container does not exist", r.stderr)
 
+    def test_the_runtime_runs_by_the_name_configured(self):
+        # A multi-call runtime chooses what it is by the name it was run as: crun linked as
+        # krun runs containers in a micro-VM, and as crun without one. The shim runs the
+        # configured path as given, not where its links lead.
+        real = os.path.join(self.tmp, "multi-call")
+        with open(real, "w") as f:
+            f.write('#!/bin/sh\necho "run as $0"\n')
+        os.chmod(real, 0o755)
+        alias = os.path.join(self.tmp, "krun")
+        os.symlink(real, alias)
+        self.write_config(f'[runtime]\noci_runtime = "{alias}"\n')
+        r = run([SHIM, "state", "x"], env=self.env)
+        self.assertEqual((r.returncode, r.stdout), (0, f"run as {alias}\n"), r.stderr)
+
     def test_run_with_annotation_on_a_bundle(self):
         rootfs = make_busybox_rootfs(os.path.join(self.tmp, "rootfs"))
         bundle = os.path.join(self.tmp, "bundle")
