@@ -146,8 +146,9 @@ size_t nvb_oci_state_alternatives(const char *state_file, char *alt[2])
         if (asprintf(&alt[n], "%.*s%s", folder, state_file, layouts[i].other_file) >= 0)
             n++;
         size_t rl = strlen(layouts[i].root);
-        const char *id = state_file + rl;
-        if (strncmp(state_file, layouts[i].root, rl) == 0 && !memchr(id, '/', (size_t)folder - rl) &&
+        const char *id = state_file + rl; /* its folder's name, one component */
+        if ((size_t)folder > rl && strncmp(state_file, layouts[i].root, rl) == 0 &&
+            !memchr(id, '/', (size_t)folder - rl) &&
             asprintf(&alt[n], "%s%.*s%s", layouts[i].other_root, (int)((size_t)folder - rl), id,
                      layouts[i].other_file) >= 0)
             n++;

@@ -215,6 +215,13 @@ static void test_oci_state_of_a_runtime_not_known_by_name(void **state)
     assert_string_equal(alt[0], "/run/containerd/runc/k8s.io/c1/status");
     free(alt[0]);
     assert_int_equal(nvb_oci_state_alternatives("/run/x/c1/config.json", alt), 0);
+    /* No container folder under the default root, or more than one level: the same folder only. */
+    assert_int_equal(nvb_oci_state_alternatives("/run/runc/state.json", alt), 1);
+    assert_string_equal(alt[0], "/run/runc/status");
+    free(alt[0]);
+    assert_int_equal(nvb_oci_state_alternatives("/run/crun/a/b/status", alt), 1);
+    free(alt[0]);
+    assert_int_equal(nvb_oci_state_alternatives("/state.json", alt), 0);
 
     unsigned long long me = nvb_proc_start_time(getpid());
     char *folder = t_printf("%s/c2", f->dir);
