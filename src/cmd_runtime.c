@@ -10,10 +10,11 @@
 
 enum { OPT_CONFIG = 256, OPT_PATH, OPT_NAME, OPT_DEFAULT, OPT_CDI, OPT_DRY };
 
-/* Names an engine may know the runtime by: letters, digits, '-', '_', '.'. */
+/* Names an engine may know the runtime by: letters, digits, '-', '_', '.', not dots alone
+ * (CRI-O's drop-in makes the name a folder, /run/NAME: "." and ".." are /run and /). */
 static bool good_name(const char *s)
 {
-    if (!*s || strlen(s) > 64)
+    if (!*s || strlen(s) > 64 || strspn(s, ".") == strlen(s))
         return false;
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == strlen(s);
 }
@@ -47,7 +48,7 @@ static int configure(nvb_cli *cli, int argc, char **argv)
     if (o.path && !*o.path)
         return nvb_cli_usage("runtime configure", "--config needs a file name");
     if (o.runtime_name && !good_name(o.runtime_name))
-        return nvb_cli_usage("runtime configure", "--runtime-name %s: use letters, digits, '-', '_' and '.'",
+        return nvb_cli_usage("runtime configure", "--runtime-name %s: use letters, digits, '-', '_' and '.', not dots alone",
                              o.runtime_name);
     char shim[sizeof cli->self_exe + 32];
     if (!o.runtime_path) {

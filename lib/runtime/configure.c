@@ -5,9 +5,12 @@
 #include "util/fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Engine configuration files are small; anything bigger is not one. */
 #define CONF_MAX (4u << 20)
@@ -40,42 +43,65 @@ int nvb_conf_engine_parse(const char *name)
 const char *nvb_conf_engine_name(nvb_conf_engine e) { return engines[e].name; }
 const char *nvb_conf_default_path(nvb_conf_engine e) { return engines[e].path; }
 
-/* The file's text, or NULL with *missing set when there is none yet. */
-static char *read_old(const char *path, size_t *len, bool *missing, nvb_err *err)
+/* An engine's configuration is written by root where the engine (root) reads it: a folder
+ * someone else could write to would let them plant a link at the file, its backup or a
+ * temporary name, through which root writes wherever they like. The folder must be owned
+ * by root or by the caller, and writable by nobody else. */
+static int check_folder(int dfd, const char *dir, nvb_err *err)
+{
+    struct stat st;
+    if (fstat(dfd, &st) < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s", dir);
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return nvb_errf(err, NVB_EXIT_IO,
+                        "%s is owned by uid %u, neither root nor you: nvbind writes no engine configuration where "
+                        "another user could replace its files",
+                        dir, (unsigned)st.st_uid);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return nvb_errf(err, NVB_EXIT_IO,
+                        "%s is writable by %s (mode %04o): nvbind writes no engine configuration where another "
+                        "user could replace its files",
+                        dir, st.st_mode & S_IWOTH ? "everyone" : "its group", (unsigned)(st.st_mode & 07777));
+    return 0;
+}
+
+/* The file's text (NULL with *missing set when there is none yet) and its permissions. A
+ * link is refused rather than followed or replaced: it was made by someone who meant the
+ * engine to read another file, which is the one to name. */
+static char *read_old(int dfd, const char *path, const char *name, size_t *len, mode_t *mode, bool *missing,
+                      nvb_err *err)
 {
     *missing = false;
     struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        nvb_errf(err, NVB_EXIT_IO, "%s: not a regular file", path);
+    int pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (pfd < 0 && errno == ENOENT) {
+        *missing = true;
         return NULL;
     }
-    char *text = nvb_read_file(path, CONF_MAX, len);
-    if (!text && errno == ENOENT)
-        *missing = true;
-    else if (!text)
+    if (pfd >= 0 && fstat(pfd, &st) == 0 && S_ISLNK(st.st_mode)) {
+        close(pfd);
+        nvb_errf(err, NVB_EXIT_IO,
+                 "%s is a symbolic link: nvbind writes no engine configuration through a link; name the file it "
+                 "leads to with --config",
+                 path);
+        return NULL;
+    }
+    _cleanup_close_ int fd = pfd < 0 ? -1 : nvb_reopen_regular(pfd, &st);
+    if (fd < 0) {
+        nvb_errf_errno(err, NVB_EXIT_IO, errno == EINVAL ? 0 : errno, "%s%s", path,
+                       errno == EINVAL ? ": not a regular file" : "");
+        return NULL;
+    }
+    *mode = st.st_mode & 0777; /* never set-id bits on a file root writes */
+    char *text = nvb_read_fd(fd, CONF_MAX, len);
+    if (!text)
         nvb_errf_errno(err, NVB_EXIT_IO, errno, "reading %s", path);
     return text;
 }
 
-/* The previous file, byte for byte, next to it (replacing an older backup). */
-static int write_backup(const char *path, const char *old, size_t len, mode_t mode, nvb_err *err)
-{
-    _cleanup_free_ char *backup = NULL;
-    if (asprintf(&backup, "%s%s", path, NVB_CONF_BACKUP_SUFFIX) < 0)
-        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    return nvb_write_file_atomic(backup, old, len, mode, err);
-}
-
 /* A drop-in's folder (crio.conf.d, containers.conf.d) may not exist yet; its parent must. */
-static int make_parent(const char *path, nvb_err *err)
+static int make_folder(const char *dir, nvb_err *err)
 {
-    _cleanup_free_ char *dir = strdup(path);
-    if (!dir)
-        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = '\0';
     if (mkdir(dir, 0755) < 0 && errno != EEXIST)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "creating %s", dir);
     return 0;
@@ -84,9 +110,21 @@ static int make_parent(const char *path, nvb_err *err)
 int nvb_runtime_configure(const nvb_configure_opts *o, FILE *out, nvb_err *err)
 {
     const char *path = o->path ? o->path : engines[o->engine].path;
+    _cleanup_free_ char *d = strdup(path), *b = strdup(path), *backup = NULL;
+    if (!d || !b || asprintf(&backup, "%s%s", basename(b), NVB_CONF_BACKUP_SUFFIX) < 0)
+        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    const char *dir = dirname(d), *name = basename(b);
+    if (engines[o->engine].drop_in && !o->dry_run && make_folder(dir, err) < 0)
+        return -1;
+    _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 && !(o->dry_run && errno == ENOENT && engines[o->engine].drop_in))
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s: folder %s", path, dir);
+    if (dfd >= 0 && !o->dry_run && check_folder(dfd, dir, err) < 0)
+        return -1;
     size_t len = 0;
-    bool missing;
-    _cleanup_free_ char *old = read_old(path, &len, &missing, err);
+    mode_t mode = 0644;
+    bool missing = dfd < 0;
+    _cleanup_free_ char *old = dfd < 0 ? NULL : read_old(dfd, path, name, &len, &mode, &missing, err);
     if (!old && !missing)
         return -1;
     if (old && strlen(old) != len)
@@ -107,13 +145,10 @@ int nvb_runtime_configure(const nvb_configure_opts *o, FILE *out, nvb_err *err)
         fprintf(out, "%s already registers nvbind-runtime as asked; nothing changed\n", path);
         return 0;
     }
-    if (!old && engines[o->engine].drop_in && make_parent(path, err) < 0)
+    /* Both by rename in the folder checked above: a link at either name is never followed. */
+    if (old && nvb_write_file_atomic_at(dfd, dir, backup, old, len, mode, err) < 0)
         return -1;
-    struct stat st;
-    mode_t mode = old && stat(path, &st) == 0 ? st.st_mode & 07777 : 0644;
-    if (old && write_backup(path, old, len, mode, err) < 0)
-        return -1;
-    if (nvb_write_file_atomic(path, text, n, mode, err) < 0)
+    if (nvb_write_file_atomic_at(dfd, dir, name, text, n, mode, err) < 0)
         return -1;
     if (old)
         fprintf(out, "updated %s (previous version in %s%s)%s\n", path, path, NVB_CONF_BACKUP_SUFFIX,

@@ -33,6 +33,48 @@ static int layout_version(const nvb_tedit *ed, bool empty, const char *filename,
     return 0;
 }
 
+/* A scalar of runc's options as TOML text, malloc'd; NULL for anything else (nvbind copies
+ * no tables, arrays or floats, and no string holding a NUL). */
+static char *scalar_text(const toml_node *v)
+{
+    char *out = NULL;
+    switch (v->type) {
+    case TOML_STRING:
+        return strlen(v->string.ptr) == v->string.len ? nvb_toml_quote(v->string.ptr) : NULL;
+    case TOML_BOOLEAN:
+        return strdup(v->boolean ? "true" : "false");
+    case TOML_INTEGER:
+        return asprintf(&out, "%lld", (long long)v->integer) < 0 ? NULL : out;
+    default:
+        return NULL;
+    }
+}
+
+/* nvbind's runtime is runc with another binary: where nvbind's options do not say otherwise,
+ * they are runc's (as nvidia-ctk copies them). SystemdCgroup above all: a runtime on another
+ * cgroup driver than the kubelet's puts pods where the kubelet does not look. */
+static int copy_runc_options(nvb_tedit *ed, const char *plugin, const char *const *rt_opts, nvb_err *err)
+{
+    const char *path[] = {"plugins", plugin, "containerd", "runtimes", "runc", "options"};
+    const toml_node *t = nvb_tedit_root(ed);
+    for (size_t i = 0; i < 6 && t; i++)
+        t = toml_table_get(t, path[i]);
+    if (!t || t->type != TOML_TABLE)
+        return 0;
+    for (size_t i = 0; i < t->table.len; i++) {
+        const toml_kv *kv = &t->table.items[i];
+        if (strlen(kv->key) != kv->key_len || strcmp(kv->key, "BinaryName") == 0)
+            continue;
+        _cleanup_free_ char *value = scalar_text(kv->value);
+        if (value && nvb_tedit_set_default(ed, rt_opts, 6, kv->key, value, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Only the keys nvbind needs are set in its runtime's tables; whatever else the user put
+ * there (privileged_without_host_devices above all: without it a privileged pod gets every
+ * host device) stays. */
 static int edit(nvb_tedit *ed, int version, const nvb_configure_opts *o, nvb_err *err)
 {
     const char *name = nvb_conf_runtime_name(o);
@@ -41,20 +83,16 @@ static int edit(nvb_tedit *ed, int version, const nvb_configure_opts *o, nvb_err
     const char *ctrd[] = {"plugins", plugin, "containerd"};
     const char *rt[] = {"plugins", plugin, "containerd", "runtimes", name};
     const char *rt_opts[] = {"plugins", plugin, "containerd", "runtimes", name, "options"};
-    _cleanup_free_ char *bin = nvb_toml_quote(o->runtime_path);
-    _cleanup_free_ char *opts_body = NULL;
-    if (!bin || asprintf(&opts_body, "  BinaryName = %s\n", bin) < 0)
-        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    if (nvb_tedit_own_table(ed, rt, 5, "  runtime_type = \"io.containerd.runc.v2\"\n", err) < 0 ||
-        nvb_tedit_own_table(ed, rt_opts, 6, opts_body, err) < 0)
-        return -1;
-    /* CDI first: where both tables are appended, the plugin's comes before its sub-table. */
+    /* CDI first: where both tables are appended, the plugin's comes before its sub-tables. */
     if (o->enable_cdi && (nvb_tedit_set(ed, cri, 2, "enable_cdi", NULL, true, err) < 0 ||
                           nvb_tedit_set_default(ed, cri, 2, "cdi_spec_dirs", CDI_DIRS, err) < 0))
         return -1;
     if (o->set_as_default && nvb_tedit_set(ed, ctrd, 3, "default_runtime_name", name, false, err) < 0)
         return -1;
-    return 0;
+    if (nvb_tedit_set(ed, rt, 5, "runtime_type", "io.containerd.runc.v2", false, err) < 0 ||
+        nvb_tedit_set(ed, rt_opts, 6, "BinaryName", o->runtime_path, false, err) < 0)
+        return -1;
+    return strcmp(name, "runc") == 0 ? 0 : copy_runc_options(ed, plugin, rt_opts, err);
 }
 
 char *nvb_conf_containerd(const char *old, size_t len, const char *filename, const nvb_configure_opts *o,

@@ -249,10 +249,97 @@ class UsageTest(Base):
              "nvbind runtime configure: --runtime-path nvbind-runtime: must be an absolute path\n"),
             (["--runtime", "docker", "--bogus"],
              "nvbind runtime configure: unknown option '--bogus' (see nvbind runtime configure --help)\n"),
+            # CRI-O's drop-in makes the name a state folder, /run/NAME.
+            (["--runtime", "crio", "--runtime-name", ".."],
+             "nvbind runtime configure: --runtime-name ..: use letters, digits, '-', '_' and '.', not dots alone\n"),
         ]:
             with self.subTest(args=args):
                 r = configure(*args)
                 self.assertEqual((r.returncode, r.stderr), (2, msg))
+
+
+
+class ConfigureAttacks(Base):
+    """root writes an engine's configuration: a local user who can write in its folder must
+    not turn that into a write of any file (a link planted at the file or its backup), and
+    no set-id bit may come with the new file."""
+
+    def setUp(self):
+        super().setUp()
+        self.victim = self.write("victim", "root:x:0:0::/root:/bin/sh\n")
+        os.chmod(self.victim, 0o644)
+        self.folder = self.path("etc-docker")
+        os.mkdir(self.folder, 0o755)
+
+    def assert_victim_untouched(self):
+        self.assertEqual(read(self.victim), "root:x:0:0::/root:/bin/sh\n")
+        self.assertEqual(stat.S_IMODE(os.stat(self.victim).st_mode), 0o644)
+
+    def configure_in_folder(self, engine="docker"):
+        name = "daemon.json" if engine == "docker" else "99-nvbind.conf"
+        return configure("--runtime", engine, "--config", os.path.join(self.folder, name), "--runtime-path", SHIM)
+
+    def test_a_folder_another_user_owns_is_refused(self):
+        # The attack: the folder's owner makes daemon.json world-writable and plants a link to
+        # a root-owned file at the backup's name; root's configure copied the old file there,
+        # with its mode (the victim became world-writable, holding the user's text).
+        conf = os.path.join(self.folder, "daemon.json")
+        with open(conf, "w") as f:
+            f.write('{"log-level": "info"}\n')
+        os.chmod(conf, 0o666)
+        os.symlink(self.victim, conf + ".nvbind-backup")
+        os.chown(self.folder, 65534, 65534)
+        r = self.configure_in_folder()
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertEqual(r.stderr, f"nvbind: {self.folder} is owned by uid 65534, neither root nor you: nvbind "
+                                   "writes no engine configuration where another user could replace its files\n")
+        self.assert_victim_untouched()
+        self.assertEqual(read(conf), '{"log-level": "info"}\n')
+
+    def test_a_folder_others_can_write_is_refused(self):
+        for mode, who in ((0o1777, "everyone"), (0o775, "its group")):
+            with self.subTest(mode=oct(mode)):
+                os.chmod(self.folder, mode)
+                r = self.configure_in_folder("crio")
+                self.assertEqual(r.returncode, 6, r.stderr)
+                self.assertIn(f"{self.folder} is writable by {who} (mode {mode:04o})", r.stderr)
+                self.assertEqual(os.listdir(self.folder), [])
+
+    def test_a_link_at_the_file_is_refused(self):
+        # The crio and podman drop-ins are not read first: a link there made root replace its
+        # target with the drop-in's text.
+        for engine, name in (("crio", "99-nvbind.conf"), ("docker", "daemon.json")):
+            with self.subTest(engine=engine):
+                link = os.path.join(self.folder, name)
+                os.symlink(self.victim, link)
+                r = self.configure_in_folder(engine)
+                self.assertEqual(r.returncode, 6, r.stderr)
+                self.assertEqual(r.stderr, f"nvbind: {link} is a symbolic link: nvbind writes no engine configuration "
+                                           "through a link; name the file it leads to with --config\n")
+                self.assert_victim_untouched()
+                self.assertTrue(os.path.islink(link))
+                os.unlink(link)
+
+    def test_a_link_at_the_backup_is_never_written_through(self):
+        conf = os.path.join(self.folder, "daemon.json")
+        with open(conf, "w") as f:
+            f.write("{}\n")
+        os.symlink(self.victim, conf + ".nvbind-backup")
+        r = self.configure_in_folder()
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assert_victim_untouched()
+        self.assertEqual(read(conf), "{}\n")
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+
+    def test_set_id_bits_are_never_kept(self):
+        conf = os.path.join(self.folder, "daemon.json")
+        with open(conf, "w") as f:
+            f.write("{}\n")
+        os.chmod(conf, 0o6755)
+        out = self.configure_ok("--runtime", "docker", "--config", conf, "--runtime-path", SHIM)
+        self.assertIn("updated", out)
+        self.assertEqual(stat.S_IMODE(os.stat(conf).st_mode), 0o755)
+        self.assertEqual(stat.S_IMODE(os.stat(conf + ".nvbind-backup").st_mode), 0o755)
 
 
 if __name__ == "__main__":

@@ -91,10 +91,12 @@ static void test_containerd_key_added_under_header(void **state)
     free(text);
 }
 
-static void test_containerd_own_table_moved_comments_kept(void **state)
+static void test_containerd_own_table_keys_kept(void **state)
 {
     (void)state;
-    /* nvbind's old tables in the middle, with the next table's comment right after them. */
+    /* nvbind's old table, with a key of the user's: runtime_type is set in place, the user's
+     * key stays (without privileged_without_host_devices a privileged pod gets every host
+     * device), the next table's comment stays where it is. */
     const char *old = "version = 2\n"
                       "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvbind]\n"
                       "  runtime_type = \"io.containerd.runc.v1\"\n"
@@ -106,17 +108,47 @@ static void test_containerd_own_table_moved_comments_kept(void **state)
                       "  # the end\n";
     char *text = fmt_ok(nvb_conf_containerd, old, &base);
     assert_string_equal(text, "version = 2\n"
+                              "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvbind]\n"
+                              "  runtime_type = \"io.containerd.runc.v2\"\n"
+                              "  privileged_without_host_devices = true\n"
                               "\n"
                               "# runc below\n"
                               "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
                               "  runtime_type = \"io.containerd.runc.v2\"\n"
                               "  # the end\n"
                               "\n"
-                              "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvbind]\n"
-                              "  runtime_type = \"io.containerd.runc.v2\"\n"
-                              "\n"
                               "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvbind.options]\n"
                               "  BinaryName = \"/usr/bin/nvbind-runtime\"\n");
+    free(text);
+}
+
+static void test_containerd_runc_options_copied(void **state)
+{
+    (void)state;
+    /* A kubeadm node on the systemd cgroup driver: nvbind's runtime gets runc's options
+     * (SystemdCgroup above all), except its binary; its own say of an option wins. */
+    const char *old = "version = 2\n"
+                      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n"
+                      "  SystemdCgroup = true\n"
+                      "  BinaryName = \"/usr/local/bin/runc\"\n"
+                      "  Root = \"/run/x\"\n"
+                      "  IoUid = 7\n"
+                      "  Weird = [1, 2]\n"
+                      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvbind.options]\n"
+                      "  Root = \"/run/mine\"\n";
+    char *text = fmt_ok(nvb_conf_containerd, old, &base);
+    assert_non_null(strstr(text, "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvbind.options]\n"
+                                 "  BinaryName = \"/usr/bin/nvbind-runtime\"\n"
+                                 "  SystemdCgroup = true\n"
+                                 "  IoUid = 7\n"
+                                 "  Root = \"/run/mine\"\n"));
+    assert_null(strstr(text, "Weird = [1, 2]\n  Weird"));
+    free(text);
+    /* Registered under runc's own name, nothing is copied onto itself. */
+    nvb_configure_opts o = base;
+    o.runtime_name = "runc";
+    text = fmt_ok(nvb_conf_containerd, old, &o);
+    assert_non_null(strstr(text, "  BinaryName = \"/usr/bin/nvbind-runtime\"\n"));
     free(text);
 }
 
@@ -153,8 +185,8 @@ static void test_containerd_refusals(void **state)
                 "f.toml: no `version = 2` or `version = 3`: containerd reads it as the version 1 layout, which nvbind "
                 "does not edit (convert it with `containerd config migrate`)");
     fmt_refused(nvb_conf_containerd, "version = 2\n[plugins]\n\"io.containerd.grpc.v1.cri\".containerd = { snapshotter = \"x\" }\n",
-                &o, "f.toml:3:42: plugins.\"io.containerd.grpc.v1.cri\".containerd is an inline table; nvbind "
-                    "rewrites only a table with a [header]");
+                &o, "f.toml:3:42: table plugins.\"io.containerd.grpc.v1.cri\".containerd is an inline table; nvbind "
+                    "adds keys only under a [header]: add default_runtime_name = \"nvbind\" by hand");
     fmt_refused(nvb_conf_containerd,
                 "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\ndefault_runtime_name = \"\"\"runc\"\"\"\n", &o,
                 "f.toml:3:24: plugins.\"io.containerd.grpc.v1.cri\".containerd.default_runtime_name is a string nvbind "
@@ -212,7 +244,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_containerd_value_replaced_in_place),
         cmocka_unit_test(test_containerd_key_added_under_header),
-        cmocka_unit_test(test_containerd_own_table_moved_comments_kept),
+        cmocka_unit_test(test_containerd_own_table_keys_kept),
+        cmocka_unit_test(test_containerd_runc_options_copied),
         cmocka_unit_test(test_containerd_version3_and_new_file),
         cmocka_unit_test(test_containerd_refusals),
         cmocka_unit_test(test_docker_keeps_keys),
