@@ -150,8 +150,11 @@ class ContainerdTest(Base):
 
     def test_containerd_reads_the_runtime_and_keeps_other_settings(self):
         default = run(["containerd", "config", "default"], check=True).stdout
-        # A setting and a comment of the user's, and runc's table after where nvbind's goes.
-        text = "# my containerd\n" + default.replace("oom_score = 0", "oom_score = -321  # keep me")
+        # A setting and a comment of the user's, and runc's table after where nvbind's goes;
+        # runc on the systemd cgroup driver, as on a kubeadm node.
+        self.assertIn("SystemdCgroup = false", default)
+        text = "# my containerd\n" + default.replace("oom_score = 0", "oom_score = -321  # keep me").replace(
+            "SystemdCgroup = false", "SystemdCgroup = true")
         conf = self.write("config.toml", text)
         self.configure_ok("--runtime", "containerd", "--config", conf, "--runtime-path", SHIM, "--set-as-default",
                           "--enable-cdi")
@@ -161,6 +164,8 @@ class ContainerdTest(Base):
         rt = cri["containerd"]["runtimes"]["nvbind"]
         self.assertEqual(rt["runtime_type"], "io.containerd.runc.v2")
         self.assertEqual(rt["options"]["BinaryName"], SHIM)
+        # nvbind's runtime is runc with another binary: on runc's cgroup driver.
+        self.assertIs(rt["options"]["SystemdCgroup"], True)
         self.assertEqual(cri["containerd"]["runtimes"]["runc"]["runtime_type"], "io.containerd.runc.v2")
         self.assertEqual(d["oom_score"], -321)
         written = read(conf)
@@ -177,6 +182,16 @@ class ContainerdTest(Base):
         self.assertEqual([l for l in old_lines if l in new_lines], old_lines)
         self.assert_second_run_changes_nothing(conf, "--runtime", "containerd", "--config", conf, "--runtime-path",
                                                SHIM, "--set-as-default", "--enable-cdi")
+        # A key the user put in nvbind's own table stays when nvbind's binary moves (without
+        # it a privileged pod gets every host device).
+        header = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvbind]\n'
+        self.assertIn(header, written)
+        with open(conf, "w") as f:
+            f.write(written.replace(header, header + "  privileged_without_host_devices = true\n"))
+        self.configure_ok("--runtime", "containerd", "--config", conf, "--runtime-path", "/opt/nvbind-runtime")
+        rt = self.dump(conf)["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["nvbind"]
+        self.assertEqual(rt["options"]["BinaryName"], "/opt/nvbind-runtime")
+        self.assertIs(rt["privileged_without_host_devices"], True)
 
     def test_new_file_and_version_3(self):
         conf = self.path("new.toml")
