@@ -122,7 +122,8 @@ typedef enum nvbind_power_profile {
 NVBIND_EXPORT const char *nvbind_isolation_name(nvbind_isolation level);
 NVBIND_EXPORT const char *nvbind_performance_profile_name(nvbind_performance_profile profile);
 NVBIND_EXPORT const char *nvbind_power_profile_name(nvbind_power_profile profile);
-/* Parse those names; -1 with *err set (the valid names listed) when unknown. */
+/* Parse those names; -1 with *err set (the valid names listed) when unknown, or when out is
+ * NULL. */
 NVBIND_EXPORT int nvbind_isolation_from_name(const char *name, nvbind_isolation *out, nvbind_error **err);
 NVBIND_EXPORT int nvbind_performance_profile_from_name(const char *name, nvbind_performance_profile *out,
                                                        nvbind_error **err);
@@ -169,7 +170,8 @@ typedef struct nvbind_bolt_config {
     nvbind_bolt_aiml_gpu_config aiml;
 } nvbind_bolt_config;
 
-/* BoltConfig::default(): capsule shared, no snapshot, no limits; no gaming, no aiml part. */
+/* BoltConfig::default(): capsule shared, no snapshot, no limits; no gaming, no aiml part.
+ * These fill *out; out NULL does nothing. */
 NVBIND_EXPORT void nvbind_bolt_config_default(nvbind_bolt_config *out);
 /* The guide's values for each optional part, used by the gaming and AI/ML generators when
  * the manager's configuration has none: gaming DLSS, RT cores, VRS, Wine on,
@@ -179,8 +181,8 @@ NVBIND_EXPORT void nvbind_bolt_config_default(nvbind_bolt_config *out);
 NVBIND_EXPORT void nvbind_bolt_gaming_gpu_config_default(nvbind_bolt_gaming_gpu_config *out);
 NVBIND_EXPORT void nvbind_bolt_aiml_gpu_config_default(nvbind_bolt_aiml_gpu_config *out);
 /* Read the [bolt.*] tables of an nvbind.toml. path NULL = the search order (NVBIND_CONFIG,
- * ./nvbind.toml, $XDG_CONFIG_HOME/nvbind/config.toml, /etc/nvbind/config.toml; none found
- * gives the defaults). Errors name file:line:column and the key (NVBIND_EXIT_CONFIG). */
+ * $XDG_CONFIG_HOME/nvbind/config.toml, /etc/nvbind/config.toml; never ./nvbind.toml; none
+ * found gives the defaults). Errors name file:line:column and the key (NVBIND_EXIT_CONFIG). */
 NVBIND_EXPORT int nvbind_bolt_config_load(const char *path, nvbind_bolt_config *out, nvbind_error **err);
 
 /* ---- the GPU manager ---------------------------------------------------------------------- */

@@ -117,7 +117,7 @@ NVBIND_EXPORT int nvbind_run_with_bolt_runtime(const nvbind_gpu_manager *m, cons
     nvb_strv entries = {0};
     int n = nvb_devreq_split(request, "gpus", false, &entries, &e);
     nvb_strv_free(&entries);
-    if (n < 0)
+    if (n < 0 || nvb_engine_check_image(image, &e) < 0)
         goto fail;
     bolt = nvb_find_executable("bolt");
     if (!bolt) {

@@ -50,6 +50,8 @@ NVBIND_EXPORT const char *nvbind_power_profile_name(nvbind_power_profile profile
 NVBIND_EXPORT int nvbind_isolation_from_name(const char *name, nvbind_isolation *out, nvbind_error **err)
 {
     int v = 0; /* set when parse() succeeds; -O3 cannot see that it returns < 0 otherwise */
+    if (!out)
+        return nvb_api_failf(err, NVB_EXIT_USAGE, "nvbind_isolation_from_name: the output pointer is NULL");
     if (parse("isolation_level", isolation_names, N_OF(isolation_names), name, &v, err) < 0)
         return -1;
     *out = (nvbind_isolation)v;
@@ -60,6 +62,8 @@ NVBIND_EXPORT int nvbind_performance_profile_from_name(const char *name, nvbind_
                                                        nvbind_error **err)
 {
     int v = 0; /* set when parse() succeeds; -O3 cannot see that it returns < 0 otherwise */
+    if (!out)
+        return nvb_api_failf(err, NVB_EXIT_USAGE, "nvbind_performance_profile_from_name: the output pointer is NULL");
     if (parse("performance_profile", performance_names, N_OF(performance_names), name, &v, err) < 0)
         return -1;
     *out = (nvbind_performance_profile)v;
@@ -69,6 +73,8 @@ NVBIND_EXPORT int nvbind_performance_profile_from_name(const char *name, nvbind_
 NVBIND_EXPORT int nvbind_power_profile_from_name(const char *name, nvbind_power_profile *out, nvbind_error **err)
 {
     int v = 0; /* set when parse() succeeds; -O3 cannot see that it returns < 0 otherwise */
+    if (!out)
+        return nvb_api_failf(err, NVB_EXIT_USAGE, "nvbind_power_profile_from_name: the output pointer is NULL");
     if (parse("power_profile", power_names, N_OF(power_names), name, &v, err) < 0)
         return -1;
     *out = (nvbind_power_profile)v;
@@ -77,6 +83,8 @@ NVBIND_EXPORT int nvbind_power_profile_from_name(const char *name, nvbind_power_
 
 NVBIND_EXPORT void nvbind_bolt_gaming_gpu_config_default(nvbind_bolt_gaming_gpu_config *out)
 {
+    if (!out)
+        return; /* nothing to fill */
     *out = (nvbind_bolt_gaming_gpu_config){
         .dlss_enabled = true,
         .rt_cores_enabled = true,
@@ -89,6 +97,8 @@ NVBIND_EXPORT void nvbind_bolt_gaming_gpu_config_default(nvbind_bolt_gaming_gpu_
 
 NVBIND_EXPORT void nvbind_bolt_aiml_gpu_config_default(nvbind_bolt_aiml_gpu_config *out)
 {
+    if (!out)
+        return; /* nothing to fill */
     *out = (nvbind_bolt_aiml_gpu_config){
         .cuda_cache_size = 4096,
         .tensor_cores_enabled = true,
@@ -100,6 +110,8 @@ NVBIND_EXPORT void nvbind_bolt_aiml_gpu_config_default(nvbind_bolt_aiml_gpu_conf
 
 NVBIND_EXPORT void nvbind_bolt_config_default(nvbind_bolt_config *out)
 {
+    if (!out)
+        return; /* nothing to fill */
     nvb_config c;
     nvb_config_init(&c);
     nvb_api_bolt_from_config(&c, out);

@@ -133,6 +133,8 @@ static int oci_devices(void *user, const char *id, const char *const *names, siz
     (void)id;
     if (need_setup(a, "apply_cdi_devices", err) < 0)
         return -1;
+    if (!names && n)
+        return nvb_api_failf(err, NVB_EXIT_USAGE, "apply_cdi_devices: %zu names, but the list is NULL", n);
     nvb_selection sel = {0};
     nvb_edits e = {0};
     int r = 0;

@@ -352,7 +352,7 @@ char *nvb_config_template(void)
     }
     FILE *f = o.f;
     fputs("# nvbind.toml: nvbind's configuration. Every key is shown at its default; delete what you\n"
-          "# do not change. nvbind looks for it in: --config FILE, $NVBIND_CONFIG, ./nvbind.toml,\n"
+          "# do not change. nvbind looks for it in: --config FILE, $NVBIND_CONFIG,\n"
           "# $XDG_CONFIG_HOME/nvbind/config.toml (~/.config/...), /etc/nvbind/config.toml.\n"
           "# Sizes: \"8GB\" = 8*10^9 bytes, \"8GiB\" = 8*2^30 bytes, a bare integer = bytes.\n",
           f);

@@ -8,6 +8,7 @@
 #include "util/clock.h"
 #include "util/fileio.h"
 #include "util/json_text.h"
+#include "util/utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -449,19 +450,44 @@ static void wait_for_change(int ino_fd, const blockers *b, int timeout_ms)
         close(fds[i].fd);
 }
 
+bool nvb_claim_text_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = nvb_utf8_decode(p + i, n - i, &cp);
+        if (!l || cp < 0x20 || cp == 0x7f)
+            return false;
+        i += l;
+    }
+    return true;
+}
+
+/* What a claim record cannot hold is refused here, before anything is written: a record
+ * that failed to encode one holder was written without it (an exclusive claim with no
+ * holder), and every later claim on that GPU was refused as a damaged record. */
 static int check_request(const nvb_claim_owner *o, const nvb_claim_target *t, size_t n, nvb_err *err)
 {
     if (!o || !o->container || !*o->container)
         return nvb_errf(err, NVB_EXIT_USAGE, "a GPU claim needs a container id");
     if (strlen(o->container) > 1024)
         return nvb_errf(err, NVB_EXIT_USAGE, "container id is longer than 1024 bytes");
+    if (!nvb_claim_text_ok(o->container))
+        return nvb_errf(err, NVB_EXIT_USAGE, "container id: %s", NVB_CLAIM_TEXT_RULE);
+    if (o->runtime && !nvb_claim_text_ok(o->runtime))
+        return nvb_errf(err, NVB_EXIT_USAGE, "runtime name: %s", NVB_CLAIM_TEXT_RULE);
     if (o->oci_state && o->oci_state[0] != '/')
         return nvb_errf(err, NVB_EXIT_USAGE, "OCI state file %s: must be an absolute path", o->oci_state);
+    if (o->oci_state && !nvb_claim_text_ok(o->oci_state))
+        return nvb_errf(err, NVB_EXIT_USAGE, "OCI state file: %s", NVB_CLAIM_TEXT_RULE);
     for (size_t i = 0; i < n; i++) {
         if (!t[i].device.uuid || !*t[i].device.uuid)
             return nvb_errf(err, NVB_EXIT_USAGE, "GPU claim target %zu has no UUID", i);
         if (strlen(t[i].device.uuid) > 200)
             return nvb_errf(err, NVB_EXIT_USAGE, "GPU claim target %zu: UUID longer than 200 bytes", i);
+        if (!nvb_claim_text_ok(t[i].device.uuid))
+            return nvb_errf(err, NVB_EXIT_USAGE, "GPU claim target %zu: UUID: %s", i, NVB_CLAIM_TEXT_RULE);
     }
     return 0;
 }

@@ -140,6 +140,12 @@ bool nvb_claim_holder_alive(nvb_claim_holder *h);
 
 /* The record file format (version 1), exposed for tests and `nvbind claims --json`. */
 json_t *nvb_claim_record_to_json(const nvb_claim_record *r);
+
+/* s is text a claim record (JSON) can hold and a person can read back: valid UTF-8 and no
+ * control characters. Container ids, runtime names, state file paths and UUIDs are checked
+ * with it before anything is claimed. */
+bool nvb_claim_text_ok(const char *s);
+#define NVB_CLAIM_TEXT_RULE "not UTF-8 text without control characters, which a GPU claim record cannot hold"
 /* Parse a record; where names the file in errors (NVB_EXIT_INPUT, naming the member). */
 int nvb_claim_record_parse(const char *text, size_t len, const char *where, nvb_claim_record *out, nvb_err *err);
 void nvb_claim_record_clear(nvb_claim_record *r);

@@ -114,16 +114,23 @@ static json_t *str_or_null(const char *s)
 json_t *nvb_claim_record_to_json(const nvb_claim_record *r)
 {
     json_t *holders = json_array();
-    for (size_t i = 0; i < r->n_holders; i++) {
+    for (size_t i = 0; holders && i < r->n_holders; i++) {
         const nvb_claim_holder *h = &r->holders[i];
-        json_array_append_new(holders,
+        /* A holder that cannot be encoded fails the whole record: written without it, an
+         * exclusive record would have no holder and block its GPU for everybody. */
+        if (json_array_append_new(holders,
                               json_pack("{s:s, s:o, s:o, s:o, s:o, s:I, s:s, s:o}", "container", h->container,
                                         "runtime", str_or_null(h->runtime), "holder",
                                         proc_json(h->holder_pid, h->holder_start), "init",
                                         proc_json(h->init_pid, h->init_start), "oci_state", str_or_null(h->oci_state),
                                         "uid", (json_int_t)h->uid, "since", h->since, "boot_id",
-                                        str_or_null(h->boot_id[0] ? h->boot_id : NULL)));
+                                        str_or_null(h->boot_id[0] ? h->boot_id : NULL))) < 0) {
+            json_decref(holders);
+            return NULL;
+        }
     }
+    if (!holders)
+        return NULL;
     json_t *dev = json_pack("{s:I, s:o, s:s, s:o}", "gpu_index", (json_int_t)r->gpu_index, "mig_index",
                             r->mig_index < 0 ? json_null() : json_integer(r->mig_index), "uuid", r->uuid,
                             "parent_uuid", str_or_null(r->parent_uuid));

@@ -243,6 +243,16 @@ static void test_names(void **state)
     assert_int_equal(nvbind_power_profile_from_name(NULL, &power, &err), -1);
     assert_non_null(strstr(nvbind_error_message(err), "power_profile"));
     nvbind_error_free(err);
+    /* A NULL output pointer is a usage error, not a crash in the embedding daemon. */
+    err = NULL;
+    assert_int_equal(nvbind_isolation_from_name("exclusive", NULL, &err), -1);
+    assert_string_equal(nvbind_error_message(err), "nvbind_isolation_from_name: the output pointer is NULL");
+    nvbind_error_free(err);
+    assert_int_equal(nvbind_performance_profile_from_name("balanced", NULL, NULL), -1);
+    assert_int_equal(nvbind_power_profile_from_name("maximum", NULL, NULL), -1);
+    nvbind_bolt_config_default(NULL);
+    nvbind_bolt_gaming_gpu_config_default(NULL);
+    nvbind_bolt_aiml_gpu_config_default(NULL);
 }
 
 static void test_sizes(void **state)

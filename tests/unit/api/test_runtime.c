@@ -682,6 +682,20 @@ static void test_bolt_runtime(void **state)
     free(lines);
     unlink(audit);
     free(audit);
+    /* An image bolt would read as an option is refused before anything is claimed or
+     * written: no spec, no claim, no audit line, bolt not run. */
+    unlink(spec_path);
+    unlink(log);
+    m = manager(NULL, specdir);
+    assert_int_equal(nvbind_run_with_bolt_runtime(m, "-v=/:/host", NULL, "all", &err), -1);
+    TU_NON_NULL(err);
+    assert_non_null(strstr(nvbind_error_message(err), "starts with '-'"));
+    nvbind_error_free(err);
+    err = NULL;
+    assert_int_equal(access(spec_path, F_OK), -1);
+    assert_int_equal(access(log, F_OK), -1);
+    assert_int_equal(count_files(claims_dir), 0);
+    nvbind_gpu_manager_free(m);
     free(claims_log);
     free(claims_dir);
     free(spec_path);

@@ -379,6 +379,35 @@ static void test_keys(void **state)
 
 /* --- exclusive and shared rules -------------------------------------------------------------- */
 
+/* A tenant's container id that is not UTF-8 text: the record was written with no holder
+ * (jansson cannot encode it) and every later claim on that GPU was refused as damaged. */
+static void test_text_a_record_cannot_hold_is_refused_first(void **state)
+{
+    fixture *f = *state;
+    nvb_err err = {0};
+    nvb_claim_target t = gpu_target(0, "GPU-aaaa", NVB_CLAIM_EXCLUSIVE);
+    const char *bad[] = {"tenant-b\xff", "tenant\nb", "tenant\x7f", "\xc0\xaf"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nvb_claim_owner o = {.container = bad[i], .runtime = "bolt"};
+        memset(&err, 0, sizeof err);
+        assert_int_equal(nvb_claims_acquire(f->dir, &o, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+        assert_int_equal(err.exit_code, NVB_EXIT_USAGE);
+        assert_string_equal(err.msg, "container id: " NVB_CLAIM_TEXT_RULE);
+    }
+    nvb_claim_owner o = {.container = "tenant-c", .runtime = "run\tc"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &o, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), -1);
+    assert_string_equal(err.msg, "runtime name: " NVB_CLAIM_TEXT_RULE);
+    /* The GPU is free for the next tenant; text beyond ASCII is fine. */
+    nvb_claim_owner good = {.container = "t\xc3\xa9nant-d", .runtime = "bolt"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &good, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_int_equal(nvb_claims_release(f->dir, "t\xc3\xa9nant-d", &err), 1);
+    nvb_claim_owner next = {.container = "tenant-e", .runtime = "bolt"};
+    assert_int_equal(nvb_claims_acquire(f->dir, &next, &t, 1, NVB_CLAIM_NO_WAIT, NULL, &err), 0);
+    assert_true(nvb_claim_text_ok("GPU-d0c36ffa-e731"));
+    assert_false(nvb_claim_text_ok("\xed\xa0\x80")); /* a surrogate */
+}
+
+
 static void test_exclusive_message_and_release(void **state)
 {
     fixture *f = *state;
@@ -1028,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_holder_of_another_boot_is_gone),
         cmocka_unit_test(test_record_errors),
         cmocka_unit_test(test_keys),
+        cmocka_unit_test_setup_teardown(test_text_a_record_cannot_hold_is_refused_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exclusive_message_and_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_then_exclusive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
