@@ -62,6 +62,8 @@ static void test_socket_the_client_would_use(void **unused)
     fclose(f);
     assert_int_equal(nvb_docker_api_socket(path, sizeof path), 0);
     unlink(conf);
+    conf[strlen(conf) - strlen("/config.json")] = '\0';
+    rmdir(conf); /* so that main's rmdir leaves nothing in /tmp */
 }
 
 /* A daemon that answers one connection with `reply` (after reading the request). */
