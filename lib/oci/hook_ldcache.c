@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -154,8 +153,7 @@ static bool ahead_covers_the_driver(const nvb_hook_ldcache_opts *o, const nvb_ld
         if (nvb_ldcache_ahead_covers(ahead, link))
             return true;
         char folder[PATH_MAX];
-        size_t n = (size_t)(strrchr(link, '/') - link);
-        snprintf(folder, sizeof folder, "%.*s", n ? (int)n : 1, n ? link : "/");
+        nvb_container_folder(link, folder);
         bool known = false;
         for (size_t f = 0; f < o->nfolders && !known; f++)
             known = strcmp(o->folders[f], folder) == 0;

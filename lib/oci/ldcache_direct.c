@@ -58,7 +58,7 @@ static bool present(int rootfd, const char *path, int *dirfd, const char **dir_a
         if (*dirfd >= 0)
             close(*dirfd);
         char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%.*s", len ? (int)len : 1, len ? path : "/");
+        nvb_container_folder(path, dir);
         *dirfd = nvb_root_open(rootfd, dir, O_PATH | O_DIRECTORY);
         *dir_at = path;
         *dir_len = len;

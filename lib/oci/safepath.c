@@ -47,6 +47,13 @@ int nvb_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint
     return -1;
 }
 
+void nvb_container_folder(const char *path, char out[PATH_MAX])
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    snprintf(out, PATH_MAX, "%.*s", n ? (int)n : 1, n ? path : "/");
+}
+
 /* Append "/name" (name of n bytes) to the container path at (PATH_MAX bytes). */
 static bool path_append(char *at, const char *name, size_t n)
 {

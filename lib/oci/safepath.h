@@ -35,6 +35,9 @@ bool nvb_container_path_ok(const char *p, bool allow_root, const char **why);
  * O_PATH|O_DIRECTORY fd, -1 with err set (NVB_EXIT_IO). */
 int nvb_root_mkdir_p(int rootfd, const char *dir, mode_t mode, nvb_err *err);
 
+/* The folder holding the container path path (absolute): "/" for "/x". */
+void nvb_container_folder(const char *path, char out[PATH_MAX]);
+
 /* Where a lookup of path (absolute, normalised) inside the root goes, as the kernel's
  * RESOLVE_IN_ROOT and runc go: each symbolic link met is followed against the root, ".."
  * never leaves it. out: the container path reached, its missing part as written (what a
