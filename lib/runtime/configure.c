@@ -111,9 +111,9 @@ int nvb_runtime_configure(const nvb_configure_opts *o, FILE *out, nvb_err *err)
 {
     const char *path = o->path ? o->path : engines[o->engine].path;
     _cleanup_free_ char *d = strdup(path), *b = strdup(path), *backup = NULL;
-    if (!d || !b || asprintf(&backup, "%s%s", basename(b), NVB_CONF_BACKUP_SUFFIX) < 0)
+    const char *dir = d ? dirname(d) : NULL, *name = b ? basename(b) : NULL;
+    if (!dir || !name || asprintf(&backup, "%s%s", name, NVB_CONF_BACKUP_SUFFIX) < 0)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    const char *dir = dirname(d), *name = basename(b);
     if (engines[o->engine].drop_in && !o->dry_run && make_folder(dir, err) < 0)
         return -1;
     _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

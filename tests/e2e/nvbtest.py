@@ -252,3 +252,11 @@ def crun_wrapper_dir(folder):
                 f"{shlex.quote(crun)} \"$@\"\n")
     os.chmod(path, 0o755)
     return folder
+
+
+def crun_search_path(folder, path=None):
+    """path (else this process's PATH) with crun_wrapper_dir(folder) first where this host
+    needs it: what nvbind, which finds `--runtime crun` on PATH, is given."""
+    path = path or os.environ["PATH"]
+    wrapper = crun_wrapper_dir(folder)
+    return wrapper + os.pathsep + path if wrapper else path

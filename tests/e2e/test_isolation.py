@@ -16,7 +16,7 @@ import time
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from nvbtest import (FAKENVML, NVBIND, FakeHost, FakeHostCase, crun_wrapper_dir, ensure_test_image, make_busybox_rootfs,
+from nvbtest import (FAKENVML, NVBIND, FakeHost, FakeHostCase, crun_search_path, ensure_test_image, make_busybox_rootfs,
                      nvbind, proc_stat, run, runc_containers, stop_process, temp_dir)
 
 HAVE_RUNC = shutil.which("runc") is not None
@@ -296,10 +296,7 @@ class Capsules:
         self.tmp = tmp
         self.host = host
         self.runtime = runtime
-        self.path = os.environ["PATH"]
-        folder = crun_wrapper_dir(os.path.join(tmp, "crun-bin")) if runtime == "crun" else None
-        if folder:
-            self.path = folder + os.pathsep + self.path
+        self.path = crun_search_path(os.path.join(tmp, "crun-bin")) if runtime == "crun" else os.environ["PATH"]
         self.state = os.path.join(tmp, "state")
         self.log = os.path.join(tmp, "audit.log")
         self.tmpdir = os.path.join(tmp, "tmpdir")

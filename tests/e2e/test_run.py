@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from nvbtest import (NVBIND, FakeHostCase, SpecDirGuard, crun_wrapper_dir, ensure_test_image, make_busybox_rootfs,
+from nvbtest import (NVBIND, FakeHostCase, SpecDirGuard, crun_search_path, ensure_test_image, make_busybox_rootfs,
                      proc_cmdline, run, runc_containers, temp_dir)
 
 SPEC_DIR = "/var/run/cdi"
@@ -435,14 +435,12 @@ def runtime_of(bundle_name):
 
 
 class CrunOnThisHost:
-    """Tests that run crun put crun_wrapper_dir's folder first on nvbind's PATH where this
-    host's cgroup layout needs it (nvbind finds `--runtime crun` on PATH)."""
+    """Tests that run crun give nvbind crun_search_path's PATH (crun_wrapper_dir's folder
+    first where this host's cgroup layout needs it)."""
 
     def env(self, **extra):
         e = super().env(**extra)
-        folder = crun_wrapper_dir(os.path.join(self.tmp, "crun-bin"))
-        if folder:
-            e["PATH"] = folder + os.pathsep + e.get("PATH", os.environ["PATH"])
+        e["PATH"] = crun_search_path(os.path.join(self.tmp, "crun-bin"), e.get("PATH"))
         return e
 
 
