@@ -368,7 +368,10 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
             nvb_strv_pushf(&d->h->warnings, "NVML: not asked: %s", why);
         job->refs = 1; /* no worker holds it */
     } else {
-        ran = nvb_run_bounded(worker, job, timeout_ms);
+        ran = nvb_run_bounded_once(job->lib, worker, job, timeout_ms);
+        if (ran == -2) /* one stuck thread per library is the most a long-lived caller keeps */
+            nvb_strv_pushf(&d->h->warnings, "NVML: %s has not answered an earlier request yet; continuing without it",
+                           job->lib);
     }
     if (ran < 0) {
         job->refs = 1;

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int nvb_run_bounded(void *(*fn)(void *), void *arg, unsigned timeout_ms)
@@ -27,4 +29,73 @@ int nvb_run_bounded(void *(*fn)(void *), void *arg, unsigned timeout_ms)
         return 1;
     pthread_detach(th);
     return 0;
+}
+
+/* The keys whose thread is running, each cleared by that thread as it returns. */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *running[NVB_BOUNDED_KEYS];
+
+struct keyed_job {
+    void *(*fn)(void *);
+    void *arg;
+    int slot;
+};
+
+static void *keyed_main(void *p)
+{
+    struct keyed_job job = *(struct keyed_job *)p;
+    free(p);
+    job.fn(job.arg);
+    pthread_mutex_lock(&running_lock);
+    free(running[job.slot]);
+    running[job.slot] = NULL;
+    pthread_mutex_unlock(&running_lock);
+    return NULL;
+}
+
+/* A free slot now holding a copy of key; -2 when key is running or no slot is free, -1 when
+ * out of memory. */
+static int take_slot(const char *key)
+{
+    int slot = -2;
+    pthread_mutex_lock(&running_lock);
+    for (int i = 0; i < NVB_BOUNDED_KEYS; i++) {
+        if (running[i] && strcmp(running[i], key) == 0) {
+            slot = -2;
+            break;
+        }
+        if (!running[i] && slot == -2)
+            slot = i;
+    }
+    if (slot >= 0 && !(running[slot] = strdup(key)))
+        slot = -1;
+    pthread_mutex_unlock(&running_lock);
+    return slot;
+}
+
+int nvb_run_bounded_once(const char *key, void *(*fn)(void *), void *arg, unsigned timeout_ms)
+{
+    int slot = take_slot(key);
+    if (slot < 0) {
+        errno = slot == -2 ? EBUSY : ENOMEM;
+        return slot;
+    }
+    struct keyed_job *job = malloc(sizeof *job);
+    int ran = -1;
+    if (job) {
+        *job = (struct keyed_job){.fn = fn, .arg = arg, .slot = slot};
+        ran = nvb_run_bounded(keyed_main, job, timeout_ms);
+    } else {
+        errno = ENOMEM;
+    }
+    if (ran < 0) { /* no thread: the slot is still this call's */
+        int e = errno;
+        free(job);
+        pthread_mutex_lock(&running_lock);
+        free(running[slot]);
+        running[slot] = NULL;
+        pthread_mutex_unlock(&running_lock);
+        errno = e;
+    }
+    return ran;
 }

@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include "api_test_util.h"
 
@@ -194,6 +196,54 @@ static void test_gpu_info_nvml(void **state)
     tu_host_free(&h);
 }
 
+/* Threads of this process now. */
+static int threads_now(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* A daemon asking again and again while NVML hangs in the driver: the first call waits out
+ * the deadline and leaves its stuck thread behind; later calls answer at once without NVML's
+ * fields and start no thread, so the process does not gather one stuck thread per call. */
+static void test_hung_nvml_leaves_one_thread_for_any_number_of_calls(void **state)
+{
+    (void)state;
+    if (access(NVB_TEST_FAKENVML, R_OK) != 0)
+        skip();
+    tu_host h;
+    assert_int_equal(tu_host_build(&h, "--gpus 1 --fake-nvml '" NVB_TEST_FAKENVML "' --nvml-init-delay-ms 3600000"), 0);
+    nvbind_gpu_manager *m = manager_on(h.root);
+    int before = threads_now();
+    for (int i = 0; i < 4; i++) {
+        nvbind_error *err = NULL;
+        long long t0 = mono_ms();
+        nvbind_gpu_list *l = nvbind_get_gpu_info(m, &err);
+        long long took = mono_ms() - t0;
+        assert_non_null(l);
+        assert_int_equal(l->count, 1);
+        assert_true(l->gpus[0].memory_mib == -1); /* NVML's answer is missing, the GPU is not */
+        nvbind_gpu_list_free(l);
+        if (i > 0)
+            assert_true(took < 1000);
+    }
+    assert_true(threads_now() - before <= 1);
+    nvbind_gpu_manager_free(m);
+    tu_host_free(&h);
+}
+
 static void test_recommended_datacenter(void **state)
 {
     (void)state;
@@ -328,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_compatibility_without_driver),
         cmocka_unit_test(test_gpu_info),
         cmocka_unit_test(test_gpu_info_nvml),
+        cmocka_unit_test(test_hung_nvml_leaves_one_thread_for_any_number_of_calls),
         cmocka_unit_test(test_recommended_datacenter),
         cmocka_unit_test(test_recommended_mig),
         cmocka_unit_test(test_validate_environment),
