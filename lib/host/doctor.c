@@ -135,20 +135,37 @@ static void docker_server_version(nvb_engine *e)
     e->version = v;
 }
 
-static void probe_engine(nvb_engine *e, const char *name)
+#define N_ENGINES 5
+
+/* Each engine's path and `--version`, all asked at once within one deadline (a hung engine
+ * costs 3 s, not 3 s each), then the docker daemon's version. */
+static void probe_all_engines(nvb_engine *engines, const char *const *names)
 {
-    e->name = strdup(name);
-    e->path = nvb_find_executable(name);
-    if (!e->path)
-        return;
-    char out[512];
-    char *argv[] = {e->path, (char *)"--version", NULL};
-    if (nvb_run_capture(argv, 3000, out, sizeof out) != 0)
-        return;
-    out[strcspn(out, "\n")] = '\0';
-    e->version = strdup(out);
-    if (strcmp(name, "docker") == 0)
-        docker_server_version(e);
+    nvb_capture probes[N_ENGINES];
+    char out[N_ENGINES][512];
+    char *argv[N_ENGINES][3];
+    size_t n = 0, which[N_ENGINES];
+    for (size_t i = 0; i < N_ENGINES; i++) {
+        nvb_engine *e = &engines[i];
+        e->name = strdup(names[i]);
+        if (!(e->path = nvb_find_executable(names[i])))
+            continue;
+        argv[n][0] = e->path;
+        argv[n][1] = (char *)"--version";
+        argv[n][2] = NULL;
+        probes[n] = (nvb_capture){.argv = argv[n], .out = out[n], .outlen = sizeof out[n]};
+        which[n++] = i;
+    }
+    nvb_run_capture_all(probes, n, 3000);
+    for (size_t k = 0; k < n; k++) {
+        nvb_engine *e = &engines[which[k]];
+        if (probes[k].rc != 0)
+            continue;
+        out[k][strcspn(out[k], "\n")] = '\0';
+        e->version = strdup(out[k]);
+        if (e->version && strcmp(e->name, "docker") == 0)
+            docker_server_version(e);
+    }
 }
 
 static void check_host(nvb_doctor *d, const nvb_host *h, const nvb_discover_opts *opts)
@@ -275,12 +292,12 @@ nvb_doctor *nvb_doctor_run_hook(const nvb_discover_opts *opts, bool probe_engine
     d->wsl2_mode = nvb_wsl2_detect_root(o.root); /* the answer nvbind_detect_wsl2() gives */
     if (hook_path)
         check_hook(d, hook_path);
-    static const char *const engines[] = {"podman", "docker", "bolt", "runc", "crun"};
+    static const char *const engines[N_ENGINES] = {"podman", "docker", "bolt", "runc", "crun"};
+    if (probe_engines)
+        probe_all_engines(d->engines, engines);
     bool any_runtime = false;
-    for (size_t i = 0; i < 5; i++) {
-        if (probe_engines)
-            probe_engine(&d->engines[i], engines[i]);
-        else
+    for (size_t i = 0; i < N_ENGINES; i++) {
+        if (!probe_engines)
             d->engines[i].name = strdup(engines[i]);
         any_runtime |= d->engines[i].path != NULL;
     }

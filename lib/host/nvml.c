@@ -8,6 +8,7 @@
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/isolate.h"
+#include "util/trust.h"
 #include "util/worker.h"
 
 #include <dlfcn.h>
@@ -342,6 +343,13 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
         nvb_strv_push(&d->h->warnings, "NVML: libnvidia-ml.so.1 not found in the driver root");
         return -1;
     }
+    /* dlopen runs the library's code in this process (root's, for a runtime hook or a
+     * daemon): only a file nobody but root and the caller could have written is loaded. */
+    char why[PATH_MAX + 128];
+    if (nvb_trust_library(lib->host_path, why, sizeof why) != 0) {
+        nvb_strv_pushf(&d->h->warnings, "NVML: not loaded: %s", why);
+        return -1;
+    }
     struct nvml_job *job = calloc(1, sizeof *job);
     if (!job)
         return -1;
@@ -360,7 +368,6 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
         snprintf(job->uuids[i], sizeof job->uuids[i], "%s", d->h->gpus[i].uuid);
         job->res[i] = unanswered;
     }
-    char why[PATH_MAX + 128];
     int ran;
     if (nvb_isolate_wanted()) {
         ran = run_in_helper(job, timeout_ms, why, sizeof why);

@@ -16,10 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
 /* From NVML's public ABI: the parts this lister calls. */
 typedef int nvmlReturn_t;
@@ -172,40 +168,13 @@ static int apply(nvb_discovery *d, const struct list_answer *job)
     return 0;
 }
 
-static bool on_read_only_mount(const char *path)
-{
-    struct statvfs vfs;
-    return statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
-}
-
-/* WSL mounts /usr/lib/wsl's folders read-only from Windows, where mode bits can claim a write
- * access nobody has through the mount (and only root mounts). A root-owned file on a
- * read-only mount counts as root's when every folder above it on read-only mounts is root's
- * too and the first writable folder above them is one nvb_trust_path trusts. */
-static bool read_only_and_roots(const char *path)
-{
-    struct stat st;
-    char dir[PATH_MAX], why[256];
-    if (stat(path, &st) < 0 || st.st_uid != 0 || !on_read_only_mount(path) || strlen(path) >= sizeof dir)
-        return false;
-    strcpy(dir, path);
-    for (char *slash; (slash = strrchr(dir, '/')) && slash != dir;) {
-        *slash = '\0';
-        if (!on_read_only_mount(dir)) /* above the read-only mounts */
-            return nvb_trust_path(dir, geteuid(), why, sizeof why) == 0;
-        if (stat(dir, &st) < 0 || st.st_uid != 0)
-            return false;
-    }
-    return false; /* everything up to "/" is read-only: nothing writable to vouch for it */
-}
-
 int nvb_wsl2_nvml_list(nvb_discovery *d, const char *lib_host_path, unsigned timeout_ms)
 {
     /* dlopen runs the library's code in this process, on every discovery of a WSL2 guest (no
      * other source of GPUs there): only a file nobody but root and the caller could have
      * written is loaded (WSL's own are root's, on read-only mounts). */
     char why[768];
-    if (nvb_trust_path(lib_host_path, geteuid(), why, sizeof why) != 0 && !read_only_and_roots(lib_host_path)) {
+    if (nvb_trust_library(lib_host_path, why, sizeof why) != 0) {
         nvb_strv_pushf(&d->h->warnings, "NVML: not loaded: %s", why);
         return -1;
     }

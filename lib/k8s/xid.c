@@ -1,4 +1,6 @@
 #include "k8s/xid.h"
+#include "host/host.h"
+#include "util/trust.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -167,23 +169,19 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-/* The host's 64-bit NVML, as discovery found it. */
-static const char *nvml_path(const nvb_host *h)
-{
-    for (size_t i = 0; i < h->n_comps; i++) {
-        const nvb_component *c = &h->comps[i];
-        const char *b = strrchr(c->container_path, '/');
-        if (c->kind == NVB_COMP_LIBRARY && !(c->caps & NVB_CAP_COMPAT32) && b && strncmp(b + 1, "libnvidia-ml.so", 15) == 0)
-            return c->host_path;
-    }
-    return NULL;
-}
-
 nvb_dp_xid *nvb_dp_xid_start(const nvb_host *h)
 {
-    const char *lib = nvml_path(h);
-    if (!lib)
+    const nvb_component *c = nvb_host_nvml_library(h);
+    if (!c)
         return NULL;
+    const char *lib = c->host_path;
+    /* The plugin runs as root: only a file nobody but root and the caller could have written
+     * is loaded into it (util/trust.h). */
+    char why[512];
+    if (nvb_trust_library(lib, why, sizeof why) != 0) {
+        fprintf(stderr, "nvbind device-plugin: NVML not loaded for XID events: %s: health from discovery alone\n", why);
+        return NULL;
+    }
     nvb_dp_xid *x = calloc(1, sizeof *x);
     if (!x)
         return NULL;

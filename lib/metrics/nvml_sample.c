@@ -2,6 +2,7 @@
  * declarations are the few this file needs, from NVML's public ABI. */
 #include "metrics/nvml_sample.h"
 #include "util/grow.h"
+#include "util/trust.h"
 #include "util/worker.h"
 
 #include <dlfcn.h>
@@ -291,6 +292,13 @@ static bool events_usable(nvb_nvml_sampler *s)
 static bool run_sample(nvb_nvml_sampler *s, struct job *j)
 {
     if (!s->loaded) {
+        /* The exporter runs as root: only a file nobody but root and the caller could have
+         * written is loaded into it (util/trust.h). */
+        char reason[512];
+        if (nvb_trust_library(s->lib, reason, sizeof reason) != 0) {
+            snprintf(j->why, sizeof j->why, "NVML: not loaded: %.400s", reason);
+            return false;
+        }
         /* The library stays loaded: unloading NVML while its threads may linger is unsafe. */
         void *h = dlopen(s->lib, RTLD_NOW | RTLD_LOCAL);
         if (!h || !load_api(h, &s->a)) {

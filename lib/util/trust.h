@@ -11,3 +11,9 @@
  * "folder PATH is writable by others". -1: cannot tell (errno set, why holds "PATH: reason").
  * A relative path is taken from the current folder. */
 int nvb_trust_path(const char *path, uid_t caller, char *why, size_t n);
+
+/* May nvbind load a library into its own process (dlopen: NVML)? As nvb_trust_path, or a
+ * root-owned file on read-only mounts whose folders up to the first writable one are root's
+ * and that folder trusted (how WSL2 shows /usr/lib/wsl: mode bits there can claim a write
+ * access nobody has through the mount). 0: trusted; otherwise why holds the reason. */
+int nvb_trust_library(const char *path, char *why, size_t n);

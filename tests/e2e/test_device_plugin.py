@@ -256,6 +256,20 @@ class Xid(PluginBase):
         self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
         w.close()
 
+    def test_nvml_others_could_replace_is_not_loaded(self):
+        """The plugin runs as root: an NVML in a folder others may write would run their code in
+        it. It is not loaded; the log says why; the GPUs are served with health from discovery."""
+        folder = os.path.dirname(os.path.realpath(self.host.manifest["nvml"]["library"]))
+        os.chmod(folder, os.stat(folder).st_mode | 0o002)
+        p, reg, stub = self.start_registered()
+        w = Watch(stub)
+        msg = w.next()
+        self.assertEqual(sorted(msg), sorted(self.uuids()))
+        self.assertTrue(all(h == "Healthy" for h, *_ in msg.values()), msg)
+        log = self.log_of(p)
+        self.assertIn("NVML not loaded for XID events: folder %s is writable by others" % folder, log)
+        self.assertNotIn("watching XID errors", log)
+        w.close()
 
 class NvLink(PluginBase):
     """GetPreferredAllocation with the NVLink topology NVML reports (the fake NVML's

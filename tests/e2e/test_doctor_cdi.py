@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import unittest
 
 from nvbtest import FakeHost
@@ -110,6 +111,35 @@ class DoctorCdi(unittest.TestCase):
         self.assertIn(f"nvidia.com/gpu=0: also declared by {self.ours} in the same directory", c["message"])
         self.assertEqual(checks[f"cdi-conflict:{self.ours}"]["level"], "error")
 
+
+class DoctorEngines(unittest.TestCase):
+    """doctor (and nvbind_check_bolt_gpu_compatibility) ask each engine for its version: engines
+    that never answer cost one deadline together, not one each."""
+
+    def test_hung_engines_cost_one_deadline(self):
+        tmp = tempfile.mkdtemp(prefix="nvbind-doctor-engines-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        for name in ("podman", "bolt", "runc"):  # each stuck for good in --version
+            self.write_engine(tmp, name, "exec /bin/sleep 30")
+        self.write_engine(tmp, "crun", "echo 'crun version 9.9'")
+        with FakeHost(gpus=1) as fh:
+            start = time.monotonic()
+            r = fh.nvbind("doctor", "--json", env={"PATH": tmp})
+            took = time.monotonic() - start
+        engines = {e["name"]: e for e in json.loads(r.stdout)["engines"]}
+        self.assertLess(took, 7, "three hung engines, 3 s each, were asked one after another")
+        for name in ("podman", "bolt", "runc"):
+            self.assertTrue(engines[name]["installed"])
+            self.assertIsNone(engines[name]["version"])
+        self.assertEqual(engines["crun"]["version"], "crun version 9.9")
+        self.assertFalse(engines["docker"]["installed"])
+
+    @staticmethod
+    def write_engine(folder, name, body):
+        path = os.path.join(folder, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + body + "\n")
+        os.chmod(path, 0o755)
 
 if __name__ == "__main__":
     unittest.main()

@@ -242,6 +242,22 @@ class Nvml(unittest.TestCase):
             self.assertTrue(any("did not answer" in w for w in info["warnings"]), info["warnings"])
 
 
+    def test_nvml_others_could_replace_is_not_loaded(self):
+        """dlopen runs NVML's code inside nvbind (root's, for a hook or a daemon): a library in a
+        folder others may write is not loaded, and the warning says which folder."""
+        with FakeHost(gpus=1, fake_nvml=FAKENVML) as fh:
+            lib = next(c["host_path"] for c in fh.nvbind_json("info", "--json")["components"]["libraries"]
+                       if "/x86_64-linux-gnu/libnvidia-ml.so." in c["container_path"])
+            folder = os.path.dirname(os.path.realpath(lib))
+            os.chmod(folder, os.stat(folder).st_mode | 0o002)
+            info = fh.nvbind_json("info", "--detailed", "--json")
+            self.assertFalse(info["nvml"])
+            self.assertIsNone(info["gpus"][0]["memory_mib"])
+            self.assertTrue(any(w.startswith("NVML: not loaded: ") and folder in w and "writable by others" in w
+                                for w in info["warnings"]), info["warnings"])
+            os.chmod(folder, os.stat(folder).st_mode & ~0o002)  # the same library, trusted: loaded
+            self.assertTrue(fh.nvbind_json("info", "--detailed", "--json")["nvml"])
+
 class LdCacheAgainstLdconfig(unittest.TestCase):
     """The parser, through discovery, sees what the real ldconfig indexed."""
 

@@ -194,6 +194,21 @@ class Exporter(MonitorBase):
         self.assertEqual(series(parsed, "nvbind_gpus"), [self.gpus])
         self.assertEqual(series(parsed, "nvbind_gpu_claims", gpu="0", mode="exclusive"), [0])
 
+    def test_nvml_others_could_replace_is_not_loaded(self):
+        """The exporter runs as root: an NVML in a folder others may write would run their code
+        in it. It is not loaded (NVML down, the rest served); trusted again, it is."""
+        folder = os.path.dirname(os.path.realpath(self.host.manifest["nvml"]["library"]))
+        mode = os.stat(folder).st_mode
+        os.chmod(folder, mode | 0o002)
+        try:
+            parsed = parse_text(self.once())
+        finally:
+            os.chmod(folder, mode)
+        self.assertEqual(series(parsed, "nvbind_nvml_up"), [0])
+        self.assertEqual(series(parsed, "DCGM_FI_DEV_GPU_UTIL"), [])
+        self.assertEqual(series(parsed, "nvbind_gpus"), [self.gpus])
+        self.assertEqual(series(parse_text(self.once()), "nvbind_nvml_up"), [1])
+
     def test_a_hung_nvml_delays_a_scrape_by_its_deadline_only(self):
         data_path = self.host.manifest["nvml"]["data"]
         with open(data_path) as f:
