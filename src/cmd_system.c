@@ -1,7 +1,8 @@
-/* nvbind system create-dev-char-symlinks: the /dev/char/MAJ:MIN links of the host's GPU
- * device nodes (lib/host/devchar.h). */
+/* nvbind system create-dev-char-symlinks and create-device-nodes: the host's GPU device nodes
+ * and their /dev/char/MAJ:MIN links (lib/host/devchar.h, lib/host/devnodes_make.h). */
 #include "cli.h"
 #include "host/devchar.h"
+#include "host/devnodes_make.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -9,23 +10,25 @@
 
 enum { OPT_ROOT = 256 };
 
-static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
+/* The options both commands take (--dry-run, --root), and the host they work on: NULL with
+ * *rc set when they stop here. */
+static nvb_host *parse_and_discover(nvb_cli *cli, int argc, char **argv, bool *dry_run, int *rc)
 {
-    bool dry_run = false;
     int c;
     nvb_cli_parser p;
     nvb_cli_parser_for(&p, cli);
     while ((c = nvb_cli_next(&p, argc, argv)) >= 0) {
         switch (c) {
-        case 'n': dry_run = true; break;
+        case 'n': *dry_run = true; break;
         case OPT_ROOT: cli->root = optarg; break; /* also accepted after the command */
         }
     }
-    if (nvb_cli_stops(&p, c, argc, argv, 0))
-        return p.rc;
-    int rc = nvb_cli_absolute_root(cli, "--root");
-    if (rc)
-        return rc;
+    if (nvb_cli_stops(&p, c, argc, argv, 0)) {
+        *rc = p.rc;
+        return NULL;
+    }
+    if ((*rc = nvb_cli_absolute_root(cli, "--root")))
+        return NULL;
     nvb_err err = {0};
     nvb_config cfg = {0};
     nvb_host *h = NULL;
@@ -33,7 +36,18 @@ static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
         h = nvb_cli_discover(cli, &cfg, false, &err);
     nvb_config_clear(&cfg);
     if (!h)
-        return nvb_cli_fail(&err);
+        *rc = nvb_cli_fail(&err);
+    return h;
+}
+
+static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
+{
+    bool dry_run = false;
+    int rc = 0;
+    nvb_host *h = parse_and_discover(cli, argc, argv, &dry_run, &rc);
+    if (!h)
+        return rc;
+    nvb_err err = {0};
     nvb_devchar_counts n;
     int r = nvb_devchar_create(h, dry_run, stdout, stderr, &n, &err);
     nvb_host_free(h);
@@ -44,6 +58,31 @@ static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
     if (fflush(stdout) != 0)
         return NVB_EXIT_IO;
     return n.conflicts ? NVB_EXIT_FAIL : 0;
+}
+
+static int create_device_nodes(nvb_cli *cli, int argc, char **argv)
+{
+    bool dry_run = false;
+    int rc = 0;
+    nvb_host *h = parse_and_discover(cli, argc, argv, &dry_run, &rc);
+    if (!h)
+        return rc;
+    nvb_err err = {0};
+    nvb_devnodes_counts n;
+    int r = h->wsl2 ? nvb_errf(&err, NVB_EXIT_NO_DRIVER, "a WSL2 guest has no NVIDIA device nodes to make: its GPUs are "
+                                                        "reached through /dev/dxg")
+                    : nvb_devnodes_make(h, dry_run, stdout, stderr, &n, &err);
+    nvb_host_free(h);
+    if (r < 0)
+        return nvb_cli_fail(&err);
+    printf("%u %s, %u %s, %u already in place, %u left alone", n.made, dry_run ? "to make" : "made", n.replaced,
+           dry_run ? "to replace" : "replaced", n.present, n.conflicts);
+    if (n.unloaded)
+        printf(", %u not made (module not loaded)", n.unloaded);
+    putchar('\n');
+    if (fflush(stdout) != 0)
+        return NVB_EXIT_IO;
+    return n.conflicts || n.unloaded ? NVB_EXIT_FAIL : 0;
 }
 
 static const nvb_cli_opt devchar_opts[] = {
@@ -58,8 +97,20 @@ static const nvb_cli_cmd devchar_cmd = {
     .opts = devchar_opts,
     .fn = create_dev_char_symlinks,
 };
+static const nvb_cli_cmd devnodes_cmd = {
+    .name = "create-device-nodes",
+    .summary = "make the loaded driver's device nodes where missing: /dev/nvidiactl, -modeset, -uvm, -uvm-tools, "
+               "each GPU's /dev/nvidiaN and the MIG capability nodes",
+    .details = "Numbers from /proc/devices and the GPUs' information files; owner and mode from the driver's "
+               "params (DeviceFileUID, DeviceFileGID, DeviceFileMode), as nvidia-modprobe makes them. A node of "
+               "another number, owner or mode is made again; a name taken by anything but a character device is "
+               "left alone and reported (exit status 1), as are the nodes of nvidia-uvm when it is not loaded. "
+               "Nothing is made when the driver's ModifyDeviceFiles is 0.",
+    .opts = devchar_opts,
+    .fn = create_device_nodes,
+};
 const nvb_cli_cmd nvb_cmd_system = {
     .name = "system",
-    .summary = "host set-up: the /dev/char links of NVIDIA device nodes",
-    .subs = (const nvb_cli_cmd *const[]){&devchar_cmd, NULL},
+    .summary = "host set-up: NVIDIA device nodes and their /dev/char links",
+    .subs = (const nvb_cli_cmd *const[]){&devchar_cmd, &devnodes_cmd, NULL},
 };

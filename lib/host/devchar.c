@@ -11,16 +11,24 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-/* ROOT/dev/char, made if missing, opened without following a link at any step: a host root
- * whose dev or dev/char is a symlink could send the links anywhere. */
-static int open_dev_char(const char *root, bool dry_run, nvb_err *err)
+int nvb_open_host_dev(const char *root, nvb_err *err)
 {
     _cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "opening the host root %s", root);
-    _cleanup_close_ int dev = openat(rootfd, "dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int dev = openat(rootfd, "dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dev < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "opening %s/dev (a folder, not a link)", root);
+    return dev;
+}
+
+/* ROOT/dev/char, made if missing, opened without following a link at any step: a host root
+ * whose dev or dev/char is a symlink could send the links anywhere. */
+static int open_dev_char(const char *root, bool dry_run, nvb_err *err)
+{
+    _cleanup_close_ int dev = nvb_open_host_dev(root, err);
+    if (dev < 0)
+        return -1;
     if (!dry_run && mkdirat(dev, "char", 0755) < 0 && errno != EEXIST)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "creating /dev/char under %s", root);
     int fd = openat(dev, "char", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -19,3 +19,7 @@ typedef struct nvb_devchar_counts {
  * 0, or -1 with err (NVB_EXIT_IO) when /dev/char cannot be made or written. */
 int nvb_devchar_create(const nvb_host *h, bool dry_run, FILE *out, FILE *err_out, nvb_devchar_counts *counts,
                        nvb_err *err);
+
+/* ROOT/dev, opened (O_PATH) without following a link: a host root whose dev is a symlink could
+ * send what is made there anywhere. -1 with err (NVB_EXIT_IO) otherwise. */
+int nvb_open_host_dev(const char *root, nvb_err *err);

@@ -49,10 +49,11 @@ void nvb_doctor_finish(nvb_doctor *d)
 static const char *node_fix(const char *path)
 {
     if (strstr(path, "uvm"))
-        return "load the UVM module and create its nodes: `nvidia-modprobe -u -c 0` (or `modprobe nvidia-uvm`)";
+        return "load the UVM module and make its nodes: `modprobe nvidia-uvm && nvbind system create-device-nodes`";
     if (strstr(path, "modeset"))
-        return "load the modeset module: `modprobe nvidia-modeset` (needed for display, optional for compute)";
-    return "create the driver's device nodes: `nvidia-modprobe -c 0` (or `nvidia-smi` once as root)";
+        return "load the modeset module and make its node: `modprobe nvidia-modeset && nvbind system create-device-nodes` "
+               "(needed for display, optional for compute)";
+    return "make the driver's device nodes: `nvbind system create-device-nodes` (or `nvidia-modprobe -c 0`)";
 }
 
 /* Each NVIDIA node should have its /dev/char/MAJ:MIN link: systemd's device cgroup
@@ -93,7 +94,7 @@ static void check_node(nvb_doctor *d, const nvb_host *h, const char *path, const
         check(d, NVB_CHECK_ERROR, name, node_fix(path), "%s exists (major %u) but /proc/devices registers no %s: the module is not loaded",
               path, n->major, proc_name);
     else if (want >= 0 && (unsigned)want != n->major)
-        check(d, NVB_CHECK_ERROR, name, "remove the stale node and recreate it: `rm <node>; nvidia-modprobe -u -c 0`",
+        check(d, NVB_CHECK_ERROR, name, "make it again with the driver's number: `nvbind system create-device-nodes`",
               "%s has major %u but /proc/devices registers %s as %d: a stale node from an earlier module load", path,
               n->major, proc_name, want);
     else

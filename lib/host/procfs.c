@@ -140,12 +140,18 @@ int nvb_proc_devices_major(const char *text, const char *name)
     return -1;
 }
 
-int nvb_parse_cap_access_minor(const char *text)
+long nvb_proc_number_field(const char *text, const char *key, long max)
 {
-    _cleanup_free_ char *v = field(text, "DeviceFileMinor");
+    _cleanup_free_ char *v = field(text, key);
     if (!v || !isdigit((unsigned char)v[0]))
         return -1;
     char *endp;
-    long m = strtol(v, &endp, 10);
-    return (*endp || m < 0 || m > (1 << 20)) ? -1 : (int)m;
+    errno = 0;
+    long n = strtol(v, &endp, 10);
+    return (*endp || errno || n < 0 || n > max) ? -1 : n;
+}
+
+int nvb_parse_cap_access_minor(const char *text)
+{
+    return (int)nvb_proc_number_field(text, "DeviceFileMinor", 1 << 20);
 }

@@ -19,5 +19,9 @@ void nvb_gpu_information_clear(nvb_gpu_information *info);
 /* /proc/devices: the character-device major registered under `name`, -1 when absent. */
 int nvb_proc_devices_major(const char *text, const char *name);
 
+/* A decimal "Key: N" line of a driver /proc file (params, a capability's access file): N, or
+ * -1 when absent, malformed or over max. */
+long nvb_proc_number_field(const char *text, const char *key, long max);
+
 /* /proc/driver/nvidia/capabilities/.../access: "DeviceFileMinor: N". -1 when absent/malformed. */
 int nvb_parse_cap_access_minor(const char *text);

@@ -122,12 +122,24 @@ static void cap_access(void **state)
     assert_int_equal(nvb_parse_cap_access_minor("DeviceFileMinor: -3\n"), -1);
 }
 
+/* The driver's params: numbers it gives for its nodes' owner and mode. */
+static void number_field(void **state)
+{
+    const char *params = "ModifyDeviceFiles: 1\nDeviceFileUID: 0\nDeviceFileGID: 44\nDeviceFileMode: 432\n";
+    assert_int_equal(nvb_proc_number_field(params, "DeviceFileGID", 1000), 44);
+    assert_int_equal(nvb_proc_number_field(params, "DeviceFileMode", 0777), 432);
+    assert_int_equal(nvb_proc_number_field(params, "DeviceFileMode", 0400), -1); /* over max */
+    assert_int_equal(nvb_proc_number_field(params, "DeviceFile", 1000), -1);     /* a prefix is no key */
+    assert_int_equal(nvb_proc_number_field("DeviceFileMode: 4x\n", "DeviceFileMode", 0777), -1);
+    assert_int_equal(nvb_proc_number_field("DeviceFileUID: 99999999999999999999\n", "DeviceFileUID", 1L << 32), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(version_proprietary), cmocka_unit_test(version_open),   cmocka_unit_test(version_broken),
         cmocka_unit_test(gpu_information),     cmocka_unit_test(gpu_information_broken), cmocka_unit_test(proc_devices),
-        cmocka_unit_test(cap_access),
+        cmocka_unit_test(cap_access),          cmocka_unit_test(number_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
