@@ -79,8 +79,10 @@ static int create_device_nodes(nvb_cli *cli, int argc, char **argv)
            dry_run ? "to replace" : "replaced", n.present, n.conflicts);
     if (n.unloaded)
         printf(", %u not made (module not loaded)", n.unloaded);
+    if (n.failed)
+        printf(", %u failed", n.failed);
     putchar('\n');
-    if (fflush(stdout) != 0)
+    if (fflush(stdout) != 0 || n.failed)
         return NVB_EXIT_IO;
     return n.conflicts || n.unloaded ? NVB_EXIT_FAIL : 0;
 }

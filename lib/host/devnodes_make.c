@@ -1,11 +1,10 @@
 /* The driver's device nodes, made where missing: see devnodes_make.h. */
 #include "host/devnodes_make.h"
 #include "host/devchar.h"
+#include "host/hostio.h"
 #include "host/procfs.h"
 #include "host/rootpath.h"
 #include "util/cleanup.h"
-#include "util/fileio.h"
-#include "util/strv.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,8 +17,12 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-/* How the driver wants its nodes (/proc/driver/nvidia/params), nvidia-modprobe's defaults
- * where it does not say. */
+/* NVIDIA's driver registers its GPUs and control nodes on this fixed major. */
+#define NVIDIA_MAJOR 195
+#define ID_MAX ((int64_t)UINT32_MAX - 1)
+
+/* How the driver wants a node (/proc/driver/nvidia/params, a capability's own file),
+ * nvidia-modprobe's defaults where it does not say. */
 typedef struct owner {
     uid_t uid;
     gid_t gid;
@@ -28,34 +31,46 @@ typedef struct owner {
 } owner;
 
 typedef struct ctx {
-    nvb_rootpath rp;
+    nvb_rootpath rp;   /* the host root: /proc read inside it, never through a link out of it */
     int dev, caps;     /* ROOT/dev, ROOT/dev/nvidia-caps (-1 until needed; -2 in a dry run without it) */
     bool dry_run;
     FILE *out, *err_out;
     nvb_devnodes_counts *counts;
 } ctx;
 
-static char *read_proc(ctx *c, const char *rel)
+/* A driver file under the root, NUL-terminated, malloc'd; NULL when it cannot be read. */
+static char *read_proc(ctx *c, const char *rel, size_t cap)
 {
-    _cleanup_free_ char *p = nvb_rootpath_host(&c->rp, rel);
-    return p ? nvb_read_file(p, 1 << 16, NULL) : NULL;
+    char *buf = malloc(cap);
+    if (buf && nvb_read_small(&c->rp, rel, buf, cap, NVB_READ_TO_EOF) < 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
 static owner read_params(ctx *c)
 {
     owner o = {.uid = 0, .gid = 0, .mode = 0666, .modify = true};
-    _cleanup_free_ char *text = read_proc(c, "/proc/driver/nvidia/params");
+    _cleanup_free_ char *text = read_proc(c, "/proc/driver/nvidia/params", 1 << 16);
     if (!text)
         return o;
-    long v;
-    if ((v = nvb_proc_number_field(text, "DeviceFileUID", UINT32_MAX - 1)) >= 0)
+    int64_t v;
+    if ((v = nvb_proc_number_field(text, "DeviceFileUID", ID_MAX)) >= 0)
         o.uid = (uid_t)v;
-    if ((v = nvb_proc_number_field(text, "DeviceFileGID", UINT32_MAX - 1)) >= 0)
+    if ((v = nvb_proc_number_field(text, "DeviceFileGID", ID_MAX)) >= 0)
         o.gid = (gid_t)v;
     if ((v = nvb_proc_number_field(text, "DeviceFileMode", 0777)) >= 0)
         o.mode = (mode_t)v;
     o.modify = nvb_proc_number_field(text, "ModifyDeviceFiles", 1) != 0;
     return o;
+}
+
+/* A major the kernel hands out on request (nvidia-uvm's, nvidia-caps'): 234-254 or 384-511.
+ * Any other number in a /proc/devices under --root is not a driver's, whatever it says. */
+static bool dynamic_major(int m)
+{
+    return (m >= 234 && m <= 254) || (m >= 384 && m <= 511);
 }
 
 static void describe(char *buf, size_t n, const struct stat *st)
@@ -67,15 +82,13 @@ static void describe(char *buf, size_t n, const struct stat *st)
         snprintf(buf, n, "%s", S_ISLNK(st->st_mode) ? "a link" : S_ISDIR(st->st_mode) ? "a folder" : "not a character device");
 }
 
-/* The node made under a temporary name in dir, given its owner and mode, then renamed over
- * name: a reader sees the old node or the new one, never one with the umask's mode. */
+/* The node made under a temporary name in dir with no access at all, given its owner, then its
+ * mode, then renamed over name: a reader sees the old node or the finished new one. */
 static int make_in(int dir, const char *name, dev_t rdev, const owner *o, const char *shown, nvb_err *err)
 {
     char tmp[NAME_MAX + 1];
-    snprintf(tmp, sizeof tmp, ".%s.nvbind-new", name);
-    if (unlinkat(dir, tmp, 0) < 0 && errno != ENOENT)
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "removing a leftover %s.nvbind-new", shown);
-    if (mknodat(dir, tmp, S_IFCHR | 0600, rdev) < 0)
+    snprintf(tmp, sizeof tmp, ".%s.nvbind-%ld", name, (long)getpid());
+    if (mknodat(dir, tmp, S_IFCHR, rdev) < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "making %s (c %u:%u)", shown, major(rdev), minor(rdev));
     if (fchownat(dir, tmp, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) < 0 || fchmodat(dir, tmp, o->mode, 0) < 0 ||
         renameat(dir, tmp, dir, name) < 0) {
@@ -87,9 +100,9 @@ static int make_in(int dir, const char *name, dev_t rdev, const owner *o, const 
     return 0;
 }
 
-/* One node: dir is ROOT/dev or ROOT/dev/nvidia-caps (-2: a dry run where it does not exist). */
-static int node(ctx *c, int dir, const char *shown, const char *name, unsigned maj, unsigned min, const owner *o,
-                nvb_err *err)
+/* One node: dir is ROOT/dev or ROOT/dev/nvidia-caps (-2: a dry run where it does not exist).
+ * A node that cannot be made is said on err_out and counted; the others are still made. */
+static void node(ctx *c, int dir, const char *shown, const char *name, unsigned maj, unsigned min, const owner *o)
 {
     dev_t rdev = makedev(maj, min);
     struct stat st;
@@ -100,15 +113,19 @@ static int node(ctx *c, int dir, const char *shown, const char *name, unsigned m
         if (!S_ISCHR(st.st_mode)) {
             c->counts->conflicts++;
             fprintf(c->err_out, "nvbind: %s is %s: left as it is (remove it and run again)\n", shown, was);
-            return 0;
+            return;
         }
         if (st.st_rdev == rdev && (st.st_mode & 07777) == o->mode && st.st_uid == o->uid && st.st_gid == o->gid) {
             c->counts->present++;
-            return 0;
+            return;
         }
     }
-    if (!c->dry_run && make_in(dir, name, rdev, o, shown, err) < 0)
-        return -1;
+    nvb_err err = {0};
+    if (!c->dry_run && make_in(dir, name, rdev, o, shown, &err) < 0) {
+        c->counts->failed++;
+        fprintf(c->err_out, "nvbind: %s\n", err.msg);
+        return;
+    }
     if (exists)
         c->counts->replaced++;
     else
@@ -116,14 +133,13 @@ static int node(ctx *c, int dir, const char *shown, const char *name, unsigned m
     fprintf(c->out, "%s %s c %u:%u %04o %u:%u%s%s%s\n",
             exists ? (c->dry_run ? "would replace" : "replaced") : (c->dry_run ? "would make" : "made"), shown, maj, min,
             (unsigned)o->mode, (unsigned)o->uid, (unsigned)o->gid, exists ? " (was " : "", was, exists ? ")" : "");
-    return 0;
 }
 
-static int dev_node(ctx *c, const char *name, unsigned maj, unsigned min, const owner *o, nvb_err *err)
+static void dev_node(ctx *c, const char *name, unsigned maj, unsigned min, const owner *o)
 {
     char shown[64];
     snprintf(shown, sizeof shown, "/dev/%s", name);
-    return node(c, c->dev, shown, name, maj, min, o, err);
+    node(c, c->dev, shown, name, maj, min, o);
 }
 
 /* Nodes are made, given root's owner and their mode only in a folder no one else could
@@ -141,13 +157,16 @@ static int folder_is_roots(int fd, const char *shown, nvb_err *err)
     return 0;
 }
 
-/* ROOT/dev/nvidia-caps, made (0755, root's) if missing, never through a link. */
+/* ROOT/dev/nvidia-caps, made (0755 whatever the umask, root's) if missing, never through a link. */
 static int caps_dir(ctx *c, nvb_err *err)
 {
     if (c->caps != -1)
         return 0;
-    if (!c->dry_run && mkdirat(c->dev, "nvidia-caps", 0755) < 0 && errno != EEXIST)
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "making /dev/nvidia-caps");
+    if (!c->dry_run) {
+        int made = mkdirat(c->dev, "nvidia-caps", 0755);
+        if ((made < 0 && errno != EEXIST) || (made == 0 && fchmodat(c->dev, "nvidia-caps", 0755, 0) < 0))
+            return nvb_errf_errno(err, NVB_EXIT_IO, errno, "making /dev/nvidia-caps");
+    }
     c->caps = openat(c->dev, "nvidia-caps", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (c->caps < 0 && !(c->dry_run && errno == ENOENT))
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "opening /dev/nvidia-caps (a folder, not a link)");
@@ -156,95 +175,114 @@ static int caps_dir(ctx *c, nvb_err *err)
     return c->caps >= 0 ? folder_is_roots(c->caps, "/dev/nvidia-caps", err) : 0;
 }
 
-/* A capability file (DeviceFileMinor, DeviceFileMode): its /dev/nvidia-caps/nvidia-capN. */
-static int cap_node(ctx *c, const char *host_path, unsigned caps_major, nvb_err *err)
+/* A capability file (DeviceFileMinor, DeviceFileMode, DeviceFileModify): its
+ * /dev/nvidia-caps/nvidia-capN. Capabilities are root's; their own file says who may open
+ * them, and whether the node is the administrator's (nvidia-modprobe's way). */
+static int cap_node(ctx *c, const char *rel, unsigned caps_major, nvb_err *err)
 {
-    _cleanup_free_ char *text = nvb_read_file(host_path, 4096, NULL);
-    long minor = text ? nvb_proc_number_field(text, "DeviceFileMinor", 1 << 20) : -1;
-    if (minor < 0)
+    _cleanup_free_ char *text = read_proc(c, rel, 4096);
+    int64_t minor = text ? nvb_proc_number_field(text, "DeviceFileMinor", NVB_MINOR_MAX) : -1;
+    if (minor < 0 || nvb_proc_number_field(text, "DeviceFileModify", 1) == 0)
         return 0;
-    long mode = nvb_proc_number_field(text, "DeviceFileMode", 0777);
-    /* Capabilities are root's; their own file says who may open them (nvidia-modprobe's way). */
+    int64_t mode = nvb_proc_number_field(text, "DeviceFileMode", 0777);
     owner o = {.uid = 0, .gid = 0, .mode = mode >= 0 ? (mode_t)mode : 0444};
     if (caps_dir(c, err) < 0)
         return -1;
     char name[32], shown[64];
-    snprintf(name, sizeof name, "nvidia-cap%ld", minor);
+    snprintf(name, sizeof name, "nvidia-cap%u", (unsigned)minor);
     snprintf(shown, sizeof shown, "/dev/nvidia-caps/%s", name);
-    return node(c, c->caps, shown, name, caps_major, (unsigned)minor, &o, err);
+    node(c, c->caps, shown, name, caps_major, (unsigned)minor, &o);
+    return 0;
 }
 
 /* Every capability file under the driver's capabilities folder (mig/config, mig/monitor,
- * gpuN/mig/giX/access, gpuN/mig/giX/ciY/access), in name order. */
-static int walk_caps(ctx *c, const char *host_dir, int depth, unsigned caps_major, nvb_err *err)
+ * gpuN/mig/giX/access, gpuN/mig/giX/ciY/access), read inside the root. */
+static int walk_caps(ctx *c, const char *rel_dir, int depth, unsigned caps_major, nvb_err *err)
 {
-    if (depth > 6)
+    nvb_dir dir;
+    if (depth > 6 || nvb_dir_open(&dir, &c->rp, rel_dir) < 0)
         return 0;
-    struct dirent **names = NULL;
-    int n = scandir(host_dir, &names, NULL, alphasort);
+    const char *name;
+    unsigned char type;
     int r = 0;
-    for (int i = 0; i < n; i++) {
-        const char *name = names[i]->d_name;
-        _cleanup_free_ char *p = name[0] == '.' ? NULL : nvb_path_join(host_dir, name);
-        struct stat st;
-        if (r == 0 && p && lstat(p, &st) == 0)
-            r = S_ISDIR(st.st_mode) ? walk_caps(c, p, depth + 1, caps_major, err)
-                : S_ISREG(st.st_mode) ? cap_node(c, p, caps_major, err)
-                                      : 0;
-        free(names[i]);
+    while (r == 0 && (name = nvb_dir_next(&dir, &type))) {
+        char rel[PATH_MAX];
+        if (!nvb_path_cat(rel, sizeof rel, rel_dir, "/", name))
+            continue;
+        if (type == DT_DIR)
+            r = walk_caps(c, rel, depth + 1, caps_major, err);
+        else if (type == DT_REG || type == DT_UNKNOWN)
+            r = cap_node(c, rel, caps_major, err);
     }
-    free(names);
+    nvb_dir_close(&dir);
     return r;
+}
+
+/* The major /proc/devices gives name, checked against what the kernel could give it; -1 when
+ * the module is not loaded, -2 with err when the number cannot be a driver's. */
+static int major_of(const char *devices, const char *name, nvb_err *err)
+{
+    int m = nvb_proc_devices_major(devices, name);
+    if (m < 0 || dynamic_major(m))
+        return m;
+    nvb_errf(err, NVB_EXIT_HOST_DATA, "/proc/devices gives %s the major %d, which the kernel hands out to no "
+                                      "module (234-254, 384-511): not the driver's",
+             name, m);
+    return -2;
+}
+
+static int make_all(ctx *c, const nvb_host *h, const char *devices, const owner *o, nvb_err *err)
+{
+    int uvm = major_of(devices, "nvidia-uvm", err), caps = major_of(devices, "nvidia-caps", err);
+    if (uvm == -2 || caps == -2 || folder_is_roots(c->dev, "/dev", err) < 0)
+        return -1;
+    dev_node(c, "nvidiactl", NVIDIA_MAJOR, 255, o);
+    dev_node(c, "nvidia-modeset", NVIDIA_MAJOR, 254, o);
+    for (size_t i = 0; i < h->n_gpus; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "nvidia%u", h->gpus[i].minor);
+        dev_node(c, name, NVIDIA_MAJOR, h->gpus[i].minor, o);
+    }
+    if (uvm >= 0) {
+        dev_node(c, "nvidia-uvm", (unsigned)uvm, 0, o);
+        dev_node(c, "nvidia-uvm-tools", (unsigned)uvm, 1, o);
+    } else {
+        c->counts->unloaded += 2;
+        fprintf(c->err_out, "nvbind: /proc/devices registers no nvidia-uvm: /dev/nvidia-uvm and /dev/nvidia-uvm-tools "
+                            "not made (CUDA needs them: `modprobe nvidia-uvm`, then run this again)\n");
+    }
+    return caps >= 0 ? walk_caps(c, "/proc/driver/nvidia/capabilities", 0, (unsigned)caps, err) : 0;
 }
 
 int nvb_devnodes_make(const nvb_host *h, bool dry_run, FILE *out, FILE *err_out, nvb_devnodes_counts *counts,
                       nvb_err *err)
 {
     *counts = (nvb_devnodes_counts){0};
-    ctx c = {.caps = -1, .dry_run = dry_run, .out = out, .err_out = err_out, .counts = counts};
+    ctx c = {.dev = -1, .caps = -1, .dry_run = dry_run, .out = out, .err_out = err_out, .counts = counts};
     nvb_rootpath_init(&c.rp, h->root);
-    _cleanup_free_ char *devices = read_proc(&c, "/proc/devices");
+    _cleanup_free_ char *devices = read_proc(&c, "/proc/devices", 1 << 16);
     int nv = devices ? nvb_proc_devices_major(devices, "nvidia-frontend") : -1;
     if (nv < 0 && devices)
         nv = nvb_proc_devices_major(devices, "nvidia");
-    if (nv < 0)
-        return nvb_errf(err, NVB_EXIT_NO_DRIVER, "%s/proc/devices registers no nvidia major: the driver is not loaded",
-                        strcmp(h->root, "/") == 0 ? "" : h->root);
     owner o = read_params(&c);
-    if (!o.modify) {
+    int r = 0;
+    if (nv < 0)
+        r = nvb_errf(err, NVB_EXIT_NO_DRIVER, "%s/proc/devices registers no nvidia major: the driver is not loaded",
+                     strcmp(h->root, "/") == 0 ? "" : h->root);
+    else if (nv != NVIDIA_MAJOR)
+        r = nvb_errf(err, NVB_EXIT_HOST_DATA, "/proc/devices gives nvidia the major %d: NVIDIA's driver has %d", nv,
+                     NVIDIA_MAJOR);
+    else if (!o.modify)
         fprintf(err_out, "nvbind: the driver's ModifyDeviceFiles is 0 (/proc/driver/nvidia/params): its device "
                          "nodes are the administrator's; nothing made\n");
-        return 0;
-    }
-    if ((c.dev = nvb_open_host_dev(h->root, err)) < 0)
-        return -1;
-    int r = folder_is_roots(c.dev, "/dev", err);
-    if (r == 0)
-        r = dev_node(&c, "nvidiactl", (unsigned)nv, 255, &o, err);
-    if (r == 0)
-        r = dev_node(&c, "nvidia-modeset", (unsigned)nv, 254, &o, err);
-    for (size_t i = 0; r == 0 && i < h->n_gpus; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "nvidia%u", h->gpus[i].minor);
-        r = dev_node(&c, name, (unsigned)nv, h->gpus[i].minor, &o, err);
-    }
-    int uvm = nvb_proc_devices_major(devices, "nvidia-uvm");
-    if (r == 0 && uvm < 0) {
-        counts->unloaded += 2;
-        fprintf(err_out, "nvbind: /proc/devices registers no nvidia-uvm: /dev/nvidia-uvm and /dev/nvidia-uvm-tools "
-                         "not made (CUDA needs them: `modprobe nvidia-uvm`, then run this again)\n");
-    }
-    if (r == 0 && uvm >= 0)
-        r = dev_node(&c, "nvidia-uvm", (unsigned)uvm, 0, &o, err);
-    if (r == 0 && uvm >= 0)
-        r = dev_node(&c, "nvidia-uvm-tools", (unsigned)uvm, 1, &o, err);
-    int caps = nvb_proc_devices_major(devices, "nvidia-caps");
-    _cleanup_free_ char *caps_folder = caps >= 0 ? nvb_rootpath_host(&c.rp, "/proc/driver/nvidia/capabilities") : NULL;
-    if (r == 0 && caps_folder)
-        r = walk_caps(&c, caps_folder, 0, (unsigned)caps, err);
+    else if ((c.dev = nvb_open_host_dev(h->root, err)) < 0)
+        r = -1;
+    else
+        r = make_all(&c, h, devices, &o, err);
     if (c.caps >= 0)
         close(c.caps);
-    close(c.dev);
+    if (c.dev >= 0)
+        close(c.dev);
     nvb_rootpath_clear(&c.rp);
     return r;
 }

@@ -14,6 +14,7 @@ typedef struct nvb_devnodes_counts {
     unsigned present;   /* nodes already as the driver says */
     unsigned conflicts; /* names taken by something that is no character device: left alone */
     unsigned unloaded;  /* nodes of a module that is not loaded (nvidia-uvm): not made */
+    unsigned failed;    /* nodes the kernel refused to make: each said on err_out, the rest made */
 } nvb_devnodes_counts;
 
 /* Under h's root, from the driver's /proc files: /dev/nvidiactl, /dev/nvidia-modeset and each
@@ -21,9 +22,11 @@ typedef struct nvb_devnodes_counts {
  * /dev/nvidia-caps/nvidia-capN for each capability the driver lists (MIG), all with the
  * owner and mode the driver's params give (DeviceFileUID, DeviceFileGID, DeviceFileMode;
  * a capability's own mode). A node is made under a temporary name and renamed into place, so
- * a reader never sees a half-made one; nothing is followed through a link. With the driver's
- * ModifyDeviceFiles 0 nothing is made (the administrator keeps the nodes). Each node made goes
- * on out, each one left on err_out. 0, or -1 with err (NVB_EXIT_NO_DRIVER without the nvidia
- * major; NVB_EXIT_IO when a node cannot be made). */
+ * a reader never sees a half-made one; nothing is followed through a link, and /proc is read
+ * inside the root. With the driver's ModifyDeviceFiles 0 nothing is made (the administrator
+ * keeps the nodes), nor a capability whose DeviceFileModify is 0. Each node made goes on out,
+ * each one left or failed on err_out. 0, or -1 with err: NVB_EXIT_NO_DRIVER without the
+ * nvidia major, NVB_EXIT_HOST_DATA for a major no driver could have (nvidia's is 195, the
+ * others the kernel's dynamic ones), NVB_EXIT_IO when /dev cannot be used. */
 int nvb_devnodes_make(const nvb_host *h, bool dry_run, FILE *out, FILE *err_out, nvb_devnodes_counts *counts,
                       nvb_err *err);

@@ -12,6 +12,7 @@
 #include "util/worker.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <pthread.h>
@@ -346,7 +347,7 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
     /* dlopen runs the library's code in this process (root's, for a runtime hook or a
      * daemon): only a file nobody but root and the caller could have written is loaded. */
     char why[PATH_MAX + 128];
-    if (nvb_trust_library(lib->host_path, why, sizeof why) != 0) {
+    if (nvb_trust_library(lib->host_path, false, why, sizeof why) != 0) {
         nvb_strv_pushf(&d->h->warnings, "NVML: not loaded: %s", why);
         return -1;
     }
@@ -377,8 +378,9 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
     } else {
         ran = nvb_run_bounded_once(job->lib, worker, job, timeout_ms);
         if (ran == -2) /* one stuck thread per library is the most a long-lived caller keeps */
-            nvb_strv_pushf(&d->h->warnings, "NVML: %s has not answered an earlier request yet; continuing without it",
-                           job->lib);
+            nvb_strv_pushf(&d->h->warnings, "NVML: %s not asked: %s; continuing without it", job->lib,
+                           errno == EBUSY ? "it has not answered an earlier request yet"
+                                          : "too many NVML libraries have not answered earlier requests");
     }
     if (ran < 0) {
         job->refs = 1;

@@ -140,18 +140,18 @@ int nvb_proc_devices_major(const char *text, const char *name)
     return -1;
 }
 
-long nvb_proc_number_field(const char *text, const char *key, long max)
+int64_t nvb_proc_number_field(const char *text, const char *key, int64_t max)
 {
     _cleanup_free_ char *v = field(text, key);
     if (!v || !isdigit((unsigned char)v[0]))
         return -1;
     char *endp;
     errno = 0;
-    long n = strtol(v, &endp, 10);
-    return (*endp || errno || n < 0 || n > max) ? -1 : n;
+    long long n = strtoll(v, &endp, 10);
+    return (*endp || errno || n < 0 || n > max) ? -1 : (int64_t)n;
 }
 
 int nvb_parse_cap_access_minor(const char *text)
 {
-    return (int)nvb_proc_number_field(text, "DeviceFileMinor", 1 << 20);
+    return (int)nvb_proc_number_field(text, "DeviceFileMinor", NVB_MINOR_MAX);
 }

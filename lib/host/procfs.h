@@ -1,6 +1,7 @@
 /* Parsers for the driver's /proc files. They take the text, so they can be fuzzed and
  * unit-tested without a filesystem; `origin` names the file in error messages. */
 #pragma once
+#include <stdint.h>
 #include "host/host.h"
 
 /* /proc/driver/nvidia/version: driver version and kernel module flavour. */
@@ -21,7 +22,10 @@ int nvb_proc_devices_major(const char *text, const char *name);
 
 /* A decimal "Key: N" line of a driver /proc file (params, a capability's access file): N, or
  * -1 when absent, malformed or over max. */
-long nvb_proc_number_field(const char *text, const char *key, long max);
+int64_t nvb_proc_number_field(const char *text, const char *key, int64_t max);
+
+/* The largest minor number Linux has (20 bits). */
+#define NVB_MINOR_MAX ((1 << 20) - 1)
 
 /* /proc/driver/nvidia/capabilities/.../access: "DeviceFileMinor: N". -1 when absent/malformed. */
 int nvb_parse_cap_access_minor(const char *text);

@@ -10,6 +10,7 @@
 #include "util/worker.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -174,7 +175,7 @@ int nvb_wsl2_nvml_list(nvb_discovery *d, const char *lib_host_path, unsigned tim
      * other source of GPUs there): only a file nobody but root and the caller could have
      * written is loaded (WSL's own are root's, on read-only mounts). */
     char why[768];
-    if (nvb_trust_library(lib_host_path, why, sizeof why) != 0) {
+    if (nvb_trust_library(lib_host_path, true, why, sizeof why) != 0) {
         nvb_strv_pushf(&d->h->warnings, "NVML: not loaded: %s", why);
         return -1;
     }
@@ -194,8 +195,9 @@ int nvb_wsl2_nvml_list(nvb_discovery *d, const char *lib_host_path, unsigned tim
     } else {
         ran = nvb_run_bounded_once(job->lib, worker, job, timeout_ms);
         if (ran == -2) /* one stuck thread per library is the most a long-lived caller keeps */
-            nvb_strv_pushf(&d->h->warnings, "NVML: %s has not answered an earlier request yet; continuing without it",
-                           job->lib);
+            nvb_strv_pushf(&d->h->warnings, "NVML: %s not asked: %s; continuing without it", job->lib,
+                           errno == EBUSY ? "it has not answered an earlier request yet"
+                                          : "too many NVML libraries have not answered earlier requests");
     }
     if (ran < 0) {
         job->refs = 1;

@@ -178,7 +178,7 @@ nvb_dp_xid *nvb_dp_xid_start(const nvb_host *h)
     /* The plugin runs as root: only a file nobody but root and the caller could have written
      * is loaded into it (util/trust.h). */
     char why[512];
-    if (nvb_trust_library(lib, why, sizeof why) != 0) {
+    if (nvb_trust_library(lib, false, why, sizeof why) != 0) {
         fprintf(stderr, "nvbind device-plugin: NVML not loaded for XID events: %s: health from discovery alone\n", why);
         return NULL;
     }

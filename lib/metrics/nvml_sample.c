@@ -295,7 +295,7 @@ static bool run_sample(nvb_nvml_sampler *s, struct job *j)
         /* The exporter runs as root: only a file nobody but root and the caller could have
          * written is loaded into it (util/trust.h). */
         char reason[512];
-        if (nvb_trust_library(s->lib, reason, sizeof reason) != 0) {
+        if (nvb_trust_library(s->lib, false, reason, sizeof reason) != 0) {
             snprintf(j->why, sizeof j->why, "NVML: not loaded: %.400s", reason);
             return false;
         }

@@ -4,6 +4,7 @@
  * and none is writable by its group or others (a folder with the sticky bit, like /tmp, is
  * fine: others cannot replace what they do not own there). */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -12,8 +13,15 @@
  * A relative path is taken from the current folder. */
 int nvb_trust_path(const char *path, uid_t caller, char *why, size_t n);
 
-/* May nvbind load a library into its own process (dlopen: NVML)? As nvb_trust_path, or a
- * root-owned file on read-only mounts whose folders up to the first writable one are root's
- * and that folder trusted (how WSL2 shows /usr/lib/wsl: mode bits there can claim a write
- * access nobody has through the mount). 0: trusted; otherwise why holds the reason. */
-int nvb_trust_library(const char *path, char *why, size_t n);
+/* Only the links on the way to path (as nvb_trust_path checks them: each link, its folder and
+ * the links its target passes through), not the file nor the folders above it. */
+int nvb_trust_links(const char *path, uid_t caller, char *why, size_t n);
+
+/* May nvbind load a library into its own process (dlopen: NVML)? As nvb_trust_path; with
+ * read_only_vouches (a WSL2 guest's /usr/lib/wsl: mode bits there can claim a write access
+ * nobody has through the mount) also a root-owned file on read-only mounts whose folders up
+ * to the first writable one are root's and that folder trusted, reached through links that
+ * are trusted themselves. Elsewhere a read-only mount proves nothing: a user may mount one
+ * (udisks, FUSE) holding files that claim to be root's. 0: trusted; otherwise why holds the
+ * reason. */
+int nvb_trust_library(const char *path, bool read_only_vouches, char *why, size_t n);

@@ -1,8 +1,11 @@
-/* nvb_trust_library (trust.h): the rule every dlopen of a driver library follows, so that the
- * discovery, the WSL2 lister, the exporter and the device plugin load the same files. */
+/* nvb_trust_library (trust.h): the rule every dlopen of a driver library follows (the
+ * discovery, the WSL2 lister, the exporter and the device plugin), with WSL2's read-only
+ * mounts the one exception. */
 #include "util/trust.h"
+#include "util/cleanup.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,8 +38,16 @@ static bool read_only_and_roots(const char *path)
     return false; /* everything up to "/" is read-only: nothing writable to vouch for it */
 }
 
-int nvb_trust_library(const char *path, char *why, size_t n)
+int nvb_trust_library(const char *path, bool read_only_vouches, char *why, size_t n)
 {
     int r = nvb_trust_path(path, geteuid(), why, n);
-    return r != 0 && read_only_and_roots(path) ? 0 : r;
+    if (r == 0 || !read_only_vouches)
+        return r;
+    /* A link another user owns (in /tmp, say) could be pointed elsewhere after this check:
+     * the links must pass on their own, the read-only rule is for the file they lead to. */
+    char links_why[256];
+    if (nvb_trust_links(path, geteuid(), links_why, sizeof links_why) != 0)
+        return r;
+    _cleanup_free_ char *real = realpath(path, NULL);
+    return real && read_only_and_roots(real) ? 0 : r;
 }

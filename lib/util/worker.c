@@ -53,18 +53,18 @@ static void *keyed_main(void *p)
     return NULL;
 }
 
-/* A free slot now holding a copy of key; -2 when key is running or no slot is free, -1 when
- * out of memory. */
+/* A free slot now holding a copy of key; -2 when key is running, -3 when no slot is free, -1
+ * when out of memory. */
 static int take_slot(const char *key)
 {
-    int slot = -2;
+    int slot = -3;
     pthread_mutex_lock(&running_lock);
     for (int i = 0; i < NVB_BOUNDED_KEYS; i++) {
         if (running[i] && strcmp(running[i], key) == 0) {
             slot = -2;
             break;
         }
-        if (!running[i] && slot == -2)
+        if (!running[i] && slot == -3)
             slot = i;
     }
     if (slot >= 0 && !(running[slot] = strdup(key)))
@@ -77,8 +77,8 @@ int nvb_run_bounded_once(const char *key, void *(*fn)(void *), void *arg, unsign
 {
     int slot = take_slot(key);
     if (slot < 0) {
-        errno = slot == -2 ? EBUSY : ENOMEM;
-        return slot;
+        errno = slot == -2 ? EBUSY : slot == -3 ? EAGAIN : ENOMEM;
+        return slot < -1 ? -2 : -1;
     }
     struct keyed_job *job = malloc(sizeof *job);
     int ran = -1;

@@ -11,6 +11,6 @@ int nvb_run_bounded(void *(*fn)(void *), void *arg, unsigned timeout_ms);
  * that calls it again and again (a daemon): at most one thread per key (the library's path) is
  * ever left behind. While the thread an earlier call with the same key left is still running,
  * nothing is started and -2 is returned (errno EBUSY); also when NVB_BOUNDED_KEYS keys already
- * have one. Otherwise as nvb_run_bounded. */
+ * have one (errno EAGAIN). Otherwise as nvb_run_bounded. */
 #define NVB_BOUNDED_KEYS 8
 int nvb_run_bounded_once(const char *key, void *(*fn)(void *), void *arg, unsigned timeout_ms);

@@ -6,7 +6,7 @@ import subprocess
 import time
 import unittest
 
-from nvbtest import FAKENVML, FakeHost, nvbind, nvbind_json
+from nvbtest import FAKENVML, FakeHost, nvbind, nvbind_json, run
 
 LAYOUTS = ["debian", "debian-packaged", "debian-tesla", "fedora", "arch", "operator"]
 
@@ -257,6 +257,23 @@ class Nvml(unittest.TestCase):
                                 for w in info["warnings"]), info["warnings"])
             os.chmod(folder, os.stat(folder).st_mode & ~0o002)  # the same library, trusted: loaded
             self.assertTrue(fh.nvbind_json("info", "--detailed", "--json")["nvml"])
+
+    def test_read_only_mount_does_not_vouch_outside_wsl2(self):
+        """A user can mount a read-only file system of their own (udisks, FUSE) whose files claim
+        to be root's: outside WSL2's /usr/lib/wsl, a read-only mount proves nothing."""
+        with FakeHost(gpus=1, fake_nvml=FAKENVML) as fh:
+            lib = next(c["host_path"] for c in fh.nvbind_json("info", "--json")["components"]["libraries"]
+                       if "/x86_64-linux-gnu/libnvidia-ml.so." in c["container_path"])
+            folder = os.path.dirname(os.path.realpath(lib))
+            os.chmod(folder, 0o777)
+            if run(["mount", "--bind", folder, folder]).returncode != 0:
+                self.skipTest("cannot bind-mount here")
+            self.addCleanup(run, ["umount", folder])
+            self.assertEqual(run(["mount", "-o", "remount,bind,ro", folder]).returncode, 0)
+            info = fh.nvbind_json("info", "--detailed", "--json")
+            self.assertFalse(info["nvml"])
+            self.assertTrue(any(w.startswith("NVML: not loaded: ") for w in info["warnings"]), info["warnings"])
+            run(["umount", folder], check=True)
 
 class LdCacheAgainstLdconfig(unittest.TestCase):
     """The parser, through discovery, sees what the real ldconfig indexed."""

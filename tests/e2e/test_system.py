@@ -14,7 +14,9 @@ import stat
 import tempfile
 import unittest
 
-from nvbtest import FakeHost, nvbind
+import subprocess
+
+from nvbtest import NVBIND, FakeHost, nvbind
 
 CMD = ("system", "create-dev-char-symlinks")
 
@@ -258,6 +260,54 @@ class DeviceNodesTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("ModifyDeviceFiles is 0", r.stderr)
         self.assertFalse(os.path.lexists(self.host("/dev/nvidiactl")))
+
+    def set_proc(self, rel, old, new):
+        path = self.host(rel)
+        text = open(path).read()
+        self.assertIn(old, text)
+        with open(path, "w") as f:
+            f.write(text.replace(old, new))
+
+    def test_numbers_no_driver_could_have_are_refused(self):
+        """A /proc under --root (an image's, a copy) names the numbers: nvidia's major is 195 and
+        the others the kernel's dynamic ones, so /dev/nvidia0 can never become /dev/mem (1:1)
+        nor a capability node an input device (13)."""
+        for rel, old, new, why in (("/proc/devices", "195 nvidia-frontend", "1 nvidia-frontend", "major 1"),
+                                   ("/proc/devices", "510 nvidia-uvm", "13 nvidia-uvm", "nvidia-uvm the major 13")):
+            with self.subTest(new):
+                self.set_proc(rel, old, new)
+                self.remove_all()
+                r = self.fh.nvbind(*NODES_CMD)
+                self.assertEqual(r.returncode, 4, r.stderr)
+                self.assertIn(why, r.stderr)
+                self.assertEqual(os.listdir(self.dev).count("nvidia0"), 0)
+                self.set_proc(rel, new, old)
+                os.makedirs(os.path.join(self.dev, "nvidia-caps"))
+
+    def test_proc_is_read_inside_the_root(self):
+        """A link in the root's /proc to a file outside it is resolved inside the root."""
+        outside = tempfile.mkdtemp(prefix="nvbind-outside-")
+        self.addCleanup(shutil.rmtree, outside, True)
+        devices = self.host("/proc/devices")
+        with open(os.path.join(outside, "devices"), "w") as f:
+            f.write(open(devices).read().replace("510 nvidia-uvm", "511 nvidia-uvm"))
+        os.unlink(devices)
+        os.symlink(os.path.join(outside, "devices"), devices)
+        r = self.fh.nvbind(*NODES_CMD)
+        self.assertEqual(r.returncode, 3, r.stderr)  # inside the root the link leads nowhere
+        self.assertIn("registers no nvidia major", r.stderr)
+
+    def test_umask_and_the_capabilities_own_settings(self):
+        """/dev/nvidia-caps is 0755 whatever the caller's umask; a capability whose file says
+        DeviceFileModify: 0 is the administrator's."""
+        self.set_proc("/proc/driver/nvidia/capabilities/mig/config", "DeviceFileModify: 1", "DeviceFileModify: 0")
+        self.remove_all()
+        r = subprocess.run([NVBIND, "--root", self.fh.root, *NODES_CMD], preexec_fn=lambda: os.umask(0o077),
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.dev, "nvidia-caps")).st_mode), 0o755)
+        self.assertFalse(os.path.lexists(self.host("/dev/nvidia-caps/nvidia-cap1")))
+        self.assertEqual(node_state(self.host("/dev/nvidia-caps/nvidia-cap2")), self.as_built["/dev/nvidia-caps/nvidia-cap2"])
 
     def test_a_host_without_the_driver_is_refused(self):
         empty = tempfile.mkdtemp(prefix="nvbind-nodriver-")

@@ -6,10 +6,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/trust.h"
@@ -173,6 +176,62 @@ static void missing_file_is_an_error(void **state)
     assert_non_null(strstr(why, "No such file or directory"));
 }
 
+/* nvb_trust_library's read-only rule, in a mount namespace of its own (a child process): a
+ * root-owned library on a read-only mount, its mode bits claiming "writable by all", as WSL2
+ * shows /usr/lib/wsl/lib. The rule holds only where asked for (WSL2: elsewhere a user may
+ * mount a read-only file system of their own), and never for a link another user owns (it
+ * could be pointed elsewhere after the check). Exit status: 0 all held, 77 no namespace here,
+ * else the first check that failed. */
+static int read_only_rule_checks(const char *ro, const char *lib, const char *link)
+{
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount(ro, ro, NULL, MS_BIND, NULL) < 0 || mount(NULL, ro, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+        return 77;
+    char w[1024];
+    if (nvb_trust_library(lib, false, w, sizeof w) == 0)
+        return 1; /* outside WSL2 a read-only mount vouches for nothing */
+    if (nvb_trust_library(lib, true, w, sizeof w) != 0)
+        return 2;
+    if (nvb_trust_library(link, true, w, sizeof w) == 0)
+        return 3; /* another user's link to it */
+    if (lchown(link, 0, 0) < 0 || nvb_trust_library(link, true, w, sizeof w) != 0)
+        return 4; /* root's link to it */
+    return 0;
+}
+
+static void library_on_a_read_only_mount(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char ro[300], lib[400], link[300];
+    snprintf(ro, sizeof ro, "%s/ro", dir);
+    snprintf(lib, sizeof lib, "%s/libnvidia-ml.so.1", ro);
+    snprintf(link, sizeof link, "%s/libnvidia-ml.so.1", dir);
+    assert_int_equal(mkdir(ro, 0777), 0);
+    assert_int_equal(chmod(ro, 0777), 0);
+    FILE *f = fopen(lib, "w");
+    assert_non_null(f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(lib, 0777), 0);
+    assert_int_equal(chmod(dir, 01777), 0); /* like /tmp: anyone may add a link here */
+    assert_int_equal(symlink(lib, link), 0);
+    assert_int_equal(lchown(link, OTHER, OTHER), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(read_only_rule_checks(ro, lib, link));
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    unlink(link);
+    unlink(lib);
+    rmdir(ro);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        skip(); /* no mount namespace for this process */
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +243,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(refuses_a_link_another_user_owns, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_another_users_link_behind_roots_link, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_file_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(library_on_a_read_only_mount, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -117,7 +117,9 @@ static void test_once_holds_at_most_the_set_number_of_keys(void **state)
         assert_int_equal(nvb_run_bounded_once(key, hangs, &gates[i], 20), 0);
     }
     struct gate last = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    errno = 0;
     assert_int_equal(nvb_run_bounded_once("/lib/one-more.so", quick, &last, 5000), -2);
+    assert_int_equal(errno, EAGAIN);
     assert_false(last.ran);
     for (int i = 0; i < NVB_BOUNDED_KEYS; i++)
         open_gate(&gates[i]);
