@@ -63,7 +63,10 @@ static int configure(nvb_cli *cli, int argc, char **argv)
     nvb_err err = {0};
     if (nvb_runtime_configure(&o, stdout, &err) < 0)
         return nvb_cli_fail(&err);
-    return fflush(stdout) == 0 ? 0 : NVB_EXIT_IO;
+    if (fflush(stdout) != 0)
+        return NVB_EXIT_IO;
+    /* Written as asked, but undone by a file containerd reads after it: a failed check. */
+    return nvb_conf_imports_check(&o, stderr) ? NVB_EXIT_FAIL : 0;
 }
 
 static const nvb_cli_opt configure_opts[] = {
