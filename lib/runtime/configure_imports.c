@@ -114,8 +114,12 @@ unsigned nvb_conf_imports_check(const nvb_configure_opts *o, FILE *warn)
          * read from config.toml's folder. */
         const char *name = item->string.ptr;
         _cleanup_free_ char *pattern = name[0] == '/' ? strdup(name) : nvb_path_join(strchr(name, '*') ? "/" : dir, name);
+        if (pattern && !strchr(name, '*')) { /* a name, even with '?' or '[' in it */
+            n += strcmp(pattern, config) != 0 ? check_import(config, pattern, version, o, warn) : 0;
+            continue;
+        }
         glob_t g = {0};
-        if (pattern && glob(pattern, 0, NULL, &g) == 0)
+        if (pattern && glob(pattern, GLOB_NOESCAPE, NULL, &g) == 0)
             for (size_t k = 0; k < g.gl_pathc; k++)
                 if (strcmp(g.gl_pathv[k], config) != 0)
                     n += check_import(config, g.gl_pathv[k], version, o, warn);
