@@ -182,6 +182,14 @@ class Discovery(unittest.TestCase):
                 f.write("Linux version 5.15.153.1-microsoft-standard-WSL2 (gcc) #1 SMP\n")
             self.assertTrue(json.loads(fh.nvbind("doctor", "--json").stdout)["wsl2_mode"])
 
+    def test_no_device_nodes_to_make_on_wsl2(self):
+        with FakeWsl2(gpus=1) as w:
+            before = sorted(os.listdir(os.path.join(w.root, "dev")))
+            r = w.nvbind("system", "create-device-nodes")
+            self.assertEqual(r.returncode, 3, r.stderr)
+            self.assertIn("reached through /dev/dxg", r.stderr)
+            self.assertEqual(sorted(os.listdir(os.path.join(w.root, "dev"))), before)
+
     def test_doctor_on_wsl2_reports_wsl_not_modprobe(self):
         with FakeWsl2(gpus=1, fake_nvml=FAKENVML) as w:
             r = w.nvbind("doctor", "--json")
