@@ -57,9 +57,12 @@ char *nvb_conf_podman(const char *old, size_t len, const char *filename, const n
  * 0 when nothing had to change, -1 with err set. */
 int nvb_runtime_configure(const nvb_configure_opts *o, FILE *out, nvb_err *err);
 
-/* containerd reads the files config.toml `imports` after it: one that sets the CRI plugin's
- * section (version 2: containerd 1.x then drops config.toml's whole section, nvbind's runtime
- * and default included) or, in version 3, the keys nvbind sets, undoes the registration with
- * no word from containerd. Each such file is said on warn in one line; how many there are
- * (0 for the other engines). Reads the file as it is now (after nvb_runtime_configure, the new one). */
+/* containerd reads the files config.toml `imports` after it (and theirs), and a later file
+ * wins: with containerd 1.x one that has any CRI section drops config.toml's whole section,
+ * nvbind's runtime and default included, with no word from containerd. The installed
+ * containerd is asked what it would run with (`config dump`); without it (or a 1.x one for a
+ * version 3 file) the imported files are read by containerd's rules, one level. What undoes
+ * the registration is said on warn, one line each; the number of such findings (0 for the
+ * other engines and for a dry run). Reads the file as it is now (after nvb_runtime_configure,
+ * the new one). */
 unsigned nvb_conf_imports_check(const nvb_configure_opts *o, FILE *warn);

@@ -208,28 +208,33 @@ class ContainerdTest(Base):
         self.assertEqual(p["containerd"]["runtimes"]["nvbind"]["options"]["BinaryName"], SHIM)
         self.assertIs(p["enable_cdi"], True)
 
-    def test_an_import_that_undoes_the_registration_is_said(self):
-        """containerd 1.x takes a plugin's whole section from the last file that has one: a
-        file config.toml imports with any CRI setting (a pause image here) drops nvbind's
-        runtime and default, and containerd says nothing. configure says so and fails."""
+    def imports_setup(self):
+        """config.toml (containerd's defaults) importing conf.d/*.toml: a drop-in with a CRI
+        setting (a pause image) and one without (oom_score)."""
         os.makedirs(self.path("conf.d"))
         mirror = self.write("conf.d/10-mirror.toml", 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n'
                                                       '  sandbox_image = "registry.local/pause:3.9"\n')
-        self.write("conf.d/20-oom.toml", "version = 2\noom_score = -500\n")  # no CRI section: fine
+        self.write("conf.d/20-oom.toml", "version = 2\noom_score = -500\n")
         default = run(["containerd", "config", "default"], check=True).stdout
         self.assertIn("imports = []", default)
         conf = self.write("config.toml", default.replace("imports = []", f'imports = ["{self.path("conf.d")}/*.toml"]'))
+        return conf, mirror
+
+    def test_an_import_that_undoes_the_registration_is_said(self):
+        """containerd 1.x takes a plugin's whole section from the last file that has one: a
+        file config.toml imports with any CRI setting (a pause image here) drops nvbind's
+        runtime and default, and containerd says nothing. configure asks the installed
+        containerd what it would run with, says so and fails."""
+        conf, mirror = self.imports_setup()
         args = ("--runtime", "containerd", "--config", conf, "--runtime-path", SHIM, "--set-as-default")
         r = configure(*args)
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertEqual(r.stderr, f"nvbind: {conf} imports {mirror}, which has a section of the CRI plugin "
-                                   "(containerd 1.x takes that section whole from the last file that has one): "
-                                   f"containerd will not use what nvbind wrote in {conf} (put it in {mirror} instead)\n")
+        self.assertIn("would run without nvbind's runtime: a file " + conf + " imports undoes what nvbind wrote", r.stderr)
+        self.assertIn(mirror, r.stderr)
         # What containerd itself makes of it: the warning is true.
         cri = self.dump(conf)["plugins"]["io.containerd.grpc.v1.cri"]
         self.assertEqual(cri["sandbox_image"], "registry.local/pause:3.9")
         self.assertNotIn("nvbind", cri["containerd"]["runtimes"])
-        self.assertEqual(cri["containerd"]["default_runtime_name"], "runc")
         # Following the advice: the imported file registers it too, and both runs are quiet.
         self.configure_ok("--runtime", "containerd", "--config", mirror, "--runtime-path", SHIM, "--set-as-default")
         self.assertIn("nothing changed", self.configure_ok(*args))
@@ -239,22 +244,51 @@ class ContainerdTest(Base):
         self.assertEqual(cri["containerd"]["runtimes"]["nvbind"]["options"]["BinaryName"], SHIM)
         self.assertEqual(cri["sandbox_image"], "registry.local/pause:3.9")
         self.assertEqual(d["oom_score"], -500)
+        # An import of an import (containerd follows them) that undoes it again.
+        with open(self.path("conf.d", "20-oom.toml"), "a") as f:
+            f.write(f'imports = ["{self.path("nested.inc")}"]\n')
+        self.write("nested.inc", 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n'
+                                 '  default_runtime_name = "runc"\n')
+        r = configure(*args)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        # containerd 1.x: its CRI section replaces the whole section, nvbind's runtime with it.
+        self.assertIn("would run without nvbind's runtime", r.stderr)
+        self.assertIn(self.path("nested.inc"), r.stderr)
+
+    def test_without_containerd_nvbind_reads_the_imports_itself(self):
+        """Where containerd is not installed (a file written for another machine), nvbind reads
+        the files config.toml imports by containerd's rules: version 2, any CRI section."""
+        conf, mirror = self.imports_setup()
+        r = configure("--runtime", "containerd", "--config", conf, "--runtime-path", SHIM, "--set-as-default",
+                      env={"PATH": "/nonexistent"})
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, f"nvbind: {conf} imports {mirror}, which has a section of the CRI plugin "
+                                   "(containerd 1.x takes that section whole from the last file that has one): "
+                                   f"containerd will not use what nvbind wrote in {conf} (put it in {mirror} instead)\n")
 
     def test_version_3_imports_conflict_only_on_the_keys_nvbind_sets(self):
-        """containerd 2.x merges imported files key by key: only a key nvbind sets is a conflict."""
+        """containerd 2.x merges imported files key by key: only a key nvbind sets is a conflict.
+        Debian's containerd is 1.x, not the one a version 3 file is for: nvbind reads the imports."""
         os.makedirs(self.path("conf.d"))
         plugin = "[plugins.'io.containerd.cri.v1.runtime']\n"
         images = self.write("conf.d/images.toml", "version = 3\n" + plugin + "  device_ownership_from_security_context = true\n")
         conf = self.write("config.toml", f'version = 3\nimports = ["{self.path("conf.d")}/*.toml"]\n')
         args = ("--runtime", "containerd", "--config", conf, "--runtime-path", SHIM, "--set-as-default")
-        self.configure_ok(*args)
+        no_containerd = {"PATH": "/nonexistent"}
+        r = configure(*args, env=no_containerd)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
         with open(images, "a") as f:
             f.write("[plugins.'io.containerd.cri.v1.runtime'.containerd]\n  default_runtime_name = 'runc'\n")
-        r = configure(*args)
+        r = configure(*args, env=no_containerd)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(f"imports {images}, which sets default_runtime_name, and an imported key wins", r.stderr)
         # Without --set-as-default that key is none of nvbind's business.
-        self.configure_ok("--runtime", "containerd", "--config", conf, "--runtime-path", SHIM)
+        r = configure("--runtime", "containerd", "--config", conf, "--runtime-path", SHIM, env=no_containerd)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        if shutil.which("containerd") and "version = 2" in run(["containerd", "config", "default"]).stdout:
+            r = configure(*args)
+            self.assertIn("could not ask containerd", r.stderr)
+            self.assertIn("not the containerd a version 3 file is for", r.stderr)
 
     def test_tables_it_cannot_edit_are_refused(self):
         cases = {
