@@ -40,7 +40,10 @@ static nvb_host *parse_and_discover(nvb_cli *cli, int argc, char **argv, bool *d
     return h;
 }
 
-static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
+/* One command's work on the host: prints its summary; an exit status, or -1 with err. */
+typedef int (*system_job)(const nvb_host *h, bool dry_run, nvb_err *err);
+
+static int run_job(nvb_cli *cli, int argc, char **argv, system_job job)
 {
     bool dry_run = false;
     int rc = 0;
@@ -48,33 +51,28 @@ static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
     if (!h)
         return rc;
     nvb_err err = {0};
-    nvb_devchar_counts n;
-    int r = nvb_devchar_create(h, dry_run, stdout, stderr, &n, &err);
+    int r = job(h, dry_run, &err);
     nvb_host_free(h);
     if (r < 0)
         return nvb_cli_fail(&err);
+    return fflush(stdout) != 0 ? NVB_EXIT_IO : r;
+}
+
+static int dev_char_links(const nvb_host *h, bool dry_run, nvb_err *err)
+{
+    nvb_devchar_counts n;
+    if (nvb_devchar_create(h, dry_run, stdout, stderr, &n, err) < 0)
+        return -1;
     printf("%u %s, %u already in place, %u left alone\n", n.created,
            dry_run ? "to create" : (n.created == 1 ? "link created" : "links created"), n.present, n.conflicts);
-    if (fflush(stdout) != 0)
-        return NVB_EXIT_IO;
     return n.conflicts ? NVB_EXIT_FAIL : 0;
 }
 
-static int create_device_nodes(nvb_cli *cli, int argc, char **argv)
+static int device_nodes(const nvb_host *h, bool dry_run, nvb_err *err)
 {
-    bool dry_run = false;
-    int rc = 0;
-    nvb_host *h = parse_and_discover(cli, argc, argv, &dry_run, &rc);
-    if (!h)
-        return rc;
-    nvb_err err = {0};
     nvb_devnodes_counts n;
-    int r = h->wsl2 ? nvb_errf(&err, NVB_EXIT_NO_DRIVER, "a WSL2 guest has no NVIDIA device nodes to make: its GPUs are "
-                                                        "reached through /dev/dxg")
-                    : nvb_devnodes_make(h, dry_run, stdout, stderr, &n, &err);
-    nvb_host_free(h);
-    if (r < 0)
-        return nvb_cli_fail(&err);
+    if (nvb_devnodes_make(h, dry_run, stdout, stderr, &n, err) < 0)
+        return -1;
     printf("%u %s, %u %s, %u already in place, %u left alone", n.made, dry_run ? "to make" : "made", n.replaced,
            dry_run ? "to replace" : "replaced", n.present, n.conflicts);
     if (n.unloaded)
@@ -82,9 +80,17 @@ static int create_device_nodes(nvb_cli *cli, int argc, char **argv)
     if (n.failed)
         printf(", %u failed", n.failed);
     putchar('\n');
-    if (fflush(stdout) != 0 || n.failed)
-        return NVB_EXIT_IO;
-    return n.conflicts || n.unloaded ? NVB_EXIT_FAIL : 0;
+    return n.failed ? NVB_EXIT_IO : n.conflicts || n.unloaded ? NVB_EXIT_FAIL : 0;
+}
+
+static int create_dev_char_symlinks(nvb_cli *cli, int argc, char **argv)
+{
+    return run_job(cli, argc, argv, dev_char_links);
+}
+
+static int create_device_nodes(nvb_cli *cli, int argc, char **argv)
+{
+    return run_job(cli, argc, argv, device_nodes);
 }
 
 static const nvb_cli_opt devchar_opts[] = {

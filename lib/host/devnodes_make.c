@@ -258,6 +258,9 @@ int nvb_devnodes_make(const nvb_host *h, bool dry_run, FILE *out, FILE *err_out,
                       nvb_err *err)
 {
     *counts = (nvb_devnodes_counts){0};
+    if (h->wsl2)
+        return nvb_errf(err, NVB_EXIT_NO_DRIVER, "a WSL2 guest has no NVIDIA device nodes to make: its GPUs are "
+                                                 "reached through /dev/dxg");
     ctx c = {.dev = -1, .caps = -1, .dry_run = dry_run, .out = out, .err_out = err_out, .counts = counts};
     nvb_rootpath_init(&c.rp, h->root);
     _cleanup_free_ char *devices = read_proc(&c, "/proc/devices", 1 << 16);

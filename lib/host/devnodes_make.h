@@ -26,7 +26,7 @@ typedef struct nvb_devnodes_counts {
  * inside the root. With the driver's ModifyDeviceFiles 0 nothing is made (the administrator
  * keeps the nodes), nor a capability whose DeviceFileModify is 0. Each node made goes on out,
  * each one left or failed on err_out. 0, or -1 with err: NVB_EXIT_NO_DRIVER without the
- * nvidia major, NVB_EXIT_HOST_DATA for a major no driver could have (nvidia's is 195, the
+ * nvidia major or on a WSL2 guest (its GPUs are reached through /dev/dxg), NVB_EXIT_HOST_DATA for a major no driver could have (nvidia's is 195, the
  * others the kernel's dynamic ones), NVB_EXIT_IO when /dev cannot be used. */
 int nvb_devnodes_make(const nvb_host *h, bool dry_run, FILE *out, FILE *err_out, nvb_devnodes_counts *counts,
                       nvb_err *err);
