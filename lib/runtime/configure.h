@@ -33,6 +33,13 @@ static inline const char *nvb_conf_runtime_name(const nvb_configure_opts *o)
     return o->runtime_name ? o->runtime_name : "nvbind";
 }
 
+/* The CRI plugin whose table holds containerd's runtimes: version 3 (containerd 2.x) has its
+ * own name for it. */
+static inline const char *nvb_conf_cri_plugin(int version)
+{
+    return version == 3 ? "io.containerd.cri.v1.runtime" : "io.containerd.grpc.v1.cri";
+}
+
 /* "docker", "containerd", "crio" (also "cri-o"), "podman"; -1 when unknown. */
 int nvb_conf_engine_parse(const char *name);
 const char *nvb_conf_engine_name(nvb_conf_engine e);

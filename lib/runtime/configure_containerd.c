@@ -78,7 +78,7 @@ static int copy_runc_options(nvb_tedit *ed, const char *plugin, const char *cons
 static int edit(nvb_tedit *ed, int version, const nvb_configure_opts *o, nvb_err *err)
 {
     const char *name = nvb_conf_runtime_name(o);
-    const char *plugin = version == 3 ? "io.containerd.cri.v1.runtime" : "io.containerd.grpc.v1.cri";
+    const char *plugin = nvb_conf_cri_plugin(version);
     const char *cri[] = {"plugins", plugin};
     const char *ctrd[] = {"plugins", plugin, "containerd"};
     const char *rt[] = {"plugins", plugin, "containerd", "runtimes", name};

@@ -30,18 +30,23 @@ static const toml_node *at(const toml_node *t, const char *const *path, size_t n
     return t;
 }
 
-/* Does the file register nvbind-runtime itself, as asked (the user moved nvbind's settings
- * there, or ran configure --config on it)? */
-static bool registers(const toml_node *root, const char *plugin, const nvb_configure_opts *o)
+/* What a configuration (a file, or containerd's dump) lacks of nvbind's registration in
+ * plugin's table, as a phrase; NULL when it has all of it. cdi_absent_ok: a dump of a
+ * containerd that predates enable_cdi (1.6) has no such key, which is not a lack. */
+static const char *lacks(const toml_node *root, const char *plugin, const nvb_configure_opts *o, bool cdi_absent_ok)
 {
     const char *name = nvb_conf_runtime_name(o);
     const char *binary[] = {"plugins", plugin, "containerd", "runtimes", name, "options", "BinaryName"};
     const char *dflt[] = {"plugins", plugin, "containerd", "default_runtime_name"};
     const char *cdi[] = {"plugins", plugin, "enable_cdi"};
     const toml_node *b = at(root, binary, 7), *d = at(root, dflt, 4), *c = at(root, cdi, 3);
-    return b && b->type == TOML_STRING && strcmp(b->string.ptr, o->runtime_path) == 0 &&
-           (!o->set_as_default || (d && d->type == TOML_STRING && strcmp(d->string.ptr, name) == 0)) &&
-           (!o->enable_cdi || (c && c->type == TOML_BOOLEAN && c->boolean));
+    if (!b || b->type != TOML_STRING || strcmp(b->string.ptr, o->runtime_path) != 0)
+        return "nvbind's runtime";
+    if (o->set_as_default && (!d || d->type != TOML_STRING || strcmp(d->string.ptr, name) != 0))
+        return "nvbind as the default runtime";
+    if (o->enable_cdi && (c || !cdi_absent_ok) && !(c && c->type == TOML_BOOLEAN && c->boolean))
+        return "enable_cdi = true";
+    return NULL;
 }
 
 /* What an imported file's root sets that wins over config.toml's, as a phrase; NULL when
@@ -49,9 +54,10 @@ static bool registers(const toml_node *root, const char *plugin, const nvb_confi
  * file's; version 3 (containerd 2.x) merges, the imported keys winning. */
 static const char *overrides(const toml_node *root, int version, const nvb_configure_opts *o)
 {
-    const char *plugin = version == 3 ? "io.containerd.cri.v1.runtime" : "io.containerd.grpc.v1.cri";
+    const char *plugin = nvb_conf_cri_plugin(version);
     const char *section[] = {"plugins", plugin};
-    if (!at(root, section, 2) || registers(root, plugin, o))
+    /* A file that registers nvbind itself, as asked (configure --config on it), undoes nothing. */
+    if (!at(root, section, 2) || !lacks(root, plugin, o, false))
         return NULL;
     if (version != 3)
         return "has a section of the CRI plugin (containerd 1.x takes that section whole from the last file that "
@@ -93,26 +99,12 @@ static unsigned check_import(const char *config, const char *file, int version, 
 }
 
 /* What the configuration containerd would run with lacks of nvbind's registration, as a
- * phrase; NULL when it has all of it (or has no CRI plugin to tell by). A key the installed
- * containerd does not know (enable_cdi before 1.7) is not asked for. */
+ * phrase; NULL when it has all of it (or has no CRI plugin to tell by). */
 static const char *missing_in_dump(const toml_node *root, int version, const nvb_configure_opts *o)
 {
-    const char *plugin = version == 3 ? "io.containerd.cri.v1.runtime" : "io.containerd.grpc.v1.cri";
-    const char *name = nvb_conf_runtime_name(o);
+    const char *plugin = nvb_conf_cri_plugin(version);
     const char *ctrd[] = {"plugins", plugin, "containerd"};
-    if (!at(root, ctrd, 3))
-        return NULL;
-    const char *binary[] = {"plugins", plugin, "containerd", "runtimes", name, "options", "BinaryName"};
-    const char *dflt[] = {"plugins", plugin, "containerd", "default_runtime_name"};
-    const char *cdi[] = {"plugins", plugin, "enable_cdi"};
-    const toml_node *b = at(root, binary, 7), *d = at(root, dflt, 4), *c = at(root, cdi, 3);
-    if (!b || b->type != TOML_STRING || strcmp(b->string.ptr, o->runtime_path) != 0)
-        return "nvbind's runtime";
-    if (o->set_as_default && (!d || d->type != TOML_STRING || strcmp(d->string.ptr, name) != 0))
-        return "nvbind as the default runtime";
-    if (o->enable_cdi && c && !(c->type == TOML_BOOLEAN && c->boolean))
-        return "enable_cdi = true";
-    return NULL;
+    return at(root, ctrd, 3) ? lacks(root, plugin, o, true) : NULL;
 }
 
 /* A TOML integer key of root, or 0. */
