@@ -5,6 +5,7 @@
 #include "host/procfs.h"
 #include "host/rootpath.h"
 #include "util/cleanup.h"
+#include "util/trust.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -147,14 +148,8 @@ static void dev_node(ctx *c, const char *name, unsigned maj, unsigned min, const
  * fchmodat follows) or a hard link to a file of root's between two of these calls. */
 static int folder_is_roots(int fd, const char *shown, nvb_err *err)
 {
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "checking %s", shown);
-    if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH)))
-        return nvb_errf(err, NVB_EXIT_IO, "%s is owned by uid %u with mode %04o: device nodes are made only in a "
-                                          "folder no one but root (or you) may write",
-                        shown, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
-    return 0;
+    return nvb_trust_folder_fd(fd, shown, "device nodes are made only in a folder no one but root (or you) may write",
+                               err);
 }
 
 /* ROOT/dev/nvidia-caps, made (0755 whatever the umask, root's) if missing, never through a link. */

@@ -3,6 +3,7 @@
 #include "runtime/configure.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,28 +43,6 @@ int nvb_conf_engine_parse(const char *name)
 
 const char *nvb_conf_engine_name(nvb_conf_engine e) { return engines[e].name; }
 const char *nvb_conf_default_path(nvb_conf_engine e) { return engines[e].path; }
-
-/* An engine's configuration is written by root where the engine (root) reads it: a folder
- * someone else could write to would let them plant a link at the file, its backup or a
- * temporary name, through which root writes wherever they like. The folder must be owned
- * by root or by the caller, and writable by nobody else. */
-static int check_folder(int dfd, const char *dir, nvb_err *err)
-{
-    struct stat st;
-    if (fstat(dfd, &st) < 0)
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s", dir);
-    if (st.st_uid != 0 && st.st_uid != geteuid())
-        return nvb_errf(err, NVB_EXIT_IO,
-                        "%s is owned by uid %u, neither root nor you: nvbind writes no engine configuration where "
-                        "another user could replace its files",
-                        dir, (unsigned)st.st_uid);
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return nvb_errf(err, NVB_EXIT_IO,
-                        "%s is writable by %s (mode %04o): nvbind writes no engine configuration where another "
-                        "user could replace its files",
-                        dir, st.st_mode & S_IWOTH ? "everyone" : "its group", (unsigned)(st.st_mode & 07777));
-    return 0;
-}
 
 /* The file's text (NULL with *missing set when there is none yet) and its permissions. A
  * link is refused rather than followed or replaced: it was made by someone who meant the
@@ -119,7 +98,7 @@ int nvb_runtime_configure(const nvb_configure_opts *o, FILE *out, nvb_err *err)
     _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 && !(o->dry_run && errno == ENOENT && engines[o->engine].drop_in))
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s: folder %s", path, dir);
-    if (dfd >= 0 && !o->dry_run && check_folder(dfd, dir, err) < 0)
+    if (dfd >= 0 && !o->dry_run && nvb_trust_folder_fd(dfd, dir, "nvbind writes no engine configuration where another user could replace its files", err) < 0)
         return -1;
     size_t len = 0;
     mode_t mode = 0644;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* One file, folder or link, as lstat sees it. */
 static int check_entry(const char *path, const struct stat *st, uid_t caller, char *why, size_t n)
@@ -179,6 +180,20 @@ static int check_plain(char *abs, uid_t caller, char *why, size_t n)
             break;
     }
     return r;
+}
+
+int nvb_trust_folder_fd(int fd, const char *shown, const char *because, nvb_err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s", shown);
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return nvb_errf(err, NVB_EXIT_IO, "%s is owned by uid %u, neither root nor you: %s", shown,
+                        (unsigned)st.st_uid, because);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return nvb_errf(err, NVB_EXIT_IO, "%s is writable by %s (mode %04o): %s", shown,
+                        st.st_mode & S_IWOTH ? "everyone" : "its group", (unsigned)(st.st_mode & 07777), because);
+    return 0;
 }
 
 int nvb_trust_links(const char *path, uid_t caller, char *why, size_t n)

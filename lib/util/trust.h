@@ -7,11 +7,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "util/error.h"
 
 /* 0: trusted. 1: not trusted, why holds "PATH is owned by uid 1000, not by root or you" or
  * "folder PATH is writable by others". -1: cannot tell (errno set, why holds "PATH: reason").
  * A relative path is taken from the current folder. */
 int nvb_trust_path(const char *path, uid_t caller, char *why, size_t n);
+
+/* The folder open at fd, where root writes (an engine's configuration, device nodes): owned by
+ * root or the caller and writable by no one else, since whoever may write in it could plant
+ * a link or swap a file between root's calls. 0, or -1 with err (NVB_EXIT_IO): "SHOWN is owned
+ * by uid N, neither root nor you: BECAUSE" or "SHOWN is writable by everyone (mode M): BECAUSE". */
+int nvb_trust_folder_fd(int fd, const char *shown, const char *because, nvb_err *err);
 
 /* Only the links on the way to path (as nvb_trust_path checks them: each link, its folder and
  * the links its target passes through), not the file nor the folders above it. */

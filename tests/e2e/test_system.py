@@ -224,7 +224,7 @@ class DeviceNodesTest(unittest.TestCase):
         os.chmod(caps, 0o777)
         r = self.fh.nvbind(*NODES_CMD)
         self.assertEqual(r.returncode, 6, r.stderr)
-        self.assertIn("/dev/nvidia-caps is owned by uid 0 with mode 0777: device nodes are made only in a folder "
+        self.assertIn("/dev/nvidia-caps is writable by everyone (mode 0777): device nodes are made only in a folder "
                       "no one but root (or you) may write", r.stderr)
         self.assertFalse(os.path.lexists(os.path.join(caps, "nvidia-cap1")))
 
