@@ -23,6 +23,9 @@ int nvb_discover_gpus(nvb_discovery *d, nvb_err *err);
 int nvb_discover_devnodes(nvb_discovery *d, nvb_err *err);
 int nvb_discover_components(nvb_discovery *d, nvb_err *err);
 int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms);
+/* fn(job) on a thread for NVML library lib, bounded as nvb_run_bounded_once (util/worker.h):
+ * while an earlier call's thread for lib is stuck, none is started and d's warnings say why. */
+int nvb_nvml_run_bounded(nvb_discovery *d, const char *lib, void *(*fn)(void *), void *job, unsigned timeout_ms);
 
 /* nvbind-helper's side of nvb_discover_nvml and nvb_wsl2_nvml_list (util/isolate.h), for
  * static executables: a job's input in, its answer out (malloc'd); -1 for input that is not

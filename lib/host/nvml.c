@@ -337,6 +337,16 @@ const nvb_component *nvb_host_nvml_library(const nvb_host *h)
     return lib;
 }
 
+int nvb_nvml_run_bounded(nvb_discovery *d, const char *lib, void *(*fn)(void *), void *job, unsigned timeout_ms)
+{
+    int ran = nvb_run_bounded_once(lib, fn, job, timeout_ms);
+    if (ran == -2) /* one stuck thread per library is the most a long-lived caller keeps */
+        nvb_strv_pushf(&d->h->warnings, "NVML: %s not asked: %s; continuing without it", lib,
+                       errno == EBUSY ? "it has not answered an earlier request yet"
+                                      : "too many NVML libraries have not answered earlier requests");
+    return ran;
+}
+
 int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
 {
     const nvb_component *lib = nvb_host_nvml_library(d->h);
@@ -376,11 +386,7 @@ int nvb_discover_nvml(nvb_discovery *d, unsigned timeout_ms)
             nvb_strv_pushf(&d->h->warnings, "NVML: not asked: %s", why);
         job->refs = 1; /* no worker holds it */
     } else {
-        ran = nvb_run_bounded_once(job->lib, worker, job, timeout_ms);
-        if (ran == -2) /* one stuck thread per library is the most a long-lived caller keeps */
-            nvb_strv_pushf(&d->h->warnings, "NVML: %s not asked: %s; continuing without it", job->lib,
-                           errno == EBUSY ? "it has not answered an earlier request yet"
-                                          : "too many NVML libraries have not answered earlier requests");
+        ran = nvb_nvml_run_bounded(d, job->lib, worker, job, timeout_ms);
     }
     if (ran < 0) {
         job->refs = 1;

@@ -10,7 +10,6 @@
 #include "util/worker.h"
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -193,11 +192,7 @@ int nvb_wsl2_nvml_list(nvb_discovery *d, const char *lib_host_path, unsigned tim
             nvb_strv_pushf(&d->h->warnings, "NVML: not asked: %s", why);
         job->refs = 1; /* no worker holds it */
     } else {
-        ran = nvb_run_bounded_once(job->lib, worker, job, timeout_ms);
-        if (ran == -2) /* one stuck thread per library is the most a long-lived caller keeps */
-            nvb_strv_pushf(&d->h->warnings, "NVML: %s not asked: %s; continuing without it", job->lib,
-                           errno == EBUSY ? "it has not answered an earlier request yet"
-                                          : "too many NVML libraries have not answered earlier requests");
+        ran = nvb_nvml_run_bounded(d, job->lib, worker, job, timeout_ms);
     }
     if (ran < 0) {
         job->refs = 1;
