@@ -205,6 +205,13 @@ class Errors(unittest.TestCase):
             self.assertIn(path, r.stderr)
 
 
+def nvml_folder(fh):
+    """The folder holding the 64-bit NVML discovery found on fake host fh."""
+    lib = next(c["host_path"] for c in fh.nvbind_json("info", "--json")["components"]["libraries"]
+               if "/x86_64-linux-gnu/libnvidia-ml.so." in c["container_path"])
+    return os.path.dirname(os.path.realpath(lib))
+
+
 @unittest.skipUnless(os.path.exists(FAKENVML), "the fake NVML library is not built")
 class Nvml(unittest.TestCase):
     def test_detailed_reports_nvml_data(self):
@@ -246,9 +253,7 @@ class Nvml(unittest.TestCase):
         """dlopen runs NVML's code inside nvbind (root's, for a hook or a daemon): a library in a
         folder others may write is not loaded, and the warning says which folder."""
         with FakeHost(gpus=1, fake_nvml=FAKENVML) as fh:
-            lib = next(c["host_path"] for c in fh.nvbind_json("info", "--json")["components"]["libraries"]
-                       if "/x86_64-linux-gnu/libnvidia-ml.so." in c["container_path"])
-            folder = os.path.dirname(os.path.realpath(lib))
+            folder = nvml_folder(fh)
             os.chmod(folder, os.stat(folder).st_mode | 0o002)
             info = fh.nvbind_json("info", "--detailed", "--json")
             self.assertFalse(info["nvml"])
@@ -262,9 +267,7 @@ class Nvml(unittest.TestCase):
         """A user can mount a read-only file system of their own (udisks, FUSE) whose files claim
         to be root's: outside WSL2's /usr/lib/wsl, a read-only mount proves nothing."""
         with FakeHost(gpus=1, fake_nvml=FAKENVML) as fh:
-            lib = next(c["host_path"] for c in fh.nvbind_json("info", "--json")["components"]["libraries"]
-                       if "/x86_64-linux-gnu/libnvidia-ml.so." in c["container_path"])
-            folder = os.path.dirname(os.path.realpath(lib))
+            folder = nvml_folder(fh)
             os.chmod(folder, 0o777)
             if run(["mount", "--bind", folder, folder]).returncode != 0:
                 self.skipTest("cannot bind-mount here")
