@@ -4,32 +4,43 @@
 #include "isolation/audit.h"
 #include "isolation/timefmt.h"
 #include "util/cleanup.h"
+#include "util/shown.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-static const char *str_or_dash(json_t *o, const char *key)
+/* The event's text under key, escaped for a terminal (util/shown.h): whoever may run
+ * nvbind chose the container name the log holds. "-" when absent; NULL when out of memory. */
+static char *shown_or_dash(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
-    return json_is_string(v) && json_string_length(v) ? json_string_value(v) : "-";
+    return nvb_shown(json_is_string(v) && json_string_length(v) ? json_string_value(v) : "-");
 }
 
-static void print_event(json_t *o)
+static int print_event(json_t *o)
 {
-    json_t *devs = json_object_get(o, "devices");
-    printf("%s  %-5s  %-9s  %-24s  %-14s  uid=%lld pid=%lld  ", str_or_dash(o, "time"), str_or_dash(o, "decision"),
-           str_or_dash(o, "isolation"), str_or_dash(o, "container"), str_or_dash(o, "runtime"),
+    _cleanup_free_ char *time = shown_or_dash(o, "time"), *decision = shown_or_dash(o, "decision"),
+                        *isolation = shown_or_dash(o, "isolation"), *container = shown_or_dash(o, "container"),
+                        *runtime = shown_or_dash(o, "runtime"), *reason = shown_or_dash(o, "reason");
+    if (!time || !decision || !isolation || !container || !runtime || !reason)
+        return -1;
+    printf("%s  %-5s  %-9s  %-24s  %-14s  uid=%lld pid=%lld  ", time, decision, isolation, container, runtime,
            (long long)json_integer_value(json_object_get(o, "uid")), (long long)json_integer_value(json_object_get(o, "pid")));
+    json_t *devs = json_object_get(o, "devices");
     size_t n = json_array_size(devs);
     if (n == 0)
         fputs("-", stdout);
     for (size_t i = 0; i < n; i++) {
         json_t *d = json_array_get(devs, i);
-        printf("%s%s", i ? "," : "", json_is_string(d) ? json_string_value(d) : "?");
+        _cleanup_free_ char *dev = nvb_shown(json_is_string(d) ? json_string_value(d) : "?");
+        if (!dev)
+            return -1;
+        printf("%s%s", i ? "," : "", dev);
     }
-    printf("  %s\n", str_or_dash(o, "reason"));
+    printf("  %s\n", reason);
+    return 0;
 }
 
 /* Events are printed as the log is read, one at a time: a log of any size is shown in
@@ -60,9 +71,7 @@ static int print_json_event(json_t *o, size_t index)
 static int print_one(json_t *o, void *ctx, nvb_err *err)
 {
     struct printer *pr = ctx;
-    if (!pr->json)
-        print_event(o);
-    else if (print_json_event(o, pr->n) < 0)
+    if ((pr->json ? print_json_event(o, pr->n) : print_event(o)) < 0)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
     pr->n++;
     /* A closed pipe or a full disk: stop reading a log nobody sees. */

@@ -3,6 +3,7 @@
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/json_text.h"
+#include "util/shown.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -189,12 +190,14 @@ static void problem(nvb_audit_read *out, const char *fmt, ...)
         out->problems_dropped++;
         return;
     }
-    char msg[512];
+    char msg[512], shown[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (nvb_strv_push(&out->problems, msg) < 0)
+    /* jansson's messages quote the line they stopped at: text the log's writer chose. */
+    nvb_shown_into(shown, sizeof shown, msg);
+    if (nvb_strv_push(&out->problems, shown) < 0)
         out->problems_dropped++;
 }
 

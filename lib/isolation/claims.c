@@ -8,7 +8,7 @@
 #include "util/clock.h"
 #include "util/fileio.h"
 #include "util/json_text.h"
-#include "util/utf8.h"
+#include "util/shown.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -452,16 +452,7 @@ static void wait_for_change(int ino_fd, const blockers *b, int timeout_ms)
 
 bool nvb_claim_text_ok(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t l = nvb_utf8_decode(p + i, n - i, &cp);
-        if (!l || cp < 0x20 || cp == 0x7f)
-            return false;
-        i += l;
-    }
-    return true;
+    return nvb_shown_plain(s);
 }
 
 /* What a claim record cannot hold is refused here, before anything is written: a record

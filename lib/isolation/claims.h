@@ -142,8 +142,10 @@ bool nvb_claim_holder_alive(nvb_claim_holder *h);
 json_t *nvb_claim_record_to_json(const nvb_claim_record *r);
 
 /* s is text a claim record (JSON) can hold and a person can read back: valid UTF-8 and no
- * control characters. Container ids, runtime names, state file paths and UUIDs are checked
- * with it before anything is claimed. */
+ * control characters, C1 included (util/shown.h). Container ids, runtime names, state file
+ * paths and UUIDs are checked with it before anything is claimed, and again in every record
+ * read: another member of the group may have written it, and its text reaches messages and
+ * `nvbind claims`. */
 bool nvb_claim_text_ok(const char *s);
 #define NVB_CLAIM_TEXT_RULE "not UTF-8 text without control characters, which a GPU claim record cannot hold"
 /* Parse a record; where names the file in errors (NVB_EXIT_INPUT, naming the member). */

@@ -166,6 +166,8 @@ static int get_string(parse_ctx *c, json_t *obj, const char *key, const char *pa
         return bad(c, "%s%s: must be a non-empty string", path, key);
     if (json_string_length(v) > 4096 || strlen(json_string_value(v)) != json_string_length(v))
         return bad(c, "%s%s: too long or holds a NUL byte", path, key);
+    if (!nvb_claim_text_ok(json_string_value(v)))
+        return bad(c, "%s%s: %s", path, key, NVB_CLAIM_TEXT_RULE);
     *out = strdup(json_string_value(v));
     return *out ? 0 : bad(c, "out of memory");
 }

@@ -1,4 +1,5 @@
 #include "util/error.h"
+#include "util/shown.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,16 @@ const char *nvb_strerror(int errnum)
     return errnum == NVB_ENOTREG ? "not a regular file" : strerror(errnum);
 }
 
+/* A message stays one line that a terminal shows as written: the names and file contents
+ * it quotes may come from an image, a tenant's record or another user's file
+ * (util/shown.h). */
+static void one_line(nvb_err *err)
+{
+    char shown[sizeof err->msg];
+    nvb_shown_into(shown, sizeof shown, err->msg);
+    memcpy(err->msg, shown, sizeof shown);
+}
+
 __attribute__((format(printf, 4, 0))) static void vset(nvb_err *err, int exit_code, int errnum, const char *fmt, va_list ap)
 {
     err->exit_code = exit_code;
@@ -15,6 +26,7 @@ __attribute__((format(printf, 4, 0))) static void vset(nvb_err *err, int exit_co
     int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     if (errnum && n >= 0 && (size_t)n < sizeof err->msg)
         snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", nvb_strerror(errnum));
+    one_line(err);
 }
 
 int nvb_errf(nvb_err *err, int exit_code, const char *fmt, ...)
@@ -64,6 +76,7 @@ int nvb_err_prefix(nvb_err *err, const char *fmt, ...)
         pos += ol;
     }
     err->msg[pos] = '\0';
+    one_line(err);
     return -1;
 }
 

@@ -1,5 +1,6 @@
 /* The process's one log sink; see log.h. */
 #include "util/log.h"
+#include "util/shown.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,12 +34,14 @@ void nvb_log(int level, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
-    /* One line each: a newline inside (a file name) must not start a line of its own. */
-    for (char *p = line; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
-    sink(level, line, sink_ctx);
+    /* One line each, shown as written: a newline or an ESC inside (a file name, an image's
+     * value) must neither start a line of its own nor drive the terminal (util/shown.h). */
+    char *shown = nvb_shown(line);
     free(line);
+    if (!shown)
+        return;
+    sink(level, shown, sink_ctx);
+    free(shown);
 }
 
 int nvb_log_level_parse(const char *name)

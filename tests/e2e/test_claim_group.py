@@ -11,6 +11,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import time
@@ -295,6 +296,47 @@ class ClaimGroup(FakeHostCase):
         self.assertEqual(json.loads(r.stdout), [])
         self.assertIn(f"an event of another uid in the log of uid {self.uid[ATTACKER]}: forged; skipped", r.stderr)
 
+
+    def test_member_text_reaches_roots_terminal_escaped(self):
+        """Attack: a member names its container with terminal escapes (a window title, a line
+        erased and rewritten) in its own claim record and audit log, and writes a broken log
+        line holding them: root's `nvbind claims` and `nvbind audit` show them as \\xNN, never
+        as the bytes a terminal would act on."""
+        esc = "x\x1b]0;owned\x07\x1b[2K\rgrant exclusive root \x9b31m"
+        claims = os.path.join(self.state, "claims")
+        me = os.getpid()
+        holder = {"container": esc, "runtime": "podman", "holder": {"pid": me, "start_time": start_time(me)},
+                  "init": None, "oci_state": None, "uid": self.uid[ATTACKER], "since": "2026-01-01T00:00:00Z"}
+        record = json.dumps({"version": 1, "device": {"gpu_index": 1, "mig_index": None, "uuid": self.gpu[1],
+                                                      "parent_uuid": None}, "mode": "shared", "holders": [holder]})
+        own = f"{claims}/{self.gpu[1]}@{self.uid[ATTACKER]}.json"
+        log = f"{self.log}@{self.uid[ATTACKER]}"
+        self.addCleanup(run, ["rm", "-f", own, log])
+        event = json.dumps({"time": "2026-01-01T00:00:00.000Z", "uid": self.uid[ATTACKER], "pid": 1,
+                            "container": esc, "runtime": esc, "devices": [esc], "profile": None,
+                            "isolation": "shared", "decision": "grant", "reason": esc})
+        for script in (f"cat > {own}", f"cat >> {log}"):
+            p = subprocess.run(["runuser", "-u", ATTACKER, "--", "sh", "-c", script], input=(
+                record if script.endswith(".json") else event + "\n" + esc[1:] + "\n"),
+                text=True, capture_output=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+
+        def shown(r):
+            out = r.stdout + r.stderr
+            self.assertFalse([c for c in out if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) < 0xa0], out)
+            return out
+
+        # The record breaks the rule every record is read with: refused by name, not shown.
+        r = self.nvbind_as("root", "claims")
+        self.assertEqual(r.returncode, 9, r.stderr)
+        self.assertIn(f"{own}: holders[0].container: not UTF-8 text without control characters", shown(r))
+        run(["rm", "-f", own])
+        r = self.nvbind_as("root", "audit", "--container", esc)
+        self.assertEqual(r.returncode, 9, r.stderr)
+        out = shown(r)
+        self.assertIn("x\\x1b]0;owned\\x07\\x1b[2K\\x0dgrant exclusive root \\xc2\\x9b31m", r.stdout)
+        self.assertRegex(r.stderr, re.escape(log) + r":\d+: not JSON \(column 1: '\[' or '\{' expected near '\\x1b'\)")
+        self.assertEqual(out.count("\n"), 2, out)  # one event, one problem: nothing split a line
 
 if __name__ == "__main__":
     unittest.main()
