@@ -4,8 +4,12 @@
 #include "policy/cdi_generate.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/trust.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -50,6 +54,39 @@ int nvb_spec_dir_make(const char *dir, nvb_err *err)
     return 0;
 }
 
+/* The CDI folder, open, when root or the caller alone may write in it: a daemon as root
+ * rewrites its spec there on every change, and whoever else may write in the folder could
+ * put a link (root would write through it, anywhere) or a FIFO (root's open would block for
+ * good) in the spec's place. -1 with errno ENOENT when it is not there yet; -1 with err
+ * set otherwise. */
+static int open_spec_dir(const char *dir, nvb_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot open the CDI spec folder %s", dir);
+        return -1;
+    }
+    char shown[PATH_MAX + 32];
+    snprintf(shown, sizeof shown, "CDI spec folder %s", dir);
+    if (nvb_trust_folder_fd(fd, shown, "others could put a link or a FIFO where the spec is written", err) < 0) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
+/* The spec now in the folder, or NULL with errno (ENOENT: none; ELOOP or NVB_ENOTREG: not a
+ * regular file, never followed nor opened for reading). */
+static char *read_spec_at(int dirfd, const char *name, size_t *len)
+{
+    _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || nvb_check_regular(fd) < 0)
+        return NULL;
+    return nvb_read_fd(fd, NVB_CDI_MAX_FILE_SIZE, len);
+}
+
 int nvb_spec_install(const nvb_host *h, const nvb_spec_install_opts *o, char **path_out, nvb_err *err)
 {
     const char *dir = o->dir ? o->dir : "/var/run/cdi";
@@ -65,9 +102,12 @@ int nvb_spec_install(const nvb_host *h, const nvb_spec_install_opts *o, char **p
     _cleanup_free_ char *text = nvb_spec_render(h, o, err);
     if (!text)
         return -1;
+    _cleanup_close_ int dirfd = open_spec_dir(dir, err);
+    if (dirfd < 0 && errno != ENOENT)
+        return -1;
     size_t len = strlen(text), old_len = 0;
-    _cleanup_free_ char *old = nvb_read_file(path, NVB_CDI_MAX_FILE_SIZE, &old_len);
-    int read_errno = old ? 0 : errno;
+    _cleanup_free_ char *old = dirfd >= 0 ? read_spec_at(dirfd, name, &old_len) : NULL;
+    int read_errno = old ? 0 : dirfd < 0 ? ENOENT : errno;
     int result;
     if (old && old_len == len && memcmp(old, text, len) == 0) {
         result = NVB_SPEC_FRESH;
@@ -75,7 +115,14 @@ int nvb_spec_install(const nvb_host *h, const nvb_spec_install_opts *o, char **p
     } else {
         nvb_log(NVB_LOG_INFO, "CDI spec %s: %s, writing it", path, read_errno == ENOENT ? "missing" : "stale");
         result = read_errno != ENOENT ? NVB_SPEC_REFRESHED : NVB_SPEC_CREATED;
-        if (nvb_spec_dir_make(dir, err) < 0 || nvb_write_file_atomic(path, text, len, 0644, err) < 0) {
+        if (dirfd < 0) {
+            if (nvb_spec_dir_make(dir, err) < 0)
+                return -1;
+            if ((dirfd = open_spec_dir(dir, err)) < 0)
+                return errno == ENOENT ? nvb_errf(err, NVB_EXIT_IO, "CDI spec folder %s: removed while written", dir)
+                                       : -1;
+        }
+        if (nvb_write_file_atomic_at(dirfd, dir, name, text, len, 0644, err) < 0) {
             /* A member of the group runs without root: the spec root keeps must be current. */
             if (err && err->errnum == EACCES && geteuid() != 0)
                 nvb_errf(err, NVB_EXIT_IO, "the CDI spec %s is %s and uid %u cannot write it: as root, run `nvbind "
