@@ -13,13 +13,14 @@
 #include <unistd.h>
 
 /* Every completion-queue tag points at one of these; `kind` says which step completed. */
-enum tag_kind { TAG_NEW, TAG_RECV, TAG_SEND, TAG_CLOSE, TAG_SHUTDOWN };
+enum tag_kind { TAG_NEW, TAG_RECV, TAG_SEND, TAG_CLOSE, TAG_SHUTDOWN, TAG_CLIENT };
 
 struct call;
 struct tag {
     enum tag_kind kind;
     struct call *call;
     nvb_grpc_server *server;
+    nvb_grpc_client_call *client;
 };
 
 struct call {
@@ -91,10 +92,10 @@ static void request_next(nvb_grpc_server *s)
     c->status_details = grpc_empty_slice();
     grpc_call_details_init(&c->details);
     grpc_metadata_array_init(&c->md);
-    c->t_new = (struct tag){TAG_NEW, c, s};
-    c->t_recv = (struct tag){TAG_RECV, c, s};
-    c->t_send = (struct tag){TAG_SEND, c, s};
-    c->t_close = (struct tag){TAG_CLOSE, c, s};
+    c->t_new = (struct tag){TAG_NEW, c, s, NULL};
+    c->t_recv = (struct tag){TAG_RECV, c, s, NULL};
+    c->t_send = (struct tag){TAG_SEND, c, s, NULL};
+    c->t_close = (struct tag){TAG_CLOSE, c, s, NULL};
     c->refs = 1;
     s->live_calls++;
     if (grpc_server_request_call(s->srv, &c->call, &c->details, &c->md, s->cq, s->cq, &c->t_new) != GRPC_CALL_OK)
@@ -177,6 +178,12 @@ static void on_recv(struct call *c, bool ok)
         call_unref(c); /* the client went away before asking */
         return;
     }
+    if (reply.status == GRPC_STATUS_OK && reply.stream && s->n_streams >= NVB_GRPC_MAX_STREAMS) {
+        /* The kubelet holds one; each costs memory for as long as it stays open. */
+        free(reply.data);
+        reply = (nvb_grpc_reply){.status = GRPC_STATUS_RESOURCE_EXHAUSTED};
+        snprintf(reply.message, sizeof reply.message, "%d streams are open already", NVB_GRPC_MAX_STREAMS);
+    }
     if (reply.status == GRPC_STATUS_OK && reply.stream) {
         c->stream = true;
         struct call **v = nvb_grow(s->streams, &s->cap_streams, s->n_streams, sizeof *v, 4);
@@ -232,6 +239,105 @@ static void on_close(struct call *c)
     call_unref(c);
 }
 
+/* ---- one outgoing unary call (the kubelet's Registration) ----------------------------------- */
+
+struct nvb_grpc_client_call {
+    struct tag t;
+    grpc_channel *ch;
+    grpc_call *call;
+    grpc_byte_buffer *send, *recv;
+    grpc_metadata_array initial, trailing;
+    grpc_status_code status;
+    grpc_slice details;
+    char *what; /* "METHOD on PATH", for the message */
+    nvb_grpc_done done;
+    void *ctx;
+};
+
+static void client_free(nvb_grpc_client_call *c)
+{
+    if (c->recv)
+        grpc_byte_buffer_destroy(c->recv);
+    if (c->send)
+        grpc_byte_buffer_destroy(c->send);
+    grpc_slice_unref(c->details);
+    grpc_metadata_array_destroy(&c->initial);
+    grpc_metadata_array_destroy(&c->trailing);
+    if (c->call)
+        grpc_call_unref(c->call);
+    if (c->ch)
+        grpc_channel_destroy(c->ch);
+    free(c->what);
+    free(c);
+}
+
+static void client_done(nvb_grpc_client_call *c, bool ok)
+{
+    nvb_err err = {0};
+    int status = ok ? (int)c->status : GRPC_STATUS_UNKNOWN;
+    if (status != GRPC_STATUS_OK) {
+        char *msg = grpc_slice_to_c_string(c->details);
+        nvb_errf(&err, NVB_EXIT_RUNTIME, "%s: gRPC status %d: %s", c->what, status, *msg ? msg : "no message");
+        gpr_free(msg);
+    }
+    nvb_grpc_done done = c->done;
+    void *ctx = c->ctx;
+    client_free(c);
+    done(ctx, status == GRPC_STATUS_OK ? 0 : -1, &err);
+}
+
+nvb_grpc_client_call *nvb_grpc_unary_start(const char *path, const char *method, const uint8_t *req, size_t len,
+                                           int timeout_ms, grpc_completion_queue *cq, nvb_grpc_done done, void *ctx,
+                                           nvb_err *err)
+{
+    nvb_grpc_client_call *c = calloc(1, sizeof *c);
+    char *target = NULL;
+    if (!c || asprintf(&target, "unix:%s", path) < 0 || asprintf(&c->what, "%s on %s", method, path) < 0) {
+        free(target);
+        if (c)
+            free(c->what);
+        free(c);
+        nvb_errf(err, NVB_EXIT_IO, "out of memory");
+        return NULL;
+    }
+    c->t = (struct tag){TAG_CLIENT, NULL, NULL, c};
+    c->done = done;
+    c->ctx = ctx;
+    c->status = GRPC_STATUS_UNKNOWN;
+    c->details = grpc_empty_slice();
+    grpc_metadata_array_init(&c->initial);
+    grpc_metadata_array_init(&c->trailing);
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    c->ch = grpc_channel_create(target, creds, NULL);
+    grpc_channel_credentials_release(creds);
+    free(target);
+    grpc_slice m = grpc_slice_from_copied_string(method);
+    c->call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline_in(timeout_ms), NULL);
+    grpc_slice_unref(m);
+    c->send = buffer_of(req, len);
+    grpc_op ops[6] = {{.op = GRPC_OP_SEND_INITIAL_METADATA}, {.op = GRPC_OP_SEND_MESSAGE},
+                      {.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT}, {.op = GRPC_OP_RECV_INITIAL_METADATA},
+                      {.op = GRPC_OP_RECV_MESSAGE}, {.op = GRPC_OP_RECV_STATUS_ON_CLIENT}};
+    ops[1].data.send_message.send_message = c->send;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->initial;
+    ops[4].data.recv_message.recv_message = &c->recv;
+    ops[5].data.recv_status_on_client.status = &c->status;
+    ops[5].data.recv_status_on_client.status_details = &c->details;
+    ops[5].data.recv_status_on_client.trailing_metadata = &c->trailing;
+    if (!c->call || grpc_call_start_batch(c->call, ops, 6, &c->t, NULL) != GRPC_CALL_OK) {
+        nvb_errf(err, NVB_EXIT_RUNTIME, "%s: the gRPC call could not start", c->what);
+        client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void nvb_grpc_unary_cancel(nvb_grpc_client_call *c)
+{
+    if (c)
+        grpc_call_cancel(c->call, NULL);
+}
+
 int nvb_grpc_poll(grpc_completion_queue *cq, int timeout_ms)
 {
     grpc_event ev = grpc_completion_queue_next(cq, deadline_in(timeout_ms), NULL);
@@ -244,6 +350,7 @@ int nvb_grpc_poll(grpc_completion_queue *cq, int timeout_ms)
     case TAG_SEND: on_send(t->call, ev.success); break;
     case TAG_CLOSE: on_close(t->call); break;
     case TAG_SHUTDOWN: t->server->shut_down = true; break;
+    case TAG_CLIENT: client_done(t->client, ev.success); break;
     }
     return 1;
 }
@@ -263,7 +370,7 @@ nvb_grpc_server *nvb_grpc_server_start(const char *path, grpc_completion_queue *
     s->cq = cq;
     s->handler = handler;
     s->ctx = ctx;
-    s->t_shutdown = (struct tag){TAG_SHUTDOWN, NULL, s};
+    s->t_shutdown = (struct tag){TAG_SHUTDOWN, NULL, s, NULL};
     s->srv = grpc_server_create(NULL, NULL);
     grpc_server_register_completion_queue(s->srv, cq, NULL);
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
@@ -312,62 +419,4 @@ void nvb_grpc_server_stop(nvb_grpc_server *s, grpc_completion_queue *cq)
     free(s->streams);
     free(s->path);
     free(s);
-}
-
-int nvb_grpc_unary_call(const char *path, const char *method, const uint8_t *req, size_t len, int timeout_ms,
-                        nvb_err *err)
-{
-    char *target = NULL;
-    if (asprintf(&target, "unix:%s", path) < 0)
-        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(target, creds, NULL);
-    grpc_channel_credentials_release(creds);
-    free(target);
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-    gpr_timespec deadline = deadline_in(timeout_ms);
-    grpc_slice m = grpc_slice_from_copied_string(method);
-    grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline, NULL);
-    grpc_slice_unref(m);
-    grpc_byte_buffer *send = buffer_of(req, len), *recv = NULL;
-    grpc_metadata_array initial, trailing;
-    grpc_metadata_array_init(&initial);
-    grpc_metadata_array_init(&trailing);
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    grpc_op ops[6] = {{.op = GRPC_OP_SEND_INITIAL_METADATA}, {.op = GRPC_OP_SEND_MESSAGE},
-                      {.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT}, {.op = GRPC_OP_RECV_INITIAL_METADATA},
-                      {.op = GRPC_OP_RECV_MESSAGE}, {.op = GRPC_OP_RECV_STATUS_ON_CLIENT}};
-    ops[1].data.send_message.send_message = send;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
-    int tag;
-    int rc = 0;
-    if (grpc_call_start_batch(call, ops, 6, &tag, NULL) != GRPC_CALL_OK) {
-        rc = nvb_errf(err, NVB_EXIT_RUNTIME, "%s on %s: the gRPC call could not start", method, path);
-    } else {
-        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        if (ev.type != GRPC_OP_COMPLETE || status != GRPC_STATUS_OK) {
-            char *msg = grpc_slice_to_c_string(details);
-            rc = nvb_errf(err, NVB_EXIT_RUNTIME, "%s on %s: gRPC status %d: %s", method, path, (int)status,
-                          *msg ? msg : "no message");
-            gpr_free(msg);
-        }
-    }
-    if (recv)
-        grpc_byte_buffer_destroy(recv);
-    grpc_byte_buffer_destroy(send);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&initial);
-    grpc_metadata_array_destroy(&trailing);
-    grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(cq);
-    grpc_channel_destroy(ch);
-    return rc;
 }

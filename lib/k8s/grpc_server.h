@@ -23,6 +23,9 @@ typedef void (*nvb_grpc_handler)(void *ctx, const char *method, const uint8_t *r
 
 typedef struct nvb_grpc_server nvb_grpc_server;
 
+/* Streams one server keeps open at most; a further one is refused (RESOURCE_EXHAUSTED). */
+#define NVB_GRPC_MAX_STREAMS 64
+
 /* Serve on unix socket `path` (created by gRPC with mode 0600; the caller removes a stale one
  * first). Calls complete on cq. NULL with err set when the socket cannot be bound. */
 nvb_grpc_server *nvb_grpc_server_start(const char *path, grpc_completion_queue *cq, nvb_grpc_handler handler,
@@ -38,7 +41,15 @@ void nvb_grpc_server_stop(nvb_grpc_server *s, grpc_completion_queue *cq);
 /* Wait up to timeout_ms for one event on cq and handle it. 1: handled one, 0: timed out. */
 int nvb_grpc_poll(grpc_completion_queue *cq, int timeout_ms);
 
-/* One unary call to a unix-socket server (the kubelet's Registration). The reply bytes are
- * dropped. 0, or -1 with err saying the gRPC status and message. */
-int nvb_grpc_unary_call(const char *path, const char *method, const uint8_t *req, size_t len, int timeout_ms,
-                        nvb_err *err);
+/* One unary call to a unix-socket server (the kubelet's Registration), on cq: it completes
+ * in a later nvb_grpc_poll, which then calls done(ctx, 0 or -1, err) once, err saying the gRPC
+ * status and message, and frees the call. The reply bytes are dropped. The caller goes on
+ * serving meanwhile: the kubelet calls back into the plugin (GetDevicePluginOptions) before
+ * it answers Register. NULL with err set when the call cannot start (done is not called). */
+typedef struct nvb_grpc_client_call nvb_grpc_client_call;
+typedef void (*nvb_grpc_done)(void *ctx, int rc, const nvb_err *err);
+nvb_grpc_client_call *nvb_grpc_unary_start(const char *path, const char *method, const uint8_t *req, size_t len,
+                                           int timeout_ms, grpc_completion_queue *cq, nvb_grpc_done done, void *ctx,
+                                           nvb_err *err);
+/* End the call now: done still follows, from nvb_grpc_poll, with a failure. */
+void nvb_grpc_unary_cancel(nvb_grpc_client_call *c);

@@ -3,9 +3,13 @@
  * rediscovering it, and stopped cleanly by SIGTERM. One completion queue, one thread. */
 #include "k8s/api.h"
 #include "k8s/state.h"
+#include "util/cleanup.h"
 #include "util/clock.h"
+#include "util/shown.h"
+#include "util/trust.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grpc/grpc.h>
 #include <grpc/status.h>
 #include <signal.h>
@@ -19,12 +23,17 @@
 
 void nvb_dp_log(const char *fmt, ...)
 {
+    char *line = NULL;
     va_list ap;
     va_start(ap, fmt);
-    fputs("nvbind device-plugin: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    int n = vasprintf(&line, fmt, ap);
     va_end(ap);
+    /* The kubelet's ids and the host's names are quoted as they came: one line each, shown as
+     * written (util/shown.h), so an id with a newline cannot forge a line of its own. */
+    char *shown = n < 0 ? NULL : nvb_shown(line);
+    free(line);
+    fprintf(stderr, "nvbind device-plugin: %s\n", shown ? shown : "(out of memory)");
+    free(shown);
 }
 
 uint64_t nvb_dp_now_ms(void)
@@ -158,6 +167,11 @@ static int endpoints_start(struct dp_state *st, nvb_err *err)
             return -1;
         if (!(ep->srv = nvb_grpc_server_start(ep->sock_path, st->cq, handle, ep, err)))
             return -1;
+        struct stat ss;
+        if (stat(ep->sock_path, &ss) < 0)
+            return nvb_errf_errno(err, NVB_EXIT_IO, errno, "%s: gone as soon as it was made", ep->sock_path);
+        ep->sock_dev = ss.st_dev;
+        ep->sock_ino = ss.st_ino;
         nvb_dp_log("%s: serving on %s", st->known.v[ep->res].name, ep->sock_path);
     }
     return 0;
@@ -171,8 +185,36 @@ static void endpoints_stop(struct dp_state *st)
     }
 }
 
-static int register_one(struct dp_state *st, struct endpoint *ep, nvb_err *err)
+static void start_register(struct dp_state *st, size_t e);
+
+/* Register's answer for st->eps[st->reg_index]: the next resource, or done, or a retry later. */
+static void registered(void *ctx, int rc, const nvb_err *err)
 {
+    struct dp_state *st = ctx;
+    st->reg_call = NULL;
+    if (st->stopping)
+        return;
+    if (rc < 0) {
+        nvb_dp_log("registration failed, retrying in %d ms: %s", REGISTER_RETRY_MS, err->msg);
+        st->next_register_ms = nvb_dp_now_ms() + REGISTER_RETRY_MS;
+        return;
+    }
+    nvb_dp_log("%s: registered with the kubelet (%s)", st->known.v[st->eps[st->reg_index].res].name, st->kubelet_sock);
+    if (st->reg_index + 1 < st->n_eps) {
+        start_register(st, st->reg_index + 1);
+        return;
+    }
+    st->kubelet_dev = st->reg_kubelet.st_dev;
+    st->kubelet_ino = st->reg_kubelet.st_ino;
+    st->kubelet_ctime = st->reg_kubelet.st_ctim;
+}
+
+/* Ask the kubelet to take resource e. The answer comes through the completion queue the
+ * plugin serves on: a kubelet (1.26 and later) dials the plugin and asks its options before it
+ * answers, and a plugin waiting for that answer on a queue of its own would leave it unasked. */
+static void start_register(struct dp_state *st, size_t e)
+{
+    struct endpoint *ep = &st->eps[e];
     V1beta1__DevicePluginOptions opts = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
     opts.get_preferred_allocation_available = 1;
     V1beta1__RegisterRequest rq = V1BETA1__REGISTER_REQUEST__INIT;
@@ -182,29 +224,16 @@ static int register_one(struct dp_state *st, struct endpoint *ep, nvb_err *err)
     rq.options = &opts;
     nvb_grpc_reply msg = {0};
     nvb_dp_rpc_pack(&rq.base, &msg);
+    nvb_err err = {0};
+    st->reg_index = e;
     if (msg.status != GRPC_STATUS_OK)
-        return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    int r = nvb_grpc_unary_call(st->kubelet_sock, "/" KUBELET_API_VERSION ".Registration/Register", msg.data, msg.len,
-                                REGISTER_TIMEOUT_MS, err);
+        nvb_errf(&err, NVB_EXIT_IO, "out of memory");
+    else
+        st->reg_call = nvb_grpc_unary_start(st->kubelet_sock, "/" KUBELET_API_VERSION ".Registration/Register",
+                                            msg.data, msg.len, REGISTER_TIMEOUT_MS, st->cq, registered, st, &err);
     free(msg.data);
-    return r;
-}
-
-/* Register every resource with the kubelet whose socket is st (its identity remembered). */
-static void register_all(struct dp_state *st, const struct stat *kst)
-{
-    for (size_t e = 0; e < st->n_eps; e++) {
-        nvb_err err = {0};
-        if (register_one(st, &st->eps[e], &err) < 0) {
-            nvb_dp_log("registration failed, retrying in %d ms: %s", REGISTER_RETRY_MS, err.msg);
-            st->next_register_ms = nvb_dp_now_ms() + REGISTER_RETRY_MS;
-            return;
-        }
-        nvb_dp_log("%s: registered with the kubelet (%s)", st->known.v[st->eps[e].res].name, st->kubelet_sock);
-    }
-    st->kubelet_dev = kst->st_dev;
-    st->kubelet_ino = kst->st_ino;
-    st->kubelet_ctime = kst->st_ctim;
+    if (!st->reg_call)
+        registered(st, -1, &err);
 }
 
 /* A kubelet that restarts makes kubelet.sock anew and forgets every plugin (it also removes
@@ -212,17 +241,24 @@ static void register_all(struct dp_state *st, const struct stat *kst)
 static int watch_kubelet(struct dp_state *st, nvb_err *err)
 {
     struct stat kst;
+    if (st->reg_call)
+        return 0; /* registering: its answer (or its deadline) comes first */
     if (stat(st->kubelet_sock, &kst) < 0 || !S_ISSOCK(kst.st_mode))
         return 0; /* no kubelet now: wait for it */
     bool registered = st->kubelet_dev || st->kubelet_ino;
     if (registered && kst.st_dev == st->kubelet_dev && kst.st_ino == st->kubelet_ino &&
         kst.st_ctim.tv_sec == st->kubelet_ctime.tv_sec && kst.st_ctim.tv_nsec == st->kubelet_ctime.tv_nsec) {
+        /* Ours by identity, not by name: a socket made anew in its place is not the one the
+         * kubelet was told of. */
         bool ours_there = true;
-        for (size_t e = 0; e < st->n_eps; e++)
-            ours_there = ours_there && access(st->eps[e].sock_path, F_OK) == 0;
+        for (size_t e = 0; e < st->n_eps; e++) {
+            struct stat ss;
+            ours_there = ours_there && stat(st->eps[e].sock_path, &ss) == 0 && ss.st_dev == st->eps[e].sock_dev &&
+                         ss.st_ino == st->eps[e].sock_ino;
+        }
         if (ours_there)
             return 0;
-        nvb_dp_log("a plugin socket was removed: serving again and re-registering");
+        nvb_dp_log("a plugin socket was removed or replaced: serving again and re-registering");
     } else if (registered) {
         nvb_dp_log("the kubelet restarted (%s was recreated): serving again and re-registering", st->kubelet_sock);
     } else if (nvb_dp_now_ms() < st->next_register_ms) {
@@ -235,7 +271,8 @@ static int watch_kubelet(struct dp_state *st, nvb_err *err)
         if (endpoints_start(st, err) < 0)
             return -1;
     }
-    register_all(st, &kst);
+    st->reg_kubelet = kst;
+    start_register(st, 0);
     return 0;
 }
 
@@ -276,10 +313,15 @@ static int state_init(struct dp_state *st, const nvb_dp_opts *o, nvb_err *err)
     if (asprintf(&st->plugin_dir, "%s/device-plugins", kdir) < 0 ||
         asprintf(&st->kubelet_sock, "%s/kubelet.sock", st->plugin_dir) < 0)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    struct stat dst;
-    if (stat(st->plugin_dir, &dst) < 0 || !S_ISDIR(dst.st_mode))
+    _cleanup_close_ int dfd = open(st->plugin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
         return nvb_errf(err, NVB_EXIT_IO, "%s: no such folder (is --kubelet-dir %s the kubelet's root folder?)",
                         st->plugin_dir, kdir);
+    /* Whoever else may write there could replace the plugin's socket (the kubelet's Allocate
+     * then goes to them) or plant a kubelet.sock of their own. */
+    if (nvb_trust_folder_fd(dfd, st->plugin_dir, "others could replace the plugin's socket or plant kubelet.sock",
+                            err) < 0)
+        return -1;
     if (discover(st, &st->known, err) < 0 || envvar_only_filter(st, err) < 0)
         return -1;
     if (st->known.n == 0)
@@ -363,6 +405,10 @@ int nvb_device_plugin_run(const nvb_dp_opts *o, nvb_err *err)
     }
     if (sig)
         nvb_dp_log("%s: stopping", strsignal(sig));
+    st.stopping = true;
+    nvb_grpc_unary_cancel(st.reg_call);
+    while (st.reg_call)
+        nvb_grpc_poll(st.cq, 1000);
     endpoints_stop(&st);
     state_free(&st);
     grpc_completion_queue_shutdown(st.cq);

@@ -62,8 +62,9 @@ static int add_device(nvb_dp_resource *r, const char *uuid, const char *cdi_kind
     }
     r->shared = true;
     for (unsigned i = 0; i < replicas; i++) {
-        char id[160];
-        snprintf(id, sizeof id, "%s::%u", uuid, i);
+        _cleanup_free_ char *id = NULL; /* sized to the UUID: a cut one would name two replicas alike */
+        if (asprintf(&id, "%s::%u", uuid, i) < 0)
+            return -1;
         d.id = id;
         if (device_push(r, &d) < 0)
             return -1;

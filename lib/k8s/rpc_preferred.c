@@ -105,12 +105,24 @@ static bool prefer_one(const nvb_dp_resource *r, const V1beta1__ContainerPreferr
         if (!chosen(&c, d))
             c.v[c.n++] = d;
     }
+    /* Each device once: a request repeating one id 80,000 times would otherwise make the
+     * node count below quadratic in it, seconds of the plugin's only thread. */
+    bool *listed = calloc(r->n + 1, sizeof *listed);
+    if (!listed) {
+        free(avail);
+        free(c.v);
+        nvb_dp_rpc_fail(out, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return false;
+    }
     size_t n_avail = 0;
     for (size_t i = 0; i < rq->n_available_deviceids; i++) {
         const nvb_dp_device *d = nvb_dp_resource_device(r, rq->available_deviceids[i]);
-        if (d && d->healthy && !chosen(&c, d))
+        if (d && d->healthy && !listed[d - r->v] && !chosen(&c, d))
             avail[n_avail++] = d; /* unknown ids are not ours to offer */
+        if (d)
+            listed[d - r->v] = true;
     }
+    free(listed);
     size_t size = rq->allocation_size > 0 ? (size_t)rq->allocation_size : 0;
     fill(&c, avail, n_avail, target_node(&c, avail, n_avail), size);
     for (size_t i = 0; i < c.n; i++)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "k8s/grpc_server.h"
 #include "k8s/plugin.h"
 #include "k8s/xid.h"
 #include "util/strv.h"
@@ -32,6 +33,8 @@ struct endpoint {
     size_t res;             /* index into st->known */
     char *sock_name, *sock_path;
     nvb_grpc_server *srv;
+    dev_t sock_dev;         /* the socket as served, to tell it from one made anew in its place */
+    ino_t sock_ino;
 };
 
 struct dp_state {
@@ -46,6 +49,10 @@ struct dp_state {
     ino_t kubelet_ino;
     struct timespec kubelet_ctime;  /* with the inode: a new socket may reuse a freed inode */
     uint64_t next_register_ms;
+    nvb_grpc_client_call *reg_call; /* Register in flight, for eps[reg_index]; NULL when none */
+    size_t reg_index;
+    struct stat reg_kubelet;    /* the kubelet.sock it goes to, remembered once all are taken */
+    bool stopping;
     struct dp_spec *specs;      /* one per CDI kind Allocate has answered with */
     size_t n_specs, cap_specs;
     bool discovery_failing;

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -40,6 +41,12 @@ class _Registration(pb_grpc.RegistrationServicer):
         self.kubelet = kubelet
 
     def Register(self, request, context):
+        if self.kubelet.hang:
+            # A kubelet that takes the connection and never answers: held until the caller's deadline.
+            left = context.time_remaining()
+            self.kubelet.hung.put(request)
+            time.sleep(min(left if left is not None else 30.0, 30.0))
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "never answered (on purpose)")
         if self.kubelet.refuse > 0:
             self.kubelet.refuse -= 1
             context.abort(grpc.StatusCode.UNAVAILABLE, "the kubelet is not ready (refused on purpose)")
@@ -53,6 +60,16 @@ class _Registration(pb_grpc.RegistrationServicer):
         if "/" in request.endpoint or not os.path.exists(sock) or not stat.S_ISSOCK(os.stat(sock).st_mode):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "endpoint %r is no socket in %s" % (
                 request.endpoint, self.kubelet.plugin_dir))
+        if self.kubelet.connect_first:
+            # As the kubelet does since 1.26 (devicemanager's connectClient): dial the plugin and
+            # ask its options before Register returns, within Register's own deadline.
+            left = context.time_remaining()
+            with grpc.insecure_channel("unix:" + sock) as ch:
+                try:
+                    pb_grpc.DevicePluginStub(ch).GetDevicePluginOptions(
+                        pb.Empty(), timeout=min(10.0, left) if left is not None else 10.0)
+                except grpc.RpcError as e:
+                    context.abort(grpc.StatusCode.UNKNOWN, "failed to get device plugin options: %s" % e.code())
         self.kubelet.registrations.put(request)
         return pb.Empty()
 
@@ -65,6 +82,9 @@ class FakeKubelet:
         self.sock = os.path.join(self.plugin_dir, "kubelet.sock")
         self.registrations = queue.Queue()
         self.refuse = 0  # refuse this many Register calls (a kubelet still starting)
+        self.connect_first = True  # call the plugin back before answering Register (kubelet >= 1.26)
+        self.hang = False  # take Register calls and never answer them
+        self.hung = queue.Queue()
         self.server = None
         self.channels = []
 

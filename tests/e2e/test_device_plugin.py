@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import tempfile
@@ -21,9 +22,9 @@ from test_shim import RUNC, SHIM, WRAPPER
 HAVE_PLUGIN = run([NVBIND, "device-plugin", "--kubelet-dir", "/nonexistent"]).stderr.find("built without") < 0
 
 
-def allocate(stub, *containers):
+def allocate(stub, *containers, timeout=None):
     return stub.Allocate(pb.AllocateRequest(container_requests=[
-        pb.ContainerAllocateRequest(devices_ids=list(ids)) for ids in containers]))
+        pb.ContainerAllocateRequest(devices_ids=list(ids)) for ids in containers]), timeout=timeout)
 
 
 def preferred(stub, available, must=(), size=1):
@@ -175,6 +176,72 @@ class Registration(PluginBase):
             self.fail("ListAndWatch after the restart: %r; plugin log:\n%s" % (e, self.log_of(p)))
         # Seen as kubelet.sock made anew or as its own socket removed, whichever it noticed first.
         self.assertIn("serving again and re-registering", self.log_of(p))
+
+    def test_kubelet_asks_the_plugin_before_it_answers_register(self):
+        """The kubelet (1.26 and later) dials the plugin and calls GetDevicePluginOptions inside
+        its Register handler: a plugin that waited for Register's answer without serving never
+        registered (each try ran into its 5 s deadline)."""
+        self.assertTrue(self.kubelet.connect_first)
+        began = time.monotonic()
+        p = self.start_plugin()
+        self.assertEqual(self.registered(p, timeout=4).resource_name, "nvidia.com/gpu")
+        self.assertLess(time.monotonic() - began, 4)
+        self.assertNotIn("registration failed", self.log_of(p))
+
+    def test_a_kubelet_that_never_answers_stalls_no_rpc(self):
+        """While Register waits for a kubelet that does not answer, the plugin keeps serving."""
+        self.kubelet.hang = True
+        p = self.start_plugin()
+        self.kubelet.hung.get(timeout=10)
+        stub = self.kubelet.plugin("nvbind-nvidia.com-gpu.sock")
+        for _ in range(3):
+            began = time.monotonic()
+            self.assertTrue(stub.GetDevicePluginOptions(pb.Empty(), timeout=5).get_preferred_allocation_available)
+            self.assertLess(time.monotonic() - began, 1.0, self.log_of(p))
+            time.sleep(0.5)
+        # SIGTERM with Register in flight: the call is cancelled, the plugin exits at once.
+        began = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=10), 0, self.log_of(p))
+        self.assertLess(time.monotonic() - began, 2.0, self.log_of(p))
+
+    def test_kubelet_folder_others_may_write_is_refused(self):
+        os.chmod(self.kubelet.plugin_dir, 0o777)
+        p = self.start_plugin()
+        self.assertEqual(p.wait(timeout=10), 6, self.log_of(p))
+        self.assertIn("%s is writable by everyone (mode 0777): others could replace the plugin's socket or plant "
+                      "kubelet.sock" % self.kubelet.plugin_dir, self.log_of(p))
+
+    def test_socket_made_anew_in_its_place_is_noticed(self):
+        """Its socket replaced by another under the same name: served and registered again."""
+        p, reg, stub = self.start_registered()
+        sock = os.path.join(self.kubelet.plugin_dir, reg.endpoint)
+        os.unlink(sock)
+        other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        other.bind(sock)
+        self.addCleanup(other.close)
+        reg2 = self.registered(p)
+        self.assertEqual(reg2.endpoint, reg.endpoint)
+        self.assertIn("a plugin socket was removed or replaced: serving again and re-registering", self.log_of(p))
+        self.assertEqual(len(Watch(self.kubelet.plugin(reg2.endpoint)).next()), 8)
+
+    def test_streams_are_bounded(self):
+        p, reg, stub = self.start_registered()
+        watches = [Watch(stub) for _ in range(64)]
+        for w in watches:
+            w.next()
+        with self.assertRaises(grpc.RpcError) as cm:
+            Watch(stub).next()
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        watches.pop().close()
+        for _ in range(50):  # the closed one is gone once the plugin sees it
+            try:
+                Watch(stub).next(timeout=2)
+                break
+            except grpc.RpcError:
+                time.sleep(0.1)
+        else:
+            self.fail("a stream closed was never given back")
 
     def test_refused_registration_is_retried(self):
         self.kubelet.refuse = 1
@@ -364,6 +431,39 @@ class Allocate(PluginBase):
         os.unlink(spec)
         allocate(stub, [uuid])
         self.assertTrue(os.path.exists(spec), "a removed spec was not written again by Allocate")
+
+    def test_cdi_folder_another_user_may_write_is_not_written(self):
+        """Attack: the CDI folder is another user's (a wrong --cdi-dir or [cdi] output_dir).
+        That user plants a link where the spec goes, to a file of root's elsewhere, or a FIFO:
+        root wrote the spec through the link (replacing the file, mode 0644) or blocked in
+        open() for good, every RPC with it. Now the folder is refused by name, nothing is
+        written, and the plugin keeps answering."""
+        os.makedirs(self.cdi_dir)
+        os.chown(self.cdi_dir, 65534, 65534)
+        victim = os.path.join(self.tmp, "root-only")
+        with open(victim, "w") as f:
+            f.write("root's secret\n")
+        os.chmod(victim, 0o600)
+        spec = os.path.join(self.cdi_dir, "nvidia.com-gpu.json")
+        p, reg, stub = self.start_registered()
+        for plant in (lambda: os.symlink(victim, spec), lambda: os.mkfifo(spec)):
+            plant()
+            os.lchown(spec, 65534, 65534)
+            began = time.monotonic()
+            with self.assertRaises(grpc.RpcError) as cm:
+                allocate(stub, [self.uuids()[0]], timeout=10)
+            self.assertLess(time.monotonic() - began, 5)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INTERNAL)
+            self.assertIn("CDI spec folder %s is owned by uid 65534, neither root nor you" % self.cdi_dir,
+                          cm.exception.details())
+            with open(victim) as f:
+                self.assertEqual(f.read(), "root's secret\n")
+            self.assertEqual(stat.S_IMODE(os.stat(victim).st_mode), 0o600)
+            os.unlink(spec)
+        # The folder given back to root: Allocate writes the spec.
+        os.chown(self.cdi_dir, 0, 0)
+        allocate(stub, [self.uuids()[0]])
+        self.assertTrue(stat.S_ISREG(os.lstat(spec).st_mode))
 
     def test_envvar_strategy(self):
         p, reg, stub = self.start_registered("--strategy", "envvar")
