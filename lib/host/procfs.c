@@ -110,6 +110,15 @@ int nvb_parse_gpu_information(const char *text, const char *origin, nvb_gpu_info
         nvb_gpu_information_clear(out);
         return -1;
     }
+    /* The driver's are GPU- and 36 hex digits and dashes. A UUID names claim files, device
+     * plugin ids and CDI devices: a slash, a space or a length beyond any driver's is refused. */
+    size_t ulen = strlen(out->uuid);
+    if (ulen > NVB_GPU_UUID_MAX || strspn(out->uuid + 4, "0123456789abcdefABCDEF-") != ulen - 4) {
+        nvb_errf(err, NVB_EXIT_HOST_DATA, "%s: field 'GPU UUID': '%.80s' is not GPU- and hex digits and dashes (at "
+                 "most %d characters)", origin, out->uuid, NVB_GPU_UUID_MAX);
+        nvb_gpu_information_clear(out);
+        return -1;
+    }
     for (char *p = out->bus_location; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     return 0;

@@ -26,6 +26,8 @@ int64_t nvb_proc_number_field(const char *text, const char *key, int64_t max);
 
 /* The largest minor number Linux has (20 bits). */
 #define NVB_MINOR_MAX ((1 << 20) - 1)
+/* The longest GPU UUID accepted from the driver (its own are 40 characters). */
+#define NVB_GPU_UUID_MAX 64
 
 /* /proc/driver/nvidia/capabilities/.../access: "DeviceFileMinor: N". -1 when absent/malformed. */
 int nvb_parse_cap_access_minor(const char *text);

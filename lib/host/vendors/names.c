@@ -23,7 +23,7 @@ const char *nvb_drm_kind(const char *driver, char **buf)
             return vendor_kinds[i].kind;
     /* A CDI class is letters, digits, '-', '_' and '.', starting with a letter: a driver
      * name is that already (nouveau, virtio_gpu, vmwgfx); anything else becomes '-'. */
-    if (asprintf(buf, "nvbind.drm/%s", driver) < 0)
+    if (asprintf(buf, "nvbind.drm/%s", *driver ? driver : "x") < 0) /* an empty name has no first letter to replace */
         return *buf = NULL;
     char *cls = *buf + strlen("nvbind.drm/");
     for (char *c = cls; *c; c++)

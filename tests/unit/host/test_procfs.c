@@ -4,10 +4,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/procfs.h"
+#include "host/vendors/vendors.h"
 
 static void version_proprietary(void **state)
 {
@@ -94,11 +96,35 @@ static void gpu_information_broken(void **state)
                                                "/i", &info, &err),
                      -1);
     assert_string_equal(err.msg, "/i: field 'GPU UUID': '1234' does not start with GPU-");
+    /* A UUID names claim files and device plugin ids: no slash, space or endless length. */
+    static const char *const bad[] = {"GPU-../../../etc/x", "GPU-1 2", "GPU-abc/def",
+                                      "GPU-0000000000000000000000000000000000000000000000000000000000000"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "Model: X\nGPU UUID: %s\nBus Location: 0000:01:00.0\nDevice Minor: 1\n", bad[i]);
+        assert_int_equal(nvb_parse_gpu_information(text, "/i", &info, &err), -1);
+        assert_non_null(strstr(err.msg, "is not GPU- and hex digits and dashes (at most 64 characters)"));
+    }
     /* "Model" must not match "Model Name:"-like prefixes of other keys. */
     assert_int_equal(nvb_parse_gpu_information("ModelX: Y\nGPU UUID: GPU-1\nBus Location: b\nDevice Minor: 1\n", "/i",
                                                &info, &err),
                      -1);
     assert_string_equal(err.msg, "/i: field 'Model' is missing");
+}
+
+/* A DRM driver's CDI kind: its own name made a CDI class, whatever the name holds. */
+static void drm_kind(void **state)
+{
+    (void)state;
+    char *buf;
+    assert_string_equal(nvb_drm_kind("amdgpu", &buf), "amd.com/gpu");
+    assert_null(buf);
+    assert_string_equal(nvb_drm_kind("virtio_gpu", &buf), "nvbind.drm/virtio_gpu");
+    free(buf);
+    assert_string_equal(nvb_drm_kind("3d fx", &buf), "nvbind.drm/xd-fx");
+    free(buf);
+    assert_string_equal(nvb_drm_kind("", &buf), "nvbind.drm/x"); /* was left without its NUL */
+    free(buf);
 }
 
 static void proc_devices(void **state)
@@ -139,7 +165,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(version_proprietary), cmocka_unit_test(version_open),   cmocka_unit_test(version_broken),
         cmocka_unit_test(gpu_information),     cmocka_unit_test(gpu_information_broken), cmocka_unit_test(proc_devices),
-        cmocka_unit_test(cap_access),          cmocka_unit_test(number_field),
+        cmocka_unit_test(cap_access),          cmocka_unit_test(number_field), cmocka_unit_test(drm_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
