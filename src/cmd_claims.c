@@ -90,6 +90,8 @@ static int cmd_claims(nvb_cli *cli, int argc, char **argv)
     }
     for (size_t i = 0; i < l.reclaimed.n; i++)
         fprintf(stderr, "nvbind claims: %s\n", l.reclaimed.v[i]);
+    for (size_t i = 0; i < l.damaged.n; i++)
+        fprintf(stderr, "nvbind claims: %s; left out\n", l.damaged.v[i]);
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; arr && i < l.n; i++)
@@ -100,6 +102,8 @@ static int cmd_claims(nvb_cli *cli, int argc, char **argv)
     } else {
         rc = print_table(&l);
     }
+    if (rc == 0 && l.damaged.n)
+        rc = NVB_EXIT_INPUT; /* listed, but not everything could be */
     nvb_claim_list_free(&l);
 out:
     nvb_config_clear(&cfg);

@@ -3,6 +3,7 @@
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/json_text.h"
+#include "util/log.h"
 #include "util/shown.h"
 
 #include <errno.h>
@@ -82,6 +83,45 @@ static int open_append(const char *path, nvb_err *err)
     return fd;
 }
 
+/* Whether root's log at path (fd from open_append, or -1 with errno) is one someone else
+ * put there: a link, or a file not root's own of one link. The log's folder is the group's
+ * when members log (sticky and setgid), and a member may make the name while root's log is
+ * missing (before its first event, after rotation): root would then append to the member's
+ * file, and its events could be edited. */
+static bool planted(int fd)
+{
+    struct stat st;
+    if (fd < 0)
+        return errno == ELOOP;
+    return fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || st.st_nlink != 1;
+}
+
+/* Root's log: one planted in its place is moved aside to PATH.planted (kept for whoever
+ * looks into it) and root's made anew. As open_append: -1 with errno, -2 with err set. */
+static int open_roots_log(const char *path, nvb_err *err)
+{
+    int fd = open_append(path, err);
+    for (int tries = 0; fd != -2 && planted(fd) && tries < 2; tries++) {
+        if (fd >= 0)
+            close(fd);
+        _cleanup_free_ char *aside = NULL;
+        if (asprintf(&aside, "%s.planted", path) < 0 || rename(path, aside) < 0) {
+            nvb_errf_errno(err, NVB_EXIT_IO, errno, "audit log %s is not root's own file and cannot be moved aside",
+                           path);
+            return -2;
+        }
+        nvb_log(NVB_LOG_WARN, "audit log %s was not root's own file (a link, another user's, or with other links): "
+                "moved to %s, and a new log begun", path, aside);
+        fd = open_append(path, err);
+    }
+    if (fd >= 0 && planted(fd)) {
+        close(fd);
+        nvb_errf(err, NVB_EXIT_IO, "audit log %s: someone keeps putting a file of their own in its place", path);
+        return -2;
+    }
+    return fd;
+}
+
 /* Open the log a caller appends to: root's (path itself), or for a member of the group
  * who may not write root's log, the member's own (see nvb_audit_member_log). */
 static int open_log(const char *path, char **used, nvb_err *err)
@@ -89,7 +129,7 @@ static int open_log(const char *path, char **used, nvb_err *err)
     *used = strdup(path);
     if (!*used)
         return nvb_errf(err, NVB_EXIT_IO, "out of memory");
-    int fd = open_append(path, err);
+    int fd = geteuid() == 0 ? open_roots_log(path, err) : open_append(path, err);
     if (fd == -2)
         return -1;
     if (fd < 0 && errno == EACCES && geteuid() != 0) {

@@ -107,7 +107,14 @@ static int state_open(const char *dir, bool create, claims_state *s, nvb_err *er
 
 /* Locks ------------------------------------------------------------------------------------- */
 
-static int lock_key(claims_state *s, const char *key, nvb_err *err)
+/* How long a claim waits for a device's lock. nvbind holds one for milliseconds; whoever may
+ * open the file (root, members of the group) could also hold it for good, and would then
+ * stall every claim on the device, the shim's container creates among them. */
+#define LOCK_WAIT_MS 10000
+
+/* key's lock, waited for up to wait_ms: its descriptor, or -1 with err (NVB_EXIT_IO; errno
+ * EWOULDBLOCK when another process held it all along). */
+static int lock_key(claims_state *s, const char *key, int wait_ms, nvb_err *err)
 {
     char name[512];
     snprintf(name, sizeof name, "%s.lock", key);
@@ -129,12 +136,25 @@ static int lock_key(claims_state *s, const char *key, nvb_err *err)
     }
     if (fd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot open lock %s/locks/%s", s->dir, name);
-    while (flock(fd, LOCK_EX) < 0) {
-        if (errno != EINTR) {
-            int e = errno;
-            close(fd);
-            return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot lock %s/locks/%s", s->dir, name);
+    int64_t deadline = nvb_mono_ms() + wait_ms;
+    unsigned delay_us = 500;
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK && nvb_mono_ms() < deadline) {
+            usleep(delay_us);
+            delay_us = delay_us < 50000 ? delay_us * 2 : 50000;
+            continue;
         }
+        if (e == EINTR)
+            continue;
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            nvb_errf(err, NVB_EXIT_IO, "lock %s/locks/%s has been held by another process for %d s (nvbind holds it "
+                     "for milliseconds): `fuser -v` on it names the holder", s->dir, name, wait_ms / 1000);
+            errno = EWOULDBLOCK;
+            return -1;
+        }
+        return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot lock %s/locks/%s", s->dir, name);
     }
     return fd;
 }
@@ -327,7 +347,7 @@ static void busy_message(const slot *s, const nvb_claim_holder *me, blockers *b,
         blockers_add(b, r->holders[i].init_pid);
         pid_t ip;
         unsigned long long is;
-        if (r->holders[i].oci_state && nvb_oci_state_init(r->holders[i].oci_state, &ip, &is) == NVB_OCI_INIT_FOUND)
+        if (r->holders[i].oci_state && nvb_oci_state_init(r->holders[i].oci_state, r->holders[i].uid, &ip, &is) == NVB_OCI_INIT_FOUND)
             blockers_add(b, ip);
     }
     if (!first)
@@ -373,7 +393,7 @@ static int attempt(claims_state *s, slot *sl, size_t n, const nvb_claim_owner *o
     nvb_claim_holder proto = {0};
     size_t locked = 0, written = 0;
     for (; locked < n; locked++) {
-        sl[locked].lock_fd = lock_key(s, sl[locked].key, err);
+        sl[locked].lock_fd = lock_key(s, sl[locked].key, LOCK_WAIT_MS, err);
         if (sl[locked].lock_fd < 0)
             goto out;
     }
@@ -581,8 +601,13 @@ out_free:
 /* Walking every record -------------------------------------------------------------------- */
 
 /* Calls fn on each record under its lock; fn may change the record (return 1 to have it
- * written back). */
-typedef int (*record_fn)(nvb_claim_record *rec, void *ctx, nvb_err *err);
+ * written back). locked tells fn whether its change can be written: a listing whose lock
+ * another process holds past LIST_LOCK_WAIT_MS reads the record without it instead. */
+typedef int (*record_fn)(nvb_claim_record *rec, bool locked, void *ctx, nvb_err *err);
+
+/* How long a listing waits for a device's lock before it reads that record unlocked (and
+ * leaves its stale holders for the next look). */
+#define LIST_LOCK_WAIT_MS 1000
 
 static bool is_leftover_temp(const char *name, pid_t *pid)
 {
@@ -598,8 +623,11 @@ static bool is_leftover_temp(const char *name, pid_t *pid)
     return true;
 }
 
-static int walk_records(claims_state *s, record_fn fn, void *ctx, nvb_err *err)
+/* listing: damaged is where a listing puts what it could not read (each record then left
+ * out, the rest listed); NULL for a change, which stops at the first. */
+static int walk_records(claims_state *s, record_fn fn, void *ctx, nvb_strv *damaged, nvb_err *err)
 {
+    bool listing = damaged != NULL;
     int dfd = openat(s->claims_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return nvb_errf_errno(err, NVB_EXIT_IO, errno, "cannot list %s", s->claims_dir);
@@ -633,19 +661,24 @@ static int walk_records(claims_state *s, record_fn fn, void *ctx, nvb_err *err)
     int r = 0;
     for (size_t i = 0; r == 0 && i < keys.n; i++) {
         /* A reader goes without the lock: each file is replaced whole, never seen half. */
-        int lfd = s->read_only ? -1 : lock_key(s, keys.v[i], err);
-        if (lfd < 0 && !s->read_only) {
+        int lfd = s->read_only ? -1 : lock_key(s, keys.v[i], listing ? LIST_LOCK_WAIT_MS : LOCK_WAIT_MS, err);
+        if (lfd < 0 && !s->read_only && !(listing && errno == EWOULDBLOCK)) {
             r = -1;
             break;
         }
         nvb_claim_record rec;
         bool exists;
         r = record_read(s, keys.v[i], &rec, &exists, NULL, NULL, err);
+        if (r < 0 && listing && err && err->exit_code == NVB_EXIT_INPUT) {
+            /* One damaged or forged record must not hide every other claim. */
+            r = nvb_strv_push(damaged, err->msg);
+            exists = false;
+        }
         if (r == 0 && exists) {
-            int c = fn(&rec, ctx, err);
+            int c = fn(&rec, lfd >= 0, ctx, err);
             if (c < 0)
                 r = -1;
-            else if (c > 0 && !s->read_only)
+            else if (c > 0 && lfd >= 0)
                 r = record_write(s, keys.v[i], &rec, err);
         }
         nvb_claim_record_clear(&rec);
@@ -672,7 +705,7 @@ static bool release_matches(const nvb_claim_holder *h, const release_ctx *c)
     return c->holder_pid == 0 || (h->holder_pid == c->holder_pid && h->holder_start == c->holder_start);
 }
 
-static int release_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
+static int release_one(nvb_claim_record *rec, bool locked, void *vctx, nvb_err *err)
 {
     (void)err;
     release_ctx *c = vctx;
@@ -702,12 +735,12 @@ int nvb_claims_release_holder(const char *state_dir, const char *container, pid_
     if (o != 0)
         return o > 0 ? 0 : -1;
     release_ctx c = {.container = container, .holder_pid = holder_pid, .holder_start = holder_start};
-    int r = walk_records(&s, release_one, &c, err);
+    int r = walk_records(&s, release_one, &c, NULL, err);
     state_close(&s);
     return r < 0 ? -1 : c.dropped;
 }
 
-static int set_init_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
+static int set_init_one(nvb_claim_record *rec, bool locked, void *vctx, nvb_err *err)
 {
     (void)err;
     release_ctx *c = vctx;
@@ -735,7 +768,7 @@ int nvb_claims_set_init(const char *state_dir, const char *container, pid_t init
     if (o != 0)
         return o > 0 ? 0 : -1;
     release_ctx c = {.container = container, .init_pid = init_pid, .init_start = start};
-    int r = walk_records(&s, set_init_one, &c, err);
+    int r = walk_records(&s, set_init_one, &c, NULL, err);
     state_close(&s);
     return r < 0 ? -1 : c.dropped;
 }
@@ -745,10 +778,10 @@ typedef struct list_ctx {
     bool read_only;   /* a reader drops stale holders from what it shows, but removes nothing */
 } list_ctx;
 
-static int list_one(nvb_claim_record *rec, void *vctx, nvb_err *err)
+static int list_one(nvb_claim_record *rec, bool locked, void *vctx, nvb_err *err)
 {
     list_ctx *c = vctx;
-    size_t stale = prune_stale(rec, c->read_only ? NULL : &c->out->reclaimed);
+    size_t stale = prune_stale(rec, c->read_only || !locked ? NULL : &c->out->reclaimed);
     if (rec->n_holders) {
         nvb_claim_record *nv = realloc(c->out->v, (c->out->n + 1) * sizeof *nv);
         if (!nv)
@@ -777,15 +810,17 @@ static int cmp_record(const void *a, const void *b)
     return strcmp(x->uuid, y->uuid);
 }
 
-int nvb_claims_list(const char *state_dir, nvb_claim_list *out, nvb_err *err)
+static int list(const char *state_dir, bool peek, nvb_claim_list *out, nvb_err *err)
 {
     memset(out, 0, sizeof *out);
     claims_state s;
     int o = state_open(state_dir, false, &s, err);
     if (o != 0)
         return o > 0 ? 0 : -1;
+    if (peek)
+        s.read_only = true; /* no lock taken, nothing removed */
     list_ctx c = {out, s.read_only};
-    int r = walk_records(&s, list_one, &c, err);
+    int r = walk_records(&s, list_one, &c, &out->damaged, err);
     state_close(&s);
     if (r < 0) {
         nvb_claim_list_free(out);
@@ -796,11 +831,22 @@ int nvb_claims_list(const char *state_dir, nvb_claim_list *out, nvb_err *err)
     return 0;
 }
 
+int nvb_claims_list(const char *state_dir, nvb_claim_list *out, nvb_err *err)
+{
+    return list(state_dir, false, out, err);
+}
+
+int nvb_claims_peek(const char *state_dir, nvb_claim_list *out, nvb_err *err)
+{
+    return list(state_dir, true, out, err);
+}
+
 void nvb_claim_list_free(nvb_claim_list *l)
 {
     for (size_t i = 0; i < l->n; i++)
         nvb_claim_record_clear(&l->v[i]);
     free(l->v);
     nvb_strv_free(&l->reclaimed);
+    nvb_strv_free(&l->damaged);
     memset(l, 0, sizeof *l);
 }

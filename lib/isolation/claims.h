@@ -85,6 +85,7 @@ typedef struct nvb_claim_list {
     nvb_claim_record *v;              /* live records, ordered by device (index, MIG index) */
     size_t n;
     nvb_strv reclaimed;               /* one line per stale holder dropped by this call */
+    nvb_strv damaged;                 /* one line per record that could not be read: left out */
 } nvb_claim_list;
 
 /* Claim every target for owner, all or none. Targets are locked in key order, so two
@@ -121,6 +122,10 @@ int nvb_claims_set_init(const char *state_dir, const char *container, pid_t init
 /* Live records; stale holders found on the way are dropped and described in out->reclaimed.
  * A missing state folder is an empty list. */
 int nvb_claims_list(const char *state_dir, nvb_claim_list *out, nvb_err *err);
+/* As nvb_claims_list, but without taking any lock and removing nothing (stale holders are
+ * left out of what it returns): for daemons that look every few seconds and must never wait
+ * on a lock someone else holds (the exporter, the device plugin, top). */
+int nvb_claims_peek(const char *state_dir, nvb_claim_list *out, nvb_err *err);
 void nvb_claim_list_free(nvb_claim_list *l);
 
 /* "GPU 0 (GPU-…)" or "MIG device 0:1 (MIG-…)". */

@@ -195,9 +195,14 @@ static int read_one(claims_state *s, const char *key, uid_t uid, nvb_claim_recor
         return -1;
     }
     int r = 0;
-    if (!holders_are(&part, uid)) {
+    _cleanup_free_ char *part_key = nvb_claim_key(part.uuid);
+    if (!part_key) {
+        r = nvb_errf(err, NVB_EXIT_IO, "out of memory");
+    } else if (!holders_are(&part, uid) || strcmp(part_key, key) != 0) {
+        /* A claim in another's name, or on another device than its file's name says (a member
+         * could otherwise pile any number of files on one device): forged. */
         if (s->me == 0 && !s->read_only)
-            unlinkat(s->claims_fd, name, 0); /* a claim in another's name: forged */
+            unlinkat(s->claims_fd, name, 0);
     } else {
         r = merge(rec, &part, uid, err);
         if (r == 0 && own_text && uid == s->me) {

@@ -63,7 +63,7 @@ bool nvb_claim_holder_alive(nvb_claim_holder *h)
     if (h->oci_state) {
         pid_t pid;
         unsigned long long start;
-        switch (nvb_oci_state_init(h->oci_state, &pid, &start)) {
+        switch (nvb_oci_state_init(h->oci_state, h->uid, &pid, &start)) {
         case NVB_OCI_INIT_FOUND:
             if (!nvb_proc_alive(pid, start))
                 return false;

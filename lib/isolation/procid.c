@@ -4,6 +4,8 @@
 #include "util/fileio.h"
 
 #include <errno.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -156,29 +158,41 @@ size_t nvb_oci_state_alternatives(const char *state_file, char *alt[2])
     return n;
 }
 
-static enum nvb_oci_init state_init_at(const char *state_file, pid_t *pid, unsigned long long *start_time);
+static enum nvb_oci_init state_init_at(const char *state_file, uid_t owner, pid_t *pid,
+                                       unsigned long long *start_time);
 
-enum nvb_oci_init nvb_oci_state_init(const char *state_file, pid_t *pid, unsigned long long *start_time)
+enum nvb_oci_init nvb_oci_state_init(const char *state_file, uid_t owner, pid_t *pid, unsigned long long *start_time)
 {
-    enum nvb_oci_init r = state_init_at(state_file, pid, start_time);
+    enum nvb_oci_init r = state_init_at(state_file, owner, pid, start_time);
     if (r != NVB_OCI_INIT_GONE || access(state_file, F_OK) == 0)
         return r; /* a file that is there says what it says */
     char *alt[2] = {NULL, NULL};
     size_t n = nvb_oci_state_alternatives(state_file, alt);
     for (size_t i = 0; i < n; i++) {
         if (r == NVB_OCI_INIT_GONE)
-            r = state_init_at(alt[i], pid, start_time);
+            r = state_init_at(alt[i], owner, pid, start_time);
         free(alt[i]);
     }
     return r;
 }
 
-static enum nvb_oci_init state_init_at(const char *state_file, pid_t *pid, unsigned long long *start_time)
+static enum nvb_oci_init state_init_at(const char *state_file, uid_t owner, pid_t *pid,
+                                       unsigned long long *start_time)
 {
+    /* The path comes from a claim record, which a member of the group may have written: a
+     * device there is never opened (its driver's open would run as root), a link never
+     * followed, and only a file of the record's own writer (the runtime it ran) counts. */
+    struct stat st;
+    _cleanup_close_ int fd = nvb_reopen_regular(open(state_file, O_PATH | O_NOFOLLOW | O_CLOEXEC), &st);
+    if (fd < 0)
+        return errno == ENOENT || errno == ENOTDIR || errno == EINVAL || errno == ELOOP ? NVB_OCI_INIT_GONE
+                                                                                      : NVB_OCI_INIT_UNKNOWN;
+    if (st.st_uid != owner)
+        return NVB_OCI_INIT_GONE;
     size_t len;
-    _cleanup_free_ char *text = nvb_read_file(state_file, 16 * 1024 * 1024, &len);
+    _cleanup_free_ char *text = nvb_read_fd(fd, 16 * 1024 * 1024, &len);
     if (!text)
-        return errno == ENOENT || errno == ENOTDIR ? NVB_OCI_INIT_GONE : NVB_OCI_INIT_UNKNOWN;
+        return NVB_OCI_INIT_UNKNOWN;
     /* runc's state.json carries the container's whole configuration under "config" (tens of
      * KB with the seccomp profile), and two numbers are wanted: that member is not parsed
      * where the scan finds it unambiguously (util/json_scan.h). Its inside is then not

@@ -32,13 +32,15 @@ int nvb_proc_stat_parse(const char *text, char *state, unsigned long long *start
 /* What an OCI runtime's state file says of the container's init process: runc's
  * <root>/<id>/state.json ("init_process_pid", "init_process_start") and crun's
  * <root>/<id>/status ("pid", "process-start-time"). When state_file is missing, what the
- * first of nvb_oci_state_alternatives() that is there says. */
+ * first of nvb_oci_state_alternatives() that is there says. Only a regular file owned by
+ * owner (the uid whose runtime wrote it: the claim's holder) counts; anything else is
+ * GONE, and is never opened for reading. */
 enum nvb_oci_init {
     NVB_OCI_INIT_GONE,     /* no state file (the container was deleted) or no init recorded */
     NVB_OCI_INIT_FOUND,    /* *pid and *start_time are set */
     NVB_OCI_INIT_UNKNOWN,  /* the file could not be read (permissions): assume it runs */
 };
-enum nvb_oci_init nvb_oci_state_init(const char *state_file, pid_t *pid, unsigned long long *start_time);
+enum nvb_oci_init nvb_oci_state_init(const char *state_file, uid_t owner, pid_t *pid, unsigned long long *start_time);
 
 /* Where else the same container's state may be when state_file is missing: the shim and
  * nvbind know a runtime's layout by its name ("crun", else runc's), and a runtime that is

@@ -98,7 +98,7 @@ static void mark_claimed(struct dp_state *st, nvb_dp_inventory *now)
     nvb_claim_list l = {0};
     nvb_err err = {0};
     nvb_strv held = {0};
-    if (nvb_claims_list(st->o->claims_dir, &l, &err) < 0) {
+    if (nvb_claims_peek(st->o->claims_dir, &l, &err) < 0) {
         nvb_claim_list_free(&l);
         return; /* unreadable claims: the kubelet's own bookkeeping still holds */
     }

@@ -5,9 +5,11 @@
 #include "metrics/cgroup.h"
 #include "util/grow.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The cgroups of the live claim holders' container inits, parallel to the holders. */
 typedef struct holder_cg {
@@ -18,14 +20,24 @@ typedef struct holder_cg {
 /* The container's own init: the OCI runtime's state file names it (for `nvbind run --runtime
  * runc` the claim's init_pid is `runc run`, which stays outside the container's cgroup), else
  * the init the claim recorded; 0 when neither runs. */
-static pid_t container_init(const nvb_claim_holder *h)
+static pid_t container_init(const char *proc_root, const nvb_claim_holder *h)
 {
     pid_t pid = 0;
     unsigned long long start = 0;
-    if (h->oci_state && nvb_oci_state_init(h->oci_state, &pid, &start) == NVB_OCI_INIT_FOUND &&
-        nvb_proc_alive(pid, start))
-        return pid;
-    return h->init_pid > 0 && nvb_proc_alive(h->init_pid, h->init_start) ? h->init_pid : 0;
+    if (!(h->oci_state && nvb_oci_state_init(h->oci_state, h->uid, &pid, &start) == NVB_OCI_INIT_FOUND &&
+          nvb_proc_alive(pid, start)))
+        pid = h->init_pid > 0 && nvb_proc_alive(h->init_pid, h->init_start) ? h->init_pid : 0;
+    /* A member of the claim group writes its own records, and could name another container's
+     * init there to have that container's GPU use shown under a name of its choice: a
+     * member's record counts only for processes of that member. Root's records are root's. */
+    if (pid > 0 && h->uid != 0) {
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%ld", proc_root, (long)pid);
+        if (stat(path, &st) < 0 || st.st_uid != h->uid)
+            return 0;
+    }
+    return pid;
 }
 
 static size_t holder_cgroups(const char *proc_root, const nvb_claim_list *l, holder_cg **out)
@@ -41,7 +53,7 @@ static size_t holder_cgroups(const char *proc_root, const nvb_claim_list *l, hol
             *out = v;
             v[n].container = h->container;
             v[n].cgroup[0] = '\0';
-            pid_t init = container_init(h);
+            pid_t init = container_init(proc_root, h);
             if (init > 0)
                 nvb_proc_cgroup(proc_root, init, v[n].cgroup, sizeof v[n].cgroup);
             n++;

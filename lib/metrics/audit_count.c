@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #define READ_MAX (8u << 20)
@@ -42,14 +43,20 @@ static bool same_tail(const nvb_audit_counts *c, int fd)
 
 int nvb_audit_counts_update(nvb_audit_counts *c, const char *path, nvb_err *err)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    _cleanup_close_ int fd = nvb_reopen_regular(open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), &st);
     if (fd < 0 && errno == ENOENT) {
         *c = (nvb_audit_counts){0};
         return 0;
     }
-    struct stat st;
-    if (fd < 0 || nvb_check_regular(fd) < 0 || fstat(fd, &st) < 0)
-        return nvb_errf_errno(err, NVB_EXIT_IO, errno, "audit log %s", path);
+    if (fd < 0)
+        return nvb_errf_errno(err, NVB_EXIT_IO, errno == EINVAL || errno == ELOOP ? NVB_ENOTREG : errno, "audit log %s",
+                              path);
+    /* Root's log (or the exporter's own user's) only: a member of the group may make the name
+     * while root's is missing. */
+    if ((st.st_uid != 0 && st.st_uid != geteuid()) || st.st_nlink != 1 || (st.st_mode & 022))
+        return nvb_errf(err, NVB_EXIT_IO, "audit log %s is not root's own (owner uid %u, %lu links, mode %04o): not "
+                        "counted", path, (unsigned)st.st_uid, (unsigned long)st.st_nlink, (unsigned)(st.st_mode & 07777));
     if (!c->present || st.st_dev != c->dev || st.st_ino != c->ino || st.st_size < c->offset || !same_tail(c, fd))
         *c = (nvb_audit_counts){.dev = st.st_dev, .ino = st.st_ino, .present = true};
     size_t want = (size_t)(st.st_size - c->offset);

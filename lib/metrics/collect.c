@@ -171,7 +171,7 @@ void nvb_collect(nvb_collector *c, nvb_snapshot *s)
     s->discovery_seconds = c->discovery_seconds;
     sample_gpus(c, s);
     nvb_err err = {0};
-    s->claims_ok = nvb_claims_list(c->o.state_dir, &s->claims, &err) == 0;
+    s->claims_ok = nvb_claims_peek(c->o.state_dir, &s->claims, &err) == 0;
     attribute(c, s);
     s->audit_ok = nvb_audit_counts_update(&c->audit, c->o.audit_log ? c->o.audit_log : NVB_AUDIT_DEFAULT_LOG, &err) == 0;
     s->audit = c->audit;

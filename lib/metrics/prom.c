@@ -182,12 +182,36 @@ static void claim_labels(out *w, const nvb_claim_record *r, const char *mode)
     label(w, false, "mode", mode);
 }
 
+/* Whether a claim is on one of this host's GPUs (or a MIG device of one): a member of the
+ * claim group may write records for devices that do not exist, any number of them. */
+static bool on_host(const nvb_snapshot *s, const nvb_claim_record *r)
+{
+    for (size_t g = 0; s->host && g < s->host->n_gpus; g++)
+        if (strcmp(r->uuid, s->host->gpus[g].uuid) == 0 ||
+            (r->parent_uuid && strcmp(r->parent_uuid, s->host->gpus[g].uuid) == 0))
+            return true;
+    return false;
+}
+
+/* Whether holder k's container name is an earlier holder's of the same record (two writers'
+ * files may both name one container). */
+static bool named_before(const nvb_claim_record *r, size_t k)
+{
+    for (size_t j = 0; j < k; j++)
+        if (strcmp(r->holders[j].container, r->holders[k].container) == 0)
+            return true;
+    return false;
+}
+
 /* Holders per device and mode: every GPU in both modes (0 when free), MIG devices as claimed. */
 static void claim_families(out *w)
 {
     const nvb_snapshot *s = w->s;
     if (!s->claims_ok)
         return;
+    family(w, "nvbind_claim_records_unreadable", "gauge",
+           "Claim records that could not be read (damaged, or not written by nvbind): left out of the claims below.");
+    fprintf(w->f, "nvbind_claim_records_unreadable %zu\n", s->claims.damaged.n);
     family(w, "nvbind_gpu_claims", "gauge", "Containers holding a GPU or MIG device through nvbind, per isolation mode.");
     for (size_t g = 0; s->host && g < s->host->n_gpus; g++) {
         const nvb_gpu *gpu = &s->host->gpus[g];
@@ -204,7 +228,7 @@ static void claim_families(out *w)
         }
     }
     for (size_t i = 0; i < s->claims.n; i++) {
-        if (s->claims.v[i].mig_index < 0)
+        if (s->claims.v[i].mig_index < 0 || !on_host(s, &s->claims.v[i]))
             continue;
         fputs("nvbind_gpu_claims{", w->f);
         claim_labels(w, &s->claims.v[i], nvb_claim_mode_name(s->claims.v[i].mode));
@@ -214,7 +238,9 @@ static void claim_families(out *w)
         return;
     family(w, "nvbind_gpu_claim_holder", "gauge", "1 for each container holding a GPU or MIG device (its claim).");
     for (size_t i = 0; i < s->claims.n; i++)
-        for (size_t k = 0; k < s->claims.v[i].n_holders; k++) {
+        for (size_t k = 0; on_host(s, &s->claims.v[i]) && k < s->claims.v[i].n_holders; k++) {
+            if (named_before(&s->claims.v[i], k))
+                continue; /* one series per name: Prometheus refuses a scrape that repeats one */
             fputs("nvbind_gpu_claim_holder{", w->f);
             claim_labels(w, &s->claims.v[i], nvb_claim_mode_name(s->claims.v[i].mode));
             label(w, false, "container", s->claims.v[i].holders[k].container);

@@ -338,5 +338,95 @@ class ClaimGroup(FakeHostCase):
         self.assertRegex(r.stderr, re.escape(log) + r":\d+: not JSON \(column 1: '\[' or '\{' expected near '\\x1b'\)")
         self.assertEqual(out.count("\n"), 2, out)  # one event, one problem: nothing split a line
 
+    def exporter(self):
+        """Root's `nvbind exporter --once`: (exit status, metrics text, seconds taken)."""
+        began = time.monotonic()
+        r = run(["env", f"NVBIND_CONFIG={self.config}", NVBIND, *self.host.args, "exporter", "--once"], timeout=60)
+        return r.returncode, r.stdout + r.stderr, time.monotonic() - began
+
+    def test_member_holding_a_lock_stalls_nobody_for_good(self):
+        """Attack: a member opens a device's lock file (read-only is enough for flock) and holds
+        it. Root's exporter, `nvbind claims` and every claim on the device waited for as long,
+        the exporter past SIGTERM. Viewers now read without the lock, a listing waits a
+        second, and a claim gives up after 10 s naming the lock."""
+        self.hold(MEMBER, 0, mode="shared")
+        lock = os.path.join(self.state, "locks", self.gpu[0] + ".lock")
+        self.assertTrue(os.path.isfile(lock))
+        holder = subprocess.Popen(["runuser", "-u", ATTACKER, "--", "flock", "-s", lock, "sleep", "60"])
+        self.addCleanup(self.end, holder, ATTACKER)
+        time.sleep(0.5)
+        rc, text, took = self.exporter()
+        self.assertEqual(rc, 0, text)
+        self.assertLess(took, 10, text)
+        self.assertIn('nvbind_gpu_claims{gpu="0"', text)
+        began = time.monotonic()
+        r = self.nvbind_as("root", "claims", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(time.monotonic() - began, 8)
+        self.assertEqual([c["uid"] for c in json.loads(r.stdout) if c["uuid"] == self.gpu[0]], [self.uid[MEMBER]])
+        began = time.monotonic()
+        r = self.nvbind_as("root", "run", "--runtime", "podman", "--isolation", "shared", "--gpu", "0", "img", "true")
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertLess(time.monotonic() - began, 20)
+        self.assertIn(f"lock {self.state}/locks/{self.gpu[0]}.lock has been held by another process for 10 s", r.stderr)
+
+    def test_member_records_neither_hide_nor_multiply_claims(self):
+        """Attack: a member writes a broken record (every claim vanished from `nvbind claims`
+        and the exporter), and records of GPU 0 under other files' names (each counted as one
+        more exclusive holder, the same series printed twice)."""
+        self.hold(MEMBER, 0, mode="shared")
+        claims = os.path.join(self.state, "claims")
+        me = os.getpid()
+        holder = {"container": "forged", "runtime": "podman", "holder": {"pid": me, "start_time": start_time(me)},
+                  "init": None, "oci_state": None, "uid": self.uid[ATTACKER], "since": "2026-01-01T00:00:00Z"}
+        forged = json.dumps({"version": 1, "device": {"gpu_index": 0, "mig_index": None, "uuid": self.gpu[0],
+                                                      "parent_uuid": None}, "mode": "exclusive", "holders": [holder]})
+        broken = f"{claims}/{self.gpu[1]}@{self.uid[ATTACKER]}.json"
+        files = [broken] + [f"{claims}/{name}@{self.uid[ATTACKER]}.json" for name in ("a", "b")]
+        self.addCleanup(run, ["rm", "-f", *files])
+        for path, text in zip(files, ('{"version":1', forged, forged)):
+            p = subprocess.run(["runuser", "-u", ATTACKER, "--", "sh", "-c", f"cat > {path}"], input=text, text=True,
+                               capture_output=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        r = self.nvbind_as("root", "claims", "--json")
+        self.assertEqual(r.returncode, 9, r.stderr)
+        self.assertIn(f"claim record {broken}: ", r.stderr)
+        self.assertEqual([(c["uuid"], c["mode"], c["uid"]) for c in json.loads(r.stdout)],
+                         [(self.gpu[0], "shared", self.uid[MEMBER])])
+        rc, text, took = self.exporter()
+        self.assertEqual(rc, 0, text)
+        self.assertIn("nvbind_claim_records_unreadable 1\n", text)
+        exclusive = [l for l in text.splitlines() if l.startswith('nvbind_gpu_claims{gpu="0"') and 'mode="exclusive"' in l]
+        self.assertEqual(len(exclusive), 1, text)
+        self.assertTrue(exclusive[0].endswith(" 0"), exclusive)
+        self.assertNotIn('container="forged"', text)
+        holders = [l for l in text.splitlines() if l.startswith("nvbind_gpu_claim_holder{")]
+        self.assertEqual(len(holders), len(set(holders)), holders)
+
+    def test_member_planting_roots_audit_log_is_moved_aside(self):
+        """Attack: while root's audit log is missing (before its first event, after rotation), a
+        member makes the file in the group's log folder: root appended its events to the
+        member's file, and the exporter counted whatever the member wrote there."""
+        aside = self.log + ".rotated"
+        os.rename(self.log, aside)
+        self.addCleanup(run, ["rm", "-f", self.log + ".planted"])
+        line = json.dumps({"time": "2026-01-01T00:00:00.000Z", "uid": 0, "pid": 1, "container": "forged",
+                           "runtime": "podman", "devices": [], "profile": None, "isolation": "shared",
+                           "decision": "grant", "reason": "r"})
+        p = subprocess.run(["runuser", "-u", ATTACKER, "--", "sh", "-c", f"for i in $(seq 500); do cat; done > {self.log}"],
+                           input=line + "\n", text=True, capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rc, text, took = self.exporter()
+        self.assertNotIn('nvbind_audit_decisions_total{decision="grant"} 500', text)
+        r = self.nvbind_as("root", "run", "--runtime", "podman", "--isolation", "shared", "--gpu", "1", "img", "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = os.stat(self.log)
+        self.assertEqual((st.st_uid, st.st_nlink), (0, 1))
+        with open(self.log) as f:
+            self.assertNotIn("forged", f.read())
+        self.assertEqual(os.stat(self.log + ".planted").st_uid, self.uid[ATTACKER])
+        rc, text, took = self.exporter()
+        self.assertIn('nvbind_audit_decisions_total{decision="grant"} 1\n', text)
+
 if __name__ == "__main__":
     unittest.main()

@@ -253,7 +253,8 @@ class AuditLogSize(unittest.TestCase):
                 self.assertEqual(len(r.stdout.splitlines()), len(want))
                 for got, e in zip(r.stdout.splitlines(), want):
                     self.assertTrue(got.startswith(e["time"] + "  "), got)
-                    self.assertTrue(got.endswith("  " + e["reason"]), got)
+                    # The text is shown as a terminal should see it: the tab as \x09.
+                    self.assertTrue(got.endswith("  " + e["reason"].replace("\t", "\\x09")), got)
 
     def test_fifo_audit_log_does_not_hang(self):
         os.mkfifo(self.log)

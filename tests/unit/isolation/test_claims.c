@@ -144,24 +144,24 @@ static void test_oci_state_files(void **state)
     char *p = t_printf("%s/state.json", f->dir);
     pid_t pid;
     unsigned long long start;
-    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_GONE);
+    assert_int_equal(nvb_oci_state_init(p, geteuid(), &pid, &start), NVB_OCI_INIT_GONE);
     char *text = t_printf("{\"id\":\"c1\",\"init_process_pid\":%ld,\"init_process_start\":%llu}", (long)getpid(), me);
     t_write(p, text);
     free(text);
-    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    assert_int_equal(nvb_oci_state_init(p, geteuid(), &pid, &start), NVB_OCI_INIT_FOUND);
     assert_int_equal(pid, getpid());
     assert_int_equal(start, me);
     /* Old runc wrote the start time as a string. */
     text = t_printf("{\"init_process_pid\":%ld,\"init_process_start\":\"%llu\"}", (long)getpid(), me);
     t_write(p, text);
     free(text);
-    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    assert_int_equal(nvb_oci_state_init(p, geteuid(), &pid, &start), NVB_OCI_INIT_FOUND);
     assert_int_equal(start, me);
     /* crun's status file. */
     text = t_printf("{\"pid\":%ld,\"process-start-time\":%llu,\"rootfs\":\"/x\"}", (long)getpid(), me);
     t_write(p, text);
     free(text);
-    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    assert_int_equal(nvb_oci_state_init(p, geteuid(), &pid, &start), NVB_OCI_INIT_FOUND);
     /* runc's file as it is: the whole configuration under "config" (left unparsed), the
      * numbers before or after it, strings in it that look like structure. */
     text = t_printf("{\"id\":\"c1\",\"init_process_pid\":%ld,\"config\":{\"labels\":[\"a}\",\"\\\"{\"],"
@@ -171,7 +171,7 @@ static void test_oci_state_files(void **state)
     free(text);
     pid = 0;
     start = 0;
-    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    assert_int_equal(nvb_oci_state_init(p, geteuid(), &pid, &start), NVB_OCI_INIT_FOUND);
     assert_int_equal(pid, getpid());
     assert_int_equal(start, me);
     /* "config" twice: not cut, the whole text parsed (jansson keeps the last), still found. */
@@ -179,17 +179,45 @@ static void test_oci_state_files(void **state)
                     (long)getpid(), me);
     t_write(p, text);
     free(text);
-    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_FOUND);
+    assert_int_equal(nvb_oci_state_init(p, geteuid(), &pid, &start), NVB_OCI_INIT_FOUND);
     /* A broken configuration is no container state, cut or not. */
     text = t_printf("{\"init_process_pid\":%ld,\"init_process_start\":%llu,\"config\":{\"a\":[}}", (long)getpid(),
                     me);
     t_write(p, text);
     free(text);
-    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_GONE);
+    assert_int_equal(nvb_oci_state_init(p, geteuid(), &pid, &start), NVB_OCI_INIT_GONE);
     t_write(p, "{\"init_process_pid\":0,\"init_process_start\":0}");
-    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_GONE);
+    assert_int_equal(nvb_oci_state_init(p, geteuid(), &pid, &start), NVB_OCI_INIT_GONE);
     t_write(p, "{not json");
-    assert_int_equal(nvb_oci_state_init(p, &pid, &start), NVB_OCI_INIT_GONE);
+    assert_int_equal(nvb_oci_state_init(p, geteuid(), &pid, &start), NVB_OCI_INIT_GONE);
+    /* A record names its state file, and a member of the group may have written the record:
+     * another uid's file, a link and a device say nothing (the device is never opened). */
+    text = t_printf("{\"init_process_pid\":%ld,\"init_process_start\":%llu}", (long)getpid(), me);
+    t_write(p, text);
+    free(text);
+    assert_int_equal(nvb_oci_state_init(p, geteuid() + 1, &pid, &start), NVB_OCI_INIT_GONE);
+    char *link = t_printf("%s/link.json", f->dir);
+    assert_int_equal(symlink(p, link), 0);
+    assert_int_equal(nvb_oci_state_init(link, geteuid(), &pid, &start), NVB_OCI_INIT_GONE);
+    free(link);
+    assert_int_equal(nvb_oci_state_init("/dev/null", 0, &pid, &start), NVB_OCI_INIT_GONE);
+    /* Never opened: a writer blocked in open() on a FIFO there would be let through. */
+    char *fifo = t_printf("%s/fifo", f->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    pid_t writer = fork();
+    if (writer == 0) {
+        int w = open(fifo, O_WRONLY);
+        _exit(w >= 0 ? 0 : 1);
+    }
+    usleep(50 * 1000);
+    assert_int_equal(nvb_oci_state_init(fifo, geteuid(), &pid, &start), NVB_OCI_INIT_GONE);
+    usleep(100 * 1000);
+    int status;
+    assert_int_equal(waitpid(writer, &status, WNOHANG), 0); /* still waiting for a reader */
+    kill(writer, SIGKILL);
+    waitpid(writer, &status, 0);
+    unlink(fifo);
+    free(fifo);
     free(p);
 }
 
@@ -229,19 +257,19 @@ static void test_oci_state_of_a_runtime_not_known_by_name(void **state)
     assert_int_equal(mkdir(folder, 0700), 0);
     pid_t pid = 0;
     unsigned long long start = 0;
-    assert_int_equal(nvb_oci_state_init(recorded, &pid, &start), NVB_OCI_INIT_GONE);
+    assert_int_equal(nvb_oci_state_init(recorded, geteuid(), &pid, &start), NVB_OCI_INIT_GONE);
     char *text = t_printf("{\"pid\":%ld,\"process-start-time\":%llu}", (long)getpid(), me);
     t_write(kept, text);
     free(text);
-    assert_int_equal(nvb_oci_state_init(recorded, &pid, &start), NVB_OCI_INIT_FOUND);
+    assert_int_equal(nvb_oci_state_init(recorded, geteuid(), &pid, &start), NVB_OCI_INIT_FOUND);
     assert_int_equal(pid, getpid());
     assert_int_equal(start, me);
     /* The recorded file, once there, is what counts. */
     t_write(recorded, "{\"init_process_pid\":0,\"init_process_start\":0}");
-    assert_int_equal(nvb_oci_state_init(recorded, &pid, &start), NVB_OCI_INIT_GONE);
+    assert_int_equal(nvb_oci_state_init(recorded, geteuid(), &pid, &start), NVB_OCI_INIT_GONE);
     unlink(recorded);
     unlink(kept);
-    assert_int_equal(nvb_oci_state_init(recorded, &pid, &start), NVB_OCI_INIT_GONE);
+    assert_int_equal(nvb_oci_state_init(recorded, geteuid(), &pid, &start), NVB_OCI_INIT_GONE);
     rmdir(folder);
     free(folder);
     free(recorded);

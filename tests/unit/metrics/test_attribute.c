@@ -148,12 +148,44 @@ static void test_gone_init_claims_nothing(void **state)
     free(uses);
 }
 
+/* Attack: a member of the claim group writes its own record, first in the list, naming the
+ * victim's init (pid and start time are anyone's to read) under a container name of its
+ * choice. A member's record counts only for processes of that member. */
+static void test_member_record_cannot_take_another_containers_init(void **state)
+{
+    fixture *f = *state;
+    static char mallory[] = "mallory", gpu0[] = "GPU-0";
+    nvb_claim_holder forged = {.container = mallory, .uid = 1000, .init_pid = f->init,
+                               .init_start = nvb_proc_start_time(f->init)};
+    nvb_claim_record records[2] = {{.uuid = gpu0, .mig_index = -1, .holders = &forged, .n_holders = 1}, f->record};
+    nvb_claim_list claims = {.v = records, .n = 2};
+    put_cgroup(f->proc, 4001, "/victim-cg/worker");
+    nvb_gpu_proc p0[] = {{.pid = 4001, .used_bytes = 64}};
+    nvb_gpu_sample gpus[1] = {{.procs = p0, .n_procs = 1}};
+    nvb_container_use *uses = NULL;
+    size_t n = 0, cap = 0;
+    nvb_attribute(f->proc, &claims, gpus, 1, &uses, &n, &cap);
+    assert_null(find(uses, n, 0, "mallory"));
+    assert_int_equal(must_find(uses, n, 0, "victim")->used_bytes, 64);
+    free(uses);
+    /* The member's own container (its init the member's process) is the member's to name. */
+    char *d = t_printf("%s/%ld", f->proc, (long)f->init);
+    assert_int_equal(chown(d, 1000, 1000), 0);
+    free(d);
+    uses = NULL;
+    n = cap = 0;
+    nvb_attribute(f->proc, &claims, gpus, 1, &uses, &n, &cap);
+    must_find(uses, n, 0, "mallory");
+    free(uses);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_attribution, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cgroup_named_after_a_claim_is_not_that_container, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gone_init_claims_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_record_cannot_take_another_containers_init, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
