@@ -92,12 +92,13 @@ static bool planted(int fd)
 {
     struct stat st;
     if (fd < 0)
-        return errno == ELOOP;
+        return errno == ELOOP || errno == EISDIR;
     return fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || st.st_nlink != 1;
 }
 
-/* Root's log: one planted in its place is moved aside to PATH.planted (kept for whoever
- * looks into it) and root's made anew. As open_append: -1 with errno, -2 with err set. */
+/* Root's log: one planted in its place is moved aside to PATH.planted.TIME.PID (a name of
+ * its own each time, never replacing anything: kept for whoever looks into it) and root's
+ * made anew. As open_append: -1 with errno, -2 with err set. */
 static int open_roots_log(const char *path, nvb_err *err)
 {
     int fd = open_append(path, err);
@@ -105,7 +106,8 @@ static int open_roots_log(const char *path, nvb_err *err)
         if (fd >= 0)
             close(fd);
         _cleanup_free_ char *aside = NULL;
-        if (asprintf(&aside, "%s.planted", path) < 0 || rename(path, aside) < 0) {
+        if (asprintf(&aside, "%s.planted.%lld.%ld", path, (long long)nvb_time_now_ms(), (long)getpid()) < 0 ||
+            renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE) < 0) {
             nvb_errf_errno(err, NVB_EXIT_IO, errno, "audit log %s is not root's own file and cannot be moved aside",
                            path);
             return -2;

@@ -112,8 +112,8 @@ static int state_open(const char *dir, bool create, claims_state *s, nvb_err *er
  * stall every claim on the device, the shim's container creates among them. */
 #define LOCK_WAIT_MS 10000
 
-/* key's lock, waited for up to wait_ms: its descriptor, or -1 with err (NVB_EXIT_IO; errno
- * EWOULDBLOCK when another process held it all along). */
+/* key's lock, waited for up to wait_ms: its descriptor; -2 with err (NVB_EXIT_IO) when another
+ * process held it all along; -1 with err otherwise. */
 static int lock_key(claims_state *s, const char *key, int wait_ms, nvb_err *err)
 {
     char name[512];
@@ -151,8 +151,7 @@ static int lock_key(claims_state *s, const char *key, int wait_ms, nvb_err *err)
         if (e == EWOULDBLOCK) {
             nvb_errf(err, NVB_EXIT_IO, "lock %s/locks/%s has been held by another process for %d s (nvbind holds it "
                      "for milliseconds): `fuser -v` on it names the holder", s->dir, name, wait_ms / 1000);
-            errno = EWOULDBLOCK;
-            return -1;
+            return -2;
         }
         return nvb_errf_errno(err, NVB_EXIT_IO, e, "cannot lock %s/locks/%s", s->dir, name);
     }
@@ -394,8 +393,10 @@ static int attempt(claims_state *s, slot *sl, size_t n, const nvb_claim_owner *o
     size_t locked = 0, written = 0;
     for (; locked < n; locked++) {
         sl[locked].lock_fd = lock_key(s, sl[locked].key, LOCK_WAIT_MS, err);
-        if (sl[locked].lock_fd < 0)
+        if (sl[locked].lock_fd < 0) {
+            sl[locked].lock_fd = -1;
             goto out;
+        }
     }
     /* Who asks, first: the conflict rules tell this caller's own entries by its process. */
     if (fill_holder(&proto, o, err) < 0)
@@ -662,13 +663,19 @@ static int walk_records(claims_state *s, record_fn fn, void *ctx, nvb_strv *dama
     for (size_t i = 0; r == 0 && i < keys.n; i++) {
         /* A reader goes without the lock: each file is replaced whole, never seen half. */
         int lfd = s->read_only ? -1 : lock_key(s, keys.v[i], listing ? LIST_LOCK_WAIT_MS : LOCK_WAIT_MS, err);
-        if (lfd < 0 && !s->read_only && !(listing && errno == EWOULDBLOCK)) {
+        if (!s->read_only && (lfd == -1 || (lfd == -2 && !listing))) {
             r = -1;
             break;
+        }
+        bool unlocked = lfd == -2, was_read_only = s->read_only;
+        if (unlocked) {
+            nvb_err_clear(err);
+            s->read_only = true; /* a writer may be halfway through: remove nothing it made */
         }
         nvb_claim_record rec;
         bool exists;
         r = record_read(s, keys.v[i], &rec, &exists, NULL, NULL, err);
+        s->read_only = was_read_only;
         if (r < 0 && listing && err && err->exit_code == NVB_EXIT_INPUT) {
             /* One damaged or forged record must not hide every other claim. */
             r = nvb_strv_push(damaged, err->msg);

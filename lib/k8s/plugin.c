@@ -238,6 +238,18 @@ static void start_register(struct dp_state *st, size_t e)
 
 /* A kubelet that restarts makes kubelet.sock anew and forgets every plugin (it also removes
  * their sockets): serve afresh and register again. */
+/* Ours by identity, not by name: a socket made anew in its place is not the one the kubelet
+ * was told of. */
+static bool sockets_ours(const struct dp_state *st)
+{
+    for (size_t e = 0; e < st->n_eps; e++) {
+        struct stat ss;
+        if (stat(st->eps[e].sock_path, &ss) < 0 || ss.st_dev != st->eps[e].sock_dev || ss.st_ino != st->eps[e].sock_ino)
+            return false;
+    }
+    return true;
+}
+
 static int watch_kubelet(struct dp_state *st, nvb_err *err)
 {
     struct stat kst;
@@ -246,25 +258,22 @@ static int watch_kubelet(struct dp_state *st, nvb_err *err)
     if (stat(st->kubelet_sock, &kst) < 0 || !S_ISSOCK(kst.st_mode))
         return 0; /* no kubelet now: wait for it */
     bool registered = st->kubelet_dev || st->kubelet_ino;
-    if (registered && kst.st_dev == st->kubelet_dev && kst.st_ino == st->kubelet_ino &&
-        kst.st_ctim.tv_sec == st->kubelet_ctime.tv_sec && kst.st_ctim.tv_nsec == st->kubelet_ctime.tv_nsec) {
-        /* Ours by identity, not by name: a socket made anew in its place is not the one the
-         * kubelet was told of. */
-        bool ours_there = true;
-        for (size_t e = 0; e < st->n_eps; e++) {
-            struct stat ss;
-            ours_there = ours_there && stat(st->eps[e].sock_path, &ss) == 0 && ss.st_dev == st->eps[e].sock_dev &&
-                         ss.st_ino == st->eps[e].sock_ino;
-        }
-        if (ours_there)
-            return 0;
-        nvb_dp_log("a plugin socket was removed or replaced: serving again and re-registering");
-    } else if (registered) {
-        nvb_dp_log("the kubelet restarted (%s was recreated): serving again and re-registering", st->kubelet_sock);
-    } else if (nvb_dp_now_ms() < st->next_register_ms) {
+    bool same_kubelet = registered && kst.st_dev == st->kubelet_dev && kst.st_ino == st->kubelet_ino &&
+                        kst.st_ctim.tv_sec == st->kubelet_ctime.tv_sec &&
+                        kst.st_ctim.tv_nsec == st->kubelet_ctime.tv_nsec;
+    /* Checked whether registered or not: a kubelet that restarted while Register was on its
+     * way removed the sockets, and registering again without serving anew would fail for good. */
+    bool ours_there = sockets_ours(st);
+    if (same_kubelet && ours_there)
         return 0;
-    }
-    if (registered) {
+    if (!ours_there)
+        nvb_dp_log("a plugin socket was removed or replaced: serving again and %s",
+                   registered ? "re-registering" : "registering");
+    else if (registered)
+        nvb_dp_log("the kubelet restarted (%s was recreated): serving again and re-registering", st->kubelet_sock);
+    else if (nvb_dp_now_ms() < st->next_register_ms)
+        return 0;
+    if (registered || !ours_there) {
         st->kubelet_dev = 0;
         st->kubelet_ino = 0;
         endpoints_stop(st);

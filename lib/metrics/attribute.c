@@ -5,11 +5,15 @@
 #include "metrics/cgroup.h"
 #include "util/grow.h"
 
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/nsfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The cgroups of the live claim holders' container inits, parallel to the holders. */
 typedef struct holder_cg {
@@ -20,6 +24,25 @@ typedef struct holder_cg {
 /* The container's own init: the OCI runtime's state file names it (for `nvbind run --runtime
  * runc` the claim's init_pid is `runc run`, which stays outside the container's cgroup), else
  * the init the claim recorded; 0 when neither runs. */
+/* Whether process pid is uid's: it runs as uid, or in a user namespace uid made (a rootless
+ * container's processes run under uid's subordinate ids). */
+static bool process_of(const char *proc_root, pid_t pid, uid_t uid)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%ld", proc_root, (long)pid);
+    if (stat(path, &st) == 0 && st.st_uid == uid)
+        return true;
+    snprintf(path, sizeof path, "%s/%ld/ns/user", proc_root, (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    uid_t owner;
+    bool of = ioctl(fd, NS_GET_OWNER_UID, &owner) == 0 && owner == uid;
+    close(fd);
+    return of;
+}
+
 static pid_t container_init(const char *proc_root, const nvb_claim_holder *h)
 {
     pid_t pid = 0;
@@ -30,14 +53,7 @@ static pid_t container_init(const char *proc_root, const nvb_claim_holder *h)
     /* A member of the claim group writes its own records, and could name another container's
      * init there to have that container's GPU use shown under a name of its choice: a
      * member's record counts only for processes of that member. Root's records are root's. */
-    if (pid > 0 && h->uid != 0) {
-        char path[PATH_MAX];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%ld", proc_root, (long)pid);
-        if (stat(path, &st) < 0 || st.st_uid != h->uid)
-            return 0;
-    }
-    return pid;
+    return pid > 0 && (h->uid == 0 || process_of(proc_root, pid, h->uid)) ? pid : 0;
 }
 
 static size_t holder_cgroups(const char *proc_root, const nvb_claim_list *l, holder_cg **out)

@@ -193,14 +193,38 @@ static bool on_host(const nvb_snapshot *s, const nvb_claim_record *r)
     return false;
 }
 
-/* Whether holder k's container name is an earlier holder's of the same record (two writers'
- * files may both name one container). */
-static bool named_before(const nvb_claim_record *r, size_t k)
+typedef struct named {
+    const char *name;
+    size_t k;
+} named;
+
+static int cmp_named(const void *a, const void *b)
 {
-    for (size_t j = 0; j < k; j++)
-        if (strcmp(r->holders[j].container, r->holders[k].container) == 0)
-            return true;
-    return false;
+    const named *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : x->k < y->k ? -1 : x->k > y->k;
+}
+
+/* Which of r's holders to show: the first of each container name (two writers' files may
+ * both name one container, and Prometheus refuses a scrape that repeats a series). Sorted
+ * once, not compared pairwise: a member's file may hold thousands of holders. malloc'd;
+ * NULL when out of memory (then none is shown). */
+static bool *first_of_each_name(const nvb_claim_record *r)
+{
+    named *v = calloc(r->n_holders + 1, sizeof *v);
+    bool *keep = calloc(r->n_holders + 1, sizeof *keep);
+    if (!v || !keep) {
+        free(v);
+        free(keep);
+        return NULL;
+    }
+    for (size_t k = 0; k < r->n_holders; k++)
+        v[k] = (named){r->holders[k].container, k};
+    qsort(v, r->n_holders, sizeof *v, cmp_named);
+    for (size_t i = 0; i < r->n_holders; i++)
+        keep[v[i].k] = i == 0 || strcmp(v[i].name, v[i - 1].name) != 0;
+    free(v);
+    return keep;
 }
 
 /* Holders per device and mode: every GPU in both modes (0 when free), MIG devices as claimed. */
@@ -237,15 +261,18 @@ static void claim_families(out *w)
     if (!s->claims.n)
         return;
     family(w, "nvbind_gpu_claim_holder", "gauge", "1 for each container holding a GPU or MIG device (its claim).");
-    for (size_t i = 0; i < s->claims.n; i++)
-        for (size_t k = 0; on_host(s, &s->claims.v[i]) && k < s->claims.v[i].n_holders; k++) {
-            if (named_before(&s->claims.v[i], k))
-                continue; /* one series per name: Prometheus refuses a scrape that repeats one */
+    for (size_t i = 0; i < s->claims.n; i++) {
+        bool *keep = on_host(s, &s->claims.v[i]) ? first_of_each_name(&s->claims.v[i]) : NULL;
+        for (size_t k = 0; keep && k < s->claims.v[i].n_holders; k++) {
+            if (!keep[k])
+                continue;
             fputs("nvbind_gpu_claim_holder{", w->f);
             claim_labels(w, &s->claims.v[i], nvb_claim_mode_name(s->claims.v[i].mode));
             label(w, false, "container", s->claims.v[i].holders[k].container);
             fputs("} 1\n", w->f);
         }
+        free(keep);
+    }
 }
 
 static void own_families(out *w)

@@ -54,11 +54,12 @@ int nvb_spec_dir_make(const char *dir, nvb_err *err)
     return 0;
 }
 
-/* The CDI folder, open, when root or the caller alone may write in it: a daemon as root
- * rewrites its spec there on every change, and whoever else may write in the folder could
- * put a link (root would write through it, anywhere) or a FIFO (root's open would block for
- * good) in the spec's place. -1 with errno ENOENT when it is not there yet; -1 with err
- * set otherwise. */
+/* The CDI folder, open. Root's only when root or itself alone may write in it: a daemon as
+ * root rewrites its spec there on every change, root's engines run the hooks a spec names,
+ * and whoever else may write in the folder could rewrite the spec or put a link or a FIFO in
+ * its place (neither is ever followed or opened: read_spec_at, nvb_write_file_atomic_at). A
+ * user's own spec for its rootless engine may sit where that user's group writes too
+ * (umask 002). -1 with errno ENOENT when it is not there yet; -1 with err set otherwise. */
 static int open_spec_dir(const char *dir, nvb_err *err)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -69,7 +70,8 @@ static int open_spec_dir(const char *dir, nvb_err *err)
     }
     char shown[PATH_MAX + 32];
     snprintf(shown, sizeof shown, "CDI spec folder %s", dir);
-    if (nvb_trust_folder_fd(fd, shown, "others could put a link or a FIFO where the spec is written", err) < 0) {
+    if (geteuid() == 0 &&
+        nvb_trust_folder_fd(fd, shown, "others could rewrite the spec, or put a link or a FIFO in its place", err) < 0) {
         close(fd);
         errno = EPERM;
         return -1;
@@ -115,14 +117,9 @@ int nvb_spec_install(const nvb_host *h, const nvb_spec_install_opts *o, char **p
     } else {
         nvb_log(NVB_LOG_INFO, "CDI spec %s: %s, writing it", path, read_errno == ENOENT ? "missing" : "stale");
         result = read_errno != ENOENT ? NVB_SPEC_REFRESHED : NVB_SPEC_CREATED;
-        if (dirfd < 0) {
-            if (nvb_spec_dir_make(dir, err) < 0)
-                return -1;
-            if ((dirfd = open_spec_dir(dir, err)) < 0)
-                return errno == ENOENT ? nvb_errf(err, NVB_EXIT_IO, "CDI spec folder %s: removed while written", dir)
-                                       : -1;
-        }
-        if (nvb_write_file_atomic_at(dirfd, dir, name, text, len, 0644, err) < 0) {
+        if (dirfd < 0 && nvb_spec_dir_make(dir, err) == 0 && (dirfd = open_spec_dir(dir, err)) < 0 && errno == ENOENT)
+            return nvb_errf(err, NVB_EXIT_IO, "CDI spec folder %s: removed while written", dir);
+        if (dirfd < 0 || nvb_write_file_atomic_at(dirfd, dir, name, text, len, 0644, err) < 0) {
             /* A member of the group runs without root: the spec root keeps must be current. */
             if (err && err->errnum == EACCES && geteuid() != 0)
                 nvb_errf(err, NVB_EXIT_IO, "the CDI spec %s is %s and uid %u cannot write it: as root, run `nvbind "

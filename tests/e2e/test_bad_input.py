@@ -623,19 +623,22 @@ LOCKS = r"state/locks(/GPU-x\.lock)?"
 # and the audit log (damaged lines reported and skipped, the status says so).
 STATE_FILES = [
     Case("claim_record_not_json", ["claims", "--state-dir", "@TMP@/state"], 9,
-         "nvbind: claim record @TMP@/state/claims/GPU-x.json: line 2, column 0: '}' expected near end of file "
-         "(remove the file if no container holds the device)", files={"state/claims/GPU-x.json": '{"version": 1\n'},
-         may_add=LOCKS),
+         "nvbind claims: claim record @TMP@/state/claims/GPU-x.json: line 2, column 0: '}' expected near end of file "
+         "(remove the file if no container holds the device); left out", files={"state/claims/GPU-x.json": '{"version": 1\n'},
+         may_add=LOCKS,
+         stdout="no GPU claims\n"),
     Case("claim_record_unknown_version", ["claims", "--state-dir", "@TMP@/state", "--json"], 9,
-         "nvbind: claim record @TMP@/state/claims/GPU-x.json: version: 2 is out of range "
-         "(remove the file if no container holds the device)",
+         "nvbind claims: claim record @TMP@/state/claims/GPU-x.json: version: 2 is out of range "
+         "(remove the file if no container holds the device); left out",
          files={"state/claims/GPU-x.json": '{"version": 2, "device": {}, "mode": "x", "holders": []}\n'},
-         may_add=LOCKS),
+         may_add=LOCKS,
+         stdout="[]\n"),
     Case("claim_record_exclusive_without_holder", ["claims", "--state-dir", "@TMP@/state"], 9,
-         "nvbind: claim record @TMP@/state/claims/GPU-x.json: holders: an exclusive claim has exactly one holder, "
-         "not 0 (remove the file if no container holds the device)",
+         "nvbind claims: claim record @TMP@/state/claims/GPU-x.json: holders: an exclusive claim has exactly one "
+         "holder, not 0 (remove the file if no container holds the device); left out",
          files={"state/claims/GPU-x.json": '{"version": 1, "device": {"gpu_index": 0, "uuid": "GPU-x"}, '
-                                           '"mode": "exclusive", "holders": []}\n'}, may_add=LOCKS),
+                                           '"mode": "exclusive", "holders": []}\n'}, may_add=LOCKS,
+         stdout="no GPU claims\n"),
     Case("audit_damaged_lines", ["audit", "--file", "@TMP@/audit.log"], 9,
          "nvbind audit: @TMP@/audit.log:2: not JSON (column 3: '[' or '{' expected near 'not'); skipped",
          files={"audit.log": '{"time":"2024-05-01T12:00:00.000Z","container":"a","decision":"grant"}\nnot json\n'

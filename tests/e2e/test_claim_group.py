@@ -7,6 +7,7 @@ none) run the real nvbind through runuser. The engine is a stand-in `podman` fir
 PATH that keeps its "container" up for a few seconds: what is under test is nvbind's claim and
 audit state, which nvbind writes before it starts the engine (test_rootless.py runs real
 rootless podman)."""
+import glob
 import grp
 import json
 import os
@@ -214,9 +215,13 @@ class ClaimGroup(FakeHostCase):
         os.makedirs(own)
         os.chown(own, self.uid[OUTSIDER], -1)
         config = os.path.join(own, "nvbind.toml")
+        # The user's own spec folder, made under umask 002 (group-writable: the user's group).
+        os.makedirs(f"{own}/cdi")
+        os.chmod(f"{own}/cdi", 0o775)
+        os.chown(f"{own}/cdi", self.uid[OUTSIDER], -1)
         with open(config, "w") as f:
             f.write(f'[isolation]\nstate_dir = "{own}/state"\naudit_log = "{own}/audit.log"\n'
-                    f'[cdi]\noutput_dir = "{self.tmp}/cdi"\n')
+                    f'[cdi]\noutput_dir = "{own}/cdi"\n')
         os.chown(config, self.uid[OUTSIDER], -1)
         env = ["env", "-i", f"PATH={self.bin}:/usr/bin:/bin", f"NVBIND_CONFIG={config}"]
         r = run(["runuser", "-u", OUTSIDER, "--", *env, NVBIND, *self.host.args, "run", "--runtime", "podman",
@@ -224,6 +229,7 @@ class ClaimGroup(FakeHostCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         r = run(["runuser", "-u", OUTSIDER, "--", *env, NVBIND, "audit", "--json"])
         self.assertEqual([e["uid"] for e in json.loads(r.stdout)], [self.uid[OUTSIDER]], r.stderr)
+        self.assertEqual(os.stat(f"{own}/cdi/nvidia.com-gpu.json").st_uid, self.uid[OUTSIDER])
 
     # ---- attacks by a member ---------------------------------------------------------------
 
@@ -409,7 +415,7 @@ class ClaimGroup(FakeHostCase):
         member's file, and the exporter counted whatever the member wrote there."""
         aside = self.log + ".rotated"
         os.rename(self.log, aside)
-        self.addCleanup(run, ["rm", "-f", self.log + ".planted"])
+        self.addCleanup(lambda: [os.unlink(p) for p in glob.glob(self.log + ".planted.*")])
         line = json.dumps({"time": "2026-01-01T00:00:00.000Z", "uid": 0, "pid": 1, "container": "forged",
                            "runtime": "podman", "devices": [], "profile": None, "isolation": "shared",
                            "decision": "grant", "reason": "r"})
@@ -424,7 +430,8 @@ class ClaimGroup(FakeHostCase):
         self.assertEqual((st.st_uid, st.st_nlink), (0, 1))
         with open(self.log) as f:
             self.assertNotIn("forged", f.read())
-        self.assertEqual(os.stat(self.log + ".planted").st_uid, self.uid[ATTACKER])
+        aside = glob.glob(self.log + ".planted.*")
+        self.assertEqual([os.stat(p).st_uid for p in aside], [self.uid[ATTACKER]], aside)
         rc, text, took = self.exporter()
         self.assertIn('nvbind_audit_decisions_total{decision="grant"} 1\n', text)
 

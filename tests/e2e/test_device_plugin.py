@@ -205,6 +205,18 @@ class Registration(PluginBase):
         self.assertEqual(p.wait(timeout=10), 0, self.log_of(p))
         self.assertLess(time.monotonic() - began, 2.0, self.log_of(p))
 
+    def test_kubelet_restart_while_register_is_on_its_way(self):
+        """The kubelet restarts (removing the plugins' sockets) while Register waits for its
+        answer: the plugin serves anew before it registers again, not on a socket gone."""
+        self.kubelet.hang = True
+        p = self.start_plugin()
+        self.kubelet.hung.get(timeout=10)
+        self.kubelet.hang = False
+        self.kubelet.restart()
+        reg = self.registered(p, timeout=20)
+        self.assertEqual(len(Watch(self.kubelet.plugin(reg.endpoint)).next()), 8)
+        self.assertIn("a plugin socket was removed or replaced: serving again and registering", self.log_of(p))
+
     def test_kubelet_folder_others_may_write_is_refused(self):
         os.chmod(self.kubelet.plugin_dir, 0o777)
         p = self.start_plugin()

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <glob.h>
 
 #include <string.h>
 #include <sys/wait.h>
@@ -148,13 +149,26 @@ static void test_append_creates_modes(void **state)
     nvb_audit_read_clear(&r);
     /* A symlink in place of root's log is not followed: it is moved aside (to .planted) and
      * a log of root's own begun; the file it led to is left as it was. */
-    char *link = t_printf("%s/link.log", f->dir), *aside = t_printf("%s/link.log.planted", f->dir);
+    char *link = t_printf("%s/link.log", f->dir), *aside = t_printf("%s/link.log.planted.*", f->dir);
     assert_int_equal(symlink(f->log, link), 0);
     assert_int_equal(nvb_audit_append(link, &ev, &err), 0);
     assert_int_equal(lstat(link, &st), 0);
     assert_true(S_ISREG(st.st_mode));
-    assert_int_equal(lstat(aside, &st), 0);
+    glob_t g;
+    assert_int_equal(glob(aside, 0, NULL, &g), 0);
+    assert_int_equal(g.gl_pathc, 1);
+    assert_int_equal(lstat(g.gl_pathv[0], &st), 0);
     assert_true(S_ISLNK(st.st_mode));
+    globfree(&g);
+    /* A folder in the log's place (rename() cannot replace it) is moved aside too. */
+    unlink(link);
+    assert_int_equal(mkdir(link, 0755), 0);
+    assert_int_equal(nvb_audit_append(link, &ev, &err), 0);
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(glob(aside, 0, NULL, &g), 0);
+    assert_int_equal(g.gl_pathc, 2);
+    globfree(&g);
     assert_int_equal(nvb_audit_read_file(f->log, NULL, &r, &err), 0);
     assert_int_equal(json_array_size(r.events), 2);
     nvb_audit_read_clear(&r);
