@@ -96,6 +96,27 @@ static bool planted(int fd)
     return fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || st.st_nlink != 1;
 }
 
+/* Move path aside to PATH.planted.TIME.PID[.N], never replacing anything there: the name it
+ * now has (malloc'd), or NULL with errno. */
+static char *move_aside(const char *path)
+{
+    long long now = (long long)nvb_time_now_ms();
+    for (unsigned n = 0; n < 100; n++) {
+        char *aside = NULL;
+        if ((n ? asprintf(&aside, "%s.planted.%lld.%ld.%u", path, now, (long)getpid(), n)
+               : asprintf(&aside, "%s.planted.%lld.%ld", path, now, (long)getpid())) < 0)
+            return NULL;
+        if (renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE) == 0)
+            return aside;
+        int e = errno;
+        free(aside);
+        errno = e;
+        if (e != EEXIST)
+            return NULL;
+    }
+    return NULL;
+}
+
 /* Root's log: one planted in its place is moved aside to PATH.planted.TIME.PID (a name of
  * its own each time, never replacing anything: kept for whoever looks into it) and root's
  * made anew. As open_append: -1 with errno, -2 with err set. */
@@ -105,9 +126,8 @@ static int open_roots_log(const char *path, nvb_err *err)
     for (int tries = 0; fd != -2 && planted(fd) && tries < 2; tries++) {
         if (fd >= 0)
             close(fd);
-        _cleanup_free_ char *aside = NULL;
-        if (asprintf(&aside, "%s.planted.%lld.%ld", path, (long long)nvb_time_now_ms(), (long)getpid()) < 0 ||
-            renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE) < 0) {
+        _cleanup_free_ char *aside = move_aside(path);
+        if (!aside) {
             nvb_errf_errno(err, NVB_EXIT_IO, errno, "audit log %s is not root's own file and cannot be moved aside",
                            path);
             return -2;
