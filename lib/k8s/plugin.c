@@ -236,8 +236,6 @@ static void start_register(struct dp_state *st, size_t e)
         registered(st, -1, &err);
 }
 
-/* A kubelet that restarts makes kubelet.sock anew and forgets every plugin (it also removes
- * their sockets): serve afresh and register again. */
 /* Ours by identity, not by name: a socket made anew in its place is not the one the kubelet
  * was told of. */
 static bool sockets_ours(const struct dp_state *st)
@@ -250,6 +248,8 @@ static bool sockets_ours(const struct dp_state *st)
     return true;
 }
 
+/* A kubelet that restarts makes kubelet.sock anew and forgets every plugin (it also removes
+ * their sockets): serve afresh and register again. */
 static int watch_kubelet(struct dp_state *st, nvb_err *err)
 {
     struct stat kst;

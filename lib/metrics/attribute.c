@@ -21,9 +21,6 @@ typedef struct holder_cg {
     char cgroup[512];
 } holder_cg;
 
-/* The container's own init: the OCI runtime's state file names it (for `nvbind run --runtime
- * runc` the claim's init_pid is `runc run`, which stays outside the container's cgroup), else
- * the init the claim recorded; 0 when neither runs. */
 /* Whether process pid is uid's: it runs as uid, or in a user namespace uid made (a rootless
  * container's processes run under uid's subordinate ids). */
 static bool process_of(const char *proc_root, pid_t pid, uid_t uid)
@@ -43,6 +40,9 @@ static bool process_of(const char *proc_root, pid_t pid, uid_t uid)
     return of;
 }
 
+/* The container's own init: the OCI runtime's state file names it (for `nvbind run --runtime
+ * runc` the claim's init_pid is `runc run`, which stays outside the container's cgroup), else
+ * the init the claim recorded; 0 when neither runs. */
 static pid_t container_init(const char *proc_root, const nvb_claim_holder *h)
 {
     pid_t pid = 0;
