@@ -23,15 +23,12 @@
 
 void nvb_dp_log(const char *fmt, ...)
 {
-    char *line = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&line, fmt, ap);
-    va_end(ap);
     /* The kubelet's ids and the host's names are quoted as they came: one line each, shown as
      * written (util/shown.h), so an id with a newline cannot forge a line of its own. */
-    char *shown = n < 0 ? NULL : nvb_shown(line);
-    free(line);
+    va_list ap;
+    va_start(ap, fmt);
+    char *shown = nvb_shown_vasprintf(fmt, ap);
+    va_end(ap);
     fprintf(stderr, "nvbind device-plugin: %s\n", shown ? shown : "(out of memory)");
     free(shown);
 }

@@ -27,17 +27,12 @@ void nvb_log(int level, const char *fmt, ...)
 {
     if (!nvb_log_on(level))
         return;
-    char *line = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&line, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
     /* One line each, shown as written: a newline or an ESC inside (a file name, an image's
      * value) must neither start a line of its own nor drive the terminal (util/shown.h). */
-    char *shown = nvb_shown(line);
-    free(line);
+    va_list ap;
+    va_start(ap, fmt);
+    char *shown = nvb_shown_vasprintf(fmt, ap);
+    va_end(ap);
     if (!shown)
         return;
     sink(level, shown, sink_ctx);

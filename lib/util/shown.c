@@ -58,3 +58,13 @@ char *nvb_shown(const char *s)
         nvb_shown_into(out, size, s);
     return out;
 }
+
+char *nvb_shown_vasprintf(const char *fmt, va_list ap)
+{
+    char *line = NULL;
+    if (vasprintf(&line, fmt, ap) < 0)
+        return NULL;
+    char *shown = nvb_shown(line);
+    free(line);
+    return shown;
+}

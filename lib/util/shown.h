@@ -5,6 +5,7 @@
  * newline would split a one-line error in two. JSON outputs need none of this: JSON escapes
  * them. */
 #pragma once
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -16,6 +17,10 @@ size_t nvb_shown_into(char *dst, size_t size, const char *src);
 
 /* The same, malloc'd (free() it; NULL when out of memory). */
 char *nvb_shown(const char *s);
+
+/* vasprintf(fmt, ap), then shown: one line of a log that quotes names as they came. malloc'd;
+ * NULL when out of memory. */
+char *nvb_shown_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Whether s is shown as it is: well-formed UTF-8 without control characters (C0, DEL, C1). */
 bool nvb_shown_plain(const char *s);

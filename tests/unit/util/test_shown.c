@@ -61,6 +61,24 @@ static void cut_at_a_whole_character(void **state)
     assert_string_equal(buf, "");
 }
 
+static char *shown_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *shown_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = nvb_shown_vasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+static void formatted_then_shown(void **state)
+{
+    (void)state;
+    char *s = shown_printf("allocated %s; %d", "GPU-1\nnvbind device-plugin: forged", 2);
+    assert_string_equal(s, "allocated GPU-1\\x0anvbind device-plugin: forged; 2");
+    free(s);
+}
+
 static void error_messages_stay_one_line(void **state)
 {
     (void)state;
@@ -80,6 +98,7 @@ int main(void)
         cmocka_unit_test(text_is_kept),
         cmocka_unit_test(malformed_utf8_is_escaped),
         cmocka_unit_test(cut_at_a_whole_character),
+        cmocka_unit_test(formatted_then_shown),
         cmocka_unit_test(error_messages_stay_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
