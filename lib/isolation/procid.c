@@ -183,7 +183,7 @@ static enum nvb_oci_init state_init_at(const char *state_file, uid_t owner, pid_
      * device there is never opened (its driver's open would run as root), a link never
      * followed, and only a file of the record's own writer (the runtime it ran) counts. */
     struct stat st;
-    _cleanup_close_ int fd = nvb_reopen_regular(open(state_file, O_PATH | O_NOFOLLOW | O_CLOEXEC), &st);
+    _cleanup_close_ int fd = nvb_open_regular_at(AT_FDCWD, state_file, &st);
     if (fd < 0)
         return errno == ENOENT || errno == ENOTDIR || errno == EINVAL || errno == ELOOP ? NVB_OCI_INIT_GONE
                                                                                       : NVB_OCI_INIT_UNKNOWN;

@@ -44,7 +44,7 @@ static bool same_tail(const nvb_audit_counts *c, int fd)
 int nvb_audit_counts_update(nvb_audit_counts *c, const char *path, nvb_err *err)
 {
     struct stat st;
-    _cleanup_close_ int fd = nvb_reopen_regular(open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), &st);
+    _cleanup_close_ int fd = nvb_open_regular_at(AT_FDCWD, path, &st);
     if (fd < 0 && errno == ENOENT) {
         *c = (nvb_audit_counts){0};
         return 0;

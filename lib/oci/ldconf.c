@@ -37,7 +37,7 @@ static char *ldconf_text(const char *const *folders, size_t n, size_t *len)
 static bool same_content(int dirfd, const char *name, const char *text, size_t len)
 {
     struct stat st;
-    _cleanup_close_ int fd = nvb_reopen_regular(openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), &st);
+    _cleanup_close_ int fd = nvb_open_regular_at(dirfd, name, &st);
     if (fd < 0 || (size_t)st.st_size != len)
         return false;
     _cleanup_free_ char *buf = malloc(len + 1);

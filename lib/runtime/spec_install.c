@@ -79,14 +79,13 @@ static int open_spec_dir(const char *dir, nvb_err *err)
     return fd;
 }
 
-/* The spec now in the folder, or NULL with errno (ENOENT: none; ELOOP or NVB_ENOTREG: not a
- * regular file, never followed nor opened for reading). */
+/* The spec now in the folder, or NULL with errno (ENOENT: none; ELOOP or EINVAL: not a
+ * regular file, never followed nor opened). */
 static char *read_spec_at(int dirfd, const char *name, size_t *len)
 {
-    _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 || nvb_check_regular(fd) < 0)
-        return NULL;
-    return nvb_read_fd(fd, NVB_CDI_MAX_FILE_SIZE, len);
+    struct stat st;
+    _cleanup_close_ int fd = nvb_open_regular_at(dirfd, name, &st);
+    return fd < 0 ? NULL : nvb_read_fd(fd, NVB_CDI_MAX_FILE_SIZE, len);
 }
 
 int nvb_spec_install(const nvb_host *h, const nvb_spec_install_opts *o, char **path_out, nvb_err *err)

@@ -166,6 +166,11 @@ int nvb_reopen_regular(int pathfd, struct stat *st)
     return fd;
 }
 
+int nvb_open_regular_at(int dirfd, const char *name, struct stat *st)
+{
+    return nvb_reopen_regular(openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), st);
+}
+
 /* ---- temporaries ---- */
 
 /* A temporary of this name whose writer is gone: a writer killed between creating its
@@ -189,7 +194,7 @@ static bool stale_temporary(int dirfd, const char *entry, const char *prefix, si
      * put a device node or a FIFO under such a name (its driver's open() would act, for a
      * root process outside the container's device cgroup). */
     struct stat st;
-    _cleanup_close_ int fd = nvb_reopen_regular(openat(dirfd, entry, O_PATH | O_NOFOLLOW | O_CLOEXEC), &st);
+    _cleanup_close_ int fd = nvb_open_regular_at(dirfd, entry, &st);
     return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
 }
 

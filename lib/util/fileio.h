@@ -71,3 +71,8 @@ int nvb_pread_full(int fd, void *buf, size_t len, off_t off);
  * not a regular file). */
 struct stat;
 int nvb_reopen_regular(int pathfd, struct stat *st);
+
+/* Open for reading the regular file name in dirfd (AT_FDCWD: a path), never following a final
+ * link and never opening anything else (a FIFO, a device): nvb_reopen_regular of an
+ * O_PATH|O_NOFOLLOW open. -1 with errno (ELOOP: a link; EINVAL: not a regular file). */
+int nvb_open_regular_at(int dirfd, const char *name, struct stat *st);
